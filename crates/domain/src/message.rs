@@ -1,0 +1,39 @@
+//! The payloads carried on the streams, each with its type name and schema version, which the bus
+//! writes into every envelope so a consumer can refuse what it does not understand.
+
+use crate::alert::ObservedAlert;
+use crate::command::Command;
+use crate::event::IncidentEvent;
+use serde::{Serialize, de::DeserializeOwned};
+use time::OffsetDateTime;
+
+pub trait Message: Serialize + DeserializeOwned {
+    const TYPE: &'static str;
+    const SCHEMA_VERSION: u32;
+}
+
+/// One alert out of an Alertmanager webhook, as ingest accepted it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AlertReceived {
+    pub alert: ObservedAlert,
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+    pub receiver: String,
+    pub group_key: String,
+    pub external_url: String,
+}
+
+impl Message for AlertReceived {
+    const TYPE: &'static str = "alert.received";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+impl Message for Command {
+    const TYPE: &'static str = "incident.command";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+impl Message for IncidentEvent {
+    const TYPE: &'static str = "incident.event";
+    const SCHEMA_VERSION: u32 = 1;
+}
