@@ -1,0 +1,168 @@
+//! The Redis Streams bus between the services.
+//!
+//! - Every entry is a versioned JSON [`Envelope`]: id, type, schema version, time, W3C
+//!   `traceparent`, payload; stored in the entry's single field `envelope`.
+//! - Producers [`Bus::publish`] a batch atomically (MULTI/EXEC): all of it is on the stream, or none.
+//!   Each XADD trims the stream by age (`MINID ~`), which is the messages' time to live.
+//! - Consumers read through a consumer group and acknowledge only after their work committed
+//!   ([`Consumer::ack`]). Entries another consumer left pending past the visibility timeout are
+//!   claimed (XCLAIM with a minimum idle time, so two consumers never both win one); an entry
+//!   delivered more than `max_deliveries` times, or one that cannot be decoded, moves to the
+//!   stream's dead-letter stream and is counted.
+//!
+//! Redis for these streams must run with `maxmemory-policy noeviction`: an evicted stream is a lost
+//! alert.
+
+mod consumer;
+mod envelope;
+mod metrics;
+
+pub use consumer::{Consumer, ConsumerSettings, Delivery};
+pub use envelope::Envelope;
+pub use metrics::BusMetrics;
+
+use deadpool_redis::{Config, Pool, Runtime};
+use redis::AsyncCommands;
+use std::time::Duration;
+use tocsin_domain::Message;
+
+/// The streams the services talk through, named under a configurable prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Alert reports from ingest, one entry per alert; read by incident-core.
+    Alerts,
+    /// People's commands from query and the Slack buttons; read by incident-core.
+    Commands,
+    /// Incident events relayed from incident-core's outbox; read by notifier and query.
+    Events,
+}
+
+impl Stream {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::Alerts => "alerts",
+            Stream::Commands => "commands",
+            Stream::Events => "events",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("redis unavailable: {0}")]
+    Unavailable(String),
+    #[error("message does not serialise: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+impl From<redis::RedisError> for BusError {
+    fn from(error: redis::RedisError) -> Self {
+        BusError::Unavailable(error.to_string())
+    }
+}
+
+impl From<deadpool_redis::PoolError> for BusError {
+    fn from(error: deadpool_redis::PoolError) -> Self {
+        BusError::Unavailable(error.to_string())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BusSettings {
+    /// Put before every key, so several installations (or tests) share one Redis.
+    pub prefix: String,
+    /// Entries older than this are trimmed from a stream when new ones are added.
+    pub max_age: Duration,
+    pub pool_size: usize,
+    /// How long a caller waits for a connection before Redis counts as unavailable.
+    pub timeout: Duration,
+}
+
+impl Default for BusSettings {
+    fn default() -> Self {
+        BusSettings {
+            prefix: "tocsin".into(),
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            pool_size: 32,
+            timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Bus {
+    pool: Pool,
+    settings: BusSettings,
+}
+
+impl Bus {
+    /// Builds the pool without connecting, so a service starts (not ready) while Redis is down.
+    pub fn connect(redis_url: &str, settings: BusSettings) -> Result<Bus, BusError> {
+        let mut config = Config::from_url(redis_url);
+        let mut pool_config = deadpool_redis::PoolConfig::new(settings.pool_size);
+        pool_config.timeouts.wait = Some(settings.timeout);
+        pool_config.timeouts.create = Some(settings.timeout);
+        pool_config.timeouts.recycle = Some(settings.timeout);
+        config.pool = Some(pool_config);
+        let pool = config
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(|error| BusError::Unavailable(error.to_string()))?;
+        Ok(Bus { pool, settings })
+    }
+
+    pub fn key(&self, stream: Stream) -> String {
+        format!("{}:{}", self.settings.prefix, stream.name())
+    }
+
+    pub fn dead_letter_key(&self, stream: Stream) -> String {
+        format!("{}:{}:dead-letter", self.settings.prefix, stream.name())
+    }
+
+    pub(crate) async fn connection(&self) -> Result<deadpool_redis::Connection, BusError> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// Whether Redis answers, for `/ready`.
+    pub async fn ping(&self) -> Result<(), BusError> {
+        let mut conn = self.connection().await?;
+        let _: String = redis::cmd("PING").query_async(&mut *conn).await?;
+        Ok(())
+    }
+
+    /// Appends `messages` to `stream` in one MULTI/EXEC: once this returns, Redis holds every one
+    /// of them; on error, none. Returns the entry ids.
+    pub async fn publish<T: Message>(&self, stream: Stream, messages: &[Envelope<T>]) -> Result<Vec<String>, BusError> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = self.key(stream);
+        let oldest_kept = self.oldest_kept_id();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for message in messages {
+            pipe.cmd("XADD")
+                .arg(&key)
+                .arg("MINID")
+                .arg("~")
+                .arg(&oldest_kept)
+                .arg("*")
+                .arg(envelope::FIELD)
+                .arg(serde_json::to_string(message)?);
+        }
+        let mut conn = self.connection().await?;
+        let ids: Vec<String> = pipe.query_async(&mut *conn).await?;
+        Ok(ids)
+    }
+
+    /// Entries left on `stream`, for `/metrics`.
+    pub async fn length(&self, stream: Stream) -> Result<u64, BusError> {
+        let mut conn = self.connection().await?;
+        Ok(conn.xlen(self.key(stream)).await?)
+    }
+
+    fn oldest_kept_id(&self) -> String {
+        let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let cutoff = now_ms.saturating_sub(self.settings.max_age.as_millis() as i128).max(0);
+        format!("{cutoff}-0")
+    }
+}

@@ -12,9 +12,10 @@ pub mod facts;
 pub mod incident;
 pub mod message;
 pub mod severity;
+pub mod timeline;
 pub mod webhook;
 
-pub use alert::{AlertState, ObservedAlert, OccurrenceChange, StoredOccurrence};
+pub use alert::{AlertRecord, AlertState, ObservedAlert, OccurrenceChange, StoredOccurrence};
 pub use command::{Action, Command, CommandOutcome, RejectionCode};
 pub use correlation::{CorrelationField, CorrelationKey, CorrelationRule};
 pub use event::{EventKind, IncidentEvent};
@@ -22,3 +23,4 @@ pub use facts::{IncidentFacts, TeamMapping};
 pub use incident::{Incident, IncidentStatus, TransitionError};
 pub use message::{AlertReceived, Message};
 pub use severity::Severity;
+pub use timeline::TimelineEntry;

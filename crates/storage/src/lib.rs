@@ -1,0 +1,17 @@
+//! PostgreSQL storage for tocsin: the schema, its embedded migrations, the connection pool and
+//! every query the services run. Functions take `&mut AsyncPgConnection` so a caller can compose
+//! several inside one transaction; services never build SQL themselves.
+
+mod changes;
+mod error;
+pub mod intake;
+pub mod commands;
+pub mod outbox;
+mod pool;
+pub mod reads;
+mod rows;
+pub mod schema;
+
+pub use diesel_async::AsyncPgConnection;
+pub use error::StorageError;
+pub use pool::{Pool, PoolSettings, connect, migrate, ping};

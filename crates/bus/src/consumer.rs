@@ -1,0 +1,262 @@
+//! Reading a stream through a consumer group, at least once.
+
+use crate::envelope::{self, Envelope};
+use crate::{Bus, BusError, BusMetrics, Stream};
+use redis::Value;
+use redis::streams::{StreamClaimReply, StreamId, StreamPendingCountReply, StreamReadReply};
+use std::marker::PhantomData;
+use std::time::Duration;
+use tocsin_domain::Message;
+
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// Most entries handed out by one [`Consumer::next_batch`].
+    pub batch_size: usize,
+    /// How long one read waits for new entries; also how quickly a consumer notices shutdown.
+    pub block: Duration,
+    /// An entry pending this long with another consumer is presumed lost with it and claimed.
+    pub visibility_timeout: Duration,
+    /// Deliveries after which an entry is dead-lettered instead of tried again.
+    pub max_deliveries: usize,
+}
+
+impl Default for ConsumerSettings {
+    fn default() -> Self {
+        ConsumerSettings {
+            batch_size: 500,
+            block: Duration::from_secs(1),
+            visibility_timeout: Duration::from_secs(30),
+            max_deliveries: 5,
+        }
+    }
+}
+
+/// One entry handed to the consumer.
+#[derive(Debug, Clone)]
+pub struct Delivery<T> {
+    pub entry_id: String,
+    pub envelope: Envelope<T>,
+}
+
+pub struct Consumer<T> {
+    bus: Bus,
+    stream: Stream,
+    key: String,
+    group: String,
+    name: String,
+    settings: ConsumerSettings,
+    metrics: BusMetrics,
+    _message: PhantomData<fn() -> T>,
+}
+
+impl<T: Message> Consumer<T> {
+    pub fn new(
+        bus: Bus,
+        stream: Stream,
+        group: &str,
+        name: &str,
+        settings: ConsumerSettings,
+        metrics: BusMetrics,
+    ) -> Consumer<T> {
+        Consumer {
+            key: bus.key(stream),
+            bus,
+            stream,
+            group: group.to_owned(),
+            name: name.to_owned(),
+            settings,
+            metrics,
+            _message: PhantomData,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Creates the group (and the stream) if missing. A new group starts at the beginning of the
+    /// stream, so nothing written before the first consumer started is skipped.
+    pub async fn ensure_group(&self) -> Result<(), BusError> {
+        let mut conn = self.bus.connection().await?;
+        let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&self.key)
+            .arg(&self.group)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut *conn)
+            .await;
+        match created {
+            Ok(()) => Ok(()),
+            Err(error) if error.code() == Some("BUSYGROUP") => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The next entries to work on: first those abandoned by other consumers, then new ones
+    /// (waiting up to `block` for them). Undecodable and too-often-delivered entries are moved to
+    /// the dead-letter stream on the way and never returned.
+    pub async fn next_batch(&self) -> Result<Vec<Delivery<T>>, BusError> {
+        let reclaimed = self.reclaim_abandoned().await?;
+        if !reclaimed.is_empty() {
+            return Ok(reclaimed);
+        }
+        let mut conn = self.bus.connection().await?;
+        let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(&self.group)
+            .arg(&self.name)
+            .arg("COUNT")
+            .arg(self.settings.batch_size)
+            .arg("BLOCK")
+            .arg(self.settings.block.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&self.key)
+            .arg(">")
+            .query_async(&mut *conn)
+            .await?;
+        drop(conn);
+        let entries = reply.into_iter().flat_map(|reply| reply.keys).flat_map(|key| key.ids).collect();
+        self.decode_all(entries, 1).await
+    }
+
+    /// Acknowledges entries whose work has committed.
+    pub async fn ack(&self, entry_ids: &[String]) -> Result<(), BusError> {
+        if entry_ids.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.bus.connection().await?;
+        let _: u64 = redis::cmd("XACK")
+            .arg(&self.key)
+            .arg(&self.group)
+            .arg(entry_ids)
+            .query_async(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Tells the group these entries are still being worked on (resets their idle time without
+    /// counting a delivery), so a consumer waiting for the database to come back does not have its
+    /// batch claimed and dead-lettered by another.
+    pub async fn keep_alive(&self, entry_ids: &[String]) -> Result<(), BusError> {
+        if entry_ids.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.bus.connection().await?;
+        let _: Value = redis::cmd("XCLAIM")
+            .arg(&self.key)
+            .arg(&self.group)
+            .arg(&self.name)
+            .arg(0)
+            .arg(entry_ids)
+            .arg("JUSTID")
+            .query_async(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn reclaim_abandoned(&self) -> Result<Vec<Delivery<T>>, BusError> {
+        let min_idle_ms = self.settings.visibility_timeout.as_millis() as usize;
+        let mut conn = self.bus.connection().await?;
+        let pending: StreamPendingCountReply = redis::cmd("XPENDING")
+            .arg(&self.key)
+            .arg(&self.group)
+            .arg("IDLE")
+            .arg(min_idle_ms)
+            .arg("-")
+            .arg("+")
+            .arg(self.settings.batch_size)
+            .query_async(&mut *conn)
+            .await?;
+        if pending.ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = pending.ids.iter().map(|p| p.id.as_str()).collect();
+        // XCLAIM re-checks the idle time under Redis's single thread: if another consumer claimed
+        // an entry first, its idle time was reset and it is not returned here.
+        let claimed: StreamClaimReply = redis::cmd("XCLAIM")
+            .arg(&self.key)
+            .arg(&self.group)
+            .arg(&self.name)
+            .arg(min_idle_ms)
+            .arg(&ids)
+            .query_async(&mut *conn)
+            .await?;
+        drop(conn);
+        self.metrics.reclaimed.get_or_create(&BusMetrics::label(&self.key)).inc_by(claimed.ids.len() as u64);
+        let mut deliveries = Vec::new();
+        for entry in claimed.ids {
+            let previous = pending.ids.iter().find(|p| p.id == entry.id).map_or(0, |p| p.times_delivered);
+            deliveries.extend(self.decode_all(vec![entry], previous + 1).await?);
+        }
+        if !deliveries.is_empty() {
+            tracing::warn!(
+                stream = %self.key,
+                consumer = %self.name,
+                entries = deliveries.len(),
+                "claimed entries abandoned by another consumer"
+            );
+        }
+        Ok(deliveries)
+    }
+
+    async fn decode_all(&self, entries: Vec<StreamId>, delivery: usize) -> Result<Vec<Delivery<T>>, BusError> {
+        let mut deliveries = Vec::with_capacity(entries.len());
+        for entry in entries {
+            if delivery > self.settings.max_deliveries {
+                let reason = format!("delivered {delivery} times without being acknowledged");
+                self.dead_letter(&entry, &reason).await?;
+                continue;
+            }
+            let raw = match entry.map.get(envelope::FIELD) {
+                Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+                Some(Value::SimpleString(text)) => text.clone(),
+                _ => String::new(),
+            };
+            match envelope::decode::<T>(&raw) {
+                Ok(envelope) => deliveries.push(Delivery { entry_id: entry.id, envelope }),
+                Err(reason) => self.dead_letter(&entry, &reason).await?,
+            }
+        }
+        Ok(deliveries)
+    }
+
+    /// Moves an entry to the dead-letter stream and acknowledges it, atomically.
+    async fn dead_letter(&self, entry: &StreamId, reason: &str) -> Result<(), BusError> {
+        let raw = match entry.map.get(envelope::FIELD) {
+            Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+            _ => String::new(),
+        };
+        tracing::error!(
+            stream = %self.key,
+            entry.id = %entry.id,
+            reason,
+            "moving stream entry to the dead-letter stream"
+        );
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("XADD")
+            .arg(self.bus.dead_letter_key(self.stream))
+            .arg("*")
+            .arg("stream")
+            .arg(&self.key)
+            .arg("entry_id")
+            .arg(&entry.id)
+            .arg("group")
+            .arg(&self.group)
+            .arg("reason")
+            .arg(reason)
+            .arg(envelope::FIELD)
+            .arg(raw)
+            .ignore()
+            .cmd("XACK")
+            .arg(&self.key)
+            .arg(&self.group)
+            .arg(&entry.id)
+            .ignore();
+        let mut conn = self.bus.connection().await?;
+        let () = pipe.query_async(&mut *conn).await?;
+        self.metrics.dead_lettered.get_or_create(&BusMetrics::label(&self.key)).inc();
+        Ok(())
+    }
+}

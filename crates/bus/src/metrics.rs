@@ -1,0 +1,37 @@
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct StreamLabel {
+    pub stream: String,
+}
+
+/// What the bus counts, registered once per service.
+#[derive(Debug, Clone, Default)]
+pub struct BusMetrics {
+    pub dead_lettered: Family<StreamLabel, Counter>,
+    pub reclaimed: Family<StreamLabel, Counter>,
+}
+
+impl BusMetrics {
+    pub fn register(registry: &mut Registry) -> BusMetrics {
+        let metrics = BusMetrics::default();
+        registry.register(
+            "tocsin_stream_dead_lettered",
+            "Stream entries moved to a dead-letter stream (undecodable or delivered too often)",
+            metrics.dead_lettered.clone(),
+        );
+        registry.register(
+            "tocsin_stream_reclaimed",
+            "Stream entries claimed from a consumer that left them pending past the visibility timeout",
+            metrics.reclaimed.clone(),
+        );
+        metrics
+    }
+
+    pub(crate) fn label(stream: &str) -> StreamLabel {
+        StreamLabel { stream: stream.to_owned() }
+    }
+}

@@ -1,0 +1,78 @@
+//! Writing down what happened to an incident: one timeline entry and one outbox event per change,
+//! in the caller's transaction, each event carrying the incident as it stands after the change.
+
+use crate::StorageError;
+use crate::rows::IncidentRow;
+use crate::schema::{outbox, timeline_entries};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use time::OffsetDateTime;
+use tocsin_domain::{EventKind, IncidentEvent, IncidentStatus};
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Change {
+    pub kind: EventKind,
+    pub at: OffsetDateTime,
+    pub actor: String,
+    /// Set on changes of status.
+    pub status: Option<IncidentStatus>,
+    pub detail: serde_json::Value,
+}
+
+impl Change {
+    pub fn new(kind: EventKind, at: OffsetDateTime, actor: &str, detail: serde_json::Value) -> Change {
+        Change { kind, at, actor: actor.to_owned(), status: None, detail }
+    }
+
+    pub fn with_status(mut self, status: IncidentStatus) -> Change {
+        self.status = Some(status);
+        self
+    }
+}
+
+/// Records `changes` of the incident whose state after them is `incident`. Returns how many events
+/// went to the outbox.
+pub(crate) async fn record(
+    conn: &mut AsyncPgConnection,
+    incident: &IncidentRow,
+    changes: Vec<Change>,
+) -> Result<usize, StorageError> {
+    if changes.is_empty() {
+        return Ok(0);
+    }
+    let snapshot = incident.clone().into_domain()?;
+    let timeline_rows: Vec<_> = changes
+        .iter()
+        .map(|change| {
+            (
+                timeline_entries::incident_id.eq(incident.id),
+                timeline_entries::at.eq(change.at),
+                timeline_entries::kind.eq(change.kind.as_str()),
+                timeline_entries::actor.eq(change.actor.clone()),
+                timeline_entries::status.eq(change.status.map(|s| s.as_str())),
+                timeline_entries::detail.eq(change.detail.clone()),
+            )
+        })
+        .collect();
+    diesel::insert_into(timeline_entries::table).values(timeline_rows).execute(conn).await?;
+
+    let mut outbox_rows = Vec::with_capacity(changes.len());
+    for change in changes {
+        let event = IncidentEvent {
+            id: Uuid::now_v7(),
+            kind: change.kind,
+            at: change.at,
+            actor: change.actor,
+            incident: snapshot.clone(),
+            detail: change.detail,
+        };
+        let payload = serde_json::to_value(&event)
+            .map_err(|error| StorageError::Corrupt(format!("event does not serialise: {error}")))?;
+        outbox_rows.push((outbox::event_id.eq(event.id), outbox::payload.eq(payload)));
+    }
+    let written = outbox_rows.len();
+    diesel::insert_into(outbox::table).values(outbox_rows).execute(conn).await?;
+    Ok(written)
+}
+
+use diesel::ExpressionMethods;

@@ -1,0 +1,161 @@
+//! Applying people's commands to incidents, exactly once per command id.
+
+use crate::StorageError;
+use crate::changes::{self, Change};
+use crate::intake::{reopen, set_resolved};
+use crate::rows::IncidentRow;
+use crate::schema::{command_outcomes, incidents};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
+use time::OffsetDateTime;
+use tocsin_domain::incident::Transition;
+use tocsin_domain::{Action, Command, CommandOutcome, EventKind, IncidentStatus, RejectionCode};
+use uuid::Uuid;
+
+/// Applies `command` in the caller's transaction, or returns the outcome recorded when it was
+/// first applied: a redelivered command changes nothing twice.
+pub async fn apply_command(
+    conn: &mut AsyncPgConnection,
+    command: &Command,
+    now: OffsetDateTime,
+) -> Result<CommandOutcome, StorageError> {
+    if let Some(outcome) = command_outcome(conn, command.id).await? {
+        return Ok(outcome);
+    }
+    let outcome = decide(conn, command, now).await?;
+    let stored = serde_json::to_value(&outcome)
+        .map_err(|error| StorageError::Corrupt(format!("outcome does not serialise: {error}")))?;
+    // A concurrent replica applying the same command loses here with a unique violation; its
+    // retry then finds this outcome.
+    diesel::insert_into(command_outcomes::table)
+        .values((
+            command_outcomes::command_id.eq(command.id),
+            command_outcomes::incident_id.eq(command.incident_id),
+            command_outcomes::action.eq(command.action.name()),
+            command_outcomes::actor.eq(&command.actor),
+            command_outcomes::outcome.eq(stored),
+            command_outcomes::applied_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(outcome)
+}
+
+/// The recorded outcome of a command, once incident-core has applied it.
+pub async fn command_outcome(
+    conn: &mut AsyncPgConnection,
+    command_id: Uuid,
+) -> Result<Option<CommandOutcome>, StorageError> {
+    let stored: Option<serde_json::Value> = command_outcomes::table
+        .find(command_id)
+        .select(command_outcomes::outcome)
+        .first(conn)
+        .await
+        .optional()?;
+    stored
+        .map(|value| {
+            serde_json::from_value(value)
+                .map_err(|error| StorageError::Corrupt(format!("command outcome {command_id}: {error}")))
+        })
+        .transpose()
+}
+
+async fn decide(
+    conn: &mut AsyncPgConnection,
+    command: &Command,
+    now: OffsetDateTime,
+) -> Result<CommandOutcome, StorageError> {
+    let Some(incident) = incidents::table
+        .find(command.incident_id)
+        .select(IncidentRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?
+    else {
+        return Ok(rejected(RejectionCode::NotFound, format!("no incident {}", command.incident_id)));
+    };
+    let status = incident.status()?;
+    let at = command.requested_at;
+    let actor = command.actor.as_str();
+
+    let (incident, change) = match &command.action {
+        Action::Assign { assignee } => {
+            if incident.assignee == *assignee {
+                return Ok(CommandOutcome::Applied { incident: Box::new(incident.into_domain()?) });
+            }
+            let updated = diesel::update(incidents::table.find(incident.id))
+                .set((
+                    incidents::assignee.eq(assignee),
+                    incidents::version.eq(incidents::version + 1),
+                    incidents::updated_at.eq(now),
+                ))
+                .returning(IncidentRow::as_returning())
+                .get_result(conn)
+                .await?;
+            let change = Change::new(EventKind::Assigned, at, actor, json!({ "assignee": assignee }));
+            (updated, change)
+        }
+        action => {
+            let Some(transition) = action.transition() else {
+                return Err(StorageError::Corrupt(format!("action {} is not a transition", action.name())));
+            };
+            let next = match transition.apply(status) {
+                Ok(next) => next,
+                Err(error) => return Ok(rejected(RejectionCode::Conflict, error.to_string())),
+            };
+            match transition {
+                Transition::Acknowledge => {
+                    let updated = diesel::update(incidents::table.find(incident.id))
+                        .set((
+                            incidents::status.eq(next.as_str()),
+                            incidents::acknowledged_at.eq(Some(at)),
+                            incidents::acknowledged_by.eq(Some(actor)),
+                            incidents::version.eq(incidents::version + 1),
+                            incidents::updated_at.eq(now),
+                        ))
+                        .returning(IncidentRow::as_returning())
+                        .get_result(conn)
+                        .await?;
+                    (updated, Change::new(EventKind::Acknowledged, at, actor, json!({})).with_status(next))
+                }
+                Transition::Resolve => {
+                    let updated = set_resolved(conn, incident.id, at, actor, now).await?;
+                    (updated, Change::new(EventKind::Resolved, at, actor, json!({})).with_status(next))
+                }
+                Transition::Reopen => {
+                    if let Some(active) = active_with_key(conn, &incident.correlation_key).await? {
+                        return Ok(rejected(
+                            RejectionCode::Conflict,
+                            format!(
+                                "incident {active} is already open for the same service, environment and \
+                                 severity; new alerts join it"
+                            ),
+                        ));
+                    }
+                    let updated = reopen(conn, incident.id, now).await?;
+                    let change = Change::new(EventKind::Reopened, at, actor, json!({}))
+                        .with_status(IncidentStatus::Open);
+                    (updated, change)
+                }
+            }
+        }
+    };
+    changes::record(conn, &incident, vec![change]).await?;
+    Ok(CommandOutcome::Applied { incident: Box::new(incident.into_domain()?) })
+}
+
+async fn active_with_key(conn: &mut AsyncPgConnection, key: &str) -> Result<Option<Uuid>, StorageError> {
+    Ok(incidents::table
+        .filter(incidents::correlation_key.eq(key))
+        .filter(incidents::status.ne(IncidentStatus::Resolved.as_str()))
+        .select(incidents::id)
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+fn rejected(code: RejectionCode, message: String) -> CommandOutcome {
+    CommandOutcome::Rejected { code, message }
+}

@@ -1,0 +1,41 @@
+//! The outbox: events committed with the change they describe, waiting to be relayed to the events
+//! stream.
+
+use crate::StorageError;
+use crate::schema::outbox;
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use tocsin_domain::IncidentEvent;
+
+/// The oldest pending events, locked for the caller's transaction. `SKIP LOCKED` lets several
+/// relays (one per incident-core replica) drain the outbox side by side.
+pub async fn lock_pending(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+) -> Result<Vec<(i64, IncidentEvent)>, StorageError> {
+    let rows: Vec<(i64, serde_json::Value)> = outbox::table
+        .order(outbox::id)
+        .select((outbox::id, outbox::payload))
+        .limit(limit)
+        .for_update()
+        .skip_locked()
+        .load(conn)
+        .await?;
+    rows.into_iter()
+        .map(|(id, payload)| {
+            serde_json::from_value(payload)
+                .map(|event| (id, event))
+                .map_err(|error| StorageError::Corrupt(format!("outbox row {id}: {error}")))
+        })
+        .collect()
+}
+
+pub async fn delete(conn: &mut AsyncPgConnection, ids: &[i64]) -> Result<(), StorageError> {
+    diesel::delete(outbox::table.filter(outbox::id.eq_any(ids))).execute(conn).await?;
+    Ok(())
+}
+
+/// How many events wait, for `/metrics`.
+pub async fn backlog(conn: &mut AsyncPgConnection) -> Result<i64, StorageError> {
+    Ok(outbox::table.count().get_result(conn).await?)
+}
