@@ -121,11 +121,13 @@ ensure_binaries() {
 
 # Run a command as the OS user that owns the PG data dir. initdb/postgres refuse
 # to run as root, so as root we use the `postgres` user; otherwise the caller.
+# fd 3 (our real stdout) is closed for it: a daemon holding it open would make
+# `$(local-infra.sh up)` wait forever.
 as_pg() {
     if [[ $EUID -eq 0 ]]; then
-        (cd "$LOCAL_DIR" && runuser -u postgres -- "$@")
+        (cd "$LOCAL_DIR" && runuser -u postgres -- "$@") 3>&-
     else
-        "$@"
+        "$@" 3>&-
     fi
 }
 
@@ -305,7 +307,7 @@ appendfsync everysec
 EOF
         rm -f "$REDIS_PID"
         log "starting Redis on 127.0.0.1:$REDIS_PORT (log: $REDIS_LOG)"
-        if ! redis-server "$REDIS_CONF"; then
+        if ! redis-server "$REDIS_CONF" 3>&-; then  # 3>&-: see as_pg
             log_tail "$REDIS_LOG"
             die "Redis did not start"
         fi

@@ -59,9 +59,9 @@ pub struct ObservedAlert {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredOccurrence {
     pub state: AlertState,
+    /// When it last ended. Kept when the occurrence fires again, so that an old resolution
+    /// delivered late is recognised as old.
     pub ends_at: Option<OffsetDateTime>,
-    /// The latest receive time of a firing report.
-    pub last_firing_report_at: OffsetDateTime,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,15 +97,11 @@ pub fn merge(
     };
     match (stored.state, incoming) {
         (AlertState::Firing, AlertState::Firing) => OccurrenceChange::Refreshed,
-        (AlertState::Firing, AlertState::Resolved) => {
-            // A resolution older than a re-fire we already saw describes the previous end.
-            let ended = incoming_ends_at.unwrap_or(received_at);
-            if stored.last_firing_report_at > ended + REFIRE_MARGIN {
-                OccurrenceChange::Stale
-            } else {
-                OccurrenceChange::Resolved
-            }
-        }
+        (AlertState::Firing, AlertState::Resolved) => match (stored.ends_at, incoming_ends_at) {
+            // It fired again after an end we know; a resolution no later than that end is old.
+            (Some(previous_end), Some(ended)) if ended <= previous_end => OccurrenceChange::Stale,
+            _ => OccurrenceChange::Resolved,
+        },
         (AlertState::Resolved, AlertState::Firing) => match stored.ends_at {
             Some(ended) if received_at > ended + REFIRE_MARGIN => OccurrenceChange::Refired,
             _ => OccurrenceChange::Stale,
@@ -123,7 +119,7 @@ mod tests {
     const END: OffsetDateTime = datetime!(2026-11-26 20:39:36 UTC);
 
     fn stored(state: AlertState, ends_at: Option<OffsetDateTime>) -> StoredOccurrence {
-        StoredOccurrence { state, ends_at, last_firing_report_at: START + Duration::seconds(5) }
+        StoredOccurrence { state, ends_at }
     }
 
     #[test]
@@ -165,14 +161,15 @@ mod tests {
 
     #[test]
     fn a_resolution_older_than_a_refire_is_stale() {
-        let refired = StoredOccurrence {
-            state: AlertState::Firing,
-            ends_at: None,
-            last_firing_report_at: END + Duration::minutes(5),
-        };
+        let refired = stored(AlertState::Firing, Some(END));
         assert_eq!(
             merge(Some(&refired), AlertState::Resolved, Some(END), END),
             OccurrenceChange::Stale
+        );
+        let later_end = END + Duration::minutes(10);
+        assert_eq!(
+            merge(Some(&refired), AlertState::Resolved, Some(later_end), later_end),
+            OccurrenceChange::Resolved
         );
     }
 

@@ -1,0 +1,17 @@
+//! What every tocsin service starts with: typed configuration from the environment, logging,
+//! `/metrics`, `/health` and `/ready`, bearer-token auth, one JSON error type for its API, and a
+//! graceful shutdown on SIGTERM that lets in-flight work finish.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod readiness;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use config::{ConfigError, Env, Secret};
+pub use error::{ApiError, ErrorCode};
+pub use metrics::Metrics;
+pub use readiness::Readiness;

@@ -73,11 +73,7 @@ pub async fn record_alert(
         .await
         .optional()?;
     let stored = match &existing {
-        Some(row) => Some(StoredOccurrence {
-            state: row.state()?,
-            ends_at: row.ends_at,
-            last_firing_report_at: row.last_firing_report_at,
-        }),
+        Some(row) => Some(StoredOccurrence { state: row.state()?, ends_at: row.ends_at }),
         None => None,
     };
     let change = merge(stored.as_ref(), alert.state, alert.ends_at, report.received_at);
@@ -161,7 +157,6 @@ async fn attach(
                 .set((
                     alerts::incident_id.eq(incident.id),
                     alerts::state.eq(AlertState::Firing.as_str()),
-                    alerts::ends_at.eq(None::<OffsetDateTime>),
                     alerts::last_received_at.eq(now),
                     alerts::last_firing_report_at.eq(report.received_at),
                 ))
@@ -171,6 +166,15 @@ async fn attach(
         None => insert_alert(conn, report, incident.id, now).await?,
     }
     let mut incident = adjust_counts(conn, incident.id, 1, i32::from(firing), now).await?;
+    if alert.starts_at < incident.opened_at {
+        // An alert that started earlier than the incident's first one moves its origin back, so
+        // MTTA and MTTR count from the true start.
+        incident = diesel::update(incidents::table.find(incident.id))
+            .set(incidents::opened_at.eq(alert.starts_at))
+            .returning(IncidentRow::as_returning())
+            .get_result(conn)
+            .await?;
+    }
 
     if opened {
         changes.push(

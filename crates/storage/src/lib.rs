@@ -12,6 +12,6 @@ pub mod reads;
 mod rows;
 pub mod schema;
 
-pub use diesel_async::AsyncPgConnection;
+pub use diesel_async::{AsyncConnection, AsyncPgConnection};
 pub use error::StorageError;
 pub use pool::{Pool, PoolSettings, connect, migrate, ping};

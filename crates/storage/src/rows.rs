@@ -99,11 +99,13 @@ impl AlertRow {
     }
 
     pub fn into_domain(self) -> Result<AlertRecord, StorageError> {
+        let state = self.state()?;
         Ok(AlertRecord {
-            state: self.state()?,
+            state,
             fingerprint: self.fingerprint,
             starts_at: self.starts_at,
-            ends_at: self.ends_at,
+            // A re-fired occurrence keeps its previous end for the dedup rules; it has no end now.
+            ends_at: self.ends_at.filter(|_| state == AlertState::Resolved),
             labels: string_map(self.labels),
             annotations: string_map(self.annotations),
             generator_url: self.generator_url,

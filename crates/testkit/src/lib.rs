@@ -1,0 +1,153 @@
+//! Test support shared by every crate's tests, against the real servers named by `DATABASE_URL`
+//! and `REDIS_URL` (`make test` starts project-local ones when they are not set).
+//!
+//! - [`TestDatabase`]: a database of its own per test, created from a migrated template and
+//!   dropped afterwards, so tests run in parallel without interfering.
+//! - [`TestRedis`]: a key prefix of its own per test, deleted afterwards.
+//! - [`fixture`]: the Alertmanager payloads captured from a real Alertmanager 0.25.
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+const TEMPLATE: &str = "tocsin_test_template";
+/// Serialises template set-up and database creation across concurrently running test binaries:
+/// PostgreSQL refuses to copy a template while anyone is connected to it.
+const TEMPLATE_LOCK: i64 = 0x7063_7369_6e00;
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with `make test`, which starts PostgreSQL and Redis")
+    })
+}
+
+/// The URL of `database` on the server of `DATABASE_URL`.
+fn url_of(database: &str) -> String {
+    let base = env("DATABASE_URL");
+    let (server, _) = base.rsplit_once('/').unwrap_or((&base, ""));
+    format!("{server}/{database}")
+}
+
+pub struct TestDatabase {
+    pub url: String,
+    name: String,
+}
+
+static TEMPLATE_READY: OnceCell<()> = OnceCell::const_new();
+
+impl TestDatabase {
+    pub async fn new() -> TestDatabase {
+        let mut admin = AsyncPgConnection::establish(&env("DATABASE_URL"))
+            .await
+            .unwrap_or_else(|error| panic!("cannot reach DATABASE_URL: {error}"));
+        lock(&mut admin).await;
+        TEMPLATE_READY
+            .get_or_init(|| async {
+                let exists: bool = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+                    "EXISTS (SELECT 1 FROM pg_database WHERE datname = '{TEMPLATE}')"
+                )))
+                .get_result(&mut admin)
+                .await
+                .unwrap_or(false);
+                if !exists {
+                    execute(&mut admin, &format!("CREATE DATABASE {TEMPLATE}")).await;
+                }
+                // Applies only what is pending, so a template from an older checkout catches up.
+                tocsin_storage::migrate(&url_of(TEMPLATE))
+                    .await
+                    .unwrap_or_else(|error| panic!("migrating the test template: {error}"));
+            })
+            .await;
+        let name = format!("tocsin_test_{}", Uuid::new_v4().simple());
+        execute(&mut admin, &format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE}")).await;
+        unlock(&mut admin).await;
+        TestDatabase { url: url_of(&name), name }
+    }
+
+    pub fn pool(&self) -> tocsin_storage::Pool {
+        tocsin_storage::connect(&self.url, &tocsin_storage::PoolSettings::default())
+            .unwrap_or_else(|error| panic!("pool for {}: {error}", self.name))
+    }
+
+    pub async fn connection(&self) -> AsyncPgConnection {
+        AsyncPgConnection::establish(&self.url)
+            .await
+            .unwrap_or_else(|error| panic!("connecting to {}: {error}", self.name))
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside async context guarantees; a thread with its own runtime does the I/O.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let mut admin = AsyncPgConnection::establish(&env("DATABASE_URL")).await.ok()?;
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("warning: test database {} was not dropped", self.name);
+        }
+    }
+}
+
+async fn execute(conn: &mut AsyncPgConnection, sql: &str) {
+    diesel::sql_query(sql).execute(conn).await.unwrap_or_else(|error| panic!("{sql}: {error}"));
+}
+
+async fn lock(conn: &mut AsyncPgConnection) {
+    execute(conn, &format!("SELECT pg_advisory_lock({TEMPLATE_LOCK})")).await;
+}
+
+async fn unlock(conn: &mut AsyncPgConnection) {
+    execute(conn, &format!("SELECT pg_advisory_unlock({TEMPLATE_LOCK})")).await;
+}
+
+/// A Redis key prefix of the test's own on the server of `REDIS_URL`.
+pub struct TestRedis {
+    pub url: String,
+    pub prefix: String,
+}
+
+impl TestRedis {
+    pub fn new() -> TestRedis {
+        TestRedis { url: env("REDIS_URL"), prefix: format!("test-{}", Uuid::new_v4().simple()) }
+    }
+}
+
+impl Default for TestRedis {
+    fn default() -> Self {
+        TestRedis::new()
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open(self.url.as_str()) else { return };
+        let Ok(mut conn) = client.get_connection() else { return };
+        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{}:*", self.prefix)).query(&mut conn).unwrap_or_default();
+        if !keys.is_empty() {
+            let _: Result<(), _> = redis::cmd("DEL").arg(keys).query(&mut conn);
+        }
+    }
+}
+
+/// A captured Alertmanager payload from `testdata/alertmanager/raw/`, byte for byte.
+pub fn fixture(name: &str) -> String {
+    let path = format!("{}/../../testdata/alertmanager/raw/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
+}
+
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .unwrap_or_else(|error| panic!("no free port: {error}"))
+}

@@ -1,0 +1,169 @@
+//! incident-core: the only writer of incidents. It reads alert reports and people's commands from
+//! their streams, applies them to PostgreSQL (dedup, correlation, lifecycle, timeline), writes the
+//! resulting events to an outbox in the same transaction, and relays those to the events stream.
+//!
+//! Several replicas can run at once: the consumer groups share the entries out, the database
+//! arbitrates races, and entries a crashed replica held are claimed by the others.
+
+mod alerts;
+mod commands;
+pub mod config;
+mod metrics;
+mod relay;
+mod retry;
+
+use crate::config::Config;
+use crate::metrics::CoreMetrics;
+use actix_web::dev::Server;
+use futures_util::FutureExt;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use tocsin_bus::{Bus, BusMetrics, BusSettings, Consumer, ConsumerSettings, Delivery, Stream};
+use tocsin_domain::{AlertReceived, Command, OccurrenceChange};
+use tocsin_runtime::http::{self, HttpSettings};
+use tocsin_runtime::metrics::HttpMetrics;
+use tocsin_runtime::{Metrics, Readiness};
+use tocsin_storage::intake::{IntakeOutcome, IntakeSettings};
+use tocsin_storage::{Pool, PoolSettings};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// The consumer group incident-core replicas share on the alerts and commands streams.
+pub const CONSUMER_GROUP: &str = "incident-core";
+
+/// What the loops share.
+pub(crate) struct Core {
+    pub pool: Pool,
+    pub bus: Bus,
+    pub intake: IntakeSettings,
+    pub metrics: CoreMetrics,
+    /// Poked after every commit, so events reach the stream without waiting for the next poll.
+    pub relay_wakeup: Notify,
+}
+
+impl Core {
+    fn record_outcomes(&self, batch: &[Delivery<AlertReceived>], outcomes: &[IntakeOutcome]) {
+        let now = OffsetDateTime::now_utc();
+        for (delivery, outcome) in batch.iter().zip(outcomes) {
+            let change = alerts::change_name(outcome.change);
+            self.metrics.alerts_processed.get_or_create(&metrics::ChangeLabel { change }).inc();
+            if outcome.opened_incident {
+                self.metrics.incidents_opened.inc();
+            }
+            let waited = (now - delivery.envelope.payload.received_at).as_seconds_f64().max(0.0);
+            self.metrics.alert_latency.observe(waited);
+            if outcome.change != OccurrenceChange::Refreshed && outcome.change != OccurrenceChange::Stale {
+                tracing::debug!(
+                    alert.fingerprint = %delivery.envelope.payload.alert.fingerprint,
+                    incident.id = ?outcome.incident_id,
+                    change,
+                    "alert applied"
+                );
+            }
+        }
+    }
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    core: Arc<Core>,
+    alerts: Consumer<AlertReceived>,
+    commands: Consumer<Command>,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Application> {
+        let pool = tocsin_storage::connect(
+            &config.database_url,
+            &PoolSettings { max_connections: config.database_pool_size, ..PoolSettings::default() },
+        )?;
+        let bus = Bus::connect(
+            &config.redis_url,
+            BusSettings { prefix: config.stream_prefix.clone(), max_age: config.stream_max_age, ..BusSettings::default() },
+        )?;
+        let mut registry = tocsin_runtime::metrics::registry();
+        let http_metrics = HttpMetrics::register(&mut registry);
+        let bus_metrics = BusMetrics::register(&mut registry);
+        let core_metrics = CoreMetrics::register(&mut registry);
+
+        let consumer_settings = ConsumerSettings {
+            batch_size: config.batch_size,
+            visibility_timeout: config.visibility_timeout,
+            max_deliveries: config.max_deliveries,
+            ..ConsumerSettings::default()
+        };
+        let alerts = Consumer::new(
+            bus.clone(),
+            Stream::Alerts,
+            CONSUMER_GROUP,
+            &config.consumer_name,
+            consumer_settings.clone(),
+            bus_metrics.clone(),
+        );
+        let commands = Consumer::new(
+            bus.clone(),
+            Stream::Commands,
+            CONSUMER_GROUP,
+            &config.consumer_name,
+            ConsumerSettings { batch_size: 50, ..consumer_settings },
+            bus_metrics,
+        );
+
+        let readiness = Readiness::default()
+            .with("postgres", {
+                let pool = pool.clone();
+                move || {
+                    let pool = pool.clone();
+                    async move { tocsin_storage::ping(&pool).await.map_err(|error| error.to_string()) }.boxed()
+                }
+            })
+            .with("redis", {
+                let bus = bus.clone();
+                move || {
+                    let bus = bus.clone();
+                    async move { bus.ping().await.map_err(|error| error.to_string()) }.boxed()
+                }
+            });
+        let listener = http::bind(&config.listen_addr)?;
+        let port = listener.local_addr()?.port();
+        let server = http::serve(
+            HttpSettings { listener, workers: config.http_workers, service: "incident-core" },
+            Metrics::new(registry),
+            http_metrics,
+            readiness,
+            shutdown.clone(),
+            |_: &mut actix_web::web::ServiceConfig| {},
+        )?;
+        let core = Arc::new(Core {
+            pool,
+            bus,
+            intake: config.intake,
+            metrics: core_metrics,
+            relay_wakeup: Notify::new(),
+        });
+        Ok(Application { port, server, core, alerts, commands, shutdown })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs the HTTP server and the three loops until shutdown; each loop finishes the work it
+    /// holds first.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let alert_loop = tokio::spawn(alerts::run(self.core.clone(), self.alerts, self.shutdown.clone()));
+        let command_loop = tokio::spawn(commands::run(self.core.clone(), self.commands, self.shutdown.clone()));
+        let relay_loop = tokio::spawn(relay::run(self.core.clone(), self.shutdown.clone()));
+        let served = self.server.await;
+        // The server stops on the same token; the loops finish their batch.
+        self.shutdown.cancel();
+        for task in [alert_loop, command_loop, relay_loop] {
+            if let Err(error) = task.await {
+                tracing::error!(%error, "a worker loop failed");
+            }
+        }
+        served
+    }
+}

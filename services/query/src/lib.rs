@@ -1,0 +1,127 @@
+//! query: the read side and the front door for people. Lists and shows incidents from PostgreSQL
+//! (read only), turns people's actions into commands for incident-core, and serves the OpenAPI
+//! document. All incident routes need the API bearer token.
+
+mod actions;
+pub mod config;
+mod errors;
+mod incidents;
+pub mod openapi;
+
+use crate::config::Config;
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::FutureExt;
+use std::time::Duration;
+use tocsin_bus::{Bus, BusSettings};
+use tocsin_runtime::auth::{RequiredToken, require_bearer};
+use tocsin_runtime::http::{self, HttpSettings};
+use tocsin_runtime::metrics::HttpMetrics;
+use tocsin_runtime::{ApiError, Metrics, Readiness};
+use tocsin_storage::{Pool, PoolSettings};
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+
+pub(crate) struct State {
+    pub pool: Pool,
+    pub bus: Bus,
+    pub action_timeout: Duration,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Application> {
+        let pool = tocsin_storage::connect(
+            &config.database_url,
+            &PoolSettings { max_connections: config.database_pool_size, ..PoolSettings::default() },
+        )?;
+        let bus = Bus::connect(
+            &config.redis_url,
+            BusSettings { prefix: config.stream_prefix.clone(), max_age: config.stream_max_age, ..BusSettings::default() },
+        )?;
+        let mut registry = tocsin_runtime::metrics::registry();
+        let http_metrics = HttpMetrics::register(&mut registry);
+        let readiness = Readiness::default()
+            .with("postgres", {
+                let pool = pool.clone();
+                move || {
+                    let pool = pool.clone();
+                    async move { tocsin_storage::ping(&pool).await.map_err(|error| error.to_string()) }.boxed()
+                }
+            })
+            .with("redis", {
+                let bus = bus.clone();
+                move || {
+                    let bus = bus.clone();
+                    async move { bus.ping().await.map_err(|error| error.to_string()) }.boxed()
+                }
+            });
+
+        let listener = http::bind(&config.listen_addr)?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(State { pool, bus, action_timeout: config.action_timeout });
+        let token = web::Data::new(RequiredToken(config.api_token.clone()));
+        let server = http::serve(
+            HttpSettings { listener, workers: config.http_workers, service: "query" },
+            Metrics::new(registry),
+            http_metrics,
+            readiness,
+            shutdown,
+            move |cfg: &mut web::ServiceConfig| {
+                cfg.app_data(web::JsonConfig::default().error_handler(json_error))
+                    .app_data(web::QueryConfig::default().error_handler(query_error))
+                    .route("/openapi.json", web::get().to(openapi_document))
+                    .service(
+                        web::scope("")
+                            .app_data(state.clone())
+                            .app_data(token.clone())
+                            .wrap(from_fn(require_bearer))
+                            .route("/incidents", web::get().to(incidents::list))
+                            .route("/incidents/{id}", web::get().to(incidents::get))
+                            .route("/incidents/{id}/acknowledge", web::post().to(actions::acknowledge))
+                            .route("/incidents/{id}/resolve", web::post().to(actions::resolve_one))
+                            .route("/incidents/{id}/reopen", web::post().to(actions::reopen))
+                            .route("/incidents/{id}/assign", web::post().to(actions::assign))
+                            .route("/resolve", web::post().to(actions::resolve)),
+                    );
+            },
+        )?;
+        Ok(Application { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn openapi_document() -> HttpResponse {
+    HttpResponse::Ok().json(openapi::ApiDoc::openapi())
+}
+
+fn json_error(error: actix_web::error::JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError;
+    let api_error = match &error {
+        JsonPayloadError::ContentType => ApiError::new(
+            tocsin_runtime::ErrorCode::UnsupportedMediaType,
+            "send the body as application/json",
+        ),
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::new(tocsin_runtime::ErrorCode::PayloadTooLarge, error.to_string())
+        }
+        _ => ApiError::invalid_payload(format!("malformed request body: {error}")),
+    };
+    api_error.into()
+}
+
+fn query_error(error: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::invalid_parameter(format!("malformed query string: {error}")).into()
+}

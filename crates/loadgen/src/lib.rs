@@ -1,0 +1,3 @@
+//! Alertmanager traffic for demos, benchmarks and tests.
+
+pub mod replay;

@@ -1,0 +1,103 @@
+//! The HTTP server every service runs: its own routes plus `/health`, `/ready` and `/metrics`,
+//! request metrics, and a graceful stop when the shutdown token is cancelled.
+
+use crate::metrics::{HttpMetrics, Metrics, RequestLabels, RouteLabels};
+use crate::readiness::Readiness;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use serde_json::json;
+use std::net::TcpListener;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub struct HttpSettings {
+    pub listener: TcpListener,
+    pub workers: usize,
+    pub service: &'static str,
+}
+
+/// Starts serving on `settings.listener`. The returned server finishes when the token is
+/// cancelled and in-flight requests have been answered (at most 30 s).
+pub fn serve<F>(
+    settings: HttpSettings,
+    metrics: Metrics,
+    http_metrics: HttpMetrics,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+    configure: F,
+) -> std::io::Result<Server>
+where
+    F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+{
+    let service = settings.service;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(metrics.clone()))
+            .app_data(web::Data::new(http_metrics.clone()))
+            .app_data(web::Data::new(readiness.clone()))
+            .wrap(from_fn(record_request))
+            .route("/health", web::get().to(move || health(service)))
+            .route("/ready", web::get().to(ready))
+            .route("/metrics", web::get().to(render_metrics))
+            .configure(configure.clone())
+    })
+    .workers(settings.workers.max(1))
+    .disable_signals()
+    .shutdown_timeout(30)
+    .listen(settings.listener)?
+    .run();
+    let handle = server.handle();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        handle.stop(true).await;
+    });
+    Ok(server)
+}
+
+async fn health(service: &'static str) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok", "service": service }))
+}
+
+async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
+    let (ready, checks) = readiness.report().await;
+    let body = json!({ "status": if ready { "ready" } else { "unavailable" }, "checks": checks });
+    if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+}
+
+async fn render_metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+    match metrics.encode() {
+        Ok(text) => HttpResponse::Ok()
+            .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+            .body(text),
+        Err(error) => actix_web::ResponseError::error_response(&crate::error::ApiError::internal(error)),
+    }
+}
+
+async fn record_request(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let metrics = request.app_data::<web::Data<HttpMetrics>>().cloned();
+    let response = next.call(request).await;
+    if let Some(metrics) = metrics {
+        let status = match &response {
+            Ok(response) => response.status().as_u16(),
+            Err(error) => error.as_response_error().status_code().as_u16(),
+        };
+        metrics.requests.get_or_create(&RequestLabels { method: method.clone(), route: route.clone(), status }).inc();
+        metrics.duration.get_or_create(&RouteLabels { method, route }).observe(started.elapsed().as_secs_f64());
+    }
+    response
+}
+
+/// Binds `addr` (`127.0.0.1:8081`, `0.0.0.0:8080`, or port 0 in tests).
+pub fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}

@@ -1,0 +1,70 @@
+//! `/metrics`: one prometheus-client registry per service, filled while the service is built and
+//! read-only afterwards, plus the HTTP request metrics every service has.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+
+/// The finished registry, shared by the `/metrics` handler.
+#[derive(Clone)]
+pub struct Metrics(Arc<Registry>);
+
+impl Metrics {
+    pub fn new(registry: Registry) -> Metrics {
+        Metrics(Arc::new(registry))
+    }
+
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.0)?;
+        Ok(text)
+    }
+}
+
+/// A registry whose metric names start with `tocsin_`.
+pub fn registry() -> Registry {
+    Registry::with_prefix("tocsin")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: String,
+    /// The route pattern (`/incidents/{id}`), never the raw path, to keep label values bounded.
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub method: String,
+    pub route: String,
+}
+
+#[derive(Clone)]
+pub struct HttpMetrics {
+    pub requests: Family<RequestLabels, Counter>,
+    pub duration: Family<RouteLabels, Histogram>,
+}
+
+impl HttpMetrics {
+    pub fn register(registry: &mut Registry) -> HttpMetrics {
+        let requests = Family::<RequestLabels, Counter>::default();
+        let duration = Family::<RouteLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register("http_requests", "HTTP requests served, by route and status", requests.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by route",
+            duration.clone(),
+        );
+        HttpMetrics { requests, duration }
+    }
+}
+
+/// Buckets from 100 µs to 10 s: ingest answers in well under a millisecond, actions wait for
+/// incident-core for up to seconds.
+pub fn latency_histogram() -> Histogram {
+    Histogram::new([0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+}

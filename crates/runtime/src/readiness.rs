@@ -1,0 +1,45 @@
+//! `/ready`: whether the service's dependencies answer. Kubernetes stops routing to a replica that
+//! is not ready; the replica itself keeps running and recovers when they come back.
+
+use futures_util::future::BoxFuture;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+type Check = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+#[derive(Clone, Default)]
+pub struct Readiness {
+    checks: Vec<(String, Check)>,
+}
+
+/// A check that takes longer than this counts as failed: a probe must answer quickly.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Readiness {
+    pub fn with<F>(mut self, name: &str, check: F) -> Readiness
+    where
+        F: Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync + 'static,
+    {
+        self.checks.push((name.to_owned(), Arc::new(check)));
+        self
+    }
+
+    /// Runs every check concurrently; returns whether all passed and each one's result.
+    pub async fn report(&self) -> (bool, BTreeMap<String, String>) {
+        let results = futures_util::future::join_all(self.checks.iter().map(|(name, check)| async move {
+            let result = match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
+                Ok(result) => result,
+                Err(_) => Err(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
+            };
+            (name.clone(), result)
+        }))
+        .await;
+        let ready = results.iter().all(|(_, result)| result.is_ok());
+        let report = results
+            .into_iter()
+            .map(|(name, result)| (name, result.err().unwrap_or_else(|| "ok".to_owned())))
+            .collect();
+        (ready, report)
+    }
+}

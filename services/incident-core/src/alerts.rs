@@ -1,0 +1,140 @@
+//! The alert loop: reads alert reports from the alerts stream and applies a whole batch in one
+//! transaction, acknowledging the entries only after it committed.
+
+use crate::Core;
+use crate::retry::Backoff;
+use tocsin_storage::AsyncConnection;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use tocsin_bus::{Consumer, Delivery};
+use tocsin_domain::{AlertReceived, OccurrenceChange};
+use tocsin_storage::StorageError;
+use tocsin_storage::intake::{IntakeOutcome, record_alert};
+use tokio_util::sync::CancellationToken;
+
+pub async fn run(core: Arc<Core>, consumer: Consumer<AlertReceived>, shutdown: CancellationToken) {
+    let mut backoff = Backoff::new();
+    while let Err(error) = consumer.ensure_group().await {
+        tracing::warn!(%error, "cannot create the alerts consumer group yet");
+        if !backoff.wait(&shutdown).await {
+            return;
+        }
+    }
+    let mut backoff = Backoff::new();
+    while !shutdown.is_cancelled() {
+        let batch = match consumer.next_batch().await {
+            Ok(batch) => {
+                backoff = Backoff::new();
+                batch
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the alerts stream");
+                backoff.wait(&shutdown).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        let committed = apply(&core, &consumer, batch, &shutdown).await;
+        if let Err(error) = consumer.ack(&committed).await {
+            // Committed but not acknowledged: the entries come back and change nothing twice.
+            tracing::warn!(%error, entries = committed.len(), "cannot acknowledge applied alerts");
+        }
+        core.relay_wakeup.notify_one();
+    }
+    tracing::info!(consumer = consumer.name(), "alert loop stopped");
+}
+
+/// Applies the batch and returns the entry ids that committed. An entry that keeps failing for a
+/// reason other than an outage is left pending: it comes back after the visibility timeout and,
+/// after `MAX_DELIVERIES`, lands in the dead-letter stream.
+async fn apply(
+    core: &Core,
+    consumer: &Consumer<AlertReceived>,
+    mut batch: Vec<Delivery<AlertReceived>>,
+    shutdown: &CancellationToken,
+) -> Vec<String> {
+    // One lock order for every replica: fewer deadlocks between concurrent batches. The sort is
+    // stable, so reports of one occurrence keep their stream order.
+    batch.sort_by(|a, b| {
+        let (a, b) = (&a.envelope.payload.alert, &b.envelope.payload.alert);
+        (&a.fingerprint, a.starts_at).cmp(&(&b.fingerprint, b.starts_at))
+    });
+    match apply_with_retry(core, consumer, &batch, shutdown).await {
+        Ok(()) => batch.into_iter().map(|delivery| delivery.entry_id).collect(),
+        Err(None) => Vec::new(),
+        Err(Some(error)) => {
+            tracing::warn!(%error, "a batch failed; applying its alerts one by one to isolate the cause");
+            let mut committed = Vec::new();
+            for delivery in batch {
+                match apply_with_retry(core, consumer, std::slice::from_ref(&delivery), shutdown).await {
+                    Ok(()) => committed.push(delivery.entry_id),
+                    Err(None) => break,
+                    Err(Some(error)) => tracing::error!(
+                        %error,
+                        entry.id = %delivery.entry_id,
+                        alert.fingerprint = %delivery.envelope.payload.alert.fingerprint,
+                        "cannot apply alert, leaving it for redelivery"
+                    ),
+                }
+            }
+            committed
+        }
+    }
+}
+
+/// `Err(None)`: shutdown came first. `Err(Some(_))`: an error that retrying will not cure.
+async fn apply_with_retry(
+    core: &Core,
+    consumer: &Consumer<AlertReceived>,
+    batch: &[Delivery<AlertReceived>],
+    shutdown: &CancellationToken,
+) -> Result<(), Option<StorageError>> {
+    let mut backoff = Backoff::new();
+    loop {
+        match apply_once(core, batch).await {
+            Ok(outcomes) => {
+                core.record_outcomes(batch, &outcomes);
+                return Ok(());
+            }
+            Err(error) if error.is_transient() => {
+                core.metrics.batch_retries.inc();
+                tracing::warn!(%error, alerts = batch.len(), "retrying alert batch");
+                let ids: Vec<String> = batch.iter().map(|d| d.entry_id.clone()).collect();
+                // Keep the batch ours while we wait, or another replica would claim it and count
+                // deliveries towards the dead-letter limit during a plain outage.
+                let _ = consumer.keep_alive(&ids).await;
+                if !backoff.wait(shutdown).await {
+                    return Err(None);
+                }
+            }
+            Err(error) => return Err(Some(error)),
+        }
+    }
+}
+
+async fn apply_once(core: &Core, batch: &[Delivery<AlertReceived>]) -> Result<Vec<IntakeOutcome>, StorageError> {
+    let mut conn = core.pool.get().await?;
+    let settings = &core.intake;
+    conn.transaction(async |conn| {
+        let now = OffsetDateTime::now_utc();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            outcomes.push(record_alert(conn, &delivery.envelope.payload, settings, now).await?);
+        }
+        Ok::<_, StorageError>(outcomes)
+    })
+    .await
+}
+
+pub(crate) fn change_name(change: OccurrenceChange) -> &'static str {
+    match change {
+        OccurrenceChange::Opened => "opened",
+        OccurrenceChange::OpenedResolved => "opened_resolved",
+        OccurrenceChange::Refreshed => "refreshed",
+        OccurrenceChange::Resolved => "resolved",
+        OccurrenceChange::Refired => "refired",
+        OccurrenceChange::Stale => "stale",
+    }
+}

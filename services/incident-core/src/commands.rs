@@ -1,0 +1,85 @@
+//! The command loop: applies people's commands (acknowledge, resolve, reopen, assign) one
+//! transaction each, recording each outcome for the query service to report.
+
+use crate::Core;
+use crate::retry::Backoff;
+use tocsin_storage::AsyncConnection;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use tocsin_bus::Consumer;
+use tocsin_domain::{Command, CommandOutcome};
+use tocsin_storage::StorageError;
+use tocsin_storage::commands::apply_command;
+use tokio_util::sync::CancellationToken;
+
+pub async fn run(core: Arc<Core>, consumer: Consumer<Command>, shutdown: CancellationToken) {
+    let mut backoff = Backoff::new();
+    while let Err(error) = consumer.ensure_group().await {
+        tracing::warn!(%error, "cannot create the commands consumer group yet");
+        if !backoff.wait(&shutdown).await {
+            return;
+        }
+    }
+    let mut backoff = Backoff::new();
+    'reading: while !shutdown.is_cancelled() {
+        let batch = match consumer.next_batch().await {
+            Ok(batch) => {
+                backoff = Backoff::new();
+                batch
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the commands stream");
+                backoff.wait(&shutdown).await;
+                continue;
+            }
+        };
+        for delivery in batch {
+            let command = &delivery.envelope.payload;
+            let mut retry = Backoff::new();
+            let outcome = loop {
+                match apply_once(&core, command).await {
+                    Ok(outcome) => break Some(outcome),
+                    Err(error) if error.is_transient() => {
+                        core.metrics.batch_retries.inc();
+                        tracing::warn!(%error, command.id = %command.id, "retrying command");
+                        let _ = consumer.keep_alive(std::slice::from_ref(&delivery.entry_id)).await;
+                        if !retry.wait(&shutdown).await {
+                            break 'reading;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, command.id = %command.id, "cannot apply command, leaving it for redelivery");
+                        break None;
+                    }
+                }
+            };
+            let Some(outcome) = outcome else { continue };
+            let result = match &outcome {
+                CommandOutcome::Applied { .. } => "applied",
+                CommandOutcome::Rejected { .. } => "rejected",
+            };
+            core.metrics
+                .commands_processed
+                .get_or_create(&crate::metrics::OutcomeLabel { action: command.action.name(), outcome: result })
+                .inc();
+            tracing::info!(
+                command.id = %command.id,
+                incident.id = %command.incident_id,
+                action = command.action.name(),
+                actor = %command.actor,
+                outcome = result,
+                "command processed"
+            );
+            if let Err(error) = consumer.ack(std::slice::from_ref(&delivery.entry_id)).await {
+                tracing::warn!(%error, "cannot acknowledge command; it will be answered again from its outcome");
+            }
+            core.relay_wakeup.notify_one();
+        }
+    }
+    tracing::info!(consumer = consumer.name(), "command loop stopped");
+}
+
+async fn apply_once(core: &Core, command: &Command) -> Result<CommandOutcome, StorageError> {
+    let mut conn = core.pool.get().await?;
+    conn.transaction(async |conn| apply_command(conn, command, OffsetDateTime::now_utc()).await).await
+}

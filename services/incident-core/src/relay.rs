@@ -1,0 +1,63 @@
+//! The outbox relay: moves committed events from the outbox table to the events stream, then
+//! deletes them. A crash between XADD and DELETE publishes an event twice, never zero times;
+//! consumers dedupe by event id.
+
+use crate::Core;
+use tocsin_storage::AsyncConnection;
+use std::sync::Arc;
+use std::time::Duration;
+use tocsin_bus::{Envelope, Stream};
+use tocsin_storage::{StorageError, outbox};
+use tokio_util::sync::CancellationToken;
+
+const BATCH: i64 = 500;
+/// Also poll now and then: another replica's commits do not wake this one.
+const POLL: Duration = Duration::from_millis(500);
+
+pub async fn run(core: Arc<Core>, shutdown: CancellationToken) {
+    loop {
+        let stopping = tokio::select! {
+            _ = core.relay_wakeup.notified() => false,
+            _ = tokio::time::sleep(POLL) => false,
+            _ = shutdown.cancelled() => true,
+        };
+        // Drain what is there, including on the way out.
+        loop {
+            match relay_once(&core).await {
+                Ok(moved) if moved as i64 == BATCH => continue,
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot relay outbox events yet");
+                    break;
+                }
+            }
+        }
+        if stopping {
+            break;
+        }
+    }
+    tracing::info!("outbox relay stopped");
+}
+
+async fn relay_once(core: &Core) -> Result<usize, StorageError> {
+    let mut conn = core.pool.get().await?;
+    let moved = conn
+        .transaction(async |conn| {
+            let pending = outbox::lock_pending(conn, BATCH).await?;
+            if pending.is_empty() {
+                return Ok::<_, StorageError>(0);
+            }
+            let ids: Vec<i64> = pending.iter().map(|(id, _)| *id).collect();
+            let envelopes: Vec<_> =
+                pending.into_iter().map(|(_, event)| { let id = event.id; Envelope::new(event).with_id(id) }).collect();
+            core.bus
+                .publish(Stream::Events, &envelopes)
+                .await
+                .map_err(|error| StorageError::Unavailable(error.to_string()))?;
+            outbox::delete(conn, &ids).await?;
+            Ok(ids.len())
+        })
+        .await?;
+    core.metrics.events_relayed.inc_by(moved as u64);
+    Ok(moved)
+}

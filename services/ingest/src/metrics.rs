@@ -1,0 +1,46 @@
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+#[derive(Clone)]
+pub struct IngestMetrics {
+    pub alerts_accepted: Counter,
+    pub webhooks_rejected: Family<ReasonLabel, Counter>,
+    pub alerts_truncated: Counter,
+}
+
+impl IngestMetrics {
+    pub fn register(registry: &mut Registry) -> IngestMetrics {
+        let metrics = IngestMetrics {
+            alerts_accepted: Counter::default(),
+            webhooks_rejected: Family::default(),
+            alerts_truncated: Counter::default(),
+        };
+        registry.register(
+            "ingest_alerts_accepted",
+            "Alerts accepted from Alertmanager and put on the alerts stream",
+            metrics.alerts_accepted.clone(),
+        );
+        registry.register(
+            "ingest_webhooks_rejected",
+            "Webhook deliveries refused, by reason",
+            metrics.webhooks_rejected.clone(),
+        );
+        registry.register(
+            "ingest_alerts_truncated",
+            "Alerts Alertmanager left out of webhooks because of the receiver's max_alerts",
+            metrics.alerts_truncated.clone(),
+        );
+        metrics
+    }
+
+    pub fn rejected(&self, reason: &'static str) {
+        self.webhooks_rejected.get_or_create(&ReasonLabel { reason }).inc();
+    }
+}

@@ -1,0 +1,129 @@
+//! `POST /alerts`.
+
+use crate::metrics::IngestMetrics;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde_json::json;
+use time::OffsetDateTime;
+use tocsin_bus::{Bus, Envelope, Stream};
+use tocsin_domain::webhook::WebhookPayload;
+use tocsin_domain::{AlertReceived, ObservedAlert};
+use tocsin_runtime::{ApiError, ErrorCode};
+
+pub struct State {
+    pub bus: Bus,
+    pub metrics: IngestMetrics,
+    pub max_body_bytes: usize,
+}
+
+pub async fn receive(
+    request: HttpRequest,
+    body: web::Payload,
+    state: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    let result = accept(&request, body, &state).await;
+    if let Err((reason, _)) = &result {
+        state.metrics.rejected(reason);
+    }
+    result.map_err(|(_, error)| error)
+}
+
+type Rejection = (&'static str, ApiError);
+
+async fn accept(request: &HttpRequest, body: web::Payload, state: &State) -> Result<HttpResponse, Rejection> {
+    check_content_type(request)?;
+    let bytes = read_body(request, body, state.max_body_bytes).await?;
+    let payload: WebhookPayload = serde_json::from_slice(&bytes)
+        .map_err(|error| ("malformed", ApiError::invalid_payload(format!("malformed webhook: {error}"))))?;
+    payload
+        .validate()
+        .map_err(|error| ("invalid", ApiError::invalid_payload(format!("invalid webhook: {error}"))))?;
+
+    let received_at = OffsetDateTime::now_utc();
+    let messages: Vec<_> = payload
+        .alerts
+        .iter()
+        .map(|alert| {
+            Envelope::new(AlertReceived {
+                alert: ObservedAlert {
+                    fingerprint: alert.fingerprint.clone(),
+                    starts_at: alert.starts_at,
+                    ends_at: alert.ends_at(),
+                    state: alert.status,
+                    labels: alert.labels.clone(),
+                    annotations: alert.annotations.clone(),
+                    generator_url: alert.generator_url.clone(),
+                },
+                received_at,
+                receiver: payload.receiver.clone(),
+                group_key: payload.group_key.clone(),
+                external_url: payload.external_url.clone(),
+            })
+        })
+        .collect();
+    state
+        .bus
+        .publish(Stream::Alerts, &messages)
+        .await
+        .map_err(|error| ("unavailable", ApiError::unavailable("the alert stream (Redis)", error)))?;
+
+    state.metrics.alerts_accepted.inc_by(messages.len() as u64);
+    if payload.truncated_alerts > 0 {
+        state.metrics.alerts_truncated.inc_by(payload.truncated_alerts);
+        tracing::warn!(
+            receiver = %payload.receiver,
+            group_key = %payload.group_key,
+            truncated_alerts = payload.truncated_alerts,
+            "alertmanager left alerts out of this webhook (max_alerts); raise it to see them all"
+        );
+    }
+    Ok(HttpResponse::Accepted().json(json!({
+        "accepted": messages.len(),
+        "truncated_alerts": payload.truncated_alerts,
+    })))
+}
+
+fn check_content_type(request: &HttpRequest) -> Result<(), Rejection> {
+    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
+    let is_json = content_type
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+    if is_json {
+        Ok(())
+    } else {
+        let message = match content_type {
+            Some(other) => format!("content type `{other}` is not accepted: send application/json"),
+            None => "no content type: send application/json".to_owned(),
+        };
+        Err(("content_type", ApiError::new(ErrorCode::UnsupportedMediaType, message)))
+    }
+}
+
+/// Reads the body up to `limit` bytes; a declared or actual size above it is refused before the
+/// rest is read.
+async fn read_body(request: &HttpRequest, mut body: web::Payload, limit: usize) -> Result<web::BytesMut, Rejection> {
+    let too_large = || {
+        (
+            "too_large",
+            ApiError::new(ErrorCode::PayloadTooLarge, format!("the webhook is larger than the {limit}-byte limit")),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large());
+    }
+    let mut bytes = web::BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|error| ("malformed", ApiError::invalid_payload(format!("reading the body: {error}"))))?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}

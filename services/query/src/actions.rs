@@ -1,0 +1,181 @@
+//! Acting on incidents. query never writes incidents: it puts a command on the commands stream and
+//! waits for incident-core to record the command's outcome, then answers with the incident's new
+//! state (or 404, 409, or 504 if incident-core did not get to it in time).
+
+use crate::State;
+use crate::errors::storage_error;
+use crate::incidents::parse_id;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use std::time::Duration;
+use time::OffsetDateTime;
+use tocsin_bus::{Envelope, Stream};
+use tocsin_domain::{Action, Command, CommandOutcome, Incident, RejectionCode};
+use tocsin_runtime::{ApiError, ErrorCode};
+use tocsin_storage::commands::command_outcome;
+use tocsin_storage::reads;
+use uuid::Uuid;
+
+/// Actor recorded when a request names none.
+const DEFAULT_ACTOR: &str = "api";
+
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ResolveAction {
+    Acknowledge,
+    Resolve,
+}
+
+/// DESIGN.md's `POST /resolve`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    incident_id: Uuid,
+    action: ResolveAction,
+    /// Who acts, for the timeline (an e-mail address, a user name).
+    actor: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActorRequest {
+    actor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    /// null clears the assignment.
+    assignee: Option<String>,
+    actor: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/resolve",
+    request_body = ResolveRequest,
+    responses(
+        (status = 200, description = "The incident after the action", body = Incident),
+        (status = 400, description = "The body is malformed"),
+        (status = 401, description = "Missing or wrong bearer token"),
+        (status = 404, description = "No such incident"),
+        (status = 409, description = "Impossible from the incident's status"),
+        (status = 503, description = "Redis or PostgreSQL is unavailable"),
+        (status = 504, description = "incident-core did not apply the action in time; it stays queued"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn resolve(state: web::Data<State>, body: web::Json<ResolveRequest>) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let action = match body.action {
+        ResolveAction::Acknowledge => Action::Acknowledge,
+        ResolveAction::Resolve => Action::Resolve,
+    };
+    execute(&state, body.incident_id, action, body.actor).await
+}
+
+macro_rules! lifecycle_endpoint {
+    ($name:ident, $path:literal, $action:expr, $what:literal) => {
+        #[utoipa::path(
+            post,
+            path = $path,
+            params(("id" = Uuid, Path, description = "Incident id")),
+            request_body(content = Option<ActorRequest>, description = "Optional: who acts"),
+            responses(
+                (status = 200, description = $what, body = Incident),
+                (status = 404, description = "No such incident"),
+                (status = 409, description = "Impossible from the incident's status"),
+                (status = 503, description = "Redis or PostgreSQL is unavailable"),
+                (status = 504, description = "incident-core did not apply the action in time; it stays queued"),
+            ),
+            security(("bearer" = []))
+        )]
+        pub async fn $name(
+            state: web::Data<State>,
+            id: web::Path<String>,
+            body: Option<web::Json<ActorRequest>>,
+        ) -> Result<HttpResponse, ApiError> {
+            let actor = body.and_then(|body| body.into_inner().actor);
+            execute(&state, parse_id(&id)?, $action, actor).await
+        }
+    };
+}
+
+lifecycle_endpoint!(acknowledge, "/incidents/{id}/acknowledge", Action::Acknowledge, "The acknowledged incident");
+lifecycle_endpoint!(resolve_one, "/incidents/{id}/resolve", Action::Resolve, "The resolved incident");
+lifecycle_endpoint!(reopen, "/incidents/{id}/reopen", Action::Reopen, "The reopened incident");
+
+#[utoipa::path(
+    post,
+    path = "/incidents/{id}/assign",
+    params(("id" = Uuid, Path, description = "Incident id")),
+    request_body = AssignRequest,
+    responses(
+        (status = 200, description = "The incident with its new assignee", body = Incident),
+        (status = 404, description = "No such incident"),
+        (status = 503, description = "Redis or PostgreSQL is unavailable"),
+        (status = 504, description = "incident-core did not apply the action in time; it stays queued"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn assign(
+    state: web::Data<State>,
+    id: web::Path<String>,
+    body: web::Json<AssignRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let assignee = body.assignee.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());
+    execute(&state, parse_id(&id)?, Action::Assign { assignee }, body.actor).await
+}
+
+async fn execute(state: &State, incident_id: Uuid, action: Action, actor: Option<String>) -> Result<HttpResponse, ApiError> {
+    // Answer a wrong id at once rather than after the timeout.
+    {
+        let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+        if reads::incident(&mut conn, incident_id).await.map_err(storage_error)?.is_none() {
+            return Err(ApiError::not_found(format!("no incident {incident_id}")));
+        }
+    }
+    let actor = actor.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).unwrap_or_else(|| DEFAULT_ACTOR.into());
+    let command = Command { id: Uuid::now_v7(), incident_id, action, actor, requested_at: OffsetDateTime::now_utc() };
+    let command_id = command.id;
+    state
+        .bus
+        .publish(Stream::Commands, &[Envelope::new(command).with_id(command_id)])
+        .await
+        .map_err(|error| ApiError::unavailable("the command stream (Redis)", error))?;
+
+    match wait_for_outcome(state, command_id).await? {
+        Some(CommandOutcome::Applied { incident }) => Ok(HttpResponse::Ok().json(incident)),
+        Some(CommandOutcome::Rejected { code: RejectionCode::NotFound, message }) => Err(ApiError::not_found(message)),
+        Some(CommandOutcome::Rejected { code: RejectionCode::Conflict, message }) => Err(ApiError::conflict(message)),
+        None => Err(ApiError::new(
+            ErrorCode::Timeout,
+            format!(
+                "incident-core has not applied command {command_id} within {} s; it stays queued and \
+                 will be applied when incident-core catches up",
+                state.action_timeout.as_secs_f32()
+            ),
+        )),
+    }
+}
+
+/// Polls for the outcome, quickly at first (incident-core usually answers within milliseconds).
+async fn wait_for_outcome(state: &State, command_id: Uuid) -> Result<Option<CommandOutcome>, ApiError> {
+    let deadline = tokio::time::Instant::now() + state.action_timeout;
+    let mut interval = Duration::from_millis(5);
+    loop {
+        let outcome = {
+            let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+            command_outcome(&mut conn, command_id).await.map_err(storage_error)?
+        };
+        if outcome.is_some() {
+            return Ok(outcome);
+        }
+        if tokio::time::Instant::now() + interval > deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(interval).await;
+        interval = (interval * 2).min(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,45 @@
+//! query's configuration, from the environment:
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `LISTEN_ADDR` | `127.0.0.1:8080` | the API (and later the dashboard) |
+//! | `DATABASE_URL` | required | PostgreSQL, read only |
+//! | `DATABASE_POOL_SIZE` | `16` | connections to PostgreSQL |
+//! | `REDIS_URL` | required | the Redis holding the streams |
+//! | `API_TOKEN` | required | the bearer token people and the dashboard send |
+//! | `STREAM_PREFIX` | `tocsin` | prefix of every stream key |
+//! | `STREAM_MAX_AGE` | `7d` | commands older than this are trimmed from the commands stream |
+//! | `ACTION_TIMEOUT` | `5s` | how long an action waits for incident-core before answering 504 |
+//! | `HTTP_WORKERS` | number of CPUs | HTTP worker threads |
+
+use std::time::Duration;
+use tocsin_runtime::{ConfigError, Env, Secret};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen_addr: String,
+    pub database_url: String,
+    pub database_pool_size: usize,
+    pub redis_url: String,
+    pub api_token: Secret,
+    pub stream_prefix: String,
+    pub stream_max_age: Duration,
+    pub action_timeout: Duration,
+    pub http_workers: usize,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
+        Ok(Config {
+            listen_addr: env.string_or("LISTEN_ADDR", "127.0.0.1:8080"),
+            database_url: env.required("DATABASE_URL", "the PostgreSQL URL, e.g. postgres://user:pass@host/db")?,
+            database_pool_size: env.parse_or("DATABASE_POOL_SIZE", 16)?,
+            redis_url: env.required("REDIS_URL", "the Redis URL, e.g. redis://127.0.0.1:6379/")?,
+            api_token: env.secret("API_TOKEN", "the bearer token people and the dashboard send")?,
+            stream_prefix: env.string_or("STREAM_PREFIX", "tocsin"),
+            stream_max_age: env.duration_or("STREAM_MAX_AGE", Duration::from_secs(7 * 24 * 3600))?,
+            action_timeout: env.duration_or("ACTION_TIMEOUT", Duration::from_secs(5))?,
+            http_workers: env.parse_or("HTTP_WORKERS", std::thread::available_parallelism().map_or(2, usize::from))?,
+        })
+    }
+}
