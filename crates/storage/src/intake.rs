@@ -133,6 +133,11 @@ async fn attach(
     let mut changes = Vec::new();
     let (incident, opened) = match find_active(conn, &key).await? {
         Some(incident) => (incident, false),
+        None if !firing => match overlapping_resolved(conn, &key, report, settings).await? {
+            // An alert we first hear of as resolved belongs with the incident its key had then.
+            Some(incident) => (incident, false),
+            None => (open_incident(conn, report, &facts, &key, now).await?, true),
+        },
         None => match reopenable(conn, &key, report, settings, firing).await? {
             Some(incident) => {
                 let incident = reopen(conn, incident.id, now).await?;
@@ -193,6 +198,9 @@ async fn attach(
         }
     } else {
         let at = if firing { alert.starts_at } else { alert.ends_at.unwrap_or(report.received_at) };
+        if !firing {
+            incident = extend_automatic_resolution(conn, incident, at).await?;
+        }
         changes.push(Change::new(EventKind::AlertAdded, at, ALERTMANAGER_ACTOR, json!({ "alert": alert_detail })));
     }
     let events = changes::record(conn, &incident, changes).await?;
@@ -208,6 +216,48 @@ async fn find_active(conn: &mut AsyncPgConnection, key: &CorrelationKey) -> Resu
         .first(conn)
         .await
         .optional()?)
+}
+
+/// The resolved incident of `key` whose time span overlaps the alert's (give or take the reopen
+/// window).
+async fn overlapping_resolved(
+    conn: &mut AsyncPgConnection,
+    key: &CorrelationKey,
+    report: &AlertReceived,
+    settings: &IntakeSettings,
+) -> Result<Option<IncidentRow>, StorageError> {
+    let alert = &report.alert;
+    let ended = alert.ends_at.unwrap_or(report.received_at);
+    let slack = settings.reopen_window.max(Duration::ZERO);
+    Ok(incidents::table
+        .filter(incidents::correlation_key.eq(key.as_str()))
+        .filter(incidents::status.eq(IncidentStatus::Resolved.as_str()))
+        .filter(incidents::opened_at.le(ended + slack))
+        .filter(incidents::resolved_at.ge(alert.starts_at - slack))
+        .order(incidents::resolved_at.desc())
+        .select(IncidentRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// A resolved alert joining an incident that resolved by itself moves the resolution to the
+/// alert's end if that is later. A person's resolution stays as they made it.
+async fn extend_automatic_resolution(
+    conn: &mut AsyncPgConnection,
+    incident: IncidentRow,
+    ended: OffsetDateTime,
+) -> Result<IncidentRow, StorageError> {
+    let automatic = matches!(incident.resolved_by.as_deref(), Some(SYSTEM_ACTOR | ALERTMANAGER_ACTOR));
+    match incident.resolved_at {
+        Some(resolved_at) if automatic && ended > resolved_at => Ok(diesel::update(incidents::table.find(incident.id))
+            .set(incidents::resolved_at.eq(Some(ended)))
+            .returning(IncidentRow::as_returning())
+            .get_result(conn)
+            .await?),
+        _ => Ok(incident),
+    }
 }
 
 async fn reopenable(

@@ -55,11 +55,12 @@ async fn apply(
     mut batch: Vec<Delivery<AlertReceived>>,
     shutdown: &CancellationToken,
 ) -> Vec<String> {
-    // One lock order for every replica: fewer deadlocks between concurrent batches. The sort is
-    // stable, so reports of one occurrence keep their stream order.
+    // Oldest alert first, so the alert that started an incident is the one that opens it; and one
+    // lock order for every replica, so concurrent batches rarely deadlock. The sort is stable:
+    // reports of one occurrence keep their stream order.
     batch.sort_by(|a, b| {
         let (a, b) = (&a.envelope.payload.alert, &b.envelope.payload.alert);
-        (&a.fingerprint, a.starts_at).cmp(&(&b.fingerprint, b.starts_at))
+        (a.starts_at, &a.fingerprint).cmp(&(b.starts_at, &b.fingerprint))
     });
     match apply_with_retry(core, consumer, &batch, shutdown).await {
         Ok(()) => batch.into_iter().map(|delivery| delivery.entry_id).collect(),

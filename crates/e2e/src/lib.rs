@@ -1,0 +1,320 @@
+//! A whole tocsin stack inside a test: ingest, incident-core (one or more replicas), query and
+//! notifier, each on a free port, on a database and a Redis prefix of the test's own.
+
+use serde_json::Value;
+use std::time::Duration;
+use time::OffsetDateTime;
+use tocsin_runtime::Secret;
+use tocsin_storage::intake::IntakeSettings;
+use tocsin_testkit::{TestDatabase, TestRedis};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const INGEST_TOKEN: &str = "test-ingest-token";
+pub const API_TOKEN: &str = "test-api-token";
+
+#[derive(Clone)]
+pub struct StackOptions {
+    pub core_replicas: usize,
+    pub visibility_timeout: Duration,
+    pub intake: IntakeSettings,
+    pub action_timeout: Duration,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions {
+            core_replicas: 1,
+            visibility_timeout: Duration::from_secs(30),
+            intake: IntakeSettings::default(),
+            action_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+pub struct Stack {
+    pub db: TestDatabase,
+    pub redis: TestRedis,
+    pub ingest_url: String,
+    pub query_url: String,
+    pub core_urls: Vec<String>,
+    pub notifier_url: String,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Stack {
+    pub async fn start() -> Stack {
+        Stack::start_with(StackOptions::default()).await
+    }
+
+    pub async fn start_with(options: StackOptions) -> Stack {
+        let db = TestDatabase::new().await;
+        let redis = TestRedis::new();
+        let shutdown = CancellationToken::new();
+        let mut tasks = Vec::new();
+        let local = "127.0.0.1:0".to_owned();
+        let max_age = Duration::from_secs(3600);
+
+        let ingest = tocsin_ingest::Application::build(
+            tocsin_ingest::config::Config {
+                listen_addr: local.clone(),
+                redis_url: redis.url.clone(),
+                ingest_token: Secret::new(INGEST_TOKEN),
+                stream_prefix: redis.prefix.clone(),
+                stream_max_age: max_age,
+                max_body_bytes: 256 * 1024,
+                http_workers: 1,
+            },
+            shutdown.clone(),
+        )
+        .await
+        .unwrap_or_else(|error| panic!("ingest: {error}"));
+        let ingest_url = format!("http://127.0.0.1:{}", ingest.port());
+        tasks.push(tokio::spawn(ingest.run_until_stopped()));
+
+        let mut core_urls = Vec::new();
+        for replica in 0..options.core_replicas {
+            let core = tocsin_incident_core::Application::build(
+                tocsin_incident_core::config::Config {
+                    listen_addr: local.clone(),
+                    database_url: db.url.clone(),
+                    database_pool_size: 4,
+                    redis_url: redis.url.clone(),
+                    stream_prefix: redis.prefix.clone(),
+                    stream_max_age: max_age,
+                    consumer_name: format!("core-{replica}"),
+                    batch_size: 200,
+                    visibility_timeout: options.visibility_timeout,
+                    max_deliveries: 5,
+                    intake: options.intake.clone(),
+                    http_workers: 1,
+                },
+                shutdown.clone(),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("incident-core: {error}"));
+            core_urls.push(format!("http://127.0.0.1:{}", core.port()));
+            tasks.push(tokio::spawn(core.run_until_stopped()));
+        }
+
+        let query = tocsin_query::Application::build(
+            tocsin_query::config::Config {
+                listen_addr: local.clone(),
+                database_url: db.url.clone(),
+                database_pool_size: 4,
+                redis_url: redis.url.clone(),
+                api_token: Secret::new(API_TOKEN),
+                stream_prefix: redis.prefix.clone(),
+                stream_max_age: max_age,
+                action_timeout: options.action_timeout,
+                http_workers: 1,
+            },
+            shutdown.clone(),
+        )
+        .await
+        .unwrap_or_else(|error| panic!("query: {error}"));
+        let query_url = format!("http://127.0.0.1:{}", query.port());
+        tasks.push(tokio::spawn(query.run_until_stopped()));
+
+        let notifier = tocsin_notifier::Application::build(
+            tocsin_notifier::config::Config {
+                listen_addr: local,
+                redis_url: redis.url.clone(),
+                stream_prefix: redis.prefix.clone(),
+                consumer_name: "notifier-0".into(),
+                visibility_timeout: options.visibility_timeout,
+                max_deliveries: 5,
+                http_workers: 1,
+            },
+            shutdown.clone(),
+        )
+        .await
+        .unwrap_or_else(|error| panic!("notifier: {error}"));
+        let notifier_url = format!("http://127.0.0.1:{}", notifier.port());
+        tasks.push(tokio::spawn(notifier.run_until_stopped()));
+
+        Stack {
+            db,
+            redis,
+            ingest_url,
+            query_url,
+            core_urls,
+            notifier_url,
+            http: reqwest::Client::new(),
+            shutdown,
+            tasks,
+        }
+    }
+
+    /// Posts a webhook body to ingest as Alertmanager does (same headers).
+    pub async fn post_webhook(&self, body: &Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/alerts", self.ingest_url))
+            .header("Content-Type", "application/json")
+            .header("User-Agent", "Alertmanager/0.25.0")
+            .bearer_auth(INGEST_TOKEN)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("POST /alerts: {error}"))
+    }
+
+    /// Posts a webhook and insists on 202.
+    pub async fn send(&self, body: &Value) {
+        let response = self.post_webhook(body).await;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert_eq!(status.as_u16(), 202, "POST /alerts answered {status}: {text}");
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.query_url))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("GET {path}: {error}"));
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.query_url))
+            .bearer_auth(API_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("POST {path}: {error}"));
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The incident list for `query` (`?status=open`), once `until` holds for it; panics with the
+    /// last answer after 15 seconds.
+    pub async fn incidents_when(&self, query: &str, until: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let (status, body) = self.get(&format!("/incidents{query}")).await;
+            assert_eq!(status, 200, "GET /incidents{query}: {body}");
+            let items = body["items"].as_array().cloned().unwrap_or_default();
+            if until(&items) {
+                return items;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("GET /incidents{query} never satisfied the condition; last answer: {body:#}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until incident-core has acknowledged every alert entry, then returns the incidents.
+    pub async fn settled_incidents(&self) -> Vec<Value> {
+        self.wait_drained("alerts", tocsin_incident_core::CONSUMER_GROUP).await;
+        self.get("/incidents?limit=500").await.1["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until `group` has read and acknowledged everything on `stream`.
+    pub async fn wait_drained(&self, stream: &str, group: &str) {
+        let key = format!("{}:{stream}", self.redis.prefix);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let (lag, pending) = group_lag(&self.redis.url, &key, group).await;
+            if lag == Some(0) && pending == Some(0) {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("{key} not drained by {group}: lag {lag:?}, pending {pending:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis_connection(&self.redis.url).await
+    }
+
+    pub async fn stream_length(&self, stream: &str) -> u64 {
+        let mut conn = self.redis().await;
+        redis::cmd("XLEN").arg(format!("{}:{stream}", self.redis.prefix)).query_async(&mut conn).await.unwrap_or(0)
+    }
+
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        for task in self.tasks.drain(..) {
+            match tokio::time::timeout(Duration::from_secs(20), task).await {
+                Ok(Ok(Ok(()))) => {}
+                other => panic!("a service did not stop cleanly: {other:?}"),
+            }
+        }
+    }
+}
+
+pub async fn redis_connection(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap_or_else(|error| panic!("{url}: {error}"))
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|error| panic!("{url}: {error}"))
+}
+
+/// (`lag`, `pending`) of a consumer group: entries not yet read, and read but not acknowledged.
+/// `None` while the group does not exist.
+pub async fn group_lag(url: &str, key: &str, group: &str) -> (Option<u64>, Option<u64>) {
+    let mut conn = redis_connection(url).await;
+    let groups: redis::Value = match redis::cmd("XINFO").arg("GROUPS").arg(key).query_async(&mut conn).await {
+        Ok(value) => value,
+        Err(_) => return (None, None),
+    };
+    let redis::Value::Array(groups) = groups else { return (None, None) };
+    for entry in groups {
+        let fields: Vec<(String, redis::Value)> = match entry {
+            redis::Value::Map(pairs) => pairs
+                .into_iter()
+                .filter_map(|(k, v)| redis::from_redis_value::<String>(k).ok().map(|k| (k, v)))
+                .collect(),
+            redis::Value::Array(items) => items
+                .chunks(2)
+                .filter_map(|pair| {
+                    let key = redis::from_redis_value::<String>(pair.first()?.clone()).ok()?;
+                    Some((key, pair.get(1)?.clone()))
+                })
+                .collect(),
+            _ => continue,
+        };
+        let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let name = field("name").and_then(|v| redis::from_redis_value::<String>(v).ok());
+        if name.as_deref() != Some(group) {
+            continue;
+        }
+        let lag = field("lag").and_then(|v| redis::from_redis_value::<u64>(v).ok());
+        let pending = field("pending").and_then(|v| redis::from_redis_value::<u64>(v).ok());
+        return (lag, pending);
+    }
+    (None, None)
+}
+
+/// A captured webhook (`testdata/alertmanager/raw/NAME`) as if Alertmanager sent it `now`.
+pub fn webhook(name: &str, now: OffsetDateTime) -> Value {
+    tocsin_loadgen::replay::rebase(capture(name), now)
+}
+
+/// A captured webhook with its original times.
+pub fn capture(name: &str) -> Value {
+    serde_json::from_str(&tocsin_testkit::fixture(name)).unwrap_or_else(|error| panic!("{name}: {error}"))
+}
+
+/// Captures shifted together so that the latest time among them is `now`, keeping their relative
+/// timing (a firing capture and its resolution, say).
+pub fn webhooks(names: &[&str], now: OffsetDateTime) -> Vec<Value> {
+    let mut payloads: Vec<Value> = names.iter().map(|name| capture(name)).collect();
+    let offset = tocsin_loadgen::replay::offset_to_now(&payloads.iter().collect::<Vec<_>>(), now);
+    for payload in &mut payloads {
+        tocsin_loadgen::replay::shift(payload, offset);
+    }
+    payloads
+}
