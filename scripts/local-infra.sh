@@ -46,6 +46,13 @@ WAIT_SECS="${TOCSIN_INFRA_TIMEOUT:-60}"
 DATABASE_URL_OUT="postgres://tocsin:tocsin@127.0.0.1:${PG_PORT}/tocsin"
 REDIS_URL_OUT="redis://127.0.0.1:${REDIS_PORT}/"
 
+for p in "$PG_PORT" "$REDIS_PORT"; do
+    if ! [[ "$p" =~ ^[0-9]+$ ]] || ((p < 1 || p > 65535)); then
+        echo "local-infra: ERROR: invalid port '$p'" >&2
+        exit 2
+    fi
+done
+
 log() { printf 'local-infra: %s\n' "$*"; }
 die() { printf 'local-infra: ERROR: %s\n' "$*"; exit 1; }
 

@@ -101,7 +101,7 @@ impl<T: Message> Consumer<T> {
         if !reclaimed.is_empty() {
             return Ok(reclaimed);
         }
-        let mut conn = self.bus.connection().await?;
+        let mut conn = self.bus.connection_waiting(self.settings.block).await?;
         let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
             .arg("GROUP")
             .arg(&self.group)

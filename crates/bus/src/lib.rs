@@ -119,7 +119,16 @@ impl Bus {
     }
 
     pub(crate) async fn connection(&self) -> Result<deadpool_redis::Connection, BusError> {
-        Ok(self.pool.get().await?)
+        self.connection_waiting(Duration::ZERO).await
+    }
+
+    /// A connection whose replies may take `blocking` longer than usual (a blocking XREADGROUP).
+    /// The client's own default, 500 ms, would abandon a blocking read that Redis then completes,
+    /// leaving the entries it delivered pending until the visibility timeout.
+    pub(crate) async fn connection_waiting(&self, blocking: Duration) -> Result<deadpool_redis::Connection, BusError> {
+        let mut conn = self.pool.get().await?;
+        conn.set_response_timeout(self.settings.timeout + blocking);
+        Ok(conn)
     }
 
     /// Whether Redis answers, for `/ready`.

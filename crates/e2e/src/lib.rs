@@ -50,6 +50,8 @@ impl Stack {
     }
 
     pub async fn start_with(options: StackOptions) -> Stack {
+        // Services' logs show with `--nocapture` (RUST_LOG picks the level, default info).
+        tocsin_runtime::telemetry::init("e2e");
         let db = TestDatabase::new().await;
         let redis = TestRedis::new();
         let shutdown = CancellationToken::new();

@@ -311,7 +311,9 @@ async fn open_incident(
             incidents::updated_at.eq(now),
         ))
         .on_conflict(incidents::correlation_key)
-        .filter_target(incidents::status.ne(IncidentStatus::Resolved.as_str()))
+        // A literal, not a bind: PostgreSQL matches the partial index's predicate at planning
+        // time, which a generic plan for a bound parameter cannot do.
+        .filter_target(diesel::dsl::sql::<diesel::sql_types::Bool>("status <> 'resolved'"))
         .do_nothing()
         .returning(IncidentRow::as_returning())
         .get_result(conn)

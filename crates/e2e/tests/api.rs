@@ -1,0 +1,268 @@
+//! The query API: listing with filters and pages, reading one incident, acting on incidents
+//! through incident-core, and the OpenAPI document.
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use time::OffsetDateTime;
+use tocsin_e2e::{API_TOKEN, Stack, StackOptions, webhook};
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+async fn one_open_incident(stack: &Stack) -> String {
+    stack.send(&webhook("firing-single.json", now())).await;
+    let incidents = stack.incidents_when("", |items| items.len() == 1).await;
+    incidents[0]["id"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledge_resolve_and_reopen_through_the_api() {
+    let stack = Stack::start().await;
+    let id = one_open_incident(&stack).await;
+
+    let (status, incident) = stack.post(&format!("/incidents/{id}/acknowledge"), &json!({"actor": "ana@example.com"})).await;
+    assert_eq!(status, 200, "{incident}");
+    assert_eq!(incident["status"], "acknowledged");
+    assert_eq!(incident["acknowledged_by"], "ana@example.com");
+
+    // DESIGN.md's endpoint.
+    let (status, incident) =
+        stack.post("/resolve", &json!({"incident_id": id, "action": "resolve", "actor": "ana@example.com"})).await;
+    assert_eq!(status, 200, "{incident}");
+    assert_eq!(incident["status"], "resolved");
+    assert_eq!(incident["resolved_by"], "ana@example.com");
+
+    let (status, incident) = stack.post(&format!("/incidents/{id}/reopen"), &json!({})).await;
+    assert_eq!(status, 200, "{incident}");
+    assert_eq!(incident["status"], "open");
+    assert_eq!(incident["resolved_at"], Value::Null);
+
+    let (status, incident) =
+        stack.post(&format!("/incidents/{id}/assign"), &json!({"assignee": "bo@example.com", "actor": "ana@example.com"})).await;
+    assert_eq!(status, 200, "{incident}");
+    assert_eq!(incident["assignee"], "bo@example.com");
+
+    let (_, detail) = stack.get(&format!("/incidents/{id}")).await;
+    let steps: Vec<(String, String, String)> = detail["timeline"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| (e["kind"].as_str().unwrap_or("").into(), e["status"].as_str().unwrap_or("-").into(), e["actor"].as_str().unwrap_or("").into()))
+        .collect();
+    let expected = [
+        ("opened", "open", "alertmanager"),
+        ("acknowledged", "acknowledged", "ana@example.com"),
+        ("resolved", "resolved", "ana@example.com"),
+        ("reopened", "open", "api"),
+        ("assigned", "-", "ana@example.com"),
+    ];
+    let expected: Vec<(String, String, String)> = expected.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
+    assert_eq!(steps, expected);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impossible_transitions_get_409_and_unknown_incidents_404() {
+    let stack = Stack::start().await;
+    let id = one_open_incident(&stack).await;
+
+    let (status, body) = stack.post(&format!("/incidents/{id}/reopen"), &json!({})).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "conflict");
+    assert_eq!(body["error"]["message"], "only a resolved incident can be reopened; this one is open");
+
+    let (status, _) = stack.post(&format!("/incidents/{id}/acknowledge"), &json!({})).await;
+    assert_eq!(status, 200);
+    let (status, body) = stack.post(&format!("/incidents/{id}/acknowledge"), &json!({})).await;
+    assert_eq!((status, body["error"]["message"].as_str()), (409, Some("the incident is already acknowledged")));
+
+    let (status, _) = stack.post("/resolve", &json!({"incident_id": id, "action": "resolve"})).await;
+    assert_eq!(status, 200);
+    let (status, body) = stack.post("/resolve", &json!({"incident_id": id, "action": "acknowledge"})).await;
+    assert_eq!((status, body["error"]["message"].as_str()), (409, Some("the incident is already resolved")));
+
+    let missing = uuid::Uuid::now_v7();
+    let (status, body) = stack.post(&format!("/incidents/{missing}/resolve"), &json!({})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+    let (status, _) = stack.get(&format!("/incidents/{missing}")).await;
+    assert_eq!(status, 404);
+    let (status, body) = stack.get("/incidents/not-a-uuid").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_parameter")));
+
+    let (status, body) = stack.post("/resolve", &json!({"incident_id": id, "action": "close"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_payload")), "{body}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopening_is_refused_while_another_incident_holds_the_key() {
+    let stack = Stack::start_with(StackOptions {
+        intake: tocsin_storage::intake::IntakeSettings {
+            reopen_window: time::Duration::ZERO,
+            ..Default::default()
+        },
+        ..StackOptions::default()
+    })
+    .await;
+    let first = one_open_incident(&stack).await;
+    let (status, _) = stack.post(&format!("/incidents/{first}/resolve"), &json!({})).await;
+    assert_eq!(status, 200);
+    // A new occurrence of the same key opens a second incident (no reopen window here).
+    let mut again = webhook("firing-single.json", now());
+    again["alerts"][0]["startsAt"] = json!(now().format(&time::format_description::well_known::Rfc3339).unwrap_or_default());
+    stack.send(&again).await;
+    stack.incidents_when("?status=open", |items| items.len() == 1).await;
+
+    let (status, body) = stack.post(&format!("/incidents/{first}/reopen"), &json!({})).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("is already open")), "{body}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_times_out_with_504_when_incident_core_is_not_there() {
+    use tocsin_storage::AsyncConnection;
+    // No incident-core at all: the incident is written straight through the storage crate.
+    let stack = Stack::start_with(StackOptions {
+        core_replicas: 0,
+        action_timeout: Duration::from_millis(300),
+        ..StackOptions::default()
+    })
+    .await;
+    let payload: tocsin_domain::webhook::WebhookPayload =
+        serde_json::from_value(webhook("firing-single.json", now())).unwrap_or_else(|e| panic!("{e}"));
+    let alert = &payload.alerts[0];
+    let report = tocsin_domain::AlertReceived {
+        alert: tocsin_domain::ObservedAlert {
+            fingerprint: alert.fingerprint.clone(),
+            starts_at: alert.starts_at,
+            ends_at: alert.ends_at(),
+            state: alert.status,
+            labels: alert.labels.clone(),
+            annotations: alert.annotations.clone(),
+            generator_url: alert.generator_url.clone(),
+        },
+        received_at: now(),
+        receiver: payload.receiver.clone(),
+        group_key: payload.group_key.clone(),
+        external_url: payload.external_url.clone(),
+    };
+    let mut conn = stack.db.connection().await;
+    let settings = tocsin_storage::intake::IntakeSettings::default();
+    let outcome = conn
+        .transaction(async |conn| tocsin_storage::intake::record_alert(conn, &report, &settings, now()).await)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let id = outcome.incident_id.map(|id| id.to_string()).unwrap_or_default();
+
+    let (status, body) = stack.post(&format!("/incidents/{id}/acknowledge"), &json!({})).await;
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(body["error"]["code"], "timeout");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("stays queued")), "{body}");
+    // The command waits on the stream for incident-core.
+    assert_eq!(stack.stream_length("commands").await, 1);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_and_pages_walk_every_incident_once() {
+    let stack = Stack::start().await;
+    let at = now();
+    for name in ["firing-single.json", "unicode.json", "no-service-label.json", "truncated.json", "ungrouped.json", "ungrouped-2.json", "resolved-all-at-once.json"] {
+        stack.send(&webhook(name, at)).await;
+    }
+    let all = stack.settled_incidents().await;
+    assert_eq!(all.len(), 7);
+
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, page) = stack.get(&format!("/incidents?limit=2&cursor={cursor}")).await;
+        assert_eq!(status, 200, "{page}");
+        seen.extend(page["items"].as_array().into_iter().flatten().filter_map(|i| i["id"].as_str().map(str::to_owned)));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    let listed: Vec<String> = all.iter().filter_map(|i| i["id"].as_str().map(str::to_owned)).collect();
+    assert_eq!(seen, listed, "pages in the same order as one long list, nothing twice");
+
+    let opened: Vec<OffsetDateTime> = all
+        .iter()
+        .filter_map(|i| i["opened_at"].as_str())
+        .filter_map(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+        .collect();
+    assert!(opened.windows(2).all(|w| w[0] >= w[1]), "newest first");
+
+    let count = |items: Vec<Value>| items.len();
+    let (_, critical) = stack.get("/incidents?severity=critical").await;
+    assert!(critical["items"].as_array().into_iter().flatten().all(|i| i["severity"] == "critical"));
+    let (_, resolved) = stack.get("/incidents?status=resolved").await;
+    assert_eq!(count(resolved["items"].as_array().cloned().unwrap_or_default()), 1);
+    let (_, active) = stack.get("/incidents?status=open,acknowledged").await;
+    assert_eq!(count(active["items"].as_array().cloned().unwrap_or_default()), 6);
+    let (_, storage) = stack.get("/incidents?team=storage&environment=production").await;
+    assert_eq!(storage["items"][0]["service"], "storage-backend");
+    let (_, tokyo) = stack.get("/incidents?service=%E6%9D%B1%E4%BA%AC-db").await;
+    assert_eq!(count(tokyo["items"].as_array().cloned().unwrap_or_default()), 1);
+    let future = (at + time::Duration::hours(1)).format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let (_, none) = stack.get(&format!("/incidents?since={}", future.replace('+', "%2B"))).await;
+    assert_eq!(count(none["items"].as_array().cloned().unwrap_or_default()), 0);
+
+    for (query, message) in [
+        ("?status=closed", "status `closed` is not one tocsin knows"),
+        ("?severity=urgent", "severity `urgent` is not one tocsin knows"),
+        ("?limit=0", "limit must be between 1 and 500, not 0"),
+        ("?cursor=bogus", "cursor is not one this API gave out: pass next_cursor unchanged"),
+    ] {
+        let (status, body) = stack.get(&format!("/incidents{query}")).await;
+        assert_eq!((status, body["error"]["message"].as_str()), (400, Some(message)), "{query}");
+    }
+    let (status, body) = stack.get("/incidents?since=yesterday").await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.starts_with("since `yesterday` is not an RFC 3339 time")));
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_needs_the_token_and_documents_itself() {
+    let stack = Stack::start().await;
+    let client = &stack.http;
+    let url = format!("{}/incidents", stack.query_url);
+    let missing = client.get(&url).send().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(missing.status().as_u16(), 401);
+    let body: Value = missing.json().await.unwrap_or_default();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let wrong = client.get(&url).bearer_auth("nope").send().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(wrong.status().as_u16(), 401);
+    let right = client.get(&url).bearer_auth(API_TOKEN).send().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(right.status().as_u16(), 200);
+
+    let spec: Value = client
+        .get(format!("{}/openapi.json", stack.query_url))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    assert!(spec["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "{spec}");
+    for path in ["/incidents", "/incidents/{id}", "/resolve", "/incidents/{id}/acknowledge", "/incidents/{id}/assign"] {
+        assert!(spec["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
+    }
+    assert!(spec["components"]["schemas"].get("Incident").is_some());
+
+    for url in [&stack.ingest_url, &stack.query_url, &stack.notifier_url, &stack.core_urls[0]] {
+        for probe in ["/health", "/ready"] {
+            let response = client.get(format!("{url}{probe}")).send().await.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(response.status().as_u16(), 200, "{url}{probe}");
+        }
+        let metrics = client.get(format!("{url}/metrics")).send().await.unwrap_or_else(|e| panic!("{e}"));
+        let text = metrics.text().await.unwrap_or_default();
+        assert!(text.contains("tocsin_http_requests_total"), "{url}/metrics: {text}");
+        assert!(text.ends_with("# EOF\n"));
+    }
+    stack.stop().await;
+}
