@@ -126,12 +126,7 @@ impl<T: Message> Consumer<T> {
             return Ok(());
         }
         let mut conn = self.bus.connection().await?;
-        let _: u64 = redis::cmd("XACK")
-            .arg(&self.key)
-            .arg(&self.group)
-            .arg(entry_ids)
-            .query_async(&mut *conn)
-            .await?;
+        let _: u64 = redis::cmd("XACK").arg(&self.key).arg(&self.group).arg(entry_ids).query_async(&mut *conn).await?;
         Ok(())
     }
 

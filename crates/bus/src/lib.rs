@@ -104,9 +104,8 @@ impl Bus {
         pool_config.timeouts.create = Some(settings.timeout);
         pool_config.timeouts.recycle = Some(settings.timeout);
         config.pool = Some(pool_config);
-        let pool = config
-            .create_pool(Some(Runtime::Tokio1))
-            .map_err(|error| BusError::Unavailable(error.to_string()))?;
+        let pool =
+            config.create_pool(Some(Runtime::Tokio1)).map_err(|error| BusError::Unavailable(error.to_string()))?;
         Ok(Bus { pool, settings })
     }
 

@@ -125,20 +125,14 @@ mod tests {
     #[test]
     fn first_reports_open_the_occurrence() {
         assert_eq!(merge(None, AlertState::Firing, None, START), OccurrenceChange::Opened);
-        assert_eq!(
-            merge(None, AlertState::Resolved, Some(END), END),
-            OccurrenceChange::OpenedResolved
-        );
+        assert_eq!(merge(None, AlertState::Resolved, Some(END), END), OccurrenceChange::OpenedResolved);
     }
 
     #[test]
     fn resends_refresh_and_resolution_resolves() {
         let firing = stored(AlertState::Firing, None);
         assert_eq!(merge(Some(&firing), AlertState::Firing, None, END), OccurrenceChange::Refreshed);
-        assert_eq!(
-            merge(Some(&firing), AlertState::Resolved, Some(END), END),
-            OccurrenceChange::Resolved
-        );
+        assert_eq!(merge(Some(&firing), AlertState::Resolved, Some(END), END), OccurrenceChange::Resolved);
     }
 
     #[test]
@@ -162,34 +156,22 @@ mod tests {
     #[test]
     fn a_resolution_older_than_a_refire_is_stale() {
         let refired = stored(AlertState::Firing, Some(END));
-        assert_eq!(
-            merge(Some(&refired), AlertState::Resolved, Some(END), END),
-            OccurrenceChange::Stale
-        );
+        assert_eq!(merge(Some(&refired), AlertState::Resolved, Some(END), END), OccurrenceChange::Stale);
         let later_end = END + Duration::minutes(10);
-        assert_eq!(
-            merge(Some(&refired), AlertState::Resolved, Some(later_end), later_end),
-            OccurrenceChange::Resolved
-        );
+        assert_eq!(merge(Some(&refired), AlertState::Resolved, Some(later_end), later_end), OccurrenceChange::Resolved);
     }
 
     #[test]
     fn duplicate_resolutions_change_nothing() {
         let resolved = stored(AlertState::Resolved, Some(END));
-        assert_eq!(
-            merge(Some(&resolved), AlertState::Resolved, Some(END), END),
-            OccurrenceChange::Stale
-        );
+        assert_eq!(merge(Some(&resolved), AlertState::Resolved, Some(END), END), OccurrenceChange::Stale);
     }
 
     #[test]
     fn any_order_of_firing_and_resolved_ends_resolved() {
         // Firing then resolved.
         let after_firing = stored(AlertState::Firing, None);
-        assert_eq!(
-            merge(Some(&after_firing), AlertState::Resolved, Some(END), END),
-            OccurrenceChange::Resolved
-        );
+        assert_eq!(merge(Some(&after_firing), AlertState::Resolved, Some(END), END), OccurrenceChange::Resolved);
         // Resolved then the (older) firing report.
         let after_resolved = stored(AlertState::Resolved, Some(END));
         assert_eq!(

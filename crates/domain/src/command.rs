@@ -13,7 +13,9 @@ pub enum Action {
     Resolve,
     Reopen,
     /// `assignee: null` clears the assignment.
-    Assign { assignee: Option<String> },
+    Assign {
+        assignee: Option<String>,
+    },
 }
 
 impl Action {

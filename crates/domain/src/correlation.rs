@@ -122,15 +122,14 @@ mod tests {
     #[test]
     fn instances_of_one_service_share_a_key() {
         let rule = CorrelationRule::default();
-        let (a, la) = facts_of(&[("service", "web"), ("environment", "prod"), ("severity", "critical"), ("instance", "1")]);
-        let (b, lb) = facts_of(&[("service", "web"), ("environment", "prod"), ("severity", "critical"), ("instance", "2")]);
+        let (a, la) =
+            facts_of(&[("service", "web"), ("environment", "prod"), ("severity", "critical"), ("instance", "1")]);
+        let (b, lb) =
+            facts_of(&[("service", "web"), ("environment", "prod"), ("severity", "critical"), ("instance", "2")]);
         let (c, lc) = facts_of(&[("service", "web"), ("environment", "prod"), ("severity", "warning")]);
         assert_eq!(rule.key(&a, &la), rule.key(&b, &lb));
         assert_ne!(rule.key(&a, &la), rule.key(&c, &lc));
-        assert_eq!(
-            rule.key(&a, &la).as_str(),
-            r#"[["service","web"],["environment","prod"],["severity","critical"]]"#
-        );
+        assert_eq!(rule.key(&a, &la).as_str(), r#"[["service","web"],["environment","prod"],["severity","critical"]]"#);
     }
 
     #[test]

@@ -58,10 +58,7 @@ impl IncidentFacts {
         let label = |name: &str| labels.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
         let service = label("service").or_else(|| label("job")).unwrap_or(UNKNOWN).to_owned();
         let environment = label("environment").or_else(|| label("env")).unwrap_or(UNKNOWN).to_owned();
-        let team = label("team")
-            .or_else(|| teams.team_of(&service))
-            .unwrap_or(UNOWNED_TEAM)
-            .to_owned();
+        let team = label("team").or_else(|| teams.team_of(&service)).unwrap_or(UNOWNED_TEAM).to_owned();
         let annotation = |name: &str| annotations.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
         let title = match (annotation("summary"), label("alertname"), label("instance")) {
             (Some(summary), _, _) => summary.to_owned(),
@@ -98,8 +95,7 @@ mod tests {
             ("team", "web"),
             ("job", "node_exporter"),
         ]);
-        let annotations =
-            map(&[("summary", "High CPU usage on web-server-01"), ("runbook_url", "https://rb/cpu")]);
+        let annotations = map(&[("summary", "High CPU usage on web-server-01"), ("runbook_url", "https://rb/cpu")]);
         let facts = IncidentFacts::from_alert(&labels, &annotations, &TeamMapping::default());
         assert_eq!(
             facts,
@@ -116,12 +112,8 @@ mod tests {
 
     #[test]
     fn missing_labels_fall_back_in_the_documented_order() {
-        let labels = map(&[
-            ("alertname", "InstanceDown"),
-            ("instance", "db-7:9100"),
-            ("job", "postgres"),
-            ("env", "staging"),
-        ]);
+        let labels =
+            map(&[("alertname", "InstanceDown"), ("instance", "db-7:9100"), ("job", "postgres"), ("env", "staging")]);
         let teams = TeamMapping::parse("postgres=data, web=web").unwrap_or_default();
         let facts = IncidentFacts::from_alert(&labels, &BTreeMap::new(), &teams);
         assert_eq!(facts.service, "postgres");
@@ -144,9 +136,6 @@ mod tests {
 
     #[test]
     fn a_bad_team_mapping_is_named() {
-        assert_eq!(
-            TeamMapping::parse("web=web,oops"),
-            Err("`oops` is not of the form service=team".to_owned())
-        );
+        assert_eq!(TeamMapping::parse("web=web,oops"), Err("`oops` is not of the form service=team".to_owned()));
     }
 }

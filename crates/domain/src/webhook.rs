@@ -128,10 +128,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> String {
-        let path = format!(
-            "{}/../../testdata/alertmanager/raw/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = format!("{}/../../testdata/alertmanager/raw/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
     }
 
@@ -167,11 +164,7 @@ mod tests {
         let states: Vec<_> = payload.alerts.iter().map(|a| (a.status, a.ends_at().is_some())).collect();
         assert_eq!(
             states,
-            vec![
-                (AlertState::Firing, false),
-                (AlertState::Resolved, true),
-                (AlertState::Firing, false)
-            ]
+            vec![(AlertState::Firing, false), (AlertState::Resolved, true), (AlertState::Firing, false)]
         );
     }
 
@@ -194,8 +187,7 @@ mod tests {
 
     #[test]
     fn a_payload_from_before_truncated_alerts_existed_reads_as_zero() {
-        let mut value: serde_json::Value =
-            serde_json::from_str(&fixture("firing-single.json")).unwrap_or_default();
+        let mut value: serde_json::Value = serde_json::from_str(&fixture("firing-single.json")).unwrap_or_default();
         value.as_object_mut().map(|o| o.remove("truncatedAlerts"));
         let payload: Result<WebhookPayload, _> = serde_json::from_value(value);
         assert_eq!(payload.map(|p| p.truncated_alerts).ok(), Some(0));
@@ -203,13 +195,9 @@ mod tests {
 
     #[test]
     fn a_missing_field_is_named() {
-        let mut value: serde_json::Value =
-            serde_json::from_str(&fixture("firing-single.json")).unwrap_or_default();
+        let mut value: serde_json::Value = serde_json::from_str(&fixture("firing-single.json")).unwrap_or_default();
         value["alerts"][0].as_object_mut().map(|o| o.remove("fingerprint"));
-        let error = serde_json::from_value::<WebhookPayload>(value)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let error = serde_json::from_value::<WebhookPayload>(value).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(error.contains("missing field `fingerprint`"), "{error}");
     }
 

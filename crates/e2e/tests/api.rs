@@ -21,7 +21,8 @@ async fn acknowledge_resolve_and_reopen_through_the_api() {
     let stack = Stack::start().await;
     let id = one_open_incident(&stack).await;
 
-    let (status, incident) = stack.post(&format!("/incidents/{id}/acknowledge"), &json!({"actor": "ana@example.com"})).await;
+    let (status, incident) =
+        stack.post(&format!("/incidents/{id}/acknowledge"), &json!({"actor": "ana@example.com"})).await;
     assert_eq!(status, 200, "{incident}");
     assert_eq!(incident["status"], "acknowledged");
     assert_eq!(incident["acknowledged_by"], "ana@example.com");
@@ -38,8 +39,9 @@ async fn acknowledge_resolve_and_reopen_through_the_api() {
     assert_eq!(incident["status"], "open");
     assert_eq!(incident["resolved_at"], Value::Null);
 
-    let (status, incident) =
-        stack.post(&format!("/incidents/{id}/assign"), &json!({"assignee": "bo@example.com", "actor": "ana@example.com"})).await;
+    let (status, incident) = stack
+        .post(&format!("/incidents/{id}/assign"), &json!({"assignee": "bo@example.com", "actor": "ana@example.com"}))
+        .await;
     assert_eq!(status, 200, "{incident}");
     assert_eq!(incident["assignee"], "bo@example.com");
 
@@ -48,7 +50,13 @@ async fn acknowledge_resolve_and_reopen_through_the_api() {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|e| (e["kind"].as_str().unwrap_or("").into(), e["status"].as_str().unwrap_or("-").into(), e["actor"].as_str().unwrap_or("").into()))
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or("").into(),
+                e["status"].as_str().unwrap_or("-").into(),
+                e["actor"].as_str().unwrap_or("").into(),
+            )
+        })
         .collect();
     let expected = [
         ("opened", "open", "alertmanager"),
@@ -57,7 +65,8 @@ async fn acknowledge_resolve_and_reopen_through_the_api() {
         ("reopened", "open", "api"),
         ("assigned", "-", "ana@example.com"),
     ];
-    let expected: Vec<(String, String, String)> = expected.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
+    let expected: Vec<(String, String, String)> =
+        expected.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
     assert_eq!(steps, expected);
     stack.stop().await;
 }
@@ -98,10 +107,7 @@ async fn impossible_transitions_get_409_and_unknown_incidents_404() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reopening_is_refused_while_another_incident_holds_the_key() {
     let stack = Stack::start_with(StackOptions {
-        intake: tocsin_storage::intake::IntakeSettings {
-            reopen_window: time::Duration::ZERO,
-            ..Default::default()
-        },
+        intake: tocsin_storage::intake::IntakeSettings { reopen_window: time::Duration::ZERO, ..Default::default() },
         ..StackOptions::default()
     })
     .await;
@@ -110,7 +116,8 @@ async fn reopening_is_refused_while_another_incident_holds_the_key() {
     assert_eq!(status, 200);
     // A new occurrence of the same key opens a second incident (no reopen window here).
     let mut again = webhook("firing-single.json", now());
-    again["alerts"][0]["startsAt"] = json!(now().format(&time::format_description::well_known::Rfc3339).unwrap_or_default());
+    again["alerts"][0]["startsAt"] =
+        json!(now().format(&time::format_description::well_known::Rfc3339).unwrap_or_default());
     stack.send(&again).await;
     stack.incidents_when("?status=open", |items| items.len() == 1).await;
 
@@ -169,7 +176,15 @@ async fn an_action_times_out_with_504_when_incident_core_is_not_there() {
 async fn filters_and_pages_walk_every_incident_once() {
     let stack = Stack::start().await;
     let at = now();
-    for name in ["firing-single.json", "unicode.json", "no-service-label.json", "truncated.json", "ungrouped.json", "ungrouped-2.json", "resolved-all-at-once.json"] {
+    for name in [
+        "firing-single.json",
+        "unicode.json",
+        "no-service-label.json",
+        "truncated.json",
+        "ungrouped.json",
+        "ungrouped-2.json",
+        "resolved-all-at-once.json",
+    ] {
         stack.send(&webhook(name, at)).await;
     }
     let all = stack.settled_incidents().await;
@@ -207,7 +222,8 @@ async fn filters_and_pages_walk_every_incident_once() {
     assert_eq!(storage["items"][0]["service"], "storage-backend");
     let (_, tokyo) = stack.get("/incidents?service=%E6%9D%B1%E4%BA%AC-db").await;
     assert_eq!(count(tokyo["items"].as_array().cloned().unwrap_or_default()), 1);
-    let future = (at + time::Duration::hours(1)).format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let future =
+        (at + time::Duration::hours(1)).format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
     let (_, none) = stack.get(&format!("/incidents?since={}", future.replace('+', "%2B"))).await;
     assert_eq!(count(none["items"].as_array().cloned().unwrap_or_default()), 0);
 
@@ -222,7 +238,9 @@ async fn filters_and_pages_walk_every_incident_once() {
     }
     let (status, body) = stack.get("/incidents?since=yesterday").await;
     assert_eq!(status, 400);
-    assert!(body["error"]["message"].as_str().is_some_and(|m| m.starts_with("since `yesterday` is not an RFC 3339 time")));
+    assert!(
+        body["error"]["message"].as_str().is_some_and(|m| m.starts_with("since `yesterday` is not an RFC 3339 time"))
+    );
     stack.stop().await;
 }
 

@@ -72,7 +72,8 @@ async fn resends_are_deduplicated_and_a_group_correlates_into_one_incident() {
     let fingerprints: Vec<&str> =
         detail["alerts"].as_array().into_iter().flatten().filter_map(|a| a["fingerprint"].as_str()).collect();
     assert_eq!(fingerprints.len(), 3, "{fingerprints:?}");
-    let kinds: Vec<&str> = detail["timeline"].as_array().into_iter().flatten().filter_map(|e| e["kind"].as_str()).collect();
+    let kinds: Vec<&str> =
+        detail["timeline"].as_array().into_iter().flatten().filter_map(|e| e["kind"].as_str()).collect();
     assert_eq!(kinds, ["opened", "alert_added", "alert_added"]);
     stack.stop().await;
 }
@@ -81,7 +82,14 @@ async fn resends_are_deduplicated_and_a_group_correlates_into_one_incident() {
 async fn different_keys_open_different_incidents_with_documented_defaults() {
     let stack = Stack::start().await;
     let at = now();
-    for name in ["firing-single.json", "unicode.json", "no-service-label.json", "truncated.json", "ungrouped.json", "ungrouped-2.json"] {
+    for name in [
+        "firing-single.json",
+        "unicode.json",
+        "no-service-label.json",
+        "truncated.json",
+        "ungrouped.json",
+        "ungrouped-2.json",
+    ] {
         stack.send(&webhook(name, at)).await;
     }
     let incidents = stack.settled_incidents().await;
@@ -124,14 +132,20 @@ async fn an_incident_resolves_itself_when_all_its_alerts_resolved() {
     let last_end = payloads[2]["alerts"].as_array().into_iter().flatten().filter_map(|a| a["endsAt"].as_str()).max();
     // PostgreSQL keeps microseconds.
     let micros = |text: &str| {
-        OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map(|t| t.unix_timestamp_nanos() / 1000).ok()
+        OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .map(|t| t.unix_timestamp_nanos() / 1000)
+            .ok()
     };
     assert_eq!(incident["resolved_at"].as_str().and_then(micros), last_end.and_then(micros));
 
     let id = incident["id"].as_str().unwrap_or_default();
     let (_, detail) = stack.get(&format!("/incidents/{id}")).await;
-    let kinds: Vec<&str> = detail["timeline"].as_array().into_iter().flatten().filter_map(|e| e["kind"].as_str()).collect();
-    assert_eq!(kinds, ["opened", "alert_added", "alert_added", "alert_resolved", "alert_resolved", "alert_resolved", "resolved"]);
+    let kinds: Vec<&str> =
+        detail["timeline"].as_array().into_iter().flatten().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["opened", "alert_added", "alert_added", "alert_resolved", "alert_resolved", "alert_resolved", "resolved"]
+    );
     stack.stop().await;
 }
 
@@ -200,13 +214,15 @@ async fn a_key_firing_again_soon_after_resolving_reopens_its_incident() {
 
     // The same group fires again: a new occurrence (new startsAt) of the same correlation key.
     let mut again = webhook("firing-single.json", at);
-    again["alerts"][0]["startsAt"] = json!(at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default());
+    again["alerts"][0]["startsAt"] =
+        json!(at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default());
     stack.send(&again).await;
     let incidents = stack.incidents_when("", |items| items.first().is_some_and(|i| i["status"] == "open")).await;
     assert_eq!(incidents.len(), 1, "reopened, not a second incident: {incidents:#?}");
     let id = incidents[0]["id"].as_str().unwrap_or_default();
     let (_, detail) = stack.get(&format!("/incidents/{id}")).await;
-    let kinds: Vec<&str> = detail["timeline"].as_array().into_iter().flatten().filter_map(|e| e["kind"].as_str()).collect();
+    let kinds: Vec<&str> =
+        detail["timeline"].as_array().into_iter().flatten().filter_map(|e| e["kind"].as_str()).collect();
     assert_eq!(kinds.iter().rev().take(2).collect::<Vec<_>>(), [&"alert_added", &"reopened"], "{kinds:?}");
     stack.stop().await;
 }
@@ -223,8 +239,9 @@ async fn a_redelivered_stream_entry_changes_nothing_twice() {
     let events_before = stack.stream_length("events").await;
 
     // Put the very same messages on the stream again, as a redelivery after a crash would.
-    let bus = Bus::connect(&stack.redis.url, BusSettings { prefix: stack.redis.prefix.clone(), ..BusSettings::default() })
-        .unwrap_or_else(|e| panic!("{e}"));
+    let bus =
+        Bus::connect(&stack.redis.url, BusSettings { prefix: stack.redis.prefix.clone(), ..BusSettings::default() })
+            .unwrap_or_else(|e| panic!("{e}"));
     let mut conn = stack.redis().await;
     let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
         .arg(format!("{}:alerts", stack.redis.prefix))
@@ -266,7 +283,8 @@ async fn events_reach_the_events_stream_and_the_notifier() {
     }
     assert_eq!(stack.stream_length("events").await, 7);
     stack.wait_drained("events", tocsin_notifier::CONSUMER_GROUP).await;
-    let metrics = stack.http.get(format!("{}/metrics", stack.notifier_url)).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let metrics =
+        stack.http.get(format!("{}/metrics", stack.notifier_url)).send().await.unwrap_or_else(|e| panic!("{e}"));
     let text = metrics.text().await.unwrap_or_default();
     assert!(text.contains("tocsin_notifier_events_total{kind=\"resolved\"} 1"), "{text}");
     stack.stop().await;

@@ -33,9 +33,11 @@ impl fmt::Debug for Secret {
     }
 }
 
+type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Reads variables from a source: the process environment in services, a map in tests.
 pub struct Env {
-    lookup: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    lookup: Lookup,
 }
 
 impl Env {
@@ -106,7 +108,12 @@ impl Env {
     }
 
     /// A value checked by `parse`, which explains what is wrong with it.
-    pub fn with<T>(&self, name: &str, default: T, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+    pub fn with<T>(
+        &self,
+        name: &str,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
         match self.get(name) {
             None => Ok(default),
             Some(value) => parse(&value).map_err(|reason| ConfigError::Invalid { name: name.into(), value, reason }),

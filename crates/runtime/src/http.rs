@@ -68,9 +68,9 @@ async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
 
 async fn render_metrics(metrics: web::Data<Metrics>) -> HttpResponse {
     match metrics.encode() {
-        Ok(text) => HttpResponse::Ok()
-            .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-            .body(text),
+        Ok(text) => {
+            HttpResponse::Ok().content_type("application/openmetrics-text; version=1.0.0; charset=utf-8").body(text)
+        }
         Err(error) => actix_web::ResponseError::error_response(&crate::error::ApiError::internal(error)),
     }
 }

@@ -66,5 +66,7 @@ impl HttpMetrics {
 /// Buckets from 100 µs to 10 s: ingest answers in well under a millisecond, actions wait for
 /// incident-core for up to seconds.
 pub fn latency_histogram() -> Histogram {
-    Histogram::new([0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+    Histogram::new([
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ])
 }

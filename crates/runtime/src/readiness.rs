@@ -36,10 +36,8 @@ impl Readiness {
         }))
         .await;
         let ready = results.iter().all(|(_, result)| result.is_ok());
-        let report = results
-            .into_iter()
-            .map(|(name, result)| (name, result.err().unwrap_or_else(|| "ok".to_owned())))
-            .collect();
+        let report =
+            results.into_iter().map(|(name, result)| (name, result.err().unwrap_or_else(|| "ok".to_owned()))).collect();
         (ready, report)
     }
 }

@@ -47,12 +47,8 @@ pub async fn command_outcome(
     conn: &mut AsyncPgConnection,
     command_id: Uuid,
 ) -> Result<Option<CommandOutcome>, StorageError> {
-    let stored: Option<serde_json::Value> = command_outcomes::table
-        .find(command_id)
-        .select(command_outcomes::outcome)
-        .first(conn)
-        .await
-        .optional()?;
+    let stored: Option<serde_json::Value> =
+        command_outcomes::table.find(command_id).select(command_outcomes::outcome).first(conn).await.optional()?;
     stored
         .map(|value| {
             serde_json::from_value(value)
@@ -135,8 +131,8 @@ async fn decide(
                         ));
                     }
                     let updated = reopen(conn, incident.id, now).await?;
-                    let change = Change::new(EventKind::Reopened, at, actor, json!({}))
-                        .with_status(IncidentStatus::Open);
+                    let change =
+                        Change::new(EventKind::Reopened, at, actor, json!({})).with_status(IncidentStatus::Open);
                     (updated, change)
                 }
             }

@@ -32,9 +32,7 @@ impl From<DieselError> for StorageError {
                 }
                 DatabaseErrorKind::ClosedConnection => StorageError::Unavailable(info.message().to_owned()),
                 // Deadlocks (40P01) have no kind of their own in diesel.
-                _ if info.message().contains("deadlock detected") => {
-                    StorageError::Contended(info.message().to_owned())
-                }
+                _ if info.message().contains("deadlock detected") => StorageError::Contended(info.message().to_owned()),
                 _ => StorageError::Query(error),
             },
             DieselError::BrokenTransactionManager => StorageError::Unavailable(error.to_string()),

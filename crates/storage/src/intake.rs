@@ -192,8 +192,13 @@ async fn attach(
             let ended = alert.ends_at.unwrap_or(report.received_at);
             incident = set_resolved(conn, incident.id, ended, ALERTMANAGER_ACTOR, now).await?;
             changes.push(
-                Change::new(EventKind::Resolved, ended, ALERTMANAGER_ACTOR, json!({ "reason": "its only alert resolved" }))
-                    .with_status(IncidentStatus::Resolved),
+                Change::new(
+                    EventKind::Resolved,
+                    ended,
+                    ALERTMANAGER_ACTOR,
+                    json!({ "reason": "its only alert resolved" }),
+                )
+                .with_status(IncidentStatus::Resolved),
             );
         }
     } else {

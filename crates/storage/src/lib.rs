@@ -3,9 +3,9 @@
 //! several inside one transaction; services never build SQL themselves.
 
 mod changes;
+pub mod commands;
 mod error;
 pub mod intake;
-pub mod commands;
 pub mod outbox;
 mod pool;
 pub mod reads;

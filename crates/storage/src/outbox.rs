@@ -9,10 +9,7 @@ use tocsin_domain::IncidentEvent;
 
 /// The oldest pending events, locked for the caller's transaction. `SKIP LOCKED` lets several
 /// relays (one per incident-core replica) drain the outbox side by side.
-pub async fn lock_pending(
-    conn: &mut AsyncPgConnection,
-    limit: i64,
-) -> Result<Vec<(i64, IncidentEvent)>, StorageError> {
+pub async fn lock_pending(conn: &mut AsyncPgConnection, limit: i64) -> Result<Vec<(i64, IncidentEvent)>, StorageError> {
     let rows: Vec<(i64, serde_json::Value)> = outbox::table
         .order(outbox::id)
         .select((outbox::id, outbox::payload))

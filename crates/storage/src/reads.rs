@@ -89,11 +89,8 @@ pub async fn list_incidents(
         );
     }
     // One row more than asked tells whether another page exists.
-    let mut rows: Vec<IncidentRow> = query
-        .order((incidents::opened_at.desc(), incidents::id.desc()))
-        .limit(limit + 1)
-        .load(conn)
-        .await?;
+    let mut rows: Vec<IncidentRow> =
+        query.order((incidents::opened_at.desc(), incidents::id.desc())).limit(limit + 1).load(conn).await?;
     let next_cursor = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|row| Cursor { opened_at: row.opened_at, id: row.id })
@@ -117,10 +114,7 @@ pub async fn incident(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<I
     row.map(IncidentRow::into_domain).transpose()
 }
 
-pub async fn incident_detail(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-) -> Result<Option<IncidentDetail>, StorageError> {
+pub async fn incident_detail(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<IncidentDetail>, StorageError> {
     let Some(incident) = incident(conn, id).await? else {
         return Ok(None);
     };
@@ -150,7 +144,8 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
         let cursor = Cursor {
-            opened_at: OffsetDateTime::from_unix_timestamp_nanos(1_764_189_385_705_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            opened_at: OffsetDateTime::from_unix_timestamp_nanos(1_764_189_385_705_000_000)
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
             id: Uuid::now_v7(),
         };
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));

@@ -45,9 +45,8 @@ impl IncidentRow {
 
     pub fn into_domain(self) -> Result<Incident, StorageError> {
         let status = self.status()?;
-        let severity = Severity::parse(&self.severity).ok_or_else(|| {
-            StorageError::Corrupt(format!("incident {} has severity `{}`", self.id, self.severity))
-        })?;
+        let severity = Severity::parse(&self.severity)
+            .ok_or_else(|| StorageError::Corrupt(format!("incident {} has severity `{}`", self.id, self.severity)))?;
         Ok(Incident {
             id: self.id,
             title: self.title,

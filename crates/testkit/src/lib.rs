@@ -84,10 +84,7 @@ impl Drop for TestDatabase {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             runtime.block_on(async {
                 let mut admin = AsyncPgConnection::establish(&env("DATABASE_URL")).await.ok()?;
-                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await
-                    .ok()
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await.ok()
             })
         })
         .join();
@@ -131,7 +128,8 @@ impl Drop for TestRedis {
     fn drop(&mut self) {
         let Ok(client) = redis::Client::open(self.url.as_str()) else { return };
         let Ok(mut conn) = client.get_connection() else { return };
-        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{}:*", self.prefix)).query(&mut conn).unwrap_or_default();
+        let keys: Vec<String> =
+            redis::cmd("KEYS").arg(format!("{}:*", self.prefix)).query(&mut conn).unwrap_or_default();
         if !keys.is_empty() {
             let _: Result<(), _> = redis::cmd("DEL").arg(keys).query(&mut conn);
         }

@@ -3,11 +3,11 @@
 
 use crate::Core;
 use crate::retry::Backoff;
-use tocsin_storage::AsyncConnection;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tocsin_bus::{Consumer, Delivery};
 use tocsin_domain::{AlertReceived, OccurrenceChange};
+use tocsin_storage::AsyncConnection;
 use tocsin_storage::StorageError;
 use tocsin_storage::intake::{IntakeOutcome, record_alert};
 use tokio_util::sync::CancellationToken;

@@ -3,11 +3,11 @@
 
 use crate::Core;
 use crate::retry::Backoff;
-use tocsin_storage::AsyncConnection;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tocsin_bus::Consumer;
 use tocsin_domain::{Command, CommandOutcome};
+use tocsin_storage::AsyncConnection;
 use tocsin_storage::StorageError;
 use tocsin_storage::commands::apply_command;
 use tokio_util::sync::CancellationToken;

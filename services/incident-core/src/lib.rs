@@ -81,7 +81,11 @@ impl Application {
         )?;
         let bus = Bus::connect(
             &config.redis_url,
-            BusSettings { prefix: config.stream_prefix.clone(), max_age: config.stream_max_age, ..BusSettings::default() },
+            BusSettings {
+                prefix: config.stream_prefix.clone(),
+                max_age: config.stream_max_age,
+                ..BusSettings::default()
+            },
         )?;
         let mut registry = tocsin_runtime::metrics::registry();
         let http_metrics = HttpMetrics::register(&mut registry);
@@ -136,13 +140,8 @@ impl Application {
             shutdown.clone(),
             |_: &mut actix_web::web::ServiceConfig| {},
         )?;
-        let core = Arc::new(Core {
-            pool,
-            bus,
-            intake: config.intake,
-            metrics: core_metrics,
-            relay_wakeup: Notify::new(),
-        });
+        let core =
+            Arc::new(Core { pool, bus, intake: config.intake, metrics: core_metrics, relay_wakeup: Notify::new() });
         Ok(Application { port, server, core, alerts, commands, shutdown })
     }
 

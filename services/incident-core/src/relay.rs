@@ -3,10 +3,10 @@
 //! consumers dedupe by event id.
 
 use crate::Core;
-use tocsin_storage::AsyncConnection;
 use std::sync::Arc;
 use std::time::Duration;
 use tocsin_bus::{Envelope, Stream};
+use tocsin_storage::AsyncConnection;
 use tocsin_storage::{StorageError, outbox};
 use tokio_util::sync::CancellationToken;
 
@@ -48,8 +48,13 @@ async fn relay_once(core: &Core) -> Result<usize, StorageError> {
                 return Ok::<_, StorageError>(0);
             }
             let ids: Vec<i64> = pending.iter().map(|(id, _)| *id).collect();
-            let envelopes: Vec<_> =
-                pending.into_iter().map(|(_, event)| { let id = event.id; Envelope::new(event).with_id(id) }).collect();
+            let envelopes: Vec<_> = pending
+                .into_iter()
+                .map(|(_, event)| {
+                    let id = event.id;
+                    Envelope::new(event).with_id(id)
+                })
+                .collect();
             core.bus
                 .publish(Stream::Events, &envelopes)
                 .await

@@ -31,7 +31,11 @@ impl Application {
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Application> {
         let bus = Bus::connect(
             &config.redis_url,
-            BusSettings { prefix: config.stream_prefix.clone(), max_age: config.stream_max_age, ..BusSettings::default() },
+            BusSettings {
+                prefix: config.stream_prefix.clone(),
+                max_age: config.stream_max_age,
+                ..BusSettings::default()
+            },
         )?;
         let mut registry = tocsin_runtime::metrics::registry();
         let http_metrics = HttpMetrics::register(&mut registry);
@@ -46,7 +50,8 @@ impl Application {
 
         let listener = http::bind(&config.listen_addr)?;
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(webhook::State { bus, metrics: ingest_metrics, max_body_bytes: config.max_body_bytes });
+        let state =
+            web::Data::new(webhook::State { bus, metrics: ingest_metrics, max_body_bytes: config.max_body_bytes });
         let token = web::Data::new(RequiredToken(config.ingest_token.clone()));
         let server = http::serve(
             HttpSettings { listener, workers: config.http_workers, service: "ingest" },

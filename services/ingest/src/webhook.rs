@@ -36,9 +36,7 @@ async fn accept(request: &HttpRequest, body: web::Payload, state: &State) -> Res
     let bytes = read_body(request, body, state.max_body_bytes).await?;
     let payload: WebhookPayload = serde_json::from_slice(&bytes)
         .map_err(|error| ("malformed", ApiError::invalid_payload(format!("malformed webhook: {error}"))))?;
-    payload
-        .validate()
-        .map_err(|error| ("invalid", ApiError::invalid_payload(format!("invalid webhook: {error}"))))?;
+    payload.validate().map_err(|error| ("invalid", ApiError::invalid_payload(format!("invalid webhook: {error}"))))?;
 
     let received_at = OffsetDateTime::now_utc();
     let messages: Vec<_> = payload
@@ -119,7 +117,8 @@ async fn read_body(request: &HttpRequest, mut body: web::Payload, limit: usize) 
     }
     let mut bytes = web::BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|error| ("malformed", ApiError::invalid_payload(format!("reading the body: {error}"))))?;
+        let chunk =
+            chunk.map_err(|error| ("malformed", ApiError::invalid_payload(format!("reading the body: {error}"))))?;
         if bytes.len() + chunk.len() > limit {
             return Err(too_large());
         }

@@ -31,7 +31,8 @@ impl Config {
             redis_url: env.required("REDIS_URL", "the Redis URL, e.g. redis://127.0.0.1:6379/")?,
             stream_prefix: env.string_or("STREAM_PREFIX", "tocsin"),
             consumer_name: env.get("CONSUMER_NAME").unwrap_or_else(|| {
-                let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "notifier".into());
+                let host =
+                    std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "notifier".into());
                 format!("{host}-{}", std::process::id())
             }),
             visibility_timeout: env.duration_or("VISIBILITY_TIMEOUT", Duration::from_secs(30))?,

@@ -8,7 +8,11 @@ use tocsin_bus::Consumer;
 use tocsin_domain::IncidentEvent;
 use tokio_util::sync::CancellationToken;
 
-pub async fn run(consumer: Consumer<IncidentEvent>, events_seen: Family<KindLabel, Counter>, shutdown: CancellationToken) {
+pub async fn run(
+    consumer: Consumer<IncidentEvent>,
+    events_seen: Family<KindLabel, Counter>,
+    shutdown: CancellationToken,
+) {
     while !shutdown.is_cancelled() {
         if let Err(error) = consumer.ensure_group().await {
             tracing::warn!(%error, "cannot create the events consumer group yet");

@@ -36,7 +36,10 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Application> {
-        let bus = Bus::connect(&config.redis_url, BusSettings { prefix: config.stream_prefix.clone(), ..BusSettings::default() })?;
+        let bus = Bus::connect(
+            &config.redis_url,
+            BusSettings { prefix: config.stream_prefix.clone(), ..BusSettings::default() },
+        )?;
         let mut registry = tocsin_runtime::metrics::registry();
         let http_metrics = HttpMetrics::register(&mut registry);
         let bus_metrics = BusMetrics::register(&mut registry);

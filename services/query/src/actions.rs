@@ -77,19 +77,19 @@ pub async fn resolve(state: web::Data<State>, body: web::Json<ResolveRequest>) -
 macro_rules! lifecycle_endpoint {
     ($name:ident, $path:literal, $action:expr, $what:literal) => {
         #[utoipa::path(
-            post,
-            path = $path,
-            params(("id" = Uuid, Path, description = "Incident id")),
-            request_body(content = Option<ActorRequest>, description = "Optional: who acts"),
-            responses(
-                (status = 200, description = $what, body = Incident),
-                (status = 404, description = "No such incident"),
-                (status = 409, description = "Impossible from the incident's status"),
-                (status = 503, description = "Redis or PostgreSQL is unavailable"),
-                (status = 504, description = "incident-core did not apply the action in time; it stays queued"),
-            ),
-            security(("bearer" = []))
-        )]
+                    post,
+                    path = $path,
+                    params(("id" = Uuid, Path, description = "Incident id")),
+                    request_body(content = Option<ActorRequest>, description = "Optional: who acts"),
+                    responses(
+                        (status = 200, description = $what, body = Incident),
+                        (status = 404, description = "No such incident"),
+                        (status = 409, description = "Impossible from the incident's status"),
+                        (status = 503, description = "Redis or PostgreSQL is unavailable"),
+                        (status = 504, description = "incident-core did not apply the action in time; it stays queued"),
+                    ),
+                    security(("bearer" = []))
+                )]
         pub async fn $name(
             state: web::Data<State>,
             id: web::Path<String>,
@@ -128,7 +128,12 @@ pub async fn assign(
     execute(&state, parse_id(&id)?, Action::Assign { assignee }, body.actor).await
 }
 
-async fn execute(state: &State, incident_id: Uuid, action: Action, actor: Option<String>) -> Result<HttpResponse, ApiError> {
+async fn execute(
+    state: &State,
+    incident_id: Uuid,
+    action: Action,
+    actor: Option<String>,
+) -> Result<HttpResponse, ApiError> {
     // Answer a wrong id at once rather than after the timeout.
     {
         let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;

@@ -66,7 +66,7 @@ pub struct IncidentDetail {
 pub async fn list(state: web::Data<State>, params: web::Query<ListParams>) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
     let filter = IncidentFilter {
-        statuses: list_of(&params.status, "status", |v| IncidentStatus::parse(v))?,
+        statuses: list_of(&params.status, "status", IncidentStatus::parse)?,
         services: strings(&params.service),
         environments: strings(&params.environment),
         severities: list_of(&params.severity, "severity", |v| v.parse::<Severity>().ok())?,
@@ -121,13 +121,7 @@ pub fn parse_id(text: &str) -> Result<Uuid, ApiError> {
 }
 
 fn strings(value: &Option<String>) -> Vec<String> {
-    value
-        .iter()
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
-        .collect()
+    value.iter().flat_map(|v| v.split(',')).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned).collect()
 }
 
 fn list_of<T>(value: &Option<String>, name: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Vec<T>, ApiError> {
@@ -142,9 +136,8 @@ fn time_param(value: &Option<String>, name: &str) -> Result<Option<OffsetDateTim
         .as_deref()
         .filter(|v| !v.is_empty())
         .map(|v| {
-            OffsetDateTime::parse(v, &Rfc3339).map_err(|error| {
-                ApiError::invalid_parameter(format!("{name} `{v}` is not an RFC 3339 time ({error})"))
-            })
+            OffsetDateTime::parse(v, &Rfc3339)
+                .map_err(|error| ApiError::invalid_parameter(format!("{name} `{v}` is not an RFC 3339 time ({error})")))
         })
         .transpose()
 }

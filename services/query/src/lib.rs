@@ -42,7 +42,11 @@ impl Application {
         )?;
         let bus = Bus::connect(
             &config.redis_url,
-            BusSettings { prefix: config.stream_prefix.clone(), max_age: config.stream_max_age, ..BusSettings::default() },
+            BusSettings {
+                prefix: config.stream_prefix.clone(),
+                max_age: config.stream_max_age,
+                ..BusSettings::default()
+            },
         )?;
         let mut registry = tocsin_runtime::metrics::registry();
         let http_metrics = HttpMetrics::register(&mut registry);
@@ -110,10 +114,9 @@ async fn openapi_document() -> HttpResponse {
 fn json_error(error: actix_web::error::JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
     use actix_web::error::JsonPayloadError;
     let api_error = match &error {
-        JsonPayloadError::ContentType => ApiError::new(
-            tocsin_runtime::ErrorCode::UnsupportedMediaType,
-            "send the body as application/json",
-        ),
+        JsonPayloadError::ContentType => {
+            ApiError::new(tocsin_runtime::ErrorCode::UnsupportedMediaType, "send the body as application/json")
+        }
         JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
             ApiError::new(tocsin_runtime::ErrorCode::PayloadTooLarge, error.to_string())
         }
