@@ -1,0 +1,214 @@
+//! `POST /alerts` against a real Redis: what is accepted, what is refused and why, and that a
+//! refused webhook leaves nothing on the stream.
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use tocsin_ingest::Application;
+use tocsin_ingest::config::Config;
+use tocsin_runtime::Secret;
+use tocsin_testkit::{TestRedis, fixture};
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "test-ingest-token";
+const LIMIT: usize = 64 * 1024;
+
+struct Ingest {
+    url: String,
+    redis: TestRedis,
+    shutdown: CancellationToken,
+    http: reqwest::Client,
+}
+
+async fn start_with_redis(redis_url: &str, redis: TestRedis) -> Ingest {
+    let shutdown = CancellationToken::new();
+    let app = Application::build(
+        Config {
+            listen_addr: "127.0.0.1:0".into(),
+            redis_url: redis_url.into(),
+            ingest_token: Secret::new(TOKEN),
+            stream_prefix: redis.prefix.clone(),
+            stream_max_age: Duration::from_secs(3600),
+            max_body_bytes: LIMIT,
+            http_workers: 1,
+        },
+        shutdown.clone(),
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{error}"));
+    let url = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    Ingest { url, redis, shutdown, http: reqwest::Client::new() }
+}
+
+async fn start() -> Ingest {
+    let redis = TestRedis::new();
+    let url = redis.url.clone();
+    start_with_redis(&url, redis).await
+}
+
+impl Ingest {
+    async fn post(&self, content_type: Option<&str>, token: Option<&str>, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let mut request = self.http.post(format!("{}/alerts", self.url)).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("Content-Type", content_type);
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap_or_else(|error| panic!("{error}"));
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post_json(&self, body: &Value) -> (u16, Value) {
+        self.post(Some("application/json"), Some(TOKEN), body.to_string()).await
+    }
+
+    async fn stream_length(&self) -> u64 {
+        let client = redis::Client::open(self.redis.url.as_str()).unwrap_or_else(|e| panic!("{e}"));
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap_or_else(|e| panic!("{e}"));
+        redis::cmd("XLEN").arg(format!("{}:alerts", self.redis.prefix)).query_async(&mut conn).await.unwrap_or(0)
+    }
+
+    async fn entries(&self) -> Vec<Value> {
+        let client = redis::Client::open(self.redis.url.as_str()).unwrap_or_else(|e| panic!("{e}"));
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap_or_else(|e| panic!("{e}"));
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(format!("{}:alerts", self.redis.prefix))
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_default();
+        reply
+            .ids
+            .iter()
+            .filter_map(|entry| entry.get::<String>("envelope"))
+            .filter_map(|raw| serde_json::from_str(&raw).ok())
+            .collect()
+    }
+}
+
+fn captured(name: &str) -> Value {
+    serde_json::from_str(&fixture(name)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_stream_entry_per_alert_with_every_field() {
+    let ingest = start().await;
+    let (status, body) = ingest.post(Some("application/json"), Some(TOKEN), fixture("mixed.json")).await;
+    assert_eq!((status, body), (202, json!({"accepted": 3, "truncated_alerts": 0})));
+    let entries = ingest.entries().await;
+    assert_eq!(entries.len(), 3);
+    let first = &entries[0];
+    assert_eq!(first["type"], "alert.received");
+    assert_eq!(first["schema"], 1);
+    assert!(first["id"].as_str().is_some_and(|id| id.len() == 36));
+    let report = &first["payload"];
+    assert_eq!(report["alert"]["fingerprint"], "be687c6c8d355525");
+    assert_eq!(report["alert"]["state"], "firing");
+    assert_eq!(report["alert"]["ends_at"], Value::Null);
+    assert_eq!(report["alert"]["labels"]["instance"], "web-server-01");
+    assert!(report["alert"]["generator_url"].as_str().is_some_and(|u| u.contains("&g0.tab=1")));
+    assert_eq!(report["receiver"], "webhook-grouped");
+    assert_eq!(report["external_url"], "http://127.0.0.1:59193");
+    assert_eq!(entries[1]["payload"]["alert"]["state"], "resolved");
+    assert_eq!(entries[1]["payload"]["alert"]["ends_at"], "2026-11-26T20:39:36.736Z");
+    ingest.shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_webhooks_are_accepted_and_counted() {
+    let ingest = start().await;
+    let (status, body) = ingest.post(Some("application/json; charset=utf-8"), Some(TOKEN), fixture("truncated.json")).await;
+    assert_eq!((status, body), (202, json!({"accepted": 2, "truncated_alerts": 2})));
+    let metrics = ingest.http.get(format!("{}/metrics", ingest.url)).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let text = metrics.text().await.unwrap_or_default();
+    assert!(text.contains("tocsin_ingest_alerts_truncated_total 2"), "{text}");
+    assert!(text.contains("tocsin_ingest_alerts_accepted_total 2"), "{text}");
+    ingest.shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_with_a_named_problem_and_nothing_enqueued() {
+    let ingest = start().await;
+    let valid = captured("firing-group.json");
+    let mut wrong_version = valid.clone();
+    wrong_version["version"] = json!("3");
+    let mut missing_field = valid.clone();
+    missing_field["alerts"][1].as_object_mut().map(|alert| alert.remove("startsAt"));
+    let mut bad_status = valid.clone();
+    bad_status["alerts"][0]["status"] = json!("pending");
+    let mut empty_fingerprint = valid.clone();
+    empty_fingerprint["alerts"][2]["fingerprint"] = json!("");
+    let mut bad_time = valid.clone();
+    bad_time["alerts"][0]["startsAt"] = json!("yesterday");
+    let mut no_alerts = valid.clone();
+    no_alerts["alerts"] = json!([]);
+
+    let cases: Vec<(&str, String, u16, &str, &str)> = vec![
+        ("malformed JSON", "{\"receiver\": ".into(), 400, "invalid_payload", "malformed webhook: EOF while parsing"),
+        ("not an object", "42".into(), 400, "invalid_payload", "malformed webhook: invalid type: integer `42`, expected struct WebhookPayload"),
+        ("wrong version", wrong_version.to_string(), 400, "invalid_payload", "invalid webhook: unsupported webhook version `3`"),
+        ("missing field", missing_field.to_string(), 400, "invalid_payload", "malformed webhook: missing field `startsAt`"),
+        ("unknown status", bad_status.to_string(), 400, "invalid_payload", "malformed webhook: unknown variant `pending`"),
+        ("empty fingerprint", empty_fingerprint.to_string(), 400, "invalid_payload", "invalid webhook: alerts[2].fingerprint is empty"),
+        ("bad timestamp", bad_time.to_string(), 400, "invalid_payload", "malformed webhook: "),
+        ("no alerts", no_alerts.to_string(), 400, "invalid_payload", "invalid webhook: `alerts` is empty"),
+    ];
+    for (case, body, status, code, message) in cases {
+        let (got, answer) = ingest.post(Some("application/json"), Some(TOKEN), body).await;
+        assert_eq!(got, status, "{case}: {answer}");
+        assert_eq!(answer["error"]["code"], code, "{case}: {answer}");
+        let text = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(text.starts_with(message), "{case}: `{text}` should start with `{message}`");
+    }
+
+    let (status, answer) = ingest.post(Some("text/plain"), Some(TOKEN), valid.to_string()).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (415, Some("unsupported_media_type")));
+    assert_eq!(answer["error"]["message"], "content type `text/plain` is not accepted: send application/json");
+    let (status, answer) = ingest.post(None, Some(TOKEN), valid.to_string()).await;
+    assert_eq!((status, answer["error"]["message"].as_str()), (415, Some("no content type: send application/json")));
+
+    let mut huge = valid.clone();
+    huge["alerts"][0]["annotations"]["description"] = json!("x".repeat(LIMIT));
+    let (status, answer) = ingest.post(Some("application/json"), Some(TOKEN), huge.to_string()).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (413, Some("payload_too_large")), "{answer}");
+    // The same without a Content-Length: the limit holds while streaming.
+    let chunks: Vec<Result<String, std::io::Error>> = vec![Ok(huge.to_string())];
+    let stream = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let (status, _) = ingest.post(Some("application/json"), Some(TOKEN), stream).await;
+    assert_eq!(status, 413);
+
+    let (status, answer) = ingest.post(Some("application/json"), None, valid.to_string()).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (401, Some("unauthorized")));
+    let (status, _) = ingest.post(Some("application/json"), Some("not-the-token"), valid.to_string()).await;
+    assert_eq!(status, 401);
+
+    assert_eq!(ingest.stream_length().await, 0, "nothing refused may reach the stream");
+    let metrics = ingest.http.get(format!("{}/metrics", ingest.url)).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let text = metrics.text().await.unwrap_or_default();
+    assert!(text.contains("tocsin_ingest_webhooks_rejected_total{reason=\"too_large\"} 2"), "{text}");
+    assert!(text.contains("tocsin_ingest_webhooks_rejected_total{reason=\"content_type\"} 2"), "{text}");
+    ingest.shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_the_webhook_gets_503_and_ready_says_why() {
+    // A port nothing listens on.
+    let port = tocsin_testkit::free_port();
+    let ingest = start_with_redis(&format!("redis://127.0.0.1:{port}/"), TestRedis::new()).await;
+    let (status, answer) = ingest.post(Some("application/json"), Some(TOKEN), fixture("firing-single.json")).await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["error"]["code"], "unavailable");
+    assert_eq!(answer["error"]["message"], "the alert stream (Redis) is unavailable, try again shortly");
+
+    let response = ingest.http.get(format!("{}/ready", ingest.url)).send().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status().as_u16(), 503);
+    let ready: Value = response.json().await.unwrap_or_default();
+    assert_eq!(ready["status"], "unavailable");
+    assert_ne!(ready["checks"]["redis"], "ok");
+    let health = ingest.http.get(format!("{}/health", ingest.url)).send().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(health.status().as_u16(), 200, "liveness does not depend on Redis");
+    ingest.shutdown.cancel();
+}
