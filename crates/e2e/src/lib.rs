@@ -6,7 +6,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tocsin_runtime::Secret;
 use tocsin_storage::intake::IntakeSettings;
-use tocsin_testkit::{TestDatabase, TestRedis};
+use tocsin_testkit::{TcpProxy, TestDatabase, TestRedis};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -19,6 +19,8 @@ pub struct StackOptions {
     pub visibility_timeout: Duration,
     pub intake: IntakeSettings,
     pub action_timeout: Duration,
+    /// Put incident-core's PostgreSQL behind a [`TcpProxy`] the test can cut.
+    pub proxy_core_database: bool,
 }
 
 impl Default for StackOptions {
@@ -28,6 +30,7 @@ impl Default for StackOptions {
             visibility_timeout: Duration::from_secs(30),
             intake: IntakeSettings::default(),
             action_timeout: Duration::from_secs(5),
+            proxy_core_database: false,
         }
     }
 }
@@ -40,6 +43,7 @@ pub struct Stack {
     pub core_urls: Vec<String>,
     pub notifier_url: String,
     pub http: reqwest::Client,
+    pub core_database_proxy: Option<TcpProxy>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
@@ -76,12 +80,20 @@ impl Stack {
         let ingest_url = format!("http://127.0.0.1:{}", ingest.port());
         tasks.push(tokio::spawn(ingest.run_until_stopped()));
 
+        let core_database_proxy = match options.proxy_core_database {
+            true => Some(TcpProxy::start(tocsin_testkit::server_address(&db.url)).await),
+            false => None,
+        };
+        let core_database_url = match &core_database_proxy {
+            Some(proxy) => tocsin_testkit::through_port(&db.url, proxy.port),
+            None => db.url.clone(),
+        };
         let mut core_urls = Vec::new();
         for replica in 0..options.core_replicas {
             let core = tocsin_incident_core::Application::build(
                 tocsin_incident_core::config::Config {
                     listen_addr: local.clone(),
-                    database_url: db.url.clone(),
+                    database_url: core_database_url.clone(),
                     database_pool_size: 4,
                     redis_url: redis.url.clone(),
                     stream_prefix: redis.prefix.clone(),
@@ -145,6 +157,7 @@ impl Stack {
             core_urls,
             notifier_url,
             http: reqwest::Client::new(),
+            core_database_proxy,
             shutdown,
             tasks,
         }

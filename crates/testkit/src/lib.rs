@@ -149,3 +149,83 @@ pub fn free_port() -> u16 {
         .map(|addr| addr.port())
         .unwrap_or_else(|error| panic!("no free port: {error}"))
 }
+
+/// A TCP proxy in front of a real server, to take the server away from a service under test and
+/// give it back: [`TcpProxy::cut`] drops every connection and refuses new ones, as a network
+/// partition or a server restart would; [`TcpProxy::restore`] lets connections through again.
+pub struct TcpProxy {
+    pub port: u16,
+    state: std::sync::Arc<ProxyState>,
+    accept_loop: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    open: std::sync::atomic::AtomicBool,
+    connections: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl TcpProxy {
+    pub async fn start(target: std::net::SocketAddr) -> TcpProxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("proxy: {e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("proxy: {e}"));
+        let state = std::sync::Arc::new(ProxyState::default());
+        state.open.store(true, Ordering::SeqCst);
+        let shared = state.clone();
+        let accept_loop = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !std::sync::atomic::AtomicBool::load(&shared.open, Ordering::SeqCst) {
+                    continue; // dropped: the client sees the connection close at once
+                }
+                let connection = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                if let Ok(mut connections) = shared.connections.lock() {
+                    connections.retain(|c| !c.is_finished());
+                    connections.push(connection);
+                }
+            }
+        });
+        TcpProxy { port, state, accept_loop }
+    }
+
+    pub fn cut(&self) {
+        self.state.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut connections) = self.state.connections.lock() {
+            for connection in connections.drain(..) {
+                connection.abort();
+            }
+        }
+    }
+
+    pub fn restore(&self) {
+        self.state.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept_loop.abort();
+    }
+}
+
+/// `host:port` of a `postgres://` or `redis://` URL.
+pub fn server_address(url: &str) -> std::net::SocketAddr {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, rest)| rest);
+    let host_port = rest.split('/').next().unwrap_or(rest);
+    std::net::ToSocketAddrs::to_socket_addrs(host_port)
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .unwrap_or_else(|| panic!("no address in {url}"))
+}
+
+/// `url` with its host and port replaced by `127.0.0.1:port`.
+pub fn through_port(url: &str, port: u16) -> String {
+    let address = server_address(url);
+    url.replacen(&address.to_string(), &format!("127.0.0.1:{port}"), 1)
+}
