@@ -39,9 +39,12 @@ async fn incident_core_holds_alerts_while_postgres_is_away_and_resumes_by_itself
     stack.send(&payloads[1]).await;
     // The alerts are read but not acknowledged, and no incident changed.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (lag, pending) =
-        tocsin_e2e::group_lag(&stack.redis.url, &format!("{}:alerts", stack.redis.prefix), tocsin_incident_core::CONSUMER_GROUP)
-            .await;
+    let (lag, pending) = tocsin_e2e::group_lag(
+        &stack.redis.url,
+        &format!("{}:alerts", stack.redis.prefix),
+        tocsin_incident_core::CONSUMER_GROUP,
+    )
+    .await;
     assert_eq!((lag, pending), (Some(0), Some(3)), "read, held, not acknowledged");
     let (_, page) = stack.get("/incidents").await;
     assert_eq!(page["items"][0]["alert_count"], 1);

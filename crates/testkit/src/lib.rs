@@ -229,3 +229,47 @@ pub fn through_port(url: &str, port: u16) -> String {
     let address = server_address(url);
     url.replacen(&address.to_string(), &format!("127.0.0.1:{port}"), 1)
 }
+
+pub async fn redis_connection(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap_or_else(|error| panic!("{url}: {error}"))
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|error| panic!("{url}: {error}"))
+}
+
+/// (`lag`, `pending`) of a consumer group: entries not yet read, and read but not acknowledged.
+/// `None` while the group does not exist.
+pub async fn group_lag(url: &str, key: &str, group: &str) -> (Option<u64>, Option<u64>) {
+    let mut conn = redis_connection(url).await;
+    let groups: redis::Value = match redis::cmd("XINFO").arg("GROUPS").arg(key).query_async(&mut conn).await {
+        Ok(value) => value,
+        Err(_) => return (None, None),
+    };
+    let redis::Value::Array(groups) = groups else { return (None, None) };
+    for entry in groups {
+        let fields: Vec<(String, redis::Value)> = match entry {
+            redis::Value::Map(pairs) => pairs
+                .into_iter()
+                .filter_map(|(k, v)| redis::from_redis_value::<String>(k).ok().map(|k| (k, v)))
+                .collect(),
+            redis::Value::Array(items) => items
+                .chunks(2)
+                .filter_map(|pair| {
+                    let key = redis::from_redis_value::<String>(pair.first()?.clone()).ok()?;
+                    Some((key, pair.get(1)?.clone()))
+                })
+                .collect(),
+            _ => continue,
+        };
+        let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let name = field("name").and_then(|v| redis::from_redis_value::<String>(v).ok());
+        if name.as_deref() != Some(group) {
+            continue;
+        }
+        let lag = field("lag").and_then(|v| redis::from_redis_value::<u64>(v).ok());
+        let pending = field("pending").and_then(|v| redis::from_redis_value::<u64>(v).ok());
+        return (lag, pending);
+    }
+    (None, None)
+}

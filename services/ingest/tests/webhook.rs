@@ -47,7 +47,12 @@ async fn start() -> Ingest {
 }
 
 impl Ingest {
-    async fn post(&self, content_type: Option<&str>, token: Option<&str>, body: impl Into<reqwest::Body>) -> (u16, Value) {
+    async fn post(
+        &self,
+        content_type: Option<&str>,
+        token: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, Value) {
         let mut request = self.http.post(format!("{}/alerts", self.url)).body(body);
         if let Some(content_type) = content_type {
             request = request.header("Content-Type", content_type);
@@ -120,7 +125,8 @@ async fn one_stream_entry_per_alert_with_every_field() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncated_webhooks_are_accepted_and_counted() {
     let ingest = start().await;
-    let (status, body) = ingest.post(Some("application/json; charset=utf-8"), Some(TOKEN), fixture("truncated.json")).await;
+    let (status, body) =
+        ingest.post(Some("application/json; charset=utf-8"), Some(TOKEN), fixture("truncated.json")).await;
     assert_eq!((status, body), (202, json!({"accepted": 2, "truncated_alerts": 2})));
     let metrics = ingest.http.get(format!("{}/metrics", ingest.url)).send().await.unwrap_or_else(|e| panic!("{e}"));
     let text = metrics.text().await.unwrap_or_default();
@@ -148,11 +154,41 @@ async fn bad_input_is_refused_with_a_named_problem_and_nothing_enqueued() {
 
     let cases: Vec<(&str, String, u16, &str, &str)> = vec![
         ("malformed JSON", "{\"receiver\": ".into(), 400, "invalid_payload", "malformed webhook: EOF while parsing"),
-        ("not an object", "42".into(), 400, "invalid_payload", "malformed webhook: invalid type: integer `42`, expected struct WebhookPayload"),
-        ("wrong version", wrong_version.to_string(), 400, "invalid_payload", "invalid webhook: unsupported webhook version `3`"),
-        ("missing field", missing_field.to_string(), 400, "invalid_payload", "malformed webhook: missing field `startsAt`"),
-        ("unknown status", bad_status.to_string(), 400, "invalid_payload", "malformed webhook: unknown variant `pending`"),
-        ("empty fingerprint", empty_fingerprint.to_string(), 400, "invalid_payload", "invalid webhook: alerts[2].fingerprint is empty"),
+        (
+            "not an object",
+            "42".into(),
+            400,
+            "invalid_payload",
+            "malformed webhook: invalid type: integer `42`, expected struct WebhookPayload",
+        ),
+        (
+            "wrong version",
+            wrong_version.to_string(),
+            400,
+            "invalid_payload",
+            "invalid webhook: unsupported webhook version `3`",
+        ),
+        (
+            "missing field",
+            missing_field.to_string(),
+            400,
+            "invalid_payload",
+            "malformed webhook: missing field `startsAt`",
+        ),
+        (
+            "unknown status",
+            bad_status.to_string(),
+            400,
+            "invalid_payload",
+            "malformed webhook: unknown variant `pending`",
+        ),
+        (
+            "empty fingerprint",
+            empty_fingerprint.to_string(),
+            400,
+            "invalid_payload",
+            "invalid webhook: alerts[2].fingerprint is empty",
+        ),
         ("bad timestamp", bad_time.to_string(), 400, "invalid_payload", "malformed webhook: "),
         ("no alerts", no_alerts.to_string(), 400, "invalid_payload", "invalid webhook: `alerts` is empty"),
     ];
