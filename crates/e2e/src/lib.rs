@@ -54,8 +54,10 @@ impl Stack {
     }
 
     pub async fn start_with(options: StackOptions) -> Stack {
-        // Services' logs show with `--nocapture` (RUST_LOG picks the level, default info).
-        tocsin_runtime::telemetry::init("e2e");
+        // The services' logs, when asked for: RUST_LOG=warn cargo test -p tocsin-e2e -- --nocapture
+        if std::env::var_os("RUST_LOG").is_some() {
+            tocsin_runtime::telemetry::init("e2e");
+        }
         let db = TestDatabase::new().await;
         let redis = TestRedis::new();
         let shutdown = CancellationToken::new();

@@ -65,10 +65,6 @@ impl Ingest {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    async fn post_json(&self, body: &Value) -> (u16, Value) {
-        self.post(Some("application/json"), Some(TOKEN), body.to_string()).await
-    }
-
     async fn stream_length(&self) -> u64 {
         let client = redis::Client::open(self.redis.url.as_str()).unwrap_or_else(|e| panic!("{e}"));
         let mut conn = client.get_multiplexed_async_connection().await.unwrap_or_else(|e| panic!("{e}"));
