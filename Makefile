@@ -19,13 +19,16 @@ endif
 
 SERVICES := tocsin-ingest tocsin-incident-core tocsin-query tocsin-notifier
 
-.PHONY: help build run lint test infra-up infra-down clean
+.PHONY: help build run demo bench lint test infra-up infra-down clean
 
 help:
 	@echo 'tocsin make targets:'
 	@echo '  build       cargo build --workspace'
 	@echo '  run         build the four services and run them locally (scripts/run-local.sh):'
 	@echo '              API http://127.0.0.1:8080, webhook http://127.0.0.1:8081/alerts; Ctrl-C stops'
+	@echo '  demo        send a realistic stream of alerts (captured + generated) to the running stack'
+	@echo '  bench       release build, then measure ingest, end-to-end throughput, latency and memory'
+	@echo '              (figures in docs/benchmarks.md; the last run is kept in .local/bench-last.txt)'
 	@echo '  lint        cargo fmt --check + cargo clippy -D warnings'
 	@echo '  test        lint, then cargo test --workspace against PostgreSQL + Redis:'
 	@echo '              DATABASE_URL/REDIS_URL if both are set, else the project-local infra,'
@@ -45,6 +48,12 @@ build:
 run:
 	$(CARGO) build $(addprefix -p ,$(SERVICES)) $(RELEASE_FLAG)
 	PROFILE=$(PROFILE) bash scripts/run-local.sh
+
+demo:
+	$(CARGO) run -q -p tocsin-loadgen --bin tocsin-demo $(RELEASE_FLAG)
+
+bench:
+	bash scripts/bench.sh
 
 lint:
 	$(CARGO) fmt --all --check

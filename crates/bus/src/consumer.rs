@@ -232,6 +232,10 @@ impl<T: Message> Consumer<T> {
         pipe.atomic()
             .cmd("XADD")
             .arg(self.bus.dead_letter_key(self.stream))
+            // Dead letters age out like everything else on the bus.
+            .arg("MINID")
+            .arg("~")
+            .arg(self.bus.oldest_kept_id())
             .arg("*")
             .arg("stream")
             .arg(&self.key)

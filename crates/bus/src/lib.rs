@@ -168,7 +168,7 @@ impl Bus {
         Ok(conn.xlen(self.key(stream)).await?)
     }
 
-    fn oldest_kept_id(&self) -> String {
+    pub(crate) fn oldest_kept_id(&self) -> String {
         let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
         let cutoff = now_ms.saturating_sub(self.settings.max_age.as_millis() as i128).max(0);
         format!("{cutoff}-0")

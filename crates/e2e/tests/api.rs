@@ -101,6 +101,21 @@ async fn impossible_transitions_get_409_and_unknown_incidents_404() {
 
     let (status, body) = stack.post("/resolve", &json!({"incident_id": id, "action": "close"})).await;
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_payload")), "{body}");
+    // A misspelt field is refused, not silently recorded as the default actor.
+    let (status, body) = stack.post(&format!("/incidents/{id}/reopen"), &json!({"actr": "ana"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_payload")), "{body}");
+    let response = stack
+        .http
+        .post(format!("{}/incidents/{id}/reopen", stack.query_url))
+        .bearer_auth(tocsin_e2e::API_TOKEN)
+        .body("actor=ana")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status().as_u16(), 415);
+    // Unknown routes answer with the same JSON error shape.
+    let (status, body) = stack.get("/no-such-route").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "{body}");
     stack.stop().await;
 }
 

@@ -1,3 +1,5 @@
-//! Alertmanager traffic for demos, benchmarks and tests.
+//! Alertmanager traffic for demos, benchmarks and tests: captured webhooks replayed as if sent
+//! now, and generated webhooks shaped like the captured ones.
 
 pub mod replay;
+pub mod synthetic;

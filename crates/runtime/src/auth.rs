@@ -6,16 +6,12 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, web};
+use actix_web::web;
 use subtle::ConstantTimeEq;
 
 /// The token a scope accepts, stored as app data of that scope.
 #[derive(Debug, Clone)]
 pub struct RequiredToken(pub Secret);
-
-/// Who the caller is, once authenticated; handlers read it as the default actor.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller(pub String);
 
 /// Middleware: answers 401 unless `Authorization: Bearer <token>` carries the scope's token.
 /// The comparison takes the same time whatever the token, so it leaks nothing about it.
@@ -34,10 +30,7 @@ pub async fn require_bearer(
         .map(str::trim);
     match presented {
         None => Err(unauthorized("missing bearer token: send `Authorization: Bearer <token>`").into()),
-        Some(token) if bool::from(token.as_bytes().ct_eq(expected.expose().as_bytes())) => {
-            request.extensions_mut().insert(Caller("api".to_owned()));
-            next.call(request).await
-        }
+        Some(token) if bool::from(token.as_bytes().ct_eq(expected.expose().as_bytes())) => next.call(request).await,
         Some(_) => Err(unauthorized("the bearer token is not valid").into()),
     }
 }

@@ -42,6 +42,7 @@ where
             .route("/ready", web::get().to(ready))
             .route("/metrics", web::get().to(render_metrics))
             .configure(configure.clone())
+            .default_service(web::to(not_found))
     })
     .workers(settings.workers.max(1))
     .disable_signals()
@@ -54,6 +55,14 @@ where
         handle.stop(true).await;
     });
     Ok(server)
+}
+
+async fn not_found(request: actix_web::HttpRequest) -> HttpResponse {
+    actix_web::ResponseError::error_response(&crate::error::ApiError::not_found(format!(
+        "no route {} {}",
+        request.method(),
+        request.path()
+    )))
 }
 
 async fn health(service: &'static str) -> HttpResponse {

@@ -125,8 +125,7 @@ async fn decide(
                         return Ok(rejected(
                             RejectionCode::Conflict,
                             format!(
-                                "incident {active} is already open for the same service, environment and \
-                                 severity; new alerts join it"
+                                "incident {active} is already open for the same correlation key; new alerts join it"
                             ),
                         ));
                     }

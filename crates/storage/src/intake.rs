@@ -83,7 +83,7 @@ pub async fn record_alert(
         (OccurrenceChange::Opened | OccurrenceChange::OpenedResolved, _) => {
             attach(conn, report, settings, now, change, None).await
         }
-        (OccurrenceChange::Refired, Some(row)) => attach(conn, report, settings, now, change, Some(row.id)).await,
+        (OccurrenceChange::Refired, Some(row)) => attach(conn, report, settings, now, change, Some(&row)).await,
         (OccurrenceChange::Refreshed, Some(row)) => {
             diesel::update(alerts::table.find(row.id))
                 .set((
@@ -122,7 +122,7 @@ async fn attach(
     settings: &IntakeSettings,
     now: OffsetDateTime,
     change: OccurrenceChange,
-    refired_alert: Option<i64>,
+    refired_alert: Option<&AlertRow>,
 ) -> Result<IntakeOutcome, StorageError> {
     let alert = &report.alert;
     let facts = IncidentFacts::from_alert(&alert.labels, &alert.annotations, &settings.teams);
@@ -156,9 +156,14 @@ async fn attach(
         },
     };
 
+    // A re-fired occurrence that stays on its incident is counted there once, not again.
+    let alerts_added = match refired_alert {
+        Some(row) if row.incident_id == incident.id => 0,
+        _ => 1,
+    };
     match refired_alert {
-        Some(alert_id) => {
-            diesel::update(alerts::table.find(alert_id))
+        Some(row) => {
+            diesel::update(alerts::table.find(row.id))
                 .set((
                     alerts::incident_id.eq(incident.id),
                     alerts::state.eq(AlertState::Firing.as_str()),
@@ -170,7 +175,7 @@ async fn attach(
         }
         None => insert_alert(conn, report, incident.id, now).await?,
     }
-    let mut incident = adjust_counts(conn, incident.id, 1, i32::from(firing), now).await?;
+    let mut incident = adjust_counts(conn, incident.id, alerts_added, i32::from(firing), now).await?;
     if alert.starts_at < incident.opened_at {
         // An alert that started earlier than the incident's first one moves its origin back, so
         // MTTA and MTTR count from the true start.
@@ -459,6 +464,10 @@ pub(crate) async fn reopen(
     Ok(diesel::update(incidents::table.find(incident_id))
         .set((
             incidents::status.eq(IncidentStatus::Open.as_str()),
+            // Open again means unacknowledged again; the earlier acknowledgement stays in the
+            // timeline.
+            incidents::acknowledged_at.eq(None::<OffsetDateTime>),
+            incidents::acknowledged_by.eq(None::<String>),
             incidents::resolved_at.eq(None::<OffsetDateTime>),
             incidents::resolved_by.eq(None::<String>),
             incidents::version.eq(incidents::version + 1),

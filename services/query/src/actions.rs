@@ -5,7 +5,7 @@
 use crate::State;
 use crate::errors::storage_error;
 use crate::incidents::parse_id;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -93,9 +93,10 @@ macro_rules! lifecycle_endpoint {
         pub async fn $name(
             state: web::Data<State>,
             id: web::Path<String>,
-            body: Option<web::Json<ActorRequest>>,
+            request: HttpRequest,
+            body: web::Bytes,
         ) -> Result<HttpResponse, ApiError> {
-            let actor = body.and_then(|body| body.into_inner().actor);
+            let actor = optional_actor(&request, &body)?;
             execute(&state, parse_id(&id)?, $action, actor).await
         }
     };
@@ -126,6 +127,26 @@ pub async fn assign(
     let body = body.into_inner();
     let assignee = body.assignee.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());
     execute(&state, parse_id(&id)?, Action::Assign { assignee }, body.actor).await
+}
+
+/// The body of the lifecycle actions is optional; when there is one it must be the JSON it
+/// documents, so a typo in `actor` is refused rather than recorded as `api`.
+fn optional_actor(request: &HttpRequest, body: &[u8]) -> Result<Option<String>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let is_json = request
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "send the body as application/json"));
+    }
+    let parsed: ActorRequest = serde_json::from_slice(body)
+        .map_err(|error| ApiError::invalid_payload(format!("malformed request body: {error}")))?;
+    Ok(parsed.actor)
 }
 
 async fn execute(

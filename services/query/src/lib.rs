@@ -50,21 +50,15 @@ impl Application {
         )?;
         let mut registry = tocsin_runtime::metrics::registry();
         let http_metrics = HttpMetrics::register(&mut registry);
-        let readiness = Readiness::default()
-            .with("postgres", {
+        // Ready when it can read: PostgreSQL. Without Redis the reads still work and actions
+        // answer 503, which is better than taking the whole API out of rotation.
+        let readiness = Readiness::default().with("postgres", {
+            let pool = pool.clone();
+            move || {
                 let pool = pool.clone();
-                move || {
-                    let pool = pool.clone();
-                    async move { tocsin_storage::ping(&pool).await.map_err(|error| error.to_string()) }.boxed()
-                }
-            })
-            .with("redis", {
-                let bus = bus.clone();
-                move || {
-                    let bus = bus.clone();
-                    async move { bus.ping().await.map_err(|error| error.to_string()) }.boxed()
-                }
-            });
+                async move { tocsin_storage::ping(&pool).await.map_err(|error| error.to_string()) }.boxed()
+            }
+        });
 
         let listener = http::bind(&config.listen_addr)?;
         let port = listener.local_addr()?.port();
@@ -81,17 +75,23 @@ impl Application {
                     .app_data(web::QueryConfig::default().error_handler(query_error))
                     .route("/openapi.json", web::get().to(openapi_document))
                     .service(
-                        web::scope("")
+                        web::scope("/incidents")
                             .app_data(state.clone())
                             .app_data(token.clone())
                             .wrap(from_fn(require_bearer))
-                            .route("/incidents", web::get().to(incidents::list))
-                            .route("/incidents/{id}", web::get().to(incidents::get))
-                            .route("/incidents/{id}/acknowledge", web::post().to(actions::acknowledge))
-                            .route("/incidents/{id}/resolve", web::post().to(actions::resolve_one))
-                            .route("/incidents/{id}/reopen", web::post().to(actions::reopen))
-                            .route("/incidents/{id}/assign", web::post().to(actions::assign))
-                            .route("/resolve", web::post().to(actions::resolve)),
+                            .route("", web::get().to(incidents::list))
+                            .route("/{id}", web::get().to(incidents::get))
+                            .route("/{id}/acknowledge", web::post().to(actions::acknowledge))
+                            .route("/{id}/resolve", web::post().to(actions::resolve_one))
+                            .route("/{id}/reopen", web::post().to(actions::reopen))
+                            .route("/{id}/assign", web::post().to(actions::assign)),
+                    )
+                    .service(
+                        web::resource("/resolve")
+                            .app_data(state.clone())
+                            .app_data(token.clone())
+                            .wrap(from_fn(require_bearer))
+                            .route(web::post().to(actions::resolve)),
                     );
             },
         )?;

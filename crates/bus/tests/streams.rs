@@ -1,0 +1,216 @@
+//! The bus against a real Redis: delivery, acknowledgement, reclaim after the visibility timeout,
+//! keep-alive, dead letters and trimming by age.
+
+use prometheus_client::registry::Registry;
+use std::time::Duration;
+use tocsin_bus::{Bus, BusMetrics, BusSettings, Consumer, ConsumerSettings, Envelope, Stream};
+use tocsin_domain::Message;
+use tocsin_testkit::{TestRedis, group_lag, redis_connection};
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Ping {
+    n: u32,
+}
+
+impl Message for Ping {
+    const TYPE: &'static str = "test.ping";
+    const SCHEMA_VERSION: u32 = 2;
+}
+
+fn bus(redis: &TestRedis, max_age: Duration) -> Bus {
+    Bus::connect(&redis.url, BusSettings { prefix: redis.prefix.clone(), max_age, ..BusSettings::default() })
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn consumer(bus: &Bus, name: &str, visibility_ms: u64, max_deliveries: usize, metrics: &BusMetrics) -> Consumer<Ping> {
+    Consumer::new(
+        bus.clone(),
+        Stream::Alerts,
+        "testers",
+        name,
+        ConsumerSettings {
+            batch_size: 100,
+            block: Duration::from_millis(100),
+            visibility_timeout: Duration::from_millis(visibility_ms),
+            max_deliveries,
+        },
+        metrics.clone(),
+    )
+}
+
+fn pings(range: std::ops::Range<u32>) -> Vec<Envelope<Ping>> {
+    range.map(|n| Envelope::new(Ping { n })).collect()
+}
+
+fn numbers(batch: &[tocsin_bus::Delivery<Ping>]) -> Vec<u32> {
+    batch.iter().map(|d| d.envelope.payload.n).collect()
+}
+
+async fn pending(redis: &TestRedis) -> Option<u64> {
+    group_lag(&redis.url, &format!("{}:alerts", redis.prefix), "testers").await.1
+}
+
+#[tokio::test]
+async fn published_messages_arrive_once_in_order_and_acks_clear_them() {
+    let redis = TestRedis::new();
+    let bus = bus(&redis, Duration::from_secs(3600));
+    let metrics = BusMetrics::default();
+    let reader = consumer(&bus, "a", 30_000, 5, &metrics);
+    reader.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
+    reader.ensure_group().await.unwrap_or_else(|e| panic!("a second ensure_group is harmless: {e}"));
+
+    let sent = pings(0..5);
+    let ids = bus.publish(Stream::Alerts, &sent).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ids.len(), 5);
+    let batch = reader.next_batch().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(numbers(&batch), [0, 1, 2, 3, 4]);
+    assert_eq!(batch[0].envelope, sent[0], "the envelope travels whole: id, type, schema, time, payload");
+    assert_eq!(batch[0].envelope.kind, "test.ping");
+    assert_eq!(pending(&redis).await, Some(5));
+
+    let entry_ids: Vec<String> = batch.iter().map(|d| d.entry_id.clone()).collect();
+    reader.ack(&entry_ids).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(pending(&redis).await, Some(0));
+    assert!(reader.next_batch().await.unwrap_or_else(|e| panic!("{e}")).is_empty());
+}
+
+#[tokio::test]
+async fn entries_left_pending_by_a_silent_consumer_are_claimed_by_another() {
+    let redis = TestRedis::new();
+    let bus = bus(&redis, Duration::from_secs(3600));
+    let metrics = BusMetrics::default();
+    let crashed = consumer(&bus, "crashed", 200, 5, &metrics);
+    let survivor = consumer(&bus, "survivor", 200, 5, &metrics);
+    crashed.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
+    bus.publish(Stream::Alerts, &pings(0..3)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(numbers(&crashed.next_batch().await.unwrap_or_default()), [0, 1, 2]);
+
+    // Not yet idle long enough: nothing to claim, nothing new.
+    assert!(survivor.next_batch().await.unwrap_or_default().is_empty());
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let claimed = survivor.next_batch().await.unwrap_or_default();
+    assert_eq!(numbers(&claimed), [0, 1, 2]);
+    // A second claimer right after finds them freshly owned, so each entry has one owner.
+    assert!(crashed.next_batch().await.unwrap_or_default().is_empty());
+    survivor
+        .ack(&claimed.iter().map(|d| d.entry_id.clone()).collect::<Vec<_>>())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(pending(&redis).await, Some(0));
+}
+
+#[tokio::test]
+async fn keep_alive_stops_others_claiming_work_in_progress() {
+    let redis = TestRedis::new();
+    let bus = bus(&redis, Duration::from_secs(3600));
+    let metrics = BusMetrics::default();
+    let busy = consumer(&bus, "busy", 300, 5, &metrics);
+    let other = consumer(&bus, "other", 300, 5, &metrics);
+    busy.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
+    bus.publish(Stream::Alerts, &pings(0..2)).await.unwrap_or_else(|e| panic!("{e}"));
+    let held = busy.next_batch().await.unwrap_or_default();
+    let ids: Vec<String> = held.iter().map(|d| d.entry_id.clone()).collect();
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        busy.keep_alive(&ids).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(other.next_batch().await.unwrap_or_default().is_empty(), "kept alive entries are not claimable");
+    }
+}
+
+#[tokio::test]
+async fn entries_delivered_too_often_go_to_the_dead_letter_stream() {
+    let redis = TestRedis::new();
+    let bus = bus(&redis, Duration::from_secs(3600));
+    let mut registry = Registry::default();
+    let metrics = BusMetrics::register(&mut registry);
+    let a = consumer(&bus, "a", 100, 2, &metrics);
+    let b = consumer(&bus, "b", 100, 2, &metrics);
+    a.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
+    bus.publish(Stream::Alerts, &pings(7..8)).await.unwrap_or_else(|e| panic!("{e}"));
+
+    assert_eq!(numbers(&a.next_batch().await.unwrap_or_default()), [7]); // delivery 1
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(numbers(&b.next_batch().await.unwrap_or_default()), [7]); // delivery 2
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(a.next_batch().await.unwrap_or_default().is_empty(), "a third delivery is refused");
+
+    assert_eq!(pending(&redis).await, Some(0), "dead-lettered entries are acknowledged");
+    let mut conn = redis_connection(&redis.url).await;
+    let dead: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(bus.dead_letter_key(Stream::Alerts))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    assert_eq!(dead.ids.len(), 1);
+    let entry = &dead.ids[0];
+    assert_eq!(entry.get::<String>("reason").as_deref(), Some("delivered 3 times without being acknowledged"));
+    assert_eq!(entry.get::<String>("group").as_deref(), Some("testers"));
+    assert!(entry.get::<String>("envelope").is_some_and(|raw| raw.contains("\"n\":7")));
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap_or_default();
+    assert!(
+        text.contains(&format!("tocsin_stream_dead_lettered_total{{stream=\"{}:alerts\"}} 1", redis.prefix)),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn undecodable_entries_are_dead_lettered_at_once() {
+    let redis = TestRedis::new();
+    let bus = bus(&redis, Duration::from_secs(3600));
+    let metrics = BusMetrics::default();
+    let reader = consumer(&bus, "a", 30_000, 5, &metrics);
+    reader.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
+    let key = bus.key(Stream::Alerts);
+    let mut conn = redis_connection(&redis.url).await;
+    let newer = serde_json::json!({
+        "id": "01a219ca-3f81-7164-933b-2c408112a009", "type": "test.ping", "schema": 3,
+        "time": "2026-11-26T21:00:00Z", "traceparent": null, "payload": {"n": 1}
+    });
+    for raw in ["not json", r#"{"type": "other"}"#, &newer.to_string()] {
+        let _: String = redis::cmd("XADD")
+            .arg(&key)
+            .arg("*")
+            .arg("envelope")
+            .arg(raw)
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_default();
+    }
+    bus.publish(Stream::Alerts, &pings(9..10)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(numbers(&reader.next_batch().await.unwrap_or_default()), [9], "only the good entry is handed out");
+    let dead: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(bus.dead_letter_key(Stream::Alerts))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    let reasons: Vec<String> = dead.ids.iter().filter_map(|e| e.get::<String>("reason")).collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(reasons[0].starts_with("not an envelope"));
+    assert!(
+        reasons[2].starts_with("schema version 3 of `test.ping` is newer than this release reads (2)"),
+        "{reasons:?}"
+    );
+}
+
+#[tokio::test]
+async fn streams_are_trimmed_by_age_when_written() {
+    let redis = TestRedis::new();
+    let keep = bus(&redis, Duration::from_secs(3600));
+    for chunk in 0..6 {
+        keep.publish(Stream::Alerts, &pings(chunk * 100..chunk * 100 + 100)).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(keep.length(Stream::Alerts).await.unwrap_or(0), 600, "nothing is old yet");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // A writer whose time to live is shorter than the entries' age trims them (in whole nodes of
+    // the stream's radix tree, which `MINID ~` allows for speed).
+    let short = bus(&redis, Duration::from_millis(10));
+    short.publish(Stream::Alerts, &pings(1000..1001)).await.unwrap_or_else(|e| panic!("{e}"));
+    let left = short.length(Stream::Alerts).await.unwrap_or(0);
+    assert!(left <= 101, "old entries trimmed: {left} left");
+    assert!(left >= 1, "the new entry stays");
+}

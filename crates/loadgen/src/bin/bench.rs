@@ -1,0 +1,375 @@
+//! `make bench`: how fast tocsin turns alerts into incidents on this machine.
+//!
+//! Started by `scripts/bench.sh` with release binaries, a fresh database and the local Redis. It
+//! runs the services itself, as separate processes on fixed local ports, in three phases:
+//!
+//! 1. ingest alone: webhooks of 10 alerts posted by 64 concurrent clients for `BENCH_SECONDS`;
+//!    reports the alerts per second answered with 202 (all of them durably on the stream).
+//! 2. the whole pipeline, flat out: the same load with unique alerts over 500 correlation keys
+//!    while incident-core applies them; reports alerts per second from the first post until the
+//!    last one is committed.
+//! 3. latency at a fixed 1,000 alerts per second (a 10-alert webhook every 10 ms): for each alert,
+//!    the time from its 202 until its incident event appears on the events stream, which
+//!    incident-core writes only after the commit (an upper bound of 202-to-commit).
+//!
+//! Then the peak resident memory (VmHWM) of each service. The last line is machine-readable:
+//! `bench: ingest_alerts_per_s=N e2e_alerts_per_s=N e2e_p50_ms=N e2e_p99_ms=N max_rss_mb=N`
+
+use anyhow::{Context, bail};
+use futures_util::future::join_all;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use tocsin_loadgen::synthetic;
+use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
+
+const TOKEN: &str = "bench-token";
+const ALERTS_PER_WEBHOOK: u64 = 10;
+const CLIENTS: usize = 64;
+const KEYS: u64 = 500;
+
+struct Settings {
+    bin_dir: String,
+    database_url: String,
+    redis_url: String,
+    seconds: u64,
+}
+
+fn env(name: &str) -> anyhow::Result<String> {
+    std::env::var(name).with_context(|| format!("{name} is not set: run `make bench`"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings {
+        bin_dir: env("BENCH_BIN_DIR")?,
+        database_url: env("BENCH_DATABASE_URL")?,
+        redis_url: env("REDIS_URL")?,
+        seconds: std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10),
+    };
+    let run = OffsetDateTime::now_utc().unix_timestamp();
+    let http = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build()?;
+    let mut peak_rss_kb: HashMap<&str, u64> = HashMap::new();
+
+    // 1. ingest alone.
+    let prefix = format!("bench-{run}-ingest");
+    let mut ingest = spawn(&settings, "tocsin-ingest", "127.0.0.1:18181", &prefix)?;
+    wait_ready(&http, "127.0.0.1:18181").await?;
+    let sent = Arc::new(AtomicU64::new(0));
+    let elapsed = blast(&http, "127.0.0.1:18181", settings.seconds, sent.clone(), false).await?;
+    let ingest_rate = sent.load(Ordering::SeqCst) as f64 / elapsed.as_secs_f64();
+    println!(
+        "ingest alone: {} alerts in {:.1} s = {ingest_rate:.0} alerts/s",
+        sent.load(Ordering::SeqCst),
+        elapsed.as_secs_f64()
+    );
+    record_peak(&mut peak_rss_kb, "ingest", &ingest);
+    stop(&mut ingest).await;
+    delete_streams(&settings.redis_url, &prefix).await?;
+
+    // 2. and 3. the whole pipeline.
+    let prefix = format!("bench-{run}-pipeline");
+    let mut services = vec![
+        ("ingest", spawn(&settings, "tocsin-ingest", "127.0.0.1:18181", &prefix)?, "127.0.0.1:18181"),
+        ("incident-core", spawn(&settings, "tocsin-incident-core", "127.0.0.1:18182", &prefix)?, "127.0.0.1:18182"),
+        ("query", spawn(&settings, "tocsin-query", "127.0.0.1:18180", &prefix)?, "127.0.0.1:18180"),
+        ("notifier", spawn(&settings, "tocsin-notifier", "127.0.0.1:18183", &prefix)?, "127.0.0.1:18183"),
+    ];
+    for (_, _, addr) in &services {
+        wait_ready(&http, addr).await?;
+    }
+    let sent = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    blast(&http, "127.0.0.1:18181", settings.seconds, sent.clone(), true).await?;
+    let posted = sent.load(Ordering::SeqCst);
+    drained(&settings.redis_url, &format!("{prefix}:alerts"), Duration::from_secs(600)).await?;
+    let e2e_elapsed = started.elapsed();
+    let e2e_rate = posted as f64 / e2e_elapsed.as_secs_f64();
+    println!(
+        "pipeline flat out: {posted} alerts committed in {:.1} s = {e2e_rate:.0} alerts/s",
+        e2e_elapsed.as_secs_f64()
+    );
+
+    let latencies = fixed_rate(&http, &settings, &prefix, 1_000, settings.seconds.max(10)).await?;
+    let p50 = percentile(&latencies, 0.50);
+    let p99 = percentile(&latencies, 0.99);
+    println!(
+        "at 1000 alerts/s: {} alerts, 202 to committed p50 {p50:.1} ms, p99 {p99:.1} ms, max {:.1} ms",
+        latencies.len(),
+        percentile(&latencies, 1.0)
+    );
+
+    for (name, child, _) in &mut services {
+        record_peak(&mut peak_rss_kb, name, child);
+        stop(child).await;
+    }
+    delete_streams(&settings.redis_url, &prefix).await?;
+    let mut names: Vec<_> = peak_rss_kb.iter().collect();
+    names.sort();
+    for (name, kb) in &names {
+        println!("peak RSS {name}: {:.1} MB", **kb as f64 / 1024.0);
+    }
+    let max_rss_mb = peak_rss_kb.values().copied().max().unwrap_or(0) as f64 / 1024.0;
+    println!(
+        "bench: ingest_alerts_per_s={ingest_rate:.0} e2e_alerts_per_s={e2e_rate:.0} e2e_p50_ms={p50:.1} e2e_p99_ms={p99:.1} max_rss_mb={max_rss_mb:.1}"
+    );
+    Ok(())
+}
+
+fn spawn(settings: &Settings, binary: &str, listen: &str, prefix: &str) -> anyhow::Result<Child> {
+    Command::new(format!("{}/{binary}", settings.bin_dir))
+        .env("LISTEN_ADDR", listen)
+        .env("DATABASE_URL", &settings.database_url)
+        .env("REDIS_URL", &settings.redis_url)
+        .env("INGEST_TOKEN", TOKEN)
+        .env("API_TOKEN", TOKEN)
+        .env("STREAM_PREFIX", prefix)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {binary} from {}", settings.bin_dir))
+}
+
+async fn wait_ready(http: &reqwest::Client, addr: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(response) = http.get(format!("http://{addr}/ready")).send().await
+            && response.status().is_success()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("{addr} did not become ready")
+}
+
+async fn stop(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+    }
+    if tokio::time::timeout(Duration::from_secs(20), child.wait()).await.is_err() {
+        let _ = child.kill().await;
+    }
+}
+
+fn record_peak(peaks: &mut HashMap<&'static str, u64>, name: &'static str, child: &Child) {
+    let kb = child
+        .id()
+        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .and_then(|status| {
+            status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0);
+    let entry = peaks.entry(name).or_insert(0);
+    *entry = (*entry).max(kb);
+}
+
+/// Posts webhooks from `CLIENTS` concurrent clients for `seconds`; counts accepted alerts.
+async fn blast(
+    http: &reqwest::Client,
+    addr: &str,
+    seconds: u64,
+    accepted: Arc<AtomicU64>,
+    unique: bool,
+) -> anyhow::Result<Duration> {
+    let url = format!("http://{addr}/alerts");
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let now = OffsetDateTime::now_utc();
+    // Without `unique`, a few prepared bodies are reused: ingest does not dedupe, and building
+    // JSON here would measure the load generator.
+    let prepared: Vec<String> = (0..64).map(|n| body(n * ALERTS_PER_WEBHOOK, now)).collect();
+    let clients = (0..CLIENTS).map(|_| {
+        let (http, url, next, accepted, prepared) =
+            (http.clone(), url.clone(), next.clone(), accepted.clone(), prepared.clone());
+        async move {
+            while Instant::now() < deadline {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                let body = if unique { body(n * ALERTS_PER_WEBHOOK, now) } else { prepared[(n % 64) as usize].clone() };
+                let response = http
+                    .post(&url)
+                    .bearer_auth(TOKEN)
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send()
+                    .await?;
+                if response.status().as_u16() == 202 {
+                    accepted.fetch_add(ALERTS_PER_WEBHOOK, Ordering::Relaxed);
+                } else {
+                    bail!("ingest answered {}", response.status());
+                }
+            }
+            Ok::<_, anyhow::Error>(())
+        }
+    });
+    for result in join_all(clients).await {
+        result?;
+    }
+    Ok(started.elapsed())
+}
+
+fn body(first: u64, now: OffsetDateTime) -> String {
+    let alerts = (first..first + ALERTS_PER_WEBHOOK).map(|n| synthetic::alert(n, KEYS, now)).collect();
+    synthetic::webhook(alerts).to_string()
+}
+
+async fn redis(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+    Ok(redis::Client::open(url)?.get_multiplexed_async_connection().await?)
+}
+
+async fn delete_streams(url: &str, prefix: &str) -> anyhow::Result<()> {
+    let mut conn = redis(url).await?;
+    for stream in ["alerts", "commands", "events", "alerts:dead-letter"] {
+        let _: () = redis::cmd("DEL").arg(format!("{prefix}:{stream}")).query_async(&mut conn).await?;
+    }
+    Ok(())
+}
+
+/// Waits until incident-core's group has read and acknowledged everything on `key`.
+async fn drained(url: &str, key: &str, limit: Duration) -> anyhow::Result<()> {
+    let mut conn = redis(url).await?;
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let groups: Vec<HashMap<String, redis::Value>> =
+            redis::cmd("XINFO").arg("GROUPS").arg(key).query_async(&mut conn).await.unwrap_or_default();
+        let done = groups.iter().any(|g| {
+            let number = |field: &str| g.get(field).and_then(|v| redis::from_redis_value::<u64>(v.clone()).ok());
+            number("lag") == Some(0) && number("pending") == Some(0)
+        });
+        if done {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!("{key} was not drained within {} s", limit.as_secs())
+}
+
+/// Sends `rate` alerts per second for `seconds` and returns, per alert, milliseconds from its 202
+/// to its incident event on the events stream.
+async fn fixed_rate(
+    http: &reqwest::Client,
+    settings: &Settings,
+    prefix: &str,
+    rate: u64,
+    seconds: u64,
+) -> anyhow::Result<Vec<f64>> {
+    let accepted_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let seen_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let events_key = format!("{prefix}:events");
+    let mut conn = redis(&settings.redis_url).await?;
+    let last_id: String = {
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
+            .arg(&events_key)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut conn)
+            .await?;
+        reply.ids.first().map_or_else(|| "0-0".to_owned(), |entry| entry.id.clone())
+    };
+    let watcher = {
+        let seen_at = seen_at.clone();
+        let mut conn = redis(&settings.redis_url).await?;
+        tokio::spawn(async move {
+            let mut last_id = last_id;
+            loop {
+                let reply: Option<redis::streams::StreamReadReply> = redis::cmd("XREAD")
+                    .arg("COUNT")
+                    .arg(1000)
+                    .arg("BLOCK")
+                    .arg(200)
+                    .arg("STREAMS")
+                    .arg(&events_key)
+                    .arg(&last_id)
+                    .query_async(&mut conn)
+                    .await
+                    .ok()
+                    .flatten();
+                let arrived = Instant::now();
+                let mut seen = seen_at.lock().await;
+                for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
+                    last_id = entry.id.clone();
+                    let Some(raw) = entry.get::<String>("envelope") else { continue };
+                    let Ok(envelope) = serde_json::from_str::<Value>(&raw) else { continue };
+                    if let Some(fingerprint) = envelope["payload"]["detail"]["alert"]["fingerprint"].as_str() {
+                        seen.entry(fingerprint.to_owned()).or_insert(arrived);
+                    }
+                }
+            }
+        })
+    };
+
+    let webhooks_per_second = rate / ALERTS_PER_WEBHOOK;
+    let interval = Duration::from_secs(1) / webhooks_per_second as u32;
+    let url = "http://127.0.0.1:18181/alerts".to_owned();
+    let first = 1_000_000_000u64;
+    let total = webhooks_per_second * seconds;
+    let mut ticker = tokio::time::interval(interval);
+    let mut in_flight = Vec::new();
+    for n in 0..total {
+        ticker.tick().await;
+        let base = first + n * ALERTS_PER_WEBHOOK;
+        let body = body(base, OffsetDateTime::now_utc());
+        let (http, url, accepted_at) = (http.clone(), url.clone(), accepted_at.clone());
+        in_flight.push(tokio::spawn(async move {
+            let response =
+                http.post(&url).bearer_auth(TOKEN).header("Content-Type", "application/json").body(body).send().await?;
+            let answered = Instant::now();
+            if response.status().as_u16() != 202 {
+                bail!("ingest answered {}", response.status());
+            }
+            let mut accepted = accepted_at.lock().await;
+            for alert in base..base + ALERTS_PER_WEBHOOK {
+                accepted.insert(format!("{alert:016x}"), answered);
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for task in in_flight {
+        task.await??;
+    }
+    drained(&settings.redis_url, &format!("{prefix}:alerts"), Duration::from_secs(120)).await?;
+    // Let the relay publish the last events.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let complete = {
+            let accepted = accepted_at.lock().await;
+            let seen = seen_at.lock().await;
+            accepted.keys().all(|k| seen.contains_key(k))
+        };
+        if complete || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    watcher.abort();
+    let accepted = accepted_at.lock().await;
+    let seen = seen_at.lock().await;
+    let mut latencies: Vec<f64> = accepted
+        .iter()
+        .filter_map(|(fingerprint, at)| {
+            seen.get(fingerprint).map(|s| s.saturating_duration_since(*at).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    if latencies.len() < accepted.len() {
+        bail!("{} of {} alerts never showed an event", accepted.len() - latencies.len(), accepted.len());
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok(latencies)
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}

@@ -1,0 +1,169 @@
+//! Storage against a real PostgreSQL, one database per test: the rules that only the database can
+//! enforce (one active incident per key under races, exactly-once commands, the outbox shared by
+//! several relays) and the queries' behaviour after PostgreSQL switches to generic plans.
+
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+use tocsin_domain::{Action, AlertReceived, AlertState, Command, CommandOutcome, ObservedAlert, RejectionCode};
+use tocsin_storage::StorageError;
+use tocsin_storage::intake::{IntakeSettings, record_alert};
+use tocsin_storage::{commands, outbox, reads};
+use tocsin_testkit::TestDatabase;
+use uuid::Uuid;
+
+fn report(fingerprint: &str, service: &str, state: AlertState, at: OffsetDateTime) -> AlertReceived {
+    let labels: BTreeMap<String, String> = [
+        ("alertname", "HighCPU"),
+        ("service", service),
+        ("environment", "production"),
+        ("severity", "critical"),
+        ("instance", fingerprint),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    AlertReceived {
+        alert: ObservedAlert {
+            fingerprint: fingerprint.to_owned(),
+            starts_at: at,
+            ends_at: (state == AlertState::Resolved).then_some(at + time::Duration::minutes(1)),
+            state,
+            labels,
+            annotations: BTreeMap::new(),
+            generator_url: String::new(),
+        },
+        received_at: at,
+        receiver: "test".into(),
+        group_key: "{}:{}".into(),
+        external_url: "http://alertmanager".into(),
+    }
+}
+
+/// Runs `record_alert` in a transaction, again on contention, as incident-core does.
+async fn record(conn: &mut AsyncPgConnection, report: &AlertReceived) -> tocsin_storage::intake::IntakeOutcome {
+    let settings = IntakeSettings::default();
+    for _ in 0..10 {
+        let result =
+            conn.transaction(async |conn| record_alert(conn, report, &settings, OffsetDateTime::now_utc()).await).await;
+        match result {
+            Ok(outcome) => return outcome,
+            Err(StorageError::Contended(_)) => continue,
+            Err(error) => panic!("{error}"),
+        }
+    }
+    panic!("still contended after 10 tries")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_incidents_keeps_working_once_postgres_uses_generic_plans() {
+    // PostgreSQL plans a prepared statement generically after five runs; the partial-index
+    // ON CONFLICT must still find its index then.
+    let db = TestDatabase::new().await;
+    let mut conn = db.connection().await;
+    let at = OffsetDateTime::now_utc();
+    for n in 0..12 {
+        let outcome =
+            record(&mut conn, &report(&format!("fp-{n}"), &format!("service-{n}"), AlertState::Firing, at)).await;
+        assert!(outcome.opened_incident, "alert {n}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_transactions_for_one_key_make_one_incident() {
+    let db = TestDatabase::new().await;
+    let at = OffsetDateTime::now_utc();
+    for round in 0..10 {
+        let service = format!("racing-{round}");
+        let (mut a, mut b) = (db.connection().await, db.connection().await);
+        let first = report(&format!("{round}-a"), &service, AlertState::Firing, at);
+        let second = report(&format!("{round}-b"), &service, AlertState::Firing, at);
+        let (x, y) = tokio::join!(record(&mut a, &first), record(&mut b, &second));
+        assert_eq!(x.incident_id, y.incident_id, "round {round}: both alerts joined one incident");
+        assert!(x.opened_incident != y.opened_incident, "round {round}: exactly one opened it");
+    }
+    let mut conn = db.connection().await;
+    let page = reads::list_incidents(&mut conn, &reads::IncidentFilter::default(), 100, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(page.items.len(), 10);
+    assert!(page.items.iter().all(|i| i.alert_count == 2 && i.firing_count == 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_is_applied_once_whatever_the_redeliveries() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connection().await;
+    let outcome = record(&mut conn, &report("fp", "web", AlertState::Firing, OffsetDateTime::now_utc())).await;
+    let incident_id = outcome.incident_id.unwrap_or_default();
+    let command = Command {
+        id: Uuid::now_v7(),
+        incident_id,
+        action: Action::Acknowledge,
+        actor: "ana".into(),
+        requested_at: OffsetDateTime::now_utc(),
+    };
+    let apply = async |conn: &mut AsyncPgConnection, command: &Command| {
+        conn.transaction(async |conn| commands::apply_command(conn, command, OffsetDateTime::now_utc()).await)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let first = apply(&mut conn, &command).await;
+    let again = apply(&mut conn, &command).await;
+    assert!(matches!(first, CommandOutcome::Applied { .. }));
+    assert_eq!(again, first, "a redelivered command is answered from its recorded outcome, not rejected as a conflict");
+
+    let second_ack = Command { id: Uuid::now_v7(), ..command.clone() };
+    assert!(matches!(
+        apply(&mut conn, &second_ack).await,
+        CommandOutcome::Rejected { code: RejectionCode::Conflict, .. }
+    ));
+    let detail =
+        reads::incident_detail(&mut conn, incident_id).await.unwrap_or_default().unwrap_or_else(|| panic!("incident"));
+    let acks = detail.timeline.iter().filter(|e| e.kind == tocsin_domain::EventKind::Acknowledged).count();
+    assert_eq!(acks, 1);
+    assert_eq!(commands::command_outcome(&mut conn, command.id).await.unwrap_or_default(), Some(first));
+    assert_eq!(commands::command_outcome(&mut conn, Uuid::now_v7()).await.unwrap_or_default(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_relays_take_disjoint_parts_of_the_outbox() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connection().await;
+    let at = OffsetDateTime::now_utc();
+    for n in 0..10 {
+        record(&mut conn, &report(&format!("fp-{n}"), &format!("svc-{n}"), AlertState::Firing, at)).await;
+    }
+    assert_eq!(outbox::backlog(&mut conn).await.unwrap_or(0), 10);
+
+    let (mut a, mut b) = (db.connection().await, db.connection().await);
+    let (tx_a, tx_b) = (tokio::sync::oneshot::channel::<()>(), tokio::sync::oneshot::channel::<Vec<i64>>());
+    let (release_a, held_a) = tx_a;
+    let (send_b, got_b) = tx_b;
+    let relay_a = tokio::spawn(async move {
+        a.transaction(async |conn| {
+            let taken: Vec<i64> = outbox::lock_pending(conn, 6).await?.into_iter().map(|(id, _)| id).collect();
+            let _ = held_a.await;
+            Ok::<_, StorageError>(taken)
+        })
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let relay_b = tokio::spawn(async move {
+        let taken = b
+            .transaction(async |conn| {
+                Ok::<_, StorageError>(
+                    outbox::lock_pending(conn, 10).await?.into_iter().map(|(id, _)| id).collect::<Vec<_>>(),
+                )
+            })
+            .await;
+        let _ = send_b.send(taken.unwrap_or_default());
+    });
+    let taken_b = got_b.await.unwrap_or_default();
+    let _ = release_a.send(());
+    let taken_a = relay_a.await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_default();
+    let _ = relay_b.await;
+    assert_eq!(taken_a.len(), 6);
+    assert_eq!(taken_b.len(), 4, "the rows relay A holds are skipped, not waited for");
+    assert!(taken_a.iter().all(|id| !taken_b.contains(id)));
+}
