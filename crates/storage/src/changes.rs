@@ -37,13 +37,27 @@ pub(crate) async fn record(
     incident: &IncidentRow,
     changes: Vec<Change>,
 ) -> Result<usize, StorageError> {
+    record_many(conn, changes.into_iter().map(|change| (incident, change)).collect()).await
+}
+
+/// Records changes of several incidents, each paired with its incident's state after them, with
+/// one insert into the timeline and one into the outbox.
+pub(crate) async fn record_many(
+    conn: &mut AsyncPgConnection,
+    changes: Vec<(&IncidentRow, Change)>,
+) -> Result<usize, StorageError> {
     if changes.is_empty() {
         return Ok(0);
     }
-    let snapshot = incident.clone().into_domain()?;
+    let mut snapshots = std::collections::HashMap::new();
+    for (incident, _) in &changes {
+        if !snapshots.contains_key(&incident.id) {
+            snapshots.insert(incident.id, IncidentRow::clone(incident).into_domain()?);
+        }
+    }
     let timeline_rows: Vec<_> = changes
         .iter()
-        .map(|change| {
+        .map(|(incident, change)| {
             (
                 timeline_entries::incident_id.eq(incident.id),
                 timeline_entries::at.eq(change.at),
@@ -57,7 +71,8 @@ pub(crate) async fn record(
     diesel::insert_into(timeline_entries::table).values(timeline_rows).execute(conn).await?;
 
     let mut outbox_rows = Vec::with_capacity(changes.len());
-    for change in changes {
+    for (incident, change) in changes {
+        let Some(snapshot) = snapshots.get(&incident.id) else { continue };
         let event = IncidentEvent {
             id: Uuid::now_v7(),
             kind: change.kind,

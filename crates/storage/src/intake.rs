@@ -23,6 +23,9 @@ use tocsin_domain::{
 };
 use uuid::Uuid;
 
+mod batch;
+pub use batch::record_alerts;
+
 /// How alerts become incidents; from incident-core's configuration.
 #[derive(Debug, Clone)]
 pub struct IntakeSettings {
@@ -101,6 +104,17 @@ pub async fn record_alert(
     }
 }
 
+/// `at` as PostgreSQL stores it: whole microseconds. Alertmanager may send nanoseconds; an
+/// occurrence is matched, locked and grouped by the stored value.
+pub(crate) fn stored_time(at: OffsetDateTime) -> OffsetDateTime {
+    at.replace_nanosecond(at.nanosecond() / 1_000 * 1_000).unwrap_or(at)
+}
+
+/// The advisory-lock key of an occurrence.
+pub(crate) fn occurrence_key(fingerprint: &str, starts_at: OffsetDateTime) -> String {
+    format!("{fingerprint}@{}", stored_time(starts_at).unix_timestamp_nanos())
+}
+
 /// Serialises every transaction touching this occurrence until it commits.
 async fn lock_occurrence(
     conn: &mut AsyncPgConnection,
@@ -108,7 +122,7 @@ async fn lock_occurrence(
     starts_at: OffsetDateTime,
 ) -> Result<(), StorageError> {
     diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind::<Text, _>(format!("{fingerprint}@{}", starts_at.unix_timestamp_nanos()))
+        .bind::<Text, _>(occurrence_key(fingerprint, starts_at))
         .execute(conn)
         .await?;
     Ok(())

@@ -10,7 +10,7 @@ use tocsin_domain::incident::SourceAlert;
 use tocsin_domain::{AlertRecord, AlertState, EventKind, Incident, IncidentStatus, Severity, TimelineEntry};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = incidents, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct IncidentRow {
     pub id: Uuid,
@@ -75,7 +75,7 @@ impl IncidentRow {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = alerts, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct AlertRow {
     pub id: i64,
@@ -113,7 +113,7 @@ impl AlertRow {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = timeline_entries, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct TimelineRow {
     pub at: OffsetDateTime,

@@ -9,7 +9,7 @@ use tocsin_bus::{Consumer, Delivery};
 use tocsin_domain::{AlertReceived, OccurrenceChange};
 use tocsin_storage::AsyncConnection;
 use tocsin_storage::StorageError;
-use tocsin_storage::intake::{IntakeOutcome, record_alert};
+use tocsin_storage::intake::{IntakeOutcome, record_alerts};
 use tokio_util::sync::CancellationToken;
 
 pub async fn run(core: Arc<Core>, consumer: Consumer<AlertReceived>, shutdown: CancellationToken) {
@@ -118,15 +118,8 @@ async fn apply_with_retry(
 async fn apply_once(core: &Core, batch: &[Delivery<AlertReceived>]) -> Result<Vec<IntakeOutcome>, StorageError> {
     let mut conn = core.pool.get().await?;
     let settings = &core.intake;
-    conn.transaction(async |conn| {
-        let now = OffsetDateTime::now_utc();
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for delivery in batch {
-            outcomes.push(record_alert(conn, &delivery.envelope.payload, settings, now).await?);
-        }
-        Ok::<_, StorageError>(outcomes)
-    })
-    .await
+    let reports: Vec<AlertReceived> = batch.iter().map(|delivery| delivery.envelope.payload.clone()).collect();
+    conn.transaction(async |conn| record_alerts(conn, &reports, settings, OffsetDateTime::now_utc()).await).await
 }
 
 pub(crate) fn change_name(change: OccurrenceChange) -> &'static str {

@@ -1,0 +1,488 @@
+//! Applying a whole batch of alert reports with a handful of set-based statements instead of
+//! several per alert: the difference between hundreds and tens of thousands of alerts per second.
+//!
+//! The batch is cut into rounds holding at most one report per occurrence (a firing report and
+//! its resolution in the same batch go to consecutive rounds). Within a round:
+//!
+//! 1. the occurrences are locked (advisory locks, taken in one sorted order by every replica) and
+//!    their stored state read in one query; each report is settled with the domain's `merge`;
+//! 2. refreshes update their alerts in one statement;
+//! 3. new firing occurrences join the active incident of their key (locked in one query), reopen a
+//!    recently resolved one, or open new incidents (one multi-row insert arbitrated by the partial
+//!    unique index); their alerts are inserted and the incidents' counts moved in one statement
+//!    each;
+//! 4. resolutions update their alerts and their incidents' counts in one statement each, then
+//!    auto-resolve the incidents left with nothing firing;
+//! 5. the rarer cases (an occurrence first reported resolved, one firing again after its end) go
+//!    through the one-alert path, [`super::record_alert`];
+//! 6. every change becomes a timeline entry and an outbox event, inserted in one statement each.
+//!
+//! Events written for a round carry the incident as it stands at the end of that round.
+
+use super::{IntakeOutcome, IntakeSettings, alert_detail, occurrence_key, record_alert, reopen, stored_time};
+use crate::StorageError;
+use crate::changes::{self, Change};
+use crate::rows::{AlertRow, IncidentRow, json_map};
+use crate::schema::{alerts, incidents};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, Int4, Int8, Jsonb, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use time::OffsetDateTime;
+use tocsin_domain::alert::merge;
+use tocsin_domain::timeline::{ALERTMANAGER_ACTOR, SYSTEM_ACTOR};
+use tocsin_domain::{
+    AlertReceived, AlertState, EventKind, IncidentFacts, IncidentStatus, OccurrenceChange, StoredOccurrence,
+};
+use uuid::Uuid;
+
+/// Applies `reports` in the caller's transaction; returns one outcome per report, in order.
+pub async fn record_alerts(
+    conn: &mut AsyncPgConnection,
+    reports: &[AlertReceived],
+    settings: &IntakeSettings,
+    now: OffsetDateTime,
+) -> Result<Vec<IntakeOutcome>, StorageError> {
+    let mut outcomes: Vec<Option<IntakeOutcome>> = vec![None; reports.len()];
+    for round in rounds(reports) {
+        let applied = apply_round(conn, reports, &round, settings, now).await?;
+        for (index, outcome) in round.into_iter().zip(applied) {
+            outcomes[index] = Some(outcome);
+        }
+    }
+    outcomes.into_iter().map(|o| o.ok_or_else(|| StorageError::Corrupt("a report was not applied".into()))).collect()
+}
+
+/// Indices of `reports`, split so that no round holds two reports of one occurrence.
+fn rounds(reports: &[AlertReceived]) -> Vec<Vec<usize>> {
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    let mut seen: HashMap<(&str, OffsetDateTime), usize> = HashMap::new();
+    for (index, report) in reports.iter().enumerate() {
+        let count = seen.entry((report.alert.fingerprint.as_str(), stored_time(report.alert.starts_at))).or_insert(0);
+        if rounds.len() <= *count {
+            rounds.push(Vec::new());
+        }
+        rounds[*count].push(index);
+        *count += 1;
+    }
+    rounds
+}
+
+/// The incidents touched by the round, as last returned by the database.
+type Touched = BTreeMap<Uuid, IncidentRow>;
+
+async fn apply_round(
+    conn: &mut AsyncPgConnection,
+    reports: &[AlertReceived],
+    round: &[usize],
+    settings: &IntakeSettings,
+    now: OffsetDateTime,
+) -> Result<Vec<IntakeOutcome>, StorageError> {
+    let round: Vec<&AlertReceived> = round.iter().map(|&i| &reports[i]).collect();
+    lock_occurrences(conn, &round).await?;
+    let stored = stored_occurrences(conn, &round).await?;
+
+    let mut outcomes = Vec::with_capacity(round.len());
+    let mut refreshed = Vec::new();
+    let mut opened = Vec::new();
+    let mut resolved = Vec::new();
+    let mut one_by_one = Vec::new();
+    for (position, report) in round.iter().enumerate() {
+        let alert = &report.alert;
+        let row = stored.get(&(alert.fingerprint.clone(), stored_time(alert.starts_at)));
+        let occurrence = match row {
+            Some(row) => Some(StoredOccurrence { state: row.state()?, ends_at: row.ends_at }),
+            None => None,
+        };
+        let change = merge(occurrence.as_ref(), alert.state, alert.ends_at, report.received_at);
+        outcomes.push(IntakeOutcome {
+            change,
+            incident_id: row.map(|row| row.incident_id),
+            opened_incident: false,
+            events: 0,
+        });
+        match (change, row) {
+            (OccurrenceChange::Refreshed, Some(row)) => refreshed.push((position, row)),
+            (OccurrenceChange::Opened, _) => opened.push(position),
+            (OccurrenceChange::Resolved, Some(row)) => resolved.push((position, row)),
+            (OccurrenceChange::Stale, _) => {}
+            _ => one_by_one.push(position),
+        }
+    }
+
+    let mut touched = Touched::new();
+    let mut changes: Vec<(Uuid, Change)> = Vec::new();
+    refresh(conn, &round, &refreshed, now).await?;
+    open(conn, &round, &opened, settings, now, &mut outcomes, &mut touched, &mut changes).await?;
+    resolve(conn, &round, &resolved, settings, now, &mut outcomes, &mut touched, &mut changes).await?;
+    let events = record_changes(conn, &touched, changes).await?;
+    for outcome in &mut outcomes {
+        if let Some(count) = outcome.incident_id.and_then(|id| events.get(&id)) {
+            outcome.events = *count;
+        }
+    }
+    for position in one_by_one {
+        outcomes[position] = record_alert(conn, round[position], settings, now).await?;
+    }
+    Ok(outcomes)
+}
+
+/// Advisory locks on every occurrence of the round, in one sorted order so that replicas never
+/// wait on each other in a cycle.
+async fn lock_occurrences(conn: &mut AsyncPgConnection, round: &[&AlertReceived]) -> Result<(), StorageError> {
+    let keys: Vec<String> = round.iter().map(|r| occurrence_key(&r.alert.fingerprint, r.alert.starts_at)).collect();
+    diesel::sql_query(
+        "SELECT count(pg_advisory_xact_lock(h)) FROM \
+         (SELECT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY 1) AS locks",
+    )
+    .bind::<Array<Text>, _>(keys)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn stored_occurrences(
+    conn: &mut AsyncPgConnection,
+    round: &[&AlertReceived],
+) -> Result<HashMap<(String, OffsetDateTime), AlertRow>, StorageError> {
+    let fingerprints: Vec<&str> = round.iter().map(|r| r.alert.fingerprint.as_str()).collect();
+    let rows: Vec<AlertRow> =
+        alerts::table.filter(alerts::fingerprint.eq_any(fingerprints)).select(AlertRow::as_select()).load(conn).await?;
+    Ok(rows.into_iter().map(|row| ((row.fingerprint.clone(), row.starts_at), row)).collect())
+}
+
+async fn refresh(
+    conn: &mut AsyncPgConnection,
+    round: &[&AlertReceived],
+    refreshed: &[(usize, &AlertRow)],
+    now: OffsetDateTime,
+) -> Result<(), StorageError> {
+    if refreshed.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = refreshed.iter().map(|(_, row)| row.id).collect();
+    let annotations: Vec<serde_json::Value> =
+        refreshed.iter().map(|(p, _)| json_map(&round[*p].alert.annotations)).collect();
+    let received: Vec<OffsetDateTime> = refreshed.iter().map(|(p, _)| round[*p].received_at).collect();
+    diesel::sql_query(
+        "UPDATE alerts AS a SET annotations = d.annotations, last_received_at = $4, \
+         last_firing_report_at = GREATEST(a.last_firing_report_at, d.received) \
+         FROM unnest($1::bigint[], $2::jsonb[], $3::timestamptz[]) AS d(id, annotations, received) \
+         WHERE a.id = d.id",
+    )
+    .bind::<Array<Int8>, _>(ids)
+    .bind::<Array<Jsonb>, _>(annotations)
+    .bind::<Array<Timestamptz>, _>(received)
+    .bind::<Timestamptz, _>(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// New firing occurrences: find, reopen or open their incidents, insert the alerts, move the
+/// counts.
+#[allow(clippy::too_many_arguments)]
+async fn open(
+    conn: &mut AsyncPgConnection,
+    round: &[&AlertReceived],
+    opened: &[usize],
+    settings: &IntakeSettings,
+    now: OffsetDateTime,
+    outcomes: &mut [IntakeOutcome],
+    touched: &mut Touched,
+    changes: &mut Vec<(Uuid, Change)>,
+) -> Result<(), StorageError> {
+    if opened.is_empty() {
+        return Ok(());
+    }
+    // Group by correlation key, oldest alert first so it is the one that opens the incident.
+    let mut by_key: BTreeMap<String, Vec<(usize, IncidentFacts)>> = BTreeMap::new();
+    for &position in opened {
+        let alert = &round[position].alert;
+        let facts = IncidentFacts::from_alert(&alert.labels, &alert.annotations, &settings.teams);
+        let key = settings.correlation.key(&facts, &alert.labels).as_str().to_owned();
+        by_key.entry(key).or_default().push((position, facts));
+    }
+    for members in by_key.values_mut() {
+        members.sort_by_key(|(p, _)| (round[*p].alert.starts_at, round[*p].alert.fingerprint.clone()));
+    }
+    let keys: Vec<String> = by_key.keys().cloned().collect();
+
+    let mut incident_of: HashMap<String, IncidentRow> = incidents::table
+        .filter(incidents::correlation_key.eq_any(&keys))
+        .filter(incidents::status.ne(IncidentStatus::Resolved.as_str()))
+        .order(incidents::id)
+        .select(IncidentRow::as_select())
+        .for_update()
+        .load::<IncidentRow>(conn)
+        .await?
+        .into_iter()
+        .map(|row| (row.correlation_key.clone(), row))
+        .collect();
+
+    // Keys with no active incident: reopen one resolved within the window, else open one.
+    let missing: Vec<&String> = keys.iter().filter(|k| !incident_of.contains_key(*k)).collect();
+    let mut reopened: Vec<String> = Vec::new();
+    if !missing.is_empty() && settings.reopen_window > time::Duration::ZERO {
+        let earliest = missing
+            .iter()
+            .filter_map(|k| by_key.get(*k)?.as_slice().first().map(|(p, _)| round[*p].alert.starts_at))
+            .min()
+            .unwrap_or(now);
+        let candidates: Vec<(Uuid, String, Option<OffsetDateTime>)> = incidents::table
+            .filter(incidents::correlation_key.eq_any(&missing))
+            .filter(incidents::status.eq(IncidentStatus::Resolved.as_str()))
+            .filter(incidents::resolved_at.gt(earliest - settings.reopen_window))
+            .order((incidents::correlation_key, incidents::resolved_at.desc()))
+            .select((incidents::id, incidents::correlation_key, incidents::resolved_at))
+            .load(conn)
+            .await?;
+        for key in &missing {
+            let Some((first, _)) = by_key.get(*key).and_then(|members| members.as_slice().first()) else { continue };
+            let alert = &round[*first].alert;
+            let candidate = candidates.iter().find(|(_, k, resolved_at)| {
+                k == *key && resolved_at.is_some_and(|at| at > alert.starts_at - settings.reopen_window)
+            });
+            if let Some((id, _, _)) = candidate {
+                let row = reopen(conn, *id, now).await?;
+                changes.push((
+                    row.id,
+                    Change::new(
+                        EventKind::Reopened,
+                        alert.starts_at,
+                        SYSTEM_ACTOR,
+                        json!({ "reason": "an alert fired again within the reopen window", "alert": alert_detail(round[*first]) }),
+                    )
+                    .with_status(IncidentStatus::Open),
+                ));
+                reopened.push((*key).clone());
+                incident_of.insert((*key).clone(), row);
+            }
+        }
+    }
+    let to_open: Vec<&String> = keys.iter().filter(|k| !incident_of.contains_key(*k)).collect();
+    let mut opened_by: HashMap<Uuid, usize> = HashMap::new();
+    if !to_open.is_empty() {
+        let rows: Vec<_> = to_open
+            .iter()
+            .filter_map(|key| {
+                let (position, facts) = by_key.get(*key)?.as_slice().first()?;
+                let alert = &round[*position].alert;
+                Some((
+                    incidents::id.eq(Uuid::now_v7()),
+                    incidents::correlation_key.eq((*key).clone()),
+                    incidents::title.eq(facts.title.clone()),
+                    incidents::service.eq(facts.service.clone()),
+                    incidents::environment.eq(facts.environment.clone()),
+                    incidents::severity.eq(facts.severity.as_str()),
+                    incidents::team.eq(facts.team.clone()),
+                    incidents::status.eq(IncidentStatus::Open.as_str()),
+                    incidents::runbook_url.eq(facts.runbook_url.clone()),
+                    incidents::source_fingerprint.eq(alert.fingerprint.clone()),
+                    incidents::source_starts_at.eq(alert.starts_at),
+                    incidents::source_labels.eq(json_map(&alert.labels)),
+                    incidents::opened_at.eq(alert.starts_at),
+                    (incidents::created_at.eq(now), incidents::updated_at.eq(now)),
+                ))
+            })
+            .collect();
+        let inserted: Vec<IncidentRow> = diesel::insert_into(incidents::table)
+            .values(rows)
+            .on_conflict(incidents::correlation_key)
+            // A literal, not a bind: see `super::open_incident`.
+            .filter_target(diesel::dsl::sql::<diesel::sql_types::Bool>("status <> 'resolved'"))
+            .do_nothing()
+            .returning(IncidentRow::as_returning())
+            .get_results(conn)
+            .await?;
+        if inserted.len() != to_open.len() {
+            // Another replica opened one of these keys since we looked: run the batch again.
+            return Err(StorageError::Contended("incidents opened concurrently".into()));
+        }
+        for row in inserted {
+            if let Some((position, _)) = by_key.get(&row.correlation_key).and_then(|m| m.as_slice().first()) {
+                opened_by.insert(row.id, *position);
+            }
+            incident_of.insert(row.correlation_key.clone(), row);
+        }
+    }
+
+    // The alerts, and the counts of their incidents.
+    let mut alert_rows = Vec::with_capacity(opened.len());
+    let mut per_incident: BTreeMap<Uuid, (i32, OffsetDateTime)> = BTreeMap::new();
+    for (key, members) in &by_key {
+        let Some(incident) = incident_of.get(key) else { continue };
+        for (position, _) in members {
+            let report = round[*position];
+            let alert = &report.alert;
+            alert_rows.push((
+                alerts::incident_id.eq(incident.id),
+                alerts::fingerprint.eq(alert.fingerprint.clone()),
+                alerts::starts_at.eq(alert.starts_at),
+                alerts::ends_at.eq(None::<OffsetDateTime>),
+                alerts::state.eq(AlertState::Firing.as_str()),
+                alerts::labels.eq(json_map(&alert.labels)),
+                alerts::annotations.eq(json_map(&alert.annotations)),
+                alerts::generator_url.eq(alert.generator_url.clone()),
+                alerts::receiver.eq(report.receiver.clone()),
+                alerts::group_key.eq(report.group_key.clone()),
+                (
+                    alerts::first_received_at.eq(now),
+                    alerts::last_received_at.eq(now),
+                    alerts::last_firing_report_at.eq(report.received_at),
+                ),
+            ));
+            let entry = per_incident.entry(incident.id).or_insert((0, alert.starts_at));
+            entry.0 += 1;
+            entry.1 = entry.1.min(alert.starts_at);
+            outcomes[*position].incident_id = Some(incident.id);
+            let opened_it = opened_by.get(&incident.id) == Some(position);
+            outcomes[*position].opened_incident = opened_it;
+            let detail = json!({ "alert": alert_detail(report) });
+            let change = if opened_it {
+                Change::new(EventKind::Opened, alert.starts_at, ALERTMANAGER_ACTOR, detail)
+                    .with_status(IncidentStatus::Open)
+            } else {
+                Change::new(EventKind::AlertAdded, alert.starts_at, ALERTMANAGER_ACTOR, detail)
+            };
+            changes.push((incident.id, change));
+        }
+    }
+    diesel::insert_into(alerts::table).values(alert_rows).execute(conn).await?;
+
+    let ids: Vec<Uuid> = per_incident.keys().copied().collect();
+    let added: Vec<i32> = per_incident.values().map(|(n, _)| *n).collect();
+    let earliest: Vec<OffsetDateTime> = per_incident.values().map(|(_, at)| *at).collect();
+    let updated: Vec<IncidentRow> = diesel::sql_query(
+        "UPDATE incidents AS i SET alert_count = i.alert_count + d.added, \
+         firing_count = i.firing_count + d.added, opened_at = LEAST(i.opened_at, d.earliest), \
+         version = i.version + 1, updated_at = $4 \
+         FROM unnest($1::uuid[], $2::int4[], $3::timestamptz[]) AS d(id, added, earliest) \
+         WHERE i.id = d.id RETURNING i.*",
+    )
+    .bind::<Array<SqlUuid>, _>(ids)
+    .bind::<Array<Int4>, _>(added)
+    .bind::<Array<Timestamptz>, _>(earliest)
+    .bind::<Timestamptz, _>(now)
+    .load(conn)
+    .await?;
+    for row in updated {
+        touched.insert(row.id, row);
+    }
+    Ok(())
+}
+
+/// Firing occurrences that ended: the alerts, the counts, and auto-resolve.
+#[allow(clippy::too_many_arguments)]
+async fn resolve(
+    conn: &mut AsyncPgConnection,
+    round: &[&AlertReceived],
+    resolved: &[(usize, &AlertRow)],
+    settings: &IntakeSettings,
+    now: OffsetDateTime,
+    outcomes: &mut [IntakeOutcome],
+    touched: &mut Touched,
+    changes: &mut Vec<(Uuid, Change)>,
+) -> Result<(), StorageError> {
+    if resolved.is_empty() {
+        return Ok(());
+    }
+    let ended = |position: usize| round[position].alert.ends_at.unwrap_or(round[position].received_at);
+    let ids: Vec<i64> = resolved.iter().map(|(_, row)| row.id).collect();
+    let ends: Vec<OffsetDateTime> = resolved.iter().map(|(p, _)| ended(*p)).collect();
+    diesel::sql_query(
+        "UPDATE alerts AS a SET state = 'resolved', ends_at = d.ends_at, last_received_at = $3 \
+         FROM unnest($1::bigint[], $2::timestamptz[]) AS d(id, ends_at) WHERE a.id = d.id",
+    )
+    .bind::<Array<Int8>, _>(ids)
+    .bind::<Array<Timestamptz>, _>(ends)
+    .bind::<Timestamptz, _>(now)
+    .execute(conn)
+    .await?;
+
+    let mut per_incident: BTreeMap<Uuid, i32> = BTreeMap::new();
+    for (position, row) in resolved {
+        *per_incident.entry(row.incident_id).or_insert(0) += 1;
+        changes.push((
+            row.incident_id,
+            Change::new(
+                EventKind::AlertResolved,
+                ended(*position),
+                ALERTMANAGER_ACTOR,
+                json!({ "alert": alert_detail(round[*position]) }),
+            ),
+        ));
+        outcomes[*position].incident_id = Some(row.incident_id);
+    }
+    let ids: Vec<Uuid> = per_incident.keys().copied().collect();
+    let gone: Vec<i32> = per_incident.values().copied().collect();
+    let updated: Vec<IncidentRow> = diesel::sql_query(
+        "UPDATE incidents AS i SET firing_count = GREATEST(i.firing_count - d.gone, 0), \
+         version = i.version + 1, updated_at = $3 \
+         FROM unnest($1::uuid[], $2::int4[]) AS d(id, gone) WHERE i.id = d.id RETURNING i.*",
+    )
+    .bind::<Array<SqlUuid>, _>(ids)
+    .bind::<Array<Int4>, _>(gone)
+    .bind::<Timestamptz, _>(now)
+    .load(conn)
+    .await?;
+
+    let mut quiet = Vec::new();
+    for row in updated {
+        if settings.auto_resolve && row.firing_count == 0 && row.status()?.is_active() {
+            quiet.push(row.id);
+        }
+        touched.insert(row.id, row);
+    }
+    if quiet.is_empty() {
+        return Ok(());
+    }
+    // Resolved when their last alert ended, by the alerts' own clocks.
+    let resolved_rows: Vec<IncidentRow> = diesel::sql_query(
+        "UPDATE incidents AS i SET status = 'resolved', resolved_at = GREATEST(last.ended, i.opened_at), \
+         resolved_by = $2, version = i.version + 1, updated_at = $3 \
+         FROM (SELECT incident_id, max(ends_at) AS ended FROM alerts WHERE incident_id = ANY($1) \
+               GROUP BY incident_id) AS last \
+         WHERE i.id = last.incident_id RETURNING i.*",
+    )
+    .bind::<Array<SqlUuid>, _>(quiet)
+    .bind::<Text, _>(SYSTEM_ACTOR)
+    .bind::<Timestamptz, _>(now)
+    .load(conn)
+    .await?;
+    for row in resolved_rows {
+        let at = row.resolved_at.unwrap_or(now);
+        changes.push((
+            row.id,
+            Change::new(
+                EventKind::Resolved,
+                at,
+                SYSTEM_ACTOR,
+                json!({ "reason": "every alert of the incident resolved" }),
+            )
+            .with_status(IncidentStatus::Resolved),
+        ));
+        touched.insert(row.id, row);
+    }
+    Ok(())
+}
+
+/// Timeline entries and outbox events for the round, one insert each; returns events per incident.
+async fn record_changes(
+    conn: &mut AsyncPgConnection,
+    touched: &Touched,
+    changes: Vec<(Uuid, Change)>,
+) -> Result<HashMap<Uuid, usize>, StorageError> {
+    let mut counts = HashMap::new();
+    let mut entries = Vec::with_capacity(changes.len());
+    for (incident_id, change) in changes {
+        let Some(incident) = touched.get(&incident_id) else {
+            return Err(StorageError::Corrupt(format!("change for incident {incident_id} it did not touch")));
+        };
+        *counts.entry(incident_id).or_insert(0) += 1;
+        entries.push((incident, change));
+    }
+    changes::record_many(conn, entries).await?;
+    Ok(counts)
+}
