@@ -51,8 +51,8 @@ pub(crate) async fn record_many(
     }
     let mut snapshots = std::collections::HashMap::new();
     for (incident, _) in &changes {
-        if !snapshots.contains_key(&incident.id) {
-            snapshots.insert(incident.id, IncidentRow::clone(incident).into_domain()?);
+        if let std::collections::hash_map::Entry::Vacant(slot) = snapshots.entry(incident.id) {
+            slot.insert(IncidentRow::clone(incident).into_domain()?);
         }
     }
     let timeline_rows: Vec<_> = changes

@@ -9,7 +9,7 @@
 //! | `STREAM_PREFIX` | `tocsin` | prefix of every stream key |
 //! | `STREAM_MAX_AGE` | `7d` | events older than this are trimmed from the events stream |
 //! | `CONSUMER_NAME` | host name and process id | this replica's name in the consumer groups |
-//! | `BATCH_SIZE` | `500` | most alerts applied in one transaction |
+//! | `BATCH_SIZE` | `500` | most alerts applied in one transaction (1 to 2000) |
 //! | `VISIBILITY_TIMEOUT` | `30s` | entries pending this long with a silent replica are claimed |
 //! | `MAX_DELIVERIES` | `5` | deliveries before an entry goes to the dead-letter stream |
 //! | `CORRELATION_FIELDS` | `service,environment,severity` | the correlation key (also `team`, `label:NAME`) |
@@ -50,7 +50,11 @@ impl Config {
             stream_prefix: env.string_or("STREAM_PREFIX", "tocsin"),
             stream_max_age: env.duration_or("STREAM_MAX_AGE", Duration::from_secs(7 * 24 * 3600))?,
             consumer_name: env.get("CONSUMER_NAME").unwrap_or_else(default_consumer_name),
-            batch_size: env.parse_or("BATCH_SIZE", 500)?,
+            batch_size: env.with("BATCH_SIZE", 500, |value| match value.trim().parse::<usize>() {
+                // A batch's multi-row inserts bind at most 65,535 parameters.
+                Ok(size @ 1..=2000) => Ok(size),
+                _ => Err("expected a number of alerts from 1 to 2000".into()),
+            })?,
             visibility_timeout: env.duration_or("VISIBILITY_TIMEOUT", Duration::from_secs(30))?,
             max_deliveries: env.parse_or("MAX_DELIVERIES", 5)?,
             intake: IntakeSettings {
