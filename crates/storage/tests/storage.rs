@@ -188,7 +188,7 @@ fn shape(incident: &tocsin_domain::Incident) -> String {
 async fn the_batch_path_and_the_one_alert_path_agree() {
     let at = OffsetDateTime::now_utc() - time::Duration::hours(1);
     let minute = time::Duration::minutes(1);
-    let mut later = |mut r: AlertReceived, received: OffsetDateTime| {
+    let later = |mut r: AlertReceived, received: OffsetDateTime| {
         r.received_at = received;
         r
     };
