@@ -24,7 +24,6 @@ pub use metrics::BusMetrics;
 use deadpool_redis::{Config, Pool, Runtime};
 use redis::AsyncCommands;
 use std::time::Duration;
-use tocsin_domain::Message;
 
 /// The streams the services talk through, named under a configurable prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +138,11 @@ impl Bus {
 
     /// Appends `messages` to `stream` in one MULTI/EXEC: once this returns, Redis holds every one
     /// of them; on error, none. Returns the entry ids.
-    pub async fn publish<T: Message>(&self, stream: Stream, messages: &[Envelope<T>]) -> Result<Vec<String>, BusError> {
+    pub async fn publish<T: serde::Serialize>(
+        &self,
+        stream: Stream,
+        messages: &[Envelope<T>],
+    ) -> Result<Vec<String>, BusError> {
         if messages.is_empty() {
             return Ok(Vec::new());
         }

@@ -81,7 +81,7 @@ pub(crate) async fn record_many(
             incident: snapshot.clone(),
             detail: change.detail,
         };
-        let payload = serde_json::to_value(&event)
+        let payload = serde_json::to_string(&event)
             .map_err(|error| StorageError::Corrupt(format!("event does not serialise: {error}")))?;
         outbox_rows.push((outbox::event_id.eq(event.id), outbox::payload.eq(payload)));
     }

@@ -5,26 +5,27 @@ use crate::StorageError;
 use crate::schema::outbox;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use tocsin_domain::IncidentEvent;
+use uuid::Uuid;
+
+/// An event waiting in the outbox: its JSON, exactly as it goes on the stream.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct PendingEvent {
+    pub id: i64,
+    pub event_id: Uuid,
+    pub payload: String,
+}
 
 /// The oldest pending events, locked for the caller's transaction. `SKIP LOCKED` lets several
 /// relays (one per incident-core replica) drain the outbox side by side.
-pub async fn lock_pending(conn: &mut AsyncPgConnection, limit: i64) -> Result<Vec<(i64, IncidentEvent)>, StorageError> {
-    let rows: Vec<(i64, serde_json::Value)> = outbox::table
+pub async fn lock_pending(conn: &mut AsyncPgConnection, limit: i64) -> Result<Vec<PendingEvent>, StorageError> {
+    Ok(outbox::table
         .order(outbox::id)
-        .select((outbox::id, outbox::payload))
+        .select((outbox::id, outbox::event_id, outbox::payload))
         .limit(limit)
         .for_update()
         .skip_locked()
         .load(conn)
-        .await?;
-    rows.into_iter()
-        .map(|(id, payload)| {
-            serde_json::from_value(payload)
-                .map(|event| (id, event))
-                .map_err(|error| StorageError::Corrupt(format!("outbox row {id}: {error}")))
-        })
-        .collect()
+        .await?)
 }
 
 pub async fn delete(conn: &mut AsyncPgConnection, ids: &[i64]) -> Result<(), StorageError> {

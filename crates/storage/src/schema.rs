@@ -64,7 +64,7 @@ diesel::table! {
     outbox (id) {
         id -> Int8,
         event_id -> Uuid,
-        payload -> Jsonb,
+        payload -> Text,
         created_at -> Timestamptz,
     }
 }

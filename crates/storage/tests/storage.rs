@@ -142,7 +142,7 @@ async fn two_relays_take_disjoint_parts_of_the_outbox() {
     let (send_b, got_b) = tx_b;
     let relay_a = tokio::spawn(async move {
         a.transaction(async |conn| {
-            let taken: Vec<i64> = outbox::lock_pending(conn, 6).await?.into_iter().map(|(id, _)| id).collect();
+            let taken: Vec<i64> = outbox::lock_pending(conn, 6).await?.into_iter().map(|event| event.id).collect();
             let _ = held_a.await;
             Ok::<_, StorageError>(taken)
         })
@@ -153,7 +153,7 @@ async fn two_relays_take_disjoint_parts_of_the_outbox() {
         let taken = b
             .transaction(async |conn| {
                 Ok::<_, StorageError>(
-                    outbox::lock_pending(conn, 10).await?.into_iter().map(|(id, _)| id).collect::<Vec<_>>(),
+                    outbox::lock_pending(conn, 10).await?.into_iter().map(|event| event.id).collect::<Vec<_>>(),
                 )
             })
             .await;

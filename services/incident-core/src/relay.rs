@@ -3,9 +3,12 @@
 //! consumers dedupe by event id.
 
 use crate::Core;
+use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::Duration;
+use time::OffsetDateTime;
 use tocsin_bus::{Envelope, Stream};
+use tocsin_domain::{IncidentEvent, Message};
 use tocsin_storage::AsyncConnection;
 use tocsin_storage::{StorageError, outbox};
 use tokio_util::sync::CancellationToken;
@@ -47,14 +50,22 @@ async fn relay_once(core: &Core) -> Result<usize, StorageError> {
             if pending.is_empty() {
                 return Ok::<_, StorageError>(0);
             }
-            let ids: Vec<i64> = pending.iter().map(|(id, _)| *id).collect();
-            let envelopes: Vec<_> = pending
-                .into_iter()
-                .map(|(_, event)| {
-                    let id = event.id;
-                    Envelope::new(event).with_id(id)
-                })
-                .collect();
+            let ids: Vec<i64> = pending.iter().map(|event| event.id).collect();
+            let now = OffsetDateTime::now_utc();
+            // The payload goes out as the text the outbox holds, without decoding it.
+            let mut envelopes = Vec::with_capacity(pending.len());
+            for event in pending {
+                let payload = RawValue::from_string(event.payload)
+                    .map_err(|error| StorageError::Corrupt(format!("outbox event {}: {error}", event.event_id)))?;
+                envelopes.push(Envelope {
+                    id: event.event_id,
+                    kind: IncidentEvent::TYPE.to_owned(),
+                    schema: IncidentEvent::SCHEMA_VERSION,
+                    time: now,
+                    traceparent: None,
+                    payload,
+                });
+            }
             core.bus
                 .publish(Stream::Events, &envelopes)
                 .await
