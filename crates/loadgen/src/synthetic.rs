@@ -30,14 +30,14 @@ const RULES: &[(&str, &str)] = &[
     ("ErrorRateHigh", "5xx ratio of {instance} is above 5%"),
 ];
 
-/// A firing alert number `n`: its fingerprint is unique per `n`, its correlation key cycles
-/// through `keys` combinations of service, environment and severity.
+/// A firing alert number `n`: its fingerprint is unique per `n`; alerts whose numbers are equal
+/// modulo `keys` share a service, environment and severity (a correlation key).
 pub fn alert(n: u64, keys: u64, starts_at: OffsetDateTime) -> Value {
     let key = n % keys.max(1);
+    // Neighbouring keys differ in every field, so even a few keys show the whole variety.
     let service = SERVICES[(key % SERVICES.len() as u64) as usize];
-    let environment = ENVIRONMENTS[((key / SERVICES.len() as u64) % ENVIRONMENTS.len() as u64) as usize];
-    let severity =
-        SEVERITIES[((key / (SERVICES.len() * ENVIRONMENTS.len()) as u64) % SEVERITIES.len() as u64) as usize];
+    let environment = ENVIRONMENTS[((key + key / SERVICES.len() as u64) % ENVIRONMENTS.len() as u64) as usize];
+    let severity = SEVERITIES[((key / 3 + key / 48) % SEVERITIES.len() as u64) as usize];
     let (alertname, description) = RULES[(n % RULES.len() as u64) as usize];
     let instance = format!("{service}-{:04}", n % 10_000);
     json!({

@@ -118,8 +118,10 @@ async fn main() -> anyhow::Result<()> {
     ingest.send("checkout-api firing (3 alerts)", &firing_version(&checkout_resolved)).await?;
 
     println!("generated alerts over {} services and 3 environments", synthetic::SERVICES.len());
-    let generated: Vec<Value> = (0..36).map(|n| synthetic::alert(1_000 + n, 36, now)).collect();
-    for group in generated.chunks(3) {
+    // 12 groups of 3 instances each: alert g + 12k belongs to group g.
+    let groups: Vec<Vec<Value>> =
+        (0..12).map(|g| (0..3).map(|k| synthetic::alert(1_000 + g + 12 * k, 12, now)).collect()).collect();
+    for group in &groups {
         ingest
             .send(
                 &format!("{} {}", group[0]["labels"]["service"], group[0]["labels"]["environment"]).replace('"', ""),
@@ -135,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
     }
     ingest.send(checkout_name, &checkout_resolved).await?;
     let ended = OffsetDateTime::now_utc();
-    for group in generated.chunks(3).step_by(3) {
+    for group in groups.iter().step_by(3) {
         let resolved: Vec<Value> = group.iter().map(|alert| synthetic::resolved(alert.clone(), ended)).collect();
         ingest
             .send(
