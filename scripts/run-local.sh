@@ -272,6 +272,17 @@ receivers:
           authorization:
             type: Bearer
             credentials: $INGEST_TOKEN
+
+ Prometheus scrape config (prometheus.yml), to watch tocsin itself:
+scrape_configs:
+  - job_name: tocsin-query
+    static_configs: [{targets: ['127.0.0.1:8080']}]
+  - job_name: tocsin-ingest
+    static_configs: [{targets: ['127.0.0.1:8081']}]
+  - job_name: tocsin-incident-core
+    static_configs: [{targets: ['127.0.0.1:8082']}]
+  - job_name: tocsin-notifier
+    static_configs: [{targets: ['127.0.0.1:8083']}]
 ============================================================================
 
 EOF

@@ -44,6 +44,8 @@ pub struct Stack {
     pub notifier_url: String,
     pub http: reqwest::Client,
     pub core_database_proxy: Option<TcpProxy>,
+    notifier: Option<Notifier>,
+    visibility_timeout: Duration,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
@@ -134,22 +136,8 @@ impl Stack {
         let query_url = format!("http://127.0.0.1:{}", query.port());
         tasks.push(tokio::spawn(query.run_until_stopped()));
 
-        let notifier = tocsin_notifier::Application::build(
-            tocsin_notifier::config::Config {
-                listen_addr: local,
-                redis_url: redis.url.clone(),
-                stream_prefix: redis.prefix.clone(),
-                consumer_name: "notifier-0".into(),
-                visibility_timeout: options.visibility_timeout,
-                max_deliveries: 5,
-                http_workers: 1,
-            },
-            shutdown.clone(),
-        )
-        .await
-        .unwrap_or_else(|error| panic!("notifier: {error}"));
-        let notifier_url = format!("http://127.0.0.1:{}", notifier.port());
-        tasks.push(tokio::spawn(notifier.run_until_stopped()));
+        let notifier = Notifier::start(&redis, 0, options.visibility_timeout, &shutdown).await;
+        let notifier_url = format!("http://127.0.0.1:{}", notifier.port);
 
         Stack {
             db,
@@ -160,9 +148,24 @@ impl Stack {
             notifier_url,
             http: reqwest::Client::new(),
             core_database_proxy,
+            notifier: Some(notifier),
+            visibility_timeout: options.visibility_timeout,
             shutdown,
             tasks,
         }
+    }
+
+    /// Stops the notifier alone, as a crashed or scaled-down notifier would be.
+    pub async fn stop_notifier(&mut self) {
+        if let Some(notifier) = self.notifier.take() {
+            notifier.stop().await;
+        }
+    }
+
+    /// Starts the notifier again on its port.
+    pub async fn start_notifier(&mut self) {
+        let port = self.notifier_url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        self.notifier = Some(Notifier::start(&self.redis, port, self.visibility_timeout, &self.shutdown).await);
     }
 
     /// Posts a webhook body to ingest as Alertmanager does (same headers).
@@ -261,6 +264,7 @@ impl Stack {
     }
 
     pub async fn stop(mut self) {
+        self.stop_notifier().await;
         self.shutdown.cancel();
         for task in self.tasks.drain(..) {
             match tokio::time::timeout(Duration::from_secs(20), task).await {
@@ -272,6 +276,43 @@ impl Stack {
 }
 
 pub use tocsin_testkit::{group_lag, redis_connection};
+
+/// The notifier, on a shutdown token of its own so a test can stop and restart it alone.
+struct Notifier {
+    port: u16,
+    shutdown: CancellationToken,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Notifier {
+    async fn start(redis: &TestRedis, port: u16, visibility_timeout: Duration, stack: &CancellationToken) -> Notifier {
+        let shutdown = stack.child_token();
+        let app = tocsin_notifier::Application::build(
+            tocsin_notifier::config::Config {
+                listen_addr: format!("127.0.0.1:{port}"),
+                redis_url: redis.url.clone(),
+                stream_prefix: redis.prefix.clone(),
+                consumer_name: "notifier-0".into(),
+                visibility_timeout,
+                max_deliveries: 5,
+                http_workers: 1,
+            },
+            shutdown.clone(),
+        )
+        .await
+        .unwrap_or_else(|error| panic!("notifier: {error}"));
+        let port = app.port();
+        Notifier { port, shutdown, task: tokio::spawn(app.run_until_stopped()) }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        match tokio::time::timeout(Duration::from_secs(20), self.task).await {
+            Ok(Ok(Ok(()))) => {}
+            other => panic!("the notifier did not stop cleanly: {other:?}"),
+        }
+    }
+}
 
 /// A captured webhook (`testdata/alertmanager/raw/NAME`) as if Alertmanager sent it `now`.
 pub fn webhook(name: &str, now: OffsetDateTime) -> Value {

@@ -292,10 +292,23 @@ async fn the_api_needs_the_token_and_documents_itself() {
             let response = client.get(format!("{url}{probe}")).send().await.unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(response.status().as_u16(), 200, "{url}{probe}");
         }
-        let metrics = client.get(format!("{url}/metrics")).send().await.unwrap_or_else(|e| panic!("{e}"));
+        let metrics = client
+            .get(format!("{url}/metrics"))
+            .header("Accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            metrics.headers()["content-type"].to_str().is_ok_and(|t| t.starts_with("application/openmetrics-text"))
+        );
         let text = metrics.text().await.unwrap_or_default();
         assert!(text.contains("tocsin_http_requests_total"), "{url}/metrics: {text}");
-        assert!(text.ends_with("# EOF\n"));
+        assert!(text.ends_with("# EOF\n"), "OpenMetrics when asked for");
+        let classic = client.get(format!("{url}/metrics")).send().await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(classic.headers()["content-type"].to_str().is_ok_and(|t| t.starts_with("text/plain; version=0.0.4")));
+        let classic = classic.text().await.unwrap_or_default();
+        assert!(classic.contains("# TYPE tocsin_http_requests_total counter"), "{classic}");
+        assert!(!classic.contains("# EOF"));
     }
     stack.stop().await;
 }

@@ -75,11 +75,20 @@ async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
     if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }
 
-async fn render_metrics(metrics: web::Data<Metrics>) -> HttpResponse {
-    match metrics.encode() {
-        Ok(text) => {
-            HttpResponse::Ok().content_type("application/openmetrics-text; version=1.0.0; charset=utf-8").body(text)
-        }
+/// OpenMetrics for clients that ask for it (Prometheus does), the classic text format otherwise.
+async fn render_metrics(request: actix_web::HttpRequest, metrics: web::Data<Metrics>) -> HttpResponse {
+    let wants_openmetrics = request
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/openmetrics-text"));
+    let (encoded, content_type) = if wants_openmetrics {
+        (metrics.encode(), crate::metrics::OPENMETRICS_CONTENT_TYPE)
+    } else {
+        (metrics.encode_classic(), crate::metrics::CLASSIC_CONTENT_TYPE)
+    };
+    match encoded {
+        Ok(text) => HttpResponse::Ok().content_type(content_type).body(text),
         Err(error) => actix_web::ResponseError::error_response(&crate::error::ApiError::internal(error)),
     }
 }

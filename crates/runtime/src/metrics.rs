@@ -17,10 +17,65 @@ impl Metrics {
         Metrics(Arc::new(registry))
     }
 
+    /// OpenMetrics text, what Prometheus asks for when it scrapes.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.0)?;
         Ok(text)
+    }
+
+    /// The classic Prometheus text format (0.0.4), for clients that do not ask for OpenMetrics:
+    /// `curl`, older scrapers and `promtool check metrics`.
+    pub fn encode_classic(&self) -> Result<String, std::fmt::Error> {
+        Ok(openmetrics_to_classic(&self.encode()?))
+    }
+}
+
+pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const CLASSIC_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The two formats differ where it matters here in one way: an OpenMetrics counter family `x` has
+/// samples `x_total`, while the classic format names the family `x_total` in `# HELP` and `# TYPE`.
+/// OpenMetrics also ends with `# EOF`, which the classic format does not know.
+fn openmetrics_to_classic(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let counters: std::collections::HashSet<&str> = lines
+        .iter()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut classic = String::with_capacity(text.len());
+    for line in lines {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters.contains(name).then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(line) => classic.push_str(&line),
+            None => classic.push_str(line),
+        }
+        classic.push('\n');
+    }
+    classic
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_renamed_and_the_end_marker_dropped() {
+        let open = "# HELP jobs Jobs done.\n# TYPE jobs counter\njobs_total 3\n\
+                    # HELP depth Queue depth.\n# TYPE depth gauge\ndepth 1\n# EOF\n";
+        assert_eq!(
+            openmetrics_to_classic(open),
+            "# HELP jobs_total Jobs done.\n# TYPE jobs_total counter\njobs_total 3\n\
+             # HELP depth Queue depth.\n# TYPE depth gauge\ndepth 1\n"
+        );
     }
 }
 

@@ -1,0 +1,257 @@
+{{/*
+Names, labels and the pieces of configuration every service shares.
+
+Most helpers take a "service context": (dict "root" $ "key" "incidentCore"), where key is the
+service's block in values.yaml. The component name (incident-core) is the key in kebab case, and
+is what names the objects, the container and the image.
+*/}}
+
+{{- define "tocsin.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* <release>-tocsin, or the release name alone when it already contains the chart name. */}}
+{{- define "tocsin.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "tocsin.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels on every object. Takes the root context. */}}
+{{- define "tocsin.labels" -}}
+helm.sh/chart: {{ include "tocsin.chart" . }}
+app.kubernetes.io/name: {{ include "tocsin.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: tocsin
+{{- end -}}
+
+{{/* The component of a service context: incidentCore -> incident-core. */}}
+{{- define "tocsin.component" -}}
+{{- kebabcase .key -}}
+{{- end -}}
+
+{{/* Selector labels of one component (immutable in a Deployment: never add to them). */}}
+{{- define "tocsin.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "tocsin.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ include "tocsin.component" . }}
+{{- end -}}
+
+{{- define "tocsin.componentLabels" -}}
+{{ include "tocsin.labels" .root }}
+app.kubernetes.io/component: {{ include "tocsin.component" . }}
+{{- end -}}
+
+{{/* <fullname>-<component>: the Deployment, Service, PDB... of a service. */}}
+{{- define "tocsin.componentName" -}}
+{{- printf "%s-%s" (include "tocsin.fullname" .root) (include "tocsin.component" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "tocsin.serviceAccountName" -}}
+{{- $sa := (index .root.Values .key).serviceAccount -}}
+{{- if $sa.create -}}
+{{- default (include "tocsin.componentName" .) $sa.name -}}
+{{- else -}}
+{{- default "default" $sa.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Workload Identity client id of a service ("" when Workload Identity is off). */}}
+{{- define "tocsin.workloadIdentityClientId" -}}
+{{- if .root.Values.workloadIdentity.enabled -}}
+{{- default .root.Values.workloadIdentity.clientId (index .root.Values .key).serviceAccount.workloadIdentityClientId -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Annotations that bind a ServiceAccount to a managed identity. Takes root and clientId. */}}
+{{- define "tocsin.workloadIdentityAnnotations" -}}
+{{- if .clientId }}
+azure.workload.identity/client-id: {{ .clientId | quote }}
+{{- with .root.Values.workloadIdentity.tenantId }}
+azure.workload.identity/tenant-id: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* <registry>/<repository>:<tag> of a service context. */}}
+{{- define "tocsin.image" -}}
+{{- $image := (index .root.Values .key).image -}}
+{{- $tag := $image.tag | default .root.Values.image.tag | default .root.Chart.AppVersion -}}
+{{- if .root.Values.image.registry -}}
+{{- printf "%s/%s:%s" (trimSuffix "/" .root.Values.image.registry) $image.repository $tag -}}
+{{- else -}}
+{{- printf "%s:%s" $image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret holding the credentials: the existing one, or the one the chart creates. */}}
+{{- define "tocsin.secretName" -}}
+{{- default (printf "%s-credentials" (include "tocsin.fullname" .)) .Values.secret.existingSecret -}}
+{{- end -}}
+
+{{/* One env entry read from the credentials Secret. Takes root, name (variable), key. */}}
+{{- define "tocsin.secretEnv" -}}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "tocsin.secretName" .root }}
+      key: {{ .key }}
+{{- end -}}
+
+{{/* DATABASE_URL of a service: query may use its own read-only key. */}}
+{{- define "tocsin.databaseUrlEnv" -}}
+{{- $keys := .root.Values.secret.keys -}}
+{{- $key := $keys.databaseUrl -}}
+{{- if and (eq .key "query") $keys.queryDatabaseUrl -}}
+{{- $key = $keys.queryDatabaseUrl -}}
+{{- end -}}
+{{- include "tocsin.secretEnv" (dict "root" .root "name" "DATABASE_URL" "key" $key) -}}
+{{- end -}}
+
+{{/*
+Environment every service gets: listen address, logging, stream prefix, Redis, HTTP workers,
+OpenTelemetry. The service's own variables follow (tocsin.<key>.env), then extraEnv, which can
+therefore override anything here.
+*/}}
+{{- define "tocsin.commonEnv" -}}
+{{- $v := index .root.Values .key -}}
+{{- $config := .root.Values.config -}}
+# Probes, metrics and the API on one port, on every interface of the pod.
+- name: LISTEN_ADDR
+  value: "0.0.0.0:8080"
+- name: RUST_LOG
+  value: {{ $config.rustLog | quote }}
+- name: LOG_FORMAT
+  value: {{ $config.logFormat | quote }}
+- name: STREAM_PREFIX
+  value: {{ $config.streamPrefix | quote }}
+{{ include "tocsin.secretEnv" (dict "root" .root "name" "REDIS_URL" "key" .root.Values.secret.keys.redisUrl) }}
+{{- if not (kindIs "invalid" $v.httpWorkers) }}
+- name: HTTP_WORKERS
+  value: {{ $v.httpWorkers | int64 | quote }}
+{{- end }}
+{{- with .root.Values.otel }}
+{{- if .endpoint }}
+- name: OTEL_SERVICE_NAME
+  value: {{ printf "tocsin-%s" (include "tocsin.component" $) | quote }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ .endpoint | quote }}
+{{- end }}
+{{- if .protocol }}
+- name: OTEL_EXPORTER_OTLP_PROTOCOL
+  value: {{ .protocol | quote }}
+{{- end }}
+{{- if .resourceAttributes }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ .resourceAttributes | quote }}
+{{- end }}
+{{- if .tracesSampler }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ .tracesSampler | quote }}
+{{- end }}
+{{- if .tracesSamplerArg }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ .tracesSamplerArg | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+CONSUMER_NAME from the pod name: unique among the running replicas, and stable across a restart
+of the container, so a restarted consumer reclaims its own pending entries after
+VISIBILITY_TIMEOUT like any other replica would.
+*/}}
+{{- define "tocsin.consumerNameEnv" -}}
+- name: CONSUMER_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+{{- end -}}
+
+{{/* Pod security context: non-root uid 10001 (the images' user), RuntimeDefault seccomp. */}}
+{{- define "tocsin.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Container security context: the services write nothing to disk and need no capability. */}}
+{{- define "tocsin.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+readOnlyRootFilesystem: true
+allowPrivilegeEscalation: false
+privileged: false
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Egress to the cluster DNS (UDP and TCP: large answers fall back to TCP). */}}
+{{- define "tocsin.egressDns" -}}
+- to:
+    {{- toYaml .Values.networkPolicy.dns.to | nindent 4 }}
+  ports:
+    - protocol: UDP
+      port: 53
+    - protocol: TCP
+      port: 53
+{{- end -}}
+
+{{/* Egress to a backing service. Takes the networkPolicy.postgres or .redis block. */}}
+{{- define "tocsin.egressBackend" -}}
+- ports:
+    {{- range .ports }}
+    - protocol: TCP
+      port: {{ . }}
+    {{- end }}
+  {{- with .cidrs }}
+  to:
+    {{- range . }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+  {{- end }}
+{{- end -}}
+
+{{/* Fails the render with a clear message when the credentials configuration is inconsistent. */}}
+{{- define "tocsin.validateSecret" -}}
+{{- $s := .Values.secret -}}
+{{- if $s.existingSecret -}}
+{{- range $k, $val := $s.create -}}
+{{- if $val -}}
+{{- fail (printf "secret.create.%s is set but secret.existingSecret is %q: put the value in that Secret, or set secret.existingSecret to \"\" so the chart creates the Secret" $k $s.existingSecret) -}}
+{{- end -}}
+{{- end -}}
+{{- else -}}
+{{- range $k := list "databaseUrl" "redisUrl" "ingestToken" "apiToken" -}}
+{{- if not (index $s.create $k) -}}
+{{- fail (printf "secret.create.%s is required when secret.existingSecret is empty (the chart creates the Secret)" $k) -}}
+{{- end -}}
+{{- end -}}
+{{- if and $s.keys.queryDatabaseUrl (not $s.create.queryDatabaseUrl) -}}
+{{- fail "secret.keys.queryDatabaseUrl is set: secret.create.queryDatabaseUrl is required too" -}}
+{{- end -}}
+{{- if and $s.keys.redisPassword (not $s.create.redisPassword) -}}
+{{- fail "secret.keys.redisPassword is set: secret.create.redisPassword is required too" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,404 @@
+{{/*
+Every Kubernetes object of one service, from its block in values.yaml. Each service's template
+(ingest.yaml, incident-core.yaml, query.yaml, notifier.yaml) calls "tocsin.workload" with:
+
+  root      the root context ($)
+  key       the service's values key: ingest, incidentCore, query, notifier
+  args      container arguments (list; may be empty)
+  public    true when people or Alertmanager call it through the ingress (ingest, query)
+  postgres  true when it connects to PostgreSQL (incident-core, query)
+  stream    for KEDA: the stream and consumer group it consumes ({name, group}; may be empty)
+
+and defines its own environment in "tocsin.<key>.env" (taking the root context).
+*/}}
+{{- define "tocsin.workload" -}}
+{{- $v := index .root.Values .key -}}
+{{- include "tocsin.serviceAccount" . }}
+---
+{{ include "tocsin.service" . }}
+---
+{{ include "tocsin.deployment" . }}
+{{- if and $v.autoscaling.keda $v.autoscaling.keda.enabled }}
+{{ include "tocsin.scaledObject" . }}
+{{- else if $v.autoscaling.enabled }}
+---
+{{ include "tocsin.hpa" . }}
+{{- end }}
+{{- if $v.podDisruptionBudget.enabled }}
+---
+{{ include "tocsin.pdb" . }}
+{{- end }}
+{{- if .root.Values.serviceMonitor.enabled }}
+---
+{{ include "tocsin.serviceMonitor" . }}
+{{- end }}
+{{- if .root.Values.networkPolicy.enabled }}
+---
+{{ include "tocsin.networkPolicy" . }}
+{{- end }}
+{{- end -}}
+
+{{- define "tocsin.serviceAccount" -}}
+{{- $sa := (index .root.Values .key).serviceAccount -}}
+{{- if $sa.create }}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {{ include "tocsin.serviceAccountName" . }}
+  labels:
+    {{- include "tocsin.componentLabels" . | nindent 4 }}
+  {{- $annotations := merge (include "tocsin.workloadIdentityAnnotations" (dict "root" .root "clientId" (include "tocsin.workloadIdentityClientId" .)) | fromYaml) $sa.annotations }}
+  {{- with $annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+# The services never call the Kubernetes API; the Workload Identity webhook mounts its own token.
+automountServiceAccountToken: false
+{{- end }}
+{{- end -}}
+
+{{- define "tocsin.service" -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "tocsin.componentName" . }}
+  labels:
+    {{- include "tocsin.componentLabels" . | nindent 4 }}
+spec:
+  type: ClusterIP
+  selector:
+    {{- include "tocsin.selectorLabels" . | nindent 4 }}
+  ports:
+    - name: http
+      port: 8080
+      targetPort: http
+      protocol: TCP
+{{- end -}}
+
+{{- define "tocsin.deployment" -}}
+{{- $root := .root -}}
+{{- $v := index $root.Values .key -}}
+{{- $component := include "tocsin.component" . -}}
+{{- $keda := and $v.autoscaling.keda $v.autoscaling.keda.enabled -}}
+{{- $clientId := include "tocsin.workloadIdentityClientId" . -}}
+{{- $liveness := merge (dict) (default dict ($v.probes).liveness) (dict "periodSeconds" 10 "timeoutSeconds" 2 "failureThreshold" 3 "initialDelaySeconds" 0) -}}
+{{- $readiness := merge (dict) (default dict ($v.probes).readiness) (dict "periodSeconds" 5 "timeoutSeconds" 3 "failureThreshold" 2 "initialDelaySeconds" 0) -}}
+{{- $routing := and (eq .key "notifier") $v.routing -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ include "tocsin.componentName" . }}
+  labels:
+    {{- include "tocsin.componentLabels" . | nindent 4 }}
+spec:
+  {{- /* Under an HPA (or KEDA) the autoscaler owns the replica count: setting it here would
+         reset it on every upgrade. */}}
+  {{- if not (or $v.autoscaling.enabled $keda) }}
+  replicas: {{ $v.replicas }}
+  {{- end }}
+  revisionHistoryLimit: 5
+  selector:
+    matchLabels:
+      {{- include "tocsin.selectorLabels" . | nindent 6 }}
+  strategy:
+    type: RollingUpdate
+    rollingUpdate:
+      # Start the new pod before stopping an old one: capacity never drops during a rollout.
+      maxSurge: 1
+      maxUnavailable: 0
+  template:
+    metadata:
+      labels:
+        {{- include "tocsin.componentLabels" . | nindent 8 }}
+        {{- if $clientId }}
+        azure.workload.identity/use: "true"
+        {{- end }}
+        {{- with $v.podLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      annotations:
+        {{- /* Roll the pods when the credentials or the routing rules they read at start change. */}}
+        {{- if not $root.Values.secret.existingSecret }}
+        checksum/credentials: {{ include (print $root.Template.BasePath "/secret.yaml") $root | sha256sum }}
+        {{- end }}
+        {{- if $routing }}
+        checksum/routing: {{ $v.routing | sha256sum }}
+        {{- end }}
+        {{- with $v.podAnnotations }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+    spec:
+      serviceAccountName: {{ include "tocsin.serviceAccountName" . }}
+      automountServiceAccountToken: false
+      {{- with $root.Values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $v.priorityClassName }}
+      priorityClassName: {{ . }}
+      {{- end }}
+      securityContext:
+        {{- include "tocsin.podSecurityContext" . | nindent 8 }}
+      # The services drain in at most 30 s after SIGTERM (HTTP grace), after the preStop pause;
+      # 10 s more before SIGKILL.
+      terminationGracePeriodSeconds: {{ add 40 $v.preStopSleepSeconds }}
+      {{- if $v.topologySpreadConstraints }}
+      topologySpreadConstraints:
+        {{- toYaml $v.topologySpreadConstraints | nindent 8 }}
+      {{- else if $root.Values.topologySpread.enabled }}
+      topologySpreadConstraints:
+        {{- range $topologyKey, $spread := dict "topology.kubernetes.io/zone" $root.Values.topologySpread.zone "kubernetes.io/hostname" $root.Values.topologySpread.node }}
+        - topologyKey: {{ $topologyKey }}
+          maxSkew: {{ $spread.maxSkew }}
+          whenUnsatisfiable: {{ $spread.whenUnsatisfiable }}
+          labelSelector:
+            matchLabels:
+              {{- include "tocsin.selectorLabels" $ | nindent 14 }}
+          # Count only the pods of the current ReplicaSet, so a rollout spreads the new pods.
+          matchLabelKeys: ["pod-template-hash"]
+        {{- end }}
+      {{- end }}
+      {{- with $v.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $v.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $v.affinity }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      containers:
+        - name: {{ $component }}
+          image: {{ include "tocsin.image" . | quote }}
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          command: [{{ printf "/usr/local/bin/tocsin-%s" $component | quote }}]
+          {{- with .args }}
+          args: {{ toJson . }}
+          {{- end }}
+          ports:
+            - name: http
+              containerPort: 8080
+              protocol: TCP
+          env:
+            {{- include "tocsin.commonEnv" . | nindent 12 }}
+            {{- include (printf "tocsin.%s.env" .key) $root | nindent 12 }}
+            {{- with $v.extraEnv }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+          # Liveness does not depend on PostgreSQL or Redis: an outage must not restart the pods.
+          livenessProbe:
+            httpGet:
+              path: /health
+              port: http
+            {{- toYaml $liveness | nindent 12 }}
+          # Readiness reports the dependencies (a 2 s check inside the service).
+          readinessProbe:
+            httpGet:
+              path: /ready
+              port: http
+            {{- toYaml $readiness | nindent 12 }}
+          {{- if gt (int $v.preStopSleepSeconds) 0 }}
+          lifecycle:
+            preStop:
+              sleep:
+                seconds: {{ $v.preStopSleepSeconds }}
+          {{- end }}
+          resources:
+            {{- toYaml $v.resources | nindent 12 }}
+          securityContext:
+            {{- include "tocsin.containerSecurityContext" . | nindent 12 }}
+          {{- if $routing }}
+          volumeMounts:
+            - name: routing
+              mountPath: /etc/tocsin
+              readOnly: true
+          {{- end }}
+      {{- if $routing }}
+      volumes:
+        # A directory mount (not subPath), so the file is replaced atomically on updates.
+        - name: routing
+          configMap:
+            name: {{ include "tocsin.componentName" . }}-routing
+            items:
+              - key: routing.yaml
+                path: routing.yaml
+      {{- end }}
+{{- end -}}
+
+{{- define "tocsin.hpa" -}}
+{{- $v := index .root.Values .key -}}
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ include "tocsin.componentName" . }}
+  labels:
+    {{- include "tocsin.componentLabels" . | nindent 4 }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ include "tocsin.componentName" . }}
+  minReplicas: {{ $v.autoscaling.minReplicas }}
+  maxReplicas: {{ $v.autoscaling.maxReplicas }}
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: {{ $v.autoscaling.targetCPUUtilizationPercentage }}
+{{- end -}}
+
+{{/*
+KEDA ScaledObject on the consumer group's pending entries (the work handed out and not yet
+acknowledged), plus CPU. KEDA creates and owns the HPA. The TriggerAuthentication hands KEDA the
+Redis password from the credentials Secret.
+*/}}
+{{- define "tocsin.scaledObject" -}}
+{{- $root := .root -}}
+{{- $v := index $root.Values .key -}}
+{{- $name := include "tocsin.componentName" . -}}
+{{- $address := required "keda.redisAddress (host:port) is required when a service enables autoscaling.keda" $root.Values.keda.redisAddress -}}
+{{- $passwordKey := $root.Values.secret.keys.redisPassword -}}
+{{- if $passwordKey }}
+---
+apiVersion: keda.sh/v1alpha1
+kind: TriggerAuthentication
+metadata:
+  name: {{ $name }}-redis
+  labels:
+    {{- include "tocsin.componentLabels" . | nindent 4 }}
+spec:
+  secretTargetRef:
+    - parameter: password
+      name: {{ include "tocsin.secretName" $root }}
+      key: {{ $passwordKey }}
+{{- end }}
+---
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- include "tocsin.componentLabels" . | nindent 4 }}
+spec:
+  scaleTargetRef:
+    name: {{ $name }}
+  minReplicaCount: {{ $v.autoscaling.minReplicas }}
+  maxReplicaCount: {{ $v.autoscaling.maxReplicas }}
+  pollingInterval: {{ $root.Values.keda.pollingInterval }}
+  cooldownPeriod: {{ $root.Values.keda.cooldownPeriod }}
+  triggers:
+    - type: redis-streams
+      metadata:
+        address: {{ $address | quote }}
+        stream: {{ printf "%s:%s" $root.Values.config.streamPrefix .stream.name | quote }}
+        consumerGroup: {{ .stream.group | quote }}
+        pendingEntriesCount: {{ $v.autoscaling.keda.pendingEntriesCount | quote }}
+        enableTLS: {{ $root.Values.keda.enableTLS | quote }}
+      {{- if $passwordKey }}
+      authenticationRef:
+        name: {{ $name }}-redis
+      {{- end }}
+    - type: cpu
+      metricType: Utilization
+      metadata:
+        value: {{ $v.autoscaling.targetCPUUtilizationPercentage | quote }}
+{{- end -}}
+
+{{- define "tocsin.pdb" -}}
+{{- $pdb := (index .root.Values .key).podDisruptionBudget -}}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "tocsin.componentName" . }}
+  labels:
+    {{- include "tocsin.componentLabels" . | nindent 4 }}
+spec:
+  {{- if not (kindIs "invalid" $pdb.minAvailable) }}
+  minAvailable: {{ $pdb.minAvailable }}
+  {{- else }}
+  maxUnavailable: {{ $pdb.maxUnavailable }}
+  {{- end }}
+  # Pods that are not ready (e.g. waiting out a database outage) can always be evicted, so a
+  # node drain is never blocked by a budget the outage already spent.
+  unhealthyPodEvictionPolicy: AlwaysAllow
+  selector:
+    matchLabels:
+      {{- include "tocsin.selectorLabels" . | nindent 6 }}
+{{- end -}}
+
+{{- define "tocsin.serviceMonitor" -}}
+{{- $sm := .root.Values.serviceMonitor -}}
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: {{ include "tocsin.componentName" . }}
+  labels:
+    {{- include "tocsin.componentLabels" . | nindent 4 }}
+    {{- with $sm.labels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  selector:
+    matchLabels:
+      {{- include "tocsin.selectorLabels" . | nindent 6 }}
+  endpoints:
+    - port: http
+      path: /metrics
+      interval: {{ $sm.interval }}
+      scrapeTimeout: {{ $sm.scrapeTimeout }}
+{{- end -}}
+
+{{/*
+Ingress: public services accept networkPolicy.ingressFrom (anyone when empty) on 8080; every
+service accepts networkPolicy.metricsFrom (anyone when empty) for /metrics on the same port.
+Egress: DNS, Redis, PostgreSQL only for the services that use it, and extraEgress.
+Kubelet probes are not subject to NetworkPolicies.
+*/}}
+{{- define "tocsin.networkPolicy" -}}
+{{- $np := .root.Values.networkPolicy -}}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ include "tocsin.componentName" . }}
+  labels:
+    {{- include "tocsin.componentLabels" . | nindent 4 }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- include "tocsin.selectorLabels" . | nindent 6 }}
+  policyTypes: ["Ingress", "Egress"]
+  ingress:
+    {{- if .public }}
+    - ports:
+        - protocol: TCP
+          port: http
+      {{- with $np.ingressFrom }}
+      from:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- end }}
+    {{- if not (and .public (empty $np.ingressFrom)) }}
+    - ports:
+        - protocol: TCP
+          port: http
+      {{- with $np.metricsFrom }}
+      from:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- end }}
+  egress:
+    {{- include "tocsin.egressDns" .root | nindent 4 }}
+    {{- include "tocsin.egressBackend" $np.redis | nindent 4 }}
+    {{- if .postgres }}
+    {{- include "tocsin.egressBackend" $np.postgres | nindent 4 }}
+    {{- end }}
+    {{- with $np.extraEgress }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+{{- end -}}

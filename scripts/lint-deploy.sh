@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Lints and tests the Helm chart in deploy/helm/tocsin without a cluster:
+#   1. helm lint with the default values and with each example in deploy/helm/examples/;
+#   2. helm template of the same three value sets into .local/lint-deploy/;
+#   3. every rendered object validated offline against the Kubernetes OpenAPI schemas
+#      (kubernetes-validate, strict: unknown fields fail);
+#   4. the tests in scripts/lint-deploy/ on the rendered output (probes, security context,
+#      feature switches, per-service isolation, schema rejecting typos).
+# Tools are installed into the git-ignored .local/ on the first run and reused afterwards:
+#   helm  -> .local/bin/helm   (go install; only the Go module proxy needs to be reachable)
+#   venv  -> .local/venv       (kubernetes-validate and PyYAML from PyPI)
+# Exit status: non-zero if any step fails. The last line is the test runner's "N passed, N failed".
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$PWD
+
+# Pinned so every run (and CI) lints with the same tools; bump deliberately.
+HELM_VERSION=v3.22.0
+HELM_K8S_MAJOR=1 HELM_K8S_MINOR=37
+KUBERNETES_VALIDATE_VERSION=1.37.0
+PYYAML_VERSION=6.0.3
+# Kubernetes versions whose schemas the rendered manifests must satisfy: the oldest the chart
+# supports (Chart.yaml kubeVersion) and the newest kubernetes-validate ships, which covers the
+# AKS versions in support. Override with e.g. LINT_DEPLOY_K8S_VERSIONS="1.33".
+K8S_VERSIONS=${LINT_DEPLOY_K8S_VERSIONS:-"1.30 1.37"}
+
+bin_dir=$root/.local/bin
+venv=$root/.local/venv
+out=$root/.local/lint-deploy
+chart=$root/deploy/helm/tocsin
+examples=$root/deploy/helm/examples
+helm=$bin_dir/helm
+
+step() { printf '\n--- %s\n' "$*" >&2; }
+
+# --- tools -------------------------------------------------------------------------------------
+if ! { [[ -x $helm ]] && [[ $("$helm" version --template '{{.Version}}' 2>/dev/null) == "$HELM_VERSION" ]]; }; then
+    go=$(command -v go || true)
+    [[ -n $go ]] || go=/usr/local/go/bin/go
+    [[ -x $go ]] || { echo "lint-deploy: Go is needed to build helm (not on PATH nor at /usr/local/go/bin/go)" >&2; exit 1; }
+    step "installing helm $HELM_VERSION into .local/bin (go install, one-off)"
+    mkdir -p "$bin_dir"
+    # -ldflags as in helm's own Makefile: the version (which the check above reads), and the
+    # Kubernetes version of its client-go (v0.37 for helm v3.22), which `helm template` and
+    # `helm lint` assume without a cluster. A plain go install would leave 1.20 there, and the
+    # chart's kubeVersion (>=1.30) would refuse to render.
+    ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+    for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+        ldflags+=" -X $pkg.k8sVersionMajor=$HELM_K8S_MAJOR -X $pkg.k8sVersionMinor=$HELM_K8S_MINOR"
+    done
+    GOBIN=$bin_dir CGO_ENABLED=0 "$go" install -trimpath -ldflags "$ldflags" \
+        "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+fi
+
+venv_ok() {
+    [[ -x $venv/bin/python ]] && "$venv/bin/python" - "$KUBERNETES_VALIDATE_VERSION" "$PYYAML_VERSION" <<'PY' 2>/dev/null
+import sys
+from importlib.metadata import version
+sys.exit(0 if (version("kubernetes-validate"), version("PyYAML")) == tuple(sys.argv[1:3]) else 1)
+PY
+}
+if ! venv_ok; then
+    step "creating .local/venv with kubernetes-validate $KUBERNETES_VALIDATE_VERSION and PyYAML $PYYAML_VERSION (one-off)"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "PyYAML==$PYYAML_VERSION"
+fi
+
+# --- lint and render ---------------------------------------------------------------------------
+mkdir -p "$out"
+rm -f "$out"/*.yaml
+value_sets=(default)
+for f in "$examples"/*.yaml; do value_sets+=("$(basename "$f" .yaml)"); done
+
+for set in "${value_sets[@]}"; do
+    args=()
+    [[ $set == default ]] || args=(-f "$examples/$set.yaml")
+    # An example may leave values empty on purpose (minimal.yaml: the credentials); its overlay
+    # in scripts/lint-deploy/overlays/ fills them in for linting.
+    overlay=$root/scripts/lint-deploy/overlays/$set.yaml
+    [[ -f $overlay ]] && args+=(-f "$overlay")
+    step "helm lint --strict ($set values)"
+    "$helm" lint --strict "$chart" "${args[@]}"
+    step "helm template ($set values) > .local/lint-deploy/$set.yaml"
+    "$helm" template tocsin "$chart" --namespace tocsin "${args[@]}" >"$out/$set.yaml"
+    echo "$(grep -c '^kind: ' "$out/$set.yaml") objects rendered" >&2
+done
+
+# --- offline schema validation -----------------------------------------------------------------
+for k8s in $K8S_VERSIONS; do
+    step "kubernetes-validate --strict against Kubernetes $k8s"
+    "$venv/bin/python" "$root/scripts/lint-deploy/validate.py" --kubernetes-version "$k8s" "$out"/*.yaml
+done
+
+# --- tests on the rendered output --------------------------------------------------------------
+step "tests on the rendered output (scripts/lint-deploy/)"
+HELM="$helm" CHART="$chart" EXAMPLES="$examples" RENDERED="$out" \
+    "$venv/bin/python" "$root/scripts/lint-deploy/test_chart.py"
