@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Lints and tests the Helm chart in deploy/helm/tocsin without a cluster:
 #   1. helm lint with the default values and with each example in deploy/helm/examples/;
-#   2. helm template of the same three value sets into .local/lint-deploy/;
+#   2. helm template of the same value sets, plus production with every optional object on
+#      (scripts/lint-deploy/all-features.yaml), into .local/lint-deploy/;
 #   3. every rendered object validated offline against the Kubernetes OpenAPI schemas
 #      (kubernetes-validate, strict: unknown fields fail);
 #   4. the tests in scripts/lint-deploy/ on the rendered output (probes, security context,
@@ -71,10 +72,15 @@ mkdir -p "$out"
 rm -f "$out"/*.yaml
 value_sets=(default)
 for f in "$examples"/*.yaml; do value_sets+=("$(basename "$f" .yaml)"); done
+# production plus every optional object no example enables (CRDs, ConfigMap, OTel...).
+value_sets+=(all-features)
 
 for set in "${value_sets[@]}"; do
-    args=()
-    [[ $set == default ]] || args=(-f "$examples/$set.yaml")
+    case $set in
+        default) args=() ;;
+        all-features) args=(-f "$examples/production.yaml" -f "$root/scripts/lint-deploy/all-features.yaml") ;;
+        *) args=(-f "$examples/$set.yaml") ;;
+    esac
     # An example may leave values empty on purpose (minimal.yaml: the credentials); its overlay
     # in scripts/lint-deploy/overlays/ fills them in for linting.
     overlay=$root/scripts/lint-deploy/overlays/$set.yaml

@@ -150,6 +150,24 @@ impl<T: Message> Consumer<T> {
         Ok(())
     }
 
+    /// [`Consumer::keep_alive`] for every entry this consumer holds, including a batch read ahead
+    /// while the current one waits for the database.
+    pub async fn keep_alive_all(&self) -> Result<(), BusError> {
+        let mut conn = self.bus.connection().await?;
+        let held: StreamPendingCountReply = redis::cmd("XPENDING")
+            .arg(&self.key)
+            .arg(&self.group)
+            .arg("-")
+            .arg("+")
+            .arg(10_000)
+            .arg(&self.name)
+            .query_async(&mut *conn)
+            .await?;
+        drop(conn);
+        let ids: Vec<String> = held.ids.into_iter().map(|pending| pending.id).collect();
+        self.keep_alive(&ids).await
+    }
+
     async fn reclaim_abandoned(&self) -> Result<Vec<Delivery<T>>, BusError> {
         let min_idle_ms = self.settings.visibility_timeout.as_millis() as usize;
         let mut conn = self.bus.connection().await?;

@@ -21,29 +21,60 @@ pub async fn run(core: Arc<Core>, consumer: Consumer<AlertReceived>, shutdown: C
         }
     }
     let mut backoff = Backoff::new();
-    while !shutdown.is_cancelled() {
-        let batch = match consumer.next_batch().await {
-            Ok(batch) => {
-                backoff = Backoff::new();
-                batch
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot read the alerts stream");
-                backoff.wait(&shutdown).await;
-                continue;
-            }
-        };
+    let mut batch = Vec::new();
+    loop {
         if batch.is_empty() {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            batch = read(&consumer, &mut backoff, &shutdown).await;
             continue;
         }
-        let committed = apply(&core, &consumer, batch, &shutdown).await;
-        if let Err(error) = consumer.ack(&committed).await {
-            // Committed but not acknowledged: the entries come back and change nothing twice.
-            tracing::warn!(%error, entries = committed.len(), "cannot acknowledge applied alerts");
+        if shutdown.is_cancelled() {
+            // Finish what is held, read nothing more.
+            settle(&core, &consumer, batch, &shutdown).await;
+            break;
         }
-        core.relay_wakeup.notify_one();
+        // The next batch is read while this one commits: the database and Redis wait on each
+        // other less. The read entries are ours from now on, so they are applied before stopping.
+        let ((), next) =
+            tokio::join!(settle(&core, &consumer, batch, &shutdown), read(&consumer, &mut backoff, &shutdown));
+        batch = next;
     }
     tracing::info!(consumer = consumer.name(), "alert loop stopped");
+}
+
+async fn read(
+    consumer: &Consumer<AlertReceived>,
+    backoff: &mut Backoff,
+    shutdown: &CancellationToken,
+) -> Vec<Delivery<AlertReceived>> {
+    match consumer.next_batch().await {
+        Ok(batch) => {
+            *backoff = Backoff::new();
+            batch
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the alerts stream");
+            backoff.wait(shutdown).await;
+            Vec::new()
+        }
+    }
+}
+
+/// Applies a batch, acknowledges what committed, and wakes the relay.
+async fn settle(
+    core: &Core,
+    consumer: &Consumer<AlertReceived>,
+    batch: Vec<Delivery<AlertReceived>>,
+    shutdown: &CancellationToken,
+) {
+    let committed = apply(core, consumer, batch, shutdown).await;
+    core.relay_wakeup.notify_one();
+    if let Err(error) = consumer.ack(&committed).await {
+        // Committed but not acknowledged: the entries come back and change nothing twice.
+        tracing::warn!(%error, entries = committed.len(), "cannot acknowledge applied alerts");
+    }
 }
 
 /// Applies the batch and returns the entry ids that committed. An entry that keeps failing for a
@@ -102,10 +133,10 @@ async fn apply_with_retry(
             Err(error) if error.is_transient() => {
                 core.metrics.batch_retries.inc();
                 tracing::warn!(%error, alerts = batch.len(), "retrying alert batch");
-                let ids: Vec<String> = batch.iter().map(|d| d.entry_id.clone()).collect();
-                // Keep the batch ours while we wait, or another replica would claim it and count
-                // deliveries towards the dead-letter limit during a plain outage.
-                let _ = consumer.keep_alive(&ids).await;
+                // Keep this batch, and the one read ahead, ours while we wait, or another replica
+                // would claim them and count deliveries towards the dead-letter limit during a
+                // plain outage.
+                let _ = consumer.keep_alive_all().await;
                 if !backoff.wait(shutdown).await {
                     return Err(None);
                 }

@@ -78,12 +78,12 @@ app.kubernetes.io/component: {{ include "tocsin.component" . }}
 
 {{/* Annotations that bind a ServiceAccount to a managed identity. Takes root and clientId. */}}
 {{- define "tocsin.workloadIdentityAnnotations" -}}
-{{- if .clientId }}
+{{- if .clientId -}}
 azure.workload.identity/client-id: {{ .clientId | quote }}
 {{- with .root.Values.workloadIdentity.tenantId }}
 azure.workload.identity/tenant-id: {{ . | quote }}
 {{- end }}
-{{- end }}
+{{- end -}}
 {{- end -}}
 
 {{/* <registry>/<repository>:<tag> of a service context. */}}
@@ -186,7 +186,6 @@ VISIBILITY_TIMEOUT like any other replica would.
 runAsNonRoot: true
 runAsUser: 10001
 runAsGroup: 10001
-fsGroup: 10001
 seccompProfile:
   type: RuntimeDefault
 {{- end -}}

@@ -117,17 +117,18 @@ spec:
         {{- with $v.podLabels }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
+      {{- /* Roll the pods when the credentials or the routing rules they read at start change. */}}
+      {{- $annotations := deepCopy $v.podAnnotations }}
+      {{- if not $root.Values.secret.existingSecret }}
+      {{- $_ := set $annotations "checksum/credentials" (include (print $root.Template.BasePath "/secret.yaml") $root | sha256sum) }}
+      {{- end }}
+      {{- if $routing }}
+      {{- $_ := set $annotations "checksum/routing" ($v.routing | sha256sum) }}
+      {{- end }}
+      {{- with $annotations }}
       annotations:
-        {{- /* Roll the pods when the credentials or the routing rules they read at start change. */}}
-        {{- if not $root.Values.secret.existingSecret }}
-        checksum/credentials: {{ include (print $root.Template.BasePath "/secret.yaml") $root | sha256sum }}
-        {{- end }}
-        {{- if $routing }}
-        checksum/routing: {{ $v.routing | sha256sum }}
-        {{- end }}
-        {{- with $v.podAnnotations }}
         {{- toYaml . | nindent 8 }}
-        {{- end }}
+      {{- end }}
     spec:
       serviceAccountName: {{ include "tocsin.serviceAccountName" . }}
       automountServiceAccountToken: false

@@ -1,0 +1,605 @@
+"""Tests on the rendered output of deploy/helm/tocsin.
+
+Run by scripts/lint-deploy.sh, which sets:
+  HELM      the helm binary
+  CHART     deploy/helm/tocsin
+  EXAMPLES  deploy/helm/examples
+Only the standard library and PyYAML. Every test renders what it needs with `helm template`
+(memoised), so each one states the values it is about. The last line printed is
+"N passed, N failed"; the exit status is 1 when any test failed.
+"""
+
+import functools
+import os
+import re
+import subprocess
+import sys
+import traceback
+
+import yaml
+
+HELM = os.environ.get("HELM", "helm")
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+CHART = os.environ.get("CHART", os.path.join(ROOT, "deploy/helm/tocsin"))
+EXAMPLES = os.environ.get("EXAMPLES", os.path.join(ROOT, "deploy/helm/examples"))
+CONFIGURATION_DOC = os.path.join(ROOT, "docs/configuration.md")
+
+RELEASE = "tocsin"
+NAMESPACE = "tocsin"
+SERVICES = {  # values key -> component
+    "ingest": "ingest",
+    "incidentCore": "incident-core",
+    "query": "query",
+    "notifier": "notifier",
+}
+# The variables docs/configuration.md marks as required, per service.
+REQUIRED_ENV = {
+    "ingest": {"REDIS_URL", "INGEST_TOKEN"},
+    "incident-core": {"DATABASE_URL", "REDIS_URL"},
+    "query": {"DATABASE_URL", "REDIS_URL", "API_TOKEN"},
+    "notifier": {"REDIS_URL"},
+}
+OTEL_ENV = {
+    "OTEL_SERVICE_NAME", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG",
+}
+
+# Value sets. "minimal" carries the lint overlay, because the example leaves the credentials
+# empty on purpose.
+DEFAULT = ()
+PRODUCTION = (f"{EXAMPLES}/production.yaml",)
+MINIMAL = (f"{EXAMPLES}/minimal.yaml", f"{HERE}/overlays/minimal.yaml")
+
+
+class RenderError(Exception):
+    pass
+
+
+@functools.lru_cache(maxsize=None)
+def render(files=DEFAULT, sets=()):
+    """helm template with the given values files and --set pairs; a list of objects."""
+    cmd = [HELM, "template", RELEASE, CHART, "--namespace", NAMESPACE]
+    for f in files:
+        cmd += ["-f", f]
+    for s in sets:
+        # "json:key=[...]" passes a JSON value (--set-json), e.g. an empty list, which --set cannot.
+        cmd += ["--set-json", s[5:]] if s.startswith("json:") else ["--set", s]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RenderError(proc.stderr.strip())
+    return [d for d in yaml.safe_load_all(proc.stdout) if d]
+
+
+def render_fails(files=DEFAULT, sets=()):
+    """The error message of a render that must fail."""
+    try:
+        render(files, sets)
+    except RenderError as e:
+        return str(e)
+    raise AssertionError(f"helm template succeeded with {files} {sets}, expected a failure")
+
+
+def of_kind(objs, kind):
+    return [o for o in objs if o["kind"] == kind]
+
+
+def by_name(objs, kind, name):
+    found = [o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
+    return found[0]
+
+
+def full(component):
+    return f"{RELEASE}-{component}"
+
+
+def deployment(objs, component):
+    return by_name(objs, "Deployment", full(component))
+
+
+def container(dep):
+    containers = dep["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1, "one container per pod"
+    return containers[0]
+
+
+def env(dep):
+    return {e["name"]: e for e in container(dep).get("env", [])}
+
+
+def component_of(obj):
+    return obj["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+
+
+def documented_env():
+    """Variable names per service from the tables of docs/configuration.md."""
+    sections, current = {}, None
+    with open(CONFIGURATION_DOC, encoding="utf-8") as f:
+        for line in f:
+            heading = re.match(r"^## (.+)$", line)
+            if heading:
+                current = heading.group(1).strip().lower()
+                sections.setdefault(current, set())
+                continue
+            row = re.match(r"^\| `([A-Z][A-Z0-9_]+)` \|", line)
+            if row and current:
+                sections[current].add(row.group(1))
+    common = sections.get("every service", set())
+    return {c: sections.get(c, set()) | common for c in SERVICES.values()}
+
+
+# ------------------------------------------------------------------------------------------------
+# Every Deployment, in every example
+# ------------------------------------------------------------------------------------------------
+
+ALL_SETS = {"default": DEFAULT, "production": PRODUCTION, "minimal": MINIMAL}
+
+
+def test_four_deployments_in_every_example():
+    for name, files in ALL_SETS.items():
+        got = sorted(component_of(d) for d in of_kind(render(files), "Deployment"))
+        assert got == sorted(SERVICES.values()), f"{name}: {got}"
+
+
+def test_every_deployment_has_probes_on_health_and_ready():
+    for name, files in ALL_SETS.items():
+        for dep in of_kind(render(files), "Deployment"):
+            c = container(dep)
+            where = f"{name}/{dep['metadata']['name']}"
+            assert c.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/health", where
+            assert c.get("readinessProbe", {}).get("httpGet", {}).get("path") == "/ready", where
+            assert c["livenessProbe"]["httpGet"]["port"] == "http", where
+            assert c["readinessProbe"]["httpGet"]["port"] == "http", where
+
+
+def test_every_deployment_has_resources():
+    for name, files in ALL_SETS.items():
+        for dep in of_kind(render(files), "Deployment"):
+            res = container(dep).get("resources", {})
+            where = f"{name}/{dep['metadata']['name']}"
+            assert res.get("requests", {}).get("cpu"), f"{where}: cpu request (the HPA needs it)"
+            assert res.get("requests", {}).get("memory"), f"{where}: memory request"
+            assert res.get("limits", {}).get("memory"), f"{where}: memory limit"
+
+
+def test_every_deployment_is_locked_down():
+    for name, files in ALL_SETS.items():
+        for dep in of_kind(render(files), "Deployment"):
+            where = f"{name}/{dep['metadata']['name']}"
+            pod = dep["spec"]["template"]["spec"]
+            sc = container(dep).get("securityContext", {})
+            assert pod.get("securityContext", {}).get("runAsNonRoot") is True, where
+            assert sc.get("runAsNonRoot") is True, where
+            assert sc.get("runAsUser") == 10001, where
+            assert sc.get("readOnlyRootFilesystem") is True, where
+            assert sc.get("allowPrivilegeEscalation") is False, where
+            assert sc.get("capabilities", {}).get("drop") == ["ALL"], where
+            assert sc.get("seccompProfile", {}).get("type") == "RuntimeDefault", where
+            assert pod.get("automountServiceAccountToken") is False, where
+
+
+def test_every_deployment_listens_on_8080_named_http():
+    for name, files in ALL_SETS.items():
+        for dep in of_kind(render(files), "Deployment"):
+            c = container(dep)
+            assert c["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}], name
+            assert env(dep)["LISTEN_ADDR"]["value"] == "0.0.0.0:8080"
+            assert env(dep)["LOG_FORMAT"]["value"] == "json"
+
+
+def test_images_binaries_and_arguments():
+    objs = render(PRODUCTION)
+    for comp in SERVICES.values():
+        c = container(deployment(objs, comp))
+        assert c["image"] == f"tocsinprod.azurecr.io/tocsin-{comp}:0.1.0", c["image"]
+        assert c["command"] == [f"/usr/local/bin/tocsin-{comp}"], c["command"]
+    assert container(deployment(objs, "incident-core"))["args"] == ["serve"]
+    # Default tag: the chart's appVersion.
+    with open(os.path.join(CHART, "Chart.yaml"), encoding="utf-8") as f:
+        app_version = yaml.safe_load(f)["appVersion"]
+    image = container(deployment(render(), "query"))["image"]
+    assert image.endswith(f"/tocsin-query:{app_version}"), image
+
+
+def test_env_uses_only_documented_variables():
+    documented = documented_env()
+    for comp, names in documented.items():
+        assert names, f"no variables found for {comp} in docs/configuration.md"
+    sets = ("otel.endpoint=http://collector:4317", "otel.protocol=grpc",
+            "incidentCore.serviceTeams=web=frontend", "ingest.httpWorkers=4")
+    for files in (DEFAULT, PRODUCTION, MINIMAL):
+        objs = render(files, sets)
+        for comp in SERVICES.values():
+            names = set(env(deployment(objs, comp)))
+            unknown = names - documented[comp] - OTEL_ENV
+            assert not unknown, f"{comp}: variables not in docs/configuration.md: {sorted(unknown)}"
+            missing = REQUIRED_ENV[comp] - names
+            assert not missing, f"{comp}: required variables missing: {sorted(missing)}"
+
+
+def test_numbers_are_rendered_as_plain_integers():
+    # Helm reads numbers as floats: 4194304 must not become "4.194304e+06".
+    objs = render(DEFAULT, ("incidentCore.batchSize=2000", "ingest.httpWorkers=16"))
+    e = env(deployment(objs, "ingest"))
+    assert e["INGEST_MAX_BODY_BYTES"]["value"] == "4194304", e["INGEST_MAX_BODY_BYTES"]
+    assert e["HTTP_WORKERS"]["value"] == "16"
+    assert env(deployment(objs, "incident-core"))["BATCH_SIZE"]["value"] == "2000"
+
+
+def test_secrets_come_from_the_secret_with_the_configured_keys():
+    objs = render(PRODUCTION)
+    for comp in SERVICES.values():
+        for var in REQUIRED_ENV[comp]:
+            ref = env(deployment(objs, comp))[var]["valueFrom"]["secretKeyRef"]
+            assert ref == {"name": "tocsin-credentials", "key": var}, (comp, ref)
+    objs = render(DEFAULT, ("secret.existingSecret=vault-tocsin", "secret.keys.databaseUrl=pg-url",
+                            "secret.keys.queryDatabaseUrl=pg-readonly-url"))
+    core = env(deployment(objs, "incident-core"))["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    query = env(deployment(objs, "query"))["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    assert core == {"name": "vault-tocsin", "key": "pg-url"}, core
+    assert query == {"name": "vault-tocsin", "key": "pg-readonly-url"}, query
+
+
+def test_consumer_name_is_the_pod_name():
+    objs = render()
+    for comp in ("incident-core", "notifier"):
+        e = env(deployment(objs, comp))["CONSUMER_NAME"]
+        assert e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name", e
+    for comp in ("ingest", "query"):
+        assert "CONSUMER_NAME" not in env(deployment(objs, comp)), comp
+
+
+def test_otel_variables_only_when_set():
+    for comp in SERVICES.values():
+        names = set(env(deployment(render(), comp)))
+        assert not names & OTEL_ENV, names & OTEL_ENV
+    objs = render(DEFAULT, ("otel.endpoint=http://collector:4317",))
+    for comp in SERVICES.values():
+        e = env(deployment(objs, comp))
+        assert e["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == "http://collector:4317"
+        assert e["OTEL_SERVICE_NAME"]["value"] == f"tocsin-{comp}"
+        assert "OTEL_EXPORTER_OTLP_PROTOCOL" not in e
+
+
+def test_topology_spread_over_zones_and_nodes():
+    for dep in of_kind(render(PRODUCTION), "Deployment"):
+        tsc = dep["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        keys = sorted(t["topologyKey"] for t in tsc)
+        assert keys == ["kubernetes.io/hostname", "topology.kubernetes.io/zone"], keys
+        for t in tsc:
+            assert t["labelSelector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
+
+
+def test_services_select_their_deployments_pods():
+    objs = render()
+    for comp in SERVICES.values():
+        svc = by_name(objs, "Service", full(comp))
+        labels = deployment(objs, comp)["spec"]["template"]["metadata"]["labels"]
+        assert all(labels.get(k) == v for k, v in svc["spec"]["selector"].items()), comp
+        assert svc["spec"]["ports"][0]["name"] == "http"
+
+
+def test_graceful_termination_outlasts_the_drain():
+    objs = render()
+    for comp in SERVICES.values():
+        dep = deployment(objs, comp)
+        grace = dep["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        pre_stop = container(dep).get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
+        assert grace >= 30 + pre_stop + 5, (comp, grace, pre_stop)
+    assert container(deployment(objs, "ingest"))["lifecycle"]["preStop"]["sleep"]["seconds"] > 0
+
+
+# ------------------------------------------------------------------------------------------------
+# Examples
+# ------------------------------------------------------------------------------------------------
+
+def test_minimal_example():
+    objs = render(MINIMAL)
+    for comp in SERVICES.values():
+        assert deployment(objs, comp)["spec"]["replicas"] == 1, comp
+    assert not of_kind(objs, "Ingress")
+    assert not of_kind(objs, "NetworkPolicy")
+    assert not of_kind(objs, "HorizontalPodAutoscaler")
+    assert by_name(objs, "Secret", "tocsin-credentials")
+
+
+def test_minimal_example_without_credentials_fails_with_a_clear_message():
+    err = render_fails((f"{EXAMPLES}/minimal.yaml",))
+    assert "databaseUrl" in err, err
+
+
+def test_production_example():
+    objs = render(PRODUCTION)
+    for comp in SERVICES.values():
+        dep = deployment(objs, comp)
+        assert "replicas" not in dep["spec"], f"{comp}: the HPA owns the replica count"
+        hpa = by_name(objs, "HorizontalPodAutoscaler", full(comp))
+        assert hpa["spec"]["minReplicas"] == 3, comp
+        assert hpa["spec"]["scaleTargetRef"]["name"] == full(comp)
+        assert dep["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+        sa = by_name(objs, "ServiceAccount", dep["spec"]["template"]["spec"]["serviceAccountName"])
+        assert sa["metadata"]["annotations"]["azure.workload.identity/client-id"], comp
+    assert not [s for s in of_kind(objs, "Secret")], "existingSecret: the chart creates no Secret"
+    assert len(of_kind(objs, "Ingress")) == 2
+
+
+# ------------------------------------------------------------------------------------------------
+# Ingress
+# ------------------------------------------------------------------------------------------------
+
+def test_ingress_routes_alerts_to_ingest_and_the_rest_to_query():
+    objs = render(PRODUCTION)
+    alerts = by_name(objs, "Ingress", "tocsin-alerts")
+    api = by_name(objs, "Ingress", "tocsin")
+    (a_path,) = alerts["spec"]["rules"][0]["http"]["paths"]
+    (q_path,) = api["spec"]["rules"][0]["http"]["paths"]
+    assert (a_path["path"], a_path["pathType"]) == ("/alerts", "Exact")
+    assert a_path["backend"]["service"]["name"] == full("ingest")
+    assert (q_path["path"], q_path["pathType"]) == ("/", "Prefix")
+    assert q_path["backend"]["service"]["name"] == full("query")
+    for ing in (alerts, api):
+        assert ing["spec"]["tls"][0]["hosts"] == ["tocsin.example.com"]
+        assert ing["spec"]["tls"][0]["secretName"] == "tocsin-tls"
+        assert ing["spec"]["ingressClassName"] == "nginx"
+
+
+def test_allowlist_and_rate_limit_apply_to_the_webhook_only():
+    objs = render(PRODUCTION)
+    alerts = by_name(objs, "Ingress", "tocsin-alerts")["metadata"]["annotations"]
+    api = by_name(objs, "Ingress", "tocsin")["metadata"].get("annotations", {})
+    assert alerts["nginx.ingress.kubernetes.io/whitelist-source-range"] == "203.0.113.10/32,198.51.100.0/28"
+    assert alerts["nginx.ingress.kubernetes.io/limit-rps"] == "20"
+    assert alerts["nginx.ingress.kubernetes.io/proxy-body-size"] == "4194304"
+    assert not [k for k in api if "whitelist" in k or "limit-" in k], api
+
+
+def test_one_certificate_for_the_shared_tls_secret():
+    objs = render(PRODUCTION)
+    alerts = by_name(objs, "Ingress", "tocsin-alerts")["metadata"]["annotations"]
+    api = by_name(objs, "Ingress", "tocsin")["metadata"]["annotations"]
+    assert api["cert-manager.io/cluster-issuer"] == "letsencrypt-prod"
+    assert "cert-manager.io/cluster-issuer" not in alerts
+
+
+def test_ingress_without_allowlist_has_no_allowlist_annotation():
+    objs = render(PRODUCTION, ("json:ingress.alerts.allowlist=[]", "ingress.alerts.rateLimit.enabled=false"))
+    alerts = by_name(objs, "Ingress", "tocsin-alerts")["metadata"]["annotations"]
+    assert set(alerts) == {"nginx.ingress.kubernetes.io/proxy-body-size"}, alerts
+
+
+def test_ingress_needs_a_host():
+    err = render_fails(DEFAULT, ("ingress.enabled=true",))
+    assert "host" in err, err
+
+
+# ------------------------------------------------------------------------------------------------
+# Switching a feature off removes its objects
+# ------------------------------------------------------------------------------------------------
+
+def test_ingress_off_removes_the_ingresses():
+    assert of_kind(render(PRODUCTION), "Ingress")
+    assert not of_kind(render(PRODUCTION, ("ingress.enabled=false",)), "Ingress")
+
+
+def test_autoscaling_off_removes_the_hpas_and_restores_replicas():
+    off = tuple(f"{k}.autoscaling.enabled=false" for k in SERVICES)
+    objs = render(PRODUCTION, off)
+    assert not of_kind(objs, "HorizontalPodAutoscaler")
+    for comp in SERVICES.values():
+        assert deployment(objs, comp)["spec"]["replicas"] == 3, comp
+    # One service only: the others keep theirs.
+    objs = render(PRODUCTION, ("query.autoscaling.enabled=false",))
+    names = sorted(h["metadata"]["name"] for h in of_kind(objs, "HorizontalPodAutoscaler"))
+    assert names == sorted(full(c) for c in ("ingest", "incident-core", "notifier")), names
+
+
+def test_network_policies_off_removes_them():
+    names = sorted(n["metadata"]["name"] for n in of_kind(render(), "NetworkPolicy"))
+    assert names == sorted([full(c) for c in SERVICES.values()] + ["tocsin-migrate"]), names
+    assert not of_kind(render(DEFAULT, ("networkPolicy.enabled=false",)), "NetworkPolicy")
+
+
+def test_service_monitors_only_when_enabled():
+    assert not of_kind(render(), "ServiceMonitor")
+    objs = render(DEFAULT, ("serviceMonitor.enabled=true", "serviceMonitor.labels.release=prometheus"))
+    monitors = of_kind(objs, "ServiceMonitor")
+    assert sorted(m["metadata"]["name"] for m in monitors) == sorted(full(c) for c in SERVICES.values())
+    for m in monitors:
+        assert m["spec"]["endpoints"][0]["port"] == "http"
+        assert m["spec"]["endpoints"][0]["path"] == "/metrics"
+        assert m["metadata"]["labels"]["release"] == "prometheus"
+        svc = by_name(objs, "Service", m["metadata"]["name"])
+        assert all(svc["metadata"]["labels"].get(k) == v for k, v in m["spec"]["selector"]["matchLabels"].items())
+
+
+def test_chart_created_secret_only_without_existing_secret():
+    objs = render(MINIMAL)
+    secret = by_name(objs, "Secret", "tocsin-credentials")
+    assert set(secret["stringData"]) == {"DATABASE_URL", "REDIS_URL", "INGEST_TOKEN", "API_TOKEN"}
+    # With existingSecret (the default), no Secret at all, not even the migration's copy.
+    assert not of_kind(render(), "Secret")
+    assert not of_kind(render(PRODUCTION), "Secret")
+
+
+def test_existing_secret_and_chart_values_are_exclusive():
+    err = render_fails(DEFAULT, ("secret.create.apiToken=abc",))
+    assert "secret.create.apiToken" in err and "existingSecret" in err, err
+
+
+def test_pod_disruption_budgets_per_service():
+    objs = render()
+    for comp in SERVICES.values():
+        pdb = by_name(objs, "PodDisruptionBudget", full(comp))
+        assert pdb["spec"]["maxUnavailable"] == 1
+        assert pdb["spec"]["selector"]["matchLabels"] == deployment(objs, comp)["spec"]["selector"]["matchLabels"]
+    objs = render(DEFAULT, ("notifier.podDisruptionBudget.enabled=false",))
+    assert sorted(p["metadata"]["name"] for p in of_kind(objs, "PodDisruptionBudget")) == \
+        sorted(full(c) for c in ("ingest", "incident-core", "query"))
+
+
+def test_routing_configmap_only_when_set():
+    assert not of_kind(render(), "ConfigMap")
+    assert "volumes" not in deployment(render(), "notifier")["spec"]["template"]["spec"]
+    routing = "routes:\n  - match: {team: payments}\n    slack: '#payments-oncall'\n"
+    objs = render(DEFAULT, (f"notifier.routing={routing}",))
+    cm = by_name(objs, "ConfigMap", "tocsin-notifier-routing")
+    assert yaml.safe_load(cm["data"]["routing.yaml"]) == yaml.safe_load(routing)
+    dep = deployment(objs, "notifier")
+    (mount,) = container(dep)["volumeMounts"]
+    (item,) = dep["spec"]["template"]["spec"]["volumes"][0]["configMap"]["items"]
+    assert os.path.join(mount["mountPath"], item["path"]) == "/etc/tocsin/routing.yaml"
+    assert mount["readOnly"] is True
+    assert "checksum/routing" in dep["spec"]["template"]["metadata"]["annotations"]
+    for comp in ("ingest", "incident-core", "query"):
+        assert "volumes" not in deployment(objs, comp)["spec"]["template"]["spec"], comp
+
+
+def test_migrations_hook_job():
+    for files, secret in ((DEFAULT, "tocsin-credentials"), (MINIMAL, "tocsin-migrate")):
+        objs = render(files)
+        job = by_name(objs, "Job", "tocsin-migrate")
+        ann = job["metadata"]["annotations"]
+        assert ann["helm.sh/hook"] == "pre-install,pre-upgrade"
+        c = job["spec"]["template"]["spec"]["containers"][0]
+        assert c["command"] == ["/usr/local/bin/tocsin-incident-core"] and c["args"] == ["migrate"]
+        assert c["env"][-1]["name"] == "DATABASE_URL"
+        assert c["env"][-1]["valueFrom"]["secretKeyRef"]["name"] == secret
+        assert c["securityContext"]["readOnlyRootFilesystem"] is True
+        # Everything the Job needs exists before it: hooks with a lower weight.
+        sa = by_name(objs, "ServiceAccount", job["spec"]["template"]["spec"]["serviceAccountName"])
+        assert int(sa["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(ann["helm.sh/hook-weight"])
+        if secret != "tocsin-credentials":
+            s = by_name(objs, "Secret", secret)
+            assert int(s["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(ann["helm.sh/hook-weight"])
+    assert not of_kind(render(DEFAULT, ("migrations.enabled=false",)), "Job")
+
+
+def test_keda_replaces_the_hpa_of_its_service():
+    base = ("keda.redisAddress=tocsin.redis.cache.windows.net:6380", "incidentCore.autoscaling.keda.enabled=true")
+    objs = render(PRODUCTION, base)
+    so = by_name(objs, "ScaledObject", full("incident-core"))
+    (redis,) = [t for t in so["spec"]["triggers"] if t["type"] == "redis-streams"]
+    assert redis["metadata"]["stream"] == "tocsin:alerts"
+    assert redis["metadata"]["consumerGroup"] == "incident-core"
+    assert redis["metadata"]["enableTLS"] == "true"
+    assert so["spec"]["minReplicaCount"] == 3
+    assert "authenticationRef" not in redis, "no password key configured"
+    hpas = sorted(h["metadata"]["name"] for h in of_kind(objs, "HorizontalPodAutoscaler"))
+    assert full("incident-core") not in hpas and len(hpas) == 3, hpas
+    assert "replicas" not in deployment(objs, "incident-core")["spec"]
+    objs = render(PRODUCTION, base + ("secret.keys.redisPassword=REDIS_PASSWORD", "notifier.autoscaling.keda.enabled=true"))
+    auth = by_name(objs, "TriggerAuthentication", full("notifier") + "-redis")
+    assert auth["spec"]["secretTargetRef"][0] == {"parameter": "password", "name": "tocsin-credentials", "key": "REDIS_PASSWORD"}
+    so = by_name(objs, "ScaledObject", full("notifier"))
+    assert so["spec"]["triggers"][0]["metadata"]["stream"] == "tocsin:events"
+    assert not of_kind(render(PRODUCTION), "ScaledObject")
+
+
+def test_keda_needs_the_redis_address():
+    err = render_fails(DEFAULT, ("incidentCore.autoscaling.keda.enabled=true",))
+    assert "keda.redisAddress" in err, err
+
+
+# ------------------------------------------------------------------------------------------------
+# NetworkPolicies: each service gets what it needs
+# ------------------------------------------------------------------------------------------------
+
+def egress_ports(np):
+    return {p["port"] for rule in np["spec"]["egress"] for p in rule.get("ports", [])}
+
+
+def test_network_policies_allow_what_each_service_needs():
+    objs = render(PRODUCTION)
+    for comp in SERVICES.values():
+        np = by_name(objs, "NetworkPolicy", full(comp))
+        assert np["spec"]["podSelector"]["matchLabels"] == deployment(objs, comp)["spec"]["selector"]["matchLabels"]
+        ports = egress_ports(np)
+        assert {53, 6380} <= ports, (comp, ports)
+        assert (5432 in ports) == (comp in ("incident-core", "query")), (comp, ports)
+        sources = [r.get("from") for r in np["spec"]["ingress"]]
+        namespaces = [p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                      for peers in sources for p in (peers or [])]
+        if comp in ("ingest", "query"):
+            assert "ingress-nginx" in namespaces, (comp, namespaces)
+        else:
+            assert namespaces == ["kube-system"], (comp, namespaces)  # metrics scraping only
+    migrate = by_name(objs, "NetworkPolicy", "tocsin-migrate")
+    assert migrate["spec"]["ingress"] == [] and egress_ports(migrate) == {53, 5432}
+
+
+def test_network_policies_default_to_any_source_for_public_services():
+    objs = render()
+    for comp in ("ingest", "query"):
+        rules = by_name(objs, "NetworkPolicy", full(comp))["spec"]["ingress"]
+        assert rules == [{"ports": [{"protocol": "TCP", "port": "http"}]}], rules
+
+
+# ------------------------------------------------------------------------------------------------
+# Services are independent
+# ------------------------------------------------------------------------------------------------
+
+def index(objs):
+    return {(o["kind"], o["metadata"]["name"]): o for o in objs}
+
+
+def test_scaling_query_changes_no_other_service():
+    for files, sets in ((DEFAULT, ("query.replicas=7",)),
+                        (PRODUCTION, ("query.autoscaling.maxReplicas=30", "query.resources.requests.cpu=1"))):
+        before, after = index(render(files)), index(render(files, sets))
+        assert before.keys() == after.keys()
+        changed = sorted(k for k in before if before[k] != after[k])
+        assert changed and all(component_of(after[k]) == "query" for k in changed), changed
+
+
+def test_every_object_carries_the_release_labels():
+    for files in ALL_SETS.values():
+        for o in render(files):
+            labels = o["metadata"].get("labels", {})
+            assert labels.get("app.kubernetes.io/instance") == RELEASE, o["metadata"]["name"]
+            assert labels.get("app.kubernetes.io/name") == "tocsin", o["metadata"]["name"]
+
+
+# ------------------------------------------------------------------------------------------------
+# values.schema.json rejects mistakes at install time
+# ------------------------------------------------------------------------------------------------
+
+def test_schema_rejects_a_typo_in_a_service_block():
+    err = render_fails(DEFAULT, ("ingest.replcas=3",))
+    assert "replcas" in err, err
+
+
+def test_schema_rejects_typos_elsewhere():
+    for typo, word in (("ingres.enabled=true", "ingres"), ("networkPolicy.enable=false", "enable"),
+                       ("incidentCore.autoscaling.kedaa.enabled=true", "kedaa"),
+                       ("secret.keys.databaseURL=x", "databaseURL"), ("query.probes.livenes.periodSeconds=5", "livenes")):
+        err = render_fails(DEFAULT, (typo,))
+        assert f"'{word}' not allowed" in err, (typo, err)
+
+
+def test_schema_rejects_bad_values():
+    for bad in ("config.logFormat=xml", "incidentCore.batchSize=5000", "ingest.replicas=two",
+                "incidentCore.correlationFields=service,host", "image.pullPolicy=Sometimes",
+                "incidentCore.reopenWindow=soon", "ingress.alerts.allowlist[0]=10.0.0.1"):
+        render_fails(DEFAULT, (bad,))
+
+
+def main():
+    tests = [(n, f) for n, f in globals().items() if n.startswith("test_") and callable(f)]
+    passed = failed = 0
+    for name, fn in tests:
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - report every kind of failure the same way
+            failed += 1
+            detail = str(e) if isinstance(e, (AssertionError, RenderError)) else traceback.format_exc()
+            print(f"FAIL {name}: {detail}")
+        else:
+            passed += 1
+            print(f"ok   {name}")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
