@@ -19,7 +19,7 @@ endif
 
 SERVICES := tocsin-ingest tocsin-incident-core tocsin-query tocsin-notifier
 
-.PHONY: help build run demo bench lint test infra-up infra-down clean
+.PHONY: help build run demo bench lint lint-deploy test infra-up infra-down clean
 
 help:
 	@echo 'tocsin make targets:'
@@ -30,6 +30,8 @@ help:
 	@echo '  bench       release build, then measure ingest, end-to-end throughput, latency and memory'
 	@echo '              (figures in docs/benchmarks.md; the last run is kept in .local/bench-last.txt)'
 	@echo '  lint        cargo fmt --check + cargo clippy -D warnings'
+	@echo '  lint-deploy helm lint/template, offline Kubernetes schema validation and chart tests'
+	@echo '              (no cluster; first run builds helm into .local/bin and a venv in .local/venv)'
 	@echo '  test        lint, then cargo test --workspace against PostgreSQL + Redis:'
 	@echo '              DATABASE_URL/REDIS_URL if both are set, else the project-local infra,'
 	@echo '              which is started if needed and LEFT RUNNING afterwards (fast reruns;'
@@ -55,6 +57,9 @@ demo:
 bench:
 	bash scripts/bench.sh
 
+lint-deploy:
+	bash scripts/lint-deploy.sh
+
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
@@ -70,6 +75,8 @@ test: lint
 	fi; \
 	echo "+ $(CARGO) test --workspace $(RELEASE_FLAG) $(CARGO_TEST_ARGS)" >&2; \
 	$(CARGO) test --workspace $(RELEASE_FLAG) $(CARGO_TEST_ARGS)
+	@# The Helm chart's checks are tests of the project too.
+	bash scripts/lint-deploy.sh
 
 infra-up:
 	@bash scripts/local-infra.sh up

@@ -100,5 +100,5 @@ done
 
 # --- tests on the rendered output --------------------------------------------------------------
 step "tests on the rendered output (scripts/lint-deploy/)"
-HELM="$helm" CHART="$chart" EXAMPLES="$examples" RENDERED="$out" \
+HELM="$helm" CHART="$chart" EXAMPLES="$examples" \
     "$venv/bin/python" "$root/scripts/lint-deploy/test_chart.py"

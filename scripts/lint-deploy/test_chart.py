@@ -535,6 +535,17 @@ def test_network_policies_default_to_any_source_for_public_services():
         assert rules == [{"ports": [{"protocol": "TCP", "port": "http"}]}], rules
 
 
+def test_empty_metrics_sources_never_widen_the_ingress_restriction():
+    controller = "json:networkPolicy.ingressFrom=[{\"namespaceSelector\":{\"matchLabels\":{\"kubernetes.io/metadata.name\":\"ingress-nginx\"}}}]"
+    objs = render(DEFAULT, (controller,))
+    for comp in ("ingest", "query"):
+        rules = by_name(objs, "NetworkPolicy", full(comp))["spec"]["ingress"]
+        assert len(rules) == 1 and rules[0].get("from"), (comp, rules)
+    for comp in ("incident-core", "notifier"):
+        rules = by_name(objs, "NetworkPolicy", full(comp))["spec"]["ingress"]
+        assert rules == [{"ports": [{"protocol": "TCP", "port": "http"}]}], (comp, rules)
+
+
 # ------------------------------------------------------------------------------------------------
 # Services are independent
 # ------------------------------------------------------------------------------------------------

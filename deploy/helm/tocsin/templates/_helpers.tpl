@@ -123,8 +123,8 @@ azure.workload.identity/tenant-id: {{ . | quote }}
 
 {{/*
 Environment every service gets: listen address, logging, stream prefix, Redis, HTTP workers,
-OpenTelemetry. The service's own variables follow (tocsin.<key>.env), then extraEnv, which can
-therefore override anything here.
+OpenTelemetry. The service's own variables follow (tocsin.<key>.env), then extraEnv, which is for
+variables the chart does not set (a duplicate name would make later upgrades' patches ambiguous).
 */}}
 {{- define "tocsin.commonEnv" -}}
 {{- $v := index .root.Values .key -}}

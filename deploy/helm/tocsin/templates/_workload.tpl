@@ -356,8 +356,10 @@ spec:
 {{- end -}}
 
 {{/*
-Ingress: public services accept networkPolicy.ingressFrom (anyone when empty) on 8080; every
-service accepts networkPolicy.metricsFrom (anyone when empty) for /metrics on the same port.
+Ingress, all on port 8080 (API, probes and /metrics share it):
+  ingest, query              networkPolicy.ingressFrom (anyone when empty), plus metricsFrom
+                             when both are set;
+  incident-core, notifier    networkPolicy.metricsFrom (anyone when empty).
 Egress: DNS, Redis, PostgreSQL only for the services that use it, and extraEgress.
 Kubelet probes are not subject to NetworkPolicies.
 */}}
@@ -384,7 +386,9 @@ spec:
         {{- toYaml . | nindent 8 }}
       {{- end }}
     {{- end }}
-    {{- if not (and .public (empty $np.ingressFrom)) }}
+    {{- /* Public services: a separate scrape rule only when metricsFrom names the scrapers,
+           so an ingressFrom restriction is never widened by an empty metricsFrom. */}}
+    {{- if or (not .public) (and $np.ingressFrom $np.metricsFrom) }}
     - ports:
         - protocol: TCP
           port: http
