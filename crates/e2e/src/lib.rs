@@ -107,6 +107,7 @@ impl Stack {
                     visibility_timeout: options.visibility_timeout,
                     max_deliveries: 5,
                     intake: options.intake.clone(),
+                    metrics_refresh_interval: Duration::from_millis(100),
                     http_workers: 1,
                 },
                 shutdown.clone(),

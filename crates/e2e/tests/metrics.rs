@@ -47,3 +47,70 @@ async fn promtool_finds_nothing_to_complain_about() {
     }
     stack.stop().await;
 }
+
+async fn core_metrics(stack: &Stack) -> String {
+    stack
+        .http
+        .get(format!("{}/metrics", stack.core_urls[0]))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default()
+}
+
+/// The value of the sample whose line starts with `prefix` (name and labels).
+fn sample(text: &str, prefix: &str) -> Option<f64> {
+    text.lines().find(|line| line.starts_with(prefix)).and_then(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+async fn eventually(stack: &Stack, prefix: &str, expected: f64) -> String {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = core_metrics(stack).await;
+        if sample(&text, prefix) == Some(expected) {
+            return text;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{prefix} never became {expected}:\n{text}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incident_metrics_count_what_people_and_alerts_did() {
+    let stack = Stack::start().await;
+    let labels = r#"service="web-server",environment="production",severity="critical",team="unowned""#;
+    // The alert started three minutes ago.
+    let started = OffsetDateTime::now_utc() - time::Duration::minutes(3);
+    stack.send(&tocsin_e2e::webhook("firing-single.json", started)).await;
+    let incidents = stack.incidents_when("", |items| items.len() == 1).await;
+    let id = incidents[0]["id"].as_str().unwrap_or_default().to_owned();
+
+    let text = eventually(&stack, &format!("tocsin_incidents_active{{{labels},status=\"open\"}}"), 1.0).await;
+    assert_eq!(sample(&text, &format!("tocsin_incidents_opened_total{{{labels}}}")), Some(1.0));
+
+    let (status, _) = stack.post(&format!("/incidents/{id}/acknowledge"), &serde_json::json!({})).await;
+    assert_eq!(status, 200);
+    let text = eventually(&stack, &format!("tocsin_incidents_active{{{labels},status=\"acknowledged\"}}"), 1.0).await;
+    assert_eq!(sample(&text, &format!("tocsin_incidents_active{{{labels},status=\"open\"}}")), Some(0.0));
+    assert_eq!(sample(&text, &format!("tocsin_incident_time_to_acknowledge_seconds_count{{{labels}}}")), Some(1.0));
+    let waited = sample(&text, &format!("tocsin_incident_time_to_acknowledge_seconds_sum{{{labels}}}"));
+    assert!(waited.is_some_and(|s| (180.0..240.0).contains(&s)), "time to acknowledge: {waited:?}");
+    // Counted in the bucket for up to 5 minutes, not in the one for up to 2.
+    assert_eq!(
+        sample(&text, &format!("tocsin_incident_time_to_acknowledge_seconds_bucket{{le=\"120.0\",{labels}}}")),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&text, &format!("tocsin_incident_time_to_acknowledge_seconds_bucket{{le=\"300.0\",{labels}}}")),
+        Some(1.0)
+    );
+
+    let (status, _) = stack.post(&format!("/incidents/{id}/resolve"), &serde_json::json!({})).await;
+    assert_eq!(status, 200);
+    let text = eventually(&stack, &format!("tocsin_incidents_active{{{labels},status=\"acknowledged\"}}"), 0.0).await;
+    assert_eq!(sample(&text, &format!("tocsin_incidents_resolved_total{{{labels}}}")), Some(1.0));
+    assert_eq!(sample(&text, &format!("tocsin_incident_duration_seconds_count{{{labels}}}")), Some(1.0));
+    stack.stop().await;
+}

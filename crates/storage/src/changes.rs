@@ -30,13 +30,28 @@ impl Change {
     }
 }
 
-/// Records `changes` of the incident whose state after them is `incident`. Returns how many events
-/// went to the outbox.
+/// A change of an incident's status, reported to the caller so it can count it once committed
+/// (time to acknowledge, time to resolve).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusChange {
+    pub kind: EventKind,
+    /// The incident after the change.
+    pub incident: tocsin_domain::Incident,
+}
+
+/// What [`record`] and [`record_many`] wrote.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Recorded {
+    pub events: usize,
+    pub transitions: Vec<StatusChange>,
+}
+
+/// Records `changes` of the incident whose state after them is `incident`.
 pub(crate) async fn record(
     conn: &mut AsyncPgConnection,
     incident: &IncidentRow,
     changes: Vec<Change>,
-) -> Result<usize, StorageError> {
+) -> Result<Recorded, StorageError> {
     record_many(conn, changes.into_iter().map(|change| (incident, change)).collect()).await
 }
 
@@ -45,9 +60,9 @@ pub(crate) async fn record(
 pub(crate) async fn record_many(
     conn: &mut AsyncPgConnection,
     changes: Vec<(&IncidentRow, Change)>,
-) -> Result<usize, StorageError> {
+) -> Result<Recorded, StorageError> {
     if changes.is_empty() {
-        return Ok(0);
+        return Ok(Recorded::default());
     }
     let mut snapshots = std::collections::HashMap::new();
     for (incident, _) in &changes {
@@ -71,8 +86,12 @@ pub(crate) async fn record_many(
     diesel::insert_into(timeline_entries::table).values(timeline_rows).execute(conn).await?;
 
     let mut outbox_rows = Vec::with_capacity(changes.len());
+    let mut transitions = Vec::new();
     for (incident, change) in changes {
         let Some(snapshot) = snapshots.get(&incident.id) else { continue };
+        if change.status.is_some() {
+            transitions.push(StatusChange { kind: change.kind, incident: snapshot.clone() });
+        }
         let event = IncidentEvent {
             id: Uuid::now_v7(),
             kind: change.kind,
@@ -85,9 +104,9 @@ pub(crate) async fn record_many(
             .map_err(|error| StorageError::Corrupt(format!("event does not serialise: {error}")))?;
         outbox_rows.push((outbox::event_id.eq(event.id), outbox::payload.eq(payload)));
     }
-    let written = outbox_rows.len();
+    let events = outbox_rows.len();
     diesel::insert_into(outbox::table).values(outbox_rows).execute(conn).await?;
-    Ok(written)
+    Ok(Recorded { events, transitions })
 }
 
 use diesel::ExpressionMethods;

@@ -1,7 +1,7 @@
 //! Applying people's commands to incidents, exactly once per command id.
 
 use crate::StorageError;
-use crate::changes::{self, Change};
+use crate::changes::{self, Change, StatusChange};
 use crate::intake::{reopen, set_resolved};
 use crate::rows::IncidentRow;
 use crate::schema::{command_outcomes, incidents};
@@ -14,16 +14,17 @@ use tocsin_domain::{Action, Command, CommandOutcome, EventKind, IncidentStatus, 
 use uuid::Uuid;
 
 /// Applies `command` in the caller's transaction, or returns the outcome recorded when it was
-/// first applied: a redelivered command changes nothing twice.
+/// first applied: a redelivered command changes nothing twice. The status changes it caused come
+/// with the outcome (none for a redelivery).
 pub async fn apply_command(
     conn: &mut AsyncPgConnection,
     command: &Command,
     now: OffsetDateTime,
-) -> Result<CommandOutcome, StorageError> {
+) -> Result<(CommandOutcome, Vec<StatusChange>), StorageError> {
     if let Some(outcome) = command_outcome(conn, command.id).await? {
-        return Ok(outcome);
+        return Ok((outcome, Vec::new()));
     }
-    let outcome = decide(conn, command, now).await?;
+    let (outcome, transitions) = decide(conn, command, now).await?;
     let stored = serde_json::to_value(&outcome)
         .map_err(|error| StorageError::Corrupt(format!("outcome does not serialise: {error}")))?;
     // A concurrent replica applying the same command loses here with a unique violation; its
@@ -39,7 +40,7 @@ pub async fn apply_command(
         ))
         .execute(conn)
         .await?;
-    Ok(outcome)
+    Ok((outcome, transitions))
 }
 
 /// The recorded outcome of a command, once incident-core has applied it.
@@ -61,7 +62,7 @@ async fn decide(
     conn: &mut AsyncPgConnection,
     command: &Command,
     now: OffsetDateTime,
-) -> Result<CommandOutcome, StorageError> {
+) -> Result<(CommandOutcome, Vec<StatusChange>), StorageError> {
     let Some(incident) = incidents::table
         .find(command.incident_id)
         .select(IncidentRow::as_select())
@@ -70,7 +71,7 @@ async fn decide(
         .await
         .optional()?
     else {
-        return Ok(rejected(RejectionCode::NotFound, format!("no incident {}", command.incident_id)));
+        return Ok((rejected(RejectionCode::NotFound, format!("no incident {}", command.incident_id)), Vec::new()));
     };
     let status = incident.status()?;
     let at = command.requested_at;
@@ -79,7 +80,7 @@ async fn decide(
     let (incident, change) = match &command.action {
         Action::Assign { assignee } => {
             if incident.assignee == *assignee {
-                return Ok(CommandOutcome::Applied { incident: Box::new(incident.into_domain()?) });
+                return Ok((CommandOutcome::Applied { incident: Box::new(incident.into_domain()?) }, Vec::new()));
             }
             let updated = diesel::update(incidents::table.find(incident.id))
                 .set((
@@ -99,7 +100,7 @@ async fn decide(
             };
             let next = match transition.apply(status) {
                 Ok(next) => next,
-                Err(error) => return Ok(rejected(RejectionCode::Conflict, error.to_string())),
+                Err(error) => return Ok((rejected(RejectionCode::Conflict, error.to_string()), Vec::new())),
             };
             match transition {
                 Transition::Acknowledge => {
@@ -122,11 +123,14 @@ async fn decide(
                 }
                 Transition::Reopen => {
                     if let Some(active) = active_with_key(conn, &incident.correlation_key).await? {
-                        return Ok(rejected(
-                            RejectionCode::Conflict,
-                            format!(
-                                "incident {active} is already open for the same correlation key; new alerts join it"
+                        return Ok((
+                            rejected(
+                                RejectionCode::Conflict,
+                                format!(
+                                    "incident {active} is already open for the same correlation key; new alerts join it"
+                                ),
                             ),
+                            Vec::new(),
                         ));
                     }
                     let updated = reopen(conn, incident.id, now).await?;
@@ -137,8 +141,8 @@ async fn decide(
             }
         }
     };
-    changes::record(conn, &incident, vec![change]).await?;
-    Ok(CommandOutcome::Applied { incident: Box::new(incident.into_domain()?) })
+    let recorded = changes::record(conn, &incident, vec![change]).await?;
+    Ok((CommandOutcome::Applied { incident: Box::new(incident.into_domain()?) }, recorded.transitions))
 }
 
 async fn active_with_key(conn: &mut AsyncPgConnection, key: &str) -> Result<Option<Uuid>, StorageError> {

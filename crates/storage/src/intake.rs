@@ -24,7 +24,8 @@ use tocsin_domain::{
 use uuid::Uuid;
 
 mod batch;
-pub use batch::record_alerts;
+pub use crate::changes::StatusChange;
+pub use batch::{IntakeBatch, record_alerts};
 
 /// How alerts become incidents; from incident-core's configuration.
 #[derive(Debug, Clone)]
@@ -57,6 +58,8 @@ pub struct IntakeOutcome {
     /// Whether a new incident was opened for it.
     pub opened_incident: bool,
     pub events: usize,
+    /// Status changes it caused, to be counted once the transaction commits.
+    pub transitions: Vec<StatusChange>,
 }
 
 pub async fn record_alert(
@@ -80,7 +83,8 @@ pub async fn record_alert(
         None => None,
     };
     let change = merge(stored.as_ref(), alert.state, alert.ends_at, report.received_at);
-    let quiet = |incident_id| IntakeOutcome { change, incident_id, opened_incident: false, events: 0 };
+    let quiet =
+        |incident_id| IntakeOutcome { change, incident_id, opened_incident: false, events: 0, transitions: Vec::new() };
 
     match (change, existing) {
         (OccurrenceChange::Opened | OccurrenceChange::OpenedResolved, _) => {
@@ -227,8 +231,14 @@ async fn attach(
         }
         changes.push(Change::new(EventKind::AlertAdded, at, ALERTMANAGER_ACTOR, json!({ "alert": alert_detail })));
     }
-    let events = changes::record(conn, &incident, changes).await?;
-    Ok(IntakeOutcome { change, incident_id: Some(incident.id), opened_incident: opened, events })
+    let recorded = changes::record(conn, &incident, changes).await?;
+    Ok(IntakeOutcome {
+        change,
+        incident_id: Some(incident.id),
+        opened_incident: opened,
+        events: recorded.events,
+        transitions: recorded.transitions,
+    })
 }
 
 async fn find_active(conn: &mut AsyncPgConnection, key: &CorrelationKey) -> Result<Option<IncidentRow>, StorageError> {
@@ -420,12 +430,13 @@ async fn resolve_alert(
             .with_status(IncidentStatus::Resolved),
         );
     }
-    let events = changes::record(conn, &incident, changes).await?;
+    let recorded = changes::record(conn, &incident, changes).await?;
     Ok(IntakeOutcome {
         change: OccurrenceChange::Resolved,
         incident_id: Some(incident.id),
         opened_incident: false,
-        events,
+        events: recorded.events,
+        transitions: recorded.transitions,
     })
 }
 

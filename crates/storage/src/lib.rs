@@ -2,7 +2,7 @@
 //! every query the services run. Functions take `&mut AsyncPgConnection` so a caller can compose
 //! several inside one transaction; services never build SQL themselves.
 
-mod changes;
+pub mod changes;
 pub mod commands;
 mod error;
 pub mod intake;

@@ -137,6 +137,46 @@ pub async fn incident_detail(conn: &mut AsyncPgConnection, id: Uuid) -> Result<O
     }))
 }
 
+/// Active incidents counted by the fields incident metrics are labelled with.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ActiveCount {
+    pub service: String,
+    pub environment: String,
+    pub severity: String,
+    pub team: String,
+    pub status: String,
+    pub count: i64,
+}
+
+/// The open and acknowledged incidents, counted by service, environment, severity, team and
+/// status. The database is the one source of truth, so replicas exporting it agree.
+pub async fn active_counts(conn: &mut AsyncPgConnection) -> Result<Vec<ActiveCount>, StorageError> {
+    let rows: Vec<(String, String, String, String, String, i64)> = incidents::table
+        .filter(incidents::status.ne(IncidentStatus::Resolved.as_str()))
+        .group_by((incidents::service, incidents::environment, incidents::severity, incidents::team, incidents::status))
+        .select((
+            incidents::service,
+            incidents::environment,
+            incidents::severity,
+            incidents::team,
+            incidents::status,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(service, environment, severity, team, status, count)| ActiveCount {
+            service,
+            environment,
+            severity,
+            team,
+            status,
+            count,
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,6 +107,7 @@ async fn a_command_is_applied_once_whatever_the_redeliveries() {
         conn.transaction(async |conn| commands::apply_command(conn, command, OffsetDateTime::now_utc()).await)
             .await
             .unwrap_or_else(|e| panic!("{e}"))
+            .0
     };
     let first = apply(&mut conn, &command).await;
     let again = apply(&mut conn, &command).await;
@@ -222,7 +223,7 @@ async fn the_batch_path_and_the_one_alert_path_agree() {
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(outcomes.len(), reports.len());
+    assert_eq!(outcomes.outcomes.len(), reports.len());
 
     let list = async |conn: &mut AsyncPgConnection| {
         let page = reads::list_incidents(conn, &reads::IncidentFilter::default(), 100, None)
@@ -255,6 +256,7 @@ async fn batches_keep_working_once_postgres_uses_generic_plans() {
             .transaction(async |conn| tocsin_storage::intake::record_alerts(conn, &reports, &settings, at).await)
             .await
             .unwrap_or_else(|e| panic!("batch {n}: {e}"));
-        assert_eq!(outcomes.iter().filter(|o| o.opened_incident).count(), 1, "batch {n}");
+        assert_eq!(outcomes.outcomes.iter().filter(|o| o.opened_incident).count(), 1, "batch {n}");
+        assert_eq!(outcomes.transitions.len(), 1, "batch {n}: the opening is the one status change");
     }
 }

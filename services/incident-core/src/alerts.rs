@@ -9,7 +9,7 @@ use tocsin_bus::{Consumer, Delivery};
 use tocsin_domain::{AlertReceived, OccurrenceChange};
 use tocsin_storage::AsyncConnection;
 use tocsin_storage::StorageError;
-use tocsin_storage::intake::{IntakeOutcome, record_alerts};
+use tocsin_storage::intake::{IntakeBatch, record_alerts};
 use tokio_util::sync::CancellationToken;
 
 pub async fn run(core: Arc<Core>, consumer: Consumer<AlertReceived>, shutdown: CancellationToken) {
@@ -115,8 +115,9 @@ async fn apply_with_retry(
     let mut backoff = Backoff::new();
     loop {
         match apply_once(core, batch).await {
-            Ok(outcomes) => {
-                core.record_outcomes(batch, &outcomes);
+            Ok(applied) => {
+                core.record_outcomes(batch, &applied.outcomes);
+                core.metrics.observe(&applied.transitions);
                 return Ok(());
             }
             Err(error) if error.is_transient() => {
@@ -134,7 +135,7 @@ async fn apply_with_retry(
     }
 }
 
-async fn apply_once(core: &Core, batch: &[Delivery<AlertReceived>]) -> Result<Vec<IntakeOutcome>, StorageError> {
+async fn apply_once(core: &Core, batch: &[Delivery<AlertReceived>]) -> Result<IntakeBatch, StorageError> {
     let mut conn = core.pool.get().await?;
     let settings = &core.intake;
     let reports: Vec<AlertReceived> = batch.iter().map(|delivery| delivery.envelope.payload.clone()).collect();

@@ -81,5 +81,8 @@ pub async fn run(core: Arc<Core>, consumer: Consumer<Command>, shutdown: Cancell
 
 async fn apply_once(core: &Core, command: &Command) -> Result<CommandOutcome, StorageError> {
     let mut conn = core.pool.get().await?;
-    conn.transaction(async |conn| apply_command(conn, command, OffsetDateTime::now_utc()).await).await
+    let (outcome, changes) =
+        conn.transaction(async |conn| apply_command(conn, command, OffsetDateTime::now_utc()).await).await?;
+    core.metrics.observe(&changes);
+    Ok(outcome)
 }

@@ -16,6 +16,7 @@
 //! | `SERVICE_TEAMS` | empty | `service=team,…` for alerts without a `team` label |
 //! | `AUTO_RESOLVE` | `true` | resolve an incident when all its alerts have resolved |
 //! | `REOPEN_WINDOW` | `5m` | a key firing again this soon after resolving reopens the incident; `0s` disables |
+//! | `METRICS_REFRESH_INTERVAL` | `15s` | how often the active-incident gauges are read from PostgreSQL |
 //! | `HTTP_WORKERS` | `1` | HTTP worker threads (only probes and metrics are served) |
 
 use std::time::Duration;
@@ -36,6 +37,7 @@ pub struct Config {
     pub visibility_timeout: Duration,
     pub max_deliveries: usize,
     pub intake: IntakeSettings,
+    pub metrics_refresh_interval: Duration,
     pub http_workers: usize,
 }
 
@@ -67,6 +69,7 @@ impl Config {
                     reason: error.to_string(),
                 })?,
             },
+            metrics_refresh_interval: env.duration_or("METRICS_REFRESH_INTERVAL", Duration::from_secs(15))?,
             http_workers: env.parse_or("HTTP_WORKERS", 1)?,
         })
     }

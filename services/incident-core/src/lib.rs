@@ -8,6 +8,7 @@
 mod alerts;
 mod commands;
 pub mod config;
+mod gauges;
 mod metrics;
 mod relay;
 mod retry;
@@ -47,9 +48,6 @@ impl Core {
         for (delivery, outcome) in batch.iter().zip(outcomes) {
             let change = alerts::change_name(outcome.change);
             self.metrics.alerts_processed.get_or_create(&metrics::ChangeLabel { change }).inc();
-            if outcome.opened_incident {
-                self.metrics.incidents_opened.inc();
-            }
             let waited = (now - delivery.envelope.payload.received_at).as_seconds_f64().max(0.0);
             self.metrics.alert_latency.observe(waited);
             if outcome.change != OccurrenceChange::Refreshed && outcome.change != OccurrenceChange::Stale {
@@ -70,6 +68,7 @@ pub struct Application {
     core: Arc<Core>,
     alerts: Consumer<AlertReceived>,
     commands: Consumer<Command>,
+    metrics_refresh: std::time::Duration,
     shutdown: CancellationToken,
 }
 
@@ -142,7 +141,8 @@ impl Application {
         )?;
         let core =
             Arc::new(Core { pool, bus, intake: config.intake, metrics: core_metrics, relay_wakeup: Notify::new() });
-        Ok(Application { port, server, core, alerts, commands, shutdown })
+        let metrics_refresh = config.metrics_refresh_interval;
+        Ok(Application { port, server, core, alerts, commands, metrics_refresh, shutdown })
     }
 
     pub fn port(&self) -> u16 {
@@ -155,10 +155,11 @@ impl Application {
         let alert_loop = tokio::spawn(alerts::run(self.core.clone(), self.alerts, self.shutdown.clone()));
         let command_loop = tokio::spawn(commands::run(self.core.clone(), self.commands, self.shutdown.clone()));
         let relay_loop = tokio::spawn(relay::run(self.core.clone(), self.shutdown.clone()));
+        let gauge_loop = tokio::spawn(gauges::run(self.core.clone(), self.metrics_refresh, self.shutdown.clone()));
         let served = self.server.await;
         // The server stops on the same token; the loops finish their batch.
         self.shutdown.cancel();
-        for task in [alert_loop, command_loop, relay_loop] {
+        for task in [alert_loop, command_loop, relay_loop, gauge_loop] {
             if let Err(error) = task.await {
                 tracing::error!(%error, "a worker loop failed");
             }

@@ -19,7 +19,9 @@
 //!
 //! Events written for a round carry the incident as it stands at the end of that round.
 
-use super::{IntakeOutcome, IntakeSettings, alert_detail, occurrence_key, record_alert, reopen, stored_time};
+use super::{
+    IntakeOutcome, IntakeSettings, StatusChange, alert_detail, occurrence_key, record_alert, reopen, stored_time,
+};
 use crate::StorageError;
 use crate::changes::{self, Change};
 use crate::rows::{AlertRow, IncidentRow, json_map};
@@ -37,21 +39,35 @@ use tocsin_domain::{
 };
 use uuid::Uuid;
 
-/// Applies `reports` in the caller's transaction; returns one outcome per report, in order.
+/// What a batch did: one outcome per report, in order, and every status change it caused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntakeBatch {
+    pub outcomes: Vec<IntakeOutcome>,
+    pub transitions: Vec<StatusChange>,
+}
+
+/// Applies `reports` in the caller's transaction.
 pub async fn record_alerts(
     conn: &mut AsyncPgConnection,
     reports: &[AlertReceived],
     settings: &IntakeSettings,
     now: OffsetDateTime,
-) -> Result<Vec<IntakeOutcome>, StorageError> {
+) -> Result<IntakeBatch, StorageError> {
     let mut outcomes: Vec<Option<IntakeOutcome>> = vec![None; reports.len()];
+    let mut transitions = Vec::new();
     for round in rounds(reports) {
-        let applied = apply_round(conn, reports, &round, settings, now).await?;
-        for (index, outcome) in round.into_iter().zip(applied) {
+        let (applied, mut changed) = apply_round(conn, reports, &round, settings, now).await?;
+        transitions.append(&mut changed);
+        for (index, mut outcome) in round.into_iter().zip(applied) {
+            transitions.append(&mut outcome.transitions);
             outcomes[index] = Some(outcome);
         }
     }
-    outcomes.into_iter().map(|o| o.ok_or_else(|| StorageError::Corrupt("a report was not applied".into()))).collect()
+    let outcomes = outcomes
+        .into_iter()
+        .map(|o| o.ok_or_else(|| StorageError::Corrupt("a report was not applied".into())))
+        .collect::<Result<_, _>>()?;
+    Ok(IntakeBatch { outcomes, transitions })
 }
 
 /// Indices of `reports`, split so that no round holds two reports of one occurrence.
@@ -78,7 +94,7 @@ async fn apply_round(
     round: &[usize],
     settings: &IntakeSettings,
     now: OffsetDateTime,
-) -> Result<Vec<IntakeOutcome>, StorageError> {
+) -> Result<(Vec<IntakeOutcome>, Vec<StatusChange>), StorageError> {
     let round: Vec<&AlertReceived> = round.iter().map(|&i| &reports[i]).collect();
     lock_occurrences(conn, &round).await?;
     let stored = stored_occurrences(conn, &round).await?;
@@ -101,6 +117,7 @@ async fn apply_round(
             incident_id: row.map(|row| row.incident_id),
             opened_incident: false,
             events: 0,
+            transitions: Vec::new(),
         });
         match (change, row) {
             (OccurrenceChange::Refreshed, Some(row)) => refreshed.push((position, row)),
@@ -116,7 +133,7 @@ async fn apply_round(
     refresh(conn, &round, &refreshed, now).await?;
     open(conn, &round, &opened, settings, now, &mut outcomes, &mut touched, &mut changes).await?;
     resolve(conn, &round, &resolved, settings, now, &mut outcomes, &mut touched, &mut changes).await?;
-    let events = record_changes(conn, &touched, changes).await?;
+    let (events, transitions) = record_changes(conn, &touched, changes).await?;
     for outcome in &mut outcomes {
         if let Some(count) = outcome.incident_id.and_then(|id| events.get(&id)) {
             outcome.events = *count;
@@ -125,7 +142,7 @@ async fn apply_round(
     for position in one_by_one {
         outcomes[position] = record_alert(conn, round[position], settings, now).await?;
     }
-    Ok(outcomes)
+    Ok((outcomes, transitions))
 }
 
 /// Advisory locks on every occurrence of the round, in one sorted order so that replicas never
@@ -468,12 +485,13 @@ async fn resolve(
     Ok(())
 }
 
-/// Timeline entries and outbox events for the round, one insert each; returns events per incident.
+/// Timeline entries and outbox events for the round, one insert each; returns events per incident
+/// and the status changes.
 async fn record_changes(
     conn: &mut AsyncPgConnection,
     touched: &Touched,
     changes: Vec<(Uuid, Change)>,
-) -> Result<HashMap<Uuid, usize>, StorageError> {
+) -> Result<(HashMap<Uuid, usize>, Vec<StatusChange>), StorageError> {
     let mut counts = HashMap::new();
     let mut entries = Vec::with_capacity(changes.len());
     for (incident_id, change) in changes {
@@ -483,6 +501,6 @@ async fn record_changes(
         *counts.entry(incident_id).or_insert(0) += 1;
         entries.push((incident, change));
     }
-    changes::record_many(conn, entries).await?;
-    Ok(counts)
+    let recorded = changes::record_many(conn, entries).await?;
+    Ok((counts, recorded.transitions))
 }
