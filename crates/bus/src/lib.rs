@@ -129,6 +129,17 @@ impl Bus {
         Ok(conn)
     }
 
+    /// The `/ready` check of a service that needs Redis.
+    pub fn readiness_check(
+        &self,
+    ) -> impl Fn() -> futures_util::future::BoxFuture<'static, Result<(), String>> + Send + Sync + 'static {
+        let bus = self.clone();
+        move || {
+            let bus = bus.clone();
+            Box::pin(async move { bus.ping().await.map_err(|error| error.to_string()) })
+        }
+    }
+
     /// Whether Redis answers, for `/ready`.
     pub async fn ping(&self) -> Result<(), BusError> {
         let mut conn = self.connection().await?;

@@ -23,6 +23,31 @@ pub struct AlertReceived {
     pub external_url: String,
 }
 
+impl AlertReceived {
+    /// One report per alert of a validated webhook, as ingest puts them on the stream.
+    pub fn from_webhook(payload: &crate::webhook::WebhookPayload, received_at: OffsetDateTime) -> Vec<AlertReceived> {
+        payload
+            .alerts
+            .iter()
+            .map(|alert| AlertReceived {
+                alert: ObservedAlert {
+                    fingerprint: alert.fingerprint.clone(),
+                    starts_at: alert.starts_at,
+                    ends_at: alert.ends_at(),
+                    state: alert.status,
+                    labels: alert.labels.clone(),
+                    annotations: alert.annotations.clone(),
+                    generator_url: alert.generator_url.clone(),
+                },
+                received_at,
+                receiver: payload.receiver.clone(),
+                group_key: payload.group_key.clone(),
+                external_url: payload.external_url.clone(),
+            })
+            .collect()
+    }
+}
+
 impl Message for AlertReceived {
     const TYPE: &'static str = "alert.received";
     const SCHEMA_VERSION: u32 = 1;

@@ -154,22 +154,7 @@ async fn an_action_times_out_with_504_when_incident_core_is_not_there() {
     .await;
     let payload: tocsin_domain::webhook::WebhookPayload =
         serde_json::from_value(webhook("firing-single.json", now())).unwrap_or_else(|e| panic!("{e}"));
-    let alert = &payload.alerts[0];
-    let report = tocsin_domain::AlertReceived {
-        alert: tocsin_domain::ObservedAlert {
-            fingerprint: alert.fingerprint.clone(),
-            starts_at: alert.starts_at,
-            ends_at: alert.ends_at(),
-            state: alert.status,
-            labels: alert.labels.clone(),
-            annotations: alert.annotations.clone(),
-            generator_url: alert.generator_url.clone(),
-        },
-        received_at: now(),
-        receiver: payload.receiver.clone(),
-        group_key: payload.group_key.clone(),
-        external_url: payload.external_url.clone(),
-    };
+    let report = tocsin_domain::AlertReceived::from_webhook(&payload, now()).remove(0);
     let mut conn = stack.db.connection().await;
     let settings = tocsin_storage::intake::IntakeSettings::default();
     let outcome = conn

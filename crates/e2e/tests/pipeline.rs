@@ -11,15 +11,9 @@ fn now() -> OffsetDateTime {
 }
 
 /// The firing webhook of the `checkout-api` group whose resolution `resolved-all-at-once.json`
-/// captured: the same alerts, firing, with Go's zero `endsAt`, as Alertmanager sent them earlier.
+/// captured.
 fn checkout_firing(resolved: &Value) -> Value {
-    let mut firing = resolved.clone();
-    firing["status"] = json!("firing");
-    for alert in firing["alerts"].as_array_mut().into_iter().flatten() {
-        alert["status"] = json!("firing");
-        alert["endsAt"] = json!("0001-01-01T00:00:00Z");
-    }
-    firing
+    tocsin_loadgen::replay::firing_version(resolved)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

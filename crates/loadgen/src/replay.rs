@@ -46,6 +46,18 @@ pub fn shift(payload: &mut Value, offset: Duration) {
     }
 }
 
+/// The firing webhook that preceded a captured resolution: the same alerts, still firing, with
+/// Go's zero `endsAt`, as Alertmanager sent them before they resolved.
+pub fn firing_version(resolved: &Value) -> Value {
+    let mut firing = resolved.clone();
+    firing["status"] = Value::String("firing".into());
+    for alert in firing["alerts"].as_array_mut().into_iter().flatten() {
+        alert["status"] = Value::String("firing".into());
+        alert["endsAt"] = Value::String("0001-01-01T00:00:00Z".into());
+    }
+    firing
+}
+
 /// `payload` with its latest time moved to `now`.
 pub fn rebase(mut payload: Value, now: OffsetDateTime) -> Value {
     let offset = offset_to_now(&[&payload], now);

@@ -40,6 +40,17 @@ pub fn connect(database_url: &str, settings: &PoolSettings) -> Result<Pool, Stor
         .map_err(|error| StorageError::Unavailable(error.to_string()))
 }
 
+/// The `/ready` check of a service that needs the database.
+pub fn readiness_check(
+    pool: &Pool,
+) -> impl Fn() -> futures_util::future::BoxFuture<'static, Result<(), String>> + Send + Sync + 'static {
+    let pool = pool.clone();
+    move || {
+        let pool = pool.clone();
+        Box::pin(async move { ping(&pool).await.map_err(|error| error.to_string()) })
+    }
+}
+
 /// Whether the database answers, for `/ready`.
 pub async fn ping(pool: &Pool) -> Result<(), StorageError> {
     let mut conn = pool.get().await?;

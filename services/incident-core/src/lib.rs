@@ -16,7 +16,6 @@ mod retry;
 use crate::config::Config;
 use crate::metrics::CoreMetrics;
 use actix_web::dev::Server;
-use futures_util::FutureExt;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tocsin_bus::{Bus, BusMetrics, BusSettings, Consumer, ConsumerSettings, Delivery, Stream};
@@ -115,20 +114,8 @@ impl Application {
         );
 
         let readiness = Readiness::default()
-            .with("postgres", {
-                let pool = pool.clone();
-                move || {
-                    let pool = pool.clone();
-                    async move { tocsin_storage::ping(&pool).await.map_err(|error| error.to_string()) }.boxed()
-                }
-            })
-            .with("redis", {
-                let bus = bus.clone();
-                move || {
-                    let bus = bus.clone();
-                    async move { bus.ping().await.map_err(|error| error.to_string()) }.boxed()
-                }
-            });
+            .with("postgres", tocsin_storage::readiness_check(&pool))
+            .with("redis", bus.readiness_check());
         let listener = http::bind(&config.listen_addr)?;
         let port = listener.local_addr()?.port();
         let server = http::serve(

@@ -12,7 +12,6 @@ use crate::metrics::IngestMetrics;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::web;
-use futures_util::FutureExt;
 use tocsin_bus::{Bus, BusSettings};
 use tocsin_runtime::auth::{RequiredToken, require_bearer};
 use tocsin_runtime::http::{self, HttpSettings};
@@ -40,13 +39,7 @@ impl Application {
         let mut registry = tocsin_runtime::metrics::registry();
         let http_metrics = HttpMetrics::register(&mut registry);
         let ingest_metrics = IngestMetrics::register(&mut registry);
-        let readiness = Readiness::default().with("redis", {
-            let bus = bus.clone();
-            move || {
-                let bus = bus.clone();
-                async move { bus.ping().await.map_err(|error| error.to_string()) }.boxed()
-            }
-        });
+        let readiness = Readiness::default().with("redis", bus.readiness_check());
 
         let listener = http::bind(&config.listen_addr)?;
         let port = listener.local_addr()?.port();

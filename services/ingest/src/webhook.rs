@@ -7,8 +7,8 @@ use futures_util::StreamExt;
 use serde_json::json;
 use time::OffsetDateTime;
 use tocsin_bus::{Bus, Envelope, Stream};
+use tocsin_domain::AlertReceived;
 use tocsin_domain::webhook::WebhookPayload;
-use tocsin_domain::{AlertReceived, ObservedAlert};
 use tocsin_runtime::{ApiError, ErrorCode};
 
 pub struct State {
@@ -38,28 +38,8 @@ async fn accept(request: &HttpRequest, body: web::Payload, state: &State) -> Res
         .map_err(|error| ("malformed", ApiError::invalid_payload(format!("malformed webhook: {error}"))))?;
     payload.validate().map_err(|error| ("invalid", ApiError::invalid_payload(format!("invalid webhook: {error}"))))?;
 
-    let received_at = OffsetDateTime::now_utc();
-    let messages: Vec<_> = payload
-        .alerts
-        .iter()
-        .map(|alert| {
-            Envelope::new(AlertReceived {
-                alert: ObservedAlert {
-                    fingerprint: alert.fingerprint.clone(),
-                    starts_at: alert.starts_at,
-                    ends_at: alert.ends_at(),
-                    state: alert.status,
-                    labels: alert.labels.clone(),
-                    annotations: alert.annotations.clone(),
-                    generator_url: alert.generator_url.clone(),
-                },
-                received_at,
-                receiver: payload.receiver.clone(),
-                group_key: payload.group_key.clone(),
-                external_url: payload.external_url.clone(),
-            })
-        })
-        .collect();
+    let messages: Vec<_> =
+        AlertReceived::from_webhook(&payload, OffsetDateTime::now_utc()).into_iter().map(Envelope::new).collect();
     state
         .bus
         .publish(Stream::Alerts, &messages)

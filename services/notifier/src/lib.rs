@@ -7,7 +7,6 @@ mod events;
 
 use crate::config::Config;
 use actix_web::dev::Server;
-use futures_util::FutureExt;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -58,10 +57,7 @@ impl Application {
             },
             bus_metrics,
         );
-        let readiness = Readiness::default().with("redis", move || {
-            let bus = bus.clone();
-            async move { bus.ping().await.map_err(|error| error.to_string()) }.boxed()
-        });
+        let readiness = Readiness::default().with("redis", bus.readiness_check());
         let listener = http::bind(&config.listen_addr)?;
         let port = listener.local_addr()?.port();
         let server = http::serve(

@@ -12,7 +12,6 @@ use crate::config::Config;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::FutureExt;
 use std::time::Duration;
 use tocsin_bus::{Bus, BusSettings};
 use tocsin_runtime::auth::{RequiredToken, require_bearer};
@@ -52,13 +51,7 @@ impl Application {
         let http_metrics = HttpMetrics::register(&mut registry);
         // Ready when it can read: PostgreSQL. Without Redis the reads still work and actions
         // answer 503, which is better than taking the whole API out of rotation.
-        let readiness = Readiness::default().with("postgres", {
-            let pool = pool.clone();
-            move || {
-                let pool = pool.clone();
-                async move { tocsin_storage::ping(&pool).await.map_err(|error| error.to_string()) }.boxed()
-            }
-        });
+        let readiness = Readiness::default().with("postgres", tocsin_storage::readiness_check(&pool));
 
         let listener = http::bind(&config.listen_addr)?;
         let port = listener.local_addr()?.port();

@@ -9,7 +9,7 @@
 //! the one `make run` keeps in `.local/tokens.env`).
 
 use anyhow::{Context, bail};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tocsin_loadgen::{replay, synthetic};
@@ -79,17 +79,6 @@ fn parse(name: &str, text: &str) -> anyhow::Result<Value> {
     serde_json::from_str(text).with_context(|| format!("captured payload {name}"))
 }
 
-/// The firing webhook that preceded a captured resolution (same alerts, still firing).
-fn firing_version(resolved: &Value) -> Value {
-    let mut firing = resolved.clone();
-    firing["status"] = json!("firing");
-    for alert in firing["alerts"].as_array_mut().into_iter().flatten() {
-        alert["status"] = json!("firing");
-        alert["endsAt"] = json!("0001-01-01T00:00:00Z");
-    }
-    firing
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let ingest = Ingest {
@@ -115,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
     for (name, payload) in &captured {
         ingest.send(name, payload).await?;
     }
-    ingest.send("checkout-api firing (3 alerts)", &firing_version(&checkout_resolved)).await?;
+    ingest.send("checkout-api firing (3 alerts)", &replay::firing_version(&checkout_resolved)).await?;
 
     println!("generated alerts over {} services and 3 environments", synthetic::SERVICES.len());
     // 12 groups of 3 instances each: alert g + 12k belongs to group g.
