@@ -46,8 +46,13 @@ pub struct Consumer<T> {
     name: String,
     settings: ConsumerSettings,
     metrics: BusMetrics,
+    /// When the stream gauges were last refreshed, in ms since the Unix epoch.
+    gauges_refreshed_ms: std::sync::atomic::AtomicU64,
     _message: PhantomData<fn() -> T>,
 }
+
+/// How often a consumer refreshes its stream gauges, between reads.
+const GAUGE_REFRESH: Duration = Duration::from_secs(5);
 
 impl<T: Message> Consumer<T> {
     pub fn new(
@@ -66,6 +71,7 @@ impl<T: Message> Consumer<T> {
             name: name.to_owned(),
             settings,
             metrics,
+            gauges_refreshed_ms: std::sync::atomic::AtomicU64::new(0),
             _message: PhantomData,
         }
     }
@@ -97,6 +103,7 @@ impl<T: Message> Consumer<T> {
     /// (waiting up to `block` for them). Undecodable and too-often-delivered entries are moved to
     /// the dead-letter stream on the way and never returned.
     pub async fn next_batch(&self) -> Result<Vec<Delivery<T>>, BusError> {
+        self.refresh_gauges_now_and_then().await;
         let reclaimed = self.reclaim_abandoned().await?;
         if !reclaimed.is_empty() {
             return Ok(reclaimed);
@@ -127,6 +134,44 @@ impl<T: Message> Consumer<T> {
         }
         let mut conn = self.bus.connection().await?;
         let _: u64 = redis::cmd("XACK").arg(&self.key).arg(&self.group).arg(entry_ids).query_async(&mut *conn).await?;
+        Ok(())
+    }
+
+    async fn refresh_gauges_now_and_then(&self) {
+        use std::sync::atomic::Ordering;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis() as u64);
+        let last = self.gauges_refreshed_ms.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(last) < GAUGE_REFRESH.as_millis() as u64 {
+            return;
+        }
+        self.gauges_refreshed_ms.store(now_ms, Ordering::Relaxed);
+        if let Err(error) = self.refresh_gauges().await {
+            tracing::debug!(%error, stream = %self.key, "cannot refresh the stream gauges");
+        }
+    }
+
+    /// Reads the stream's length and this group's pending entries and lag into the gauges of
+    /// [`BusMetrics`]. Every replica of a group reports the same numbers: aggregate with `max`.
+    pub async fn refresh_gauges(&self) -> Result<(), BusError> {
+        let mut conn = self.bus.connection().await?;
+        let length: u64 = redis::cmd("XLEN").arg(&self.key).query_async(&mut *conn).await?;
+        let groups: Vec<std::collections::HashMap<String, Value>> =
+            redis::cmd("XINFO").arg("GROUPS").arg(&self.key).query_async(&mut *conn).await.unwrap_or_default();
+        self.metrics.length.get_or_create(&BusMetrics::label(&self.key)).set(length as i64);
+        let ours = groups.iter().find(|group| {
+            group.get("name").and_then(|name| redis::from_redis_value::<String>(name.clone()).ok()).as_deref()
+                == Some(self.group.as_str())
+        });
+        if let Some(group) = ours {
+            let number = |field: &str| {
+                group.get(field).and_then(|value| redis::from_redis_value::<i64>(value.clone()).ok()).unwrap_or(0)
+            };
+            let label = crate::metrics::GroupLabel { stream: self.key.clone(), group: self.group.clone() };
+            self.metrics.pending.get_or_create(&label).set(number("pending"));
+            self.metrics.lag.get_or_create(&label).set(number("lag"));
+        }
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -8,11 +9,20 @@ pub struct StreamLabel {
     pub stream: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct GroupLabel {
+    pub stream: String,
+    pub group: String,
+}
+
 /// What the bus counts, registered once per service.
 #[derive(Debug, Clone, Default)]
 pub struct BusMetrics {
     pub dead_lettered: Family<StreamLabel, Counter>,
     pub reclaimed: Family<StreamLabel, Counter>,
+    pub length: Family<StreamLabel, Gauge>,
+    pub pending: Family<GroupLabel, Gauge>,
+    pub lag: Family<GroupLabel, Gauge>,
 }
 
 impl BusMetrics {
@@ -28,6 +38,13 @@ impl BusMetrics {
             "Stream entries claimed from a consumer that left them pending past the visibility timeout",
             metrics.reclaimed.clone(),
         );
+        registry.register("stream_length", "Entries on the stream (trimmed by age)", metrics.length.clone());
+        registry.register(
+            "stream_pending",
+            "Entries a consumer group has read but not acknowledged",
+            metrics.pending.clone(),
+        );
+        registry.register("stream_lag", "Entries a consumer group has not read yet (its backlog)", metrics.lag.clone());
         metrics
     }
 

@@ -107,6 +107,13 @@ async fn incident_metrics_count_what_people_and_alerts_did() {
         Some(1.0)
     );
 
+    // The pipeline's own gauges: the stream, the group's backlog, the database pool.
+    let alerts = format!("{}:alerts", stack.redis.prefix);
+    assert!(sample(&text, &format!("tocsin_stream_length{{stream=\"{alerts}\"}}")).is_some(), "{text}");
+    assert!(sample(&text, &format!("tocsin_stream_lag{{stream=\"{alerts}\",group=\"incident-core\"}}")).is_some());
+    assert!(sample(&text, &format!("tocsin_stream_pending{{stream=\"{alerts}\",group=\"incident-core\"}}")).is_some());
+    assert_eq!(sample(&text, "tocsin_db_pool_connections{state=\"max\"}"), Some(4.0));
+
     let (status, _) = stack.post(&format!("/incidents/{id}/resolve"), &serde_json::json!({})).await;
     assert_eq!(status, 200);
     let text = eventually(&stack, &format!("tocsin_incidents_active{{{labels},status=\"acknowledged\"}}"), 0.0).await;

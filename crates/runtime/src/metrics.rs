@@ -118,6 +118,33 @@ impl HttpMetrics {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct StateLabel {
+    pub state: &'static str,
+}
+
+/// `tocsin_db_pool_connections{state}`: the database pool of a service that has one.
+#[derive(Clone, Default)]
+pub struct PoolGauges(Family<StateLabel, prometheus_client::metrics::gauge::Gauge>);
+
+impl PoolGauges {
+    pub fn register(registry: &mut Registry) -> PoolGauges {
+        let gauges = PoolGauges::default();
+        registry.register(
+            "db_pool_connections",
+            "Database connections of this process: in_use, idle, max, and callers waiting for one",
+            gauges.0.clone(),
+        );
+        gauges
+    }
+
+    pub fn set(&self, in_use: usize, idle: usize, max: usize, waiting: usize) {
+        for (state, value) in [("in_use", in_use), ("idle", idle), ("max", max), ("waiting", waiting)] {
+            self.0.get_or_create(&StateLabel { state }).set(value as i64);
+        }
+    }
+}
+
 /// Buckets from 100 µs to 10 s: ingest answers in well under a millisecond, actions wait for
 /// incident-core for up to seconds.
 pub fn latency_histogram() -> Histogram {

@@ -14,4 +14,4 @@ pub mod schema;
 
 pub use diesel_async::{AsyncConnection, AsyncPgConnection};
 pub use error::StorageError;
-pub use pool::{Pool, PoolSettings, connect, migrate, ping, readiness_check};
+pub use pool::{Pool, PoolSettings, PoolUsage, connect, migrate, ping, pool_usage, readiness_check};

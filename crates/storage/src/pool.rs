@@ -40,6 +40,26 @@ pub fn connect(database_url: &str, settings: &PoolSettings) -> Result<Pool, Stor
         .map_err(|error| StorageError::Unavailable(error.to_string()))
 }
 
+/// Connections of the pool, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub in_use: usize,
+    pub idle: usize,
+    pub max: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}
+
+pub fn pool_usage(pool: &Pool) -> PoolUsage {
+    let status = pool.status();
+    PoolUsage {
+        in_use: status.size.saturating_sub(status.available),
+        idle: status.available,
+        max: status.max_size,
+        waiting: status.waiting,
+    }
+}
+
 /// The `/ready` check of a service that needs the database.
 pub fn readiness_check(
     pool: &Pool,

@@ -1,5 +1,5 @@
-//! Keeps the active-incident gauges current: counts read from PostgreSQL every
-//! `METRICS_REFRESH_INTERVAL`, so they are right whatever replica changed what.
+//! Keeps the gauges current every `METRICS_REFRESH_INTERVAL`: active incidents read from
+//! PostgreSQL (right whatever replica changed what) and the connection pool's usage.
 
 use crate::Core;
 use std::sync::Arc;
@@ -21,6 +21,8 @@ pub async fn run(core: Arc<Core>, every: Duration, shutdown: CancellationToken) 
 }
 
 async fn refresh(core: &Core) -> Result<(), tocsin_storage::StorageError> {
+    let usage = tocsin_storage::pool_usage(&core.pool);
+    core.pool_gauges.set(usage.in_use, usage.idle, usage.max, usage.waiting);
     let mut conn = core.pool.get().await?;
     let counts = reads::active_counts(&mut conn).await?;
     core.metrics.set_active(&counts);

@@ -37,6 +37,7 @@ pub(crate) struct Core {
     pub bus: Bus,
     pub intake: IntakeSettings,
     pub metrics: CoreMetrics,
+    pub pool_gauges: tocsin_runtime::metrics::PoolGauges,
     /// Poked after every commit, so events reach the stream without waiting for the next poll.
     pub relay_wakeup: Notify,
 }
@@ -89,6 +90,7 @@ impl Application {
         let http_metrics = HttpMetrics::register(&mut registry);
         let bus_metrics = BusMetrics::register(&mut registry);
         let core_metrics = CoreMetrics::register(&mut registry);
+        let pool_gauges = tocsin_runtime::metrics::PoolGauges::register(&mut registry);
 
         let consumer_settings = ConsumerSettings {
             batch_size: config.batch_size,
@@ -126,8 +128,14 @@ impl Application {
             shutdown.clone(),
             |_: &mut actix_web::web::ServiceConfig| {},
         )?;
-        let core =
-            Arc::new(Core { pool, bus, intake: config.intake, metrics: core_metrics, relay_wakeup: Notify::new() });
+        let core = Arc::new(Core {
+            pool,
+            bus,
+            intake: config.intake,
+            metrics: core_metrics,
+            pool_gauges,
+            relay_wakeup: Notify::new(),
+        });
         let metrics_refresh = config.metrics_refresh_interval;
         Ok(Application { port, server, core, alerts, commands, metrics_refresh, shutdown })
     }

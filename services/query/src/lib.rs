@@ -31,6 +31,9 @@ pub(crate) struct State {
 pub struct Application {
     port: u16,
     server: Server,
+    pool: Pool,
+    pool_gauges: tocsin_runtime::metrics::PoolGauges,
+    shutdown: CancellationToken,
 }
 
 impl Application {
@@ -49,20 +52,21 @@ impl Application {
         )?;
         let mut registry = tocsin_runtime::metrics::registry();
         let http_metrics = HttpMetrics::register(&mut registry);
+        let pool_gauges = tocsin_runtime::metrics::PoolGauges::register(&mut registry);
         // Ready when it can read: PostgreSQL. Without Redis the reads still work and actions
         // answer 503, which is better than taking the whole API out of rotation.
         let readiness = Readiness::default().with("postgres", tocsin_storage::readiness_check(&pool));
 
         let listener = http::bind(&config.listen_addr)?;
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(State { pool, bus, action_timeout: config.action_timeout });
+        let state = web::Data::new(State { pool: pool.clone(), bus, action_timeout: config.action_timeout });
         let token = web::Data::new(RequiredToken(config.api_token.clone()));
         let server = http::serve(
             HttpSettings { listener, workers: config.http_workers, service: "query" },
             Metrics::new(registry),
             http_metrics,
             readiness,
-            shutdown,
+            shutdown.clone(),
             move |cfg: &mut web::ServiceConfig| {
                 cfg.app_data(web::JsonConfig::default().error_handler(json_error))
                     .app_data(web::QueryConfig::default().error_handler(query_error))
@@ -88,7 +92,7 @@ impl Application {
                     );
             },
         )?;
-        Ok(Application { port, server })
+        Ok(Application { port, server, pool, pool_gauges, shutdown })
     }
 
     pub fn port(&self) -> u16 {
@@ -96,7 +100,21 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let (pool, gauges, shutdown) = (self.pool, self.pool_gauges, self.shutdown.clone());
+        let gauge_loop = tokio::spawn(async move {
+            loop {
+                let usage = tocsin_storage::pool_usage(&pool);
+                gauges.set(usage.in_use, usage.idle, usage.max, usage.waiting);
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+        });
+        let served = self.server.await;
+        self.shutdown.cancel();
+        let _ = gauge_loop.await;
+        served
     }
 }
 
