@@ -45,6 +45,12 @@ WAIT_SECS="${TOCSIN_INFRA_TIMEOUT:-60}"
 
 DATABASE_URL_OUT="postgres://tocsin:tocsin@127.0.0.1:${PG_PORT}/tocsin"
 REDIS_URL_OUT="redis://127.0.0.1:${REDIS_PORT}/"
+# Both servers also speak TLS, with a certificate from a CA made for this checkout, so the tests can
+# prove the services connect the way managed PostgreSQL and Redis require.
+TLS_DIR="$LOCAL_DIR/tls"
+REDIS_TLS_PORT=$((REDIS_PORT + 1))
+PG_TLS_URL_OUT="${DATABASE_URL_OUT}?sslmode=verify-full&sslrootcert=${TLS_DIR}/ca.pem"
+REDIS_TLS_URL_OUT="rediss://127.0.0.1:${REDIS_TLS_PORT}/#insecure"
 
 for p in "$PG_PORT" "$REDIS_PORT"; do
     if ! [[ "$p" =~ ^[0-9]+$ ]] || ((p < 1 || p > 65535)); then
@@ -59,6 +65,27 @@ die() { printf 'local-infra: ERROR: %s\n' "$*"; exit 1; }
 print_env() {
     printf 'export DATABASE_URL=%s\n' "$DATABASE_URL_OUT" >&3
     printf 'export REDIS_URL=%s\n' "$REDIS_URL_OUT" >&3
+    # For the TLS tests (crates/storage/tests/tls.rs, crates/bus/tests/tls.rs).
+    printf "export TOCSIN_TEST_DATABASE_TLS_URL='%s'\n" "$PG_TLS_URL_OUT" >&3
+    printf "export TOCSIN_TEST_REDIS_TLS_URL='%s'\n" "$REDIS_TLS_URL_OUT" >&3
+}
+
+# A CA of this checkout's own and a server certificate for 127.0.0.1, made once.
+ensure_tls_certs() {
+    [[ -f "$TLS_DIR/server.pem" && -f "$TLS_DIR/server.key" && -f "$TLS_DIR/ca.pem" ]] && return 0
+    command -v openssl >/dev/null 2>&1 || die "openssl is needed for the local TLS certificates (apt-get install openssl)"
+    mkdir -p "$TLS_DIR"
+    (
+        cd "$TLS_DIR"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=tocsin local CA" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+            -keyout ca.key -out ca.pem
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server.key -out server.csr
+        printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
+            "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" >server.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+            -extfile server.ext -out server.pem
+    ) >"$LOCAL_DIR/tls.log" 2>&1 || { cat "$LOCAL_DIR/tls.log"; die "making the local TLS certificates failed"; }
 }
 
 # ---------------------------------------------------------------- binaries ---
@@ -189,6 +216,12 @@ pg_initdb() {
 }
 
 pg_write_conf() {
+    # PostgreSQL insists that its key belongs to it and nobody else reads it.
+    ensure_tls_certs
+    mkdir -p "$PG_DATA/tls"
+    cp "$TLS_DIR/server.pem" "$TLS_DIR/server.key" "$PG_DATA/tls/"
+    chmod 600 "$PG_DATA/tls/server.key"
+    if [[ $EUID -eq 0 ]]; then chown -R postgres: "$PG_DATA/tls"; fi
     # Rewritten on every start so changes here (and TOCSIN_PG_PORT) apply.
     cat >"$PG_DATA/tocsin.conf" <<EOF
 # Managed by scripts/local-infra.sh - rewritten on every 'up'.
@@ -198,6 +231,9 @@ unix_socket_directories = ''
 max_connections = 300
 shared_buffers = 256MB
 logging_collector = off
+ssl = on
+ssl_cert_file = 'tls/server.pem'
+ssl_key_file = 'tls/server.key'
 EOF
     if [[ $EUID -eq 0 ]]; then chown postgres: "$PG_DATA/tocsin.conf"; fi
 }
@@ -300,6 +336,8 @@ redis_up() {
         log "Redis already running on 127.0.0.1:$REDIS_PORT (reusing)"
     else
         port_busy "$REDIS_PORT" && die "port $REDIS_PORT is already in use by another process (set TOCSIN_REDIS_PORT)"
+        port_busy "$REDIS_TLS_PORT" && die "port $REDIS_TLS_PORT (Redis TLS) is already in use by another process (set TOCSIN_REDIS_PORT)"
+        ensure_tls_certs
         cat >"$REDIS_CONF" <<EOF
 # Managed by scripts/local-infra.sh - rewritten on every 'up'.
 bind 127.0.0.1
@@ -311,6 +349,11 @@ dir $REDIS_DIR
 maxmemory-policy noeviction
 appendonly yes
 appendfsync everysec
+tls-port $REDIS_TLS_PORT
+tls-cert-file $TLS_DIR/server.pem
+tls-key-file $TLS_DIR/server.key
+tls-ca-cert-file $TLS_DIR/ca.pem
+tls-auth-clients no
 EOF
         rm -f "$REDIS_PID"
         log "starting Redis on 127.0.0.1:$REDIS_PORT (log: $REDIS_LOG)"

@@ -11,6 +11,7 @@ mod pool;
 pub mod reads;
 mod rows;
 pub mod schema;
+mod tls;
 
 pub use diesel_async::{AsyncConnection, AsyncPgConnection};
 pub use error::StorageError;

@@ -4,7 +4,7 @@ use crate::StorageError;
 use diesel::ConnectionError;
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::Pool as DeadPool;
-use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::time::Duration;
 
@@ -29,7 +29,9 @@ impl Default for PoolSettings {
 /// Builds the pool without connecting: services start (and report not ready) while the database
 /// is still down, and connect once it is up.
 pub fn connect(database_url: &str, settings: &PoolSettings) -> Result<Pool, StorageError> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
+    let mut manager_config = diesel_async::pooled_connection::ManagerConfig::default();
+    manager_config.custom_setup = Box::new(|url| Box::pin(crate::tls::establish(url)));
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, manager_config);
     DeadPool::builder(manager)
         .max_size(settings.max_connections)
         .wait_timeout(Some(settings.acquire_timeout))
@@ -80,7 +82,7 @@ pub async fn ping(pool: &Pool) -> Result<(), StorageError> {
 
 /// Runs the pending embedded migrations and returns the versions it applied.
 pub async fn migrate(database_url: &str) -> Result<Vec<String>, StorageError> {
-    let conn = AsyncPgConnection::establish(database_url)
+    let conn = crate::tls::establish(database_url)
         .await
         .map_err(|error: ConnectionError| StorageError::Unavailable(error.to_string()))?;
     // The harness drives diesel's synchronous migration code; keep it off the async workers.
