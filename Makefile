@@ -19,7 +19,7 @@ endif
 
 SERVICES := tocsin-ingest tocsin-incident-core tocsin-query tocsin-notifier
 
-.PHONY: help build run demo bench lint lint-deploy test infra-up infra-down clean
+.PHONY: help build run demo bench lint lint-deploy lint-rules test infra-up infra-down clean
 
 help:
 	@echo 'tocsin make targets:'
@@ -32,6 +32,7 @@ help:
 	@echo '  lint        cargo fmt --check + cargo clippy -D warnings'
 	@echo '  lint-deploy helm lint/template, offline Kubernetes schema validation and chart tests'
 	@echo '              (no cluster; first run builds helm into .local/bin and a venv in .local/venv)'
+	@echo '  lint-rules  promtool check/test of dashboards/rules and checks of dashboards/*.json'
 	@echo '  test        lint, then cargo test --workspace against PostgreSQL + Redis:'
 	@echo '              DATABASE_URL/REDIS_URL if both are set, else the project-local infra,'
 	@echo '              which is started if needed and LEFT RUNNING afterwards (fast reruns;'
@@ -60,6 +61,9 @@ bench:
 lint-deploy:
 	bash scripts/lint-deploy.sh
 
+lint-rules:
+	bash scripts/lint-rules.sh
+
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
@@ -75,7 +79,8 @@ test: lint
 	fi; \
 	echo "+ $(CARGO) test --workspace $(RELEASE_FLAG) $(CARGO_TEST_ARGS)" >&2; \
 	$(CARGO) test --workspace $(RELEASE_FLAG) $(CARGO_TEST_ARGS)
-	@# The Helm chart's checks are tests of the project too.
+	@# The Prometheus rules, dashboards and Helm chart are tested too.
+	bash scripts/lint-rules.sh
 	bash scripts/lint-deploy.sh
 
 infra-up:

@@ -29,12 +29,12 @@ impl BusMetrics {
     pub fn register(registry: &mut Registry) -> BusMetrics {
         let metrics = BusMetrics::default();
         registry.register(
-            "tocsin_stream_dead_lettered",
+            "stream_dead_lettered",
             "Stream entries moved to a dead-letter stream (undecodable or delivered too often)",
             metrics.dead_lettered.clone(),
         );
         registry.register(
-            "tocsin_stream_reclaimed",
+            "stream_reclaimed",
             "Stream entries claimed from a consumer that left them pending past the visibility timeout",
             metrics.reclaimed.clone(),
         );

@@ -121,7 +121,7 @@ async fn keep_alive_stops_others_claiming_work_in_progress() {
 async fn entries_delivered_too_often_go_to_the_dead_letter_stream() {
     let redis = TestRedis::new();
     let bus = bus(&redis, Duration::from_secs(3600));
-    let mut registry = Registry::default();
+    let mut registry = Registry::with_prefix("tocsin");
     let metrics = BusMetrics::register(&mut registry);
     let a = consumer(&bus, "a", 100, 2, &metrics);
     let b = consumer(&bus, "b", 100, 2, &metrics);
