@@ -63,8 +63,12 @@ impl<T: Message> Consumer<T> {
         settings: ConsumerSettings,
         metrics: BusMetrics,
     ) -> Consumer<T> {
+        let key = bus.key(stream);
+        // The counters exist at zero from the start, so `increase()` also sees the first one.
+        let _ = metrics.dead_lettered.get_or_create(&BusMetrics::label(&key));
+        let _ = metrics.reclaimed.get_or_create(&BusMetrics::label(&key));
         Consumer {
-            key: bus.key(stream),
+            key,
             bus,
             stream,
             group: group.to_owned(),

@@ -8,6 +8,9 @@ pub struct ReasonLabel {
     pub reason: &'static str,
 }
 
+/// Why ingest refuses a webhook; the `reason` label of `tocsin_ingest_webhooks_rejected_total`.
+pub const REJECTION_REASONS: [&str; 5] = ["content_type", "too_large", "malformed", "invalid", "unavailable"];
+
 #[derive(Clone)]
 pub struct IngestMetrics {
     pub alerts_accepted: Counter,
@@ -37,6 +40,10 @@ impl IngestMetrics {
             "Alerts Alertmanager left out of webhooks because of the receiver's max_alerts",
             metrics.alerts_truncated.clone(),
         );
+        // Every reason exists at zero from the start, so `increase()` also sees the first one.
+        for reason in REJECTION_REASONS {
+            let _ = metrics.webhooks_rejected.get_or_create(&ReasonLabel { reason });
+        }
         metrics
     }
 
