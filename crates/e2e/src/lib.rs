@@ -278,6 +278,45 @@ impl Stack {
 
 pub use tocsin_testkit::{group_lag, redis_connection};
 
+/// Running the Prometheus and Alertmanager of Debian's packages next to a stack.
+pub mod tools {
+    use std::path::PathBuf;
+    use std::process::Stdio;
+    use tokio::process::{Child, Command};
+
+    pub fn binary(name: &str, package: &str) -> String {
+        for dir in ["/usr/bin", "/usr/local/bin"] {
+            let path = format!("{dir}/{name}");
+            if std::path::Path::new(&path).exists() {
+                return path;
+            }
+        }
+        panic!("{name} is missing: install Debian's `{package}` package (.ci/run does)")
+    }
+
+    pub fn workdir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tocsin-real-loop-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        dir
+    }
+
+    pub fn write(path: &PathBuf, text: &str) {
+        std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+
+    pub fn spawn(program: &str, args: &[String], log: &PathBuf) -> Child {
+        let log = std::fs::File::create(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        let err = log.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        Command::new(program)
+            .args(args)
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(err))
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {program}: {e}"))
+    }
+}
+
 /// The notifier, on a shutdown token of its own so a test can stop and restart it alone.
 struct Notifier {
     port: u16,

@@ -4,44 +4,10 @@
 //! `prometheus-alertmanager` run on free ports with every interval shortened.
 
 use serde_json::Value;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
+use tocsin_e2e::tools::{binary, spawn, workdir, write};
 use tocsin_e2e::{INGEST_TOKEN, Stack};
 use tocsin_testkit::free_port;
-use tokio::process::{Child, Command};
-
-fn binary(name: &str, package: &str) -> String {
-    for dir in ["/usr/bin", "/usr/local/bin"] {
-        let path = format!("{dir}/{name}");
-        if std::path::Path::new(&path).exists() {
-            return path;
-        }
-    }
-    panic!("{name} is missing: install Debian's `{package}` package (.ci/run does)")
-}
-
-fn workdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tocsin-real-loop-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    dir
-}
-
-fn write(path: &PathBuf, text: &str) {
-    std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-}
-
-fn spawn(program: &str, args: &[String], log: &PathBuf) -> Child {
-    let log = std::fs::File::create(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
-    let err = log.try_clone().unwrap_or_else(|e| panic!("{e}"));
-    Command::new(program)
-        .args(args)
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(err))
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {program}: {e}"))
-}
 
 fn host_port(url: &str) -> String {
     url.trim_start_matches("http://").to_owned()

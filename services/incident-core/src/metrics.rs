@@ -147,6 +147,11 @@ impl CoreMetrics {
             match change.kind {
                 EventKind::Opened => {
                     self.incidents_opened.get_or_create(&labels).inc();
+                    // The series its acknowledgement and resolution will count in exist from now
+                    // on at zero, so `increase()` sees the first of each.
+                    let _ = self.incidents_resolved.get_or_create(&labels);
+                    let _ = self.time_to_acknowledge.get_or_create(&labels);
+                    let _ = self.time_to_resolve.get_or_create(&labels);
                 }
                 EventKind::Acknowledged => {
                     if let Some(at) = incident.acknowledged_at {
