@@ -97,19 +97,14 @@ async fn every_rule_and_dashboard_expression_runs_against_the_running_stack() {
         &dir.join("prometheus.log"),
     );
     let api = format!("http://127.0.0.1:{port}/api/v1");
+    // Null while Prometheus is not listening yet (it starts in parallel with the traffic below).
     let query = async |expr: &str| -> Value {
         let url = reqwest::Url::parse_with_params(&format!("{api}/query"), &[("query", expr)])
             .unwrap_or_else(|e| panic!("{e}"));
-        stack
-            .http
-            .get(url)
-            .send()
-            .await
-            .ok()
-            .map(|r| r.json::<Value>())
-            .unwrap_or_else(|| panic!("Prometheus did not answer; log in {}", dir.display()))
-            .await
-            .unwrap_or_default()
+        match stack.http.get(url).send().await {
+            Ok(response) => response.json::<Value>().await.unwrap_or_default(),
+            Err(_) => Value::Null,
+        }
     };
 
     // Traffic of every kind the metrics describe: incidents opened, acknowledged and resolved by a
@@ -119,7 +114,11 @@ async fn every_rule_and_dashboard_expression_runs_against_the_running_stack() {
     stack.send(&tocsin_e2e::webhook("unicode.json", OffsetDateTime::now_utc() - time::Duration::minutes(2))).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while query("sum(up)").await["data"]["result"][0]["value"][1] != "4" {
-        assert!(tokio::time::Instant::now() < deadline, "Prometheus never scraped the four services");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Prometheus never scraped the four services; its log is in {}",
+            dir.display()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
