@@ -38,13 +38,19 @@ async fn incident_core_holds_alerts_while_postgres_is_away_and_resumes_by_itself
     proxy.cut();
     stack.send(&payloads[1]).await;
     // The alerts are read but not acknowledged, and no incident changed.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (lag, pending) = tocsin_e2e::group_lag(
-        &stack.redis.url,
-        &format!("{}:alerts", stack.redis.prefix),
-        tocsin_incident_core::CONSUMER_GROUP,
-    )
-    .await;
+    let key = format!("{}:alerts", stack.redis.prefix);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (lag, pending) = tocsin_e2e::group_lag(&stack.redis.url, &key, tocsin_incident_core::CONSUMER_GROUP).await;
+        if (lag, pending) == (Some(0), Some(3)) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never read and held: lag {lag:?}, pending {pending:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Held across several retries, not just read once.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (lag, pending) = tocsin_e2e::group_lag(&stack.redis.url, &key, tocsin_incident_core::CONSUMER_GROUP).await;
     assert_eq!((lag, pending), (Some(0), Some(3)), "read, held, not acknowledged");
     let (_, page) = stack.get("/incidents").await;
     assert_eq!(page["items"][0]["alert_count"], 1);
