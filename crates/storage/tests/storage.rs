@@ -219,7 +219,13 @@ async fn the_batch_path_and_the_one_alert_path_agree() {
     let mut batch = batch_db.connection().await;
     let outcomes = batch
         .transaction(async |conn| {
-            tocsin_storage::intake::record_alerts(conn, &reports, &settings, OffsetDateTime::now_utc()).await
+            tocsin_storage::intake::record_alerts(
+                conn,
+                &reports.iter().collect::<Vec<_>>(),
+                &settings,
+                OffsetDateTime::now_utc(),
+            )
+            .await
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -253,7 +259,9 @@ async fn batches_keep_working_once_postgres_uses_generic_plans() {
         let reports: Vec<AlertReceived> =
             (0..5).map(|m| report(&format!("fp-{n}-{m}"), &format!("service-{n}"), AlertState::Firing, at)).collect();
         let outcomes = conn
-            .transaction(async |conn| tocsin_storage::intake::record_alerts(conn, &reports, &settings, at).await)
+            .transaction(async |conn| {
+                tocsin_storage::intake::record_alerts(conn, &reports.iter().collect::<Vec<_>>(), &settings, at).await
+            })
             .await
             .unwrap_or_else(|e| panic!("batch {n}: {e}"));
         assert_eq!(outcomes.outcomes.iter().filter(|o| o.opened_incident).count(), 1, "batch {n}");

@@ -138,7 +138,8 @@ async fn apply_with_retry(
 async fn apply_once(core: &Core, batch: &[Delivery<AlertReceived>]) -> Result<IntakeBatch, StorageError> {
     let mut conn = core.pool.get().await?;
     let settings = &core.intake;
-    let reports: Vec<AlertReceived> = batch.iter().map(|delivery| delivery.envelope.payload.clone()).collect();
+    // Borrowed, not cloned: this runs for every batch, and again on every retry.
+    let reports: Vec<&AlertReceived> = batch.iter().map(|delivery| &delivery.envelope.payload).collect();
     conn.transaction(async |conn| record_alerts(conn, &reports, settings, OffsetDateTime::now_utc()).await).await
 }
 

@@ -49,7 +49,7 @@ pub struct IntakeBatch {
 /// Applies `reports` in the caller's transaction.
 pub async fn record_alerts(
     conn: &mut AsyncPgConnection,
-    reports: &[AlertReceived],
+    reports: &[&AlertReceived],
     settings: &IntakeSettings,
     now: OffsetDateTime,
 ) -> Result<IntakeBatch, StorageError> {
@@ -71,7 +71,7 @@ pub async fn record_alerts(
 }
 
 /// Indices of `reports`, split so that no round holds two reports of one occurrence.
-fn rounds(reports: &[AlertReceived]) -> Vec<Vec<usize>> {
+fn rounds(reports: &[&AlertReceived]) -> Vec<Vec<usize>> {
     let mut rounds: Vec<Vec<usize>> = Vec::new();
     let mut seen: HashMap<(&str, OffsetDateTime), usize> = HashMap::new();
     for (index, report) in reports.iter().enumerate() {
@@ -90,12 +90,12 @@ type Touched = BTreeMap<Uuid, IncidentRow>;
 
 async fn apply_round(
     conn: &mut AsyncPgConnection,
-    reports: &[AlertReceived],
+    reports: &[&AlertReceived],
     round: &[usize],
     settings: &IntakeSettings,
     now: OffsetDateTime,
 ) -> Result<(Vec<IntakeOutcome>, Vec<StatusChange>), StorageError> {
-    let round: Vec<&AlertReceived> = round.iter().map(|&i| &reports[i]).collect();
+    let round: Vec<&AlertReceived> = round.iter().map(|&i| reports[i]).collect();
     lock_occurrences(conn, &round).await?;
     let stored = stored_occurrences(conn, &round).await?;
 
