@@ -216,9 +216,9 @@ impl Stack {
     }
 
     /// The incident list for `query` (`?status=open`), once `until` holds for it; panics with the
-    /// last answer after 15 seconds.
+    /// last answer after 45 seconds (a loaded CI machine runs Prometheus and Alertmanager slowly).
     pub async fn incidents_when(&self, query: &str, until: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
         loop {
             let (status, body) = self.get(&format!("/incidents{query}")).await;
             assert_eq!(status, 200, "GET /incidents{query}: {body}");
