@@ -12,6 +12,7 @@
 # - RUST_LOG defaults to info.
 # - Runs migrations (tocsin-incident-core migrate), starts the services, waits for each
 #   /ready, prints URLs, tokens and an Alertmanager receiver, then stays in the foreground.
+# - query serves the dashboard from WEB_ROOT (default services/web/dist).
 # Ctrl-C / SIGTERM stops everything it started (SIGTERM, up to 15 s, then SIGKILL).
 # If a service exits by itself, the others are stopped and the script exits 1.
 set -euo pipefail
@@ -171,6 +172,9 @@ if ((tokens_changed)); then
 fi
 export INGEST_TOKEN API_TOKEN
 export RUST_LOG="${RUST_LOG:-info}"
+# query serves the dashboard from here (built by `make web`; `make run` builds it).
+export WEB_ROOT="${WEB_ROOT:-$ROOT/services/web/dist}"
+[[ -f "$WEB_ROOT/index.html" ]] || log "no dashboard build in $WEB_ROOT: the API works, the page does not (make web)"
 
 # -------------------------------------------------------------- migrations ---
 
@@ -248,6 +252,7 @@ cat <<EOF
 ============================================================================
  tocsin is running ($PROFILE build)                    Ctrl-C stops everything
 ----------------------------------------------------------------------------
+ Dashboard             http://127.0.0.1:8080/?token=$API_TOKEN
  API (query)           http://127.0.0.1:8080
  Alertmanager webhook  http://127.0.0.1:8081/alerts
  incident-core         http://127.0.0.1:8082   (/health /ready /metrics)

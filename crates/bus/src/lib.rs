@@ -16,10 +16,12 @@
 mod consumer;
 mod envelope;
 mod metrics;
+mod tail;
 
 pub use consumer::{Consumer, ConsumerSettings, Delivery};
 pub use envelope::Envelope;
 pub use metrics::BusMetrics;
+pub use tail::{Page, TailEntry, entry_id_before, parse_entry_id};
 
 use deadpool_redis::{Config, Pool, Runtime};
 use redis::AsyncCommands;

@@ -21,6 +21,8 @@ pub struct StackOptions {
     pub action_timeout: Duration,
     /// Put incident-core's PostgreSQL behind a [`TcpProxy`] the test can cut.
     pub proxy_core_database: bool,
+    /// A dashboard build for query to serve at `/`.
+    pub web_root: Option<std::path::PathBuf>,
 }
 
 impl Default for StackOptions {
@@ -31,6 +33,7 @@ impl Default for StackOptions {
             intake: IntakeSettings::default(),
             action_timeout: Duration::from_secs(5),
             proxy_core_database: false,
+            web_root: None,
         }
     }
 }
@@ -129,6 +132,7 @@ impl Stack {
                 stream_max_age: max_age,
                 action_timeout: options.action_timeout,
                 http_workers: 1,
+                web_root: options.web_root.clone(),
             },
             shutdown.clone(),
         )

@@ -2,7 +2,7 @@
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
-//! | `LISTEN_ADDR` | `127.0.0.1:8080` | the API (and later the dashboard) |
+//! | `LISTEN_ADDR` | `127.0.0.1:8080` | the API, the live feed and the dashboard |
 //! | `DATABASE_URL` | required | PostgreSQL, read only |
 //! | `DATABASE_POOL_SIZE` | `16` | connections to PostgreSQL |
 //! | `REDIS_URL` | required | the Redis holding the streams |
@@ -11,7 +11,9 @@
 //! | `STREAM_MAX_AGE` | `7d` | commands older than this are trimmed from the commands stream |
 //! | `ACTION_TIMEOUT` | `5s` | how long an action waits for incident-core before answering 504 |
 //! | `HTTP_WORKERS` | number of CPUs | HTTP worker threads |
+//! | `WEB_ROOT` | unset | folder of the built dashboard (`services/web/dist`), served at `/`; unset serves the API only |
 
+use std::path::PathBuf;
 use std::time::Duration;
 use tocsin_runtime::{ConfigError, Env, Secret};
 
@@ -26,6 +28,7 @@ pub struct Config {
     pub stream_max_age: Duration,
     pub action_timeout: Duration,
     pub http_workers: usize,
+    pub web_root: Option<PathBuf>,
 }
 
 impl Config {
@@ -40,6 +43,7 @@ impl Config {
             stream_max_age: env.duration_or("STREAM_MAX_AGE", Duration::from_secs(7 * 24 * 3600))?,
             action_timeout: env.duration_or("ACTION_TIMEOUT", Duration::from_secs(5))?,
             http_workers: env.parse_or("HTTP_WORKERS", std::thread::available_parallelism().map_or(2, usize::from))?,
+            web_root: env.get("WEB_ROOT").map(PathBuf::from),
         })
     }
 }

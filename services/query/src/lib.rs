@@ -1,11 +1,14 @@
 //! query: the read side and the front door for people. Lists and shows incidents from PostgreSQL
-//! (read only), turns people's actions into commands for incident-core, and serves the OpenAPI
-//! document. All incident routes need the API bearer token.
+//! (read only), turns people's actions into commands for incident-core, streams incident events to
+//! the dashboard (`/events`), serves the dashboard itself and the OpenAPI document. All incident
+//! routes and the live feed need the API bearer token.
 
 mod actions;
 pub mod config;
+mod dashboard;
 mod errors;
 mod incidents;
+mod live;
 pub mod openapi;
 
 use crate::config::Config;
@@ -26,6 +29,8 @@ pub(crate) struct State {
     pub pool: Pool,
     pub bus: Bus,
     pub action_timeout: Duration,
+    pub live: live::LiveFeed,
+    pub shutdown: CancellationToken,
 }
 
 pub struct Application {
@@ -33,6 +38,8 @@ pub struct Application {
     server: Server,
     pool: Pool,
     pool_gauges: tocsin_runtime::metrics::PoolGauges,
+    live: live::LiveFeed,
+    bus: Bus,
     shutdown: CancellationToken,
 }
 
@@ -53,13 +60,23 @@ impl Application {
         let mut registry = tocsin_runtime::metrics::registry();
         let http_metrics = HttpMetrics::register(&mut registry);
         let pool_gauges = tocsin_runtime::metrics::PoolGauges::register(&mut registry);
+        let live_clients = prometheus_client::metrics::gauge::Gauge::default();
+        registry.register("query_live_clients", "Pages connected to the live feed (/events)", live_clients.clone());
+        let live = live::LiveFeed::new(live_clients);
         // Ready when it can read: PostgreSQL. Without Redis the reads still work and actions
         // answer 503, which is better than taking the whole API out of rotation.
         let readiness = Readiness::default().with("postgres", tocsin_storage::readiness_check(&pool));
 
         let listener = http::bind(&config.listen_addr)?;
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(State { pool: pool.clone(), bus, action_timeout: config.action_timeout });
+        let state = web::Data::new(State {
+            pool: pool.clone(),
+            bus: bus.clone(),
+            action_timeout: config.action_timeout,
+            live: live.clone(),
+            shutdown: shutdown.clone(),
+        });
+        let web_root = config.web_root.clone();
         let token = web::Data::new(RequiredToken(config.api_token.clone()));
         let server = http::serve(
             HttpSettings { listener, workers: config.http_workers, service: "query" },
@@ -89,10 +106,19 @@ impl Application {
                             .app_data(token.clone())
                             .wrap(from_fn(require_bearer))
                             .route(web::post().to(actions::resolve)),
+                    )
+                    .service(
+                        web::resource("/events")
+                            .app_data(state.clone())
+                            .app_data(token.clone())
+                            .wrap(from_fn(require_bearer))
+                            .route(web::get().to(live::events)),
                     );
+                // Last: the dashboard answers whatever the API does not.
+                dashboard::mount(cfg, web_root.as_deref());
             },
         )?;
-        Ok(Application { port, server, pool, pool_gauges, shutdown })
+        Ok(Application { port, server, pool, pool_gauges, live, bus, shutdown })
     }
 
     pub fn port(&self) -> u16 {
@@ -100,6 +126,7 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let follower = tokio::spawn(self.live.follow(self.bus, self.shutdown.clone()));
         let (pool, gauges, shutdown) = (self.pool, self.pool_gauges, self.shutdown.clone());
         let gauge_loop = tokio::spawn(async move {
             loop {
@@ -114,6 +141,7 @@ impl Application {
         let served = self.server.await;
         self.shutdown.cancel();
         let _ = gauge_loop.await;
+        let _ = follower.await;
         served
     }
 }

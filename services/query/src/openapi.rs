@@ -1,7 +1,7 @@
 //! The OpenAPI document of the query API, generated from the handlers' annotations and served at
 //! `GET /openapi.json`.
 
-use crate::{actions, incidents};
+use crate::{actions, incidents, live};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -16,6 +16,7 @@ use utoipa::{Modify, OpenApi};
         actions::resolve_one,
         actions::reopen,
         actions::assign,
+        live::events,
     ),
     modifiers(&BearerAuth)
 )]

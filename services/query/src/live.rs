@@ -1,0 +1,282 @@
+//! `GET /events`: the dashboard's live feed, as server-sent events.
+//!
+//! One task per query replica follows the events stream (XREAD, no consumer group: every replica
+//! sees every event) and fans the events out to the connected pages through a broadcast channel.
+//! Each message carries the stream entry id as its SSE `id`, so a page that lost its connection
+//! comes back with `Last-Event-ID` and gets what it missed from the stream itself (XRANGE). When
+//! that is impossible (trimmed away, too much, Redis down, this connection fell behind the
+//! broadcast) the page is told `reset` and reloads its lists from the API instead.
+//!
+//! The wire format, for the page:
+//!
+//! ```text
+//! retry: 2000
+//! event: ready          sent once the connection is set up
+//! data: {}
+//!
+//! id: 1764201234567-0
+//! event: incident       one per incident event, data is the IncidentEvent JSON
+//! data: {"id":"…","kind":"acknowledged","at":"…","actor":"…","incident":{…},"detail":{}}
+//!
+//! event: reset          what was missed cannot be replayed; reload the lists
+//! data: {}
+//!
+//! : keep-alive          every 15 s, so proxies do not close an idle connection
+//! ```
+
+use crate::State;
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use prometheus_client::metrics::gauge::Gauge;
+use std::sync::Arc;
+use std::time::Duration;
+use tocsin_bus::{Bus, Stream, entry_id_before, parse_entry_id};
+use tocsin_domain::IncidentEvent;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+/// Events a connection may fall behind the feed before it is told to reset.
+const BROADCAST_CAPACITY: usize = 4096;
+/// At most this many missed events are replayed on reconnection; beyond it a reload is cheaper.
+const MAX_REPLAY: usize = 10_000;
+const REPLAY_PAGE: usize = 1_000;
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How long the follower's XREAD waits for new entries before asking again.
+const FOLLOW_BLOCK: Duration = Duration::from_secs(5);
+
+/// One event as it goes out: the stream entry id and the event's JSON.
+#[derive(Debug)]
+pub(crate) struct LiveEvent {
+    entry_id: String,
+    data: String,
+}
+
+impl LiveEvent {
+    fn new(entry_id: String, event: &IncidentEvent) -> Option<LiveEvent> {
+        match serde_json::to_string(event) {
+            Ok(data) => Some(LiveEvent { entry_id, data }),
+            Err(error) => {
+                tracing::error!(%error, event.id = %event.id, "an incident event does not serialise");
+                None
+            }
+        }
+    }
+
+    fn frame(&self) -> Bytes {
+        Bytes::from(format!("id: {}\nevent: incident\ndata: {}\n\n", self.entry_id, self.data))
+    }
+}
+
+/// The fan-out point shared by every connection of this replica.
+#[derive(Clone)]
+pub(crate) struct LiveFeed {
+    sender: broadcast::Sender<Arc<LiveEvent>>,
+    clients: Gauge,
+}
+
+impl LiveFeed {
+    pub fn new(clients: Gauge) -> LiveFeed {
+        let (sender, _) = broadcast::channel(BROADCAST_CAPACITY);
+        LiveFeed { sender, clients }
+    }
+
+    /// Follows the events stream until shutdown. Starts at the stream's newest entry: what came
+    /// before is in PostgreSQL, which a page reads first. After a Redis outage it resumes where it
+    /// stopped, so connected pages miss nothing that is still on the stream.
+    pub async fn follow(self, bus: Bus, shutdown: CancellationToken) {
+        let mut after = loop {
+            match bus.last_entry_id(Stream::Events).await {
+                Ok(last) => break last.unwrap_or_else(|| "0-0".to_owned()),
+                Err(error) => {
+                    tracing::warn!(%error, "the live feed cannot read the events stream yet");
+                    if pause(&shutdown, Duration::from_secs(1)).await {
+                        return;
+                    }
+                }
+            }
+        };
+        while !shutdown.is_cancelled() {
+            let page = tokio::select! {
+                page = bus.read_after::<IncidentEvent>(Stream::Events, &after, 500, FOLLOW_BLOCK) => page,
+                _ = shutdown.cancelled() => return,
+            };
+            match page {
+                Ok(page) => {
+                    for entry in page.entries {
+                        if let Some(event) = LiveEvent::new(entry.entry_id, &entry.envelope.payload) {
+                            // No receiver is fine: nobody is watching.
+                            let _ = self.sender.send(Arc::new(event));
+                        }
+                    }
+                    if let Some(last) = page.last_id {
+                        after = last;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "the live feed lost the events stream; retrying");
+                    if pause(&shutdown, Duration::from_secs(1)).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps, and says whether shutdown came first.
+async fn pause(shutdown: &CancellationToken, duration: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(duration) => false,
+        _ = shutdown.cancelled() => true,
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/events",
+    params(("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last event received, to replay what was missed")),
+    responses(
+        (status = 200, description = "A text/event-stream of incident events (see docs/api.md)", content_type = "text/event-stream"),
+        (status = 401, description = "Missing or wrong bearer token"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn events(request: HttpRequest, state: web::Data<State>) -> HttpResponse {
+    let last_event_id = request
+        .headers()
+        .get("Last-Event-ID")
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+        .map(str::to_owned);
+    // Subscribe before replaying, so nothing falls between the replay and the live part.
+    let receiver = state.live.sender.subscribe();
+    let (frames, outgoing) = mpsc::channel::<Bytes>(64);
+    let connection = Connection {
+        bus: state.bus.clone(),
+        frames,
+        clients: state.live.clients.clone(),
+        shutdown: state.shutdown.clone(),
+    };
+    tokio::spawn(connection.serve(last_event_id, receiver));
+    let body = tokio_stream_of(outgoing).map(Ok::<_, std::convert::Infallible>);
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        // Tells nginx (the usual ingress) not to buffer the stream.
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body)
+}
+
+fn tokio_stream_of(mut receiver: mpsc::Receiver<Bytes>) -> impl futures_util::Stream<Item = Bytes> {
+    futures_util::stream::poll_fn(move |context| receiver.poll_recv(context))
+}
+
+struct Connection {
+    bus: Bus,
+    frames: mpsc::Sender<Bytes>,
+    clients: Gauge,
+    shutdown: CancellationToken,
+}
+
+/// Why a connection ends early: the page went away.
+struct Gone;
+
+impl Connection {
+    async fn serve(self, last_event_id: Option<String>, receiver: broadcast::Receiver<Arc<LiveEvent>>) {
+        self.clients.inc();
+        let _ = self.run(last_event_id, receiver).await;
+        self.clients.dec();
+    }
+
+    async fn run(
+        &self,
+        last_event_id: Option<String>,
+        mut receiver: broadcast::Receiver<Arc<LiveEvent>>,
+    ) -> Result<(), Gone> {
+        self.send(Bytes::from_static(b"retry: 2000\nevent: ready\ndata: {}\n\n")).await?;
+        let mut sent_up_to = match last_event_id {
+            Some(last) => self.replay_after(last).await?,
+            None => None,
+        };
+        let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
+        keep_alive.tick().await;
+        loop {
+            tokio::select! {
+                received = receiver.recv() => match received {
+                    Ok(event) => {
+                        let newer = sent_up_to.as_deref().is_none_or(|sent| entry_id_before(sent, &event.entry_id));
+                        if newer {
+                            self.send(event.frame()).await?;
+                            sent_up_to = Some(event.entry_id.clone());
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::info!(missed, "a live connection fell behind; telling the page to reload");
+                        self.send(reset()).await?;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+                _ = keep_alive.tick() => self.send(Bytes::from_static(b": keep-alive\n\n")).await?,
+                _ = self.frames.closed() => return Err(Gone),
+                _ = self.shutdown.cancelled() => return Ok(()),
+            }
+        }
+    }
+
+    /// Replays what a reconnecting page missed after `last`, and returns the id it is now up to.
+    /// Sends `reset` instead when the stream cannot give all of it.
+    async fn replay_after(&self, last: String) -> Result<Option<String>, Gone> {
+        if parse_entry_id(&last).is_none() {
+            self.send(reset()).await?;
+            return Ok(None);
+        }
+        match self.bus.first_entry_id(Stream::Events).await {
+            // Entries after `last` were trimmed away: the gap cannot be replayed.
+            Ok(Some(first)) if entry_id_before(&last, &first) => {
+                self.send(reset()).await?;
+                return Ok(None);
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "cannot replay missed events; telling the page to reload");
+                self.send(reset()).await?;
+                return Ok(None);
+            }
+        }
+        let mut after = last;
+        let mut replayed = 0;
+        loop {
+            let page = match self.bus.range_after::<IncidentEvent>(Stream::Events, &after, REPLAY_PAGE).await {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot replay missed events; telling the page to reload");
+                    self.send(reset()).await?;
+                    return Ok(Some(after));
+                }
+            };
+            let Some(page_last) = page.last_id else { return Ok(Some(after)) };
+            for entry in &page.entries {
+                if let Some(event) = LiveEvent::new(entry.entry_id.clone(), &entry.envelope.payload) {
+                    self.send(event.frame()).await?;
+                }
+            }
+            replayed += page.entries.len();
+            after = page_last;
+            if replayed >= MAX_REPLAY {
+                self.send(reset()).await?;
+                return Ok(Some(after));
+            }
+        }
+    }
+
+    async fn send(&self, frame: Bytes) -> Result<(), Gone> {
+        self.frames.send(frame).await.map_err(|_| Gone)
+    }
+}
+
+fn reset() -> Bytes {
+    Bytes::from_static(b"event: reset\ndata: {}\n\n")
+}
