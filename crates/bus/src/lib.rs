@@ -178,6 +178,25 @@ impl Bus {
         Ok(ids)
     }
 
+    /// Appends a record to the dead-letter stream `name` (`<prefix>:<name>:dead-letter`), for work
+    /// that failed outside a consumer group, such as a notification given up on. Trimmed by age
+    /// like every stream.
+    pub async fn dead_letter<T: serde::Serialize>(&self, name: &str, record: &T) -> Result<String, BusError> {
+        let key = format!("{}:{name}:dead-letter", self.settings.prefix);
+        let mut conn = self.connection().await?;
+        let id: String = redis::cmd("XADD")
+            .arg(&key)
+            .arg("MINID")
+            .arg("~")
+            .arg(self.oldest_kept_id())
+            .arg("*")
+            .arg(envelope::FIELD)
+            .arg(serde_json::to_string(record)?)
+            .query_async(&mut *conn)
+            .await?;
+        Ok(id)
+    }
+
     /// Entries left on `stream`, for `/metrics`.
     pub async fn length(&self, stream: Stream) -> Result<u64, BusError> {
         let mut conn = self.connection().await?;

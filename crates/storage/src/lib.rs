@@ -6,6 +6,7 @@ pub mod changes;
 pub mod commands;
 mod error;
 pub mod intake;
+pub mod notifications;
 pub mod outbox;
 mod pool;
 pub mod reads;

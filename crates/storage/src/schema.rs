@@ -82,4 +82,39 @@ diesel::table! {
 
 diesel::joinable!(alerts -> incidents (incident_id));
 diesel::joinable!(timeline_entries -> incidents (incident_id));
-diesel::allow_tables_to_appear_in_same_query!(incidents, alerts, timeline_entries, outbox, command_outcomes);
+diesel::allow_tables_to_appear_in_same_query!(
+    incidents,
+    alerts,
+    timeline_entries,
+    outbox,
+    command_outcomes,
+    notification_deliveries,
+    notification_threads
+);
+
+diesel::table! {
+    notification_deliveries (id) {
+        id -> Int8,
+        event_id -> Uuid,
+        target -> Text,
+        incident_id -> Uuid,
+        event -> Text,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        claimed_until -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    notification_threads (incident_id, target) {
+        incident_id -> Uuid,
+        target -> Text,
+        channel -> Text,
+        reference -> Text,
+        created_at -> Timestamptz,
+    }
+}

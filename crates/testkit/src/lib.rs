@@ -5,6 +5,10 @@
 //!   dropped afterwards, so tests run in parallel without interfering.
 //! - [`TestRedis`]: a key prefix of its own per test, deleted afterwards.
 //! - [`fixture`]: the Alertmanager payloads captured from a real Alertmanager 0.25.
+//! - [`FakeApi`]: a local HTTP server standing in for Slack, Teams or GitHub, recording requests.
+
+mod fake_api;
+pub use fake_api::{FakeApi, RecordedRequest, Reply};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use tokio::sync::OnceCell;

@@ -1,0 +1,187 @@
+//! The notifier's state: the deliveries it owes (one per event and target, written before the
+//! event is acknowledged on the stream) and the threads it started (which Slack message or GitHub
+//! issue belongs to which incident), so restarts and redeliveries never post twice.
+
+use crate::StorageError;
+use crate::schema::{notification_deliveries, notification_threads};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// A delivery to record: one event for one target.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = notification_deliveries)]
+pub struct NewDelivery<'a> {
+    pub event_id: Uuid,
+    pub target: &'a str,
+    pub incident_id: Uuid,
+    pub event: &'a str,
+}
+
+/// Records deliveries; those already recorded (a redelivered event) are left as they are. Returns
+/// how many are new.
+pub async fn enqueue(conn: &mut AsyncPgConnection, deliveries: &[NewDelivery<'_>]) -> Result<usize, StorageError> {
+    if deliveries.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::insert_into(notification_deliveries::table)
+        .values(deliveries)
+        .on_conflict((notification_deliveries::event_id, notification_deliveries::target))
+        .do_nothing()
+        .execute(conn)
+        .await?)
+}
+
+/// A delivery taken by a worker.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct ClaimedDelivery {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = SqlUuid)]
+    pub event_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub target: String,
+    #[diesel(sql_type = SqlUuid)]
+    pub incident_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub event: String,
+    /// Attempts before this one.
+    #[diesel(sql_type = Integer)]
+    pub attempts: i32,
+}
+
+/// Takes up to `limit` deliveries that are due, holding them for `hold` so other replicas leave
+/// them alone. Only the oldest pending delivery of each (target, incident) can be taken, so an
+/// incident's messages reach each channel in order (its post before its updates) even across
+/// replicas and retries.
+pub async fn claim_due(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+    hold: std::time::Duration,
+) -> Result<Vec<ClaimedDelivery>, StorageError> {
+    let hold_until = OffsetDateTime::now_utc() + hold;
+    Ok(diesel::sql_query(
+        "UPDATE notification_deliveries SET claimed_until = $1
+         WHERE id IN (
+             SELECT d.id FROM notification_deliveries d
+             WHERE d.status = 'pending'
+               AND d.next_attempt_at <= now()
+               AND (d.claimed_until IS NULL OR d.claimed_until < now())
+               AND NOT EXISTS (
+                   SELECT 1 FROM notification_deliveries earlier
+                   WHERE earlier.status = 'pending'
+                     AND earlier.target = d.target
+                     AND earlier.incident_id = d.incident_id
+                     AND earlier.id < d.id)
+             ORDER BY d.id
+             LIMIT $2
+             FOR UPDATE SKIP LOCKED)
+         RETURNING id, event_id, target, incident_id, event, attempts",
+    )
+    .bind::<Timestamptz, _>(hold_until)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await?)
+}
+
+/// The delivery went out.
+pub async fn mark_sent(conn: &mut AsyncPgConnection, id: i64) -> Result<(), StorageError> {
+    diesel::update(notification_deliveries::table.find(id))
+        .set((
+            notification_deliveries::status.eq("sent"),
+            notification_deliveries::attempts.eq(notification_deliveries::attempts + 1),
+            notification_deliveries::claimed_until.eq(None::<OffsetDateTime>),
+            notification_deliveries::last_error.eq(None::<String>),
+            notification_deliveries::finished_at.eq(OffsetDateTime::now_utc()),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The delivery failed and will be tried again at `next_attempt_at`.
+pub async fn mark_retry(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    next_attempt_at: OffsetDateTime,
+    error: &str,
+) -> Result<(), StorageError> {
+    diesel::update(notification_deliveries::table.find(id))
+        .set((
+            notification_deliveries::attempts.eq(notification_deliveries::attempts + 1),
+            notification_deliveries::next_attempt_at.eq(next_attempt_at),
+            notification_deliveries::claimed_until.eq(None::<OffsetDateTime>),
+            notification_deliveries::last_error.eq(error),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The delivery was given up on (it also went to the dead-letter stream).
+pub async fn mark_dead(conn: &mut AsyncPgConnection, id: i64, error: &str) -> Result<(), StorageError> {
+    diesel::update(notification_deliveries::table.find(id))
+        .set((
+            notification_deliveries::status.eq("dead"),
+            notification_deliveries::attempts.eq(notification_deliveries::attempts + 1),
+            notification_deliveries::claimed_until.eq(None::<OffsetDateTime>),
+            notification_deliveries::last_error.eq(error),
+            notification_deliveries::finished_at.eq(OffsetDateTime::now_utc()),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Pending deliveries, for `/metrics`.
+pub async fn backlog(conn: &mut AsyncPgConnection) -> Result<i64, StorageError> {
+    Ok(notification_deliveries::table
+        .filter(notification_deliveries::status.eq("pending"))
+        .count()
+        .get_result(conn)
+        .await?)
+}
+
+/// Where an incident's notification lives on a target.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct ThreadRow {
+    pub channel: String,
+    pub reference: String,
+}
+
+pub async fn thread(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+    target: &str,
+) -> Result<Option<ThreadRow>, StorageError> {
+    Ok(notification_threads::table
+        .find((incident_id, target))
+        .select((notification_threads::channel, notification_threads::reference))
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Remembers the thread a delivery started; a thread already remembered is kept.
+pub async fn remember_thread(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+    target: &str,
+    channel: &str,
+    reference: &str,
+) -> Result<(), StorageError> {
+    diesel::insert_into(notification_threads::table)
+        .values((
+            notification_threads::incident_id.eq(incident_id),
+            notification_threads::target.eq(target),
+            notification_threads::channel.eq(channel),
+            notification_threads::reference.eq(reference),
+        ))
+        .on_conflict((notification_threads::incident_id, notification_threads::target))
+        .do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(())
+}
