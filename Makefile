@@ -19,7 +19,7 @@ endif
 
 SERVICES := tocsin-ingest tocsin-incident-core tocsin-query tocsin-notifier
 
-.PHONY: help build run demo bench lint lint-deploy lint-rules test infra-up infra-down clean
+.PHONY: help build run demo bench lint lint-deploy lint-rules sync-chart-files test infra-up infra-down clean
 
 help:
 	@echo 'tocsin make targets:'
@@ -33,6 +33,7 @@ help:
 	@echo '  lint-deploy helm lint/template, offline Kubernetes schema validation and chart tests'
 	@echo '              (no cluster; first run builds helm into .local/bin and a venv in .local/venv)'
 	@echo '  lint-rules  promtool check/test of dashboards/rules and checks of dashboards/*.json'
+	@echo '  sync-chart-files  copy dashboards/ (rules, Grafana JSON) into the Helm chart after editing them'
 	@echo '  test        lint, then cargo test --workspace against PostgreSQL + Redis:'
 	@echo '              DATABASE_URL/REDIS_URL if both are set, else the project-local infra,'
 	@echo '              which is started if needed and LEFT RUNNING afterwards (fast reruns;'
@@ -64,6 +65,9 @@ lint-deploy:
 lint-rules:
 	bash scripts/lint-rules.sh
 
+sync-chart-files:
+	bash scripts/sync-chart-files.sh
+
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
@@ -77,6 +81,7 @@ test: lint
 		infra_env="$$(bash scripts/local-infra.sh up)"; \
 		eval "$$infra_env"; \
 	fi; \
+	bash scripts/test-tools.sh; \
 	echo "+ $(CARGO) test --workspace $(RELEASE_FLAG) $(CARGO_TEST_ARGS)" >&2; \
 	$(CARGO) test --workspace $(RELEASE_FLAG) $(CARGO_TEST_ARGS)
 	@# The Prometheus rules, dashboards and Helm chart are tested too.

@@ -23,6 +23,9 @@ pub struct StackOptions {
     pub proxy_core_database: bool,
     /// A dashboard build for query to serve at `/`.
     pub web_root: Option<std::path::PathBuf>,
+    /// More of the notifier's environment (`SLACK_*`, `ROUTING_FILE`, `DELIVERY_*`…), on top of
+    /// what the stack sets (database, Redis, ports).
+    pub notifier_env: Vec<(String, String)>,
 }
 
 impl Default for StackOptions {
@@ -34,6 +37,7 @@ impl Default for StackOptions {
             action_timeout: Duration::from_secs(5),
             proxy_core_database: false,
             web_root: None,
+            notifier_env: Vec::new(),
         }
     }
 }
@@ -48,7 +52,7 @@ pub struct Stack {
     pub http: reqwest::Client,
     pub core_database_proxy: Option<TcpProxy>,
     notifier: Option<Notifier>,
-    visibility_timeout: Duration,
+    notifier_settings: NotifierSettings,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
@@ -141,7 +145,14 @@ impl Stack {
         let query_url = format!("http://127.0.0.1:{}", query.port());
         tasks.push(tokio::spawn(query.run_until_stopped()));
 
-        let notifier = Notifier::start(&redis, 0, options.visibility_timeout, &shutdown).await;
+        let notifier_settings = NotifierSettings {
+            database_url: db.url.clone(),
+            redis_url: redis.url.clone(),
+            stream_prefix: redis.prefix.clone(),
+            visibility_timeout: options.visibility_timeout,
+            extra_env: options.notifier_env.clone(),
+        };
+        let notifier = Notifier::start(&notifier_settings, 0, &shutdown).await;
         let notifier_url = format!("http://127.0.0.1:{}", notifier.port);
 
         Stack {
@@ -154,7 +165,7 @@ impl Stack {
             http: reqwest::Client::new(),
             core_database_proxy,
             notifier: Some(notifier),
-            visibility_timeout: options.visibility_timeout,
+            notifier_settings,
             shutdown,
             tasks,
         }
@@ -170,7 +181,7 @@ impl Stack {
     /// Starts the notifier again on its port.
     pub async fn start_notifier(&mut self) {
         let port = self.notifier_url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        self.notifier = Some(Notifier::start(&self.redis, port, self.visibility_timeout, &self.shutdown).await);
+        self.notifier = Some(Notifier::start(&self.notifier_settings, port, &self.shutdown).await);
     }
 
     /// Posts a webhook body to ingest as Alertmanager does (same headers).
@@ -321,6 +332,15 @@ pub mod tools {
     }
 }
 
+/// What the notifier is started with, kept so a test can restart it.
+struct NotifierSettings {
+    database_url: String,
+    redis_url: String,
+    stream_prefix: String,
+    visibility_timeout: Duration,
+    extra_env: Vec<(String, String)>,
+}
+
 /// The notifier, on a shutdown token of its own so a test can stop and restart it alone.
 struct Notifier {
     port: u16,
@@ -329,22 +349,24 @@ struct Notifier {
 }
 
 impl Notifier {
-    async fn start(redis: &TestRedis, port: u16, visibility_timeout: Duration, stack: &CancellationToken) -> Notifier {
+    async fn start(settings: &NotifierSettings, port: u16, stack: &CancellationToken) -> Notifier {
         let shutdown = stack.child_token();
-        let app = tocsin_notifier::Application::build(
-            tocsin_notifier::config::Config {
-                listen_addr: format!("127.0.0.1:{port}"),
-                redis_url: redis.url.clone(),
-                stream_prefix: redis.prefix.clone(),
-                consumer_name: "notifier-0".into(),
-                visibility_timeout,
-                max_deliveries: 5,
-                http_workers: 1,
-            },
-            shutdown.clone(),
-        )
-        .await
-        .unwrap_or_else(|error| panic!("notifier: {error}"));
+        let listen_addr = format!("127.0.0.1:{port}");
+        let visibility_timeout = format!("{}ms", settings.visibility_timeout.as_millis());
+        let mut env: Vec<(&str, &str)> = vec![
+            ("LISTEN_ADDR", &listen_addr),
+            ("DATABASE_URL", &settings.database_url),
+            ("REDIS_URL", &settings.redis_url),
+            ("STREAM_PREFIX", &settings.stream_prefix),
+            ("CONSUMER_NAME", "notifier-0"),
+            ("VISIBILITY_TIMEOUT", &visibility_timeout),
+        ];
+        env.extend(settings.extra_env.iter().map(|(name, value)| (name.as_str(), value.as_str())));
+        let config = tocsin_notifier::config::Config::from_env(&tocsin_runtime::Env::from_pairs(env))
+            .unwrap_or_else(|error| panic!("notifier configuration: {error}"));
+        let app = tocsin_notifier::Application::build(config, shutdown.clone())
+            .await
+            .unwrap_or_else(|error| panic!("notifier: {error}"));
         let port = app.port();
         Notifier { port, shutdown, task: tokio::spawn(app.run_until_stopped()) }
     }

@@ -1,35 +1,122 @@
-//! notifier's configuration, from the environment:
+//! notifier's configuration, from the environment. Where notifications go is the routing file's
+//! business (`docs/routing.md`); this is everything around it.
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
-//! | `LISTEN_ADDR` | `127.0.0.1:8083` | `/health`, `/ready`, `/metrics` (and later Slack's buttons) |
+//! | `LISTEN_ADDR` | `127.0.0.1:8083` | `/slack/actions`, `/health`, `/ready`, `/metrics` |
+//! | `DATABASE_URL` | required | PostgreSQL: the deliveries owed and the threads started |
+//! | `DATABASE_POOL_SIZE` | `4` | connections to PostgreSQL |
 //! | `REDIS_URL` | required | the Redis holding the streams |
 //! | `STREAM_PREFIX` | `tocsin` | prefix of every stream key |
+//! | `STREAM_MAX_AGE` | `7d` | commands from Slack's buttons older than this are trimmed |
 //! | `CONSUMER_NAME` | host name and process id | this replica's name in the consumer group |
 //! | `VISIBILITY_TIMEOUT` | `30s` | events pending this long with a silent replica are claimed |
-//! | `MAX_DELIVERIES` | `5` | deliveries before an event goes to the dead-letter stream |
+//! | `MAX_DELIVERIES` | `5` | deliveries of a stream entry before it goes to the dead-letter stream |
 //! | `HTTP_WORKERS` | `1` | HTTP worker threads |
+//! | `ROUTING_FILE` | unset | the routing file (YAML); see docs/routing.md |
+//! | `SLACK_BOT_TOKEN` | unset | without a routing file: the bot token of the one default route |
+//! | `SLACK_CHANNEL` | unset | without a routing file: the channel of the one default route |
+//! | `SLACK_SIGNING_SECRET` | unset | verifies Slack's button clicks; without it `/slack/actions` answers 404 |
+//! | `SLACK_API_URL` | `https://slack.com/api` | Slack's Web API (Enterprise Grid, proxies, tests) |
+//! | `GITHUB_API_URL` | `https://api.github.com` | GitHub's REST API (`https://ghe.example.com/api/v3` for Enterprise) |
+//! | `SMTP_URL` | unset | `smtps://host:465`, `smtp://host:587?tls=required` (STARTTLS) or `smtp://localhost:25`; needed by e-mail targets |
+//! | `SMTP_FROM` | `tocsin <tocsin@localhost>` | the sender of e-mail notifications |
+//! | `SMTP_USERNAME`, `SMTP_PASSWORD` | unset | SMTP authentication |
+//! | `SMTP_CA_FILE` | unset | a PEM CA to trust for the SMTP server, besides the system's |
+//! | `PUBLIC_URL` | unset | the dashboard's address (`https://tocsin.example.com`), for links in messages |
+//! | `DELIVERY_MAX_ATTEMPTS` | `8` | attempts before a notification goes to the dead-letter stream |
+//! | `DELIVERY_BACKOFF` | `2s` | wait after the first failure; doubles each time (with jitter) |
+//! | `DELIVERY_MAX_BACKOFF` | `5m` | the longest wait between attempts |
+//! | `DELIVERY_TIMEOUT` | `10s` | an attempt without an answer by then is retried |
+//! | `CHANNEL_INTERVAL` | `1s` | at most one message per channel per this interval; bursts queue |
 
+use crate::channels::email::SmtpSettings;
+use std::path::PathBuf;
 use std::time::Duration;
-use tocsin_runtime::{ConfigError, Env};
+use tocsin_runtime::{ConfigError, Env, Secret};
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen_addr: String,
+    pub database_url: String,
+    pub database_pool_size: usize,
     pub redis_url: String,
     pub stream_prefix: String,
+    pub stream_max_age: Duration,
     pub consumer_name: String,
     pub visibility_timeout: Duration,
     pub max_deliveries: usize,
     pub http_workers: usize,
+    pub routing: RoutingSource,
+    pub slack_signing_secret: Option<Secret>,
+    pub slack_api_url: String,
+    pub github_api_url: String,
+    pub smtp: Option<SmtpSettings>,
+    pub public_url: Option<String>,
+    pub delivery: DeliverySettings,
+}
+
+/// Where the routing comes from.
+#[derive(Debug, Clone)]
+pub enum RoutingSource {
+    File(PathBuf),
+    /// The simple case: `SLACK_BOT_TOKEN` and `SLACK_CHANNEL`, one default route.
+    SingleSlackChannel {
+        channel: String,
+        token: Secret,
+    },
+    /// No notifications at all: events are counted and logged.
+    Nowhere,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    pub max_attempts: u32,
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    pub attempt_timeout: Duration,
+    pub channel_interval: Duration,
 }
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
+        let routing = match (env.get("ROUTING_FILE"), env.get("SLACK_BOT_TOKEN"), env.get("SLACK_CHANNEL")) {
+            (Some(path), _, _) => RoutingSource::File(PathBuf::from(path)),
+            (None, Some(token), Some(channel)) => {
+                RoutingSource::SingleSlackChannel { channel, token: Secret::new(token) }
+            }
+            (None, Some(_), None) => {
+                return Err(ConfigError::Missing {
+                    name: "SLACK_CHANNEL".into(),
+                    purpose: "SLACK_BOT_TOKEN is set, so notifications need a channel (or set ROUTING_FILE)".into(),
+                });
+            }
+            (None, None, Some(_)) => {
+                return Err(ConfigError::Missing {
+                    name: "SLACK_BOT_TOKEN".into(),
+                    purpose: "SLACK_CHANNEL is set, so notifications need a bot token (or set ROUTING_FILE)".into(),
+                });
+            }
+            (None, None, None) => RoutingSource::Nowhere,
+        };
+        let smtp = match env.get("SMTP_URL") {
+            None => None,
+            Some(url) => Some(SmtpSettings {
+                url,
+                from: env.string_or("SMTP_FROM", "tocsin <tocsin@localhost>"),
+                username: env.get("SMTP_USERNAME").map(Secret::new),
+                password: env.get("SMTP_PASSWORD").map(Secret::new),
+                ca_file: env.get("SMTP_CA_FILE").map(PathBuf::from),
+                timeout: env.duration_or("DELIVERY_TIMEOUT", Duration::from_secs(10))?,
+            }),
+        };
         Ok(Config {
             listen_addr: env.string_or("LISTEN_ADDR", "127.0.0.1:8083"),
+            database_url: env.required("DATABASE_URL", "the PostgreSQL URL, e.g. postgres://user:pass@host/db")?,
+            database_pool_size: env.parse_or("DATABASE_POOL_SIZE", 4)?,
             redis_url: env.required("REDIS_URL", "the Redis URL, e.g. redis://127.0.0.1:6379/")?,
             stream_prefix: env.string_or("STREAM_PREFIX", "tocsin"),
+            stream_max_age: env.duration_or("STREAM_MAX_AGE", Duration::from_secs(7 * 24 * 3600))?,
             consumer_name: env.get("CONSUMER_NAME").unwrap_or_else(|| {
                 let host =
                     std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "notifier".into());
@@ -38,6 +125,58 @@ impl Config {
             visibility_timeout: env.duration_or("VISIBILITY_TIMEOUT", Duration::from_secs(30))?,
             max_deliveries: env.parse_or("MAX_DELIVERIES", 5)?,
             http_workers: env.parse_or("HTTP_WORKERS", 1)?,
+            routing,
+            slack_signing_secret: env.get("SLACK_SIGNING_SECRET").map(Secret::new),
+            slack_api_url: env.string_or("SLACK_API_URL", "https://slack.com/api"),
+            github_api_url: env.string_or("GITHUB_API_URL", "https://api.github.com"),
+            smtp,
+            public_url: env.get("PUBLIC_URL"),
+            delivery: DeliverySettings {
+                max_attempts: env.with("DELIVERY_MAX_ATTEMPTS", 8, |value| match value.trim().parse::<u32>() {
+                    Ok(attempts) if attempts >= 1 => Ok(attempts),
+                    _ => Err("expected a whole number of attempts, at least 1".into()),
+                })?,
+                base_backoff: env.duration_or("DELIVERY_BACKOFF", Duration::from_secs(2))?,
+                max_backoff: env.duration_or("DELIVERY_MAX_BACKOFF", Duration::from_secs(300))?,
+                attempt_timeout: env.duration_or("DELIVERY_TIMEOUT", Duration::from_secs(10))?,
+                channel_interval: env.duration_or("CHANNEL_INTERVAL", Duration::from_secs(1))?,
+            },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![("DATABASE_URL", "postgres://localhost/tocsin"), ("REDIS_URL", "redis://localhost/")]
+    }
+
+    #[test]
+    fn the_four_slack_variables_make_one_default_route() {
+        let mut pairs = base();
+        pairs.extend([
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("SLACK_CHANNEL", "#oncall"),
+            ("SLACK_SIGNING_SECRET", "s3cr3t"),
+            ("SLACK_API_URL", "http://127.0.0.1:9/api"),
+        ]);
+        let config = Config::from_env(&Env::from_pairs(pairs)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(&config.routing, RoutingSource::SingleSlackChannel { channel, .. } if channel == "#oncall"));
+        assert_eq!(config.slack_api_url, "http://127.0.0.1:9/api");
+        assert!(config.slack_signing_secret.is_some());
+    }
+
+    #[test]
+    fn half_a_slack_setup_is_named() {
+        let mut pairs = base();
+        pairs.push(("SLACK_BOT_TOKEN", "xoxb-1"));
+        let error = Config::from_env(&Env::from_pairs(pairs)).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.starts_with("SLACK_CHANNEL is not set"), "{error}");
+        let mut pairs = base();
+        pairs.push(("DELIVERY_MAX_ATTEMPTS", "0"));
+        let error = Config::from_env(&Env::from_pairs(pairs)).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.starts_with("DELIVERY_MAX_ATTEMPTS=\"0\" is not valid"), "{error}");
     }
 }

@@ -1,57 +1,117 @@
-//! The event loop: one consumer of the events stream per replica.
+//! The event loop: one consumer of the events stream per replica. Each event is routed to its
+//! targets and recorded as one delivery per target in PostgreSQL; only then is the stream entry
+//! acknowledged. The delivery worker (`crate::deliveries`) sends them. A crash between the two
+//! steps redelivers the entry, and the (event id, target) key turns the second recording into a
+//! no-op: an event is notified once per target however often it arrives.
 
-use crate::KindLabel;
+use crate::metrics::KindLabel;
+use crate::routing::Routing;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use std::sync::Arc;
 use std::time::Duration;
-use tocsin_bus::Consumer;
+use tocsin_bus::{Consumer, Delivery};
 use tocsin_domain::IncidentEvent;
+use tocsin_storage::Pool;
+use tocsin_storage::notifications::{self, NewDelivery};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-pub async fn run(
-    consumer: Consumer<IncidentEvent>,
-    events_seen: Family<KindLabel, Counter>,
-    shutdown: CancellationToken,
-) {
-    while !shutdown.is_cancelled() {
-        if let Err(error) = consumer.ensure_group().await {
-            tracing::warn!(%error, "cannot create the events consumer group yet");
-            pause(&shutdown).await;
-            continue;
+pub struct EventLoop {
+    pub consumer: Consumer<IncidentEvent>,
+    pub pool: Pool,
+    pub routing: Arc<Routing>,
+    pub events_seen: Family<KindLabel, Counter>,
+    /// Rung when new deliveries are recorded, so the worker sends them at once.
+    pub wake: Arc<Notify>,
+}
+
+impl EventLoop {
+    pub async fn run(self, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            match self.consumer.ensure_group().await {
+                Ok(()) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot create the events consumer group yet");
+                    pause(&shutdown).await;
+                }
+            }
         }
-        break;
-    }
-    while !shutdown.is_cancelled() {
-        let batch = match consumer.next_batch().await {
-            Ok(batch) => batch,
-            Err(error) => {
-                tracing::warn!(%error, "cannot read the events stream");
-                pause(&shutdown).await;
+        while !shutdown.is_cancelled() {
+            let batch = match self.consumer.next_batch().await {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read the events stream");
+                    pause(&shutdown).await;
+                    continue;
+                }
+            };
+            if batch.is_empty() {
                 continue;
             }
-        };
-        let mut handled = Vec::with_capacity(batch.len());
+            // Until the deliveries are recorded the entries stay pending; keep them ours meanwhile.
+            loop {
+                match self.record(&batch).await {
+                    Ok(recorded) => {
+                        if recorded > 0 {
+                            self.wake.notify_one();
+                        }
+                        break;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, events = batch.len(), "cannot record deliveries; holding the events");
+                        let ids: Vec<String> = batch.iter().map(|delivery| delivery.entry_id.clone()).collect();
+                        if let Err(error) = self.consumer.keep_alive(&ids).await {
+                            tracing::warn!(%error, "cannot keep the held events claimed");
+                        }
+                        pause(&shutdown).await;
+                        if shutdown.is_cancelled() {
+                            return;
+                        }
+                    }
+                }
+            }
+            let handled: Vec<String> = batch.iter().map(|delivery| delivery.entry_id.clone()).collect();
+            if let Err(error) = self.consumer.ack(&handled).await {
+                tracing::warn!(%error, "cannot acknowledge events; they will be seen again (and not notified twice)");
+            }
+        }
+        tracing::info!(consumer = self.consumer.name(), "event loop stopped");
+    }
+
+    /// Records the batch's deliveries in one statement; returns how many are new.
+    async fn record(&self, batch: &[Delivery<IncidentEvent>]) -> Result<usize, tocsin_storage::StorageError> {
+        let mut texts = Vec::with_capacity(batch.len());
         for delivery in batch {
             let event = &delivery.envelope.payload;
-            events_seen.get_or_create(&KindLabel { kind: event.kind.as_str() }).inc();
-            tracing::info!(
+            self.events_seen.get_or_create(&KindLabel { kind: event.kind.as_str() }).inc();
+            // The event's JSON as it travelled; the worker decodes it again when it sends.
+            texts.push(serde_json::to_string(event).unwrap_or_default());
+        }
+        let mut rows = Vec::new();
+        for (delivery, text) in batch.iter().zip(&texts) {
+            let event = &delivery.envelope.payload;
+            let targets = self.routing.targets_for(event);
+            tracing::debug!(
                 event.id = %event.id,
                 event.kind = event.kind.as_str(),
                 incident.id = %event.incident.id,
-                incident.status = event.incident.status.as_str(),
-                incident.severity = event.incident.severity.as_str(),
-                incident.service = %event.incident.service,
-                incident.title = %event.incident.title,
-                actor = %event.actor,
-                "incident event"
+                targets = targets.len(),
+                "incident event routed"
             );
-            handled.push(delivery.entry_id);
+            rows.extend(targets.into_iter().map(|target| NewDelivery {
+                event_id: event.id,
+                target: &target.name,
+                incident_id: event.incident.id,
+                event: text,
+            }));
         }
-        if let Err(error) = consumer.ack(&handled).await {
-            tracing::warn!(%error, "cannot acknowledge events; they will be seen again");
+        if rows.is_empty() {
+            return Ok(0);
         }
+        let mut conn = self.pool.get().await?;
+        notifications::enqueue(&mut conn, &rows).await
     }
-    tracing::info!(consumer = consumer.name(), "event loop stopped");
 }
 
 async fn pause(shutdown: &CancellationToken) {

@@ -1,47 +1,105 @@
-//! notifier: reads incident events from the events stream and tells people. For now it records
-//! each event in its log and metrics; the delivery channels (Slack, Teams, e-mail, GitHub) plug in
-//! behind the same consumer.
+//! notifier: turns incident events into messages on the channels each team uses (Slack, Teams,
+//! e-mail, GitHub issues), and lets people act on an incident from Slack.
+//!
+//! - `events`: reads the events stream, routes each event (`routing`), records one delivery per
+//!   target in PostgreSQL, then acknowledges the entry.
+//! - `deliveries`: sends the recorded deliveries through the `channels`, paced per channel
+//!   (`pacing`), retried with backoff, given up on to a dead-letter stream.
+//! - `slack_actions`: `POST /slack/actions`, the buttons of a Slack message, verified and turned
+//!   into commands for incident-core.
 
+pub mod channels;
 pub mod config;
+mod deliveries;
 mod events;
+mod metrics;
+pub mod pacing;
+pub mod routing;
+pub mod slack_actions;
 
-use crate::config::Config;
+use crate::channels::email::Email;
+use crate::channels::github::GitHub;
+use crate::channels::slack::{SlackBot, SlackWebhook};
+use crate::channels::teams::Teams;
+use crate::config::{Config, RoutingSource};
+use crate::deliveries::{Channel, RetryPolicy, Worker};
+use crate::events::EventLoop;
+use crate::metrics::{DeliveryMetrics, KindLabel};
+use crate::pacing::Pacer;
+use crate::routing::{ProcessSecrets, Routing, TargetKind};
 use actix_web::dev::Server;
-use prometheus_client::encoding::EncodeLabelSet;
+use actix_web::web;
+use anyhow::Context;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use std::collections::HashMap;
+use std::sync::Arc;
 use tocsin_bus::{Bus, BusMetrics, BusSettings, Consumer, ConsumerSettings, Stream};
-use tocsin_domain::IncidentEvent;
 use tocsin_runtime::http::{self, HttpSettings};
 use tocsin_runtime::metrics::HttpMetrics;
 use tocsin_runtime::{Metrics, Readiness};
+use tocsin_storage::{Pool, PoolSettings};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+
+pub use crate::deliveries::DEAD_LETTER_STREAM;
 
 /// The consumer group notifier replicas share on the events stream.
 pub const CONSUMER_GROUP: &str = "notifier";
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub(crate) struct KindLabel {
-    pub kind: &'static str,
-}
-
 pub struct Application {
     port: u16,
     server: Server,
-    consumer: Consumer<IncidentEvent>,
-    events_seen: Family<KindLabel, Counter>,
+    event_loop: EventLoop,
+    worker: Worker,
+    pool: Pool,
+    pool_gauges: tocsin_runtime::metrics::PoolGauges,
     shutdown: CancellationToken,
 }
 
 impl Application {
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Application> {
+        let routing = Arc::new(load_routing(&config.routing)?);
+        let http_client = reqwest::Client::builder()
+            .user_agent(concat!("tocsin-notifier/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .timeout(config.delivery.attempt_timeout)
+            .build()
+            .context("building the HTTP client")?;
+        let pacer = Pacer::new(config.delivery.channel_interval);
+        let channels = Arc::new(build_channels(&routing, &config, &http_client, &pacer)?);
+        if routing.is_empty() {
+            tracing::warn!(
+                "no notification targets: set ROUTING_FILE, or SLACK_BOT_TOKEN and SLACK_CHANNEL; events are only counted"
+            );
+        }
+        let has_slack_buttons = channels.values().any(|channel| matches!(channel, Channel::Slack(_)));
+        if has_slack_buttons && config.slack_signing_secret.is_none() {
+            tracing::warn!("Slack messages carry buttons, but SLACK_SIGNING_SECRET is not set: clicks will be refused");
+        }
+
+        let pool = tocsin_storage::connect(
+            &config.database_url,
+            &PoolSettings { max_connections: config.database_pool_size, ..PoolSettings::default() },
+        )?;
         let bus = Bus::connect(
             &config.redis_url,
-            BusSettings { prefix: config.stream_prefix.clone(), ..BusSettings::default() },
+            BusSettings {
+                prefix: config.stream_prefix.clone(),
+                max_age: config.stream_max_age,
+                ..BusSettings::default()
+            },
         )?;
         let mut registry = tocsin_runtime::metrics::registry();
         let http_metrics = HttpMetrics::register(&mut registry);
         let bus_metrics = BusMetrics::register(&mut registry);
+        let pool_gauges = tocsin_runtime::metrics::PoolGauges::register(&mut registry);
+        let delivery_metrics = DeliveryMetrics::register(&mut registry);
+        // Every configured channel's series exist from the start, at zero, so a rate over them is 0
+        // rather than absent until the first failure.
+        for channel in channels.values() {
+            delivery_metrics.initialise(channel.kind());
+        }
         let events_seen = Family::<KindLabel, Counter>::default();
         registry.register("notifier_events", "Incident events received, by kind", events_seen.clone());
         let consumer = Consumer::new(
@@ -57,18 +115,52 @@ impl Application {
             },
             bus_metrics,
         );
-        let readiness = Readiness::default().with("redis", bus.readiness_check());
+        let wake = Arc::new(Notify::new());
+        let event_loop =
+            EventLoop { consumer, pool: pool.clone(), routing: routing.clone(), events_seen, wake: wake.clone() };
+        let worker = Worker {
+            pool: pool.clone(),
+            bus: bus.clone(),
+            channels,
+            retry: RetryPolicy {
+                max_attempts: config.delivery.max_attempts,
+                base_backoff: config.delivery.base_backoff,
+                max_backoff: config.delivery.max_backoff,
+                attempt_timeout: config.delivery.attempt_timeout,
+            },
+            public_url: config.public_url.clone(),
+            metrics: delivery_metrics,
+            wake,
+        };
+
+        let readiness = Readiness::default()
+            .with("postgres", tocsin_storage::readiness_check(&pool))
+            .with("redis", bus.readiness_check());
         let listener = http::bind(&config.listen_addr)?;
         let port = listener.local_addr()?.port();
+        let slack = config
+            .slack_signing_secret
+            .clone()
+            .map(|signing_secret| web::Data::new(slack_actions::SlackActions { signing_secret, bus: bus.clone() }));
         let server = http::serve(
             HttpSettings { listener, workers: config.http_workers, service: "notifier" },
             Metrics::new(registry),
             http_metrics,
             readiness,
             shutdown.clone(),
-            |_: &mut actix_web::web::ServiceConfig| {},
+            move |cfg: &mut web::ServiceConfig| {
+                if let Some(slack) = &slack {
+                    cfg.service(
+                        web::resource("/slack/actions")
+                            .app_data(slack.clone())
+                            // Slack's payloads are small; anything big is not Slack.
+                            .app_data(web::PayloadConfig::new(64 * 1024))
+                            .route(web::post().to(slack_actions::handle)),
+                    );
+                }
+            },
         )?;
-        Ok(Application { port, server, consumer, events_seen, shutdown })
+        Ok(Application { port, server, event_loop, worker, pool, pool_gauges, shutdown })
     }
 
     pub fn port(&self) -> u16 {
@@ -76,12 +168,80 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let events = tokio::spawn(events::run(self.consumer, self.events_seen, self.shutdown.clone()));
+        let events = tokio::spawn(self.event_loop.run(self.shutdown.clone()));
+        let worker = tokio::spawn(self.worker.run(self.shutdown.clone()));
+        let (pool, gauges, shutdown) = (self.pool, self.pool_gauges, self.shutdown.clone());
+        let gauge_loop = tokio::spawn(async move {
+            loop {
+                let usage = tocsin_storage::pool_usage(&pool);
+                gauges.set(usage.in_use, usage.idle, usage.max, usage.waiting);
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+        });
         let served = self.server.await;
         self.shutdown.cancel();
-        if let Err(error) = events.await {
-            tracing::error!(%error, "the event loop failed");
+        for (name, task) in [("event loop", events), ("delivery worker", worker), ("gauges", gauge_loop)] {
+            if let Err(error) = task.await {
+                tracing::error!(%error, "the {name} failed");
+            }
         }
         served
     }
+}
+
+fn load_routing(source: &RoutingSource) -> anyhow::Result<Routing> {
+    Ok(match source {
+        RoutingSource::File(path) => Routing::load(path, &ProcessSecrets)?,
+        RoutingSource::SingleSlackChannel { channel, token } => {
+            Routing::single_slack_channel(channel.clone(), token.clone())
+        }
+        RoutingSource::Nowhere => Routing::default(),
+    })
+}
+
+/// One channel per routing target; a target that cannot work (e-mail without `SMTP_URL`, a bad
+/// address) stops the start with its name.
+fn build_channels(
+    routing: &Routing,
+    config: &Config,
+    http_client: &reqwest::Client,
+    pacer: &Pacer,
+) -> anyhow::Result<HashMap<String, Channel>> {
+    let mut channels = HashMap::new();
+    for target in routing.targets() {
+        let channel = match &target.kind {
+            TargetKind::Slack { channel, token } => Channel::Slack(SlackBot::new(
+                http_client.clone(),
+                &config.slack_api_url,
+                token.clone(),
+                channel.clone(),
+                pacer.clone(),
+            )),
+            TargetKind::SlackWebhook { url } => {
+                Channel::SlackWebhook(SlackWebhook::new(http_client.clone(), url.clone(), pacer.clone()))
+            }
+            TargetKind::Teams { url } => Channel::Teams(Teams::new(http_client.clone(), url.clone())),
+            TargetKind::Email { to } => {
+                let smtp = config.smtp.as_ref().with_context(|| {
+                    format!("routing target `{}` sends e-mail, but SMTP_URL is not set", target.name)
+                })?;
+                Channel::Email(
+                    Email::new(smtp, to)
+                        .map_err(|error| anyhow::anyhow!("routing target `{}`: {error}", target.name))?,
+                )
+            }
+            TargetKind::GitHub { repository, token, labels } => Channel::GitHub(GitHub::new(
+                http_client.clone(),
+                config.github_api_url.clone(),
+                repository.clone(),
+                token.clone(),
+                labels.clone(),
+            )),
+        };
+        channels.insert(target.name.clone(), channel);
+    }
+    Ok(channels)
 }

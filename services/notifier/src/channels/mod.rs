@@ -1,0 +1,233 @@
+//! The places a notification goes. Each channel turns one incident event into requests to one
+//! third-party API and says how it went; the delivery worker (`crate::deliveries`) owns retries,
+//! pacing, the dead-letter stream and what is remembered between events.
+//!
+//! Channels are an enum rather than trait objects: there are few of them, each is configured from
+//! the routing file, and a `match` keeps the async code free of boxing.
+
+pub mod email;
+pub mod github;
+pub mod slack;
+pub mod teams;
+
+use std::time::Duration;
+use tocsin_domain::IncidentEvent;
+
+/// Where an incident's earlier notification lives on a channel, so later events edit or reply to it
+/// instead of posting anew: a Slack channel id and message `ts`, a GitHub repository and issue number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thread {
+    pub channel: String,
+    pub reference: String,
+}
+
+/// What a successful delivery leaves behind.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Delivered {
+    /// Set when this delivery started the incident's thread on the channel.
+    pub new_thread: Option<Thread>,
+}
+
+/// Why a delivery failed, and whether trying again can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// 429, 5xx, a timeout, a refused connection: try again, after `after` when the API said so.
+    #[error("{reason}")]
+    Retry { reason: String, after: Option<Duration> },
+    /// Any other refusal (bad token, unknown channel, malformed request): trying again would fail
+    /// the same way.
+    #[error("{reason}")]
+    Permanent { reason: String },
+}
+
+impl DeliveryError {
+    pub fn retry(reason: impl Into<String>) -> DeliveryError {
+        DeliveryError::Retry { reason: reason.into(), after: None }
+    }
+
+    pub fn permanent(reason: impl Into<String>) -> DeliveryError {
+        DeliveryError::Permanent { reason: reason.into() }
+    }
+
+    /// A transport failure: the request may not have reached the API, so it is worth another try.
+    /// The URL is left out of the reason: for webhooks (Slack, Teams) the URL is the secret.
+    pub fn from_transport(api: &str, error: reqwest::Error) -> DeliveryError {
+        DeliveryError::retry(format!("{api}: {}", describe(&error.without_url())))
+    }
+
+    /// Classifies an HTTP answer that is not a success: 429 honours `Retry-After`, 5xx (and 408)
+    /// are retried, any other 4xx is permanent.
+    pub fn from_status(
+        api: &str,
+        status: reqwest::StatusCode,
+        retry_after: Option<Duration>,
+        body: &str,
+    ) -> DeliveryError {
+        let body = body.trim();
+        let reason = if body.is_empty() {
+            format!("{api} answered {status}")
+        } else {
+            format!("{api} answered {status}: {}", truncate_chars(body, 300))
+        };
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            DeliveryError::Retry { reason, after: retry_after }
+        } else if status.is_server_error() || status == reqwest::StatusCode::REQUEST_TIMEOUT {
+            DeliveryError::retry(reason)
+        } else {
+            DeliveryError::permanent(reason)
+        }
+    }
+}
+
+/// The `Retry-After` header in seconds (the form Slack, GitHub and Teams use); an HTTP date or
+/// garbage is ignored and the usual backoff applies.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Sends a request and turns a non-success answer into a [`DeliveryError`]; returns the body of a
+/// success.
+pub async fn send(api: &str, request: reqwest::RequestBuilder) -> Result<String, DeliveryError> {
+    let response = request.send().await.map_err(|error| DeliveryError::from_transport(api, error))?;
+    let status = response.status();
+    let after = retry_after(response.headers());
+    let body = response.text().await.map_err(|error| DeliveryError::from_transport(api, error))?;
+    if status.is_success() { Ok(body) } else { Err(DeliveryError::from_status(api, status, after, &body)) }
+}
+
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Cuts `text` to at most `max` characters (not bytes, so never inside a character), ending with
+/// an ellipsis when something was cut.
+pub fn truncate_chars(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// The facts every channel shows, worded once.
+pub struct Summary<'a> {
+    pub event: &'a IncidentEvent,
+    /// Where the incident is on the dashboard, when `PUBLIC_URL` is set.
+    pub dashboard_url: Option<String>,
+}
+
+impl<'a> Summary<'a> {
+    pub fn new(event: &'a IncidentEvent, public_url: Option<&str>) -> Summary<'a> {
+        let dashboard_url =
+            public_url.map(|base| format!("{}/incident/{}", base.trim_end_matches('/'), event.incident.id));
+        Summary { event, dashboard_url }
+    }
+
+    /// "[CRITICAL] High CPU usage on web-server-01"
+    pub fn headline(&self) -> String {
+        let incident = &self.event.incident;
+        format!("[{}] {}", incident.severity.as_str().to_uppercase(), incident.title)
+    }
+
+    /// What happened, in one sentence: "Acknowledged by ana@example.com".
+    pub fn step(&self) -> String {
+        use tocsin_domain::EventKind::*;
+        let actor = &self.event.actor;
+        let incident = &self.event.incident;
+        let alert = self.event.detail.get("alert");
+        let alert_name = || {
+            alert
+                .and_then(|alert| alert.get("alertname").and_then(|name| name.as_str()))
+                .unwrap_or("an alert")
+                .to_owned()
+        };
+        match self.event.kind {
+            Opened => format!("Opened by {}", alert_name()),
+            AlertAdded => {
+                format!("{} joined ({} of {} alerts firing)", alert_name(), incident.firing_count, incident.alert_count)
+            }
+            AlertResolved => format!(
+                "{} resolved ({} of {} alerts still firing)",
+                alert_name(),
+                incident.firing_count,
+                incident.alert_count
+            ),
+            Acknowledged => format!("Acknowledged by {actor}"),
+            Resolved if actor == "tocsin" => "Resolved: every alert stopped firing".to_owned(),
+            Resolved => format!("Resolved by {actor}"),
+            Reopened => format!("Reopened by {actor}"),
+            Assigned => match &incident.assignee {
+                Some(assignee) => format!("Assigned to {assignee} by {actor}"),
+                None => format!("Unassigned by {actor}"),
+            },
+        }
+    }
+
+    /// `(label, value)` pairs in the order people read them.
+    pub fn facts(&self) -> Vec<(&'static str, String)> {
+        let incident = &self.event.incident;
+        vec![
+            ("Status", incident.status.as_str().to_owned()),
+            ("Severity", incident.severity.as_str().to_owned()),
+            ("Service", incident.service.clone()),
+            ("Environment", incident.environment.clone()),
+            ("Team", incident.team.clone()),
+            ("Alerts", format!("{} firing of {}", incident.firing_count, incident.alert_count)),
+            ("Assignee", incident.assignee.clone().unwrap_or_else(|| "nobody".to_owned())),
+        ]
+    }
+
+    /// `(label, url)` pairs: the runbook and the dashboard, when known.
+    pub fn links(&self) -> Vec<(&'static str, String)> {
+        let mut links = Vec::new();
+        if let Some(runbook) = &self.event.incident.runbook_url {
+            links.push(("Runbook", runbook.clone()));
+        }
+        if let Some(dashboard) = &self.dashboard_url {
+            links.push(("Dashboard", dashboard.clone()));
+        }
+        links
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_cut_on_character_boundaries() {
+        assert_eq!(truncate_chars("short", 10), "short");
+        let cut = truncate_chars(&"é".repeat(3_500), 3_000);
+        assert_eq!(cut.chars().count(), 3_000);
+        assert!(cut.ends_with('…'));
+        let emoji = truncate_chars("🔥🔥🔥🔥", 3);
+        assert_eq!(emoji, "🔥🔥…");
+    }
+
+    #[test]
+    fn answers_are_classified_for_retry() {
+        use reqwest::StatusCode;
+        let after = Some(Duration::from_secs(7));
+        assert_eq!(
+            DeliveryError::from_status("slack", StatusCode::TOO_MANY_REQUESTS, after, ""),
+            DeliveryError::Retry { reason: "slack answered 429 Too Many Requests".into(), after }
+        );
+        assert!(matches!(
+            DeliveryError::from_status("slack", StatusCode::BAD_GATEWAY, None, "oops"),
+            DeliveryError::Retry { after: None, .. }
+        ));
+        assert!(matches!(
+            DeliveryError::from_status("github", StatusCode::UNAUTHORIZED, None, "{\"message\":\"Bad credentials\"}"),
+            DeliveryError::Permanent { .. }
+        ));
+    }
+}

@@ -1,0 +1,300 @@
+//! The delivery worker: sends what the event loop recorded in `notification_deliveries`.
+//!
+//! - Deliveries are claimed from PostgreSQL (`FOR UPDATE SKIP LOCKED`, held for a while), so any
+//!   number of replicas share the work and a crashed replica's claims are taken over.
+//! - Only the oldest pending delivery of an incident on a target is claimable: the incident's
+//!   message is posted before it is edited, even across retries.
+//! - A success remembers the thread it started (Slack message, GitHub issue) in the same
+//!   transaction that marks the delivery sent.
+//! - A 429 waits for its `Retry-After`; 5xx, timeouts and refused connections back off
+//!   exponentially with jitter; other 4xx are not retried. A delivery that fails for good goes to
+//!   the `notifications` dead-letter stream and is counted.
+
+use crate::channels::email::Email;
+use crate::channels::github::GitHub;
+use crate::channels::slack::{SlackBot, SlackWebhook};
+use crate::channels::teams::Teams;
+use crate::channels::{Delivered, DeliveryError, Summary, Thread};
+use crate::metrics::DeliveryMetrics;
+use rand::Rng;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+use tocsin_bus::Bus;
+use tocsin_domain::IncidentEvent;
+use tocsin_storage::notifications::{self, ClaimedDelivery};
+use tocsin_storage::{AsyncConnection, Pool};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// The dead-letter stream of notifications given up on: `<prefix>:notifications:dead-letter`.
+pub const DEAD_LETTER_STREAM: &str = "notifications";
+/// Deliveries claimed at once. Small, so that pacing (one message per second per channel) keeps a
+/// claim well inside [`CLAIM_HOLD`].
+const CLAIM_BATCH: i64 = 20;
+const CLAIM_HOLD: Duration = Duration::from_secs(120);
+/// How often to look for due deliveries when nobody says there are new ones (retries come due).
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// A configured place to send to.
+pub enum Channel {
+    Slack(SlackBot),
+    SlackWebhook(SlackWebhook),
+    Teams(Teams),
+    Email(Email),
+    GitHub(GitHub),
+}
+
+impl Channel {
+    /// The `channel` label of the delivery metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Channel::Slack(_) => "slack",
+            Channel::SlackWebhook(_) => "slack_webhook",
+            Channel::Teams(_) => "teams",
+            Channel::Email(_) => "email",
+            Channel::GitHub(_) => "github",
+        }
+    }
+
+    /// Whether later events of an incident build on what the first one left (a message, an issue).
+    fn keeps_threads(&self) -> bool {
+        matches!(self, Channel::Slack(_) | Channel::GitHub(_))
+    }
+
+    async fn deliver(&self, summary: &Summary<'_>, thread: Option<&Thread>) -> Result<Delivered, DeliveryError> {
+        match self {
+            Channel::Slack(slack) => slack.deliver(summary, thread).await,
+            Channel::SlackWebhook(webhook) => webhook.deliver(summary).await,
+            Channel::Teams(teams) => teams.deliver(summary).await,
+            Channel::Email(email) => email.deliver(summary).await,
+            Channel::GitHub(github) => github.deliver(summary, thread).await,
+        }
+    }
+}
+
+/// How failed deliveries are retried.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included, before a delivery is given up on.
+    pub max_attempts: u32,
+    /// The wait after the first failure; it doubles with each further one.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// A delivery taking longer than this counts as a timeout (retried).
+    pub attempt_timeout: Duration,
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `failed + 1`: exponential, capped, with jitter over its upper half
+    /// so that replicas retrying the same outage do not stampede together.
+    pub fn backoff(&self, failed: u32) -> Duration {
+        let exponential = self.base_backoff.saturating_mul(2u32.saturating_pow(failed.saturating_sub(1)));
+        let capped = exponential.min(self.max_backoff);
+        let half = capped / 2;
+        half + rand::rng().random_range(Duration::ZERO..=half)
+    }
+}
+
+/// What goes to the dead-letter stream for a notification given up on.
+#[derive(Debug, Serialize)]
+struct DeadNotification<'a> {
+    delivery_id: i64,
+    event_id: Uuid,
+    incident_id: Uuid,
+    target: &'a str,
+    attempts: i32,
+    error: &'a str,
+    /// The event as it was received, so it can be replayed by hand.
+    event: &'a str,
+}
+
+pub struct Worker {
+    pub pool: Pool,
+    pub bus: Bus,
+    pub channels: Arc<HashMap<String, Channel>>,
+    pub retry: RetryPolicy,
+    pub public_url: Option<String>,
+    pub metrics: DeliveryMetrics,
+    /// Rung by the event loop when it recorded new deliveries.
+    pub wake: Arc<Notify>,
+}
+
+impl Worker {
+    pub async fn run(self, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            let claimed = match self.claim().await {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot claim deliveries; retrying");
+                    self.wait(&shutdown, Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if claimed.is_empty() {
+                self.wait(&shutdown, IDLE_POLL).await;
+                continue;
+            }
+            // Targets are worked on side by side; within a target, in order.
+            let mut by_target: BTreeMap<String, Vec<ClaimedDelivery>> = BTreeMap::new();
+            for delivery in claimed {
+                by_target.entry(delivery.target.clone()).or_default().push(delivery);
+            }
+            futures_util::future::join_all(by_target.into_values().map(|deliveries| async {
+                for delivery in deliveries {
+                    self.process(delivery).await;
+                }
+            }))
+            .await;
+        }
+        tracing::info!("delivery worker stopped");
+    }
+
+    async fn wait(&self, shutdown: &CancellationToken, idle: Duration) {
+        tokio::select! {
+            _ = self.wake.notified() => {}
+            _ = tokio::time::sleep(idle) => {}
+            _ = shutdown.cancelled() => {}
+        }
+    }
+
+    async fn claim(&self) -> Result<Vec<ClaimedDelivery>, tocsin_storage::StorageError> {
+        let mut conn = self.pool.get().await?;
+        let claimed = notifications::claim_due(&mut conn, CLAIM_BATCH, CLAIM_HOLD).await?;
+        if let Ok(backlog) = notifications::backlog(&mut conn).await {
+            self.metrics.backlog.set(backlog);
+        }
+        Ok(claimed)
+    }
+
+    async fn process(&self, delivery: ClaimedDelivery) {
+        let outcome = self.attempt(&delivery).await;
+        if let Err(error) = self.record(&delivery, outcome).await {
+            // The claim runs out and the delivery is tried again, by this replica or another.
+            tracing::warn!(%error, delivery.id = delivery.id, "cannot record a delivery's outcome; it will be retried");
+        }
+    }
+
+    /// Sends one delivery and says how it went.
+    async fn attempt(
+        &self,
+        delivery: &ClaimedDelivery,
+    ) -> Result<(Delivered, &'static str), (DeliveryError, &'static str)> {
+        let Some(channel) = self.channels.get(&delivery.target) else {
+            let reason = format!("target `{}` is no longer in the routing", delivery.target);
+            return Err((DeliveryError::permanent(reason), "unknown"));
+        };
+        let kind = channel.kind();
+        let event: IncidentEvent = serde_json::from_str(&delivery.event).map_err(|error| {
+            (DeliveryError::permanent(format!("the recorded event does not decode: {error}")), kind)
+        })?;
+        let thread = if channel.keeps_threads() {
+            let mut conn = self.pool.get().await.map_err(|error| (DeliveryError::retry(error.to_string()), kind))?;
+            notifications::thread(&mut conn, delivery.incident_id, &delivery.target)
+                .await
+                .map_err(|error| (DeliveryError::retry(error.to_string()), kind))?
+                .map(|row| Thread { channel: row.channel, reference: row.reference })
+        } else {
+            None
+        };
+        let summary = Summary::new(&event, self.public_url.as_deref());
+        let started = std::time::Instant::now();
+        let result = tokio::time::timeout(self.retry.attempt_timeout, channel.deliver(&summary, thread.as_ref())).await;
+        self.metrics.observe_duration(kind, started.elapsed());
+        match result {
+            Ok(Ok(delivered)) => Ok((delivered, kind)),
+            Ok(Err(error)) => Err((error, kind)),
+            Err(_) => Err((DeliveryError::retry(format!("no answer within {:?}", self.retry.attempt_timeout)), kind)),
+        }
+    }
+
+    async fn record(
+        &self,
+        delivery: &ClaimedDelivery,
+        outcome: Result<(Delivered, &'static str), (DeliveryError, &'static str)>,
+    ) -> Result<(), tocsin_storage::StorageError> {
+        let mut conn = self.pool.get().await?;
+        let attempt = delivery.attempts as u32 + 1;
+        match outcome {
+            Ok((delivered, kind)) => {
+                let (incident_id, target, id) = (delivery.incident_id, delivery.target.clone(), delivery.id);
+                conn.transaction(async |conn| {
+                    if let Some(thread) = &delivered.new_thread {
+                        notifications::remember_thread(conn, incident_id, &target, &thread.channel, &thread.reference)
+                            .await?;
+                    }
+                    notifications::mark_sent(conn, id).await
+                })
+                .await?;
+                self.metrics.count(kind, "sent");
+                tracing::info!(delivery.id = delivery.id, target = %delivery.target, incident.id = %delivery.incident_id, attempt, "notification sent");
+            }
+            Err((DeliveryError::Retry { reason, after }, kind)) if attempt < self.retry.max_attempts => {
+                let wait = after.unwrap_or_else(|| self.retry.backoff(attempt));
+                notifications::mark_retry(&mut conn, delivery.id, OffsetDateTime::now_utc() + wait, &reason).await?;
+                self.metrics.count(kind, "retried");
+                tracing::warn!(delivery.id = delivery.id, target = %delivery.target, attempt, retry_in = ?wait, %reason, "notification failed; will retry");
+            }
+            Err((error, kind)) => {
+                let reason = match &error {
+                    DeliveryError::Retry { reason, .. } => format!("gave up after {attempt} attempts: {reason}"),
+                    DeliveryError::Permanent { reason } => reason.clone(),
+                };
+                let record = DeadNotification {
+                    delivery_id: delivery.id,
+                    event_id: delivery.event_id,
+                    incident_id: delivery.incident_id,
+                    target: &delivery.target,
+                    attempts: attempt as i32,
+                    error: &reason,
+                    event: &delivery.event,
+                };
+                if let Err(error) = self.bus.dead_letter(DEAD_LETTER_STREAM, &record).await {
+                    // Without the dead-letter record the delivery stays pending, to be tried again.
+                    tracing::warn!(%error, delivery.id = delivery.id, "cannot write the dead-letter record; will try again");
+                    notifications::mark_retry(
+                        &mut conn,
+                        delivery.id,
+                        OffsetDateTime::now_utc() + Duration::from_secs(5),
+                        &reason,
+                    )
+                    .await?;
+                    return Ok(());
+                }
+                notifications::mark_dead(&mut conn, delivery.id, &reason).await?;
+                self.metrics.count(kind, "dead");
+                tracing::error!(delivery.id = delivery.id, target = %delivery.target, incident.id = %delivery.incident_id, %reason, "notification given up; it is on the dead-letter stream");
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_its_cap_and_jitters_in_its_upper_half() {
+        let policy = RetryPolicy {
+            max_attempts: 8,
+            base_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+            attempt_timeout: Duration::from_secs(10),
+        };
+        for (failed, full) in [(1, 1), (2, 2), (3, 4), (4, 8), (7, 60), (30, 60)] {
+            let full = Duration::from_secs(full);
+            for _ in 0..50 {
+                let wait = policy.backoff(failed);
+                assert!(
+                    wait >= full / 2 && wait <= full,
+                    "after {failed} failures: {wait:?} not in [{:?}, {full:?}]",
+                    full / 2
+                );
+            }
+        }
+    }
+}

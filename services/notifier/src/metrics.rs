@@ -1,0 +1,75 @@
+//! The notifier's own metrics, next to the HTTP and stream metrics every service has.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::time::Duration;
+use tocsin_runtime::metrics::latency_histogram;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    /// `slack`, `slack_webhook`, `teams`, `email`, `github`
+    pub channel: &'static str,
+    /// `sent`, `retried` (failed, will be tried again), `dead` (given up, on the dead-letter stream)
+    pub outcome: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ChannelLabel {
+    pub channel: &'static str,
+}
+
+#[derive(Clone)]
+pub struct DeliveryMetrics {
+    pub deliveries: Family<DeliveryLabels, Counter>,
+    pub duration: Family<ChannelLabel, Histogram>,
+    pub backlog: Gauge,
+}
+
+impl DeliveryMetrics {
+    pub fn register(registry: &mut Registry) -> DeliveryMetrics {
+        let metrics = DeliveryMetrics {
+            deliveries: Family::default(),
+            duration: Family::new_with_constructor(latency_histogram),
+            backlog: Gauge::default(),
+        };
+        registry.register(
+            "notifier_deliveries",
+            "Notification attempts by channel and outcome (sent, retried, dead)",
+            metrics.deliveries.clone(),
+        );
+        registry.register(
+            "notifier_delivery_duration_seconds",
+            "Time one delivery attempt took, answer or timeout",
+            metrics.duration.clone(),
+        );
+        registry.register(
+            "notifier_delivery_backlog",
+            "Notifications recorded and not yet sent",
+            metrics.backlog.clone(),
+        );
+        metrics
+    }
+
+    pub fn initialise(&self, channel: &'static str) {
+        for outcome in ["sent", "retried", "dead"] {
+            let _ = self.deliveries.get_or_create(&DeliveryLabels { channel, outcome });
+        }
+    }
+
+    pub fn count(&self, channel: &'static str, outcome: &'static str) {
+        self.deliveries.get_or_create(&DeliveryLabels { channel, outcome }).inc();
+    }
+
+    pub fn observe_duration(&self, channel: &'static str, took: Duration) {
+        self.duration.get_or_create(&ChannelLabel { channel }).observe(took.as_secs_f64());
+    }
+}

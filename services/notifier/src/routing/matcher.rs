@@ -1,0 +1,314 @@
+//! Alertmanager's matcher syntax (`name="value"`, `!=`, `=~`, `!~`) applied to an incident: a few
+//! names read the incident's own fields, any other name reads a label of the alert that opened it.
+
+use regex::Regex;
+use std::fmt;
+use tocsin_domain::{Incident, IncidentStatus, Severity};
+
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    field: Field,
+    test: Test,
+    /// As written, for messages and logs.
+    text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Field {
+    Service,
+    Environment,
+    Severity,
+    Team,
+    Status,
+    Title,
+    Label(String),
+}
+
+#[derive(Debug, Clone)]
+enum Test {
+    Equal(String),
+    NotEqual(String),
+    /// Anchored at both ends, as in Alertmanager: `=~"pay"` does not match `payments`.
+    Matches(Regex),
+    NotMatches(Regex),
+}
+
+impl Matcher {
+    pub fn parse(text: &str) -> Result<Matcher, String> {
+        let written = text.trim();
+        let name_end =
+            written.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).unwrap_or(written.len());
+        let (name, rest) = written.split_at(name_end);
+        if name.is_empty() {
+            return Err(format!(
+                "`{written}` is not a matcher: expected a label name, an operator (=, !=, =~ or !~) and a value, \
+                 such as service=\"payments\""
+            ));
+        }
+        if name.starts_with(|c: char| c.is_ascii_digit()) {
+            return Err(format!("`{written}`: the label name `{name}` must not start with a digit"));
+        }
+        let rest = rest.trim_start();
+        let operator_end = rest.find(|c: char| !matches!(c, '=' | '!' | '~' | '<' | '>')).unwrap_or(rest.len());
+        let (operator, value) = rest.split_at(operator_end);
+        let value = unquote(value.trim_start()).map_err(|reason| {
+            // Alertmanager also takes `a="1",b="2"` in one string; here each matcher is its own item.
+            let hint = if written.contains(',') { "; write one matcher per list item" } else { "" };
+            format!("`{written}`: {reason}{hint}")
+        })?;
+        let field = Field::named(name);
+        let test = match operator {
+            "=" => field.canonical(&value).map(Test::Equal),
+            "!=" => field.canonical(&value).map(Test::NotEqual),
+            "=~" => anchored(&value).map(Test::Matches),
+            "!~" => anchored(&value).map(Test::NotMatches),
+            "" => Err(format!("no operator after `{name}`: use =, !=, =~ or !~")),
+            other => Err(format!("unknown operator `{other}`, expected =, !=, =~ or !~")),
+        }
+        .map_err(|reason| format!("`{written}`: {reason}"))?;
+        Ok(Matcher { field, test, text: written.to_owned() })
+    }
+
+    pub fn matches(&self, incident: &Incident) -> bool {
+        let value = self.field.value(incident);
+        match &self.test {
+            Test::Equal(wanted) => value == wanted,
+            Test::NotEqual(wanted) => value != wanted,
+            Test::Matches(regex) => regex.is_match(value),
+            Test::NotMatches(regex) => !regex.is_match(value),
+        }
+    }
+}
+
+impl fmt::Display for Matcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Field {
+    fn named(name: &str) -> Field {
+        match name {
+            "service" => Field::Service,
+            "environment" => Field::Environment,
+            "severity" => Field::Severity,
+            "team" => Field::Team,
+            "status" => Field::Status,
+            "title" => Field::Title,
+            label => Field::Label(label.to_owned()),
+        }
+    }
+
+    /// The value an equality compares with. Severities are compared by their canonical name, so
+    /// `severity="page"` means critical, as everywhere else in tocsin; a severity or status that
+    /// can never match is a mistake worth stopping for.
+    fn canonical(&self, value: &str) -> Result<String, String> {
+        match self {
+            Field::Severity => Severity::parse(value)
+                .map(|severity| severity.as_str().to_owned())
+                .ok_or_else(|| format!("unknown severity `{value}`, expected info, warning, high or critical")),
+            Field::Status => IncidentStatus::parse(value)
+                .map(|status| status.as_str().to_owned())
+                .ok_or_else(|| format!("unknown status `{value}`, expected open, acknowledged or resolved")),
+            _ => Ok(value.to_owned()),
+        }
+    }
+
+    /// A label the alert does not carry reads as the empty string, as in Alertmanager, so
+    /// `region=""` matches alerts without a region and `region!=""` those with one.
+    fn value<'a>(&self, incident: &'a Incident) -> &'a str {
+        match self {
+            Field::Service => &incident.service,
+            Field::Environment => &incident.environment,
+            Field::Severity => incident.severity.as_str(),
+            Field::Team => &incident.team,
+            Field::Status => incident.status.as_str(),
+            Field::Title => &incident.title,
+            Field::Label(name) => incident.source_alert.labels.get(name).map_or("", String::as_str),
+        }
+    }
+}
+
+fn anchored(pattern: &str) -> Result<Regex, String> {
+    // Compiled alone first so that the message points into the pattern as written.
+    let describe = |error: regex::Error| {
+        let text = error.to_string();
+        let reason = text.lines().rev().find_map(|line| line.strip_prefix("error: ")).unwrap_or(&text).to_owned();
+        format!("invalid regular expression `{pattern}`: {reason}")
+    };
+    Regex::new(pattern).map_err(describe)?;
+    Regex::new(&format!("^(?:{pattern})$")).map_err(describe)
+}
+
+/// The value after the operator: bare, or in double quotes with `\"`, `\\` and `\n` escapes. Any
+/// other backslash is kept, so a regex like `"api\.example\.com"` reads as written; this is
+/// Alertmanager's rule.
+fn unquote(raw: &str) -> Result<String, String> {
+    let (body, quoted) = match raw.strip_prefix('"') {
+        Some(body) => match body.strip_suffix('"').filter(|inner| !ends_in_escape(inner)) {
+            Some(inner) => (inner, true),
+            None => return Err("the value's closing double quote is missing".to_owned()),
+        },
+        None => (raw, false),
+    };
+    let mut value = String::with_capacity(body.len());
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('n') => value.push('\n'),
+                Some(escaped @ ('"' | '\\')) => value.push(escaped),
+                Some(other) => {
+                    value.push('\\');
+                    value.push(other);
+                }
+                None => value.push('\\'),
+            },
+            '"' if quoted => return Err("the value has a double quote inside: write it as \\\"".to_owned()),
+            '"' => return Err("the value has a double quote without an opening one: quote the whole value".to_owned()),
+            other => value.push(other),
+        }
+    }
+    Ok(value)
+}
+
+/// Whether `text` ends in a backslash that escapes what follows (an odd run of backslashes).
+fn ends_in_escape(text: &str) -> bool {
+    text.chars().rev().take_while(|&c| c == '\\').count() % 2 == 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use time::OffsetDateTime;
+    use uuid::Uuid;
+
+    fn incident(labels: &[(&str, &str)]) -> Incident {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        Incident {
+            id: Uuid::nil(),
+            title: "Checkout latency above 2s".to_owned(),
+            service: "payments".to_owned(),
+            environment: "production".to_owned(),
+            severity: Severity::High,
+            team: "payments".to_owned(),
+            status: IncidentStatus::Open,
+            assignee: None,
+            runbook_url: None,
+            source_alert: tocsin_domain::incident::SourceAlert {
+                fingerprint: "f1".to_owned(),
+                starts_at: now,
+                labels: labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<BTreeMap<_, _>>(),
+            },
+            alert_count: 1,
+            firing_count: 1,
+            opened_at: now,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            resolved_at: None,
+            resolved_by: None,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
+    fn holds(matcher: &str, incident: &Incident) -> bool {
+        Matcher::parse(matcher).unwrap_or_else(|error| panic!("{matcher}: {error}")).matches(incident)
+    }
+
+    fn refusal(matcher: &str) -> String {
+        match Matcher::parse(matcher) {
+            Ok(parsed) => panic!("`{matcher}` parsed as {parsed:?}"),
+            Err(error) => error,
+        }
+    }
+
+    #[test]
+    fn each_operator_reads_incident_fields() {
+        let incident = incident(&[]);
+        assert!(holds(r#"service="payments""#, &incident));
+        assert!(!holds(r#"service="checkout""#, &incident));
+        assert!(holds(r#"environment!="staging""#, &incident));
+        assert!(!holds(r#"environment!="production""#, &incident));
+        assert!(holds(r#"team=~"pay.*|checkout""#, &incident));
+        assert!(!holds(r#"team!~"pay.*""#, &incident));
+        assert!(holds(r#"status="open""#, &incident));
+        assert!(holds(r#"title=~".*latency.*""#, &incident));
+    }
+
+    #[test]
+    fn regexes_are_anchored_at_both_ends() {
+        let incident = incident(&[]);
+        assert!(!holds(r#"service=~"pay""#, &incident));
+        assert!(!holds(r#"service=~"ments""#, &incident));
+        assert!(holds(r#"service=~"pay|payments""#, &incident));
+        assert!(holds(r#"service!~"pay""#, &incident));
+    }
+
+    #[test]
+    fn severity_is_compared_by_its_canonical_name() {
+        let incident = incident(&[]);
+        assert!(holds(r#"severity="high""#, &incident));
+        assert!(holds(r#"severity="P2""#, &incident), "a synonym means the same severity");
+        assert!(holds(r#"severity=~"critical|high""#, &incident));
+        assert!(!holds(r#"severity!="error""#, &incident));
+        assert!(refusal(r#"severity="sev1""#).contains("unknown severity `sev1`"));
+        assert!(refusal(r#"status="closed""#).contains("unknown status `closed`"));
+    }
+
+    #[test]
+    fn other_names_read_the_source_alert_labels() {
+        let incident = incident(&[("region", "eu-west-1"), ("alertname", "HighLatency")]);
+        assert!(holds(r#"region=~"eu-.*""#, &incident));
+        assert!(!holds(r#"region!~"eu-.*""#, &incident));
+        assert!(holds("alertname=HighLatency", &incident), "an unquoted value is allowed");
+        assert!(holds(r#"  region = "eu-west-1"  "#, &incident), "spaces around the operator are allowed");
+    }
+
+    #[test]
+    fn a_missing_label_reads_as_empty() {
+        let incident = incident(&[]);
+        assert!(holds(r#"region="""#, &incident));
+        assert!(!holds(r#"region!="""#, &incident));
+        assert!(holds(r#"region!~"eu-.*""#, &incident));
+        assert!(!holds(r#"region=~".+""#, &incident));
+        assert!(holds(r#"region=~".*""#, &incident));
+    }
+
+    #[test]
+    fn quoted_values_follow_alertmanager_escapes() {
+        let incident = incident(&[("host", r"api.example.com"), ("note", "say \"hi\"\\")]);
+        assert!(holds(r#"host=~"api\.example\.com""#, &incident), "unknown escapes stay for the regex");
+        assert!(!holds(r#"host=~"api\.example\.org""#, &incident));
+        assert!(holds(r#"note="say \"hi\"\\""#, &incident));
+    }
+
+    #[test]
+    fn bad_matchers_say_what_is_wrong() {
+        assert!(refusal(r#"service=="payments""#).contains("unknown operator `==`"));
+        assert!(refusal(r#"service~="payments""#).contains("unknown operator `~=`"));
+        assert!(refusal(r#"service>="payments""#).contains("unknown operator `>=`"));
+        assert!(refusal(r#"service "payments""#).contains("no operator after `service`"));
+        assert!(refusal(r#"="payments""#).contains("expected a label name"));
+        assert!(refusal(r#"{service="payments"}"#).contains("expected a label name"));
+        assert!(refusal(r#"1abc="x""#).contains("must not start with a digit"));
+        assert!(refusal(r#"service="payments"#).contains("closing double quote is missing"));
+        assert!(refusal(r#"service="pay\""#).contains("closing double quote is missing"));
+        assert!(refusal(r#"service="pay"ments""#).contains("double quote inside"));
+        assert!(refusal(r#"service=pay"ments"#).contains("double quote without an opening one"));
+        assert!(refusal(r#"service="payments",team="payments""#).ends_with("write one matcher per list item"));
+        let bad_regex = refusal(r#"service=~"(payments""#);
+        assert!(
+            bad_regex.starts_with("`service=~\"(payments\"`: invalid regular expression `(payments`"),
+            "{bad_regex}"
+        );
+        assert!(!bad_regex.contains('\n'), "one line: {bad_regex}");
+    }
+
+    #[test]
+    fn a_matcher_displays_as_written() {
+        let matcher = Matcher::parse(r#" region!~"eu-.*" "#).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(matcher.to_string(), r#"region!~"eu-.*""#);
+    }
+}

@@ -1,0 +1,292 @@
+//! `POST /slack/actions`: the Acknowledge, Resolve and Reopen buttons of a Slack message.
+//!
+//! Slack signs every request: `X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:<timestamp>:<body>">`
+//! with the app's signing secret, and `X-Slack-Request-Timestamp`. A request whose signature does
+//! not match (compared in constant time), or whose timestamp is more than five minutes away, is
+//! refused with 401 and changes nothing: that is what stops a replayed or forged click.
+//!
+//! A valid click becomes a command on the commands stream, with the Slack user as the actor, and is
+//! answered at once (Slack gives up after 3 seconds). The message itself changes when incident-core
+//! has applied the command and the resulting event comes back through the notifier. Slack retries a
+//! request it thinks went unanswered; the command id is derived from the click's `trigger_id`, so a
+//! retried click is the same command and incident-core applies it once.
+
+use actix_web::http::header::HeaderMap;
+use actix_web::{HttpRequest, HttpResponse, web};
+use hmac::{KeyInit, Mac};
+use serde::Deserialize;
+use std::time::Duration;
+use time::OffsetDateTime;
+use tocsin_bus::{Bus, Envelope, Stream};
+use tocsin_domain::{Action, Command};
+use tocsin_runtime::{ApiError, Secret};
+use uuid::Uuid;
+
+use crate::channels::slack::{ACKNOWLEDGE, REOPEN, RESOLVE};
+
+/// How far a request's timestamp may be from now, either way.
+pub const MAX_CLOCK_DISTANCE: Duration = Duration::from_secs(5 * 60);
+/// The namespace of command ids derived from Slack's `trigger_id`.
+const SLACK_COMMAND_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a57_3c1e_4d0b_9a55_5c4b_7d1e_0a11);
+
+pub struct SlackActions {
+    pub signing_secret: Secret,
+    pub bus: Bus,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("the request is not signed (X-Slack-Signature and X-Slack-Request-Timestamp are required)")]
+    Missing,
+    #[error("X-Slack-Request-Timestamp is not a Unix time")]
+    BadTimestamp,
+    #[error("the request is older than five minutes (or from the future); replays are refused")]
+    Stale,
+    #[error("the signature does not match")]
+    Mismatch,
+}
+
+/// Checks Slack's `v0` signature of `body` against the signing secret, at `now`.
+pub fn verify_signature(
+    secret: &Secret,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: OffsetDateTime,
+) -> Result<(), SignatureError> {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let (Some(timestamp), Some(signature)) = (header("X-Slack-Request-Timestamp"), header("X-Slack-Signature")) else {
+        return Err(SignatureError::Missing);
+    };
+    let sent_at: i64 = timestamp.trim().parse().map_err(|_| SignatureError::BadTimestamp)?;
+    if now.unix_timestamp().abs_diff(sent_at) > MAX_CLOCK_DISTANCE.as_secs() {
+        return Err(SignatureError::Stale);
+    }
+    let expected =
+        signature.strip_prefix("v0=").and_then(|hex| hex::decode(hex).ok()).ok_or(SignatureError::Mismatch)?;
+    let mac = slack_mac(secret, timestamp, body).ok_or(SignatureError::Mismatch)?;
+    // `verify_slice` compares in constant time.
+    mac.verify_slice(&expected).map_err(|_| SignatureError::Mismatch)
+}
+
+type SlackMac = hmac::Hmac<sha2::Sha256>;
+
+/// HMAC-SHA256 of `v0:<timestamp>:<body>` keyed with the signing secret. (HMAC takes keys of any
+/// length, so there is always one.)
+fn slack_mac(secret: &Secret, timestamp: &str, body: &[u8]) -> Option<SlackMac> {
+    let mut mac = SlackMac::new_from_slice(secret.expose().as_bytes()).ok()?;
+    mac.update(b"v0:");
+    mac.update(timestamp.as_bytes());
+    mac.update(b":");
+    mac.update(body);
+    Some(mac)
+}
+
+/// The `X-Slack-Signature` Slack sends for `body` at `timestamp`: what a test, or a proxy that
+/// re-signs requests, needs to produce.
+pub fn signature_of(secret: &Secret, timestamp: i64, body: &[u8]) -> String {
+    slack_mac(secret, &timestamp.to_string(), body)
+        .map(|mac| format!("v0={}", hex::encode(mac.finalize().into_bytes())))
+        .unwrap_or_default()
+}
+
+/// The part of Slack's `block_actions` payload a click needs.
+#[derive(Debug, Deserialize)]
+pub struct ActionPayload {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub user: SlackUser,
+    #[serde(default)]
+    pub trigger_id: Option<String>,
+    #[serde(default)]
+    pub actions: Vec<ClickedAction>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SlackUser {
+    pub id: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ClickedAction {
+    pub action_id: String,
+    #[serde(default)]
+    pub value: Option<String>,
+    #[serde(default)]
+    pub action_ts: Option<String>,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    #[error("the body is not a form with a `payload` field")]
+    NoPayload,
+    #[error("the payload is not Slack's interaction JSON: {0}")]
+    Malformed(String),
+}
+
+/// Reads the `payload` field of Slack's `application/x-www-form-urlencoded` body.
+pub fn parse_payload(body: &[u8]) -> Result<ActionPayload, PayloadError> {
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| PayloadError::NoPayload)?;
+    let payload =
+        form.into_iter().find(|(key, _)| key == "payload").map(|(_, value)| value).ok_or(PayloadError::NoPayload)?;
+    serde_json::from_str(&payload).map_err(|error| PayloadError::Malformed(error.to_string()))
+}
+
+/// The commands a payload asks for: one per tocsin button it carries. Link buttons and anything
+/// else are ignored.
+pub fn commands_of(payload: &ActionPayload, now: OffsetDateTime) -> Vec<Command> {
+    if payload.kind != "block_actions" {
+        return Vec::new();
+    }
+    let user = &payload.user;
+    let actor = format!("slack:{}", user.username.as_deref().or(user.name.as_deref()).unwrap_or(&user.id));
+    payload
+        .actions
+        .iter()
+        .filter_map(|clicked| {
+            let action = match clicked.action_id.as_str() {
+                ACKNOWLEDGE => Action::Acknowledge,
+                RESOLVE => Action::Resolve,
+                REOPEN => Action::Reopen,
+                _ => return None,
+            };
+            let incident_id = clicked.value.as_deref().and_then(|value| Uuid::parse_str(value).ok())?;
+            // The same click retried by Slack gives the same command id.
+            let click = format!(
+                "{}:{}:{}:{}",
+                payload.trigger_id.as_deref().unwrap_or_default(),
+                clicked.action_ts.as_deref().unwrap_or_default(),
+                clicked.action_id,
+                user.id
+            );
+            Some(Command {
+                id: Uuid::new_v5(&SLACK_COMMAND_NAMESPACE, click.as_bytes()),
+                incident_id,
+                action,
+                actor: actor.clone(),
+                requested_at: now,
+            })
+        })
+        .collect()
+}
+
+pub async fn handle(
+    request: HttpRequest,
+    body: web::Bytes,
+    slack: web::Data<SlackActions>,
+) -> Result<HttpResponse, ApiError> {
+    let now = OffsetDateTime::now_utc();
+    if let Err(error) = verify_signature(&slack.signing_secret, request.headers(), &body, now) {
+        tracing::warn!(%error, "refusing a Slack action");
+        return Err(ApiError::new(tocsin_runtime::ErrorCode::Unauthorized, format!("slack signature: {error}")));
+    }
+    let payload = parse_payload(&body).map_err(|error| ApiError::invalid_payload(error.to_string()))?;
+    let commands = commands_of(&payload, now);
+    if commands.is_empty() {
+        // Link buttons also call this URL; there is nothing to do for them.
+        return Ok(HttpResponse::Ok().finish());
+    }
+    let envelopes: Vec<Envelope<Command>> =
+        commands.iter().map(|command| Envelope::new(command.clone()).with_id(command.id)).collect();
+    slack.bus.publish(Stream::Commands, &envelopes).await.map_err(|error| ApiError::unavailable("redis", error))?;
+    for command in &commands {
+        tracing::info!(
+            command.id = %command.id,
+            incident.id = %command.incident_id,
+            action = command.action.name(),
+            actor = %command.actor,
+            "slack button queued a command"
+        );
+    }
+    Ok(HttpResponse::Ok().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+
+    fn signed(secret: &str, timestamp: i64, body: &[u8]) -> HeaderMap {
+        let signature = signature_of(&Secret::new(secret), timestamp, body);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            HeaderName::from_static("x-slack-request-timestamp"),
+            HeaderValue::from_str(&timestamp.to_string()).unwrap_or_else(|e| panic!("{e}")),
+        );
+        headers.insert(
+            HeaderName::from_static("x-slack-signature"),
+            HeaderValue::from_str(&signature).unwrap_or_else(|e| panic!("{e}")),
+        );
+        headers
+    }
+
+    #[test]
+    fn slack_signatures_are_checked() {
+        let secret = Secret::new(SECRET);
+        let now = OffsetDateTime::now_utc();
+        let body = b"payload=%7B%22type%22%3A%22block_actions%22%7D";
+        let fresh = now.unix_timestamp();
+        assert_eq!(verify_signature(&secret, &signed(SECRET, fresh, body), body, now), Ok(()));
+        assert_eq!(
+            verify_signature(&secret, &signed("another-secret", fresh, body), body, now),
+            Err(SignatureError::Mismatch),
+            "wrong secret"
+        );
+        assert_eq!(
+            verify_signature(&secret, &signed(SECRET, fresh - 301, body), body, now),
+            Err(SignatureError::Stale),
+            "older than five minutes"
+        );
+        assert_eq!(
+            verify_signature(&secret, &signed(SECRET, fresh + 301, body), body, now),
+            Err(SignatureError::Stale)
+        );
+        let tampered = b"payload=%7B%22type%22%3A%22block_actions%22%2C%22x%22%3A1%7D";
+        assert_eq!(
+            verify_signature(&secret, &signed(SECRET, fresh, body), tampered, now),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(verify_signature(&secret, &HeaderMap::new(), body, now), Err(SignatureError::Missing));
+        let mut garbage = signed(SECRET, fresh, body);
+        garbage.insert(HeaderName::from_static("x-slack-signature"), HeaderValue::from_static("v0=zz"));
+        assert_eq!(verify_signature(&secret, &garbage, body, now), Err(SignatureError::Mismatch));
+    }
+
+    fn form(payload: &serde_json::Value) -> Vec<u8> {
+        serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap_or_else(|e| panic!("{e}")).into_bytes()
+    }
+
+    #[test]
+    fn a_click_becomes_a_command_with_the_slack_user_as_actor() {
+        let incident = Uuid::now_v7();
+        let payload = serde_json::json!({
+            "type": "block_actions",
+            "user": {"id": "U0123ABC", "username": "ana", "name": "ana", "team_id": "T1"},
+            "trigger_id": "1234.5678.abcd",
+            "actions": [
+                {"action_id": ACKNOWLEDGE, "block_id": "b", "value": incident.to_string(), "type": "button", "action_ts": "1764201234.1"},
+                {"action_id": "tocsin_link_0", "type": "button", "action_ts": "1764201234.2"}
+            ]
+        });
+        let now = OffsetDateTime::now_utc();
+        let parsed = parse_payload(&form(&payload)).unwrap_or_else(|e| panic!("{e}"));
+        let commands = commands_of(&parsed, now);
+        assert_eq!(commands.len(), 1);
+        assert_eq!(commands[0].incident_id, incident);
+        assert_eq!(commands[0].action, Action::Acknowledge);
+        assert_eq!(commands[0].actor, "slack:ana");
+        // Slack's retry of the same click is the same command.
+        assert_eq!(commands_of(&parsed, now)[0].id, commands[0].id);
+    }
+
+    #[test]
+    fn malformed_payloads_are_named() {
+        assert_eq!(parse_payload(b"nothing=here").err(), Some(PayloadError::NoPayload));
+        assert!(matches!(parse_payload(b"payload=%7Bnot-json"), Err(PayloadError::Malformed(_))));
+    }
+}

@@ -1,0 +1,477 @@
+//! The notifier against real PostgreSQL and Redis, with a local HTTP server standing in for Slack:
+//! incident events go on the events stream as incident-core puts them there, and the test asserts
+//! the exact requests Slack receives.
+
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use time::OffsetDateTime;
+use tocsin_bus::{Bus, BusSettings, Envelope, Stream};
+use tocsin_domain::incident::SourceAlert;
+use tocsin_domain::{Command, EventKind, Incident, IncidentEvent, IncidentStatus, Severity};
+use tocsin_notifier::Application;
+use tocsin_notifier::config::Config;
+use tocsin_runtime::Env;
+use tocsin_testkit::{FakeApi, RecordedRequest, Reply, TestDatabase, TestRedis};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+const BOT_TOKEN: &str = "xoxb-test-token";
+const SIGNING_SECRET: &str = "test-signing-secret";
+
+struct Notifier {
+    url: String,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Notifier {
+    async fn start(db: &TestDatabase, redis: &TestRedis, extra: &[(&str, &str)]) -> Notifier {
+        let mut env = vec![
+            ("LISTEN_ADDR", "127.0.0.1:0"),
+            ("DATABASE_URL", db.url.as_str()),
+            ("REDIS_URL", redis.url.as_str()),
+            ("STREAM_PREFIX", redis.prefix.as_str()),
+            ("CONSUMER_NAME", "notifier-test"),
+            ("VISIBILITY_TIMEOUT", "2s"),
+            ("DELIVERY_BACKOFF", "50ms"),
+            ("DELIVERY_MAX_BACKOFF", "200ms"),
+            ("DELIVERY_TIMEOUT", "2s"),
+            ("CHANNEL_INTERVAL", "10ms"),
+            ("SLACK_SIGNING_SECRET", SIGNING_SECRET),
+            ("PUBLIC_URL", "https://tocsin.example.com"),
+        ];
+        env.extend_from_slice(extra);
+        let config = Config::from_env(&Env::from_pairs(env)).unwrap_or_else(|error| panic!("config: {error}"));
+        let shutdown = CancellationToken::new();
+        let app =
+            Application::build(config, shutdown.clone()).await.unwrap_or_else(|error| panic!("notifier: {error}"));
+        let url = format!("http://127.0.0.1:{}", app.port());
+        Notifier { url, shutdown, task: tokio::spawn(app.run_until_stopped()) }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        match tokio::time::timeout(Duration::from_secs(20), self.task).await {
+            Ok(Ok(Ok(()))) => {}
+            other => panic!("the notifier did not stop cleanly: {other:?}"),
+        }
+    }
+}
+
+fn bus(redis: &TestRedis) -> Bus {
+    Bus::connect(&redis.url, BusSettings { prefix: redis.prefix.clone(), ..BusSettings::default() })
+        .unwrap_or_else(|error| panic!("{error}"))
+}
+
+fn incident(id: Uuid, status: IncidentStatus, version: i64) -> Incident {
+    let at = OffsetDateTime::now_utc();
+    let labels: BTreeMap<String, String> =
+        [("alertname", "HighCPU"), ("instance", "web-server-01"), ("service", "web-server"), ("severity", "critical")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+    Incident {
+        id,
+        title: "High CPU usage on web-server-01".into(),
+        service: "web-server".into(),
+        environment: "production".into(),
+        severity: Severity::Critical,
+        team: "platform".into(),
+        status,
+        assignee: None,
+        runbook_url: Some("https://runbooks.example.com/cpu".into()),
+        source_alert: SourceAlert { fingerprint: "be687c6c8d355525".into(), starts_at: at, labels },
+        alert_count: 1,
+        firing_count: 1,
+        opened_at: at,
+        acknowledged_at: (status != IncidentStatus::Open).then_some(at),
+        acknowledged_by: (status != IncidentStatus::Open).then(|| "ana@example.com".to_owned()),
+        resolved_at: (status == IncidentStatus::Resolved).then_some(at),
+        resolved_by: (status == IncidentStatus::Resolved).then(|| "ana@example.com".to_owned()),
+        updated_at: at,
+        version,
+    }
+}
+
+fn event(kind: EventKind, incident: Incident, actor: &str) -> IncidentEvent {
+    let detail = match kind {
+        EventKind::Opened => {
+            json!({"alert": {"fingerprint": "be687c6c8d355525", "alertname": "HighCPU", "instance": "web-server-01", "state": "firing"}})
+        }
+        _ => json!({}),
+    };
+    IncidentEvent { id: Uuid::now_v7(), kind, at: OffsetDateTime::now_utc(), actor: actor.into(), incident, detail }
+}
+
+async fn publish(bus: &Bus, events: &[IncidentEvent]) {
+    let envelopes: Vec<Envelope<IncidentEvent>> =
+        events.iter().map(|event| Envelope::new(event.clone()).with_id(event.id)).collect();
+    bus.publish(Stream::Events, &envelopes).await.unwrap_or_else(|error| panic!("publish: {error}"));
+}
+
+fn slack_ok(channel: &str, ts: &str) -> Reply {
+    Reply::json(200, json!({"ok": true, "channel": channel, "ts": ts, "message": {}}))
+}
+
+fn assert_slack_call(request: &RecordedRequest, method: &str) -> Value {
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.path, format!("/api/{method}"));
+    assert_eq!(request.header("authorization"), Some(format!("Bearer {BOT_TOKEN}").as_str()));
+    assert_eq!(request.header("content-type"), Some("application/json; charset=utf-8"));
+    request.json()
+}
+
+fn action_ids(body: &Value) -> Vec<String> {
+    body["blocks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|block| block["type"] == "actions")
+        .flat_map(|block| block["elements"].as_array().cloned().unwrap_or_default())
+        .filter_map(|element| element["action_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn metric(notifier: &Notifier, name: &str) -> f64 {
+    let text = reqwest::get(format!("{}/metrics", notifier.url))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    text.lines()
+        .find(|line| line.starts_with(name))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_is_one_message_updated_in_place_with_its_steps_in_the_thread() {
+    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
+    slack.respond("POST", "/api/chat.postMessage", slack_ok("C0PAYMENTS", "1764201234.000100"));
+    slack.respond("POST", "/api/chat.update", slack_ok("C0PAYMENTS", "1764201234.000100"));
+    let api = format!("{}/api", slack.url);
+    let notifier = Notifier::start(
+        &db,
+        &redis,
+        &[("SLACK_BOT_TOKEN", BOT_TOKEN), ("SLACK_CHANNEL", "#payments-oncall"), ("SLACK_API_URL", &api)],
+    )
+    .await;
+    let bus = bus(&redis);
+    let id = Uuid::now_v7();
+
+    publish(&bus, &[event(EventKind::Opened, incident(id, IncidentStatus::Open, 1), "alertmanager")]).await;
+    let requests = slack.wait_for(1, Duration::from_secs(20)).await;
+    let post = assert_slack_call(&requests[0], "chat.postMessage");
+    assert_eq!(post["channel"], "#payments-oncall");
+    assert_eq!(post["text"], "[CRITICAL] High CPU usage on web-server-01 (open)");
+    let blocks = post["blocks"].as_array().cloned().unwrap_or_default();
+    assert!(blocks.len() <= 50);
+    assert_eq!(blocks[0]["type"], "header");
+    assert!(
+        blocks[0]["text"]["text"].as_str().unwrap_or_default().contains("[CRITICAL] High CPU usage on web-server-01")
+    );
+    let fields: Vec<String> = blocks[2]["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["text"].as_str().map(str::to_owned))
+        .collect();
+    for expected in [
+        "*Severity*\ncritical",
+        "*Service*\nweb-server",
+        "*Environment*\nproduction",
+        "*Team*\nplatform",
+        "*Alerts*\n1 firing of 1",
+    ] {
+        assert!(fields.iter().any(|field| field == expected), "{expected} missing from {fields:?}");
+    }
+    assert_eq!(action_ids(&post), ["tocsin_acknowledge", "tocsin_resolve", "tocsin_link_0", "tocsin_link_1"]);
+    let links: Vec<&str> = blocks
+        .last()
+        .and_then(|b| b["elements"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["url"].as_str())
+        .collect();
+    assert_eq!(
+        links,
+        ["https://runbooks.example.com/cpu".to_owned(), format!("https://tocsin.example.com/incident/{id}")]
+    );
+
+    publish(&bus, &[event(EventKind::Acknowledged, incident(id, IncidentStatus::Acknowledged, 2), "ana@example.com")])
+        .await;
+    let requests = slack.wait_for(3, Duration::from_secs(20)).await;
+    let update = assert_slack_call(&requests[1], "chat.update");
+    // chat.update needs the channel id Slack answered with, not the name.
+    assert_eq!(update["channel"], "C0PAYMENTS");
+    assert_eq!(update["ts"], "1764201234.000100");
+    assert_eq!(action_ids(&update)[..1], ["tocsin_resolve".to_owned()], "acknowledged: no more Acknowledge button");
+    let reply = assert_slack_call(&requests[2], "chat.postMessage");
+    assert_eq!(reply["channel"], "C0PAYMENTS");
+    assert_eq!(reply["thread_ts"], "1764201234.000100");
+    assert!(reply["text"].as_str().unwrap_or_default().contains("Acknowledged by ana@example.com"), "{reply}");
+
+    publish(&bus, &[event(EventKind::Resolved, incident(id, IncidentStatus::Resolved, 3), "ana@example.com")]).await;
+    let requests = slack.wait_for(5, Duration::from_secs(20)).await;
+    let update = assert_slack_call(&requests[3], "chat.update");
+    assert_eq!(action_ids(&update)[..1], ["tocsin_reopen".to_owned()]);
+    assert!(
+        assert_slack_call(&requests[4], "chat.postMessage")["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Resolved by")
+    );
+    assert_eq!(metric(&notifier, "tocsin_notifier_deliveries_total{channel=\"slack\",outcome=\"sent\"}").await, 3.0);
+
+    notifier.stop().await;
+    slack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_or_a_redelivered_event_never_posts_twice() {
+    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
+    slack.respond("POST", "/api/chat.postMessage", slack_ok("C0PAYMENTS", "1764201234.000100"));
+    slack.respond("POST", "/api/chat.update", slack_ok("C0PAYMENTS", "1764201234.000100"));
+    let api = format!("{}/api", slack.url);
+    let env = [("SLACK_BOT_TOKEN", BOT_TOKEN), ("SLACK_CHANNEL", "#payments-oncall"), ("SLACK_API_URL", api.as_str())];
+    let bus = bus(&redis);
+    let id = Uuid::now_v7();
+    let opened = event(EventKind::Opened, incident(id, IncidentStatus::Open, 1), "alertmanager");
+
+    let first = Notifier::start(&db, &redis, &env).await;
+    // The same event twice, as a redelivery after a crash would bring it.
+    publish(&bus, std::slice::from_ref(&opened)).await;
+    publish(&bus, std::slice::from_ref(&opened)).await;
+    slack.wait_for(1, Duration::from_secs(20)).await;
+    first.stop().await;
+
+    let second = Notifier::start(&db, &redis, &env).await;
+    publish(&bus, std::slice::from_ref(&opened)).await;
+    publish(&bus, &[event(EventKind::Acknowledged, incident(id, IncidentStatus::Acknowledged, 2), "ana@example.com")])
+        .await;
+    let requests = slack.wait_for(3, Duration::from_secs(20)).await;
+    // Let anything else that would come arrive before counting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let calls: Vec<(String, Option<String>)> = slack
+        .requests()
+        .iter()
+        .map(|request| (request.path.clone(), request.json()["thread_ts"].as_str().map(str::to_owned)))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("/api/chat.postMessage".to_owned(), None),
+            ("/api/chat.update".to_owned(), None),
+            ("/api/chat.postMessage".to_owned(), Some("1764201234.000100".to_owned())),
+        ],
+        "one post, then an edit of it after the restart"
+    );
+    assert_eq!(requests[1].json()["ts"], "1764201234.000100");
+    second.stop().await;
+    slack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_are_honoured_and_failures_retried_or_dead_lettered() {
+    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
+    let api = format!("{}/api", slack.url);
+    let notifier = Notifier::start(
+        &db,
+        &redis,
+        &[
+            ("SLACK_BOT_TOKEN", BOT_TOKEN),
+            ("SLACK_CHANNEL", "#payments-oncall"),
+            ("SLACK_API_URL", &api),
+            ("DELIVERY_MAX_ATTEMPTS", "3"),
+        ],
+    )
+    .await;
+    let bus = bus(&redis);
+
+    // 429 with Retry-After: 1, then a 503, then success: three attempts, the second one a second
+    // after the first at the earliest.
+    slack.respond_once(
+        "POST",
+        "/api/chat.postMessage",
+        Reply::json(429, json!({"ok": false, "error": "ratelimited"})).header("Retry-After", "1"),
+    );
+    slack.respond_once("POST", "/api/chat.postMessage", Reply::text(503, "upstream unavailable"));
+    slack.respond("POST", "/api/chat.postMessage", slack_ok("C0PAYMENTS", "1.1"));
+    publish(&bus, &[event(EventKind::Opened, incident(Uuid::now_v7(), IncidentStatus::Open, 1), "alertmanager")]).await;
+    let requests = slack.wait_for(3, Duration::from_secs(20)).await;
+    assert!(
+        requests[1].received_at.duration_since(requests[0].received_at) >= Duration::from_secs(1),
+        "the retry came before Retry-After"
+    );
+    assert_eq!(requests[0].json(), requests[2].json(), "the same message, retried");
+    assert_eq!(deliveries(&notifier, "retried").await, 2.0);
+    assert_eq!(deliveries(&notifier, "sent").await, 1.0);
+
+    // A 4xx is not retried: one attempt, then the dead-letter stream.
+    slack.respond_once(
+        "POST",
+        "/api/chat.postMessage",
+        Reply::json(200, json!({"ok": false, "error": "channel_not_found"})),
+    );
+    let refused = event(EventKind::Opened, incident(Uuid::now_v7(), IncidentStatus::Open, 1), "alertmanager");
+    publish(&bus, std::slice::from_ref(&refused)).await;
+    // 5xx every time: three attempts, then the dead-letter stream.
+    let failing = event(EventKind::Opened, incident(Uuid::now_v7(), IncidentStatus::Open, 1), "alertmanager");
+    let dead_letters = wait_dead_letters(&redis, 1).await;
+    assert_eq!(dead_letters[0]["event_id"], refused.id.to_string());
+    assert_eq!(dead_letters[0]["attempts"], 1);
+    assert!(dead_letters[0]["error"].as_str().unwrap_or_default().contains("channel_not_found"));
+    slack.respond("POST", "/api/chat.postMessage", Reply::text(500, "boom"));
+    publish(&bus, std::slice::from_ref(&failing)).await;
+    let dead_letters = wait_dead_letters(&redis, 2).await;
+    assert_eq!(dead_letters[1]["event_id"], failing.id.to_string());
+    assert_eq!(dead_letters[1]["attempts"], 3);
+    assert!(dead_letters[1]["error"].as_str().unwrap_or_default().starts_with("gave up after 3 attempts"));
+    assert_eq!(deliveries(&notifier, "dead").await, 2.0);
+    let posts = slack.requests().len();
+    assert_eq!(posts, 3 + 1 + 3, "3 for the first incident, 1 refused, 3 failing");
+
+    notifier.stop().await;
+    slack.stop().await;
+}
+
+async fn deliveries(notifier: &Notifier, outcome: &str) -> f64 {
+    metric(notifier, &format!("tocsin_notifier_deliveries_total{{channel=\"slack\",outcome=\"{outcome}\"}}")).await
+}
+
+async fn wait_dead_letters(redis: &TestRedis, count: usize) -> Vec<Value> {
+    let mut conn = tocsin_testkit::redis_connection(&redis.url).await;
+    let key = format!("{}:notifications:dead-letter", redis.prefix);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let entries: redis::streams::StreamRangeReply =
+            redis::cmd("XRANGE").arg(&key).arg("-").arg("+").query_async(&mut conn).await.unwrap_or_default();
+        let records: Vec<Value> = entries
+            .ids
+            .iter()
+            .filter_map(|entry| entry.get::<String>("envelope"))
+            .filter_map(|text| serde_json::from_str(&text).ok())
+            .collect();
+        if records.len() >= count {
+            return records;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "expected {count} dead letters, found {}", records.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_on_one_channel_goes_out_one_message_per_interval() {
+    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
+    // The webhook URL is a secret: the routing file names a file holding it.
+    let hook_file = std::env::temp_dir().join(format!("tocsin-hook-{}", Uuid::new_v4()));
+    std::fs::write(&hook_file, format!("{}/services/T000/B000/XXXX\n", slack.url)).unwrap_or_else(|e| panic!("{e}"));
+    let routing = std::env::temp_dir().join(format!("tocsin-routing-{}.yaml", Uuid::new_v4()));
+    std::fs::write(
+        &routing,
+        format!(
+            "targets:\n  infra:\n    slack_webhook:\n      url_file: {}\nroutes: []\ndefault_route:\n  targets: [infra]\n",
+            hook_file.display()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let routing_path = routing.display().to_string();
+    let notifier =
+        Notifier::start(&db, &redis, &[("ROUTING_FILE", &routing_path), ("CHANNEL_INTERVAL", "300ms")]).await;
+    slack.respond("POST", "/services/T000/B000/XXXX", Reply::text(200, "ok"));
+    let bus = bus(&redis);
+    let burst: Vec<IncidentEvent> = (0..3)
+        .map(|_| event(EventKind::Opened, incident(Uuid::now_v7(), IncidentStatus::Open, 1), "alertmanager"))
+        .collect();
+    publish(&bus, &burst).await;
+    let requests = slack.wait_for(3, Duration::from_secs(20)).await;
+    for pair in requests.windows(2) {
+        assert!(
+            pair[1].received_at.duration_since(pair[0].received_at) >= Duration::from_millis(250),
+            "paced at 300 ms"
+        );
+    }
+    // Webhook mode: posts only, no buttons (a webhook cannot receive clicks).
+    for request in &requests {
+        assert_eq!(request.path, "/services/T000/B000/XXXX");
+        assert_eq!(request.header("content-type"), Some("application/json; charset=utf-8"));
+        let body = request.json();
+        assert!(body["text"].as_str().unwrap_or_default().starts_with("[CRITICAL] High CPU usage"));
+        assert!(action_ids(&body).iter().all(|id| id.starts_with("tocsin_link_")), "{:?}", action_ids(&body));
+    }
+    notifier.stop().await;
+    slack.stop().await;
+    let _ = std::fs::remove_file(routing);
+    let _ = std::fs::remove_file(hook_file);
+}
+
+fn sign(body: &str, timestamp: i64, secret: &str) -> String {
+    tocsin_notifier::slack_actions::signature_of(&tocsin_runtime::Secret::new(secret), timestamp, body.as_bytes())
+}
+
+/// The form body Slack posts for a button click.
+pub fn click_body(action_id: &str, incident_id: Uuid) -> String {
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": "U0ANA", "username": "ana", "name": "ana", "team_id": "T0"},
+        "api_app_id": "A0", "token": "legacy", "trigger_id": format!("{}.{}", Uuid::new_v4(), 1),
+        "team": {"id": "T0", "domain": "acme"}, "channel": {"id": "C0PAYMENTS", "name": "payments-oncall"},
+        "container": {"type": "message", "message_ts": "1.1", "channel_id": "C0PAYMENTS"},
+        "actions": [{"action_id": action_id, "block_id": "b1", "value": incident_id.to_string(), "type": "button", "action_ts": "1764201234.5"}]
+    });
+    serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_click_queues_a_command_and_a_bad_one_changes_nothing() {
+    let (db, redis) = (TestDatabase::new().await, TestRedis::new());
+    let notifier = Notifier::start(&db, &redis, &[]).await;
+    let http = reqwest::Client::new();
+    let incident_id = Uuid::now_v7();
+    let body = click_body("tocsin_acknowledge", incident_id);
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let post = |signature: String, timestamp: i64, body: String| {
+        http.post(format!("{}/slack/actions", notifier.url))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("X-Slack-Request-Timestamp", timestamp.to_string())
+            .header("X-Slack-Signature", signature)
+            .body(body)
+            .send()
+    };
+
+    let refused = [
+        (sign(&body, now, "wrong-secret"), now, body.clone()),
+        (sign(&body, now - 600, SIGNING_SECRET), now - 600, body.clone()),
+        (sign(&body, now, SIGNING_SECRET), now, body.replace("ana", "eve")),
+    ];
+    for (signature, timestamp, sent) in refused {
+        let response = post(signature, timestamp, sent).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(response.status(), 401);
+        let error: Value = response.json().await.unwrap_or_default();
+        assert_eq!(error["error"]["code"], "unauthorized");
+    }
+    let mut conn = tocsin_testkit::redis_connection(&redis.url).await;
+    let commands_key = format!("{}:commands", redis.prefix);
+    let length: u64 = redis::cmd("XLEN").arg(&commands_key).query_async(&mut conn).await.unwrap_or(99);
+    assert_eq!(length, 0, "refused clicks queue nothing");
+
+    let started = std::time::Instant::now();
+    let response = post(sign(&body, now, SIGNING_SECRET), now, body.clone()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(3), "Slack gives up after 3 seconds");
+    let entries: redis::streams::StreamRangeReply =
+        redis::cmd("XRANGE").arg(&commands_key).arg("-").arg("+").query_async(&mut conn).await.unwrap_or_default();
+    assert_eq!(entries.ids.len(), 1);
+    let envelope: Envelope<Command> = entries.ids[0]
+        .get::<String>("envelope")
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_else(|| panic!("the command does not decode"));
+    assert_eq!(envelope.payload.incident_id, incident_id);
+    assert_eq!(envelope.payload.action, tocsin_domain::Action::Acknowledge);
+    assert_eq!(envelope.payload.actor, "slack:ana");
+
+    notifier.stop().await;
+}
