@@ -2,14 +2,15 @@
 //! Prometheus that scrapes a running stack after some traffic: every rule evaluates without error
 //! and every recording rule and dashboard query returns data. (Alerting expressions return data
 //! only while their condition holds; that they evaluate cleanly is what is checked for them, and
-//! `promtool test rules` checks when they fire.)
+//! `promtool test rules` checks when they fire.) The notifier posts to a local stand-in for Slack,
+//! so the delivery metrics have series and observations too.
 
 use serde_json::Value;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tocsin_e2e::tools::{binary, spawn, workdir, write};
-use tocsin_e2e::{Stack, webhooks};
-use tocsin_testkit::free_port;
+use tocsin_e2e::{Stack, StackOptions, webhooks};
+use tocsin_testkit::{FakeApi, Reply, free_port};
 
 fn repository() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -67,7 +68,24 @@ fn dashboard_expressions() -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rule_and_dashboard_expression_runs_against_the_running_stack() {
-    let stack = Stack::start().await;
+    let fake_slack = FakeApi::start().await;
+    for method in ["chat.postMessage", "chat.update"] {
+        fake_slack.respond(
+            "POST",
+            &format!("/api/{method}"),
+            Reply::json(200, serde_json::json!({"ok": true, "channel": "C1", "ts": "1.1"})),
+        );
+    }
+    let stack = Stack::start_with(StackOptions {
+        notifier_env: vec![
+            ("SLACK_BOT_TOKEN".into(), "xoxb-test".into()),
+            ("SLACK_CHANNEL".into(), "#oncall".into()),
+            ("SLACK_API_URL".into(), format!("{}/api", fake_slack.url)),
+            ("CHANNEL_INTERVAL".into(), "10ms".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
     let dir = workdir();
     let port = free_port();
     let rules = repository().join("dashboards/rules");
@@ -108,7 +126,7 @@ async fn every_rule_and_dashboard_expression_runs_against_the_running_stack() {
     };
 
     // Traffic of every kind the metrics describe: incidents opened, acknowledged and resolved by a
-    // person and by themselves, a refused webhook, reads.
+    // person and by themselves, a refused webhook, reads, notifications sent to Slack.
     let payloads = webhooks(&["firing-group.json", "mixed.json", "resolved-all.json"], OffsetDateTime::now_utc());
     stack.send(&payloads[0]).await;
     stack.send(&tocsin_e2e::webhook("unicode.json", OffsetDateTime::now_utc() - time::Duration::minutes(2))).await;
@@ -152,6 +170,8 @@ async fn every_rule_and_dashboard_expression_runs_against_the_running_stack() {
         .send()
         .await;
     assert!(refused.is_ok_and(|r| r.status().as_u16() == 415));
+    // Notifications went out (the delivery counters and the latency histogram have moved).
+    fake_slack.wait_for(1, Duration::from_secs(30)).await;
     // Enough scrapes and evaluations for rates over the fresh counters.
     tokio::time::sleep(Duration::from_secs(6)).await;
 
@@ -205,5 +225,6 @@ async fn every_rule_and_dashboard_expression_runs_against_the_running_stack() {
         dir.display()
     );
     stack.stop().await;
+    fake_slack.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
