@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Lints and tests the Helm chart in deploy/helm/tocsin without a cluster:
+#   0. the chart's copies of the rules and dashboards (deploy/helm/tocsin/files/) are identical
+#      to dashboards/ (scripts/sync-chart-files.sh --check; the fix is to run it without --check);
 #   1. helm lint with the default values and with each example in deploy/helm/examples/;
 #   2. helm template of the same value sets, plus production with every optional object on
 #      (scripts/lint-deploy/all-features.yaml), into .local/lint-deploy/;
 #   3. every rendered object validated offline against the Kubernetes OpenAPI schemas
-#      (kubernetes-validate, strict: unknown fields fail);
+#      (kubernetes-validate, strict: unknown fields fail). Custom resources (PrometheusRule,
+#      ServiceMonitor, KEDA) have no upstream schema and are listed as not checked; the tests
+#      check the PrometheusRule's shape themselves;
 #   4. the tests in scripts/lint-deploy/ on the rendered output (probes, security context,
-#      feature switches, per-service isolation, schema rejecting typos).
+#      feature switches, per-service isolation, notifier wiring, monitoring objects, schema
+#      rejecting typos).
 # Tools are installed into the git-ignored .local/ on the first run and reused afterwards:
 #   helm  -> .local/bin/helm   (go install; only the Go module proxy needs to be reachable)
 #   venv  -> .local/venv       (kubernetes-validate and PyYAML from PyPI)
@@ -33,6 +38,11 @@ examples=$root/deploy/helm/examples
 helm=$bin_dir/helm
 
 step() { printf '\n--- %s\n' "$*" >&2; }
+
+# --- chart copies of dashboards/ ---------------------------------------------------------------
+# First, because it needs no tool and a stale copy would ship rules or dashboards nobody tested.
+step "the chart's copies of dashboards/ (scripts/sync-chart-files.sh --check)"
+"$root/scripts/sync-chart-files.sh" --check
 
 # --- tools -------------------------------------------------------------------------------------
 if ! { [[ -x $helm ]] && [[ $("$helm" version --template '{{.Version}}' 2>/dev/null) == "$HELM_VERSION" ]]; }; then

@@ -4,12 +4,16 @@ Run by scripts/lint-deploy.sh, which sets:
   HELM      the helm binary
   CHART     deploy/helm/tocsin
   EXAMPLES  deploy/helm/examples
-Only the standard library and PyYAML. Every test renders what it needs with `helm template`
+Only the standard library and PyYAML. Reads, besides the chart: the services' config modules
+(services/*/src/config.rs, for the variables each service reads), dashboards/ (the rules and
+dashboards the chart ships) and docs/routing.example.yaml (the documented routing file). Every test renders what it needs with `helm template`
 (memoised), so each one states the values it is about. The last line printed is
 "N passed, N failed"; the exit status is 1 when any test failed.
 """
 
 import functools
+import glob
+import json
 import os
 import re
 import subprocess
@@ -24,6 +28,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 CHART = os.environ.get("CHART", os.path.join(ROOT, "deploy/helm/tocsin"))
 EXAMPLES = os.environ.get("EXAMPLES", os.path.join(ROOT, "deploy/helm/examples"))
 CONFIGURATION_DOC = os.path.join(ROOT, "docs/configuration.md")
+DASHBOARDS = os.path.join(ROOT, "dashboards")
+ROUTING_EXAMPLE = os.path.join(ROOT, "docs/routing.example.yaml")
 
 RELEASE = "tocsin"
 NAMESPACE = "tocsin"
@@ -33,12 +39,12 @@ SERVICES = {  # values key -> component
     "query": "query",
     "notifier": "notifier",
 }
-# The variables docs/configuration.md marks as required, per service.
+# The variables the services' config modules mark as required.
 REQUIRED_ENV = {
     "ingest": {"REDIS_URL", "INGEST_TOKEN"},
     "incident-core": {"DATABASE_URL", "REDIS_URL"},
     "query": {"DATABASE_URL", "REDIS_URL", "API_TOKEN"},
-    "notifier": {"REDIS_URL"},
+    "notifier": {"DATABASE_URL", "REDIS_URL"},
 }
 OTEL_ENV = {
     "OTEL_SERVICE_NAME", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
@@ -50,6 +56,7 @@ OTEL_ENV = {
 DEFAULT = ()
 PRODUCTION = (f"{EXAMPLES}/production.yaml",)
 MINIMAL = (f"{EXAMPLES}/minimal.yaml", f"{HERE}/overlays/minimal.yaml")
+ALL_FEATURES = PRODUCTION + (f"{HERE}/all-features.yaml",)
 
 
 class RenderError(Exception):
@@ -57,14 +64,20 @@ class RenderError(Exception):
 
 
 @functools.lru_cache(maxsize=None)
-def render(files=DEFAULT, sets=()):
+def render(files=DEFAULT, sets=(), release=RELEASE):
     """helm template with the given values files and --set pairs; a list of objects."""
-    cmd = [HELM, "template", RELEASE, CHART, "--namespace", NAMESPACE]
+    cmd = [HELM, "template", release, CHART, "--namespace", NAMESPACE]
     for f in files:
         cmd += ["-f", f]
     for s in sets:
-        # "json:key=[...]" passes a JSON value (--set-json), e.g. an empty list, which --set cannot.
-        cmd += ["--set-json", s[5:]] if s.startswith("json:") else ["--set", s]
+        # "json:key=[...]" passes a JSON value (--set-json), e.g. an empty list, which --set
+        # cannot; "file:key=path" passes a file's text (--set-file).
+        if s.startswith("json:"):
+            cmd += ["--set-json", s[5:]]
+        elif s.startswith("file:"):
+            cmd += ["--set-file", s[5:]]
+        else:
+            cmd += ["--set", s]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RenderError(proc.stderr.strip())
@@ -112,28 +125,43 @@ def component_of(obj):
     return obj["metadata"].get("labels", {}).get("app.kubernetes.io/component")
 
 
+def table_variables(lines):
+    """Variable names from the first column of a markdown table ("| `A` |" or "| `A`, `B` |")."""
+    names = set()
+    for line in lines:
+        row = re.match(r"^\| ((?:`[A-Z][A-Z0-9_]+`(?:, )?)+) \|", line)
+        if row:
+            names |= set(re.findall(r"`([A-Z][A-Z0-9_]+)`", row.group(1)))
+    return names
+
+
 def documented_env():
-    """Variable names per service from the tables of docs/configuration.md."""
-    sections, current = {}, None
+    """Variable names each service reads: the table in the header of its config module
+    (services/<component>/src/config.rs, where each variable is read, so it cannot lag behind the
+    code), plus the logging variables every service reads (docs/configuration.md, "Every
+    service")."""
+    common, in_section = set(), False
     with open(CONFIGURATION_DOC, encoding="utf-8") as f:
+        lines = []
         for line in f:
-            heading = re.match(r"^## (.+)$", line)
-            if heading:
-                current = heading.group(1).strip().lower()
-                sections.setdefault(current, set())
-                continue
-            row = re.match(r"^\| `([A-Z][A-Z0-9_]+)` \|", line)
-            if row and current:
-                sections[current].add(row.group(1))
-    common = sections.get("every service", set())
-    return {c: sections.get(c, set()) | common for c in SERVICES.values()}
+            if line.startswith("## "):
+                in_section = line.strip().lower() == "## every service"
+            elif in_section:
+                lines.append(line)
+        common = table_variables(lines)
+    documented = {}
+    for comp in SERVICES.values():
+        with open(os.path.join(ROOT, "services", comp, "src", "config.rs"), encoding="utf-8") as f:
+            header = [line[4:] for line in f if line.startswith("//! ")]
+        documented[comp] = table_variables(header) | common
+    return documented
 
 
 # ------------------------------------------------------------------------------------------------
 # Every Deployment, in every example
 # ------------------------------------------------------------------------------------------------
 
-ALL_SETS = {"default": DEFAULT, "production": PRODUCTION, "minimal": MINIMAL}
+ALL_SETS = {"default": DEFAULT, "production": PRODUCTION, "minimal": MINIMAL, "all-features": ALL_FEATURES}
 
 
 def test_four_deployments_in_every_example():
@@ -202,10 +230,10 @@ def test_images_binaries_and_arguments():
     assert image.endswith(f"/tocsin-query:{app_version}"), image
 
 
-def test_env_uses_only_documented_variables():
+def test_env_uses_only_variables_the_services_read():
     documented = documented_env()
     for comp, names in documented.items():
-        assert names, f"no variables found for {comp} in docs/configuration.md"
+        assert names, f"no variables found for {comp} in services/{comp}/src/config.rs"
     sets = ("otel.endpoint=http://collector:4317", "otel.protocol=grpc",
             "incidentCore.serviceTeams=web=frontend", "ingest.httpWorkers=4")
     for files in (DEFAULT, PRODUCTION, MINIMAL):
@@ -213,7 +241,7 @@ def test_env_uses_only_documented_variables():
         for comp in SERVICES.values():
             names = set(env(deployment(objs, comp)))
             unknown = names - documented[comp] - OTEL_ENV
-            assert not unknown, f"{comp}: variables not in docs/configuration.md: {sorted(unknown)}"
+            assert not unknown, f"{comp}: variables not in services/{comp}/src/config.rs: {sorted(unknown)}"
             missing = REQUIRED_ENV[comp] - names
             assert not missing, f"{comp}: required variables missing: {sorted(missing)}"
 
@@ -321,7 +349,12 @@ def test_production_example():
         sa = by_name(objs, "ServiceAccount", dep["spec"]["template"]["spec"]["serviceAccountName"])
         assert sa["metadata"]["annotations"]["azure.workload.identity/client-id"], comp
     assert not [s for s in of_kind(objs, "Secret")], "existingSecret: the chart creates no Secret"
-    assert len(of_kind(objs, "Ingress")) == 2
+    names = sorted(i["metadata"]["name"] for i in of_kind(objs, "Ingress"))
+    assert names == ["tocsin", "tocsin-alerts", "tocsin-events", "tocsin-slack"], names
+    e = env(deployment(objs, "notifier"))
+    assert e["SLACK_CHANNEL"]["value"] == "#incidents"
+    assert e["SLACK_BOT_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "tocsin-credentials", "key": "SLACK_BOT_TOKEN"}
+    assert "ROUTING_FILE" not in e
 
 
 # ------------------------------------------------------------------------------------------------
@@ -371,6 +404,59 @@ def test_ingress_without_allowlist_has_no_allowlist_annotation():
 def test_ingress_needs_a_host():
     err = render_fails(DEFAULT, ("ingress.enabled=true",))
     assert "host" in err, err
+
+
+def ingress_path(ing):
+    (rule,) = ing["spec"]["rules"]
+    (path,) = rule["http"]["paths"]
+    return path["path"], path["pathType"], path["backend"]["service"]["name"]
+
+
+def test_slack_actions_go_to_the_notifier():
+    objs = render(PRODUCTION)
+    slack = by_name(objs, "Ingress", "tocsin-slack")
+    assert ingress_path(slack) == ("/slack/actions", "Exact", full("notifier"))
+    # Slack posts from anywhere: neither the webhook's allowlist nor its rate limit.
+    assert not [k for k in slack["metadata"].get("annotations", {}) if "whitelist" in k or "limit-" in k]
+    assert slack["spec"]["tls"][0]["secretName"] == "tocsin-tls"
+    for sets in (("notifier.slack.interactivity=false",), ("ingress.enabled=false", "notifier.slack.interactivity=true")):
+        assert not [i for i in of_kind(render(PRODUCTION, sets), "Ingress") if i["metadata"]["name"] == "tocsin-slack"], sets
+
+
+def test_the_notifier_accepts_the_ingress_controller_only_with_slack_interactivity():
+    controller = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+    rules = by_name(render(PRODUCTION), "NetworkPolicy", full("notifier"))["spec"]["ingress"]
+    assert any(controller in (r.get("from") or []) for r in rules), rules
+    rules = by_name(render(PRODUCTION, ("notifier.slack.interactivity=false",)), "NetworkPolicy", full("notifier"))["spec"]["ingress"]
+    assert not any(controller in (r.get("from") or []) for r in rules), rules
+
+
+def test_live_feed_gets_streaming_settings_on_its_own_ingress():
+    objs = render(PRODUCTION)
+    events = by_name(objs, "Ingress", "tocsin-events")
+    assert ingress_path(events) == ("/events", "Exact", full("query"))
+    ann = events["metadata"]["annotations"]
+    assert ann["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+    assert int(ann["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
+    assert int(ann["nginx.ingress.kubernetes.io/proxy-send-timeout"]) >= 3600
+    # The rest of the API keeps nginx's buffering and timeouts.
+    api = by_name(objs, "Ingress", "tocsin")["metadata"].get("annotations", {})
+    assert not [k for k in api if "proxy-" in k], api
+    # Other controllers: no nginx annotations, and /events is served by the query Ingress.
+    names = [i["metadata"]["name"] for i in of_kind(render(PRODUCTION, ("ingress.className=traefik",)), "Ingress")]
+    assert "tocsin-events" not in names, names
+    # The AKS application routing add-on is ingress-nginx under another class name.
+    objs = render(PRODUCTION, ("ingress.className=webapprouting.kubernetes.azure.com",
+                               "ingress.events.nginxStreaming=true", "ingress.events.timeoutSeconds=7200"))
+    ann = by_name(objs, "Ingress", "tocsin-events")["metadata"]["annotations"]
+    assert ann["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "7200"
+    names = [i["metadata"]["name"] for i in of_kind(render(PRODUCTION, ("ingress.events.nginxStreaming=false",)), "Ingress")]
+    assert "tocsin-events" not in names, names
+
+
+def test_query_serves_the_dashboard():
+    assert env(deployment(render(), "query"))["WEB_ROOT"]["value"] == "/app/web"
+    assert "WEB_ROOT" not in env(deployment(render(DEFAULT, ("query.webRoot=",)), "query"))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -438,21 +524,175 @@ def test_pod_disruption_budgets_per_service():
         sorted(full(c) for c in ("ingest", "incident-core", "query"))
 
 
+ROUTING = "targets:\n  mail:\n    email: {to: [sre@example.com]}\ndefault_route:\n  targets: [mail]\n"
+
+
+def routing_file_of(dep):
+    """The path the notifier reads its routing file from, checked against the mounts."""
+    path = env(dep)["ROUTING_FILE"]["value"]
+    pod = dep["spec"]["template"]["spec"]
+    (mount,) = [m for m in container(dep)["volumeMounts"] if path.startswith(m["mountPath"] + "/")]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    (item,) = volume["configMap"]["items"]
+    assert os.path.join(mount["mountPath"], item["path"]) == path
+    assert mount["readOnly"] is True
+    return path, volume["configMap"]["name"], item["key"]
+
+
 def test_routing_configmap_only_when_set():
     assert not of_kind(render(), "ConfigMap")
     assert "volumes" not in deployment(render(), "notifier")["spec"]["template"]["spec"]
-    routing = "routes:\n  - match: {team: payments}\n    slack: '#payments-oncall'\n"
-    objs = render(DEFAULT, (f"notifier.routing={routing}",))
+    assert "ROUTING_FILE" not in env(deployment(render(), "notifier"))
+    objs = render(DEFAULT, (f"notifier.routing={ROUTING}",))
     cm = by_name(objs, "ConfigMap", "tocsin-notifier-routing")
-    assert yaml.safe_load(cm["data"]["routing.yaml"]) == yaml.safe_load(routing)
+    assert yaml.safe_load(cm["data"]["routing.yaml"]) == yaml.safe_load(ROUTING)
     dep = deployment(objs, "notifier")
-    (mount,) = container(dep)["volumeMounts"]
-    (item,) = dep["spec"]["template"]["spec"]["volumes"][0]["configMap"]["items"]
-    assert os.path.join(mount["mountPath"], item["path"]) == "/etc/tocsin/routing.yaml"
-    assert mount["readOnly"] is True
+    assert routing_file_of(dep) == ("/etc/tocsin/routing.yaml", "tocsin-notifier-routing", "routing.yaml")
     assert "checksum/routing" in dep["spec"]["template"]["metadata"]["annotations"]
     for comp in ("ingest", "incident-core", "query"):
         assert "volumes" not in deployment(objs, comp)["spec"]["template"]["spec"], comp
+
+
+def test_routing_as_an_object_and_a_change_rolls_the_pods():
+    objs = render(ALL_FEATURES)
+    cm = by_name(objs, "ConfigMap", "tocsin-notifier-routing")
+    with open(f"{HERE}/all-features.yaml", encoding="utf-8") as f:
+        assert yaml.safe_load(cm["data"]["routing.yaml"]) == yaml.safe_load(f)["notifier"]["routing"]
+    assert routing_file_of(deployment(objs, "notifier"))[1] == "tocsin-notifier-routing"
+    checksum = lambda objs: deployment(objs, "notifier")["spec"]["template"]["metadata"]["annotations"]["checksum/routing"]
+    changed = render(DEFAULT, (f"notifier.routing={ROUTING.replace('sre@', 'ops@')}",))
+    assert checksum(render(DEFAULT, (f"notifier.routing={ROUTING}",))) != checksum(changed)
+
+
+def test_existing_routing_configmap():
+    objs = render(DEFAULT, ("notifier.existingRoutingConfigMap=my-routing",))
+    assert not of_kind(objs, "ConfigMap")
+    dep = deployment(objs, "notifier")
+    assert routing_file_of(dep) == ("/etc/tocsin/routing.yaml", "my-routing", "routing.yaml")
+    assert "checksum/routing" not in dep["spec"]["template"]["metadata"].get("annotations", {})
+    err = render_fails(DEFAULT, ("notifier.existingRoutingConfigMap=my-routing", f"notifier.routing={ROUTING}"))
+    assert "existingRoutingConfigMap" in err, err
+
+
+# The secrets docs/routing.example.yaml names, given to the notifier as docs/deploy-aks.md says.
+EXAMPLE_SECRETS = (
+    'json:notifier.secretEnv=[{"name": "SLACK_BOT_TOKEN", "key": "SLACK_BOT_TOKEN"},'
+    ' {"name": "SLACK_PLATFORM_WEBHOOK_URL", "secretName": "tocsin-notifier", "key": "slack-platform-webhook-url"},'
+    ' {"name": "TEAMS_CHECKOUT_WEBHOOK_URL", "secretName": "tocsin-notifier", "key": "teams-checkout-webhook-url"}]',
+    'json:notifier.secretFiles=[{"secretName": "tocsin-notifier-files", "mountPath": "/run/secrets/tocsin"}]',
+)
+
+
+def test_the_documented_routing_file_installs_with_its_secrets():
+    objs = render(DEFAULT, (f"file:notifier.routing={ROUTING_EXAMPLE}",) + EXAMPLE_SECRETS)
+    cm = by_name(objs, "ConfigMap", "tocsin-notifier-routing")
+    with open(ROUTING_EXAMPLE, encoding="utf-8") as f:
+        assert cm["data"]["routing.yaml"].strip() == f.read().strip()
+    e = env(deployment(objs, "notifier"))
+    assert e["TEAMS_CHECKOUT_WEBHOOK_URL"]["valueFrom"]["secretKeyRef"] == \
+        {"name": "tocsin-notifier", "key": "teams-checkout-webhook-url"}
+    # A variable or a file the routing file names and the pod would not get fails the install
+    # (the notifier would stop at start-up), naming it.
+    err = render_fails(DEFAULT, (f"file:notifier.routing={ROUTING_EXAMPLE}", EXAMPLE_SECRETS[1]))
+    assert "SLACK_BOT_TOKEN" in err and "secretEnv" in err, err
+    err = render_fails(DEFAULT, (f"file:notifier.routing={ROUTING_EXAMPLE}", EXAMPLE_SECRETS[0]))
+    assert "/run/secrets/tocsin/" in err and "secretFiles" in err, err
+
+
+def test_routing_never_holds_a_secret():
+    for secret in ("xoxb-1234-5678-abcdefgh", "https://hooks.slack.com/services/T000/B000/XXXX",
+                   "https://acme.webhook.office.com/webhookb2/abc", "ghp_0123456789abcdefghijABCDEFGHIJ"):
+        err = render_fails(DEFAULT, (f"notifier.routing=targets:\n  a:\n    teams: {{url_env: {secret}}}\n",))
+        assert "secret" in err and secret not in err, err
+
+
+def test_secret_env_from_the_credentials_secret_or_a_named_one():
+    sets = ('json:notifier.secretEnv=[{"name": "SLACK_SIGNING_SECRET", "key": "slack-signing"},'
+            ' {"name": "SMTP_PASSWORD", "secretName": "tocsin-smtp", "key": "password"}]',)
+    objs = render(DEFAULT, sets)
+    e = env(deployment(objs, "notifier"))
+    assert e["SLACK_SIGNING_SECRET"]["valueFrom"]["secretKeyRef"] == {"name": "tocsin-credentials", "key": "slack-signing"}
+    assert e["SMTP_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "tocsin-smtp", "key": "password"}
+    for comp in ("ingest", "incident-core", "query"):
+        assert "SLACK_SIGNING_SECRET" not in env(deployment(objs, comp)), comp
+    # The chart's own Secret: the key must be in it.
+    err = render_fails(MINIMAL, sets)
+    assert "secret.create.extraKeys" in err, err
+    objs = render(MINIMAL, sets + ("secret.create.extraKeys.slack-signing=s3cr3t",))
+    assert by_name(objs, "Secret", "tocsin-credentials")["stringData"]["slack-signing"] == "s3cr3t"
+    ref = env(deployment(objs, "notifier"))["SLACK_SIGNING_SECRET"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "tocsin-credentials", "key": "slack-signing"}
+    # Extra keys belong to the chart's Secret only.
+    err = render_fails(DEFAULT, ("secret.create.extraKeys.slack-signing=s3cr3t",))
+    assert "extraKeys" in err and "existingSecret" in err, err
+
+
+def test_secret_files_mounted_read_only():
+    objs = render(ALL_FEATURES)
+    dep = deployment(objs, "notifier")
+    pod = dep["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m for m in container(dep)["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    files = volumes[mounts["/run/secrets/tocsin"]["name"]]["secret"]
+    assert files["secretName"] == "tocsin-notifier-files" and "items" not in files
+    assert files["defaultMode"] == 0o440 and pod["securityContext"]["fsGroup"] == 10001
+    smtp = volumes[mounts["/run/secrets/smtp"]["name"]]["secret"]
+    assert smtp["items"] == [{"key": "ca.pem", "path": "ca.pem"}]
+    assert all(m["readOnly"] is True for m in mounts.values())
+    assert env(dep)["SMTP_CA_FILE"]["value"] == "/run/secrets/smtp/ca.pem"
+    err = render_fails(DEFAULT, ('json:notifier.secretFiles=[{"secretName": "a", "mountPath": "/run/s"},'
+                                 ' {"secretName": "b", "mountPath": "/run/s/"}]',))
+    assert "/run/s" in err, err
+
+
+def test_one_slack_channel_without_a_routing_file():
+    token = 'json:notifier.secretEnv=[{"name": "SLACK_BOT_TOKEN", "key": "SLACK_BOT_TOKEN"}]'
+    e = env(deployment(render(DEFAULT, ("notifier.slack.channel=#oncall", token)), "notifier"))
+    assert e["SLACK_CHANNEL"]["value"] == "#oncall" and "ROUTING_FILE" not in e
+    # Each half alone would stop the notifier at start-up; a channel beside a routing file
+    # would be ignored.
+    assert "SLACK_BOT_TOKEN" in render_fails(DEFAULT, ("notifier.slack.channel=#oncall",))
+    assert "notifier.slack.channel" in render_fails(DEFAULT, (token,))
+    err = render_fails(DEFAULT, ("notifier.slack.channel=#oncall", token, f"notifier.routing={ROUTING}"))
+    assert "ignored" in err, err
+
+
+def test_notifier_settings_become_its_variables():
+    objs = render(ALL_FEATURES, ("notifier.slack.apiUrl=https://slack.proxy.example/api",
+                                 "notifier.delivery.maxAttempts=3", "notifier.delivery.channelInterval=2s"))
+    e = env(deployment(objs, "notifier"))
+    expected = {
+        "SMTP_URL": "smtp://smtp.example.com:587?tls=required", "SMTP_FROM": "tocsin <tocsin@example.com>",
+        "GITHUB_API_URL": "https://ghe.example.com/api/v3", "SLACK_API_URL": "https://slack.proxy.example/api",
+        "DELIVERY_MAX_ATTEMPTS": "3", "CHANNEL_INTERVAL": "2s", "DELIVERY_BACKOFF": "2s",
+        "DELIVERY_MAX_BACKOFF": "5m", "DELIVERY_TIMEOUT": "10s", "DATABASE_POOL_SIZE": "4",
+        "STREAM_MAX_AGE": "7d", "PUBLIC_URL": "https://tocsin.example.com",
+    }
+    assert {k: e[k].get("value") for k in expected} == expected
+    for secret in ("SMTP_USERNAME", "SMTP_PASSWORD"):
+        assert e[secret]["valueFrom"]["secretKeyRef"]["name"] == "tocsin-smtp", secret
+    # Unset settings are left to the notifier's defaults.
+    e = env(deployment(render(), "notifier"))
+    assert not {"SMTP_URL", "SMTP_FROM", "GITHUB_API_URL", "SLACK_API_URL", "PUBLIC_URL", "SLACK_CHANNEL"} & set(e)
+
+
+def test_public_url_follows_the_ingress():
+    public = lambda files, sets=(): env(deployment(render(files, sets), "notifier")).get("PUBLIC_URL", {}).get("value")
+    assert public(PRODUCTION) == "https://tocsin.example.com"
+    assert public(PRODUCTION, ("ingress.tls.enabled=false",)) == "http://tocsin.example.com"
+    assert public(PRODUCTION, ("notifier.publicUrl=https://oncall.example.com",)) == "https://oncall.example.com"
+    assert public(DEFAULT) is None
+
+
+def test_notifier_has_the_database_like_incident_core():
+    objs = render(PRODUCTION, ("secret.keys.queryDatabaseUrl=DATABASE_URL_READONLY",))
+    notifier, core = env(deployment(objs, "notifier")), env(deployment(objs, "incident-core"))
+    # It writes its deliveries: the read-only role of query would not do.
+    assert notifier["DATABASE_URL"] == core["DATABASE_URL"], notifier["DATABASE_URL"]
+    assert notifier["DATABASE_POOL_SIZE"]["value"] == "4"
+    np = by_name(objs, "NetworkPolicy", full("notifier"))
+    (pg,) = [r for r in np["spec"]["egress"] if {p["port"] for p in r["ports"]} == {5432}]
+    assert pg["to"] == [{"ipBlock": {"cidr": "10.20.2.0/24"}}], pg
 
 
 def test_migrations_hook_job():
@@ -502,6 +742,75 @@ def test_keda_needs_the_redis_address():
 
 
 # ------------------------------------------------------------------------------------------------
+# Monitoring: the rules and dashboards of dashboards/
+# ------------------------------------------------------------------------------------------------
+
+def rule_groups_in_dashboards():
+    groups = []
+    for path in sorted(glob.glob(os.path.join(DASHBOARDS, "rules", "*.yml"))):
+        with open(path, encoding="utf-8") as f:
+            groups += yaml.safe_load(f)["groups"]
+    assert groups, "no rule groups in dashboards/rules"
+    return groups
+
+
+def test_prometheus_rule_has_every_rule_group():
+    objs = render(DEFAULT, ("monitoring.prometheusRule.enabled=true", "monitoring.prometheusRule.labels.release=prom"))
+    (rule,) = of_kind(objs, "PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    assert rule["metadata"]["labels"]["release"] == "prom"
+    # With the release named tocsin the job names are the ones the rules were written for:
+    # the rules are dashboards/rules, unchanged.
+    assert rule["spec"]["groups"] == rule_groups_in_dashboards()
+    # kubernetes-validate has no schema for the CRD: the shape Prometheus needs, checked here.
+    for group in rule["spec"]["groups"]:
+        assert group["name"] and group["rules"], group.get("name")
+        for r in group["rules"]:
+            assert r["expr"] and (("record" in r) != ("alert" in r)), r
+
+
+def test_prometheus_rule_follows_the_release_name():
+    objs = render(DEFAULT, ("monitoring.prometheusRule.enabled=true", "serviceMonitor.enabled=true"), release="oncall")
+    (rule,) = of_kind(objs, "PrometheusRule")
+    text = json.dumps(rule["spec"])
+    jobs = set(re.findall(r'job=\\"([^\\"]+)\\"', text))
+    services = {s["metadata"]["name"] for s in of_kind(objs, "Service")}
+    assert jobs and jobs <= services, (jobs, services)  # each job is a ServiceMonitor's Service
+    assert 'job=~\\"oncall-tocsin-(' in text
+    assert not re.search(r'job=~?\\"tocsin-', text)
+
+
+def test_grafana_dashboards_one_configmap_each():
+    objs = render(DEFAULT, ("monitoring.grafanaDashboards.enabled=true",))
+    maps = {c["metadata"]["name"]: c for c in of_kind(objs, "ConfigMap")}
+    files = sorted(glob.glob(os.path.join(DASHBOARDS, "*.json")))
+    assert files and len(maps) == len(files), (sorted(maps), files)
+    for path in files:
+        name = os.path.basename(path)
+        cm = maps[f"tocsin-dashboard-{name[:-len('.json')].removeprefix('tocsin-')}"]
+        with open(path, encoding="utf-8") as f:
+            assert json.loads(cm["data"][name]) == json.load(f), name
+        assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert cm["metadata"]["annotations"] == {"grafana_folder": "tocsin"}
+        assert len(cm["data"][name].encode()) < 1024 * 1024, name
+    objs = render(DEFAULT, ("monitoring.grafanaDashboards.enabled=true", "monitoring.grafanaDashboards.label=dashboards",
+                            "monitoring.grafanaDashboards.labelValue=tocsin", "monitoring.grafanaDashboards.folder="))
+    for cm in of_kind(objs, "ConfigMap"):
+        assert cm["metadata"]["labels"]["dashboards"] == "tocsin" and "grafana_dashboard" not in cm["metadata"]["labels"]
+        assert "annotations" not in cm["metadata"]
+
+
+def test_monitoring_objects_only_when_enabled():
+    kinds = lambda objs: sorted({o["kind"] for o in objs if component_of(o) == "monitoring"} |
+                                {o["kind"] for o in objs if o["kind"] in ("PrometheusRule", "ServiceMonitor")})
+    assert kinds(render()) == []
+    assert kinds(render(ALL_FEATURES)) == ["ConfigMap", "PrometheusRule", "ServiceMonitor"]
+    assert kinds(render(ALL_FEATURES, ("monitoring.prometheusRule.enabled=false",))) == ["ConfigMap", "ServiceMonitor"]
+    assert kinds(render(ALL_FEATURES, ("monitoring.grafanaDashboards.enabled=false",))) == ["PrometheusRule", "ServiceMonitor"]
+    assert kinds(render(ALL_FEATURES, ("serviceMonitor.enabled=false",))) == ["ConfigMap", "PrometheusRule"]
+
+
+# ------------------------------------------------------------------------------------------------
 # NetworkPolicies: each service gets what it needs
 # ------------------------------------------------------------------------------------------------
 
@@ -516,11 +825,13 @@ def test_network_policies_allow_what_each_service_needs():
         assert np["spec"]["podSelector"]["matchLabels"] == deployment(objs, comp)["spec"]["selector"]["matchLabels"]
         ports = egress_ports(np)
         assert {53, 6380} <= ports, (comp, ports)
-        assert (5432 in ports) == (comp in ("incident-core", "query")), (comp, ports)
+        assert (5432 in ports) == (comp in ("incident-core", "query", "notifier")), (comp, ports)
+        # Only the notifier talks to the internet (Slack, Teams, GitHub, SMTP).
+        assert bool(ports & {443, 465, 587}) == (comp == "notifier"), (comp, ports)
         sources = [r.get("from") for r in np["spec"]["ingress"]]
         namespaces = [p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
                       for peers in sources for p in (peers or [])]
-        if comp in ("ingest", "query"):
+        if comp in ("ingest", "query", "notifier"):  # the notifier: Slack's clicks
             assert "ingress-nginx" in namespaces, (comp, namespaces)
         else:
             assert namespaces == ["kube-system"], (comp, namespaces)  # metrics scraping only
@@ -544,6 +855,20 @@ def test_empty_metrics_sources_never_widen_the_ingress_restriction():
     for comp in ("incident-core", "notifier"):
         rules = by_name(objs, "NetworkPolicy", full(comp))["spec"]["ingress"]
         assert rules == [{"ports": [{"protocol": "TCP", "port": "http"}]}], (comp, rules)
+
+
+def test_notifier_reaches_the_internet_on_its_ports_only():
+    np = by_name(render(), "NetworkPolicy", full("notifier"))
+    private = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}
+    outside = [r for r in np["spec"]["egress"] if {p["port"] for p in r["ports"]} & {443, 465, 587}]
+    assert sorted(sorted(p["port"] for p in r["ports"]) for r in outside) == [[443], [465, 587]], outside
+    for r in outside:
+        (peer,) = r["to"]
+        assert peer["ipBlock"]["cidr"] == "0.0.0.0/0" and set(peer["ipBlock"]["except"]) == private, r
+    relay = 'json:networkPolicy.notifier.smtp={"ports": [25], "to": [{"ipBlock": {"cidr": "10.20.4.0/28"}}]}'
+    np = by_name(render(DEFAULT, (relay,)), "NetworkPolicy", full("notifier"))
+    (smtp,) = [r for r in np["spec"]["egress"] if r["ports"][0]["port"] == 25]
+    assert smtp["to"] == [{"ipBlock": {"cidr": "10.20.4.0/28"}}]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -588,11 +913,38 @@ def test_schema_rejects_typos_elsewhere():
         assert f"'{word}' not allowed" in err, (typo, err)
 
 
+def test_schema_rejects_typos_in_the_new_values():
+    for typo, word in (("notifier.slack.interactivty=true", "interactivty"),
+                       ("monitoring.prometheusRule.enable=true", "enable"),
+                       ("monitoring.grafanaDashbords.enabled=true", "grafanaDashbords"),
+                       ("ingress.events.nginxStreming=true", "nginxStreming"),
+                       ("notifier.smtp.username=me", "username"),
+                       ("networkPolicy.notifier.http.ports[0]=80", "http"),
+                       ('json:notifier.secretEnv=[{"name": "A", "key": "a", "secrtName": "s"}]', "secrtName"),
+                       ('json:notifier.secretFiles=[{"secretName": "s", "mountpath": "/run/s"}]', "mountpath")):
+        err = render_fails(DEFAULT, (typo,))
+        assert f"'{word}' not allowed" in err, (typo, err)
+
+
 def test_schema_rejects_bad_values():
     for bad in ("config.logFormat=xml", "incidentCore.batchSize=5000", "ingest.replicas=two",
                 "incidentCore.correlationFields=service,host", "image.pullPolicy=Sometimes",
-                "incidentCore.reopenWindow=soon", "ingress.alerts.allowlist[0]=10.0.0.1"):
+                "incidentCore.reopenWindow=soon", "ingress.alerts.allowlist[0]=10.0.0.1",
+                "notifier.smtp.url=smtp://user:password@smtp.example.com:587", "notifier.smtp.url=mail.example.com",
+                "notifier.publicUrl=tocsin.example.com", "notifier.delivery.backoff=soon",
+                "notifier.delivery.maxAttempts=0", "ingress.events.timeoutSeconds=5",
+                "notifier.slack.interactivity=yes", 'json:notifier.secretEnv=[{"name": "A-B", "key": "a"}]',
+                'json:notifier.secretFiles=[{"secretName": "s", "mountPath": "run/s"}]',
+                "json:notifier.routing=[1, 2]"):
         render_fails(DEFAULT, (bad,))
+
+
+def test_a_variable_set_twice_fails_the_install():
+    err = render_fails(DEFAULT, ('json:notifier.extraEnv=[{"name": "ROUTING_FILE", "value": "/x"}]',
+                                 "notifier.existingRoutingConfigMap=r"))
+    assert "ROUTING_FILE" in err and "twice" in err, err
+    err = render_fails(DEFAULT, ('json:query.extraEnv=[{"name": "WEB_ROOT", "value": "/srv"}]',))
+    assert "WEB_ROOT" in err and "query.extraEnv" in err, err
 
 
 def main():

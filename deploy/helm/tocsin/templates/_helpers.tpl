@@ -181,11 +181,16 @@ VISIBILITY_TIMEOUT like any other replica would.
       fieldPath: metadata.name
 {{- end -}}
 
-{{/* Pod security context: non-root uid 10001 (the images' user), RuntimeDefault seccomp. */}}
+{{/*
+Pod security context: non-root uid 10001 (the images' user), RuntimeDefault seccomp. fsGroup
+makes mounted Secrets (notifier.secretFiles) group-readable by the service, so they need not be
+world-readable.
+*/}}
 {{- define "tocsin.podSecurityContext" -}}
 runAsNonRoot: true
 runAsUser: 10001
 runAsGroup: 10001
+fsGroup: 10001
 seccompProfile:
   type: RuntimeDefault
 {{- end -}}
@@ -215,7 +220,7 @@ seccompProfile:
       port: 53
 {{- end -}}
 
-{{/* Egress to a backing service. Takes the networkPolicy.postgres or .redis block. */}}
+{{/* Egress to a backing service. Takes the networkPolicy.postgres or .redis block ({cidrs, ports}). */}}
 {{- define "tocsin.egressBackend" -}}
 - ports:
     {{- range .ports }}
@@ -228,6 +233,19 @@ seccompProfile:
     - ipBlock:
         cidr: {{ . }}
     {{- end }}
+  {{- end }}
+{{- end -}}
+
+{{/* Egress to NetworkPolicyPeers on TCP ports. Takes {to, ports}; an empty `to` is any address. */}}
+{{- define "tocsin.egressTo" -}}
+- ports:
+    {{- range .ports }}
+    - protocol: TCP
+      port: {{ . }}
+    {{- end }}
+  {{- with .to }}
+  to:
+    {{- toYaml . | nindent 4 }}
   {{- end }}
 {{- end -}}
 

@@ -2,12 +2,17 @@
 Every Kubernetes object of one service, from its block in values.yaml. Each service's template
 (ingest.yaml, incident-core.yaml, query.yaml, notifier.yaml) calls "tocsin.workload" with:
 
-  root      the root context ($)
-  key       the service's values key: ingest, incidentCore, query, notifier
-  args      container arguments (list; may be empty)
-  public    true when people or Alertmanager call it through the ingress (ingest, query)
-  postgres  true when it connects to PostgreSQL (incident-core, query)
-  stream    for KEDA: the stream and consumer group it consumes ({name, group}; may be empty)
+  root            the root context ($)
+  key             the service's values key: ingest, incidentCore, query, notifier
+  args            container arguments (list; may be empty)
+  public          true when it is called through the ingress (ingest, query; the notifier
+                  when it receives Slack's clicks)
+  postgres        true when it connects to PostgreSQL (incident-core, query, notifier)
+  stream          for KEDA: the stream and consumer group it consumes ({name, group}; may be empty)
+  egress          optional: more egress rules for its NetworkPolicy (list of {to, ports})
+  volumes         optional: the pod's volumes (YAML list, as text)
+  volumeMounts    optional: the container's mounts of them (YAML list, as text)
+  podAnnotations  optional: annotations the chart adds to the pod (dict), e.g. checksums
 
 and defines its own environment in "tocsin.<key>.env" (taking the root context).
 */}}
@@ -84,7 +89,7 @@ spec:
 {{- $clientId := include "tocsin.workloadIdentityClientId" . -}}
 {{- $liveness := merge (dict) (default dict ($v.probes).liveness) (dict "periodSeconds" 10 "timeoutSeconds" 2 "failureThreshold" 3 "initialDelaySeconds" 0) -}}
 {{- $readiness := merge (dict) (default dict ($v.probes).readiness) (dict "periodSeconds" 5 "timeoutSeconds" 3 "failureThreshold" 2 "initialDelaySeconds" 0) -}}
-{{- $routing := and (eq .key "notifier") $v.routing -}}
+{{- $env := include "tocsin.containerEnv" . -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -117,13 +122,12 @@ spec:
         {{- with $v.podLabels }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
-      {{- /* Roll the pods when the credentials or the routing rules they read at start change. */}}
-      {{- $annotations := deepCopy $v.podAnnotations }}
+      {{- /* Roll the pods when what they read at start changes: the credentials here, the
+             service's own files through its template's podAnnotations (which win over the
+             values' podAnnotations, so a checksum cannot be overridden by accident). */}}
+      {{- $annotations := merge (deepCopy (default dict .podAnnotations)) $v.podAnnotations }}
       {{- if not $root.Values.secret.existingSecret }}
       {{- $_ := set $annotations "checksum/credentials" (include (print $root.Template.BasePath "/secret.yaml") $root | sha256sum) }}
-      {{- end }}
-      {{- if $routing }}
-      {{- $_ := set $annotations "checksum/routing" ($v.routing | sha256sum) }}
       {{- end }}
       {{- with $annotations }}
       annotations:
@@ -185,11 +189,7 @@ spec:
               containerPort: 8080
               protocol: TCP
           env:
-            {{- include "tocsin.commonEnv" . | nindent 12 }}
-            {{- include (printf "tocsin.%s.env" .key) $root | nindent 12 }}
-            {{- with $v.extraEnv }}
-            {{- toYaml . | nindent 12 }}
-            {{- end }}
+            {{- $env | nindent 12 }}
           # Liveness does not depend on PostgreSQL or Redis: an outage must not restart the pods.
           livenessProbe:
             httpGet:
@@ -212,22 +212,37 @@ spec:
             {{- toYaml $v.resources | nindent 12 }}
           securityContext:
             {{- include "tocsin.containerSecurityContext" . | nindent 12 }}
-          {{- if $routing }}
+          {{- with .volumeMounts }}
           volumeMounts:
-            - name: routing
-              mountPath: /etc/tocsin
-              readOnly: true
+            {{- . | nindent 12 }}
           {{- end }}
-      {{- if $routing }}
+      {{- with .volumes }}
       volumes:
-        # A directory mount (not subPath), so the file is replaced atomically on updates.
-        - name: routing
-          configMap:
-            name: {{ include "tocsin.componentName" . }}-routing
-            items:
-              - key: routing.yaml
-                path: routing.yaml
+        {{- . | nindent 8 }}
       {{- end }}
+{{- end -}}
+
+{{/*
+The container's environment: the shared variables, the service's own (tocsin.<key>.env), then
+extraEnv. A name set twice fails the render: Kubernetes would keep the last one, and later
+upgrades' patches of the list would be ambiguous.
+*/}}
+{{- define "tocsin.containerEnv" -}}
+{{- $v := index .root.Values .key -}}
+{{- $env := include "tocsin.commonEnv" . -}}
+{{- $env = printf "%s\n%s" $env (include (printf "tocsin.%s.env" .key) .root) -}}
+{{- with $v.extraEnv -}}
+{{- $env = printf "%s\n%s" $env (toYaml .) -}}
+{{- end -}}
+{{- $seen := dict -}}
+{{- range fromYamlArray $env -}}
+{{- if hasKey $seen .name -}}
+{{- $where := ternary "notifier.secretEnv or notifier.extraEnv" (printf "%s.extraEnv" $.key) (eq $.key "notifier") -}}
+{{- fail (printf "%s: the environment variable %s is set twice, by the chart from its values or in %s: keep one" (include "tocsin.component" $) .name $where) -}}
+{{- end -}}
+{{- $_ := set $seen .name true -}}
+{{- end -}}
+{{- $env -}}
 {{- end -}}
 
 {{- define "tocsin.hpa" -}}
@@ -357,10 +372,12 @@ spec:
 
 {{/*
 Ingress, all on port 8080 (API, probes and /metrics share it):
-  ingest, query              networkPolicy.ingressFrom (anyone when empty), plus metricsFrom
+  public (ingest, query, the notifier with Slack interactivity)
+                             networkPolicy.ingressFrom (anyone when empty), plus metricsFrom
                              when both are set;
-  incident-core, notifier    networkPolicy.metricsFrom (anyone when empty).
-Egress: DNS, Redis, PostgreSQL only for the services that use it, and extraEgress.
+  the others                 networkPolicy.metricsFrom (anyone when empty).
+Egress: DNS, Redis, PostgreSQL only for the services that use it, the service's own rules (the
+notifier's HTTPS and SMTP), and extraEgress.
 Kubelet probes are not subject to NetworkPolicies.
 */}}
 {{- define "tocsin.networkPolicy" -}}
@@ -402,6 +419,9 @@ spec:
     {{- include "tocsin.egressBackend" $np.redis | nindent 4 }}
     {{- if .postgres }}
     {{- include "tocsin.egressBackend" $np.postgres | nindent 4 }}
+    {{- end }}
+    {{- range .egress }}
+    {{- include "tocsin.egressTo" . | nindent 4 }}
     {{- end }}
     {{- with $np.extraEgress }}
     {{- toYaml . | nindent 4 }}
