@@ -1,0 +1,47 @@
+import { Navigate, Outlet, Route, Routes, useLocation } from 'react-router';
+import { useLiveUpdates } from '../features/live/useLiveUpdates';
+import { useSession } from '../shared/lib/session';
+import { Shell } from './Shell';
+import { DashboardRoute } from './routes/DashboardRoute';
+import { HistoryRoute } from './routes/HistoryRoute';
+import { IncidentRoute } from './routes/IncidentRoute';
+import { NotFoundRoute } from './routes/NotFoundRoute';
+import { SignInRoute } from './routes/SignInRoute';
+import { WallboardRoute } from './routes/WallboardRoute';
+
+/**
+ * The page's own paths. None starts with `/incidents`: that prefix, `/events`, `/resolve` and the
+ * probes belong to the API on the same origin.
+ */
+export function AppRoutes() {
+  return (
+    <Routes>
+      <Route path="/signin" element={<SignInRoute />} />
+      <Route element={<RequireSession />}>
+        <Route path="/wallboard" element={<WallboardRoute />} />
+        <Route element={<Shell />}>
+          <Route index element={<DashboardRoute />} />
+          <Route path="/incident/:id" element={<IncidentRoute />} />
+          <Route path="/history" element={<HistoryRoute />} />
+          <Route path="*" element={<NotFoundRoute />} />
+        </Route>
+      </Route>
+    </Routes>
+  );
+}
+
+/** Signed-in pages: without a token, go to the sign-in and come back here afterwards. */
+function RequireSession() {
+  const { token } = useSession();
+  const location = useLocation();
+  if (!token) {
+    const next = location.pathname + location.search;
+    return <Navigate to={next === '/' ? '/signin' : `/signin?next=${encodeURIComponent(next)}`} replace />;
+  }
+  return <LiveOutlet />;
+}
+
+function LiveOutlet() {
+  useLiveUpdates();
+  return <Outlet />;
+}

@@ -1,0 +1,102 @@
+import { CircleHelp, History, LayoutDashboard, LogOut, Tv } from 'lucide-react';
+import { useEffect, useRef, useState } from 'react';
+import { NavLink, Outlet, useLocation } from 'react-router';
+import { ConnectionBadge } from '../features/live/ConnectionBadge';
+import { ShortcutsDialog } from '../features/shortcuts/ShortcutsDialog';
+import { ThemeToggle } from '../features/theme/ThemeToggle';
+import { useHotkeys } from '../shared/lib/hotkeys';
+import { session, useSession } from '../shared/lib/session';
+
+const nav = [
+  { to: '/', label: 'Dashboard', icon: LayoutDashboard, end: true },
+  { to: '/history', label: 'History', icon: History, end: false },
+  { to: '/wallboard', label: 'Wallboard', icon: Tv, end: false },
+];
+
+export function Shell() {
+  const { name } = useSession();
+  const [help, setHelp] = useState(false);
+  const location = useLocation();
+  useHotkeys({ '?': () => setHelp(true) }, !help);
+  useFocusHeadingOnNavigation(location.pathname);
+
+  return (
+    <div className="min-h-screen bg-canvas text-fg">
+      <a
+        href="#main"
+        className="sr-only z-50 rounded bg-accent px-3 py-2 text-accent-fg focus:not-sr-only focus:fixed focus:top-2 focus:left-2"
+      >
+        Skip to content
+      </a>
+      <header className="sticky top-0 z-30 border-b border-line bg-surface/95 backdrop-blur">
+        <div className="mx-auto flex max-w-[1600px] items-center gap-4 px-4 py-2">
+          <span className="flex items-center gap-2 font-bold tracking-tight">
+            <span aria-hidden="true" className="size-3 rounded-full bg-sev-critical-bar" />
+            tocsin
+          </span>
+          <nav aria-label="Main">
+            <ul className="flex gap-1">
+              {nav.map(({ to, label, icon: Icon, end }) => (
+                <li key={to}>
+                  <NavLink
+                    to={to}
+                    end={end}
+                    className={({ isActive }) =>
+                      `inline-flex items-center gap-1.5 rounded-md px-2.5 py-1.5 text-sm ${
+                        isActive ? 'bg-subtle font-semibold text-fg' : 'text-muted hover:bg-subtle hover:text-fg'
+                      }`
+                    }
+                  >
+                    <Icon aria-hidden="true" className="size-4" />
+                    {label}
+                  </NavLink>
+                </li>
+              ))}
+            </ul>
+          </nav>
+          <div className="ml-auto flex items-center gap-3">
+            <ConnectionBadge />
+            <ThemeToggle />
+            <button
+              type="button"
+              onClick={() => setHelp(true)}
+              aria-keyshortcuts="?"
+              className="inline-flex items-center gap-1 rounded-md px-2 py-1 text-sm text-muted hover:bg-subtle hover:text-fg"
+            >
+              <CircleHelp aria-hidden="true" className="size-4" />
+              <span className="hidden lg:inline">Shortcuts</span>
+              <span className="sr-only lg:hidden">Keyboard shortcuts</span>
+            </button>
+            <span className="hidden text-sm text-muted xl:inline" title="Recorded as the actor of your actions">
+              {name || 'no name set'}
+            </span>
+            <button
+              type="button"
+              onClick={() => session.signOut()}
+              className="inline-flex items-center gap-1 rounded-md px-2 py-1 text-sm text-muted hover:bg-subtle hover:text-fg"
+            >
+              <LogOut aria-hidden="true" className="size-4" />
+              <span className="sr-only md:not-sr-only">Sign out</span>
+            </button>
+          </div>
+        </div>
+      </header>
+      <main id="main" tabIndex={-1} className="mx-auto max-w-[1600px] px-4 py-4 outline-none">
+        <Outlet />
+      </main>
+      {help && <ShortcutsDialog onClose={() => setHelp(false)} />}
+    </div>
+  );
+}
+
+/** After a navigation, focus moves to the new page's heading (not on the first load). */
+function useFocusHeadingOnNavigation(pathname: string) {
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    document.querySelector<HTMLElement>('main h1')?.focus();
+  }, [pathname]);
+}

@@ -1,0 +1,84 @@
+import { useId, useState, type FormEvent } from 'react';
+import { ApiError } from '../../shared/api/client';
+import { checkToken } from '../../shared/api/incidents';
+import { session, useSession } from '../../shared/lib/session';
+import { Button } from '../../shared/ui/Button';
+import { ErrorMessage } from '../../shared/ui/ErrorMessage';
+
+/**
+ * Asks for the API token and a display name (the `actor` of your actions). The token is tried
+ * once before it is kept, so a typo is caught here rather than on the dashboard.
+ */
+export function SignInForm({ onSignedIn }: { onSignedIn: () => void }) {
+  const current = useSession();
+  const [token, setToken] = useState('');
+  const [name, setName] = useState(current.name);
+  const [error, setError] = useState<unknown>(null);
+  const [checking, setChecking] = useState(false);
+  const tokenId = useId();
+  const nameId = useId();
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setError(null);
+    setChecking(true);
+    try {
+      await checkToken(token.trim());
+      session.signIn(token.trim(), name.trim());
+      onSignedIn();
+    } catch (caught) {
+      setError(
+        caught instanceof ApiError && caught.status === 401
+          ? new Error('The API refused this token. Use the API_TOKEN of the query service (not the ingest token).')
+          : caught,
+      );
+    } finally {
+      setChecking(false);
+    }
+  };
+
+  return (
+    <form onSubmit={submit} className="space-y-4" aria-describedby={current.expired ? 'expired' : undefined}>
+      {current.expired && (
+        <p id="expired" role="alert" className="rounded-md border border-danger/40 bg-danger-bg px-3 py-2 text-sm text-danger">
+          The API refused your token (401). Sign in again.
+        </p>
+      )}
+      <div className="flex flex-col gap-1">
+        <label htmlFor={tokenId} className="text-sm font-medium">
+          API token
+        </label>
+        <input
+          id={tokenId}
+          type="password"
+          required
+          autoComplete="current-password"
+          value={token}
+          onChange={(event) => setToken(event.target.value)}
+          className="rounded-md border border-line bg-canvas px-3 py-2 font-mono text-sm text-fg"
+        />
+        <p className="text-xs text-muted">
+          The query service's <code>API_TOKEN</code>. <code>make run</code> prints it and keeps it in <code>.local/tokens.env</code>.
+        </p>
+      </div>
+      <div className="flex flex-col gap-1">
+        <label htmlFor={nameId} className="text-sm font-medium">
+          Your name
+        </label>
+        <input
+          id={nameId}
+          autoComplete="email"
+          placeholder="ana@example.com"
+          value={name}
+          onChange={(event) => setName(event.target.value)}
+          className="rounded-md border border-line bg-canvas px-3 py-2 text-sm text-fg placeholder:text-muted"
+        />
+        <p className="text-xs text-muted">Recorded as who acted in the timeline, and used by “Assign to me”.</p>
+      </div>
+      {error !== null && <ErrorMessage error={error} />}
+      <Button type="submit" variant="primary" disabled={checking || !token.trim()} className="w-full">
+        {checking ? 'Checking…' : 'Sign in'}
+      </Button>
+    </form>
+  );
+}

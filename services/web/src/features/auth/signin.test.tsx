@@ -1,0 +1,83 @@
+import { render, screen, waitFor } from '@testing-library/react';
+import { BrowserRouter } from 'react-router';
+import { describe, expect, it } from 'vitest';
+import { AppRoutes } from '../../app/AppRoutes';
+import { Providers } from '../../app/Providers';
+import { session, takeTokenFromUrl } from '../../shared/lib/session';
+import { apiError, mockApi } from '../../testing/fetchMock';
+import { makeIncident } from '../../testing/fixtures';
+import { FakeStream, renderApp, testQueryClient } from '../../testing/render';
+
+describe('sign-in', () => {
+  it('takes ?token= once, stores it and removes it from the address bar', async () => {
+    window.history.replaceState(null, '', '/history?token=from-link&range=24h');
+    expect(takeTokenFromUrl()).toBe(true);
+    expect(window.location.pathname + window.location.search).toBe('/history?range=24h');
+    expect(localStorage.getItem('tocsin.token')).toBe('from-link');
+
+    // The app then runs signed in with it.
+    const api = mockApi().get('/incidents', { body: { items: [], next_cursor: null } });
+    window.history.replaceState(null, '', '/');
+    render(
+      <Providers client={testQueryClient()} openStream={new FakeStream().open}>
+        <BrowserRouter>
+          <AppRoutes />
+        </BrowserRouter>
+      </Providers>,
+    );
+    await screen.findByText(/All quiet/);
+    expect(api.requests[0]!.headers.get('Authorization')).toBe('Bearer from-link');
+  });
+
+  it('does nothing without ?token=', () => {
+    window.history.replaceState(null, '', '/?team=platform');
+    expect(takeTokenFromUrl()).toBe(false);
+    expect(window.location.search).toBe('?team=platform');
+  });
+
+  it('asks for a token, checks it, keeps token and name, and goes where the user was going', async () => {
+    const api = mockApi().get('/incidents', (request) =>
+      request.headers.get('Authorization') === 'Bearer good' ? { body: { items: [], next_cursor: null } } : apiError(401, 'unauthorized', 'no'),
+    );
+    const { user, location } = renderApp('/history?range=24h', { signedIn: false });
+    expect(await screen.findByRole('heading', { name: 'Sign in' })).toBeInTheDocument();
+    expect(location()).toBe('/signin?next=%2Fhistory%3Frange%3D24h');
+
+    await user.type(screen.getByLabelText('API token'), 'wrong');
+    await user.click(screen.getByRole('button', { name: 'Sign in' }));
+    expect(await screen.findByRole('alert')).toHaveTextContent(/refused this token/);
+    expect(session.get().token).toBeNull();
+
+    await user.clear(screen.getByLabelText('API token'));
+    await user.type(screen.getByLabelText('API token'), 'good');
+    await user.type(screen.getByLabelText('Your name'), 'ana@example.com');
+    await user.click(screen.getByRole('button', { name: 'Sign in' }));
+
+    expect(await screen.findByRole('heading', { name: 'History' })).toBeInTheDocument();
+    expect(location()).toBe('/history?range=24h');
+    expect(localStorage.getItem('tocsin.token')).toBe('good');
+    expect(localStorage.getItem('tocsin.name')).toBe('ana@example.com');
+    expect(api.requests.at(-1)!.headers.get('Authorization')).toBe('Bearer good');
+  });
+
+  it('brings the sign-in back when the API answers 401', async () => {
+    mockApi()
+      .get('/incidents', apiError(401, 'unauthorized', 'missing or wrong bearer token'))
+      .get(/^\/incidents\/.+/, { body: makeIncident() });
+    const { location } = renderApp('/?severity=critical');
+    expect(await screen.findByRole('heading', { name: 'Sign in' })).toBeInTheDocument();
+    expect(screen.getByRole('alert')).toHaveTextContent('The API refused your token (401). Sign in again.');
+    expect(location()).toBe('/signin?next=%2F%3Fseverity%3Dcritical');
+    expect(localStorage.getItem('tocsin.token')).toBeNull();
+    // The name is kept for next time.
+    expect(localStorage.getItem('tocsin.name')).toBe('ana@example.com');
+  });
+
+  it('signs out from the header', async () => {
+    mockApi().get('/incidents', { body: { items: [], next_cursor: null } });
+    const { user } = renderApp('/');
+    await user.click(await screen.findByRole('button', { name: 'Sign out' }));
+    await waitFor(() => expect(screen.getByRole('heading', { name: 'Sign in' })).toBeInTheDocument());
+    expect(screen.queryByRole('alert')).not.toBeInTheDocument();
+  });
+});

@@ -1,0 +1,157 @@
+import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { canAct, useIncidentAction, type ActionKind, type ActionRequest } from '../../shared/api/actions';
+import { ApiError } from '../../shared/api/client';
+import type { Incident } from '../../shared/api/types';
+import { formatDateTime } from '../../shared/lib/format';
+import { useHotkeys } from '../../shared/lib/hotkeys';
+import { useSession } from '../../shared/lib/session';
+import { Button } from '../../shared/ui/Button';
+
+const labels: Record<ActionKind, { idle: string; pending: string; done: string }> = {
+  acknowledge: { idle: 'Acknowledge', pending: 'Acknowledging…', done: 'Acknowledged' },
+  resolve: { idle: 'Resolve', pending: 'Resolving…', done: 'Resolved' },
+  reopen: { idle: 'Reopen', pending: 'Reopening…', done: 'Reopened' },
+  assign: { idle: 'Assign', pending: 'Assigning…', done: 'Assigned' },
+};
+
+/**
+ * Acknowledge, Resolve, Reopen and Assign. A button is enabled only when incident-core allows the
+ * move from the current status; while a request runs, every button waits. The answer, or the
+ * API's error, is shown under the buttons.
+ */
+export function ActionBar({ incident }: { incident: Incident }) {
+  const { name } = useSession();
+  const action = useIncidentAction();
+  const [assigning, setAssigning] = useState(false);
+  const [assignee, setAssignee] = useState('');
+  const inputId = useId();
+  const assigneeInput = useRef<HTMLInputElement>(null);
+  // Opening the form moves focus into it (the user asked for it, so this is expected).
+  useEffect(() => {
+    if (assigning) assigneeInput.current?.focus();
+  }, [assigning]);
+  const pendingKind = action.isPending ? action.variables?.kind : undefined;
+
+  const run = (request: Omit<ActionRequest, 'id' | 'actor'>) => {
+    action.mutate({ ...request, id: incident.id, actor: name });
+  };
+
+  useHotkeys({
+    a: () => canAct(incident.status, 'acknowledge') && !action.isPending && run({ kind: 'acknowledge' }),
+    r: () => canAct(incident.status, 'resolve') && !action.isPending && run({ kind: 'resolve' }),
+  });
+
+  const submitAssign = (event: FormEvent) => {
+    event.preventDefault();
+    if (!assignee.trim()) return;
+    run({ kind: 'assign', assignee: assignee.trim() });
+    setAssigning(false);
+    setAssignee('');
+  };
+
+  const button = (kind: Exclude<ActionKind, 'assign'>, variant: 'primary' | 'secondary', shortcut?: string) => (
+    <Button
+      variant={variant}
+      disabled={action.isPending || !canAct(incident.status, kind)}
+      onClick={() => run({ kind })}
+      aria-keyshortcuts={shortcut}
+    >
+      {pendingKind === kind ? labels[kind].pending : labels[kind].idle}
+      {shortcut && <kbd className="rounded border border-current/30 px-1 text-xs opacity-70">{shortcut}</kbd>}
+    </Button>
+  );
+
+  return (
+    <div className="space-y-2">
+      <div className="flex flex-wrap items-center gap-2" role="group" aria-label="Actions">
+        {button('acknowledge', incident.status === 'open' ? 'primary' : 'secondary', 'a')}
+        {button('resolve', incident.status === 'acknowledged' ? 'primary' : 'secondary', 'r')}
+        {button('reopen', 'secondary')}
+        <span className="mx-1 h-6 w-px bg-line" aria-hidden="true" />
+        <Button
+          disabled={action.isPending || !name || incident.assignee === name}
+          onClick={() => run({ kind: 'assign', assignee: name })}
+          title={name ? undefined : 'Set a display name on the sign-in page first'}
+        >
+          {pendingKind === 'assign' ? labels.assign.pending : 'Assign to me'}
+        </Button>
+        <Button disabled={action.isPending} aria-expanded={assigning} onClick={() => setAssigning((v) => !v)}>
+          Assign to…
+        </Button>
+        {incident.assignee && (
+          <Button variant="ghost" disabled={action.isPending} onClick={() => run({ kind: 'assign', assignee: '' })}>
+            Unassign
+          </Button>
+        )}
+      </div>
+      {assigning && (
+        <form onSubmit={submitAssign} className="flex flex-wrap items-end gap-2">
+          <div className="flex flex-col">
+            <label htmlFor={inputId} className="text-xs font-medium text-muted">
+              Assign to (name or e-mail)
+            </label>
+            <input
+              id={inputId}
+              ref={assigneeInput}
+              value={assignee}
+              onChange={(event) => setAssignee(event.target.value)}
+              className="w-64 rounded-md border border-line bg-canvas px-2 py-1 text-sm text-fg"
+            />
+          </div>
+          <Button type="submit" variant="primary" disabled={!assignee.trim()}>
+            Assign
+          </Button>
+          <Button variant="ghost" onClick={() => setAssigning(false)}>
+            Cancel
+          </Button>
+        </form>
+      )}
+      <Outcome action={action} incident={incident} />
+    </div>
+  );
+}
+
+function Outcome({ action, incident }: { action: ReturnType<typeof useIncidentAction>; incident: Incident }) {
+  if (action.isSuccess && action.data) {
+    const kind = action.variables.kind;
+    const result = action.data;
+    const text =
+      kind === 'assign'
+        ? result.assignee
+          ? `Assigned to ${result.assignee}.`
+          : 'Assignment cleared.'
+        : `${labels[kind].done} at ${formatDateTime(result.updated_at)}. The incident is now ${result.status}.`;
+    return (
+      <p role="status" className="rounded-md border border-ok/40 bg-ok-bg px-3 py-2 text-sm text-ok">
+        {text}
+      </p>
+    );
+  }
+  if (action.isError) {
+    const error = action.error;
+    const conflict = error instanceof ApiError && error.code === 'conflict';
+    const kind = action.variables?.kind ?? 'acknowledge';
+    return (
+      <div role="alert" className="rounded-md border border-danger/40 bg-danger-bg px-3 py-2 text-sm text-danger">
+        <p>
+          <strong className="font-semibold">{conflict ? 'Conflict' : `Could not ${labels[kind].idle.toLowerCase()}`}:</strong>{' '}
+          {error.message}
+          {error instanceof ApiError && error.code === 'timeout' && ' Check the incident before you try again.'}
+        </p>
+        {conflict && <p className="mt-1">{currentState(incident)}</p>}
+      </div>
+    );
+  }
+  return null;
+}
+
+/** Who acted first, as far as our (refetched) copy knows. */
+function currentState(incident: Incident): string {
+  if (incident.status === 'acknowledged' && incident.acknowledged_at) {
+    return `It was acknowledged by ${incident.acknowledged_by ?? 'someone'} at ${formatDateTime(incident.acknowledged_at)}.`;
+  }
+  if (incident.status === 'resolved' && incident.resolved_at) {
+    return `It was resolved by ${incident.resolved_by ?? 'someone'} at ${formatDateTime(incident.resolved_at)}.`;
+  }
+  return `It is now ${incident.status}.`;
+}

@@ -1,0 +1,230 @@
+import { ExternalLink } from 'lucide-react';
+import type { AlertRecord, IncidentDetail, TimelineEntry } from '../../shared/api/types';
+import { describeDuration, formatDateTime, formatDuration } from '../../shared/lib/format';
+import { Age } from '../../shared/ui/Age';
+import { SeverityBadge, severityStyle } from '../../shared/ui/Severity';
+import { StatusBadge } from '../../shared/ui/Status';
+import { ActionBar } from './ActionBar';
+
+/** Everything about one incident: what, where, who, its alerts and its timeline. */
+export function IncidentView({ incident }: { incident: IncidentDetail }) {
+  const style = severityStyle[incident.severity];
+  const labels = Object.entries(incident.source_alert.labels).sort(([a], [b]) => a.localeCompare(b));
+  return (
+    <div className="space-y-5">
+      <header className="overflow-hidden rounded-lg border border-line bg-surface">
+        <div className={`h-1.5 ${style.bar}`} aria-hidden="true" />
+        <div className="space-y-3 p-4">
+          <div className="flex flex-wrap items-center gap-2">
+            <SeverityBadge severity={incident.severity} size="lg" />
+            <StatusBadge status={incident.status} />
+            <span className="text-sm text-muted">
+              opened <Age from={incident.opened_at} /> ago · {formatDateTime(incident.opened_at)}
+            </span>
+          </div>
+          <h1 tabIndex={-1} className="text-2xl leading-tight font-semibold outline-none">
+            {incident.title}
+          </h1>
+          <ActionBar incident={incident} />
+        </div>
+      </header>
+
+      <div className="grid gap-5 lg:grid-cols-3">
+        <section aria-labelledby="facts" className="rounded-lg border border-line bg-surface p-4 lg:col-span-1">
+          <h2 id="facts" className="mb-3 text-sm font-semibold tracking-wide text-muted uppercase">
+            Details
+          </h2>
+          <dl className="grid grid-cols-[max-content_1fr] gap-x-4 gap-y-1.5 text-sm">
+            <Fact name="Service" value={incident.service} />
+            <Fact name="Environment" value={incident.environment} />
+            <Fact name="Team" value={incident.team} />
+            <Fact name="Assignee" value={incident.assignee ?? 'nobody'} muted={!incident.assignee} />
+            <Fact name="Alerts" value={`${incident.firing_count} firing of ${incident.alert_count}`} />
+            <Fact
+              name="Acknowledged"
+              value={incident.acknowledged_at ? `${formatDateTime(incident.acknowledged_at)} by ${incident.acknowledged_by ?? '?'}` : 'not yet'}
+              muted={!incident.acknowledged_at}
+            />
+            <Fact
+              name="Resolved"
+              value={incident.resolved_at ? `${formatDateTime(incident.resolved_at)} by ${incident.resolved_by ?? '?'}` : 'not yet'}
+              muted={!incident.resolved_at}
+            />
+            {incident.acknowledged_at && (
+              <Fact name="Time to ack" value={span(incident.opened_at, incident.acknowledged_at)} />
+            )}
+            {incident.resolved_at && <Fact name="Time to resolve" value={span(incident.opened_at, incident.resolved_at)} />}
+            <Fact name="Version" value={String(incident.version)} muted />
+          </dl>
+          {incident.runbook_url && (
+            <a
+              href={incident.runbook_url}
+              target="_blank"
+              rel="noreferrer"
+              className="mt-4 inline-flex items-center gap-1.5 rounded-md border border-line px-3 py-1.5 text-sm font-medium text-accent hover:bg-subtle"
+            >
+              Runbook <ExternalLink aria-hidden="true" className="size-3.5" />
+              <span className="sr-only">(opens in a new tab)</span>
+            </a>
+          )}
+          <h3 className="mt-5 mb-2 text-sm font-semibold tracking-wide text-muted uppercase">Labels</h3>
+          <ul aria-label="Labels of the first alert" className="flex flex-wrap gap-1.5">
+            {labels.map(([key, value]) => (
+              <li key={key} className="rounded border border-line bg-subtle px-1.5 py-0.5 font-mono text-xs">
+                <span className="text-muted">{key}=</span>
+                {value}
+              </li>
+            ))}
+          </ul>
+        </section>
+
+        <div className="space-y-5 lg:col-span-2">
+          <AlertsTable alerts={incident.alerts} />
+          <Timeline entries={incident.timeline} />
+        </div>
+      </div>
+    </div>
+  );
+}
+
+function span(from: string, to: string) {
+  const ms = Date.parse(to) - Date.parse(from);
+  return `${formatDuration(ms)} (${describeDuration(ms)})`;
+}
+
+function Fact({ name, value, muted = false }: { name: string; value: string; muted?: boolean }) {
+  return (
+    <>
+      <dt className="text-muted">{name}</dt>
+      <dd className={`min-w-0 break-words ${muted ? 'text-muted' : 'font-medium'}`}>{value}</dd>
+    </>
+  );
+}
+
+function AlertsTable({ alerts }: { alerts: AlertRecord[] }) {
+  return (
+    <section aria-labelledby="alerts" className="rounded-lg border border-line bg-surface">
+      <h2 id="alerts" className="px-4 pt-4 pb-2 text-sm font-semibold tracking-wide text-muted uppercase">
+        Alerts ({alerts.length})
+      </h2>
+      <div className="overflow-x-auto">
+        <table className="w-full text-left text-sm">
+          <thead className="border-y border-line bg-subtle text-xs text-muted uppercase">
+            <tr>
+              <th scope="col" className="px-4 py-2 font-semibold">State</th>
+              <th scope="col" className="px-2 py-2 font-semibold">Alert</th>
+              <th scope="col" className="px-2 py-2 font-semibold">Started</th>
+              <th scope="col" className="px-2 py-2 font-semibold">Ended</th>
+              <th scope="col" className="px-2 py-2 font-semibold">Last report</th>
+              <th scope="col" className="px-4 py-2 font-semibold">
+                <span className="sr-only">Links</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {alerts.map((alert) => (
+              <tr key={`${alert.fingerprint}:${alert.starts_at}`} className="border-b border-line last:border-b-0">
+                <td className="px-4 py-2">
+                  <span
+                    className={`inline-flex items-center gap-1 rounded px-1.5 py-0.5 text-xs font-semibold ${
+                      alert.state === 'firing' ? 'bg-danger-bg text-danger' : 'bg-ok-bg text-ok'
+                    }`}
+                  >
+                    <span aria-hidden="true">{alert.state === 'firing' ? '●' : '✓'}</span>
+                    {alert.state === 'firing' ? 'Firing' : 'Resolved'}
+                  </span>
+                </td>
+                <td className="px-2 py-2">
+                  <div className="font-medium">{alert.labels.alertname ?? alert.fingerprint}</div>
+                  <div className="text-xs text-muted">
+                    {alert.labels.instance ?? ''}
+                    {alert.annotations.summary ? ` · ${alert.annotations.summary}` : ''}
+                  </div>
+                </td>
+                <td className="px-2 py-2 whitespace-nowrap tabular-nums">{formatDateTime(alert.starts_at)}</td>
+                <td className="px-2 py-2 whitespace-nowrap tabular-nums">{alert.ends_at ? formatDateTime(alert.ends_at) : '—'}</td>
+                <td className="px-2 py-2 whitespace-nowrap tabular-nums">{formatDateTime(alert.last_received_at)}</td>
+                <td className="px-4 py-2 whitespace-nowrap">
+                  {alert.generator_url && (
+                    <a href={alert.generator_url} target="_blank" rel="noreferrer" className="inline-flex items-center gap-1 text-accent hover:underline">
+                      Source <ExternalLink aria-hidden="true" className="size-3" />
+                      <span className="sr-only">graph of {alert.labels.alertname ?? 'this alert'} (opens in a new tab)</span>
+                    </a>
+                  )}
+                  {alert.annotations.runbook_url && (
+                    <a
+                      href={alert.annotations.runbook_url}
+                      target="_blank"
+                      rel="noreferrer"
+                      className="ml-3 inline-flex items-center gap-1 text-accent hover:underline"
+                    >
+                      Runbook <ExternalLink aria-hidden="true" className="size-3" />
+                      <span className="sr-only">for {alert.labels.alertname ?? 'this alert'} (opens in a new tab)</span>
+                    </a>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
+
+const kindWords: Record<TimelineEntry['kind'], string> = {
+  opened: 'Opened',
+  alert_added: 'Alert added',
+  alert_resolved: 'Alert resolved',
+  acknowledged: 'Acknowledged',
+  resolved: 'Resolved',
+  reopened: 'Reopened',
+  assigned: 'Assigned',
+};
+
+const kindDot: Record<TimelineEntry['kind'], string> = {
+  opened: 'bg-danger',
+  alert_added: 'bg-sev-high-bar',
+  alert_resolved: 'bg-ok',
+  acknowledged: 'bg-ack',
+  resolved: 'bg-ok',
+  reopened: 'bg-danger',
+  assigned: 'bg-accent',
+};
+
+function Timeline({ entries }: { entries: TimelineEntry[] }) {
+  return (
+    <section aria-labelledby="timeline" className="rounded-lg border border-line bg-surface p-4">
+      <h2 id="timeline" className="mb-3 text-sm font-semibold tracking-wide text-muted uppercase">
+        Timeline
+      </h2>
+      <ol className="relative ml-2 border-l-2 border-line">
+        {entries.map((entry, index) => (
+          <li key={`${entry.at}:${entry.kind}:${index}`} className="relative pb-3 pl-5 last:pb-0">
+            <span aria-hidden="true" className={`absolute top-1.5 -left-[7px] size-3 rounded-full ring-2 ring-surface ${kindDot[entry.kind]}`} />
+            <div className="flex flex-wrap items-baseline gap-x-2 text-sm">
+              <time dateTime={entry.at} className="text-muted tabular-nums">
+                {formatDateTime(entry.at)}
+              </time>
+              <strong className="font-semibold">{kindWords[entry.kind]}</strong>
+              <span className="text-muted">by {entry.actor}</span>
+              {entry.status && <StatusBadge status={entry.status} />}
+            </div>
+            <TimelineDetail detail={entry.detail} />
+          </li>
+        ))}
+      </ol>
+    </section>
+  );
+}
+
+function TimelineDetail({ detail }: { detail: unknown }) {
+  if (!detail || typeof detail !== 'object') return null;
+  const d = detail as { alert?: { alertname?: string; instance?: string; state?: string }; reason?: string; assignee?: string | null };
+  const parts: string[] = [];
+  if (d.alert) parts.push([d.alert.alertname, d.alert.instance, d.alert.state].filter(Boolean).join(' · '));
+  if (d.reason) parts.push(d.reason);
+  if ('assignee' in d) parts.push(d.assignee ? `to ${d.assignee}` : 'assignment cleared');
+  if (parts.length === 0) return null;
+  return <p className="text-sm text-muted">{parts.join(' — ')}</p>;
+}

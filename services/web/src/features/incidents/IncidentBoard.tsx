@@ -1,0 +1,310 @@
+import { useWindowVirtualizer } from '@tanstack/react-virtual';
+import { ChevronDown, ChevronRight } from 'lucide-react';
+import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { Link, useNavigate } from 'react-router';
+import { canAct, useIncidentAction, type ActionKind } from '../../shared/api/actions';
+import type { Incident } from '../../shared/api/types';
+import { pluralize } from '../../shared/lib/format';
+import { useHotkeys } from '../../shared/lib/hotkeys';
+import { useSession } from '../../shared/lib/session';
+import { Age } from '../../shared/ui/Age';
+import { errorText } from '../../shared/ui/ErrorMessage';
+import { SeverityBadge, SeverityCount, severityStyle } from '../../shared/ui/Severity';
+import { StatusBadge } from '../../shared/ui/Status';
+import { SEVERITIES, boardRows, groupByService, type BoardRow } from './grouping';
+import { useFreshIncidents } from './useFreshIncidents';
+
+const ROW_HEIGHT = { group: 44, incident: 52, more: 40 } as const;
+
+interface Notice {
+  tone: 'ok' | 'error';
+  text: string;
+}
+
+const actionWords: Record<ActionKind, { verb: string; done: string }> = {
+  acknowledge: { verb: 'acknowledge', done: 'Acknowledged' },
+  resolve: { verb: 'resolve', done: 'Resolved' },
+  reopen: { verb: 'reopen', done: 'Reopened' },
+  assign: { verb: 'assign', done: 'Assigned' },
+};
+
+/**
+ * Open and acknowledged incidents grouped by service, most urgent first. Rows are virtualised and
+ * big groups show a preview with a "show all" control, so 5,000 incidents render at once.
+ * Keyboard: j/k or arrows select, Enter opens, a acknowledges, r resolves.
+ */
+export function IncidentBoard({ items, loaded }: { items: Incident[]; loaded: boolean }) {
+  const navigate = useNavigate();
+  const { name } = useSession();
+  const { mutate } = useIncidentAction();
+  const groups = useMemo(() => groupByService(items), [items]);
+  const [collapsed, setCollapsed] = useState<ReadonlySet<string>>(new Set());
+  const [expanded, setExpanded] = useState<ReadonlySet<string>>(new Set());
+  const rows = useMemo(() => boardRows(groups, collapsed, expanded), [groups, collapsed, expanded]);
+  const [selectedId, setSelectedId] = useState<string | null>(null);
+  const [focusId, setFocusId] = useState<string | null>(null);
+  const [notice, setNotice] = useState<Notice | null>(null);
+  const [pendingId, setPendingId] = useState<string | null>(null);
+  const { fresh, announcement } = useFreshIncidents(loaded ? items : undefined);
+
+  const listRef = useRef<HTMLDivElement>(null);
+  const [scrollMargin, setScrollMargin] = useState(0);
+  // Where the list starts on the page; what is above it (filters, notices) can change height, so
+  // it is measured after every render and set only when it moved.
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  useLayoutEffect(() => {
+    const top = (listRef.current?.getBoundingClientRect().top ?? 0) + window.scrollY;
+    if (Math.abs(top - scrollMargin) > 0.5) setScrollMargin(top);
+  });
+
+  const virtualizer = useWindowVirtualizer({
+    count: rows.length,
+    estimateSize: (index) => ROW_HEIGHT[rows[index]!.type],
+    getItemKey: (index) => rowKey(rows[index]!),
+    overscan: 12,
+    scrollMargin,
+  });
+
+  const incidentRows = useMemo(() => {
+    const indexes: number[] = [];
+    rows.forEach((row, index) => row.type === 'incident' && indexes.push(index));
+    return indexes;
+  }, [rows]);
+
+  const selectedIndex = selectedId ? rows.findIndex((r) => r.type === 'incident' && r.incident.id === selectedId) : -1;
+  const selected = selectedIndex >= 0 ? (rows[selectedIndex] as Extract<BoardRow, { type: 'incident' }>).incident : null;
+
+  const move = (delta: number) => {
+    if (incidentRows.length === 0) return;
+    const at = incidentRows.indexOf(selectedIndex);
+    const next = at < 0 ? (delta > 0 ? 0 : incidentRows.length - 1) : Math.min(incidentRows.length - 1, Math.max(0, at + delta));
+    const index = incidentRows[next]!;
+    const row = rows[index] as Extract<BoardRow, { type: 'incident' }>;
+    setSelectedId(row.incident.id);
+    setFocusId(row.incident.id);
+    virtualizer.scrollToIndex(index, { align: 'auto' });
+  };
+
+  // Focus follows the keyboard selection once its row is rendered, which may take the virtualiser
+  // a render or two after scrolling; hence no dependency list.
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  useEffect(() => {
+    if (!focusId) return;
+    const link = listRef.current?.querySelector<HTMLElement>(`[data-row-link="${focusId}"]`);
+    if (link) {
+      link.focus({ preventScroll: true });
+      setFocusId(null);
+    }
+  });
+
+  const run = useCallback(
+    (kind: ActionKind, incident: Incident) => {
+      const words = actionWords[kind];
+      if (!canAct(incident.status, kind)) {
+        setNotice({ tone: 'error', text: `Cannot ${words.verb} “${incident.title}”: it is ${incident.status}.` });
+        return;
+      }
+      setPendingId(incident.id);
+      setNotice(null);
+      mutate(
+        { id: incident.id, kind, actor: name },
+        {
+          onSuccess: (updated) => setNotice({ tone: 'ok', text: `${words.done} “${updated.title}”.` }),
+          onError: (error) => setNotice({ tone: 'error', text: `Could not ${words.verb} “${incident.title}”: ${errorText(error)}` }),
+          onSettled: () => setPendingId(null),
+        },
+      );
+    },
+    [mutate, name],
+  );
+
+  useHotkeys({
+    j: () => move(1),
+    ArrowDown: () => move(1),
+    k: () => move(-1),
+    ArrowUp: () => move(-1),
+    Enter: () => selected && navigate(`/incident/${selected.id}`),
+    a: () => selected && run('acknowledge', selected),
+    r: () => selected && run('resolve', selected),
+  });
+
+  const toggleGroup = (service: string) =>
+    setCollapsed((current) => {
+      const next = new Set(current);
+      if (next.has(service)) next.delete(service);
+      else next.add(service);
+      return next;
+    });
+  const showAll = (service: string) => setExpanded((current) => new Set([...current, service]));
+
+  const rendered = useRef(false);
+  useEffect(() => {
+    if (loaded && !rendered.current) {
+      rendered.current = true;
+      performance.mark('tocsin:dashboard-loaded');
+    }
+  }, [loaded]);
+
+  return (
+    <div>
+      <div aria-live="polite" className="sr-only">
+        {announcement}
+      </div>
+      {notice && (
+        <div
+          role={notice.tone === 'error' ? 'alert' : 'status'}
+          className={`mb-2 rounded-md border px-3 py-2 text-sm ${
+            notice.tone === 'error' ? 'border-danger/40 bg-danger-bg text-danger' : 'border-ok/40 bg-ok-bg text-ok'
+          }`}
+        >
+          {notice.text}
+        </div>
+      )}
+      <div
+        ref={listRef}
+        data-testid="incident-board"
+        data-loaded={loaded ? 'true' : 'false'}
+        data-count={items.length}
+        className="relative overflow-hidden rounded-lg border border-line bg-surface"
+        style={{ height: virtualizer.getTotalSize() }}
+      >
+        {virtualizer.getVirtualItems().map((item) => {
+          const row = rows[item.index]!;
+          return (
+            <div
+              key={item.key}
+              className="absolute inset-x-0 top-0"
+              style={{ height: item.size, transform: `translateY(${item.start - virtualizer.options.scrollMargin}px)` }}
+            >
+              {row.type === 'group' ? (
+                <GroupHeader row={row} onToggle={toggleGroup} />
+              ) : row.type === 'more' ? (
+                <div className="flex h-full items-center border-b border-line px-4">
+                  <button type="button" className="text-sm text-accent hover:underline" onClick={() => showAll(row.group.service)}>
+                    Show all {pluralize(row.group.items.length, 'incident')} of {row.group.service} ({row.hidden} more)
+                  </button>
+                </div>
+              ) : (
+                <IncidentRow
+                  incident={row.incident}
+                  selected={row.incident.id === selectedId}
+                  fresh={fresh.has(row.incident.id)}
+                  pending={pendingId === row.incident.id}
+                  onSelect={setSelectedId}
+                  onAction={run}
+                />
+              )}
+            </div>
+          );
+        })}
+      </div>
+    </div>
+  );
+}
+
+function rowKey(row: BoardRow): string {
+  if (row.type === 'group') return `g:${row.group.service}`;
+  if (row.type === 'more') return `m:${row.group.service}`;
+  return `i:${row.incident.id}`;
+}
+
+function GroupHeader({ row, onToggle }: { row: Extract<BoardRow, { type: 'group' }>; onToggle: (service: string) => void }) {
+  const { group, collapsed } = row;
+  const Chevron = collapsed ? ChevronRight : ChevronDown;
+  return (
+    <div className="flex h-full items-center gap-3 border-b border-line bg-subtle px-3">
+      <h2 className="min-w-0 text-sm font-semibold">
+        <button
+          type="button"
+          aria-expanded={!collapsed}
+          onClick={() => onToggle(group.service)}
+          className="inline-flex max-w-full items-center gap-1.5 rounded px-1 py-0.5 hover:bg-canvas"
+        >
+          <Chevron aria-hidden="true" className="size-4 shrink-0 text-muted" />
+          <span className="truncate">{group.service}</span>
+        </button>
+      </h2>
+      <span className="text-sm text-muted tabular-nums">{pluralize(group.items.length, 'incident')}</span>
+      <span className="ml-auto flex gap-1">
+        {SEVERITIES.filter((s) => group.counts[s] > 0).map((s) => (
+          <SeverityCount key={s} severity={s} count={group.counts[s]} />
+        ))}
+      </span>
+    </div>
+  );
+}
+
+interface RowProps {
+  incident: Incident;
+  selected: boolean;
+  fresh: boolean;
+  pending: boolean;
+  onSelect: (id: string) => void;
+  onAction: (kind: ActionKind, incident: Incident) => void;
+}
+
+const IncidentRow = memo(
+  function IncidentRow({ incident, selected, fresh, pending, onSelect, onAction }: RowProps) {
+    const style = severityStyle[incident.severity];
+    return (
+      <div
+        data-incident-id={incident.id}
+        data-selected={selected || undefined}
+        className={`group flex h-full items-center gap-3 border-b border-line pr-3 ${selected ? 'bg-accent/10' : 'hover:bg-subtle/60'} ${
+          fresh ? 'fresh' : ''
+        }`}
+      >
+        <span aria-hidden="true" className={`h-full w-1 shrink-0 ${style.bar}`} />
+        <span className="w-24 shrink-0">
+          <SeverityBadge severity={incident.severity} />
+        </span>
+        <div className="min-w-0 flex-1">
+          <Link
+            to={`/incident/${incident.id}`}
+            data-row-link={incident.id}
+            onFocus={() => onSelect(incident.id)}
+            className="inline-block max-w-full truncate align-top font-medium text-fg hover:underline"
+            title={incident.title}
+          >
+            {incident.title}
+            {fresh && <span className="sr-only"> (new)</span>}
+          </Link>
+          <p className="truncate text-xs text-muted">
+            {incident.environment} · {incident.team}
+            {incident.firing_count > 0 ? ` · ${incident.firing_count}/${incident.alert_count} firing` : ` · ${incident.alert_count} alerts, none firing`}
+            {incident.assignee ? ` · assigned to ${incident.assignee}` : ''}
+          </p>
+        </div>
+        <span className={`hidden gap-1.5 sm:flex ${selected ? '' : 'invisible group-focus-within:visible group-hover:visible'}`}>
+          <button
+            type="button"
+            disabled={pending || !canAct(incident.status, 'acknowledge')}
+            onClick={() => onAction('acknowledge', incident)}
+            className="rounded border border-line bg-surface px-2 py-0.5 text-xs font-medium hover:bg-subtle disabled:opacity-40"
+            aria-label={`Acknowledge ${incident.title}`}
+          >
+            Ack <kbd className="text-muted">a</kbd>
+          </button>
+          <button
+            type="button"
+            disabled={pending || !canAct(incident.status, 'resolve')}
+            onClick={() => onAction('resolve', incident)}
+            className="rounded border border-line bg-surface px-2 py-0.5 text-xs font-medium hover:bg-subtle disabled:opacity-40"
+            aria-label={`Resolve ${incident.title}`}
+          >
+            Resolve <kbd className="text-muted">r</kbd>
+          </button>
+        </span>
+        <StatusBadge status={incident.status} />
+        <Age from={incident.opened_at} className="w-16 shrink-0 text-right text-sm text-muted" />
+      </div>
+    );
+  },
+  (a, b) =>
+    a.incident.id === b.incident.id &&
+    a.incident.version === b.incident.version &&
+    a.selected === b.selected &&
+    a.fresh === b.fresh &&
+    a.pending === b.pending &&
+    a.onAction === b.onAction,
+);

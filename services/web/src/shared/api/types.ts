@@ -1,0 +1,36 @@
+// The API's types, from the OpenAPI document that query serves (`npm run gen:api` regenerates
+// schema.d.ts). The stream's event is not in that document; its shape is written out below.
+import type { components } from './schema';
+
+type Schemas = components['schemas'];
+
+export type Incident = Schemas['Incident'];
+export type IncidentDetail = Incident & {
+  alerts: Schemas['AlertRecord'][];
+  timeline: Schemas['TimelineEntry'][];
+};
+export type AlertRecord = Schemas['AlertRecord'];
+export type TimelineEntry = Schemas['TimelineEntry'];
+export type IncidentPage = Schemas['IncidentPage'];
+export type Severity = Schemas['Severity'];
+export type IncidentStatus = Schemas['IncidentStatus'];
+export type EventKind = Schemas['EventKind'];
+
+/** Most urgent first. */
+export const SEVERITIES: readonly Severity[] = ['critical', 'high', 'warning', 'info'];
+export const STATUSES: readonly IncidentStatus[] = ['open', 'acknowledged', 'resolved'];
+
+/** Higher is more urgent. */
+export function severityRank(severity: Severity): number {
+  return 3 - SEVERITIES.indexOf(severity);
+}
+
+/** One message of `GET /events` (`event: incident`). */
+export interface IncidentEvent {
+  id: string;
+  kind: EventKind;
+  at: string;
+  actor: string;
+  incident: Incident;
+  detail: Record<string, unknown>;
+}
