@@ -19,13 +19,16 @@ endif
 
 SERVICES := tocsin-ingest tocsin-incident-core tocsin-query tocsin-notifier
 
-.PHONY: help build run demo bench lint lint-deploy lint-rules sync-chart-files test infra-up infra-down clean
+.PHONY: help build run demo bench lint lint-deploy lint-rules sync-chart-files test web web-check web-e2e infra-up infra-down clean
 
 help:
 	@echo 'tocsin make targets:'
 	@echo '  build       cargo build --workspace'
-	@echo '  run         build the four services and run them locally (scripts/run-local.sh):'
-	@echo '              API http://127.0.0.1:8080, webhook http://127.0.0.1:8081/alerts; Ctrl-C stops'
+	@echo '  run         build the dashboard and the four services and run them locally (scripts/run-local.sh):'
+	@echo '              dashboard and API http://127.0.0.1:8080, webhook http://127.0.0.1:8081/alerts; Ctrl-C stops'
+	@echo '  web         build the dashboard (services/web -> services/web/dist; npm ci on first use)'
+	@echo '  web-check   the dashboard'"'"'s lint, component tests (Vitest) and build with its size budget'
+	@echo '  web-e2e     the dashboard in headless Chromium against the real stack (scripts/web-e2e.sh)'
 	@echo '  demo        send a realistic stream of alerts (captured + generated) to the running stack'
 	@echo '  bench       release build, then measure ingest, end-to-end throughput, latency and memory'
 	@echo '              (figures in docs/benchmarks.md; the last run is kept in .local/bench-last.txt)'
@@ -34,7 +37,8 @@ help:
 	@echo '              (no cluster; first run builds helm into .local/bin and a venv in .local/venv)'
 	@echo '  lint-rules  promtool check/test of dashboards/rules and checks of dashboards/*.json'
 	@echo '  sync-chart-files  copy dashboards/ (rules, Grafana JSON) into the Helm chart after editing them'
-	@echo '  test        lint, then cargo test --workspace against PostgreSQL + Redis:'
+	@echo '  test        lint, cargo test --workspace against PostgreSQL + Redis, the rules and chart'
+	@echo '              checks, then web-check and web-e2e:'
 	@echo '              DATABASE_URL/REDIS_URL if both are set, else the project-local infra,'
 	@echo '              which is started if needed and LEFT RUNNING afterwards (fast reruns;'
 	@echo '              `make infra-down` stops it)'
@@ -49,9 +53,23 @@ help:
 build:
 	$(CARGO) build --workspace $(RELEASE_FLAG)
 
-run:
+run: web
 	$(CARGO) build $(addprefix -p ,$(SERVICES)) $(RELEASE_FLAG)
 	PROFILE=$(PROFILE) bash scripts/run-local.sh
+
+# The dashboard. Without npm the services still run; query then serves the API only.
+web:
+	@if command -v npm >/dev/null 2>&1; then \
+		cd services/web && { [[ -d node_modules ]] || npm ci --no-audit --no-fund; } && npm run build; \
+	else \
+		echo "make web: npm not found (Node.js 20.19 or newer); skipping the dashboard" >&2; \
+	fi
+
+web-check:
+	cd services/web && { [[ -d node_modules ]] || npm ci --no-audit --no-fund; } && npm run check
+
+web-e2e:
+	bash scripts/web-e2e.sh e2e
 
 demo:
 	$(CARGO) run -q -p tocsin-loadgen --bin tocsin-demo $(RELEASE_FLAG)
@@ -84,9 +102,11 @@ test: lint
 	bash scripts/test-tools.sh; \
 	echo "+ $(CARGO) test --workspace $(RELEASE_FLAG) $(CARGO_TEST_ARGS)" >&2; \
 	$(CARGO) test --workspace $(RELEASE_FLAG) $(CARGO_TEST_ARGS)
-	@# The Prometheus rules, dashboards and Helm chart are tested too.
+	@# The Prometheus rules, dashboards and Helm chart are tested too, and the web dashboard.
 	bash scripts/lint-rules.sh
 	bash scripts/lint-deploy.sh
+	$(MAKE) --no-print-directory web-check
+	$(MAKE) --no-print-directory web-e2e
 
 infra-up:
 	@bash scripts/local-infra.sh up

@@ -247,6 +247,14 @@ done
 
 # ----------------------------------------------------------------- summary ---
 
+if [[ -n "${ROUTING_FILE:-}" ]]; then
+    notifications="routing file $ROUTING_FILE"
+elif [[ -n "${SLACK_BOT_TOKEN:-}" && -n "${SLACK_CHANNEL:-}" ]]; then
+    notifications="Slack channel $SLACK_CHANNEL"
+else
+    notifications="none (set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_CHANNEL; docs/notifications.md)"
+fi
+
 cat <<EOF
 
 ============================================================================
@@ -256,7 +264,8 @@ cat <<EOF
  API (query)           http://127.0.0.1:8080
  Alertmanager webhook  http://127.0.0.1:8081/alerts
  incident-core         http://127.0.0.1:8082   (/health /ready /metrics)
- notifier              http://127.0.0.1:8083   (/health /ready /metrics)
+ notifier              http://127.0.0.1:8083   (/slack/actions /health /ready /metrics)
+ Notifications         $notifications
  PostgreSQL            $(mask "$DATABASE_URL")
  Redis                 $(mask "$REDIS_URL")
 
