@@ -36,9 +36,10 @@ help:
 	@echo '  lint-deploy helm lint/template, offline Kubernetes schema validation and chart tests'
 	@echo '              (no cluster; first run builds helm into .local/bin and a venv in .local/venv)'
 	@echo '  lint-rules  promtool check/test of dashboards/rules and checks of dashboards/*.json'
+	@echo '  images      the four container images (Dockerfile) with docker or podman, if one has an engine'
 	@echo '  sync-chart-files  copy dashboards/ (rules, Grafana JSON) into the Helm chart after editing them'
-	@echo '  test        lint, cargo test --workspace against PostgreSQL + Redis, the rules and chart'
-	@echo '              checks, then web-check and web-e2e:'
+	@echo '  test        lint, cargo test --workspace against PostgreSQL + Redis, the rules, chart, image,'
+	@echo '              workflow and Terraform checks, then web-check and web-e2e:'
 	@echo '              DATABASE_URL/REDIS_URL if both are set, else the project-local infra,'
 	@echo '              which is started if needed and LEFT RUNNING afterwards (fast reruns;'
 	@echo '              `make infra-down` stops it)'
@@ -83,6 +84,24 @@ lint-deploy:
 lint-rules:
 	bash scripts/lint-rules.sh
 
+# The four images, tagged $(IMAGE_REGISTRY)/tocsin-<service>:$(IMAGE_TAG) (default tocsin/…:dev),
+# with the first of docker and podman that reaches an engine; none: says so and builds nothing.
+.PHONY: images
+images:
+	@engine=; for e in docker podman; do \
+		if command -v $$e >/dev/null 2>&1 && $$e info >/dev/null 2>&1; then engine=$$e; break; fi; \
+	done; \
+	if [[ -z $$engine ]]; then \
+		echo "make images: no container engine available (docker or podman with a running daemon); no image built" >&2; \
+		exit 0; \
+	fi; \
+	for svc in ingest incident-core query notifier; do \
+		tag="$(or $(IMAGE_REGISTRY),tocsin)/tocsin-$$svc:$(or $(IMAGE_TAG),dev)"; \
+		echo "+ $$engine build --target $$svc --tag $$tag ." >&2; \
+		$$engine build --target $$svc --tag "$$tag" . || exit 1; \
+	done; \
+	$$engine image ls --filter "reference=$(or $(IMAGE_REGISTRY),tocsin)/tocsin-*:$(or $(IMAGE_TAG),dev)"
+
 sync-chart-files:
 	bash scripts/sync-chart-files.sh
 
@@ -105,6 +124,7 @@ test: lint
 	@# The Prometheus rules, dashboards and Helm chart are tested too, and the web dashboard.
 	bash scripts/lint-rules.sh
 	bash scripts/lint-deploy.sh
+	bash scripts/lint-delivery.sh
 	$(MAKE) --no-print-directory web-check
 	$(MAKE) --no-print-directory web-e2e
 

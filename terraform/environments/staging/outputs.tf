@@ -1,0 +1,112 @@
+# The same in every environment (scripts/lint-delivery.sh checks).
+
+output "resource_group_name" {
+  description = "Resource group of the environment."
+  value       = azurerm_resource_group.this.name
+}
+
+output "aks_name" {
+  description = "Name of the AKS cluster."
+  value       = module.aks.name
+}
+
+output "get_credentials" {
+  description = "Command that writes the cluster's kubeconfig (kubectl then signs in with Entra ID through kubelogin)."
+  value       = "az aks get-credentials --resource-group ${azurerm_resource_group.this.name} --name ${module.aks.name}"
+}
+
+output "host" {
+  description = "The environment's host name (the chart's ingress.host)."
+  value       = local.host
+}
+
+output "ingress_ip" {
+  description = "The ingress's public address; the DNS record points at it."
+  value       = module.aks.ingress_public_ip_address
+}
+
+output "key_vault_name" {
+  description = "The vault holding the credentials (secret names in key_vault_secrets)."
+  value       = module.key_vault.name
+}
+
+output "key_vault_secrets" {
+  description = "The secrets Terraform keeps in the vault."
+  value       = module.key_vault.secret_names
+}
+
+output "postgres_fqdn" {
+  description = "Host name of the PostgreSQL Flexible Server (private)."
+  value       = module.postgres.fqdn
+}
+
+output "redis_hostname" {
+  description = "Host name of the Redis cache (private endpoint, TLS port 6380)."
+  value       = module.redis.hostname
+}
+
+output "backup_storage" {
+  description = "Where the backup and archival jobs write (workload identity, no keys)."
+  value = {
+    account       = module.storage.name
+    blob_endpoint = module.storage.blob_endpoint
+    containers    = keys(module.storage.container_ids)
+  }
+}
+
+output "workload_identity_client_id" {
+  description = "The chart's workloadIdentity.clientId."
+  value       = module.workload_identity.client_id
+}
+
+# Passed to helm after the environment's own values file; the deploy workflow reads it from the
+# GitHub environment's HELM_VALUES variable (terraform/README.md).
+output "helm_values" {
+  description = "Helm values for the chart (YAML): registry, workload identity, host, NetworkPolicy CIDRs."
+  value = yamlencode({
+    image = {
+      registry = data.azurerm_container_registry.shared.login_server
+    }
+    workloadIdentity = {
+      enabled  = true
+      clientId = module.workload_identity.client_id
+    }
+    ingress = {
+      host = local.host
+    }
+    networkPolicy = {
+      postgres = { cidrs = [module.network.postgres_cidr], ports = [5432] }
+      redis    = { cidrs = [module.network.private_endpoints_cidr], ports = [6380] }
+    }
+  })
+}
+
+# ingress-nginx keeps the static IP of the aks module (and with it the DNS record) and the
+# clients' addresses (the chart's /alerts allowlist needs them).
+output "ingress_nginx_values" {
+  description = "Helm values for ingress-nginx (YAML)."
+  value = yamlencode({
+    controller = {
+      service = {
+        externalTrafficPolicy = "Local"
+        annotations = {
+          "service.beta.kubernetes.io/azure-load-balancer-resource-group"            = azurerm_resource_group.this.name
+          "service.beta.kubernetes.io/azure-pip-name"                                = module.aks.ingress_public_ip_name
+          "service.beta.kubernetes.io/azure-load-balancer-health-probe-request-path" = "/healthz"
+        }
+      }
+    }
+  })
+}
+
+output "deploy_workflow_variables" {
+  description = "Variables of the GitHub environment named like this one (Settings > Environments), besides HELM_VALUES."
+  value = {
+    AZURE_CLIENT_ID       = module.deploy_identity.client_id
+    AZURE_TENANT_ID       = data.azurerm_client_config.current.tenant_id
+    AZURE_SUBSCRIPTION_ID = var.subscription_id
+    AKS_RESOURCE_GROUP    = azurerm_resource_group.this.name
+    AKS_NAME              = module.aks.name
+    ACR_NAME              = data.azurerm_container_registry.shared.name
+  }
+}
