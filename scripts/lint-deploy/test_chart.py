@@ -234,7 +234,7 @@ def test_env_uses_only_variables_the_services_read():
     documented = documented_env()
     for comp, names in documented.items():
         assert names, f"no variables found for {comp} in services/{comp}/src/config.rs"
-    sets = ("otel.endpoint=http://collector:4317", "otel.protocol=grpc",
+    sets = ("otel.endpoint=http://collector:4318", "otel.protocol=http/json",
             "incidentCore.serviceTeams=web=frontend", "ingest.httpWorkers=4")
     for files in (DEFAULT, PRODUCTION, MINIMAL):
         objs = render(files, sets)
@@ -282,10 +282,10 @@ def test_otel_variables_only_when_set():
     for comp in SERVICES.values():
         names = set(env(deployment(render(), comp)))
         assert not names & OTEL_ENV, names & OTEL_ENV
-    objs = render(DEFAULT, ("otel.endpoint=http://collector:4317",))
+    objs = render(DEFAULT, ("otel.endpoint=http://collector:4318",))
     for comp in SERVICES.values():
         e = env(deployment(objs, comp))
-        assert e["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == "http://collector:4317"
+        assert e["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == "http://collector:4318"
         assert e["OTEL_SERVICE_NAME"]["value"] == f"tocsin-{comp}"
         assert "OTEL_EXPORTER_OTLP_PROTOCOL" not in e
 
@@ -935,7 +935,9 @@ def test_schema_rejects_bad_values():
                 "notifier.delivery.maxAttempts=0", "ingress.events.timeoutSeconds=5",
                 "notifier.slack.interactivity=yes", 'json:notifier.secretEnv=[{"name": "A-B", "key": "a"}]',
                 'json:notifier.secretFiles=[{"secretName": "s", "mountPath": "run/s"}]',
-                "json:notifier.routing=[1, 2]"):
+                "json:notifier.routing=[1, 2]",
+                # The services export over OTLP/HTTP only, and refuse to start with grpc.
+                "otel.protocol=grpc"):
         render_fails(DEFAULT, (bad,))
 
 

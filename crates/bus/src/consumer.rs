@@ -7,6 +7,7 @@ use redis::streams::{StreamClaimReply, StreamId, StreamPendingCountReply, Stream
 use std::marker::PhantomData;
 use std::time::Duration;
 use tocsin_domain::Message;
+use tocsin_runtime::traces::{SpanKind, TraceSpan, Tracer};
 
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
@@ -129,6 +130,20 @@ impl<T: Message> Consumer<T> {
         drop(conn);
         let entries = reply.into_iter().flat_map(|reply| reply.keys).flat_map(|key| key.ids).collect();
         self.decode_all(entries, 1).await
+    }
+
+    /// A consumer span named `name` for handling `delivery`, continuing the producer's trace: the
+    /// child of the context its envelope carries, and nothing when it carries none.
+    pub fn span(&self, tracer: &Tracer, name: &'static str, delivery: &Delivery<T>) -> TraceSpan {
+        let mut span = tracer.follow(name, SpanKind::Consumer, delivery.envelope.trace_context().as_ref());
+        if span.is_recording() {
+            span.set_str("messaging.system", "redis");
+            span.set_str("messaging.operation.type", "process");
+            span.set_str("messaging.destination.name", &self.key);
+            span.set_str("messaging.consumer.group.name", &self.group);
+            span.set_str("messaging.message.id", &delivery.envelope.id.to_string());
+        }
+        span
     }
 
     /// Acknowledges entries whose work has committed.

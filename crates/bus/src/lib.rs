@@ -10,6 +10,9 @@
 //!   delivered more than `max_deliveries` times, or one that cannot be decoded, moves to the
 //!   stream's dead-letter stream and is counted.
 //!
+//! - Traces cross the streams in the envelope: a producer span per message ([`Bus::producer_span`])
+//!   puts its context in `traceparent`, and the consumer's span ([`Consumer::span`]) continues it.
+//!
 //! Redis for these streams must run with `maxmemory-policy noeviction`: an evicted stream is a lost
 //! alert.
 
@@ -26,6 +29,7 @@ pub use tail::{Page, TailEntry, entry_id_before, parse_entry_id};
 use deadpool_redis::{Config, Pool, Runtime};
 use redis::AsyncCommands;
 use std::time::Duration;
+use tocsin_runtime::traces::{SpanKind, TraceContext, TraceSpan, Tracer};
 
 /// The streams the services talk through, named under a configurable prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +48,14 @@ impl Stream {
             Stream::Alerts => "alerts",
             Stream::Commands => "commands",
             Stream::Events => "events",
+        }
+    }
+
+    fn publish_span_name(self) -> &'static str {
+        match self {
+            Stream::Alerts => "publish alerts",
+            Stream::Commands => "publish commands",
+            Stream::Events => "publish events",
         }
     }
 }
@@ -176,6 +188,28 @@ impl Bus {
         let mut conn = self.connection().await?;
         let ids: Vec<String> = pipe.query_async(&mut *conn).await?;
         Ok(ids)
+    }
+
+    /// A producer span for `message`, in the trace of `parent` (the request that produced it, or the
+    /// context stored with it), whose context the message then carries to its consumer. With traces
+    /// off, or no parent, there is no span and the message carries nothing. End the span once the
+    /// message is published.
+    pub fn producer_span<T>(
+        &self,
+        tracer: &Tracer,
+        stream: Stream,
+        parent: Option<&TraceContext>,
+        message: &mut Envelope<T>,
+    ) -> TraceSpan {
+        let mut span = tracer.follow(stream.publish_span_name(), SpanKind::Producer, parent);
+        if span.is_recording() {
+            span.set_str("messaging.system", "redis");
+            span.set_str("messaging.operation.type", "send");
+            span.set_str("messaging.destination.name", &self.key(stream));
+            span.set_str("messaging.message.id", &message.id.to_string());
+        }
+        message.traceparent = span.traceparent();
+        span
     }
 
     /// Appends a record to the dead-letter stream `name` (`<prefix>:<name>:dead-letter`), for work

@@ -26,6 +26,9 @@ pub struct StackOptions {
     /// More of the notifier's environment (`SLACK_*`, `ROUTING_FILE`, `DELIVERY_*`…), on top of
     /// what the stack sets (database, Redis, ports).
     pub notifier_env: Vec<(String, String)>,
+    /// The `OTEL_*` variables every service is given, as its environment would hold them. Each
+    /// service exports under its own `service.name`; empty leaves traces off.
+    pub otel_env: Vec<(String, String)>,
 }
 
 impl Default for StackOptions {
@@ -38,6 +41,7 @@ impl Default for StackOptions {
             proxy_core_database: false,
             web_root: None,
             notifier_env: Vec::new(),
+            otel_env: Vec::new(),
         }
     }
 }
@@ -73,6 +77,11 @@ impl Stack {
         let mut tasks = Vec::new();
         let local = "127.0.0.1:0".to_owned();
         let max_age = Duration::from_secs(3600);
+        let otel = |service: &str| {
+            let env = tocsin_runtime::Env::from_pairs(options.otel_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            tocsin_runtime::traces::OtelSettings::from_env(&env, service)
+                .unwrap_or_else(|error| panic!("{service}'s OTEL_* variables: {error}"))
+        };
 
         let ingest = tocsin_ingest::Application::build(
             tocsin_ingest::config::Config {
@@ -83,6 +92,7 @@ impl Stack {
                 stream_max_age: max_age,
                 max_body_bytes: 256 * 1024,
                 http_workers: 1,
+                otel: otel("ingest"),
             },
             shutdown.clone(),
         )
@@ -116,6 +126,7 @@ impl Stack {
                     intake: options.intake.clone(),
                     metrics_refresh_interval: Duration::from_millis(100),
                     http_workers: 1,
+                    otel: otel("incident-core"),
                 },
                 shutdown.clone(),
             )
@@ -137,6 +148,7 @@ impl Stack {
                 action_timeout: options.action_timeout,
                 http_workers: 1,
                 web_root: options.web_root.clone(),
+                otel: otel("query"),
             },
             shutdown.clone(),
         )
@@ -150,7 +162,7 @@ impl Stack {
             redis_url: redis.url.clone(),
             stream_prefix: redis.prefix.clone(),
             visibility_timeout: options.visibility_timeout,
-            extra_env: options.notifier_env.clone(),
+            extra_env: options.notifier_env.iter().chain(&options.otel_env).cloned().collect(),
         };
         let notifier = Notifier::start(&notifier_settings, 0, &shutdown).await;
         let notifier_url = format!("http://127.0.0.1:{}", notifier.port);

@@ -158,7 +158,7 @@ async fn an_action_times_out_with_504_when_incident_core_is_not_there() {
     let mut conn = stack.db.connection().await;
     let settings = tocsin_storage::intake::IntakeSettings::default();
     let outcome = conn
-        .transaction(async |conn| tocsin_storage::intake::record_alert(conn, &report, &settings, now()).await)
+        .transaction(async |conn| tocsin_storage::intake::record_alert(conn, &report, None, &settings, now()).await)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let id = outcome.incident_id.map(|id| id.to_string()).unwrap_or_default();

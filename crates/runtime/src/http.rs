@@ -1,8 +1,11 @@
 //! The HTTP server every service runs: its own routes plus `/health`, `/ready` and `/metrics`,
-//! request metrics, and a graceful stop when the shutdown token is cancelled.
+//! request metrics, a server span per request when traces are on, and a graceful stop when the
+//! shutdown token is cancelled.
 
 use crate::metrics::{HttpMetrics, Metrics, RequestLabels, RouteLabels};
 use crate::readiness::Readiness;
+use crate::traces::{RequestTrace, SpanKind, TRACEPARENT, TraceContext, Tracer};
+use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
@@ -16,6 +19,8 @@ pub struct HttpSettings {
     pub listener: TcpListener,
     pub workers: usize,
     pub service: &'static str,
+    /// Starts a server span for every request but the probes and `/metrics`, when on.
+    pub tracer: Tracer,
 }
 
 /// Starts serving on `settings.listener`. The returned server finishes when the token is
@@ -32,12 +37,15 @@ where
     F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
 {
     let service = settings.service;
+    let tracer = settings.tracer;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(metrics.clone()))
             .app_data(web::Data::new(http_metrics.clone()))
             .app_data(web::Data::new(readiness.clone()))
+            .app_data(web::Data::new(tracer.clone()))
             .wrap(from_fn(record_request))
+            .wrap(from_fn(trace_request))
             .route("/health", web::get().to(move || health(service)))
             .route("/ready", web::get().to(ready))
             .route("/metrics", web::get().to(render_metrics))
@@ -110,6 +118,41 @@ async fn record_request(
         metrics.requests.get_or_create(&RequestLabels { method: method.clone(), route: route.clone(), status }).inc();
         metrics.duration.get_or_create(&RouteLabels { method, route }).observe(started.elapsed().as_secs_f64());
     }
+    response
+}
+
+/// The server span of a request: the child of the caller's `traceparent` header when it sent one.
+/// Handlers find it with [`crate::traces::request_context`] to parent what they publish.
+async fn trace_request(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let tracer = request.app_data::<web::Data<Tracer>>().filter(|tracer| tracer.is_on()).cloned();
+    let Some(tracer) = tracer.filter(|_| !matches!(request.path(), "/health" | "/ready" | "/metrics")) else {
+        return next.call(request).await;
+    };
+    let route = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let parent = request
+        .headers()
+        .get(TRACEPARENT)
+        .and_then(|value| value.to_str().ok())
+        .and_then(TraceContext::from_traceparent);
+    let mut span = tracer.start(format!("{} {route}", request.method()), SpanKind::Server, parent.as_ref());
+    span.set_str("http.request.method", request.method().as_str());
+    span.set_str("http.route", &route);
+    if let Some(context) = span.context() {
+        request.extensions_mut().insert(RequestTrace(context));
+    }
+    let response = next.call(request).await;
+    let status = match &response {
+        Ok(response) => response.status(),
+        Err(error) => error.as_response_error().status_code(),
+    };
+    span.set_i64("http.response.status_code", i64::from(status.as_u16()));
+    if status.is_server_error() {
+        span.set_error(status.canonical_reason().unwrap_or("server error"));
+    }
+    span.end();
     response
 }
 

@@ -1,6 +1,7 @@
 //! What every tocsin service starts with: typed configuration from the environment, logging,
-//! `/metrics`, `/health` and `/ready`, bearer-token auth, one JSON error type for its API, and a
-//! graceful shutdown on SIGTERM that lets in-flight work finish.
+//! `/metrics`, `/health` and `/ready`, bearer-token auth, one JSON error type for its API, traces
+//! (OpenTelemetry, off unless configured), and a graceful shutdown on SIGTERM that lets in-flight
+//! work finish.
 
 pub mod auth;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod metrics;
 pub mod readiness;
 pub mod shutdown;
 pub mod telemetry;
+pub mod traces;
 
 pub use config::{ConfigError, Env, Secret};
 pub use error::{ApiError, ErrorCode};

@@ -17,15 +17,22 @@ pub(crate) struct Change {
     /// Set on changes of status.
     pub status: Option<IncidentStatus>,
     pub detail: serde_json::Value,
+    /// The W3C trace context of the span that made the change, handed on with its event.
+    pub traceparent: Option<String>,
 }
 
 impl Change {
     pub fn new(kind: EventKind, at: OffsetDateTime, actor: &str, detail: serde_json::Value) -> Change {
-        Change { kind, at, actor: actor.to_owned(), status: None, detail }
+        Change { kind, at, actor: actor.to_owned(), status: None, detail, traceparent: None }
     }
 
     pub fn with_status(mut self, status: IncidentStatus) -> Change {
         self.status = Some(status);
+        self
+    }
+
+    pub fn traced(mut self, traceparent: Option<&str>) -> Change {
+        self.traceparent = traceparent.map(str::to_owned);
         self
     }
 }
@@ -102,7 +109,11 @@ pub(crate) async fn record_many(
         };
         let payload = serde_json::to_string(&event)
             .map_err(|error| StorageError::Corrupt(format!("event does not serialise: {error}")))?;
-        outbox_rows.push((outbox::event_id.eq(event.id), outbox::payload.eq(payload)));
+        outbox_rows.push((
+            outbox::event_id.eq(event.id),
+            outbox::payload.eq(payload),
+            outbox::traceparent.eq(change.traceparent),
+        ));
     }
     let events = outbox_rows.len();
     diesel::insert_into(outbox::table).values(outbox_rows).execute(conn).await?;

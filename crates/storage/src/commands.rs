@@ -15,16 +15,18 @@ use uuid::Uuid;
 
 /// Applies `command` in the caller's transaction, or returns the outcome recorded when it was
 /// first applied: a redelivered command changes nothing twice. The status changes it caused come
-/// with the outcome (none for a redelivery).
+/// with the outcome (none for a redelivery). The event it causes carries `traceparent`, the trace
+/// context of the span applying it.
 pub async fn apply_command(
     conn: &mut AsyncPgConnection,
     command: &Command,
+    traceparent: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<(CommandOutcome, Vec<StatusChange>), StorageError> {
     if let Some(outcome) = command_outcome(conn, command.id).await? {
         return Ok((outcome, Vec::new()));
     }
-    let (outcome, transitions) = decide(conn, command, now).await?;
+    let (outcome, transitions) = decide(conn, command, traceparent, now).await?;
     let stored = serde_json::to_value(&outcome)
         .map_err(|error| StorageError::Corrupt(format!("outcome does not serialise: {error}")))?;
     // A concurrent replica applying the same command loses here with a unique violation; its
@@ -61,6 +63,7 @@ pub async fn command_outcome(
 async fn decide(
     conn: &mut AsyncPgConnection,
     command: &Command,
+    traceparent: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<(CommandOutcome, Vec<StatusChange>), StorageError> {
     let Some(incident) = incidents::table
@@ -141,7 +144,7 @@ async fn decide(
             }
         }
     };
-    let recorded = changes::record(conn, &incident, vec![change]).await?;
+    let recorded = changes::record(conn, &incident, vec![change.traced(traceparent)]).await?;
     Ok((CommandOutcome::Applied { incident: Box::new(incident.into_domain()?) }, recorded.transitions))
 }
 

@@ -62,9 +62,12 @@ pub struct IntakeOutcome {
     pub transitions: Vec<StatusChange>,
 }
 
+/// Applies one report in the caller's transaction. The events it causes carry `traceparent`, the
+/// trace context of the span applying it.
 pub async fn record_alert(
     conn: &mut AsyncPgConnection,
     report: &AlertReceived,
+    traceparent: Option<&str>,
     settings: &IntakeSettings,
     now: OffsetDateTime,
 ) -> Result<IntakeOutcome, StorageError> {
@@ -88,9 +91,11 @@ pub async fn record_alert(
 
     match (change, existing) {
         (OccurrenceChange::Opened | OccurrenceChange::OpenedResolved, _) => {
-            attach(conn, report, settings, now, change, None).await
+            attach(conn, report, traceparent, settings, now, change, None).await
         }
-        (OccurrenceChange::Refired, Some(row)) => attach(conn, report, settings, now, change, Some(&row)).await,
+        (OccurrenceChange::Refired, Some(row)) => {
+            attach(conn, report, traceparent, settings, now, change, Some(&row)).await
+        }
         (OccurrenceChange::Refreshed, Some(row)) => {
             diesel::update(alerts::table.find(row.id))
                 .set((
@@ -102,7 +107,7 @@ pub async fn record_alert(
                 .await?;
             Ok(quiet(Some(row.incident_id)))
         }
-        (OccurrenceChange::Resolved, Some(row)) => resolve_alert(conn, report, settings, now, row).await,
+        (OccurrenceChange::Resolved, Some(row)) => resolve_alert(conn, report, traceparent, settings, now, row).await,
         (OccurrenceChange::Stale, row) => Ok(quiet(row.map(|row| row.incident_id))),
         (change, None) => Err(StorageError::Corrupt(format!("{change:?} without a stored occurrence"))),
     }
@@ -134,9 +139,11 @@ async fn lock_occurrence(
 
 /// A new (or re-fired) occurrence joins the active incident of its key, reopens a recently
 /// resolved one, or opens a new one.
+#[allow(clippy::too_many_arguments)]
 async fn attach(
     conn: &mut AsyncPgConnection,
     report: &AlertReceived,
+    traceparent: Option<&str>,
     settings: &IntakeSettings,
     now: OffsetDateTime,
     change: OccurrenceChange,
@@ -231,6 +238,7 @@ async fn attach(
         }
         changes.push(Change::new(EventKind::AlertAdded, at, ALERTMANAGER_ACTOR, json!({ "alert": alert_detail })));
     }
+    let changes = changes.into_iter().map(|change| change.traced(traceparent)).collect();
     let recorded = changes::record(conn, &incident, changes).await?;
     Ok(IntakeOutcome {
         change,
@@ -391,6 +399,7 @@ async fn insert_alert(
 async fn resolve_alert(
     conn: &mut AsyncPgConnection,
     report: &AlertReceived,
+    traceparent: Option<&str>,
     settings: &IntakeSettings,
     now: OffsetDateTime,
     row: AlertRow,
@@ -430,6 +439,7 @@ async fn resolve_alert(
             .with_status(IncidentStatus::Resolved),
         );
     }
+    let changes = changes.into_iter().map(|change| change.traced(traceparent)).collect();
     let recorded = changes::record(conn, &incident, changes).await?;
     Ok(IntakeOutcome {
         change: OccurrenceChange::Resolved,

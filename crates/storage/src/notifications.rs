@@ -5,7 +5,7 @@
 use crate::StorageError;
 use crate::schema::{notification_deliveries, notification_threads};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -18,6 +18,8 @@ pub struct NewDelivery<'a> {
     pub target: &'a str,
     pub incident_id: Uuid,
     pub event: &'a str,
+    /// The trace context each attempt at the delivery continues.
+    pub traceparent: Option<&'a str>,
 }
 
 /// Records deliveries; those already recorded (a redelivered event) are left as they are. Returns
@@ -50,6 +52,9 @@ pub struct ClaimedDelivery {
     /// Attempts before this one.
     #[diesel(sql_type = Integer)]
     pub attempts: i32,
+    /// The trace context the delivery was recorded in, when it was traced.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub traceparent: Option<String>,
 }
 
 /// Takes up to `limit` deliveries that are due, holding them for `hold` so other replicas leave
@@ -78,7 +83,7 @@ pub async fn claim_due(
              ORDER BY d.id
              LIMIT $2
              FOR UPDATE SKIP LOCKED)
-         RETURNING id, event_id, target, incident_id, event, attempts",
+         RETURNING id, event_id, target, incident_id, event, attempts, traceparent",
     )
     .bind::<Timestamptz, _>(hold_until)
     .bind::<BigInt, _>(limit)

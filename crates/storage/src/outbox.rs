@@ -13,6 +13,8 @@ pub struct PendingEvent {
     pub id: i64,
     pub event_id: Uuid,
     pub payload: String,
+    /// The trace of the change that caused the event, when it was traced.
+    pub traceparent: Option<String>,
 }
 
 /// The oldest pending events, locked for the caller's transaction. `SKIP LOCKED` lets several
@@ -20,7 +22,7 @@ pub struct PendingEvent {
 pub async fn lock_pending(conn: &mut AsyncPgConnection, limit: i64) -> Result<Vec<PendingEvent>, StorageError> {
     Ok(outbox::table
         .order(outbox::id)
-        .select((outbox::id, outbox::event_id, outbox::payload))
+        .select((outbox::id, outbox::event_id, outbox::payload, outbox::traceparent))
         .limit(limit)
         .for_update()
         .skip_locked()

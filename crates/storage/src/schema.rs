@@ -66,6 +66,7 @@ diesel::table! {
         event_id -> Uuid,
         payload -> Text,
         created_at -> Timestamptz,
+        traceparent -> Nullable<Text>,
     }
 }
 
@@ -106,6 +107,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         finished_at -> Nullable<Timestamptz>,
+        traceparent -> Nullable<Text>,
     }
 }
 

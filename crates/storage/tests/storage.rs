@@ -44,8 +44,9 @@ fn report(fingerprint: &str, service: &str, state: AlertState, at: OffsetDateTim
 async fn record(conn: &mut AsyncPgConnection, report: &AlertReceived) -> tocsin_storage::intake::IntakeOutcome {
     let settings = IntakeSettings::default();
     for _ in 0..10 {
-        let result =
-            conn.transaction(async |conn| record_alert(conn, report, &settings, OffsetDateTime::now_utc()).await).await;
+        let result = conn
+            .transaction(async |conn| record_alert(conn, report, None, &settings, OffsetDateTime::now_utc()).await)
+            .await;
         match result {
             Ok(outcome) => return outcome,
             Err(StorageError::Contended(_)) => continue,
@@ -104,7 +105,7 @@ async fn a_command_is_applied_once_whatever_the_redeliveries() {
         requested_at: OffsetDateTime::now_utc(),
     };
     let apply = async |conn: &mut AsyncPgConnection, command: &Command| {
-        conn.transaction(async |conn| commands::apply_command(conn, command, OffsetDateTime::now_utc()).await)
+        conn.transaction(async |conn| commands::apply_command(conn, command, None, OffsetDateTime::now_utc()).await)
             .await
             .unwrap_or_else(|e| panic!("{e}"))
             .0
@@ -222,6 +223,7 @@ async fn the_batch_path_and_the_one_alert_path_agree() {
             tocsin_storage::intake::record_alerts(
                 conn,
                 &reports.iter().collect::<Vec<_>>(),
+                &[],
                 &settings,
                 OffsetDateTime::now_utc(),
             )
@@ -260,11 +262,134 @@ async fn batches_keep_working_once_postgres_uses_generic_plans() {
             (0..5).map(|m| report(&format!("fp-{n}-{m}"), &format!("service-{n}"), AlertState::Firing, at)).collect();
         let outcomes = conn
             .transaction(async |conn| {
-                tocsin_storage::intake::record_alerts(conn, &reports.iter().collect::<Vec<_>>(), &settings, at).await
+                tocsin_storage::intake::record_alerts(conn, &reports.iter().collect::<Vec<_>>(), &[], &settings, at)
+                    .await
             })
             .await
             .unwrap_or_else(|e| panic!("batch {n}: {e}"));
         assert_eq!(outcomes.outcomes.iter().filter(|o| o.opened_incident).count(), 1, "batch {n}");
         assert_eq!(outcomes.transitions.len(), 1, "batch {n}: the opening is the one status change");
     }
+}
+
+fn traceparent(n: u64) -> String {
+    format!("00-{n:032x}-{n:016x}-01")
+}
+
+/// Every outbox event as (kind, the alert's fingerprint if any, traceparent), oldest first.
+async fn outbox_traces(conn: &mut AsyncPgConnection) -> Vec<(String, String, Option<String>)> {
+    let pending =
+        conn.transaction(async |conn| outbox::lock_pending(conn, 100).await).await.unwrap_or_else(|e| panic!("{e}"));
+    pending
+        .into_iter()
+        .map(|event| {
+            let payload: serde_json::Value = serde_json::from_str(&event.payload).unwrap_or_default();
+            let fingerprint = payload["detail"]["alert"]["fingerprint"].as_str().unwrap_or("").to_owned();
+            (payload["kind"].as_str().unwrap_or("").to_owned(), fingerprint, event.traceparent)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_event_carries_the_trace_of_the_report_or_command_that_caused_it() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connection().await;
+    let settings = IntakeSettings::default();
+    let at = OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let (a, b, c, d, e, f) =
+        (traceparent(1), traceparent(2), traceparent(3), traceparent(4), traceparent(5), traceparent(6));
+    let apply = async |conn: &mut AsyncPgConnection, reports: Vec<AlertReceived>, traces: Vec<Option<&str>>| {
+        conn.transaction(async |conn| {
+            tocsin_storage::intake::record_alerts(conn, &reports.iter().collect::<Vec<_>>(), &traces, &settings, at)
+                .await
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    // Two traced alerts of one key and an untraced one of another.
+    let opened = apply(
+        &mut conn,
+        vec![
+            report("a1", "web", AlertState::Firing, at),
+            report("a2", "web", AlertState::Firing, at),
+            report("b1", "db", AlertState::Firing, at),
+        ],
+        vec![Some(&a), Some(&b), None],
+    )
+    .await;
+    // Both web alerts end (the incident resolves by itself, by the last of them), and an alert
+    // first heard of as resolved takes the one-alert path.
+    apply(
+        &mut conn,
+        vec![
+            report("a1", "web", AlertState::Resolved, at),
+            report("a2", "web", AlertState::Resolved, at),
+            report("c1", "cache", AlertState::Resolved, at),
+        ],
+        vec![Some(&c), Some(&d), Some(&e)],
+    )
+    .await;
+    let db_incident = opened.outcomes[2].incident_id.unwrap_or_default();
+    let acknowledge = Command {
+        id: Uuid::now_v7(),
+        incident_id: db_incident,
+        action: Action::Acknowledge,
+        actor: "ana".into(),
+        requested_at: at,
+    };
+    conn.transaction(async |conn| {
+        commands::apply_command(conn, &acknowledge, Some(&f), OffsetDateTime::now_utc()).await
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    let seen = outbox_traces(&mut conn).await;
+    let expect = |kind: &str, fingerprint: &str, trace: Option<&String>| {
+        (kind.to_owned(), fingerprint.to_owned(), trace.cloned())
+    };
+    assert_eq!(
+        seen,
+        vec![
+            expect("opened", "b1", None),
+            expect("opened", "a1", Some(&a)),
+            expect("alert_added", "a2", Some(&b)),
+            expect("alert_resolved", "a1", Some(&c)),
+            expect("alert_resolved", "a2", Some(&d)),
+            expect("resolved", "", Some(&d)),
+            expect("opened", "c1", Some(&e)),
+            expect("resolved", "", Some(&e)),
+            expect("acknowledged", "", Some(&f)),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_keeps_the_trace_it_was_recorded_in() {
+    use tocsin_storage::notifications::{NewDelivery, claim_due, enqueue};
+    let db = TestDatabase::new().await;
+    let mut conn = db.connection().await;
+    let (traced, incident) = (traceparent(9), Uuid::now_v7());
+    let rows = [
+        NewDelivery {
+            event_id: Uuid::now_v7(),
+            target: "slack",
+            incident_id: incident,
+            event: "{}",
+            traceparent: Some(&traced),
+        },
+        NewDelivery {
+            event_id: Uuid::now_v7(),
+            target: "teams",
+            incident_id: incident,
+            event: "{}",
+            traceparent: None,
+        },
+    ];
+    assert_eq!(enqueue(&mut conn, &rows).await.unwrap_or_default(), 2);
+    let mut claimed =
+        claim_due(&mut conn, 10, std::time::Duration::from_secs(60)).await.unwrap_or_else(|e| panic!("{e}"));
+    claimed.sort_by(|x, y| x.target.cmp(&y.target));
+    let traces: Vec<(&str, Option<&str>)> =
+        claimed.iter().map(|delivery| (delivery.target.as_str(), delivery.traceparent.as_deref())).collect();
+    assert_eq!(traces, [("slack", Some(traced.as_str())), ("teams", None)]);
 }

@@ -1,5 +1,11 @@
 //! The alert loop: reads alert reports from the alerts stream and applies a whole batch in one
 //! transaction, acknowledging the entries only after it committed.
+//!
+//! Traces: a batch holds alerts of many traces. Each alert that arrived with a trace context gets
+//! an "apply alert" span in its own trace, and the events it causes carry that span's context (the
+//! outbox keeps it), so the relay's and the notifier's spans join the alert's trace. One "apply
+//! alerts" span per batch covers the transaction and links to those alerts; each alert's span
+//! links back to it.
 
 use crate::Core;
 use crate::retry::Backoff;
@@ -7,9 +13,10 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use tocsin_bus::{Consumer, Delivery};
 use tocsin_domain::{AlertReceived, OccurrenceChange};
+use tocsin_runtime::traces::{SpanKind, TraceSpan};
 use tocsin_storage::AsyncConnection;
 use tocsin_storage::StorageError;
-use tocsin_storage::intake::{IntakeBatch, record_alerts};
+use tocsin_storage::intake::{IntakeBatch, IntakeOutcome, record_alerts};
 use tokio_util::sync::CancellationToken;
 
 pub async fn run(core: Arc<Core>, consumer: Consumer<AlertReceived>, shutdown: CancellationToken) {
@@ -82,22 +89,39 @@ async fn apply(
         let (a, b) = (&a.envelope.payload.alert, &b.envelope.payload.alert);
         (a.starts_at, &a.fingerprint).cmp(&(b.starts_at, &b.fingerprint))
     });
-    match apply_with_retry(core, consumer, &batch, shutdown).await {
-        Ok(()) => batch.into_iter().map(|delivery| delivery.entry_id).collect(),
+    let (mut spans, traceparents) = BatchSpans::start(core, consumer, &batch);
+    let traces: Vec<Option<&str>> = traceparents.iter().map(Option::as_deref).collect();
+    match apply_with_retry(core, consumer, &batch, &traces, shutdown).await {
+        Ok(outcomes) => {
+            for (index, outcome) in outcomes.iter().enumerate() {
+                spans.applied(index, outcome);
+            }
+            batch.into_iter().map(|delivery| delivery.entry_id).collect()
+        }
         Err(None) => Vec::new(),
         Err(Some(error)) => {
             tracing::warn!(%error, "a batch failed; applying its alerts one by one to isolate the cause");
+            spans.batch.set_error(&error.to_string());
             let mut committed = Vec::new();
-            for delivery in batch {
-                match apply_with_retry(core, consumer, std::slice::from_ref(&delivery), shutdown).await {
-                    Ok(()) => committed.push(delivery.entry_id),
+            for (index, delivery) in batch.iter().enumerate() {
+                let trace = traces.get(index).map(std::slice::from_ref).unwrap_or_default();
+                match apply_with_retry(core, consumer, std::slice::from_ref(delivery), trace, shutdown).await {
+                    Ok(outcomes) => {
+                        if let Some(outcome) = outcomes.first() {
+                            spans.applied(index, outcome);
+                        }
+                        committed.push(delivery.entry_id.clone());
+                    }
                     Err(None) => break,
-                    Err(Some(error)) => tracing::error!(
-                        %error,
-                        entry.id = %delivery.entry_id,
-                        alert.fingerprint = %delivery.envelope.payload.alert.fingerprint,
-                        "cannot apply alert, leaving it for redelivery"
-                    ),
+                    Err(Some(error)) => {
+                        spans.failed(index, &error.to_string());
+                        tracing::error!(
+                            %error,
+                            entry.id = %delivery.entry_id,
+                            alert.fingerprint = %delivery.envelope.payload.alert.fingerprint,
+                            "cannot apply alert, leaving it for redelivery"
+                        )
+                    }
                 }
             }
             committed
@@ -105,20 +129,76 @@ async fn apply(
     }
 }
 
-/// `Err(None)`: shutdown came first. `Err(Some(_))`: an error that retrying will not cure.
+/// The spans of a batch (see the module's header). Empty, and allocating nothing, when no alert of
+/// the batch arrived traced: every batch when traces are off.
+#[derive(Default)]
+struct BatchSpans {
+    batch: TraceSpan,
+    /// One per alert of the batch, in its order; empty spans for untraced alerts.
+    alerts: Vec<TraceSpan>,
+}
+
+impl BatchSpans {
+    /// The spans, and each alert's `traceparent` for the events it causes.
+    fn start(
+        core: &Core,
+        consumer: &Consumer<AlertReceived>,
+        batch: &[Delivery<AlertReceived>],
+    ) -> (BatchSpans, Vec<Option<String>>) {
+        if !core.tracer.is_on() || batch.iter().all(|delivery| delivery.envelope.traceparent.is_none()) {
+            return (BatchSpans::default(), Vec::new());
+        }
+        let mut batch_span = core.tracer.start("apply alerts", SpanKind::Consumer, None);
+        batch_span.set_i64("messaging.batch.message_count", batch.len() as i64);
+        let batch_context = batch_span.context();
+        let mut alerts = Vec::with_capacity(batch.len());
+        let mut traceparents = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            let mut span = consumer.span(&core.tracer, "apply alert", delivery);
+            if let Some(producer) = delivery.envelope.trace_context() {
+                batch_span.link(&producer);
+            }
+            if let Some(batch_context) = &batch_context {
+                span.link(batch_context);
+            }
+            span.set_str("alert.fingerprint", &delivery.envelope.payload.alert.fingerprint);
+            traceparents.push(span.traceparent());
+            alerts.push(span);
+        }
+        (BatchSpans { batch: batch_span, alerts }, traceparents)
+    }
+
+    fn applied(&mut self, index: usize, outcome: &IntakeOutcome) {
+        let Some(span) = self.alerts.get_mut(index).filter(|span| span.is_recording()) else { return };
+        span.set_str("alert.change", change_name(outcome.change));
+        if let Some(incident_id) = outcome.incident_id {
+            span.set_str("incident.id", &incident_id.to_string());
+        }
+    }
+
+    fn failed(&mut self, index: usize, error: &str) {
+        if let Some(span) = self.alerts.get_mut(index) {
+            span.set_error(error);
+        }
+    }
+}
+
+/// What each alert did, in order. `Err(None)`: shutdown came first. `Err(Some(_))`: an error that
+/// retrying will not cure.
 async fn apply_with_retry(
     core: &Core,
     consumer: &Consumer<AlertReceived>,
     batch: &[Delivery<AlertReceived>],
+    traces: &[Option<&str>],
     shutdown: &CancellationToken,
-) -> Result<(), Option<StorageError>> {
+) -> Result<Vec<IntakeOutcome>, Option<StorageError>> {
     let mut backoff = Backoff::new();
     loop {
-        match apply_once(core, batch).await {
+        match apply_once(core, batch, traces).await {
             Ok(applied) => {
                 core.record_outcomes(batch, &applied.outcomes);
                 core.metrics.observe(&applied.transitions);
-                return Ok(());
+                return Ok(applied.outcomes);
             }
             Err(error) if error.is_transient() => {
                 core.metrics.batch_retries.inc();
@@ -135,12 +215,17 @@ async fn apply_with_retry(
     }
 }
 
-async fn apply_once(core: &Core, batch: &[Delivery<AlertReceived>]) -> Result<IntakeBatch, StorageError> {
+async fn apply_once(
+    core: &Core,
+    batch: &[Delivery<AlertReceived>],
+    traces: &[Option<&str>],
+) -> Result<IntakeBatch, StorageError> {
     let mut conn = core.pool.get().await?;
     let settings = &core.intake;
     // Borrowed, not cloned: this runs for every batch, and again on every retry.
     let reports: Vec<&AlertReceived> = batch.iter().map(|delivery| &delivery.envelope.payload).collect();
-    conn.transaction(async |conn| record_alerts(conn, &reports, settings, OffsetDateTime::now_utc()).await).await
+    conn.transaction(async |conn| record_alerts(conn, &reports, traces, settings, OffsetDateTime::now_utc()).await)
+        .await
 }
 
 pub(crate) fn change_name(change: OccurrenceChange) -> &'static str {

@@ -1,5 +1,7 @@
 //! The command loop: applies people's commands (acknowledge, resolve, reopen, assign) one
-//! transaction each, recording each outcome for the query service to report.
+//! transaction each, recording each outcome for the query service to report. A traced command gets
+//! an "apply command" span in the trace of the request that sent it, and the event it causes
+//! carries that span's context on.
 
 use crate::Core;
 use crate::retry::Backoff;
@@ -35,9 +37,16 @@ pub async fn run(core: Arc<Core>, consumer: Consumer<Command>, shutdown: Cancell
         };
         for delivery in batch {
             let command = &delivery.envelope.payload;
+            let mut span = consumer.span(&core.tracer, "apply command", &delivery);
+            if span.is_recording() {
+                span.set_str("command.id", &command.id.to_string());
+                span.set_str("command.action", command.action.name());
+                span.set_str("incident.id", &command.incident_id.to_string());
+            }
+            let traceparent = span.traceparent();
             let mut retry = Backoff::new();
             let outcome = loop {
-                match apply_once(&core, command).await {
+                match apply_once(&core, command, traceparent.as_deref()).await {
                     Ok(outcome) => break Some(outcome),
                     Err(error) if error.is_transient() => {
                         core.metrics.batch_retries.inc();
@@ -49,6 +58,7 @@ pub async fn run(core: Arc<Core>, consumer: Consumer<Command>, shutdown: Cancell
                     }
                     Err(error) => {
                         tracing::error!(%error, command.id = %command.id, "cannot apply command, leaving it for redelivery");
+                        span.set_error(&error.to_string());
                         break None;
                     }
                 }
@@ -58,6 +68,7 @@ pub async fn run(core: Arc<Core>, consumer: Consumer<Command>, shutdown: Cancell
                 CommandOutcome::Applied { .. } => "applied",
                 CommandOutcome::Rejected { .. } => "rejected",
             };
+            span.set_str("command.outcome", result);
             core.metrics
                 .commands_processed
                 .get_or_create(&crate::metrics::OutcomeLabel { action: command.action.name(), outcome: result })
@@ -74,15 +85,17 @@ pub async fn run(core: Arc<Core>, consumer: Consumer<Command>, shutdown: Cancell
                 tracing::warn!(%error, "cannot acknowledge command; it will be answered again from its outcome");
             }
             core.relay_wakeup.notify_one();
+            span.end();
         }
     }
     tracing::info!(consumer = consumer.name(), "command loop stopped");
 }
 
-async fn apply_once(core: &Core, command: &Command) -> Result<CommandOutcome, StorageError> {
+async fn apply_once(core: &Core, command: &Command, traceparent: Option<&str>) -> Result<CommandOutcome, StorageError> {
     let mut conn = core.pool.get().await?;
-    let (outcome, changes) =
-        conn.transaction(async |conn| apply_command(conn, command, OffsetDateTime::now_utc()).await).await?;
+    let (outcome, changes) = conn
+        .transaction(async |conn| apply_command(conn, command, traceparent, OffsetDateTime::now_utc()).await)
+        .await?;
     core.metrics.observe(&changes);
     Ok(outcome)
 }

@@ -18,9 +18,11 @@
 //! | `REOPEN_WINDOW` | `5m` | a key firing again this soon after resolving reopens the incident; `0s` disables |
 //! | `METRICS_REFRESH_INTERVAL` | `15s` | how often the active-incident gauges are read from PostgreSQL |
 //! | `HTTP_WORKERS` | `1` | HTTP worker threads (only probes and metrics are served) |
+//! | `OTEL_*` | unset: no traces | OpenTelemetry traces (`tocsin_runtime::traces`), off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set |
 
 use std::time::Duration;
 use tocsin_domain::{CorrelationRule, TeamMapping};
+use tocsin_runtime::traces::OtelSettings;
 use tocsin_runtime::{ConfigError, Env};
 use tocsin_storage::intake::IntakeSettings;
 
@@ -39,6 +41,8 @@ pub struct Config {
     pub intake: IntakeSettings,
     pub metrics_refresh_interval: Duration,
     pub http_workers: usize,
+    /// `None`: traces are off.
+    pub otel: Option<OtelSettings>,
 }
 
 impl Config {
@@ -71,6 +75,7 @@ impl Config {
             },
             metrics_refresh_interval: env.duration_or("METRICS_REFRESH_INTERVAL", Duration::from_secs(15))?,
             http_workers: env.parse_or("HTTP_WORKERS", 1)?,
+            otel: OtelSettings::from_env(env, "incident-core")?,
         })
     }
 }

@@ -22,6 +22,7 @@ use tocsin_bus::{Bus, BusMetrics, BusSettings, Consumer, ConsumerSettings, Deliv
 use tocsin_domain::{AlertReceived, Command, OccurrenceChange};
 use tocsin_runtime::http::{self, HttpSettings};
 use tocsin_runtime::metrics::HttpMetrics;
+use tocsin_runtime::traces::Tracer;
 use tocsin_runtime::{Metrics, Readiness};
 use tocsin_storage::intake::{IntakeOutcome, IntakeSettings};
 use tocsin_storage::{Pool, PoolSettings};
@@ -40,6 +41,7 @@ pub(crate) struct Core {
     pub pool_gauges: tocsin_runtime::metrics::PoolGauges,
     /// Poked after every commit, so events reach the stream without waiting for the next poll.
     pub relay_wakeup: Notify,
+    pub tracer: Tracer,
 }
 
 impl Core {
@@ -86,6 +88,7 @@ impl Application {
                 ..BusSettings::default()
             },
         )?;
+        let tracer = Tracer::install(config.otel.as_ref())?;
         let mut registry = tocsin_runtime::metrics::registry();
         let http_metrics = HttpMetrics::register(&mut registry);
         let bus_metrics = BusMetrics::register(&mut registry);
@@ -121,7 +124,7 @@ impl Application {
         let listener = http::bind(&config.listen_addr)?;
         let port = listener.local_addr()?.port();
         let server = http::serve(
-            HttpSettings { listener, workers: config.http_workers, service: "incident-core" },
+            HttpSettings { listener, workers: config.http_workers, service: "incident-core", tracer: tracer.clone() },
             Metrics::new(registry),
             http_metrics,
             readiness,
@@ -135,6 +138,7 @@ impl Application {
             metrics: core_metrics,
             pool_gauges,
             relay_wakeup: Notify::new(),
+            tracer,
         });
         let metrics_refresh = config.metrics_refresh_interval;
         Ok(Application { port, server, core, alerts, commands, metrics_refresh, shutdown })
@@ -145,7 +149,7 @@ impl Application {
     }
 
     /// Runs the HTTP server and the three loops until shutdown; each loop finishes the work it
-    /// holds first.
+    /// holds first, and the spans still waiting are exported last.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let alert_loop = tokio::spawn(alerts::run(self.core.clone(), self.alerts, self.shutdown.clone()));
         let command_loop = tokio::spawn(commands::run(self.core.clone(), self.commands, self.shutdown.clone()));
@@ -159,6 +163,7 @@ impl Application {
                 tracing::error!(%error, "a worker loop failed");
             }
         }
+        self.core.tracer.shutdown().await;
         served
     }
 }

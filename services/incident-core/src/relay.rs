@@ -1,6 +1,7 @@
 //! The outbox relay: moves committed events from the outbox table to the events stream, then
 //! deletes them. A crash between XADD and DELETE publishes an event twice, never zero times;
-//! consumers dedupe by event id.
+//! consumers dedupe by event id. An event stored with a trace context gets a "publish events" span
+//! in that trace, whose context the event carries to its consumers.
 
 use crate::Core;
 use serde_json::value::RawValue;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tocsin_bus::{Envelope, Stream};
 use tocsin_domain::{IncidentEvent, Message};
+use tocsin_runtime::traces::TraceContext;
 use tocsin_storage::AsyncConnection;
 use tocsin_storage::{StorageError, outbox};
 use tokio_util::sync::CancellationToken;
@@ -54,22 +56,32 @@ async fn relay_once(core: &Core) -> Result<usize, StorageError> {
             let now = OffsetDateTime::now_utc();
             // The payload goes out as the text the outbox holds, without decoding it.
             let mut envelopes = Vec::with_capacity(pending.len());
+            let mut spans = Vec::new();
             for event in pending {
                 let payload = RawValue::from_string(event.payload)
                     .map_err(|error| StorageError::Corrupt(format!("outbox event {}: {error}", event.event_id)))?;
-                envelopes.push(Envelope {
+                let mut envelope = Envelope {
                     id: event.event_id,
                     kind: IncidentEvent::TYPE.to_owned(),
                     schema: IncidentEvent::SCHEMA_VERSION,
                     time: now,
                     traceparent: None,
                     payload,
-                });
+                };
+                let parent = event.traceparent.as_deref().and_then(TraceContext::from_traceparent);
+                if parent.is_some() {
+                    spans.push(core.bus.producer_span(&core.tracer, Stream::Events, parent.as_ref(), &mut envelope));
+                }
+                envelopes.push(envelope);
             }
-            core.bus
-                .publish(Stream::Events, &envelopes)
-                .await
-                .map_err(|error| StorageError::Unavailable(error.to_string()))?;
+            let published = core.bus.publish(Stream::Events, &envelopes).await;
+            for mut span in spans {
+                if let Err(error) = &published {
+                    span.set_error(&error.to_string());
+                }
+                span.end();
+            }
+            published.map_err(|error| StorageError::Unavailable(error.to_string()))?;
             outbox::delete(conn, &ids).await?;
             Ok(ids.len())
         })

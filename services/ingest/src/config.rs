@@ -9,8 +9,10 @@
 //! | `STREAM_MAX_AGE` | `7d` | entries older than this are trimmed from the streams |
 //! | `INGEST_MAX_BODY_BYTES` | `4194304` | larger webhooks get 413 |
 //! | `HTTP_WORKERS` | number of CPUs | HTTP worker threads |
+//! | `OTEL_*` | unset: no traces | OpenTelemetry traces (`tocsin_runtime::traces`), off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set |
 
 use std::time::Duration;
+use tocsin_runtime::traces::OtelSettings;
 use tocsin_runtime::{ConfigError, Env, Secret};
 
 #[derive(Debug, Clone)]
@@ -22,6 +24,8 @@ pub struct Config {
     pub stream_max_age: Duration,
     pub max_body_bytes: usize,
     pub http_workers: usize,
+    /// `None`: traces are off.
+    pub otel: Option<OtelSettings>,
 }
 
 impl Config {
@@ -34,6 +38,7 @@ impl Config {
             stream_max_age: env.duration_or("STREAM_MAX_AGE", Duration::from_secs(7 * 24 * 3600))?,
             max_body_bytes: env.parse_or("INGEST_MAX_BODY_BYTES", 4 * 1024 * 1024)?,
             http_workers: env.parse_or("HTTP_WORKERS", std::thread::available_parallelism().map_or(2, usize::from))?,
+            otel: OtelSettings::from_env(env, "ingest")?,
         })
     }
 }

@@ -16,12 +16,14 @@ use tocsin_bus::{Bus, BusSettings};
 use tocsin_runtime::auth::{RequiredToken, require_bearer};
 use tocsin_runtime::http::{self, HttpSettings};
 use tocsin_runtime::metrics::HttpMetrics;
+use tocsin_runtime::traces::Tracer;
 use tocsin_runtime::{Metrics, Readiness};
 use tokio_util::sync::CancellationToken;
 
 pub struct Application {
     port: u16,
     server: Server,
+    tracer: Tracer,
 }
 
 impl Application {
@@ -36,6 +38,7 @@ impl Application {
                 ..BusSettings::default()
             },
         )?;
+        let tracer = Tracer::install(config.otel.as_ref())?;
         let mut registry = tocsin_runtime::metrics::registry();
         let http_metrics = HttpMetrics::register(&mut registry);
         let ingest_metrics = IngestMetrics::register(&mut registry);
@@ -43,11 +46,15 @@ impl Application {
 
         let listener = http::bind(&config.listen_addr)?;
         let port = listener.local_addr()?.port();
-        let state =
-            web::Data::new(webhook::State { bus, metrics: ingest_metrics, max_body_bytes: config.max_body_bytes });
+        let state = web::Data::new(webhook::State {
+            bus,
+            metrics: ingest_metrics,
+            max_body_bytes: config.max_body_bytes,
+            tracer: tracer.clone(),
+        });
         let token = web::Data::new(RequiredToken(config.ingest_token.clone()));
         let server = http::serve(
-            HttpSettings { listener, workers: config.http_workers, service: "ingest" },
+            HttpSettings { listener, workers: config.http_workers, service: "ingest", tracer: tracer.clone() },
             Metrics::new(registry),
             http_metrics,
             readiness,
@@ -62,14 +69,17 @@ impl Application {
                 );
             },
         )?;
-        Ok(Application { port, server })
+        Ok(Application { port, server, tracer })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// Serves until shutdown, then exports the spans still waiting.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.tracer.shutdown().await;
+        served
     }
 }

@@ -1,4 +1,5 @@
-//! `POST /alerts`.
+//! `POST /alerts`. When the request is traced, each alert gets a producer span of its own in the
+//! request's trace, and carries that span's context to incident-core.
 
 use crate::metrics::IngestMetrics;
 use actix_web::http::header;
@@ -9,12 +10,14 @@ use time::OffsetDateTime;
 use tocsin_bus::{Bus, Envelope, Stream};
 use tocsin_domain::AlertReceived;
 use tocsin_domain::webhook::WebhookPayload;
+use tocsin_runtime::traces::{self, Tracer};
 use tocsin_runtime::{ApiError, ErrorCode};
 
 pub struct State {
     pub bus: Bus,
     pub metrics: IngestMetrics,
     pub max_body_bytes: usize,
+    pub tracer: Tracer,
 }
 
 pub async fn receive(
@@ -38,13 +41,26 @@ async fn accept(request: &HttpRequest, body: web::Payload, state: &State) -> Res
         .map_err(|error| ("malformed", ApiError::invalid_payload(format!("malformed webhook: {error}"))))?;
     payload.validate().map_err(|error| ("invalid", ApiError::invalid_payload(format!("invalid webhook: {error}"))))?;
 
-    let messages: Vec<_> =
+    let mut messages: Vec<_> =
         AlertReceived::from_webhook(&payload, OffsetDateTime::now_utc()).into_iter().map(Envelope::new).collect();
-    state
-        .bus
-        .publish(Stream::Alerts, &messages)
-        .await
-        .map_err(|error| ("unavailable", ApiError::unavailable("the alert stream (Redis)", error)))?;
+    // Untraced requests (traces off, or not sampled) skip this loop altogether.
+    let mut spans = Vec::new();
+    if let Some(request_span) = traces::request_context(request) {
+        spans.reserve(messages.len());
+        for message in &mut messages {
+            let mut span = state.bus.producer_span(&state.tracer, Stream::Alerts, Some(&request_span), message);
+            span.set_str("alert.fingerprint", &message.payload.alert.fingerprint);
+            spans.push(span);
+        }
+    }
+    let published = state.bus.publish(Stream::Alerts, &messages).await;
+    for mut span in spans {
+        if let Err(error) = &published {
+            span.set_error(&error.to_string());
+        }
+        span.end();
+    }
+    published.map_err(|error| ("unavailable", ApiError::unavailable("the alert stream (Redis)", error)))?;
 
     state.metrics.alerts_accepted.inc_by(messages.len() as u64);
     if payload.truncated_alerts > 0 {

@@ -30,6 +30,7 @@ async fn start_with_redis(redis_url: &str, redis: TestRedis) -> Ingest {
             stream_max_age: Duration::from_secs(3600),
             max_body_bytes: LIMIT,
             http_workers: 1,
+            otel: None,
         },
         shutdown.clone(),
     )

@@ -29,10 +29,12 @@
 //! | `DELIVERY_MAX_BACKOFF` | `5m` | the longest wait between attempts |
 //! | `DELIVERY_TIMEOUT` | `10s` | an attempt without an answer by then is retried |
 //! | `CHANNEL_INTERVAL` | `1s` | at most one message per channel per this interval; bursts queue |
+//! | `OTEL_*` | unset: no traces | OpenTelemetry traces (`tocsin_runtime::traces`), off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set |
 
 use crate::channels::email::SmtpSettings;
 use std::path::PathBuf;
 use std::time::Duration;
+use tocsin_runtime::traces::OtelSettings;
 use tocsin_runtime::{ConfigError, Env, Secret};
 
 #[derive(Debug, Clone)]
@@ -54,6 +56,8 @@ pub struct Config {
     pub smtp: Option<SmtpSettings>,
     pub public_url: Option<String>,
     pub delivery: DeliverySettings,
+    /// `None`: traces are off.
+    pub otel: Option<OtelSettings>,
 }
 
 /// Where the routing comes from.
@@ -141,6 +145,7 @@ impl Config {
                 attempt_timeout: env.duration_or("DELIVERY_TIMEOUT", Duration::from_secs(10))?,
                 channel_interval: env.duration_or("CHANNEL_INTERVAL", Duration::from_secs(1))?,
             },
+            otel: OtelSettings::from_env(env, "notifier")?,
         })
     }
 }

@@ -9,6 +9,8 @@
 //! - A 429 waits for its `Retry-After`; 5xx, timeouts and refused connections back off
 //!   exponentially with jitter; other 4xx are not retried. A delivery that fails for good goes to
 //!   the `notifications` dead-letter stream and is counted.
+//! - Each attempt at a traced delivery is a "deliver <channel>" span, the child of the "route event"
+//!   span whose context the delivery row keeps.
 
 use crate::channels::email::Email;
 use crate::channels::github::GitHub;
@@ -24,6 +26,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tocsin_bus::Bus;
 use tocsin_domain::IncidentEvent;
+use tocsin_runtime::traces::{SpanKind, TraceContext, TraceSpan, Tracer};
 use tocsin_storage::notifications::{self, ClaimedDelivery};
 use tocsin_storage::{AsyncConnection, Pool};
 use tokio::sync::Notify;
@@ -57,6 +60,17 @@ impl Channel {
             Channel::Teams(_) => "teams",
             Channel::Email(_) => "email",
             Channel::GitHub(_) => "github",
+        }
+    }
+
+    /// The name of an attempt's span.
+    fn span_name(&self) -> &'static str {
+        match self {
+            Channel::Slack(_) => "deliver slack",
+            Channel::SlackWebhook(_) => "deliver slack_webhook",
+            Channel::Teams(_) => "deliver teams",
+            Channel::Email(_) => "deliver email",
+            Channel::GitHub(_) => "deliver github",
         }
     }
 
@@ -121,6 +135,7 @@ pub struct Worker {
     pub metrics: DeliveryMetrics,
     /// Rung by the event loop when it recorded new deliveries.
     pub wake: Arc<Notify>,
+    pub tracer: Tracer,
 }
 
 impl Worker {
@@ -171,11 +186,31 @@ impl Worker {
     }
 
     async fn process(&self, delivery: ClaimedDelivery) {
+        let mut span = self.span(&delivery);
         let outcome = self.attempt(&delivery).await;
-        if let Err(error) = self.record(&delivery, outcome).await {
+        if let Err((error, _)) = &outcome {
+            span.set_error(&error.to_string());
+        }
+        if let Err(error) = self.record(&delivery, outcome, &mut span).await {
             // The claim runs out and the delivery is tried again, by this replica or another.
             tracing::warn!(%error, delivery.id = delivery.id, "cannot record a delivery's outcome; it will be retried");
         }
+        span.end();
+    }
+
+    /// The attempt's span, in the trace the delivery was recorded in; nothing for an untraced one.
+    fn span(&self, delivery: &ClaimedDelivery) -> TraceSpan {
+        let parent = delivery.traceparent.as_deref().and_then(TraceContext::from_traceparent);
+        let name = self.channels.get(&delivery.target).map_or("deliver", Channel::span_name);
+        let mut span = self.tracer.follow(name, SpanKind::Client, parent.as_ref());
+        if span.is_recording() {
+            span.set_i64("notification.delivery.id", delivery.id);
+            span.set_str("notification.target", &delivery.target);
+            span.set_i64("notification.attempt", i64::from(delivery.attempts) + 1);
+            span.set_str("event.id", &delivery.event_id.to_string());
+            span.set_str("incident.id", &delivery.incident_id.to_string());
+        }
+        span
     }
 
     /// Sends one delivery and says how it went.
@@ -215,6 +250,7 @@ impl Worker {
         &self,
         delivery: &ClaimedDelivery,
         outcome: Result<(Delivered, &'static str), (DeliveryError, &'static str)>,
+        span: &mut TraceSpan,
     ) -> Result<(), tocsin_storage::StorageError> {
         let mut conn = self.pool.get().await?;
         let attempt = delivery.attempts as u32 + 1;
@@ -230,12 +266,14 @@ impl Worker {
                 })
                 .await?;
                 self.metrics.count(kind, "sent");
+                span.set_str("notification.outcome", "sent");
                 tracing::info!(delivery.id = delivery.id, target = %delivery.target, incident.id = %delivery.incident_id, attempt, "notification sent");
             }
             Err((DeliveryError::Retry { reason, after }, kind)) if attempt < self.retry.max_attempts => {
                 let wait = after.unwrap_or_else(|| self.retry.backoff(attempt));
                 notifications::mark_retry(&mut conn, delivery.id, OffsetDateTime::now_utc() + wait, &reason).await?;
                 self.metrics.count(kind, "retried");
+                span.set_str("notification.outcome", "retried");
                 tracing::warn!(delivery.id = delivery.id, target = %delivery.target, attempt, retry_in = ?wait, %reason, "notification failed; will retry");
             }
             Err((error, kind)) => {
@@ -266,6 +304,7 @@ impl Worker {
                 }
                 notifications::mark_dead(&mut conn, delivery.id, &reason).await?;
                 self.metrics.count(kind, "dead");
+                span.set_str("notification.outcome", "dead");
                 tracing::error!(delivery.id = delivery.id, target = %delivery.target, incident.id = %delivery.incident_id, %reason, "notification given up; it is on the dead-letter stream");
             }
         }

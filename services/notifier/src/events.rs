@@ -3,6 +3,9 @@
 //! acknowledged. The delivery worker (`crate::deliveries`) sends them. A crash between the two
 //! steps redelivers the entry, and the (event id, target) key turns the second recording into a
 //! no-op: an event is notified once per target however often it arrives.
+//!
+//! A traced event gets a "route event" span in its trace; the deliveries keep that span's context,
+//! and the worker's "deliver <channel>" spans continue it, however much later they run.
 
 use crate::metrics::KindLabel;
 use crate::routing::Routing;
@@ -12,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tocsin_bus::{Consumer, Delivery};
 use tocsin_domain::IncidentEvent;
+use tocsin_runtime::traces::{TraceSpan, Tracer};
 use tocsin_storage::Pool;
 use tocsin_storage::notifications::{self, NewDelivery};
 use tokio::sync::Notify;
@@ -24,6 +28,7 @@ pub struct EventLoop {
     pub events_seen: Family<KindLabel, Counter>,
     /// Rung when new deliveries are recorded, so the worker sends them at once.
     pub wake: Arc<Notify>,
+    pub tracer: Tracer,
 }
 
 impl EventLoop {
@@ -88,10 +93,27 @@ impl EventLoop {
             // The event's JSON as it travelled; the worker decodes it again when it sends.
             texts.push(serde_json::to_string(event).unwrap_or_default());
         }
+        // Empty when traces are off: then no event has a span, and no delivery a traceparent.
+        let mut spans: Vec<TraceSpan> = Vec::new();
+        let mut traceparents: Vec<Option<String>> = Vec::new();
+        if self.tracer.is_on() {
+            for delivery in batch {
+                let span = self.consumer.span(&self.tracer, "route event", delivery);
+                traceparents.push(span.traceparent());
+                spans.push(span);
+            }
+        }
         let mut rows = Vec::new();
-        for (delivery, text) in batch.iter().zip(&texts) {
+        for (index, (delivery, text)) in batch.iter().zip(&texts).enumerate() {
             let event = &delivery.envelope.payload;
             let targets = self.routing.targets_for(event);
+            if let Some(span) = spans.get_mut(index).filter(|span| span.is_recording()) {
+                span.set_str("event.id", &event.id.to_string());
+                span.set_str("event.kind", event.kind.as_str());
+                span.set_str("incident.id", &event.incident.id.to_string());
+                span.set_i64("notification.targets", targets.len() as i64);
+            }
+            let traceparent = traceparents.get(index).and_then(Option::as_deref);
             tracing::debug!(
                 event.id = %event.id,
                 event.kind = event.kind.as_str(),
@@ -104,13 +126,23 @@ impl EventLoop {
                 target: &target.name,
                 incident_id: event.incident.id,
                 event: text,
+                traceparent,
             }));
         }
         if rows.is_empty() {
             return Ok(0);
         }
-        let mut conn = self.pool.get().await?;
-        notifications::enqueue(&mut conn, &rows).await
+        let recorded = match self.pool.get().await {
+            Ok(mut conn) => notifications::enqueue(&mut conn, &rows).await,
+            Err(error) => Err(error.into()),
+        };
+        for mut span in spans {
+            if let Err(error) = &recorded {
+                span.set_error(&error.to_string());
+            }
+            span.end();
+        }
+        recorded
     }
 }
 

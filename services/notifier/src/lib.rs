@@ -37,6 +37,7 @@ use std::sync::Arc;
 use tocsin_bus::{Bus, BusMetrics, BusSettings, Consumer, ConsumerSettings, Stream};
 use tocsin_runtime::http::{self, HttpSettings};
 use tocsin_runtime::metrics::HttpMetrics;
+use tocsin_runtime::traces::Tracer;
 use tocsin_runtime::{Metrics, Readiness};
 use tocsin_storage::{Pool, PoolSettings};
 use tokio::sync::Notify;
@@ -54,6 +55,7 @@ pub struct Application {
     worker: Worker,
     pool: Pool,
     pool_gauges: tocsin_runtime::metrics::PoolGauges,
+    tracer: Tracer,
     shutdown: CancellationToken,
 }
 
@@ -90,6 +92,7 @@ impl Application {
                 ..BusSettings::default()
             },
         )?;
+        let tracer = Tracer::install(config.otel.as_ref())?;
         let mut registry = tocsin_runtime::metrics::registry();
         let http_metrics = HttpMetrics::register(&mut registry);
         let bus_metrics = BusMetrics::register(&mut registry);
@@ -116,8 +119,14 @@ impl Application {
             bus_metrics,
         );
         let wake = Arc::new(Notify::new());
-        let event_loop =
-            EventLoop { consumer, pool: pool.clone(), routing: routing.clone(), events_seen, wake: wake.clone() };
+        let event_loop = EventLoop {
+            consumer,
+            pool: pool.clone(),
+            routing: routing.clone(),
+            events_seen,
+            wake: wake.clone(),
+            tracer: tracer.clone(),
+        };
         let worker = Worker {
             pool: pool.clone(),
             bus: bus.clone(),
@@ -131,6 +140,7 @@ impl Application {
             public_url: config.public_url.clone(),
             metrics: delivery_metrics,
             wake,
+            tracer: tracer.clone(),
         };
 
         let readiness = Readiness::default()
@@ -138,12 +148,11 @@ impl Application {
             .with("redis", bus.readiness_check());
         let listener = http::bind(&config.listen_addr)?;
         let port = listener.local_addr()?.port();
-        let slack = config
-            .slack_signing_secret
-            .clone()
-            .map(|signing_secret| web::Data::new(slack_actions::SlackActions { signing_secret, bus: bus.clone() }));
+        let slack = config.slack_signing_secret.clone().map(|signing_secret| {
+            web::Data::new(slack_actions::SlackActions { signing_secret, bus: bus.clone(), tracer: tracer.clone() })
+        });
         let server = http::serve(
-            HttpSettings { listener, workers: config.http_workers, service: "notifier" },
+            HttpSettings { listener, workers: config.http_workers, service: "notifier", tracer: tracer.clone() },
             Metrics::new(registry),
             http_metrics,
             readiness,
@@ -160,7 +169,7 @@ impl Application {
                 }
             },
         )?;
-        Ok(Application { port, server, event_loop, worker, pool, pool_gauges, shutdown })
+        Ok(Application { port, server, event_loop, worker, pool, pool_gauges, tracer, shutdown })
     }
 
     pub fn port(&self) -> u16 {
@@ -188,6 +197,7 @@ impl Application {
                 tracing::error!(%error, "the {name} failed");
             }
         }
+        self.tracer.shutdown().await;
         served
     }
 }

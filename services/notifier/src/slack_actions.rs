@@ -10,6 +10,9 @@
 //! has applied the command and the resulting event comes back through the notifier. Slack retries a
 //! request it thinks went unanswered; the command id is derived from the click's `trigger_id`, so a
 //! retried click is the same command and incident-core applies it once.
+//!
+//! A traced click's command carries a "publish commands" span of the request's trace, so the click,
+//! incident-core applying it and the message being edited are one trace.
 
 use actix_web::http::header::HeaderMap;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -19,6 +22,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tocsin_bus::{Bus, Envelope, Stream};
 use tocsin_domain::{Action, Command};
+use tocsin_runtime::traces::{self, Tracer};
 use tocsin_runtime::{ApiError, Secret};
 use uuid::Uuid;
 
@@ -32,6 +36,7 @@ const SLACK_COMMAND_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a57_3c1e_4d0b_9a55
 pub struct SlackActions {
     pub signing_secret: Secret,
     pub bus: Bus,
+    pub tracer: Tracer,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -189,9 +194,21 @@ pub async fn handle(
         // Link buttons also call this URL; there is nothing to do for them.
         return Ok(HttpResponse::Ok().finish());
     }
-    let envelopes: Vec<Envelope<Command>> =
+    let mut envelopes: Vec<Envelope<Command>> =
         commands.iter().map(|command| Envelope::new(command.clone()).with_id(command.id)).collect();
-    slack.bus.publish(Stream::Commands, &envelopes).await.map_err(|error| ApiError::unavailable("redis", error))?;
+    let request_span = traces::request_context(&request);
+    let spans: Vec<_> = envelopes
+        .iter_mut()
+        .map(|envelope| slack.bus.producer_span(&slack.tracer, Stream::Commands, request_span.as_ref(), envelope))
+        .collect();
+    let published = slack.bus.publish(Stream::Commands, &envelopes).await;
+    for mut span in spans {
+        if let Err(error) = &published {
+            span.set_error(&error.to_string());
+        }
+        span.end();
+    }
+    published.map_err(|error| ApiError::unavailable("redis", error))?;
     for command in &commands {
         tracing::info!(
             command.id = %command.id,

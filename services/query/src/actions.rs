@@ -1,6 +1,9 @@
 //! Acting on incidents. query never writes incidents: it puts a command on the commands stream and
 //! waits for incident-core to record the command's outcome, then answers with the incident's new
 //! state (or 404, 409, or 504 if incident-core did not get to it in time).
+//!
+//! A traced request's command carries a "publish commands" span of the request's trace, so the
+//! action, incident-core applying it and the notifications it causes are one trace.
 
 use crate::State;
 use crate::errors::storage_error;
@@ -11,6 +14,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tocsin_bus::{Envelope, Stream};
 use tocsin_domain::{Action, Command, CommandOutcome, Incident, RejectionCode};
+use tocsin_runtime::traces::{self, TraceContext};
 use tocsin_runtime::{ApiError, ErrorCode};
 use tocsin_storage::commands::command_outcome;
 use tocsin_storage::reads;
@@ -65,13 +69,17 @@ pub struct AssignRequest {
     ),
     security(("bearer" = []))
 )]
-pub async fn resolve(state: web::Data<State>, body: web::Json<ResolveRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn resolve(
+    state: web::Data<State>,
+    request: HttpRequest,
+    body: web::Json<ResolveRequest>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let action = match body.action {
         ResolveAction::Acknowledge => Action::Acknowledge,
         ResolveAction::Resolve => Action::Resolve,
     };
-    execute(&state, body.incident_id, action, body.actor).await
+    execute(&state, traces::request_context(&request), body.incident_id, action, body.actor).await
 }
 
 macro_rules! lifecycle_endpoint {
@@ -97,7 +105,7 @@ macro_rules! lifecycle_endpoint {
             body: web::Bytes,
         ) -> Result<HttpResponse, ApiError> {
             let actor = optional_actor(&request, &body)?;
-            execute(&state, parse_id(&id)?, $action, actor).await
+            execute(&state, traces::request_context(&request), parse_id(&id)?, $action, actor).await
         }
     };
 }
@@ -122,11 +130,12 @@ lifecycle_endpoint!(reopen, "/incidents/{id}/reopen", Action::Reopen, "The reope
 pub async fn assign(
     state: web::Data<State>,
     id: web::Path<String>,
+    request: HttpRequest,
     body: web::Json<AssignRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let assignee = body.assignee.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());
-    execute(&state, parse_id(&id)?, Action::Assign { assignee }, body.actor).await
+    execute(&state, traces::request_context(&request), parse_id(&id)?, Action::Assign { assignee }, body.actor).await
 }
 
 /// The body of the lifecycle actions is optional; when there is one it must be the JSON it
@@ -151,6 +160,7 @@ fn optional_actor(request: &HttpRequest, body: &[u8]) -> Result<Option<String>, 
 
 async fn execute(
     state: &State,
+    request_span: Option<TraceContext>,
     incident_id: Uuid,
     action: Action,
     actor: Option<String>,
@@ -165,11 +175,14 @@ async fn execute(
     let actor = actor.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).unwrap_or_else(|| DEFAULT_ACTOR.into());
     let command = Command { id: Uuid::now_v7(), incident_id, action, actor, requested_at: OffsetDateTime::now_utc() };
     let command_id = command.id;
-    state
-        .bus
-        .publish(Stream::Commands, &[Envelope::new(command).with_id(command_id)])
-        .await
-        .map_err(|error| ApiError::unavailable("the command stream (Redis)", error))?;
+    let mut envelope = Envelope::new(command).with_id(command_id);
+    let mut span = state.bus.producer_span(&state.tracer, Stream::Commands, request_span.as_ref(), &mut envelope);
+    let published = state.bus.publish(Stream::Commands, std::slice::from_ref(&envelope)).await;
+    if let Err(error) = &published {
+        span.set_error(&error.to_string());
+    }
+    span.end();
+    published.map_err(|error| ApiError::unavailable("the command stream (Redis)", error))?;
 
     match wait_for_outcome(state, command_id).await? {
         Some(CommandOutcome::Applied { incident }) => Ok(HttpResponse::Ok().json(incident)),

@@ -12,9 +12,11 @@
 //! | `ACTION_TIMEOUT` | `5s` | how long an action waits for incident-core before answering 504 |
 //! | `HTTP_WORKERS` | number of CPUs | HTTP worker threads |
 //! | `WEB_ROOT` | unset | folder of the built dashboard (`services/web/dist`), served at `/`; unset serves the API only |
+//! | `OTEL_*` | unset: no traces | OpenTelemetry traces (`tocsin_runtime::traces`), off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set |
 
 use std::path::PathBuf;
 use std::time::Duration;
+use tocsin_runtime::traces::OtelSettings;
 use tocsin_runtime::{ConfigError, Env, Secret};
 
 #[derive(Debug, Clone)]
@@ -29,6 +31,8 @@ pub struct Config {
     pub action_timeout: Duration,
     pub http_workers: usize,
     pub web_root: Option<PathBuf>,
+    /// `None`: traces are off.
+    pub otel: Option<OtelSettings>,
 }
 
 impl Config {
@@ -44,6 +48,7 @@ impl Config {
             action_timeout: env.duration_or("ACTION_TIMEOUT", Duration::from_secs(5))?,
             http_workers: env.parse_or("HTTP_WORKERS", std::thread::available_parallelism().map_or(2, usize::from))?,
             web_root: env.get("WEB_ROOT").map(PathBuf::from),
+            otel: OtelSettings::from_env(env, "query")?,
         })
     }
 }

@@ -20,6 +20,7 @@ use tocsin_bus::{Bus, BusSettings};
 use tocsin_runtime::auth::{RequiredToken, require_bearer};
 use tocsin_runtime::http::{self, HttpSettings};
 use tocsin_runtime::metrics::HttpMetrics;
+use tocsin_runtime::traces::Tracer;
 use tocsin_runtime::{ApiError, Metrics, Readiness};
 use tocsin_storage::{Pool, PoolSettings};
 use tokio_util::sync::CancellationToken;
@@ -31,6 +32,7 @@ pub(crate) struct State {
     pub action_timeout: Duration,
     pub live: live::LiveFeed,
     pub shutdown: CancellationToken,
+    pub tracer: Tracer,
 }
 
 pub struct Application {
@@ -40,6 +42,7 @@ pub struct Application {
     pool_gauges: tocsin_runtime::metrics::PoolGauges,
     live: live::LiveFeed,
     bus: Bus,
+    tracer: Tracer,
     shutdown: CancellationToken,
 }
 
@@ -57,6 +60,7 @@ impl Application {
                 ..BusSettings::default()
             },
         )?;
+        let tracer = Tracer::install(config.otel.as_ref())?;
         let mut registry = tocsin_runtime::metrics::registry();
         let http_metrics = HttpMetrics::register(&mut registry);
         let pool_gauges = tocsin_runtime::metrics::PoolGauges::register(&mut registry);
@@ -75,11 +79,12 @@ impl Application {
             action_timeout: config.action_timeout,
             live: live.clone(),
             shutdown: shutdown.clone(),
+            tracer: tracer.clone(),
         });
         let web_root = config.web_root.clone();
         let token = web::Data::new(RequiredToken(config.api_token.clone()));
         let server = http::serve(
-            HttpSettings { listener, workers: config.http_workers, service: "query" },
+            HttpSettings { listener, workers: config.http_workers, service: "query", tracer: tracer.clone() },
             Metrics::new(registry),
             http_metrics,
             readiness,
@@ -118,7 +123,7 @@ impl Application {
                 dashboard::mount(cfg, web_root.as_deref());
             },
         )?;
-        Ok(Application { port, server, pool, pool_gauges, live, bus, shutdown })
+        Ok(Application { port, server, pool, pool_gauges, live, bus, tracer, shutdown })
     }
 
     pub fn port(&self) -> u16 {
@@ -142,6 +147,7 @@ impl Application {
         self.shutdown.cancel();
         let _ = gauge_loop.await;
         let _ = follower.await;
+        self.tracer.shutdown().await;
         served
     }
 }

@@ -17,7 +17,9 @@
 //!    through the one-alert path, [`super::record_alert`];
 //! 6. every change becomes a timeline entry and an outbox event, inserted in one statement each.
 //!
-//! Events written for a round carry the incident as it stands at the end of that round.
+//! Events written for a round carry the incident as it stands at the end of that round, and the
+//! trace context of the report that caused them (an incident resolved by its last alerts: the
+//! trace of the last of them).
 
 use super::{
     IntakeOutcome, IntakeSettings, StatusChange, alert_detail, occurrence_key, record_alert, reopen, stored_time,
@@ -46,17 +48,20 @@ pub struct IntakeBatch {
     pub transitions: Vec<StatusChange>,
 }
 
-/// Applies `reports` in the caller's transaction.
+/// Applies `reports` in the caller's transaction. `traces[i]`, when there, is the W3C trace context
+/// of the span applying `reports[i]`, which the events it causes carry on; `traces` may be shorter
+/// (empty when nothing is traced).
 pub async fn record_alerts(
     conn: &mut AsyncPgConnection,
     reports: &[&AlertReceived],
+    traces: &[Option<&str>],
     settings: &IntakeSettings,
     now: OffsetDateTime,
 ) -> Result<IntakeBatch, StorageError> {
     let mut outcomes: Vec<Option<IntakeOutcome>> = vec![None; reports.len()];
     let mut transitions = Vec::new();
     for round in rounds(reports) {
-        let (applied, mut changed) = apply_round(conn, reports, &round, settings, now).await?;
+        let (applied, mut changed) = apply_round(conn, reports, traces, &round, settings, now).await?;
         transitions.append(&mut changed);
         for (index, mut outcome) in round.into_iter().zip(applied) {
             transitions.append(&mut outcome.transitions);
@@ -91,10 +96,12 @@ type Touched = BTreeMap<Uuid, IncidentRow>;
 async fn apply_round(
     conn: &mut AsyncPgConnection,
     reports: &[&AlertReceived],
+    traces: &[Option<&str>],
     round: &[usize],
     settings: &IntakeSettings,
     now: OffsetDateTime,
 ) -> Result<(Vec<IntakeOutcome>, Vec<StatusChange>), StorageError> {
+    let traces: Vec<Option<&str>> = round.iter().map(|&i| traces.get(i).copied().flatten()).collect();
     let round: Vec<&AlertReceived> = round.iter().map(|&i| reports[i]).collect();
     lock_occurrences(conn, &round).await?;
     let stored = stored_occurrences(conn, &round).await?;
@@ -131,8 +138,8 @@ async fn apply_round(
     let mut touched = Touched::new();
     let mut changes: Vec<(Uuid, Change)> = Vec::new();
     refresh(conn, &round, &refreshed, now).await?;
-    open(conn, &round, &opened, settings, now, &mut outcomes, &mut touched, &mut changes).await?;
-    resolve(conn, &round, &resolved, settings, now, &mut outcomes, &mut touched, &mut changes).await?;
+    open(conn, &round, &traces, &opened, settings, now, &mut outcomes, &mut touched, &mut changes).await?;
+    resolve(conn, &round, &traces, &resolved, settings, now, &mut outcomes, &mut touched, &mut changes).await?;
     let (events, transitions) = record_changes(conn, &touched, changes).await?;
     for outcome in &mut outcomes {
         if let Some(count) = outcome.incident_id.and_then(|id| events.get(&id)) {
@@ -140,7 +147,7 @@ async fn apply_round(
         }
     }
     for position in one_by_one {
-        outcomes[position] = record_alert(conn, round[position], settings, now).await?;
+        outcomes[position] = record_alert(conn, round[position], traces[position], settings, now).await?;
     }
     Ok((outcomes, transitions))
 }
@@ -203,6 +210,7 @@ async fn refresh(
 async fn open(
     conn: &mut AsyncPgConnection,
     round: &[&AlertReceived],
+    traces: &[Option<&str>],
     opened: &[usize],
     settings: &IntakeSettings,
     now: OffsetDateTime,
@@ -271,7 +279,8 @@ async fn open(
                         SYSTEM_ACTOR,
                         json!({ "reason": "an alert fired again within the reopen window", "alert": alert_detail(round[*first]) }),
                     )
-                    .with_status(IncidentStatus::Open),
+                    .with_status(IncidentStatus::Open)
+                    .traced(traces[*first]),
                 ));
                 reopened.push((*key).clone());
                 incident_of.insert((*key).clone(), row);
@@ -363,7 +372,7 @@ async fn open(
             } else {
                 Change::new(EventKind::AlertAdded, alert.starts_at, ALERTMANAGER_ACTOR, detail)
             };
-            changes.push((incident.id, change));
+            changes.push((incident.id, change.traced(traces[*position])));
         }
     }
     diesel::insert_into(alerts::table).values(alert_rows).execute(conn).await?;
@@ -395,6 +404,7 @@ async fn open(
 async fn resolve(
     conn: &mut AsyncPgConnection,
     round: &[&AlertReceived],
+    traces: &[Option<&str>],
     resolved: &[(usize, &AlertRow)],
     settings: &IntakeSettings,
     now: OffsetDateTime,
@@ -419,8 +429,13 @@ async fn resolve(
     .await?;
 
     let mut per_incident: BTreeMap<Uuid, i32> = BTreeMap::new();
+    // An incident resolved by itself is resolved by the last of its alerts to end here.
+    let mut last_trace: HashMap<Uuid, &str> = HashMap::new();
     for (position, row) in resolved {
         *per_incident.entry(row.incident_id).or_insert(0) += 1;
+        if let Some(trace) = traces[*position] {
+            last_trace.insert(row.incident_id, trace);
+        }
         changes.push((
             row.incident_id,
             Change::new(
@@ -428,7 +443,8 @@ async fn resolve(
                 ended(*position),
                 ALERTMANAGER_ACTOR,
                 json!({ "alert": alert_detail(round[*position]) }),
-            ),
+            )
+            .traced(traces[*position]),
         ));
         outcomes[*position].incident_id = Some(row.incident_id);
     }
@@ -478,7 +494,8 @@ async fn resolve(
                 SYSTEM_ACTOR,
                 json!({ "reason": "every alert of the incident resolved" }),
             )
-            .with_status(IncidentStatus::Resolved),
+            .with_status(IncidentStatus::Resolved)
+            .traced(last_trace.get(&row.id).copied()),
         ));
         touched.insert(row.id, row);
     }
