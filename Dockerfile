@@ -4,6 +4,7 @@
 #   docker build --target incident-core -t tocsin-incident-core .
 #   docker build --target query         -t tocsin-query .        (API + the built dashboard)
 #   docker build --target notifier      -t tocsin-notifier .
+#   docker build --target backup        -t tocsin-backup .       (the chart's backup CronJob)
 #
 # `make images` builds all four. One file rather than four: the services share one Cargo workspace,
 # so one builder stage compiles the four binaries together (their common dependencies once), and
@@ -18,6 +19,9 @@
 #   web      the dashboard: npm ci, npm run build (type check, Vite, size budget)
 #   runtime  distroless glibc base, no shell, no package manager, uid 10001
 #   ingest, incident-core, query, notifier: runtime + one binary (+ the dashboard for query)
+#   azcopy   azcopy built from its Go module (pinned)
+#   backup   not a service: Debian slim + pg_dump/pg_restore 17 (PGDG) + azcopy +
+#            deploy/backup/backup.sh, for the chart's backup CronJob (docs/operations.md)
 #
 # The runtime matches the Helm chart (deploy/helm/tocsin): binaries in /usr/local/bin/tocsin-<name>,
 # uid/gid 10001, nothing written to the image's filesystem (the chart mounts it read-only), the
@@ -26,6 +30,9 @@
 ARG RUST_VERSION=1.95
 ARG NODE_VERSION=20
 ARG CARGO_CHEF_VERSION=0.1.78
+ARG AZCOPY_VERSION=10.27.1
+# pg_dump must be at least the server's major version (Azure Flexible Server runs 16: terraform/).
+ARG POSTGRES_CLIENT_MAJOR=17
 
 # --- Rust -----------------------------------------------------------------------------------------
 # bookworm (Debian 12) for the builder because the runtime is distroless Debian 12: the binaries
@@ -93,6 +100,47 @@ LABEL org.opencontainers.image.title="tocsin-notifier" \
       org.opencontainers.image.description="tocsin notifier: incident events to Slack, Teams, e-mail and GitHub"
 COPY --from=builder /out/tocsin-notifier /usr/local/bin/tocsin-notifier
 ENTRYPOINT ["/usr/local/bin/tocsin-notifier"]
+
+# --- backup ---------------------------------------------------------------------------------------
+# The database backup job (deploy/helm/tocsin/templates/backup-cronjob.yaml). Not a tocsin
+# service: a shell script around pg_dump and azcopy, so it needs a shell and its tools, and takes
+# Debian slim rather than distroless. azcopy is built from source at a pinned version (its Go
+# module) instead of downloading a release archive by URL; bookworm, like the runtime's glibc.
+FROM golang:1.23-bookworm AS azcopy
+ARG AZCOPY_VERSION
+RUN go install "github.com/Azure/azure-storage-azcopy/v10@v${AZCOPY_VERSION}" \
+    && cp "$(go env GOPATH)/bin/azure-storage-azcopy" /usr/local/bin/azcopy
+
+FROM debian:bookworm-slim AS backup
+ARG POSTGRES_CLIENT_MAJOR
+LABEL org.opencontainers.image.source="https://github.com/tocsin-oncall/tocsin" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.vendor="tocsin" \
+      org.opencontainers.image.title="tocsin-backup" \
+      org.opencontainers.image.description="tocsin backup: pg_dump of the database to Azure Blob Storage (docs/operations.md)"
+# The PostgreSQL Global Development Group's repository signing key, for postgresql-client-17
+# (Debian 12 ships 15, older than the server).
+ADD https://www.postgresql.org/media/keys/ACCC4CF8.asc /usr/share/keyrings/pgdg.asc
+# ca-certificates first, from Debian: apt needs them to reach the PGDG repository over HTTPS, and
+# azcopy to reach Blob Storage and Entra ID. Not pinned to a Debian revision (DL3008): the security
+# updates of bookworm and PGDG are wanted; the client's major version is pinned by the package name.
+# hadolint ignore=DL3008
+RUN chmod 644 /usr/share/keyrings/pgdg.asc \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && echo "deb [signed-by=/usr/share/keyrings/pgdg.asc] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
+        > /etc/apt/sources.list.d/pgdg.list \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends "postgresql-client-${POSTGRES_CLIENT_MAJOR}" \
+    && rm -rf /var/lib/apt/lists/*
+# The client's own binaries ahead of Debian's pg_wrapper, so the version is the one installed here.
+ENV PATH="/usr/lib/postgresql/${POSTGRES_CLIENT_MAJOR}/bin:${PATH}"
+COPY --from=azcopy /usr/local/bin/azcopy /usr/local/bin/azcopy
+COPY deploy/backup/backup.sh /usr/local/bin/tocsin-backup
+USER 10001:10001
+# azcopy's logs and plans, and the dump itself, go to /tmp (the chart mounts an emptyDir there).
+ENV HOME=/tmp
+ENTRYPOINT ["/usr/local/bin/tocsin-backup"]
 
 # Last, so that a plain `docker build .` gives the image with the dashboard.
 FROM runtime AS query

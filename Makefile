@@ -36,7 +36,7 @@ help:
 	@echo '  lint-deploy helm lint/template, offline Kubernetes schema validation and chart tests'
 	@echo '              (no cluster; first run builds helm into .local/bin and a venv in .local/venv)'
 	@echo '  lint-rules  promtool check/test of dashboards/rules and checks of dashboards/*.json'
-	@echo '  images      the four container images (Dockerfile) with docker or podman, if one has an engine'
+	@echo '  images      the container images (Dockerfile: four services and the backup job) with docker or podman, if one has an engine'
 	@echo '  sync-chart-files  copy dashboards/ (rules, Grafana JSON) into the Helm chart after editing them'
 	@echo '  test        lint, cargo test --workspace against PostgreSQL + Redis, the rules, chart, image,'
 	@echo '              workflow and Terraform checks, then web-check and web-e2e:'
@@ -84,7 +84,7 @@ lint-deploy:
 lint-rules:
 	bash scripts/lint-rules.sh
 
-# The four images, tagged $(IMAGE_REGISTRY)/tocsin-<service>:$(IMAGE_TAG) (default tocsin/…:dev),
+# The images (four services and the backup job), tagged $(IMAGE_REGISTRY)/tocsin-<service>:$(IMAGE_TAG) (default tocsin/…:dev),
 # with the first of docker and podman that reaches an engine; none: says so and builds nothing.
 .PHONY: images
 images:
@@ -95,7 +95,7 @@ images:
 		echo "make images: no container engine available (docker or podman with a running daemon); no image built" >&2; \
 		exit 0; \
 	fi; \
-	for svc in ingest incident-core query notifier; do \
+	for svc in ingest incident-core query notifier backup; do \
 		tag="$(or $(IMAGE_REGISTRY),tocsin)/tocsin-$$svc:$(or $(IMAGE_TAG),dev)"; \
 		echo "+ $$engine build --target $$svc --tag $$tag ." >&2; \
 		$$engine build --target $$svc --tag "$$tag" . || exit 1; \
@@ -125,6 +125,7 @@ test: lint
 	bash scripts/lint-rules.sh
 	bash scripts/lint-deploy.sh
 	bash scripts/lint-delivery.sh
+	bash scripts/test-backup.sh
 	$(MAKE) --no-print-directory web-check
 	$(MAKE) --no-print-directory web-e2e
 

@@ -5,7 +5,9 @@
 #              dependency layer before the sources, one final stage per service on a minimal
 #              non-root base with no build tools, the binary the chart runs at the path it runs it
 #              from, uid/gid and listen port as the chart sets them, the dashboard where
-#              query.webRoot says; the builder's Rust and Debian versions; .dockerignore; hadolint;
+#              query.webRoot says; the builder's Rust and Debian versions; the backup image (pg_dump
+#              at least the server's major version, azcopy, the script the chart's CronJob runs);
+#              .dockerignore; hadolint;
 #   workflows  actionlint (with shellcheck) on .github/workflows, shellcheck on this script; the
 #              service list the same in the Dockerfile, the chart, the release workflow and
 #              `make images`; the issue forms' and the pull-request template's shape;
@@ -231,6 +233,46 @@ for service in SERVICES:
     env = " ".join(r for n in names for w, r in stages[n]["steps"] if w == "ENV")
     check(f"LISTEN_ADDR={listen}" in env, f"{service}: LISTEN_ADDR={listen} as the chart sets it")
 
+# The backup image: not a service (no Cargo binary, not FROM runtime), a shell script around pg_dump
+# and azcopy for the chart's backup CronJob. Checked against the chart's CronJob and the script.
+cronjob_path = chart / "templates/backup-cronjob.yaml"
+if "backup" not in stages:
+    check(False, "backup: a final stage named backup (the chart's backup CronJob)", f"stages: {list(stages)}")
+else:
+    names, base = chain("backup")
+    steps = [(w, r) for n in names for w, r in stages[n]["steps"]]
+    check(re.match(r"(gcr\.io/distroless/|debian:\S*-slim)", base) is not None,
+          "backup: minimal base (distroless or debian slim)", base)
+    user = effective("backup", "USER")
+    check(user == f"{uid}:{gid}", f"backup: USER {uid}:{gid} as the chart's runAsUser/runAsGroup", f"USER {user}")
+    cronjob = cronjob_path.read_text() if cronjob_path.exists() else ""
+    command = re.search(r'command: \["([^"]+)"\]', cronjob)
+    entry = effective("backup", "ENTRYPOINT")
+    check(command is not None and entry is not None and json.loads(entry) == [command[1]],
+          "backup: ENTRYPOINT is the command the chart's CronJob runs", f"ENTRYPOINT {entry}, chart {command and command[1]}")
+    copies = [r for w, r in steps if w == "COPY"]
+    check(command is not None and f"deploy/backup/backup.sh {command[1]}" in copies,
+          "backup: deploy/backup/backup.sh copied to that path", f"COPY {copies}")
+    check((root / "deploy/backup/backup.sh").exists(), "backup: deploy/backup/backup.sh exists")
+    runs = " ".join(r for w, r in steps if w == "RUN")
+    major = re.search(r"postgresql-client-(\d+|\$\{POSTGRES_CLIENT_MAJOR\})", runs)
+    client = args.get("POSTGRES_CLIENT_MAJOR") if major and major[1].startswith("$") else (major[1] if major else None)
+    # pg_dump refuses a server newer than itself: the client must be at least the server's major.
+    # The server's major version: the postgres module's default and any environment's override.
+    terraform_text = "\n".join(p.read_text() for p in (root / "terraform").rglob("*.tf"))
+    servers = [int(v) for v in re.findall(r'variable "postgres_version" \{[^}]*?default\s*=\s*"(\d+)"', terraform_text)]
+    servers += [int(v) for v in re.findall(r'^\s*postgres_version\s*=\s*"?(\d+)', terraform_text, re.M)]
+    check(bool(servers), "terraform: the PostgreSQL server's major version is found (postgres_version)")
+    servers = servers or [0]
+    check(client is not None and int(client) >= max(servers),
+          f"backup: postgresql-client {client} is at least the server's major version {max(servers)}")
+    check("--no-install-recommends" in runs and "rm -rf /var/lib/apt/lists" in runs,
+          "backup: apt-get without recommends, lists removed")
+    check(any(re.fullmatch(r"--from=\S+\s+\S*/azcopy\s+/usr/local/bin/azcopy", c) for c in copies),
+          "backup: azcopy in /usr/local/bin", f"COPY {copies}")
+    check(not any(w == "RUN" and re.search(r"\b(gcc|make|build-essential|golang|cargo)\b", r) for w, r in steps),
+          "backup: no build tools installed in the final image")
+
 check(chart_binary is not None, "the chart runs /usr/local/bin/tocsin-<service>")
 check(f'"/usr/local/bin/tocsin-incident-core"' in (chart / "templates/migrate-job.yaml").read_text(),
       "the chart's migration Job runs /usr/local/bin/tocsin-incident-core")
@@ -284,15 +326,24 @@ def check(ok, what, why=""):
 # The four services, named in four places that must agree.
 dockerfile = set(re.findall(r"^FROM runtime AS (\S+)", (root / "Dockerfile").read_text(), re.M))
 values = yaml.safe_load((root / "deploy/helm/tocsin/values.yaml").read_text())
-chart = {v["image"]["repository"].removeprefix("tocsin-") for v in values.values()
-         if isinstance(v, dict) and isinstance(v.get("image"), dict) and "repository" in v["image"]}
+# The backup job's image is auxiliary (a CronJob, not a service): the Dockerfile's `backup` target,
+# checked in the images section, and not in the four-service lists.
+AUXILIARY = {"backup"}
+chart = {v["image"]["repository"].removeprefix("tocsin-") for k, v in values.items()
+         if k not in AUXILIARY and isinstance(v, dict) and isinstance(v.get("image"), dict) and "repository" in v["image"]}
 release = yaml.safe_load((root / ".github/workflows/release.yml").read_text())
 workflow = set(release["env"]["SERVICES"].split())
 makefile = re.search(r"^images:.*?for svc in ([^;]+);", (root / "Makefile").read_text(), re.M | re.S)
-make = set(makefile[1].split()) if makefile else set()
+make = set(makefile[1].split()) - AUXILIARY if makefile else set()
 check(dockerfile == chart == workflow == make and len(chart) == 4,
       "the same four services in the Dockerfile, the chart's image repositories, release.yml and `make images`",
       f"Dockerfile {sorted(dockerfile)}, chart {sorted(chart)}, release {sorted(workflow)}, make {sorted(make)}")
+# The auxiliary images are built and pushed like the services.
+auxiliary_release = set(release["env"].get("AUXILIARY_IMAGES", "").split())
+auxiliary_make = set(makefile[1].split()) & AUXILIARY if makefile else set()
+check(auxiliary_release == auxiliary_make == AUXILIARY,
+      "the backup image is built by `make images` and pushed by release.yml",
+      f"release {sorted(auxiliary_release)}, make {sorted(auxiliary_make)}")
 
 forms = sorted((root / ".github/ISSUE_TEMPLATE").glob("*.yml"))
 for form in forms:

@@ -897,6 +897,146 @@ def test_every_object_carries_the_release_labels():
 
 
 # ------------------------------------------------------------------------------------------------
+# The backup CronJob (docs/operations.md)
+# ------------------------------------------------------------------------------------------------
+
+BACKUP_ON = ("backup.enabled=true", "backup.destination=https://tocsinprod.blob.core.windows.net/backups")
+
+
+def backup_objects(objs):
+    return sorted((o["kind"], o["metadata"]["name"]) for o in objs if component_of(o) == "backup")
+
+
+def backup_pod(objs):
+    cron = by_name(objs, "CronJob", full("backup"))
+    return cron, cron["spec"]["jobTemplate"]["spec"]["template"]
+
+
+def test_backup_off_renders_nothing():
+    for name, files in (("default", DEFAULT), ("minimal", MINIMAL)):
+        objs = render(files)
+        assert not backup_objects(objs) and not of_kind(objs, "CronJob"), name
+    objs = render(PRODUCTION, ("backup.enabled=false",))
+    assert not backup_objects(objs) and not of_kind(objs, "CronJob")
+
+
+def test_backup_on_renders_its_cronjob_service_account_and_policy():
+    objs = render(DEFAULT, ("workloadIdentity.enabled=true",
+                            "workloadIdentity.clientId=11111111-2222-3333-4444-555555555555") + BACKUP_ON)
+    assert backup_objects(objs) == [("CronJob", "tocsin-backup"), ("NetworkPolicy", "tocsin-backup"),
+                                    ("ServiceAccount", "tocsin-backup")], backup_objects(objs)
+    assert backup_objects(render(PRODUCTION)) == backup_objects(objs), "production.yaml enables the backup"
+    objs = render(DEFAULT, ("networkPolicy.enabled=false", "workloadIdentity.enabled=true",
+                            "workloadIdentity.clientId=11111111-2222-3333-4444-555555555555") + BACKUP_ON)
+    assert ("NetworkPolicy", "tocsin-backup") not in backup_objects(objs)
+
+
+def test_backup_cronjob_schedule_and_job_limits():
+    cron, _ = backup_pod(render(PRODUCTION))
+    spec = cron["spec"]
+    assert spec["schedule"] == "15 2 * * *" and "timeZone" not in spec
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert spec["successfulJobsHistoryLimit"] >= 1 and spec["failedJobsHistoryLimit"] >= 1
+    job = spec["jobTemplate"]["spec"]
+    assert job["backoffLimit"] == 2 and job["activeDeadlineSeconds"] == 3600
+    assert job["template"]["spec"]["restartPolicy"] == "Never"
+    cron, _ = backup_pod(render(PRODUCTION, ("backup.schedule=0 */6 * * *", "backup.timeZone=Europe/Paris")))
+    assert cron["spec"]["schedule"] == "0 */6 * * *" and cron["spec"]["timeZone"] == "Europe/Paris"
+
+
+def test_backup_uses_workload_identity_with_the_federated_service_account():
+    objs = render(PRODUCTION)
+    _, pod = backup_pod(objs)
+    assert pod["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+    # terraform/environments/*/main.tf federates "<release>-backup" in the namespace.
+    assert pod["spec"]["serviceAccountName"] == "tocsin-backup"
+    sa = by_name(objs, "ServiceAccount", "tocsin-backup")
+    assert sa["metadata"]["annotations"]["azure.workload.identity/client-id"] == "00000000-0000-0000-0000-000000000000"
+    assert sa["automountServiceAccountToken"] is False and pod["spec"]["automountServiceAccountToken"] is False
+    with open(os.path.join(ROOT, "terraform/environments/production/main.tf"), encoding="utf-8") as f:
+        assert re.search(r'for component in \[[^\]]*"backup"', f.read()), "terraform federates the backup ServiceAccount"
+    c = container(dict(spec={"template": pod}))
+    assert env(dict(spec={"template": pod}))["AZCOPY_AUTO_LOGIN_TYPE"]["value"] == "WORKLOAD", c["env"]
+    own = "json:backup.serviceAccount.workloadIdentityClientId=\"99999999-2222-3333-4444-555555555555\""
+    sa = by_name(render(PRODUCTION, (own,)), "ServiceAccount", "tocsin-backup")
+    assert sa["metadata"]["annotations"]["azure.workload.identity/client-id"].startswith("9999")
+
+
+def test_backup_without_workload_identity_fails_with_a_clear_message():
+    err = render_fails(DEFAULT, BACKUP_ON)
+    assert "Workload Identity" in err and "workloadIdentity.clientId" in err, err
+
+
+def test_backup_needs_a_destination():
+    err = render_fails(PRODUCTION, ("backup.destination=",))
+    assert "destination" in err, err
+    for bad in ("backup.destination=file:///tmp/x", "backup.destination=tocsinprod.blob.core.windows.net/backups",
+                "backup.schedule=daily", "backup.prefix=/abs", "backup.activeDeadlineSeconds=0"):
+        render_fails(PRODUCTION, (bad,))
+
+
+def test_backup_pod_is_locked_down_with_a_writable_tmp():
+    for files in (PRODUCTION, ALL_FEATURES):
+        _, pod = backup_pod(render(files))
+        spec = pod["spec"]
+        (c,) = spec["containers"]
+        sc = c["securityContext"]
+        assert spec["securityContext"]["runAsNonRoot"] is True and spec["securityContext"]["runAsUser"] == 10001
+        assert sc["runAsNonRoot"] is True and sc["runAsUser"] == 10001
+        assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"]["drop"] == ["ALL"] and sc["seccompProfile"]["type"] == "RuntimeDefault"
+        (mount,) = c["volumeMounts"]
+        (volume,) = spec["volumes"]
+        assert mount["mountPath"] == "/tmp" and volume["name"] == mount["name"] and "emptyDir" in volume
+        assert c["resources"]["requests"]["cpu"] and c["resources"]["limits"]["memory"]
+        assert c["image"] == "tocsinprod.azurecr.io/tocsin-backup:0.1.0", c["image"]
+        assert c["command"] == ["/usr/local/bin/tocsin-backup"]
+
+
+def test_backup_reads_the_database_url_from_the_credentials_secret():
+    _, pod = backup_pod(render(PRODUCTION))
+    e = env(dict(spec={"template": pod}))
+    assert e["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "tocsin-credentials", "key": "DATABASE_URL"}
+    assert e["BACKUP_DESTINATION"]["value"] == "https://tocsinprod.blob.core.windows.net/backups"
+    assert e["BACKUP_PREFIX"]["value"] == "postgres" and e["BACKUP_NAME"]["value"] == RELEASE
+    # A read-only role under another key of the same Secret.
+    _, pod = backup_pod(render(ALL_FEATURES))
+    ref = env(dict(spec={"template": pod}))["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "tocsin-credentials", "key": "DATABASE_URL_READONLY"}, ref
+    # The chart-created Secret, like incident-core.
+    objs = render(MINIMAL, ("workloadIdentity.enabled=true", "workloadIdentity.clientId=11111111-2222-3333-4444-555555555555") + BACKUP_ON)
+    _, pod = backup_pod(objs)
+    core = env(deployment(objs, "incident-core"))["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    assert env(dict(spec={"template": pod}))["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == core
+
+
+def test_backup_network_policy_reaches_postgres_and_https_only():
+    objs = render(PRODUCTION)
+    np = by_name(objs, "NetworkPolicy", full("backup"))
+    _, pod = backup_pod(objs)
+    assert all(pod["metadata"]["labels"].get(k) == v for k, v in np["spec"]["podSelector"]["matchLabels"].items())
+    assert np["spec"]["ingress"] == []
+    assert egress_ports(np) == {53, 5432, 443}, egress_ports(np)
+    (pg,) = [r for r in np["spec"]["egress"] if r["ports"][0]["port"] == 5432]
+    assert pg["to"] == [{"ipBlock": {"cidr": "10.20.2.0/24"}}], pg
+
+
+def test_backup_changes_no_service():
+    before, after = index(render(PRODUCTION, ("backup.enabled=false",))), index(render(PRODUCTION))
+    assert set(after) - set(before) == {("CronJob", "tocsin-backup"), ("NetworkPolicy", "tocsin-backup"),
+                                        ("ServiceAccount", "tocsin-backup")}
+    assert all(before[k] == after[k] for k in before)
+
+
+def test_schema_rejects_typos_in_the_backup_values():
+    for typo, word in (("backup.enable=true", "enable"), ("backup.schedul=x", "schedul"),
+                       ("backup.serviceAccount.workloadIdentityClientID=x", "workloadIdentityClientID"),
+                       ("backup.networkPolicy.http.ports[0]=443", "http"), ("backup.databaseURLKey=x", "databaseURLKey")):
+        err = render_fails(PRODUCTION, (typo,))
+        assert f"'{word}' not allowed" in err, (typo, err)
+
+
+# ------------------------------------------------------------------------------------------------
 # values.schema.json rejects mistakes at install time
 # ------------------------------------------------------------------------------------------------
 
