@@ -412,3 +412,77 @@ pub fn webhooks(names: &[&str], now: OffsetDateTime) -> Vec<Value> {
     }
     payloads
 }
+
+/// A local server standing in for Slack's Web API, and the notifier settings that point at it.
+pub mod slack {
+    use serde_json::json;
+    use tocsin_runtime::Secret;
+    use tocsin_testkit::{FakeApi, RecordedRequest, Reply};
+
+    pub const SIGNING_SECRET: &str = "e2e-signing-secret";
+    /// The channel id and message `ts` the fake answers every post with.
+    pub const CHANNEL_ID: &str = "C0ONCALL";
+    pub const MESSAGE_TS: &str = "1764201234.000200";
+
+    /// A fake Slack that accepts `chat.postMessage` and `chat.update`.
+    pub async fn start() -> FakeApi {
+        let slack = FakeApi::start().await;
+        let posted = json!({"ok": true, "channel": CHANNEL_ID, "ts": MESSAGE_TS});
+        slack.respond("POST", "/api/chat.postMessage", Reply::json(200, posted.clone()));
+        slack.respond("POST", "/api/chat.update", Reply::json(200, posted));
+        slack
+    }
+
+    /// `StackOptions::notifier_env` for one Slack channel (`#oncall`) on `slack`, with buttons.
+    pub fn notifier_env(slack: &FakeApi) -> Vec<(String, String)> {
+        [
+            ("SLACK_BOT_TOKEN", "xoxb-e2e".to_owned()),
+            ("SLACK_CHANNEL", "#oncall".to_owned()),
+            ("SLACK_SIGNING_SECRET", SIGNING_SECRET.to_owned()),
+            ("SLACK_API_URL", format!("{}/api", slack.url)),
+            ("CHANNEL_INTERVAL", "10ms".to_owned()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect()
+    }
+
+    /// The incident id carried by the buttons of a posted message.
+    pub fn incident_of(message: &RecordedRequest) -> String {
+        let body = message.json();
+        body["blocks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|block| block["elements"].as_array().cloned().unwrap_or_default())
+            .find_map(|element| element["value"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("no button with an incident id in {body}"))
+    }
+
+    /// Slack posting a signed click on one of a message's buttons (`tocsin_acknowledge`, …) to
+    /// the notifier, as user `ana`; returns the notifier's answer.
+    pub async fn click(stack: &super::Stack, action_id: &str, incident_id: &str) -> reqwest::Response {
+        let payload = json!({
+            "type": "block_actions",
+            "user": {"id": "U0ANA", "username": "ana", "name": "ana", "team_id": "T0"},
+            "trigger_id": format!("trigger-{action_id}-{incident_id}"),
+            "channel": {"id": CHANNEL_ID, "name": "oncall"},
+            "container": {"type": "message", "message_ts": MESSAGE_TS, "channel_id": CHANNEL_ID},
+            "actions": [{"action_id": action_id, "block_id": "actions", "value": incident_id, "type": "button", "action_ts": "1764201240.000300"}]
+        });
+        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap_or_else(|e| panic!("{e}"));
+        let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+        let signature =
+            tocsin_notifier::slack_actions::signature_of(&Secret::new(SIGNING_SECRET), timestamp, body.as_bytes());
+        stack
+            .http
+            .post(format!("{}/slack/actions", stack.notifier_url))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("X-Slack-Request-Timestamp", timestamp.to_string())
+            .header("X-Slack-Signature", signature)
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST /slack/actions: {e}"))
+    }
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tocsin_e2e::tools::{binary, spawn, workdir, write};
 use tocsin_e2e::{Stack, StackOptions, webhooks};
-use tocsin_testkit::{FakeApi, Reply, free_port};
+use tocsin_testkit::free_port;
 
 fn repository() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -68,21 +68,10 @@ fn dashboard_expressions() -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rule_and_dashboard_expression_runs_against_the_running_stack() {
-    let fake_slack = FakeApi::start().await;
-    for method in ["chat.postMessage", "chat.update"] {
-        fake_slack.respond(
-            "POST",
-            &format!("/api/{method}"),
-            Reply::json(200, serde_json::json!({"ok": true, "channel": "C1", "ts": "1.1"})),
-        );
-    }
+    // The notifier delivers to a fake Slack, so its delivery series have data.
+    let fake_slack = tocsin_e2e::slack::start().await;
     let stack = Stack::start_with(StackOptions {
-        notifier_env: vec![
-            ("SLACK_BOT_TOKEN".into(), "xoxb-test".into()),
-            ("SLACK_CHANNEL".into(), "#oncall".into()),
-            ("SLACK_API_URL".into(), format!("{}/api", fake_slack.url)),
-            ("CHANNEL_INTERVAL".into(), "10ms".into()),
-        ],
+        notifier_env: tocsin_e2e::slack::notifier_env(&fake_slack),
         ..Default::default()
     })
     .await;

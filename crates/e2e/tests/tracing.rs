@@ -8,11 +8,10 @@ use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 use time::OffsetDateTime;
-use tocsin_e2e::{Stack, StackOptions, webhook};
-use tocsin_runtime::Secret;
-use tocsin_testkit::{FakeApi, RecordedRequest, Reply};
+use tocsin_e2e::slack::{click, incident_of};
+use tocsin_e2e::{Stack, StackOptions, slack, webhook};
+use tocsin_testkit::FakeApi;
 
-const SIGNING_SECRET: &str = "e2e-signing-secret";
 // OTLP's span kinds, as OTLP/JSON writes them.
 const SERVER: i64 = 2;
 const CLIENT: i64 = 3;
@@ -21,61 +20,6 @@ const CONSUMER: i64 = 5;
 
 fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect()
-}
-
-async fn fake_slack() -> FakeApi {
-    let slack = FakeApi::start().await;
-    let posted = json!({"ok": true, "channel": "C0ONCALL", "ts": "1764201234.000200"});
-    slack.respond("POST", "/api/chat.postMessage", Reply::json(200, posted.clone()));
-    slack.respond("POST", "/api/chat.update", Reply::json(200, posted));
-    slack
-}
-
-fn slack_env(slack: &FakeApi) -> Vec<(String, String)> {
-    pairs(&[
-        ("SLACK_BOT_TOKEN", "xoxb-e2e"),
-        ("SLACK_CHANNEL", "#oncall"),
-        ("SLACK_SIGNING_SECRET", SIGNING_SECRET),
-        ("SLACK_API_URL", &format!("{}/api", slack.url)),
-        ("CHANNEL_INTERVAL", "10ms"),
-    ])
-}
-
-/// The incident id on the first message's buttons.
-fn incident_of(message: &RecordedRequest) -> String {
-    let body = message.json();
-    body["blocks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|block| block["elements"].as_array().cloned().unwrap_or_default())
-        .find_map(|element| element["value"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| panic!("no button with an incident id in {body}"))
-}
-
-/// Slack posting a signed click on one of the message's buttons to the notifier.
-async fn click(stack: &Stack, action_id: &str, incident_id: &str) {
-    let payload = json!({
-        "type": "block_actions",
-        "user": {"id": "U0ANA", "username": "ana", "name": "ana", "team_id": "T0"},
-        "trigger_id": format!("trigger-{action_id}"),
-        "actions": [{"action_id": action_id, "block_id": "actions", "value": incident_id, "type": "button", "action_ts": "1764201240.000300"}]
-    });
-    let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap_or_else(|e| panic!("{e}"));
-    let timestamp = OffsetDateTime::now_utc().unix_timestamp();
-    let signature =
-        tocsin_notifier::slack_actions::signature_of(&Secret::new(SIGNING_SECRET), timestamp, body.as_bytes());
-    let answer = stack
-        .http
-        .post(format!("{}/slack/actions", stack.notifier_url))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .header("X-Slack-Request-Timestamp", timestamp.to_string())
-        .header("X-Slack-Signature", signature)
-        .body(body)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(answer.status(), 200);
 }
 
 #[derive(Debug, Clone)]
@@ -177,14 +121,18 @@ fn services_in(spans: &[Span], trace_id: &str) -> BTreeSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alert_and_the_actions_on_its_incident_are_each_one_trace_across_the_services() {
     let collector = FakeApi::start().await;
-    let slack = fake_slack().await;
+    let slack = slack::start().await;
     let otel_env = pairs(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
         ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=e2e"),
     ]);
-    let stack =
-        Stack::start_with(StackOptions { otel_env, notifier_env: slack_env(&slack), ..StackOptions::default() }).await;
+    let stack = Stack::start_with(StackOptions {
+        otel_env,
+        notifier_env: slack::notifier_env(&slack),
+        ..StackOptions::default()
+    })
+    .await;
 
     stack.send(&webhook("firing-single.json", OffsetDateTime::now_utc())).await;
     let posted = slack.wait_for(1, Duration::from_secs(30)).await;
@@ -195,7 +143,7 @@ async fn an_alert_and_the_actions_on_its_incident_are_each_one_trace_across_the_
     assert_eq!(status, 200, "{body}");
     slack.wait_for(3, Duration::from_secs(30)).await;
     // Resolved from the message's button.
-    click(&stack, "tocsin_resolve", &incident_id).await;
+    assert_eq!(click(&stack, "tocsin_resolve", &incident_id).await.status(), 200);
     stack.incidents_when("?status=resolved", |items| items.iter().any(|i| i["id"] == incident_id.as_str())).await;
     slack.wait_for(5, Duration::from_secs(30)).await;
 
@@ -266,8 +214,9 @@ async fn an_alert_and_the_actions_on_its_incident_are_each_one_trace_across_the_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_traces_off_the_envelopes_carry_no_trace_context() {
-    let slack = fake_slack().await;
-    let stack = Stack::start_with(StackOptions { notifier_env: slack_env(&slack), ..StackOptions::default() }).await;
+    let slack = slack::start().await;
+    let stack =
+        Stack::start_with(StackOptions { notifier_env: slack::notifier_env(&slack), ..StackOptions::default() }).await;
     stack.send(&webhook("firing-single.json", OffsetDateTime::now_utc())).await;
     let posted = slack.wait_for(1, Duration::from_secs(30)).await;
     let incident_id = incident_of(&posted[0]);

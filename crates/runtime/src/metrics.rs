@@ -143,6 +143,23 @@ impl PoolGauges {
             self.0.get_or_create(&StateLabel { state }).set(value as i64);
         }
     }
+
+    /// Sets the gauges from `read` (in use, idle, max, waiting) every five seconds until shutdown:
+    /// the loop of every service whose pool has nothing else to report alongside.
+    pub async fn keep_updated(
+        self,
+        shutdown: tokio_util::sync::CancellationToken,
+        read: impl Fn() -> (usize, usize, usize, usize),
+    ) {
+        loop {
+            let (in_use, idle, max, waiting) = read();
+            self.set(in_use, idle, max, waiting);
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                _ = shutdown.cancelled() => break,
+            }
+        }
+    }
 }
 
 /// Buckets from 100 µs to 10 s: ingest answers in well under a millisecond, actions wait for

@@ -41,6 +41,8 @@ const CLAIM_BATCH: i64 = 20;
 const CLAIM_HOLD: Duration = Duration::from_secs(120);
 /// How often to look for due deliveries when nobody says there are new ones (retries come due).
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// How often the backlog gauge is counted again.
+const BACKLOG_REFRESH: Duration = Duration::from_secs(5);
 
 /// A configured place to send to.
 pub enum Channel {
@@ -140,7 +142,13 @@ pub struct Worker {
 
 impl Worker {
     pub async fn run(self, shutdown: CancellationToken) {
+        let mut backlog_due = tokio::time::Instant::now();
         while !shutdown.is_cancelled() {
+            // A COUNT over the table: worth a few seconds' staleness, not one per poll.
+            if tokio::time::Instant::now() >= backlog_due {
+                self.refresh_backlog().await;
+                backlog_due = tokio::time::Instant::now() + BACKLOG_REFRESH;
+            }
             let claimed = match self.claim().await {
                 Ok(claimed) => claimed,
                 Err(error) => {
@@ -178,11 +186,14 @@ impl Worker {
 
     async fn claim(&self) -> Result<Vec<ClaimedDelivery>, tocsin_storage::StorageError> {
         let mut conn = self.pool.get().await?;
-        let claimed = notifications::claim_due(&mut conn, CLAIM_BATCH, CLAIM_HOLD).await?;
+        notifications::claim_due(&mut conn, CLAIM_BATCH, CLAIM_HOLD).await
+    }
+
+    async fn refresh_backlog(&self) {
+        let Ok(mut conn) = self.pool.get().await else { return };
         if let Ok(backlog) = notifications::backlog(&mut conn).await {
             self.metrics.backlog.set(backlog);
         }
-        Ok(claimed)
     }
 
     async fn process(&self, delivery: ClaimedDelivery) {

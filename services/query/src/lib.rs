@@ -132,17 +132,11 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let follower = tokio::spawn(self.live.follow(self.bus, self.shutdown.clone()));
-        let (pool, gauges, shutdown) = (self.pool, self.pool_gauges, self.shutdown.clone());
-        let gauge_loop = tokio::spawn(async move {
-            loop {
-                let usage = tocsin_storage::pool_usage(&pool);
-                gauges.set(usage.in_use, usage.idle, usage.max, usage.waiting);
-                tokio::select! {
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
-                    _ = shutdown.cancelled() => break,
-                }
-            }
-        });
+        let pool = self.pool;
+        let gauge_loop = tokio::spawn(self.pool_gauges.keep_updated(self.shutdown.clone(), move || {
+            let usage = tocsin_storage::pool_usage(&pool);
+            (usage.in_use, usage.idle, usage.max, usage.waiting)
+        }));
         let served = self.server.await;
         self.shutdown.cancel();
         let _ = gauge_loop.await;

@@ -663,6 +663,7 @@ mod tests {
         let guide = include_str!("../../../../docs/routing.md");
         let files: Vec<&str> = guide
             .split("```yaml\n")
+            // Iterator step, not a skipped test: the text before the first YAML fence.
             .skip(1)
             .filter_map(|block| block.split("```").next())
             .filter(|block| block.starts_with("targets:"))
@@ -683,6 +684,7 @@ mod tests {
             .unwrap_or_default()
             .lines()
             .skip_while(|line| *line != "  routing: |")
+            // Iterator step: the `routing: |` line itself.
             .skip(1)
             .map_while(|line| line.strip_prefix("    "))
             .map(|line| format!("{line}\n"))
