@@ -311,39 +311,14 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tocsin_domain::incident::SourceAlert;
-    use tocsin_domain::{Incident, IncidentEvent, IncidentStatus, Severity};
+    use tocsin_domain::IncidentEvent;
 
     fn event(kind: EventKind) -> IncidentEvent {
-        let at = time::macros::datetime!(2026-03-01 12:00 UTC);
-        IncidentEvent {
-            id: uuid::Uuid::from_u128(2),
-            kind,
-            at,
-            actor: "ana@example.com".into(),
-            incident: Incident {
-                id: uuid::Uuid::from_u128(1),
-                title: "<script>alert('x')</script> & more".into(),
-                service: "checkout".into(),
-                environment: "production".into(),
-                severity: Severity::Critical,
-                team: "payments".into(),
-                status: IncidentStatus::Open,
-                assignee: None,
-                runbook_url: Some("javascript:alert(1)".into()),
-                source_alert: SourceAlert { fingerprint: "f1".into(), starts_at: at, labels: Default::default() },
-                alert_count: 1,
-                firing_count: 1,
-                opened_at: at,
-                acknowledged_at: None,
-                acknowledged_by: None,
-                resolved_at: None,
-                resolved_by: None,
-                updated_at: at,
-                version: 1,
-            },
-            detail: serde_json::json!({ "alert": { "alertname": "HighCpu" } }),
-        }
+        let mut event = crate::channels::sample_event(kind);
+        event.incident.title = "<script>alert('x')</script> & more".into();
+        event.incident.runbook_url = Some("javascript:alert(1)".into());
+        event.detail = serde_json::json!({ "alert": { "alertname": "HighCpu" } });
+        event
     }
 
     fn settings(url: &str) -> SmtpSettings {

@@ -236,39 +236,22 @@ fn table_cell(value: &str) -> String {
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
-    use tocsin_domain::incident::SourceAlert;
-    use tocsin_domain::{Incident, IncidentEvent, Severity};
+    use tocsin_domain::{IncidentEvent, Severity};
 
     fn event(kind: EventKind, status: IncidentStatus) -> IncidentEvent {
-        let at = time::macros::datetime!(2026-03-01 12:00 UTC);
-        IncidentEvent {
-            id: uuid::Uuid::from_u128(2),
-            kind,
-            at,
-            actor: "ana@example.com".into(),
-            incident: Incident {
-                id: uuid::Uuid::from_u128(1),
-                title: "Disk | full\non db-1".into(),
-                service: "billing".into(),
-                environment: "production".into(),
-                severity: Severity::High,
-                team: "payments".into(),
-                status,
-                assignee: Some("bob".into()),
-                runbook_url: Some("https://runbooks.example.com/disk (full)".into()),
-                source_alert: SourceAlert { fingerprint: "f1".into(), starts_at: at, labels: Default::default() },
-                alert_count: 3,
-                firing_count: 0,
-                opened_at: at,
-                acknowledged_at: None,
-                acknowledged_by: None,
-                resolved_at: None,
-                resolved_by: None,
-                updated_at: at,
-                version: 4,
-            },
-            detail: json!({ "alert": { "alertname": "DiskFull" } }),
-        }
+        let mut event = crate::channels::sample_event(kind);
+        let incident = &mut event.incident;
+        incident.title = "Disk | full\non db-1".into();
+        incident.service = "billing".into();
+        incident.severity = Severity::High;
+        incident.status = status;
+        incident.assignee = Some("bob".into());
+        incident.runbook_url = Some("https://runbooks.example.com/disk (full)".into());
+        incident.alert_count = 3;
+        incident.firing_count = 0;
+        incident.version = 4;
+        event.detail = json!({ "alert": { "alertname": "DiskFull" } });
+        event
     }
 
     #[test]

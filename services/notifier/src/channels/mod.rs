@@ -199,6 +199,43 @@ impl<'a> Summary<'a> {
     }
 }
 
+/// An incident event for the channels' unit tests to adjust: incident 1, event 2, opened by
+/// ana@example.com's team `payments` in production at a fixed time, one alert firing.
+#[cfg(test)]
+pub(crate) fn sample_event(kind: tocsin_domain::EventKind) -> IncidentEvent {
+    use tocsin_domain::incident::SourceAlert;
+    use tocsin_domain::{Incident, IncidentStatus, Severity};
+    let at = time::macros::datetime!(2026-03-01 12:00 UTC);
+    IncidentEvent {
+        id: uuid::Uuid::from_u128(2),
+        kind,
+        at,
+        actor: "ana@example.com".into(),
+        incident: Incident {
+            id: uuid::Uuid::from_u128(1),
+            title: "High CPU usage on web-server-01".into(),
+            service: "checkout".into(),
+            environment: "production".into(),
+            severity: Severity::Critical,
+            team: "payments".into(),
+            status: IncidentStatus::Open,
+            assignee: None,
+            runbook_url: None,
+            source_alert: SourceAlert { fingerprint: "f1".into(), starts_at: at, labels: Default::default() },
+            alert_count: 1,
+            firing_count: 1,
+            opened_at: at,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            resolved_at: None,
+            resolved_by: None,
+            updated_at: at,
+            version: 1,
+        },
+        detail: serde_json::json!({}),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -101,39 +101,19 @@ fn color(severity: Severity) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tocsin_domain::incident::SourceAlert;
-    use tocsin_domain::{EventKind, Incident, IncidentEvent, IncidentStatus};
+    use tocsin_domain::{EventKind, IncidentEvent, IncidentStatus};
 
     fn event(severity: Severity, runbook_url: Option<&str>) -> IncidentEvent {
-        let at = time::macros::datetime!(2026-03-01 12:00 UTC);
-        IncidentEvent {
-            id: uuid::Uuid::from_u128(2),
-            kind: EventKind::Acknowledged,
-            at,
-            actor: "ana@example.com".into(),
-            incident: Incident {
-                id: uuid::Uuid::from_u128(1),
-                title: "High CPU usage on web-server-01".into(),
-                service: "checkout".into(),
-                environment: "production".into(),
-                severity,
-                team: "payments".into(),
-                status: IncidentStatus::Acknowledged,
-                assignee: None,
-                runbook_url: runbook_url.map(str::to_owned),
-                source_alert: SourceAlert { fingerprint: "f1".into(), starts_at: at, labels: Default::default() },
-                alert_count: 2,
-                firing_count: 1,
-                opened_at: at,
-                acknowledged_at: Some(at),
-                acknowledged_by: Some("ana@example.com".into()),
-                resolved_at: None,
-                resolved_by: None,
-                updated_at: at,
-                version: 2,
-            },
-            detail: json!({}),
-        }
+        let mut event = crate::channels::sample_event(EventKind::Acknowledged);
+        let incident = &mut event.incident;
+        incident.severity = severity;
+        incident.status = IncidentStatus::Acknowledged;
+        incident.runbook_url = runbook_url.map(str::to_owned);
+        incident.alert_count = 2;
+        incident.acknowledged_at = Some(incident.opened_at);
+        incident.acknowledged_by = Some("ana@example.com".into());
+        incident.version = 2;
+        event
     }
 
     #[test]
