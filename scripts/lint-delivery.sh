@@ -13,8 +13,9 @@
 #              `make images`; the issue forms' and the pull-request template's shape;
 #   terraform  terraform fmt -check; every reference resolved (variables, locals, module outputs,
 #              resources, data sources) and every module call's arguments matching the module's
-#              variables; every provider a module uses declared in its versions.tf; staging and
-#              production identical except environment.tf, terraform.tfvars and backend.hcl.
+#              variables; every provider a module uses declared in its versions.tf; every
+#              environment's <env>.tfvars sets each required variable of terraform/environment and
+#              nothing else, names itself, and has an <env>.backend.hcl with a state of its own.
 #              `terraform validate` needs the providers from registry.terraform.io, which this
 #              machine cannot reach: the ci workflow (.github/workflows/ci.yml) runs it.
 # Tools are installed into the git-ignored .local/ on the first run and reused afterwards:
@@ -363,7 +364,7 @@ check("Closes #" in template and len(re.findall(r"^- \[ \] ", template, re.M)) >
 PY
 
 # --- terraform ---------------------------------------------------------------------------------
-step "terraform: fmt, references, module arguments, providers, environments alike"
+step "terraform: fmt, references, module arguments, providers, each environment's tfvars and state"
 check "terraform fmt -check -recursive terraform ($("$terraform" version | head -n 1))" \
     "$terraform" fmt -check -recursive -diff terraform
 
@@ -418,7 +419,7 @@ def declared(blocks):
                     d[kind].add(f"{unquote(rtype)}.{unquote(name)}")
     return d
 
-roots = [tf / "bootstrap", *sorted(p for p in (tf / "environments").iterdir() if p.is_dir())]
+roots = [tf / "bootstrap", tf / "shared", tf / "environment"]
 modules = sorted(p for p in (tf / "modules").iterdir() if p.is_dir())
 parsed = {}
 for directory in roots + modules:
@@ -484,13 +485,33 @@ for directory, blocks in parsed.items():
     undocumented += [f"output {unquote(k)}" for item in blocks.get("output", []) for k, v in item.items() if not v.get("description")]
     check(not undocumented, f"{rel}: every variable and output has a description", ", ".join(undocumented))
 
-# The environments differ in environment.tf, terraform.tfvars and backend.hcl, nowhere else.
-staging, production = tf / "environments/staging", tf / "environments/production"
-for name in ["main.tf", "variables.tf", "outputs.tf", "versions.tf"]:
-    same = (staging / name).read_bytes() == (production / name).read_bytes()
-    check(same, f"environments: staging/{name} and production/{name} are identical")
-files = {p.name for p in staging.iterdir() if p.is_file()} ^ {p.name for p in production.iterdir() if p.is_file()}
-check(not files, "environments: staging and production have the same files", f"only in one: {sorted(files)}")
+# Staging and production are terraform/environment with a tfvars file and a state each: the tfvars
+# set every variable without a default and no undeclared one, and name their own environment; each
+# has a backend file whose state key is its own.
+environment = tf / "environment"
+variables = {unquote(k): v for item in parsed.get(environment, {}).get("variable", []) for k, v in item.items()}
+required = {name for name, spec in variables.items() if "default" not in spec}
+tfvars = sorted(environment.glob("*.tfvars"))
+check({p.stem for p in tfvars} >= {"staging", "production"}, "environment: staging.tfvars and production.tfvars exist",
+      f"found {[p.name for p in tfvars]}")
+state_keys = {}
+for path in tfvars:
+    with path.open() as f:
+        values = {k: unquote(v) if isinstance(v, str) else v for k, v in hcl2.load(f).items() if not k.startswith("__")}
+    unknown, missing = sorted(set(values) - set(variables)), sorted(required - set(values))
+    check(not unknown and not missing, f"environment/{path.name}: sets every required variable and only declared ones",
+          f"unknown {unknown}, missing {missing}")
+    check(values.get("environment") == path.stem, f"environment/{path.name}: environment = \"{path.stem}\"",
+          f"it says {values.get('environment')!r}")
+    backend = environment / f"{path.stem}.backend.hcl"
+    if not backend.is_file():
+        check(False, f"environment/{backend.name} exists")
+        continue
+    with backend.open() as f:
+        key = unquote(hcl2.load(f).get("key", ""))
+    check(key == f"{path.stem}.tfstate", f"environment/{backend.name}: state key {path.stem}.tfstate", f"key is {key!r}")
+    state_keys[path.stem] = key
+check(len(set(state_keys.values())) == len(state_keys), "environments: no two share a state", str(state_keys))
 PY
 
 echo

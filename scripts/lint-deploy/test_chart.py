@@ -948,12 +948,12 @@ def test_backup_uses_workload_identity_with_the_federated_service_account():
     objs = render(PRODUCTION)
     _, pod = backup_pod(objs)
     assert pod["metadata"]["labels"]["azure.workload.identity/use"] == "true"
-    # terraform/environments/*/main.tf federates "<release>-backup" in the namespace.
+    # terraform/environment/main.tf federates "<release>-backup" in the namespace.
     assert pod["spec"]["serviceAccountName"] == "tocsin-backup"
     sa = by_name(objs, "ServiceAccount", "tocsin-backup")
     assert sa["metadata"]["annotations"]["azure.workload.identity/client-id"] == "00000000-0000-0000-0000-000000000000"
     assert sa["automountServiceAccountToken"] is False and pod["spec"]["automountServiceAccountToken"] is False
-    with open(os.path.join(ROOT, "terraform/environments/production/main.tf"), encoding="utf-8") as f:
+    with open(os.path.join(ROOT, "terraform/environment/main.tf"), encoding="utf-8") as f:
         assert re.search(r'for component in \[[^\]]*"backup"', f.read()), "terraform federates the backup ServiceAccount"
     c = container(dict(spec={"template": pod}))
     assert env(dict(spec={"template": pod}))["AZCOPY_AUTO_LOGIN_TYPE"]["value"] == "WORKLOAD", c["env"]

@@ -1,4 +1,4 @@
-# The storage account holding the Terraform state of terraform/environments/*: versioned, with soft
+# The storage account holding the Terraform state of terraform/shared and terraform/environment: versioned, with soft
 # delete (a state overwritten by mistake can be restored), no account keys (the backends sign in
 # with Entra ID, use_azuread_auth) and locking through blob leases.
 

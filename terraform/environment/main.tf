@@ -1,10 +1,10 @@
 # One tocsin environment: the network, AKS, PostgreSQL, Redis, the backup/archive storage, Key Vault
 # with the services' credentials, Log Analytics, the workload identity of the chart's
 # ServiceAccounts, the deploy workflow's identity and the DNS record. The registry and the DNS zone
-# come from terraform/environments/shared.
+# come from terraform/shared.
 #
-# This file is the same in staging and production (scripts/lint-delivery.sh checks it); sizes and
-# switches are in environment.tf, names in terraform.tfvars.
+# Staging and production are this one composition with a state and a tfvars file each
+# (staging.tfvars, production.tfvars): what differs between them is values, never code.
 
 data "azurerm_client_config" "current" {}
 
@@ -19,7 +19,7 @@ data "azurerm_dns_zone" "shared" {
 }
 
 locals {
-  tags = merge(var.tags, { env = local.environment })
+  tags = merge(var.tags, { env = var.environment })
   host = "${var.dns_record_name}.${var.dns_zone_name}"
   # Globally unique names (storage accounts, Key Vault, PostgreSQL, Redis) get a suffix of their own.
   compact = replace(var.name, "-", "")
@@ -28,6 +28,17 @@ locals {
     for component in ["ingest", "incident-core", "query", "notifier", "migrate", "backup"] :
     "${var.release_name}-${component}"
   ]
+}
+
+# One state per environment, and the tfvars file must be the one of the state's environment: a plan
+# with production.tfvars against the staging state (or the reverse) would replace this resource,
+# which prevent_destroy refuses, before anything else is touched.
+resource "terraform_data" "environment_guard" {
+  triggers_replace = var.environment
+
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "random_string" "suffix" {
@@ -47,12 +58,12 @@ resource "azurerm_log_analytics_workspace" "this" {
   location            = var.location
   resource_group_name = azurerm_resource_group.this.name
   sku                 = "PerGB2018"
-  retention_in_days   = local.log_retention_days
+  retention_in_days   = var.log_retention_days
   tags                = local.tags
 }
 
 module "network" {
-  source = "../../modules/network"
+  source = "../modules/network"
 
   name                = var.name
   location            = var.location
@@ -62,17 +73,17 @@ module "network" {
 }
 
 module "aks" {
-  source = "../../modules/aks"
+  source = "../modules/aks"
 
   name                            = var.name
   location                        = var.location
   resource_group_name             = azurerm_resource_group.this.name
   kubernetes_version              = var.kubernetes_version
-  sku_tier                        = local.aks.sku_tier
-  zones                           = local.aks.zones
+  sku_tier                        = var.aks.sku_tier
+  zones                           = var.aks.zones
   nodes_subnet_id                 = module.network.nodes_subnet_id
-  system_pool                     = local.aks.system_pool
-  user_pool                       = local.aks.user_pool
+  system_pool                     = var.aks.system_pool
+  user_pool                       = var.aks.user_pool
   admin_group_object_ids          = var.aks_admin_group_object_ids
   api_server_authorized_ip_ranges = var.api_server_authorized_ip_ranges
   log_analytics_workspace_id      = azurerm_log_analytics_workspace.this.id
@@ -81,32 +92,32 @@ module "aks" {
 }
 
 module "postgres" {
-  source = "../../modules/postgres"
+  source = "../modules/postgres"
 
   name                       = "${var.name}-${random_string.suffix.result}"
   location                   = var.location
   resource_group_name        = azurerm_resource_group.this.name
   subnet_id                  = module.network.postgres_subnet_id
   private_dns_zone_id        = module.network.postgres_private_dns_zone_id
-  sku_name                   = local.postgres.sku_name
-  storage_mb                 = local.postgres.storage_mb
-  high_availability          = local.postgres.high_availability
-  backup_retention_days      = local.postgres.backup_retention_days
-  geo_redundant_backup       = local.postgres.geo_redundant_backup
+  sku_name                   = var.postgres.sku_name
+  storage_mb                 = var.postgres.storage_mb
+  high_availability          = var.postgres.high_availability
+  backup_retention_days      = var.postgres.backup_retention_days
+  geo_redundant_backup       = var.postgres.geo_redundant_backup
   log_analytics_workspace_id = azurerm_log_analytics_workspace.this.id
   tags                       = local.tags
 }
 
 module "redis" {
-  source = "../../modules/redis"
+  source = "../modules/redis"
 
   name                             = "${var.name}-${random_string.suffix.result}"
   location                         = var.location
   resource_group_name              = azurerm_resource_group.this.name
-  sku_name                         = local.redis.sku_name
-  capacity                         = local.redis.capacity
-  zones                            = local.redis.zones
-  persistence                      = local.redis.persistence
+  sku_name                         = var.redis.sku_name
+  capacity                         = var.redis.capacity
+  zones                            = var.redis.zones
+  persistence                      = var.redis.persistence
   persistence_storage_account_name = substr("${local.compact}rdb${random_string.suffix.result}", 0, 24)
   private_endpoint_subnet_id       = module.network.private_endpoints_subnet_id
   private_dns_zone_id              = module.network.redis_private_dns_zone_id
@@ -114,21 +125,21 @@ module "redis" {
 }
 
 module "storage" {
-  source = "../../modules/storage"
+  source = "../modules/storage"
 
   name                   = substr("${local.compact}bak${random_string.suffix.result}", 0, 24)
   location               = var.location
   resource_group_name    = azurerm_resource_group.this.name
-  replication_type       = local.storage.replication_type
-  backup_retention_days  = local.storage.backup_retention_days
-  archive_retention_days = local.storage.archive_retention_days
+  replication_type       = var.storage.replication_type
+  backup_retention_days  = var.storage.backup_retention_days
+  archive_retention_days = var.storage.archive_retention_days
   tags                   = local.tags
 }
 
 # The tocsin ServiceAccounts act as this identity (the chart's workloadIdentity.clientId): they may
 # read the vault's secrets and write database dumps and archives.
 module "workload_identity" {
-  source = "../../modules/federated-identity"
+  source = "../modules/federated-identity"
 
   name                = "${var.name}-workload"
   location            = var.location
@@ -158,12 +169,12 @@ resource "random_password" "api_token" {
 # copied into the cluster or mounted with the Key Vault CSI driver (terraform/README.md). The Slack
 # keys are added by hand: they come from the Slack app, not from Azure.
 module "key_vault" {
-  source = "../../modules/keyvault"
+  source = "../modules/keyvault"
 
   name                       = substr("${var.name}-kv-${random_string.suffix.result}", 0, 24)
   location                   = var.location
   resource_group_name        = azurerm_resource_group.this.name
-  purge_protection_enabled   = local.key_vault_purge_protection
+  purge_protection_enabled   = var.key_vault_purge_protection
   log_analytics_workspace_id = azurerm_log_analytics_workspace.this.id
   readers = {
     workload = module.workload_identity.principal_id
@@ -183,14 +194,14 @@ module "key_vault" {
 # this one: it may read the cluster's user credentials, administer the tocsin namespace (Azure
 # RBAC for Kubernetes) and pull the chart from the registry.
 module "deploy_identity" {
-  source = "../../modules/federated-identity"
+  source = "../modules/federated-identity"
 
   name                = "${var.name}-github-deploy"
   location            = var.location
   resource_group_name = azurerm_resource_group.this.name
   issuer              = "https://token.actions.githubusercontent.com"
   subjects = {
-    "github-${local.environment}" = "repo:${var.github_repository}:environment:${local.environment}"
+    "github-${var.environment}" = "repo:${var.github_repository}:environment:${var.environment}"
   }
   role_assignments = {
     cluster-user = {

@@ -1,4 +1,4 @@
-# terraform init -backend-config=backend.hcl; the account is created by terraform/bootstrap.
+# terraform init -reconfigure -backend-config=production.backend.hcl; the account is created by terraform/bootstrap.
 resource_group_name  = "tocsin-tfstate"
 storage_account_name = "tocsintfstate"
 container_name       = "tfstate"

@@ -28,7 +28,7 @@ resource "azurerm_dns_zone" "this" {
 # .github/workflows/release.yml logs in as this identity (OIDC, no stored secret) from the
 # `release` environment and pushes the four images and the Helm chart.
 module "release_identity" {
-  source = "../../modules/federated-identity"
+  source = "../modules/federated-identity"
 
   name                = "tocsin-github-release"
   location            = var.location

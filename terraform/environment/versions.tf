@@ -15,8 +15,8 @@ terraform {
     }
   }
 
-  # Remote state in the storage account of terraform/bootstrap; the rest of the settings are in
-  # backend.hcl: terraform init -backend-config=backend.hcl
+  # Remote state in the storage account of terraform/bootstrap, one state per environment:
+  # terraform init -reconfigure -backend-config=<environment>.backend.hcl
   backend "azurerm" {}
 }
 
