@@ -2,8 +2,9 @@
 //! in the caller's transaction, each event carrying the incident as it stands after the change.
 
 use crate::StorageError;
+use crate::outbox;
 use crate::rows::IncidentRow;
-use crate::schema::{outbox, timeline_entries};
+use crate::schema::timeline_entries;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use time::OffsetDateTime;
 use tocsin_domain::{EventKind, IncidentEvent, IncidentStatus};
@@ -63,7 +64,7 @@ pub(crate) async fn record(
 }
 
 /// Records changes of several incidents, each paired with its incident's state after them, with
-/// one insert into the timeline and one into the outbox.
+/// one insert into the timeline and one outbox row.
 pub(crate) async fn record_many(
     conn: &mut AsyncPgConnection,
     changes: Vec<(&IncidentRow, Change)>,
@@ -92,7 +93,7 @@ pub(crate) async fn record_many(
         .collect();
     diesel::insert_into(timeline_entries::table).values(timeline_rows).execute(conn).await?;
 
-    let mut outbox_rows = Vec::with_capacity(changes.len());
+    let mut new_events = Vec::with_capacity(changes.len());
     let mut transitions = Vec::new();
     for (incident, change) in changes {
         let Some(snapshot) = snapshots.get(&incident.id) else { continue };
@@ -107,16 +108,12 @@ pub(crate) async fn record_many(
             incident: snapshot.clone(),
             detail: change.detail,
         };
-        let payload = serde_json::to_string(&event)
+        let json = serde_json::to_string(&event)
             .map_err(|error| StorageError::Corrupt(format!("event does not serialise: {error}")))?;
-        outbox_rows.push((
-            outbox::event_id.eq(event.id),
-            outbox::payload.eq(payload),
-            outbox::traceparent.eq(change.traceparent),
-        ));
+        new_events.push(outbox::NewEvent { id: event.id, json, traceparent: change.traceparent });
     }
-    let events = outbox_rows.len();
-    diesel::insert_into(outbox::table).values(outbox_rows).execute(conn).await?;
+    let events = new_events.len();
+    outbox::insert(conn, new_events).await?;
     Ok(Recorded { events, transitions })
 }
 

@@ -63,10 +63,10 @@ diesel::table! {
 diesel::table! {
     outbox (id) {
         id -> Int8,
-        event_id -> Uuid,
-        payload -> Text,
+        events -> Text,
         created_at -> Timestamptz,
-        traceparent -> Nullable<Text>,
+        event_ids -> Array<Uuid>,
+        traceparents -> Array<Nullable<Text>>,
     }
 }
 

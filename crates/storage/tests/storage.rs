@@ -133,6 +133,7 @@ async fn two_relays_take_disjoint_parts_of_the_outbox() {
     let db = TestDatabase::new().await;
     let mut conn = db.connection().await;
     let at = OffsetDateTime::now_utc();
+    // Ten reports applied one by one: ten transactions, ten outbox rows.
     for n in 0..10 {
         record(&mut conn, &report(&format!("fp-{n}"), &format!("svc-{n}"), AlertState::Firing, at)).await;
     }
@@ -282,8 +283,9 @@ async fn outbox_traces(conn: &mut AsyncPgConnection) -> Vec<(String, String, Opt
         conn.transaction(async |conn| outbox::lock_pending(conn, 100).await).await.unwrap_or_else(|e| panic!("{e}"));
     pending
         .into_iter()
+        .flat_map(|row| row.events().unwrap_or_else(|e| panic!("{e}")))
         .map(|event| {
-            let payload: serde_json::Value = serde_json::from_str(&event.payload).unwrap_or_default();
+            let payload: serde_json::Value = serde_json::from_str(event.payload.get()).unwrap_or_default();
             let fingerprint = payload["detail"]["alert"]["fingerprint"].as_str().unwrap_or("").to_owned();
             (payload["kind"].as_str().unwrap_or("").to_owned(), fingerprint, event.traceparent)
         })

@@ -4,7 +4,6 @@
 //! in that trace, whose context the event carries to its consumers.
 
 use crate::Core;
-use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -15,7 +14,9 @@ use tocsin_storage::AsyncConnection;
 use tocsin_storage::{StorageError, outbox};
 use tokio_util::sync::CancellationToken;
 
-const BATCH: i64 = 500;
+/// Outbox rows per relay transaction: each holds the events of one transaction of incident-core,
+/// up to a batch of alerts' worth (BATCH_SIZE, 500 by default).
+const ROWS: i64 = 8;
 /// Also poll now and then: another replica's commits do not wake this one.
 const POLL: Duration = Duration::from_millis(500);
 
@@ -29,7 +30,7 @@ pub async fn run(core: Arc<Core>, shutdown: CancellationToken) {
         // Drain what is there, including on the way out.
         loop {
             match relay_once(&core).await {
-                Ok(moved) if moved as i64 == BATCH => continue,
+                Ok(rows) if rows as i64 == ROWS => continue,
                 Ok(_) => break,
                 Err(error) => {
                     tracing::warn!(%error, "cannot relay outbox events yet");
@@ -44,29 +45,29 @@ pub async fn run(core: Arc<Core>, shutdown: CancellationToken) {
     tracing::info!("outbox relay stopped");
 }
 
+/// Relays the oldest outbox rows; answers how many rows it moved.
 async fn relay_once(core: &Core) -> Result<usize, StorageError> {
     let mut conn = core.pool.get().await?;
     let moved = conn
         .transaction(async |conn| {
-            let pending = outbox::lock_pending(conn, BATCH).await?;
+            let pending = outbox::lock_pending(conn, ROWS).await?;
             if pending.is_empty() {
-                return Ok::<_, StorageError>(0);
+                return Ok::<_, StorageError>((0, 0));
             }
-            let ids: Vec<i64> = pending.iter().map(|event| event.id).collect();
+            let ids: Vec<i64> = pending.iter().map(|row| row.id).collect();
             let now = OffsetDateTime::now_utc();
-            // The payload goes out as the text the outbox holds, without decoding it.
-            let mut envelopes = Vec::with_capacity(pending.len());
+            // The events go out as the text the outbox holds, without decoding them.
+            let mut envelopes = Vec::new();
             let mut spans = Vec::new();
-            for event in pending {
-                let payload = RawValue::from_string(event.payload)
-                    .map_err(|error| StorageError::Corrupt(format!("outbox event {}: {error}", event.event_id)))?;
+            let events = pending.into_iter().map(outbox::PendingBatch::events).collect::<Result<Vec<_>, _>>()?;
+            for event in events.into_iter().flatten() {
                 let mut envelope = Envelope {
                     id: event.event_id,
                     kind: IncidentEvent::TYPE.to_owned(),
                     schema: IncidentEvent::SCHEMA_VERSION,
                     time: now,
                     traceparent: None,
-                    payload,
+                    payload: event.payload,
                 };
                 let parent = event.traceparent.as_deref().and_then(TraceContext::from_traceparent);
                 if parent.is_some() {
@@ -83,9 +84,10 @@ async fn relay_once(core: &Core) -> Result<usize, StorageError> {
             }
             published.map_err(|error| StorageError::Unavailable(error.to_string()))?;
             outbox::delete(conn, &ids).await?;
-            Ok(ids.len())
+            Ok((ids.len(), envelopes.len()))
         })
         .await?;
-    core.metrics.events_relayed.inc_by(moved as u64);
-    Ok(moved)
+    let (rows, events) = moved;
+    core.metrics.events_relayed.inc_by(events as u64);
+    Ok(rows)
 }
