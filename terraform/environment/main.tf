@@ -23,9 +23,9 @@ locals {
   host = "${var.dns_record_name}.${var.dns_zone_name}"
   # Globally unique names (storage accounts, Key Vault, PostgreSQL, Redis) get a suffix of their own.
   compact = replace(var.name, "-", "")
-  # The chart's ServiceAccounts: one per service, the migration Job's and the backup job's.
+  # The chart's ServiceAccounts: one per service, the migration Job's, the backup and archive jobs'.
   service_accounts = [
-    for component in ["ingest", "incident-core", "query", "notifier", "migrate", "backup"] :
+    for component in ["ingest", "incident-core", "query", "notifier", "migrate", "backup", "archive"] :
     "${var.release_name}-${component}"
   ]
 }

@@ -7,10 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 type Check = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+type Detail = Arc<dyn Fn() -> String + Send + Sync>;
 
 #[derive(Clone, Default)]
 pub struct Readiness {
     checks: Vec<(String, Check)>,
+    details: Vec<(String, Detail)>,
 }
 
 /// A check that takes longer than this counts as failed: a probe must answer quickly.
@@ -23,6 +25,21 @@ impl Readiness {
     {
         self.checks.push((name.to_owned(), Arc::new(check)));
         self
+    }
+
+    /// Adds a fact to the `detail` of `/ready` (which retention path runs, say): what operators
+    /// want to see next to the checks, without deciding readiness.
+    pub fn with_detail<F>(mut self, name: &str, detail: F) -> Readiness
+    where
+        F: Fn() -> String + Send + Sync + 'static,
+    {
+        self.details.push((name.to_owned(), Arc::new(detail)));
+        self
+    }
+
+    /// The details as they are now.
+    pub fn details(&self) -> BTreeMap<String, String> {
+        self.details.iter().map(|(name, detail)| (name.clone(), detail())).collect()
     }
 
     /// Runs every check concurrently; returns whether all passed and each one's result.

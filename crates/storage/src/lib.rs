@@ -2,6 +2,7 @@
 //! every query the services run. Functions take `&mut AsyncPgConnection` so a caller can compose
 //! several inside one transaction; services never build SQL themselves.
 
+pub mod archive;
 pub mod changes;
 pub mod commands;
 mod error;
@@ -10,6 +11,7 @@ pub mod notifications;
 pub mod outbox;
 mod pool;
 pub mod reads;
+pub mod retention;
 mod rows;
 pub mod schema;
 mod tls;

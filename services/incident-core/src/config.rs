@@ -18,9 +18,20 @@
 //! | `REOPEN_WINDOW` | `5m` | a key firing again this soon after resolving reopens the incident; `0s` disables |
 //! | `METRICS_REFRESH_INTERVAL` | `15s` | how often the active-incident gauges are read from PostgreSQL |
 //! | `HTTP_WORKERS` | `1` | HTTP worker threads (only probes and metrics are served) |
+//! | `RETENTION_DAYS` | `90` | the default of the three below: days rows are kept, `0` or `off` keeps them all |
+//! | `RETENTION_INCIDENTS_DAYS` | `RETENTION_DAYS` | resolved incidents with nothing new for this long go, with their alerts, timeline and notification threads; open and acknowledged ones never |
+//! | `RETENTION_COMMAND_OUTCOMES_DAYS` | `RETENTION_DAYS` | outcomes of commands applied this long ago |
+//! | `RETENTION_DELIVERIES_DAYS` | `RETENTION_DAYS` | notification deliveries sent or given up this long ago (pending ones never) |
+//! | `RETENTION_INTERVAL` | `1h` | time between two retention runs |
+//! | `RETENTION_BATCH_SIZE` | `500` | incidents, outcomes or deliveries deleted per transaction (1 to 10000) |
+//! | `RETENTION_BATCH_PAUSE` | `100ms` | pause between two batches |
+//! | `ARCHIVE_URL` | unset: no archive | archive each day before retention deletes it: `file:///path`, `az://container/prefix`, `https://<account>.blob.core.windows.net/container/prefix`, `s3://bucket/prefix` |
+//! | `AZURE_*`, `AWS_*` | unset | the archive store's credentials and options, as the `object_store` crate reads them |
 //! | `OTEL_*` | unset: no traces | OpenTelemetry traces (`tocsin_runtime::traces`), off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set |
 
+use crate::retention::RetentionSettings;
 use std::time::Duration;
+use tocsin_archive::Archive;
 use tocsin_domain::{CorrelationRule, TeamMapping};
 use tocsin_runtime::traces::OtelSettings;
 use tocsin_runtime::{ConfigError, Env};
@@ -43,6 +54,9 @@ pub struct Config {
     pub http_workers: usize,
     /// `None`: traces are off.
     pub otel: Option<OtelSettings>,
+    pub retention: RetentionSettings,
+    /// `None`: retention deletes without archiving.
+    pub archive: Option<Archive>,
 }
 
 impl Config {
@@ -76,8 +90,52 @@ impl Config {
             metrics_refresh_interval: env.duration_or("METRICS_REFRESH_INTERVAL", Duration::from_secs(15))?,
             http_workers: env.parse_or("HTTP_WORKERS", 1)?,
             otel: OtelSettings::from_env(env, "incident-core")?,
+            retention: retention_from_env(env)?,
+            archive: archive_from_env(env)?,
         })
     }
+}
+
+/// Days to keep rows: a number of days, or `0`/`off` to keep them all.
+fn days(value: &str) -> Result<Option<u32>, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "0" | "off" => Ok(None),
+        number => match number.parse::<u32>() {
+            Ok(days @ 1..=36500) => Ok(Some(days)),
+            _ => Err("expected a number of days from 1 to 36500, or 0 or off to keep everything".into()),
+        },
+    }
+}
+
+pub fn retention_from_env(env: &Env) -> Result<RetentionSettings, ConfigError> {
+    let default = env.with("RETENTION_DAYS", Some(90), days)?;
+    let interval = env.duration_or("RETENTION_INTERVAL", Duration::from_secs(3600))?;
+    if interval.is_zero() {
+        return Err(ConfigError::Invalid {
+            name: "RETENTION_INTERVAL".into(),
+            value: "0".into(),
+            reason: "expected a duration above zero".into(),
+        });
+    }
+    Ok(RetentionSettings {
+        incidents_days: env.with("RETENTION_INCIDENTS_DAYS", default, days)?,
+        command_outcomes_days: env.with("RETENTION_COMMAND_OUTCOMES_DAYS", default, days)?,
+        deliveries_days: env.with("RETENTION_DELIVERIES_DAYS", default, days)?,
+        interval,
+        batch_size: env.with("RETENTION_BATCH_SIZE", 500, |value| match value.trim().parse::<usize>() {
+            Ok(size @ 1..=10_000) => Ok(size),
+            _ => Err("expected a number of rows from 1 to 10000".into()),
+        })?,
+        batch_pause: env.duration_or("RETENTION_BATCH_PAUSE", Duration::from_millis(100))?,
+    })
+}
+
+/// The archive at `ARCHIVE_URL`, with the store's options from the process's `AZURE_*` and
+/// `AWS_*` variables (as `object_store` reads them); `None` when it is not set.
+pub fn archive_from_env(env: &Env) -> Result<Option<Archive>, ConfigError> {
+    env.with("ARCHIVE_URL", None, |url| {
+        Archive::open(url, tocsin_archive::store_options_from_process()).map(Some).map_err(|error| error.to_string())
+    })
 }
 
 /// Unique per process, so a restarted replica never inherits a dead one's pending entries by

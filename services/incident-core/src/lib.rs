@@ -1,6 +1,7 @@
 //! incident-core: the only writer of incidents. It reads alert reports and people's commands from
 //! their streams, applies them to PostgreSQL (dedup, correlation, lifecycle, timeline), writes the
 //! resulting events to an outbox in the same transaction, and relays those to the events stream.
+//! It also deletes what is past its retention, archiving it first when an archive is configured.
 //!
 //! Several replicas can run at once: the consumer groups share the entries out, the database
 //! arbitrates races, and entries a crashed replica held are claimed by the others.
@@ -9,12 +10,15 @@ mod alerts;
 mod commands;
 pub mod config;
 mod gauges;
+pub mod maintenance;
 mod metrics;
 mod relay;
+pub mod retention;
 mod retry;
 
 use crate::config::Config;
 use crate::metrics::CoreMetrics;
+use crate::retention::{Retention, RetentionMetrics, RetentionStatus};
 use actix_web::dev::Server;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -71,6 +75,7 @@ pub struct Application {
     alerts: Consumer<AlertReceived>,
     commands: Consumer<Command>,
     metrics_refresh: std::time::Duration,
+    retention: Retention,
     shutdown: CancellationToken,
 }
 
@@ -94,6 +99,7 @@ impl Application {
         let bus_metrics = BusMetrics::register(&mut registry);
         let core_metrics = CoreMetrics::register(&mut registry);
         let pool_gauges = tocsin_runtime::metrics::PoolGauges::register(&mut registry);
+        let retention_metrics = RetentionMetrics::register(&mut registry);
 
         let consumer_settings = ConsumerSettings {
             batch_size: config.batch_size,
@@ -118,9 +124,16 @@ impl Application {
             bus_metrics,
         );
 
+        let retention_status = RetentionStatus::new(&config.retention);
+        let archive_location = config.archive.as_ref().map_or("off".to_owned(), |a| a.location().to_owned());
         let readiness = Readiness::default()
             .with("postgres", tocsin_storage::readiness_check(&pool))
-            .with("redis", bus.readiness_check());
+            .with("redis", bus.readiness_check())
+            .with_detail("retention", {
+                let status = retention_status.clone();
+                move || status.get()
+            })
+            .with_detail("archive", move || archive_location.clone());
         let listener = http::bind(&config.listen_addr)?;
         let port = listener.local_addr()?.port();
         let server = http::serve(
@@ -131,6 +144,13 @@ impl Application {
             shutdown.clone(),
             |_: &mut actix_web::web::ServiceConfig| {},
         )?;
+        let retention = Retention {
+            pool: pool.clone(),
+            settings: config.retention,
+            archive: config.archive,
+            metrics: retention_metrics,
+            status: retention_status,
+        };
         let core = Arc::new(Core {
             pool,
             bus,
@@ -141,24 +161,25 @@ impl Application {
             tracer,
         });
         let metrics_refresh = config.metrics_refresh_interval;
-        Ok(Application { port, server, core, alerts, commands, metrics_refresh, shutdown })
+        Ok(Application { port, server, core, alerts, commands, metrics_refresh, retention, shutdown })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Runs the HTTP server and the three loops until shutdown; each loop finishes the work it
+    /// Runs the HTTP server and the loops until shutdown; each loop finishes the work it
     /// holds first, and the spans still waiting are exported last.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let alert_loop = tokio::spawn(alerts::run(self.core.clone(), self.alerts, self.shutdown.clone()));
         let command_loop = tokio::spawn(commands::run(self.core.clone(), self.commands, self.shutdown.clone()));
         let relay_loop = tokio::spawn(relay::run(self.core.clone(), self.shutdown.clone()));
         let gauge_loop = tokio::spawn(gauges::run(self.core.clone(), self.metrics_refresh, self.shutdown.clone()));
+        let retention_loop = tokio::spawn(retention::run(self.retention, self.shutdown.clone()));
         let served = self.server.await;
         // The server stops on the same token; the loops finish their batch.
         self.shutdown.cancel();
-        for task in [alert_loop, command_loop, relay_loop, gauge_loop] {
+        for task in [alert_loop, command_loop, relay_loop, gauge_loop, retention_loop] {
             if let Err(error) = task.await {
                 tracing::error!(%error, "a worker loop failed");
             }

@@ -1,23 +1,34 @@
 use anyhow::Context;
 use tocsin_incident_core::Application;
 use tocsin_incident_core::config::Config;
+use tocsin_incident_core::maintenance;
 use tocsin_runtime::Env;
 
-const USAGE: &str = "usage: tocsin-incident-core [serve|migrate]
+fn usage() -> String {
+    format!(
+        "usage: tocsin-incident-core [serve|migrate|archive|restore]
   serve    apply alerts and commands to incidents (the default)
-  migrate  apply pending database migrations to DATABASE_URL and exit";
+  migrate  apply pending database migrations to DATABASE_URL and exit
+{}",
+        maintenance::USAGE
+    )
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tocsin_runtime::telemetry::init("incident-core");
-    match std::env::args().nth(1).as_deref() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or_default();
+    match args.first().map(String::as_str) {
         None | Some("serve") => serve().await,
         Some("migrate") => migrate().await,
+        Some("archive") => maintenance::archive(&Env::from_process(), rest).await,
+        Some("restore") => maintenance::restore(&Env::from_process(), rest).await,
         Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
+            println!("{}", usage());
             Ok(())
         }
-        Some(other) => anyhow::bail!("unknown command `{other}`\n{USAGE}"),
+        Some(other) => anyhow::bail!("unknown command `{other}`\n{}", usage()),
     }
 }
 

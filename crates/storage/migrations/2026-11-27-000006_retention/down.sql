@@ -1,0 +1,3 @@
+DROP INDEX notification_deliveries_by_creation;
+DROP INDEX command_outcomes_by_application;
+DROP INDEX incidents_by_creation;
