@@ -33,6 +33,62 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Only a string is a secret. Anything else is refused with an error that does not quote it:
+/// serde's own "invalid type: integer `12345`" would put the value in a start-up error.
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Secret, D::Error> {
+        struct SecretVisitor;
+
+        impl SecretVisitor {
+            fn refuse<E: serde::de::Error>() -> Result<Secret, E> {
+                Err(E::custom("a secret must be a string (quote it)"))
+            }
+        }
+
+        impl serde::de::Visitor<'_> for SecretVisitor {
+            type Value = Secret;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Secret, E> {
+                Ok(Secret::new(value))
+            }
+
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+                SecretVisitor::refuse()
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+                SecretVisitor::refuse()
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+                SecretVisitor::refuse()
+            }
+
+            fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<Secret, E> {
+                SecretVisitor::refuse()
+            }
+
+            fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<Secret, E> {
+                SecretVisitor::refuse()
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+                SecretVisitor::refuse()
+            }
+
+            fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<Secret, E> {
+                SecretVisitor::refuse()
+            }
+        }
+
+        deserializer.deserialize_str(SecretVisitor)
+    }
+}
+
 type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// Reads variables from a source: the process environment in services, a map in tests.

@@ -7,14 +7,17 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The body is not JSON, or not the JSON this endpoint takes.
     InvalidPayload,
     /// A query parameter or path segment is malformed.
     InvalidParameter,
+    /// No bearer token, or one that is not valid.
     Unauthorized,
+    /// A valid token without the scope the route needs, or a source address not allowed.
+    Forbidden,
     NotFound,
     /// The move is impossible from the resource's current state.
     Conflict,
@@ -33,6 +36,7 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidPayload | ErrorCode::InvalidParameter => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -85,6 +89,11 @@ impl ApiError {
         ApiError::new(ErrorCode::Conflict, message)
     }
 
+    /// Too many requests: `retry_after` seconds until the next one can pass.
+    pub fn rate_limited(message: impl Into<String>, retry_after: u64) -> ApiError {
+        ApiError { code: ErrorCode::RateLimited, message: message.into(), retry_after: Some(retry_after) }
+    }
+
     /// A dependency is down. `dependency` names it for the client; `detail` is only logged.
     pub fn unavailable(dependency: &str, detail: impl fmt::Display) -> ApiError {
         tracing::warn!(dependency, error = %detail, "dependency unavailable");
@@ -117,6 +126,10 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if let Some(seconds) = self.retry_after {
             response.insert_header(("Retry-After", seconds.to_string()));
+        }
+        // RFC 9110 wants the scheme a 401 asks for; Bearer never makes a browser prompt.
+        if self.code == ErrorCode::Unauthorized {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
         }
         response.json(Body { error: BodyInner { code: self.code, message: &self.message } })
     }

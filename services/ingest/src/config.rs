@@ -4,22 +4,42 @@
 //! |---|---|---|
 //! | `LISTEN_ADDR` | `127.0.0.1:8081` | where the webhook listens |
 //! | `REDIS_URL` | required | the Redis holding the streams |
-//! | `INGEST_TOKEN` | required | the bearer token Alertmanager sends |
+//! | `INGEST_TOKEN` | required unless `TOKENS_FILE` has an `ingest` token | the bearer token Alertmanager sends; its name is `ingest` |
+//! | `TOKENS_FILE` | unset | YAML file of named tokens with scopes, read by ingest and query alike (docs/security.md) |
+//! | `ALERTS_ALLOWED_SOURCES` | empty: any source | CIDRs (`10.0.0.0/8, 192.0.2.7`) that may post to `/alerts`; any other source gets 403 |
+//! | `TRUSTED_PROXIES` | empty | CIDRs of proxies (the ingress controller) whose `X-Forwarded-For` gives the source address |
+//! | `ALERTS_RATE_LIMIT_PER_TOKEN` | unset: no limit | `N/s`, `N/m` or `N/h`: webhooks one token may post, N at once; more get 429 |
+//! | `ALERTS_RATE_LIMIT_PER_SOURCE` | unset: no limit | the same per source address (an IPv6 source per /64) |
+//! | `ALERTS_BURST_PER_TOKEN`, `ALERTS_BURST_PER_SOURCE` | the N of the limit | webhooks let through at once before the rate applies |
 //! | `STREAM_PREFIX` | `tocsin` | prefix of every stream key |
 //! | `STREAM_MAX_AGE` | `7d` | entries older than this are trimmed from the streams |
 //! | `INGEST_MAX_BODY_BYTES` | `4194304` | larger webhooks get 413 |
 //! | `HTTP_WORKERS` | number of CPUs | HTTP worker threads |
 //! | `OTEL_*` | unset: no traces | OpenTelemetry traces (`tocsin_runtime::traces`), off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set |
 
+use crate::admission::{AdmissionSettings, RateLimit, parse_networks};
+use std::num::NonZeroU32;
 use std::time::Duration;
+use tocsin_runtime::auth::{LegacyToken, Scope, Tokens};
 use tocsin_runtime::traces::OtelSettings;
-use tocsin_runtime::{ConfigError, Env, Secret};
+use tocsin_runtime::{ConfigError, Env};
+
+/// The one token of `INGEST_TOKEN`, as before named tokens existed.
+pub const INGEST_TOKEN: LegacyToken = LegacyToken {
+    variable: "INGEST_TOKEN",
+    name: "ingest",
+    scopes: &[Scope::Ingest],
+    purpose: "the bearer token Alertmanager sends to POST /alerts",
+};
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen_addr: String,
     pub redis_url: String,
-    pub ingest_token: Secret,
+    /// Every token ingest knows; those granting `ingest` may post alerts.
+    pub tokens: Tokens,
+    /// The allowlist, trusted proxies and rate limits of `/alerts`.
+    pub admission: AdmissionSettings,
     pub stream_prefix: String,
     pub stream_max_age: Duration,
     pub max_body_bytes: usize,
@@ -33,7 +53,13 @@ impl Config {
         Ok(Config {
             listen_addr: env.string_or("LISTEN_ADDR", "127.0.0.1:8081"),
             redis_url: env.required("REDIS_URL", "the Redis URL, e.g. redis://127.0.0.1:6379/")?,
-            ingest_token: env.secret("INGEST_TOKEN", "the bearer token Alertmanager sends to POST /alerts")?,
+            tokens: Tokens::from_env(env, &INGEST_TOKEN, Scope::Ingest)?,
+            admission: AdmissionSettings {
+                allowed_sources: env.with("ALERTS_ALLOWED_SOURCES", Vec::new(), parse_networks)?,
+                trusted_proxies: env.with("TRUSTED_PROXIES", Vec::new(), parse_networks)?,
+                per_token: rate_limit(env, "ALERTS_RATE_LIMIT_PER_TOKEN", "ALERTS_BURST_PER_TOKEN")?,
+                per_source: rate_limit(env, "ALERTS_RATE_LIMIT_PER_SOURCE", "ALERTS_BURST_PER_SOURCE")?,
+            },
             stream_prefix: env.string_or("STREAM_PREFIX", "tocsin"),
             stream_max_age: env.duration_or("STREAM_MAX_AGE", Duration::from_secs(7 * 24 * 3600))?,
             max_body_bytes: env.parse_or("INGEST_MAX_BODY_BYTES", 4 * 1024 * 1024)?,
@@ -41,4 +67,19 @@ impl Config {
             otel: OtelSettings::from_env(env, "ingest")?,
         })
     }
+}
+
+/// A rate limit and its burst. A burst without a limit is refused rather than ignored.
+fn rate_limit(env: &Env, limit: &str, burst: &str) -> Result<Option<RateLimit>, ConfigError> {
+    let burst_value = env.with(burst, None, |text| {
+        text.trim().parse::<NonZeroU32>().map(Some).map_err(|_| "expected a positive whole number of webhooks".into())
+    })?;
+    let parsed = env.with(limit, None, |text| RateLimit::parse(text, burst_value))?;
+    if parsed.is_none() && burst_value.is_some() {
+        return Err(ConfigError::Missing {
+            name: limit.into(),
+            purpose: format!("{burst} is set, but there is no rate limit for it to apply to"),
+        });
+    }
+    Ok(parsed)
 }

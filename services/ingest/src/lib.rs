@@ -1,19 +1,21 @@
-//! ingest: the public webhook. Takes Alertmanager's webhook on `POST /alerts`, checks the bearer
-//! token and the payload, and puts one entry per alert on the alerts stream. It answers 202 only
-//! once Redis holds every alert of the webhook, and 503 when Redis is unreachable, so Alertmanager
-//! retries and nothing is lost. It never touches PostgreSQL.
+//! ingest: the public webhook. Takes Alertmanager's webhook on `POST /alerts`, checks its source,
+//! its rate, its bearer token (`admission`) and its payload, and puts one entry per alert on the
+//! alerts stream. It answers 202 only once Redis holds every alert of the webhook, and 503 when
+//! Redis is unreachable, so Alertmanager retries and nothing is lost. It never touches PostgreSQL.
 
+pub mod admission;
 pub mod config;
 mod metrics;
+pub mod openapi;
 mod webhook;
 
+use crate::admission::Admission;
 use crate::config::Config;
 use crate::metrics::IngestMetrics;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::web;
 use tocsin_bus::{Bus, BusSettings};
-use tocsin_runtime::auth::{RequiredToken, require_bearer};
 use tocsin_runtime::http::{self, HttpSettings};
 use tocsin_runtime::metrics::HttpMetrics;
 use tocsin_runtime::traces::Tracer;
@@ -23,7 +25,9 @@ use tokio_util::sync::CancellationToken;
 pub struct Application {
     port: u16,
     server: Server,
+    admission: web::Data<Admission>,
     tracer: Tracer,
+    shutdown: CancellationToken,
 }
 
 impl Application {
@@ -46,30 +50,32 @@ impl Application {
 
         let listener = http::bind(&config.listen_addr)?;
         let port = listener.local_addr()?.port();
+        let admission =
+            web::Data::new(Admission::new(config.tokens.clone(), &config.admission, ingest_metrics.clone()));
         let state = web::Data::new(webhook::State {
             bus,
             metrics: ingest_metrics,
             max_body_bytes: config.max_body_bytes,
             tracer: tracer.clone(),
         });
-        let token = web::Data::new(RequiredToken(config.ingest_token.clone()));
+        let routes_admission = admission.clone();
         let server = http::serve(
             HttpSettings { listener, workers: config.http_workers, service: "ingest", tracer: tracer.clone() },
             Metrics::new(registry),
             http_metrics,
             readiness,
-            shutdown,
+            shutdown.clone(),
             move |cfg: &mut web::ServiceConfig| {
-                cfg.service(
+                cfg.route("/openapi.json", web::get().to(openapi::document)).service(
                     web::resource("/alerts")
                         .app_data(state.clone())
-                        .app_data(token.clone())
-                        .wrap(from_fn(require_bearer))
+                        .app_data(routes_admission.clone())
+                        .wrap(from_fn(admission::admit))
                         .route(web::post().to(webhook::receive)),
                 );
             },
         )?;
-        Ok(Application { port, server, tracer })
+        Ok(Application { port, server, admission, tracer, shutdown })
     }
 
     pub fn port(&self) -> u16 {
@@ -78,7 +84,10 @@ impl Application {
 
     /// Serves until shutdown, then exports the spans still waiting.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let forgetting = tokio::spawn(self.admission.into_inner().forget_idle_keys(self.shutdown.clone()));
         let served = self.server.await;
+        self.shutdown.cancel();
+        let _ = forgetting.await;
         self.tracer.shutdown().await;
         served
     }

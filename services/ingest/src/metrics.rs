@@ -9,7 +9,19 @@ pub struct ReasonLabel {
 }
 
 /// Why ingest refuses a webhook; the `reason` label of `tocsin_ingest_webhooks_rejected_total`.
-pub const REJECTION_REASONS: [&str; 5] = ["content_type", "too_large", "malformed", "invalid", "unavailable"];
+/// The first five are refused by the admission checks (`admission.rs`), before the body is read.
+pub const REJECTION_REASONS: [&str; 10] = [
+    "source_not_allowed",
+    "rate_limited_source",
+    "unauthorized",
+    "forbidden",
+    "rate_limited_token",
+    "content_type",
+    "too_large",
+    "malformed",
+    "invalid",
+    "unavailable",
+];
 
 #[derive(Clone)]
 pub struct IngestMetrics {

@@ -4,8 +4,9 @@
 use serde_json::{Value, json};
 use std::time::Duration;
 use tocsin_ingest::Application;
+use tocsin_ingest::admission::AdmissionSettings;
 use tocsin_ingest::config::Config;
-use tocsin_runtime::Secret;
+use tocsin_runtime::auth::{Scope, Tokens};
 use tocsin_testkit::{TestRedis, fixture};
 use tokio_util::sync::CancellationToken;
 
@@ -25,7 +26,8 @@ async fn start_with_redis(redis_url: &str, redis: TestRedis) -> Ingest {
         Config {
             listen_addr: "127.0.0.1:0".into(),
             redis_url: redis_url.into(),
-            ingest_token: Secret::new(TOKEN),
+            tokens: Tokens::single("ingest", &[Scope::Ingest], TOKEN),
+            admission: AdmissionSettings::default(),
             stream_prefix: redis.prefix.clone(),
             stream_max_age: Duration::from_secs(3600),
             max_body_bytes: LIMIT,

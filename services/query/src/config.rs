@@ -6,18 +6,30 @@
 //! | `DATABASE_URL` | required | PostgreSQL, read only |
 //! | `DATABASE_POOL_SIZE` | `16` | connections to PostgreSQL |
 //! | `REDIS_URL` | required | the Redis holding the streams |
-//! | `API_TOKEN` | required | the bearer token people and the dashboard send |
+//! | `API_TOKEN` | required unless `TOKENS_FILE` has a `read` token | the bearer token people and the dashboard send; its name is `api`, its scopes `read` and `act` |
+//! | `TOKENS_FILE` | unset | YAML file of named tokens with scopes, read by ingest and query alike (docs/security.md) |
 //! | `STREAM_PREFIX` | `tocsin` | prefix of every stream key |
 //! | `STREAM_MAX_AGE` | `7d` | commands older than this are trimmed from the commands stream |
 //! | `ACTION_TIMEOUT` | `5s` | how long an action waits for incident-core before answering 504 |
 //! | `HTTP_WORKERS` | number of CPUs | HTTP worker threads |
 //! | `WEB_ROOT` | unset | folder of the built dashboard (`services/web/dist`), served at `/`; unset serves the API only |
+//! | `HSTS_MAX_AGE` | unset: no header | a duration (`365d`): answers carry `Strict-Transport-Security: max-age=<seconds>`. Set it only when the dashboard is reached over HTTPS alone |
 //! | `OTEL_*` | unset: no traces | OpenTelemetry traces (`tocsin_runtime::traces`), off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set |
 
 use std::path::PathBuf;
 use std::time::Duration;
+use tocsin_runtime::auth::{LegacyToken, Scope, Tokens};
 use tocsin_runtime::traces::OtelSettings;
-use tocsin_runtime::{ConfigError, Env, Secret};
+use tocsin_runtime::{ConfigError, Env};
+
+/// The one token of `API_TOKEN`, as before named tokens existed: it reads and acts, and actions
+/// sent with it and no actor are recorded as `api`, as they always were.
+pub const API_TOKEN: LegacyToken = LegacyToken {
+    variable: "API_TOKEN",
+    name: "api",
+    scopes: &[Scope::Read, Scope::Act],
+    purpose: "the bearer token people and the dashboard send",
+};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -25,12 +37,15 @@ pub struct Config {
     pub database_url: String,
     pub database_pool_size: usize,
     pub redis_url: String,
-    pub api_token: Secret,
+    /// Every token query knows: `read` ones may read, `act` ones may act.
+    pub tokens: Tokens,
     pub stream_prefix: String,
     pub stream_max_age: Duration,
     pub action_timeout: Duration,
     pub http_workers: usize,
     pub web_root: Option<PathBuf>,
+    /// `None`: no `Strict-Transport-Security` header.
+    pub hsts_max_age: Option<Duration>,
     /// `None`: traces are off.
     pub otel: Option<OtelSettings>,
 }
@@ -42,12 +57,16 @@ impl Config {
             database_url: env.required("DATABASE_URL", "the PostgreSQL URL, e.g. postgres://user:pass@host/db")?,
             database_pool_size: env.parse_or("DATABASE_POOL_SIZE", 16)?,
             redis_url: env.required("REDIS_URL", "the Redis URL, e.g. redis://127.0.0.1:6379/")?,
-            api_token: env.secret("API_TOKEN", "the bearer token people and the dashboard send")?,
+            tokens: Tokens::from_env(env, &API_TOKEN, Scope::Read)?,
             stream_prefix: env.string_or("STREAM_PREFIX", "tocsin"),
             stream_max_age: env.duration_or("STREAM_MAX_AGE", Duration::from_secs(7 * 24 * 3600))?,
             action_timeout: env.duration_or("ACTION_TIMEOUT", Duration::from_secs(5))?,
             http_workers: env.parse_or("HTTP_WORKERS", std::thread::available_parallelism().map_or(2, usize::from))?,
             web_root: env.get("WEB_ROOT").map(PathBuf::from),
+            hsts_max_age: match env.get("HSTS_MAX_AGE") {
+                None => None,
+                Some(_) => Some(env.duration_or("HSTS_MAX_AGE", Duration::ZERO)?),
+            },
             otel: OtelSettings::from_env(env, "query")?,
         })
     }

@@ -1,7 +1,9 @@
 //! query: the read side and the front door for people. Lists and shows incidents from PostgreSQL
 //! (read only), turns people's actions into commands for incident-core, streams incident events to
-//! the dashboard (`/events`), serves the dashboard itself and the OpenAPI document. All incident
-//! routes and the live feed need the API bearer token.
+//! the dashboard (`/events`), serves the dashboard itself and the OpenAPI document. Reading the
+//! incidents and the live feed needs a token with the `read` scope, acting one with `act`
+//! (`tocsin_runtime::auth`). Every answer carries the browser security headers
+//! (`security_headers`).
 
 mod actions;
 pub mod config;
@@ -10,18 +12,19 @@ mod errors;
 mod incidents;
 mod live;
 pub mod openapi;
+mod security_headers;
 
 use crate::config::Config;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use std::time::Duration;
 use tocsin_bus::{Bus, BusSettings};
-use tocsin_runtime::auth::{RequiredToken, require_bearer};
+use tocsin_runtime::auth::{self, Scope};
 use tocsin_runtime::http::{self, HttpSettings};
 use tocsin_runtime::metrics::HttpMetrics;
 use tocsin_runtime::traces::Tracer;
-use tocsin_runtime::{ApiError, Metrics, Readiness};
+use tocsin_runtime::{Metrics, Readiness};
 use tocsin_storage::{Pool, PoolSettings};
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
@@ -82,7 +85,8 @@ impl Application {
             tracer: tracer.clone(),
         });
         let web_root = config.web_root.clone();
-        let token = web::Data::new(RequiredToken(config.api_token.clone()));
+        let tokens = config.tokens.clone();
+        let security_headers = web::Data::new(security_headers::SecurityHeaders::new(config.hsts_max_age));
         let server = http::serve(
             HttpSettings { listener, workers: config.http_workers, service: "query", tracer: tracer.clone() },
             Metrics::new(registry),
@@ -90,37 +94,51 @@ impl Application {
             readiness,
             shutdown.clone(),
             move |cfg: &mut web::ServiceConfig| {
-                cfg.app_data(web::JsonConfig::default().error_handler(json_error))
-                    .app_data(web::QueryConfig::default().error_handler(query_error))
-                    .route("/openapi.json", web::get().to(openapi_document))
-                    .service(
-                        web::scope("/incidents")
-                            .app_data(state.clone())
-                            .app_data(token.clone())
-                            .wrap(from_fn(require_bearer))
-                            .route("", web::get().to(incidents::list))
-                            .route("/{id}", web::get().to(incidents::get))
-                            .route("/{id}/acknowledge", web::post().to(actions::acknowledge))
-                            .route("/{id}/resolve", web::post().to(actions::resolve_one))
-                            .route("/{id}/reopen", web::post().to(actions::reopen))
-                            .route("/{id}/assign", web::post().to(actions::assign)),
-                    )
-                    .service(
-                        web::resource("/resolve")
-                            .app_data(state.clone())
-                            .app_data(token.clone())
-                            .wrap(from_fn(require_bearer))
-                            .route(web::post().to(actions::resolve)),
-                    )
-                    .service(
-                        web::resource("/events")
-                            .app_data(state.clone())
-                            .app_data(token.clone())
-                            .wrap(from_fn(require_bearer))
-                            .route(web::get().to(live::events)),
-                    );
-                // Last: the dashboard answers whatever the API does not.
-                dashboard::mount(cfg, web_root.as_deref());
+                let read = || auth::require(&tokens, Scope::Read);
+                let act = || auth::require(&tokens, Scope::Act);
+                let web_root = web_root.clone();
+                cfg.service(
+                    web::scope("")
+                        .app_data(security_headers.clone())
+                        .wrap(from_fn(security_headers::add))
+                        .route("/openapi.json", web::get().to(openapi_document))
+                        .service(
+                            web::scope("/incidents")
+                                .app_data(state.clone())
+                                .service(web::resource("").wrap(read()).route(web::get().to(incidents::list)))
+                                .service(web::resource("/{id}").wrap(read()).route(web::get().to(incidents::get)))
+                                .service(
+                                    web::resource("/{id}/acknowledge")
+                                        .wrap(act())
+                                        .route(web::post().to(actions::acknowledge)),
+                                )
+                                .service(
+                                    web::resource("/{id}/resolve")
+                                        .wrap(act())
+                                        .route(web::post().to(actions::resolve_one)),
+                                )
+                                .service(
+                                    web::resource("/{id}/reopen").wrap(act()).route(web::post().to(actions::reopen)),
+                                )
+                                .service(
+                                    web::resource("/{id}/assign").wrap(act()).route(web::post().to(actions::assign)),
+                                ),
+                        )
+                        .service(
+                            web::resource("/resolve")
+                                .app_data(state.clone())
+                                .wrap(act())
+                                .route(web::post().to(actions::resolve)),
+                        )
+                        .service(
+                            web::resource("/events")
+                                .app_data(state.clone())
+                                .wrap(read())
+                                .route(web::get().to(live::events)),
+                        )
+                        // Last: the dashboard answers whatever the API does not.
+                        .configure(move |cfg| dashboard::mount(cfg, web_root.as_deref())),
+                );
             },
         )?;
         Ok(Application { port, server, pool, pool_gauges, live, bus, tracer, shutdown })
@@ -148,22 +166,4 @@ impl Application {
 
 async fn openapi_document() -> HttpResponse {
     HttpResponse::Ok().json(openapi::ApiDoc::openapi())
-}
-
-fn json_error(error: actix_web::error::JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
-    use actix_web::error::JsonPayloadError;
-    let api_error = match &error {
-        JsonPayloadError::ContentType => {
-            ApiError::new(tocsin_runtime::ErrorCode::UnsupportedMediaType, "send the body as application/json")
-        }
-        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-            ApiError::new(tocsin_runtime::ErrorCode::PayloadTooLarge, error.to_string())
-        }
-        _ => ApiError::invalid_payload(format!("malformed request body: {error}")),
-    };
-    api_error.into()
-}
-
-fn query_error(error: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::invalid_parameter(format!("malformed query string: {error}")).into()
 }

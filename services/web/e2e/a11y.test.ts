@@ -64,7 +64,7 @@ const pages: { name: string; open: (page: Page) => Promise<void> }[] = [
 
 describe.each(['light', 'dark'] as const)('accessibility (%s theme)', (colorScheme) => {
   it('the sign-in page has no serious or critical axe violation', async () => {
-    const context = await newContext(browser, { colorScheme });
+    const context = await newContext(browser, { colorScheme, axe: true });
     const page = await context.newPage();
     await page.goto('/signin');
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
@@ -73,7 +73,7 @@ describe.each(['light', 'dark'] as const)('accessibility (%s theme)', (colorSche
   });
 
   it.each(pages.map((p) => [p.name, p] as const))('%s has no serious or critical axe violation', async (_name, target) => {
-    const context = await newContext(browser, { colorScheme });
+    const context = await newContext(browser, { colorScheme, axe: true });
     const page = await signIn(context);
     await target.open(page);
     expect(serious(await axe(page))).toEqual([]);

@@ -5,6 +5,8 @@ import { CHROMIUM, stack } from './env';
 
 export const ACTOR = 'e2e@example.com';
 
+const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
 export function launch(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
@@ -13,9 +15,15 @@ export function launch(): Promise<Browser> {
   });
 }
 
+/**
+ * A browser context on the stack. The page's Content-Security-Policy stays enforced in every
+ * context, so a test that trips it fails on the console error. `axe: true` loads axe-core into
+ * every page of the context as an init script, which the CSP does not apply to (an injected
+ * <script> tag would be refused as inline script).
+ */
 export async function newContext(
   browser: Browser,
-  options: { colorScheme?: 'light' | 'dark'; width?: number; height?: number } = {},
+  options: { colorScheme?: 'light' | 'dark'; width?: number; height?: number; axe?: boolean } = {},
 ): Promise<BrowserContext> {
   const context = await browser.newContext({
     baseURL: stack().web,
@@ -23,6 +31,7 @@ export async function newContext(
     viewport: { width: options.width ?? 1400, height: options.height ?? 900 },
     reducedMotion: 'reduce',
   });
+  if (options.axe) await context.addInitScript({ path: axePath });
   return context;
 }
 
@@ -52,8 +61,6 @@ export function pageErrors(page: Page): string[] {
   return (page as Page & { errors?: string[] }).errors ?? [];
 }
 
-const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
-
 export interface AxeViolation {
   id: string;
   impact: string | null;
@@ -63,7 +70,9 @@ export interface AxeViolation {
 
 /** axe-core's WCAG 2.1 A/AA and best-practice rules on the page as it is now. */
 export async function axe(page: Page): Promise<AxeViolation[]> {
-  await page.addScriptTag({ path: axePath });
+  if (!(await page.evaluate(() => 'axe' in window))) {
+    throw new Error('axe-core is not loaded: create the context with newContext(browser, { axe: true })');
+  }
   const violations = await page.evaluate(async () => {
     const result = await (window as unknown as { axe: { run: (context: Document, options: unknown) => Promise<{ violations: unknown[] }> } }).axe.run(
       document,

@@ -24,7 +24,7 @@ describe('dark mode', () => {
     expect(await isDark(page)).toBe(false);
     expect(await background()).not.toBe(darkBackground);
 
-    // The inline script applies the saved choice before the app's code has run.
+    // theme.js applies the saved choice before the app's code has run.
     await page.reload({ waitUntil: 'domcontentloaded' });
     expect(await page.evaluate(() => document.documentElement.className)).not.toContain('dark');
     expect(await page.evaluate(() => localStorage.getItem('tocsin.theme'))).toBe('light');

@@ -102,13 +102,58 @@ azure.workload.identity/tenant-id: {{ . | quote }}
 {{- default (printf "%s-credentials" (include "tocsin.fullname" .)) .Values.secret.existingSecret -}}
 {{- end -}}
 
-{{/* One env entry read from the credentials Secret. Takes root, name (variable), key. */}}
+{{/*
+One env entry read from the credentials Secret. Takes root, name (variable), key, and optional:
+true when the key may be missing (the variable is then unset).
+*/}}
 {{- define "tocsin.secretEnv" -}}
 - name: {{ .name }}
   valueFrom:
     secretKeyRef:
       name: {{ include "tocsin.secretName" .root }}
       key: {{ .key }}
+      {{- if .optional }}
+      optional: true
+      {{- end }}
+{{- end -}}
+
+{{/*
+The tokens file (secret.tokensFile) of ingest and query: TOKENS_FILE, and the Secret mounted as a
+directory (not subPath), read-only, readable through the pod's fsGroup only. Each renders nothing
+without a tokens file.
+*/}}
+{{- define "tocsin.tokensFile.path" -}}
+/etc/tocsin/tokens/tokens.yaml
+{{- end -}}
+
+{{- define "tocsin.tokensFile.env" -}}
+{{- if .Values.secret.tokensFile.secretName }}
+- name: TOKENS_FILE
+  value: {{ include "tocsin.tokensFile.path" . | quote }}
+{{- end }}
+{{- end -}}
+
+{{- define "tocsin.tokensFile.volumes" -}}
+{{- with .Values.secret.tokensFile }}
+{{- if .secretName }}
+- name: tokens
+  secret:
+    secretName: {{ .secretName }}
+    # 0440: readable by the service through the pod's fsGroup, by nobody else.
+    defaultMode: 288
+    items:
+      - key: {{ .key }}
+        path: {{ base (include "tocsin.tokensFile.path" $) }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "tocsin.tokensFile.volumeMounts" -}}
+{{- if .Values.secret.tokensFile.secretName }}
+- name: tokens
+  mountPath: {{ dir (include "tocsin.tokensFile.path" .) }}
+  readOnly: true
+{{- end }}
 {{- end -}}
 
 {{/* DATABASE_URL of a service: query may use its own read-only key. */}}

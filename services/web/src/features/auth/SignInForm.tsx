@@ -27,11 +27,7 @@ export function SignInForm({ onSignedIn }: { onSignedIn: () => void }) {
       session.signIn(token.trim(), name.trim());
       onSignedIn();
     } catch (caught) {
-      setError(
-        caught instanceof ApiError && caught.status === 401
-          ? new Error('The API refused this token. Use the API_TOKEN of the query service (not the ingest token).')
-          : caught,
-      );
+      setError(refusal(caught));
     } finally {
       setChecking(false);
     }
@@ -58,7 +54,8 @@ export function SignInForm({ onSignedIn }: { onSignedIn: () => void }) {
           className="rounded-md border border-line bg-canvas px-3 py-2 font-mono text-sm text-fg"
         />
         <p className="text-xs text-muted">
-          The query service's <code>API_TOKEN</code>. <code>make run</code> prints it and keeps it in <code>.local/tokens.env</code>.
+          The query service's <code>API_TOKEN</code>, or a token with the <code>read</code> scope (and <code>act</code> to change incidents).{' '}
+          <code>make run</code> prints the <code>API_TOKEN</code> and keeps it in <code>.local/tokens.env</code>.
         </p>
       </div>
       <div className="flex flex-col gap-1">
@@ -81,4 +78,16 @@ export function SignInForm({ onSignedIn }: { onSignedIn: () => void }) {
       </Button>
     </form>
   );
+}
+
+/** What to say when the API will not take the token: unknown (401), or known without `read` (403). */
+function refusal(caught: unknown): unknown {
+  if (!(caught instanceof ApiError)) return caught;
+  if (caught.status === 401) {
+    return new Error('The API refused this token. Use the API_TOKEN of the query service (not the ingest token).');
+  }
+  if (caught.status === 403) {
+    return new Error('This token may not read incidents: it lacks the read scope. Use one with read (and act to change incidents).');
+  }
+  return caught;
 }

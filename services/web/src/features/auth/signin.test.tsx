@@ -60,6 +60,15 @@ describe('sign-in', () => {
     expect(api.requests.at(-1)!.headers.get('Authorization')).toBe('Bearer good');
   });
 
+  it('says so when the token lacks the read scope, and keeps nothing', async () => {
+    mockApi().get('/incidents', apiError(403, 'forbidden', 'the token `ci` does not have the `read` scope this route needs'));
+    const { user } = renderApp('/', { signedIn: false });
+    await user.type(await screen.findByLabelText('API token'), 'act-only');
+    await user.click(screen.getByRole('button', { name: 'Sign in' }));
+    expect(await screen.findByRole('alert')).toHaveTextContent(/lacks the read scope/);
+    expect(session.get().token).toBeNull();
+  });
+
   it('brings the sign-in back when the API answers 401', async () => {
     mockApi()
       .get('/incidents', apiError(401, 'unauthorized', 'missing or wrong bearer token'))

@@ -54,10 +54,14 @@ describe('theme', () => {
     expect(document.documentElement).toHaveClass('dark');
   });
 
-  it('the inline script in index.html sets the theme before the app runs', async () => {
+  it('index.html loads public/theme.js, which sets the theme before the app runs', async () => {
     const { readFileSync } = await import('node:fs');
     const html = readFileSync(`${process.cwd()}/index.html`, 'utf8');
-    const script = /<script>([\s\S]*?)<\/script>/.exec(html)![1]!;
+    // A classic script in <head>, before the app's module: it runs before the body is painted.
+    expect(html.indexOf('<script src="/theme.js"></script>')).toBeGreaterThan(-1);
+    expect(html.indexOf('<script src="/theme.js"></script>')).toBeLessThan(html.indexOf('</head>'));
+    expect(html).not.toMatch(/<script>/);
+    const script = readFileSync(`${process.cwd()}/public/theme.js`, 'utf8');
     systemPrefersDark(false);
     localStorage.setItem('tocsin.theme', 'dark');
     new Function(script)();
