@@ -55,12 +55,20 @@ pub struct ClaimedDelivery {
     /// The trace context the delivery was recorded in, when it was traced.
     #[diesel(sql_type = Nullable<Text>)]
     pub traceparent: Option<String>,
+    /// When the delivery was recorded: nothing was sent for it before.
+    #[diesel(sql_type = Timestamptz)]
+    pub created_at: OffsetDateTime,
+    /// An earlier claim ran out with no outcome recorded: the replica holding it died (or lost
+    /// the database) and may have sent the delivery before it could say so.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub claim_lapsed: bool,
 }
 
 /// Takes up to `limit` deliveries that are due, holding them for `hold` so other replicas leave
-/// them alone. Only the oldest pending delivery of each (target, incident) can be taken, so an
-/// incident's messages reach each channel in order (its post before its updates) even across
-/// replicas and retries.
+/// them alone ([`extend_claims`] keeps holding them). Only the oldest pending delivery of each
+/// (target, incident) can be taken, so an incident's messages reach each channel in order (its
+/// post before its updates) even across replicas and retries. Every outcome clears the claim, so
+/// a delivery still claimed when it is taken again was left by a replica that stopped mid-way.
 pub async fn claim_due(
     conn: &mut AsyncPgConnection,
     limit: i64,
@@ -68,9 +76,8 @@ pub async fn claim_due(
 ) -> Result<Vec<ClaimedDelivery>, StorageError> {
     let hold_until = OffsetDateTime::now_utc() + hold;
     Ok(diesel::sql_query(
-        "UPDATE notification_deliveries SET claimed_until = $1
-         WHERE id IN (
-             SELECT d.id FROM notification_deliveries d
+        "WITH due AS (
+             SELECT d.id, d.claimed_until IS NOT NULL AS claim_lapsed FROM notification_deliveries d
              WHERE d.status = 'pending'
                AND d.next_attempt_at <= now()
                AND (d.claimed_until IS NULL OR d.claimed_until < now())
@@ -83,7 +90,10 @@ pub async fn claim_due(
              ORDER BY d.id
              LIMIT $2
              FOR UPDATE SKIP LOCKED)
-         RETURNING id, event_id, target, incident_id, event, attempts, traceparent",
+         UPDATE notification_deliveries n SET claimed_until = $1
+         FROM due WHERE n.id = due.id
+         RETURNING n.id, n.event_id, n.target, n.incident_id, n.event, n.attempts, n.traceparent, n.created_at,
+                   due.claim_lapsed",
     )
     .bind::<Timestamptz, _>(hold_until)
     .bind::<BigInt, _>(limit)
@@ -91,9 +101,31 @@ pub async fn claim_due(
     .await?)
 }
 
+/// Keeps holding claimed deliveries for `hold` from now, while a replica is still working on them;
+/// those already finished (or retried) are left alone.
+pub async fn extend_claims(
+    conn: &mut AsyncPgConnection,
+    ids: &[i64],
+    hold: std::time::Duration,
+) -> Result<(), StorageError> {
+    diesel::update(
+        notification_deliveries::table
+            .filter(notification_deliveries::id.eq_any(ids))
+            .filter(notification_deliveries::status.eq("pending"))
+            .filter(notification_deliveries::claimed_until.is_not_null()),
+    )
+    .set(notification_deliveries::claimed_until.eq(OffsetDateTime::now_utc() + hold))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+// The outcomes change only a pending delivery: when a replica records late (it kept trying through a
+// database outage) and another already took over and finished the delivery, the first word stays.
+
 /// The delivery went out.
 pub async fn mark_sent(conn: &mut AsyncPgConnection, id: i64) -> Result<(), StorageError> {
-    diesel::update(notification_deliveries::table.find(id))
+    diesel::update(notification_deliveries::table.find(id).filter(notification_deliveries::status.eq("pending")))
         .set((
             notification_deliveries::status.eq("sent"),
             notification_deliveries::attempts.eq(notification_deliveries::attempts + 1),
@@ -113,7 +145,7 @@ pub async fn mark_retry(
     next_attempt_at: OffsetDateTime,
     error: &str,
 ) -> Result<(), StorageError> {
-    diesel::update(notification_deliveries::table.find(id))
+    diesel::update(notification_deliveries::table.find(id).filter(notification_deliveries::status.eq("pending")))
         .set((
             notification_deliveries::attempts.eq(notification_deliveries::attempts + 1),
             notification_deliveries::next_attempt_at.eq(next_attempt_at),
@@ -127,7 +159,7 @@ pub async fn mark_retry(
 
 /// The delivery was given up on (it also went to the dead-letter stream).
 pub async fn mark_dead(conn: &mut AsyncPgConnection, id: i64, error: &str) -> Result<(), StorageError> {
-    diesel::update(notification_deliveries::table.find(id))
+    diesel::update(notification_deliveries::table.find(id).filter(notification_deliveries::status.eq("pending")))
         .set((
             notification_deliveries::status.eq("dead"),
             notification_deliveries::attempts.eq(notification_deliveries::attempts + 1),
@@ -164,6 +196,18 @@ pub async fn thread(
     Ok(notification_threads::table
         .find((incident_id, target))
         .select((notification_threads::channel, notification_threads::reference))
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// The channel (as the channel's API names it: a Slack channel id) where the target's latest
+/// thread lives, if it has started any.
+pub async fn channel_of_target(conn: &mut AsyncPgConnection, target: &str) -> Result<Option<String>, StorageError> {
+    Ok(notification_threads::table
+        .filter(notification_threads::target.eq(target))
+        .order(notification_threads::created_at.desc())
+        .select(notification_threads::channel)
         .first(conn)
         .await
         .optional()?)

@@ -1,7 +1,13 @@
 //! The delivery worker: sends what the event loop recorded in `notification_deliveries`.
 //!
-//! - Deliveries are claimed from PostgreSQL (`FOR UPDATE SKIP LOCKED`, held for a while), so any
-//!   number of replicas share the work and a crashed replica's claims are taken over.
+//! - Deliveries are claimed from PostgreSQL (`FOR UPDATE SKIP LOCKED`), held for a short while and
+//!   renewed as long as the replica works on them, so any number of replicas share the work and a
+//!   crashed replica's claims are taken over within [`CLAIM_HOLD`].
+//! - An outcome is recorded before anything else happens to the delivery; while the database is
+//!   away the worker keeps trying, since it knows what happened and nobody else does.
+//! - A delivery whose earlier attempt ended with no outcome recorded (its replica died, the answer
+//!   never came) is in doubt: Slack's bot looks for it in the channel before posting again
+//!   (`channels::slack`); the other channels cannot be asked and send it again.
 //! - Only the oldest pending delivery of an incident on a target is claimable: the incident's
 //!   message is posted before it is edited, even across retries.
 //! - A success remembers the thread it started (Slack message, GitHub issue) in the same
@@ -16,7 +22,7 @@ use crate::channels::email::Email;
 use crate::channels::github::GitHub;
 use crate::channels::slack::{SlackBot, SlackWebhook};
 use crate::channels::teams::Teams;
-use crate::channels::{Delivered, DeliveryError, Summary, Thread};
+use crate::channels::{Attempt, Delivered, DeliveryError, Summary, Thread};
 use crate::metrics::DeliveryMetrics;
 use rand::Rng;
 use serde::Serialize;
@@ -35,10 +41,14 @@ use uuid::Uuid;
 
 /// The dead-letter stream of notifications given up on: `<prefix>:notifications:dead-letter`.
 pub const DEAD_LETTER_STREAM: &str = "notifications";
-/// Deliveries claimed at once. Small, so that pacing (one message per second per channel) keeps a
-/// claim well inside [`CLAIM_HOLD`].
+/// Deliveries claimed at once.
 const CLAIM_BATCH: i64 = 20;
-const CLAIM_HOLD: Duration = Duration::from_secs(120);
+/// How long a claim holds without being renewed: how soon a crashed replica's deliveries are
+/// taken over.
+const CLAIM_HOLD: Duration = Duration::from_secs(15);
+/// How often claims are renewed while their batch is worked on (pacing can make a batch take
+/// far longer than [`CLAIM_HOLD`]).
+const CLAIM_RENEWAL: Duration = Duration::from_secs(5);
 /// How often to look for due deliveries when nobody says there are new ones (retries come due).
 const IDLE_POLL: Duration = Duration::from_millis(500);
 /// How often the backlog gauge is counted again.
@@ -81,9 +91,19 @@ impl Channel {
         matches!(self, Channel::Slack(_) | Channel::GitHub(_))
     }
 
-    async fn deliver(&self, summary: &Summary<'_>, thread: Option<&Thread>) -> Result<Delivered, DeliveryError> {
+    /// Whether a delivery in doubt is looked for on the channel before it is sent again.
+    fn looks_before_resending(&self) -> bool {
+        matches!(self, Channel::Slack(_))
+    }
+
+    async fn deliver(
+        &self,
+        summary: &Summary<'_>,
+        thread: Option<&Thread>,
+        attempt: &Attempt,
+    ) -> Result<Delivered, DeliveryError> {
         match self {
-            Channel::Slack(slack) => slack.deliver(summary, thread).await,
+            Channel::Slack(slack) => slack.deliver(summary, thread, attempt).await,
             Channel::SlackWebhook(webhook) => webhook.deliver(summary).await,
             Channel::Teams(teams) => teams.deliver(summary).await,
             Channel::Email(email) => email.deliver(summary).await,
@@ -162,18 +182,40 @@ impl Worker {
                 continue;
             }
             // Targets are worked on side by side; within a target, in order.
+            let ids: Vec<i64> = claimed.iter().map(|delivery| delivery.id).collect();
             let mut by_target: BTreeMap<String, Vec<ClaimedDelivery>> = BTreeMap::new();
             for delivery in claimed {
                 by_target.entry(delivery.target.clone()).or_default().push(delivery);
             }
-            futures_util::future::join_all(by_target.into_values().map(|deliveries| async {
+            let work = futures_util::future::join_all(by_target.into_values().map(|deliveries| async {
                 for delivery in deliveries {
-                    self.process(delivery).await;
+                    self.process(delivery, &shutdown).await;
                 }
-            }))
-            .await;
+            }));
+            self.holding(&ids, work).await;
         }
         tracing::info!("delivery worker stopped");
+    }
+
+    /// Runs `work` while renewing the claims on `ids`, so no other replica takes them over
+    /// however long the batch takes.
+    async fn holding(&self, ids: &[i64], work: impl std::future::Future<Output = Vec<()>>) {
+        tokio::pin!(work);
+        let mut renewal = tokio::time::interval_at(tokio::time::Instant::now() + CLAIM_RENEWAL, CLAIM_RENEWAL);
+        loop {
+            tokio::select! {
+                _ = &mut work => return,
+                _ = renewal.tick() => {
+                    let renewed = match self.pool.get().await {
+                        Ok(mut conn) => notifications::extend_claims(&mut conn, ids, CLAIM_HOLD).await,
+                        Err(error) => Err(error.into()),
+                    };
+                    if let Err(error) = renewed {
+                        tracing::warn!(%error, "cannot renew the claims on deliveries being sent; another replica may take them over");
+                    }
+                }
+            }
+        }
     }
 
     async fn wait(&self, shutdown: &CancellationToken, idle: Duration) {
@@ -196,15 +238,23 @@ impl Worker {
         }
     }
 
-    async fn process(&self, delivery: ClaimedDelivery) {
+    async fn process(&self, delivery: ClaimedDelivery, shutdown: &CancellationToken) {
         let mut span = self.span(&delivery);
         let outcome = self.attempt(&delivery).await;
         if let Err((error, _)) = &outcome {
             span.set_error(&error.to_string());
         }
-        if let Err(error) = self.record(&delivery, outcome, &mut span).await {
-            // The claim runs out and the delivery is tried again, by this replica or another.
-            tracing::warn!(%error, delivery.id = delivery.id, "cannot record a delivery's outcome; it will be retried");
+        // Only this replica knows what happened: forgetting it would leave the delivery in doubt.
+        while let Err(error) = self.record(&delivery, &outcome, &mut span).await {
+            if shutdown.is_cancelled() {
+                tracing::warn!(%error, delivery.id = delivery.id, "stopping before a delivery's outcome could be recorded; it stays in doubt");
+                break;
+            }
+            tracing::warn!(%error, delivery.id = delivery.id, "cannot record a delivery's outcome; trying again");
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.cancelled() => {}
+            }
         }
         span.end();
     }
@@ -237,18 +287,38 @@ impl Worker {
         let event: IncidentEvent = serde_json::from_str(&delivery.event).map_err(|error| {
             (DeliveryError::permanent(format!("the recorded event does not decode: {error}")), kind)
         })?;
-        let thread = if channel.keeps_threads() {
-            let mut conn = self.pool.get().await.map_err(|error| (DeliveryError::retry(error.to_string()), kind))?;
-            notifications::thread(&mut conn, delivery.incident_id, &delivery.target)
+        let in_doubt = delivery.claim_lapsed || delivery.attempts > 0;
+        let storage_error = |error: tocsin_storage::StorageError| (DeliveryError::retry(error.to_string()), kind);
+        let (thread, known_channel) = if channel.keeps_threads() {
+            let mut conn = self.pool.get().await.map_err(|error| storage_error(error.into()))?;
+            let thread = notifications::thread(&mut conn, delivery.incident_id, &delivery.target)
                 .await
-                .map_err(|error| (DeliveryError::retry(error.to_string()), kind))?
-                .map(|row| Thread { channel: row.channel, reference: row.reference })
+                .map_err(storage_error)?
+                .map(|row| Thread { channel: row.channel, reference: row.reference });
+            let known_channel = match in_doubt && thread.is_none() && channel.looks_before_resending() {
+                true => notifications::channel_of_target(&mut conn, &delivery.target).await.map_err(storage_error)?,
+                false => None,
+            };
+            (thread, known_channel)
         } else {
-            None
+            (None, None)
+        };
+        if delivery.claim_lapsed && !channel.looks_before_resending() {
+            tracing::warn!(delivery.id = delivery.id, target = %delivery.target, "a delivery left mid-way by a stopped replica is sent again; the channel cannot be asked whether it arrived, so it may show twice");
+        }
+        let attempt = Attempt {
+            delivery_id: delivery.id,
+            event_id: delivery.event_id,
+            incident_id: delivery.incident_id,
+            recorded_at: delivery.created_at,
+            in_doubt,
+            known_channel,
         };
         let summary = Summary::new(&event, self.public_url.as_deref());
         let started = std::time::Instant::now();
-        let result = tokio::time::timeout(self.retry.attempt_timeout, channel.deliver(&summary, thread.as_ref())).await;
+        let result =
+            tokio::time::timeout(self.retry.attempt_timeout, channel.deliver(&summary, thread.as_ref(), &attempt))
+                .await;
         self.metrics.observe_duration(kind, started.elapsed());
         match result {
             Ok(Ok(delivered)) => Ok((delivered, kind)),
@@ -260,7 +330,7 @@ impl Worker {
     async fn record(
         &self,
         delivery: &ClaimedDelivery,
-        outcome: Result<(Delivered, &'static str), (DeliveryError, &'static str)>,
+        outcome: &Result<(Delivered, &'static str), (DeliveryError, &'static str)>,
         span: &mut TraceSpan,
     ) -> Result<(), tocsin_storage::StorageError> {
         let mut conn = self.pool.get().await?;
@@ -282,7 +352,7 @@ impl Worker {
             }
             Err((DeliveryError::Retry { reason, after }, kind)) if attempt < self.retry.max_attempts => {
                 let wait = after.unwrap_or_else(|| self.retry.backoff(attempt));
-                notifications::mark_retry(&mut conn, delivery.id, OffsetDateTime::now_utc() + wait, &reason).await?;
+                notifications::mark_retry(&mut conn, delivery.id, OffsetDateTime::now_utc() + wait, reason).await?;
                 self.metrics.count(kind, "retried");
                 span.set_str("notification.outcome", "retried");
                 tracing::warn!(delivery.id = delivery.id, target = %delivery.target, attempt, retry_in = ?wait, %reason, "notification failed; will retry");

@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use time::OffsetDateTime;
 use tocsin_bus::{Bus, BusSettings, Envelope, Stream};
@@ -331,7 +332,8 @@ async fn rate_limits_are_honoured_and_failures_retried_or_dead_lettered() {
     assert_eq!(dead_letters[1]["attempts"], 3);
     assert!(dead_letters[1]["error"].as_str().unwrap_or_default().starts_with("gave up after 3 attempts"));
     assert_eq!(deliveries(&notifier, "dead").await, 2.0);
-    let posts = slack.requests().len();
+    // Retries read the channel first (a failed post may have gone through); only posts count here.
+    let posts = slack.requests().iter().filter(|request| request.path == "/api/chat.postMessage").count();
     assert_eq!(posts, 3 + 1 + 3, "3 for the first incident, 1 refused, 3 failing");
 
     notifier.stop().await;
@@ -453,6 +455,12 @@ async fn a_signed_click_queues_a_command_and_a_bad_one_changes_nothing() {
         let error: Value = response.json().await.unwrap_or_default();
         assert_eq!(error["error"]["code"], "unauthorized");
     }
+    // Slack's payloads are small: a body over the route's 64 KiB is refused before it is verified.
+    let oversized = format!("{body}&padding={}", "x".repeat(64 * 1024));
+    let response = post(sign(&oversized, now, SIGNING_SECRET), now, oversized).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status(), 413);
+    let error: Value = response.json().await.unwrap_or_default();
+    assert_eq!(error["error"]["code"], "payload_too_large", "{error}");
     let mut conn = tocsin_testkit::redis_connection(&redis.url).await;
     let commands_key = format!("{}:commands", redis.prefix);
     let length: u64 = redis::cmd("XLEN").arg(&commands_key).query_async(&mut conn).await.unwrap_or(99);
@@ -474,4 +482,186 @@ async fn a_signed_click_queues_a_command_and_a_bad_one_changes_nothing() {
     assert_eq!(envelope.payload.actor, "slack:ana");
 
     notifier.stop().await;
+}
+
+/// A Slack channel on `slack` that keeps what is posted to it and reads it back with its metadata,
+/// as `conversations.history` (newest first) and `conversations.replies` do. The posts numbered in
+/// `lost_answers` (from 1) are kept but answered only after 2.5 s, as when Slack takes a message and
+/// the answer is lost.
+fn keeping_channel(slack: &FakeApi, channel: &'static str, lost_answers: &'static [usize]) -> Arc<Mutex<Vec<Value>>> {
+    let kept: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let posts = kept.clone();
+    slack.respond_with("POST", "/api/chat.postMessage", move |request| {
+        let body = request.json();
+        let (ts, lost) = {
+            let mut posts = posts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let ts = format!("1764201234.{:06}", posts.len() + 1);
+            let mut message = json!({"type": "message", "ts": ts, "text": body["text"], "metadata": body["metadata"]});
+            if let Some(thread) = body["thread_ts"].as_str() {
+                message["thread_ts"] = json!(thread);
+            }
+            posts.push(message);
+            (ts, lost_answers.contains(&posts.len()))
+        };
+        if lost {
+            std::thread::sleep(Duration::from_millis(2500));
+        }
+        slack_ok(channel, &ts)
+    });
+    slack.respond_with("POST", "/api/chat.update", move |request| {
+        slack_ok(channel, request.json()["ts"].as_str().unwrap_or(""))
+    });
+    let history = kept.clone();
+    slack.respond_with("GET", "/api/conversations.history", move |_| {
+        let posts = history.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let messages: Vec<Value> = posts.iter().rev().filter(|m| m["thread_ts"].is_null()).cloned().collect();
+        Reply::json(200, json!({"ok": true, "messages": messages, "has_more": false}))
+    });
+    let replies = kept.clone();
+    slack.respond_with("GET", "/api/conversations.replies", move |request| {
+        let parent = request.path.split("ts=").nth(1).and_then(|rest| rest.split('&').next()).unwrap_or("").to_owned();
+        let posts = replies.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let messages: Vec<Value> =
+            posts.iter().filter(|m| m["ts"] == parent.as_str() || m["thread_ts"] == parent.as_str()).cloned().collect();
+        Reply::json(200, json!({"ok": true, "messages": messages, "has_more": false}))
+    });
+    kept
+}
+
+fn posts(slack: &FakeApi) -> Vec<Value> {
+    slack.requests().iter().filter(|r| r.path == "/api/chat.postMessage").map(RecordedRequest::json).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_slack_took_whose_answer_was_lost_is_found_in_the_channel_not_posted_again() {
+    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
+    let kept = keeping_channel(&slack, "C0PAYMENTS", &[1, 2]);
+    let api = format!("{}/api", slack.url);
+    let notifier = Notifier::start(
+        &db,
+        &redis,
+        &[
+            ("SLACK_BOT_TOKEN", BOT_TOKEN),
+            ("SLACK_CHANNEL", "C0PAYMENTS"),
+            ("SLACK_API_URL", &api),
+            ("DELIVERY_TIMEOUT", "1s"),
+        ],
+    )
+    .await;
+    let bus = bus(&redis);
+    let id = Uuid::now_v7();
+    let opened = event(EventKind::Opened, incident(id, IncidentStatus::Open, 1), "alertmanager");
+
+    // Slack keeps the message, the answer comes after the notifier gave up waiting: the retry
+    // reads the channel, finds the message by its metadata and does not post it again.
+    publish(&bus, std::slice::from_ref(&opened)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while deliveries(&notifier, "sent").await < 1.0 {
+        assert!(tokio::time::Instant::now() < deadline, "the delivery was never marked sent: {:?}", slack.requests());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The fake serves one request at a time, so the look at the channel may wait out the lost
+    // answer and time out once more: at least one failed attempt.
+    assert!(deliveries(&notifier, "retried").await >= 1.0, "the lost answer counts as a failed attempt");
+    let sent = posts(&slack);
+    assert_eq!(sent.len(), 1, "posted once: {sent:?}");
+    assert_eq!(sent[0]["metadata"]["event_type"], "tocsin_notification");
+    assert_eq!(sent[0]["metadata"]["event_payload"]["event_id"], opened.id.to_string());
+    assert_eq!(sent[0]["metadata"]["event_payload"]["incident_id"], id.to_string());
+    let reads: Vec<RecordedRequest> =
+        slack.requests().into_iter().filter(|r| r.path.starts_with("/api/conversations.history?")).collect();
+    assert!(!reads.is_empty(), "the channel is looked at before posting again");
+    assert!(reads[0].path.contains("channel=C0PAYMENTS") && reads[0].path.contains("include_all_metadata=true"));
+
+    // The message found is the incident's: the next event edits it and replies in its thread. That
+    // reply's answer is lost too: the retry finds it in the thread and neither edits nor replies again.
+    publish(&bus, &[event(EventKind::Acknowledged, incident(id, IncidentStatus::Acknowledged, 2), "ana@example.com")])
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while deliveries(&notifier, "sent").await < 2.0 {
+        assert!(tokio::time::Instant::now() < deadline, "the acknowledgement was never sent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(deliveries(&notifier, "retried").await >= 2.0);
+    let updates: Vec<Value> =
+        slack.requests().iter().filter(|r| r.path == "/api/chat.update").map(RecordedRequest::json).collect();
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0]["ts"], "1764201234.000001");
+    assert!(updates[0]["metadata"].is_null(), "an edit keeps the message's own metadata");
+    let sent = posts(&slack);
+    assert_eq!((sent.len(), &sent[1]["thread_ts"]), (2, &json!("1764201234.000001")));
+    let replies: Vec<RecordedRequest> =
+        slack.requests().into_iter().filter(|r| r.path.starts_with("/api/conversations.replies?")).collect();
+    assert!(!replies.is_empty(), "the thread is read before replying again");
+    assert!(replies[0].path.contains("ts=1764201234.000001"), "{}", replies[0].path);
+    assert_eq!(kept.lock().map(|posts| posts.len()).unwrap_or_default(), 2, "one message and one reply");
+    notifier.stop().await;
+    slack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_left_by_a_dead_replica_are_looked_for_before_they_are_posted() {
+    use tocsin_storage::notifications::{NewDelivery, claim_due, enqueue};
+    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
+    let kept = keeping_channel(&slack, "C0PAYMENTS", &[]);
+    // Two incidents' first events, claimed by a replica that then died (its claims ran out at
+    // once): it had posted the first one, not the second.
+    let (posted, unposted) = (Uuid::now_v7(), Uuid::now_v7());
+    let events = [
+        event(EventKind::Opened, incident(posted, IncidentStatus::Open, 1), "alertmanager"),
+        event(EventKind::Opened, incident(unposted, IncidentStatus::Open, 1), "alertmanager"),
+    ];
+    let texts: Vec<String> = events.iter().map(|e| serde_json::to_string(e).unwrap_or_default()).collect();
+    let mut conn = db.connection().await;
+    let rows: Vec<NewDelivery<'_>> = events
+        .iter()
+        .zip(&texts)
+        .map(|(e, text)| NewDelivery {
+            event_id: e.id,
+            target: "slack",
+            incident_id: e.incident.id,
+            event: text,
+            traceparent: None,
+        })
+        .collect();
+    assert_eq!(enqueue(&mut conn, &rows).await.unwrap_or_default(), 2);
+    let claimed = claim_due(&mut conn, 10, Duration::ZERO).await.unwrap_or_else(|e| panic!("{e}"));
+    let dead_replicas_post = claimed.iter().find(|d| d.incident_id == posted).unwrap_or_else(|| panic!("{claimed:?}"));
+    kept.lock().unwrap_or_else(|p| p.into_inner()).push(json!({
+        "type": "message", "ts": "1764201000.000001", "text": "[CRITICAL] High CPU usage on web-server-01 (open)",
+        "metadata": {"event_type": "tocsin_notification", "event_payload": {
+            "delivery_id": dead_replicas_post.id, "event_id": dead_replicas_post.event_id.to_string(), "incident_id": posted.to_string()}}
+    }));
+
+    let api = format!("{}/api", slack.url);
+    let notifier = Notifier::start(
+        &db,
+        &redis,
+        &[("SLACK_BOT_TOKEN", BOT_TOKEN), ("SLACK_CHANNEL", "C0PAYMENTS"), ("SLACK_API_URL", &api)],
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while deliveries(&notifier, "sent").await < 2.0 {
+        assert!(tokio::time::Instant::now() < deadline, "both deliveries should be settled: {:?}", slack.requests());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sent = posts(&slack);
+    assert_eq!(sent.len(), 1, "only the delivery the dead replica had not posted: {sent:?}");
+    assert_eq!(sent[0]["metadata"]["event_payload"]["incident_id"], unposted.to_string());
+    let reads = slack.requests().iter().filter(|r| r.path.starts_with("/api/conversations.history?")).count();
+    assert_eq!(reads, 2, "each delivery in doubt is looked for");
+
+    // The message found became the incident's thread: its next event edits it.
+    let bus = bus(&redis);
+    publish(&bus, &[event(EventKind::Acknowledged, incident(posted, IncidentStatus::Acknowledged, 2), "ana")]).await;
+    while deliveries(&notifier, "sent").await < 3.0 {
+        assert!(tokio::time::Instant::now() < deadline, "the acknowledgement was never sent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let updates: Vec<Value> =
+        slack.requests().iter().filter(|r| r.path == "/api/chat.update").map(RecordedRequest::json).collect();
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0]["ts"], "1764201000.000001", "the dead replica's message is edited, not a new one posted");
+    notifier.stop().await;
+    slack.stop().await;
 }

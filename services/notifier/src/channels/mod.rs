@@ -21,6 +21,23 @@ pub struct Thread {
     pub reference: String,
 }
 
+/// Which delivery a channel is sending, and whether an earlier attempt at it may already have
+/// reached the channel.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub delivery_id: i64,
+    pub event_id: uuid::Uuid,
+    pub incident_id: uuid::Uuid,
+    /// When the delivery was recorded: nothing was sent for it before.
+    pub recorded_at: time::OffsetDateTime,
+    /// An earlier attempt ended with no answer recorded: the replica sending it died, the answer
+    /// never came, or the database could not take it. The channel may already show it.
+    pub in_doubt: bool,
+    /// Where the target's threads live (a Slack channel id), for a channel configured by name
+    /// that must look for a message in doubt.
+    pub known_channel: Option<String>,
+}
+
 /// What a successful delivery leaves behind.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Delivered {

@@ -9,10 +9,18 @@
 //!
 //! Both use Block Kit within Slack's limits: at most 50 blocks, 3,000 characters per section text,
 //! 2,000 per field, 150 per header, cut on character boundaries.
+//!
+//! Every message the bot posts carries `metadata` naming its delivery. When an earlier
+//! attempt at a delivery may have reached Slack without the notifier learning it (it died between
+//! Slack's answer and recording it, or the answer never came), the bot first reads the channel
+//! (`conversations.history`, or `conversations.replies` in the incident's thread) for a message
+//! with that delivery's metadata, and posts only if there is none. Webhooks can neither be read nor
+//! be told a message's identity, so they send again.
 
-use super::{Delivered, DeliveryError, Summary, Thread, send, truncate_chars};
+use super::{Attempt, Delivered, DeliveryError, Summary, Thread, send, truncate_chars};
 use crate::pacing::Pacer;
 use serde_json::{Value, json};
+use std::time::Duration;
 use tocsin_domain::{IncidentStatus, Severity};
 use tocsin_runtime::Secret;
 
@@ -25,6 +33,16 @@ const MAX_HEADER_TEXT: usize = 150;
 pub const ACKNOWLEDGE: &str = "tocsin_acknowledge";
 pub const RESOLVE: &str = "tocsin_resolve";
 pub const REOPEN: &str = "tocsin_reopen";
+
+/// The `metadata.event_type` of the bot's messages; the `event_payload` holds `delivery_id`,
+/// `event_id` and `incident_id`.
+pub const METADATA_EVENT_TYPE: &str = "tocsin_notification";
+/// A message of a delivery is looked for from this long before the delivery was recorded, in
+/// case Slack's clock is behind the database's.
+const CLOCK_SKEW: Duration = Duration::from_secs(300);
+/// How much of the channel is read, at most, looking for a message in doubt: 10 pages of 200.
+const LOOKUP_PAGES: usize = 10;
+const LOOKUP_PAGE_SIZE: &str = "200";
 
 pub struct SlackBot {
     http: reqwest::Client,
@@ -43,15 +61,31 @@ impl SlackBot {
     }
 
     /// The first event of an incident posts its message; every later one edits that message and
-    /// replies in its thread.
-    pub async fn deliver(&self, summary: &Summary<'_>, thread: Option<&Thread>) -> Result<Delivered, DeliveryError> {
+    /// replies in its thread. A delivery in doubt that turns out to be in the channel already is
+    /// not sent again.
+    pub async fn deliver(
+        &self,
+        summary: &Summary<'_>,
+        thread: Option<&Thread>,
+        attempt: &Attempt,
+    ) -> Result<Delivered, DeliveryError> {
         let blocks = message_blocks(summary, true);
         let text = fallback_text(summary);
-        match thread {
-            None => {
+        let metadata = metadata(attempt);
+        let posted = match attempt.in_doubt {
+            true => self.find_posted(attempt, thread).await?,
+            false => None,
+        };
+        match (thread, posted) {
+            (None, Some((channel, ts))) => Ok(Delivered { new_thread: Some(Thread { channel, reference: ts }) }),
+            (Some(_), Some(_)) => Ok(Delivered::default()),
+            (None, None) => {
                 self.pacer.wait_turn(&self.channel).await;
                 let answer = self
-                    .call("chat.postMessage", json!({ "channel": self.channel, "text": text, "blocks": blocks }))
+                    .call(
+                        "chat.postMessage",
+                        json!({ "channel": self.channel, "text": text, "blocks": blocks, "metadata": metadata }),
+                    )
                     .await?;
                 let channel = answer["channel"].as_str().unwrap_or(&self.channel).to_owned();
                 let ts = answer["ts"]
@@ -59,21 +93,91 @@ impl SlackBot {
                     .ok_or_else(|| DeliveryError::permanent("slack chat.postMessage answered ok without a ts"))?;
                 Ok(Delivered { new_thread: Some(Thread { channel, reference: ts.to_owned() }) })
             }
-            Some(thread) => {
+            (Some(thread), None) => {
                 self.call(
                     "chat.update",
+                    // No metadata: the message keeps that of the delivery that posted it.
                     json!({ "channel": thread.channel, "ts": thread.reference, "text": text, "blocks": blocks }),
                 )
                 .await?;
                 self.pacer.wait_turn(&thread.channel).await;
                 self.call(
                     "chat.postMessage",
-                    json!({ "channel": thread.channel, "thread_ts": thread.reference, "text": thread_reply(summary) }),
+                    json!({ "channel": thread.channel, "thread_ts": thread.reference, "text": thread_reply(summary), "metadata": metadata }),
                 )
                 .await?;
                 Ok(Delivered::default())
             }
         }
+    }
+
+    /// The message an earlier attempt at this delivery posted, as (channel id, ts), if the channel
+    /// holds one: the incident's message in the channel for its first event, a reply in its thread
+    /// for a later one. `None` also when Slack cannot be asked (a scope or the channel id missing)
+    /// or the message is not among the most recent ones: then the delivery is sent again, and the
+    /// channel may show it twice, which beats not showing it at all.
+    async fn find_posted(
+        &self,
+        attempt: &Attempt,
+        thread: Option<&Thread>,
+    ) -> Result<Option<(String, String)>, DeliveryError> {
+        let (method, channel) = match thread {
+            Some(thread) => ("conversations.replies", thread.channel.clone()),
+            None if is_channel_id(&self.channel) => ("conversations.history", self.channel.clone()),
+            None => match &attempt.known_channel {
+                Some(channel) => ("conversations.history", channel.clone()),
+                None => {
+                    tracing::warn!(delivery.id = attempt.delivery_id, channel = %self.channel, "a slack delivery in doubt cannot be looked for before anything was posted to a channel configured by name; sending it again");
+                    return Ok(None);
+                }
+            },
+        };
+        let oldest = attempt.recorded_at - CLOCK_SKEW;
+        let oldest = format!("{}.{:06}", oldest.unix_timestamp(), oldest.microsecond());
+        let mut cursor = String::new();
+        for _ in 0..LOOKUP_PAGES {
+            let mut arguments = vec![
+                ("channel", channel.as_str()),
+                ("oldest", oldest.as_str()),
+                ("limit", LOOKUP_PAGE_SIZE),
+                ("include_all_metadata", "true"),
+            ];
+            if let Some(thread) = thread {
+                arguments.push(("ts", thread.reference.as_str()));
+            }
+            if !cursor.is_empty() {
+                arguments.push(("cursor", cursor.as_str()));
+            }
+            let answer = match self.read(method, &arguments).await {
+                Ok(answer) => answer,
+                Err(DeliveryError::Permanent { reason }) => {
+                    tracing::warn!(delivery.id = attempt.delivery_id, %reason, "cannot look for a slack delivery in doubt (reading a channel needs the channels:history and groups:history scopes); sending it again");
+                    return Ok(None);
+                }
+                Err(error) => return Err(error),
+            };
+            // conversations.replies lists the thread's parent too: it is the incident's message, not a reply.
+            let parent = thread.map(|thread| thread.reference.as_str());
+            let mut messages = answer["messages"].as_array().into_iter().flatten();
+            let found = messages.find(|message| is_message_of(message, attempt) && message["ts"].as_str() != parent);
+            if let Some(ts) = found.and_then(|message| message["ts"].as_str()) {
+                tracing::info!(
+                    delivery.id = attempt.delivery_id,
+                    slack.ts = ts,
+                    "a slack delivery in doubt had been posted; not sending it again"
+                );
+                return Ok(Some((channel, ts.to_owned())));
+            }
+            cursor = answer["response_metadata"]["next_cursor"].as_str().unwrap_or_default().to_owned();
+            if cursor.is_empty() {
+                return Ok(None);
+            }
+        }
+        tracing::warn!(
+            delivery.id = attempt.delivery_id,
+            "a slack delivery in doubt is not among the channel's recent messages; sending it again"
+        );
+        Ok(None)
     }
 
     /// One Web API call. Slack answers errors with `200 {"ok": false, "error": …}`; a few of those
@@ -86,21 +190,66 @@ impl SlackBot {
             .bearer_auth(self.token.expose())
             .header(reqwest::header::CONTENT_TYPE, "application/json; charset=utf-8")
             .body(body.to_string());
-        let answer = send(&api, request).await?;
-        let answer: Value = serde_json::from_str(&answer)
-            .map_err(|error| DeliveryError::retry(format!("{api} answered something other than JSON: {error}")))?;
-        if answer["ok"].as_bool() == Some(true) {
-            return Ok(answer);
-        }
-        let error = answer["error"].as_str().unwrap_or("unknown_error");
-        let reason = format!("{api} refused: {error}");
-        match error {
-            "ratelimited" | "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" => {
-                Err(DeliveryError::retry(reason))
-            }
-            _ => Err(DeliveryError::permanent(reason)),
-        }
+        answer_of(&api, send(&api, request).await?)
     }
+
+    /// One Web API read (`conversations.*`), its arguments in the query string.
+    async fn read(&self, method: &str, arguments: &[(&str, &str)]) -> Result<Value, DeliveryError> {
+        let api = format!("slack {method}");
+        let query = serde_urlencoded::to_string(arguments)
+            .map_err(|error| DeliveryError::permanent(format!("{api}: arguments: {error}")))?;
+        let request = self.http.get(format!("{}/{method}?{query}", self.api_url)).bearer_auth(self.token.expose());
+        answer_of(&api, send(&api, request).await?)
+    }
+}
+
+/// A Web API answer: `{"ok": true, …}`, or the error in `{"ok": false, "error": …}`, of which a few
+/// are worth retrying.
+fn answer_of(api: &str, body: String) -> Result<Value, DeliveryError> {
+    let answer: Value = serde_json::from_str(&body)
+        .map_err(|error| DeliveryError::retry(format!("{api} answered something other than JSON: {error}")))?;
+    if answer["ok"].as_bool() == Some(true) {
+        return Ok(answer);
+    }
+    let error = answer["error"].as_str().unwrap_or("unknown_error");
+    let reason = format!("{api} refused: {error}");
+    match error {
+        "ratelimited" | "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" => {
+            Err(DeliveryError::retry(reason))
+        }
+        _ => Err(DeliveryError::permanent(reason)),
+    }
+}
+
+/// The metadata naming a delivery, on each message the bot posts or edits for it.
+fn metadata(attempt: &Attempt) -> Value {
+    json!({
+        "event_type": METADATA_EVENT_TYPE,
+        "event_payload": {
+            "delivery_id": attempt.delivery_id,
+            "event_id": attempt.event_id.to_string(),
+            "incident_id": attempt.incident_id.to_string(),
+        }
+    })
+}
+
+/// Whether a message read from Slack was posted for this delivery. The event id (a UUID) tells
+/// apart two tocsin installations posting to one channel; the delivery id, two targets routed to it.
+fn is_message_of(message: &Value, attempt: &Attempt) -> bool {
+    let metadata = &message["metadata"];
+    let payload = &metadata["event_payload"];
+    metadata["event_type"].as_str() == Some(METADATA_EVENT_TYPE)
+        && payload["delivery_id"].as_i64() == Some(attempt.delivery_id)
+        && payload["event_id"].as_str() == Some(attempt.event_id.to_string().as_str())
+}
+
+/// A Slack conversation id (`C…` public, `G…` private, `D…` direct) rather than a name: channel
+/// names are lower case, ids upper case.
+fn is_channel_id(channel: &str) -> bool {
+    let mut chars = channel.chars();
+    matches!(chars.next(), Some('C' | 'G' | 'D'))
+        && channel.len() > 1
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 pub struct SlackWebhook {
@@ -230,5 +379,51 @@ fn status_emoji(status: IncidentStatus) -> &'static str {
         IncidentStatus::Open => ":rotating_light:",
         IncidentStatus::Acknowledged => ":eyes:",
         IncidentStatus::Resolved => ":white_check_mark:",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channels::sample_event;
+    use tocsin_domain::EventKind;
+
+    fn attempt(delivery_id: i64) -> Attempt {
+        let event = sample_event(EventKind::Opened);
+        Attempt {
+            delivery_id,
+            event_id: event.id,
+            incident_id: event.incident.id,
+            recorded_at: event.at,
+            in_doubt: true,
+            known_channel: None,
+        }
+    }
+
+    #[test]
+    fn a_message_is_matched_to_its_delivery_by_metadata_alone() {
+        let mine = attempt(41);
+        let message = json!({"ts": "1.000001", "text": "…", "metadata": metadata(&mine)});
+        assert!(is_message_of(&message, &mine));
+        // Another target's delivery of the same event, in the same channel.
+        assert!(!is_message_of(&message, &attempt(42)));
+        // Another installation's delivery with the same number, for another event.
+        let other_installation = Attempt { event_id: uuid::Uuid::from_u128(99), ..attempt(41) };
+        assert!(!is_message_of(&message, &other_installation));
+        // A person's message, and one of another app.
+        assert!(!is_message_of(&json!({"ts": "1.000002", "text": "on it"}), &mine));
+        let foreign =
+            json!({"metadata": {"event_type": "task_created", "event_payload": metadata(&mine)["event_payload"]}});
+        assert!(!is_message_of(&foreign, &mine));
+    }
+
+    #[test]
+    fn channel_ids_are_told_from_names() {
+        for id in ["C024BE91L", "C0123456789", "G0PRIVATE1", "D0DIRECT"] {
+            assert!(is_channel_id(id), "{id}");
+        }
+        for name in ["#oncall", "oncall", "payments-oncall", "C", "Cafe"] {
+            assert!(!is_channel_id(name), "{name}");
+        }
     }
 }
