@@ -9,6 +9,7 @@ use crate::alert::AlertState;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
+use time::macros::datetime;
 
 pub type Labels = BTreeMap<String, String>;
 
@@ -19,17 +20,25 @@ pub const SUPPORTED_VERSION: &str = "4";
 /// that hash differently, without letting a client stuff a payload into the dedup key.
 const MAX_FINGERPRINT_LEN: usize = 128;
 
+/// Times from here on are refused. No alert starts or ends in the year 9000, and the bound keeps
+/// what happens to an alert's times downstream (storage converts them to UTC, incident-core adds
+/// its reopen window and refire margin) well inside the years the time type holds (up to 9999):
+/// an RFC 3339 time late on 9999-12-31 would otherwise pass here and panic in incident-core.
+const LATEST_ACCEPTED_TIME: OffsetDateTime = datetime!(9000-01-01 0:00 UTC);
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookPayload {
     pub receiver: String,
     pub status: AlertState,
+    #[schema(min_items = 1)]
     pub alerts: Vec<WebhookAlert>,
     pub group_labels: Labels,
     pub common_labels: Labels,
     pub common_annotations: Labels,
     #[serde(rename = "externalURL")]
     pub external_url: String,
+    #[schema(pattern = "^4$")]
     pub version: String,
     pub group_key: String,
     #[serde(default)]
@@ -51,6 +60,8 @@ pub struct WebhookAlert {
     pub ends_at: OffsetDateTime,
     #[serde(rename = "generatorURL")]
     pub generator_url: String,
+    /// Not blank, at most 128 bytes.
+    #[schema(pattern = "\\S")]
     pub fingerprint: String,
 }
 
@@ -68,6 +79,12 @@ pub enum WebhookError {
     FingerprintTooLong { index: usize },
     #[error("alerts[{index}].startsAt is Go's zero time: an alert must say when it started")]
     MissingStart { index: usize },
+    #[error("alerts[{index}].{field} is in the year 9000 or later: check the sender's clock")]
+    TooLate { index: usize, field: &'static str },
+    /// PostgreSQL stores no NUL character in text or JSON, so an alert carrying one could never
+    /// become an incident.
+    #[error("{field} contains a NUL character (\\u0000), which tocsin cannot store")]
+    NulCharacter { field: String },
     #[error("alerts[{index}] is resolved but its endsAt is Go's zero time")]
     ResolvedWithoutEnd { index: usize },
     #[error("alerts[{index}].endsAt is before its startsAt")]
@@ -87,8 +104,40 @@ impl WebhookPayload {
         for (index, alert) in self.alerts.iter().enumerate() {
             alert.validate(index)?;
         }
+        self.reject_nul_characters()
+    }
+
+    fn reject_nul_characters(&self) -> Result<(), WebhookError> {
+        reject_nul("receiver", &self.receiver)?;
+        reject_nul("externalURL", &self.external_url)?;
+        reject_nul("groupKey", &self.group_key)?;
+        reject_nul_in_map("groupLabels", &self.group_labels)?;
+        reject_nul_in_map("commonLabels", &self.common_labels)?;
+        reject_nul_in_map("commonAnnotations", &self.common_annotations)?;
+        for (index, alert) in self.alerts.iter().enumerate() {
+            reject_nul(&format!("alerts[{index}].fingerprint"), &alert.fingerprint)?;
+            reject_nul(&format!("alerts[{index}].generatorURL"), &alert.generator_url)?;
+            reject_nul_in_map(&format!("alerts[{index}].labels"), &alert.labels)?;
+            reject_nul_in_map(&format!("alerts[{index}].annotations"), &alert.annotations)?;
+        }
         Ok(())
     }
+}
+
+fn reject_nul(field: &str, value: &str) -> Result<(), WebhookError> {
+    if value.contains('\0') {
+        return Err(WebhookError::NulCharacter { field: field.to_owned() });
+    }
+    Ok(())
+}
+
+fn reject_nul_in_map(field: &str, map: &Labels) -> Result<(), WebhookError> {
+    for (name, value) in map {
+        if name.contains('\0') || value.contains('\0') {
+            return Err(WebhookError::NulCharacter { field: format!("{field}[{name:?}]") });
+        }
+    }
+    Ok(())
 }
 
 impl WebhookAlert {
@@ -101,6 +150,11 @@ impl WebhookAlert {
         }
         if is_go_zero_time(self.starts_at) {
             return Err(WebhookError::MissingStart { index });
+        }
+        for (field, at) in [("startsAt", self.starts_at), ("endsAt", self.ends_at)] {
+            if at >= LATEST_ACCEPTED_TIME {
+                return Err(WebhookError::TooLate { index, field });
+            }
         }
         match (self.status, self.ends_at()) {
             (AlertState::Resolved, None) => Err(WebhookError::ResolvedWithoutEnd { index }),
@@ -218,5 +272,51 @@ mod tests {
         let mut payload = decode("firing-group.json");
         payload.alerts.clear();
         assert_eq!(payload.validate(), Err(WebhookError::NoAlerts));
+    }
+
+    /// Found by fuzz/fuzz_targets/alertmanager_webhook_structured.rs: these passed validation, and
+    /// incident-core's storage would panic on them, converting them to UTC (diesel's `to_offset`)
+    /// or widening an end by the reopen window, both out of the time type's range.
+    #[test]
+    fn times_at_the_end_of_the_representable_range_are_refused() {
+        let mut payload = decode("firing-single.json");
+        payload.alerts[0].starts_at = datetime!(9999-12-31 23:58 UTC);
+        assert_eq!(payload.validate(), Err(WebhookError::TooLate { index: 0, field: "startsAt" }));
+
+        let mut payload = decode("resolved-all.json");
+        // Still 9999 where it was written, already 10000 in UTC.
+        payload.alerts[1].ends_at = datetime!(9999-12-31 20:00 -05:00);
+        assert_eq!(payload.validate(), Err(WebhookError::TooLate { index: 1, field: "endsAt" }));
+
+        // A firing alert's far, but not absurd, end is fine.
+        let mut payload = decode("firing-single.json");
+        payload.alerts[0].ends_at = datetime!(8999-12-31 23:59:59 UTC);
+        assert_eq!(payload.validate(), Ok(()));
+    }
+
+    /// A label with a NUL got 202 from ingest, and incident-core could not store the alert
+    /// (PostgreSQL refuses `\u0000`): it went round until the dead-letter stream. Schemathesis
+    /// found the same hole in query's `actor`.
+    #[test]
+    fn a_nul_character_anywhere_is_refused_with_its_field_named() {
+        let mut payload = decode("firing-single.json");
+        payload.alerts[0].labels.insert("instance".into(), "web\0-01".into());
+        let error = payload.validate().err();
+        assert_eq!(error, Some(WebhookError::NulCharacter { field: r#"alerts[0].labels["instance"]"#.into() }));
+        assert_eq!(
+            error.map(|e| e.to_string()).unwrap_or_default(),
+            r#"alerts[0].labels["instance"] contains a NUL character (\u0000), which tocsin cannot store"#
+        );
+
+        let mut payload = decode("firing-single.json");
+        payload.alerts[0].annotations.insert("sum\0mary".into(), "x".into());
+        assert_eq!(
+            payload.validate(),
+            Err(WebhookError::NulCharacter { field: r#"alerts[0].annotations["sum\0mary"]"#.into() })
+        );
+
+        let mut payload = decode("firing-single.json");
+        payload.group_key.push('\0');
+        assert_eq!(payload.validate(), Err(WebhookError::NulCharacter { field: "groupKey".into() }));
     }
 }

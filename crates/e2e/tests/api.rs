@@ -94,6 +94,15 @@ async fn impossible_transitions_get_409_and_unknown_incidents_404() {
     let missing = uuid::Uuid::now_v7();
     let (status, body) = stack.post(&format!("/incidents/{missing}/resolve"), &json!({})).await;
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+    // `null` is the documented body's other form (found by Schemathesis): nobody named.
+    let (status, body) = stack.post(&format!("/incidents/{missing}/resolve"), &json!(null)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "{body}");
+    // PostgreSQL cannot store a NUL: refused at once, not a 504 after a command that never applies
+    // (found by Schemathesis).
+    let (status, body) = stack.post(&format!("/incidents/{id}/acknowledge"), &json!({"actor": "ana\u{0}"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_payload")), "{body}");
+    let (status, body) = stack.post(&format!("/incidents/{id}/assign"), &json!({"assignee": "bo\u{0}"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_payload")), "{body}");
     let (status, _) = stack.get(&format!("/incidents/{missing}")).await;
     assert_eq!(status, 404);
     let (status, body) = stack.get("/incidents/not-a-uuid").await;
@@ -271,6 +280,22 @@ async fn the_api_needs_the_token_and_documents_itself() {
         assert!(spec["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
     }
     assert!(spec["components"]["schemas"].get("Incident").is_some());
+    let ingest_spec: Value = client
+        .get(format!("{}/openapi.json", stack.ingest_url))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    let webhook = &ingest_spec["paths"]["/alerts"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(webhook["$ref"], "#/components/schemas/WebhookPayload", "{ingest_spec}");
+    for document in [&spec, &ingest_spec] {
+        for path in ["/health", "/ready", "/metrics"] {
+            assert!(document["paths"].get(path).is_some(), "{path} missing from {document}");
+        }
+        assert!(document["components"]["schemas"].get("ErrorBody").is_some(), "{document}");
+    }
 
     for url in [&stack.ingest_url, &stack.query_url, &stack.notifier_url, &stack.core_urls[0]] {
         for probe in ["/health", "/ready"] {

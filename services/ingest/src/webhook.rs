@@ -5,11 +5,11 @@ use crate::metrics::IngestMetrics;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
-use serde_json::json;
 use time::OffsetDateTime;
 use tocsin_bus::{Bus, Envelope, Stream};
 use tocsin_domain::AlertReceived;
 use tocsin_domain::webhook::WebhookPayload;
+use tocsin_runtime::openapi::ErrorBody;
 use tocsin_runtime::traces::{self, Tracer};
 use tocsin_runtime::{ApiError, ErrorCode};
 
@@ -20,6 +20,33 @@ pub struct State {
     pub tracer: Tracer,
 }
 
+/// The answer to a webhook whose alerts are all on the stream.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    /// Alerts put on the alerts stream: every alert of the webhook.
+    accepted: usize,
+    /// Alerts Alertmanager left out of the webhook (`max_alerts`), as it reported them.
+    truncated_alerts: u64,
+}
+
+#[utoipa::path(
+    post,
+    path = "/alerts",
+    request_body(content = WebhookPayload, content_type = "application/json", description = "Alertmanager's webhook, payload version 4"),
+    responses(
+        (status = 202, description = "Every alert of the webhook is on the alerts stream", body = Accepted),
+        (status = 400, description = "Not JSON, not Alertmanager's webhook, or a rule of it broken; the message names the field", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 403, description = "The source is not allowed, or the token lacks the `ingest` scope", body = ErrorBody),
+        (status = 413, description = "The body is larger than INGEST_MAX_BODY_BYTES", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 429, description = "Over a rate limit; Retry-After says when to send again", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Redis is unreachable: nothing was taken, send again", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn receive(
     request: HttpRequest,
     body: web::Payload,
@@ -72,10 +99,7 @@ async fn accept(request: &HttpRequest, body: web::Payload, state: &State) -> Res
             "alertmanager left alerts out of this webhook (max_alerts); raise it to see them all"
         );
     }
-    Ok(HttpResponse::Accepted().json(json!({
-        "accepted": messages.len(),
-        "truncated_alerts": payload.truncated_alerts,
-    })))
+    Ok(HttpResponse::Accepted().json(Accepted { accepted: messages.len(), truncated_alerts: payload.truncated_alerts }))
 }
 
 fn check_content_type(request: &HttpRequest) -> Result<(), Rejection> {
