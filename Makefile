@@ -8,6 +8,9 @@ CARGO ?= cargo
 RELEASE ?=
 # Extra arguments for `cargo test`, e.g. CARGO_TEST_ARGS='-p tocsin-storage -- --nocapture'.
 CARGO_TEST_ARGS ?=
+# Seconds of fuzzing per target: `make test-fuzz`, and the short run in `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
 
 ifeq ($(RELEASE),1)
 PROFILE := release
@@ -19,7 +22,7 @@ endif
 
 SERVICES := tocsin-ingest tocsin-incident-core tocsin-query tocsin-notifier
 
-.PHONY: help build run demo bench lint lint-deploy lint-rules sync-chart-files test web web-check web-e2e infra-up infra-down clean
+.PHONY: help build run demo bench lint lint-deploy lint-rules sync-chart-files test test-fuzz test-api-schema web web-check web-e2e infra-up infra-down clean
 
 help:
 	@echo 'tocsin make targets:'
@@ -29,6 +32,10 @@ help:
 	@echo '  web         build the dashboard (services/web -> services/web/dist; npm ci on first use)'
 	@echo '  web-check   the dashboard'"'"'s lint, component tests (Vitest) and build with its size budget'
 	@echo '  web-e2e     the dashboard in headless Chromium against the real stack (scripts/web-e2e.sh)'
+	@echo '  test-fuzz   fuzz the webhook and Slack action parsers, FUZZ_SECONDS (60) per target (scripts/test-fuzz.sh;'
+	@echo '              nightly toolchain, cargo-fuzz into .local/cargo)'
+	@echo '  test-api-schema  Schemathesis against query'"'"'s and ingest'"'"'s OpenAPI documents, then the load scripts'
+	@echo '              (loadtest/) for a few seconds, on a stack of their own on ports 18080-18083'
 	@echo '  demo        send a realistic stream of alerts (captured + generated) to the running stack'
 	@echo '  bench       release build, then measure ingest, end-to-end throughput, latency and memory'
 	@echo '              (figures in docs/benchmarks.md; the last run is kept in .local/bench-last.txt)'
@@ -38,8 +45,9 @@ help:
 	@echo '  lint-rules  promtool check/test of dashboards/rules and checks of dashboards/*.json'
 	@echo '  images      the container images (Dockerfile: four services and the backup job) with docker or podman, if one has an engine'
 	@echo '  sync-chart-files  copy dashboards/ (rules, Grafana JSON) into the Helm chart after editing them'
-	@echo '  test        lint, cargo test --workspace against PostgreSQL + Redis, the rules, chart, image,'
-	@echo '              workflow and Terraform checks, then web-check and web-e2e:'
+	@echo '  test        lint, cargo test --workspace against PostgreSQL + Redis, test-api-schema, a'
+	@echo '              FUZZ_SMOKE_SECONDS (10) fuzz run per target, the rules, chart, image, workflow and'
+	@echo '              Terraform checks, then web-check and web-e2e:'
 	@echo '              DATABASE_URL/REDIS_URL if both are set, else the project-local infra,'
 	@echo '              which is started if needed and LEFT RUNNING afterwards (fast reruns;'
 	@echo '              `make infra-down` stops it)'
@@ -49,6 +57,7 @@ help:
 	@echo '  clean       stop the local infra, cargo clean, remove .local/ (local database and tokens)'
 	@echo ''
 	@echo 'Variables: RELEASE=1 (--release), CARGO_TEST_ARGS=... (extra cargo test args),'
+	@echo '           FUZZ_SECONDS / FUZZ_SMOKE_SECONDS (fuzzing per target),'
 	@echo '           TOCSIN_PG_PORT / TOCSIN_REDIS_PORT (local infra ports), RUST_LOG (make run)'
 
 build:
@@ -71,6 +80,12 @@ web-check:
 
 web-e2e:
 	bash scripts/web-e2e.sh e2e
+
+test-fuzz:
+	bash scripts/test-fuzz.sh $(FUZZ_SECONDS)
+
+test-api-schema:
+	bash scripts/test-api-schema.sh
 
 demo:
 	$(CARGO) run -q -p tocsin-loadgen --bin tocsin-demo $(RELEASE_FLAG)
@@ -121,6 +136,8 @@ test: lint
 	bash scripts/test-tools.sh; \
 	echo "+ $(CARGO) test --workspace $(RELEASE_FLAG) $(CARGO_TEST_ARGS)" >&2; \
 	$(CARGO) test --workspace $(RELEASE_FLAG) $(CARGO_TEST_ARGS)
+	$(MAKE) --no-print-directory test-api-schema
+	FUZZ_BUILD=quick bash scripts/test-fuzz.sh $(FUZZ_SMOKE_SECONDS)
 	@# The Prometheus rules, dashboards and Helm chart are tested too, and the web dashboard.
 	bash scripts/lint-rules.sh
 	bash scripts/lint-deploy.sh

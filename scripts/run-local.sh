@@ -13,6 +13,8 @@
 # - Runs migrations (tocsin-incident-core migrate), starts the services, waits for each
 #   /ready, prints URLs, tokens and an Alertmanager receiver, then stays in the foreground.
 # - query serves the dashboard from WEB_ROOT (default services/web/dist).
+# - Ports: query on TOCSIN_PORT_BASE (default 8080), ingest, incident-core and notifier on the
+#   next three; another base lets a test stack run beside a developer's `make run`.
 # Ctrl-C / SIGTERM stops everything it started (SIGTERM, up to 15 s, then SIGKILL).
 # If a service exits by itself, the others are stopped and the script exits 1.
 set -euo pipefail
@@ -37,12 +39,16 @@ BIN_DIR="$ROOT/target/$PROFILE"
 
 # Services, in start order, with their listen addresses.
 SERVICES=(incident-core ingest query notifier)
+PORT_BASE="${TOCSIN_PORT_BASE:-8080}"
+if ! [[ "$PORT_BASE" =~ ^[0-9]+$ ]] || ((PORT_BASE < 1 || PORT_BASE > 65532)); then
+    die "TOCSIN_PORT_BASE must be a port number (1-65532), not '$PORT_BASE'"
+fi
 addr_of() {
     case "$1" in
-        query) echo 127.0.0.1:8080 ;;
-        ingest) echo 127.0.0.1:8081 ;;
-        incident-core) echo 127.0.0.1:8082 ;;
-        notifier) echo 127.0.0.1:8083 ;;
+        query) echo "127.0.0.1:$PORT_BASE" ;;
+        ingest) echo "127.0.0.1:$((PORT_BASE + 1))" ;;
+        incident-core) echo "127.0.0.1:$((PORT_BASE + 2))" ;;
+        notifier) echo "127.0.0.1:$((PORT_BASE + 3))" ;;
     esac
 }
 
@@ -247,6 +253,8 @@ done
 
 # ----------------------------------------------------------------- summary ---
 
+QUERY_ADDR="$(addr_of query)" INGEST_ADDR="$(addr_of ingest)"
+CORE_ADDR="$(addr_of incident-core)" NOTIFIER_ADDR="$(addr_of notifier)"
 if [[ -n "${ROUTING_FILE:-}" ]]; then
     notifications="routing file $ROUTING_FILE"
 elif [[ -n "${SLACK_BOT_TOKEN:-}" && -n "${SLACK_CHANNEL:-}" ]]; then
@@ -260,11 +268,11 @@ cat <<EOF
 ============================================================================
  tocsin is running ($PROFILE build)                    Ctrl-C stops everything
 ----------------------------------------------------------------------------
- Dashboard             http://127.0.0.1:8080/?token=$API_TOKEN
- API (query)           http://127.0.0.1:8080
- Alertmanager webhook  http://127.0.0.1:8081/alerts
- incident-core         http://127.0.0.1:8082   (/health /ready /metrics)
- notifier              http://127.0.0.1:8083   (/slack/actions /health /ready /metrics)
+ Dashboard             http://$QUERY_ADDR/?token=$API_TOKEN
+ API (query)           http://$QUERY_ADDR
+ Alertmanager webhook  http://$INGEST_ADDR/alerts
+ incident-core         http://$CORE_ADDR   (/health /ready /metrics)
+ notifier              http://$NOTIFIER_ADDR   (/slack/actions /health /ready /metrics)
  Notifications         $notifications
  PostgreSQL            $(mask "$DATABASE_URL")
  Redis                 $(mask "$REDIS_URL")
@@ -274,13 +282,13 @@ cat <<EOF
  (generated tokens are kept in $TOKENS_FILE)
 
  Try:
-   curl -H "Authorization: Bearer $API_TOKEN" http://127.0.0.1:8080/incidents
+   curl -H "Authorization: Bearer $API_TOKEN" http://$QUERY_ADDR/incidents
 
  Alertmanager receiver (alertmanager.yml):
 receivers:
   - name: tocsin
     webhook_configs:
-      - url: http://127.0.0.1:8081/alerts
+      - url: http://$INGEST_ADDR/alerts
         send_resolved: true
         http_config:
           authorization:
@@ -290,13 +298,13 @@ receivers:
  Prometheus scrape config (prometheus.yml), to watch tocsin itself:
 scrape_configs:
   - job_name: tocsin-query
-    static_configs: [{targets: ['127.0.0.1:8080']}]
+    static_configs: [{targets: ['$QUERY_ADDR']}]
   - job_name: tocsin-ingest
-    static_configs: [{targets: ['127.0.0.1:8081']}]
+    static_configs: [{targets: ['$INGEST_ADDR']}]
   - job_name: tocsin-incident-core
-    static_configs: [{targets: ['127.0.0.1:8082']}]
+    static_configs: [{targets: ['$CORE_ADDR']}]
   - job_name: tocsin-notifier
-    static_configs: [{targets: ['127.0.0.1:8083']}]
+    static_configs: [{targets: ['$NOTIFIER_ADDR']}]
 ============================================================================
 
 EOF

@@ -387,6 +387,66 @@ def test_allowlist_and_rate_limit_apply_to_the_webhook_only():
     assert not [k for k in api if "whitelist" in k or "limit-" in k], api
 
 
+ADMISSION_ENV = ("ALERTS_ALLOWED_SOURCES", "TRUSTED_PROXIES", "ALERTS_RATE_LIMIT_PER_TOKEN",
+                 "ALERTS_RATE_LIMIT_PER_SOURCE", "ALERTS_BURST_PER_TOKEN", "ALERTS_BURST_PER_SOURCE")
+
+
+def test_ingest_admission_settings_become_its_variables():
+    e = env(deployment(render(DEFAULT), "ingest"))
+    # A generous per-token limit by default; per source only once the proxies are known.
+    assert e["ALERTS_RATE_LIMIT_PER_TOKEN"]["value"] == "6000/m", e["ALERTS_RATE_LIMIT_PER_TOKEN"]
+    assert e["ALERTS_RATE_LIMIT_PER_SOURCE"]["value"] == "off"
+    for var in ("ALERTS_ALLOWED_SOURCES", "TRUSTED_PROXIES", "ALERTS_BURST_PER_TOKEN", "ALERTS_BURST_PER_SOURCE"):
+        assert var not in e, var
+    objs = render(ALL_FEATURES)
+    e = env(deployment(objs, "ingest"))
+    assert e["ALERTS_ALLOWED_SOURCES"]["value"] == "203.0.113.10/32,198.51.100.0/28"
+    assert e["TRUSTED_PROXIES"]["value"] == "10.244.0.0/16"
+    assert (e["ALERTS_RATE_LIMIT_PER_SOURCE"]["value"], e["ALERTS_BURST_PER_SOURCE"]["value"]) == ("600/m", "100")
+    for comp in ("incident-core", "query", "notifier"):
+        assert not set(ADMISSION_ENV) & set(env(deployment(objs, comp))), comp
+
+
+def test_admission_values_that_would_stop_ingest_or_refuse_every_webhook_fail():
+    err = render_fails(PRODUCTION, ("ingest.admission.allowedSources[0]=203.0.113.10/32",))
+    assert "trustedProxies" in err, err
+    err = render_fails(DEFAULT, ("ingest.admission.rateLimit.perSourceBurst=10",))
+    assert "perSourceBurst" in err and "a burst needs a rate limit" in err, err
+    for bad in ("ingest.admission.rateLimit.perToken=100/d", "ingest.admission.rateLimit.perToken=-1",
+                "ingest.admission.allowedSources[0]=everyone", "ingest.admission.rateLimit.perTokenBurst=0",
+                "query.hstsMaxAge=forever", "secret.tokensFile.secretName=Not_A_Name"):
+        render_fails(DEFAULT, (bad,))
+    err = render_fails(DEFAULT, ("secret.tokensFile.secretNme=t",))
+    assert "'secretNme' not allowed" in err, err
+
+
+def test_tokens_file_mounted_read_only_into_ingest_and_query():
+    for comp, var in (("ingest", "INGEST_TOKEN"), ("query", "API_TOKEN")):
+        ref = env(deployment(render(DEFAULT), comp))[var]["valueFrom"]["secretKeyRef"]
+        assert "optional" not in ref, ref
+    objs = render(DEFAULT, ("secret.tokensFile.secretName=tocsin-tokens", "secret.tokensFile.key=tokens"))
+    for comp, var in (("ingest", "INGEST_TOKEN"), ("query", "API_TOKEN")):
+        dep = deployment(objs, comp)
+        e = env(dep)
+        assert e["TOKENS_FILE"]["value"] == "/etc/tocsin/tokens/tokens.yaml"
+        # With a tokens file, the single legacy token may be left out of the Secret.
+        assert e[var]["valueFrom"]["secretKeyRef"]["optional"] is True
+        (mount,) = [m for m in container(dep)["volumeMounts"] if m["name"] == "tokens"]
+        assert mount == {"name": "tokens", "mountPath": "/etc/tocsin/tokens", "readOnly": True}, mount
+        (volume,) = [v for v in dep["spec"]["template"]["spec"]["volumes"] if v["name"] == "tokens"]
+        assert volume["secret"] == {"secretName": "tocsin-tokens", "defaultMode": 0o440,
+                                    "items": [{"key": "tokens", "path": "tokens.yaml"}]}, volume
+    for comp in ("incident-core", "notifier"):
+        dep = deployment(objs, comp)
+        assert "TOKENS_FILE" not in env(dep), comp
+        assert not [v for v in dep["spec"]["template"]["spec"].get("volumes", []) if v["name"] == "tokens"], comp
+
+
+def test_hsts_only_when_set():
+    assert "HSTS_MAX_AGE" not in env(deployment(render(PRODUCTION), "query"))
+    assert env(deployment(render(ALL_FEATURES), "query"))["HSTS_MAX_AGE"]["value"] == "365d"
+
+
 def test_one_certificate_for_the_shared_tls_secret():
     objs = render(PRODUCTION)
     alerts = by_name(objs, "Ingress", "tocsin-alerts")["metadata"]["annotations"]
@@ -826,8 +886,10 @@ def test_network_policies_allow_what_each_service_needs():
         ports = egress_ports(np)
         assert {53, 6380} <= ports, (comp, ports)
         assert (5432 in ports) == (comp in ("incident-core", "query", "notifier")), (comp, ports)
-        # Only the notifier talks to the internet (Slack, Teams, GitHub, SMTP).
-        assert bool(ports & {443, 465, 587}) == (comp == "notifier"), (comp, ports)
+        # Only the notifier talks to the internet (Slack, Teams, GitHub, SMTP), and incident-core
+        # to the archive's store over HTTPS, as archive.enabled (production.yaml) asks.
+        assert bool(ports & {443, 465, 587}) == (comp in ("notifier", "incident-core")), (comp, ports)
+        assert comp == "notifier" or not ports & {465, 587}, (comp, ports)
         sources = [r.get("from") for r in np["spec"]["ingress"]]
         namespaces = [p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
                       for peers in sources for p in (peers or [])]
@@ -917,7 +979,7 @@ def test_backup_off_renders_nothing():
         objs = render(files)
         assert not backup_objects(objs) and not of_kind(objs, "CronJob"), name
     objs = render(PRODUCTION, ("backup.enabled=false",))
-    assert not backup_objects(objs) and not of_kind(objs, "CronJob")
+    assert not backup_objects(objs) and [component_of(o) for o in of_kind(objs, "CronJob")] == ["archive"]
 
 
 def test_backup_on_renders_its_cronjob_service_account_and_policy():
@@ -1032,6 +1094,173 @@ def test_schema_rejects_typos_in_the_backup_values():
     for typo, word in (("backup.enable=true", "enable"), ("backup.schedul=x", "schedul"),
                        ("backup.serviceAccount.workloadIdentityClientID=x", "workloadIdentityClientID"),
                        ("backup.networkPolicy.http.ports[0]=443", "http"), ("backup.databaseURLKey=x", "databaseURLKey")):
+        err = render_fails(PRODUCTION, (typo,))
+        assert f"'{word}' not allowed" in err, (typo, err)
+
+
+# ------------------------------------------------------------------------------------------------
+# Retention and the archive CronJob (docs/operations.md, "Retention and archival")
+# ------------------------------------------------------------------------------------------------
+
+ARCHIVE_URL = "https://tocsinprod.blob.core.windows.net/archives/tocsin"
+WORKLOAD_IDENTITY = ("workloadIdentity.enabled=true", "workloadIdentity.clientId=11111111-2222-3333-4444-555555555555")
+ARCHIVE_ON = ("archive.enabled=true", f"archive.url={ARCHIVE_URL}")
+ARCHIVE_OBJECTS = [("CronJob", "tocsin-archive"), ("NetworkPolicy", "tocsin-archive"), ("ServiceAccount", "tocsin-archive")]
+
+
+def archive_objects(objs):
+    return sorted((o["kind"], o["metadata"]["name"]) for o in objs if component_of(o) == "archive")
+
+
+def archive_pod(objs):
+    cron = by_name(objs, "CronJob", full("archive"))
+    return cron, cron["spec"]["jobTemplate"]["spec"]["template"]
+
+
+def archive_env(objs):
+    _, pod = archive_pod(objs)
+    return env(dict(spec={"template": pod}))
+
+
+def test_retention_values_become_incident_core_variables():
+    e = env(deployment(render(DEFAULT), "incident-core"))
+    assert e["RETENTION_DAYS"]["value"] == "90" and e["RETENTION_INTERVAL"]["value"] == "1h"
+    assert e["RETENTION_BATCH_SIZE"]["value"] == "500" and e["RETENTION_BATCH_PAUSE"]["value"] == "100ms"
+    assert not {"RETENTION_INCIDENTS_DAYS", "RETENTION_COMMAND_OUTCOMES_DAYS", "RETENTION_DELIVERIES_DAYS"} & set(e), \
+        "a kind without its own setting follows RETENTION_DAYS"
+    e = env(deployment(render(ALL_FEATURES), "incident-core"))
+    assert e["RETENTION_COMMAND_OUTCOMES_DAYS"]["value"] == "30" and e["RETENTION_DELIVERIES_DAYS"]["value"] == "0"
+    assert "RETENTION_INCIDENTS_DAYS" not in e
+    e = env(deployment(render(DEFAULT, ("incidentCore.retention.days=0", "incidentCore.retention.batchSize=10000")),
+                       "incident-core"))
+    assert e["RETENTION_DAYS"]["value"] == "0" and e["RETENTION_BATCH_SIZE"]["value"] == "10000"
+    for bad in ("incidentCore.retention.days=-1", "incidentCore.retention.batchSize=0",
+                "incidentCore.retention.interval=hourly", "incidentCore.retention.keep=1"):
+        render_fails(DEFAULT, (bad,))
+
+
+def test_archive_off_renders_nothing_and_leaves_incident_core_without_an_archive():
+    for name, files in (("default", DEFAULT), ("minimal", MINIMAL)):
+        objs = render(files)
+        assert not archive_objects(objs), name
+        assert "ARCHIVE_URL" not in env(deployment(objs, "incident-core")), name
+    objs = render(PRODUCTION, ("archive.enabled=false",))
+    assert not archive_objects(objs) and "ARCHIVE_URL" not in env(deployment(objs, "incident-core"))
+
+
+def test_archive_on_renders_its_cronjob_service_account_and_policy():
+    objs = render(DEFAULT, WORKLOAD_IDENTITY + ARCHIVE_ON)
+    assert archive_objects(objs) == ARCHIVE_OBJECTS, archive_objects(objs)
+    assert archive_objects(render(PRODUCTION)) == ARCHIVE_OBJECTS, "production.yaml enables the archive"
+    objs = render(DEFAULT, ("networkPolicy.enabled=false",) + WORKLOAD_IDENTITY + ARCHIVE_ON)
+    assert ("NetworkPolicy", "tocsin-archive") not in archive_objects(objs)
+
+
+def test_archive_cronjob_runs_incident_core_archive_over_the_last_days():
+    cron, pod = archive_pod(render(PRODUCTION))
+    spec = cron["spec"]
+    assert spec["schedule"] == "45 2 * * *" and "timeZone" not in spec
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert spec["successfulJobsHistoryLimit"] >= 1 and spec["failedJobsHistoryLimit"] >= 1
+    job = spec["jobTemplate"]["spec"]
+    assert job["backoffLimit"] == 2 and job["activeDeadlineSeconds"] == 3600
+    assert pod["spec"]["restartPolicy"] == "Never"
+    c = container(dict(spec={"template": pod}))
+    # incident-core's own image and binary: the subcommand, not another image to build and ship.
+    assert c["image"] == container(deployment(render(PRODUCTION), "incident-core"))["image"], c["image"]
+    assert "command" not in c and c["args"] == ["archive", "--last", "3"], c
+    cron, pod = archive_pod(render(PRODUCTION, ("archive.days=7", "archive.schedule=0 4 * * *",
+                                                "archive.timeZone=Europe/Paris")))
+    assert cron["spec"]["schedule"] == "0 4 * * *" and cron["spec"]["timeZone"] == "Europe/Paris"
+    assert container(dict(spec={"template": pod}))["args"] == ["archive", "--last", "7"]
+
+
+def test_archive_reads_the_database_and_writes_to_the_archive_url():
+    e = archive_env(render(PRODUCTION))
+    assert e["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "tocsin-credentials", "key": "DATABASE_URL"}
+    assert e["ARCHIVE_URL"]["value"] == ARCHIVE_URL
+    # The variables the subcommand reads are incident-core's (services/incident-core/src/config.rs).
+    assert set(e) - documented_env()["incident-core"] == set(), set(e) - documented_env()["incident-core"]
+    ref = archive_env(render(ALL_FEATURES))["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "tocsin-credentials", "key": "DATABASE_URL_READONLY"}, ref
+
+
+def test_archive_uses_workload_identity_for_azure_and_extra_variables_for_s3():
+    objs = render(PRODUCTION)
+    _, pod = archive_pod(objs)
+    assert pod["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+    assert pod["spec"]["serviceAccountName"] == "tocsin-archive"
+    sa = by_name(objs, "ServiceAccount", "tocsin-archive")
+    assert sa["metadata"]["annotations"]["azure.workload.identity/client-id"] == "00000000-0000-0000-0000-000000000000"
+    assert sa["automountServiceAccountToken"] is False and pod["spec"]["automountServiceAccountToken"] is False
+    with open(os.path.join(ROOT, "terraform/environment/main.tf"), encoding="utf-8") as f:
+        assert re.search(r'for component in \[[^\]]*"archive"', f.read()), "terraform federates the archive ServiceAccount"
+    own = "json:archive.serviceAccount.workloadIdentityClientId=\"99999999-2222-3333-4444-555555555555\""
+    sa = by_name(render(PRODUCTION, (own,)), "ServiceAccount", "tocsin-archive")
+    assert sa["metadata"]["annotations"]["azure.workload.identity/client-id"].startswith("9999")
+    err = render_fails(DEFAULT, ARCHIVE_ON)
+    assert "Workload Identity" in err and "workloadIdentity.clientId" in err, err
+    # S3: no Workload Identity, credentials from a Secret, for the job and incident-core alike.
+    s3 = ("archive.enabled=true", "archive.url=s3://tocsin-archive/prod",
+          'json:archive.extraEnv=[{"name": "AWS_REGION", "value": "eu-west-1"}, {"name": "AWS_SECRET_ACCESS_KEY", '
+          '"valueFrom": {"secretKeyRef": {"name": "tocsin-s3", "key": "secret"}}}]')
+    objs = render(DEFAULT, s3)
+    _, pod = archive_pod(objs)
+    assert "azure.workload.identity/use" not in pod["metadata"]["labels"]
+    for e in (archive_env(objs), env(deployment(objs, "incident-core"))):
+        assert e["ARCHIVE_URL"]["value"] == "s3://tocsin-archive/prod"
+        assert e["AWS_REGION"]["value"] == "eu-west-1"
+        assert e["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "tocsin-s3", "key": "secret"}
+
+
+def test_archive_needs_a_url_of_a_store_it_can_write_to():
+    err = render_fails(PRODUCTION, ("archive.url=",))
+    assert "url" in err, err
+    for bad in ("archive.url=file:///var/lib/tocsin", "archive.url=tocsinprod.blob.core.windows.net/archive",
+                "archive.url=http://tocsinprod.blob.core.windows.net/archive", "archive.url=az://archive/tocsin",
+                "archive.days=0", "archive.schedule=nightly", "archive.activeDeadlineSeconds=0"):
+        render_fails(PRODUCTION, (bad,))
+
+
+def test_archive_pod_is_locked_down():
+    for files in (PRODUCTION, ALL_FEATURES):
+        _, pod = archive_pod(render(files))
+        spec = pod["spec"]
+        (c,) = spec["containers"]
+        sc = c["securityContext"]
+        assert spec["securityContext"]["runAsNonRoot"] is True and spec["securityContext"]["runAsUser"] == 10001
+        assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"]["drop"] == ["ALL"] and sc["seccompProfile"]["type"] == "RuntimeDefault"
+        assert "volumes" not in spec and "volumeMounts" not in c, "the archive streams to the store, no scratch disk"
+        assert c["resources"]["requests"]["cpu"] and c["resources"]["limits"]["memory"]
+
+
+def test_archive_network_policies_reach_postgres_and_https_only():
+    objs = render(PRODUCTION)
+    np = by_name(objs, "NetworkPolicy", full("archive"))
+    _, pod = archive_pod(objs)
+    assert all(pod["metadata"]["labels"].get(k) == v for k, v in np["spec"]["podSelector"]["matchLabels"].items())
+    assert np["spec"]["ingress"] == []
+    assert egress_ports(np) == {53, 5432, 443}, egress_ports(np)
+    # incident-core writes to the archive before retention deletes: HTTPS too, only then.
+    assert 443 in egress_ports(by_name(objs, "NetworkPolicy", full("incident-core")))
+    off = render(PRODUCTION, ("archive.enabled=false",))
+    assert 443 not in egress_ports(by_name(off, "NetworkPolicy", full("incident-core")))
+
+
+def test_archive_changes_only_incident_core_besides_its_own_objects():
+    before, after = index(render(PRODUCTION, ("archive.enabled=false",))), index(render(PRODUCTION))
+    assert sorted(set(after) - set(before)) == ARCHIVE_OBJECTS
+    changed = sorted(k for k in before if before[k] != after[k])
+    assert changed == [("Deployment", "tocsin-incident-core"), ("NetworkPolicy", "tocsin-incident-core")], changed
+    added = set(env(after[("Deployment", "tocsin-incident-core")])) - set(env(before[("Deployment", "tocsin-incident-core")]))
+    assert added == {"ARCHIVE_URL"}, added
+
+
+def test_schema_rejects_typos_in_the_archive_values():
+    for typo, word in (("archive.enable=true", "enable"), ("archive.URL=x", "URL"),
+                       ("archive.serviceAccount.workloadIdentityClientID=x", "workloadIdentityClientID"),
+                       ("archive.networkPolicy.http.ports[0]=443", "http"), ("archive.lastDays=3", "lastDays")):
         err = render_fails(PRODUCTION, (typo,))
         assert f"'{word}' not allowed" in err, (typo, err)
 

@@ -4,7 +4,7 @@
 use serde_json::Value;
 use std::time::Duration;
 use time::OffsetDateTime;
-use tocsin_runtime::Secret;
+use tocsin_runtime::auth::{Scope, Tokens};
 use tocsin_storage::intake::IntakeSettings;
 use tocsin_testkit::{TcpProxy, TestDatabase, TestRedis};
 use tokio::task::JoinHandle;
@@ -87,7 +87,8 @@ impl Stack {
             tocsin_ingest::config::Config {
                 listen_addr: local.clone(),
                 redis_url: redis.url.clone(),
-                ingest_token: Secret::new(INGEST_TOKEN),
+                tokens: Tokens::single("ingest", &[Scope::Ingest], INGEST_TOKEN),
+                admission: tocsin_ingest::admission::AdmissionSettings::default(),
                 stream_prefix: redis.prefix.clone(),
                 stream_max_age: max_age,
                 max_body_bytes: 256 * 1024,
@@ -127,6 +128,8 @@ impl Stack {
                     metrics_refresh_interval: Duration::from_millis(100),
                     http_workers: 1,
                     otel: otel("incident-core"),
+                    retention: tocsin_incident_core::retention::RetentionSettings::default(),
+                    archive: None,
                 },
                 shutdown.clone(),
             )
@@ -142,12 +145,13 @@ impl Stack {
                 database_url: db.url.clone(),
                 database_pool_size: 4,
                 redis_url: redis.url.clone(),
-                api_token: Secret::new(API_TOKEN),
+                tokens: Tokens::single("api", &[Scope::Read, Scope::Act], API_TOKEN),
                 stream_prefix: redis.prefix.clone(),
                 stream_max_age: max_age,
                 action_timeout: options.action_timeout,
                 http_workers: 1,
                 web_root: options.web_root.clone(),
+                hsts_max_age: None,
                 otel: otel("query"),
             },
             shutdown.clone(),
@@ -304,6 +308,8 @@ impl Stack {
 }
 
 pub use tocsin_testkit::{group_lag, redis_connection};
+
+pub mod faults;
 
 /// Running the Prometheus and Alertmanager of Debian's packages next to a stack.
 pub mod tools {

@@ -1,5 +1,6 @@
 //! What every tocsin service starts with: typed configuration from the environment, logging,
-//! `/metrics`, `/health` and `/ready`, bearer-token auth, one JSON error type for its API, traces
+//! `/metrics`, `/health` and `/ready`, bearer-token auth, one JSON error type for its API (and the
+//! part of the OpenAPI documents every service shares), traces
 //! (OpenTelemetry, off unless configured), and a graceful shutdown on SIGTERM that lets in-flight
 //! work finish.
 
@@ -8,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod openapi;
 pub mod readiness;
 pub mod shutdown;
 pub mod telemetry;

@@ -14,13 +14,16 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tocsin_bus::{Envelope, Stream};
 use tocsin_domain::{Action, Command, CommandOutcome, Incident, RejectionCode};
-use tocsin_runtime::traces::{self, TraceContext};
+use tocsin_runtime::auth;
+use tocsin_runtime::openapi::ErrorBody;
+use tocsin_runtime::traces;
 use tocsin_runtime::{ApiError, ErrorCode};
 use tocsin_storage::commands::command_outcome;
 use tocsin_storage::reads;
 use uuid::Uuid;
 
-/// Actor recorded when a request names none.
+/// Actor recorded when a request names none and carried no named token (which the routes'
+/// auth never lets through; `api` is also the name of `API_TOKEN`'s token).
 const DEFAULT_ACTOR: &str = "api";
 
 #[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
@@ -60,12 +63,15 @@ pub struct AssignRequest {
     request_body = ResolveRequest,
     responses(
         (status = 200, description = "The incident after the action", body = Incident),
-        (status = 400, description = "The body is malformed"),
-        (status = 401, description = "Missing or wrong bearer token"),
-        (status = 404, description = "No such incident"),
-        (status = 409, description = "Impossible from the incident's status"),
-        (status = 503, description = "Redis or PostgreSQL is unavailable"),
-        (status = 504, description = "incident-core did not apply the action in time; it stays queued"),
+        (status = 400, description = "The body is malformed", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks the `act` scope", body = ErrorBody),
+        (status = 404, description = "No such incident", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 409, description = "Impossible from the incident's status", body = ErrorBody),
+        (status = 503, description = "Redis or PostgreSQL is unavailable", body = ErrorBody),
+        (status = 504, description = "incident-core did not apply the action in time; it stays queued", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -79,7 +85,7 @@ pub async fn resolve(
         ResolveAction::Acknowledge => Action::Acknowledge,
         ResolveAction::Resolve => Action::Resolve,
     };
-    execute(&state, traces::request_context(&request), body.incident_id, action, body.actor).await
+    execute(&state, &request, body.incident_id, action, body.actor).await
 }
 
 macro_rules! lifecycle_endpoint {
@@ -91,10 +97,15 @@ macro_rules! lifecycle_endpoint {
                     request_body(content = Option<ActorRequest>, description = "Optional: who acts"),
                     responses(
                         (status = 200, description = $what, body = Incident),
-                        (status = 404, description = "No such incident"),
-                        (status = 409, description = "Impossible from the incident's status"),
-                        (status = 503, description = "Redis or PostgreSQL is unavailable"),
-                        (status = 504, description = "incident-core did not apply the action in time; it stays queued"),
+                        (status = 400, description = "The body is malformed", body = ErrorBody),
+                        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+                        (status = 403, description = "The token lacks the `act` scope", body = ErrorBody),
+                        (status = 404, description = "No such incident", body = ErrorBody),
+                        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+                        (status = 415, description = "The body is not application/json", body = ErrorBody),
+                        (status = 409, description = "Impossible from the incident's status", body = ErrorBody),
+                        (status = 503, description = "Redis or PostgreSQL is unavailable", body = ErrorBody),
+                        (status = 504, description = "incident-core did not apply the action in time; it stays queued", body = ErrorBody),
                     ),
                     security(("bearer" = []))
                 )]
@@ -105,7 +116,7 @@ macro_rules! lifecycle_endpoint {
             body: web::Bytes,
         ) -> Result<HttpResponse, ApiError> {
             let actor = optional_actor(&request, &body)?;
-            execute(&state, traces::request_context(&request), parse_id(&id)?, $action, actor).await
+            execute(&state, &request, parse_id(&id)?, $action, actor).await
         }
     };
 }
@@ -121,9 +132,14 @@ lifecycle_endpoint!(reopen, "/incidents/{id}/reopen", Action::Reopen, "The reope
     request_body = AssignRequest,
     responses(
         (status = 200, description = "The incident with its new assignee", body = Incident),
-        (status = 404, description = "No such incident"),
-        (status = 503, description = "Redis or PostgreSQL is unavailable"),
-        (status = 504, description = "incident-core did not apply the action in time; it stays queued"),
+        (status = 400, description = "The body is malformed", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks the `act` scope", body = ErrorBody),
+        (status = 404, description = "No such incident", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 503, description = "Redis or PostgreSQL is unavailable", body = ErrorBody),
+        (status = 504, description = "incident-core did not apply the action in time; it stays queued", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -135,7 +151,7 @@ pub async fn assign(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let assignee = body.assignee.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());
-    execute(&state, traces::request_context(&request), parse_id(&id)?, Action::Assign { assignee }, body.actor).await
+    execute(&state, &request, parse_id(&id)?, Action::Assign { assignee }, body.actor).await
 }
 
 /// The body of the lifecycle actions is optional; when there is one it must be the JSON it
@@ -153,18 +169,35 @@ fn optional_actor(request: &HttpRequest, body: &[u8]) -> Result<Option<String>, 
     if !is_json {
         return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "send the body as application/json"));
     }
-    let parsed: ActorRequest = serde_json::from_slice(body)
+    // `null` is the documented body's other form (`Option<ActorRequest>`): nobody named.
+    let parsed: Option<ActorRequest> = serde_json::from_slice(body)
         .map_err(|error| ApiError::invalid_payload(format!("malformed request body: {error}")))?;
-    Ok(parsed.actor)
+    Ok(parsed.and_then(|request| request.actor))
 }
 
+/// Publishes the command and waits for its outcome. The actor is the one the body names, else
+/// the name of the request's token, so an action is never anonymous in the timeline.
 async fn execute(
     state: &State,
-    request_span: Option<TraceContext>,
+    request: &HttpRequest,
     incident_id: Uuid,
     action: Action,
     actor: Option<String>,
 ) -> Result<HttpResponse, ApiError> {
+    // PostgreSQL stores no NUL character: incident-core could never apply such a command, and
+    // the caller would wait for the timeout.
+    let assignee = match &action {
+        Action::Assign { assignee } => assignee.as_deref(),
+        _ => None,
+    };
+    for (field, text) in [("actor", actor.as_deref()), ("assignee", assignee)] {
+        if text.is_some_and(|text| text.contains('\0')) {
+            return Err(ApiError::invalid_payload(format!(
+                "{field} contains a NUL character (\\u0000), which tocsin cannot store"
+            )));
+        }
+    }
+    let request_span = traces::request_context(request);
     // Answer a wrong id at once rather than after the timeout.
     {
         let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
@@ -172,7 +205,9 @@ async fn execute(
             return Err(ApiError::not_found(format!("no incident {incident_id}")));
         }
     }
-    let actor = actor.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).unwrap_or_else(|| DEFAULT_ACTOR.into());
+    let actor = actor.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).unwrap_or_else(|| {
+        auth::caller(request).map_or_else(|| DEFAULT_ACTOR.to_owned(), |caller| caller.token_name.to_string())
+    });
     let command = Command { id: Uuid::now_v7(), incident_id, action, actor, requested_at: OffsetDateTime::now_utc() };
     let command_id = command.id;
     let mut envelope = Envelope::new(command).with_id(command_id);

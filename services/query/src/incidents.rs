@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tocsin_domain::{AlertRecord, Incident, IncidentStatus, Severity, TimelineEntry};
 use tocsin_runtime::ApiError;
+use tocsin_runtime::openapi::ErrorBody;
 use tocsin_storage::reads::{self, Cursor, IncidentFilter};
 use uuid::Uuid;
 
@@ -57,9 +58,10 @@ pub struct IncidentDetail {
     params(ListParams),
     responses(
         (status = 200, description = "Incidents, newest first", body = IncidentPage),
-        (status = 400, description = "A filter is malformed"),
-        (status = 401, description = "Missing or wrong bearer token"),
-        (status = 503, description = "PostgreSQL is unavailable"),
+        (status = 400, description = "A filter is malformed", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks the `read` scope", body = ErrorBody),
+        (status = 503, description = "PostgreSQL is unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -95,10 +97,11 @@ pub async fn list(state: web::Data<State>, params: web::Query<ListParams>) -> Re
     params(("id" = Uuid, Path, description = "Incident id")),
     responses(
         (status = 200, description = "The incident with its alerts and timeline", body = IncidentDetail),
-        (status = 400, description = "The id is not a UUID"),
-        (status = 401, description = "Missing or wrong bearer token"),
-        (status = 404, description = "No such incident"),
-        (status = 503, description = "PostgreSQL is unavailable"),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks the `read` scope", body = ErrorBody),
+        (status = 404, description = "No such incident", body = ErrorBody),
+        (status = 503, description = "PostgreSQL is unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]

@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tocsin_bus::{Bus, Stream, entry_id_before, parse_entry_id};
 use tocsin_domain::IncidentEvent;
+use tocsin_runtime::openapi::ErrorBody;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -139,7 +140,8 @@ async fn pause(shutdown: &CancellationToken, duration: Duration) -> bool {
     params(("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last event received, to replay what was missed")),
     responses(
         (status = 200, description = "A text/event-stream of incident events (see docs/api.md)", content_type = "text/event-stream"),
-        (status = 401, description = "Missing or wrong bearer token"),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks the `read` scope", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]

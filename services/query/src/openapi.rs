@@ -2,6 +2,7 @@
 //! `GET /openapi.json`.
 
 use crate::{actions, incidents, live};
+use tocsin_runtime::openapi::SharedRoutes;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -18,7 +19,7 @@ use utoipa::{Modify, OpenApi};
         actions::assign,
         live::events,
     ),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &SharedRoutes)
 )]
 pub struct ApiDoc;
 
@@ -30,8 +31,43 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
-                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("API_TOKEN")).build(),
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "API_TOKEN, or a token of TOKENS_FILE: GET routes need the read scope, actions the act scope",
+                    ))
+                    .build(),
             ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// The dashboard's TypeScript types are generated from its copy of this document
+    /// (`services/web/src/shared/api/openapi.json`, `npm run gen:api`), so the copy must be what
+    /// query serves. `UPDATE_OPENAPI=1 cargo test -p tocsin-query openapi` rewrites it; then run
+    /// `npm run gen:api` in services/web.
+    #[test]
+    fn the_dashboards_copy_of_the_openapi_document_is_what_query_serves() {
+        let served = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        let copy_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web/src/shared/api/openapi.json");
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            let text = serde_json::to_string_pretty(&served).unwrap_or_default() + "\n";
+            std::fs::write(&copy_path, text).unwrap_or_else(|e| panic!("writing {}: {e}", copy_path.display()));
+        }
+        let copy: serde_json::Value = std::fs::read_to_string(&copy_path)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_else(|| panic!("{} is missing or not JSON", copy_path.display()));
+        assert!(
+            copy == served,
+            "{} differs from query's document: run `UPDATE_OPENAPI=1 cargo test -p tocsin-query openapi`, \
+             then `npm run gen:api` in services/web",
+            copy_path.display()
         );
     }
 }
