@@ -1,11 +1,13 @@
 //! What every service's OpenAPI document shares: the JSON error body that [`crate::ApiError`]
 //! sends ([`ErrorBody`]), and the routes [`crate::http::serve`] adds to every server (`/health`,
-//! `/ready`, `/metrics`), which a document gets from the [`SharedRoutes`] modifier.
+//! `/ready`, `/metrics`), which a document gets from the [`SharedRoutes`] modifier, and the
+//! bearer-token scheme ([`BearerAuth`]).
 
 use crate::error::ErrorCode;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, ResponseBuilder, ResponsesBuilder, Type};
 use utoipa::{Modify, OpenApi, ToSchema};
 
@@ -46,6 +48,19 @@ struct Ready {
 #[derive(OpenApi)]
 #[openapi(components(schemas(ErrorBody, Health, Ready)))]
 struct SharedSchemas;
+
+/// Adds the `bearer` security scheme, described by which tokens the service takes.
+pub struct BearerAuth(pub &'static str);
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(self.0)).build()),
+        );
+    }
+}
 
 /// Adds `/health`, `/ready`, `/metrics` and the shared schemas to a service's document.
 pub struct SharedRoutes;

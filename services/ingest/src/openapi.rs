@@ -3,9 +3,11 @@
 
 use crate::webhook;
 use actix_web::HttpResponse;
-use tocsin_runtime::openapi::SharedRoutes;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use tocsin_runtime::openapi::{BearerAuth, SharedRoutes};
+use utoipa::OpenApi;
+
+/// The tokens this service takes.
+const BEARER_AUTH: BearerAuth = BearerAuth("INGEST_TOKEN, or a named token with the `ingest` scope");
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,27 +16,10 @@ use utoipa::{Modify, OpenApi};
         description = "Alertmanager's webhook (payload version 4): one stream entry per alert, answered 202 once all are in Redis."
     ),
     paths(webhook::receive),
-    modifiers(&BearerAuth, &SharedRoutes)
+    modifiers(&BEARER_AUTH, &SharedRoutes)
 )]
 pub struct ApiDoc;
 
 pub async fn document() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
-}
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("INGEST_TOKEN, or a named token with the `ingest` scope"))
-                    .build(),
-            ),
-        );
-    }
 }

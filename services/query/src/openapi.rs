@@ -2,9 +2,12 @@
 //! `GET /openapi.json`.
 
 use crate::{actions, incidents, live};
-use tocsin_runtime::openapi::SharedRoutes;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use tocsin_runtime::openapi::{BearerAuth, SharedRoutes};
+use utoipa::OpenApi;
+
+/// The tokens this service takes.
+const BEARER_AUTH: BearerAuth =
+    BearerAuth("API_TOKEN, or a token of TOKENS_FILE: GET routes need the read scope, actions the act scope");
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,28 +22,9 @@ use utoipa::{Modify, OpenApi};
         actions::assign,
         live::events,
     ),
-    modifiers(&BearerAuth, &SharedRoutes)
+    modifiers(&BEARER_AUTH, &SharedRoutes)
 )]
 pub struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "API_TOKEN, or a token of TOKENS_FILE: GET routes need the read scope, actions the act scope",
-                    ))
-                    .build(),
-            ),
-        );
-    }
-}
 
 #[cfg(test)]
 mod tests {
