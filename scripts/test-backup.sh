@@ -102,9 +102,11 @@ SELECT md5('incident' || i)::uuid,
        jsonb_build_object('step', k, 'note', E'line one\nline two')
 FROM generate_series(1, 50) AS i, generate_series(1, 3) AS k;
 
-INSERT INTO outbox (event_id, payload, traceparent)
-SELECT md5('event' || i)::uuid, '{"type":"incident.opened","n":' || i || '}',
-       CASE WHEN i % 2 = 0 THEN '00-' || md5('t' || i) || '-' || left(md5('s' || i), 16) || '-01' END
+-- One row per transaction: its events as a JSON array, their ids and trace contexts beside it.
+INSERT INTO outbox (events, event_ids, traceparents)
+SELECT '[{"type":"incident.opened","n":' || i || '},{"type":"incident.alert_added","n":' || i || '}]',
+       ARRAY[md5('event' || i)::uuid, md5('event-added' || i)::uuid],
+       ARRAY[CASE WHEN i % 2 = 0 THEN '00-' || md5('t' || i) || '-' || left(md5('s' || i), 16) || '-01' END, NULL]
 FROM generate_series(1, 10) AS i;
 
 INSERT INTO command_outcomes (command_id, incident_id, action, actor, outcome)
