@@ -285,12 +285,7 @@ impl<T: Message> Consumer<T> {
                 self.dead_letter(&entry, &reason).await?;
                 continue;
             }
-            let raw = match entry.map.get(envelope::FIELD) {
-                Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
-                Some(Value::SimpleString(text)) => text.clone(),
-                _ => String::new(),
-            };
-            match envelope::decode::<T>(&raw) {
+            match envelope::decode::<T>(envelope::field_of(&entry)) {
                 Ok(envelope) => deliveries.push(Delivery { entry_id: entry.id, envelope }),
                 Err(reason) => self.dead_letter(&entry, &reason).await?,
             }

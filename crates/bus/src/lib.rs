@@ -20,11 +20,13 @@ mod consumer;
 mod envelope;
 mod metrics;
 mod tail;
+mod verbatim;
 
 pub use consumer::{Consumer, ConsumerSettings, Delivery};
 pub use envelope::Envelope;
 pub use metrics::BusMetrics;
 pub use tail::{Page, TailEntry, entry_id_before, parse_entry_id};
+pub use verbatim::Verbatim;
 
 use deadpool_redis::{Config, Pool, Runtime};
 use redis::AsyncCommands;

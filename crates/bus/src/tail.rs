@@ -4,7 +4,6 @@
 
 use crate::envelope::{self, Envelope};
 use crate::{Bus, BusError, Stream};
-use redis::Value;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use std::time::Duration;
 use tocsin_domain::Message;
@@ -103,18 +102,11 @@ fn decode_page<T: Message>(stream: Stream, ids: Vec<StreamId>) -> Page<T> {
     let last_id = ids.last().map(|entry| entry.id.clone());
     let entries = ids
         .into_iter()
-        .filter_map(|entry| {
-            let raw = match entry.map.get(envelope::FIELD) {
-                Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
-                Some(Value::SimpleString(text)) => text.clone(),
-                _ => String::new(),
-            };
-            match envelope::decode::<T>(&raw) {
-                Ok(envelope) => Some(TailEntry { entry_id: entry.id, envelope }),
-                Err(reason) => {
-                    tracing::warn!(stream = stream.name(), entry.id = %entry.id, reason, "skipping an undecodable entry");
-                    None
-                }
+        .filter_map(|entry| match envelope::decode::<T>(envelope::field_of(&entry)) {
+            Ok(envelope) => Some(TailEntry { entry_id: entry.id, envelope }),
+            Err(reason) => {
+                tracing::warn!(stream = stream.name(), entry.id = %entry.id, reason, "skipping an undecodable entry");
+                None
             }
         })
         .collect();

@@ -86,13 +86,21 @@ impl EventLoop {
 
     /// Records the batch's deliveries in one statement; returns how many are new.
     async fn record(&self, batch: &[Delivery<IncidentEvent>]) -> Result<usize, tocsin_storage::StorageError> {
-        let mut texts = Vec::with_capacity(batch.len());
         for delivery in batch {
             let event = &delivery.envelope.payload;
             self.events_seen.get_or_create(&KindLabel { kind: event.kind.as_str() }).inc();
-            // The event's JSON as it travelled; the worker decodes it again when it sends.
-            texts.push(serde_json::to_string(event).unwrap_or_default());
         }
+        // The JSON of each event that goes anywhere, for its deliveries; the worker decodes it
+        // again when it sends. Events routed nowhere are not encoded at all.
+        let routed: Vec<_> =
+            batch.iter().map(|delivery| self.routing.targets_for(&delivery.envelope.payload)).collect();
+        let texts: Vec<Option<String>> = batch
+            .iter()
+            .zip(&routed)
+            .map(|(delivery, targets)| {
+                (!targets.is_empty()).then(|| serde_json::to_string(&delivery.envelope.payload).unwrap_or_default())
+            })
+            .collect();
         // Empty when traces are off: then no event has a span, and no delivery a traceparent.
         let mut spans: Vec<TraceSpan> = Vec::new();
         let mut traceparents: Vec<Option<String>> = Vec::new();
@@ -104,9 +112,8 @@ impl EventLoop {
             }
         }
         let mut rows = Vec::new();
-        for (index, (delivery, text)) in batch.iter().zip(&texts).enumerate() {
+        for (index, ((delivery, text), targets)) in batch.iter().zip(&texts).zip(routed).enumerate() {
             let event = &delivery.envelope.payload;
-            let targets = self.routing.targets_for(event);
             if let Some(span) = spans.get_mut(index).filter(|span| span.is_recording()) {
                 span.set_str("event.id", &event.id.to_string());
                 span.set_str("event.kind", event.kind.as_str());
@@ -121,6 +128,7 @@ impl EventLoop {
                 targets = targets.len(),
                 "incident event routed"
             );
+            let Some(text) = text else { continue };
             rows.extend(targets.into_iter().map(|target| NewDelivery {
                 event_id: event.id,
                 target: &target.name,

@@ -2,6 +2,8 @@
 //!
 //! One task per query replica follows the events stream (XREAD, no consumer group: every replica
 //! sees every event) and fans the events out to the connected pages through a broadcast channel.
+//! Events are passed on as the JSON they travelled as, not decoded. With no page connected it
+//! reads no entries, only where the stream ends.
 //! Each message carries the stream entry id as its SSE `id`, so a page that lost its connection
 //! comes back with `Last-Event-ID` and gets what it missed from the stream itself (XRANGE). When
 //! that is impossible (trimmed away, too much, Redis down, this connection fell behind the
@@ -32,10 +34,10 @@ use futures_util::StreamExt;
 use prometheus_client::metrics::gauge::Gauge;
 use std::sync::Arc;
 use std::time::Duration;
-use tocsin_bus::{Bus, Stream, entry_id_before, parse_entry_id};
+use tocsin_bus::{Bus, Stream, Verbatim, entry_id_before, parse_entry_id};
 use tocsin_domain::IncidentEvent;
 use tocsin_runtime::openapi::ErrorBody;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 /// Events a connection may fall behind the feed before it is told to reset.
@@ -46,6 +48,8 @@ const REPLAY_PAGE: usize = 1_000;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How long the follower's XREAD waits for new entries before asking again.
 const FOLLOW_BLOCK: Duration = Duration::from_secs(5);
+/// With no page connected, how often the follower moves to the stream's newest entry.
+const IDLE_FOLLOW: Duration = Duration::from_secs(1);
 
 /// One event as it goes out: the stream entry id and the event's JSON.
 #[derive(Debug)]
@@ -55,14 +59,8 @@ pub(crate) struct LiveEvent {
 }
 
 impl LiveEvent {
-    fn new(entry_id: String, event: &IncidentEvent) -> Option<LiveEvent> {
-        match serde_json::to_string(event) {
-            Ok(data) => Some(LiveEvent { entry_id, data }),
-            Err(error) => {
-                tracing::error!(%error, event.id = %event.id, "an incident event does not serialise");
-                None
-            }
-        }
+    fn new(entry_id: String, event: &Verbatim<IncidentEvent>) -> LiveEvent {
+        LiveEvent { entry_id, data: event.json().to_owned() }
     }
 
     fn frame(&self) -> Bytes {
@@ -75,12 +73,14 @@ impl LiveEvent {
 pub(crate) struct LiveFeed {
     sender: broadcast::Sender<Arc<LiveEvent>>,
     clients: Gauge,
+    /// Rung when a page connects, so an idle follower starts reading at once.
+    page_connected: Arc<Notify>,
 }
 
 impl LiveFeed {
     pub fn new(clients: Gauge) -> LiveFeed {
         let (sender, _) = broadcast::channel(BROADCAST_CAPACITY);
-        LiveFeed { sender, clients }
+        LiveFeed { sender, clients, page_connected: Arc::new(Notify::new()) }
     }
 
     /// Follows the events stream until shutdown. Starts at the stream's newest entry: what came
@@ -99,17 +99,32 @@ impl LiveFeed {
             }
         };
         while !shutdown.is_cancelled() {
+            if self.sender.receiver_count() == 0 {
+                // Nobody watching: keep up with the stream's end without reading its entries.
+                // A replica nobody looks at, the usual case at night, then costs Redis and itself
+                // nothing per event. A page that connects gets what follows, give or take a
+                // second it already has from the API (events apply by incident version).
+                tokio::select! {
+                    _ = self.page_connected.notified() => {}
+                    _ = tokio::time::sleep(IDLE_FOLLOW) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+                if self.sender.receiver_count() == 0
+                    && let Ok(Some(last)) = bus.last_entry_id(Stream::Events).await
+                {
+                    after = last;
+                }
+                continue;
+            }
             let page = tokio::select! {
-                page = bus.read_after::<IncidentEvent>(Stream::Events, &after, 500, FOLLOW_BLOCK) => page,
+                page = bus.read_after::<Verbatim<IncidentEvent>>(Stream::Events, &after, 500, FOLLOW_BLOCK) => page,
                 _ = shutdown.cancelled() => return,
             };
             match page {
                 Ok(page) => {
                     for entry in page.entries {
-                        if let Some(event) = LiveEvent::new(entry.entry_id, &entry.envelope.payload) {
-                            // No receiver is fine: nobody is watching.
-                            let _ = self.sender.send(Arc::new(event));
-                        }
+                        // Every page may have gone since the read: then this goes nowhere.
+                        let _ = self.sender.send(Arc::new(LiveEvent::new(entry.entry_id, &entry.envelope.payload)));
                     }
                     if let Some(last) = page.last_id {
                         after = last;
@@ -155,6 +170,7 @@ pub async fn events(request: HttpRequest, state: web::Data<State>) -> HttpRespon
         .map(str::to_owned);
     // Subscribe before replaying, so nothing falls between the replay and the live part.
     let receiver = state.live.sender.subscribe();
+    state.live.page_connected.notify_one();
     let (frames, outgoing) = mpsc::channel::<Bytes>(64);
     let connection = Connection {
         bus: state.bus.clone(),
@@ -251,7 +267,8 @@ impl Connection {
         let mut after = last;
         let mut replayed = 0;
         loop {
-            let page = match self.bus.range_after::<IncidentEvent>(Stream::Events, &after, REPLAY_PAGE).await {
+            let page = match self.bus.range_after::<Verbatim<IncidentEvent>>(Stream::Events, &after, REPLAY_PAGE).await
+            {
                 Ok(page) => page,
                 Err(error) => {
                     tracing::warn!(%error, "cannot replay missed events; telling the page to reload");
@@ -261,9 +278,7 @@ impl Connection {
             };
             let Some(page_last) = page.last_id else { return Ok(Some(after)) };
             for entry in &page.entries {
-                if let Some(event) = LiveEvent::new(entry.entry_id.clone(), &entry.envelope.payload) {
-                    self.send(event.frame()).await?;
-                }
+                self.send(LiveEvent::new(entry.entry_id.clone(), &entry.envelope.payload).frame()).await?;
             }
             replayed += page.entries.len();
             after = page_last;
