@@ -4,7 +4,7 @@
 use crate::StorageError;
 use crate::outbox;
 use crate::rows::IncidentRow;
-use crate::schema::timeline_entries;
+use diesel::sql_types::{Array, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use time::OffsetDateTime;
 use tocsin_domain::{EventKind, IncidentEvent, IncidentStatus};
@@ -78,20 +78,7 @@ pub(crate) async fn record_many(
             slot.insert(IncidentRow::clone(incident).into_domain()?);
         }
     }
-    let timeline_rows: Vec<_> = changes
-        .iter()
-        .map(|(incident, change)| {
-            (
-                timeline_entries::incident_id.eq(incident.id),
-                timeline_entries::at.eq(change.at),
-                timeline_entries::kind.eq(change.kind.as_str()),
-                timeline_entries::actor.eq(change.actor.clone()),
-                timeline_entries::status.eq(change.status.map(|s| s.as_str())),
-                timeline_entries::detail.eq(change.detail.clone()),
-            )
-        })
-        .collect();
-    diesel::insert_into(timeline_entries::table).values(timeline_rows).execute(conn).await?;
+    insert_timeline(conn, &changes).await?;
 
     let mut new_events = Vec::with_capacity(changes.len());
     let mut transitions = Vec::new();
@@ -117,4 +104,35 @@ pub(crate) async fn record_many(
     Ok(Recorded { events, transitions })
 }
 
-use diesel::ExpressionMethods;
+/// The timeline entries of `changes`, in one statement with one array per column. A multi-row
+/// `VALUES` would bind six parameters per entry, thousands per batch, which PostgreSQL parses and
+/// plans afresh every time; this statement has six and is prepared once.
+async fn insert_timeline(conn: &mut AsyncPgConnection, changes: &[(&IncidentRow, Change)]) -> Result<(), StorageError> {
+    let mut incident_ids = Vec::with_capacity(changes.len());
+    let mut ats = Vec::with_capacity(changes.len());
+    let mut kinds = Vec::with_capacity(changes.len());
+    let mut actors = Vec::with_capacity(changes.len());
+    let mut statuses = Vec::with_capacity(changes.len());
+    let mut details = Vec::with_capacity(changes.len());
+    for (incident, change) in changes {
+        incident_ids.push(incident.id);
+        ats.push(change.at);
+        kinds.push(change.kind.as_str());
+        actors.push(change.actor.as_str());
+        statuses.push(change.status.map(|status| status.as_str()));
+        details.push(&change.detail);
+    }
+    diesel::sql_query(
+        "INSERT INTO timeline_entries (incident_id, at, kind, actor, status, detail) \
+         SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::jsonb[])",
+    )
+    .bind::<Array<SqlUuid>, _>(incident_ids)
+    .bind::<Array<Timestamptz>, _>(ats)
+    .bind::<Array<Text>, _>(kinds)
+    .bind::<Array<Text>, _>(actors)
+    .bind::<Array<Nullable<Text>>, _>(statuses)
+    .bind::<Array<Jsonb>, _>(details)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

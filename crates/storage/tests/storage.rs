@@ -128,6 +128,34 @@ async fn a_command_is_applied_once_whatever_the_redeliveries() {
     assert_eq!(commands::command_outcome(&mut conn, Uuid::now_v7()).await.unwrap_or_default(), None);
 }
 
+#[derive(diesel::QueryableByName)]
+struct Compression {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    server_has_lz4: bool,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    events_column: String,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_is_compressed_with_lz4_where_the_server_has_it() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connection().await;
+    let compression: Compression = diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query(
+            "SELECT EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' \
+             AND 'lz4' = ANY (enumvals)) AS server_has_lz4, \
+             attcompression::text AS events_column FROM pg_attribute \
+             WHERE attrelid = 'outbox'::regclass AND attname = 'events'",
+        ),
+        &mut conn,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    // 'l' is lz4; '' is the server's default, which is pglz unless configured otherwise.
+    let expected = if compression.server_has_lz4 { "l" } else { "" };
+    assert_eq!(compression.events_column, expected);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_relays_take_disjoint_parts_of_the_outbox() {
     let db = TestDatabase::new().await;

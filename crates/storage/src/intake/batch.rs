@@ -36,9 +36,7 @@ use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
 use tocsin_domain::alert::merge;
 use tocsin_domain::timeline::{ALERTMANAGER_ACTOR, SYSTEM_ACTOR};
-use tocsin_domain::{
-    AlertReceived, AlertState, EventKind, IncidentFacts, IncidentStatus, OccurrenceChange, StoredOccurrence,
-};
+use tocsin_domain::{AlertReceived, EventKind, IncidentFacts, IncidentStatus, OccurrenceChange, StoredOccurrence};
 use uuid::Uuid;
 
 /// What a batch did: one outcome per report, in order, and every status change it caused.
@@ -335,30 +333,14 @@ async fn open(
     }
 
     // The alerts, and the counts of their incidents.
-    let mut alert_rows = Vec::with_capacity(opened.len());
+    let mut alert_rows = NewAlerts::with_capacity(opened.len());
     let mut per_incident: BTreeMap<Uuid, (i32, OffsetDateTime)> = BTreeMap::new();
     for (key, members) in &by_key {
         let Some(incident) = incident_of.get(key) else { continue };
         for (position, _) in members {
             let report = round[*position];
             let alert = &report.alert;
-            alert_rows.push((
-                alerts::incident_id.eq(incident.id),
-                alerts::fingerprint.eq(alert.fingerprint.clone()),
-                alerts::starts_at.eq(alert.starts_at),
-                alerts::ends_at.eq(None::<OffsetDateTime>),
-                alerts::state.eq(AlertState::Firing.as_str()),
-                alerts::labels.eq(json_map(&alert.labels)),
-                alerts::annotations.eq(json_map(&alert.annotations)),
-                alerts::generator_url.eq(alert.generator_url.clone()),
-                alerts::receiver.eq(report.receiver.clone()),
-                alerts::group_key.eq(report.group_key.clone()),
-                (
-                    alerts::first_received_at.eq(now),
-                    alerts::last_received_at.eq(now),
-                    alerts::last_firing_report_at.eq(report.received_at),
-                ),
-            ));
+            alert_rows.push(incident.id, report);
             let entry = per_incident.entry(incident.id).or_insert((0, alert.starts_at));
             entry.0 += 1;
             entry.1 = entry.1.min(alert.starts_at);
@@ -375,7 +357,7 @@ async fn open(
             changes.push((incident.id, change.traced(traces[*position])));
         }
     }
-    diesel::insert_into(alerts::table).values(alert_rows).execute(conn).await?;
+    alert_rows.insert(conn, now).await?;
 
     let ids: Vec<Uuid> = per_incident.keys().copied().collect();
     let added: Vec<i32> = per_incident.values().map(|(n, _)| *n).collect();
@@ -397,6 +379,76 @@ async fn open(
         touched.insert(row.id, row);
     }
     Ok(())
+}
+
+/// New firing alerts, a column each, for one insert of the whole round. One array per column keeps
+/// the statement the same for every batch, prepared once; a multi-row `VALUES` would bind thirteen
+/// parameters per alert, which PostgreSQL would parse and plan afresh for every batch.
+struct NewAlerts<'a> {
+    incident_ids: Vec<Uuid>,
+    fingerprints: Vec<&'a str>,
+    starts_at: Vec<OffsetDateTime>,
+    labels: Vec<serde_json::Value>,
+    annotations: Vec<serde_json::Value>,
+    generator_urls: Vec<&'a str>,
+    receivers: Vec<&'a str>,
+    group_keys: Vec<&'a str>,
+    received_at: Vec<OffsetDateTime>,
+}
+
+impl<'a> NewAlerts<'a> {
+    fn with_capacity(capacity: usize) -> Self {
+        NewAlerts {
+            incident_ids: Vec::with_capacity(capacity),
+            fingerprints: Vec::with_capacity(capacity),
+            starts_at: Vec::with_capacity(capacity),
+            labels: Vec::with_capacity(capacity),
+            annotations: Vec::with_capacity(capacity),
+            generator_urls: Vec::with_capacity(capacity),
+            receivers: Vec::with_capacity(capacity),
+            group_keys: Vec::with_capacity(capacity),
+            received_at: Vec::with_capacity(capacity),
+        }
+    }
+
+    fn push(&mut self, incident_id: Uuid, report: &'a AlertReceived) {
+        let alert = &report.alert;
+        self.incident_ids.push(incident_id);
+        self.fingerprints.push(&alert.fingerprint);
+        self.starts_at.push(alert.starts_at);
+        self.labels.push(json_map(&alert.labels));
+        self.annotations.push(json_map(&alert.annotations));
+        self.generator_urls.push(&alert.generator_url);
+        self.receivers.push(&report.receiver);
+        self.group_keys.push(&report.group_key);
+        self.received_at.push(report.received_at);
+    }
+
+    async fn insert(self, conn: &mut AsyncPgConnection, now: OffsetDateTime) -> Result<(), StorageError> {
+        diesel::sql_query(
+            "INSERT INTO alerts (incident_id, fingerprint, starts_at, state, labels, annotations, generator_url, \
+             receiver, group_key, first_received_at, last_received_at, last_firing_report_at) \
+             SELECT incident_id, fingerprint, starts_at, 'firing', labels, annotations, generator_url, receiver, \
+             group_key, $10, $10, received_at \
+             FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::jsonb[], $6::text[], \
+             $7::text[], $8::text[], $9::timestamptz[]) \
+             AS d(incident_id, fingerprint, starts_at, labels, annotations, generator_url, receiver, group_key, \
+             received_at)",
+        )
+        .bind::<Array<SqlUuid>, _>(self.incident_ids)
+        .bind::<Array<Text>, _>(self.fingerprints)
+        .bind::<Array<Timestamptz>, _>(self.starts_at)
+        .bind::<Array<Jsonb>, _>(self.labels)
+        .bind::<Array<Jsonb>, _>(self.annotations)
+        .bind::<Array<Text>, _>(self.generator_urls)
+        .bind::<Array<Text>, _>(self.receivers)
+        .bind::<Array<Text>, _>(self.group_keys)
+        .bind::<Array<Timestamptz>, _>(self.received_at)
+        .bind::<Timestamptz, _>(now)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
 }
 
 /// Firing occurrences that ended: the alerts, the counts, and auto-resolve.
