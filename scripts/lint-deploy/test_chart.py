@@ -255,6 +255,17 @@ def test_numbers_are_rendered_as_plain_integers():
     assert env(deployment(objs, "incident-core"))["BATCH_SIZE"]["value"] == "2000"
 
 
+def test_batches_are_split_into_shards_the_pool_can_hold():
+    e = env(deployment(render(DEFAULT), "incident-core"))
+    assert e["APPLY_SHARDS"]["value"] == "2" and e["DATABASE_POOL_SIZE"]["value"] == "8"
+    e = env(deployment(render(DEFAULT, ("incidentCore.applyShards=6",)), "incident-core"))
+    assert e["APPLY_SHARDS"]["value"] == "6"
+    err = render_fails(DEFAULT, ("incidentCore.applyShards=7",))
+    assert "applyShards + 2 = 9" in err, err
+    render_fails(DEFAULT, ("incidentCore.applyShards=0",))
+    render_fails(DEFAULT, ("incidentCore.applyShards=17", "incidentCore.databasePoolSize=20"))
+
+
 def test_secrets_come_from_the_secret_with_the_configured_keys():
     objs = render(PRODUCTION)
     for comp in SERVICES.values():

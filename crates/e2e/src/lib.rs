@@ -122,6 +122,8 @@ impl Stack {
                     stream_max_age: max_age,
                     consumer_name: format!("core-{replica}"),
                     batch_size: 200,
+                    // Bursts of 100 alerts or more are applied in two transactions at once.
+                    apply_shards: 2,
                     visibility_timeout: options.visibility_timeout,
                     max_deliveries: 5,
                     intake: options.intake.clone(),

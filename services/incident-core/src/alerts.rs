@@ -1,6 +1,12 @@
 //! The alert loop: reads alert reports from the alerts stream and applies a whole batch in one
 //! transaction, acknowledging the entries only after it committed.
 //!
+//! A large batch is split by correlation key into `APPLY_SHARDS` transactions that run at once on
+//! their own connections. Alerts of one key always land in the same shard, so the shards touch
+//! disjoint incidents and never wait on each other's locks; while PostgreSQL works on one shard,
+//! incident-core prepares the next statement of another. Small batches, which is every batch at
+//! ordinary rates, stay one transaction: splitting them would only add commits.
+//!
 //! Traces: a batch holds alerts of many traces. Each alert that arrived with a trace context gets
 //! an "apply alert" span in its own trace, and the events it causes carry that span's context (the
 //! outbox keeps it), so the relay's and the notifier's spans join the alert's trace. One "apply
@@ -9,14 +15,16 @@
 
 use crate::Core;
 use crate::retry::Backoff;
+use futures_util::future::join_all;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tocsin_bus::{Consumer, Delivery};
-use tocsin_domain::{AlertReceived, OccurrenceChange};
+use tocsin_domain::{AlertReceived, IncidentFacts, OccurrenceChange};
 use tocsin_runtime::traces::{SpanKind, TraceSpan};
 use tocsin_storage::AsyncConnection;
 use tocsin_storage::StorageError;
-use tocsin_storage::intake::{IntakeBatch, IntakeOutcome, record_alerts};
+use tocsin_storage::intake::{IntakeBatch, IntakeOutcome, IntakeSettings, record_alerts};
 use tokio_util::sync::CancellationToken;
 
 pub async fn run(core: Arc<Core>, consumer: Consumer<AlertReceived>, shutdown: CancellationToken) {
@@ -58,6 +66,9 @@ async fn read(
     }
 }
 
+/// Batches smaller than this are applied as one transaction whatever `APPLY_SHARDS` says.
+const SHARD_FROM: usize = 100;
+
 /// Applies a batch, acknowledges what committed, and wakes the relay.
 async fn settle(
     core: &Core,
@@ -65,12 +76,40 @@ async fn settle(
     batch: Vec<Delivery<AlertReceived>>,
     shutdown: &CancellationToken,
 ) {
-    let committed = apply(core, consumer, batch, shutdown).await;
+    let shards = shards(batch, core.apply_shards, &core.intake);
+    let committed: Vec<String> = if shards.len() == 1 {
+        let Some(batch) = shards.into_iter().next() else { return };
+        apply(core, consumer, batch, shutdown).await
+    } else {
+        join_all(shards.into_iter().map(|shard| apply(core, consumer, shard, shutdown))).await.concat()
+    };
     core.relay_wakeup.notify_one();
     if let Err(error) = consumer.ack(&committed).await {
         // Committed but not acknowledged: the entries come back and change nothing twice.
         tracing::warn!(%error, entries = committed.len(), "cannot acknowledge applied alerts");
     }
+}
+
+/// The batch split by correlation key into at most `count` non-empty shards, in stream order
+/// within each; a batch smaller than [`SHARD_FROM`] is one shard.
+fn shards(
+    batch: Vec<Delivery<AlertReceived>>,
+    count: usize,
+    intake: &IntakeSettings,
+) -> Vec<Vec<Delivery<AlertReceived>>> {
+    if count <= 1 || batch.len() < SHARD_FROM {
+        return vec![batch];
+    }
+    let mut shards: Vec<Vec<_>> = (0..count).map(|_| Vec::with_capacity(batch.len() / count + 1)).collect();
+    for delivery in batch {
+        let alert = &delivery.envelope.payload.alert;
+        let facts = IncidentFacts::from_alert(&alert.labels, &alert.annotations, &intake.teams);
+        let mut hasher = DefaultHasher::new();
+        intake.correlation.key(&facts, &alert.labels).as_str().hash(&mut hasher);
+        shards[(hasher.finish() % count as u64) as usize].push(delivery);
+    }
+    shards.retain(|shard| !shard.is_empty());
+    shards
 }
 
 /// Applies the batch and returns the entry ids that committed. An entry that keeps failing for a
@@ -236,5 +275,92 @@ pub(crate) fn change_name(change: OccurrenceChange) -> &'static str {
         OccurrenceChange::Resolved => "resolved",
         OccurrenceChange::Refired => "refired",
         OccurrenceChange::Stale => "stale",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, HashSet};
+    use tocsin_bus::Envelope;
+    use tocsin_domain::{AlertState, ObservedAlert};
+
+    /// Alert `n` of service `service-<n % services>`: with the default correlation fields, one key
+    /// per service.
+    fn delivery(n: usize, services: usize) -> Delivery<AlertReceived> {
+        let labels: BTreeMap<String, String> = [
+            ("alertname", "HighLatency".to_owned()),
+            ("service", format!("service-{}", n % services)),
+            ("environment", "production".to_owned()),
+            ("severity", "critical".to_owned()),
+            ("instance", format!("host-{n}")),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect();
+        let alert = ObservedAlert {
+            fingerprint: format!("{n:016x}"),
+            starts_at: OffsetDateTime::UNIX_EPOCH,
+            ends_at: None,
+            state: AlertState::Firing,
+            labels,
+            annotations: BTreeMap::new(),
+            generator_url: String::new(),
+        };
+        let report = AlertReceived {
+            alert,
+            received_at: OffsetDateTime::UNIX_EPOCH,
+            receiver: "tocsin".into(),
+            group_key: "{}:{}".into(),
+            external_url: "http://alertmanager:9093".into(),
+        };
+        Delivery { entry_id: format!("{n}-0"), envelope: Envelope::new(report) }
+    }
+
+    fn service_of(delivery: &Delivery<AlertReceived>) -> &str {
+        delivery.envelope.payload.alert.labels.get("service").map_or("", String::as_str)
+    }
+
+    fn numbers(shard: &[Delivery<AlertReceived>]) -> Vec<usize> {
+        shard.iter().filter_map(|delivery| delivery.entry_id.strip_suffix("-0")?.parse().ok()).collect()
+    }
+
+    #[test]
+    fn a_large_batch_is_split_by_key_and_every_alert_lands_once() {
+        let batch: Vec<_> = (0..500).map(|n| delivery(n, 40)).collect();
+        let shards = shards(batch, 2, &IntakeSettings::default());
+        assert_eq!(shards.len(), 2, "40 keys over two shards leave neither empty");
+        let mut seen = HashSet::new();
+        let mut services_per_shard = Vec::new();
+        for shard in &shards {
+            let services: HashSet<&str> = shard.iter().map(service_of).collect();
+            services_per_shard.push(services);
+            let in_order = numbers(shard);
+            assert!(in_order.windows(2).all(|pair| pair[0] < pair[1]), "stream order within a shard");
+            seen.extend(in_order);
+        }
+        assert_eq!(seen.len(), 500, "every alert in exactly one shard");
+        assert!(
+            services_per_shard[0].is_disjoint(&services_per_shard[1]),
+            "a key's alerts all go to one shard, so the shards' transactions touch different incidents"
+        );
+    }
+
+    #[test]
+    fn small_batches_and_one_shard_stay_one_transaction() {
+        let small: Vec<_> = (0..SHARD_FROM - 1).map(|n| delivery(n, 40)).collect();
+        assert_eq!(shards(small, 4, &IntakeSettings::default()).len(), 1);
+        let large: Vec<_> = (0..500).map(|n| delivery(n, 40)).collect();
+        let one = shards(large, 1, &IntakeSettings::default());
+        assert_eq!(one.len(), 1);
+        assert_eq!(numbers(&one[0]), (0..500).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn one_key_is_one_shard_however_many_are_allowed() {
+        let batch: Vec<_> = (0..300).map(|n| delivery(n, 1)).collect();
+        let shards = shards(batch, 4, &IntakeSettings::default());
+        assert_eq!(shards.len(), 1, "empty shards are dropped");
+        assert_eq!(shards[0].len(), 300);
     }
 }

@@ -10,6 +10,7 @@
 //! | `STREAM_MAX_AGE` | `7d` | events older than this are trimmed from the events stream |
 //! | `CONSUMER_NAME` | host name and process id | this replica's name in the consumer groups |
 //! | `BATCH_SIZE` | `500` | most alerts applied in one transaction (1 to 2000) |
+//! | `APPLY_SHARDS` | `2` | a large batch is split by correlation key into this many transactions applied at once (1 to 16) |
 //! | `VISIBILITY_TIMEOUT` | `30s` | entries pending this long with a silent replica are claimed |
 //! | `MAX_DELIVERIES` | `5` | deliveries before an entry goes to the dead-letter stream |
 //! | `CORRELATION_FIELDS` | `service,environment,severity` | the correlation key (also `team`, `label:NAME`) |
@@ -47,6 +48,7 @@ pub struct Config {
     pub stream_max_age: Duration,
     pub consumer_name: String,
     pub batch_size: usize,
+    pub apply_shards: usize,
     pub visibility_timeout: Duration,
     pub max_deliveries: usize,
     pub intake: IntakeSettings,
@@ -62,7 +64,7 @@ pub struct Config {
 impl Config {
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         let reopen_window = env.duration_or("REOPEN_WINDOW", Duration::from_secs(300))?;
-        Ok(Config {
+        let config = Config {
             listen_addr: env.string_or("LISTEN_ADDR", "127.0.0.1:8082"),
             database_url: env.required("DATABASE_URL", "the PostgreSQL URL, e.g. postgres://user:pass@host/db")?,
             database_pool_size: env.parse_or("DATABASE_POOL_SIZE", 8)?,
@@ -74,6 +76,10 @@ impl Config {
                 // A batch's multi-row inserts bind at most 65,535 parameters.
                 Ok(size @ 1..=2000) => Ok(size),
                 _ => Err("expected a number of alerts from 1 to 2000".into()),
+            })?,
+            apply_shards: env.with("APPLY_SHARDS", 2, |value| match value.trim().parse::<usize>() {
+                Ok(shards @ 1..=16) => Ok(shards),
+                _ => Err("expected a number of transactions from 1 to 16".into()),
             })?,
             visibility_timeout: env.duration_or("VISIBILITY_TIMEOUT", Duration::from_secs(30))?,
             max_deliveries: env.parse_or("MAX_DELIVERIES", 5)?,
@@ -92,7 +98,17 @@ impl Config {
             otel: OtelSettings::from_env(env, "incident-core")?,
             retention: retention_from_env(env)?,
             archive: archive_from_env(env)?,
-        })
+        };
+        // Each shard's transaction holds a connection, and the relay and the command loop need
+        // theirs meanwhile.
+        if config.database_pool_size < config.apply_shards + 2 {
+            return Err(ConfigError::Invalid {
+                name: "DATABASE_POOL_SIZE".into(),
+                value: config.database_pool_size.to_string(),
+                reason: format!("expected at least APPLY_SHARDS + 2 = {} connections", config.apply_shards + 2),
+            });
+        }
+        Ok(config)
     }
 }
 
@@ -143,4 +159,42 @@ pub fn archive_from_env(env: &Env) -> Result<Option<Archive>, ConfigError> {
 fn default_consumer_name() -> String {
     let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "incident-core".into());
     format!("{host}-{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut pairs =
+            vec![("DATABASE_URL", "postgres://tocsin@127.0.0.1/tocsin"), ("REDIS_URL", "redis://127.0.0.1/")];
+        pairs.extend_from_slice(extra);
+        Config::from_env(&Env::from_pairs(pairs))
+    }
+
+    fn refused(extra: &[(&str, &str)]) -> String {
+        match config(extra) {
+            Ok(_) => panic!("{extra:?} was accepted"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn batches_are_split_in_two_by_default() {
+        let config = config(&[]).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!((config.apply_shards, config.database_pool_size), (2, 8));
+        let one = self::config(&[("APPLY_SHARDS", "1")]).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(one.apply_shards, 1);
+    }
+
+    #[test]
+    fn shards_need_a_number_in_range_and_a_connection_each() {
+        for value in ["0", "17", "two"] {
+            let error = refused(&[("APPLY_SHARDS", value)]);
+            assert!(error.contains("APPLY_SHARDS") && error.contains("from 1 to 16"), "{error}");
+        }
+        let error = refused(&[("APPLY_SHARDS", "4"), ("DATABASE_POOL_SIZE", "5")]);
+        assert!(error.contains("DATABASE_POOL_SIZE") && error.contains("APPLY_SHARDS + 2 = 6"), "{error}");
+        assert!(config(&[("APPLY_SHARDS", "4"), ("DATABASE_POOL_SIZE", "6")]).is_ok());
+    }
 }

@@ -41,6 +41,8 @@ pub(crate) struct Core {
     pub pool: Pool,
     pub bus: Bus,
     pub intake: IntakeSettings,
+    /// Transactions a large batch of alerts is split into (`alerts::shards`).
+    pub apply_shards: usize,
     pub metrics: CoreMetrics,
     pub pool_gauges: tocsin_runtime::metrics::PoolGauges,
     /// Poked after every commit, so events reach the stream without waiting for the next poll.
@@ -155,6 +157,7 @@ impl Application {
             pool,
             bus,
             intake: config.intake,
+            apply_shards: config.apply_shards,
             metrics: core_metrics,
             pool_gauges,
             relay_wakeup: Notify::new(),
