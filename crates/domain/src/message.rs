@@ -24,25 +24,26 @@ pub struct AlertReceived {
 }
 
 impl AlertReceived {
-    /// One report per alert of a validated webhook, as ingest puts them on the stream.
-    pub fn from_webhook(payload: &crate::webhook::WebhookPayload, received_at: OffsetDateTime) -> Vec<AlertReceived> {
-        payload
-            .alerts
-            .iter()
+    /// One report per alert of a validated webhook, as ingest puts them on the stream. Takes the
+    /// webhook apart rather than copying it: ingest does this for every alert it accepts.
+    pub fn from_webhook(payload: crate::webhook::WebhookPayload, received_at: OffsetDateTime) -> Vec<AlertReceived> {
+        let crate::webhook::WebhookPayload { alerts, receiver, group_key, external_url, .. } = payload;
+        alerts
+            .into_iter()
             .map(|alert| AlertReceived {
                 alert: ObservedAlert {
-                    fingerprint: alert.fingerprint.clone(),
-                    starts_at: alert.starts_at,
                     ends_at: alert.ends_at(),
+                    fingerprint: alert.fingerprint,
+                    starts_at: alert.starts_at,
                     state: alert.status,
-                    labels: alert.labels.clone(),
-                    annotations: alert.annotations.clone(),
-                    generator_url: alert.generator_url.clone(),
+                    labels: alert.labels,
+                    annotations: alert.annotations,
+                    generator_url: alert.generator_url,
                 },
                 received_at,
-                receiver: payload.receiver.clone(),
-                group_key: payload.group_key.clone(),
-                external_url: payload.external_url.clone(),
+                receiver: receiver.clone(),
+                group_key: group_key.clone(),
+                external_url: external_url.clone(),
             })
             .collect()
     }

@@ -163,7 +163,7 @@ async fn an_action_times_out_with_504_when_incident_core_is_not_there() {
     .await;
     let payload: tocsin_domain::webhook::WebhookPayload =
         serde_json::from_value(webhook("firing-single.json", now())).unwrap_or_else(|e| panic!("{e}"));
-    let report = tocsin_domain::AlertReceived::from_webhook(&payload, now()).remove(0);
+    let report = tocsin_domain::AlertReceived::from_webhook(payload.clone(), now()).remove(0);
     let mut conn = stack.db.connection().await;
     let settings = tocsin_storage::intake::IntakeSettings::default();
     let outcome = conn

@@ -68,8 +68,14 @@ async fn accept(request: &HttpRequest, body: web::Payload, state: &State) -> Res
         .map_err(|error| ("malformed", ApiError::invalid_payload(format!("malformed webhook: {error}"))))?;
     payload.validate().map_err(|error| ("invalid", ApiError::invalid_payload(format!("invalid webhook: {error}"))))?;
 
+    let truncated_alerts = payload.truncated_alerts;
+    // Kept for the warning below; the alerts take the rest of the payload.
+    let (receiver, group_key) = match truncated_alerts {
+        0 => (String::new(), String::new()),
+        _ => (payload.receiver.clone(), payload.group_key.clone()),
+    };
     let mut messages: Vec<_> =
-        AlertReceived::from_webhook(&payload, OffsetDateTime::now_utc()).into_iter().map(Envelope::new).collect();
+        AlertReceived::from_webhook(payload, OffsetDateTime::now_utc()).into_iter().map(Envelope::new).collect();
     // Untraced requests (traces off, or not sampled) skip this loop altogether.
     let mut spans = Vec::new();
     if let Some(request_span) = traces::request_context(request) {
@@ -90,16 +96,16 @@ async fn accept(request: &HttpRequest, body: web::Payload, state: &State) -> Res
     published.map_err(|error| ("unavailable", ApiError::unavailable("the alert stream (Redis)", error)))?;
 
     state.metrics.alerts_accepted.inc_by(messages.len() as u64);
-    if payload.truncated_alerts > 0 {
-        state.metrics.alerts_truncated.inc_by(payload.truncated_alerts);
+    if truncated_alerts > 0 {
+        state.metrics.alerts_truncated.inc_by(truncated_alerts);
         tracing::warn!(
-            receiver = %payload.receiver,
-            group_key = %payload.group_key,
-            truncated_alerts = payload.truncated_alerts,
+            %receiver,
+            %group_key,
+            truncated_alerts,
             "alertmanager left alerts out of this webhook (max_alerts); raise it to see them all"
         );
     }
-    Ok(HttpResponse::Accepted().json(Accepted { accepted: messages.len(), truncated_alerts: payload.truncated_alerts }))
+    Ok(HttpResponse::Accepted().json(Accepted { accepted: messages.len(), truncated_alerts }))
 }
 
 fn check_content_type(request: &HttpRequest) -> Result<(), Rejection> {

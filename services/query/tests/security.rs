@@ -118,7 +118,7 @@ impl Query {
             serde_json::from_str(&fixture("firing-single.json")).unwrap_or_else(|e| panic!("{e}"));
         let now = OffsetDateTime::now_utc();
         let report: AlertReceived =
-            AlertReceived::from_webhook(&payload, now).into_iter().next().unwrap_or_else(|| panic!("no alert"));
+            AlertReceived::from_webhook(payload.clone(), now).into_iter().next().unwrap_or_else(|| panic!("no alert"));
         let mut conn = self.db.connection().await;
         let outcome = conn
             .transaction(async |conn| record_alert(conn, &report, None, &IntakeSettings::default(), now).await)
