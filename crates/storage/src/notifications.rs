@@ -25,15 +25,19 @@ pub struct NewDelivery<'a> {
 /// Records deliveries; those already recorded (a redelivered event) are left as they are. Returns
 /// how many are new.
 pub async fn enqueue(conn: &mut AsyncPgConnection, deliveries: &[NewDelivery<'_>]) -> Result<usize, StorageError> {
-    if deliveries.is_empty() {
-        return Ok(0);
+    // Five parameters a row, and a statement binds at most 65,535: a batch of 500 events routed
+    // to many targets each goes in several statements.
+    const ROWS_PER_STATEMENT: usize = 5_000;
+    let mut recorded = 0;
+    for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
+        recorded += diesel::insert_into(notification_deliveries::table)
+            .values(chunk)
+            .on_conflict((notification_deliveries::event_id, notification_deliveries::target))
+            .do_nothing()
+            .execute(conn)
+            .await?;
     }
-    Ok(diesel::insert_into(notification_deliveries::table)
-        .values(deliveries)
-        .on_conflict((notification_deliveries::event_id, notification_deliveries::target))
-        .do_nothing()
-        .execute(conn)
-        .await?)
+    Ok(recorded)
 }
 
 /// A delivery taken by a worker.
