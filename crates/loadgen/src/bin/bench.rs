@@ -55,19 +55,23 @@ async fn main() -> anyhow::Result<()> {
     let run = OffsetDateTime::now_utc().unix_timestamp();
     let http = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build()?;
     let mut peak_rss_kb: HashMap<&str, u64> = HashMap::new();
+    delete_earlier_runs(&settings.redis_url).await?;
 
     // 1. ingest alone.
     let prefix = format!("bench-{run}-ingest");
     let mut ingest = spawn(&settings, "tocsin-ingest", "127.0.0.1:18181", &prefix)?;
     wait_ready(&http, "127.0.0.1:18181").await?;
     let sent = Arc::new(AtomicU64::new(0));
+    let cpu_before = CpuTime::now();
     let elapsed = blast(&http, "127.0.0.1:18181", settings.seconds, sent.clone(), false).await?;
+    let cpu = CpuTime::now().since(&cpu_before);
     let ingest_rate = sent.load(Ordering::SeqCst) as f64 / elapsed.as_secs_f64();
     println!(
         "ingest alone: {} alerts in {:.1} s = {ingest_rate:.0} alerts/s",
         sent.load(Ordering::SeqCst),
         elapsed.as_secs_f64()
     );
+    println!("ingest alone: CPU per alert, in microseconds: {}", cpu.per_alert(sent.load(Ordering::SeqCst)));
     record_peak(&mut peak_rss_kb, "ingest", &ingest);
     stop(&mut ingest).await;
     delete_streams(&settings.redis_url, &prefix).await?;
@@ -84,16 +88,21 @@ async fn main() -> anyhow::Result<()> {
         wait_ready(&http, addr).await?;
     }
     let sent = Arc::new(AtomicU64::new(0));
+    let cpu_before = CpuTime::now();
     let started = Instant::now();
     blast(&http, "127.0.0.1:18181", settings.seconds, sent.clone(), true).await?;
     let posted = sent.load(Ordering::SeqCst);
     drained(&settings.redis_url, &format!("{prefix}:alerts"), Duration::from_secs(600)).await?;
     let e2e_elapsed = started.elapsed();
+    let cpu = CpuTime::now().since(&cpu_before);
     let e2e_rate = posted as f64 / e2e_elapsed.as_secs_f64();
     println!(
         "pipeline flat out: {posted} alerts committed in {:.1} s = {e2e_rate:.0} alerts/s",
         e2e_elapsed.as_secs_f64()
     );
+    println!("pipeline flat out: CPU per alert, in microseconds: {}", cpu.per_alert(posted));
+
+    let sustained_rate = sustained(&http, &settings, &prefix, e2e_rate).await?;
 
     let latencies = fixed_rate(&http, &settings, &prefix, 1_000, settings.seconds.max(10)).await?;
     let p50 = percentile(&latencies, 0.50);
@@ -116,7 +125,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let max_rss_mb = peak_rss_kb.values().copied().max().unwrap_or(0) as f64 / 1024.0;
     println!(
-        "bench: ingest_alerts_per_s={ingest_rate:.0} e2e_alerts_per_s={e2e_rate:.0} e2e_p50_ms={p50:.1} e2e_p99_ms={p99:.1} max_rss_mb={max_rss_mb:.1}"
+        "bench: ingest_alerts_per_s={ingest_rate:.0} e2e_alerts_per_s={sustained_rate} e2e_p50_ms={p50:.1} e2e_p99_ms={p99:.1} max_rss_mb={max_rss_mb:.1}"
     );
     Ok(())
 }
@@ -183,16 +192,18 @@ async fn blast(
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
     let now = OffsetDateTime::now_utc();
-    // Without `unique`, a few prepared bodies are reused: ingest does not dedupe, and building
-    // JSON here would measure the load generator.
+    // Bodies are prepared before the clock starts: building JSON here would measure the load
+    // generator, which shares the machine with what it measures. Without `unique`, a few are
+    // reused (ingest does not dedupe); with it, every webhook gets fresh fingerprints.
     let prepared: Vec<String> = (0..64).map(|n| body(n * ALERTS_PER_WEBHOOK, now)).collect();
+    let unique_bodies = Arc::new(if unique { UniqueBodies::new(now) } else { UniqueBodies::default() });
     let clients = (0..CLIENTS).map(|_| {
-        let (http, url, next, accepted, prepared) =
-            (http.clone(), url.clone(), next.clone(), accepted.clone(), prepared.clone());
+        let (http, url, next, accepted, prepared, unique_bodies) =
+            (http.clone(), url.clone(), next.clone(), accepted.clone(), prepared.clone(), unique_bodies.clone());
         async move {
             while Instant::now() < deadline {
                 let n = next.fetch_add(1, Ordering::Relaxed);
-                let body = if unique { body(n * ALERTS_PER_WEBHOOK, now) } else { prepared[(n % 64) as usize].clone() };
+                let body = if unique { unique_bodies.body(n) } else { prepared[(n % 64) as usize].clone() };
                 let response = http
                     .post(&url)
                     .bearer_auth(TOKEN)
@@ -215,6 +226,142 @@ async fn blast(
     Ok(started.elapsed())
 }
 
+/// A rate is sustained when every webhook offered at it for the phase is accepted and the alerts
+/// stream is drained, everything committed, within this long of the last one.
+const KEPT_UP_WITHIN: Duration = Duration::from_secs(1);
+
+/// The highest rate, in steps of 500 alerts/s, that the pipeline keeps up with (see
+/// [`KEPT_UP_WITHIN`]): tried upwards from the flat-out rate while it keeps up, or downwards while
+/// it does not. Flat out, ingest and the load generator take the CPU for more alerts than the rest
+/// can commit; at a rate the pipeline sustains they take only their share, which is what a
+/// steady stream of alerts costs.
+async fn sustained(http: &reqwest::Client, settings: &Settings, prefix: &str, flat_out: f64) -> anyhow::Result<u64> {
+    const STEP: u64 = 500;
+    let bodies = Arc::new(UniqueBodies::new(OffsetDateTime::now_utc()));
+    // Webhook numbers of their own: the alerts are new, not resends of the earlier phases'.
+    let mut next_webhook = 20_000_000u64;
+    let mut rate = ((flat_out as u64) / STEP * STEP).max(STEP);
+    let mut best: Option<u64> = None;
+    let mut worst_failed: Option<u64> = None;
+    for _ in 0..8 {
+        let (kept_up, drained_after) = offer(http, settings, prefix, &bodies, rate, &mut next_webhook).await?;
+        println!(
+            "sustained: {rate} alerts/s for {} s {}, drained {:.2} s after the last webhook",
+            settings.seconds,
+            if kept_up { "kept up" } else { "fell behind" },
+            drained_after.as_secs_f64()
+        );
+        if kept_up {
+            best = best.max(Some(rate));
+        } else {
+            worst_failed = Some(worst_failed.map_or(rate, |failed: u64| failed.min(rate)));
+        }
+        rate = if kept_up {
+            match worst_failed {
+                Some(failed) if rate + STEP >= failed => break,
+                Some(failed) if rate + 2 * STEP >= failed => rate + STEP,
+                _ => rate + 2 * STEP,
+            }
+        } else {
+            match best {
+                Some(best) if best + STEP >= rate => break,
+                Some(best) => best + STEP,
+                None if rate <= STEP => break,
+                None => rate - 2 * STEP,
+            }
+        };
+    }
+    let best = best.unwrap_or(0);
+    println!("sustained: {best} alerts/s end to end");
+    Ok(best)
+}
+
+/// Offers `rate` alerts per second of new alerts for the phase: a tick every 10 ms sends that
+/// tick's share of webhooks, each on a task of its own so a slow answer delays nothing else.
+/// Returns whether the pipeline kept up, and how long after the last webhook it was drained.
+async fn offer(
+    http: &reqwest::Client,
+    settings: &Settings,
+    prefix: &str,
+    bodies: &Arc<UniqueBodies>,
+    rate: u64,
+    next_webhook: &mut u64,
+) -> anyhow::Result<(bool, Duration)> {
+    let url = "http://127.0.0.1:18181/alerts".to_owned();
+    let ticks = settings.seconds * 100;
+    let webhooks_per_tick = rate as f64 / ALERTS_PER_WEBHOOK as f64 / 100.0;
+    let mut ticker = tokio::time::interval(Duration::from_millis(10));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut owed = 0.0;
+    let mut in_flight = Vec::with_capacity((rate * settings.seconds / ALERTS_PER_WEBHOOK) as usize);
+    let started = Instant::now();
+    for _ in 0..ticks {
+        ticker.tick().await;
+        owed += webhooks_per_tick;
+        while owed >= 1.0 {
+            owed -= 1.0;
+            let body = bodies.body(*next_webhook);
+            *next_webhook += 1;
+            let request = http.post(&url).bearer_auth(TOKEN).header("Content-Type", "application/json").body(body);
+            in_flight.push(tokio::spawn(async move { request.send().await.map(|response| response.status()) }));
+        }
+    }
+    let offered = in_flight.len() as u64 * ALERTS_PER_WEBHOOK;
+    let mut accepted = 0;
+    for task in in_flight {
+        if task.await?.is_ok_and(|status| status.as_u16() == 202) {
+            accepted += ALERTS_PER_WEBHOOK;
+        }
+    }
+    let posted_in = started.elapsed();
+    let last_answered = Instant::now();
+    drained(&settings.redis_url, &format!("{prefix}:alerts"), Duration::from_secs(600)).await?;
+    let drained_after = last_answered.elapsed();
+    // The offer itself must have been made: a load generator that fell behind its own schedule
+    // offered less than `rate`, whatever the pipeline did with it.
+    let offered_on_time = offered as f64 / posted_in.as_secs_f64() >= rate as f64 * 0.97;
+    Ok((accepted == offered && offered_on_time && drained_after <= KEPT_UP_WITHIN, drained_after))
+}
+
+/// Webhook `w` of the unique load, the one [`body`] gives for alerts `10w` to `10w + 9`, made by
+/// copying a prepared body and writing the fingerprints into it. Everything else about alert `n`
+/// repeats every [`UniqueBodies::PERIOD`] alerts, so that many alerts' worth of bodies serve for
+/// any number.
+#[derive(Default)]
+struct UniqueBodies {
+    /// Per webhook of one period: its body, and where each alert's 16 fingerprint digits start.
+    prepared: Vec<(String, Vec<usize>)>,
+}
+
+impl UniqueBodies {
+    /// A multiple of the synthetic alerts' periods: keys, rules and instance numbers.
+    const PERIOD: u64 = 10_000;
+
+    fn new(now: OffsetDateTime) -> UniqueBodies {
+        let prepared = (0..Self::PERIOD / ALERTS_PER_WEBHOOK)
+            .map(|w| {
+                let body = body(w * ALERTS_PER_WEBHOOK, now);
+                let marker = "\"fingerprint\":\"";
+                let digits = body.match_indices(marker).map(|(at, _)| at + marker.len()).collect();
+                (body, digits)
+            })
+            .collect();
+        UniqueBodies { prepared }
+    }
+
+    fn body(&self, w: u64) -> String {
+        let Some((template, digits)) = self.prepared.get((w % self.prepared.len().max(1) as u64) as usize) else {
+            return body(w * ALERTS_PER_WEBHOOK, OffsetDateTime::now_utc());
+        };
+        let mut bytes = template.clone().into_bytes();
+        for (i, &at) in digits.iter().enumerate() {
+            let fingerprint = format!("{:016x}", w * ALERTS_PER_WEBHOOK + i as u64);
+            bytes[at..at + 16].copy_from_slice(fingerprint.as_bytes());
+        }
+        String::from_utf8(bytes).unwrap_or_default()
+    }
+}
+
 fn body(first: u64, now: OffsetDateTime) -> String {
     let alerts = (first..first + ALERTS_PER_WEBHOOK).map(|n| synthetic::alert(n, KEYS, now)).collect();
     synthetic::webhook(alerts).to_string()
@@ -228,6 +375,18 @@ async fn delete_streams(url: &str, prefix: &str) -> anyhow::Result<()> {
     let mut conn = redis(url).await?;
     for stream in ["alerts", "commands", "events", "alerts:dead-letter"] {
         let _: () = redis::cmd("DEL").arg(format!("{prefix}:{stream}")).query_async(&mut conn).await?;
+    }
+    Ok(())
+}
+
+/// Streams an interrupted run left behind. Hundreds of megabytes of them make every AOF rewrite
+/// during the next run slower, and skew its figures.
+async fn delete_earlier_runs(url: &str) -> anyhow::Result<()> {
+    let mut conn = redis(url).await?;
+    let keys: Vec<String> = redis::cmd("KEYS").arg("bench-*").query_async(&mut conn).await?;
+    if !keys.is_empty() {
+        println!("deleting {} streams of earlier runs", keys.len());
+        let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await?;
     }
     Ok(())
 }
@@ -362,8 +521,87 @@ async fn fixed_rate(
     if latencies.len() < accepted.len() {
         bail!("{} of {} alerts never showed an event", accepted.len() - latencies.len(), accepted.len());
     }
+    // When the tail happens tells its cause apart: a slow first second is the previous phase still
+    // settling, a slow second in the middle a pause somewhere in the stack.
+    if let Some(start) = accepted.values().min().copied() {
+        let mut by_second: Vec<Vec<f64>> = Vec::new();
+        for (fingerprint, at) in accepted.iter() {
+            let Some(seen) = seen.get(fingerprint) else { continue };
+            let second = at.saturating_duration_since(start).as_secs() as usize;
+            if by_second.len() <= second {
+                by_second.resize(second + 1, Vec::new());
+            }
+            by_second[second].push(seen.saturating_duration_since(*at).as_secs_f64() * 1000.0);
+        }
+        let worst: Vec<String> = by_second
+            .iter_mut()
+            .map(|second| {
+                second.sort_by(f64::total_cmp);
+                format!("{:.0}", percentile(second, 0.99))
+            })
+            .collect();
+        println!("at {rate} alerts/s: p99 ms in each second: {}", worst.join(" "));
+    }
     latencies.sort_by(f64::total_cmp);
     Ok(latencies)
+}
+
+/// CPU time used so far by the processes of the pipeline, by program, from `/proc`: what each
+/// part costs per alert, which varies far less from run to run than the rates do on a shared
+/// machine. Reaped children count towards their parent (Redis's AOF rewrites, for one).
+struct CpuTime {
+    ticks: HashMap<&'static str, u64>,
+}
+
+/// `/proc/<pid>/comm` (at most 15 characters) of the programs measured, and how they are shown.
+const PROGRAMS: &[(&str, &str)] = &[
+    ("tocsin-ingest", "ingest"),
+    ("tocsin-incident", "incident-core"),
+    ("tocsin-notifier", "notifier"),
+    ("tocsin-query", "query"),
+    ("postgres", "postgres"),
+    ("redis-server", "redis"),
+    ("tocsin-bench", "load generator"),
+];
+
+impl CpuTime {
+    fn now() -> CpuTime {
+        let mut ticks = HashMap::new();
+        let Ok(entries) = std::fs::read_dir("/proc") else { return CpuTime { ticks } };
+        for entry in entries.flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+            // `pid (comm) state ppid …`: the name may hold spaces, so split at the last ')'.
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+            let comm = &stat[open + 1..close];
+            let Some((_, shown)) = PROGRAMS.iter().find(|(name, _)| *name == comm) else { continue };
+            // Fields after the name, from `state` (field 3): utime, stime, cutime, cstime are
+            // fields 14 to 17.
+            let fields: Vec<u64> =
+                stat[close + 1..].split_whitespace().skip(11).take(4).filter_map(|f| f.parse().ok()).collect();
+            *ticks.entry(*shown).or_insert(0) += fields.iter().sum::<u64>();
+        }
+        CpuTime { ticks }
+    }
+
+    fn since(&self, before: &CpuTime) -> CpuTime {
+        let ticks = self
+            .ticks
+            .iter()
+            .map(|(name, now)| (*name, now.saturating_sub(before.ticks.get(name).copied().unwrap_or(0))))
+            .collect();
+        CpuTime { ticks }
+    }
+
+    fn per_alert(&self, alerts: u64) -> String {
+        // Clock ticks are 1/100 s on Linux (USER_HZ).
+        let micros = |ticks: u64| ticks as f64 * 10_000.0 / alerts.max(1) as f64;
+        let mut parts: Vec<String> = PROGRAMS
+            .iter()
+            .map(|(_, shown)| format!("{shown} {:.0}", micros(self.ticks.get(shown).copied().unwrap_or(0))))
+            .collect();
+        parts.push(format!("total {:.0}", micros(self.ticks.values().sum())));
+        parts.join(", ")
+    }
 }
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
@@ -372,4 +610,18 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     }
     let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
     sorted[index.min(sorted.len() - 1)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepared_unique_bodies_are_the_bodies_themselves() {
+        let now = OffsetDateTime::now_utc();
+        let bodies = UniqueBodies::new(now);
+        for w in [0, 1, 999, 1000, 1001, 23_456] {
+            assert_eq!(bodies.body(w), body(w * ALERTS_PER_WEBHOOK, now), "webhook {w}");
+        }
+    }
 }
