@@ -14,7 +14,17 @@ fi
 
 # A database of its own, recreated each run, so earlier incidents do not skew the figures.
 bench_database_url="${DATABASE_URL%/*}/tocsin_bench"
-psql "$DATABASE_URL" -q -c 'DROP DATABASE IF EXISTS tocsin_bench WITH (FORCE)' -c 'CREATE DATABASE tocsin_bench'
+# A plain DROP waits out autovacuum, which a previous run leaves busy on the database; FORCE is
+# for connections an interrupted run left open, but it may not end autovacuum's worker (not ours).
+for attempt in 1 2 3 4 5; do
+    if psql "$DATABASE_URL" -q -c 'DROP DATABASE IF EXISTS tocsin_bench' 2>/dev/null \
+        || psql "$DATABASE_URL" -q -c 'DROP DATABASE IF EXISTS tocsin_bench WITH (FORCE)' 2>/dev/null; then
+        break
+    fi
+    [[ $attempt -lt 5 ]] || { echo "bench: cannot drop the tocsin_bench database" >&2; exit 1; }
+    sleep 2
+done
+psql "$DATABASE_URL" -q -c 'CREATE DATABASE tocsin_bench'
 DATABASE_URL="$bench_database_url" RUST_LOG=warn target/release/tocsin-incident-core migrate
 
 mkdir -p .local
