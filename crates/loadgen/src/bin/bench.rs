@@ -1,14 +1,16 @@
 //! `make bench`: how fast tocsin turns alerts into incidents on this machine.
 //!
 //! Started by `scripts/bench.sh` with release binaries, a fresh database and the local Redis. It
-//! runs the services itself, as separate processes on fixed local ports, in three phases:
+//! runs the services itself, as separate processes on fixed local ports, in four phases:
 //!
 //! 1. ingest alone: webhooks of 10 alerts posted by 64 concurrent clients for `BENCH_SECONDS`;
 //!    reports the alerts per second answered with 202 (all of them durably on the stream).
 //! 2. the whole pipeline, flat out: the same load with unique alerts over 500 correlation keys
 //!    while incident-core applies them; reports alerts per second from the first post until the
-//!    last one is committed.
-//! 3. latency at a fixed 1,000 alerts per second (a 10-alert webhook every 10 ms): for each alert,
+//!    last one is committed, and the CPU each program spent per alert.
+//! 3. the whole pipeline, sustained: the highest rate it keeps up with (`sustained`), offered for
+//!    `BENCH_SECONDS` per step.
+//! 4. latency at a fixed 1,000 alerts per second (a 10-alert webhook every 10 ms): for each alert,
 //!    the time from its 202 until its incident event appears on the events stream, which
 //!    incident-core writes only after the commit (an upper bound of 202-to-commit).
 //!
