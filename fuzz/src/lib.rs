@@ -28,7 +28,7 @@ pub fn accept(body: &[u8]) -> Option<WebhookPayload> {
 /// Follows every alert of an accepted webhook through the rest of the pipeline; panics (the
 /// fuzzer's finding) where one would break it.
 pub fn check_accepted(payload: &WebhookPayload) {
-    let messages = AlertReceived::from_webhook(payload, RECEIVED_AT);
+    let messages = AlertReceived::from_webhook(payload.clone(), RECEIVED_AT);
     assert_eq!(messages.len(), payload.alerts.len(), "one stream message per alert");
     for message in &messages {
         check_stream_round_trip(message);
