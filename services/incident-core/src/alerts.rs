@@ -77,12 +77,8 @@ async fn settle(
     shutdown: &CancellationToken,
 ) {
     let shards = shards(batch, core.apply_shards, &core.intake);
-    let committed: Vec<String> = if shards.len() == 1 {
-        let Some(batch) = shards.into_iter().next() else { return };
-        apply(core, consumer, batch, shutdown).await
-    } else {
-        join_all(shards.into_iter().map(|shard| apply(core, consumer, shard, shutdown))).await.concat()
-    };
+    let committed: Vec<String> =
+        join_all(shards.into_iter().map(|shard| apply(core, consumer, shard, shutdown))).await.concat();
     core.relay_wakeup.notify_one();
     if let Err(error) = consumer.ack(&committed).await {
         // Committed but not acknowledged: the entries come back and change nothing twice.
