@@ -95,7 +95,7 @@ impl<T: Message> Consumer<T> {
             .arg(&self.group)
             .arg("0")
             .arg("MKSTREAM")
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await;
         match created {
             Ok(()) => Ok(()),
@@ -125,7 +125,7 @@ impl<T: Message> Consumer<T> {
             .arg("STREAMS")
             .arg(&self.key)
             .arg(">")
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         drop(conn);
         let entries = reply.into_iter().flat_map(|reply| reply.keys).flat_map(|key| key.ids).collect();
@@ -152,7 +152,7 @@ impl<T: Message> Consumer<T> {
             return Ok(());
         }
         let mut conn = self.bus.connection().await?;
-        let _: u64 = redis::cmd("XACK").arg(&self.key).arg(&self.group).arg(entry_ids).query_async(&mut *conn).await?;
+        let _: u64 = redis::cmd("XACK").arg(&self.key).arg(&self.group).arg(entry_ids).query_async(&mut conn).await?;
         Ok(())
     }
 
@@ -175,9 +175,9 @@ impl<T: Message> Consumer<T> {
     /// [`BusMetrics`]. Every replica of a group reports the same numbers: aggregate with `max`.
     pub async fn refresh_gauges(&self) -> Result<(), BusError> {
         let mut conn = self.bus.connection().await?;
-        let length: u64 = redis::cmd("XLEN").arg(&self.key).query_async(&mut *conn).await?;
+        let length: u64 = redis::cmd("XLEN").arg(&self.key).query_async(&mut conn).await?;
         let groups: Vec<std::collections::HashMap<String, Value>> =
-            redis::cmd("XINFO").arg("GROUPS").arg(&self.key).query_async(&mut *conn).await.unwrap_or_default();
+            redis::cmd("XINFO").arg("GROUPS").arg(&self.key).query_async(&mut conn).await.unwrap_or_default();
         self.metrics.length.get_or_create(&BusMetrics::label(&self.key)).set(length as i64);
         let ours = groups.iter().find(|group| {
             group.get("name").and_then(|name| redis::from_redis_value::<String>(name.clone()).ok()).as_deref()
@@ -209,7 +209,7 @@ impl<T: Message> Consumer<T> {
             .arg(0)
             .arg(entry_ids)
             .arg("JUSTID")
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         Ok(())
     }
@@ -225,7 +225,7 @@ impl<T: Message> Consumer<T> {
             .arg("+")
             .arg(10_000)
             .arg(&self.name)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         drop(conn);
         let ids: Vec<String> = held.ids.into_iter().map(|pending| pending.id).collect();
@@ -243,7 +243,7 @@ impl<T: Message> Consumer<T> {
             .arg("-")
             .arg("+")
             .arg(self.settings.batch_size)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         if pending.ids.is_empty() {
             return Ok(Vec::new());
@@ -257,7 +257,7 @@ impl<T: Message> Consumer<T> {
             .arg(&self.name)
             .arg(min_idle_ms)
             .arg(&ids)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         drop(conn);
         self.metrics.reclaimed.get_or_create(&BusMetrics::label(&self.key)).inc_by(claimed.ids.len() as u64);
@@ -331,7 +331,7 @@ impl<T: Message> Consumer<T> {
             .arg(&entry.id)
             .ignore();
         let mut conn = self.bus.connection().await?;
-        let () = pipe.query_async(&mut *conn).await?;
+        let () = pipe.query_async(&mut conn).await?;
         self.metrics.dead_lettered.get_or_create(&BusMetrics::label(&self.key)).inc();
         Ok(())
     }

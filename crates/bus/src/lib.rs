@@ -16,6 +16,7 @@
 //! Redis for these streams must run with `maxmemory-policy noeviction`: an evicted stream is a lost
 //! alert.
 
+mod connections;
 mod consumer;
 mod envelope;
 mod metrics;
@@ -28,7 +29,7 @@ pub use metrics::BusMetrics;
 pub use tail::{Page, TailEntry, entry_id_before, parse_entry_id};
 pub use verbatim::Verbatim;
 
-use deadpool_redis::{Config, Pool, Runtime};
+use connections::{Connection, Connections, Pool};
 use redis::AsyncCommands;
 use std::time::Duration;
 use tocsin_runtime::traces::{SpanKind, TraceContext, TraceSpan, Tracer};
@@ -76,8 +77,8 @@ impl From<redis::RedisError> for BusError {
     }
 }
 
-impl From<deadpool_redis::PoolError> for BusError {
-    fn from(error: deadpool_redis::PoolError) -> Self {
+impl From<deadpool::managed::PoolError<redis::RedisError>> for BusError {
+    fn from(error: deadpool::managed::PoolError<redis::RedisError>) -> Self {
         BusError::Unavailable(error.to_string())
     }
 }
@@ -113,14 +114,14 @@ pub struct Bus {
 impl Bus {
     /// Builds the pool without connecting, so a service starts (not ready) while Redis is down.
     pub fn connect(redis_url: &str, settings: BusSettings) -> Result<Bus, BusError> {
-        let mut config = Config::from_url(redis_url);
-        let mut pool_config = deadpool_redis::PoolConfig::new(settings.pool_size);
-        pool_config.timeouts.wait = Some(settings.timeout);
-        pool_config.timeouts.create = Some(settings.timeout);
-        pool_config.timeouts.recycle = Some(settings.timeout);
-        config.pool = Some(pool_config);
-        let pool =
-            config.create_pool(Some(Runtime::Tokio1)).map_err(|error| BusError::Unavailable(error.to_string()))?;
+        let pool = Pool::builder(Connections::new(redis_url)?)
+            .max_size(settings.pool_size)
+            .wait_timeout(Some(settings.timeout))
+            .create_timeout(Some(settings.timeout))
+            .recycle_timeout(Some(settings.timeout))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()
+            .map_err(|error| BusError::Unavailable(error.to_string()))?;
         Ok(Bus { pool, settings })
     }
 
@@ -132,17 +133,15 @@ impl Bus {
         format!("{}:{}:dead-letter", self.settings.prefix, stream.name())
     }
 
-    pub(crate) async fn connection(&self) -> Result<deadpool_redis::Connection, BusError> {
+    pub(crate) async fn connection(&self) -> Result<Connection, BusError> {
         self.connection_waiting(Duration::ZERO).await
     }
 
     /// A connection whose replies may take `blocking` longer than usual (a blocking XREADGROUP).
     /// The client's own default, 500 ms, would abandon a blocking read that Redis then completes,
     /// leaving the entries it delivered pending until the visibility timeout.
-    pub(crate) async fn connection_waiting(&self, blocking: Duration) -> Result<deadpool_redis::Connection, BusError> {
-        let mut conn = self.pool.get().await?;
-        conn.set_response_timeout(self.settings.timeout + blocking);
-        Ok(conn)
+    pub(crate) async fn connection_waiting(&self, blocking: Duration) -> Result<Connection, BusError> {
+        Ok(Connection::new(self.pool.get().await?, self.settings.timeout + blocking))
     }
 
     /// The `/ready` check of a service that needs Redis.
@@ -159,7 +158,7 @@ impl Bus {
     /// Whether Redis answers, for `/ready`.
     pub async fn ping(&self) -> Result<(), BusError> {
         let mut conn = self.connection().await?;
-        let _: String = redis::cmd("PING").query_async(&mut *conn).await?;
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
         Ok(())
     }
 
@@ -188,7 +187,7 @@ impl Bus {
                 .arg(serde_json::to_string(message)?);
         }
         let mut conn = self.connection().await?;
-        let ids: Vec<String> = pipe.query_async(&mut *conn).await?;
+        let ids: Vec<String> = pipe.query_async(&mut conn).await?;
         Ok(ids)
     }
 
@@ -228,7 +227,7 @@ impl Bus {
             .arg("*")
             .arg(envelope::FIELD)
             .arg(serde_json::to_string(record)?)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         Ok(id)
     }

@@ -43,7 +43,7 @@ impl Bus {
             .arg("STREAMS")
             .arg(self.key(stream))
             .arg(after)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         let ids: Vec<StreamId> = reply.into_iter().flat_map(|reply| reply.keys).flat_map(|key| key.ids).collect();
         Ok(decode_page(stream, ids))
@@ -63,7 +63,7 @@ impl Bus {
             .arg("+")
             .arg("COUNT")
             .arg(count)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         Ok(decode_page(stream, reply.ids))
     }
@@ -78,7 +78,7 @@ impl Bus {
             .arg("+")
             .arg("COUNT")
             .arg(1)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         Ok(reply.ids.into_iter().next().map(|entry| entry.id))
     }
@@ -92,7 +92,7 @@ impl Bus {
             .arg("-")
             .arg("COUNT")
             .arg(1)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         Ok(reply.ids.into_iter().next().map(|entry| entry.id))
     }
