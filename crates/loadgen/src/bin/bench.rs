@@ -18,6 +18,7 @@
 //! `bench: ingest_alerts_per_s=N e2e_alerts_per_s=N e2e_p50_ms=N e2e_p99_ms=N max_rss_mb=N`
 
 use anyhow::{Context, bail};
+use bytes::Bytes;
 use futures_util::future::join_all;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
+use tocsin_loadgen::poster::Poster;
 use tocsin_loadgen::synthetic;
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
@@ -33,6 +35,9 @@ use tokio::sync::Mutex;
 const TOKEN: &str = "bench-token";
 const ALERTS_PER_WEBHOOK: u64 = 10;
 const CLIENTS: usize = 64;
+/// Connections the sustained phase posts over: enough that 12,000 alerts/s keep going with
+/// answers as slow as 100 ms.
+const OFFER_CONNECTIONS: usize = 128;
 const KEYS: u64 = 500;
 
 struct Settings {
@@ -65,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
     wait_ready(&http, "127.0.0.1:18181").await?;
     let sent = Arc::new(AtomicU64::new(0));
     let cpu_before = CpuTime::now();
-    let elapsed = blast(&http, "127.0.0.1:18181", settings.seconds, sent.clone(), false).await?;
+    let elapsed = blast("127.0.0.1:18181", settings.seconds, sent.clone(), false).await?;
     let cpu = CpuTime::now().since(&cpu_before);
     let ingest_rate = sent.load(Ordering::SeqCst) as f64 / elapsed.as_secs_f64();
     println!(
@@ -92,7 +97,7 @@ async fn main() -> anyhow::Result<()> {
     let sent = Arc::new(AtomicU64::new(0));
     let cpu_before = CpuTime::now();
     let started = Instant::now();
-    blast(&http, "127.0.0.1:18181", settings.seconds, sent.clone(), true).await?;
+    blast("127.0.0.1:18181", settings.seconds, sent.clone(), true).await?;
     let posted = sent.load(Ordering::SeqCst);
     drained(&settings.redis_url, &format!("{prefix}:alerts"), Duration::from_secs(600)).await?;
     let e2e_elapsed = started.elapsed();
@@ -104,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("pipeline flat out: CPU per alert, in microseconds: {}", cpu.per_alert(posted));
 
-    let sustained_rate = sustained(&http, &settings, &prefix, e2e_rate).await?;
+    let sustained_rate = sustained(&settings, &prefix, e2e_rate).await?;
 
     let latencies = fixed_rate(&http, &settings, &prefix, 1_000, settings.seconds.max(10)).await?;
     let p50 = percentile(&latencies, 0.50);
@@ -181,42 +186,35 @@ fn record_peak(peaks: &mut HashMap<&'static str, u64>, name: &'static str, child
     *entry = (*entry).max(kb);
 }
 
-/// Posts webhooks from `CLIENTS` concurrent clients for `seconds`; counts accepted alerts.
-async fn blast(
-    http: &reqwest::Client,
-    addr: &str,
-    seconds: u64,
-    accepted: Arc<AtomicU64>,
-    unique: bool,
-) -> anyhow::Result<Duration> {
-    let url = format!("http://{addr}/alerts");
+/// Posts webhooks from `CLIENTS` concurrent clients, each on a connection of its own, for
+/// `seconds`; counts accepted alerts.
+async fn blast(addr: &str, seconds: u64, accepted: Arc<AtomicU64>, unique: bool) -> anyhow::Result<Duration> {
     let next = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(seconds);
     let now = OffsetDateTime::now_utc();
     // Bodies are prepared before the clock starts: building JSON here would measure the load
     // generator, which shares the machine with what it measures. Without `unique`, a few are
     // reused (ingest does not dedupe); with it, every webhook gets fresh fingerprints.
-    let prepared: Vec<String> = (0..64).map(|n| body(n * ALERTS_PER_WEBHOOK, now)).collect();
+    let prepared: Arc<Vec<Bytes>> = Arc::new((0..64).map(|n| Bytes::from(body(n * ALERTS_PER_WEBHOOK, now))).collect());
     let unique_bodies = Arc::new(if unique { UniqueBodies::new(now) } else { UniqueBodies::default() });
-    let clients = (0..CLIENTS).map(|_| {
-        let (http, url, next, accepted, prepared, unique_bodies) =
-            (http.clone(), url.clone(), next.clone(), accepted.clone(), prepared.clone(), unique_bodies.clone());
+    let mut posters = Vec::with_capacity(CLIENTS);
+    for _ in 0..CLIENTS {
+        posters.push(Poster::connect(addr, "/alerts", TOKEN).await?);
+    }
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let clients = posters.into_iter().map(|mut poster| {
+        let (next, accepted, prepared, unique_bodies) =
+            (next.clone(), accepted.clone(), prepared.clone(), unique_bodies.clone());
         async move {
             while Instant::now() < deadline {
                 let n = next.fetch_add(1, Ordering::Relaxed);
-                let body = if unique { unique_bodies.body(n) } else { prepared[(n % 64) as usize].clone() };
-                let response = http
-                    .post(&url)
-                    .bearer_auth(TOKEN)
-                    .header("Content-Type", "application/json")
-                    .body(body)
-                    .send()
-                    .await?;
-                if response.status().as_u16() == 202 {
+                let body =
+                    if unique { Bytes::from(unique_bodies.body(n)) } else { prepared[(n % 64) as usize].clone() };
+                let status = poster.post(body).await?;
+                if status.as_u16() == 202 {
                     accepted.fetch_add(ALERTS_PER_WEBHOOK, Ordering::Relaxed);
                 } else {
-                    bail!("ingest answered {}", response.status());
+                    bail!("ingest answered {status}");
                 }
             }
             Ok::<_, anyhow::Error>(())
@@ -237,7 +235,7 @@ const KEPT_UP_WITHIN: Duration = Duration::from_secs(1);
 /// it does not. Flat out, ingest and the load generator take the CPU for more alerts than the rest
 /// can commit; at a rate the pipeline sustains they take only their share, which is what a
 /// steady stream of alerts costs.
-async fn sustained(http: &reqwest::Client, settings: &Settings, prefix: &str, flat_out: f64) -> anyhow::Result<u64> {
+async fn sustained(settings: &Settings, prefix: &str, flat_out: f64) -> anyhow::Result<u64> {
     const STEP: u64 = 500;
     let bodies = Arc::new(UniqueBodies::new(OffsetDateTime::now_utc()));
     // Webhook numbers of their own: the alerts are new, not resends of the earlier phases'.
@@ -246,7 +244,7 @@ async fn sustained(http: &reqwest::Client, settings: &Settings, prefix: &str, fl
     let mut best: Option<u64> = None;
     let mut worst_failed: Option<u64> = None;
     for _ in 0..8 {
-        let (kept_up, drained_after) = offer(http, settings, prefix, &bodies, rate, &mut next_webhook).await?;
+        let (kept_up, drained_after) = offer(settings, prefix, &bodies, rate, &mut next_webhook).await?;
         println!(
             "sustained: {rate} alerts/s for {} s {}, drained {:.2} s after the last webhook",
             settings.seconds,
@@ -278,42 +276,55 @@ async fn sustained(http: &reqwest::Client, settings: &Settings, prefix: &str, fl
     Ok(best)
 }
 
-/// Offers `rate` alerts per second of new alerts for the phase: a tick every 10 ms sends that
-/// tick's share of webhooks, each on a task of its own so a slow answer delays nothing else.
-/// Returns whether the pipeline kept up, and how long after the last webhook it was drained.
+/// Offers `rate` alerts per second of new alerts for the phase: a tick every 10 ms queues that
+/// tick's share of webhooks, which `OFFER_CONNECTIONS` connections post as each comes free, so a
+/// slow answer delays nothing else. Returns whether the pipeline kept up, and how long after the
+/// last webhook it was drained.
 async fn offer(
-    http: &reqwest::Client,
     settings: &Settings,
     prefix: &str,
     bodies: &Arc<UniqueBodies>,
     rate: u64,
     next_webhook: &mut u64,
 ) -> anyhow::Result<(bool, Duration)> {
-    let url = "http://127.0.0.1:18181/alerts".to_owned();
+    let (queue, queued) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+    let queued = Arc::new(Mutex::new(queued));
+    let mut posters = Vec::with_capacity(OFFER_CONNECTIONS);
+    for _ in 0..OFFER_CONNECTIONS {
+        let mut poster = Poster::connect("127.0.0.1:18181", "/alerts", TOKEN).await?;
+        let queued = queued.clone();
+        posters.push(tokio::spawn(async move {
+            let mut accepted = 0;
+            loop {
+                let Some(body) = queued.lock().await.recv().await else { break };
+                if poster.post(body).await.is_ok_and(|status| status.as_u16() == 202) {
+                    accepted += ALERTS_PER_WEBHOOK;
+                }
+            }
+            accepted
+        }));
+    }
     let ticks = settings.seconds * 100;
     let webhooks_per_tick = rate as f64 / ALERTS_PER_WEBHOOK as f64 / 100.0;
     let mut ticker = tokio::time::interval(Duration::from_millis(10));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut owed = 0.0;
-    let mut in_flight = Vec::with_capacity((rate * settings.seconds / ALERTS_PER_WEBHOOK) as usize);
+    let mut offered = 0;
     let started = Instant::now();
     for _ in 0..ticks {
         ticker.tick().await;
         owed += webhooks_per_tick;
         while owed >= 1.0 {
             owed -= 1.0;
-            let body = bodies.body(*next_webhook);
+            queue.send(Bytes::from(bodies.body(*next_webhook)))?;
             *next_webhook += 1;
-            let request = http.post(&url).bearer_auth(TOKEN).header("Content-Type", "application/json").body(body);
-            in_flight.push(tokio::spawn(async move { request.send().await.map(|response| response.status()) }));
+            offered += ALERTS_PER_WEBHOOK;
         }
     }
-    let offered = in_flight.len() as u64 * ALERTS_PER_WEBHOOK;
+    drop(queue);
     let mut accepted = 0;
-    for task in in_flight {
-        if task.await?.is_ok_and(|status| status.as_u16() == 202) {
-            accepted += ALERTS_PER_WEBHOOK;
-        }
+    for poster in posters {
+        accepted += poster.await?;
     }
     let posted_in = started.elapsed();
     let last_answered = Instant::now();
