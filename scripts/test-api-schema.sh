@@ -27,7 +27,6 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
-INFRA="$ROOT/scripts/local-infra.sh"
 VENV="$ROOT/.local/venv"
 PORT_BASE="${TOCSIN_API_TEST_PORT_BASE:-18080}"
 MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-100}"
@@ -44,79 +43,24 @@ for mode in "${MODES[@]}"; do
         *) die "usage: scripts/test-api-schema.sh [schema|load]..." ;;
     esac
 done
-command -v psql >/dev/null 2>&1 || die "psql is needed to create the run's database"
 command -v curl >/dev/null 2>&1 || die "curl is needed"
 
 log "building the services"
 (cd "$ROOT" && cargo build -q -p tocsin-ingest -p tocsin-incident-core -p tocsin-query -p tocsin-notifier)
 bash "$ROOT/scripts/test-tools.sh"
 
-# ------------------------------------------------------------ cleanup/trap ---
-
-RUN_PID=""
-STARTED_INFRA=0
-DB_NAME="tocsin_api_test_$$"
-ADMIN_URL=""
-STREAM_PREFIX="tocsin-api-test-$$"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/tocsin-api-test.XXXXXX")"
-RUN_LOG="$WORK/stack.log"
-
-cleanup() {
-    local status=$?
-    trap - EXIT INT TERM
-    if [[ -n "$RUN_PID" ]] && kill -0 "$RUN_PID" 2>/dev/null; then
-        log "stopping the stack"
-        kill -TERM "$RUN_PID" 2>/dev/null || true
-        wait "$RUN_PID" 2>/dev/null || true
-    fi
-    if [[ -n "$ADMIN_URL" ]]; then
-        psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null 2>&1 ||
-            log "could not drop database $DB_NAME"
-    fi
-    if [[ -n "${REDIS_URL:-}" ]] && command -v redis-cli >/dev/null 2>&1; then
-        redis-cli -u "$REDIS_URL" --scan --pattern "$STREAM_PREFIX*" 2>/dev/null |
-            xargs -r redis-cli -u "$REDIS_URL" del >/dev/null 2>&1 || true
-    fi
-    if ((STARTED_INFRA)); then
-        bash "$INFRA" down >/dev/null 2>&1 || log "stopping the local infra failed (scripts/local-infra.sh down)"
-    fi
-    if ((status != 0)) && [[ -f "$RUN_LOG" ]]; then
-        log "failed (exit $status); the stack's log:"
-        tail -n 60 "$RUN_LOG" >&2 || true
-    fi
-    rm -rf "$WORK"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
 # ------------------------------------------------------------------- stack ---
 
-st=0
-bash "$INFRA" status >/dev/null 2>&1 || st=$?
-[[ $st -eq 3 ]] && STARTED_INFRA=1
-eval "$(bash "$INFRA" up)"
-ADMIN_URL="$DATABASE_URL"
-psql -q "$ADMIN_URL" -c "CREATE DATABASE $DB_NAME" >/dev/null || die "could not create database $DB_NAME"
-export DATABASE_URL="${ADMIN_URL%/*}/$DB_NAME"
-export REDIS_URL STREAM_PREFIX API_TOKEN INGEST_TOKEN
-API_TOKEN="api-test-api-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-INGEST_TOKEN="api-test-ingest-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/tocsin-api-test.XXXXXX")"
+stack_on_exit() { rm -rf "$WORK"; }
+STACK_READY_TIMEOUT="$READY_TIMEOUT"
+# shellcheck source=scripts/lib/test-stack.sh
+source "$ROOT/scripts/lib/test-stack.sh"
+stack_up api-test
 QUERY_URL="http://127.0.0.1:$PORT_BASE"
 INGEST_URL="http://127.0.0.1:$((PORT_BASE + 1))"
-
-log "starting the stack on ports $PORT_BASE-$((PORT_BASE + 3)) (scripts/run-local.sh)"
-TOCSIN_PORT_BASE="$PORT_BASE" TOCSIN_READY_TIMEOUT="$READY_TIMEOUT" RUST_LOG="${RUST_LOG:-warn}" \
-    bash "$ROOT/scripts/run-local.sh" >"$RUN_LOG" 2>&1 &
-RUN_PID=$!
-deadline=$((SECONDS + READY_TIMEOUT + 30))
-until grep -q 'tocsin is running' "$RUN_LOG" 2>/dev/null; do
-    kill -0 "$RUN_PID" 2>/dev/null || die "scripts/run-local.sh exited before the stack was ready"
-    ((SECONDS < deadline)) || die "the stack was not ready after $((READY_TIMEOUT + 30)) s"
-    sleep 0.5
-done
-log "stack ready"
+log "the stack's ports: $PORT_BASE-$((PORT_BASE + 3))"
+stack_start TOCSIN_PORT_BASE="$PORT_BASE" RUST_LOG="${RUST_LOG:-warn}"
 
 # The number of incidents GET /incidents lists with the query string `$1`.
 incident_count() {
