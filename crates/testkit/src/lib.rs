@@ -120,6 +120,25 @@ impl TestRedis {
     pub fn new() -> TestRedis {
         TestRedis { url: env("REDIS_URL"), prefix: format!("test-{}", Uuid::new_v4().simple()) }
     }
+
+    /// The envelopes on the test's stream `name` (`alerts`, `commands`, `events`), oldest first,
+    /// as JSON; none when the stream does not exist.
+    pub async fn stream_envelopes(&self, name: &str) -> Vec<serde_json::Value> {
+        let mut conn = redis_connection(&self.url).await;
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(format!("{}:{name}", self.prefix))
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_else(|error| panic!("XRANGE {}:{name}: {error}", self.prefix));
+        reply
+            .ids
+            .iter()
+            .filter_map(|entry| entry.get::<String>("envelope"))
+            .map(|raw| serde_json::from_str(&raw).unwrap_or_else(|error| panic!("an envelope that is not JSON: {error}")))
+            .collect()
+    }
 }
 
 impl Default for TestRedis {

@@ -75,21 +75,7 @@ impl Ingest {
     }
 
     async fn entries(&self) -> Vec<Value> {
-        let client = redis::Client::open(self.redis.url.as_str()).unwrap_or_else(|e| panic!("{e}"));
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap_or_else(|e| panic!("{e}"));
-        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg(format!("{}:alerts", self.redis.prefix))
-            .arg("-")
-            .arg("+")
-            .query_async(&mut conn)
-            .await
-            .unwrap_or_default();
-        reply
-            .ids
-            .iter()
-            .filter_map(|entry| entry.get::<String>("envelope"))
-            .filter_map(|raw| serde_json::from_str(&raw).ok())
-            .collect()
+        self.redis.stream_envelopes("alerts").await
     }
 }
 

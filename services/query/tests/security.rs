@@ -129,19 +129,10 @@ impl Query {
 
     /// The actors of the commands query has published.
     async fn command_actors(&self) -> Vec<String> {
-        let mut conn = tocsin_testkit::redis_connection(&self.redis.url).await;
-        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg(format!("{}:commands", self.redis.prefix))
-            .arg("-")
-            .arg("+")
-            .query_async(&mut conn)
+        self.redis
+            .stream_envelopes("commands")
             .await
-            .unwrap_or_default();
-        reply
-            .ids
             .iter()
-            .filter_map(|entry| entry.get::<String>("envelope"))
-            .filter_map(|raw| serde_json::from_str::<Value>(&raw).ok())
             .filter_map(|envelope| envelope["payload"]["actor"].as_str().map(str::to_owned))
             .collect()
     }
