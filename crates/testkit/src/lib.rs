@@ -136,7 +136,9 @@ impl TestRedis {
             .ids
             .iter()
             .filter_map(|entry| entry.get::<String>("envelope"))
-            .map(|raw| serde_json::from_str(&raw).unwrap_or_else(|error| panic!("an envelope that is not JSON: {error}")))
+            .map(|raw| {
+                serde_json::from_str(&raw).unwrap_or_else(|error| panic!("an envelope that is not JSON: {error}"))
+            })
             .collect()
     }
 }
