@@ -317,32 +317,35 @@ pub async fn delete_archived(
             .await
         }
         ExpiredRows::CommandOutcomes(ids) => {
-            let deleted = diesel::sql_query(format!(
-                "DELETE FROM command_outcomes WHERE command_id IN (
-                     SELECT t.command_id FROM command_outcomes t WHERE t.command_id = ANY($2) AND {}
-                     FOR UPDATE SKIP LOCKED)",
-                expired_condition(Retained::CommandOutcomes)
-            ))
-            .bind::<Timestamptz, _>(cutoff)
-            .bind::<Array<SqlUuid>, _>(ids)
-            .execute(conn)
-            .await?;
+            let deleted = diesel::sql_query(delete_listed_sql(Retained::CommandOutcomes))
+                .bind::<Timestamptz, _>(cutoff)
+                .bind::<Array<SqlUuid>, _>(ids)
+                .execute(conn)
+                .await?;
             Ok(Deleted { rows: vec![(ArchivedTable::CommandOutcomes, deleted)] })
         }
         ExpiredRows::NotificationDeliveries(ids) => {
-            let deleted = diesel::sql_query(format!(
-                "DELETE FROM notification_deliveries WHERE id IN (
-                     SELECT t.id FROM notification_deliveries t WHERE t.id = ANY($2) AND {}
-                     FOR UPDATE SKIP LOCKED)",
-                expired_condition(Retained::NotificationDeliveries)
-            ))
-            .bind::<Timestamptz, _>(cutoff)
-            .bind::<Array<BigInt>, _>(ids)
-            .execute(conn)
-            .await?;
+            let deleted = diesel::sql_query(delete_listed_sql(Retained::NotificationDeliveries))
+                .bind::<Timestamptz, _>(cutoff)
+                .bind::<Array<BigInt>, _>(ids)
+                .execute(conn)
+                .await?;
             Ok(Deleted { rows: vec![(ArchivedTable::NotificationDeliveries, deleted)] })
         }
     }
+}
+
+/// Deletes the rows of a table without dependants whose keys are in `$2` and that are still
+/// expired at `$1`, skipping rows another transaction holds.
+fn delete_listed_sql(retained: Retained) -> String {
+    let table = retained.table();
+    let key = table.key_columns()[0];
+    format!(
+        "DELETE FROM {table} WHERE {key} IN (
+             SELECT t.{key} FROM {table} t WHERE t.{key} = ANY($2) AND {}
+             FOR UPDATE SKIP LOCKED)",
+        expired_condition(retained)
+    )
 }
 
 /// Deletes locked incidents with everything filed with them. The alerts and the timeline would go
