@@ -12,7 +12,8 @@
 //!    `BENCH_SECONDS` per step.
 //! 4. latency at a fixed 1,000 alerts per second (a 10-alert webhook every 10 ms): for each alert,
 //!    the time from its 202 until its incident event appears on the events stream, which
-//!    incident-core writes only after the commit (an upper bound of 202-to-commit).
+//!    incident-core writes only after the commit (an upper bound of 202-to-commit). Each second's
+//!    p99 is printed with what Redis and PostgreSQL did in the background that second.
 //!
 //! Then the peak resident memory (VmHWM) of each service. The last line is machine-readable:
 //! `bench: ingest_alerts_per_s=N e2e_alerts_per_s=N e2e_p50_ms=N e2e_p99_ms=N max_rss_mb=N`
@@ -484,6 +485,7 @@ async fn fixed_rate(
     let url = "http://127.0.0.1:18181/alerts".to_owned();
     let first = 1_000_000_000u64;
     let total = webhooks_per_second * seconds;
+    let background = BackgroundWork::watch(settings).await?;
     let mut ticker = tokio::time::interval(interval);
     let mut in_flight = Vec::new();
     for n in 0..total {
@@ -523,6 +525,7 @@ async fn fixed_rate(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     watcher.abort();
+    let background = background.stop().await;
     let accepted = accepted_at.lock().await;
     let seen = seen_at.lock().await;
     let mut latencies: Vec<f64> = accepted
@@ -554,9 +557,106 @@ async fn fixed_rate(
             })
             .collect();
         println!("at {rate} alerts/s: p99 ms in each second: {}", worst.join(" "));
+        background.print_by_second(start, worst.len(), rate);
     }
     latencies.sort_by(f64::total_cmp);
     Ok(latencies)
+}
+
+/// What Redis and PostgreSQL did in the background during the latency phase, sampled every
+/// 100 ms, so that a slow second can be told apart by its cause: Redis rewriting its append-only
+/// file (a fork, then a child compressing the dataset), PostgreSQL's checkpointer writing buffers,
+/// or autovacuum finishing a table. A role without `pg_read_all_stats` cannot see the autovacuum
+/// workers themselves, only the runs they end (`pg_stat_user_tables`).
+struct BackgroundWork {
+    samples: Arc<Mutex<Vec<BackgroundSample>>>,
+    sampler: tokio::task::JoinHandle<()>,
+}
+
+struct BackgroundSample {
+    at: Instant,
+    aof_rewrite: bool,
+    checkpoint_buffers: i64,
+    vacuums_ended: i64,
+}
+
+impl BackgroundWork {
+    async fn watch(settings: &Settings) -> anyhow::Result<BackgroundWork> {
+        let mut redis = redis(&settings.redis_url).await?;
+        let (database, connection) = tokio_postgres::connect(&settings.database_url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        let samples: Arc<Mutex<Vec<BackgroundSample>>> = Arc::default();
+        let sampler = {
+            let samples = samples.clone();
+            tokio::spawn(async move {
+                let mut ticker = tokio::time::interval(Duration::from_millis(100));
+                loop {
+                    ticker.tick().await;
+                    let persistence: String =
+                        redis::cmd("INFO").arg("persistence").query_async(&mut redis).await.unwrap_or_default();
+                    let Ok(row) = database
+                        .query_one(
+                            "SELECT (SELECT buffers_checkpoint FROM pg_stat_bgwriter),
+                                    (SELECT coalesce(sum(autovacuum_count + autoanalyze_count), 0)::int8
+                                       FROM pg_stat_user_tables)",
+                            &[],
+                        )
+                        .await
+                    else {
+                        continue;
+                    };
+                    samples.lock().await.push(BackgroundSample {
+                        at: Instant::now(),
+                        aof_rewrite: persistence.contains("aof_rewrite_in_progress:1"),
+                        checkpoint_buffers: row.get(0),
+                        vacuums_ended: row.get(1),
+                    });
+                }
+            })
+        };
+        Ok(BackgroundWork { samples, sampler })
+    }
+
+    async fn stop(self) -> BackgroundRecord {
+        self.sampler.abort();
+        BackgroundRecord { samples: std::mem::take(&mut *self.samples.lock().await) }
+    }
+}
+
+struct BackgroundRecord {
+    samples: Vec<BackgroundSample>,
+}
+
+impl BackgroundRecord {
+    /// One line per kind of work, one figure per second of the phase, aligned with the p99 line.
+    fn print_by_second(&self, start: Instant, seconds: usize, rate: u64) {
+        let mut rewriting = vec![false; seconds];
+        let mut buffers = vec![0i64; seconds];
+        let mut vacuums = vec![0i64; seconds];
+        for pair in self.samples.windows(2) {
+            let (before, after) = (&pair[0], &pair[1]);
+            let Some(second) = after.at.checked_duration_since(start).map(|d| d.as_secs() as usize) else { continue };
+            if second >= seconds {
+                continue;
+            }
+            rewriting[second] |= after.aof_rewrite;
+            buffers[second] += after.checkpoint_buffers - before.checkpoint_buffers;
+            vacuums[second] += after.vacuums_ended - before.vacuums_ended;
+        }
+        let line = |values: Vec<String>| values.join(" ");
+        println!(
+            "at {rate} alerts/s: Redis rewriting its AOF in each second: {}",
+            line(rewriting.iter().map(|&r| if r { "yes" } else { "-" }.to_owned()).collect())
+        );
+        println!(
+            "at {rate} alerts/s: checkpoint buffers written in each second: {}",
+            line(buffers.iter().map(i64::to_string).collect())
+        );
+        println!(
+            "at {rate} alerts/s: autovacuum and autoanalyze runs ended in each second: {}",
+            line(vacuums.iter().map(i64::to_string).collect())
+        );
+    }
 }
 
 /// CPU time used so far by the processes of the pipeline, by program, from `/proc`: what each
