@@ -270,9 +270,12 @@ async fn archiving_a_day_again_keeps_the_rows_archived_before_and_takes_the_chan
     archive_days(&source.pool(), &archive, &ArchivedTable::ALL, days).await.unwrap_or_else(|error| panic!("{error}"));
     let archived = contents(&source).await;
 
-    // Retention deletes the resolved incident; the open one is acknowledged.
+    // Retention deletes the resolved incident with everything filed with it; the open one is
+    // acknowledged.
     let mut conn = source.connection().await;
     for statement in [
+        format!("DELETE FROM timeline_entries WHERE incident_id = '{resolved}'"),
+        format!("DELETE FROM alerts WHERE incident_id = '{resolved}'"),
         format!("DELETE FROM notification_threads WHERE incident_id = '{resolved}'"),
         format!("DELETE FROM incidents WHERE id = '{resolved}'"),
         format!("UPDATE incidents SET status = 'acknowledged', version = version + 1 WHERE id = '{open}'"),

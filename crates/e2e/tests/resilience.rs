@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use time::OffsetDateTime;
 use tocsin_e2e::{Stack, StackOptions, webhook, webhooks};
+use tocsin_storage::integrity::{OrphanedRows, orphaned_rows};
 
 fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
@@ -102,6 +103,8 @@ async fn two_incident_core_replicas_make_one_incident_per_key() {
     assert_eq!(keys.len(), 4);
     let alerts: i64 = incidents.iter().filter_map(|i| i["alert_count"].as_i64()).sum();
     assert_eq!(alerts, 40, "every alert counted exactly once");
+    let orphans = orphaned_rows(&mut stack.db.connection().await).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(orphans, OrphanedRows::default(), "every alert and timeline entry has its incident");
 
     stack.stop().await;
 }

@@ -7,6 +7,7 @@ pub mod changes;
 pub mod commands;
 mod error;
 pub mod intake;
+pub mod integrity;
 pub mod notifications;
 pub mod outbox;
 mod pool;

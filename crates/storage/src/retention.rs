@@ -348,8 +348,9 @@ fn delete_listed_sql(retained: Retained) -> String {
     )
 }
 
-/// Deletes locked incidents with everything filed with them. The alerts and the timeline would go
-/// by the foreign keys' cascade too; deleting them first counts them.
+/// Deletes locked incidents with everything filed with them, in the caller's transaction. Nothing
+/// else deletes incidents, and no foreign key cascades (migration 000008): this is what keeps an
+/// alert or a timeline entry from outliving its incident (`crate::integrity`).
 async fn delete_incidents(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Deleted, StorageError> {
     let mut rows = Vec::with_capacity(4);
     for table in [

@@ -7,6 +7,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use std::collections::BTreeSet;
 use time::{Duration, OffsetDateTime};
 use tocsin_storage::archive::ArchivedTable;
+use tocsin_storage::integrity;
 use tocsin_storage::retention::{self, ExpiredRows, Retained, RetentionLock};
 use tocsin_testkit::TestDatabase;
 use uuid::Uuid;
@@ -221,12 +222,11 @@ async fn batches_delete_expired_incidents_with_everything_filed_with_them_and_no
     );
     assert_eq!(count(&mut conn, "SELECT count(*) AS count FROM timeline_entries").await, 0);
     assert_eq!(keys(&mut conn, "SELECT incident_id::text AS key FROM notification_threads").await, set([open]));
-    for orphans in [
-        "SELECT count(*) AS count FROM alerts a WHERE NOT EXISTS (SELECT 1 FROM incidents i WHERE i.id = a.incident_id)",
-        "SELECT count(*) AS count FROM notification_threads t WHERE NOT EXISTS (SELECT 1 FROM incidents i WHERE i.id = t.incident_id)",
-    ] {
-        assert_eq!(count(&mut conn, orphans).await, 0, "{orphans}");
-    }
+    let orphans = integrity::orphaned_rows(&mut conn).await.unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(orphans, integrity::OrphanedRows::default(), "alerts and timeline entries without their incident");
+    let threads = "SELECT count(*) AS count FROM notification_threads t \
+                   WHERE NOT EXISTS (SELECT 1 FROM incidents i WHERE i.id = t.incident_id)";
+    assert_eq!(count(&mut conn, threads).await, 0, "{threads}");
 }
 
 #[tokio::test]

@@ -423,3 +423,40 @@ async fn a_delivery_keeps_the_trace_it_was_recorded_in() {
         claimed.iter().map(|delivery| (delivery.target.as_str(), delivery.traceparent.as_deref())).collect();
     assert_eq!(traces, [("slack", Some(traced.as_str())), ("teams", None)]);
 }
+
+/// The schema no longer refuses an alert or a timeline entry without its incident (migration
+/// 000008); the integrity check is what finds one, and it counts each table on its own.
+#[tokio::test]
+async fn the_integrity_check_finds_rows_left_without_their_incident() {
+    use diesel_async::RunQueryDsl;
+    use tocsin_storage::integrity::{OrphanedRows, orphaned_rows};
+
+    let db = TestDatabase::new().await;
+    let mut conn = db.connection().await;
+    let at = OffsetDateTime::now_utc();
+    let settings = IntakeSettings::default();
+    record_alert(&mut conn, &report("kept", "web", AlertState::Firing, at), None, &settings, at)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let orphans = orphaned_rows(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(orphans, OrphanedRows::default(), "an incident with its alert and entry");
+
+    let missing = Uuid::now_v7();
+    for statement in [
+        format!(
+            "INSERT INTO alerts (incident_id, fingerprint, starts_at, state, labels, annotations, generator_url, \
+             receiver, group_key, first_received_at, last_received_at, last_firing_report_at) \
+             VALUES ('{missing}', 'stray', now(), 'firing', '{{}}', '{{}}', '', 'test', '{{}}:{{}}', now(), now(), now())"
+        ),
+        format!(
+            "INSERT INTO timeline_entries (incident_id, at, kind, actor) VALUES ('{missing}', now(), 'opened', 'test')"
+        ),
+        format!(
+            "INSERT INTO timeline_entries (incident_id, at, kind, actor) VALUES ('{missing}', now(), 'resolved', 'test')"
+        ),
+    ] {
+        diesel::sql_query(statement).execute(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let orphans = orphaned_rows(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(orphans, OrphanedRows { alerts: 1, timeline_entries: 2 });
+}

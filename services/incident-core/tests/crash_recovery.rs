@@ -10,6 +10,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tocsin_bus::{Bus, BusSettings, Envelope, Stream};
 use tocsin_domain::{AlertReceived, AlertState, ObservedAlert};
+use tocsin_storage::integrity::{OrphanedRows, orphaned_rows};
 use tocsin_testkit::{TestDatabase, TestRedis, group_lag};
 
 const ALERTS: usize = 3000;
@@ -125,6 +126,8 @@ async fn killed_mid_burst_and_restarted_every_alert_is_applied_exactly_once() {
     assert_eq!(count(&db, "SELECT coalesce(sum(firing_count), 0)::bigint AS n FROM incidents").await, ALERTS as i64);
     // One timeline entry per alert: `opened` for the first of each key, `alert_added` for the rest.
     assert_eq!(count(&db, "SELECT count(*) AS n FROM timeline_entries").await, ALERTS as i64);
+    let orphans = orphaned_rows(&mut db.connection().await).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(orphans, OrphanedRows::default(), "every alert and timeline entry has its incident");
     let dead: u64 = {
         let client = redis::Client::open(redis.url.as_str()).unwrap_or_else(|e| panic!("{e}"));
         let mut conn = client.get_multiplexed_async_connection().await.unwrap_or_else(|e| panic!("{e}"));

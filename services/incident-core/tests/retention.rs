@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use tocsin_incident_core::Application;
 use tocsin_incident_core::config::Config;
 use tocsin_runtime::Env;
+use tocsin_storage::integrity::{OrphanedRows, orphaned_rows};
 use tocsin_testkit::{TestDatabase, TestRedis};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -127,6 +128,8 @@ async fn a_running_core_archives_then_deletes_expired_incidents_and_says_how_on_
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(left, [open.to_string(), recent.to_string()], "only the expired incident went");
+    let orphans = orphaned_rows(&mut conn).await.unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(orphans, OrphanedRows::default(), "its alerts and timeline went with it");
     let day = (now - time::Duration::days(200)).date();
     let folder_day = day.format(time::macros::format_description!("[year]/[month]/[day]")).unwrap_or_default();
     assert_eq!(

@@ -8,6 +8,7 @@ use redis::AsyncCommands;
 use redis::streams::StreamRangeReply;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+use tocsin_storage::integrity::ORPHANED_ROWS;
 
 /// How long the stack may take to work through its backlog once the fault is over.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -117,6 +118,12 @@ impl FaultStack {
         let incidents = self.count("SELECT count(*) FROM incidents").await as usize;
         let counted = self.count("SELECT coalesce(sum(alert_count), 0) FROM incidents").await as usize;
         assert_eq!(counted, expected.instances.len(), "{fault}: the incidents' alert counts add up to the alerts sent");
+        let orphans = self.sql(ORPHANED_ROWS).await;
+        assert_eq!(
+            orphans,
+            [[Some("0".to_owned()), Some("0".to_owned())]],
+            "{fault}: alerts and timeline entries without their incident"
+        );
         self.check_query_api(fault, incidents, counted).await;
 
         // Every event exactly once on the channel.
