@@ -566,7 +566,8 @@ async fn fixed_rate(
 /// What Redis and PostgreSQL did in the background during the latency phase, sampled every
 /// 100 ms, so that a slow second can be told apart by its cause: Redis rewriting its append-only
 /// file (a fork, then a child compressing the dataset), PostgreSQL's checkpointer writing buffers,
-/// or autovacuum finishing a table. A role without `pg_read_all_stats` cannot see the autovacuum
+/// autovacuum finishing a table, or the kernel sitting on a pile of dirty pages (which, flushed,
+/// makes a commit's WAL fsync wait). A role without `pg_read_all_stats` cannot see the autovacuum
 /// workers themselves, only the runs they end (`pg_stat_user_tables`).
 struct BackgroundWork {
     samples: Arc<Mutex<Vec<BackgroundSample>>>,
@@ -578,6 +579,19 @@ struct BackgroundSample {
     aof_rewrite: bool,
     checkpoint_buffers: i64,
     vacuums_ended: i64,
+    /// The page cache's dirty data (`Dirty:` in `/proc/meminfo`), in kB.
+    dirty_kb: i64,
+}
+
+/// `Dirty:` of `/proc/meminfo` in kB; 0 where there is no such file.
+fn dirty_page_cache_kb() -> i64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|meminfo| {
+            let line = meminfo.lines().find(|line| line.starts_with("Dirty:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
 }
 
 impl BackgroundWork {
@@ -610,6 +624,7 @@ impl BackgroundWork {
                         aof_rewrite: persistence.contains("aof_rewrite_in_progress:1"),
                         checkpoint_buffers: row.get(0),
                         vacuums_ended: row.get(1),
+                        dirty_kb: dirty_page_cache_kb(),
                     });
                 }
             })
@@ -633,6 +648,7 @@ impl BackgroundRecord {
         let mut rewriting = vec![false; seconds];
         let mut buffers = vec![0i64; seconds];
         let mut vacuums = vec![0i64; seconds];
+        let mut dirty_mb = vec![0i64; seconds];
         for pair in self.samples.windows(2) {
             let (before, after) = (&pair[0], &pair[1]);
             let Some(second) = after.at.checked_duration_since(start).map(|d| d.as_secs() as usize) else { continue };
@@ -642,6 +658,7 @@ impl BackgroundRecord {
             rewriting[second] |= after.aof_rewrite;
             buffers[second] += after.checkpoint_buffers - before.checkpoint_buffers;
             vacuums[second] += after.vacuums_ended - before.vacuums_ended;
+            dirty_mb[second] = dirty_mb[second].max(after.dirty_kb / 1024);
         }
         let line = |values: Vec<String>| values.join(" ");
         println!(
@@ -655,6 +672,10 @@ impl BackgroundRecord {
         println!(
             "at {rate} alerts/s: autovacuum and autoanalyze runs ended in each second: {}",
             line(vacuums.iter().map(i64::to_string).collect())
+        );
+        println!(
+            "at {rate} alerts/s: most dirty page cache in each second, MB: {}",
+            line(dirty_mb.iter().map(i64::to_string).collect())
         );
     }
 }
