@@ -40,6 +40,9 @@ async fn a_firing_alert_opens_an_incident_with_its_facts() {
     assert_eq!(detail["alerts"].as_array().map(Vec::len), Some(1));
     assert_eq!(detail["alerts"][0]["state"], "firing");
     assert_eq!(detail["alerts"][0]["ends_at"], Value::Null);
+    assert_eq!(detail["alerts"][0]["labels"]["instance"], "web-server-01", "labels stored as they came");
+    assert_eq!(detail["alerts"][0]["labels"].as_object().map(|labels| labels.len()), Some(6));
+    assert_eq!(detail["alerts"][0]["annotations"]["summary"], "High CPU usage on web-server-01");
     assert_eq!(detail["timeline"][0]["kind"], "opened");
     assert_eq!(detail["timeline"][0]["status"], "open");
     assert_eq!(detail["timeline"][0]["actor"], "alertmanager");

@@ -3,8 +3,12 @@
 
 use crate::StorageError;
 use crate::schema::{alerts, incidents, timeline_entries};
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::serialize::{self, IsNull, Output, ToSql};
+use diesel::sql_types::Jsonb;
 use std::collections::BTreeMap;
+use std::io::Write;
 use time::OffsetDateTime;
 use tocsin_domain::incident::SourceAlert;
 use tocsin_domain::{AlertRecord, AlertState, EventKind, Incident, IncidentStatus, Severity, TimelineEntry};
@@ -135,6 +139,21 @@ impl TimelineRow {
             ),
         };
         Ok(TimelineEntry { at: self.at, kind, actor: self.actor, status, detail: self.detail })
+    }
+}
+
+/// A map of strings (labels, annotations) bound as `jsonb` straight from the map: the batch insert
+/// of alerts binds two per alert, and building a `serde_json::Value` of each first only to write it
+/// out again doubled the allocations.
+#[derive(Debug)]
+pub(crate) struct JsonbMap<'a>(pub &'a BTreeMap<String, String>);
+
+impl ToSql<Jsonb, Pg> for JsonbMap<'_> {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        // jsonb's binary format: a version byte, then the JSON text (as diesel writes a `Value`).
+        out.write_all(&[1])?;
+        serde_json::to_writer(out, self.0)?;
+        Ok(IsNull::No)
     }
 }
 

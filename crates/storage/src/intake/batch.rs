@@ -26,7 +26,7 @@ use super::{
 };
 use crate::StorageError;
 use crate::changes::{self, Change};
-use crate::rows::{AlertRow, IncidentRow, json_map};
+use crate::rows::{AlertRow, IncidentRow, JsonbMap, json_map};
 use crate::schema::{alerts, incidents};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Int4, Int8, Jsonb, Text, Timestamptz, Uuid as SqlUuid};
@@ -184,8 +184,8 @@ async fn refresh(
         return Ok(());
     }
     let ids: Vec<i64> = refreshed.iter().map(|(_, row)| row.id).collect();
-    let annotations: Vec<serde_json::Value> =
-        refreshed.iter().map(|(p, _)| json_map(&round[*p].alert.annotations)).collect();
+    let annotations: Vec<JsonbMap<'_>> =
+        refreshed.iter().map(|(p, _)| JsonbMap(&round[*p].alert.annotations)).collect();
     let received: Vec<OffsetDateTime> = refreshed.iter().map(|(p, _)| round[*p].received_at).collect();
     diesel::sql_query(
         "UPDATE alerts AS a SET annotations = d.annotations, last_received_at = $4, \
@@ -232,16 +232,18 @@ async fn open(
     }
     let keys: Vec<String> = by_key.keys().cloned().collect();
 
-    let mut incident_of: HashMap<String, IncidentRow> = incidents::table
+    // Only the ids of the locked incidents: their rows, as they stand after this round, come back
+    // from the update of their counts below. Reading whole rows here too cost PostgreSQL and this
+    // process as much again, for every incident of the round.
+    let mut incident_of: HashMap<String, Uuid> = incidents::table
         .filter(incidents::correlation_key.eq_any(&keys))
         .filter(incidents::status.ne(IncidentStatus::Resolved.as_str()))
         .order(incidents::id)
-        .select(IncidentRow::as_select())
+        .select((incidents::correlation_key, incidents::id))
         .for_update()
-        .load::<IncidentRow>(conn)
+        .load::<(String, Uuid)>(conn)
         .await?
         .into_iter()
-        .map(|row| (row.correlation_key.clone(), row))
         .collect();
 
     // Keys with no active incident: reopen one resolved within the window, else open one.
@@ -281,7 +283,7 @@ async fn open(
                     .traced(traces[*first]),
                 ));
                 reopened.push((*key).clone());
-                incident_of.insert((*key).clone(), row);
+                incident_of.insert((*key).clone(), row.id);
             }
         }
     }
@@ -311,24 +313,24 @@ async fn open(
                 ))
             })
             .collect();
-        let inserted: Vec<IncidentRow> = diesel::insert_into(incidents::table)
+        let inserted: Vec<(String, Uuid)> = diesel::insert_into(incidents::table)
             .values(rows)
             .on_conflict(incidents::correlation_key)
             // A literal, not a bind: see `super::open_incident`.
             .filter_target(diesel::dsl::sql::<diesel::sql_types::Bool>("status <> 'resolved'"))
             .do_nothing()
-            .returning(IncidentRow::as_returning())
+            .returning((incidents::correlation_key, incidents::id))
             .get_results(conn)
             .await?;
         if inserted.len() != to_open.len() {
             // Another replica opened one of these keys since we looked: run the batch again.
             return Err(StorageError::Contended("incidents opened concurrently".into()));
         }
-        for row in inserted {
-            if let Some((position, _)) = by_key.get(&row.correlation_key).and_then(|m| m.as_slice().first()) {
-                opened_by.insert(row.id, *position);
+        for (key, id) in inserted {
+            if let Some((position, _)) = by_key.get(&key).and_then(|m| m.as_slice().first()) {
+                opened_by.insert(id, *position);
             }
-            incident_of.insert(row.correlation_key.clone(), row);
+            incident_of.insert(key, id);
         }
     }
 
@@ -336,16 +338,16 @@ async fn open(
     let mut alert_rows = NewAlerts::with_capacity(opened.len());
     let mut per_incident: BTreeMap<Uuid, (i32, OffsetDateTime)> = BTreeMap::new();
     for (key, members) in &by_key {
-        let Some(incident) = incident_of.get(key) else { continue };
+        let Some(&incident_id) = incident_of.get(key) else { continue };
         for (position, _) in members {
             let report = round[*position];
             let alert = &report.alert;
-            alert_rows.push(incident.id, report);
-            let entry = per_incident.entry(incident.id).or_insert((0, alert.starts_at));
+            alert_rows.push(incident_id, report);
+            let entry = per_incident.entry(incident_id).or_insert((0, alert.starts_at));
             entry.0 += 1;
             entry.1 = entry.1.min(alert.starts_at);
-            outcomes[*position].incident_id = Some(incident.id);
-            let opened_it = opened_by.get(&incident.id) == Some(position);
+            outcomes[*position].incident_id = Some(incident_id);
+            let opened_it = opened_by.get(&incident_id) == Some(position);
             outcomes[*position].opened_incident = opened_it;
             let detail = json!({ "alert": alert_detail(report) });
             let change = if opened_it {
@@ -354,7 +356,7 @@ async fn open(
             } else {
                 Change::new(EventKind::AlertAdded, alert.starts_at, ALERTMANAGER_ACTOR, detail)
             };
-            changes.push((incident.id, change.traced(traces[*position])));
+            changes.push((incident_id, change.traced(traces[*position])));
         }
     }
     alert_rows.insert(conn, now).await?;
@@ -388,8 +390,8 @@ struct NewAlerts<'a> {
     incident_ids: Vec<Uuid>,
     fingerprints: Vec<&'a str>,
     starts_at: Vec<OffsetDateTime>,
-    labels: Vec<serde_json::Value>,
-    annotations: Vec<serde_json::Value>,
+    labels: Vec<JsonbMap<'a>>,
+    annotations: Vec<JsonbMap<'a>>,
     generator_urls: Vec<&'a str>,
     receivers: Vec<&'a str>,
     group_keys: Vec<&'a str>,
@@ -416,8 +418,8 @@ impl<'a> NewAlerts<'a> {
         self.incident_ids.push(incident_id);
         self.fingerprints.push(&alert.fingerprint);
         self.starts_at.push(alert.starts_at);
-        self.labels.push(json_map(&alert.labels));
-        self.annotations.push(json_map(&alert.annotations));
+        self.labels.push(JsonbMap(&alert.labels));
+        self.annotations.push(JsonbMap(&alert.annotations));
         self.generator_urls.push(&alert.generator_url);
         self.receivers.push(&report.receiver);
         self.group_keys.push(&report.group_key);
