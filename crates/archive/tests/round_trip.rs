@@ -313,3 +313,41 @@ async fn archiving_a_day_again_keeps_the_rows_archived_before_and_takes_the_chan
     }
     let _ = std::fs::remove_dir_all(&folder);
 }
+
+#[tokio::test]
+async fn alerts_and_timeline_entries_are_restored_only_under_their_incidents() {
+    let folder = std::env::temp_dir().join(format!("tocsin-archive-{}", Uuid::new_v4().simple()));
+    let archive = Archive::open(&format!("file://{}", folder.display()), std::iter::empty::<(&str, &str)>())
+        .unwrap_or_else(|error| panic!("{error}"));
+    let source = TestDatabase::new().await;
+    let first = first_day();
+    seed(&mut source.connection().await, first).await;
+    let days = Days::new(first, first + Duration::days(2)).unwrap_or_else(|error| panic!("{error}"));
+    archive_days(&source.pool(), &archive, &ArchivedTable::ALL, days).await.unwrap_or_else(|error| panic!("{error}"));
+
+    let target = TestDatabase::new().await;
+    let mut conn = target.connection().await;
+    for table in [ArchivedTable::Alerts, ArchivedTable::TimelineEntries] {
+        let error = restore_days(&mut conn, &archive, &[table], days)
+            .await
+            .err()
+            .map(|error| error.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.contains(&format!("archived {table} rows belong to incidents the database does not hold"))
+                && error.contains("restore the incidents of the same days first"),
+            "{table}: {error}"
+        );
+    }
+    let restored = contents(&target).await;
+    assert!(restored[&ArchivedTable::Alerts].is_empty() && restored[&ArchivedTable::TimelineEntries].is_empty());
+
+    // With the incidents first, the same rows go back.
+    restore_days(&mut conn, &archive, &ArchivedTable::ALL, days).await.unwrap_or_else(|error| panic!("{error}"));
+    let restored = contents(&target).await;
+    let archived = contents(&source).await;
+    for table in [ArchivedTable::Incidents, ArchivedTable::Alerts, ArchivedTable::TimelineEntries] {
+        assert_eq!(restored[&table], archived[&table], "{table}");
+    }
+    let _ = std::fs::remove_dir_all(&folder);
+}

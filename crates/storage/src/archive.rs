@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 use time::{Date, OffsetDateTime, Time};
+use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ArchivedTable {
@@ -274,9 +275,46 @@ pub async fn restore_rows(
     let mut inserted = 0;
     for chunk in rows.chunks(RESTORE_CHUNK) {
         let array = format!("[{}]", chunk.join(","));
+        refuse_rows_without_their_incident(conn, table, &array).await?;
         inserted += diesel::sql_query(&sql).bind::<Text, _>(array).execute(conn).await?;
     }
     Ok(inserted)
+}
+
+#[derive(QueryableByName)]
+struct MissingIncident {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    incident_id: Uuid,
+}
+
+/// Alerts and timeline entries go back only under incidents the database holds. No foreign key
+/// refuses them any more (migration 000008), and an alert restored without its incident would be
+/// in no list and no incident page: the restore stops, naming incidents to restore first.
+async fn refuse_rows_without_their_incident(
+    conn: &mut AsyncPgConnection,
+    table: ArchivedTable,
+    array: &str,
+) -> Result<(), StorageError> {
+    if !matches!(table, ArchivedTable::Alerts | ArchivedTable::TimelineEntries) {
+        return Ok(());
+    }
+    let missing: Vec<MissingIncident> = diesel::sql_query(format!(
+        "SELECT DISTINCT r.incident_id FROM jsonb_populate_recordset(NULL::{table}, $1::jsonb) AS r \
+         WHERE NOT EXISTS (SELECT 1 FROM incidents i WHERE i.id = r.incident_id) ORDER BY 1 LIMIT 3"
+    ))
+    .bind::<Text, _>(array)
+    .load(conn)
+    .await?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = missing.iter().map(|row| row.incident_id.to_string()).collect();
+    Err(StorageError::Corrupt(format!(
+        "archived {table} rows belong to incidents the database does not hold ({}{}): restore the incidents of \
+         the same days first",
+        ids.join(", "),
+        if missing.len() == 3 { ", …" } else { "" }
+    )))
 }
 
 /// Moves the id sequences past the largest restored id, so rows written after a restore never
