@@ -149,6 +149,28 @@ async fn contents(db: &TestDatabase) -> BTreeMap<ArchivedTable, Vec<String>> {
     contents
 }
 
+/// A seeded database archived, day by day, to a folder of its own.
+struct Archived {
+    folder: std::path::PathBuf,
+    archive: Archive,
+    source: TestDatabase,
+    days: Days,
+    /// What `seed` returned.
+    incidents: [Uuid; 3],
+}
+
+async fn archived_seed() -> Archived {
+    let folder = std::env::temp_dir().join(format!("tocsin-archive-{}", Uuid::new_v4().simple()));
+    let archive = Archive::open(&format!("file://{}", folder.display()), std::iter::empty::<(&str, &str)>())
+        .unwrap_or_else(|error| panic!("{error}"));
+    let source = TestDatabase::new().await;
+    let first = first_day();
+    let incidents = seed(&mut source.connection().await, first).await;
+    let days = Days::new(first, first + Duration::days(2)).unwrap_or_else(|error| panic!("{error}"));
+    archive_days(&source.pool(), &archive, &ArchivedTable::ALL, days).await.unwrap_or_else(|error| panic!("{error}"));
+    Archived { folder, archive, source, days, incidents }
+}
+
 fn first_day() -> Date {
     OffsetDateTime::now_utc().date() - Duration::days(120)
 }
@@ -260,14 +282,8 @@ async fn azure_blob_storage_gives_back_every_archived_row() {
 
 #[tokio::test]
 async fn archiving_a_day_again_keeps_the_rows_archived_before_and_takes_the_changes() {
-    let folder = std::env::temp_dir().join(format!("tocsin-archive-{}", Uuid::new_v4().simple()));
-    let archive = Archive::open(&format!("file://{}", folder.display()), std::iter::empty::<(&str, &str)>())
-        .unwrap_or_else(|error| panic!("{error}"));
-    let source = TestDatabase::new().await;
+    let Archived { folder, archive, source, days, incidents: [resolved, open, _] } = archived_seed().await;
     let first = first_day();
-    let [resolved, open, _] = seed(&mut source.connection().await, first).await;
-    let days = Days::new(first, first + Duration::days(2)).unwrap_or_else(|error| panic!("{error}"));
-    archive_days(&source.pool(), &archive, &ArchivedTable::ALL, days).await.unwrap_or_else(|error| panic!("{error}"));
     let archived = contents(&source).await;
 
     // Retention deletes the resolved incident with everything filed with it; the open one is
@@ -316,14 +332,7 @@ async fn archiving_a_day_again_keeps_the_rows_archived_before_and_takes_the_chan
 
 #[tokio::test]
 async fn alerts_and_timeline_entries_are_restored_only_under_their_incidents() {
-    let folder = std::env::temp_dir().join(format!("tocsin-archive-{}", Uuid::new_v4().simple()));
-    let archive = Archive::open(&format!("file://{}", folder.display()), std::iter::empty::<(&str, &str)>())
-        .unwrap_or_else(|error| panic!("{error}"));
-    let source = TestDatabase::new().await;
-    let first = first_day();
-    seed(&mut source.connection().await, first).await;
-    let days = Days::new(first, first + Duration::days(2)).unwrap_or_else(|error| panic!("{error}"));
-    archive_days(&source.pool(), &archive, &ArchivedTable::ALL, days).await.unwrap_or_else(|error| panic!("{error}"));
+    let Archived { folder, archive, source, days, .. } = archived_seed().await;
 
     let target = TestDatabase::new().await;
     let mut conn = target.connection().await;
