@@ -412,7 +412,7 @@ def test_ingest_admission_settings_become_its_variables():
     objs = render(ALL_FEATURES)
     e = env(deployment(objs, "ingest"))
     assert e["ALERTS_ALLOWED_SOURCES"]["value"] == "203.0.113.10/32,198.51.100.0/28"
-    assert e["TRUSTED_PROXIES"]["value"] == "10.244.0.0/16"
+    assert e["TRUSTED_PROXIES"]["value"] == "10.20.8.0/26"
     assert (e["ALERTS_RATE_LIMIT_PER_SOURCE"]["value"], e["ALERTS_BURST_PER_SOURCE"]["value"]) == ("600/m", "100")
     for comp in ("incident-core", "query", "notifier"):
         assert not set(ADMISSION_ENV) & set(env(deployment(objs, comp))), comp
@@ -514,7 +514,8 @@ def test_live_feed_gets_streaming_settings_on_its_own_ingress():
     api = by_name(objs, "Ingress", "tocsin")["metadata"].get("annotations", {})
     assert not [k for k in api if "proxy-" in k], api
     # Other controllers: no nginx annotations, and /events is served by the query Ingress.
-    names = [i["metadata"]["name"] for i in of_kind(render(PRODUCTION, ("ingress.className=traefik",)), "Ingress")]
+    traefik = ("ingress.className=traefik", "networkPolicy.ingressNamespace=traefik")
+    names = [i["metadata"]["name"] for i in of_kind(render(PRODUCTION, traefik), "Ingress")]
     assert "tocsin-events" not in names, names
     # The AKS application routing add-on is ingress-nginx under another class name.
     objs = render(PRODUCTION, ("ingress.className=webapprouting.kubernetes.azure.com",
@@ -912,22 +913,104 @@ def test_network_policies_allow_what_each_service_needs():
     assert migrate["spec"]["ingress"] == [] and egress_ports(migrate) == {53, 5432}
 
 
-def test_network_policies_default_to_any_source_for_public_services():
+CONTROLLER_NAMESPACE = "ingress-nginx"  # from ingress.className "nginx", the chart's default
+METRICS_NAMESPACE = "monitoring"
+
+
+def ingress_rules(objs, comp):
+    return by_name(objs, "NetworkPolicy", full(comp))["spec"]["ingress"]
+
+
+def admits_anyone(rule):
+    """Why an ingress rule lets any pod (or any address) in, or None: no `from` at all, an empty
+    namespaceSelector (every namespace), an empty podSelector alone (every pod of the namespace),
+    or an ipBlock of the whole address space."""
+    peers = rule.get("from")
+    if not peers:
+        return "no from: every source"
+    for peer in peers:
+        if peer.get("namespaceSelector") == {} and not peer.get("podSelector"):
+            return f"{peer}: every pod of every namespace"
+        if set(peer) == {"podSelector"} and not peer["podSelector"]:
+            return f"{peer}: every pod of the namespace"
+        if peer.get("ipBlock", {}).get("cidr") in ("0.0.0.0/0", "::/0"):
+            return f"{peer}: every address"
+    return None
+
+
+def source_namespaces(rules):
+    """The namespaces the rules admit, each peer a namespaceSelector on kubernetes.io/metadata.name."""
+    found = []
+    for rule in rules:
+        for peer in rule.get("from") or []:
+            assert set(peer) == {"namespaceSelector"}, peer
+            found.append(peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"])
+    return sorted(found)
+
+
+def test_default_network_policies_admit_only_the_ingress_controller_and_prometheus():
+    # The chart's defaults, and production's ingress and Slack interactivity with the defaults'
+    # sources: the controller's namespace on the public services, Prometheus's on every one.
+    production_sources = ("json:networkPolicy.ingressFrom=[]", "json:networkPolicy.metricsFrom=[]",
+                          "networkPolicy.metricsNamespace=" + METRICS_NAMESPACE)
+    for objs in (render(), render(PRODUCTION, production_sources)):
+        for comp in SERVICES.values():
+            rules = ingress_rules(objs, comp)
+            for rule in rules:
+                assert not admits_anyone(rule), (comp, admits_anyone(rule))
+                assert rule["ports"] == [{"protocol": "TCP", "port": "http"}], (comp, rule)
     objs = render()
     for comp in ("ingest", "query"):
-        rules = by_name(objs, "NetworkPolicy", full(comp))["spec"]["ingress"]
-        assert rules == [{"ports": [{"protocol": "TCP", "port": "http"}]}], rules
+        assert source_namespaces(ingress_rules(objs, comp)) == sorted([CONTROLLER_NAMESPACE, METRICS_NAMESPACE]), comp
+    for comp in ("incident-core", "notifier"):  # no ingress in the defaults: no Slack clicks
+        assert source_namespaces(ingress_rules(objs, comp)) == [METRICS_NAMESPACE], comp
+    objs = render(PRODUCTION, production_sources)
+    got = source_namespaces(ingress_rules(objs, "notifier"))
+    assert got == sorted([CONTROLLER_NAMESPACE, METRICS_NAMESPACE]), got
 
 
-def test_empty_metrics_sources_never_widen_the_ingress_restriction():
-    controller = "json:networkPolicy.ingressFrom=[{\"namespaceSelector\":{\"matchLabels\":{\"kubernetes.io/metadata.name\":\"ingress-nginx\"}}}]"
-    objs = render(DEFAULT, (controller,))
+def test_the_controller_namespace_follows_the_ingress_class_or_is_named():
+    routing = render(DEFAULT, ("ingress.className=webapprouting.kubernetes.azure.com",))
+    named = render(DEFAULT, ("ingress.className=traefik", "networkPolicy.ingressNamespace=traefik-system"))
+    for objs, namespace in ((routing, "app-routing-system"), (named, "traefik-system")):
+        for comp in ("ingest", "query"):
+            assert source_namespaces(ingress_rules(objs, comp)) == sorted([namespace, METRICS_NAMESPACE]), (comp, namespace)
+    # A class the chart cannot place: the install names the value to set instead of guessing.
+    err = render_fails(DEFAULT, ("ingress.className=traefik",))
+    assert "networkPolicy.ingressNamespace" in err and "traefik" in err, err
+
+
+def test_explicit_sources_replace_the_namespaces():
+    controller = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "edge"}},
+                  "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}}}
+    scraper = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+               "podSelector": {"matchLabels": {"rsName": "ama-metrics"}}}
+    objs = render(DEFAULT, ("json:networkPolicy.ingressFrom=" + json.dumps([controller]),
+                            "json:networkPolicy.metricsFrom=" + json.dumps([scraper])))
     for comp in ("ingest", "query"):
-        rules = by_name(objs, "NetworkPolicy", full(comp))["spec"]["ingress"]
-        assert len(rules) == 1 and rules[0].get("from"), (comp, rules)
+        assert [r["from"] for r in ingress_rules(objs, comp)] == [[controller], [scraper]], comp
     for comp in ("incident-core", "notifier"):
-        rules = by_name(objs, "NetworkPolicy", full(comp))["spec"]["ingress"]
-        assert rules == [{"ports": [{"protocol": "TCP", "port": "http"}]}], (comp, rules)
+        assert [r["from"] for r in ingress_rules(objs, comp)] == [[scraper]], comp
+
+
+def test_without_a_scraper_only_the_controller_gets_in():
+    objs = render(DEFAULT, ("networkPolicy.metricsNamespace=",))
+    for comp in ("ingest", "query"):
+        assert source_namespaces(ingress_rules(objs, comp)) == [CONTROLLER_NAMESPACE], comp
+    for comp in ("incident-core", "notifier"):
+        # Nothing but the kubelet's probes, which NetworkPolicies do not apply to.
+        assert ingress_rules(objs, comp) == [], comp
+
+
+def test_schema_checks_the_network_policy_sources():
+    for typo, word in (("networkPolicy.ingressNamspace=x", "ingressNamspace"),
+                       ('json:networkPolicy.ingressFrom=[{"namespaceSelecter": {}}]', "namespaceSelecter"),
+                       ('json:networkPolicy.metricsFrom=[{"ipblock": {"cidr": "10.0.0.0/8"}}]', "ipblock")):
+        err = render_fails(DEFAULT, (typo,))
+        assert f"'{word}' not allowed" in err, (typo, err)
+    for bad in ("networkPolicy.ingressNamespace=Ingress_Nginx", "networkPolicy.metricsNamespace=-monitoring",
+                "json:networkPolicy.ingressFrom=[{}]", "json:networkPolicy.metricsNamespace=7"):
+        render_fails(DEFAULT, (bad,))
 
 
 def test_notifier_reaches_the_internet_on_its_ports_only():

@@ -371,17 +371,20 @@ spec:
 {{- end -}}
 
 {{/*
-Ingress, all on port 8080 (API, probes and /metrics share it):
+Ingress, all on port 8080 (API, probes and /metrics share it); the services never call one
+another, so nothing else needs in:
   public (ingest, query, the notifier with Slack interactivity)
-                             networkPolicy.ingressFrom (anyone when empty), plus metricsFrom
-                             when both are set;
-  the others                 networkPolicy.metricsFrom (anyone when empty).
+                             the ingress controller: networkPolicy.ingressFrom, or the pods of
+                             its namespace (tocsin.ingressNamespace);
+  every service              Prometheus: networkPolicy.metricsFrom, or the pods of
+                             networkPolicy.metricsNamespace; no rule when both are empty.
+No rule ever admits every source. Kubelet probes are not subject to NetworkPolicies.
 Egress: DNS, Redis, PostgreSQL only for the services that use it, the service's own rules (the
 notifier's HTTPS and SMTP), and extraEgress.
-Kubelet probes are not subject to NetworkPolicies.
 */}}
 {{- define "tocsin.networkPolicy" -}}
 {{- $np := .root.Values.networkPolicy -}}
+{{- $metrics := include "tocsin.metricsPeers" .root -}}
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata:
@@ -393,27 +396,25 @@ spec:
     matchLabels:
       {{- include "tocsin.selectorLabels" . | nindent 6 }}
   policyTypes: ["Ingress", "Egress"]
+  {{- if or .public $metrics }}
   ingress:
     {{- if .public }}
     - ports:
         - protocol: TCP
           port: http
-      {{- with $np.ingressFrom }}
       from:
-        {{- toYaml . | nindent 8 }}
-      {{- end }}
+        {{- include "tocsin.ingressPeers" .root | nindent 8 }}
     {{- end }}
-    {{- /* Public services: a separate scrape rule only when metricsFrom names the scrapers,
-           so an ingressFrom restriction is never widened by an empty metricsFrom. */}}
-    {{- if or (not .public) (and $np.ingressFrom $np.metricsFrom) }}
+    {{- if $metrics }}
     - ports:
         - protocol: TCP
           port: http
-      {{- with $np.metricsFrom }}
       from:
-        {{- toYaml . | nindent 8 }}
-      {{- end }}
+        {{- $metrics | nindent 8 }}
     {{- end }}
+  {{- else }}
+  ingress: []
+  {{- end }}
   egress:
     {{- include "tocsin.egressDns" .root | nindent 4 }}
     {{- include "tocsin.egressBackend" $np.redis | nindent 4 }}
@@ -426,4 +427,47 @@ spec:
     {{- with $np.extraEgress }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
+{{- end -}}
+
+
+{{/*
+The ingress controller's namespace: networkPolicy.ingressNamespace, or the one its class implies
+(ingress-nginx's own chart, the AKS application routing add-on). Any other class has to be named:
+guessing wrong would cut the ingress off, and admitting everyone is what the policy is there to stop.
+*/}}
+{{- define "tocsin.ingressNamespace" -}}
+{{- $np := .Values.networkPolicy -}}
+{{- $class := .Values.ingress.className -}}
+{{- if $np.ingressNamespace -}}
+{{- $np.ingressNamespace -}}
+{{- else if eq $class "nginx" -}}
+ingress-nginx
+{{- else if eq $class "webapprouting.kubernetes.azure.com" -}}
+app-routing-system
+{{- else -}}
+{{- fail (printf "networkPolicy.ingressNamespace: name the namespace your ingress controller runs in (the chart knows it only for ingress.className nginx and webapprouting.kubernetes.azure.com, not %q), or list the controller's pods in networkPolicy.ingressFrom" $class) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Who reaches the public services (NetworkPolicyPeer list, YAML). */}}
+{{- define "tocsin.ingressPeers" -}}
+{{- with .Values.networkPolicy.ingressFrom -}}
+{{- toYaml . -}}
+{{- else -}}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ include "tocsin.ingressNamespace" . }}
+{{- end -}}
+{{- end -}}
+
+{{/* Who scrapes /metrics (NetworkPolicyPeer list, YAML); empty when nobody does. */}}
+{{- define "tocsin.metricsPeers" -}}
+{{- $np := .Values.networkPolicy -}}
+{{- if $np.metricsFrom -}}
+{{- toYaml $np.metricsFrom -}}
+{{- else if $np.metricsNamespace -}}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ $np.metricsNamespace }}
+{{- end -}}
 {{- end -}}
