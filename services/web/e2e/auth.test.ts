@@ -1,6 +1,6 @@
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { failOnPageErrors, launch, newContext, signIn } from './browser';
+import { failOnPageErrors, launch, newContext, pageErrors, signIn } from './browser';
 import { stack } from './env';
 
 let browser: Browser;
@@ -12,15 +12,71 @@ afterAll(async () => {
 });
 
 describe('sign-in', () => {
-  it('takes ?token= once and removes it from the address bar', async () => {
+  it('signs in from a #token= link, never sends the token in a URL, and takes it out of the address bar', async () => {
+    const { apiToken } = stack();
     const context = await newContext(browser);
     const page = await context.newPage();
-    await page.goto(`/?token=${encodeURIComponent(stack().apiToken)}&severity=critical`);
+    failOnPageErrors(page);
+    const urls = recordRequestUrls(page);
+    await page.goto(`/?severity=critical#token=${encodeURIComponent(apiToken)}`);
     await page.getByRole('heading', { level: 1, name: 'Incidents' }).waitFor();
-    const url = new URL(page.url());
-    expect(url.searchParams.has('token')).toBe(false);
-    expect(url.searchParams.get('severity')).toBe('critical');
     await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+    const url = new URL(page.url());
+    expect(url.hash).toBe('');
+    expect(url.searchParams.get('severity')).toBe('critical');
+    expect(await page.evaluate(() => localStorage.getItem('tocsin.token'))).toBe(apiToken);
+    // The list, the live feed and the page's files were all requested, none with the token.
+    expect(urls.some((u) => u.includes('/incidents?'))).toBe(true);
+    expect(urls.some((u) => u.includes('/events'))).toBe(true);
+    expect(urls.filter((u) => u.includes(apiToken) || u.includes(encodeURIComponent(apiToken)))).toEqual([]);
+    expect(pageErrors(page)).toEqual([]);
+    await context.close();
+  });
+
+  it('a ?token= link does not sign in, says why, and leaves no token in the address bar', async () => {
+    const { apiToken } = stack();
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    failOnPageErrors(page);
+    await page.goto(`/history?token=${encodeURIComponent(apiToken)}`);
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await page.getByText(/put the token after # instead/).waitFor();
+    expect(page.url()).not.toContain(apiToken);
+    expect(await page.evaluate(() => localStorage.getItem('tocsin.token'))).toBeNull();
+    expect(pageErrors(page)).toEqual([]);
+    await context.close();
+  });
+
+  it('asks before a #token= link replaces the token a signed-in user has: keep keeps it, replace replaces it', async () => {
+    const { apiToken } = stack();
+    const other = `link-token-${Date.now()}-not-the-api-token`;
+    const context = await newContext(browser);
+    const page = await signIn(context);
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+    const urls = recordRequestUrls(page);
+    const bearers = recordBearers(page);
+
+    await page.goto(`/history#token=${other}`);
+    const dialog = page.getByRole('dialog', { name: 'Replace your API token?' });
+    await dialog.waitFor();
+    expect(new URL(page.url()).hash).toBe('');
+    expect(await page.evaluate(() => localStorage.getItem('tocsin.token'))).toBe(apiToken);
+    await dialog.getByRole('button', { name: 'Keep my current token', exact: true }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.getByRole('heading', { level: 1, name: 'History' }).waitFor();
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
+    expect(await page.evaluate(() => localStorage.getItem('tocsin.token'))).toBe(apiToken);
+    expect(bearers).not.toContain(other);
+
+    await page.goto(`/#token=${other}`);
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Replace my token', exact: true }).click();
+    // The link's token is now the one the page sends; the API does not know it, so the sign-in
+    // comes back, as for any refused token.
+    await page.getByText('The API refused your token (401). Sign in again.').waitFor();
+    expect(bearers).toContain(other);
+    expect(urls.filter((u) => u.includes(other))).toEqual([]);
+    expect(pageErrors(page).filter((e) => !e.includes('401'))).toEqual([]);
     await context.close();
   });
 
@@ -51,3 +107,20 @@ describe('sign-in', () => {
     await context.close();
   });
 });
+
+/** Every URL the page requests from now on: documents, files, API calls and the live feed. */
+function recordRequestUrls(page: Page): string[] {
+  const urls: string[] = [];
+  page.on('request', (request) => urls.push(request.url()));
+  return urls;
+}
+
+/** The bearer token of every request the page sends from now on. */
+function recordBearers(page: Page): string[] {
+  const tokens: string[] = [];
+  page.on('request', (request) => {
+    const header = request.headers()['authorization'];
+    if (header?.startsWith('Bearer ')) tokens.push(header.slice('Bearer '.length));
+  });
+  return tokens;
+}

@@ -1,4 +1,5 @@
 import { Navigate, Outlet, Route, Routes, useLocation } from 'react-router';
+import { LinkToken } from '../features/auth/LinkToken';
 import { useLiveUpdates } from '../features/live/useLiveUpdates';
 import { useSession } from '../shared/lib/session';
 import { Shell } from './Shell';
@@ -15,18 +16,21 @@ import { WallboardRoute } from './routes/WallboardRoute';
  */
 export function AppRoutes() {
   return (
-    <Routes>
-      <Route path="/signin" element={<SignInRoute />} />
-      <Route element={<RequireSession />}>
-        <Route path="/wallboard" element={<WallboardRoute />} />
-        <Route element={<Shell />}>
-          <Route index element={<DashboardRoute />} />
-          <Route path="/incident/:id" element={<IncidentRoute />} />
-          <Route path="/history" element={<HistoryRoute />} />
-          <Route path="*" element={<NotFoundRoute />} />
+    <>
+      <LinkToken />
+      <Routes>
+        <Route path="/signin" element={<SignInRoute />} />
+        <Route element={<RequireSession />}>
+          <Route path="/wallboard" element={<WallboardRoute />} />
+          <Route element={<Shell />}>
+            <Route index element={<DashboardRoute />} />
+            <Route path="/incident/:id" element={<IncidentRoute />} />
+            <Route path="/history" element={<HistoryRoute />} />
+            <Route path="*" element={<NotFoundRoute />} />
+          </Route>
         </Route>
-      </Route>
-    </Routes>
+      </Routes>
+    </>
   );
 }
 

@@ -1,4 +1,4 @@
-import { render, screen, waitFor } from '@testing-library/react';
+import { act, render, screen, waitFor, within } from '@testing-library/react';
 import { BrowserRouter } from 'react-router';
 import { describe, expect, it } from 'vitest';
 import { AppRoutes } from '../../app/AppRoutes';
@@ -9,10 +9,10 @@ import { makeIncident } from '../../testing/fixtures';
 import { FakeStream, renderApp, testQueryClient } from '../../testing/render';
 
 describe('sign-in', () => {
-  it('takes ?token= once, stores it and removes it from the address bar', async () => {
-    window.history.replaceState(null, '', '/history?token=from-link&range=24h');
-    expect(takeTokenFromUrl()).toBe(true);
-    expect(window.location.pathname + window.location.search).toBe('/history?range=24h');
+  it('takes #token= once, stores it and removes it from the address bar', async () => {
+    window.history.replaceState(null, '', '/history?range=24h#token=from-link');
+    expect(takeTokenFromUrl()).toBe('signed-in');
+    expect(window.location.pathname + window.location.search + window.location.hash).toBe('/history?range=24h');
     expect(localStorage.getItem('tocsin.token')).toBe('from-link');
 
     // The app then runs signed in with it.
@@ -29,10 +29,72 @@ describe('sign-in', () => {
     expect(api.requests[0]!.headers.get('Authorization')).toBe('Bearer from-link');
   });
 
-  it('does nothing without ?token=', () => {
-    window.history.replaceState(null, '', '/?team=platform');
-    expect(takeTokenFromUrl()).toBe(false);
-    expect(window.location.search).toBe('?team=platform');
+  it('never takes ?token=: it leaves the address bar, nothing is stored, and the page says to use #token=', async () => {
+    window.history.replaceState(null, '', '/history?token=from-log&range=24h');
+    expect(takeTokenFromUrl()).toBe('ignored');
+    expect(window.location.pathname + window.location.search).toBe('/history?range=24h');
+    expect(localStorage.getItem('tocsin.token')).toBeNull();
+    expect(session.get().token).toBeNull();
+
+    const { user } = renderApp('/', { signedIn: false });
+    expect(await screen.findByRole('heading', { name: 'Sign in' })).toBeInTheDocument();
+    const notice = screen.getByRole('alert');
+    expect(notice).toHaveTextContent(/You were not signed in with it/);
+    expect(notice).toHaveTextContent(/put the token after # instead/);
+    await user.click(within(notice).getByRole('button', { name: 'Dismiss' }));
+    expect(screen.queryByRole('alert')).not.toBeInTheDocument();
+  });
+
+  it('does nothing without a token in the address', () => {
+    window.history.replaceState(null, '', '/?team=platform#main');
+    expect(takeTokenFromUrl()).toBe('none');
+    expect(window.location.search + window.location.hash).toBe('?team=platform#main');
+  });
+
+  it('a link with the token already stored changes nothing', () => {
+    session.signIn('mine', 'ana@example.com');
+    window.history.replaceState(null, '', '/#token=mine');
+    expect(takeTokenFromUrl()).toBe('same');
+    expect(window.location.hash).toBe('');
+    expect(session.get().offered).toBeNull();
+  });
+
+  it('asks before a link replaces a stored token: keep keeps it', async () => {
+    mockApi().get('/incidents', { body: { items: [], next_cursor: null } });
+    const { user } = renderApp('/');
+    await screen.findByText(/All quiet/);
+    window.history.replaceState(null, '', '/#token=crafted');
+    act(() => {
+      expect(takeTokenFromUrl()).toBe('offered');
+    });
+    expect(window.location.hash).toBe('');
+    expect(localStorage.getItem('tocsin.token')).toBe('test-token');
+
+    const dialog = await screen.findByRole('dialog', { name: 'Replace your API token?' });
+    await user.click(within(dialog).getByRole('button', { name: 'Keep my current token' }));
+    expect(screen.queryByRole('dialog')).not.toBeInTheDocument();
+    expect(localStorage.getItem('tocsin.token')).toBe('test-token');
+    expect(session.get().token).toBe('test-token');
+    expect(session.get().offered).toBeNull();
+  });
+
+  it('asks before a link replaces a stored token: replace replaces it, and the next requests carry it', async () => {
+    const api = mockApi().get('/incidents', { body: { items: [], next_cursor: null } });
+    const { user, stream } = renderApp('/');
+    await screen.findByText(/All quiet/);
+    // A link followed while the page is open changes only the fragment: nothing reloads.
+    act(() => {
+      window.history.replaceState(null, '', '/#token=from-colleague');
+      window.dispatchEvent(new HashChangeEvent('hashchange'));
+    });
+    const dialog = await screen.findByRole('dialog', { name: 'Replace your API token?' });
+    expect(window.location.hash).toBe('');
+    await user.click(within(dialog).getByRole('button', { name: 'Replace my token' }));
+    expect(screen.queryByRole('dialog')).not.toBeInTheDocument();
+    expect(localStorage.getItem('tocsin.token')).toBe('from-colleague');
+    expect(localStorage.getItem('tocsin.name')).toBe('ana@example.com');
+    await waitFor(() => expect(stream.token).toBe('from-colleague'));
+    expect(api.requests.every((request) => !request.url.href.includes('from-colleague'))).toBe(true);
   });
 
   it('asks for a token, checks it, keeps token and name, and goes where the user was going', async () => {

@@ -1,5 +1,7 @@
 // Who is signed in: the API token and the display name used as `actor`. Kept in localStorage,
 // read through useSession(). A 401 from the API expires the token, which brings back the sign-in.
+// A sign-in link carries the token in the fragment (`#token=`), which browsers never send to a
+// server, so it stays out of every access log; a link never replaces a stored token unasked.
 import { useSyncExternalStore } from 'react';
 
 export interface Session {
@@ -7,6 +9,13 @@ export interface Session {
   name: string;
   /** Why the last session ended, shown on the sign-in page. */
   expired: boolean;
+  /**
+   * A token a `#token=` link brought while another one was stored. Held in memory only, until the
+   * user says whether it replaces theirs.
+   */
+  offered: string | null;
+  /** The address carried `?token=`, which is never used: the page says to use `#token=`. */
+  queryTokenIgnored: boolean;
 }
 
 const TOKEN_KEY = 'tocsin.token';
@@ -17,6 +26,8 @@ function read(): Session {
     token: storage()?.getItem(TOKEN_KEY) || null,
     name: storage()?.getItem(NAME_KEY) ?? '',
     expired: false,
+    offered: null,
+    queryTokenIgnored: false,
   };
 }
 
@@ -44,7 +55,26 @@ export const session = {
   signIn(token: string, name: string) {
     storage()?.setItem(TOKEN_KEY, token);
     storage()?.setItem(NAME_KEY, name);
-    set({ token, name, expired: false });
+    set({ ...session.get(), token, name, expired: false, offered: null, queryTokenIgnored: false });
+  },
+  /** A link's token, waiting for the user to keep theirs or take it. */
+  offer(token: string) {
+    set({ ...session.get(), offered: token });
+  },
+  /** The user took the link's token. */
+  acceptOffered() {
+    const { offered, name } = session.get();
+    if (offered) session.signIn(offered, name);
+  },
+  /** The user kept their token: the link's is forgotten. */
+  declineOffered() {
+    set({ ...session.get(), offered: null });
+  },
+  ignoredQueryToken() {
+    set({ ...session.get(), queryTokenIgnored: true });
+  },
+  dismissQueryTokenNotice() {
+    set({ ...session.get(), queryTokenIgnored: false });
   },
   /** Keep the name, forget the token. */
   signOut() {
@@ -70,17 +100,40 @@ export function useSession(): Session {
   return useSyncExternalStore(session.subscribe, session.get, session.get);
 }
 
+/** What the address said about a token. */
+export type LinkToken = 'none' | 'signed-in' | 'same' | 'offered' | 'ignored';
+
 /**
- * `?token=` in the address: store it and take it out of the address bar, so it is neither
- * bookmarked nor shared. Returns whether a token was taken.
+ * A sign-in link: `#token=…` in the fragment. The token is taken out of the address bar at once
+ * (`history.replaceState`), so it is neither bookmarked nor shared, and other parameters are kept.
+ * - Nobody signed in: the page signs in with it.
+ * - Another token stored: it is only offered (`session.offer`); the page asks before it replaces
+ *   the stored one, so a crafted link cannot swap a user's token behind their back.
+ * - `?token=` in the query string is never used, because the server and every proxy on the way
+ *   logged the request with it: it is removed from the address bar, and the page says why.
  */
-export function takeTokenFromUrl(location: Location = window.location, history: History = window.history): boolean {
-  const params = new URLSearchParams(location.search);
-  const token = params.get('token');
-  if (!token) return false;
-  params.delete('token');
-  session.signIn(token, session.get().name);
-  const search = params.toString();
-  history.replaceState(history.state, '', location.pathname + (search ? `?${search}` : '') + location.hash);
-  return true;
+export function takeTokenFromUrl(location: Location = window.location, history: History = window.history): LinkToken {
+  const search = new URLSearchParams(location.search);
+  const fragment = new URLSearchParams(location.hash.replace(/^#/, ''));
+  if (!search.has('token') && !fragment.has('token')) return 'none';
+  const fromQuery = search.has('token');
+  const token = fragment.get('token')?.trim() || null;
+  search.delete('token');
+  fragment.delete('token');
+  const rest = search.toString();
+  const hash = fragment.toString();
+  history.replaceState(history.state, '', location.pathname + (rest ? `?${rest}` : '') + (hash ? `#${hash}` : ''));
+
+  if (!token) {
+    if (fromQuery) session.ignoredQueryToken();
+    return fromQuery ? 'ignored' : 'none';
+  }
+  const current = session.get();
+  if (!current.token) {
+    session.signIn(token, current.name);
+    return 'signed-in';
+  }
+  if (current.token === token) return 'same';
+  session.offer(token);
+  return 'offered';
 }
