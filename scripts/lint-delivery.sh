@@ -15,7 +15,9 @@
 #              resources, data sources) and every module call's arguments matching the module's
 #              variables; every provider a module uses declared in its versions.tf; every
 #              environment's <env>.tfvars sets each required variable of terraform/environment and
-#              nothing else, names itself, and has an <env>.backend.hcl with a state of its own.
+#              nothing else, names itself, and has an <env>.backend.hcl with a state of its own;
+#              Redis is one the bus can use (Azure Managed Redis, non-clustered, NoEviction, TLS,
+#              a private endpoint; AOF persistence in production).
 #              `terraform validate` needs the providers from registry.terraform.io, which this
 #              machine cannot reach: the ci workflow (.github/workflows/ci.yml) runs it.
 # Tools are installed into the git-ignored .local/ on the first run and reused afterwards:
@@ -512,6 +514,46 @@ for path in tfvars:
     check(key == f"{path.stem}.tfstate", f"environment/{backend.name}: state key {path.stem}.tfstate", f"key is {key!r}")
     state_keys[path.stem] = key
 check(len(set(state_keys.values())) == len(state_keys), "environments: no two share a state", str(state_keys))
+
+# The Redis the services get. The bus needs Redis 6.2 or newer (XADD ... MINID, XPENDING ... IDLE,
+# exclusive XRANGE), every key of one MULTI/EXEC or script in one place (a stream and its
+# dead-letter stream are two hash slots), and no eviction. Azure Cache for Redis serves "6" as
+# Redis 6.0; Azure Managed Redis (Redis 7.4), non-clustered, fits.
+def resources_of(directory):
+    found = {}
+    for item in parsed.get(directory, {}).get("resource", []):
+        for rtype, named in item.items():
+            for name, body in named.items():
+                found[f"{unquote(rtype)}.{unquote(name)}"] = body
+    return found
+
+redis = resources_of(tf / "modules" / "redis")
+caches = sorted(r for r in redis if r.startswith("azurerm_redis_cache."))
+check(not caches, "redis: no Azure Cache for Redis (it serves Redis 6.0, the bus needs 6.2 or newer)", ", ".join(caches))
+managed = [body for r, body in redis.items() if r.startswith("azurerm_managed_redis.")]
+check(len(managed) == 1, "redis: one Azure Managed Redis (Redis 7.4)", f"found {len(managed)}")
+for body in managed:
+    database = (body.get("default_database") or [{}])[0]
+    want = {"clustering_policy": "NoCluster", "eviction_policy": "NoEviction", "client_protocol": "Encrypted"}
+    got = {key: unquote(str(database.get(key, ""))) for key in want}
+    check(got == want, "redis: non-clustered (the bus's multi-key commands), NoEviction, TLS", str(got))
+    check(database.get("access_keys_authentication_enabled") is True,
+          "redis: access keys on (REDIS_URL carries the key; the services do not sign in with Entra ID)")
+    check(unquote(str(body.get("public_network_access", ""))) == "Disabled", "redis: no public network access")
+subresources = {unquote(name) for r, body in redis.items() if r.startswith("azurerm_private_endpoint.")
+                for connection in body.get("private_service_connection", []) for name in connection.get("subresource_names", [])}
+check(subresources == {"redisEnterprise"}, "redis: the private endpoint connects to redisEnterprise", str(sorted(subresources)))
+zones = {unquote(str(body.get("name"))) for r, body in resources_of(tf / "modules" / "network").items()
+         if r.startswith("azurerm_private_dns_zone.")}
+check("privatelink.redis.azure.net" in zones, "network: the private DNS zone of Azure Managed Redis (privatelink.redis.azure.net)",
+      str(sorted(zones)))
+# Production keeps every write acknowledged a second ago, not the last hourly snapshot.
+production = environment / "production.tfvars"
+if production.is_file():
+    with production.open() as f:
+        settings = hcl2.load(f).get("redis", {})
+    check(unquote(str(settings.get("persistence", ""))) == "aof", "environment/production.tfvars: Redis persistence is aof",
+          str(settings))
 PY
 
 echo

@@ -896,7 +896,7 @@ def test_network_policies_allow_what_each_service_needs():
         np = by_name(objs, "NetworkPolicy", full(comp))
         assert np["spec"]["podSelector"]["matchLabels"] == deployment(objs, comp)["spec"]["selector"]["matchLabels"]
         ports = egress_ports(np)
-        assert {53, 6380} <= ports, (comp, ports)
+        assert {53, 10000} <= ports, (comp, ports)
         assert (5432 in ports) == (comp in ("incident-core", "query", "notifier")), (comp, ports)
         # Only the notifier talks to the internet (Slack, Teams, GitHub, SMTP), and incident-core
         # to the archive's store over HTTPS, as archive.enabled (production.yaml) asks.
@@ -1011,6 +1011,20 @@ def test_schema_checks_the_network_policy_sources():
     for bad in ("networkPolicy.ingressNamespace=Ingress_Nginx", "networkPolicy.metricsNamespace=-monitoring",
                 "json:networkPolicy.ingressFrom=[{}]", "json:networkPolicy.metricsNamespace=7"):
         render_fails(DEFAULT, (bad,))
+
+
+def test_every_service_reaches_azure_managed_redis_on_its_tls_port():
+    # Azure Managed Redis (terraform/modules/redis) listens on 10000, TLS; the production example
+    # opens that port alone, towards the private endpoints' subnet.
+    for files, ports in ((DEFAULT, {6379, 6380, 10000}), (PRODUCTION, {10000})):
+        objs = render(files)
+        for comp in SERVICES.values():
+            egress = by_name(objs, "NetworkPolicy", full(comp))["spec"]["egress"]
+            redis = [r for r in egress if {p["port"] for p in r.get("ports", [])} & {6379, 6380, 10000}]
+            assert len(redis) == 1 and {p["port"] for p in redis[0]["ports"]} == ports, (comp, redis)
+    (rule,) = [r for r in by_name(render(PRODUCTION), "NetworkPolicy", full("ingest"))["spec"]["egress"]
+               if r["ports"][0]["port"] == 10000]
+    assert rule["to"] == [{"ipBlock": {"cidr": "10.20.3.0/24"}}], rule
 
 
 def test_notifier_reaches_the_internet_on_its_ports_only():

@@ -108,20 +108,19 @@ module "postgres" {
   tags                       = local.tags
 }
 
+# Azure Managed Redis (Redis 7.4): Azure Cache for Redis serves Redis 6.0, older than the 6.2 the
+# bus needs (terraform/modules/redis/main.tf).
 module "redis" {
   source = "../modules/redis"
 
-  name                             = "${var.name}-${random_string.suffix.result}"
-  location                         = var.location
-  resource_group_name              = azurerm_resource_group.this.name
-  sku_name                         = var.redis.sku_name
-  capacity                         = var.redis.capacity
-  zones                            = var.redis.zones
-  persistence                      = var.redis.persistence
-  persistence_storage_account_name = substr("${local.compact}rdb${random_string.suffix.result}", 0, 24)
-  private_endpoint_subnet_id       = module.network.private_endpoints_subnet_id
-  private_dns_zone_id              = module.network.redis_private_dns_zone_id
-  tags                             = local.tags
+  name                       = "${var.name}-${random_string.suffix.result}"
+  location                   = var.location
+  resource_group_name        = azurerm_resource_group.this.name
+  sku_name                   = var.redis.sku_name
+  persistence                = var.redis.persistence
+  private_endpoint_subnet_id = module.network.private_endpoints_subnet_id
+  private_dns_zone_id        = module.network.redis_private_dns_zone_id
+  tags                       = local.tags
 }
 
 module "storage" {

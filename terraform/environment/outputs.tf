@@ -41,8 +41,13 @@ output "postgres_fqdn" {
 }
 
 output "redis_hostname" {
-  description = "Host name of the Redis cache (private endpoint, TLS port 6380)."
+  description = "Host name of Azure Managed Redis (private endpoint; TLS port in redis_port)."
   value       = module.redis.hostname
+}
+
+output "redis_port" {
+  description = "The Redis TLS port (10000), the chart's networkPolicy.redis.ports."
+  value       = module.redis.port
 }
 
 output "backup_storage" {
@@ -76,7 +81,7 @@ output "helm_values" {
     }
     networkPolicy = {
       postgres = { cidrs = [module.network.postgres_cidr], ports = [5432] }
-      redis    = { cidrs = [module.network.private_endpoints_cidr], ports = [6380] }
+      redis    = { cidrs = [module.network.private_endpoints_cidr], ports = [module.redis.port] }
     }
   })
 }

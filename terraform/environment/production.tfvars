@@ -35,12 +35,11 @@ postgres = {
 }
 
 redis = {
-  # Premium P1 (6 GB): zone-redundant replicas and RDB snapshots, so a restart of both nodes keeps
-  # the streams.
-  sku_name    = "Premium"
-  capacity    = 1
-  zones       = ["1", "2"]
-  persistence = true
+  # Azure Managed Redis Balanced B5 (6 GB), its replica in another zone. AOF persistence: every
+  # write is logged once a second, so losing both nodes loses about a second of the streams, not
+  # the hour an RDB snapshot would (docs/reliability.md, "Redis failover").
+  sku_name    = "Balanced_B5"
+  persistence = "aof"
 }
 
 storage = {

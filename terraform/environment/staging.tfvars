@@ -33,11 +33,9 @@ postgres = {
 }
 
 redis = {
-  # Standard C1: a replica, no zones, no persistence.
-  sku_name    = "Standard"
-  capacity    = 1
-  zones       = []
-  persistence = false
+  # Azure Managed Redis Balanced B1 (1 GB): a replica, no persistence.
+  sku_name    = "Balanced_B1"
+  persistence = "none"
 }
 
 storage = {

@@ -131,17 +131,15 @@ variable "postgres" {
 }
 
 variable "redis" {
-  description = "Azure Cache for Redis: SKU (Standard or Premium), capacity, and zones and RDB persistence (both Premium only)."
+  description = "Azure Managed Redis: the SKU (a non-clustered one, 24 GB or less, e.g. Balanced_B1) and the persistence: aof, rdb or none (terraform/modules/redis)."
   type = object({
     sku_name    = string
-    capacity    = number
-    zones       = list(string)
-    persistence = bool
+    persistence = string
   })
 
   validation {
-    condition     = var.redis.sku_name == "Premium" || (length(var.redis.zones) == 0 && !var.redis.persistence)
-    error_message = "redis.zones and redis.persistence need the Premium SKU."
+    condition     = contains(["aof", "rdb", "none"], var.redis.persistence)
+    error_message = "redis.persistence must be aof, rdb or none."
   }
 }
 

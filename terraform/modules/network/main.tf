@@ -51,7 +51,8 @@ resource "azurerm_subnet" "private_endpoints" {
 }
 
 # PostgreSQL with VNet integration needs a private zone whose name ends in
-# .postgres.database.azure.com; Redis private endpoints use the privatelink zone.
+# .postgres.database.azure.com; the private endpoint of Azure Managed Redis uses its privatelink
+# zone (privatelink.redis.azure.net; Azure Cache for Redis's would be privatelink.redis.cache.windows.net).
 resource "azurerm_private_dns_zone" "postgres" {
   name                = "${var.name}.private.postgres.database.azure.com"
   resource_group_name = var.resource_group_name
@@ -59,7 +60,7 @@ resource "azurerm_private_dns_zone" "postgres" {
 }
 
 resource "azurerm_private_dns_zone" "redis" {
-  name                = "privatelink.redis.cache.windows.net"
+  name                = "privatelink.redis.azure.net"
   resource_group_name = var.resource_group_name
   tags                = var.tags
 }

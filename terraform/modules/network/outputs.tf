@@ -37,7 +37,7 @@ output "postgres_private_dns_zone_id" {
 }
 
 output "redis_private_dns_zone_id" {
-  description = "privatelink.redis.cache.windows.net, linked to the VNet."
+  description = "privatelink.redis.azure.net (Azure Managed Redis), linked to the VNet."
   value       = azurerm_private_dns_zone.redis.id
   depends_on  = [azurerm_private_dns_zone_virtual_network_link.redis]
 }

@@ -1,67 +1,41 @@
-# Azure Cache for Redis for the streams between the services: TLS only (port 6380, TLS 1.2 or
-# newer), no public network access (a private endpoint in the VNet), and maxmemory-policy
-# noeviction: the streams are tocsin's queues, and an evicted stream is a lost alert. A full cache
-# then refuses writes, ingest answers 503 and Alertmanager retries.
+# Azure Managed Redis for the streams between the services.
+#
+# Why not Azure Cache for Redis: its redis_version "6" is Redis 6.0, and the bus needs 6.2 or newer
+# (XADD ... MINID, XPENDING ... IDLE, exclusive XRANGE ranges); the services refuse to start on an
+# older server. Azure Managed Redis runs Redis 7.4 (Redis Enterprise).
+#
+# - Non-clustered (clustering_policy NoCluster): the bus writes a stream and its dead-letter stream
+#   in one MULTI/EXEC or one Lua script, keys that fall in different hash slots, which a sharded
+#   database (the OSS or Enterprise policy) refuses with CROSSSLOT. Non-clustered caches are at
+#   most 24 GB (the SKU validation in variables.tf), plenty for STREAM_MAX_AGE of alerts and events.
+# - TLS only (client protocol Encrypted, port 10000), no public network access (a private endpoint
+#   in the VNet).
+# - Access keys: the services authenticate with the key in REDIS_URL. Microsoft Entra ID (a token
+#   as the password, renewed before it expires) is not something they can do yet.
+# - NoEviction: the streams are tocsin's queues, and an evicted stream is a lost alert. A full
+#   cache then refuses writes, ingest answers 503 and Alertmanager retries.
+# - High availability (a replica on another node, in another zone where the region has zones) is
+#   always on: without it a node restart loses the streams.
+# - Persistence (var.persistence): AOF, every write logged once a second, so that losing both
+#   nodes loses about a second; or RDB snapshots every hour; or none.
 
-locals {
-  premium = var.sku_name == "Premium"
-}
+resource "azurerm_managed_redis" "this" {
+  name                      = var.name
+  location                  = var.location
+  resource_group_name       = var.resource_group_name
+  sku_name                  = var.sku_name
+  high_availability_enabled = true
+  public_network_access     = "Disabled"
+  tags                      = var.tags
 
-resource "azurerm_storage_account" "persistence" {
-  count = var.persistence ? 1 : 0
+  default_database {
+    access_keys_authentication_enabled = true
+    client_protocol                    = "Encrypted"
+    clustering_policy                  = "NoCluster"
+    eviction_policy                    = "NoEviction"
 
-  name                            = var.persistence_storage_account_name
-  location                        = var.location
-  resource_group_name             = var.resource_group_name
-  account_kind                    = "StorageV2"
-  account_tier                    = "Standard"
-  account_replication_type        = "ZRS"
-  min_tls_version                 = "TLS1_2"
-  https_traffic_only_enabled      = true
-  allow_nested_items_to_be_public = false
-  tags                            = var.tags
-
-  lifecycle {
-    precondition {
-      condition     = local.premium && var.persistence_storage_account_name != null
-      error_message = "Redis persistence needs sku_name = \"Premium\" and persistence_storage_account_name."
-    }
-  }
-}
-
-resource "azurerm_redis_cache" "this" {
-  name                          = var.name
-  location                      = var.location
-  resource_group_name           = var.resource_group_name
-  sku_name                      = var.sku_name
-  family                        = local.premium ? "P" : "C"
-  capacity                      = var.capacity
-  redis_version                 = "6"
-  non_ssl_port_enabled          = false
-  minimum_tls_version           = "1.2"
-  public_network_access_enabled = false
-  zones                         = local.premium && length(var.zones) > 0 ? var.zones : null
-
-  redis_configuration {
-    maxmemory_policy = "noeviction"
-
-    rdb_backup_enabled            = var.persistence ? true : null
-    rdb_backup_frequency          = var.persistence ? 60 : null
-    rdb_backup_max_snapshot_count = var.persistence ? 1 : null
-    rdb_storage_connection_string = var.persistence ? azurerm_storage_account.persistence[0].primary_blob_connection_string : null
-  }
-
-  # Sunday 04:00 UTC, after the PostgreSQL window.
-  patch_schedule {
-    day_of_week    = "Sunday"
-    start_hour_utc = 4
-  }
-
-  tags = var.tags
-
-  lifecycle {
-    # Azure reads the connection string back with a different key order; it is set, not drift.
-    ignore_changes = [redis_configuration[0].rdb_storage_connection_string]
+    persistence_append_only_file_backup_frequency = var.persistence == "aof" ? "1s" : null
+    persistence_redis_database_backup_frequency   = var.persistence == "rdb" ? "1h" : null
   }
 }
 
@@ -74,8 +48,8 @@ resource "azurerm_private_endpoint" "this" {
 
   private_service_connection {
     name                           = var.name
-    private_connection_resource_id = azurerm_redis_cache.this.id
-    subresource_names              = ["redisCache"]
+    private_connection_resource_id = azurerm_managed_redis.this.id
+    subresource_names              = ["redisEnterprise"]
     is_manual_connection           = false
   }
 

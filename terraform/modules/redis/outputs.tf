@@ -1,22 +1,22 @@
 output "id" {
-  description = "ID of the cache."
-  value       = azurerm_redis_cache.this.id
+  description = "ID of the Azure Managed Redis instance."
+  value       = azurerm_managed_redis.this.id
 }
 
 output "hostname" {
-  description = "Host name of the cache (resolves to the private endpoint inside the VNet)."
-  value       = azurerm_redis_cache.this.hostname
+  description = "Host name of the instance, <name>.<region>.redis.azure.net (resolves to the private endpoint inside the VNet)."
+  value       = azurerm_managed_redis.this.hostname
 }
 
-output "ssl_port" {
-  description = "The TLS port (6380); the plain port is off."
-  value       = azurerm_redis_cache.this.ssl_port
+output "port" {
+  description = "The database's TLS port (10000)."
+  value       = azurerm_managed_redis.this.default_database[0].port
 }
 
-# rediss:// with the access key percent-encoded (keys contain /, + and =), database 0: the
-# services' REDIS_URL.
+# rediss:// (TLS) with the access key percent-encoded (keys contain /, + and =), database 0 (the
+# only one Azure Managed Redis has): the services' REDIS_URL.
 output "url" {
   description = "REDIS_URL for the services."
-  value       = "rediss://:${urlencode(azurerm_redis_cache.this.primary_access_key)}@${azurerm_redis_cache.this.hostname}:${azurerm_redis_cache.this.ssl_port}/0"
+  value       = "rediss://:${urlencode(azurerm_managed_redis.this.default_database[0].primary_access_key)}@${azurerm_managed_redis.this.hostname}:${azurerm_managed_redis.this.default_database[0].port}/0"
   sensitive   = true
 }

@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Cache name (globally unique: <name>.redis.cache.windows.net)."
+  description = "Instance name (globally unique: <name>.<region>.redis.azure.net)."
   type        = string
 }
 
@@ -9,47 +9,34 @@ variable "location" {
 }
 
 variable "resource_group_name" {
-  description = "Resource group of the cache and its private endpoint."
+  description = "Resource group of the instance and its private endpoint."
   type        = string
 }
 
 variable "sku_name" {
-  description = "Standard (a replica, no zones or persistence) or Premium (zones, persistence)."
+  description = <<-EOT
+    Azure Managed Redis SKU: its tier and memory, e.g. Balanced_B1 (1 GB) or Balanced_B5 (6 GB). Size it
+    for STREAM_MAX_AGE of alerts and events; about a fifth of it is reserved by Azure. Only the
+    SKUs of 24 GB or less can be non-clustered, which the bus needs (main.tf).
+  EOT
   type        = string
-  default     = "Standard"
+  default     = "Balanced_B1"
 
   validation {
-    condition     = contains(["Standard", "Premium"], var.sku_name)
-    error_message = "sku_name must be Standard or Premium (Basic has no replica: a restart loses the streams)."
+    condition     = can(regex("^(Balanced_B(0|1|3|5|10|20)|MemoryOptimized_M(10|20)|ComputeOptimized_X(3|5|10|20))$", var.sku_name))
+    error_message = "sku_name must be a non-clustered Azure Managed Redis SKU of 24 GB or less: Balanced_B0/B1/B3/B5/B10/B20, MemoryOptimized_M10/M20 or ComputeOptimized_X3/X5/X10/X20."
   }
 }
 
-variable "capacity" {
-  description = "Size within the SKU: C0-C6 for Standard, P1-P5 for Premium. Size it for STREAM_MAX_AGE of alerts and events."
-  type        = number
-  default     = 1
-}
-
-variable "zones" {
-  description = "Zones of the Premium cache's nodes ([] for none). Ignored on Standard."
-  type        = list(string)
-  default     = []
-}
-
 variable "persistence" {
-  description = <<-EOT
-    RDB snapshots to a storage account of the cache's own (Premium only), so a restart of both
-    nodes does not lose the streams. The snapshot account uses an access key: Azure Cache for
-    Redis writes RDB files with a connection string.
-  EOT
-  type        = bool
-  default     = false
-}
-
-variable "persistence_storage_account_name" {
-  description = "Name of the snapshot storage account (globally unique, 3-24 lower-case letters and digits) when persistence is on."
+  description = "What survives losing both nodes: \"aof\" (every write, logged once a second), \"rdb\" (a snapshot every hour) or \"none\"."
   type        = string
-  default     = null
+  default     = "none"
+
+  validation {
+    condition     = contains(["aof", "rdb", "none"], var.persistence)
+    error_message = "persistence must be aof, rdb or none."
+  }
 }
 
 variable "private_endpoint_subnet_id" {
@@ -58,7 +45,7 @@ variable "private_endpoint_subnet_id" {
 }
 
 variable "private_dns_zone_id" {
-  description = "privatelink.redis.cache.windows.net, linked to the VNet."
+  description = "privatelink.redis.azure.net, linked to the VNet."
   type        = string
 }
 
