@@ -1,8 +1,13 @@
 //! Correlation: which open incident a new alert joins. Alerts whose key is equal belong to the same
 //! open incident; the database enforces "one open incident per key" with a partial unique index, so
 //! two replicas racing for a key still produce one incident.
+//!
+//! A key is made of label values, so it is as long as they are. PostgreSQL's btree holds at most
+//! about 2.7 kB per entry, so the indexes hold the key's SHA-256 digest ([`CorrelationKey::digest`],
+//! the `correlation_digest` column) and the key itself is kept beside it, readable.
 
 use crate::facts::IncidentFacts;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -101,6 +106,18 @@ impl CorrelationKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// What the database indexes the key by: see [`digest`].
+    pub fn digest(&self) -> Vec<u8> {
+        digest(&self.0)
+    }
+}
+
+/// The SHA-256 of a correlation key's UTF-8 bytes: 32 bytes whatever the key's length. PostgreSQL
+/// computes the same for every incident (`correlation_digest(correlation_key)`, a generated column),
+/// and lookups compare the two.
+pub fn digest(key: &str) -> Vec<u8> {
+    Sha256::digest(key.as_bytes()).to_vec()
 }
 
 impl fmt::Display for CorrelationKey {
@@ -138,6 +155,21 @@ mod tests {
         let (a, la) = facts_of(&[("service", "web"), ("cluster", "eu")]);
         let (b, lb) = facts_of(&[("service", "web"), ("cluster", "us")]);
         assert_ne!(rule.key(&a, &la), rule.key(&b, &lb));
+    }
+
+    #[test]
+    fn a_key_of_any_length_has_a_32_byte_digest() {
+        let rule = CorrelationRule::default();
+        let long_service = "s".repeat(10_000);
+        let (facts, labels) = facts_of(&[("service", &long_service)]);
+        let key = rule.key(&facts, &labels);
+        assert!(key.as_str().len() > 10_000);
+        assert_eq!(key.digest().len(), 32);
+        // The SHA-256 of `abc`, as PostgreSQL's sha256('abc') gives it.
+        assert_eq!(
+            digest("abc").iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -218,20 +218,22 @@ pub async fn day_span(
 }
 
 #[derive(QueryableByName)]
-struct ColumnName {
+struct Column {
     #[diesel(sql_type = Text)]
     name: String,
+    /// PostgreSQL computes it (such as `incidents.correlation_digest`): archived, never restored.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    generated: bool,
 }
 
-async fn columns_of(conn: &mut AsyncPgConnection, table: ArchivedTable) -> Result<BTreeSet<String>, StorageError> {
-    let columns: Vec<ColumnName> = diesel::sql_query(
-        "SELECT attname::text AS name FROM pg_attribute
+async fn columns_of(conn: &mut AsyncPgConnection, table: ArchivedTable) -> Result<Vec<Column>, StorageError> {
+    Ok(diesel::sql_query(
+        "SELECT attname::text AS name, attgenerated <> '' AS generated FROM pg_attribute
          WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
     )
     .bind::<Text, _>(table.name())
     .load(conn)
-    .await?;
-    Ok(columns.into_iter().map(|column| column.name).collect())
+    .await?)
 }
 
 /// Rows a restore inserts per statement.
@@ -241,8 +243,8 @@ const RESTORE_CHUNK: usize = 1000;
 /// unique value taken) are left as they are. Returns how many were inserted.
 ///
 /// Only the columns the archived rows carry are written, so rows archived before a migration
-/// added a column get that column's default. A column the database does not have (rows archived
-/// by a newer release) is refused rather than dropped.
+/// added a column get that column's default, and generated columns are computed anew. A column the
+/// database does not have (rows archived by a newer release) is refused rather than dropped.
 pub async fn restore_rows(
     conn: &mut AsyncPgConnection,
     table: ArchivedTable,
@@ -258,12 +260,13 @@ pub async fn restore_rows(
         archived_columns.extend(object.into_iter().map(|(column, _)| column));
     }
     let known = columns_of(conn, table).await?;
-    if let Some(unknown) = archived_columns.iter().find(|column| !known.contains(*column)) {
+    if let Some(unknown) = archived_columns.iter().find(|column| !known.iter().any(|known| &known.name == *column)) {
         return Err(StorageError::Corrupt(format!(
             "archived {table} rows have a column `{unknown}` that the database lacks: migrate it to the release that \
              wrote the archive first"
         )));
     }
+    archived_columns.retain(|column| known.iter().any(|known| &known.name == column && !known.generated));
     // Names from the catalog, quoted all the same.
     let columns =
         archived_columns.iter().map(|column| format!("\"{}\"", column.replace('"', "\"\""))).collect::<Vec<_>>();

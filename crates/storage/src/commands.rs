@@ -150,7 +150,7 @@ async fn decide(
 
 async fn active_with_key(conn: &mut AsyncPgConnection, key: &str) -> Result<Option<Uuid>, StorageError> {
     Ok(incidents::table
-        .filter(incidents::correlation_key.eq(key))
+        .filter(incidents::correlation_digest.eq(tocsin_domain::correlation::digest(key)))
         .filter(incidents::status.ne(IncidentStatus::Resolved.as_str()))
         .select(incidents::id)
         .first(conn)

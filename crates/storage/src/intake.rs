@@ -251,7 +251,7 @@ async fn attach(
 
 async fn find_active(conn: &mut AsyncPgConnection, key: &CorrelationKey) -> Result<Option<IncidentRow>, StorageError> {
     Ok(incidents::table
-        .filter(incidents::correlation_key.eq(key.as_str()))
+        .filter(incidents::correlation_digest.eq(key.digest()))
         .filter(incidents::status.ne(IncidentStatus::Resolved.as_str()))
         .select(IncidentRow::as_select())
         .for_update()
@@ -272,7 +272,7 @@ async fn overlapping_resolved(
     let ended = alert.ends_at.unwrap_or(report.received_at);
     let slack = settings.reopen_window.max(Duration::ZERO);
     Ok(incidents::table
-        .filter(incidents::correlation_key.eq(key.as_str()))
+        .filter(incidents::correlation_digest.eq(key.digest()))
         .filter(incidents::status.eq(IncidentStatus::Resolved.as_str()))
         .filter(incidents::opened_at.le(ended + slack))
         .filter(incidents::resolved_at.ge(alert.starts_at - slack))
@@ -313,7 +313,7 @@ async fn reopenable(
         return Ok(None);
     }
     Ok(incidents::table
-        .filter(incidents::correlation_key.eq(key.as_str()))
+        .filter(incidents::correlation_digest.eq(key.digest()))
         .filter(incidents::status.eq(IncidentStatus::Resolved.as_str()))
         .filter(incidents::resolved_at.gt(report.alert.starts_at - settings.reopen_window))
         .order(incidents::resolved_at.desc())
@@ -352,7 +352,7 @@ async fn open_incident(
             incidents::created_at.eq(now),
             incidents::updated_at.eq(now),
         ))
-        .on_conflict(incidents::correlation_key)
+        .on_conflict(incidents::correlation_digest)
         // A literal, not a bind: PostgreSQL matches the partial index's predicate at planning
         // time, which a generic plan for a bound parameter cannot do.
         .filter_target(diesel::dsl::sql::<diesel::sql_types::Bool>("status <> 'resolved'"))

@@ -460,3 +460,55 @@ async fn the_integrity_check_finds_rows_left_without_their_incident() {
     let orphans = orphaned_rows(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(orphans, OrphanedRows { alerts: 1, timeline_entries: 2 });
 }
+
+/// A correlation key longer than a btree entry (about 2.7 kB): the insert of its incident failed
+/// after ingest had answered 202, and the alert went round until the dead-letter stream. Keys
+/// are indexed by digest now, so any key opens, joins, resolves and reopens its incident.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_longer_than_a_btree_entry_open_join_and_reopen_incidents() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connection().await;
+    let settings = IntakeSettings::default();
+    let at = OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let long_service = "checkout-".repeat(1_000);
+    let batch = async |conn: &mut AsyncPgConnection, reports: Vec<AlertReceived>| {
+        conn.transaction(async |conn| {
+            tocsin_storage::intake::record_alerts(conn, &reports.iter().collect::<Vec<_>>(), &[], &settings, at).await
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+
+    let opened = batch(&mut conn, vec![report("long-1", &long_service, AlertState::Firing, at)]).await;
+    assert!(opened.outcomes[0].opened_incident);
+    let incident = opened.outcomes[0].incident_id;
+    let joined = batch(&mut conn, vec![report("long-2", &long_service, AlertState::Firing, at)]).await;
+    assert_eq!((joined.outcomes[0].opened_incident, joined.outcomes[0].incident_id), (false, incident));
+    // The one-alert path finds it by digest too.
+    let one = record(&mut conn, &report("long-3", &long_service, AlertState::Firing, at)).await;
+    assert_eq!((one.opened_incident, one.incident_id), (false, incident));
+
+    // Resolved by its alerts, then reopened within the window by the same key.
+    let resolved = batch(
+        &mut conn,
+        ["long-1", "long-2", "long-3"].iter().map(|fp| report(fp, &long_service, AlertState::Resolved, at)).collect(),
+    )
+    .await;
+    assert!(!resolved.transitions.is_empty(), "the incident resolved");
+    let refired = batch(&mut conn, vec![report("long-4", &long_service, AlertState::Firing, at)]).await;
+    assert_eq!((refired.outcomes[0].opened_incident, refired.outcomes[0].incident_id), (false, incident));
+
+    // The digest incident-core looks keys up by is the one PostgreSQL stores.
+    let (key, stored): (String, Vec<u8>) = {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use tocsin_storage::schema::incidents;
+        incidents::table
+            .select((incidents::correlation_key, incidents::correlation_digest))
+            .first(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    assert!(key.len() > 9_000, "the key is kept whole and readable");
+    assert_eq!(stored, tocsin_domain::correlation::digest(&key));
+}

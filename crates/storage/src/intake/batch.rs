@@ -36,7 +36,7 @@ use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
 use tocsin_domain::alert::merge;
 use tocsin_domain::timeline::{ALERTMANAGER_ACTOR, SYSTEM_ACTOR};
-use tocsin_domain::{AlertReceived, EventKind, IncidentFacts, IncidentStatus, OccurrenceChange, StoredOccurrence};
+use tocsin_domain::{AlertReceived, EventKind, correlation, IncidentFacts, IncidentStatus, OccurrenceChange, StoredOccurrence};
 use uuid::Uuid;
 
 /// What a batch did: one outcome per report, in order, and every status change it caused.
@@ -231,12 +231,13 @@ async fn open(
         members.sort_by_key(|(p, _)| (round[*p].alert.starts_at, round[*p].alert.fingerprint.clone()));
     }
     let keys: Vec<String> = by_key.keys().cloned().collect();
+    let digests: Vec<Vec<u8>> = keys.iter().map(|key| correlation::digest(key)).collect();
 
     // Only the ids of the locked incidents: their rows, as they stand after this round, come back
     // from the update of their counts below. Reading whole rows here too cost PostgreSQL and this
     // process as much again, for every incident of the round.
     let mut incident_of: HashMap<String, Uuid> = incidents::table
-        .filter(incidents::correlation_key.eq_any(&keys))
+        .filter(incidents::correlation_digest.eq_any(&digests))
         .filter(incidents::status.ne(IncidentStatus::Resolved.as_str()))
         .order(incidents::id)
         .select((incidents::correlation_key, incidents::id))
@@ -256,10 +257,10 @@ async fn open(
             .min()
             .unwrap_or(now);
         let candidates: Vec<(Uuid, String, Option<OffsetDateTime>)> = incidents::table
-            .filter(incidents::correlation_key.eq_any(&missing))
+            .filter(incidents::correlation_digest.eq_any(missing.iter().map(|key| correlation::digest(key))))
             .filter(incidents::status.eq(IncidentStatus::Resolved.as_str()))
             .filter(incidents::resolved_at.gt(earliest - settings.reopen_window))
-            .order((incidents::correlation_key, incidents::resolved_at.desc()))
+            .order((incidents::correlation_digest, incidents::resolved_at.desc()))
             .select((incidents::id, incidents::correlation_key, incidents::resolved_at))
             .load(conn)
             .await?;
@@ -315,7 +316,7 @@ async fn open(
             .collect();
         let inserted: Vec<(String, Uuid)> = diesel::insert_into(incidents::table)
             .values(rows)
-            .on_conflict(incidents::correlation_key)
+            .on_conflict(incidents::correlation_digest)
             // A literal, not a bind: see `super::open_incident`.
             .filter_target(diesel::dsl::sql::<diesel::sql_types::Bool>("status <> 'resolved'"))
             .do_nothing()
