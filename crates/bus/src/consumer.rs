@@ -1,9 +1,9 @@
 //! Reading a stream through a consumer group, at least once.
 
 use crate::envelope::{self, Envelope};
-use crate::{Bus, BusError, BusMetrics, Stream};
+use crate::{Bus, BusError, BusMetrics, Stream, scripts};
 use redis::Value;
-use redis::streams::{StreamClaimReply, StreamId, StreamPendingCountReply, StreamReadReply};
+use redis::streams::{StreamClaimReply, StreamId, StreamPendingCountReply, StreamPendingId, StreamReadReply};
 use std::marker::PhantomData;
 use std::time::Duration;
 use tocsin_domain::Message;
@@ -19,6 +19,9 @@ pub struct ConsumerSettings {
     pub visibility_timeout: Duration,
     /// Deliveries after which an entry is dead-lettered instead of tried again.
     pub max_deliveries: usize,
+    /// Most bytes of entries (their fields' names and values) in one batch: a batch stops before
+    /// the entry that would take it past this. An entry larger than this is handed out alone.
+    pub max_batch_bytes: usize,
 }
 
 impl Default for ConsumerSettings {
@@ -28,6 +31,7 @@ impl Default for ConsumerSettings {
             block: Duration::from_secs(1),
             visibility_timeout: Duration::from_secs(30),
             max_deliveries: 5,
+            max_batch_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -105,21 +109,55 @@ impl<T: Message> Consumer<T> {
     }
 
     /// The next entries to work on: first those abandoned by other consumers, then new ones
-    /// (waiting up to `block` for them). Undecodable and too-often-delivered entries are moved to
-    /// the dead-letter stream on the way and never returned.
+    /// (waiting up to `block` for them), at most `batch_size` of them and `max_batch_bytes` in
+    /// all (an entry larger than that comes alone). Undecodable and too-often-delivered entries
+    /// are moved to the dead-letter stream on the way and never returned.
     pub async fn next_batch(&self) -> Result<Vec<Delivery<T>>, BusError> {
         self.refresh_gauges_now_and_then().await;
         let reclaimed = self.reclaim_abandoned().await?;
         if !reclaimed.is_empty() {
             return Ok(reclaimed);
         }
+        let mut entries = self.read_new(self.settings.batch_size, 0).await?;
+        if entries.is_empty() {
+            // Nothing waiting: wait for the next entry alone, whatever its size, then take what
+            // came with it, within the budget.
+            entries = self.wait_for_one().await?;
+            let used: usize = entries.iter().map(entry_bytes).sum();
+            if !entries.is_empty() && self.settings.batch_size > 1 && used < self.settings.max_batch_bytes {
+                entries.extend(self.read_new(self.settings.batch_size - 1, used).await?);
+            }
+        }
+        self.decode_all(entries).await
+    }
+
+    /// Entries not yet delivered to the group, without waiting: at most `count`, and as many as
+    /// fit in the byte budget beside the `used` bytes the batch already holds.
+    async fn read_new(&self, count: usize, used: usize) -> Result<Vec<StreamId>, BusError> {
+        let mut conn = self.bus.connection().await?;
+        let reply: Option<StreamReadReply> = redis::cmd("EVAL")
+            .arg(scripts::READ_WITHIN_BUDGET)
+            .arg(1)
+            .arg(&self.key)
+            .arg(&self.group)
+            .arg(&self.name)
+            .arg(count)
+            .arg(self.settings.max_batch_bytes)
+            .arg(used)
+            .query_async(&mut conn)
+            .await?;
+        Ok(reply.into_iter().flat_map(|reply| reply.keys).flat_map(|key| key.ids).collect())
+    }
+
+    /// The next entry delivered to the group, waiting up to `block` for one.
+    async fn wait_for_one(&self) -> Result<Vec<StreamId>, BusError> {
         let mut conn = self.bus.connection_waiting(self.settings.block).await?;
         let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
             .arg("GROUP")
             .arg(&self.group)
             .arg(&self.name)
             .arg("COUNT")
-            .arg(self.settings.batch_size)
+            .arg(1)
             .arg("BLOCK")
             .arg(self.settings.block.as_millis() as u64)
             .arg("STREAMS")
@@ -127,9 +165,7 @@ impl<T: Message> Consumer<T> {
             .arg(">")
             .query_async(&mut conn)
             .await?;
-        drop(conn);
-        let entries = reply.into_iter().flat_map(|reply| reply.keys).flat_map(|key| key.ids).collect();
-        self.decode_all(entries, 1).await
+        Ok(reply.into_iter().flat_map(|reply| reply.keys).flat_map(|key| key.ids).collect())
     }
 
     /// A consumer span named `name` for handling `delivery`, continuing the producer's trace: the
@@ -232,8 +268,12 @@ impl<T: Message> Consumer<T> {
         self.keep_alive(&ids).await
     }
 
+    /// Claims entries other consumers left pending past the visibility timeout. The decision is
+    /// made on ids and delivery counts (XPENDING) before any payload is read: an entry delivered
+    /// `max_deliveries` times already is moved to the dead-letter stream inside Redis, and the
+    /// others are claimed, within the byte budget, to be tried again.
     async fn reclaim_abandoned(&self) -> Result<Vec<Delivery<T>>, BusError> {
-        let min_idle_ms = self.settings.visibility_timeout.as_millis() as usize;
+        let min_idle_ms = self.settings.visibility_timeout.as_millis() as u64;
         let mut conn = self.bus.connection().await?;
         let pending: StreamPendingCountReply = redis::cmd("XPENDING")
             .arg(&self.key)
@@ -245,27 +285,35 @@ impl<T: Message> Consumer<T> {
             .arg(self.settings.batch_size)
             .query_async(&mut conn)
             .await?;
+        drop(conn);
         if pending.ids.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<&str> = pending.ids.iter().map(|p| p.id.as_str()).collect();
+        let (spent, retried): (Vec<_>, Vec<_>) =
+            pending.ids.iter().partition(|entry| entry.times_delivered >= self.settings.max_deliveries);
+        if !spent.is_empty() {
+            self.dead_letter_spent(&spent, min_idle_ms).await?;
+        }
+        if retried.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.bus.connection().await?;
         // XCLAIM re-checks the idle time under Redis's single thread: if another consumer claimed
         // an entry first, its idle time was reset and it is not returned here.
-        let claimed: StreamClaimReply = redis::cmd("XCLAIM")
+        let claimed: StreamClaimReply = redis::cmd("EVAL")
+            .arg(scripts::CLAIM_WITHIN_BUDGET)
+            .arg(1)
             .arg(&self.key)
             .arg(&self.group)
             .arg(&self.name)
             .arg(min_idle_ms)
-            .arg(&ids)
+            .arg(self.settings.max_batch_bytes)
+            .arg(retried.iter().map(|entry| entry.id.as_str()).collect::<Vec<_>>())
             .query_async(&mut conn)
             .await?;
         drop(conn);
         self.metrics.reclaimed.get_or_create(&BusMetrics::label(&self.key)).inc_by(claimed.ids.len() as u64);
-        let mut deliveries = Vec::new();
-        for entry in claimed.ids {
-            let previous = pending.ids.iter().find(|p| p.id == entry.id).map_or(0, |p| p.times_delivered);
-            deliveries.extend(self.decode_all(vec![entry], previous + 1).await?);
-        }
+        let deliveries = self.decode_all(claimed.ids).await?;
         if !deliveries.is_empty() {
             tracing::warn!(
                 stream = %self.key,
@@ -277,14 +325,52 @@ impl<T: Message> Consumer<T> {
         Ok(deliveries)
     }
 
-    async fn decode_all(&self, entries: Vec<StreamId>, delivery: usize) -> Result<Vec<Delivery<T>>, BusError> {
+    /// Moves entries delivered `max_deliveries` times to the dead-letter stream by id: claimed
+    /// with JUSTID, copied and acknowledged inside Redis, so their payload never reaches this
+    /// process.
+    async fn dead_letter_spent(&self, spent: &[&StreamPendingId], min_idle_ms: u64) -> Result<(), BusError> {
+        let reasons: Vec<String> = spent
+            .iter()
+            .map(|entry| {
+                format!(
+                    "delivered {} times without being acknowledged (MAX_DELIVERIES is {})",
+                    entry.times_delivered, self.settings.max_deliveries
+                )
+            })
+            .collect();
+        let mut script = redis::cmd("EVAL");
+        script
+            .arg(scripts::DEAD_LETTER_BY_ID)
+            .arg(2)
+            .arg(&self.key)
+            .arg(self.bus.dead_letter_key(self.stream))
+            .arg(&self.group)
+            .arg(&self.name)
+            .arg(min_idle_ms)
+            // Dead letters age out like everything else on the bus.
+            .arg(self.bus.oldest_kept_id());
+        for (entry, reason) in spent.iter().zip(&reasons) {
+            script.arg(&entry.id).arg(reason);
+        }
+        let mut conn = self.bus.connection().await?;
+        let moved: Vec<String> = script.query_async(&mut conn).await?;
+        drop(conn);
+        for id in &moved {
+            let reason = spent.iter().zip(&reasons).find(|(entry, _)| &entry.id == id).map(|(_, reason)| reason);
+            tracing::error!(
+                stream = %self.key,
+                entry.id = %id,
+                reason = reason.map_or("", String::as_str),
+                "moving stream entry to the dead-letter stream"
+            );
+        }
+        self.metrics.dead_lettered.get_or_create(&BusMetrics::label(&self.key)).inc_by(moved.len() as u64);
+        Ok(())
+    }
+
+    async fn decode_all(&self, entries: Vec<StreamId>) -> Result<Vec<Delivery<T>>, BusError> {
         let mut deliveries = Vec::with_capacity(entries.len());
         for entry in entries {
-            if delivery > self.settings.max_deliveries {
-                let reason = format!("delivered {delivery} times without being acknowledged");
-                self.dead_letter(&entry, &reason).await?;
-                continue;
-            }
             match envelope::decode::<T>(envelope::field_of(&entry)) {
                 Ok(envelope) => deliveries.push(Delivery { entry_id: entry.id, envelope }),
                 Err(reason) => self.dead_letter(&entry, &reason).await?,
@@ -335,4 +421,21 @@ impl<T: Message> Consumer<T> {
         self.metrics.dead_lettered.get_or_create(&BusMetrics::label(&self.key)).inc();
         Ok(())
     }
+}
+
+/// The bytes an entry takes on the stream, as the consumer's budget counts them: its fields' names
+/// and values.
+fn entry_bytes(entry: &StreamId) -> usize {
+    entry
+        .map
+        .iter()
+        .map(|(field, value)| {
+            field.len()
+                + match value {
+                    Value::BulkString(bytes) => bytes.len(),
+                    Value::SimpleString(text) => text.len(),
+                    _ => 0,
+                }
+        })
+        .sum()
 }

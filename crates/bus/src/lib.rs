@@ -5,10 +5,12 @@
 //! - Producers [`Bus::publish`] a batch atomically (MULTI/EXEC): all of it is on the stream, or none.
 //!   Each XADD trims the stream by age (`MINID ~`), which is the messages' time to live.
 //! - Consumers read through a consumer group and acknowledge only after their work committed
-//!   ([`Consumer::ack`]). Entries another consumer left pending past the visibility timeout are
-//!   claimed (XCLAIM with a minimum idle time, so two consumers never both win one); an entry
-//!   delivered more than `max_deliveries` times, or one that cannot be decoded, moves to the
-//!   stream's dead-letter stream and is counted.
+//!   ([`Consumer::ack`]). A batch is bounded by a count and by bytes, decided inside Redis before
+//!   any payload is sent (`scripts`). Entries another consumer left pending past the visibility
+//!   timeout are claimed (XCLAIM with a minimum idle time, so two consumers never both win one);
+//!   an entry already delivered `max_deliveries` times moves to the stream's dead-letter stream by
+//!   id, without its payload leaving Redis, and one that cannot be decoded moves there too; both
+//!   are counted.
 //!
 //! - Traces cross the streams in the envelope: a producer span per message ([`Bus::producer_span`])
 //!   puts its context in `traceparent`, and the consumer's span ([`Consumer::span`]) continues it.
@@ -20,6 +22,7 @@ mod connections;
 mod consumer;
 mod envelope;
 mod metrics;
+mod scripts;
 mod tail;
 mod verbatim;
 

@@ -33,6 +33,7 @@ fn consumer(bus: &Bus, name: &str, visibility_ms: u64, max_deliveries: usize, me
             block: Duration::from_millis(100),
             visibility_timeout: Duration::from_millis(visibility_ms),
             max_deliveries,
+            ..ConsumerSettings::default()
         },
         metrics.clone(),
     )
@@ -145,7 +146,10 @@ async fn entries_delivered_too_often_go_to_the_dead_letter_stream() {
         .unwrap_or_default();
     assert_eq!(dead.ids.len(), 1);
     let entry = &dead.ids[0];
-    assert_eq!(entry.get::<String>("reason").as_deref(), Some("delivered 3 times without being acknowledged"));
+    assert_eq!(
+        entry.get::<String>("reason").as_deref(),
+        Some("delivered 2 times without being acknowledged (MAX_DELIVERIES is 2)")
+    );
     assert_eq!(entry.get::<String>("group").as_deref(), Some("testers"));
     assert!(entry.get::<String>("envelope").is_some_and(|raw| raw.contains("\"n\":7")));
     let mut text = String::new();
@@ -230,6 +234,7 @@ async fn keep_alive_all_covers_every_entry_a_consumer_holds() {
             block: Duration::from_millis(100),
             visibility_timeout: Duration::from_millis(300),
             max_deliveries: 5,
+            ..ConsumerSettings::default()
         },
         metrics.clone(),
     );
