@@ -59,6 +59,31 @@ fn event(kind: EventKind, status: IncidentStatus) -> IncidentEvent {
     }
 }
 
+/// An incident whose alert text tries to ping people and smuggle links into every channel: the
+/// summary (the title) carries Slack's `<!channel>` and a Slack link, the service a GitHub team
+/// mention, the alert's name a Markdown link and a Slack user mention.
+fn hostile_event(kind: EventKind, status: IncidentStatus) -> IncidentEvent {
+    let mut event = event(kind, status);
+    event.incident.title = HOSTILE_SUMMARY.into();
+    event.incident.service = "@acme/security".into();
+    event.detail = json!({ "alert": { "alertname": HOSTILE_ALERTNAME } });
+    event
+}
+
+const HOSTILE_SUMMARY: &str = "<!channel> <https://evil.example|Runbook>";
+const HOSTILE_ALERTNAME: &str = "[Runbook](https://evil.example) <@U0ADMIN>";
+/// The word joiner tocsin puts where alert text would otherwise start a mention or a link: it
+/// shows as nothing, and no parser sees `@team` or `https://` any more.
+const WJ: &str = "\u{2060}";
+
+/// What a channel's request must not hold: a mention a parser would pick up, or anything that
+/// links to evil.example. (Slack's `<!channel>` means nothing outside Slack: there it is only text.)
+fn assert_inert(channel: &str, sent: &str) {
+    for live in ["<@U0ADMIN>", "@acme/security", "https://evil.example", "](https://evil"] {
+        assert!(!sent.contains(live), "{channel} received {live:?} live: {sent}");
+    }
+}
+
 fn http() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_else(|error| panic!("{error}"))
 }
@@ -193,6 +218,60 @@ async fn teams_errors_never_show_the_webhook_url() {
     assert!(!reason.contains("s3cr3t") && !reason.contains("/workflows/"), "{reason}");
 }
 
+#[tokio::test]
+async fn teams_shows_hostile_alert_text_as_inert_text() {
+    let api = FakeApi::start().await;
+    api.respond("POST", TEAMS_PATH, Reply::status(202));
+    let teams = Teams::new(http(), teams_url(&api));
+    let event = hostile_event(EventKind::Opened, IncidentStatus::Open);
+
+    assert_eq!(teams.deliver(&Summary::new(&event, Some(PUBLIC_URL))).await, Ok(Delivered::default()));
+
+    let requests = api.requests();
+    assert_eq!(requests.len(), 1);
+    let card = &requests[0].json()["attachments"][0]["content"];
+    assert_eq!(
+        card["body"],
+        json!([
+            {
+                "type": "TextBlock",
+                "text": format!("[CRITICAL] <!channel> <https:{WJ}//evil.example|Runbook>"),
+                "weight": "Bolder",
+                "size": "Large",
+                "wrap": true,
+                "color": "Attention",
+            },
+            {
+                "type": "TextBlock",
+                "text": format!("Opened by [Runbook]{WJ}(https:{WJ}//evil.example) <@{WJ}U0ADMIN>"),
+                "wrap": true,
+            },
+            {
+                "type": "FactSet",
+                "facts": [
+                    { "title": "Status", "value": "open" },
+                    { "title": "Severity", "value": "critical" },
+                    { "title": "Service", "value": format!("@{WJ}acme/security") },
+                    { "title": "Environment", "value": "production" },
+                    { "title": "Team", "value": "payments" },
+                    { "title": "Alerts", "value": "2 firing of 2" },
+                    { "title": "Assignee", "value": "nobody" },
+                ],
+            },
+        ])
+    );
+    // Only the links tocsin builds are links.
+    assert_eq!(
+        card["actions"],
+        json!([
+            { "type": "Action.OpenUrl", "title": "Runbook", "url": "https://runbooks.example.com/high-cpu" },
+            { "type": "Action.OpenUrl", "title": "Dashboard", "url": format!("{PUBLIC_URL}/incident/{INCIDENT_ID}") },
+        ])
+    );
+    assert_inert("teams", &requests[0].text());
+    api.stop().await;
+}
+
 // --- GitHub ------------------------------------------------------------------------------------
 
 const TOKEN: &str = "ghp_t0ken";
@@ -283,6 +362,60 @@ async fn github_follows_an_incident_on_one_issue() {
     assert_eq!(requests[4].json(), json!({ "state": "open" }));
     assert_eq!(requests[5].path, "/repos/acme/shop/issues/42/comments");
     assert!(requests[5].text().contains("Reopened by ana@example.com"));
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn github_shows_hostile_alert_text_as_inert_text() {
+    let api = FakeApi::start().await;
+    api.respond("POST", "/repos/acme/shop/issues", issue_created(42));
+    api.respond("POST", "/repos/acme/shop/issues/42/comments", Reply::json(201, json!({ "id": 1 })));
+    let github = github(api.url.clone());
+    let opened = hostile_event(EventKind::Opened, IncidentStatus::Open);
+    let mut acknowledged = hostile_event(EventKind::Acknowledged, IncidentStatus::Acknowledged);
+    acknowledged.actor = "@acme/security".into();
+    acknowledged.incident.assignee = Some("[me](https://evil.example)".into());
+    let thread = Thread { channel: "acme/shop".into(), reference: "42".into() };
+
+    github.deliver(&Summary::new(&opened, Some(PUBLIC_URL)), None).await.unwrap_or_else(|e| panic!("{e}"));
+    github
+        .deliver(&Summary::new(&acknowledged, Some(PUBLIC_URL)), Some(&thread))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let requests = api.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].json(),
+        json!({
+            "title": format!("[CRITICAL] <!channel> <https:{WJ}//evil.example|Runbook>"),
+            "body": format!(
+                "**Opened by \\[Runbook\\](https:{WJ}//evil.example) \\<@{WJ}U0ADMIN\\>**\n\n\
+                 | | |\n|---|---|\n\
+                 | Status | open |\n| Severity | critical |\n| Service | @{WJ}acme/security |\n\
+                 | Environment | production |\n| Team | payments |\n| Alerts | 2 firing of 2 |\n\
+                 | Assignee | nobody |\n\n\
+                 [Runbook](<https://runbooks.example.com/high-cpu>) · \
+                 [Dashboard](<{PUBLIC_URL}/incident/{INCIDENT_ID}>)\n\n\
+                 <!-- tocsin:incident:{INCIDENT_ID} -->\n"
+            ),
+            "labels": ["severity:critical", "service:@acme/security", "incident"],
+        })
+    );
+    assert_eq!(
+        requests[1].json(),
+        json!({
+            "body": format!(
+                "**Acknowledged by @{WJ}acme/security**\n\n\
+                 Status: **acknowledged** · 2 firing of 2 alerts · assignee: \\[me\\](https:{WJ}//evil.example) · \
+                 [Dashboard](<{PUBLIC_URL}/incident/{INCIDENT_ID}>)"
+            ),
+        })
+    );
+    // Labels are names, never rendered as Markdown: `service:@acme/security` pings nobody.
+    for shown in [&requests[0].json()["title"], &requests[0].json()["body"], &requests[1].json()["body"]] {
+        assert_inert("github", shown.as_str().unwrap_or_default());
+    }
     api.stop().await;
 }
 
@@ -587,6 +720,65 @@ async fn email_goes_to_every_recipient_as_text_and_html_threaded_per_incident() 
     assert_ne!(header(second, "Message-ID"), Some(thread.as_str()));
     assert!(part(second, "text/plain").contains("\nAcknowledged by ana@example.com\n"));
     assert!(part(second, "text/html").contains("<strong>Acknowledged by ana@example.com</strong>"));
+}
+
+#[tokio::test]
+async fn email_shows_hostile_alert_text_as_inert_text() {
+    let scratch = Scratch::new();
+    let sink = Sink::start(&scratch.0, SinkTls::None, &[]).await;
+    let email = email(&smtp(format!("smtp://127.0.0.1:{}", sink.port)), &recipients());
+    let event = hostile_event(EventKind::Opened, IncidentStatus::Open);
+
+    assert_eq!(email.deliver(&Summary::new(&event, Some(PUBLIC_URL))).await, Ok(Delivered::default()));
+
+    let received = sink.received();
+    assert_eq!(received.len(), 1);
+    let message = &received[0];
+    let headline = format!("[CRITICAL] <!channel> <https:{WJ}//evil.example|Runbook>");
+    assert_eq!(header(message, "Subject"), Some(headline.as_str()));
+    assert_eq!(
+        part(message, "text/plain"),
+        format!(
+            "{headline}\n\n\
+             Opened by [Runbook](https:{WJ}//evil.example) <@{WJ}U0ADMIN>\n\n\
+             Status:      open\n\
+             Severity:    critical\n\
+             Service:     @{WJ}acme/security\n\
+             Environment: production\n\
+             Team:        payments\n\
+             Alerts:      2 firing of 2\n\
+             Assignee:    nobody\n\n\
+             Runbook: https://runbooks.example.com/high-cpu\n\
+             Dashboard: {PUBLIC_URL}/incident/{INCIDENT_ID}\n\n\
+             -- \nSent by tocsin about incident {INCIDENT_ID}.\n"
+        )
+    );
+    let row = |label: &str, value: &str| {
+        format!("<tr><th align=\"left\" style=\"padding-right: 1em\">{label}</th><td>{value}</td></tr>\n")
+    };
+    assert_eq!(
+        part(message, "text/html"),
+        format!(
+            "<!DOCTYPE html>\n<html><body style=\"font-family: sans-serif\">\n\
+             <h2>[CRITICAL] &lt;!channel&gt; &lt;https:{WJ}//evil.example|Runbook&gt;</h2>\n\
+             <p><strong>Opened by [Runbook](https:{WJ}//evil.example) &lt;@{WJ}U0ADMIN&gt;</strong></p>\n<table>\n\
+             {}{}{}{}{}{}{}</table>\n\
+             <p><a href=\"https://runbooks.example.com/high-cpu\">Runbook</a> · \
+             <a href=\"{PUBLIC_URL}/incident/{INCIDENT_ID}\">Dashboard</a></p>\n\
+             <p style=\"color: #666; font-size: small\">Sent by tocsin about incident {INCIDENT_ID}.</p>\n\
+             </body></html>\n",
+            row("Status", "open"),
+            row("Severity", "critical"),
+            row("Service", &format!("@{WJ}acme/security")),
+            row("Environment", "production"),
+            row("Team", "payments"),
+            row("Alerts", "2 firing of 2"),
+            row("Assignee", "nobody"),
+        )
+    );
+    for shown in [headline.as_str(), part(message, "text/plain"), part(message, "text/html")] {
+        assert_inert("e-mail", shown);
+    }
 }
 
 #[tokio::test]

@@ -410,6 +410,150 @@ async fn a_burst_on_one_channel_goes_out_one_message_per_interval() {
     let _ = std::fs::remove_file(hook_file);
 }
 
+/// The word joiner tocsin puts where alert text would otherwise start a mention or a link.
+const WJ: &str = "\u{2060}";
+
+/// What no Slack request may hold: a mention Slack would act on, or anything linking to evil.example.
+fn assert_no_live_mention_or_link(sent: &str) {
+    for live in ["<!channel>", "<!here>", "<@U0ADMIN>", "@acme/security", "https://evil.example", "<https"] {
+        assert!(!sent.contains(live), "slack received {live:?} live: {sent}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_alert_text_reaches_slack_as_inert_text() {
+    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
+    slack.respond("POST", "/api/chat.postMessage", slack_ok("C0PAYMENTS", "1764201234.000100"));
+    slack.respond("POST", "/api/chat.update", slack_ok("C0PAYMENTS", "1764201234.000100"));
+    slack.respond("POST", "/services/T000/B000/XXXX", Reply::text(200, "ok"));
+    let secrets = std::env::temp_dir().join(format!("tocsin-hostile-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&secrets).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(secrets.join("token"), BOT_TOKEN).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(secrets.join("hook"), format!("{}/services/T000/B000/XXXX\n", slack.url))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let routing = secrets.join("routing.yaml");
+    std::fs::write(
+        &routing,
+        format!(
+            "targets:\n  bot:\n    slack:\n      channel: '#payments-oncall'\n      token_file: {0}/token\n  \
+             hook:\n    slack_webhook:\n      url_file: {0}/hook\nroutes: []\ndefault_route:\n  targets: [bot, hook]\n",
+            secrets.display()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let api = format!("{}/api", slack.url);
+    let routing_path = routing.display().to_string();
+    let notifier =
+        Notifier::start(&db, &redis, &[("ROUTING_FILE", routing_path.as_str()), ("SLACK_API_URL", api.as_str())]).await;
+    let bus = bus(&redis);
+    let id = Uuid::now_v7();
+    let hostile = |status: IncidentStatus, version: i64| {
+        let mut incident = incident(id, status, version);
+        incident.title = "<!channel> <https://evil.example|Runbook>".into();
+        incident.service = "@acme/security".into();
+        incident.opened_at = time::macros::datetime!(2026-03-01 12:00 UTC);
+        incident
+    };
+    let mut opened = event(EventKind::Opened, hostile(IncidentStatus::Open, 1), "alertmanager");
+    opened.detail = json!({"alert": {"alertname": "[Runbook](https://evil.example) <@U0ADMIN>"}});
+
+    publish(&bus, &[opened]).await;
+    slack.wait_for(2, Duration::from_secs(20)).await;
+    let text = "[CRITICAL] &lt;!channel&gt; &lt;https:\u{2060}//evil.example|Runbook&gt; (open)";
+    let header = json!({
+        "type": "header",
+        "text": {
+            "type": "plain_text",
+            "text": format!("🔴 [CRITICAL] <{WJ}!channel> <{WJ}https:{WJ}//evil.example|Runbook>"),
+            "emoji": true,
+        },
+    });
+    let status = json!({
+        "type": "section",
+        "text": {
+            "type": "mrkdwn",
+            "text": format!(":rotating_light: *OPEN* · Opened by [Runbook](https:{WJ}//evil.example) &lt;@{WJ}U0ADMIN&gt;"),
+            "verbatim": true,
+        },
+    });
+    let field = |text: String| json!({ "type": "mrkdwn", "text": text, "verbatim": true });
+    let facts = json!({
+        "type": "section",
+        "fields": [
+            field("*Status*\nopen".into()),
+            field("*Severity*\ncritical".into()),
+            field(format!("*Service*\n@{WJ}acme/security")),
+            field("*Environment*\nproduction".into()),
+            field("*Team*\nplatform".into()),
+            field("*Alerts*\n1 firing of 1".into()),
+            field("*Assignee*\nnobody".into()),
+        ],
+    });
+    let context = json!({
+        "type": "context",
+        "elements": [field(
+            "Opened <!date^1772366400^{date_short_pretty} {time}|2026-03-01 12:00:00.0 +00:00:00> · \
+             alert `HighCPU` · instance `web-server-01`"
+                .into(),
+        )],
+    });
+    let links = [
+        json!({ "type": "button", "action_id": "tocsin_link_0", "url": "https://runbooks.example.com/cpu", "text": { "type": "plain_text", "text": "Runbook" } }),
+        json!({ "type": "button", "action_id": "tocsin_link_1", "url": format!("https://tocsin.example.com/incident/{id}"), "text": { "type": "plain_text", "text": "Dashboard" } }),
+    ];
+    let requests = slack.requests();
+    let mut post = requests
+        .iter()
+        .find(|request| request.path == "/api/chat.postMessage")
+        .unwrap_or_else(|| panic!("no chat.postMessage in {requests:?}"))
+        .json();
+    assert_eq!(post["metadata"]["event_type"], "tocsin_notification");
+    post.as_object_mut().map(|body| body.remove("metadata"));
+    let acknowledge = json!({ "type": "button", "action_id": "tocsin_acknowledge", "value": id.to_string(), "style": "primary", "text": { "type": "plain_text", "text": "Acknowledge" } });
+    let resolve = json!({ "type": "button", "action_id": "tocsin_resolve", "value": id.to_string(), "text": { "type": "plain_text", "text": "Resolve" },
+        "confirm": { "title": { "type": "plain_text", "text": "Resolve this incident?" }, "text": { "type": "mrkdwn", "text": "Its alerts may still be firing." }, "confirm": { "type": "plain_text", "text": "Resolve" }, "deny": { "type": "plain_text", "text": "Cancel" } } });
+    assert_eq!(
+        post,
+        json!({
+            "channel": "#payments-oncall",
+            "text": text,
+            "blocks": [header, status, facts, context, {
+                "type": "actions",
+                "elements": [acknowledge, resolve, links[0], links[1]],
+            }],
+        })
+    );
+    let hook = requests
+        .iter()
+        .find(|request| request.path == "/services/T000/B000/XXXX")
+        .unwrap_or_else(|| panic!("nothing reached the webhook: {requests:?}"))
+        .json();
+    assert_eq!(
+        hook,
+        json!({ "text": text, "blocks": [header, status, facts, context, { "type": "actions", "elements": links }] })
+    );
+
+    // A later step's actor is free text too: the edit and the reply in the thread keep it inert.
+    publish(
+        &bus,
+        &[event(EventKind::Acknowledged, hostile(IncidentStatus::Acknowledged, 2), "<!here> @acme/security")],
+    )
+    .await;
+    let requests = slack.wait_for(5, Duration::from_secs(20)).await;
+    let reply = requests
+        .iter()
+        .find(|request| request.path == "/api/chat.postMessage" && !request.json()["thread_ts"].is_null())
+        .unwrap_or_else(|| panic!("no reply in the thread: {requests:?}"))
+        .json();
+    assert_eq!(reply["text"], format!(":eyes: Acknowledged by &lt;!here&gt; @{WJ}acme/security · now *acknowledged*"));
+    for request in &requests {
+        assert_no_live_mention_or_link(&request.text());
+    }
+    notifier.stop().await;
+    slack.stop().await;
+    let _ = std::fs::remove_dir_all(secrets);
+}
+
 fn sign(body: &str, timestamp: i64, secret: &str) -> String {
     tocsin_notifier::slack_actions::signature_of(&tocsin_runtime::Secret::new(secret), timestamp, body.as_bytes())
 }

@@ -16,7 +16,12 @@
 //! `<incident-{id}@tocsin>`; every later one replies to it (In-Reply-To, References). All carry the
 //! same subject, the incident's headline, because Gmail starts a new conversation when the subject
 //! changes; what happened comes first in the body, where the inbox preview shows it.
+//!
+//! Alert text is made inert ([`super::inert`]): entities in the HTML part, mentions and bare URLs
+//! broken in both parts and the subject, so a mail client makes no link of them. The only links
+//! are the ones [`Summary::links`] checked.
 
+use super::inert::{defang, html};
 use super::{Delivered, DeliveryError, Summary, truncate_chars};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
@@ -222,7 +227,7 @@ pub fn message(summary: &Summary<'_>, from: &Mailbox, to: &[Mailbox]) -> Result<
     let thread = thread_id(summary);
     let mut builder = Message::builder()
         .from(from.clone())
-        .subject(truncate_chars(&summary.headline(), MAX_SUBJECT))
+        .subject(truncate_chars(&defang(&summary.headline()), MAX_SUBJECT))
         // RFC 3834: tells auto-responders (out of office) not to answer.
         .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), "auto-generated".to_owned()));
     for mailbox in to {
@@ -240,11 +245,11 @@ pub fn message(summary: &Summary<'_>, from: &Mailbox, to: &[Mailbox]) -> Result<
 }
 
 pub fn text_body(summary: &Summary<'_>) -> String {
-    let mut text = format!("{}\n\n{}\n\n", summary.headline(), summary.step());
+    let mut text = format!("{}\n\n{}\n\n", defang(&summary.headline()), defang(&summary.step()));
     let facts = summary.facts();
     let width = facts.iter().map(|(label, _)| label.len()).max().unwrap_or(0) + 1;
     for (label, value) in facts {
-        text.push_str(&format!("{:width$} {value}\n", format!("{label}:")));
+        text.push_str(&format!("{:width$} {}\n", format!("{label}:"), defang(&value)));
     }
     let links = summary.links();
     if !links.is_empty() {
@@ -260,28 +265,21 @@ pub fn text_body(summary: &Summary<'_>) -> String {
 pub fn html_body(summary: &Summary<'_>) -> String {
     let mut html = format!(
         "<!DOCTYPE html>\n<html><body style=\"font-family: sans-serif\">\n<h2>{}</h2>\n<p><strong>{}</strong></p>\n<table>\n",
-        escape(&summary.headline()),
-        escape(&summary.step()),
+        html::text(&summary.headline()),
+        html::text(&summary.step()),
     );
     for (label, value) in summary.facts() {
         html.push_str(&format!(
             "<tr><th align=\"left\" style=\"padding-right: 1em\">{}</th><td>{}</td></tr>\n",
-            escape(label),
-            escape(&value)
+            label,
+            html::text(&value)
         ));
     }
     html.push_str("</table>\n");
     let links: Vec<String> = summary
         .links()
         .iter()
-        .map(|(label, url)| {
-            // A runbook URL comes from an alert's annotations: only web links become links.
-            if url.starts_with("https://") || url.starts_with("http://") {
-                format!("<a href=\"{}\">{}</a>", escape(url), escape(label))
-            } else {
-                format!("{}: {}", escape(label), escape(url))
-            }
-        })
+        .map(|(label, url)| format!("<a href=\"{}\">{label}</a>", html::attribute(url)))
         .collect();
     if !links.is_empty() {
         html.push_str(&format!("<p>{}</p>\n", links.join(" · ")));
@@ -291,21 +289,6 @@ pub fn html_body(summary: &Summary<'_>) -> String {
         summary.event.incident.id
     ));
     html
-}
-
-fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
 }
 
 #[cfg(test)]
@@ -405,7 +388,7 @@ mod tests {
         );
         assert!(!html.contains("<script>"));
         assert!(!html.contains("href=\"javascript:"), "{html}");
-        assert!(html.contains("Runbook: javascript:alert(1)"));
+        assert!(html.contains(">Runbook</th><td>javascript:alert(1)</td>"), "{html}");
     }
 
     #[test]

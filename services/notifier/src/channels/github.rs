@@ -4,7 +4,11 @@
 //! Every call is the REST API (version 2022-11-28) with a token that may write issues in the
 //! repository: a fine-grained token with "Issues: read and write", or a classic one with `repo`.
 //! Labels are applied only when the token may push; GitHub silently drops them otherwise.
+//!
+//! Alert text goes through [`super::inert::markdown`]: no mention, issue reference or link in it
+//! is live, and the only links are the runbook and dashboard that [`Summary::links`] checked.
 
+use super::inert::markdown;
 use super::{Delivered, DeliveryError, Summary, Thread, retry_after, truncate_chars};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, USER_AGENT};
 use reqwest::{Method, StatusCode};
@@ -58,7 +62,7 @@ impl GitHub {
 
     async fn open_issue(&self, summary: &Summary<'_>) -> Result<Delivered, DeliveryError> {
         let body = json!({
-            "title": truncate_chars(&summary.headline(), MAX_TITLE),
+            "title": truncate_chars(&markdown::title(&summary.headline()), MAX_TITLE),
             "body": issue_body(summary),
             "labels": labels(summary, &self.labels),
         });
@@ -191,9 +195,10 @@ fn labels(summary: &Summary<'_>, configured: &[String]) -> Vec<String> {
 /// The issue's description: what happened, the facts as a table, the links, and a hidden marker
 /// naming the incident, for whoever (person or script) needs to tie the issue back to it.
 pub fn issue_body(summary: &Summary<'_>) -> String {
-    let mut body = format!("**{}**\n\n| | |\n|---|---|\n", table_cell(&summary.step()));
+    let mut body = format!("**{}**\n\n| | |\n|---|---|\n", markdown::inline(&summary.step()));
     for (label, value) in summary.facts() {
-        body.push_str(&format!("| {label} | {} |\n", table_cell(&value)));
+        // `inline` escapes `|` and joins lines, so a value stays in its table cell.
+        body.push_str(&format!("| {label} | {} |\n", markdown::inline(&value)));
     }
     let links = links(summary);
     if !links.is_empty() {
@@ -210,11 +215,11 @@ pub fn comment_body(summary: &Summary<'_>) -> String {
     let incident = &summary.event.incident;
     let mut body = format!(
         "**{}**\n\nStatus: **{}** · {} firing of {} alerts · assignee: {}",
-        table_cell(&summary.step()),
+        markdown::inline(&summary.step()),
         incident.status.as_str(),
         incident.firing_count,
         incident.alert_count,
-        incident.assignee.as_deref().unwrap_or("nobody"),
+        markdown::inline(incident.assignee.as_deref().unwrap_or("nobody")),
     );
     if let Some(dashboard) = &summary.dashboard_url {
         body.push_str(&format!(" · [Dashboard](<{dashboard}>)"));
@@ -222,14 +227,10 @@ pub fn comment_body(summary: &Summary<'_>) -> String {
     truncate_chars(&body, MAX_BODY)
 }
 
+/// The links as `[label](<url>)`: a checked URL holds no `<`, `>` or space, so it cannot end the
+/// destination early.
 fn links(summary: &Summary<'_>) -> String {
     summary.links().iter().map(|(label, url)| format!("[{label}](<{url}>)")).collect::<Vec<_>>().join(" · ")
-}
-
-/// Keeps a value inside its table cell: a `|` would start a new cell and a line break would end
-/// the table.
-fn table_cell(value: &str) -> String {
-    value.replace('|', "\\|").replace(['\r', '\n'], " ")
 }
 
 #[cfg(test)]
@@ -263,7 +264,7 @@ mod tests {
             "**Opened by DiskFull**\n\n| | |\n|---|---|\n\
              | Status | open |\n| Severity | high |\n| Service | billing |\n| Environment | production |\n\
              | Team | payments |\n| Alerts | 0 firing of 3 |\n| Assignee | bob |\n\n\
-             [Runbook](<https://runbooks.example.com/disk (full)>) · \
+             [Runbook](<https://runbooks.example.com/disk%20(full)>) · \
              [Dashboard](<https://tocsin.example.com/incident/00000000-0000-0000-0000-000000000001>)\n\n\
              <!-- tocsin:incident:00000000-0000-0000-0000-000000000001 -->\n"
         );

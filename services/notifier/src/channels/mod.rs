@@ -4,9 +4,14 @@
 //!
 //! Channels are an enum rather than trait objects: there are few of them, each is configured from
 //! the routing file, and a `match` keeps the async code free of boxing.
+//!
+//! Everything an alert or an API caller wrote (titles, label values, alert names, actors, the
+//! runbook annotation) reaches a channel through the escaping of its syntax in [`inert`]; the
+//! only links are the ones [`Summary::links`] builds.
 
 pub mod email;
 pub mod github;
+pub mod inert;
 pub mod slack;
 pub mod teams;
 
@@ -189,10 +194,11 @@ impl<'a> Summary<'a> {
         }
     }
 
-    /// `(label, value)` pairs in the order people read them.
+    /// `(label, value)` pairs in the order people read them. A runbook annotation that is not a
+    /// web address is a fact, shown as text, rather than a link.
     pub fn facts(&self) -> Vec<(&'static str, String)> {
         let incident = &self.event.incident;
-        vec![
+        let mut facts = vec![
             ("Status", incident.status.as_str().to_owned()),
             ("Severity", incident.severity.as_str().to_owned()),
             ("Service", incident.service.clone()),
@@ -200,20 +206,35 @@ impl<'a> Summary<'a> {
             ("Team", incident.team.clone()),
             ("Alerts", format!("{} firing of {}", incident.firing_count, incident.alert_count)),
             ("Assignee", incident.assignee.clone().unwrap_or_else(|| "nobody".to_owned())),
-        ]
+        ];
+        if let Some(runbook) = incident.runbook_url.as_deref().filter(|runbook| web_link(runbook).is_none()) {
+            facts.push(("Runbook", runbook.to_owned()));
+        }
+        facts
     }
 
-    /// `(label, url)` pairs: the runbook and the dashboard, when known.
+    /// `(label, url)` pairs: the runbook and the dashboard, when known. These are the only links
+    /// a message carries. The runbook is one only when it is an `http` or `https` URL, and it is
+    /// written out as parsed, so characters that could end a link early in a channel's syntax
+    /// (`<`, `>`, `"`, spaces) are percent-encoded.
     pub fn links(&self) -> Vec<(&'static str, String)> {
         let mut links = Vec::new();
-        if let Some(runbook) = &self.event.incident.runbook_url {
-            links.push(("Runbook", runbook.clone()));
+        if let Some(runbook) = self.event.incident.runbook_url.as_deref().and_then(web_link) {
+            links.push(("Runbook", runbook));
         }
         if let Some(dashboard) = &self.dashboard_url {
             links.push(("Dashboard", dashboard.clone()));
         }
         links
     }
+}
+
+/// `url` as a link a channel may carry: an absolute `http` or `https` URL with a host, written
+/// out as the URL standard serialises it.
+fn web_link(url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url.trim()).ok()?;
+    let is_web = matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some_and(|host| !host.is_empty());
+    is_web.then(|| parsed.to_string())
 }
 
 /// An incident event for the channels' unit tests to adjust: incident 1, event 2, opened by
@@ -265,6 +286,27 @@ mod tests {
         assert!(cut.ends_with('…'));
         let emoji = truncate_chars("🔥🔥🔥🔥", 3);
         assert_eq!(emoji, "🔥🔥…");
+    }
+
+    #[test]
+    fn only_web_runbooks_are_links() {
+        let mut event = sample_event(tocsin_domain::EventKind::Opened);
+        event.incident.runbook_url = Some("https://runbooks.example.com/x>)[a](https://evil.example \"t\"".into());
+        let summary = Summary::new(&event, Some("https://tocsin.example.com/"));
+        assert_eq!(
+            summary.links(),
+            [
+                ("Runbook", "https://runbooks.example.com/x%3E)[a](https://evil.example%20%22t%22".to_owned()),
+                ("Dashboard", "https://tocsin.example.com/incident/00000000-0000-0000-0000-000000000001".to_owned()),
+            ]
+        );
+        assert!(summary.facts().iter().all(|(label, _)| *label != "Runbook"));
+        for not_web in ["javascript:alert(1)", "see the wiki", "file:///etc/passwd", "https://", "data:text/html,x"] {
+            event.incident.runbook_url = Some(not_web.into());
+            let summary = Summary::new(&event, None);
+            assert!(summary.links().is_empty(), "{not_web}");
+            assert_eq!(summary.facts().last(), Some(&("Runbook", not_web.to_owned())), "{not_web}");
+        }
     }
 
     #[test]

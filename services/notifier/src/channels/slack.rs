@@ -8,7 +8,8 @@
 //!   a new message, without buttons: a webhook can neither edit nor receive clicks.
 //!
 //! Both use Block Kit within Slack's limits: at most 50 blocks, 3,000 characters per section text,
-//! 2,000 per field, 150 per header, cut on character boundaries.
+//! 2,000 per field, 150 per header, cut on character boundaries. Alert text goes through
+//! [`super::inert::slack`], so no `<!channel>`, mention or link in it reaches anyone live.
 //!
 //! Every message the bot posts carries `metadata` naming its delivery. When an earlier
 //! attempt at a delivery may have reached Slack without the notifier learning it (it died between
@@ -17,6 +18,7 @@
 //! with that delivery's metadata, and posts only if there is none. Webhooks can neither be read nor
 //! be told a message's identity, so they send again.
 
+use super::inert::slack::{mrkdwn, plain_text};
 use super::{Attempt, Delivered, DeliveryError, Summary, Thread, send, truncate_chars};
 use crate::pacing::Pacer;
 use serde_json::{Value, json};
@@ -284,15 +286,19 @@ fn pace_key_of_secret(secret: &Secret) -> String {
     format!("webhook:{}", hex::encode(&digest[..8]))
 }
 
-/// The text Slack shows in notifications and where blocks cannot be shown.
+/// The text Slack shows in notifications and where blocks cannot be shown. Slack reads it as
+/// mrkdwn, mentions included, which is why it is escaped like the blocks.
 fn fallback_text(summary: &Summary<'_>) -> String {
-    truncate_chars(&format!("{} ({})", summary.headline(), summary.event.incident.status.as_str()), MAX_SECTION_TEXT)
+    truncate_chars(
+        &mrkdwn(&format!("{} ({})", summary.headline(), summary.event.incident.status.as_str())),
+        MAX_SECTION_TEXT,
+    )
 }
 
 fn thread_reply(summary: &Summary<'_>) -> String {
     let incident = &summary.event.incident;
     truncate_chars(
-        &format!("{} {} · now *{}*", status_emoji(incident.status), escape(&summary.step()), incident.status.as_str()),
+        &format!("{} {} · now *{}*", status_emoji(incident.status), mrkdwn(&summary.step()), incident.status.as_str()),
         MAX_SECTION_TEXT,
     )
 }
@@ -303,18 +309,17 @@ pub fn message_blocks(summary: &Summary<'_>, interactive: bool) -> Vec<Value> {
     let mut blocks = vec![
         json!({
             "type": "header",
-            "text": { "type": "plain_text", "text": truncate_chars(&format!("{} {}", severity_emoji(incident.severity), summary.headline()), MAX_HEADER_TEXT), "emoji": true }
+            "text": { "type": "plain_text", "text": truncate_chars(&format!("{} {}", severity_emoji(incident.severity), plain_text(&summary.headline())), MAX_HEADER_TEXT), "emoji": true }
         }),
         json!({
             "type": "section",
-            "text": { "type": "mrkdwn", "text": truncate_chars(&format!("{} *{}* · {}", status_emoji(incident.status), incident.status.as_str().to_uppercase(), escape(&summary.step())), MAX_SECTION_TEXT) }
+            "text": alert_text(truncate_chars(&format!("{} *{}* · {}", status_emoji(incident.status), incident.status.as_str().to_uppercase(), mrkdwn(&summary.step())), MAX_SECTION_TEXT))
         }),
         json!({
             "type": "section",
-            "fields": summary.facts().into_iter().map(|(label, value)| json!({
-                "type": "mrkdwn",
-                "text": truncate_chars(&format!("*{label}*\n{}", escape(&value)), MAX_FIELD_TEXT),
-            })).collect::<Vec<_>>()
+            "fields": summary.facts().into_iter().map(|(label, value)| {
+                alert_text(truncate_chars(&format!("*{label}*\n{}", mrkdwn(&value)), MAX_FIELD_TEXT))
+            }).collect::<Vec<_>>()
         }),
     ];
     let alert = &incident.source_alert;
@@ -324,14 +329,14 @@ pub fn message_blocks(summary: &Summary<'_>, interactive: bool) -> Vec<Value> {
         incident.opened_at
     )];
     if let Some(name) = alert.labels.get("alertname") {
-        context.push(format!("alert `{}`", escape(name)));
+        context.push(format!("alert `{}`", mrkdwn(name)));
     }
     if let Some(instance) = alert.labels.get("instance") {
-        context.push(format!("instance `{}`", escape(instance)));
+        context.push(format!("instance `{}`", mrkdwn(instance)));
     }
     blocks.push(json!({
         "type": "context",
-        "elements": [{ "type": "mrkdwn", "text": truncate_chars(&context.join(" · "), MAX_SECTION_TEXT) }]
+        "elements": [alert_text(truncate_chars(&context.join(" · "), MAX_SECTION_TEXT))]
     }));
 
     let mut elements = Vec::new();
@@ -360,9 +365,11 @@ pub fn message_blocks(summary: &Summary<'_>, interactive: bool) -> Vec<Value> {
     blocks
 }
 
-/// Slack's mrkdwn treats `&`, `<` and `>` as control characters.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+/// A mrkdwn text object holding escaped alert text. `verbatim` keeps Slack from turning bare URLs,
+/// channel names and mentions in it into links of its own accord; tocsin's own markup (bold, the
+/// `<!date^…>` of the context) still renders.
+fn alert_text(text: String) -> Value {
+    json!({ "type": "mrkdwn", "text": text, "verbatim": true })
 }
 
 fn severity_emoji(severity: Severity) -> &'static str {

@@ -4,7 +4,11 @@
 //!
 //! The webhook URL carries its own credential (the `sig` query parameter), so it is a [`Secret`]
 //! and never appears in an error, which the delivery worker logs.
+//!
+//! Alert text goes through [`super::inert::adaptive_card`]: the card's only links are its
+//! Open-URL actions.
 
+use super::inert::adaptive_card;
 use super::{Delivered, DeliveryError, Summary, retry_after, truncate_chars};
 use serde_json::{Value, json};
 use tocsin_domain::Severity;
@@ -63,8 +67,11 @@ pub fn message(summary: &Summary<'_>) -> Value {
 /// Adaptive Card 1.4, the newest version every Teams client renders; enum values are spelled as in
 /// the card schema (`Bolder`, `Attention`).
 pub fn card(summary: &Summary<'_>) -> Value {
-    let facts: Vec<Value> =
-        summary.facts().into_iter().map(|(title, value)| json!({ "title": title, "value": value })).collect();
+    let facts: Vec<Value> = summary
+        .facts()
+        .into_iter()
+        .map(|(title, value)| json!({ "title": title, "value": adaptive_card::text(&value) }))
+        .collect();
     let actions: Vec<Value> = summary
         .links()
         .into_iter()
@@ -77,13 +84,13 @@ pub fn card(summary: &Summary<'_>) -> Value {
         "body": [
             {
                 "type": "TextBlock",
-                "text": truncate_chars(&summary.headline(), MAX_HEADLINE),
+                "text": truncate_chars(&adaptive_card::text(&summary.headline()), MAX_HEADLINE),
                 "weight": "Bolder",
                 "size": "Large",
                 "wrap": true,
                 "color": color(summary.event.incident.severity),
             },
-            { "type": "TextBlock", "text": summary.step(), "wrap": true },
+            { "type": "TextBlock", "text": adaptive_card::text(&summary.step()), "wrap": true },
             { "type": "FactSet", "facts": facts },
         ],
         "actions": actions,
