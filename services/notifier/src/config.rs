@@ -18,6 +18,8 @@
 //! | `SLACK_CHANNEL` | unset | without a routing file: the channel of the one default route |
 //! | `SLACK_SIGNING_SECRET` | unset | verifies Slack's button clicks; without it `/slack/actions` answers 404 |
 //! | `SLACK_API_URL` | `https://slack.com/api` | Slack's Web API (Enterprise Grid, proxies, tests) |
+//! | `SLACK_ALLOWED_TEAMS` | empty: any | comma-separated Slack workspace ids (`T…`); a click from a user of another workspace is refused |
+//! | `SLACK_ALLOWED_USER_GROUPS` | empty: anyone | comma-separated Slack user group ids (`S…`); a click from a user in none of them is refused (needs the `usergroups:read` scope) |
 //! | `GITHUB_API_URL` | `https://api.github.com` | GitHub's REST API (`https://ghe.example.com/api/v3` for Enterprise) |
 //! | `SMTP_URL` | unset | `smtps://host:465`, `smtp://host:587?tls=required` (STARTTLS) or `smtp://localhost:25`; needed by e-mail targets |
 //! | `SMTP_FROM` | `tocsin <tocsin@localhost>` | the sender of e-mail notifications |
@@ -52,6 +54,10 @@ pub struct Config {
     pub routing: RoutingSource,
     pub slack_signing_secret: Option<Secret>,
     pub slack_api_url: String,
+    /// Workspace ids whose users may click; empty: any (`crate::slack_access`).
+    pub slack_allowed_teams: Vec<String>,
+    /// User group ids whose members may click; empty: anyone.
+    pub slack_allowed_user_groups: Vec<String>,
     pub github_api_url: String,
     pub smtp: Option<SmtpSettings>,
     pub public_url: Option<String>,
@@ -132,6 +138,12 @@ impl Config {
             routing,
             slack_signing_secret: env.get("SLACK_SIGNING_SECRET").map(Secret::new),
             slack_api_url: env.string_or("SLACK_API_URL", "https://slack.com/api"),
+            slack_allowed_teams: env.with("SLACK_ALLOWED_TEAMS", Vec::new(), |value| {
+                slack_ids(value, &['T', 'E'], "Slack workspace ids like T0123ABCD (Enterprise Grid: E…)")
+            })?,
+            slack_allowed_user_groups: env.with("SLACK_ALLOWED_USER_GROUPS", Vec::new(), |value| {
+                slack_ids(value, &['S'], "Slack user group ids like S0123ABCD (the group's id, not its @handle)")
+            })?,
             github_api_url: env.string_or("GITHUB_API_URL", "https://api.github.com"),
             smtp,
             public_url: env.get("PUBLIC_URL"),
@@ -147,6 +159,19 @@ impl Config {
             },
             otel: OtelSettings::from_env(env, "notifier")?,
         })
+    }
+}
+
+/// A comma-separated list of Slack ids, each starting with one of `prefixes`: Slack's ids are
+/// upper-case letters and digits, which is how a handle or a name put there by mistake is told.
+fn slack_ids(value: &str, prefixes: &[char], expected: &str) -> Result<Vec<String>, String> {
+    let ids: Vec<String> = value.split(',').map(str::trim).filter(|id| !id.is_empty()).map(str::to_owned).collect();
+    let is_id = |id: &String| {
+        id.starts_with(prefixes) && id.len() > 1 && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    };
+    match ids.iter().find(|id| !is_id(id)) {
+        Some(bad) => Err(format!("{bad:?} is not an id: expected {expected}, separated by commas")),
+        None => Ok(ids),
     }
 }
 
@@ -171,6 +196,24 @@ mod tests {
         assert!(matches!(&config.routing, RoutingSource::SingleSlackChannel { channel, .. } if channel == "#oncall"));
         assert_eq!(config.slack_api_url, "http://127.0.0.1:9/api");
         assert!(config.slack_signing_secret.is_some());
+    }
+
+    #[test]
+    fn slack_allowlists_are_lists_of_ids() {
+        let config = Config::from_env(&Env::from_pairs(base())).unwrap_or_else(|e| panic!("{e}"));
+        assert!(config.slack_allowed_teams.is_empty() && config.slack_allowed_user_groups.is_empty());
+        let mut pairs = base();
+        pairs.extend([("SLACK_ALLOWED_TEAMS", "T0ACME, E0GRID,"), ("SLACK_ALLOWED_USER_GROUPS", "S0ONCALL")]);
+        let config = Config::from_env(&Env::from_pairs(pairs)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.slack_allowed_teams, ["T0ACME", "E0GRID"]);
+        assert_eq!(config.slack_allowed_user_groups, ["S0ONCALL"]);
+        let mut pairs = base();
+        pairs.push(("SLACK_ALLOWED_USER_GROUPS", "S0ONCALL,@oncall"));
+        let error = Config::from_env(&Env::from_pairs(pairs)).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            error.starts_with("SLACK_ALLOWED_USER_GROUPS=\"S0ONCALL,@oncall\" is not valid: \"@oncall\""),
+            "{error}"
+        );
     }
 
     #[test]

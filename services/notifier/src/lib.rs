@@ -6,7 +6,7 @@
 //! - `deliveries`: sends the recorded deliveries through the `channels`, paced per channel
 //!   (`pacing`), retried with backoff, given up on to a dead-letter stream.
 //! - `slack_actions`: `POST /slack/actions`, the buttons of a Slack message, verified and turned
-//!   into commands for incident-core.
+//!   into commands for incident-core, if `slack_access` lets the person who clicked act.
 
 pub mod channels;
 pub mod config;
@@ -15,6 +15,7 @@ mod events;
 mod metrics;
 pub mod pacing;
 pub mod routing;
+pub mod slack_access;
 pub mod slack_actions;
 
 use crate::channels::email::Email;
@@ -24,9 +25,10 @@ use crate::channels::teams::Teams;
 use crate::config::{Config, RoutingSource};
 use crate::deliveries::{Channel, RetryPolicy, Worker};
 use crate::events::EventLoop;
-use crate::metrics::{DeliveryMetrics, KindLabel};
+use crate::metrics::{DeliveryMetrics, KindLabel, ReasonLabel};
 use crate::pacing::Pacer;
 use crate::routing::{ProcessSecrets, Routing, TargetKind};
+use crate::slack_access::{Refusal, SlackAccess};
 use actix_web::dev::Server;
 use actix_web::web;
 use anyhow::Context;
@@ -150,8 +152,25 @@ impl Application {
             .with("redis", bus.readiness_check());
         let listener = http::bind(&config.listen_addr)?;
         let port = listener.local_addr()?.port();
+        let clicks_refused = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "notifier_slack_clicks_refused",
+            "Slack button clicks not acted on, by reason (SLACK_ALLOWED_TEAMS, SLACK_ALLOWED_USER_GROUPS)",
+            clicks_refused.clone(),
+        );
+        for refusal in Refusal::ALL {
+            let _ = clicks_refused.get_or_create(&ReasonLabel { reason: refusal.reason() });
+        }
+        let access = slack_access(&config, &routing, &http_client)?;
         let slack = config.slack_signing_secret.clone().map(|signing_secret| {
-            web::Data::new(slack_actions::SlackActions { signing_secret, bus: bus.clone(), tracer: tracer.clone() })
+            web::Data::new(slack_actions::SlackActions {
+                signing_secret,
+                bus: bus.clone(),
+                tracer: tracer.clone(),
+                access,
+                http: http_client.clone(),
+                refused: clicks_refused,
+            })
         });
         let server = http::serve(
             HttpSettings { listener, workers: config.http_workers, service: "notifier", tracer: tracer.clone() },
@@ -196,6 +215,33 @@ impl Application {
         self.tracer.shutdown().await;
         served
     }
+}
+
+/// Who may act from Slack. Group membership is read with the bot tokens of the routing's Slack
+/// targets: without one, `SLACK_ALLOWED_USER_GROUPS` could never let anyone through, which stops
+/// the start rather than refusing every click.
+fn slack_access(config: &Config, routing: &Routing, http_client: &reqwest::Client) -> anyhow::Result<SlackAccess> {
+    let mut tokens: Vec<tocsin_runtime::Secret> = Vec::new();
+    for target in routing.targets() {
+        if let TargetKind::Slack { token, .. } = &target.kind
+            && !tokens.iter().any(|known| known.expose() == token.expose())
+        {
+            tokens.push(token.clone());
+        }
+    }
+    if !config.slack_allowed_user_groups.is_empty() && tokens.is_empty() {
+        anyhow::bail!(
+            "SLACK_ALLOWED_USER_GROUPS is set, but no Slack bot token can read the groups' members: \
+             set SLACK_BOT_TOKEN and SLACK_CHANNEL, or give the routing file a slack target"
+        );
+    }
+    Ok(SlackAccess::new(
+        config.slack_allowed_teams.clone(),
+        config.slack_allowed_user_groups.clone(),
+        http_client.clone(),
+        &config.slack_api_url,
+        tokens,
+    ))
 }
 
 fn load_routing(source: &RoutingSource) -> anyhow::Result<Routing> {

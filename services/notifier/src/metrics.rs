@@ -14,6 +14,12 @@ pub struct KindLabel {
     pub kind: &'static str,
 }
 
+/// Why a Slack click was not acted on (`crate::slack_access::Refusal`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct DeliveryLabels {
     /// `slack`, `slack_webhook`, `teams`, `email`, `github`

@@ -5,8 +5,11 @@
 //! not match (compared in constant time), or whose timestamp is more than five minutes away, is
 //! refused with 401 and changes nothing: that is what stops a replayed or forged click.
 //!
-//! A valid click becomes a command on the commands stream, with the Slack user as the actor, and is
-//! answered at once (Slack gives up after 3 seconds). The message itself changes when incident-core
+//! A signed click from someone `crate::slack_access` lets act (the allowlists of workspaces and
+//! user groups, when set) becomes a command on the commands stream, with the Slack user as the
+//! actor, and is answered at once (Slack gives up after 3 seconds). A click from anyone else is
+//! counted in `tocsin_notifier_slack_clicks_refused_total`, queues nothing, and its user is told
+//! why in a message only they see, posted to the click's `response_url`. The message itself changes when incident-core
 //! has applied the command and the resulting event comes back through the notifier. Slack retries a
 //! request it thinks went unanswered; the command id is derived from the click's `trigger_id`, so a
 //! retried click is the same command and incident-core applies it once.
@@ -27,6 +30,10 @@ use tocsin_runtime::{ApiError, Secret};
 use uuid::Uuid;
 
 use crate::channels::slack::{ACKNOWLEDGE, REOPEN, RESOLVE};
+use crate::metrics::ReasonLabel;
+use crate::slack_access::{Refusal, SlackAccess};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 
 /// How far a request's timestamp may be from now, either way.
 pub const MAX_CLOCK_DISTANCE: Duration = Duration::from_secs(5 * 60);
@@ -37,6 +44,10 @@ pub struct SlackActions {
     pub signing_secret: Secret,
     pub bus: Bus,
     pub tracer: Tracer,
+    pub access: SlackAccess,
+    /// Answers refused clicks through their `response_url`.
+    pub http: reqwest::Client,
+    pub refused: Family<ReasonLabel, Counter>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -100,8 +111,14 @@ pub struct ActionPayload {
     #[serde(rename = "type")]
     pub kind: String,
     pub user: SlackUser,
+    /// The workspace the click came through; `user.team_id` is the user's own.
+    #[serde(default)]
+    pub team: Option<SlackTeam>,
     #[serde(default)]
     pub trigger_id: Option<String>,
+    /// Where Slack takes a message in answer to this click, for half an hour.
+    #[serde(default)]
+    pub response_url: Option<String>,
     #[serde(default)]
     pub actions: Vec<ClickedAction>,
 }
@@ -113,6 +130,23 @@ pub struct SlackUser {
     pub username: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
+    /// The user's workspace.
+    #[serde(default)]
+    pub team_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SlackTeam {
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+impl ActionPayload {
+    /// The workspace of the user who clicked: theirs when Slack says, else the one the click came
+    /// through.
+    pub fn user_team(&self) -> Option<&str> {
+        self.user.team_id.as_deref().or_else(|| self.team.as_ref().and_then(|team| team.id.as_deref()))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -194,6 +228,21 @@ pub async fn handle(
         // Link buttons also call this URL; there is nothing to do for them.
         return Ok(HttpResponse::Ok().finish());
     }
+    if let Err(refusal) = slack.access.check(&payload.user.id, payload.user_team()).await {
+        slack.refused.get_or_create(&ReasonLabel { reason: refusal.reason() }).inc();
+        tracing::info!(
+            slack.user = %payload.user.id,
+            slack.team = payload.user_team().unwrap_or_default(),
+            reason = refusal.reason(),
+            "refused a slack click: nothing queued"
+        );
+        if let Some(response_url) = payload.response_url.clone() {
+            // Slack wants its answer within 3 seconds; the message may take longer.
+            tokio::spawn(tell_the_user(slack.http.clone(), response_url, refusal));
+        }
+        // 200 all the same: anything else makes Slack show an error on the button, not why.
+        return Ok(HttpResponse::Ok().finish());
+    }
     let mut envelopes: Vec<Envelope<Command>> =
         commands.iter().map(|command| Envelope::new(command.clone()).with_id(command.id)).collect();
     let request_span = traces::request_context(&request);
@@ -219,6 +268,27 @@ pub async fn handle(
         );
     }
     Ok(HttpResponse::Ok().finish())
+}
+
+/// Posts why a click was refused to the click's `response_url`, as a message only its user sees,
+/// leaving the incident's message as it is.
+async fn tell_the_user(http: reqwest::Client, response_url: String, refusal: Refusal) {
+    if !(response_url.starts_with("https://") || response_url.starts_with("http://")) {
+        tracing::warn!("a refused slack click came with a response_url that is not a web address; not answered");
+        return;
+    }
+    let body =
+        serde_json::json!({ "response_type": "ephemeral", "replace_original": false, "text": refusal.message() });
+    let sent = http
+        .post(&response_url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status);
+    if let Err(error) = sent {
+        tracing::warn!(error = %error.without_url(), "could not tell a slack user why their click was refused");
+    }
 }
 
 #[cfg(test)]

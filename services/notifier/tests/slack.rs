@@ -558,14 +558,22 @@ fn sign(body: &str, timestamp: i64, secret: &str) -> String {
     tocsin_notifier::slack_actions::signature_of(&tocsin_runtime::Secret::new(secret), timestamp, body.as_bytes())
 }
 
-/// The form body Slack posts for a button click.
+/// The form body Slack posts for a button click, as user `ana` of workspace `T0`.
 pub fn click_body(action_id: &str, incident_id: Uuid) -> String {
+    click_body_from(action_id, incident_id, "U0ANA", "T0", "https://hooks.slack.com/actions/T0/1/abc")
+}
+
+/// The form body Slack posts when `user` of workspace `team` clicks, with the `response_url`
+/// through which the click may be answered.
+fn click_body_from(action_id: &str, incident_id: Uuid, user: &str, team: &str, response_url: &str) -> String {
+    let name = user.trim_start_matches("U0").to_lowercase();
     let payload = json!({
         "type": "block_actions",
-        "user": {"id": "U0ANA", "username": "ana", "name": "ana", "team_id": "T0"},
+        "user": {"id": user, "username": name, "name": name, "team_id": team},
         "api_app_id": "A0", "token": "legacy", "trigger_id": format!("{}.{}", Uuid::new_v4(), 1),
-        "team": {"id": "T0", "domain": "acme"}, "channel": {"id": "C0PAYMENTS", "name": "payments-oncall"},
+        "team": {"id": team, "domain": "acme"}, "channel": {"id": "C0PAYMENTS", "name": "payments-oncall"},
         "container": {"type": "message", "message_ts": "1.1", "channel_id": "C0PAYMENTS"},
+        "response_url": response_url,
         "actions": [{"action_id": action_id, "block_id": "b1", "value": incident_id.to_string(), "type": "button", "action_ts": "1764201234.5"}]
     });
     serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap_or_else(|e| panic!("{e}"))
@@ -626,6 +634,166 @@ async fn a_signed_click_queues_a_command_and_a_bad_one_changes_nothing() {
     assert_eq!(envelope.payload.actor, "slack:ana");
 
     notifier.stop().await;
+}
+
+/// The commands on the commands stream, oldest first.
+async fn queued_commands(redis: &TestRedis) -> Vec<Command> {
+    let mut conn = tocsin_testkit::redis_connection(&redis.url).await;
+    let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(format!("{}:commands", redis.prefix))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    entries
+        .ids
+        .iter()
+        .filter_map(|entry| entry.get::<String>("envelope"))
+        .filter_map(|text| serde_json::from_str::<Envelope<Command>>(&text).ok())
+        .map(|envelope| envelope.payload)
+        .collect()
+}
+
+async fn post_click(notifier: &Notifier, body: String) -> reqwest::Response {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    reqwest::Client::new()
+        .post(format!("{}/slack/actions", notifier.url))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("X-Slack-Request-Timestamp", now.to_string())
+        .header("X-Slack-Signature", sign(&body, now, SIGNING_SECRET))
+        .body(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clicks_are_taken_only_from_allowed_workspaces_and_user_groups() {
+    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
+    slack.respond_with("GET", "/api/usergroups.users.list", |request| {
+        if request.path == "/api/usergroups.users.list?usergroup=S0ONCALL" {
+            Reply::json(200, json!({"ok": true, "users": ["U0ANA", "U0BOB"]}))
+        } else {
+            Reply::json(200, json!({"ok": false, "error": "no_such_subteam"}))
+        }
+    });
+    slack.respond("POST", "/actions/T0ACME/1/abc", Reply::json(200, json!({"ok": true})));
+    let api = format!("{}/api", slack.url);
+    let notifier = Notifier::start(
+        &db,
+        &redis,
+        &[
+            ("SLACK_BOT_TOKEN", BOT_TOKEN),
+            ("SLACK_CHANNEL", "#payments-oncall"),
+            ("SLACK_API_URL", &api),
+            ("SLACK_ALLOWED_TEAMS", "T0ACME, T0ACMEEU"),
+            ("SLACK_ALLOWED_USER_GROUPS", "S0ONCALL"),
+        ],
+    )
+    .await;
+    let response_url = format!("{}/actions/T0ACME/1/abc", slack.url);
+    let incident_id = Uuid::now_v7();
+    let click = |user: &str, team: &str| click_body_from("tocsin_acknowledge", incident_id, user, team, &response_url);
+
+    // Ana, of an allowed workspace and in the on-call group: her click is queued.
+    assert_eq!(post_click(&notifier, click("U0ANA", "T0ACME")).await.status(), 200);
+    let commands = queued_commands(&redis).await;
+    assert_eq!(commands.len(), 1);
+    assert_eq!((commands[0].incident_id, commands[0].actor.as_str()), (incident_id, "slack:ana"));
+    let requests = slack.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(
+        (requests[0].method.as_str(), requests[0].path.as_str()),
+        ("GET", "/api/usergroups.users.list?usergroup=S0ONCALL")
+    );
+    assert_eq!(requests[0].header("authorization"), Some(format!("Bearer {BOT_TOKEN}").as_str()));
+    assert!(requests[0].body.is_empty());
+
+    // Mallory, in a channel shared with another workspace: refused before Slack is even asked.
+    assert_eq!(post_click(&notifier, click("U0MALLORY", "T0OTHER")).await.status(), 200);
+    let requests = slack.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!((requests[1].method.as_str(), requests[1].path.as_str()), ("POST", "/actions/T0ACME/1/abc"));
+    assert_eq!(requests[1].header("content-type"), Some("application/json"));
+    assert_eq!(
+        requests[1].json(),
+        json!({
+            "response_type": "ephemeral",
+            "replace_original": false,
+            "text": "Nothing was changed: only people of the Slack workspaces allowed to act on incidents can use these buttons.",
+        })
+    );
+
+    // Eve, of the right workspace but in none of the groups: refused, from the membership read
+    // a moment ago (it is cached).
+    assert_eq!(post_click(&notifier, click("U0EVE", "T0ACME")).await.status(), 200);
+    let requests = slack.wait_for(3, Duration::from_secs(10)).await;
+    assert_eq!((requests[2].method.as_str(), requests[2].path.as_str()), ("POST", "/actions/T0ACME/1/abc"));
+    assert_eq!(
+        requests[2].json(),
+        json!({
+            "response_type": "ephemeral",
+            "replace_original": false,
+            "text": "Nothing was changed: only members of the Slack user groups allowed to act on incidents can use these buttons.",
+        })
+    );
+
+    // Ana again: still allowed, and Slack is not asked again.
+    assert_eq!(post_click(&notifier, click("U0ANA", "T0ACME")).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(slack.requests().len(), 3, "{:?}", slack.requests());
+    let commands = queued_commands(&redis).await;
+    assert_eq!(commands.len(), 2, "refused clicks queue nothing: {commands:?}");
+    assert!(commands.iter().all(|command| command.actor == "slack:ana"), "{commands:?}");
+    let refused = |reason: &str| format!("tocsin_notifier_slack_clicks_refused_total{{reason=\"{reason}\"}}");
+    assert_eq!(metric(&notifier, &refused("team_not_allowed")).await, 1.0);
+    assert_eq!(metric(&notifier, &refused("not_in_user_group")).await, 1.0);
+    assert_eq!(metric(&notifier, &refused("membership_unknown")).await, 0.0);
+
+    notifier.stop().await;
+    slack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_click_whose_user_groups_slack_cannot_tell_is_refused() {
+    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
+    slack.respond(
+        "GET",
+        "/api/usergroups.users.list",
+        Reply::json(200, json!({"ok": false, "error": "missing_scope"})),
+    );
+    slack.respond("POST", "/actions/T0/1/abc", Reply::json(200, json!({"ok": true})));
+    let api = format!("{}/api", slack.url);
+    let notifier = Notifier::start(
+        &db,
+        &redis,
+        &[
+            ("SLACK_BOT_TOKEN", BOT_TOKEN),
+            ("SLACK_CHANNEL", "#payments-oncall"),
+            ("SLACK_API_URL", &api),
+            ("SLACK_ALLOWED_USER_GROUPS", "S0ONCALL"),
+        ],
+    )
+    .await;
+    let body =
+        click_body_from("tocsin_resolve", Uuid::now_v7(), "U0ANA", "T0", &format!("{}/actions/T0/1/abc", slack.url));
+
+    assert_eq!(post_click(&notifier, body).await.status(), 200);
+
+    let requests = slack.wait_for(2, Duration::from_secs(10)).await;
+    let calls: Vec<(&str, &str)> = requests.iter().map(|r| (r.method.as_str(), r.path.as_str())).collect();
+    assert_eq!(calls, [("GET", "/api/usergroups.users.list?usergroup=S0ONCALL"), ("POST", "/actions/T0/1/abc")]);
+    assert_eq!(
+        requests[1].json()["text"],
+        "Nothing was changed: Slack could not tell tocsin which user groups you are in. Try again in a minute."
+    );
+    assert!(queued_commands(&redis).await.is_empty());
+    assert_eq!(
+        metric(&notifier, "tocsin_notifier_slack_clicks_refused_total{reason=\"membership_unknown\"}").await,
+        1.0
+    );
+    notifier.stop().await;
+    slack.stop().await;
 }
 
 /// A Slack channel on `slack` that keeps what is posted to it and reads it back with its metadata,
