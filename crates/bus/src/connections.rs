@@ -6,11 +6,14 @@
 //! for longer than [`CHECK_AFTER_IDLE`], the case of Redis restarted while nobody used it (the idea
 //! of HikariCP's `aliveBypassWindowMs`). A connection whose command failed on the connection itself
 //! (reset, closed, timed out) is dropped instead of going back to the pool, so the next caller gets
-//! a new one.
+//! a new one. Each new connection first asks the server its version (`server::check`), and one
+//! from a Redis older than the bus needs is refused.
 
+use crate::server::{self, RedisVersion};
 use deadpool::managed::{Manager, Metrics, Object, RecycleResult};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// A connection used this recently is handed out without a PING.
@@ -18,11 +21,18 @@ pub(crate) const CHECK_AFTER_IDLE: Duration = Duration::from_millis(500);
 
 pub(crate) struct Connections {
     redis: deadpool_redis::Manager,
+    /// The version of a server whose connections were refused as too old.
+    refused: OnceLock<RedisVersion>,
 }
 
 impl Connections {
     pub(crate) fn new(redis_url: &str) -> Result<Connections, RedisError> {
-        Ok(Connections { redis: deadpool_redis::Manager::new(redis_url)? })
+        Ok(Connections { redis: deadpool_redis::Manager::new(redis_url)?, refused: OnceLock::new() })
+    }
+
+    /// Set once a connection was refused because the server is older than the bus needs.
+    pub(crate) fn refused_version(&self) -> Option<RedisVersion> {
+        self.refused.get().copied()
     }
 }
 
@@ -31,7 +41,9 @@ impl Manager for Connections {
     type Error = RedisError;
 
     async fn create(&self) -> Result<MultiplexedConnection, RedisError> {
-        self.redis.create().await
+        let mut connection = self.redis.create().await?;
+        server::check(&mut connection, &self.refused).await?;
+        Ok(connection)
     }
 
     async fn recycle(&self, connection: &mut MultiplexedConnection, metrics: &Metrics) -> RecycleResult<RedisError> {

@@ -3,7 +3,9 @@
 //! - Every entry is a versioned JSON [`Envelope`]: id, type, schema version, time, W3C
 //!   `traceparent`, payload; stored in the entry's single field `envelope`.
 //! - Producers [`Bus::publish`] a batch atomically (MULTI/EXEC): all of it is on the stream, or none.
-//!   Each XADD trims the stream by age (`MINID ~`), which is the messages' time to live.
+//! - Streams are trimmed by age in the background ([`Bus::trim_in_background`]), never past an
+//!   entry a consumer group has not acknowledged; a producer reads a stream's backlog there too
+//!   ([`Bus::watch_backlog`]) to turn work away before Redis fills up.
 //! - Consumers read through a consumer group and acknowledge only after their work committed
 //!   ([`Consumer::ack`]). A batch is bounded by a count and by bytes, decided inside Redis before
 //!   any payload is sent (`scripts`). Entries another consumer left pending past the visibility
@@ -15,27 +17,33 @@
 //! - Traces cross the streams in the envelope: a producer span per message ([`Bus::producer_span`])
 //!   puts its context in `traceparent`, and the consumer's span ([`Consumer::span`]) continues it.
 //!
-//! Redis for these streams must run with `maxmemory-policy noeviction`: an evicted stream is a lost
-//! alert.
+//! Redis for these streams must be 6.2 or newer (every connection checks, `server`) and run with
+//! `maxmemory-policy noeviction`: an evicted stream is a lost alert.
 
 mod connections;
 mod consumer;
 mod envelope;
 mod metrics;
 mod scripts;
+mod server;
 mod tail;
+mod upkeep;
 mod verbatim;
 
 pub use consumer::{Consumer, ConsumerSettings, Delivery};
 pub use envelope::Envelope;
 pub use metrics::BusMetrics;
+pub use server::{MIN_REDIS_VERSION, RedisVersion};
 pub use tail::{Page, TailEntry, entry_id_before, parse_entry_id};
+pub use upkeep::{Backlog, UPKEEP_INTERVAL};
 pub use verbatim::Verbatim;
 
 use connections::{Connection, Connections, Pool};
 use redis::AsyncCommands;
 use std::time::Duration;
 use tocsin_runtime::traces::{SpanKind, TraceContext, TraceSpan, Tracer};
+use tocsin_runtime::{ConfigError, Env};
+use tokio_util::sync::CancellationToken;
 
 /// The streams the services talk through, named under a configurable prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +80,9 @@ pub enum BusError {
     Unavailable(String),
     #[error("message does not serialise: {0}")]
     Encode(#[from] serde_json::Error),
+    /// Redis answers, but is older than the bus needs: the service must stop rather than run on it.
+    #[error("{}", .0.refusal())]
+    UnsupportedServer(RedisVersion),
 }
 
 impl From<redis::RedisError> for BusError {
@@ -90,7 +101,8 @@ impl From<deadpool::managed::PoolError<redis::RedisError>> for BusError {
 pub struct BusSettings {
     /// Put before every key, so several installations (or tests) share one Redis.
     pub prefix: String,
-    /// Entries older than this are trimmed from a stream when new ones are added.
+    /// Entries older than this are trimmed from the streams this bus trims, unless a consumer
+    /// group still needs them.
     pub max_age: Duration,
     pub pool_size: usize,
     /// How long a caller waits for a connection before Redis counts as unavailable.
@@ -101,11 +113,30 @@ impl Default for BusSettings {
     fn default() -> Self {
         BusSettings {
             prefix: "tocsin".into(),
-            max_age: Duration::from_secs(7 * 24 * 3600),
+            max_age: DEFAULT_MAX_AGE,
             pool_size: 32,
             timeout: Duration::from_secs(3),
         }
     }
+}
+
+const DEFAULT_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The shortest `STREAM_MAX_AGE` a service accepts. Trimming never removes what a consumer group
+/// still needs, but the live feed and the dead-letter streams keep only this long.
+pub const MIN_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// `STREAM_MAX_AGE` as every service reads it: 7 days unless set, at least [`MIN_MAX_AGE`].
+pub fn max_age_from_env(env: &Env) -> Result<Duration, ConfigError> {
+    let max_age = env.duration_or("STREAM_MAX_AGE", DEFAULT_MAX_AGE)?;
+    if max_age < MIN_MAX_AGE {
+        return Err(ConfigError::Invalid {
+            name: "STREAM_MAX_AGE".into(),
+            value: env.get("STREAM_MAX_AGE").unwrap_or_default(),
+            reason: format!("expected at least {} s (1m); 7d is the default", MIN_MAX_AGE.as_secs()),
+        });
+    }
+    Ok(max_age)
 }
 
 #[derive(Clone)]
@@ -144,7 +175,55 @@ impl Bus {
     /// The client's own default, 500 ms, would abandon a blocking read that Redis then completes,
     /// leaving the entries it delivered pending until the visibility timeout.
     pub(crate) async fn connection_waiting(&self, blocking: Duration) -> Result<Connection, BusError> {
-        Ok(Connection::new(self.pool.get().await?, self.settings.timeout + blocking))
+        match self.pool.get().await {
+            Ok(pooled) => Ok(Connection::new(pooled, self.settings.timeout + blocking)),
+            Err(error) => match self.pool.manager().refused_version() {
+                Some(version) => Err(BusError::UnsupportedServer(version)),
+                None => Err(error.into()),
+            },
+        }
+    }
+
+    /// The Redis server's version, once a connection to it succeeds; [`BusError::UnsupportedServer`]
+    /// when it is older than [`MIN_REDIS_VERSION`].
+    pub async fn server_version(&self) -> Result<Option<RedisVersion>, BusError> {
+        let mut conn = self.connection().await?;
+        let info: String = redis::cmd("INFO").arg("server").query_async(&mut conn).await?;
+        match RedisVersion::from_info(&info) {
+            Some(version) if !version.is_supported() => Err(BusError::UnsupportedServer(version)),
+            version => Ok(version),
+        }
+    }
+
+    /// The bus's background work in a service, until `shutdown`: first the server's version, as
+    /// soon as Redis answers (while it does not, the service runs and reports not ready), then
+    /// trimming `written`, the streams the service writes, every [`UPKEEP_INTERVAL`]. A Redis
+    /// older than the bus needs ends it: the error is logged, `shutdown` is cancelled so that the
+    /// whole service stops, and the error is returned for the service to exit with.
+    pub async fn run_in_background(self, written: Vec<Stream>, shutdown: CancellationToken) -> Result<(), BusError> {
+        loop {
+            match self.server_version().await {
+                Ok(version) => {
+                    let version = version.map_or_else(|| "unknown".to_owned(), |version| version.to_string());
+                    tracing::info!(redis.version = %version, "redis server checked");
+                    break;
+                }
+                Err(error @ BusError::UnsupportedServer(_)) => {
+                    tracing::error!(%error, "stopping: the redis server is too old for the bus");
+                    shutdown.cancel();
+                    return Err(error);
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "redis not reachable yet to check its version");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(UPKEEP_INTERVAL) => {}
+                    }
+                }
+            }
+        }
+        self.trim_in_background(written, shutdown).await;
+        Ok(())
     }
 
     /// The `/ready` check of a service that needs Redis.
@@ -176,18 +255,11 @@ impl Bus {
             return Ok(Vec::new());
         }
         let key = self.key(stream);
-        let oldest_kept = self.oldest_kept_id();
         let mut pipe = redis::pipe();
         pipe.atomic();
         for message in messages {
-            pipe.cmd("XADD")
-                .arg(&key)
-                .arg("MINID")
-                .arg("~")
-                .arg(&oldest_kept)
-                .arg("*")
-                .arg(envelope::FIELD)
-                .arg(serde_json::to_string(message)?);
+            // No trimming here: that happens in the background, behind the consumer groups.
+            pipe.cmd("XADD").arg(&key).arg("*").arg(envelope::FIELD).arg(serde_json::to_string(message)?);
         }
         let mut conn = self.connection().await?;
         let ids: Vec<String> = pipe.query_async(&mut conn).await?;

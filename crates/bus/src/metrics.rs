@@ -23,6 +23,7 @@ pub struct BusMetrics {
     pub length: Family<StreamLabel, Gauge>,
     pub pending: Family<GroupLabel, Gauge>,
     pub lag: Family<GroupLabel, Gauge>,
+    pub backlog: Family<StreamLabel, Gauge>,
 }
 
 impl BusMetrics {
@@ -45,6 +46,11 @@ impl BusMetrics {
             metrics.pending.clone(),
         );
         registry.register("stream_lag", "Entries a consumer group has not read yet (its backlog)", metrics.lag.clone());
+        registry.register(
+            "stream_backlog",
+            "Entries of a stream its furthest-behind consumer group has not read or not acknowledged, as a producer reads it",
+            metrics.backlog.clone(),
+        );
         metrics
     }
 

@@ -1,5 +1,5 @@
 //! The bus against a real Redis: delivery, acknowledgement, reclaim after the visibility timeout,
-//! keep-alive, dead letters and trimming by age.
+//! keep-alive, dead letters, trimming behind the consumer groups and the backlog.
 
 use prometheus_client::registry::Registry;
 use std::time::Duration;
@@ -201,22 +201,113 @@ async fn undecodable_entries_are_dead_lettered_at_once() {
     );
 }
 
+/// The stream's entry ids, oldest first.
+async fn entry_ids(redis: &TestRedis, bus: &Bus) -> Vec<String> {
+    let mut conn = redis_connection(&redis.url).await;
+    let all: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(bus.key(Stream::Alerts))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    all.ids.into_iter().map(|entry| entry.id).collect()
+}
+
 #[tokio::test]
-async fn streams_are_trimmed_by_age_when_written() {
+async fn publishing_trims_nothing_and_a_trim_keeps_every_entry_a_group_still_needs() {
     let redis = TestRedis::new();
     let keep = bus(&redis, Duration::from_secs(3600));
+    let metrics = BusMetrics::default();
+    let reader = consumer(&keep, "a", 30_000, 5, &metrics);
+    reader.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
     for chunk in 0..6 {
         keep.publish(Stream::Alerts, &pings(chunk * 100..chunk * 100 + 100)).await.unwrap_or_else(|e| panic!("{e}"));
     }
-    assert_eq!(keep.length(Stream::Alerts).await.unwrap_or(0), 600, "nothing is old yet");
+    // The group has read 300 entries and acknowledged 200: 100 pending, 300 not read yet.
+    let mut read = Vec::new();
+    while read.len() < 300 {
+        read.extend(reader.next_batch().await.unwrap_or_else(|e| panic!("{e}")));
+    }
+    reader
+        .ack(&read[..200].iter().map(|d| d.entry_id.clone()).collect::<Vec<_>>())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let before = entry_ids(&redis, &keep).await;
+    assert_eq!(before.len(), 600);
     tokio::time::sleep(Duration::from_millis(20)).await;
-    // A writer whose time to live is shorter than the entries' age trims them (in whole nodes of
-    // the stream's radix tree, which `MINID ~` allows for speed).
+
+    // Every entry is older than this bus's time to live. Publishing no longer trims; a trim
+    // removes only what the group acknowledged (in whole nodes of the stream's radix tree).
     let short = bus(&redis, Duration::from_millis(10));
     short.publish(Stream::Alerts, &pings(1000..1001)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(short.length(Stream::Alerts).await.unwrap_or(0), 601, "a publish trims nothing");
+    let removed = short.trim(Stream::Alerts).await.unwrap_or_else(|e| panic!("{e}"));
+    let after = entry_ids(&redis, &keep).await;
+    assert!(removed > 0 && removed <= 200, "only acknowledged entries go: {removed} removed");
+    assert_eq!(after.len() as u64, 601 - removed);
+    let kept = after.len() - 1;
+    assert_eq!(after[..kept], before[before.len() - kept..], "the newest entries stay, the oldest go");
+    assert!(after.contains(&read[200].entry_id), "the oldest pending entry stays");
+    assert_eq!(pending(&redis).await, Some(100));
+
+    // Once the group has handled everything, the trim goes up to its last read entry.
+    let mut rest = Vec::new();
+    while rest.len() < 301 {
+        rest.extend(reader.next_batch().await.unwrap_or_else(|e| panic!("{e}")));
+    }
+    let all: Vec<String> = read[200..].iter().chain(&rest).map(|d| d.entry_id.clone()).collect();
+    reader.ack(&all).await.unwrap_or_else(|e| panic!("{e}"));
+    short.trim(Stream::Alerts).await.unwrap_or_else(|e| panic!("{e}"));
     let left = short.length(Stream::Alerts).await.unwrap_or(0);
-    assert!(left <= 101, "old entries trimmed: {left} left");
-    assert!(left >= 1, "the new entry stays");
+    assert!((1..=101).contains(&left), "{left} left");
+}
+
+#[tokio::test]
+async fn without_a_group_a_trim_goes_by_age_alone() {
+    let redis = TestRedis::new();
+    let keep = bus(&redis, Duration::from_secs(3600));
+    for chunk in 0..3 {
+        keep.publish(Stream::Alerts, &pings(chunk * 100..chunk * 100 + 100)).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(keep.trim(Stream::Alerts).await.unwrap_or_else(|e| panic!("{e}")), 0, "nothing is old yet");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let short = bus(&redis, Duration::from_millis(10));
+    assert!(short.trim(Stream::Alerts).await.unwrap_or_else(|e| panic!("{e}")) >= 200);
+    assert_eq!(short.trim(Stream::Commands).await.unwrap_or_else(|e| panic!("{e}")), 0, "no stream, no trim");
+}
+
+#[tokio::test]
+async fn the_backlog_is_what_the_group_furthest_behind_has_not_handled() {
+    let redis = TestRedis::new();
+    let bus = bus(&redis, Duration::from_secs(3600));
+    let metrics = BusMetrics::default();
+    assert_eq!(bus.backlog(Stream::Alerts).await.unwrap_or_else(|e| panic!("{e}")), 0, "no stream yet");
+    bus.publish(Stream::Alerts, &pings(0..10)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(bus.backlog(Stream::Alerts).await.unwrap_or_else(|e| panic!("{e}")), 10, "no group: the length");
+
+    let reader = consumer(&bus, "a", 30_000, 5, &metrics);
+    reader.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
+    let other = Consumer::<Ping>::new(
+        bus.clone(),
+        Stream::Alerts,
+        "others",
+        "b",
+        ConsumerSettings { block: Duration::from_millis(100), ..ConsumerSettings::default() },
+        metrics.clone(),
+    );
+    other.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
+    let batch = reader.next_batch().await.unwrap_or_else(|e| panic!("{e}"));
+    reader
+        .ack(&batch[..4].iter().map(|d| d.entry_id.clone()).collect::<Vec<_>>())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let others = other.next_batch().await.unwrap_or_else(|e| panic!("{e}"));
+    other.ack(&others.iter().map(|d| d.entry_id.clone()).collect::<Vec<_>>()).await.unwrap_or_else(|e| panic!("{e}"));
+    // `testers` holds 6 unacknowledged, `others` none.
+    assert_eq!(bus.backlog(Stream::Alerts).await.unwrap_or_else(|e| panic!("{e}")), 6);
+    bus.publish(Stream::Alerts, &pings(10..13)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(bus.backlog(Stream::Alerts).await.unwrap_or_else(|e| panic!("{e}")), 9, "pending plus not read");
 }
 
 #[tokio::test]

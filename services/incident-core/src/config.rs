@@ -7,12 +7,13 @@
 //! | `DATABASE_POOL_SIZE` | `8` | connections to PostgreSQL |
 //! | `REDIS_URL` | required | the Redis holding the streams |
 //! | `STREAM_PREFIX` | `tocsin` | prefix of every stream key |
-//! | `STREAM_MAX_AGE` | `7d` | events older than this are trimmed from the events stream |
+//! | `STREAM_MAX_AGE` | `7d` | events older than this are trimmed from the events stream, unless the notifier has not acknowledged them; at least `1m` |
 //! | `CONSUMER_NAME` | host name and process id | this replica's name in the consumer groups |
 //! | `BATCH_SIZE` | `500` | most alerts applied in one transaction (1 to 2000) |
 //! | `APPLY_SHARDS` | `2` | a large batch is split by correlation key into this many transactions applied at once (1 to 16) |
 //! | `VISIBILITY_TIMEOUT` | `30s` | entries pending this long with a silent replica are claimed |
 //! | `MAX_DELIVERIES` | `5` | deliveries before an entry goes to the dead-letter stream |
+//! | `STREAM_READ_MAX_BYTES` | `4194304` (4 MiB) | most bytes of stream entries read into one batch; an entry larger than this is read alone |
 //! | `CORRELATION_FIELDS` | `service,environment,severity` | the correlation key (also `team`, `label:NAME`) |
 //! | `SERVICE_TEAMS` | empty | `service=team,…` for alerts without a `team` label |
 //! | `AUTO_RESOLVE` | `true` | resolve an incident when all its alerts have resolved |
@@ -51,6 +52,8 @@ pub struct Config {
     pub apply_shards: usize,
     pub visibility_timeout: Duration,
     pub max_deliveries: usize,
+    /// Bytes of stream entries one batch may hold (`ConsumerSettings::max_batch_bytes`).
+    pub stream_read_max_bytes: usize,
     pub intake: IntakeSettings,
     pub metrics_refresh_interval: Duration,
     pub http_workers: usize,
@@ -70,7 +73,7 @@ impl Config {
             database_pool_size: env.parse_or("DATABASE_POOL_SIZE", 8)?,
             redis_url: env.required("REDIS_URL", "the Redis URL, e.g. redis://127.0.0.1:6379/")?,
             stream_prefix: env.string_or("STREAM_PREFIX", "tocsin"),
-            stream_max_age: env.duration_or("STREAM_MAX_AGE", Duration::from_secs(7 * 24 * 3600))?,
+            stream_max_age: tocsin_bus::max_age_from_env(env)?,
             consumer_name: env.get("CONSUMER_NAME").unwrap_or_else(default_consumer_name),
             batch_size: env.with("BATCH_SIZE", 500, |value| match value.trim().parse::<usize>() {
                 // A batch's multi-row inserts bind at most 65,535 parameters.
@@ -83,6 +86,12 @@ impl Config {
             })?,
             visibility_timeout: env.duration_or("VISIBILITY_TIMEOUT", Duration::from_secs(30))?,
             max_deliveries: env.parse_or("MAX_DELIVERIES", 5)?,
+            stream_read_max_bytes: env.with("STREAM_READ_MAX_BYTES", 4 * 1024 * 1024, |value| {
+                match value.trim().parse::<usize>() {
+                    Ok(bytes @ 1024..) => Ok(bytes),
+                    _ => Err("expected a number of bytes, at least 1024".into()),
+                }
+            })?,
             intake: IntakeSettings {
                 correlation: env.with("CORRELATION_FIELDS", CorrelationRule::default(), CorrelationRule::parse)?,
                 teams: env.with("SERVICE_TEAMS", TeamMapping::default(), TeamMapping::parse)?,
@@ -185,6 +194,16 @@ mod tests {
         assert_eq!((config.apply_shards, config.database_pool_size), (2, 8));
         let one = self::config(&[("APPLY_SHARDS", "1")]).unwrap_or_else(|error| panic!("{error}"));
         assert_eq!(one.apply_shards, 1);
+    }
+
+    #[test]
+    fn a_batch_is_bounded_by_bytes_and_the_bound_must_hold_an_entry() {
+        let config = config(&[]).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(config.stream_read_max_bytes, 4 * 1024 * 1024);
+        for value in ["0", "1023", "lots"] {
+            let error = refused(&[("STREAM_READ_MAX_BYTES", value)]);
+            assert!(error.contains("STREAM_READ_MAX_BYTES") && error.contains("at least 1024"), "{error}");
+        }
     }
 
     #[test]

@@ -107,6 +107,7 @@ impl Application {
             batch_size: config.batch_size,
             visibility_timeout: config.visibility_timeout,
             max_deliveries: config.max_deliveries,
+            max_batch_bytes: config.stream_read_max_bytes,
             ..ConsumerSettings::default()
         };
         let alerts = Consumer::new(
@@ -179,6 +180,8 @@ impl Application {
         let relay_loop = tokio::spawn(relay::run(self.core.clone(), self.shutdown.clone()));
         let gauge_loop = tokio::spawn(gauges::run(self.core.clone(), self.metrics_refresh, self.shutdown.clone()));
         let retention_loop = tokio::spawn(retention::run(self.retention, self.shutdown.clone()));
+        let bus_work =
+            tokio::spawn(self.core.bus.clone().run_in_background(vec![Stream::Events], self.shutdown.clone()));
         let served = self.server.await;
         // The server stops on the same token; the loops finish their batch.
         self.shutdown.cancel();
@@ -188,6 +191,10 @@ impl Application {
             }
         }
         self.core.tracer.shutdown().await;
+        // A Redis too old for the bus stops the service, and it exits with why.
+        if let Ok(Err(error)) = bus_work.await {
+            return Err(std::io::Error::other(error));
+        }
         served
     }
 }

@@ -12,7 +12,8 @@
 //! | `ALERTS_RATE_LIMIT_PER_SOURCE` | unset: no limit | the same per source address (an IPv6 source per /64) |
 //! | `ALERTS_BURST_PER_TOKEN`, `ALERTS_BURST_PER_SOURCE` | the N of the limit | webhooks let through at once before the rate applies |
 //! | `STREAM_PREFIX` | `tocsin` | prefix of every stream key |
-//! | `STREAM_MAX_AGE` | `7d` | entries older than this are trimmed from the streams |
+//! | `STREAM_MAX_AGE` | `7d` | alerts older than this are trimmed from the alerts stream, unless incident-core has not acknowledged them; at least `1m` |
+//! | `STREAM_MAX_BACKLOG` | `1000000` | alerts on the stream incident-core has not read or acknowledged; past it, webhooks get 503 with `Retry-After` and `/ready` fails |
 //! | `INGEST_MAX_BODY_BYTES` | `4194304` | larger webhooks get 413 |
 //! | `HTTP_WORKERS` | number of CPUs | HTTP worker threads |
 //! | `OTEL_*` | unset: no traces | OpenTelemetry traces (`tocsin_runtime::traces`), off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set |
@@ -42,6 +43,8 @@ pub struct Config {
     pub admission: AdmissionSettings,
     pub stream_prefix: String,
     pub stream_max_age: Duration,
+    /// Unhandled alerts on the stream past which webhooks are turned away.
+    pub stream_max_backlog: u64,
     pub max_body_bytes: usize,
     pub http_workers: usize,
     /// `None`: traces are off.
@@ -61,7 +64,13 @@ impl Config {
                 per_source: rate_limit(env, "ALERTS_RATE_LIMIT_PER_SOURCE", "ALERTS_BURST_PER_SOURCE")?,
             },
             stream_prefix: env.string_or("STREAM_PREFIX", "tocsin"),
-            stream_max_age: env.duration_or("STREAM_MAX_AGE", Duration::from_secs(7 * 24 * 3600))?,
+            stream_max_age: tocsin_bus::max_age_from_env(env)?,
+            stream_max_backlog: env.with("STREAM_MAX_BACKLOG", 1_000_000, |value| {
+                match value.trim().parse::<u64>() {
+                    Ok(entries @ 1..) => Ok(entries),
+                    _ => Err("expected a number of alerts, at least 1".into()),
+                }
+            })?,
             max_body_bytes: env.parse_or("INGEST_MAX_BODY_BYTES", 4 * 1024 * 1024)?,
             http_workers: env.parse_or("HTTP_WORKERS", std::thread::available_parallelism().map_or(2, usize::from))?,
             otel: OtelSettings::from_env(env, "ingest")?,

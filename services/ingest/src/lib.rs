@@ -15,7 +15,7 @@ use crate::metrics::IngestMetrics;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::web;
-use tocsin_bus::{Bus, BusSettings};
+use tocsin_bus::{Backlog, Bus, BusMetrics, BusSettings, Stream};
 use tocsin_runtime::http::{self, HttpSettings};
 use tocsin_runtime::metrics::HttpMetrics;
 use tocsin_runtime::traces::Tracer;
@@ -26,6 +26,8 @@ pub struct Application {
     port: u16,
     server: Server,
     admission: web::Data<Admission>,
+    bus: Bus,
+    backlog: Backlog,
     tracer: Tracer,
     shutdown: CancellationToken,
 }
@@ -46,14 +48,19 @@ impl Application {
         let mut registry = tocsin_runtime::metrics::registry();
         let http_metrics = HttpMetrics::register(&mut registry);
         let ingest_metrics = IngestMetrics::register(&mut registry);
-        let readiness = Readiness::default().with("redis", bus.readiness_check());
+        let backlog = Backlog::new(&bus, Stream::Alerts, &BusMetrics::register(&mut registry));
+        let readiness = Readiness::default()
+            .with("redis", bus.readiness_check())
+            .with("backlog", webhook::backlog_check(backlog.clone(), config.stream_max_backlog));
 
         let listener = http::bind(&config.listen_addr)?;
         let port = listener.local_addr()?.port();
         let admission =
             web::Data::new(Admission::new(config.tokens.clone(), &config.admission, ingest_metrics.clone()));
         let state = web::Data::new(webhook::State {
-            bus,
+            bus: bus.clone(),
+            backlog: backlog.clone(),
+            max_backlog: config.stream_max_backlog,
             metrics: ingest_metrics,
             max_body_bytes: config.max_body_bytes,
             tracer: tracer.clone(),
@@ -75,7 +82,7 @@ impl Application {
                 );
             },
         )?;
-        Ok(Application { port, server, admission, tracer, shutdown })
+        Ok(Application { port, server, admission, bus, backlog, tracer, shutdown })
     }
 
     pub fn port(&self) -> u16 {
@@ -85,10 +92,15 @@ impl Application {
     /// Serves until shutdown, then exports the spans still waiting.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let forgetting = tokio::spawn(self.admission.into_inner().forget_idle_keys(self.shutdown.clone()));
+        let bus_work = tokio::spawn(self.bus.clone().run_in_background(vec![Stream::Alerts], self.shutdown.clone()));
+        let watching = tokio::spawn(self.bus.watch_backlog(Stream::Alerts, self.backlog, self.shutdown.clone()));
         let served = self.server.await;
         self.shutdown.cancel();
-        let _ = forgetting.await;
+        let (_, bus_work, _) = tokio::join!(forgetting, bus_work, watching);
         self.tracer.shutdown().await;
+        if let Ok(Err(error)) = bus_work {
+            return Err(std::io::Error::other(error));
+        }
         served
     }
 }

@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use time::OffsetDateTime;
-use tocsin_bus::{Bus, Envelope, Stream};
+use tocsin_bus::{Backlog, Bus, Envelope, Stream};
 use tocsin_domain::AlertReceived;
 use tocsin_domain::webhook::WebhookPayload;
 use tocsin_runtime::openapi::ErrorBody;
@@ -15,6 +15,10 @@ use tocsin_runtime::{ApiError, ErrorCode};
 
 pub struct State {
     pub bus: Bus,
+    /// Alerts on the stream incident-core has not handled yet, as last read in the background.
+    pub backlog: Backlog,
+    /// `STREAM_MAX_BACKLOG`: past it, webhooks are turned away with 503.
+    pub max_backlog: u64,
     pub metrics: IngestMetrics,
     pub max_body_bytes: usize,
     pub tracer: Tracer,
@@ -42,7 +46,7 @@ pub struct Accepted {
         (status = 415, description = "The body is not application/json", body = ErrorBody),
         (status = 429, description = "Over a rate limit; Retry-After says when to send again", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "Redis is unreachable: nothing was taken, send again", body = ErrorBody,
+        (status = 503, description = "Redis is unreachable, or the alerts stream holds more than STREAM_MAX_BACKLOG unhandled alerts: nothing was taken, send again", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("bearer" = []))
@@ -62,6 +66,11 @@ pub async fn receive(
 type Rejection = (&'static str, ApiError);
 
 async fn accept(request: &HttpRequest, body: web::Payload, state: &State) -> Result<HttpResponse, Rejection> {
+    if let Some(message) = over_backlog(&state.backlog, state.max_backlog) {
+        // Before the body is read: nothing of it is taken, and Alertmanager sends it again.
+        let error = ApiError { code: ErrorCode::Unavailable, message, retry_after: Some(BACKLOG_RETRY_AFTER_SECONDS) };
+        return Err(("backlog", error));
+    }
     check_content_type(request)?;
     let bytes = read_body(request, body, state.max_body_bytes).await?;
     let payload: WebhookPayload = serde_json::from_slice(&bytes)
@@ -106,6 +115,31 @@ async fn accept(request: &HttpRequest, body: web::Payload, state: &State) -> Res
         );
     }
     Ok(HttpResponse::Accepted().json(Accepted { accepted: messages.len(), truncated_alerts }))
+}
+
+/// What a webhook turned away for the backlog is told to wait: about the time incident-core takes
+/// to work through a few hundred thousand alerts.
+const BACKLOG_RETRY_AFTER_SECONDS: u64 = 30;
+
+/// Why the backlog is too long to take more alerts, or `None` while it is not.
+fn over_backlog(backlog: &Backlog, max_backlog: u64) -> Option<String> {
+    let entries = backlog.entries();
+    (entries > max_backlog).then(|| {
+        format!(
+            "the alerts stream holds {entries} alerts incident-core has not handled yet, over STREAM_MAX_BACKLOG ({max_backlog}): send again later"
+        )
+    })
+}
+
+/// The `/ready` check of the backlog: not ready while webhooks are turned away for it.
+pub fn backlog_check(
+    backlog: Backlog,
+    max_backlog: u64,
+) -> impl Fn() -> futures_util::future::BoxFuture<'static, Result<(), String>> + Send + Sync + 'static {
+    move || {
+        let verdict = over_backlog(&backlog, max_backlog).map_or(Ok(()), Err);
+        Box::pin(async move { verdict })
+    }
 }
 
 fn check_content_type(request: &HttpRequest) -> Result<(), Rejection> {

@@ -63,6 +63,7 @@ async fn start(admission: AdmissionSettings) -> Ingest {
             admission,
             stream_prefix: redis.prefix.clone(),
             stream_max_age: Duration::from_secs(3600),
+            stream_max_backlog: 1_000_000,
             max_body_bytes: 64 * 1024,
             http_workers: 1,
             otel: None,

@@ -30,6 +30,7 @@ async fn start_with_redis(redis_url: &str, redis: TestRedis) -> Ingest {
             admission: AdmissionSettings::default(),
             stream_prefix: redis.prefix.clone(),
             stream_max_age: Duration::from_secs(3600),
+            stream_max_backlog: 1_000_000,
             max_body_bytes: LIMIT,
             http_workers: 1,
             otel: None,

@@ -8,7 +8,7 @@
 //! | `DATABASE_POOL_SIZE` | `4` | connections to PostgreSQL |
 //! | `REDIS_URL` | required | the Redis holding the streams |
 //! | `STREAM_PREFIX` | `tocsin` | prefix of every stream key |
-//! | `STREAM_MAX_AGE` | `7d` | commands from Slack's buttons older than this are trimmed |
+//! | `STREAM_MAX_AGE` | `7d` | commands from Slack's buttons older than this are trimmed, unless incident-core has not acknowledged them; at least `1m` |
 //! | `CONSUMER_NAME` | host name and process id | this replica's name in the consumer group |
 //! | `VISIBILITY_TIMEOUT` | `30s` | events pending this long with a silent replica are claimed |
 //! | `MAX_DELIVERIES` | `5` | deliveries of a stream entry before it goes to the dead-letter stream |
@@ -126,7 +126,7 @@ impl Config {
             database_pool_size: env.parse_or("DATABASE_POOL_SIZE", 4)?,
             redis_url: env.required("REDIS_URL", "the Redis URL, e.g. redis://127.0.0.1:6379/")?,
             stream_prefix: env.string_or("STREAM_PREFIX", "tocsin"),
-            stream_max_age: env.duration_or("STREAM_MAX_AGE", Duration::from_secs(7 * 24 * 3600))?,
+            stream_max_age: tocsin_bus::max_age_from_env(env)?,
             consumer_name: env.get("CONSUMER_NAME").unwrap_or_else(|| {
                 let host =
                     std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "notifier".into());

@@ -57,6 +57,8 @@ pub struct Application {
     worker: Worker,
     pool: Pool,
     pool_gauges: tocsin_runtime::metrics::PoolGauges,
+    /// For the bus's background work: the Redis version check, trimming the commands stream.
+    bus: Bus,
     tracer: Tracer,
     shutdown: CancellationToken,
 }
@@ -190,7 +192,7 @@ impl Application {
                 }
             },
         )?;
-        Ok(Application { port, server, event_loop, worker, pool, pool_gauges, tracer, shutdown })
+        Ok(Application { port, server, event_loop, worker, pool, pool_gauges, bus, tracer, shutdown })
     }
 
     pub fn port(&self) -> u16 {
@@ -198,6 +200,7 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let bus_work = tokio::spawn(self.bus.run_in_background(vec![Stream::Commands], self.shutdown.clone()));
         let events = tokio::spawn(self.event_loop.run(self.shutdown.clone()));
         let worker = tokio::spawn(self.worker.run(self.shutdown.clone()));
         let pool = self.pool;
@@ -213,6 +216,10 @@ impl Application {
             }
         }
         self.tracer.shutdown().await;
+        // A Redis too old for the bus stops the service, and it exits with why.
+        if let Ok(Err(error)) = bus_work.await {
+            return Err(std::io::Error::other(error));
+        }
         served
     }
 }

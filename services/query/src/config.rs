@@ -9,7 +9,7 @@
 //! | `API_TOKEN` | required unless `TOKENS_FILE` has a `read` token | the bearer token people and the dashboard send; its name is `api`, its scopes `read` and `act` |
 //! | `TOKENS_FILE` | unset | YAML file of named tokens with scopes, read by ingest and query alike (docs/security.md) |
 //! | `STREAM_PREFIX` | `tocsin` | prefix of every stream key |
-//! | `STREAM_MAX_AGE` | `7d` | commands older than this are trimmed from the commands stream |
+//! | `STREAM_MAX_AGE` | `7d` | commands older than this are trimmed from the commands stream, unless incident-core has not acknowledged them; at least `1m` |
 //! | `ACTION_TIMEOUT` | `5s` | how long an action waits for incident-core before answering 504 |
 //! | `HTTP_WORKERS` | number of CPUs | HTTP worker threads |
 //! | `WEB_ROOT` | unset | folder of the built dashboard (`services/web/dist`), served at `/`; unset serves the API only |
@@ -59,7 +59,7 @@ impl Config {
             redis_url: env.required("REDIS_URL", "the Redis URL, e.g. redis://127.0.0.1:6379/")?,
             tokens: Tokens::from_env(env, &API_TOKEN, Scope::Read)?,
             stream_prefix: env.string_or("STREAM_PREFIX", "tocsin"),
-            stream_max_age: env.duration_or("STREAM_MAX_AGE", Duration::from_secs(7 * 24 * 3600))?,
+            stream_max_age: tocsin_bus::max_age_from_env(env)?,
             action_timeout: env.duration_or("ACTION_TIMEOUT", Duration::from_secs(5))?,
             http_workers: env.parse_or("HTTP_WORKERS", std::thread::available_parallelism().map_or(2, usize::from))?,
             web_root: env.get("WEB_ROOT").map(PathBuf::from),

@@ -149,6 +149,8 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let bus_work =
+            tokio::spawn(self.bus.clone().run_in_background(vec![tocsin_bus::Stream::Commands], self.shutdown.clone()));
         let follower = tokio::spawn(self.live.follow(self.bus, self.shutdown.clone()));
         let pool = self.pool;
         let gauge_loop = tokio::spawn(self.pool_gauges.keep_updated(self.shutdown.clone(), move || {
@@ -160,6 +162,10 @@ impl Application {
         let _ = gauge_loop.await;
         let _ = follower.await;
         self.tracer.shutdown().await;
+        // A Redis too old for the bus stops the service, and it exits with why.
+        if let Ok(Err(error)) = bus_work.await {
+            return Err(std::io::Error::other(error));
+        }
         served
     }
 }
