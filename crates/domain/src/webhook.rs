@@ -91,7 +91,119 @@ pub enum WebhookError {
     EndsBeforeStart { index: usize },
 }
 
+/// How much one webhook may carry. Each bound is an operator's setting in ingest (docs/security.md);
+/// the defaults hold every payload a real Alertmanager sends with a wide margin, after Prometheus's
+/// own `label_limit`, `label_name_length_limit` and `label_value_length_limit`.
+///
+/// ingest puts each alert on the stream as an entry of its own, with the webhook's group context
+/// (`receiver`, `groupKey`, `externalURL`) beside it; the bounds on that context and on the sum of
+/// the entries keep one webhook from growing into many times its size on its way to Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookLimits {
+    pub alerts: usize,
+    pub labels_per_alert: usize,
+    pub annotations_per_alert: usize,
+    /// Label and annotation names.
+    pub name_bytes: usize,
+    pub label_value_bytes: usize,
+    pub annotation_value_bytes: usize,
+    /// `receiver`, `groupKey`, `externalURL` and each alert's `generatorURL`.
+    pub context_bytes: usize,
+    /// One alert as it goes on the stream: its own fields and the group context.
+    pub alert_bytes: usize,
+    /// All the alerts of the webhook as they go on the stream.
+    pub webhook_bytes: usize,
+}
+
+impl Default for WebhookLimits {
+    fn default() -> Self {
+        WebhookLimits {
+            alerts: 5_000,
+            labels_per_alert: 128,
+            annotations_per_alert: 128,
+            name_bytes: 256,
+            label_value_bytes: 4 * 1024,
+            annotation_value_bytes: 32 * 1024,
+            context_bytes: 8 * 1024,
+            alert_bytes: 256 * 1024,
+            webhook_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Which bound of [`WebhookLimits`] a webhook went over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Alerts,
+    LabelsPerAlert,
+    AnnotationsPerAlert,
+    NameBytes,
+    LabelValueBytes,
+    AnnotationValueBytes,
+    ContextBytes,
+    AlertBytes,
+    WebhookBytes,
+}
+
+impl Limit {
+    pub fn of(self, limits: &WebhookLimits) -> usize {
+        match self {
+            Limit::Alerts => limits.alerts,
+            Limit::LabelsPerAlert => limits.labels_per_alert,
+            Limit::AnnotationsPerAlert => limits.annotations_per_alert,
+            Limit::NameBytes => limits.name_bytes,
+            Limit::LabelValueBytes => limits.label_value_bytes,
+            Limit::AnnotationValueBytes => limits.annotation_value_bytes,
+            Limit::ContextBytes => limits.context_bytes,
+            Limit::AlertBytes => limits.alert_bytes,
+            Limit::WebhookBytes => limits.webhook_bytes,
+        }
+    }
+
+    /// What the bound counts, for messages: "bytes" or "entries".
+    pub fn unit(self) -> &'static str {
+        match self {
+            Limit::Alerts | Limit::LabelsPerAlert | Limit::AnnotationsPerAlert => "entries",
+            _ => "bytes",
+        }
+    }
+}
+
+/// A webhook over one of the bounds: which field, how big it is, and which bound.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} has {actual} {unit}, over the limit of {max}", unit = limit.unit())]
+pub struct OverLimit {
+    pub field: String,
+    pub actual: usize,
+    pub max: usize,
+    pub limit: Limit,
+}
+
 impl WebhookPayload {
+    /// Checks the webhook against `limits`, naming the first field over one. Separate from
+    /// [`WebhookPayload::validate`]: a webhook can be valid and still too big to take.
+    pub fn check_limits(&self, limits: &WebhookLimits) -> Result<(), OverLimit> {
+        let over = |field: &dyn Fn() -> String, actual: usize, limit: Limit| {
+            let max = limit.of(limits);
+            if actual > max { Err(OverLimit { field: field(), actual, max, limit }) } else { Ok(()) }
+        };
+        over(&|| "alerts".into(), self.alerts.len(), Limit::Alerts)?;
+        let mut context = 0;
+        for (name, value) in
+            [("receiver", &self.receiver), ("groupKey", &self.group_key), ("externalURL", &self.external_url)]
+        {
+            over(&|| name.into(), value.len(), Limit::ContextBytes)?;
+            context += value.len();
+        }
+        let mut webhook = 0;
+        for (index, alert) in self.alerts.iter().enumerate() {
+            let alert_bytes = context + alert.check_limits(index, limits)?;
+            over(&|| format!("alerts[{index}]"), alert_bytes, Limit::AlertBytes)?;
+            webhook += alert_bytes;
+        }
+        over(&|| "the webhook's alerts, each with the group context,".into(), webhook, Limit::WebhookBytes)
+    }
+
     /// Checks the rules serde cannot express. Decoding already rejected missing fields, wrong types
     /// and unknown statuses.
     pub fn validate(&self) -> Result<(), WebhookError> {
@@ -141,6 +253,28 @@ fn reject_nul_in_map(field: &str, map: &Labels) -> Result<(), WebhookError> {
 }
 
 impl WebhookAlert {
+    /// Checks one alert against `limits`; returns the bytes of its own text fields.
+    fn check_limits(&self, index: usize, limits: &WebhookLimits) -> Result<usize, OverLimit> {
+        let over = |field: &dyn Fn() -> String, actual: usize, limit: Limit| {
+            let max = limit.of(limits);
+            if actual > max { Err(OverLimit { field: field(), actual, max, limit }) } else { Ok(actual) }
+        };
+        let mut bytes = self.fingerprint.len();
+        bytes += over(&|| format!("alerts[{index}].generatorURL"), self.generator_url.len(), Limit::ContextBytes)?;
+        let maps = [
+            ("labels", &self.labels, Limit::LabelsPerAlert, Limit::LabelValueBytes),
+            ("annotations", &self.annotations, Limit::AnnotationsPerAlert, Limit::AnnotationValueBytes),
+        ];
+        for (map_name, map, count, value_limit) in maps {
+            over(&|| format!("alerts[{index}].{map_name}"), map.len(), count)?;
+            for (name, value) in map {
+                bytes += over(&|| format!("alerts[{index}].{map_name} name {name:?}"), name.len(), Limit::NameBytes)?;
+                bytes += over(&|| format!("alerts[{index}].{map_name}[{name:?}]"), value.len(), value_limit)?;
+            }
+        }
+        Ok(bytes)
+    }
+
     fn validate(&self, index: usize) -> Result<(), WebhookError> {
         if self.fingerprint.trim().is_empty() {
             return Err(WebhookError::EmptyFingerprint { index });
@@ -292,6 +426,75 @@ mod tests {
         let mut payload = decode("firing-single.json");
         payload.alerts[0].ends_at = datetime!(8999-12-31 23:59:59 UTC);
         assert_eq!(payload.validate(), Ok(()));
+    }
+
+    #[test]
+    fn every_captured_payload_is_well_within_the_default_limits() {
+        // A tenth of each default still takes every capture: the margin the defaults promise.
+        let defaults = WebhookLimits::default();
+        let tenth = WebhookLimits {
+            alerts: defaults.alerts / 10,
+            labels_per_alert: defaults.labels_per_alert / 10,
+            annotations_per_alert: defaults.annotations_per_alert / 10,
+            name_bytes: defaults.name_bytes / 10,
+            label_value_bytes: defaults.label_value_bytes / 10,
+            annotation_value_bytes: defaults.annotation_value_bytes / 10,
+            context_bytes: defaults.context_bytes / 10,
+            alert_bytes: defaults.alert_bytes / 10,
+            webhook_bytes: defaults.webhook_bytes / 10,
+        };
+        for name in ["firing-group.json", "mixed.json", "resolved-all.json", "truncated.json", "unicode.json"] {
+            assert_eq!(decode(name).check_limits(&tenth), Ok(()), "{name}");
+        }
+    }
+
+    #[test]
+    fn each_limit_names_the_field_and_the_bound() {
+        let limits = WebhookLimits::default();
+        let over = |payload: &WebhookPayload| payload.check_limits(&limits).err().map(|e| e.to_string());
+
+        let mut payload = decode("firing-group.json");
+        payload.alerts[1].labels.insert("service".into(), "x".repeat(5_000));
+        assert_eq!(
+            over(&payload).as_deref(),
+            Some(r#"alerts[1].labels["service"] has 5000 bytes, over the limit of 4096"#)
+        );
+
+        let mut payload = decode("firing-group.json");
+        payload.alerts[0].annotations.insert("n".repeat(300), "x".into());
+        assert_eq!(payload.check_limits(&limits).err().map(|e| (e.limit, e.actual)), Some((Limit::NameBytes, 300)));
+
+        let mut payload = decode("firing-group.json");
+        payload.alerts[2].labels = (0..129).map(|n| (format!("l{n}"), "v".into())).collect();
+        assert_eq!(over(&payload).as_deref(), Some("alerts[2].labels has 129 entries, over the limit of 128"));
+
+        let mut payload = decode("firing-single.json");
+        let alert = payload.alerts[0].clone();
+        payload.alerts = vec![alert; 5_001];
+        assert_eq!(over(&payload).as_deref(), Some("alerts has 5001 entries, over the limit of 5000"));
+    }
+
+    /// The review's amplification: a 1 MB `groupKey` copied into each of 1,000 alerts made about
+    /// 1 GB in ingest. The group context is bounded, and so is what the webhook becomes on the stream.
+    #[test]
+    fn the_group_context_cannot_multiply_a_webhook() {
+        let limits = WebhookLimits::default();
+        let mut payload = decode("firing-single.json");
+        let alert = payload.alerts[0].clone();
+        payload.alerts = vec![alert; 1_000];
+        payload.group_key = "g".repeat(1_000_000);
+        assert_eq!(
+            payload.check_limits(&limits).err().map(|e| (e.field, e.limit)),
+            Some(("groupKey".into(), Limit::ContextBytes))
+        );
+
+        // Within every per-field bound, the sum still is: 3 × 8 KiB of context × 1,000 alerts.
+        payload.group_key = "g".repeat(8 * 1024);
+        payload.receiver = "r".repeat(8 * 1024);
+        payload.external_url = "u".repeat(8 * 1024);
+        let error = payload.check_limits(&limits).err();
+        assert_eq!(error.as_ref().map(|e| e.limit), Some(Limit::WebhookBytes), "{error:?}");
+        assert!(error.is_some_and(|e| e.actual > 24 * 1024 * 1000));
     }
 
     /// A label with a NUL got 202 from ingest, and incident-core could not store the alert

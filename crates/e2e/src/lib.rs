@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub const INGEST_TOKEN: &str = "test-ingest-token";
-pub const API_TOKEN: &str = "test-api-token";
+pub const API_TOKEN: &str = "test-api-token-for-e2e";
 
 #[derive(Clone)]
 pub struct StackOptions {
@@ -86,13 +86,14 @@ impl Stack {
         let ingest = tocsin_ingest::Application::build(
             tocsin_ingest::config::Config {
                 listen_addr: local.clone(),
-                redis_url: redis.url.clone(),
+                redis_url: redis.url.as_str().into(),
                 tokens: Tokens::single("ingest", &[Scope::Ingest], INGEST_TOKEN),
                 admission: tocsin_ingest::admission::AdmissionSettings::default(),
                 stream_prefix: redis.prefix.clone(),
                 stream_max_age: max_age,
                 stream_max_backlog: 1_000_000,
                 max_body_bytes: 256 * 1024,
+                limits: tocsin_domain::webhook::WebhookLimits::default(),
                 http_workers: 1,
                 otel: otel("ingest"),
             },
@@ -116,9 +117,9 @@ impl Stack {
             let core = tocsin_incident_core::Application::build(
                 tocsin_incident_core::config::Config {
                     listen_addr: local.clone(),
-                    database_url: core_database_url.clone(),
+                    database_url: core_database_url.as_str().into(),
                     database_pool_size: 4,
-                    redis_url: redis.url.clone(),
+                    redis_url: redis.url.as_str().into(),
                     stream_prefix: redis.prefix.clone(),
                     stream_max_age: max_age,
                     consumer_name: format!("core-{replica}"),
@@ -130,7 +131,9 @@ impl Stack {
                     stream_read_max_bytes: 4 * 1024 * 1024,
                     intake: options.intake.clone(),
                     metrics_refresh_interval: Duration::from_millis(100),
+                    incident_metrics_max_series: 500,
                     http_workers: 1,
+                    operator_tokens: Tokens::single("api", &[Scope::Read, Scope::Act], API_TOKEN),
                     otel: otel("incident-core"),
                     retention: tocsin_incident_core::retention::RetentionSettings::default(),
                     archive: None,
@@ -146,16 +149,15 @@ impl Stack {
         let query = tocsin_query::Application::build(
             tocsin_query::config::Config {
                 listen_addr: local.clone(),
-                database_url: db.url.clone(),
+                database_url: db.url.as_str().into(),
                 database_pool_size: 4,
-                redis_url: redis.url.clone(),
+                redis_url: redis.url.as_str().into(),
                 tokens: Tokens::single("api", &[Scope::Read, Scope::Act], API_TOKEN),
                 stream_prefix: redis.prefix.clone(),
                 stream_max_age: max_age,
                 action_timeout: options.action_timeout,
                 http_workers: 1,
                 web_root: options.web_root.clone(),
-                live: Default::default(),
                 hsts_max_age: None,
                 otel: otel("query"),
             },

@@ -30,8 +30,12 @@ struct Run {
 
 /// A stack, and the burst on its way.
 async fn start(tag: &str) -> Run {
+    start_with(tag, Burst::new(tag, ALERTS, KEYS, PER_WEBHOOK)).await
+}
+
+async fn start_with(tag: &str, burst: Burst) -> Run {
     let stack = FaultStack::start(tag).await;
-    let burst = Arc::new(Burst::new(tag, ALERTS, KEYS, PER_WEBHOOK));
+    let burst = Arc::new(burst);
     let sender = Sender::new(&stack.ingest.url(), INGEST_TOKEN);
     let sending = {
         let (sender, burst) = (sender.clone(), burst.clone());
@@ -48,6 +52,12 @@ impl Run {
             webhooks: self.burst.webhook_count(),
             reports: self.burst.report_count(),
         }
+    }
+
+    /// Entries of the events stream.
+    async fn events(&self) -> u64 {
+        let mut redis = self.stack.redis_connection().await;
+        redis::cmd("XLEN").arg("tocsin:events").query_async(&mut redis).await.unwrap_or(0)
     }
 
     async fn alerts_applied(&self) -> i64 {
@@ -174,6 +184,61 @@ async fn redis_killed_mid_burst_and_restarted_loses_and_doubles_nothing() {
         refused_by_am >= 1.0 && alertmanager.requests().await > sent_by_am,
         "Alertmanager retried after its webhook failed ({refused_by_am} failed of {sent_by_am} before the restart)"
     );
+}
+
+/// How long a service may take to stop after SIGTERM. Kubernetes waits 30 s before SIGKILL; a
+/// service that drains in a few seconds rolls out quickly and never loses work to that kill.
+const STOP_WITHIN: Duration = Duration::from_secs(5);
+
+/// Every service, stopped with SIGTERM in the middle of the burst as Kubernetes stops a pod,
+/// exits on its own, successfully, within seconds, and once started again nothing is lost or
+/// doubled. (The notifier used to wait out a Slack channel's pacing and was killed 15 s later.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_service_stops_within_seconds_of_sigterm_mid_burst_and_loses_nothing() {
+    // Twenty incidents, one alert per webhook: the notifier's batches hold one delivery of each
+    // incident, so a batch at Slack's pace of a post a second is twenty seconds long.
+    let mut run = start_with("sigterm", Burst::new("sigterm", ALERTS, 20, 1)).await;
+    let expected = run.expected();
+    run.stack
+        .wait_until("the notifier posts a tenth of the burst", STAGE_TIMEOUT, || async {
+            run.stack.slack.messages().len() >= ALERTS / 10
+        })
+        .await;
+    assert!(run.sender.accepted() < expected.webhooks, "stopping after the burst: nothing would be in flight");
+    let mut stopped = Vec::new();
+    let stop = async |service: &mut tocsin_e2e::faults::Service, stopped: &mut Vec<String>| {
+        let (took, status) = service.terminate(STOP_WITHIN * 5).await;
+        stopped.push(format!("{} {took:.1?}", service.name));
+        assert!(status.success(), "{} ended with {status} after SIGTERM", service.name);
+        assert!(took < STOP_WITHIN, "{} took {took:?} to stop after SIGTERM", service.name);
+    };
+    for service in [&mut run.stack.ingest, &mut run.stack.core, &mut run.stack.query] {
+        stop(service, &mut stopped).await;
+        service.start(&run.stack.http).await;
+    }
+    // The notifier at Slack's own pace, a post a second per channel, as it runs by default: it
+    // claims a batch of deliveries it needs many seconds to send, and is stopped in the middle.
+    run.stack.notifier.set_env("CHANNEL_INTERVAL", "1s");
+    let events_before = run.events().await;
+    stop(&mut run.stack.notifier, &mut stopped).await;
+    // Events pile up while it is away, so that it comes back to a backlog of many seconds' posts.
+    run.stack
+        .wait_until("30 events wait for the stopped notifier", STAGE_TIMEOUT, || async {
+            run.events().await >= events_before + 30
+        })
+        .await;
+    run.stack.notifier.start(&run.stack.http).await;
+    let posted = run.stack.slack.messages().len();
+    run.stack
+        .wait_until("the notifier posts at its slow pace", STAGE_TIMEOUT, || async {
+            run.stack.slack.messages().len() >= posted + 2
+        })
+        .await;
+    stop(&mut run.stack.notifier, &mut stopped).await;
+    eprintln!("stopped after SIGTERM: {}", stopped.join(", "));
+    run.stack.notifier.set_env("CHANNEL_INTERVAL", "5ms");
+    run.stack.notifier.start(&run.stack.http).await;
+    run.finish("SIGTERM each service", expected).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

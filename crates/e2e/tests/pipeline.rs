@@ -307,3 +307,20 @@ async fn raw_captured_bytes_are_accepted_as_alertmanager_sends_them() {
     let _ = capture("unicode.json");
     stack.stop().await;
 }
+
+/// A `service` of 3 kB makes a correlation key longer than a btree entry holds. ingest took it
+/// (202) and incident-core could never insert its incident: the alert ended in the dead-letter
+/// stream. Every alert ingest accepts becomes an incident.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accepted_alert_with_a_3_kb_service_becomes_an_incident() {
+    let stack = Stack::start().await;
+    let service = format!("checkout-{}", "x".repeat(3 * 1024));
+    let mut payload = webhook("firing-single.json", now());
+    payload["alerts"][0]["labels"]["service"] = json!(service);
+    stack.send(&payload).await;
+
+    let incidents = stack.incidents_when("", |items| items.len() == 1).await;
+    assert_eq!(incidents[0]["service"], service.as_str());
+    assert_eq!(incidents[0]["alert_count"], 1);
+    stack.stop().await;
+}

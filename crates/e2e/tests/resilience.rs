@@ -55,7 +55,13 @@ async fn incident_core_holds_alerts_while_postgres_is_away_and_resumes_by_itself
     assert_eq!((lag, pending), (Some(0), Some(3)), "read, held, not acknowledged");
     let (_, page) = stack.get("/incidents").await;
     assert_eq!(page["items"][0]["alert_count"], 1);
-    let ready = stack.http.get(format!("{}/ready", stack.core_urls[0])).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let ready = stack
+        .http
+        .get(format!("{}/ready", stack.core_urls[0]))
+        .bearer_auth(tocsin_e2e::API_TOKEN)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(ready.status().as_u16(), 503);
     let ready: Value = ready.json().await.unwrap_or_default();
     assert_ne!(ready["checks"]["postgres"], "ok");

@@ -140,7 +140,8 @@ pub struct LegacyToken {
 /// The variable naming the tokens file.
 pub const TOKENS_FILE: &str = "TOKENS_FILE";
 
-/// Tokens from the file must be at least this long; `openssl rand -hex 32` gives 64 characters.
+/// Tokens, from the file or a legacy variable, must be at least this long; `openssl rand -hex 32`
+/// gives 64 characters.
 pub const MIN_TOKEN_CHARS: usize = 16;
 
 #[derive(Deserialize)]
@@ -158,12 +159,45 @@ struct TokenEntry {
     sha256: Option<Secret>,
 }
 
+/// The one token of `API_TOKEN`, as before named tokens existed: it reads and acts, and actions
+/// sent with it and no actor are recorded as `api`, as they always were. query's token, which
+/// incident-core and the notifier also read, to show `/ready`'s detail to operators.
+pub const API_TOKEN: LegacyToken = LegacyToken {
+    variable: "API_TOKEN",
+    name: "api",
+    scopes: &[Scope::Read, Scope::Act],
+    purpose: "the bearer token people and the dashboard send",
+};
+
 impl Tokens {
     /// The service's legacy variable plus `TOKENS_FILE`. Start-up stops unless some token grants
     /// `needed`, so a service never runs with a route nobody can call.
     pub fn from_env(env: &Env, legacy: &LegacyToken, needed: Scope) -> Result<Tokens, ConfigError> {
+        let tokens = Tokens::optional_from_env(env, legacy)?;
+        if !tokens.grant(needed) {
+            return Err(ConfigError::Missing {
+                name: legacy.variable.into(),
+                purpose: format!("{} (or give a token the `{}` scope in {TOKENS_FILE})", legacy.purpose, needed.name()),
+            });
+        }
+        Ok(tokens)
+    }
+
+    /// The same tokens, none of them required: for a service with no API of its own, which takes
+    /// tokens only to show `/ready`'s detail.
+    pub fn optional_from_env(env: &Env, legacy: &LegacyToken) -> Result<Tokens, ConfigError> {
         let mut tokens = Vec::new();
         if let Some(token) = env.get(legacy.variable) {
+            if token.trim().chars().count() < MIN_TOKEN_CHARS {
+                return Err(ConfigError::Invalid {
+                    name: legacy.variable.into(),
+                    // Never the token itself, not even a short one.
+                    value: "***".into(),
+                    reason: format!(
+                        "a token must be at least {MIN_TOKEN_CHARS} characters; make one with `openssl rand -hex 32`"
+                    ),
+                });
+            }
             tokens.push(KnownToken {
                 name: legacy.name.into(),
                 scopes: Scopes::of(legacy.scopes),
@@ -177,18 +211,21 @@ impl Tokens {
                 std::fs::read_to_string(path.trim()).map_err(|error| invalid(format!("cannot read it: {error}")))?;
             tokens.extend(parse_file(&text).map_err(invalid)?);
         }
-        let tokens = Tokens::checked(tokens).map_err(|reason| ConfigError::Invalid {
+        Tokens::checked(tokens).map_err(|reason| ConfigError::Invalid {
             name: TOKENS_FILE.into(),
             value: env.get(TOKENS_FILE).unwrap_or_default(),
             reason,
-        })?;
-        if !tokens.grant(needed) {
-            return Err(ConfigError::Missing {
-                name: legacy.variable.into(),
-                purpose: format!("{} (or give a token the `{}` scope in {TOKENS_FILE})", legacy.purpose, needed.name()),
-            });
-        }
-        Ok(tokens)
+        })
+    }
+
+    /// No token at all: nothing is authorized.
+    pub fn none() -> Tokens {
+        Tokens(Arc::new([]))
+    }
+
+    /// Whether `headers` carry one of these tokens, whatever its scopes.
+    pub fn recognize(&self, headers: &HeaderMap) -> bool {
+        matches!(self.authorize(headers, Scope::Admin), Ok(_) | Err(AuthError::MissingScope { .. }))
     }
 
     /// The tokens of a tokens file's text (YAML), for tests and tools.
@@ -493,6 +530,16 @@ tokens:
         );
         let caller = tokens.authorize(&bearer("Bearer legacy-api-token"), Scope::Act).map(|c| c.token_name);
         assert_eq!(caller, Ok("api".into()));
+
+        // The legacy variable is held to the file's minimum, and the error never quotes it.
+        let short = Tokens::from_env(&Env::from_pairs([("API_TOKEN", "hunter2")]), &legacy, Scope::Read)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            short,
+            r#"API_TOKEN="***" is not valid: a token must be at least 16 characters; make one with `openssl rand -hex 32`"#
+        );
 
         let only_ingest = "tokens: [{name: am, scopes: [ingest], token: 0123456789abcdef}]";
         std::fs::write(&file, only_ingest).unwrap_or_else(|e| panic!("{e}"));

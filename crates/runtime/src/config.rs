@@ -33,6 +33,25 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Redacted too: a secret formatted into a message by mistake says so instead of leaking.
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Secret {
+        Secret(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Secret {
+        Secret(value.to_owned())
+    }
+}
+
 /// Only a string is a secret. Anything else is refused with an error that does not quote it:
 /// serde's own "invalid type: integer `12345`" would put the value in a start-up error.
 impl<'de> serde::Deserialize<'de> for Secret {
@@ -196,5 +215,6 @@ mod tests {
     #[test]
     fn secrets_stay_out_of_debug_output() {
         assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
+        assert_eq!(format!("{}", Secret::new("hunter2")), "***");
     }
 }

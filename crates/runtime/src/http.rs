@@ -183,12 +183,17 @@ async fn health(service: &'static str) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok", "service": service }))
 }
 
-async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
+/// Up or down for anyone; the checks' results and the details only for a caller with a token
+/// (see [`Readiness`]).
+async fn ready(request: HttpRequest, readiness: web::Data<Readiness>) -> HttpResponse {
     let (ready, checks) = readiness.report().await;
-    let mut body = json!({ "status": if ready { "ready" } else { "unavailable" }, "checks": checks });
-    let detail = readiness.details();
-    if !detail.is_empty() {
-        body["detail"] = json!(detail);
+    let mut body = json!({ "status": if ready { "ready" } else { "unavailable" } });
+    if readiness.shows_detail_to(request.headers()) {
+        body["checks"] = json!(checks);
+        let detail = readiness.details();
+        if !detail.is_empty() {
+            body["detail"] = json!(detail);
+        }
     }
     if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }
@@ -216,7 +221,7 @@ async fn record_request(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let method = request.method().to_string();
+    let method = crate::metrics::method_label(request.method());
     let route = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
     let metrics = request.app_data::<web::Data<HttpMetrics>>().cloned();
     let response = next.call(request).await;
@@ -225,7 +230,7 @@ async fn record_request(
             Ok(response) => response.status().as_u16(),
             Err(error) => error.as_response_error().status_code().as_u16(),
         };
-        metrics.requests.get_or_create(&RequestLabels { method: method.clone(), route: route.clone(), status }).inc();
+        metrics.requests.get_or_create(&RequestLabels { method, route: route.clone(), status }).inc();
         metrics.duration.get_or_create(&RouteLabels { method, route }).observe(started.elapsed().as_secs_f64());
     }
     response
@@ -247,8 +252,13 @@ async fn trace_request(
         .get(TRACEPARENT)
         .and_then(|value| value.to_str().ok())
         .and_then(TraceContext::from_traceparent);
-    let mut span = tracer.start(format!("{} {route}", request.method()), SpanKind::Server, parent.as_ref());
-    span.set_str("http.request.method", request.method().as_str());
+    // OpenTelemetry's conventions name an unknown method `_OTHER`, for the same reason metrics do.
+    let method = match crate::metrics::method_label(request.method()) {
+        "other" => "_OTHER",
+        known => known,
+    };
+    let mut span = tracer.start(format!("{method} {route}"), SpanKind::Server, parent.as_ref());
+    span.set_str("http.request.method", method);
     span.set_str("http.route", &route);
     if let Some(context) = span.context() {
         request.extensions_mut().insert(RequestTrace(context));

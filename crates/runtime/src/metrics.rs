@@ -84,9 +84,28 @@ pub fn registry() -> Registry {
     Registry::with_prefix("tocsin")
 }
 
+/// A request's method as a metric label: the methods HTTP defines, and `other` for anything else.
+/// The method is whatever a client writes, before any token is checked; as a label taken as sent,
+/// a loop of made-up methods would add series to `/metrics` without end.
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub method: String,
+    pub method: &'static str,
     /// The route pattern (`/incidents/{id}`), never the raw path, to keep label values bounded.
     pub route: String,
     pub status: u16,
@@ -94,7 +113,7 @@ pub struct RequestLabels {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct RouteLabels {
-    pub method: String,
+    pub method: &'static str,
     pub route: String,
 }
 

@@ -41,8 +41,8 @@ struct Health {
 struct Ready {
     #[schema(pattern = "^(ready|unavailable)$")]
     status: String,
-    /// Each dependency's check: `ok`, or why it failed.
-    checks: BTreeMap<String, String>,
+    /// Each dependency's check: `ok`, or why it failed. Only for a caller with a token.
+    checks: Option<BTreeMap<String, String>>,
 }
 
 #[derive(OpenApi)]

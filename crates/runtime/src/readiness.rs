@@ -1,6 +1,8 @@
 //! `/ready`: whether the service's dependencies answer. Kubernetes stops routing to a replica that
 //! is not ready; the replica itself keeps running and recovers when they come back.
 
+use crate::auth::Tokens;
+use actix_web::http::header::HeaderMap;
 use futures_util::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,10 +11,20 @@ use std::time::Duration;
 type Check = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 type Detail = Arc<dyn Fn() -> String + Send + Sync>;
 
-#[derive(Clone, Default)]
+/// Anyone may ask whether the service is ready: Kubernetes' probes carry no token. Which check
+/// failed and why (an address, a server's error) and the details are for operators: only a caller
+/// with one of the service's tokens ([`Readiness::detail_for`]) sees them.
+#[derive(Clone)]
 pub struct Readiness {
     checks: Vec<(String, Check)>,
     details: Vec<(String, Detail)>,
+    detail_for: Tokens,
+}
+
+impl Default for Readiness {
+    fn default() -> Readiness {
+        Readiness { checks: Vec::new(), details: Vec::new(), detail_for: Tokens::none() }
+    }
 }
 
 /// A check that takes longer than this counts as failed: a probe must answer quickly.
@@ -35,6 +47,17 @@ impl Readiness {
     {
         self.details.push((name.to_owned(), Arc::new(detail)));
         self
+    }
+
+    /// Callers presenting one of `tokens` see each check's result and the details.
+    pub fn detail_for(mut self, tokens: Tokens) -> Readiness {
+        self.detail_for = tokens;
+        self
+    }
+
+    /// Whether the caller may see the checks and the details.
+    pub fn shows_detail_to(&self, headers: &HeaderMap) -> bool {
+        self.detail_for.recognize(headers)
     }
 
     /// The details as they are now.

@@ -124,6 +124,20 @@ pub async fn extend_claims(
     Ok(())
 }
 
+/// Gives back the claims on deliveries this replica took and never attempted, because it is
+/// stopping: the next claim takes them at once rather than after the hold, and not as in doubt
+/// (nothing of them was sent).
+pub async fn release_claims(conn: &mut AsyncPgConnection, ids: &[i64]) -> Result<usize, StorageError> {
+    Ok(diesel::update(
+        notification_deliveries::table
+            .filter(notification_deliveries::id.eq_any(ids))
+            .filter(notification_deliveries::status.eq("pending")),
+    )
+    .set(notification_deliveries::claimed_until.eq(None::<OffsetDateTime>))
+    .execute(conn)
+    .await?)
+}
+
 // The outcomes change only a pending delivery: when a replica records late (it kept trying through a
 // database outage) and another already took over and finished the delivery, the first word stays.
 

@@ -19,6 +19,7 @@
 //! | `AUTO_RESOLVE` | `true` | resolve an incident when all its alerts have resolved |
 //! | `REOPEN_WINDOW` | `5m` | a key firing again this soon after resolving reopens the incident; `0s` disables |
 //! | `METRICS_REFRESH_INTERVAL` | `15s` | how often the active-incident gauges are read from PostgreSQL |
+//! | `INCIDENT_METRICS_MAX_SERIES` | `500` | (service, environment, team) combinations with series of their own in the incident metrics; later ones are counted under `other` |
 //! | `HTTP_WORKERS` | `1` | HTTP worker threads (only probes and metrics are served) |
 //! | `RETENTION_DAYS` | `90` | the default of the three below: days rows are kept, `0` or `off` keeps them all |
 //! | `RETENTION_INCIDENTS_DAYS` | `RETENTION_DAYS` | resolved incidents with nothing new for this long go, with their alerts, timeline and notification threads; open and acknowledged ones never |
@@ -29,22 +30,26 @@
 //! | `RETENTION_BATCH_PAUSE` | `100ms` | pause between two batches |
 //! | `ARCHIVE_URL` | unset: no archive | archive each day before retention deletes it: `file:///path`, `az://container/prefix`, `https://<account>.blob.core.windows.net/container/prefix`, `s3://bucket/prefix` |
 //! | `AZURE_*`, `AWS_*` | unset | the archive store's credentials and options, as the `object_store` crate reads them |
+//! | `API_TOKEN`, `TOKENS_FILE` | unset | tokens that see which check of `/ready` failed and why; without one, `/ready` says only ready or not (docs/security.md) |
 //! | `OTEL_*` | unset: no traces | OpenTelemetry traces (`tocsin_runtime::traces`), off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set |
 
 use crate::retention::RetentionSettings;
 use std::time::Duration;
 use tocsin_archive::Archive;
 use tocsin_domain::{CorrelationRule, TeamMapping};
+use tocsin_runtime::auth::{API_TOKEN, Tokens};
 use tocsin_runtime::traces::OtelSettings;
-use tocsin_runtime::{ConfigError, Env};
+use tocsin_runtime::{ConfigError, Env, Secret};
 use tocsin_storage::intake::IntakeSettings;
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen_addr: String,
-    pub database_url: String,
+    /// Carries the database password: a [`Secret`], so `Debug` of the config never shows it.
+    pub database_url: Secret,
     pub database_pool_size: usize,
-    pub redis_url: String,
+    /// May carry Redis's password (`redis://:password@host`): a [`Secret`] like the database's.
+    pub redis_url: Secret,
     pub stream_prefix: String,
     pub stream_max_age: Duration,
     pub consumer_name: String,
@@ -56,7 +61,11 @@ pub struct Config {
     pub stream_read_max_bytes: usize,
     pub intake: IntakeSettings,
     pub metrics_refresh_interval: Duration,
+    /// Label combinations the incident metrics keep apart (`crate::metrics::SeriesBudget`).
+    pub incident_metrics_max_series: usize,
     pub http_workers: usize,
+    /// Callers with one of these see `/ready`'s checks and details (the service has no API).
+    pub operator_tokens: Tokens,
     /// `None`: traces are off.
     pub otel: Option<OtelSettings>,
     pub retention: RetentionSettings,
@@ -69,9 +78,9 @@ impl Config {
         let reopen_window = env.duration_or("REOPEN_WINDOW", Duration::from_secs(300))?;
         let config = Config {
             listen_addr: env.string_or("LISTEN_ADDR", "127.0.0.1:8082"),
-            database_url: env.required("DATABASE_URL", "the PostgreSQL URL, e.g. postgres://user:pass@host/db")?,
+            database_url: env.secret("DATABASE_URL", "the PostgreSQL URL, e.g. postgres://user:pass@host/db")?,
             database_pool_size: env.parse_or("DATABASE_POOL_SIZE", 8)?,
-            redis_url: env.required("REDIS_URL", "the Redis URL, e.g. redis://127.0.0.1:6379/")?,
+            redis_url: env.secret("REDIS_URL", "the Redis URL, e.g. redis://127.0.0.1:6379/")?,
             stream_prefix: env.string_or("STREAM_PREFIX", "tocsin"),
             stream_max_age: tocsin_bus::max_age_from_env(env)?,
             consumer_name: env.get("CONSUMER_NAME").unwrap_or_else(default_consumer_name),
@@ -103,7 +112,9 @@ impl Config {
                 })?,
             },
             metrics_refresh_interval: env.duration_or("METRICS_REFRESH_INTERVAL", Duration::from_secs(15))?,
+            incident_metrics_max_series: env.parse_or("INCIDENT_METRICS_MAX_SERIES", 500)?,
             http_workers: env.parse_or("HTTP_WORKERS", 1)?,
+            operator_tokens: Tokens::optional_from_env(env, &API_TOKEN)?,
             otel: OtelSettings::from_env(env, "incident-core")?,
             retention: retention_from_env(env)?,
             archive: archive_from_env(env)?,

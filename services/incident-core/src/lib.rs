@@ -84,11 +84,11 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Application> {
         let pool = tocsin_storage::connect(
-            &config.database_url,
+            config.database_url.expose(),
             &PoolSettings { max_connections: config.database_pool_size, ..PoolSettings::default() },
         )?;
         let bus = Bus::connect(
-            &config.redis_url,
+            config.redis_url.expose(),
             BusSettings {
                 prefix: config.stream_prefix.clone(),
                 max_age: config.stream_max_age,
@@ -99,7 +99,7 @@ impl Application {
         let mut registry = tocsin_runtime::metrics::registry();
         let http_metrics = HttpMetrics::register(&mut registry);
         let bus_metrics = BusMetrics::register(&mut registry);
-        let core_metrics = CoreMetrics::register(&mut registry);
+        let core_metrics = CoreMetrics::register(&mut registry, config.incident_metrics_max_series);
         let pool_gauges = tocsin_runtime::metrics::PoolGauges::register(&mut registry);
         let retention_metrics = RetentionMetrics::register(&mut registry);
 
@@ -130,6 +130,7 @@ impl Application {
         let retention_status = RetentionStatus::new(&config.retention);
         let archive_location = config.archive.as_ref().map_or("off".to_owned(), |a| a.location().to_owned());
         let readiness = Readiness::default()
+            .detail_for(config.operator_tokens.clone())
             .with("postgres", tocsin_storage::readiness_check(&pool))
             .with("redis", bus.readiness_check())
             .with_detail("retention", {

@@ -1,3 +1,11 @@
+//! incident-core's metrics: alerts applied, incidents opened and resolved, MTTA and MTTR, active
+//! incidents, commands, the relay.
+//!
+//! The incident families are labelled by service, environment and team, values that come from
+//! alerts: anyone who can send an alert can make a new one. [`SeriesBudget`] keeps their number
+//! bounded: the first `INCIDENT_METRICS_MAX_SERIES` combinations seen by this process get series of
+//! their own, every later one is counted under `other` (severity, a closed set, is always kept).
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -28,14 +36,40 @@ pub struct IncidentLabels {
     pub team: String,
 }
 
-impl IncidentLabels {
-    fn of(incident: &Incident) -> IncidentLabels {
-        IncidentLabels {
-            service: incident.service.clone(),
-            environment: incident.environment.clone(),
-            severity: incident.severity.as_str().to_owned(),
-            team: incident.team.clone(),
+/// The label value every service, environment and team past the budget is counted under.
+pub const OVER_BUDGET: &str = "other";
+
+/// Which (service, environment, team) combinations have series of their own. Admission is first
+/// come, first kept, for the life of the process: a series never changes meaning once it exists.
+pub struct SeriesBudget {
+    max: usize,
+    admitted: std::sync::Mutex<std::collections::HashSet<(String, String, String)>>,
+}
+
+impl SeriesBudget {
+    pub fn new(max: usize) -> SeriesBudget {
+        SeriesBudget { max, admitted: Default::default() }
+    }
+
+    /// The labels to count `service`/`environment`/`team` under: their own while the budget
+    /// lasts or once admitted, `other` for all three after.
+    fn labels(&self, service: &str, environment: &str, team: &str) -> (String, String, String) {
+        let key = (service.to_owned(), environment.to_owned(), team.to_owned());
+        let Ok(mut admitted) = self.admitted.lock() else {
+            return (OVER_BUDGET.into(), OVER_BUDGET.into(), OVER_BUDGET.into());
+        };
+        if admitted.contains(&key) || (admitted.len() < self.max && admitted.insert(key.clone())) {
+            key
+        } else {
+            (OVER_BUDGET.into(), OVER_BUDGET.into(), OVER_BUDGET.into())
         }
+    }
+}
+
+impl IncidentLabels {
+    fn of(incident: &Incident, budget: &SeriesBudget) -> IncidentLabels {
+        let (service, environment, team) = budget.labels(&incident.service, &incident.environment, &incident.team);
+        IncidentLabels { service, environment, severity: incident.severity.as_str().to_owned(), team }
     }
 }
 
@@ -68,10 +102,12 @@ pub struct CoreMetrics {
     pub batch_retries: Counter,
     /// From ingest accepting an alert to its change being committed.
     pub alert_latency: Histogram,
+    series_budget: std::sync::Arc<SeriesBudget>,
 }
 
 impl CoreMetrics {
-    pub fn register(registry: &mut Registry) -> CoreMetrics {
+    /// `max_series`: `INCIDENT_METRICS_MAX_SERIES`, see [`SeriesBudget`].
+    pub fn register(registry: &mut Registry, max_series: usize) -> CoreMetrics {
         let metrics = CoreMetrics {
             alerts_processed: Family::default(),
             incidents_opened: Family::default(),
@@ -84,6 +120,7 @@ impl CoreMetrics {
             events_relayed: Counter::default(),
             batch_retries: Counter::default(),
             alert_latency: latency_histogram(),
+            series_budget: std::sync::Arc::new(SeriesBudget::new(max_series)),
         };
         registry.register(
             "core_alerts_processed",
@@ -143,7 +180,7 @@ impl CoreMetrics {
     pub fn observe(&self, changes: &[StatusChange]) {
         for change in changes {
             let incident = &change.incident;
-            let labels = IncidentLabels::of(incident);
+            let labels = IncidentLabels::of(incident, &self.series_budget);
             match change.kind {
                 EventKind::Opened => {
                     self.incidents_opened.get_or_create(&labels).inc();
@@ -174,19 +211,13 @@ impl CoreMetrics {
     /// Replaces the active-incident gauges with fresh counts; series that have no active incident
     /// any more go to zero rather than vanishing, so a graph shows the drop.
     pub fn set_active(&self, counts: &[ActiveCount]) {
-        let fresh: std::collections::HashMap<ActiveLabels, i64> = counts
-            .iter()
-            .map(|c| {
-                let labels = ActiveLabels {
-                    service: c.service.clone(),
-                    environment: c.environment.clone(),
-                    severity: c.severity.clone(),
-                    team: c.team.clone(),
-                    status: c.status.clone(),
-                };
-                (labels, c.count)
-            })
-            .collect();
+        let mut fresh: std::collections::HashMap<ActiveLabels, i64> = std::collections::HashMap::new();
+        for c in counts {
+            let (service, environment, team) = self.series_budget.labels(&c.service, &c.environment, &c.team);
+            let labels =
+                ActiveLabels { service, environment, severity: c.severity.clone(), team, status: c.status.clone() };
+            *fresh.entry(labels).or_default() += c.count;
+        }
         let known: Vec<ActiveLabels> = match self.active_series.lock() {
             Ok(mut series) => {
                 series.extend(fresh.keys().cloned());
@@ -197,5 +228,79 @@ impl CoreMetrics {
         for labels in known {
             self.incidents_active.get_or_create(&labels).set(fresh.get(&labels).copied().unwrap_or(0));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::OffsetDateTime;
+    use tocsin_domain::incident::SourceAlert;
+    use tocsin_domain::{IncidentStatus, Severity};
+
+    fn opened(service: &str) -> StatusChange {
+        let at = OffsetDateTime::now_utc();
+        StatusChange {
+            kind: EventKind::Opened,
+            incident: Incident {
+                id: uuid::Uuid::now_v7(),
+                title: "High CPU".into(),
+                service: service.into(),
+                environment: "production".into(),
+                severity: Severity::Critical,
+                team: "payments".into(),
+                status: IncidentStatus::Open,
+                assignee: None,
+                runbook_url: None,
+                source_alert: SourceAlert { fingerprint: "f".into(), starts_at: at, labels: Default::default() },
+                alert_count: 1,
+                firing_count: 1,
+                opened_at: at,
+                acknowledged_at: None,
+                acknowledged_by: None,
+                resolved_at: None,
+                resolved_by: None,
+                updated_at: at,
+                version: 1,
+            },
+        }
+    }
+
+    fn series_of(registry: &Registry, family: &str) -> Vec<String> {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry).unwrap_or_default();
+        text.lines().filter(|line| line.starts_with(family)).map(str::to_owned).collect()
+    }
+
+    /// 3,000 services from alerts make at most the budget's series plus one `other`, and the
+    /// incidents past the budget are still counted.
+    #[test]
+    fn three_thousand_services_stay_within_the_series_budget() {
+        let mut registry = tocsin_runtime::metrics::registry();
+        let metrics = CoreMetrics::register(&mut registry, 100);
+        let changes: Vec<StatusChange> = (0..3_000).map(|n| opened(&format!("service-{n}"))).collect();
+        metrics.observe(&changes);
+        metrics.observe(&changes[..10]);
+
+        let opened = series_of(&registry, "tocsin_incidents_opened_total");
+        assert_eq!(opened.len(), 101, "{:?}", &opened[..3]);
+        let other = opened.iter().find(|line| line.contains(r#"service="other""#)).cloned().unwrap_or_default();
+        assert!(other.ends_with(" 2900"), "{other}");
+        assert!(opened.iter().any(|line| line.contains(r#"service="service-5""#) && line.ends_with(" 2")));
+
+        let active: Vec<ActiveCount> = (0..3_000)
+            .map(|n| ActiveCount {
+                service: format!("service-{n}"),
+                environment: "production".into(),
+                severity: "critical".into(),
+                team: "payments".into(),
+                status: "open".into(),
+                count: 1,
+            })
+            .collect();
+        metrics.set_active(&active);
+        let gauges = series_of(&registry, "tocsin_incidents_active");
+        assert_eq!(gauges.len(), 101);
+        assert!(gauges.iter().any(|line| line.contains(r#"service="other""#) && line.ends_with(" 2900")), "{gauges:?}");
     }
 }

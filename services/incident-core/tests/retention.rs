@@ -92,6 +92,8 @@ fn files_under(folder: &Path) -> Vec<String> {
     found
 }
 
+/// `API_TOKEN`, which lets an operator see `/ready`'s detail.
+const OPERATOR_TOKEN: &str = "operator-token-0123456789";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_core_archives_then_deletes_expired_incidents_and_says_how_on_ready() {
     let db = TestDatabase::new().await;
@@ -112,6 +114,7 @@ async fn a_running_core_archives_then_deletes_expired_incidents_and_says_how_on_
         ("RETENTION_INTERVAL", "1s"),
         ("RETENTION_BATCH_PAUSE", "10ms"),
         ("ARCHIVE_URL", archive_url.as_str()),
+        ("API_TOKEN", OPERATOR_TOKEN),
     ]);
     let config = Config::from_env(&env).unwrap_or_else(|error| panic!("{error}"));
     let shutdown = CancellationToken::new();
@@ -141,8 +144,19 @@ async fn a_running_core_archives_then_deletes_expired_incidents_and_says_how_on_
     );
 
     let client = reqwest::Client::new();
+    // Anyone learns whether it is ready; the checks and details are for operators only.
+    let anonymous: serde_json::Value = client
+        .get(format!("http://127.0.0.1:{port}/ready"))
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"))
+        .json()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(anonymous, serde_json::json!({"status": "ready"}));
     let ready: serde_json::Value = client
         .get(format!("http://127.0.0.1:{port}/ready"))
+        .bearer_auth(OPERATOR_TOKEN)
         .send()
         .await
         .unwrap_or_else(|error| panic!("{error}"))

@@ -15,15 +15,28 @@
 //! | `STREAM_MAX_AGE` | `7d` | alerts older than this are trimmed from the alerts stream, unless incident-core has not acknowledged them; at least `1m` |
 //! | `STREAM_MAX_BACKLOG` | `1000000` | alerts on the stream incident-core has not read or acknowledged; past it, webhooks get 503 with `Retry-After` and `/ready` fails |
 //! | `INGEST_MAX_BODY_BYTES` | `4194304` | larger webhooks get 413 |
+//! | `INGEST_MAX_ALERTS` | `5000` | alerts in one webhook |
+//! | `INGEST_MAX_LABELS` | `128` | labels of one alert |
+//! | `INGEST_MAX_ANNOTATIONS` | `128` | annotations of one alert |
+//! | `INGEST_MAX_NAME_BYTES` | `256` | bytes of a label or annotation name |
+//! | `INGEST_MAX_LABEL_VALUE_BYTES` | `4096` | bytes of a label value |
+//! | `INGEST_MAX_ANNOTATION_VALUE_BYTES` | `32768` | bytes of an annotation value |
+//! | `INGEST_MAX_CONTEXT_BYTES` | `8192` | bytes of `receiver`, `groupKey`, `externalURL` and each `generatorURL` |
+//! | `INGEST_MAX_ALERT_BYTES` | `262144` | bytes of one alert as it goes on the stream (its fields and the group context) |
+//! | `INGEST_MAX_WEBHOOK_STREAM_BYTES` | `16777216` | bytes of all the webhook's alerts as they go on the stream |
+//!
+//! A webhook over any of the `INGEST_MAX_*` limits gets 413 naming the field, the limit and its
+//! variable, and nothing of it is taken (docs/security.md, "Limits on a webhook").
 //! | `HTTP_WORKERS` | number of CPUs | HTTP worker threads |
 //! | `OTEL_*` | unset: no traces | OpenTelemetry traces (`tocsin_runtime::traces`), off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set |
 
 use crate::admission::{AdmissionSettings, RateLimit, parse_networks};
 use std::num::NonZeroU32;
 use std::time::Duration;
+use tocsin_domain::webhook::{Limit, WebhookLimits};
 use tocsin_runtime::auth::{LegacyToken, Scope, Tokens};
 use tocsin_runtime::traces::OtelSettings;
-use tocsin_runtime::{ConfigError, Env};
+use tocsin_runtime::{ConfigError, Env, Secret};
 
 /// The one token of `INGEST_TOKEN`, as before named tokens existed.
 pub const INGEST_TOKEN: LegacyToken = LegacyToken {
@@ -36,7 +49,8 @@ pub const INGEST_TOKEN: LegacyToken = LegacyToken {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen_addr: String,
-    pub redis_url: String,
+    /// May carry Redis's password (`redis://:password@host`): a [`Secret`] like the database's.
+    pub redis_url: Secret,
     /// Every token ingest knows; those granting `ingest` may post alerts.
     pub tokens: Tokens,
     /// The allowlist, trusted proxies and rate limits of `/alerts`.
@@ -46,6 +60,8 @@ pub struct Config {
     /// Unhandled alerts on the stream past which webhooks are turned away.
     pub stream_max_backlog: u64,
     pub max_body_bytes: usize,
+    /// What one webhook may carry.
+    pub limits: WebhookLimits,
     pub http_workers: usize,
     /// `None`: traces are off.
     pub otel: Option<OtelSettings>,
@@ -55,7 +71,7 @@ impl Config {
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         Ok(Config {
             listen_addr: env.string_or("LISTEN_ADDR", "127.0.0.1:8081"),
-            redis_url: env.required("REDIS_URL", "the Redis URL, e.g. redis://127.0.0.1:6379/")?,
+            redis_url: env.secret("REDIS_URL", "the Redis URL, e.g. redis://127.0.0.1:6379/")?,
             tokens: Tokens::from_env(env, &INGEST_TOKEN, Scope::Ingest)?,
             admission: AdmissionSettings {
                 allowed_sources: env.with("ALERTS_ALLOWED_SOURCES", Vec::new(), parse_networks)?,
@@ -72,6 +88,7 @@ impl Config {
                 }
             })?,
             max_body_bytes: env.parse_or("INGEST_MAX_BODY_BYTES", 4 * 1024 * 1024)?,
+            limits: webhook_limits(env)?,
             http_workers: env.parse_or("HTTP_WORKERS", std::thread::available_parallelism().map_or(2, usize::from))?,
             otel: OtelSettings::from_env(env, "ingest")?,
         })
@@ -91,4 +108,42 @@ fn rate_limit(env: &Env, limit: &str, burst: &str) -> Result<Option<RateLimit>, 
         });
     }
     Ok(parsed)
+}
+
+/// The variable that sets each webhook limit: error messages name it, so the operator reading
+/// Alertmanager's log knows what to raise.
+pub fn limit_variable(limit: Limit) -> &'static str {
+    match limit {
+        Limit::Alerts => "INGEST_MAX_ALERTS",
+        Limit::LabelsPerAlert => "INGEST_MAX_LABELS",
+        Limit::AnnotationsPerAlert => "INGEST_MAX_ANNOTATIONS",
+        Limit::NameBytes => "INGEST_MAX_NAME_BYTES",
+        Limit::LabelValueBytes => "INGEST_MAX_LABEL_VALUE_BYTES",
+        Limit::AnnotationValueBytes => "INGEST_MAX_ANNOTATION_VALUE_BYTES",
+        Limit::ContextBytes => "INGEST_MAX_CONTEXT_BYTES",
+        Limit::AlertBytes => "INGEST_MAX_ALERT_BYTES",
+        Limit::WebhookBytes => "INGEST_MAX_WEBHOOK_STREAM_BYTES",
+    }
+}
+
+fn webhook_limits(env: &Env) -> Result<WebhookLimits, ConfigError> {
+    let mut limits = WebhookLimits::default();
+    let fields: [(Limit, &mut usize); 9] = [
+        (Limit::Alerts, &mut limits.alerts),
+        (Limit::LabelsPerAlert, &mut limits.labels_per_alert),
+        (Limit::AnnotationsPerAlert, &mut limits.annotations_per_alert),
+        (Limit::NameBytes, &mut limits.name_bytes),
+        (Limit::LabelValueBytes, &mut limits.label_value_bytes),
+        (Limit::AnnotationValueBytes, &mut limits.annotation_value_bytes),
+        (Limit::ContextBytes, &mut limits.context_bytes),
+        (Limit::AlertBytes, &mut limits.alert_bytes),
+        (Limit::WebhookBytes, &mut limits.webhook_bytes),
+    ];
+    for (limit, field) in fields {
+        *field = env.with(limit_variable(limit), *field, |text| match text.trim().parse::<usize>() {
+            Ok(0) | Err(_) => Err("expected a positive whole number".into()),
+            Ok(value) => Ok(value),
+        })?;
+    }
+    Ok(limits)
 }

@@ -37,7 +37,7 @@ impl Application {
     /// [`Application::run_until_stopped`].
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Application> {
         let bus = Bus::connect(
-            &config.redis_url,
+            config.redis_url.expose(),
             BusSettings {
                 prefix: config.stream_prefix.clone(),
                 max_age: config.stream_max_age,
@@ -51,7 +51,8 @@ impl Application {
         let backlog = Backlog::new(&bus, Stream::Alerts, &BusMetrics::register(&mut registry));
         let readiness = Readiness::default()
             .with("redis", bus.readiness_check())
-            .with("backlog", webhook::backlog_check(backlog.clone(), config.stream_max_backlog));
+            .with("backlog", webhook::backlog_check(backlog.clone(), config.stream_max_backlog))
+            .detail_for(config.tokens.clone());
 
         let listener = http::bind(&config.listen_addr)?;
         let port = listener.local_addr()?.port();
@@ -63,6 +64,7 @@ impl Application {
             max_backlog: config.stream_max_backlog,
             metrics: ingest_metrics,
             max_body_bytes: config.max_body_bytes,
+            limits: config.limits,
             tracer: tracer.clone(),
         });
         let routes_admission = admission.clone();

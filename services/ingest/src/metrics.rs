@@ -10,7 +10,7 @@ pub struct ReasonLabel {
 
 /// Why ingest refuses a webhook; the `reason` label of `tocsin_ingest_webhooks_rejected_total`.
 /// The first five are refused by the admission checks (`admission.rs`), before the body is read.
-pub const REJECTION_REASONS: [&str; 11] = [
+pub const REJECTION_REASONS: [&str; 12] = [
     "source_not_allowed",
     "rate_limited_source",
     "unauthorized",
@@ -20,6 +20,7 @@ pub const REJECTION_REASONS: [&str; 11] = [
     "too_large",
     "malformed",
     "invalid",
+    "over_limit",
     "unavailable",
     "backlog",
 ];

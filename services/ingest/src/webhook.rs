@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use time::OffsetDateTime;
 use tocsin_bus::{Backlog, Bus, Envelope, Stream};
 use tocsin_domain::AlertReceived;
-use tocsin_domain::webhook::WebhookPayload;
+use tocsin_domain::webhook::{WebhookLimits, WebhookPayload};
 use tocsin_runtime::openapi::ErrorBody;
 use tocsin_runtime::traces::{self, Tracer};
 use tocsin_runtime::{ApiError, ErrorCode};
@@ -21,6 +21,7 @@ pub struct State {
     pub max_backlog: u64,
     pub metrics: IngestMetrics,
     pub max_body_bytes: usize,
+    pub limits: WebhookLimits,
     pub tracer: Tracer,
 }
 
@@ -42,7 +43,7 @@ pub struct Accepted {
         (status = 400, description = "Not JSON, not Alertmanager's webhook, or a rule of it broken; the message names the field", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 403, description = "The source is not allowed, or the token lacks the `ingest` scope", body = ErrorBody),
-        (status = 413, description = "The body is larger than INGEST_MAX_BODY_BYTES", body = ErrorBody),
+        (status = 413, description = "The body is larger than INGEST_MAX_BODY_BYTES, or a field is over one of the INGEST_MAX_* limits; the message names the field, the limit and its variable", body = ErrorBody),
         (status = 415, description = "The body is not application/json", body = ErrorBody),
         (status = 429, description = "Over a rate limit; Retry-After says when to send again", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -76,6 +77,10 @@ async fn accept(request: &HttpRequest, body: web::Payload, state: &State) -> Res
     let payload: WebhookPayload = serde_json::from_slice(&bytes)
         .map_err(|error| ("malformed", ApiError::invalid_payload(format!("malformed webhook: {error}"))))?;
     payload.validate().map_err(|error| ("invalid", ApiError::invalid_payload(format!("invalid webhook: {error}"))))?;
+    payload.check_limits(&state.limits).map_err(|over| {
+        let message = format!("webhook over a limit: {over} ({})", crate::config::limit_variable(over.limit));
+        ("over_limit", ApiError::new(ErrorCode::PayloadTooLarge, message))
+    })?;
 
     let truncated_alerts = payload.truncated_alerts;
     // Kept for the warning below; the alerts take the rest of the payload.
@@ -107,9 +112,11 @@ async fn accept(request: &HttpRequest, body: web::Payload, state: &State) -> Res
     state.metrics.alerts_accepted.inc_by(messages.len() as u64);
     if truncated_alerts > 0 {
         state.metrics.alerts_truncated.inc_by(truncated_alerts);
+        // Debug-formatted: quoted, with newlines and control characters escaped, so a sender's
+        // text cannot forge log lines.
         tracing::warn!(
-            %receiver,
-            %group_key,
+            ?receiver,
+            ?group_key,
             truncated_alerts,
             "alertmanager left alerts out of this webhook (max_alerts); raise it to see them all"
         );

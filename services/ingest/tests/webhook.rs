@@ -32,6 +32,7 @@ async fn start_with_redis(redis_url: &str, redis: TestRedis) -> Ingest {
             stream_max_age: Duration::from_secs(3600),
             stream_max_backlog: 1_000_000,
             max_body_bytes: LIMIT,
+            limits: tocsin_domain::webhook::WebhookLimits::default(),
             http_workers: 1,
             otel: None,
         },
@@ -228,9 +229,97 @@ async fn without_redis_the_webhook_gets_503_and_ready_says_why() {
     let response = ingest.http.get(format!("{}/ready", ingest.url)).send().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(response.status().as_u16(), 503);
     let ready: Value = response.json().await.unwrap_or_default();
+    assert_eq!(ready, json!({"status": "unavailable"}), "an anonymous caller learns only that");
+    let response = ingest
+        .http
+        .get(format!("{}/ready", ingest.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ready: Value = response.json().await.unwrap_or_default();
     assert_eq!(ready["status"], "unavailable");
-    assert_ne!(ready["checks"]["redis"], "ok");
+    assert!(ready["checks"]["redis"].as_str().is_some_and(|check| check != "ok"), "{ready}");
     let health = ingest.http.get(format!("{}/health", ingest.url)).send().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(health.status().as_u16(), 200, "liveness does not depend on Redis");
+    ingest.shutdown.cancel();
+}
+
+/// Every bound of a webhook gets 413 naming the field, the limit and the variable that sets it,
+/// and nothing of a refused webhook reaches the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_over_a_limit_are_refused_naming_field_limit_and_variable() {
+    let ingest = start().await;
+    let valid = captured("firing-group.json");
+    let mut long_group_key = valid.clone();
+    long_group_key["groupKey"] = json!("g".repeat(9_000));
+    let mut long_label = valid.clone();
+    long_label["alerts"][1]["labels"]["service"] = json!("s".repeat(5_000));
+    let mut many_labels = valid.clone();
+    many_labels["alerts"][0]["labels"] = (0..129).map(|n| (format!("label_{n}"), json!("v"))).collect();
+
+    let cases = [
+        (
+            long_group_key,
+            "webhook over a limit: groupKey has 9000 bytes, over the limit of 8192 (INGEST_MAX_CONTEXT_BYTES)",
+        ),
+        (
+            long_label,
+            r#"webhook over a limit: alerts[1].labels["service"] has 5000 bytes, over the limit of 4096 (INGEST_MAX_LABEL_VALUE_BYTES)"#,
+        ),
+        (
+            many_labels,
+            "webhook over a limit: alerts[0].labels has 129 entries, over the limit of 128 (INGEST_MAX_LABELS)",
+        ),
+    ];
+    for (body, message) in cases {
+        let (status, answer) = ingest.post(Some("application/json"), Some(TOKEN), body.to_string()).await;
+        assert_eq!((status, answer["error"]["code"].as_str()), (413, Some("payload_too_large")), "{answer}");
+        assert_eq!(answer["error"]["message"], message);
+    }
+    assert_eq!(ingest.stream_length().await, 0, "nothing refused may reach the stream");
+
+    // Under every limit, a long label value is taken whole.
+    let mut long_but_allowed = valid.clone();
+    long_but_allowed["alerts"][0]["labels"]["service"] = json!("s".repeat(3 * 1024));
+    let (status, answer) = ingest.post(Some("application/json"), Some(TOKEN), long_but_allowed.to_string()).await;
+    assert_eq!(status, 202, "{answer}");
+    let metrics = ingest.http.get(format!("{}/metrics", ingest.url)).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let text = metrics.text().await.unwrap_or_default();
+    assert!(text.contains("tocsin_ingest_webhooks_rejected_total{reason=\"over_limit\"} 3"), "{text}");
+    ingest.shutdown.cancel();
+}
+
+/// The method of a request is whatever a client writes, and no token is needed to send one: as a
+/// metric label taken as sent, a loop of made-up methods grew `/metrics` without end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_http_methods_do_not_grow_the_metrics() {
+    let ingest = start().await;
+    let metrics_text = async || {
+        let response =
+            ingest.http.get(format!("{}/metrics", ingest.url)).send().await.unwrap_or_else(|e| panic!("{e}"));
+        response.text().await.unwrap_or_default()
+    };
+    let send_made_up = async |round: usize| {
+        for n in 0..100 {
+            for path in ["/alerts", "/nowhere"] {
+                let method = reqwest::Method::from_bytes(format!("MADEUP{round}X{n}").as_bytes())
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let response = ingest.http.request(method, format!("{}{path}", ingest.url)).send().await;
+                assert!(response.is_ok_and(|r| r.status().is_client_error()));
+            }
+        }
+    };
+    // The scrape itself is counted once it is answered: one first so its series exist.
+    metrics_text().await;
+    send_made_up(0).await;
+    let after_first = metrics_text().await;
+    assert!(!after_first.contains("MADEUP"), "a made-up method became a label");
+    assert!(after_first.contains(r#"method="other""#), "{after_first}");
+    let series = |text: &str| text.lines().filter(|line| line.starts_with("tocsin_http_")).count();
+
+    send_made_up(1).await;
+    let after_second = metrics_text().await;
+    assert_eq!(series(&after_second), series(&after_first), "100 more made-up methods added series");
     ingest.shutdown.cancel();
 }

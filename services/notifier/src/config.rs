@@ -31,20 +31,24 @@
 //! | `DELIVERY_MAX_BACKOFF` | `5m` | the longest wait between attempts |
 //! | `DELIVERY_TIMEOUT` | `10s` | an attempt without an answer by then is retried |
 //! | `CHANNEL_INTERVAL` | `1s` | at most one message per channel per this interval; bursts queue |
+//! | `API_TOKEN`, `TOKENS_FILE` | unset | tokens that see which check of `/ready` failed and why; without one, `/ready` says only ready or not (docs/security.md) |
 //! | `OTEL_*` | unset: no traces | OpenTelemetry traces (`tocsin_runtime::traces`), off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set |
 
 use crate::channels::email::SmtpSettings;
 use std::path::PathBuf;
 use std::time::Duration;
+use tocsin_runtime::auth::{API_TOKEN, Tokens};
 use tocsin_runtime::traces::OtelSettings;
 use tocsin_runtime::{ConfigError, Env, Secret};
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen_addr: String,
-    pub database_url: String,
+    /// Carries the database password: a [`Secret`], so `Debug` of the config never shows it.
+    pub database_url: Secret,
     pub database_pool_size: usize,
-    pub redis_url: String,
+    /// May carry Redis's password (`redis://:password@host`): a [`Secret`] like the database's.
+    pub redis_url: Secret,
     pub stream_prefix: String,
     pub stream_max_age: Duration,
     pub consumer_name: String,
@@ -62,6 +66,8 @@ pub struct Config {
     pub smtp: Option<SmtpSettings>,
     pub public_url: Option<String>,
     pub delivery: DeliverySettings,
+    /// Callers with one of these see `/ready`'s checks and details (the service has no API).
+    pub operator_tokens: Tokens,
     /// `None`: traces are off.
     pub otel: Option<OtelSettings>,
 }
@@ -122,9 +128,9 @@ impl Config {
         };
         Ok(Config {
             listen_addr: env.string_or("LISTEN_ADDR", "127.0.0.1:8083"),
-            database_url: env.required("DATABASE_URL", "the PostgreSQL URL, e.g. postgres://user:pass@host/db")?,
+            database_url: env.secret("DATABASE_URL", "the PostgreSQL URL, e.g. postgres://user:pass@host/db")?,
             database_pool_size: env.parse_or("DATABASE_POOL_SIZE", 4)?,
-            redis_url: env.required("REDIS_URL", "the Redis URL, e.g. redis://127.0.0.1:6379/")?,
+            redis_url: env.secret("REDIS_URL", "the Redis URL, e.g. redis://127.0.0.1:6379/")?,
             stream_prefix: env.string_or("STREAM_PREFIX", "tocsin"),
             stream_max_age: tocsin_bus::max_age_from_env(env)?,
             consumer_name: env.get("CONSUMER_NAME").unwrap_or_else(|| {
@@ -157,6 +163,7 @@ impl Config {
                 attempt_timeout: env.duration_or("DELIVERY_TIMEOUT", Duration::from_secs(10))?,
                 channel_interval: env.duration_or("CHANNEL_INTERVAL", Duration::from_secs(1))?,
             },
+            operator_tokens: Tokens::optional_from_env(env, &API_TOKEN)?,
             otel: OtelSettings::from_env(env, "notifier")?,
         })
     }

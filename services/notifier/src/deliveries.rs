@@ -188,23 +188,50 @@ impl Worker {
                 by_target.entry(delivery.target.clone()).or_default().push(delivery);
             }
             let work = futures_util::future::join_all(by_target.into_values().map(|deliveries| async {
+                let mut unstarted = Vec::new();
                 for delivery in deliveries {
-                    self.process(delivery, &shutdown).await;
+                    // Once stopping, the delivery under way finishes and is recorded; the rest
+                    // wait for the next replica. A batch of one Slack channel, paced a second
+                    // apart, would otherwise hold the process for up to CLAIM_BATCH seconds.
+                    if shutdown.is_cancelled() {
+                        unstarted.push(delivery.id);
+                    } else {
+                        self.process(delivery, &shutdown).await;
+                    }
                 }
+                unstarted
             }));
-            self.holding(&ids, work).await;
+            let unstarted: Vec<i64> = self.holding(&ids, work).await.concat();
+            if !unstarted.is_empty() {
+                self.release(&unstarted).await;
+            }
         }
         tracing::info!("delivery worker stopped");
     }
 
+    /// Gives back the claims of deliveries left unstarted at shutdown. Should that fail, they are
+    /// taken over once their claims lapse, as after a crash.
+    async fn release(&self, ids: &[i64]) {
+        let released = match self.pool.get().await {
+            Ok(mut conn) => notifications::release_claims(&mut conn, ids).await,
+            Err(error) => Err(error.into()),
+        };
+        match released {
+            Ok(count) => tracing::info!(deliveries = count, "stopping: unstarted deliveries given back"),
+            Err(error) => {
+                tracing::warn!(%error, deliveries = ids.len(), "stopping: cannot give back unstarted deliveries; they are taken over when their claims lapse")
+            }
+        }
+    }
+
     /// Runs `work` while renewing the claims on `ids`, so no other replica takes them over
     /// however long the batch takes.
-    async fn holding(&self, ids: &[i64], work: impl std::future::Future<Output = Vec<()>>) {
+    async fn holding<T>(&self, ids: &[i64], work: impl std::future::Future<Output = T>) -> T {
         tokio::pin!(work);
         let mut renewal = tokio::time::interval_at(tokio::time::Instant::now() + CLAIM_RENEWAL, CLAIM_RENEWAL);
         loop {
             tokio::select! {
-                _ = &mut work => return,
+                done = &mut work => return done,
                 _ = renewal.tick() => {
                     let renewed = match self.pool.get().await {
                         Ok(mut conn) => notifications::extend_claims(&mut conn, ids, CLAIM_HOLD).await,

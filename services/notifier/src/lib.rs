@@ -85,11 +85,11 @@ impl Application {
         }
 
         let pool = tocsin_storage::connect(
-            &config.database_url,
+            config.database_url.expose(),
             &PoolSettings { max_connections: config.database_pool_size, ..PoolSettings::default() },
         )?;
         let bus = Bus::connect(
-            &config.redis_url,
+            config.redis_url.expose(),
             BusSettings {
                 prefix: config.stream_prefix.clone(),
                 max_age: config.stream_max_age,
@@ -151,7 +151,8 @@ impl Application {
 
         let readiness = Readiness::default()
             .with("postgres", tocsin_storage::readiness_check(&pool))
-            .with("redis", bus.readiness_check());
+            .with("redis", bus.readiness_check())
+            .detail_for(config.operator_tokens.clone());
         let listener = http::bind(&config.listen_addr)?;
         let port = listener.local_addr()?.port();
         let clicks_refused = Family::<ReasonLabel, Counter>::default();

@@ -15,8 +15,6 @@ const BEARER_AUTH: BearerAuth =
     paths(
         incidents::list,
         incidents::get,
-        incidents::alerts,
-        incidents::timeline,
         actions::resolve,
         actions::acknowledge,
         actions::resolve_one,

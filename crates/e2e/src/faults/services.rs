@@ -1,5 +1,6 @@
 //! One tocsin service as a real process: started from its binary with its environment, killed
-//! with SIGKILL (no goodbye: no shutdown hook runs, nothing is flushed), started again.
+//! with SIGKILL (no goodbye: no shutdown hook runs, nothing is flushed) or stopped with SIGTERM
+//! (as Kubernetes stops a pod), started again.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -30,6 +31,12 @@ impl Service {
             child: None,
             starts: 0,
         }
+    }
+
+    /// Sets a variable for the next start.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.retain(|(known, _)| known != name);
+        self.env.push((name.to_owned(), value.to_owned()));
     }
 
     pub fn url(&self) -> String {
@@ -66,6 +73,24 @@ impl Service {
     pub async fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             child.kill().await.unwrap_or_else(|e| panic!("killing {}: {e}", self.name));
+        }
+    }
+
+    /// SIGTERM, as Kubernetes sends it, then waits for the process to exit: how long it took and
+    /// how it ended. Panics if it is still running after `grace`, as Kubernetes would kill it then.
+    pub async fn terminate(&mut self, grace: Duration) -> (Duration, std::process::ExitStatus) {
+        let mut child = self.child.take().unwrap_or_else(|| panic!("{} is not running", self.name));
+        let pid = child.id().unwrap_or_else(|| panic!("{} has exited already", self.name));
+        let started = tokio::time::Instant::now();
+        let sent = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
+        assert!(sent.is_ok_and(|status| status.success()), "cannot send SIGTERM to {}", self.name);
+        match tokio::time::timeout(grace, child.wait()).await {
+            Ok(Ok(status)) => (started.elapsed(), status),
+            Ok(Err(error)) => panic!("waiting for {}: {error}", self.name),
+            Err(_) => {
+                let _ = child.kill().await;
+                panic!("{} still ran {grace:?} after SIGTERM; see {}", self.name, self.log.display())
+            }
         }
     }
 

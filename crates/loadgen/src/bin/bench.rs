@@ -33,7 +33,7 @@ use tocsin_loadgen::synthetic;
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
-const TOKEN: &str = "bench-token";
+const TOKEN: &str = "bench-token-0123456789";
 const ALERTS_PER_WEBHOOK: u64 = 10;
 const CLIENTS: usize = 64;
 /// Connections the sustained phase posts over: enough that 12,000 alerts/s keep going with

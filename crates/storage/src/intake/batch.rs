@@ -36,7 +36,9 @@ use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
 use tocsin_domain::alert::merge;
 use tocsin_domain::timeline::{ALERTMANAGER_ACTOR, SYSTEM_ACTOR};
-use tocsin_domain::{AlertReceived, EventKind, correlation, IncidentFacts, IncidentStatus, OccurrenceChange, StoredOccurrence};
+use tocsin_domain::{
+    AlertReceived, EventKind, IncidentFacts, IncidentStatus, OccurrenceChange, StoredOccurrence, correlation,
+};
 use uuid::Uuid;
 
 /// What a batch did: one outcome per report, in order, and every status change it caused.
