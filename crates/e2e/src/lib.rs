@@ -158,6 +158,7 @@ impl Stack {
                 action_timeout: options.action_timeout,
                 http_workers: 1,
                 web_root: options.web_root.clone(),
+                live: Default::default(),
                 hsts_max_age: None,
                 otel: otel("query"),
             },

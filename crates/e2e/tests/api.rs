@@ -253,6 +253,109 @@ async fn filters_and_pages_walk_every_incident_once() {
     stack.stop().await;
 }
 
+/// The values of `field` in a page's `items`.
+fn field_of(page: &Value, list: &str, field: &str) -> Vec<String> {
+    page[list].as_array().into_iter().flatten().map(|item| item[field].to_string()).collect()
+}
+
+/// Every page of `path` (`/incidents/{id}/alerts` or `…/timeline`) from `cursor` on, `limit` at a
+/// time, as (page sizes, items).
+async fn walk(stack: &Stack, path: &str, limit: usize, first_cursor: &str) -> (Vec<usize>, Vec<Value>) {
+    let (mut sizes, mut items) = (Vec::new(), Vec::new());
+    let mut cursor = first_cursor.to_owned();
+    loop {
+        let (status, page) = stack.get(&format!("{path}?limit={limit}&cursor={cursor}")).await;
+        assert_eq!(status, 200, "{path}: {page}");
+        let page_items = page["items"].as_array().cloned().unwrap_or_default();
+        sizes.push(page_items.len());
+        items.extend(page_items);
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => return (sizes, items),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_of_many_alerts_is_read_a_page_at_a_time_and_every_alert_once() {
+    let stack = Stack::start().await;
+    // One webhook of 250 alerts of one service, environment and severity: one incident. Ten alerts
+    // share each start time, so the pages must break ties by more than the time.
+    let mut payload = webhook("firing-single.json", now());
+    let template = payload["alerts"][0].clone();
+    let start = now() - time::Duration::hours(1);
+    let alerts: Vec<Value> = (0..250)
+        .map(|n| {
+            let mut alert = template.clone();
+            alert["fingerprint"] = json!(format!("{n:016x}"));
+            alert["labels"]["instance"] = json!(format!("web-{n:03}"));
+            let starts_at = start + time::Duration::seconds(n / 10);
+            alert["startsAt"] =
+                json!(starts_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default());
+            alert
+        })
+        .collect();
+    payload["alerts"] = json!(alerts);
+    stack.send(&payload).await;
+    let incidents =
+        stack.incidents_when("", |items| items.len() == 1 && items[0]["alert_count"].as_i64() == Some(250)).await;
+    let id = incidents[0]["id"].as_str().unwrap_or_default().to_owned();
+
+    // The incident comes with the first page of each list and where each goes on.
+    let (status, detail) = stack.get(&format!("/incidents/{id}")).await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["alert_count"], 250);
+    assert_eq!(detail["alerts"].as_array().map(Vec::len), Some(100), "the detail holds the first page only");
+    assert_eq!(detail["timeline"].as_array().map(Vec::len), Some(100));
+    let alerts_cursor = detail["alerts_next_cursor"].as_str().unwrap_or_else(|| panic!("no alerts cursor: {detail}"));
+    let timeline_cursor =
+        detail["timeline_next_cursor"].as_str().unwrap_or_else(|| panic!("no timeline cursor: {detail}"));
+
+    // Paging on from the detail gives every alert exactly once, in order.
+    let (sizes, rest) = walk(&stack, &format!("/incidents/{id}/alerts"), 70, alerts_cursor).await;
+    assert_eq!(sizes, [70, 70, 10]);
+    let mut fingerprints = field_of(&detail, "alerts", "fingerprint");
+    fingerprints.extend(rest.iter().map(|alert| alert["fingerprint"].to_string()));
+    let expected: Vec<String> = (0..250).map(|n| json!(format!("{n:016x}")).to_string()).collect();
+    assert_eq!(fingerprints, expected, "every alert once, oldest first, ties in one order");
+
+    // The same from the start, without the detail, in pages of another size.
+    let (sizes, all) = walk(&stack, &format!("/incidents/{id}/alerts"), 64, "").await;
+    assert_eq!(sizes, [64, 64, 64, 58]);
+    assert_eq!(all.iter().map(|alert| alert["fingerprint"].to_string()).collect::<Vec<_>>(), expected);
+
+    // The timeline pages the same way: as one long read, nothing twice, nothing left out.
+    let (status, whole) = stack.get(&format!("/incidents/{id}/timeline?limit=500")).await;
+    assert_eq!(status, 200, "{whole}");
+    assert!(whole["next_cursor"].is_null());
+    let whole = whole["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(whole.len(), 250, "opened, then 249 alerts added");
+    let (_, rest) = walk(&stack, &format!("/incidents/{id}/timeline"), 40, timeline_cursor).await;
+    let mut paged = detail["timeline"].as_array().cloned().unwrap_or_default();
+    paged.extend(rest);
+    assert_eq!(paged, whole);
+
+    // Each limit is capped, and a cursor only pages the list it came from.
+    for (query, message) in [
+        ("alerts?limit=501", "limit must be between 1 and 500, not 501"),
+        ("timeline?limit=0", "limit must be between 1 and 500, not 0"),
+        (
+            &format!("alerts?cursor={timeline_cursor}") as &str,
+            "cursor is not one this API gave out for this list: pass the incident's alerts_next_cursor or the \
+             page's next_cursor unchanged",
+        ),
+    ] {
+        let (status, body) = stack.get(&format!("/incidents/{id}/{query}")).await;
+        assert_eq!((status, body["error"]["message"].as_str()), (400, Some(message)), "{query}");
+    }
+    let missing = uuid::Uuid::now_v7();
+    let (status, body) = stack.get(&format!("/incidents/{missing}/alerts")).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+    let (status, _) = stack.get("/incidents/not-a-uuid/timeline").await;
+    assert_eq!(status, 400);
+    stack.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_needs_the_token_and_documents_itself() {
     let stack = Stack::start().await;
@@ -276,7 +379,15 @@ async fn the_api_needs_the_token_and_documents_itself() {
         .await
         .unwrap_or_default();
     assert!(spec["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "{spec}");
-    for path in ["/incidents", "/incidents/{id}", "/resolve", "/incidents/{id}/acknowledge", "/incidents/{id}/assign"] {
+    for path in [
+        "/incidents",
+        "/incidents/{id}",
+        "/incidents/{id}/alerts",
+        "/incidents/{id}/timeline",
+        "/resolve",
+        "/incidents/{id}/acknowledge",
+        "/incidents/{id}/assign",
+    ] {
         assert!(spec["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
     }
     assert!(spec["components"]["schemas"].get("Incident").is_some());

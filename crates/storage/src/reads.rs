@@ -1,5 +1,6 @@
 //! What the query service reads: incident lists with filters and keyset pagination, and one
-//! incident with its alerts and timeline.
+//! incident with its alerts and timeline, which are paged by keyset too: an incident may hold
+//! tens of thousands of alerts, and nothing reads them all at once.
 
 use crate::StorageError;
 use crate::rows::{AlertRow, IncidentRow, TimelineRow};
@@ -101,11 +102,70 @@ pub async fn list_incidents(
     Ok(Page { items, next_cursor })
 }
 
+/// How many alerts and timeline entries `incident_detail` returns of each, at most: the first page.
+pub const DETAIL_PAGE: i64 = 100;
+
+/// The incident with the first page of its alerts (by `starts_at`, then id) and of its timeline
+/// (by `at`, then id), and where each continues.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IncidentDetail {
     pub incident: Incident,
     pub alerts: Vec<AlertRecord>,
+    /// `None` when `alerts` holds every alert.
+    pub alerts_next: Option<EntryCursor>,
     pub timeline: Vec<TimelineEntry>,
+    /// `None` when `timeline` holds every entry.
+    pub timeline_next: Option<EntryCursor>,
+}
+
+/// Which of an incident's lists a cursor pages through, so one is never taken for the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryList {
+    Alerts,
+    Timeline,
+}
+
+impl EntryList {
+    fn tag(self) -> &'static str {
+        match self {
+            EntryList::Alerts => "a",
+            EntryList::Timeline => "t",
+        }
+    }
+}
+
+/// Position after the last row of a page of an incident's alerts or timeline entries, oldest
+/// first by (time, id): `starts_at` for alerts, `at` for timeline entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryCursor {
+    pub list: EntryList,
+    pub at: OffsetDateTime,
+    pub id: i64,
+}
+
+impl EntryCursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}:{}:{}", self.list.tag(), self.at.unix_timestamp_nanos(), self.id))
+    }
+
+    /// `None` for anything this API did not give out for `list`.
+    pub fn decode(list: EntryList, text: &str) -> Option<EntryCursor> {
+        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let mut parts = text.splitn(3, ':');
+        if parts.next()? != list.tag() {
+            return None;
+        }
+        let at = OffsetDateTime::from_unix_timestamp_nanos(parts.next()?.parse().ok()?).ok()?;
+        Some(EntryCursor { list, at, id: parts.next()?.parse().ok()? })
+    }
+}
+
+/// One page of an incident's alerts or timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryPage<T> {
+    pub items: Vec<T>,
+    pub next: Option<EntryCursor>,
 }
 
 pub async fn incident(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<Incident>, StorageError> {
@@ -114,27 +174,77 @@ pub async fn incident(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<I
     row.map(IncidentRow::into_domain).transpose()
 }
 
+/// The incident with the first `DETAIL_PAGE` of its alerts and of its timeline.
 pub async fn incident_detail(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<IncidentDetail>, StorageError> {
     let Some(incident) = incident(conn, id).await? else {
         return Ok(None);
     };
-    let alerts: Vec<AlertRow> = alerts::table
-        .filter(alerts::incident_id.eq(id))
-        .order((alerts::starts_at, alerts::id))
-        .select(AlertRow::as_select())
-        .load(conn)
-        .await?;
-    let timeline: Vec<TimelineRow> = timeline_entries::table
-        .filter(timeline_entries::incident_id.eq(id))
-        .order((timeline_entries::at, timeline_entries::id))
-        .select(TimelineRow::as_select())
-        .load(conn)
-        .await?;
+    let alerts = incident_alerts(conn, id, DETAIL_PAGE, None).await?;
+    let timeline = incident_timeline(conn, id, DETAIL_PAGE, None).await?;
     Ok(Some(IncidentDetail {
         incident,
-        alerts: alerts.into_iter().map(AlertRow::into_domain).collect::<Result<_, _>>()?,
-        timeline: timeline.into_iter().map(TimelineRow::into_domain).collect::<Result<_, _>>()?,
+        alerts: alerts.items,
+        alerts_next: alerts.next,
+        timeline: timeline.items,
+        timeline_next: timeline.next,
     }))
+}
+
+/// Up to `limit` of the incident's alerts after `after`, oldest `starts_at` first. Served by the
+/// index on (incident_id, starts_at, id): a page costs the same at the start and deep down.
+pub async fn incident_alerts(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+    limit: i64,
+    after: Option<EntryCursor>,
+) -> Result<EntryPage<AlertRecord>, StorageError> {
+    let mut query =
+        alerts::table.filter(alerts::incident_id.eq(incident_id)).select(AlertRow::as_select()).into_boxed();
+    if let Some(cursor) = after {
+        query = query
+            .filter(alerts::starts_at.gt(cursor.at).or(alerts::starts_at.eq(cursor.at).and(alerts::id.gt(cursor.id))));
+    }
+    // One row more than asked tells whether another page exists.
+    let mut rows: Vec<AlertRow> = query.order((alerts::starts_at, alerts::id)).limit(limit + 1).load(conn).await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|row| EntryCursor { list: EntryList::Alerts, at: row.starts_at, id: row.id })
+    } else {
+        None
+    };
+    let items = rows.into_iter().map(AlertRow::into_domain).collect::<Result<_, _>>()?;
+    Ok(EntryPage { items, next })
+}
+
+/// Up to `limit` of the incident's timeline entries after `after`, oldest first. Served by the
+/// index on (incident_id, at, id).
+pub async fn incident_timeline(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+    limit: i64,
+    after: Option<EntryCursor>,
+) -> Result<EntryPage<TimelineEntry>, StorageError> {
+    let mut query = timeline_entries::table
+        .filter(timeline_entries::incident_id.eq(incident_id))
+        .select((TimelineRow::as_select(), timeline_entries::id))
+        .into_boxed();
+    if let Some(cursor) = after {
+        query = query.filter(
+            timeline_entries::at
+                .gt(cursor.at)
+                .or(timeline_entries::at.eq(cursor.at).and(timeline_entries::id.gt(cursor.id))),
+        );
+    }
+    let mut rows: Vec<(TimelineRow, i64)> =
+        query.order((timeline_entries::at, timeline_entries::id)).limit(limit + 1).load(conn).await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|(row, id)| EntryCursor { list: EntryList::Timeline, at: row.at, id: *id })
+    } else {
+        None
+    };
+    let items = rows.into_iter().map(|(row, _)| row.into_domain()).collect::<Result<_, _>>()?;
+    Ok(EntryPage { items, next })
 }
 
 /// Active incidents counted by the fields incident metrics are labelled with.
@@ -191,5 +301,19 @@ mod tests {
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
         assert_eq!(Cursor::decode("not-a-cursor"), None);
         assert_eq!(Cursor::decode(""), None);
+    }
+
+    #[test]
+    fn entry_cursors_round_trip_and_belong_to_one_list() {
+        let at =
+            OffsetDateTime::from_unix_timestamp_nanos(1_764_189_385_705_000_001).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let alerts = EntryCursor { list: EntryList::Alerts, at, id: 42 };
+        assert_eq!(EntryCursor::decode(EntryList::Alerts, &alerts.encode()), Some(alerts));
+        assert_eq!(EntryCursor::decode(EntryList::Timeline, &alerts.encode()), None);
+        let timeline = EntryCursor { list: EntryList::Timeline, at, id: 7 };
+        assert_eq!(EntryCursor::decode(EntryList::Timeline, &timeline.encode()), Some(timeline));
+        let list_cursor = Cursor { opened_at: at, id: Uuid::now_v7() };
+        assert_eq!(EntryCursor::decode(EntryList::Alerts, &list_cursor.encode()), None);
+        assert_eq!(EntryCursor::decode(EntryList::Alerts, "garbage"), None);
     }
 }

@@ -69,7 +69,7 @@ impl Application {
         let pool_gauges = tocsin_runtime::metrics::PoolGauges::register(&mut registry);
         let live_clients = prometheus_client::metrics::gauge::Gauge::default();
         registry.register("query_live_clients", "Pages connected to the live feed (/events)", live_clients.clone());
-        let live = live::LiveFeed::new(live_clients);
+        let live = live::LiveFeed::new(live_clients, config.live);
         // Ready when it can read: PostgreSQL. Without Redis the reads still work and actions
         // answer 503, which is better than taking the whole API out of rotation.
         let readiness = Readiness::default().with("postgres", tocsin_storage::readiness_check(&pool));
@@ -107,6 +107,14 @@ impl Application {
                                 .app_data(state.clone())
                                 .service(web::resource("").wrap(read()).route(web::get().to(incidents::list)))
                                 .service(web::resource("/{id}").wrap(read()).route(web::get().to(incidents::get)))
+                                .service(
+                                    web::resource("/{id}/alerts").wrap(read()).route(web::get().to(incidents::alerts)),
+                                )
+                                .service(
+                                    web::resource("/{id}/timeline")
+                                        .wrap(read())
+                                        .route(web::get().to(incidents::timeline)),
+                                )
                                 .service(
                                     web::resource("/{id}/acknowledge")
                                         .wrap(act())

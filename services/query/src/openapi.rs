@@ -15,6 +15,8 @@ const BEARER_AUTH: BearerAuth =
     paths(
         incidents::list,
         incidents::get,
+        incidents::alerts,
+        incidents::timeline,
         actions::resolve,
         actions::acknowledge,
         actions::resolve_one,

@@ -74,6 +74,7 @@ async fn start(web_root: Option<PathBuf>, hsts_max_age: Option<Duration>) -> Que
             action_timeout: Duration::from_millis(200),
             http_workers: 1,
             web_root,
+            live: Default::default(),
             hsts_max_age,
             otel: None,
         },

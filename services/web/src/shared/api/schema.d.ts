@@ -85,6 +85,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/incidents/{id}/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["alerts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/incidents/{id}/assign": {
         parameters: {
             query?: never;
@@ -127,6 +143,22 @@ export interface paths {
         get?: never;
         put?: never;
         post: operations["resolve_one"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/incidents/{id}/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["timeline"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -189,6 +221,12 @@ export interface components {
     schemas: {
         ActorRequest: {
             actor?: string | null;
+        };
+        /** @description A page of an incident's alerts, oldest `starts_at` first. */
+        AlertPage: {
+            items: components["schemas"]["AlertRecord"][];
+            /** @description Pass as `cursor` to get the next page; null on the last page. */
+            next_cursor?: string | null;
         };
         /** @description An alert as recorded on an incident, for the API. */
         AlertRecord: {
@@ -273,9 +311,22 @@ export interface components {
              */
             version: number;
         };
+        /** @description The incident's fields at the top level, with the first page of its alerts and of its timeline. */
         IncidentDetail: components["schemas"]["Incident"] & {
+            /** @description The first alerts (at most 100), oldest `starts_at` first. */
             alerts: components["schemas"]["AlertRecord"][];
+            /**
+             * @description Pass as `cursor` to `GET /incidents/{id}/alerts` for the alerts after these; null when
+             *     `alerts` holds them all.
+             */
+            alerts_next_cursor?: string | null;
+            /** @description The first timeline entries (at most 100), oldest first. */
             timeline: components["schemas"]["TimelineEntry"][];
+            /**
+             * @description Pass as `cursor` to `GET /incidents/{id}/timeline` for the entries after these; null when
+             *     `timeline` holds them all.
+             */
+            timeline_next_cursor?: string | null;
         };
         IncidentPage: {
             items: components["schemas"]["Incident"][];
@@ -327,6 +378,12 @@ export interface components {
             kind: components["schemas"]["EventKind"];
             status?: null | components["schemas"]["IncidentStatus"];
         };
+        /** @description A page of an incident's timeline, oldest first. */
+        TimelinePage: {
+            items: components["schemas"]["TimelineEntry"][];
+            /** @description Pass as `cursor` to get the next page; null on the last page. */
+            next_cursor?: string | null;
+        };
     };
     responses: never;
     parameters: never;
@@ -368,6 +425,15 @@ export interface operations {
             };
             /** @description The token lacks the `read` scope */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token already holds as many live connections as `LIVE_MAX_CONNECTIONS_PER_TOKEN` allows */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -481,7 +547,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The incident with its alerts and timeline */
+            /** @description The incident with the first page of its alerts and of its timeline */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -637,6 +703,82 @@ export interface operations {
             };
             /** @description incident-core did not apply the action in time; it stays queued */
             504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    alerts: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 500 (default 100) */
+                limit?: number;
+                /**
+                 * @description `alerts_next_cursor`/`timeline_next_cursor` of the incident, or `next_cursor` of the
+                 *     previous page
+                 */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Incident id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the incident's alerts, oldest `starts_at` first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertPage"];
+                };
+            };
+            /** @description The id is not a UUID, `limit` is outside 1..500, or the cursor is not one this API gave out for alerts */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such incident */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -954,6 +1096,82 @@ export interface operations {
             };
             /** @description incident-core did not apply the action in time; it stays queued */
             504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    timeline: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 500 (default 100) */
+                limit?: number;
+                /**
+                 * @description `alerts_next_cursor`/`timeline_next_cursor` of the incident, or `next_cursor` of the
+                 *     previous page
+                 */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Incident id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the incident's timeline, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TimelinePage"];
+                };
+            };
+            /** @description The id is not a UUID, `limit` is outside 1..500, or the cursor is not one this API gave out for the timeline */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such incident */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
