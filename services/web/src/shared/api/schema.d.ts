@@ -340,10 +340,10 @@ export interface components {
          *     `crate::http` writes.)
          */
         Ready: {
-            /** @description Each dependency's check: `ok`, or why it failed. */
-            checks: {
+            /** @description Each dependency's check: `ok`, or why it failed. Only for a caller with a token. */
+            checks?: {
                 [key: string]: string;
-            };
+            } | null;
             status: string;
         };
         /** @enum {string} */
