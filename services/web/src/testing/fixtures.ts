@@ -49,6 +49,7 @@ export function makeDetail(incident: Incident = makeIncident()): IncidentDetail 
         last_received_at: incident.updated_at,
       },
     ],
+    alerts_next_cursor: null,
     timeline: [
       {
         at: incident.opened_at,
@@ -58,6 +59,7 @@ export function makeDetail(incident: Incident = makeIncident()): IncidentDetail 
         detail: { alert: { fingerprint: 'fp', alertname: 'HighCPU', instance: 'web-server-01', state: 'firing', starts_at: 1795725385 } },
       },
     ],
+    timeline_next_cursor: null,
   };
 }
 

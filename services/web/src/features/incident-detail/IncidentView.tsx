@@ -1,7 +1,12 @@
+import { useInfiniteQuery } from '@tanstack/react-query';
 import { ExternalLink } from 'lucide-react';
+import { useState } from 'react';
+import { incidentMoreOptions, type EntryList } from '../../shared/api/incidents';
 import type { AlertRecord, IncidentDetail, TimelineEntry } from '../../shared/api/types';
 import { describeDuration, formatDateTime, formatDuration } from '../../shared/lib/format';
 import { Age } from '../../shared/ui/Age';
+import { Button } from '../../shared/ui/Button';
+import { ErrorMessage } from '../../shared/ui/ErrorMessage';
 import { SeverityBadge, severityStyle } from '../../shared/ui/Severity';
 import { StatusBadge } from '../../shared/ui/Status';
 import { ActionBar } from './ActionBar';
@@ -79,8 +84,8 @@ export function IncidentView({ incident }: { incident: IncidentDetail }) {
         </section>
 
         <div className="space-y-5 lg:col-span-2">
-          <AlertsTable alerts={incident.alerts} />
-          <Timeline entries={incident.timeline} />
+          <AlertsTable incident={incident} />
+          <Timeline incident={incident} />
         </div>
       </div>
     </div>
@@ -101,12 +106,51 @@ function Fact({ name, value, muted = false }: { name: string; value: string; mut
   );
 }
 
-function AlertsTable({ alerts }: { alerts: AlertRecord[] }) {
+/**
+ * The pages of one of the incident's lists after the first, which the detail holds: none until
+ * the user asks, then one more per "Load more".
+ */
+function useMore(incident: IncidentDetail, list: EntryList) {
+  const after = (list === 'alerts' ? incident.alerts_next_cursor : incident.timeline_next_cursor) ?? null;
+  const [wanted, setWanted] = useState(false);
+  const more = useInfiniteQuery({ ...incidentMoreOptions(incident.id, list, after ?? ''), enabled: wanted && after !== null });
+  return {
+    pages: more.data?.pages ?? [],
+    /** Whether there is more than is shown. */
+    more: after !== null && (!more.data || more.hasNextPage),
+    loading: more.isFetching,
+    error: more.error,
+    load: () => (wanted ? void more.fetchNextPage() : setWanted(true)),
+  };
+}
+
+function LoadMore({ what, pages, className }: { what: string; pages: ReturnType<typeof useMore>; className: string }) {
+  if (!pages.more && !pages.error) return null;
+  return (
+    <div className={`flex flex-wrap items-center gap-3 ${className}`}>
+      {pages.more && (
+        <Button onClick={pages.load} disabled={pages.loading}>
+          {pages.loading ? `Loading more ${what}…` : `Load more ${what}`}
+        </Button>
+      )}
+      {pages.error && <ErrorMessage error={pages.error} />}
+    </div>
+  );
+}
+
+function AlertsTable({ incident }: { incident: IncidentDetail }) {
+  const more = useMore(incident, 'alerts');
+  const alerts: AlertRecord[] = [...incident.alerts, ...more.pages.flatMap((page) => page.items as AlertRecord[])];
   return (
     <section aria-labelledby="alerts" className="rounded-lg border border-line bg-surface">
       <h2 id="alerts" className="px-4 pt-4 pb-2 text-sm font-semibold tracking-wide text-muted uppercase">
-        Alerts ({alerts.length})
+        Alerts ({incident.alert_count})
       </h2>
+      {alerts.length < incident.alert_count && (
+        <p className="px-4 pb-2 text-sm text-muted">
+          Showing the first {alerts.length} of {incident.alert_count}, oldest first.
+        </p>
+      )}
       <div className="overflow-x-auto">
         <table className="w-full text-left text-sm">
           <thead className="border-y border-line bg-subtle text-xs text-muted uppercase">
@@ -168,6 +212,7 @@ function AlertsTable({ alerts }: { alerts: AlertRecord[] }) {
           </tbody>
         </table>
       </div>
+      <LoadMore what="alerts" pages={more} className="px-4 py-3" />
     </section>
   );
 }
@@ -192,7 +237,9 @@ const kindDot: Record<TimelineEntry['kind'], string> = {
   assigned: 'bg-accent',
 };
 
-function Timeline({ entries }: { entries: TimelineEntry[] }) {
+function Timeline({ incident }: { incident: IncidentDetail }) {
+  const more = useMore(incident, 'timeline');
+  const entries: TimelineEntry[] = [...incident.timeline, ...more.pages.flatMap((page) => page.items as TimelineEntry[])];
   return (
     <section aria-labelledby="timeline" className="rounded-lg border border-line bg-surface p-4">
       <h2 id="timeline" className="mb-3 text-sm font-semibold tracking-wide text-muted uppercase">
@@ -214,6 +261,7 @@ function Timeline({ entries }: { entries: TimelineEntry[] }) {
           </li>
         ))}
       </ol>
+      <LoadMore what="timeline entries" pages={more} className="pt-3" />
     </section>
   );
 }

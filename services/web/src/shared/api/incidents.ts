@@ -1,11 +1,13 @@
 // Reading incidents: the query key factory and the query options every hook, prefetch and test
 // uses. Server state lives only in TanStack Query.
-import { queryOptions } from '@tanstack/react-query';
+import { infiniteQueryOptions, queryOptions } from '@tanstack/react-query';
 import { apiRequest } from './client';
 import { toApiParams, type ListFilters } from './filters';
-import { SEVERITIES, type Incident, type IncidentDetail, type IncidentPage } from './types';
+import { SEVERITIES, type AlertPage, type Incident, type IncidentDetail, type IncidentPage, type TimelinePage } from './types';
 
 export const PAGE_SIZE = 500;
+/** Alerts or timeline entries per "Load more" on the incident page. */
+export const ENTRY_PAGE_SIZE = 100;
 /** A list stops paging after this many incidents and says so. */
 export const LIST_CAP = 20_000;
 
@@ -21,7 +23,14 @@ export const incidentKeys = {
   list: (filters: ListFilters) => [...incidentKeys.lists(), filters] as const,
   details: () => [...incidentKeys.all, 'detail'] as const,
   detail: (id: string) => [...incidentKeys.details(), id] as const,
+  /**
+   * The incident's alerts or timeline after the first page the detail holds, from `after` (the
+   * detail's cursor) on. Under the detail's key, so whatever refetches the detail refetches these.
+   */
+  more: (id: string, list: EntryList, after: string) => [...incidentKeys.detail(id), list, after] as const,
 };
+
+export type EntryList = 'alerts' | 'timeline';
 
 /**
  * Every incident that matches. Keyset pages must be read one after the other, so the list is
@@ -66,6 +75,24 @@ export function incidentDetailOptions(id: string) {
   return queryOptions({
     queryKey: incidentKeys.detail(id),
     queryFn: ({ signal }) => apiRequest<IncidentDetail>(`/incidents/${encodeURIComponent(id)}`, { signal }),
+  });
+}
+
+/**
+ * The pages of an incident's alerts or timeline after the detail's first one, one "Load more" at a
+ * time: `after` is the detail's `alerts_next_cursor` or `timeline_next_cursor`.
+ */
+export function incidentMoreOptions<L extends EntryList>(id: string, list: L, after: string) {
+  type Page = L extends 'alerts' ? AlertPage : TimelinePage;
+  return infiniteQueryOptions({
+    queryKey: incidentKeys.more(id, list, after),
+    queryFn: ({ pageParam, signal }) =>
+      apiRequest<Page>(
+        `/incidents/${encodeURIComponent(id)}/${list}?limit=${ENTRY_PAGE_SIZE}&cursor=${encodeURIComponent(pageParam)}`,
+        { signal },
+      ),
+    initialPageParam: after,
+    getNextPageParam: (page: Page) => page.next_cursor ?? undefined,
   });
 }
 

@@ -5,10 +5,10 @@ import type { components } from './schema';
 type Schemas = components['schemas'];
 
 export type Incident = Schemas['Incident'];
-export type IncidentDetail = Incident & {
-  alerts: Schemas['AlertRecord'][];
-  timeline: Schemas['TimelineEntry'][];
-};
+/** The incident with the first page of its alerts and of its timeline, and where each goes on. */
+export type IncidentDetail = Schemas['IncidentDetail'];
+export type AlertPage = Schemas['AlertPage'];
+export type TimelinePage = Schemas['TimelinePage'];
 export type AlertRecord = Schemas['AlertRecord'];
 export type TimelineEntry = Schemas['TimelineEntry'];
 export type IncidentPage = Schemas['IncidentPage'];
