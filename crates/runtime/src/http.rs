@@ -85,6 +85,11 @@ where
     .client_request_timeout(REQUEST_HEAD_TIMEOUT)
     .keep_alive(KEEP_ALIVE)
     .max_connections(MAX_CONNECTIONS_PER_WORKER)
+    // A client that closes its side ends the connection at once. Otherwise a streamed answer (the
+    // live feed) lives on until a write to it fails, up to two keep-alives later, still counted
+    // against its token's connections (`LIVE_MAX_CONNECTIONS_PER_TOKEN`). No client tocsin serves
+    // half-closes a connection and still waits for the answer.
+    .h1_allow_half_closed(false)
     .disable_signals()
     .shutdown_timeout(30)
     .listen(settings.listener)?
