@@ -20,25 +20,20 @@
 
 use std::path::PathBuf;
 use std::time::Duration;
-use tocsin_runtime::auth::{LegacyToken, Scope, Tokens};
+use tocsin_runtime::auth::{Scope, Tokens};
 use tocsin_runtime::traces::OtelSettings;
-use tocsin_runtime::{ConfigError, Env};
+use tocsin_runtime::{ConfigError, Env, Secret};
 
-/// The one token of `API_TOKEN`, as before named tokens existed: it reads and acts, and actions
-/// sent with it and no actor are recorded as `api`, as they always were.
-pub const API_TOKEN: LegacyToken = LegacyToken {
-    variable: "API_TOKEN",
-    name: "api",
-    scopes: &[Scope::Read, Scope::Act],
-    purpose: "the bearer token people and the dashboard send",
-};
+pub use tocsin_runtime::auth::API_TOKEN;
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen_addr: String,
-    pub database_url: String,
+    /// Carries the database password: a [`Secret`], so `Debug` of the config never shows it.
+    pub database_url: Secret,
     pub database_pool_size: usize,
-    pub redis_url: String,
+    /// May carry Redis's password (`redis://:password@host`): a [`Secret`] like the database's.
+    pub redis_url: Secret,
     /// Every token query knows: `read` ones may read, `act` ones may act.
     pub tokens: Tokens,
     pub stream_prefix: String,
@@ -58,9 +53,9 @@ impl Config {
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         Ok(Config {
             listen_addr: env.string_or("LISTEN_ADDR", "127.0.0.1:8080"),
-            database_url: env.required("DATABASE_URL", "the PostgreSQL URL, e.g. postgres://user:pass@host/db")?,
+            database_url: env.secret("DATABASE_URL", "the PostgreSQL URL, e.g. postgres://user:pass@host/db")?,
             database_pool_size: env.parse_or("DATABASE_POOL_SIZE", 16)?,
-            redis_url: env.required("REDIS_URL", "the Redis URL, e.g. redis://127.0.0.1:6379/")?,
+            redis_url: env.secret("REDIS_URL", "the Redis URL, e.g. redis://127.0.0.1:6379/")?,
             tokens: Tokens::from_env(env, &API_TOKEN, Scope::Read)?,
             stream_prefix: env.string_or("STREAM_PREFIX", "tocsin"),
             stream_max_age: tocsin_bus::max_age_from_env(env)?,

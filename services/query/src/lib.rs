@@ -52,11 +52,11 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Application> {
         let pool = tocsin_storage::connect(
-            &config.database_url,
+            config.database_url.expose(),
             &PoolSettings { max_connections: config.database_pool_size, ..PoolSettings::default() },
         )?;
         let bus = Bus::connect(
-            &config.redis_url,
+            config.redis_url.expose(),
             BusSettings {
                 prefix: config.stream_prefix.clone(),
                 max_age: config.stream_max_age,
@@ -72,7 +72,9 @@ impl Application {
         let live = live::LiveFeed::new(live_clients, config.live);
         // Ready when it can read: PostgreSQL. Without Redis the reads still work and actions
         // answer 503, which is better than taking the whole API out of rotation.
-        let readiness = Readiness::default().with("postgres", tocsin_storage::readiness_check(&pool));
+        let readiness = Readiness::default()
+            .with("postgres", tocsin_storage::readiness_check(&pool))
+            .detail_for(config.tokens.clone());
 
         let listener = http::bind(&config.listen_addr)?;
         let port = listener.local_addr()?.port();

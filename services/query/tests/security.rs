@@ -64,9 +64,9 @@ async fn start(web_root: Option<PathBuf>, hsts_max_age: Option<Duration>) -> Que
     let app = Application::build(
         Config {
             listen_addr: "127.0.0.1:0".into(),
-            database_url: db.url.clone(),
+            database_url: db.url.as_str().into(),
             database_pool_size: 2,
-            redis_url: redis.url.clone(),
+            redis_url: redis.url.as_str().into(),
             tokens: Tokens::from_yaml(TOKENS_FILE).unwrap_or_else(|error| panic!("{error}")),
             stream_prefix: redis.prefix.clone(),
             stream_max_age: Duration::from_secs(3600),
