@@ -453,6 +453,15 @@ def test_tokens_file_mounted_read_only_into_ingest_and_query():
         assert not [v for v in dep["spec"]["template"]["spec"].get("volumes", []) if v["name"] == "tokens"], comp
 
 
+def test_incident_core_and_notifier_take_the_api_token_for_ready_details_only_if_present():
+    # They serve no API: the token only shows an operator which check of /ready failed. The Secret
+    # may lack it (a tokens file instead), so it never stops a pod from starting.
+    for values in (DEFAULT, PRODUCTION):
+        for comp in ("incident-core", "notifier"):
+            ref = env(deployment(render(values), comp))["API_TOKEN"]["valueFrom"]["secretKeyRef"]
+            assert ref["key"] == "API_TOKEN" and ref["optional"] is True, (comp, ref)
+
+
 def test_hsts_only_when_set():
     assert "HSTS_MAX_AGE" not in env(deployment(render(PRODUCTION), "query"))
     assert env(deployment(render(ALL_FEATURES), "query"))["HSTS_MAX_AGE"]["value"] == "365d"
