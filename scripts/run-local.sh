@@ -268,7 +268,7 @@ cat <<EOF
 ============================================================================
  tocsin is running ($PROFILE build)                    Ctrl-C stops everything
 ----------------------------------------------------------------------------
- Dashboard             http://$QUERY_ADDR/?token=$API_TOKEN
+ Dashboard             http://$QUERY_ADDR/#token=$API_TOKEN
  API (query)           http://$QUERY_ADDR
  Alertmanager webhook  http://$INGEST_ADDR/alerts
  incident-core         http://$CORE_ADDR   (/health /ready /metrics)

@@ -186,11 +186,14 @@ impl Application {
         let served = self.server.await;
         // The server stops on the same token; the loops finish their batch.
         self.shutdown.cancel();
-        for task in [alert_loop, command_loop, relay_loop, gauge_loop, retention_loop] {
-            if let Err(error) = task.await {
-                tracing::error!(%error, "a worker loop failed");
-            }
-        }
+        let loops = vec![
+            ("alert loop", alert_loop),
+            ("command loop", command_loop),
+            ("outbox relay", relay_loop),
+            ("gauges", gauge_loop),
+            ("retention", retention_loop),
+        ];
+        tocsin_runtime::shutdown::join_within(loops, tocsin_runtime::shutdown::DRAIN_TIMEOUT).await;
         self.core.tracer.shutdown().await;
         // A Redis too old for the bus stops the service, and it exits with why.
         if let Ok(Err(error)) = bus_work.await {

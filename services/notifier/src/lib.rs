@@ -211,11 +211,8 @@ impl Application {
         }));
         let served = self.server.await;
         self.shutdown.cancel();
-        for (name, task) in [("event loop", events), ("delivery worker", worker), ("gauges", gauge_loop)] {
-            if let Err(error) = task.await {
-                tracing::error!(%error, "the {name} failed");
-            }
-        }
+        let tasks = vec![("event loop", events), ("delivery worker", worker), ("gauges", gauge_loop)];
+        tocsin_runtime::shutdown::join_within(tasks, tocsin_runtime::shutdown::DRAIN_TIMEOUT).await;
         self.tracer.shutdown().await;
         // A Redis too old for the bus stops the service, and it exits with why.
         if let Ok(Err(error)) = bus_work.await {
