@@ -314,7 +314,7 @@ async fn raw_captured_bytes_are_accepted_as_alertmanager_sends_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_accepted_alert_with_a_3_kb_service_becomes_an_incident() {
     let stack = Stack::start().await;
-    let service = format!("checkout-{}", "x".repeat(3 * 1024));
+    let service = format!("checkout-{}", tocsin_testkit::incompressible_text(3 * 1024));
     let mut payload = webhook("firing-single.json", now());
     payload["alerts"][0]["labels"]["service"] = json!(service);
     stack.send(&payload).await;

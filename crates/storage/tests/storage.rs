@@ -470,7 +470,7 @@ async fn keys_longer_than_a_btree_entry_open_join_and_reopen_incidents() {
     let mut conn = db.connection().await;
     let settings = IntakeSettings::default();
     let at = OffsetDateTime::now_utc() - time::Duration::hours(1);
-    let long_service = "checkout-".repeat(1_000);
+    let long_service = format!("checkout-{}", tocsin_testkit::incompressible_text(9_000));
     let batch = async |conn: &mut AsyncPgConnection, reports: Vec<AlertReceived>| {
         conn.transaction(async |conn| {
             tocsin_storage::intake::record_alerts(conn, &reports.iter().collect::<Vec<_>>(), &[], &settings, at).await

@@ -168,6 +168,23 @@ pub fn fixture(name: &str) -> String {
 }
 
 /// A free TCP port on the loopback interface.
+/// `len` letters and digits that PostgreSQL cannot compress: a label value as long as a real
+/// one of that length is hard on an index. PostgreSQL compresses a long index entry before it
+/// checks its size, so `"x".repeat(3000)` fits a btree whatever its length and proves nothing.
+pub fn incompressible_text(len: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    // xorshift64: the same text every run, with no repeats pglz could use.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(ALPHABET[(state % ALPHABET.len() as u64) as usize])
+        })
+        .collect()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
