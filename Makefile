@@ -39,6 +39,9 @@ help:
 	@echo '  demo        send a realistic stream of alerts (captured + generated) to the running stack'
 	@echo '  bench       release build, then measure ingest, end-to-end throughput, latency and memory'
 	@echo '              (figures in docs/benchmarks.md; the last run is kept in .local/bench-last.txt)'
+	@echo '  bench-data  release build, a database seeded with a year of incidents (1M incidents, 10M alerts; about'
+	@echo '              12 GB while it runs, dropped afterwards), then p50/p99 of query'"'"'s reads under 50 clients and the'
+	@echo '              dashboard'"'"'s first render (scripts/bench-data.sh; BENCH_DATA_ARGS='"'"'--incidents 20000 --alerts 200000'"'"')'
 	@echo '  lint        cargo fmt --check + cargo clippy -D warnings'
 	@echo '  lint-deploy helm lint/template, offline Kubernetes schema validation and chart tests'
 	@echo '              (no cluster; first run builds helm into .local/bin and a venv in .local/venv)'
@@ -92,6 +95,12 @@ demo:
 
 bench:
 	bash scripts/bench.sh
+
+# Arguments for tocsin-bench-data (`--incidents`, `--alerts`, ... ; `--help` lists them).
+BENCH_DATA_ARGS ?=
+.PHONY: bench-data
+bench-data:
+	bash scripts/bench-data.sh $(BENCH_DATA_ARGS)
 
 lint-deploy:
 	bash scripts/lint-deploy.sh

@@ -1,6 +1,8 @@
 //! Alertmanager traffic for demos, benchmarks and tests: captured webhooks replayed as if sent
-//! now, and generated webhooks shaped like the captured ones.
+//! now, generated webhooks shaped like the captured ones, and a year of incidents as COPY rows
+//! for the read benchmark.
 
 pub mod poster;
 pub mod replay;
 pub mod synthetic;
+pub mod year;

@@ -60,21 +60,31 @@ pub async fn list_incidents(
     limit: i64,
     after: Option<Cursor>,
 ) -> Result<Page, StorageError> {
-    let mut query = incidents::table.select(IncidentRow::as_select()).into_boxed();
-    if !filter.statuses.is_empty() {
-        query = query.filter(incidents::status.eq_any(filter.statuses.iter().map(|s| s.as_str())));
+    let mut query = incidents::table.select(IncidentRow::as_select()).filter(planned_with_its_values()).into_boxed();
+    // `column = value` for one value: PostgreSQL (before 17) reads an index on (column, opened_at,
+    // id) in the list's order only for `=`; for `= ANY(...)` it reads every match and sorts them,
+    // or walks the newest-first index instead (docs/benchmarks.md, "A year of data").
+    macro_rules! narrow {
+        ($column:expr, $values:expr) => {
+            match $values.as_slice() {
+                [] => {}
+                [one] => query = query.filter($column.eq(*one)),
+                many => query = query.filter($column.eq_any(many.to_vec())),
+            }
+        };
     }
-    if !filter.services.is_empty() {
-        query = query.filter(incidents::service.eq_any(&filter.services));
-    }
-    if !filter.environments.is_empty() {
-        query = query.filter(incidents::environment.eq_any(&filter.environments));
-    }
-    if !filter.severities.is_empty() {
-        query = query.filter(incidents::severity.eq_any(filter.severities.iter().map(|s| s.as_str())));
-    }
-    if !filter.teams.is_empty() {
-        query = query.filter(incidents::team.eq_any(&filter.teams));
+    narrow!(incidents::status, filter.statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    narrow!(incidents::service, filter.services.iter().map(String::as_str).collect::<Vec<_>>());
+    narrow!(incidents::environment, filter.environments.iter().map(String::as_str).collect::<Vec<_>>());
+    narrow!(incidents::severity, filter.severities.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    narrow!(incidents::team, filter.teams.iter().map(String::as_str).collect::<Vec<_>>());
+    // The indexes on service and team hold values of up to INDEXED_VALUE_BYTES only (a btree entry
+    // cannot hold the longest label values ingest accepts); saying so lets PostgreSQL use them.
+    for (column, values) in [("service", &filter.services), ("team", &filter.teams)] {
+        if !values.is_empty() && values.iter().all(|v| v.len() <= INDEXED_VALUE_BYTES) {
+            let short = format!("octet_length(incidents.{column}) <= {INDEXED_VALUE_BYTES}");
+            query = query.filter(diesel::dsl::sql::<diesel::sql_types::Bool>(&short));
+        }
     }
     if let Some(since) = filter.since {
         query = query.filter(incidents::opened_at.ge(since));
@@ -83,7 +93,11 @@ pub async fn list_incidents(
         query = query.filter(incidents::opened_at.lt(until));
     }
     if let Some(cursor) = after {
-        query = query.filter(
+        // `opened_at <= cursor` repeats what the OR implies, because PostgreSQL can start an index
+        // scan at a plain bound but not at an OR: without it, a page deep in a year of incidents
+        // read every newer incident of the index first, and the last page of a filter that
+        // matches few of them read the whole index (docs/benchmarks.md, "A year of data").
+        query = query.filter(incidents::opened_at.le(cursor.opened_at)).filter(
             incidents::opened_at
                 .lt(cursor.opened_at)
                 .or(incidents::opened_at.eq(cursor.opened_at).and(incidents::id.lt(cursor.id))),
@@ -100,6 +114,21 @@ pub async fn list_incidents(
     };
     let items = rows.into_iter().map(IncidentRow::into_domain).collect::<Result<_, _>>()?;
     Ok(Page { items, next_cursor })
+}
+
+/// Service and team values up to this many bytes are in the indexes the list's filters use
+/// (migration 000011, `WHERE octet_length(...) <= 1000`).
+const INDEXED_VALUE_BYTES: usize = 1_000;
+
+/// A condition that is always true and makes diesel send the list's statement unnamed rather than
+/// prepared and cached, so that PostgreSQL plans it with the request's values every time. Which
+/// index serves a page depends on them: a quiet service's, the status index for the few open
+/// incidents among a year of resolved ones, the newest-first index for a busy service. A cached
+/// statement gets PostgreSQL's generic plan after five executions, which cannot see the values and
+/// walked the newest-first index past hundreds of thousands of rows for a quiet service
+/// (docs/benchmarks.md, "A year of data"). Planning it again costs a fraction of a millisecond.
+fn planned_with_its_values() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql::<diesel::sql_types::Bool>("TRUE")
 }
 
 /// How many alerts and timeline entries `incident_detail` returns of each, at most: the first page.
@@ -191,7 +220,8 @@ pub async fn incident_detail(conn: &mut AsyncPgConnection, id: Uuid) -> Result<O
 }
 
 /// Up to `limit` of the incident's alerts after `after`, oldest `starts_at` first. Served by the
-/// index on (incident_id, starts_at, id): a page costs the same at the start and deep down.
+/// index on (incident_id, starts_at, id), the scan starting at the cursor: a page costs the same
+/// at the start and deep down.
 pub async fn incident_alerts(
     conn: &mut AsyncPgConnection,
     incident_id: Uuid,
@@ -201,7 +231,9 @@ pub async fn incident_alerts(
     let mut query =
         alerts::table.filter(alerts::incident_id.eq(incident_id)).select(AlertRow::as_select()).into_boxed();
     if let Some(cursor) = after {
+        // The plain bound lets the index scan start at the cursor (see `list_incidents`).
         query = query
+            .filter(alerts::starts_at.ge(cursor.at))
             .filter(alerts::starts_at.gt(cursor.at).or(alerts::starts_at.eq(cursor.at).and(alerts::id.gt(cursor.id))));
     }
     // One row more than asked tells whether another page exists.
@@ -229,7 +261,8 @@ pub async fn incident_timeline(
         .select((TimelineRow::as_select(), timeline_entries::id))
         .into_boxed();
     if let Some(cursor) = after {
-        query = query.filter(
+        // The plain bound lets the index scan start at the cursor (see `list_incidents`).
+        query = query.filter(timeline_entries::at.ge(cursor.at)).filter(
             timeline_entries::at
                 .gt(cursor.at)
                 .or(timeline_entries::at.eq(cursor.at).and(timeline_entries::id.gt(cursor.id))),

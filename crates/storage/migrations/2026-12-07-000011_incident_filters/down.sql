@@ -1,0 +1,3 @@
+DROP INDEX incidents_by_team_newest_first;
+DROP INDEX incidents_by_service_newest_first;
+DROP INDEX incidents_by_status_newest_first;
