@@ -14,7 +14,7 @@ use tocsin_domain::{AlertReceived, AlertState, CorrelationRule, IncidentFacts, S
 /// When ingest received the webhook in a fuzz run. Fixed, so that a crash replays exactly.
 pub const RECEIVED_AT: OffsetDateTime = datetime!(2026-11-26 20:36:25 UTC);
 
-/// incident-core's default reopen window (`tocsin_storage::intake::IntakeSettings`), which it adds
+/// incident-core's default reopen window (`tocsin_incident_core::incidents::IntakeSettings`), which it adds
 /// to and subtracts from an alert's times when it looks for an incident to reopen.
 const REOPEN_WINDOW: Duration = Duration::minutes(5);
 

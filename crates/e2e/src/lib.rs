@@ -4,8 +4,8 @@
 use serde_json::Value;
 use std::time::Duration;
 use time::OffsetDateTime;
+use tocsin_incident_core::incidents::IntakeSettings;
 use tocsin_runtime::auth::{Scope, Tokens};
-use tocsin_storage::intake::IntakeSettings;
 use tocsin_testkit::{TcpProxy, TestDatabase, TestRedis};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

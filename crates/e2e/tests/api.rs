@@ -131,7 +131,10 @@ async fn impossible_transitions_get_409_and_unknown_incidents_404() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reopening_is_refused_while_another_incident_holds_the_key() {
     let stack = Stack::start_with(StackOptions {
-        intake: tocsin_storage::intake::IntakeSettings { reopen_window: time::Duration::ZERO, ..Default::default() },
+        intake: tocsin_incident_core::incidents::IntakeSettings {
+            reopen_window: time::Duration::ZERO,
+            ..Default::default()
+        },
         ..StackOptions::default()
     })
     .await;
@@ -165,12 +168,14 @@ async fn an_action_times_out_with_504_when_incident_core_is_not_there() {
         serde_json::from_value(webhook("firing-single.json", now())).unwrap_or_else(|e| panic!("{e}"));
     let report = tocsin_domain::AlertReceived::from_webhook(payload.clone(), now()).remove(0);
     let mut conn = stack.db.connection().await;
-    let settings = tocsin_storage::intake::IntakeSettings::default();
-    let outcome = conn
-        .transaction(async |conn| tocsin_storage::intake::record_alert(conn, &report, None, &settings, now()).await)
+    let settings = tocsin_incident_core::incidents::IntakeSettings::default();
+    let batch = conn
+        .transaction(async |conn| {
+            tocsin_incident_core::incidents::apply_alerts(conn, &[&report], &[], &settings, now()).await
+        })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let id = outcome.incident_id.map(|id| id.to_string()).unwrap_or_default();
+    let id = batch.outcomes[0].incident_id.map(|id| id.to_string()).unwrap_or_default();
 
     let (status, body) = stack.post(&format!("/incidents/{id}/acknowledge"), &json!({})).await;
     assert_eq!(status, 504, "{body}");

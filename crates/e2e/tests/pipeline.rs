@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tocsin_e2e::{Stack, StackOptions, capture, webhook, webhooks};
-use tocsin_storage::intake::IntakeSettings;
+use tocsin_incident_core::incidents::IntakeSettings;
 
 fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()

@@ -1,19 +1,21 @@
-//! PostgreSQL storage for tocsin: the schema, its embedded migrations, the connection pool and
-//! every query the services run. Functions take `&mut AsyncPgConnection` so a caller can compose
-//! several inside one transaction; services never build SQL themselves.
+//! PostgreSQL storage for tocsin: the schema, its embedded migrations, the row types, the
+//! connection pool, the reads query serves, the outbox's mechanics and the notifier's delivery
+//! tables. Functions take `&mut AsyncPgConnection` so a caller can compose several inside one
+//! transaction.
+//!
+//! The rules that turn alerts and commands into incidents are not here: they live in
+//! incident-core (`services/incident-core/src/incidents`), the only writer of incidents, which
+//! uses the schema and row types from this crate.
 
 pub mod archive;
-pub mod changes;
-pub mod commands;
 mod error;
-pub mod intake;
 pub mod integrity;
 pub mod notifications;
 pub mod outbox;
 mod pool;
 pub mod reads;
 pub mod retention;
-mod rows;
+pub mod rows;
 pub mod schema;
 mod tls;
 

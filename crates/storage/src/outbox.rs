@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 /// An event about to be written to the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct NewEvent {
+pub struct NewEvent {
     pub id: Uuid,
     /// The event's JSON.
     pub json: String,
@@ -25,7 +25,7 @@ pub(crate) struct NewEvent {
 }
 
 /// Writes one transaction's events as one outbox row. Nothing to write, no row.
-pub(crate) async fn insert(conn: &mut AsyncPgConnection, events: Vec<NewEvent>) -> Result<(), StorageError> {
+pub async fn insert(conn: &mut AsyncPgConnection, events: Vec<NewEvent>) -> Result<(), StorageError> {
     if events.is_empty() {
         return Ok(());
     }

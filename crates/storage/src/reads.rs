@@ -4,13 +4,13 @@
 
 use crate::StorageError;
 use crate::rows::{AlertRow, IncidentRow, TimelineRow};
-use crate::schema::{alerts, incidents, timeline_entries};
+use crate::schema::{alerts, command_outcomes, incidents, timeline_entries};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use time::OffsetDateTime;
-use tocsin_domain::{AlertRecord, Incident, IncidentStatus, Severity, TimelineEntry};
+use tocsin_domain::{AlertRecord, CommandOutcome, Incident, IncidentStatus, Severity, TimelineEntry};
 use uuid::Uuid;
 
 /// Every field narrows the list; an empty list means "any".
@@ -320,6 +320,22 @@ pub async fn active_counts(conn: &mut AsyncPgConnection) -> Result<Vec<ActiveCou
         .collect())
 }
 
+/// The recorded outcome of a command, once incident-core has applied it: query polls for it to
+/// answer an action with what happened.
+pub async fn command_outcome(
+    conn: &mut AsyncPgConnection,
+    command_id: Uuid,
+) -> Result<Option<CommandOutcome>, StorageError> {
+    let stored: Option<serde_json::Value> =
+        command_outcomes::table.find(command_id).select(command_outcomes::outcome).first(conn).await.optional()?;
+    stored
+        .map(|value| {
+            serde_json::from_value(value)
+                .map_err(|error| StorageError::Corrupt(format!("command outcome {command_id}: {error}")))
+        })
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,3 +366,4 @@ mod tests {
         assert_eq!(EntryCursor::decode(EntryList::Alerts, "garbage"), None);
     }
 }
+

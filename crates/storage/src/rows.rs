@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = incidents, check_for_backend(diesel::pg::Pg))]
-pub(crate) struct IncidentRow {
+pub struct IncidentRow {
     pub id: Uuid,
     pub correlation_key: String,
     pub title: String,
@@ -81,7 +81,7 @@ impl IncidentRow {
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = alerts, check_for_backend(diesel::pg::Pg))]
-pub(crate) struct AlertRow {
+pub struct AlertRow {
     pub id: i64,
     pub incident_id: Uuid,
     pub fingerprint: String,
@@ -146,7 +146,7 @@ impl TimelineRow {
 /// of alerts binds two per alert, and building a `serde_json::Value` of each first only to write it
 /// out again doubled the allocations.
 #[derive(Debug)]
-pub(crate) struct JsonbMap<'a>(pub &'a BTreeMap<String, String>);
+pub struct JsonbMap<'a>(pub &'a BTreeMap<String, String>);
 
 impl ToSql<Jsonb, Pg> for JsonbMap<'_> {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
@@ -157,7 +157,7 @@ impl ToSql<Jsonb, Pg> for JsonbMap<'_> {
     }
 }
 
-pub(crate) fn json_map(map: &BTreeMap<String, String>) -> serde_json::Value {
+pub fn json_map(map: &BTreeMap<String, String>) -> serde_json::Value {
     serde_json::Value::Object(map.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect())
 }
 

@@ -14,6 +14,7 @@
 //! links back to it.
 
 use crate::Core;
+use crate::incidents::{IntakeBatch, IntakeOutcome, IntakeSettings, apply_alerts};
 use crate::retry::Backoff;
 use futures_util::future::join_all;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -24,7 +25,6 @@ use tocsin_domain::{AlertReceived, IncidentFacts, OccurrenceChange};
 use tocsin_runtime::traces::{SpanKind, TraceSpan};
 use tocsin_storage::AsyncConnection;
 use tocsin_storage::StorageError;
-use tocsin_storage::intake::{IntakeBatch, IntakeOutcome, IntakeSettings, record_alerts};
 use tokio_util::sync::CancellationToken;
 
 pub async fn run(core: Arc<Core>, consumer: Consumer<AlertReceived>, shutdown: CancellationToken) {
@@ -259,8 +259,7 @@ async fn apply_once(
     let settings = &core.intake;
     // Borrowed, not cloned: this runs for every batch, and again on every retry.
     let reports: Vec<&AlertReceived> = batch.iter().map(|delivery| &delivery.envelope.payload).collect();
-    conn.transaction(async |conn| record_alerts(conn, &reports, traces, settings, OffsetDateTime::now_utc()).await)
-        .await
+    conn.transaction(async |conn| apply_alerts(conn, &reports, traces, settings, OffsetDateTime::now_utc()).await).await
 }
 
 pub(crate) fn change_name(change: OccurrenceChange) -> &'static str {

@@ -4,6 +4,7 @@
 //! carries that span's context on.
 
 use crate::Core;
+use crate::incidents::apply_command;
 use crate::retry::Backoff;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -11,7 +12,6 @@ use tocsin_bus::Consumer;
 use tocsin_domain::{Command, CommandOutcome};
 use tocsin_storage::AsyncConnection;
 use tocsin_storage::StorageError;
-use tocsin_storage::commands::apply_command;
 use tokio_util::sync::CancellationToken;
 
 pub async fn run(core: Arc<Core>, consumer: Consumer<Command>, shutdown: CancellationToken) {

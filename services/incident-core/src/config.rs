@@ -33,6 +33,7 @@
 //! | `API_TOKEN`, `TOKENS_FILE` | unset | tokens that see which check of `/ready` failed and why; without one, `/ready` says only ready or not (docs/security.md) |
 //! | `OTEL_*` | unset: no traces | OpenTelemetry traces (`tocsin_runtime::traces`), off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set |
 
+use crate::incidents::IntakeSettings;
 use crate::retention::RetentionSettings;
 use std::time::Duration;
 use tocsin_archive::Archive;
@@ -40,7 +41,6 @@ use tocsin_domain::{CorrelationRule, TeamMapping};
 use tocsin_runtime::auth::{API_TOKEN, Tokens};
 use tocsin_runtime::traces::OtelSettings;
 use tocsin_runtime::{ConfigError, Env, Secret};
-use tocsin_storage::intake::IntakeSettings;
 
 #[derive(Debug, Clone)]
 pub struct Config {

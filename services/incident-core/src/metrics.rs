@@ -6,6 +6,7 @@
 //! bounded: the first `INCIDENT_METRICS_MAX_SERIES` combinations seen by this process get series of
 //! their own, every later one is counted under `other` (severity, a closed set, is always kept).
 
+use crate::incidents::StatusChange;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -14,7 +15,6 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tocsin_domain::{EventKind, Incident};
 use tocsin_runtime::metrics::latency_histogram;
-use tocsin_storage::intake::StatusChange;
 use tocsin_storage::reads::ActiveCount;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]

@@ -18,8 +18,8 @@ use tocsin_runtime::auth;
 use tocsin_runtime::openapi::ErrorBody;
 use tocsin_runtime::traces;
 use tocsin_runtime::{ApiError, ErrorCode};
-use tocsin_storage::commands::command_outcome;
 use tocsin_storage::reads;
+use tocsin_storage::reads::command_outcome;
 use uuid::Uuid;
 
 /// Actor recorded when a request names none and carried no named token (which the routes'

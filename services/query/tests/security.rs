@@ -10,10 +10,10 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tocsin_domain::AlertReceived;
 use tocsin_domain::webhook::WebhookPayload;
+use tocsin_incident_core::incidents::{IntakeSettings, apply_alerts};
 use tocsin_query::Application;
 use tocsin_query::config::Config;
 use tocsin_runtime::auth::Tokens;
-use tocsin_storage::intake::{IntakeSettings, record_alert};
 use tocsin_testkit::{TestDatabase, TestRedis, fixture};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -122,10 +122,10 @@ impl Query {
             AlertReceived::from_webhook(payload.clone(), now).into_iter().next().unwrap_or_else(|| panic!("no alert"));
         let mut conn = self.db.connection().await;
         let outcome = conn
-            .transaction(async |conn| record_alert(conn, &report, None, &IntakeSettings::default(), now).await)
+            .transaction(async |conn| apply_alerts(conn, &[&report], &[], &IntakeSettings::default(), now).await)
             .await
             .unwrap_or_else(|error| panic!("{error}"));
-        outcome.incident_id.unwrap_or_else(|| panic!("no incident opened"))
+        outcome.outcomes[0].incident_id.unwrap_or_else(|| panic!("no incident opened"))
     }
 
     /// The actors of the commands query has published.

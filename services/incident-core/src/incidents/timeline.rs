@@ -1,13 +1,13 @@
 //! Writing down what happened to an incident: one timeline entry and one outbox event per change,
 //! in the caller's transaction, each event carrying the incident as it stands after the change.
 
-use crate::StorageError;
-use crate::outbox;
-use crate::rows::IncidentRow;
 use diesel::sql_types::{Array, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use time::OffsetDateTime;
 use tocsin_domain::{EventKind, IncidentEvent, IncidentStatus};
+use tocsin_storage::StorageError;
+use tocsin_storage::outbox;
+use tocsin_storage::rows::IncidentRow;
 use uuid::Uuid;
 
 #[derive(Debug, Clone)]

@@ -1,16 +1,18 @@
-//! Applying people's commands to incidents, exactly once per command id.
+//! The lifecycle moves of an incident: people's commands (acknowledge, resolve, reopen, assign),
+//! applied exactly once per command id, and the resolve and reopen statements the alert rules use
+//! too.
 
-use crate::StorageError;
-use crate::changes::{self, Change, StatusChange};
-use crate::intake::{reopen, set_resolved};
-use crate::rows::IncidentRow;
-use crate::schema::{command_outcomes, incidents};
+use super::timeline::{self, Change, StatusChange};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use time::OffsetDateTime;
 use tocsin_domain::incident::Transition;
 use tocsin_domain::{Action, Command, CommandOutcome, EventKind, IncidentStatus, RejectionCode};
+use tocsin_storage::StorageError;
+use tocsin_storage::reads::command_outcome;
+use tocsin_storage::rows::IncidentRow;
+use tocsin_storage::schema::{command_outcomes, incidents};
 use uuid::Uuid;
 
 /// Applies `command` in the caller's transaction, or returns the outcome recorded when it was
@@ -43,21 +45,6 @@ pub async fn apply_command(
         .execute(conn)
         .await?;
     Ok((outcome, transitions))
-}
-
-/// The recorded outcome of a command, once incident-core has applied it.
-pub async fn command_outcome(
-    conn: &mut AsyncPgConnection,
-    command_id: Uuid,
-) -> Result<Option<CommandOutcome>, StorageError> {
-    let stored: Option<serde_json::Value> =
-        command_outcomes::table.find(command_id).select(command_outcomes::outcome).first(conn).await.optional()?;
-    stored
-        .map(|value| {
-            serde_json::from_value(value)
-                .map_err(|error| StorageError::Corrupt(format!("command outcome {command_id}: {error}")))
-        })
-        .transpose()
 }
 
 async fn decide(
@@ -144,7 +131,7 @@ async fn decide(
             }
         }
     };
-    let recorded = changes::record(conn, &incident, vec![change.traced(traceparent)]).await?;
+    let recorded = timeline::record(conn, &incident, vec![change.traced(traceparent)]).await?;
     Ok((CommandOutcome::Applied { incident: Box::new(incident.into_domain()?) }, recorded.transitions))
 }
 
@@ -160,4 +147,48 @@ async fn active_with_key(conn: &mut AsyncPgConnection, key: &str) -> Result<Opti
 
 fn rejected(code: RejectionCode, message: String) -> CommandOutcome {
     CommandOutcome::Rejected { code, message }
+}
+
+/// Resolves an incident at `at` by `actor`.
+pub(super) async fn set_resolved(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+    at: OffsetDateTime,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<IncidentRow, StorageError> {
+    Ok(diesel::update(incidents::table.find(incident_id))
+        .set((
+            incidents::status.eq(IncidentStatus::Resolved.as_str()),
+            incidents::resolved_at.eq(Some(at)),
+            incidents::resolved_by.eq(Some(actor)),
+            incidents::version.eq(incidents::version + 1),
+            incidents::updated_at.eq(now),
+        ))
+        .returning(IncidentRow::as_returning())
+        .get_result(conn)
+        .await?)
+}
+
+/// Opens a resolved incident again.
+pub(super) async fn reopen(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<IncidentRow, StorageError> {
+    Ok(diesel::update(incidents::table.find(incident_id))
+        .set((
+            incidents::status.eq(IncidentStatus::Open.as_str()),
+            // Open again means unacknowledged again; the earlier acknowledgement stays in the
+            // timeline.
+            incidents::acknowledged_at.eq(None::<OffsetDateTime>),
+            incidents::acknowledged_by.eq(None::<String>),
+            incidents::resolved_at.eq(None::<OffsetDateTime>),
+            incidents::resolved_by.eq(None::<String>),
+            incidents::version.eq(incidents::version + 1),
+            incidents::updated_at.eq(now),
+        ))
+        .returning(IncidentRow::as_returning())
+        .get_result(conn)
+        .await?)
 }

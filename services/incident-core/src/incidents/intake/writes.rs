@@ -1,0 +1,230 @@
+//! The statements several steps share: finding the active incidents of keys, opening incidents,
+//! inserting alerts, moving incidents' counts. Each takes a whole step's rows at once.
+
+use diesel::prelude::*;
+use diesel::sql_types::{Array, Int4, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use std::collections::{BTreeMap, HashMap};
+use time::OffsetDateTime;
+use tocsin_domain::{AlertReceived, AlertState, IncidentFacts, IncidentStatus, correlation};
+use tocsin_storage::StorageError;
+use tocsin_storage::rows::{IncidentRow, JsonbMap, json_map};
+use tocsin_storage::schema::incidents;
+use uuid::Uuid;
+
+/// The active incident of each key that has one, locked, by key. Only the ids: their rows, as they
+/// stand after this step, come back from moving their counts. Reading whole rows here too cost
+/// PostgreSQL and this process as much again, for every incident of the round.
+pub(super) async fn active_incidents(
+    conn: &mut AsyncPgConnection,
+    keys: impl Iterator<Item = &str>,
+) -> Result<HashMap<String, Uuid>, StorageError> {
+    let digests: Vec<Vec<u8>> = keys.map(correlation::digest).collect();
+    Ok(incidents::table
+        .filter(incidents::correlation_digest.eq_any(&digests))
+        .filter(incidents::status.ne(IncidentStatus::Resolved.as_str()))
+        .order(incidents::id)
+        .select((incidents::correlation_key, incidents::id))
+        .for_update()
+        .load::<(String, Uuid)>(conn)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// An incident about to be opened by the report of its first alert.
+pub(super) struct NewIncident<'a> {
+    pub key: &'a str,
+    pub facts: &'a IncidentFacts,
+    pub first: &'a AlertReceived,
+}
+
+/// Opens `new` incidents in one insert and returns their keys and ids. The partial unique index
+/// on active keys arbitrates races: an incident another replica opened for one of these keys since
+/// we looked makes the insert skip it, and the whole batch runs again (joining it, then).
+pub(super) async fn open_incidents(
+    conn: &mut AsyncPgConnection,
+    new: &[NewIncident<'_>],
+    now: OffsetDateTime,
+) -> Result<Vec<(String, Uuid)>, StorageError> {
+    if new.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<_> = new
+        .iter()
+        .map(|incident| {
+            let (facts, alert) = (incident.facts, &incident.first.alert);
+            (
+                incidents::id.eq(Uuid::now_v7()),
+                incidents::correlation_key.eq(incident.key),
+                incidents::title.eq(&facts.title),
+                incidents::service.eq(&facts.service),
+                incidents::environment.eq(&facts.environment),
+                incidents::severity.eq(facts.severity.as_str()),
+                incidents::team.eq(&facts.team),
+                // Opened open even when its only alert already ended (the late step resolves it
+                // next), so that the partial unique index arbitrates the race for the key.
+                incidents::status.eq(IncidentStatus::Open.as_str()),
+                incidents::runbook_url.eq(&facts.runbook_url),
+                incidents::source_fingerprint.eq(&alert.fingerprint),
+                incidents::source_starts_at.eq(alert.starts_at),
+                incidents::source_labels.eq(json_map(&alert.labels)),
+                incidents::opened_at.eq(alert.starts_at),
+                (incidents::created_at.eq(now), incidents::updated_at.eq(now)),
+            )
+        })
+        .collect();
+    let opened: Vec<(String, Uuid)> = diesel::insert_into(incidents::table)
+        .values(rows)
+        .on_conflict(incidents::correlation_digest)
+        // A literal, not a bind: PostgreSQL matches the partial index's predicate at planning
+        // time, which a generic plan for a bound parameter cannot do.
+        .filter_target(diesel::dsl::sql::<diesel::sql_types::Bool>("status <> 'resolved'"))
+        .do_nothing()
+        .returning((incidents::correlation_key, incidents::id))
+        .get_results(conn)
+        .await?;
+    if opened.len() != new.len() {
+        return Err(StorageError::Contended("incidents opened concurrently".into()));
+    }
+    Ok(opened)
+}
+
+/// New alerts, a column each, for one insert of a whole step. One array per column keeps the
+/// statement the same for every batch, prepared once; a multi-row `VALUES` would bind a dozen
+/// parameters per alert, which PostgreSQL would parse and plan afresh for every batch.
+pub(super) struct NewAlerts<'a> {
+    incident_ids: Vec<Uuid>,
+    fingerprints: Vec<&'a str>,
+    starts_at: Vec<OffsetDateTime>,
+    ends_at: Vec<Option<OffsetDateTime>>,
+    states: Vec<&'static str>,
+    labels: Vec<JsonbMap<'a>>,
+    annotations: Vec<JsonbMap<'a>>,
+    generator_urls: Vec<&'a str>,
+    receivers: Vec<&'a str>,
+    group_keys: Vec<&'a str>,
+    received_at: Vec<OffsetDateTime>,
+}
+
+impl<'a> NewAlerts<'a> {
+    pub fn with_capacity(capacity: usize) -> Self {
+        NewAlerts {
+            incident_ids: Vec::with_capacity(capacity),
+            fingerprints: Vec::with_capacity(capacity),
+            starts_at: Vec::with_capacity(capacity),
+            ends_at: Vec::with_capacity(capacity),
+            states: Vec::with_capacity(capacity),
+            labels: Vec::with_capacity(capacity),
+            annotations: Vec::with_capacity(capacity),
+            generator_urls: Vec::with_capacity(capacity),
+            receivers: Vec::with_capacity(capacity),
+            group_keys: Vec::with_capacity(capacity),
+            received_at: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// The alert of `report`, on `incident_id`, in the state the report gives it.
+    pub fn push(&mut self, incident_id: Uuid, report: &'a AlertReceived) {
+        let alert = &report.alert;
+        self.incident_ids.push(incident_id);
+        self.fingerprints.push(&alert.fingerprint);
+        self.starts_at.push(alert.starts_at);
+        self.ends_at.push(match alert.state {
+            AlertState::Firing => None,
+            AlertState::Resolved => alert.ends_at,
+        });
+        self.states.push(alert.state.as_str());
+        self.labels.push(JsonbMap(&alert.labels));
+        self.annotations.push(JsonbMap(&alert.annotations));
+        self.generator_urls.push(&alert.generator_url);
+        self.receivers.push(&report.receiver);
+        self.group_keys.push(&report.group_key);
+        self.received_at.push(report.received_at);
+    }
+
+    pub async fn insert(self, conn: &mut AsyncPgConnection, now: OffsetDateTime) -> Result<(), StorageError> {
+        if self.incident_ids.is_empty() {
+            return Ok(());
+        }
+        diesel::sql_query(
+            "INSERT INTO alerts (incident_id, fingerprint, starts_at, ends_at, state, labels, annotations, \
+             generator_url, receiver, group_key, first_received_at, last_received_at, last_firing_report_at) \
+             SELECT incident_id, fingerprint, starts_at, ends_at, state, labels, annotations, generator_url, \
+             receiver, group_key, $12, $12, received_at \
+             FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::jsonb[], \
+             $7::jsonb[], $8::text[], $9::text[], $10::text[], $11::timestamptz[]) \
+             AS d(incident_id, fingerprint, starts_at, ends_at, state, labels, annotations, generator_url, \
+             receiver, group_key, received_at)",
+        )
+        .bind::<Array<SqlUuid>, _>(self.incident_ids)
+        .bind::<Array<Text>, _>(self.fingerprints)
+        .bind::<Array<Timestamptz>, _>(self.starts_at)
+        .bind::<Array<Nullable<Timestamptz>>, _>(self.ends_at)
+        .bind::<Array<Text>, _>(self.states)
+        .bind::<Array<Jsonb>, _>(self.labels)
+        .bind::<Array<Jsonb>, _>(self.annotations)
+        .bind::<Array<Text>, _>(self.generator_urls)
+        .bind::<Array<Text>, _>(self.receivers)
+        .bind::<Array<Text>, _>(self.group_keys)
+        .bind::<Array<Timestamptz>, _>(self.received_at)
+        .bind::<Timestamptz, _>(now)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// How a step moves one incident's counts.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Counts {
+    /// Alerts the incident gained.
+    pub added: i32,
+    /// Of its alerts, how many more are firing.
+    pub firing: i32,
+    /// The earliest start among the alerts it gained: an alert that started before the incident's
+    /// first one moves its origin back, so MTTA and MTTR count from the true start.
+    pub earliest: OffsetDateTime,
+}
+
+impl Counts {
+    pub fn new(earliest: OffsetDateTime) -> Counts {
+        Counts { added: 0, firing: 0, earliest }
+    }
+
+    pub fn gained(&mut self, starts_at: OffsetDateTime, added: i32, firing: i32) {
+        self.added += added;
+        self.firing += firing;
+        self.earliest = self.earliest.min(starts_at);
+    }
+}
+
+/// Moves the counts of every incident in `counts` in one statement and returns the incidents as
+/// they stand after it.
+pub(super) async fn move_counts(
+    conn: &mut AsyncPgConnection,
+    counts: &BTreeMap<Uuid, Counts>,
+    now: OffsetDateTime,
+) -> Result<Vec<IncidentRow>, StorageError> {
+    if counts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = counts.keys().copied().collect();
+    let added: Vec<i32> = counts.values().map(|c| c.added).collect();
+    let firing: Vec<i32> = counts.values().map(|c| c.firing).collect();
+    let earliest: Vec<OffsetDateTime> = counts.values().map(|c| c.earliest).collect();
+    Ok(diesel::sql_query(
+        "UPDATE incidents AS i SET alert_count = i.alert_count + d.added, \
+         firing_count = i.firing_count + d.firing, opened_at = LEAST(i.opened_at, d.earliest), \
+         version = i.version + 1, updated_at = $5 \
+         FROM unnest($1::uuid[], $2::int4[], $3::int4[], $4::timestamptz[]) AS d(id, added, firing, earliest) \
+         WHERE i.id = d.id RETURNING i.*",
+    )
+    .bind::<Array<SqlUuid>, _>(ids)
+    .bind::<Array<Int4>, _>(added)
+    .bind::<Array<Int4>, _>(firing)
+    .bind::<Array<Timestamptz>, _>(earliest)
+    .bind::<Timestamptz, _>(now)
+    .load(conn)
+    .await?)
+}
