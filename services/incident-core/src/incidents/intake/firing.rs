@@ -60,23 +60,27 @@ pub(super) async fn apply(
     let mut incident_of = writes::active_incidents(conn, by_key.keys().map(String::as_str)).await?;
     reopen_recently_resolved(conn, round, &by_key, &mut incident_of, effects).await?;
 
+    // Keys left without an incident open one with all their alerts counted: its row as it stands
+    // after this step comes back from the insert.
     let to_open: Vec<NewIncident<'_>> = by_key
         .iter()
         .filter(|(key, _)| !incident_of.contains_key(*key))
         .filter_map(|(key, group)| {
             let (occurrence, facts) = group.as_slice().first()?;
-            Some(NewIncident { key, facts, first: round.reports[occurrence.position] })
+            let alerts = i32::try_from(group.len()).ok()?;
+            Some(NewIncident { key, facts, first: round.reports[occurrence.position], alerts, firing: alerts })
         })
         .collect();
     let mut opened_by: HashMap<Uuid, usize> = HashMap::new();
-    for (key, id) in writes::open_incidents(conn, &to_open, round.now).await? {
-        if let Some(position) = first(&key) {
-            opened_by.insert(id, position);
+    for row in writes::open_incidents(conn, &to_open, round.now).await? {
+        if let Some(position) = first(&row.correlation_key) {
+            opened_by.insert(row.id, position);
         }
-        incident_of.insert(key, id);
+        incident_of.insert(row.correlation_key.clone(), row.id);
+        effects.touch(row);
     }
 
-    // The alerts, and the counts of their incidents.
+    // The alerts, and the counts of the incidents they joined.
     let mut new_alerts = NewAlerts::with_capacity(firing.len());
     let mut refired = Refired::default();
     let mut counts: BTreeMap<Uuid, Counts> = BTreeMap::new();
@@ -97,7 +101,13 @@ pub(super) async fn apply(
                     1
                 }
             };
-            counts.entry(incident_id).or_insert_with(|| Counts::new(alert.starts_at)).gained(alert.starts_at, added, 1);
+            if !opened_by.contains_key(&incident_id) {
+                counts.entry(incident_id).or_insert_with(|| Counts::new(alert.starts_at)).gained(
+                    alert.starts_at,
+                    added,
+                    1,
+                );
+            }
 
             let outcome = &mut effects.outcomes[position];
             outcome.incident_id = Some(incident_id);

@@ -49,10 +49,11 @@ pub(super) async fn apply(
             None => match overlapping_resolved(conn, key.as_str(), report, settings.reopen_window).await? {
                 Some(id) => Home::Resolved(id),
                 None => {
-                    let new = [NewIncident { key: key.as_str(), facts: &facts, first: report }];
+                    // Opened with its one alert counted, not firing; resolved below.
+                    let new = [NewIncident { key: key.as_str(), facts: &facts, first: report, alerts: 1, firing: 0 }];
                     match writes::open_incidents(conn, &new, round.now).await?.as_slice().first() {
-                        Some((_, id)) => Home::Opened(*id),
-                        None => return Err(StorageError::Corrupt("an incident was opened without an id".into())),
+                        Some(row) => Home::Opened(row.id),
+                        None => return Err(StorageError::Corrupt("an incident was opened and not returned".into())),
                     }
                 }
             },
@@ -63,18 +64,11 @@ pub(super) async fn apply(
         let mut alert_row = NewAlerts::with_capacity(1);
         alert_row.push(incident_id, report);
         alert_row.insert(conn, round.now).await?;
-        let mut counts = Counts::new(alert.starts_at);
-        counts.gained(alert.starts_at, 1, 0);
-        let moved = writes::move_counts(conn, &BTreeMap::from([(incident_id, counts)]), round.now).await?;
-        let Some(mut incident) = moved.into_iter().next() else {
-            return Err(StorageError::Corrupt(format!("incident {incident_id} vanished while an alert joined it")));
-        };
-
         let detail = json!({ "alert": alert_detail(report) });
         let trace = round.trace(position);
-        match home {
+        let incident = match home {
             Home::Opened(_) => {
-                incident = lifecycle::set_resolved(conn, incident_id, ended, ALERTMANAGER_ACTOR, round.now).await?;
+                let incident = lifecycle::set_resolved(conn, incident_id, ended, ALERTMANAGER_ACTOR, round.now).await?;
                 effects.change(
                     incident_id,
                     Change::new(EventKind::Opened, alert.starts_at, ALERTMANAGER_ACTOR, detail)
@@ -92,21 +86,27 @@ pub(super) async fn apply(
                     .with_status(IncidentStatus::Resolved)
                     .traced(trace),
                 );
+                incident
             }
-            Home::Resolved(_) => {
-                incident = extend_automatic_resolution(conn, incident, ended).await?;
+            Home::Active(_) | Home::Resolved(_) => {
+                let mut counts = Counts::new(alert.starts_at);
+                counts.gained(alert.starts_at, 1, 0);
+                let moved = writes::move_counts(conn, &BTreeMap::from([(incident_id, counts)]), round.now).await?;
+                let Some(mut incident) = moved.into_iter().next() else {
+                    return Err(StorageError::Corrupt(format!(
+                        "incident {incident_id} vanished while an alert joined it"
+                    )));
+                };
+                if matches!(home, Home::Resolved(_)) {
+                    incident = extend_automatic_resolution(conn, incident, ended).await?;
+                }
                 effects.change(
                     incident_id,
                     Change::new(EventKind::AlertAdded, ended, ALERTMANAGER_ACTOR, detail).traced(trace),
                 );
+                incident
             }
-            Home::Active(_) => {
-                effects.change(
-                    incident_id,
-                    Change::new(EventKind::AlertAdded, ended, ALERTMANAGER_ACTOR, detail).traced(trace),
-                );
-            }
-        }
+        };
         effects.outcomes[position].incident_id = Some(incident_id);
         effects.outcomes[position].opened_incident = matches!(home, Home::Opened(_));
         effects.touch(incident);
