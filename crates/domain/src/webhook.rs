@@ -160,6 +160,13 @@ impl Limit {
         }
     }
 
+    /// `actual` when it is within this bound of `limits`; else the error naming the field, which is
+    /// only spelled out then (a webhook within its bounds costs no message).
+    fn check(self, limits: &WebhookLimits, actual: usize, field: impl FnOnce() -> String) -> Result<usize, OverLimit> {
+        let max = self.of(limits);
+        if actual > max { Err(OverLimit { field: field(), actual, max, limit: self }) } else { Ok(actual) }
+    }
+
     /// What the bound counts, for messages: "bytes" or "entries".
     pub fn unit(self) -> &'static str {
         match self {
@@ -183,25 +190,20 @@ impl WebhookPayload {
     /// Checks the webhook against `limits`, naming the first field over one. Separate from
     /// [`WebhookPayload::validate`]: a webhook can be valid and still too big to take.
     pub fn check_limits(&self, limits: &WebhookLimits) -> Result<(), OverLimit> {
-        let over = |field: &dyn Fn() -> String, actual: usize, limit: Limit| {
-            let max = limit.of(limits);
-            if actual > max { Err(OverLimit { field: field(), actual, max, limit }) } else { Ok(()) }
-        };
-        over(&|| "alerts".into(), self.alerts.len(), Limit::Alerts)?;
+        Limit::Alerts.check(limits, self.alerts.len(), || "alerts".into())?;
         let mut context = 0;
         for (name, value) in
             [("receiver", &self.receiver), ("groupKey", &self.group_key), ("externalURL", &self.external_url)]
         {
-            over(&|| name.into(), value.len(), Limit::ContextBytes)?;
-            context += value.len();
+            context += Limit::ContextBytes.check(limits, value.len(), || name.into())?;
         }
         let mut webhook = 0;
         for (index, alert) in self.alerts.iter().enumerate() {
             let alert_bytes = context + alert.check_limits(index, limits)?;
-            over(&|| format!("alerts[{index}]"), alert_bytes, Limit::AlertBytes)?;
-            webhook += alert_bytes;
+            webhook += Limit::AlertBytes.check(limits, alert_bytes, || format!("alerts[{index}]"))?;
         }
-        over(&|| "the webhook's alerts, each with the group context,".into(), webhook, Limit::WebhookBytes)
+        Limit::WebhookBytes.check(limits, webhook, || "the webhook's alerts, each with the group context,".into())?;
+        Ok(())
     }
 
     /// Checks the rules serde cannot express. Decoding already rejected missing fields, wrong types
@@ -220,33 +222,35 @@ impl WebhookPayload {
     }
 
     fn reject_nul_characters(&self) -> Result<(), WebhookError> {
-        reject_nul("receiver", &self.receiver)?;
-        reject_nul("externalURL", &self.external_url)?;
-        reject_nul("groupKey", &self.group_key)?;
-        reject_nul_in_map("groupLabels", &self.group_labels)?;
-        reject_nul_in_map("commonLabels", &self.common_labels)?;
-        reject_nul_in_map("commonAnnotations", &self.common_annotations)?;
+        reject_nul(&self.receiver, || "receiver".into())?;
+        reject_nul(&self.external_url, || "externalURL".into())?;
+        reject_nul(&self.group_key, || "groupKey".into())?;
+        reject_nul_in_map(&self.group_labels, || "groupLabels".into())?;
+        reject_nul_in_map(&self.common_labels, || "commonLabels".into())?;
+        reject_nul_in_map(&self.common_annotations, || "commonAnnotations".into())?;
         for (index, alert) in self.alerts.iter().enumerate() {
-            reject_nul(&format!("alerts[{index}].fingerprint"), &alert.fingerprint)?;
-            reject_nul(&format!("alerts[{index}].generatorURL"), &alert.generator_url)?;
-            reject_nul_in_map(&format!("alerts[{index}].labels"), &alert.labels)?;
-            reject_nul_in_map(&format!("alerts[{index}].annotations"), &alert.annotations)?;
+            reject_nul(&alert.fingerprint, || format!("alerts[{index}].fingerprint"))?;
+            reject_nul(&alert.generator_url, || format!("alerts[{index}].generatorURL"))?;
+            reject_nul_in_map(&alert.labels, || format!("alerts[{index}].labels"))?;
+            reject_nul_in_map(&alert.annotations, || format!("alerts[{index}].annotations"))?;
         }
         Ok(())
     }
 }
 
-fn reject_nul(field: &str, value: &str) -> Result<(), WebhookError> {
+/// Refuses a NUL in `value`. The field's name is spelled out only for the error: this runs for
+/// every string of every webhook.
+fn reject_nul(value: &str, field: impl FnOnce() -> String) -> Result<(), WebhookError> {
     if value.contains('\0') {
-        return Err(WebhookError::NulCharacter { field: field.to_owned() });
+        return Err(WebhookError::NulCharacter { field: field() });
     }
     Ok(())
 }
 
-fn reject_nul_in_map(field: &str, map: &Labels) -> Result<(), WebhookError> {
+fn reject_nul_in_map(map: &Labels, field: impl FnOnce() -> String) -> Result<(), WebhookError> {
     for (name, value) in map {
         if name.contains('\0') || value.contains('\0') {
-            return Err(WebhookError::NulCharacter { field: format!("{field}[{name:?}]") });
+            return Err(WebhookError::NulCharacter { field: format!("{}[{name:?}]", field()) });
         }
     }
     Ok(())
@@ -255,21 +259,19 @@ fn reject_nul_in_map(field: &str, map: &Labels) -> Result<(), WebhookError> {
 impl WebhookAlert {
     /// Checks one alert against `limits`; returns the bytes of its own text fields.
     fn check_limits(&self, index: usize, limits: &WebhookLimits) -> Result<usize, OverLimit> {
-        let over = |field: &dyn Fn() -> String, actual: usize, limit: Limit| {
-            let max = limit.of(limits);
-            if actual > max { Err(OverLimit { field: field(), actual, max, limit }) } else { Ok(actual) }
-        };
         let mut bytes = self.fingerprint.len();
-        bytes += over(&|| format!("alerts[{index}].generatorURL"), self.generator_url.len(), Limit::ContextBytes)?;
+        bytes +=
+            Limit::ContextBytes.check(limits, self.generator_url.len(), || format!("alerts[{index}].generatorURL"))?;
         let maps = [
             ("labels", &self.labels, Limit::LabelsPerAlert, Limit::LabelValueBytes),
             ("annotations", &self.annotations, Limit::AnnotationsPerAlert, Limit::AnnotationValueBytes),
         ];
         for (map_name, map, count, value_limit) in maps {
-            over(&|| format!("alerts[{index}].{map_name}"), map.len(), count)?;
+            count.check(limits, map.len(), || format!("alerts[{index}].{map_name}"))?;
             for (name, value) in map {
-                bytes += over(&|| format!("alerts[{index}].{map_name} name {name:?}"), name.len(), Limit::NameBytes)?;
-                bytes += over(&|| format!("alerts[{index}].{map_name}[{name:?}]"), value.len(), value_limit)?;
+                bytes += Limit::NameBytes
+                    .check(limits, name.len(), || format!("alerts[{index}].{map_name} name {name:?}"))?;
+                bytes += value_limit.check(limits, value.len(), || format!("alerts[{index}].{map_name}[{name:?}]"))?;
             }
         }
         Ok(bytes)
