@@ -540,6 +540,15 @@ def test_query_serves_the_dashboard():
     assert "WEB_ROOT" not in env(deployment(render(DEFAULT, ("query.webRoot=",)), "query"))
 
 
+def test_query_bounds_the_live_feed():
+    e = env(deployment(render(), "query"))
+    assert (e["LIVE_MAX_CONNECTIONS_PER_TOKEN"]["value"], e["LIVE_MAX_REPLAY"]["value"]) == ("20", "1000")
+    e = env(deployment(render(DEFAULT, ("query.live.maxConnectionsPerToken=4", "query.live.maxReplay=0")), "query"))
+    assert (e["LIVE_MAX_CONNECTIONS_PER_TOKEN"]["value"], e["LIVE_MAX_REPLAY"]["value"]) == ("4", "0")
+    for bad in ("query.live.maxConnectionsPerToken=0", "query.live.maxReplay=10001", "query.live.maxReplays=5"):
+        render_fails(DEFAULT, (bad,))
+
+
 # ------------------------------------------------------------------------------------------------
 # Switching a feature off removes its objects
 # ------------------------------------------------------------------------------------------------
