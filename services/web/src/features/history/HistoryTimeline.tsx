@@ -1,9 +1,9 @@
-import { useWindowVirtualizer } from '@tanstack/react-virtual';
-import { useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { useMemo } from 'react';
 import { Link } from 'react-router';
 import type { Incident } from '../../shared/api/types';
 import { describeDuration, formatDay, formatDuration, formatTime } from '../../shared/lib/format';
 import { SeverityBadge, severityStyle } from '../../shared/ui/Severity';
+import { VirtualList } from '../../shared/ui/VirtualList';
 import { responseStats, timeToAcknowledge, timeToResolve } from './metrics';
 
 type Row = { type: 'day'; day: string; count: number } | { type: 'incident'; incident: Incident };
@@ -16,21 +16,6 @@ export function HistoryTimeline({ items, loaded }: { items: Incident[]; loaded: 
   const rows = useMemo(() => historyRows(items), [items]);
   // The bar scale: the slowest resolution in view, so bars compare within the set.
   const scale = useMemo(() => Math.max(1, ...items.map((i) => timeToResolve(i) ?? 0)), [items]);
-
-  const listRef = useRef<HTMLOListElement>(null);
-  const [scrollMargin, setScrollMargin] = useState(0);
-  // Measured after every render, set only when the list moved (see IncidentBoard).
-  // eslint-disable-next-line react-hooks/exhaustive-deps
-  useLayoutEffect(() => {
-    const top = (listRef.current?.getBoundingClientRect().top ?? 0) + window.scrollY;
-    if (Math.abs(top - scrollMargin) > 0.5) setScrollMargin(top);
-  });
-  const virtualizer = useWindowVirtualizer({
-    count: rows.length,
-    estimateSize: (index) => HEIGHT[rows[index]!.type],
-    overscan: 12,
-    scrollMargin,
-  });
 
   return (
     <div className="space-y-4">
@@ -46,35 +31,27 @@ export function HistoryTimeline({ items, loaded }: { items: Incident[]; loaded: 
         <Stat name="Median TTR" value={stats.medianTtr === null ? '—' : formatDuration(stats.medianTtr)} />
       </dl>
       {loaded && items.length === 0 && <p className="rounded-lg border border-line bg-surface p-6 text-center text-muted">No resolved incidents match.</p>}
-      <ol
-        ref={listRef}
+      <VirtualList
+        as="ol"
+        rows={rows}
+        rowHeight={(row) => HEIGHT[row.type]}
+        rowKey={(row) => (row.type === 'day' ? `d:${row.day}` : `i:${row.incident.id}`)}
         aria-label="Resolved incidents"
         data-testid="history"
         data-loaded={loaded ? 'true' : 'false'}
         data-count={items.length}
-        className="relative overflow-hidden rounded-lg border border-line bg-surface"
-        style={{ height: virtualizer.getTotalSize() }}
-      >
-        {virtualizer.getVirtualItems().map((item) => {
-          const row = rows[item.index]!;
-          return (
-            <li
-              key={item.key}
-              className="absolute inset-x-0 top-0"
-              style={{ height: item.size, transform: `translateY(${item.start - virtualizer.options.scrollMargin}px)` }}
-            >
-              {row.type === 'day' ? (
-                <h2 className="flex h-full items-center justify-between border-b border-line bg-subtle px-4 text-sm font-semibold">
-                  {row.day}
-                  <span className="font-normal text-muted">{row.count} resolved</span>
-                </h2>
-              ) : (
-                <HistoryRow incident={row.incident} scale={scale} />
-              )}
-            </li>
-          );
-        })}
-      </ol>
+        className="rounded-lg border border-line bg-surface"
+        renderRow={(row) =>
+          row.type === 'day' ? (
+            <h2 className="flex h-full items-center justify-between border-b border-line bg-subtle px-4 text-sm font-semibold">
+              {row.day}
+              <span className="font-normal text-muted">{row.count} resolved</span>
+            </h2>
+          ) : (
+            <HistoryRow incident={row.incident} scale={scale} />
+          )
+        }
+      />
     </div>
   );
 }

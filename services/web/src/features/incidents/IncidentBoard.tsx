@@ -1,6 +1,5 @@
-import { useWindowVirtualizer } from '@tanstack/react-virtual';
 import { ChevronDown, ChevronRight } from 'lucide-react';
-import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useNavigate } from 'react-router';
 import { canAct, useIncidentAction, type ActionKind } from '../../shared/api/actions';
 import type { Incident } from '../../shared/api/types';
@@ -11,6 +10,7 @@ import { Age } from '../../shared/ui/Age';
 import { errorText } from '../../shared/ui/ErrorMessage';
 import { SeverityBadge, SeverityCount, severityStyle } from '../../shared/ui/Severity';
 import { StatusBadge } from '../../shared/ui/Status';
+import { VirtualList, type VirtualListHandle } from '../../shared/ui/VirtualList';
 import { SEVERITIES, boardRows, groupByService, type BoardRow } from './grouping';
 import { useFreshIncidents } from './useFreshIncidents';
 
@@ -47,23 +47,7 @@ export function IncidentBoard({ items, loaded }: { items: Incident[]; loaded: bo
   const [pendingId, setPendingId] = useState<string | null>(null);
   const { fresh, announcement } = useFreshIncidents(loaded ? items : undefined);
 
-  const listRef = useRef<HTMLDivElement>(null);
-  const [scrollMargin, setScrollMargin] = useState(0);
-  // Where the list starts on the page; what is above it (filters, notices) can change height, so
-  // it is measured after every render and set only when it moved.
-  // eslint-disable-next-line react-hooks/exhaustive-deps
-  useLayoutEffect(() => {
-    const top = (listRef.current?.getBoundingClientRect().top ?? 0) + window.scrollY;
-    if (Math.abs(top - scrollMargin) > 0.5) setScrollMargin(top);
-  });
-
-  const virtualizer = useWindowVirtualizer({
-    count: rows.length,
-    estimateSize: (index) => ROW_HEIGHT[rows[index]!.type],
-    getItemKey: (index) => rowKey(rows[index]!),
-    overscan: 12,
-    scrollMargin,
-  });
+  const listRef = useRef<VirtualListHandle>(null);
 
   const incidentRows = useMemo(() => {
     const indexes: number[] = [];
@@ -82,7 +66,7 @@ export function IncidentBoard({ items, loaded }: { items: Incident[]; loaded: bo
     const row = rows[index] as Extract<BoardRow, { type: 'incident' }>;
     setSelectedId(row.incident.id);
     setFocusId(row.incident.id);
-    virtualizer.scrollToIndex(index, { align: 'auto' });
+    listRef.current?.scrollToIndex(index);
   };
 
   // Focus follows the keyboard selection once its row is rendered, which may take the virtualiser
@@ -90,7 +74,7 @@ export function IncidentBoard({ items, loaded }: { items: Incident[]; loaded: bo
   // eslint-disable-next-line react-hooks/exhaustive-deps
   useEffect(() => {
     if (!focusId) return;
-    const link = listRef.current?.querySelector<HTMLElement>(`[data-row-link="${focusId}"]`);
+    const link = listRef.current?.element()?.querySelector<HTMLElement>(`[data-row-link="${focusId}"]`);
     if (link) {
       link.focus({ preventScroll: true });
       setFocusId(null);
@@ -160,44 +144,36 @@ export function IncidentBoard({ items, loaded }: { items: Incident[]; loaded: bo
           {notice.text}
         </div>
       )}
-      <div
+      <VirtualList
         ref={listRef}
+        rows={rows}
+        rowHeight={(row) => ROW_HEIGHT[row.type]}
+        rowKey={rowKey}
         data-testid="incident-board"
         data-loaded={loaded ? 'true' : 'false'}
         data-count={items.length}
-        className="relative overflow-hidden rounded-lg border border-line bg-surface"
-        style={{ height: virtualizer.getTotalSize() }}
-      >
-        {virtualizer.getVirtualItems().map((item) => {
-          const row = rows[item.index]!;
-          return (
-            <div
-              key={item.key}
-              className="absolute inset-x-0 top-0"
-              style={{ height: item.size, transform: `translateY(${item.start - virtualizer.options.scrollMargin}px)` }}
-            >
-              {row.type === 'group' ? (
-                <GroupHeader row={row} onToggle={toggleGroup} />
-              ) : row.type === 'more' ? (
-                <div className="flex h-full items-center border-b border-line px-4">
-                  <button type="button" className="text-sm text-accent hover:underline" onClick={() => showAll(row.group.service)}>
-                    Show all {pluralize(row.group.items.length, 'incident')} of {row.group.service} ({row.hidden} more)
-                  </button>
-                </div>
-              ) : (
-                <IncidentRow
-                  incident={row.incident}
-                  selected={row.incident.id === selectedId}
-                  fresh={fresh.has(row.incident.id)}
-                  pending={pendingId === row.incident.id}
-                  onSelect={setSelectedId}
-                  onAction={run}
-                />
-              )}
+        className="rounded-lg border border-line bg-surface"
+        renderRow={(row) =>
+          row.type === 'group' ? (
+            <GroupHeader row={row} onToggle={toggleGroup} />
+          ) : row.type === 'more' ? (
+            <div className="flex h-full items-center border-b border-line px-4">
+              <button type="button" className="text-sm text-accent hover:underline" onClick={() => showAll(row.group.service)}>
+                Show all {pluralize(row.group.items.length, 'incident')} of {row.group.service} ({row.hidden} more)
+              </button>
             </div>
-          );
-        })}
-      </div>
+          ) : (
+            <IncidentRow
+              incident={row.incident}
+              selected={row.incident.id === selectedId}
+              fresh={fresh.has(row.incident.id)}
+              pending={pendingId === row.incident.id}
+              onSelect={setSelectedId}
+              onAction={run}
+            />
+          )
+        }
+      />
     </div>
   );
 }
