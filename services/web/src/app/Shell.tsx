@@ -6,6 +6,8 @@ import { ShortcutsDialog } from '../features/shortcuts/ShortcutsDialog';
 import { ThemeToggle } from '../features/theme/ThemeToggle';
 import { useHotkeys } from '../shared/lib/hotkeys';
 import { session, useSession } from '../shared/lib/session';
+import { Brand } from '../shared/ui/Brand';
+import { SkipLink } from '../shared/ui/SkipLink';
 
 const nav = [
   { to: '/', label: 'Dashboard', icon: LayoutDashboard, end: true },
@@ -22,18 +24,10 @@ export function Shell() {
 
   return (
     <div className="min-h-screen bg-canvas text-fg">
-      <a
-        href="#main"
-        className="sr-only z-50 rounded bg-accent px-3 py-2 text-accent-fg focus:not-sr-only focus:fixed focus:top-2 focus:left-2"
-      >
-        Skip to content
-      </a>
+      <SkipLink to="#main">Skip to content</SkipLink>
       <header className="sticky top-0 z-30 border-b border-line bg-surface/95 backdrop-blur">
         <div className="mx-auto flex max-w-[1600px] items-center gap-4 px-4 py-2">
-          <span className="flex items-center gap-2 font-bold tracking-tight">
-            <span aria-hidden="true" className="size-3 rounded-full bg-sev-critical-bar" />
-            tocsin
-          </span>
+          <Brand />
           <nav aria-label="Main">
             <ul className="flex gap-1">
               {nav.map(({ to, label, icon: Icon, end }) => (

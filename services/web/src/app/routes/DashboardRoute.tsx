@@ -1,6 +1,6 @@
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { CircleCheck } from 'lucide-react';
-import { useEffect, useMemo } from 'react';
+import { useMemo } from 'react';
 import { FilterBar, type FilterSuggestions } from '../../features/filters/FilterBar';
 import { useFilters } from '../../features/filters/useFilters';
 import { countBySeverity, SEVERITIES } from '../../features/incidents/grouping';
@@ -10,6 +10,7 @@ import { NO_FILTERS, type ListFilters } from '../../shared/api/filters';
 import { incidentListOptions, LIST_CAP } from '../../shared/api/incidents';
 import type { Incident } from '../../shared/api/types';
 import { pluralize } from '../../shared/lib/format';
+import { useDocumentTitle } from '../../shared/ui/Brand';
 import { ErrorMessage } from '../../shared/ui/ErrorMessage';
 import { SeverityCount } from '../../shared/ui/Severity';
 
@@ -23,9 +24,7 @@ export function DashboardRoute() {
   const suggestions = useMemo(() => suggestionsOf(items), [items]);
   const loaded = list.isSuccess && !list.isPlaceholderData;
 
-  useEffect(() => {
-    document.title = loaded && items.length ? `(${items.length}) Incidents · tocsin` : 'Incidents · tocsin';
-  }, [loaded, items.length]);
+  useDocumentTitle(loaded && items.length ? `(${items.length}) Incidents` : 'Incidents');
 
   return (
     <div className="space-y-3">

@@ -1,11 +1,12 @@
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
-import { useEffect, useMemo } from 'react';
+import { useMemo } from 'react';
 import { FilterBar } from '../../features/filters/FilterBar';
 import { useFilters } from '../../features/filters/useFilters';
 import { HistoryTimeline } from '../../features/history/HistoryTimeline';
 import { usePollInterval } from '../../shared/api/connection';
 import { NO_FILTERS, type ListFilters } from '../../shared/api/filters';
 import { incidentListOptions, LIST_CAP } from '../../shared/api/incidents';
+import { useDocumentTitle } from '../../shared/ui/Brand';
 import { ErrorMessage } from '../../shared/ui/ErrorMessage';
 
 export const HISTORY_DEFAULTS: ListFilters = { ...NO_FILTERS, status: ['resolved'], range: '7d' };
@@ -17,9 +18,7 @@ export function HistoryRoute() {
   const list = useQuery({ ...incidentListOptions(filters), placeholderData: keepPreviousData, refetchInterval: usePollInterval() });
   const items = useMemo(() => list.data?.items ?? [], [list.data]);
 
-  useEffect(() => {
-    document.title = 'History · tocsin';
-  }, []);
+  useDocumentTitle('History');
 
   return (
     <div className="space-y-3">

@@ -1,20 +1,18 @@
 import { useQuery } from '@tanstack/react-query';
 import { ArrowLeft } from 'lucide-react';
-import { useEffect } from 'react';
 import { Link, useParams } from 'react-router';
 import { IncidentView } from '../../features/incident-detail/IncidentView';
 import { ApiError } from '../../shared/api/client';
 import { usePollInterval } from '../../shared/api/connection';
 import { incidentDetailOptions } from '../../shared/api/incidents';
+import { useDocumentTitle } from '../../shared/ui/Brand';
 import { ErrorMessage } from '../../shared/ui/ErrorMessage';
 
 export function IncidentRoute() {
   const { id = '' } = useParams();
   const detail = useQuery({ ...incidentDetailOptions(id), refetchInterval: usePollInterval() });
 
-  useEffect(() => {
-    document.title = detail.data ? `${detail.data.title} · tocsin` : 'Incident · tocsin';
-  }, [detail.data]);
+  useDocumentTitle(detail.data?.title ?? 'Incident');
 
   return (
     <div className="space-y-3">

@@ -1,6 +1,5 @@
 import { useQuery } from '@tanstack/react-query';
-import { useEffect, useMemo } from 'react';
-import { Link } from 'react-router';
+import { useMemo } from 'react';
 import { describeFilters } from '../../features/filters/describe';
 import { isDefault } from '../../features/filters/codec';
 import { useFilters } from '../../features/filters/useFilters';
@@ -10,6 +9,8 @@ import { usePollInterval } from '../../shared/api/connection';
 import { incidentListOptions } from '../../shared/api/incidents';
 import { useNow } from '../../shared/lib/clock';
 import { formatTime } from '../../shared/lib/format';
+import { Brand, useDocumentTitle } from '../../shared/ui/Brand';
+import { SkipLink } from '../../shared/ui/SkipLink';
 import { DASHBOARD_DEFAULTS } from './DashboardRoute';
 
 /**
@@ -22,23 +23,13 @@ export function WallboardRoute() {
   const items = useMemo(() => list.data?.items ?? [], [list.data]);
   const now = useNow();
 
-  useEffect(() => {
-    document.title = `(${items.length}) Wallboard · tocsin`;
-  }, [items.length]);
+  useDocumentTitle(`(${items.length}) Wallboard`);
 
   return (
     <div className="min-h-screen bg-canvas p-6 text-fg">
-      <Link
-        to="/"
-        className="sr-only z-50 rounded bg-accent px-3 py-2 text-accent-fg focus:not-sr-only focus:fixed focus:top-2 focus:left-2"
-      >
-        Leave the wallboard
-      </Link>
+      <SkipLink to="/">Leave the wallboard</SkipLink>
       <header className="mb-6 flex flex-wrap items-center gap-x-6 gap-y-2">
-        <span className="flex items-center gap-2 text-3xl font-bold">
-          <span aria-hidden="true" className="size-5 rounded-full bg-sev-critical-bar" />
-          tocsin
-        </span>
+        <Brand large />
         <h1 className="text-4xl font-semibold">Active incidents</h1>
         {!isDefault(filters, DASHBOARD_DEFAULTS) && <p className="text-lg text-muted">{describeFilters(filters)}</p>}
         <div className="ml-auto flex items-center gap-4">
