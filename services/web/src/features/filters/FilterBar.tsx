@@ -1,6 +1,7 @@
 import { useId, useState, type ReactNode } from 'react';
-import { RANGES, type ListFilters } from '../../shared/api/filters';
+import type { ListFilters } from '../../shared/api/filters';
 import { SEVERITIES, type IncidentStatus } from '../../shared/api/types';
+import { RANGES, rangeLabel } from '../../shared/lib/timeRanges';
 import { severityStyle } from '../../shared/ui/Severity';
 import { describeFilters } from './describe';
 import { isDefault } from './codec';
@@ -20,16 +21,7 @@ interface Props {
   suggestions?: FilterSuggestions;
 }
 
-const rangeLabels: Record<ListFilters['range'], string> = {
-  all: 'Any time',
-  '1h': 'Last hour',
-  '6h': 'Last 6 hours',
-  '24h': 'Last 24 hours',
-  '7d': 'Last 7 days',
-  '30d': 'Last 30 days',
-  '90d': 'Last 90 days',
-  custom: 'Custom range',
-};
+const rangeChoice = (range: ListFilters['range']) => (range === 'all' ? 'Any time' : range === 'custom' ? 'Custom range' : rangeLabel(range));
 
 const statusLabels: Record<IncidentStatus, string> = { open: 'Open', acknowledged: 'Acknowledged', resolved: 'Resolved' };
 
@@ -185,7 +177,7 @@ function RangePicker({ filters, onChange }: { filters: ListFilters; onChange: (p
         >
           {options.map((range) => (
             <option key={range} value={range}>
-              {rangeLabels[range]}
+              {rangeChoice(range)}
             </option>
           ))}
         </select>

@@ -1,8 +1,9 @@
 // Filters <-> URL query string. Defaults stay out of the URL, parameters are sorted, several values
 // are repeated keys (`severity=critical&severity=high`), and `key=any` says "no restriction" where
 // the default restricts. Unknown values are dropped; parameters that are not filters are kept.
-import { NO_FILTERS, RANGES, type ListFilters } from '../../shared/api/filters';
+import { NO_FILTERS, type ListFilters } from '../../shared/api/filters';
 import { SEVERITIES, STATUSES, type IncidentStatus, type Severity } from '../../shared/api/types';
+import { isRangePreset } from '../../shared/lib/timeRanges';
 
 const LIST_KEYS = ['status', 'severity', 'service', 'environment', 'team'] as const;
 type ListKey = (typeof LIST_KEYS)[number];
@@ -27,9 +28,7 @@ export function decodeFilters(params: URLSearchParams, defaults: ListFilters = N
     else filters[key] = values;
   }
   const range = params.get('range');
-  if (range && (range === 'all' || range === 'custom' || (RANGES as readonly string[]).includes(range))) {
-    filters.range = range as ListFilters['range'];
-  }
+  if (range === 'all' || range === 'custom' || (range && isRangePreset(range))) filters.range = range;
   if (filters.range === 'custom') {
     filters.since = params.get('since') ?? defaults.since;
     filters.until = params.get('until') ?? defaults.until;

@@ -1,15 +1,7 @@
 // The active filters in one sentence, shown above every list.
 import type { ListFilters } from '../../shared/api/filters';
 import { formatDateTime } from '../../shared/lib/format';
-
-const rangeWords: Record<string, string> = {
-  '1h': 'in the last hour',
-  '6h': 'in the last 6 hours',
-  '24h': 'in the last 24 hours',
-  '7d': 'in the last 7 days',
-  '30d': 'in the last 30 days',
-  '90d': 'in the last 90 days',
-};
+import { rangePhrase } from '../../shared/lib/timeRanges';
 
 export function describeFilters(filters: ListFilters): string {
   const statuses = filters.status.length ? orList(filters.status) : 'All';
@@ -24,7 +16,7 @@ export function describeFilters(filters: ListFilters): string {
     const words = [since, until].filter(Boolean).join(' and ');
     if (words) parts.push(`opened ${words}`);
   } else if (filters.range !== 'all') {
-    parts.push(`opened ${rangeWords[filters.range]}`);
+    parts.push(`opened ${rangePhrase(filters.range)}`);
   }
   return parts.join(' ') + '.';
 }

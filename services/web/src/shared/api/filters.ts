@@ -1,19 +1,8 @@
 // The filters a list of incidents is fetched with. They are part of every list's query key, so
 // they must be plain data: a relative time range stays a preset (`24h`) and becomes absolute times
 // only when a request is sent or an event is matched.
+import { rangeMs, type RangePreset } from '../lib/timeRanges';
 import type { Incident, IncidentStatus, Severity } from './types';
-
-export const RANGES = ['1h', '6h', '24h', '7d', '30d', '90d'] as const;
-export type RangePreset = (typeof RANGES)[number];
-
-const RANGE_MS: Record<RangePreset, number> = {
-  '1h': 3_600_000,
-  '6h': 6 * 3_600_000,
-  '24h': 24 * 3_600_000,
-  '7d': 7 * 86_400_000,
-  '30d': 30 * 86_400_000,
-  '90d': 90 * 86_400_000,
-};
 
 export interface ListFilters {
   status: IncidentStatus[];
@@ -46,7 +35,7 @@ export function timeBounds(filters: ListFilters, now: number): { since: number |
     const until = filters.until ? Date.parse(filters.until) : NaN;
     return { since: Number.isNaN(since) ? null : since, until: Number.isNaN(until) ? null : until };
   }
-  return { since: now - RANGE_MS[filters.range], until: null };
+  return { since: now - rangeMs(filters.range), until: null };
 }
 
 /** The query string of `GET /incidents` for these filters (without limit and cursor). */
