@@ -1,9 +1,10 @@
-import { useId, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { ApiError } from '../../shared/api/client';
 import { checkToken } from '../../shared/api/incidents';
 import { session, useSession } from '../../shared/lib/session';
 import { Button } from '../../shared/ui/Button';
 import { ErrorMessage } from '../../shared/ui/ErrorMessage';
+import { Field } from '../../shared/ui/Field';
 
 /**
  * Asks for the API token and a display name (the `actor` of your actions). The token is tried
@@ -15,8 +16,6 @@ export function SignInForm({ onSignedIn }: { onSignedIn: () => void }) {
   const [name, setName] = useState(current.name);
   const [error, setError] = useState<unknown>(null);
   const [checking, setChecking] = useState(false);
-  const tokenId = useId();
-  const nameId = useId();
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -40,38 +39,39 @@ export function SignInForm({ onSignedIn }: { onSignedIn: () => void }) {
           The API refused your token (401). Sign in again.
         </p>
       )}
-      <div className="flex flex-col gap-1">
-        <label htmlFor={tokenId} className="text-sm font-medium">
-          API token
-        </label>
-        <input
-          id={tokenId}
-          type="password"
-          required
-          autoComplete="current-password"
-          value={token}
-          onChange={(event) => setToken(event.target.value)}
-          className="rounded-md border border-line bg-canvas px-3 py-2 font-mono text-sm text-fg"
-        />
-        <p className="text-xs text-muted">
-          The query service's <code>API_TOKEN</code>, or a token with the <code>read</code> scope (and <code>act</code> to change incidents).{' '}
-          <code>make run</code> prints the <code>API_TOKEN</code> and keeps it in <code>.local/tokens.env</code>.
-        </p>
-      </div>
-      <div className="flex flex-col gap-1">
-        <label htmlFor={nameId} className="text-sm font-medium">
-          Your name
-        </label>
-        <input
-          id={nameId}
-          autoComplete="email"
-          placeholder="ana@example.com"
-          value={name}
-          onChange={(event) => setName(event.target.value)}
-          className="rounded-md border border-line bg-canvas px-3 py-2 text-sm text-fg placeholder:text-muted"
-        />
-        <p className="text-xs text-muted">Recorded as who acted in the timeline, and used by “Assign to me”.</p>
-      </div>
+      <Field
+        label="API token"
+        hint={
+          <>
+            The query service's <code>API_TOKEN</code>, or a token with the <code>read</code> scope (and <code>act</code> to change
+            incidents). <code>make run</code> prints the <code>API_TOKEN</code> and keeps it in <code>.local/tokens.env</code>.
+          </>
+        }
+      >
+        {(id) => (
+          <input
+            id={id}
+            type="password"
+            required
+            autoComplete="current-password"
+            value={token}
+            onChange={(event) => setToken(event.target.value)}
+            className="rounded-md border border-line bg-canvas px-3 py-2 font-mono text-sm text-fg"
+          />
+        )}
+      </Field>
+      <Field label="Your name" hint="Recorded as who acted in the timeline, and used by “Assign to me”.">
+        {(id) => (
+          <input
+            id={id}
+            autoComplete="email"
+            placeholder="ana@example.com"
+            value={name}
+            onChange={(event) => setName(event.target.value)}
+            className="rounded-md border border-line bg-canvas px-3 py-2 text-sm text-fg placeholder:text-muted"
+          />
+        )}
+      </Field>
       {error !== null && <ErrorMessage error={error} />}
       <Button type="submit" variant="primary" disabled={checking || !token.trim()} className="w-full">
         {checking ? 'Checking…' : 'Sign in'}

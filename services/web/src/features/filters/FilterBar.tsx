@@ -1,7 +1,8 @@
-import { useId, useState, type ReactNode } from 'react';
+import { useState, type ReactNode } from 'react';
 import type { ListFilters } from '../../shared/api/filters';
 import { SEVERITIES, type IncidentStatus } from '../../shared/api/types';
 import { RANGES, rangeLabel } from '../../shared/lib/timeRanges';
+import { Field } from '../../shared/ui/Field';
 import { severityStyle } from '../../shared/ui/Severity';
 import { describeFilters } from './describe';
 import { isDefault } from './codec';
@@ -119,7 +120,6 @@ function ListInput({
   suggestions?: string[];
   onCommit: (values: string[]) => void;
 }) {
-  const id = useId();
   const joined = values.join(', ');
   const [text, setText] = useState(joined);
   const [lastJoined, setLastJoined] = useState(joined);
@@ -133,55 +133,54 @@ function ListInput({
     if (next.join(', ') !== joined) onCommit(next);
   };
   return (
-    <div className="flex flex-col">
-      <label htmlFor={id} className="text-xs font-medium text-muted">
-        {label}
-      </label>
-      <input
-        id={id}
-        value={text}
-        list={suggestions.length ? `${id}-list` : undefined}
-        placeholder="any"
-        onChange={(event) => setText(event.target.value)}
-        onBlur={commit}
-        onKeyDown={(event) => {
-          if (event.key === 'Enter') commit();
-        }}
-        className="w-32 rounded-md border border-line bg-canvas px-2 py-1 text-sm text-fg placeholder:text-muted"
-      />
-      {suggestions.length > 0 && (
-        <datalist id={`${id}-list`}>
-          {suggestions.slice(0, 200).map((value) => (
-            <option key={value} value={value} />
-          ))}
-        </datalist>
+    <Field label={label} compact>
+      {(id) => (
+        <>
+          <input
+            id={id}
+            value={text}
+            list={suggestions.length ? `${id}-list` : undefined}
+            placeholder="any"
+            onChange={(event) => setText(event.target.value)}
+            onBlur={commit}
+            onKeyDown={(event) => {
+              if (event.key === 'Enter') commit();
+            }}
+            className="w-32 rounded-md border border-line bg-canvas px-2 py-1 text-sm text-fg placeholder:text-muted"
+          />
+          {suggestions.length > 0 && (
+            <datalist id={`${id}-list`}>
+              {suggestions.slice(0, 200).map((value) => (
+                <option key={value} value={value} />
+              ))}
+            </datalist>
+          )}
+        </>
       )}
-    </div>
+    </Field>
   );
 }
 
 function RangePicker({ filters, onChange }: { filters: ListFilters; onChange: (patch: Partial<ListFilters>) => void }) {
-  const id = useId();
   const options: ListFilters['range'][] = ['all', ...RANGES, 'custom'];
   return (
     <div className="flex items-end gap-2">
-      <div className="flex flex-col">
-        <label htmlFor={id} className="text-xs font-medium text-muted">
-          Opened
-        </label>
-        <select
-          id={id}
-          value={filters.range}
-          onChange={(event) => onChange({ range: event.target.value as ListFilters['range'] })}
-          className="rounded-md border border-line bg-canvas px-2 py-1 text-sm text-fg"
-        >
-          {options.map((range) => (
-            <option key={range} value={range}>
-              {rangeChoice(range)}
-            </option>
-          ))}
-        </select>
-      </div>
+      <Field label="Opened" compact>
+        {(id) => (
+          <select
+            id={id}
+            value={filters.range}
+            onChange={(event) => onChange({ range: event.target.value as ListFilters['range'] })}
+            className="rounded-md border border-line bg-canvas px-2 py-1 text-sm text-fg"
+          >
+            {options.map((range) => (
+              <option key={range} value={range}>
+                {rangeChoice(range)}
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
       {filters.range === 'custom' && (
         <>
           <DateInput label="From" value={filters.since} onChange={(since) => onChange({ since })} />
@@ -194,21 +193,19 @@ function RangePicker({ filters, onChange }: { filters: ListFilters; onChange: (p
 
 /** A local date-time field whose value is kept as an RFC 3339 UTC time. */
 function DateInput({ label, value, onChange }: { label: string; value: string; onChange: (value: string) => void }) {
-  const id = useId();
   const local = value ? toLocalInput(value) : '';
   return (
-    <div className="flex flex-col">
-      <label htmlFor={id} className="text-xs font-medium text-muted">
-        {label}
-      </label>
-      <input
-        id={id}
-        type="datetime-local"
-        value={local}
-        onChange={(event) => onChange(event.target.value ? new Date(event.target.value).toISOString() : '')}
-        className="rounded-md border border-line bg-canvas px-2 py-1 text-sm text-fg"
-      />
-    </div>
+    <Field label={label} compact>
+      {(id) => (
+        <input
+          id={id}
+          type="datetime-local"
+          value={local}
+          onChange={(event) => onChange(event.target.value ? new Date(event.target.value).toISOString() : '')}
+          className="rounded-md border border-line bg-canvas px-2 py-1 text-sm text-fg"
+        />
+      )}
+    </Field>
   );
 }
 
