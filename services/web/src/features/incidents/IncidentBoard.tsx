@@ -21,6 +21,12 @@ interface Notice {
   text: string;
 }
 
+/** What a row offers, with its button's words and its key (on the selected row). */
+const ROW_ACTIONS = [
+  { kind: 'acknowledge', name: 'Acknowledge', short: 'Ack', key: 'a' },
+  { kind: 'resolve', name: 'Resolve', short: 'Resolve', key: 'r' },
+] as const satisfies readonly { kind: ActionKind; name: string; short: string; key: string }[];
+
 const actionWords: Record<ActionKind, { verb: string; done: string }> = {
   acknowledge: { verb: 'acknowledge', done: 'Acknowledged' },
   resolve: { verb: 'resolve', done: 'Resolved' },
@@ -108,8 +114,7 @@ export function IncidentBoard({ items, loaded }: { items: Incident[]; loaded: bo
     k: () => move(-1),
     ArrowUp: () => move(-1),
     Enter: () => selected && navigate(`/incident/${selected.id}`),
-    a: () => selected && run('acknowledge', selected),
-    r: () => selected && run('resolve', selected),
+    ...Object.fromEntries(ROW_ACTIONS.map(({ key, kind }) => [key, () => selected && run(kind, selected)])),
   });
 
   const toggleGroup = (service: string) =>
@@ -252,24 +257,18 @@ const IncidentRow = memo(
           </p>
         </div>
         <span className={`hidden gap-1.5 sm:flex ${selected ? '' : 'invisible group-focus-within:visible group-hover:visible'}`}>
-          <button
-            type="button"
-            disabled={pending || !canAct(incident.status, 'acknowledge')}
-            onClick={() => onAction('acknowledge', incident)}
-            className="rounded border border-line bg-surface px-2 py-0.5 text-xs font-medium hover:bg-subtle disabled:opacity-40"
-            aria-label={`Acknowledge ${incident.title}`}
-          >
-            Ack <kbd className="text-muted">a</kbd>
-          </button>
-          <button
-            type="button"
-            disabled={pending || !canAct(incident.status, 'resolve')}
-            onClick={() => onAction('resolve', incident)}
-            className="rounded border border-line bg-surface px-2 py-0.5 text-xs font-medium hover:bg-subtle disabled:opacity-40"
-            aria-label={`Resolve ${incident.title}`}
-          >
-            Resolve <kbd className="text-muted">r</kbd>
-          </button>
+          {ROW_ACTIONS.map(({ kind, name, short, key }) => (
+            <button
+              key={kind}
+              type="button"
+              disabled={pending || !canAct(incident.status, kind)}
+              onClick={() => onAction(kind, incident)}
+              className="rounded border border-line bg-surface px-2 py-0.5 text-xs font-medium hover:bg-subtle disabled:opacity-40"
+              aria-label={`${name} ${incident.title}`}
+            >
+              {short} <kbd className="text-muted">{key}</kbd>
+            </button>
+          ))}
         </span>
         <StatusBadge status={incident.status} />
         <Age from={incident.opened_at} className="w-16 shrink-0 text-right text-sm text-muted" />

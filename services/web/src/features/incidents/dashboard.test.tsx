@@ -30,6 +30,23 @@ describe('dashboard', () => {
     expect(within(row).getByText('23m 34s')).toBeInTheDocument();
   });
 
+  it('offers Ack and Resolve on each row, each enabled only where it applies', async () => {
+    const open = makeIncident({ service: 'checkout', title: 'Checkout down' });
+    const acked = makeIncident({ service: 'checkout', title: 'Checkout slow', status: 'acknowledged', severity: 'high' });
+    const api = mockApi()
+      .get('/incidents', { body: { items: [open, acked], next_cursor: null } })
+      .post(`/incidents/${acked.id}/resolve`, { body: { ...acked, status: 'resolved', version: acked.version + 1 } });
+    const { user } = renderApp('/');
+    const ack = await screen.findByRole('button', { name: 'Acknowledge Checkout down' });
+    expect(ack).toHaveTextContent('Ack a');
+    expect(ack).toBeEnabled();
+    expect(screen.getByRole('button', { name: 'Resolve Checkout down' })).toHaveTextContent('Resolve r');
+    expect(screen.getByRole('button', { name: 'Acknowledge Checkout slow' })).toBeDisabled();
+    await user.click(screen.getByRole('button', { name: 'Resolve Checkout slow' }));
+    expect(await screen.findByText('Resolved “Checkout slow”.')).toBeInTheDocument();
+    expect(api.requests.filter((r) => r.method === 'POST').map((r) => r.url.pathname)).toEqual([`/incidents/${acked.id}/resolve`]);
+  });
+
   it('filters through the URL and says so in one sentence', async () => {
     const api = mockApi().get('/incidents', { body: { items: [], next_cursor: null } });
     const { user, location } = renderApp('/');
