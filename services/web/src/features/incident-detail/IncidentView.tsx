@@ -107,15 +107,17 @@ function Fact({ name, value, muted = false }: { name: string; value: string; mut
 }
 
 /**
- * The pages of one of the incident's lists after the first, which the detail holds: none until
- * the user asks, then one more per "Load more".
+ * One of the incident's lists: the first page, which the detail holds, then the pages after it,
+ * none until the user asks and then one more per "Load more".
  */
-function useMore(incident: IncidentDetail, list: EntryList) {
+function useMore<L extends EntryList>(incident: IncidentDetail, list: L) {
   const after = (list === 'alerts' ? incident.alerts_next_cursor : incident.timeline_next_cursor) ?? null;
   const [wanted, setWanted] = useState(false);
   const more = useInfiniteQuery({ ...incidentMoreOptions(incident.id, list, after ?? ''), enabled: wanted && after !== null });
+  type Entry = L extends 'alerts' ? AlertRecord : TimelineEntry;
+  const later = (more.data?.pages ?? []).flatMap((page) => page.items as Entry[]);
   return {
-    pages: more.data?.pages ?? [],
+    items: [...(incident[list] as Entry[]), ...later],
     /** Whether there is more than is shown. */
     more: after !== null && (!more.data || more.hasNextPage),
     loading: more.isFetching,
@@ -140,7 +142,7 @@ function LoadMore({ what, pages, className }: { what: string; pages: ReturnType<
 
 function AlertsTable({ incident }: { incident: IncidentDetail }) {
   const more = useMore(incident, 'alerts');
-  const alerts: AlertRecord[] = [...incident.alerts, ...more.pages.flatMap((page) => page.items as AlertRecord[])];
+  const alerts = more.items;
   return (
     <section aria-labelledby="alerts" className="rounded-lg border border-line bg-surface">
       <h2 id="alerts" className="px-4 pt-4 pb-2 text-sm font-semibold tracking-wide text-muted uppercase">
@@ -239,7 +241,7 @@ const kindDot: Record<TimelineEntry['kind'], string> = {
 
 function Timeline({ incident }: { incident: IncidentDetail }) {
   const more = useMore(incident, 'timeline');
-  const entries: TimelineEntry[] = [...incident.timeline, ...more.pages.flatMap((page) => page.items as TimelineEntry[])];
+  const entries = more.items;
   return (
     <section aria-labelledby="timeline" className="rounded-lg border border-line bg-surface p-4">
       <h2 id="timeline" className="mb-3 text-sm font-semibold tracking-wide text-muted uppercase">
