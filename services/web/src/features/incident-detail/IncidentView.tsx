@@ -1,6 +1,6 @@
 import { useInfiniteQuery } from '@tanstack/react-query';
 import { ExternalLink } from 'lucide-react';
-import { useState } from 'react';
+import { useState, type ReactNode } from 'react';
 import { incidentMoreOptions, type EntryList } from '../../shared/api/incidents';
 import type { AlertRecord, IncidentDetail, TimelineEntry } from '../../shared/api/types';
 import { describeDuration, formatDateTime, formatDuration } from '../../shared/lib/format';
@@ -35,10 +35,7 @@ export function IncidentView({ incident }: { incident: IncidentDetail }) {
       </header>
 
       <div className="grid gap-5 lg:grid-cols-3">
-        <section aria-labelledby="facts" className="rounded-lg border border-line bg-surface p-4 lg:col-span-1">
-          <h2 id="facts" className="mb-3 text-sm font-semibold tracking-wide text-muted uppercase">
-            Details
-          </h2>
+        <Panel id="facts" title="Details" className="lg:col-span-1">
           <dl className="grid grid-cols-[max-content_1fr] gap-x-4 gap-y-1.5 text-sm">
             <Fact name="Service" value={incident.service} />
             <Fact name="Environment" value={incident.environment} />
@@ -81,7 +78,7 @@ export function IncidentView({ incident }: { incident: IncidentDetail }) {
               </li>
             ))}
           </ul>
-        </section>
+        </Panel>
 
         <div className="space-y-5 lg:col-span-2">
           <AlertsTable incident={incident} />
@@ -95,6 +92,33 @@ export function IncidentView({ incident }: { incident: IncidentDetail }) {
 function span(from: string, to: string) {
   const ms = Date.parse(to) - Date.parse(from);
   return `${formatDuration(ms)} (${describeDuration(ms)})`;
+}
+
+/**
+ * A card named by its heading. Its content is inset, unless `flush` (a table that runs to the
+ * card's edges; the heading keeps the inset).
+ */
+function Panel({
+  id,
+  title,
+  flush = false,
+  className = '',
+  children,
+}: {
+  id: string;
+  title: string;
+  flush?: boolean;
+  className?: string;
+  children: ReactNode;
+}) {
+  return (
+    <section aria-labelledby={id} className={`rounded-lg border border-line bg-surface ${flush ? '' : 'p-4'} ${className}`}>
+      <h2 id={id} className={`${flush ? 'px-4 pt-4 pb-2' : 'mb-3'} text-sm font-semibold tracking-wide text-muted uppercase`}>
+        {title}
+      </h2>
+      {children}
+    </section>
+  );
 }
 
 function Fact({ name, value, muted = false }: { name: string; value: string; muted?: boolean }) {
@@ -144,10 +168,7 @@ function AlertsTable({ incident }: { incident: IncidentDetail }) {
   const more = useMore(incident, 'alerts');
   const alerts = more.items;
   return (
-    <section aria-labelledby="alerts" className="rounded-lg border border-line bg-surface">
-      <h2 id="alerts" className="px-4 pt-4 pb-2 text-sm font-semibold tracking-wide text-muted uppercase">
-        Alerts ({incident.alert_count})
-      </h2>
+    <Panel id="alerts" title={`Alerts (${incident.alert_count})`} flush>
       {alerts.length < incident.alert_count && (
         <p className="px-4 pb-2 text-sm text-muted">
           Showing the first {alerts.length} of {incident.alert_count}, oldest first.
@@ -215,7 +236,7 @@ function AlertsTable({ incident }: { incident: IncidentDetail }) {
         </table>
       </div>
       <LoadMore what="alerts" pages={more} className="px-4 py-3" />
-    </section>
+    </Panel>
   );
 }
 
@@ -243,10 +264,7 @@ function Timeline({ incident }: { incident: IncidentDetail }) {
   const more = useMore(incident, 'timeline');
   const entries = more.items;
   return (
-    <section aria-labelledby="timeline" className="rounded-lg border border-line bg-surface p-4">
-      <h2 id="timeline" className="mb-3 text-sm font-semibold tracking-wide text-muted uppercase">
-        Timeline
-      </h2>
+    <Panel id="timeline" title="Timeline">
       <ol className="relative ml-2 border-l-2 border-line">
         {entries.map((entry, index) => (
           <li key={`${entry.at}:${entry.kind}:${index}`} className="relative pb-3 pl-5 last:pb-0">
@@ -264,7 +282,7 @@ function Timeline({ incident }: { incident: IncidentDetail }) {
         ))}
       </ol>
       <LoadMore what="timeline entries" pages={more} className="pt-3" />
-    </section>
+    </Panel>
   );
 }
 
