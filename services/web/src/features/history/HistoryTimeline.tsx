@@ -2,6 +2,7 @@ import { useMemo } from 'react';
 import { Link } from 'react-router';
 import type { Incident } from '../../shared/api/types';
 import { describeDuration, formatDay, formatDuration, formatTime } from '../../shared/lib/format';
+import { loadMarks } from '../../shared/lib/loadMarks';
 import { SeverityBadge, severityStyle } from '../../shared/ui/Severity';
 import { VirtualList } from '../../shared/ui/VirtualList';
 import { responseStats, timeToAcknowledge, timeToResolve } from './metrics';
@@ -37,9 +38,7 @@ export function HistoryTimeline({ items, loaded }: { items: Incident[]; loaded: 
         rowHeight={(row) => HEIGHT[row.type]}
         rowKey={(row) => (row.type === 'day' ? `d:${row.day}` : `i:${row.incident.id}`)}
         aria-label="Resolved incidents"
-        data-testid="history"
-        data-loaded={loaded ? 'true' : 'false'}
-        data-count={items.length}
+        {...loadMarks('history', loaded, items.length)}
         className="rounded-lg border border-line bg-surface"
         renderRow={(row) =>
           row.type === 'day' ? (

@@ -34,6 +34,8 @@ describe('history page', () => {
     expect(screen.getByTestId('mttr')).toHaveTextContent('20m 00s');
     expect(screen.getByText('not acked')).toBeInTheDocument();
     expect(screen.getByText('Thursday, November 26, 2026')).toBeInTheDocument();
+    expect(screen.getByRole('list', { name: 'Resolved incidents' })).toHaveAttribute('data-count', '2');
+    expect(screen.getByTestId('history')).toHaveAttribute('data-loaded', 'true');
     const params = api.requests[0]!.url.searchParams;
     expect(params.get('status')).toBe('resolved');
     expect(params.get('since')).toBe('2026-11-19T21:00:00.000Z');

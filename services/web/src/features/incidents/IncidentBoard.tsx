@@ -5,6 +5,7 @@ import { canAct, useIncidentAction, type ActionKind } from '../../shared/api/act
 import type { Incident } from '../../shared/api/types';
 import { pluralize } from '../../shared/lib/format';
 import { useHotkeys } from '../../shared/lib/hotkeys';
+import { loadMarks } from '../../shared/lib/loadMarks';
 import { useSession } from '../../shared/lib/session';
 import { Age } from '../../shared/ui/Age';
 import { errorText } from '../../shared/ui/ErrorMessage';
@@ -154,9 +155,7 @@ export function IncidentBoard({ items, loaded }: { items: Incident[]; loaded: bo
         rows={rows}
         rowHeight={(row) => ROW_HEIGHT[row.type]}
         rowKey={rowKey}
-        data-testid="incident-board"
-        data-loaded={loaded ? 'true' : 'false'}
-        data-count={items.length}
+        {...loadMarks('incident-board', loaded, items.length)}
         className="rounded-lg border border-line bg-surface"
         renderRow={(row) =>
           row.type === 'group' ? (

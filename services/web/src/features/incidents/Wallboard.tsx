@@ -1,6 +1,7 @@
 import { useMemo } from 'react';
 import type { Incident } from '../../shared/api/types';
 import { pluralize } from '../../shared/lib/format';
+import { loadMarks } from '../../shared/lib/loadMarks';
 import { Age } from '../../shared/ui/Age';
 import { severityStyle } from '../../shared/ui/Severity';
 import { SEVERITIES, countBySeverity, groupByService } from './grouping';
@@ -19,7 +20,7 @@ export function Wallboard({ items, loaded }: { items: Incident[]; loaded: boolea
   const hiddenServices = groups.length - shown.length;
 
   return (
-    <div data-testid="wallboard" data-loaded={loaded ? 'true' : 'false'} data-count={items.length} className="space-y-6">
+    <div {...loadMarks('wallboard', loaded, items.length)} className="space-y-6">
       <ul aria-label="Active incidents by severity" className="grid grid-cols-2 gap-4 lg:grid-cols-4">
         {SEVERITIES.map((severity) => {
           const style = severityStyle[severity];
