@@ -4,6 +4,7 @@
 // the built dashboard, and reads the last line:
 //   first-render: median_ms=N fetch_ms=N render_ms=N pages=N count=N
 import { launch, newContext, signIn } from '../../../services/web/e2e/browser';
+import { describeFirstRender, measureFirstRender, median, type FirstRender } from '../../../services/web/e2e/firstRender';
 
 const COUNT = Number(process.env.BENCH_OPEN ?? 5000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -12,25 +13,12 @@ async function main() {
   const browser = await launch();
   const context = await newContext(browser, { width: 1600, height: 1000 });
   const page = await signIn(context);
-  const figures: { total: number; fetch: number; render: number; pages: number }[] = [];
+  const figures: FirstRender[] = [];
   for (let run = 0; run < RUNS; run++) {
-    await page.goto('/?status=open');
-    await page.locator(`[data-testid="incident-board"][data-loaded="true"][data-count="${COUNT}"]`).waitFor({ timeout: 60_000 });
-    const timing = await page.evaluate(() => {
-      const mark = performance.getEntriesByName('tocsin:dashboard-loaded')[0]!;
-      const lists = performance
-        .getEntriesByType('resource')
-        .filter((entry) => new URL(entry.name).pathname === '/incidents') as PerformanceResourceTiming[];
-      return { total: mark.startTime, fetch: Math.max(...lists.map((entry) => entry.responseEnd)), pages: lists.length };
-    });
-    figures.push({ ...timing, render: timing.total - timing.fetch });
-    console.log(
-      `first render ${run + 1}: all ${COUNT} open incidents shown ${timing.total.toFixed(0)} ms after navigation ` +
-        `(${timing.pages} list pages fetched by ${timing.fetch.toFixed(0)} ms, then ${(timing.total - timing.fetch).toFixed(0)} ms to render)`,
-    );
+    figures.push(await measureFirstRender(page, '/?status=open', COUNT));
+    console.log(`first render ${run + 1}: ${describeFirstRender(figures[run]!, COUNT)}`);
   }
   await browser.close();
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   console.log(
     `first-render: median_ms=${median(figures.map((f) => f.total)).toFixed(0)} fetch_ms=${median(figures.map((f) => f.fetch)).toFixed(0)} ` +
       `render_ms=${median(figures.map((f) => f.render)).toFixed(0)} pages=${figures[0]!.pages} count=${COUNT}`,

@@ -1,13 +1,13 @@
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { axe, launch, newContext, serious, signIn } from './browser';
+import type { Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { axe, newContext, openPage, serious, signIn } from './browser';
+import { sharedBrowser } from './sharedBrowser';
 import { postAlerts, unique, waitForIncident, api } from './stack';
 
-let browser: Browser;
+const browser = sharedBrowser();
 let incidentId = '';
 
 beforeAll(async () => {
-  browser = await launch();
   // Something on every page: an open, an acknowledged and a resolved incident.
   const services = [unique('e2e-a11y'), unique('e2e-a11y'), unique('e2e-a11y')];
   await postAlerts([{ service: services[0]!, severity: 'critical', summary: 'API error rate above 5%' }]);
@@ -18,44 +18,16 @@ beforeAll(async () => {
   await api(`/incidents/${toAck!.id}/acknowledge`, { method: 'POST', body: JSON.stringify({ actor: 'a11y@example.com' }) });
   await api(`/incidents/${toResolve!.id}/resolve`, { method: 'POST', body: JSON.stringify({ actor: 'a11y@example.com' }) });
 });
-afterAll(async () => {
-  await browser?.close();
-});
 
 const pages: { name: string; open: (page: Page) => Promise<void> }[] = [
-  {
-    name: 'dashboard',
-    open: async (page) => {
-      await page.goto('/');
-      await page.locator('[data-testid="incident-board"][data-loaded="true"]').waitFor();
-    },
-  },
-  {
-    name: 'incident',
-    open: async (page) => {
-      await page.goto(`/incident/${incidentId}`);
-      await page.getByRole('region', { name: 'Timeline' }).waitFor();
-    },
-  },
-  {
-    name: 'history',
-    open: async (page) => {
-      await page.goto('/history');
-      await page.locator('[data-testid="history"][data-loaded="true"]').waitFor();
-    },
-  },
-  {
-    name: 'wallboard',
-    open: async (page) => {
-      await page.goto('/wallboard');
-      await page.locator('[data-testid="wallboard"][data-loaded="true"]').waitFor();
-    },
-  },
+  { name: 'dashboard', open: (page) => openPage(page, '/') },
+  { name: 'incident', open: (page) => openPage(page, `/incident/${incidentId}`) },
+  { name: 'history', open: (page) => openPage(page, '/history') },
+  { name: 'wallboard', open: (page) => openPage(page, '/wallboard') },
   {
     name: 'shortcuts dialog',
     open: async (page) => {
-      await page.goto('/');
-      await page.locator('[data-testid="incident-board"][data-loaded="true"]').waitFor();
+      await openPage(page, '/');
       await page.keyboard.press('?');
       await page.getByRole('dialog').waitFor();
     },
@@ -64,7 +36,7 @@ const pages: { name: string; open: (page: Page) => Promise<void> }[] = [
 
 describe.each(['light', 'dark'] as const)('accessibility (%s theme)', (colorScheme) => {
   it('the sign-in page has no serious or critical axe violation', async () => {
-    const context = await newContext(browser, { colorScheme, axe: true });
+    const context = await newContext(browser(), { colorScheme, axe: true });
     const page = await context.newPage();
     await page.goto('/signin');
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
@@ -73,7 +45,7 @@ describe.each(['light', 'dark'] as const)('accessibility (%s theme)', (colorSche
   });
 
   it.each(pages.map((p) => [p.name, p] as const))('%s has no serious or critical axe violation', async (_name, target) => {
-    const context = await newContext(browser, { colorScheme, axe: true });
+    const context = await newContext(browser(), { colorScheme, axe: true });
     const page = await signIn(context);
     await target.open(page);
     expect(serious(await axe(page))).toEqual([]);
@@ -83,7 +55,7 @@ describe.each(['light', 'dark'] as const)('accessibility (%s theme)', (colorSche
 
 describe('keyboard access', () => {
   it('the skip link is the first stop and jumps to the content', async () => {
-    const context = await newContext(browser);
+    const context = await newContext(browser());
     const page = await signIn(context);
     await page.keyboard.press('Tab');
     const focused = await page.evaluate(() => document.activeElement?.textContent);

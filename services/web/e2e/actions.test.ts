@@ -1,15 +1,9 @@
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACTOR, launch, newContext, pageErrors, signIn } from './browser';
+import { describe, expect, it } from 'vitest';
+import { ACTOR, newContext, pageErrors, signIn } from './browser';
+import { sharedBrowser } from './sharedBrowser';
 import { getIncident, postAlerts, unique, waitForIncident } from './stack';
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = sharedBrowser();
 
 describe('incident page actions', () => {
   it('acknowledge, resolve and reopen change the incident in the API', async () => {
@@ -18,7 +12,7 @@ describe('incident page actions', () => {
     await postAlerts([{ service, severity: 'warning', summary, startedAgoMs: 4 * 60_000 }]);
     const incident = await waitForIncident(service);
 
-    const context = await newContext(browser);
+    const context = await newContext(browser());
     const page = await signIn(context);
     await page.goto(`/?service=${service}`);
     await page.getByRole('link', { name: summary }).click();
@@ -60,7 +54,7 @@ describe('incident page actions', () => {
     const service = unique('e2e-key');
     await postAlerts([{ service, severity: 'critical', summary: `Error rate high on ${service}` }]);
     const incident = await waitForIncident(service);
-    const context = await newContext(browser);
+    const context = await newContext(browser());
     const page = await signIn(context);
     await page.goto(`/?service=${service}`);
     await page.getByRole('link', { name: `Error rate high on ${service}` }).waitFor();

@@ -1,20 +1,15 @@
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { failOnPageErrors, launch, newContext, pageErrors, signIn } from './browser';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { failOnPageErrors, newContext, pageErrors, signIn } from './browser';
 import { stack } from './env';
+import { sharedBrowser } from './sharedBrowser';
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = sharedBrowser();
 
 describe('sign-in', () => {
   it('signs in from a #token= link, never sends the token in a URL, and takes it out of the address bar', async () => {
     const { apiToken } = stack();
-    const context = await newContext(browser);
+    const context = await newContext(browser());
     const page = await context.newPage();
     failOnPageErrors(page);
     const urls = recordRequestUrls(page);
@@ -35,7 +30,7 @@ describe('sign-in', () => {
 
   it('a ?token= link does not sign in, says why, and leaves no token in the address bar', async () => {
     const { apiToken } = stack();
-    const context = await newContext(browser);
+    const context = await newContext(browser());
     const page = await context.newPage();
     failOnPageErrors(page);
     await page.goto(`/history?token=${encodeURIComponent(apiToken)}`);
@@ -50,7 +45,7 @@ describe('sign-in', () => {
   it('asks before a #token= link replaces the token a signed-in user has: keep keeps it, replace replaces it', async () => {
     const { apiToken } = stack();
     const other = `link-token-${Date.now()}-not-the-api-token`;
-    const context = await newContext(browser);
+    const context = await newContext(browser());
     const page = await signIn(context);
     await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
     const urls = recordRequestUrls(page);
@@ -81,7 +76,7 @@ describe('sign-in', () => {
   });
 
   it('a refused token brings the sign-in back, and a wrong token is refused there', async () => {
-    const context = await newContext(browser);
+    const context = await newContext(browser());
     const page = await signIn(context);
     await page.evaluate(() => localStorage.setItem('tocsin.token', 'not-the-token'));
     await page.reload();
@@ -96,7 +91,7 @@ describe('sign-in', () => {
   });
 
   it('the page routes survive a reload (served by query as index.html)', async () => {
-    const context = await newContext(browser);
+    const context = await newContext(browser());
     const page = await signIn(context);
     failOnPageErrors(page);
     for (const path of ['/history', '/wallboard', '/incident/00000000-0000-4000-8000-000000000000']) {

@@ -2,6 +2,7 @@
 // being on the page (the board's data-loaded mark). Not a test: it prints the figures.
 //   scripts/web-e2e.sh bench        (or, against a running stack: npm run bench:render)
 import { launch, newContext, signIn } from './browser';
+import { describeFirstRender, measureFirstRender, median, type FirstRender } from './firstRender';
 import { listIncidents, postAlerts, unique, type AlertSpec } from './stack';
 
 const COUNT = Number(process.env.BENCH_INCIDENTS ?? 5000);
@@ -49,25 +50,11 @@ async function main() {
   const browser = await launch();
   const context = await newContext(browser, { width: 1600, height: 1000 });
   const page = await signIn(context);
-  const figures: { total: number; fetch: number; render: number }[] = [];
+  const figures: FirstRender[] = [];
   for (let run = 0; run < RUNS; run++) {
-    await page.goto(`/?environment=${environment}&status=open`);
-    await page.locator(`[data-testid="incident-board"][data-loaded="true"][data-count="${COUNT}"]`).waitFor({ timeout: 60_000 });
-    const timing = await page.evaluate(() => {
-      const mark = performance.getEntriesByName('tocsin:dashboard-loaded')[0]!;
-      const lists = performance
-        .getEntriesByType('resource')
-        .filter((entry) => new URL(entry.name).pathname === '/incidents') as PerformanceResourceTiming[];
-      const lastList = Math.max(...lists.map((entry) => entry.responseEnd));
-      return { total: mark.startTime, fetch: lastList, pages: lists.length };
-    });
-    figures.push({ total: timing.total, fetch: timing.fetch, render: timing.total - timing.fetch });
-    console.log(
-      `run ${run + 1}: all ${COUNT} incidents shown ${timing.total.toFixed(0)} ms after navigation ` +
-        `(${timing.pages} list pages fetched by ${timing.fetch.toFixed(0)} ms, then ${(timing.total - timing.fetch).toFixed(0)} ms to render)`,
-    );
+    figures.push(await measureFirstRender(page, `/?environment=${environment}&status=open`, COUNT));
+    console.log(`run ${run + 1}: ${describeFirstRender(figures[run]!, COUNT)}`);
   }
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   console.log(
     `median of ${RUNS}: ${median(figures.map((f) => f.total)).toFixed(0)} ms navigation to all shown; ` +
       `${median(figures.map((f) => f.render)).toFixed(0)} ms of it rendering after the last page arrived`,

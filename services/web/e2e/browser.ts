@@ -1,6 +1,7 @@
 // Headless Chromium through playwright-core, signed in the way a person does it.
 import { createRequire } from 'node:module';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import type { MarkedList } from '../src/shared/lib/loadMarks';
 import { CHROMIUM, stack } from './env';
 
 export const ACTOR = 'e2e@example.com';
@@ -45,6 +46,27 @@ export async function signIn(context: BrowserContext, name = ACTOR): Promise<Pag
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { level: 1, name: 'Incidents' }).waitFor();
   return page;
+}
+
+/**
+ * A list of incidents once it shows the answer to its filters (the marks of
+ * src/shared/lib/loadMarks.ts), and only once it holds `count` incidents when that is given.
+ */
+export function loadedList(page: Page, list: MarkedList, count?: number): Locator {
+  const holding = count === undefined ? '' : `[data-count="${count}"]`;
+  return page.locator(`[data-testid="${list}"][data-loaded="true"]${holding}`);
+}
+
+const listOfPage: Record<string, MarkedList | undefined> = { '/': 'incident-board', '/history': 'history', '/wallboard': 'wallboard' };
+
+/** Goes to a page of the dashboard and waits until it shows its data: its list, or an incident's timeline. */
+export async function openPage(page: Page, path: string): Promise<void> {
+  await page.goto(path);
+  const { pathname } = new URL(path, stack().web);
+  const list = listOfPage[pathname];
+  if (list) await loadedList(page, list).waitFor();
+  else if (pathname.startsWith('/incident/')) await page.getByRole('region', { name: 'Timeline' }).waitFor();
+  else throw new Error(`openPage: what shows that ${pathname} has loaded?`);
 }
 
 /** Uncaught exceptions and console errors in the page fail the test that caused them. */

@@ -1,19 +1,14 @@
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launch, newContext, pageErrors, signIn } from './browser';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { loadedList, newContext, openPage, pageErrors, signIn } from './browser';
 import { stack } from './env';
+import { sharedBrowser } from './sharedBrowser';
 import { postAlerts, unique, waitForIncident } from './stack';
 
 // The dashboard under the Content-Security-Policy query sends (services/query/src/security_headers.rs):
 // every page and the theme switch run without one violation report.
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = sharedBrowser();
 
 type Reports = { violations: string[] };
 
@@ -45,7 +40,7 @@ describe('content security policy', () => {
   });
 
   it('the policy is enforced, and the recorder sees what it refuses', async () => {
-    const context = await newContext(browser);
+    const context = await newContext(browser());
     await recordViolations(context);
     const page = await context.newPage();
     await page.goto('/signin');
@@ -66,18 +61,11 @@ describe('content security policy', () => {
     await postAlerts([{ service, severity: 'critical', summary: `Disk almost full on ${service}`, runbook: 'https://runbooks.example.com/disk' }]);
     const incident = await waitForIncident(service);
 
-    const context = await newContext(browser, { colorScheme: 'dark' });
+    const context = await newContext(browser(), { colorScheme: 'dark' });
     await recordViolations(context);
     const page = await signIn(context);
-    const visits: [string, () => Promise<void>][] = [
-      ['/', () => page.locator('[data-testid="incident-board"][data-loaded="true"]').waitFor()],
-      [`/incident/${incident.id}`, () => page.getByRole('region', { name: 'Timeline' }).waitFor()],
-      ['/history', () => page.locator('[data-testid="history"][data-loaded="true"]').waitFor()],
-      ['/wallboard', () => page.locator('[data-testid="wallboard"][data-loaded="true"]').waitFor()],
-    ];
-    for (const [path, loaded] of visits) {
-      await page.goto(path);
-      await loaded();
+    for (const path of ['/', `/incident/${incident.id}`, '/history', '/wallboard']) {
+      await openPage(page, path);
       expect(await violations(page), path).toEqual([]);
     }
     // theme.js runs under the policy: the saved choice holds across a reload.
@@ -88,7 +76,7 @@ describe('content security policy', () => {
     await page.getByRole('button', { name: 'Dark' }).click();
     await page.reload({ waitUntil: 'domcontentloaded' });
     expect(await page.evaluate(() => document.documentElement.classList.contains('dark'))).toBe(true);
-    await page.locator('[data-testid="incident-board"][data-loaded="true"]').waitFor();
+    await loadedList(page, 'incident-board').waitFor();
     expect(await violations(page)).toEqual([]);
     expect(pageErrors(page)).toEqual([]);
     await context.close();

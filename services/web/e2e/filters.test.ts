@@ -1,15 +1,9 @@
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launch, newContext, pageErrors, signIn } from './browser';
+import { describe, expect, it } from 'vitest';
+import { newContext, pageErrors, signIn } from './browser';
+import { sharedBrowser } from './sharedBrowser';
 import { postAlerts, unique, waitForIncident } from './stack';
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = sharedBrowser();
 
 describe('filters', () => {
   it('narrow the list, live in the URL and survive a reload', async () => {
@@ -21,7 +15,7 @@ describe('filters', () => {
     await waitForIncident(web);
     await waitForIncident(db);
 
-    const context = await newContext(browser);
+    const context = await newContext(browser());
     const page = await signIn(context);
     const environmentField = page.getByLabel('Environment');
     await environmentField.fill(environment);

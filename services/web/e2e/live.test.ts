@@ -1,19 +1,13 @@
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launch, newContext, pageErrors, signIn } from './browser';
+import { describe, expect, it } from 'vitest';
+import { newContext, pageErrors, signIn } from './browser';
+import { sharedBrowser } from './sharedBrowser';
 import { postAlerts, unique, waitForIncident } from './stack';
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = sharedBrowser();
 
 describe('live dashboard', () => {
   it('shows an alert posted to ingest without a reload', async () => {
-    const context = await newContext(browser);
+    const context = await newContext(browser());
     const page = await signIn(context);
     await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
     // A reload would lose this marker.
@@ -40,14 +34,14 @@ describe('live dashboard', () => {
     await postAlerts([{ service, severity: 'high', summary }]);
     const incident = await waitForIncident(service);
 
-    const watcherContext = await newContext(browser);
+    const watcherContext = await newContext(browser());
     const watcher = await signIn(watcherContext, 'watcher@example.com');
     await watcher.goto(`/?service=${service}`);
     const watchedRow = watcher.locator(`[data-incident-id="${incident.id}"]`);
     await watchedRow.getByText('Open', { exact: true }).waitFor();
     await watcher.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
 
-    const actorContext = await newContext(browser);
+    const actorContext = await newContext(browser());
     const actor = await signIn(actorContext);
     await actor.goto(`/incident/${incident.id}`);
     await actor.getByRole('button', { name: /^Acknowledge/ }).click();
@@ -63,7 +57,7 @@ describe('live dashboard', () => {
 
 describe('reconnection', () => {
   it('shows the lost connection, reconnects by itself and catches up', async () => {
-    const context = await newContext(browser);
+    const context = await newContext(browser());
     const page = await signIn(context);
     const badge = page.getByTestId('connection');
     await badge.filter({ hasText: 'Live' }).waitFor();

@@ -2,7 +2,7 @@
 // realistic incidents. Best against a fresh stack: scripts/web-e2e.sh screenshots.
 import { mkdirSync } from 'node:fs';
 import type { BrowserContext, Page } from 'playwright-core';
-import { launch, newContext, signIn } from './browser';
+import { launch, loadedList, newContext, openPage, signIn } from './browser';
 import { api, postAlerts, waitForIncident, type AlertSpec } from './stack';
 
 const OUT = new URL('../../../docs/screenshots/', import.meta.url).pathname;
@@ -100,7 +100,7 @@ async function main() {
 
     const context = await newContext(browser, { colorScheme: theme, width: 1440, height: 900 });
     const page = await signIn(context, 'ana@example.com');
-    await page.locator('[data-testid="incident-board"][data-loaded="true"]').waitFor();
+    await loadedList(page, 'incident-board').waitFor();
     await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
     await page.keyboard.press('j');
     await page.keyboard.press('j');
@@ -111,19 +111,16 @@ async function main() {
     await shoot(page, `shortcuts-${theme}`);
     await page.keyboard.press('Escape');
 
-    await page.goto(`/incident/${checkout.id}`);
-    await page.getByRole('region', { name: 'Timeline' }).waitFor();
+    await openPage(page, `/incident/${checkout.id}`);
     await shoot(page, `incident-${theme}`);
 
-    await page.goto('/history?range=7d');
-    await page.locator('[data-testid="history"][data-loaded="true"]').waitFor();
+    await openPage(page, '/history?range=7d');
     await shoot(page, `history-${theme}`);
     await context.close();
 
     const wallContext = await newContext(browser, { colorScheme: theme, width: 1920, height: 1080 });
     const wall = await signIn(wallContext, 'noc@example.com');
-    await wall.goto('/wallboard');
-    await wall.locator('[data-testid="wallboard"][data-loaded="true"]').waitFor();
+    await openPage(wall, '/wallboard');
     await wall.getByTestId('connection').filter({ hasText: 'Live' }).waitFor();
     await shoot(wall, `wallboard-${theme}`);
     await wallContext.close();

@@ -1,20 +1,14 @@
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launch, newContext, signIn } from './browser';
+import { describe, expect, it } from 'vitest';
+import { newContext, signIn } from './browser';
+import { sharedBrowser } from './sharedBrowser';
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = sharedBrowser();
 
 const isDark = (page: import('playwright-core').Page) => page.evaluate(() => document.documentElement.classList.contains('dark'));
 
 describe('dark mode', () => {
   it('follows the system, switches, and persists across reloads before first paint', async () => {
-    const context = await newContext(browser, { colorScheme: 'dark' });
+    const context = await newContext(browser(), { colorScheme: 'dark' });
     const page = await signIn(context);
     expect(await isDark(page)).toBe(true);
     const background = () => page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);

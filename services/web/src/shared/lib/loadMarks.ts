@@ -4,6 +4,8 @@
  * "true" once the list shows the answer to its current filters, not a placeholder, and
  * `data-count` is how many incidents that answer holds.
  */
-export function loadMarks(list: 'incident-board' | 'history' | 'wallboard', loaded: boolean, count: number) {
+export type MarkedList = 'incident-board' | 'history' | 'wallboard';
+
+export function loadMarks(list: MarkedList, loaded: boolean, count: number) {
   return { 'data-testid': list, 'data-loaded': loaded ? 'true' : 'false', 'data-count': count } as const;
 }
