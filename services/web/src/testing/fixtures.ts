@@ -34,6 +34,11 @@ export function makeIncident(overrides: Partial<Incident> = {}): Incident {
   };
 }
 
+/** The API's answer with a list's last page (or its only one): these items, no next cursor. */
+export function lastPage<T>(items: T[]) {
+  return { body: { items, next_cursor: null } };
+}
+
 export function makeDetail(incident: Incident = makeIncident()): IncidentDetail {
   return {
     ...incident,

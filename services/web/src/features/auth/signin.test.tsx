@@ -5,7 +5,7 @@ import { AppRoutes } from '../../app/AppRoutes';
 import { Providers } from '../../app/Providers';
 import { session, takeTokenFromUrl } from '../../shared/lib/session';
 import { apiError, mockApi } from '../../testing/fetchMock';
-import { makeIncident } from '../../testing/fixtures';
+import { lastPage, makeIncident } from '../../testing/fixtures';
 import { FakeStream, renderApp, testQueryClient } from '../../testing/render';
 
 describe('sign-in', () => {
@@ -16,7 +16,7 @@ describe('sign-in', () => {
     expect(localStorage.getItem('tocsin.token')).toBe('from-link');
 
     // The app then runs signed in with it.
-    const api = mockApi().get('/incidents', { body: { items: [], next_cursor: null } });
+    const api = mockApi().get('/incidents', lastPage([]));
     window.history.replaceState(null, '', '/');
     render(
       <Providers client={testQueryClient()} openStream={new FakeStream().open}>
@@ -60,7 +60,7 @@ describe('sign-in', () => {
   });
 
   it('asks before a link replaces a stored token: keep keeps it', async () => {
-    mockApi().get('/incidents', { body: { items: [], next_cursor: null } });
+    mockApi().get('/incidents', lastPage([]));
     const { user } = renderApp('/');
     await screen.findByText(/All quiet/);
     window.history.replaceState(null, '', '/#token=crafted');
@@ -79,7 +79,7 @@ describe('sign-in', () => {
   });
 
   it('asks before a link replaces a stored token: replace replaces it, and the next requests carry it', async () => {
-    const api = mockApi().get('/incidents', { body: { items: [], next_cursor: null } });
+    const api = mockApi().get('/incidents', lastPage([]));
     const { user, stream } = renderApp('/');
     await screen.findByText(/All quiet/);
     // A link followed while the page is open changes only the fragment: nothing reloads.
@@ -99,7 +99,7 @@ describe('sign-in', () => {
 
   it('asks for a token, checks it, keeps token and name, and goes where the user was going', async () => {
     const api = mockApi().get('/incidents', (request) =>
-      request.headers.get('Authorization') === 'Bearer good' ? { body: { items: [], next_cursor: null } } : apiError(401, 'unauthorized', 'no'),
+      request.headers.get('Authorization') === 'Bearer good' ? lastPage([]) : apiError(401, 'unauthorized', 'no'),
     );
     const { user, location } = renderApp('/history?range=24h', { signedIn: false });
     expect(await screen.findByRole('heading', { name: 'Sign in' })).toBeInTheDocument();
@@ -145,7 +145,7 @@ describe('sign-in', () => {
   });
 
   it('signs out from the header', async () => {
-    mockApi().get('/incidents', { body: { items: [], next_cursor: null } });
+    mockApi().get('/incidents', lastPage([]));
     const { user } = renderApp('/');
     await user.click(await screen.findByRole('button', { name: 'Sign out' }));
     await waitFor(() => expect(screen.getByRole('heading', { name: 'Sign in' })).toBeInTheDocument());

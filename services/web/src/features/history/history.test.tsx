@@ -1,33 +1,29 @@
 import { screen } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import { mockApi } from '../../testing/fetchMock';
-import { makeIncident } from '../../testing/fixtures';
+import { lastPage, makeIncident } from '../../testing/fixtures';
 import { renderApp } from '../../testing/render';
 
 describe('history page', () => {
   it('lists resolved incidents with TTA and TTR, and MTTA/MTTR for the set', async () => {
-    const api = mockApi().get('/incidents', {
-      body: {
-        items: [
-          makeIncident({
-            title: 'Disk full',
-            status: 'resolved',
-            opened_at: '2026-11-26T18:00:00Z',
-            acknowledged_at: '2026-11-26T18:02:00Z',
-            resolved_at: '2026-11-26T18:30:00Z',
-            resolved_by: 'ana',
-          }),
-          makeIncident({
-            title: 'Flapping probe',
-            status: 'resolved',
-            opened_at: '2026-11-26T19:00:00Z',
-            resolved_at: '2026-11-26T19:10:00Z',
-            resolved_by: 'tocsin',
-          }),
-        ],
-        next_cursor: null,
-      },
-    });
+    const items = [
+      makeIncident({
+        title: 'Disk full',
+        status: 'resolved',
+        opened_at: '2026-11-26T18:00:00Z',
+        acknowledged_at: '2026-11-26T18:02:00Z',
+        resolved_at: '2026-11-26T18:30:00Z',
+        resolved_by: 'ana',
+      }),
+      makeIncident({
+        title: 'Flapping probe',
+        status: 'resolved',
+        opened_at: '2026-11-26T19:00:00Z',
+        resolved_at: '2026-11-26T19:10:00Z',
+        resolved_by: 'tocsin',
+      }),
+    ];
+    const api = mockApi().get('/incidents', lastPage(items));
     renderApp('/history');
     expect(await screen.findByRole('link', { name: 'Disk full' })).toBeInTheDocument();
     expect(screen.getByTestId('mtta')).toHaveTextContent('2m 00s');

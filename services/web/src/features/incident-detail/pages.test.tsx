@@ -2,7 +2,7 @@ import { screen, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import type { AlertRecord, IncidentDetail, TimelineEntry } from '../../shared/api/types';
 import { mockApi } from '../../testing/fetchMock';
-import { makeIncident } from '../../testing/fixtures';
+import { lastPage, makeIncident } from '../../testing/fixtures';
 import { renderApp } from '../../testing/render';
 
 function alert(n: number): AlertRecord {
@@ -57,7 +57,7 @@ describe('incident page of a big incident', () => {
     const api = mockApi()
       .get(`/incidents/${incident.id}`, { body: detail })
       .get(`/incidents/${incident.id}/alerts`, (request) => ({ body: alertPages[request.url.searchParams.get('cursor')!] }))
-      .get(`/incidents/${incident.id}/timeline`, { body: { items: range(100, 103).map(entry), next_cursor: null } });
+      .get(`/incidents/${incident.id}/timeline`, lastPage(range(100, 103).map(entry)));
     const { user } = renderApp(`/incident/${incident.id}`);
 
     await screen.findByRole('heading', { level: 1, name: incident.title });

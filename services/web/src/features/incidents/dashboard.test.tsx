@@ -1,21 +1,17 @@
 import { screen, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import { mockApi } from '../../testing/fetchMock';
-import { makeIncident, manyIncidents } from '../../testing/fixtures';
+import { lastPage, makeIncident, manyIncidents } from '../../testing/fixtures';
 import { renderApp } from '../../testing/render';
 
 describe('dashboard', () => {
   it('groups active incidents by service with counts per severity, most urgent first', async () => {
-    mockApi().get('/incidents', {
-      body: {
-        items: [
-          makeIncident({ service: 'payments', severity: 'warning', title: 'Slow refunds' }),
-          makeIncident({ service: 'checkout', severity: 'critical', title: 'Checkout down' }),
-          makeIncident({ service: 'checkout', severity: 'high', title: 'Checkout slow', status: 'acknowledged' }),
-        ],
-        next_cursor: null,
-      },
-    });
+    const items = [
+      makeIncident({ service: 'payments', severity: 'warning', title: 'Slow refunds' }),
+      makeIncident({ service: 'checkout', severity: 'critical', title: 'Checkout down' }),
+      makeIncident({ service: 'checkout', severity: 'high', title: 'Checkout slow', status: 'acknowledged' }),
+    ];
+    mockApi().get('/incidents', lastPage(items));
     renderApp('/');
     const groups = await screen.findAllByRole('heading', { level: 2 });
     expect(groups.map((g) => g.textContent)).toEqual(['checkout', 'payments']);
@@ -34,7 +30,7 @@ describe('dashboard', () => {
     const open = makeIncident({ service: 'checkout', title: 'Checkout down' });
     const acked = makeIncident({ service: 'checkout', title: 'Checkout slow', status: 'acknowledged', severity: 'high' });
     const api = mockApi()
-      .get('/incidents', { body: { items: [open, acked], next_cursor: null } })
+      .get('/incidents', lastPage([open, acked]))
       .post(`/incidents/${acked.id}/resolve`, { body: { ...acked, status: 'resolved', version: acked.version + 1 } });
     const { user } = renderApp('/');
     const ack = await screen.findByRole('button', { name: 'Acknowledge Checkout down' });
@@ -48,7 +44,7 @@ describe('dashboard', () => {
   });
 
   it('filters through the URL and says so in one sentence', async () => {
-    const api = mockApi().get('/incidents', { body: { items: [], next_cursor: null } });
+    const api = mockApi().get('/incidents', lastPage([]));
     const { user, location } = renderApp('/');
     await screen.findByText(/All quiet/);
     await user.click(screen.getByRole('button', { name: /Critical/, pressed: false }));

@@ -1,20 +1,16 @@
 import { screen, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import { mockApi } from '../../testing/fetchMock';
-import { makeIncident } from '../../testing/fixtures';
+import { lastPage, makeIncident } from '../../testing/fixtures';
 import { renderApp } from '../../testing/render';
 
 describe('wallboard', () => {
   it('shows the brand in large type, a way out for the keyboard, and the count in the tab title', async () => {
-    mockApi().get('/incidents', {
-      body: {
-        items: [
-          makeIncident({ service: 'checkout', severity: 'critical', title: 'Checkout down' }),
-          makeIncident({ service: 'search', severity: 'warning', title: 'Search slow', status: 'acknowledged', acknowledged_by: 'ana@example.com' }),
-        ],
-        next_cursor: null,
-      },
-    });
+    const items = [
+      makeIncident({ service: 'checkout', severity: 'critical', title: 'Checkout down' }),
+      makeIncident({ service: 'search', severity: 'warning', title: 'Search slow', status: 'acknowledged', acknowledged_by: 'ana@example.com' }),
+    ];
+    mockApi().get('/incidents', lastPage(items));
     const { user, location } = renderApp('/wallboard');
     const board = await screen.findByTestId('wallboard');
     await within(board).findByRole('region', { name: 'checkout' });

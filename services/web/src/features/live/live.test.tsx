@@ -1,7 +1,7 @@
 import { act, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import { mockApi } from '../../testing/fetchMock';
-import { makeEvent, makeIncident } from '../../testing/fixtures';
+import { lastPage, makeEvent, makeIncident } from '../../testing/fixtures';
 import { renderApp } from '../../testing/render';
 
 function listRequests(api: ReturnType<typeof mockApi>) {
@@ -11,7 +11,7 @@ function listRequests(api: ReturnType<typeof mockApi>) {
 describe('live updates', () => {
   it('shows a new incident from the stream without a refetch', async () => {
     const first = makeIncident({ title: 'Disk almost full', service: 'db', severity: 'warning' });
-    const api = mockApi().get('/incidents', { body: { items: [first], next_cursor: null } });
+    const api = mockApi().get('/incidents', lastPage([first]));
     const { stream } = renderApp('/');
     await screen.findByRole('link', { name: /Disk almost full/ });
     act(() => stream.ready());
@@ -29,7 +29,7 @@ describe('live updates', () => {
 
   it('applies a newer version and ignores an older one', async () => {
     const incident = makeIncident({ title: 'API errors', version: 2 });
-    mockApi().get('/incidents', { body: { items: [incident], next_cursor: null } });
+    mockApi().get('/incidents', lastPage([incident]));
     const { stream } = renderApp('/');
     const link = await screen.findByRole('link', { name: /API errors/ });
     const row = link.closest('[data-incident-id]') as HTMLElement;
@@ -44,7 +44,7 @@ describe('live updates', () => {
 
   it('removes an incident resolved elsewhere from the active list', async () => {
     const incident = makeIncident({ title: 'Queue backlog' });
-    mockApi().get('/incidents', { body: { items: [incident], next_cursor: null } });
+    mockApi().get('/incidents', lastPage([incident]));
     const { stream } = renderApp('/');
     await screen.findByRole('link', { name: /Queue backlog/ });
     act(() => stream.push(makeEvent({ ...incident, status: 'resolved', version: 2 }, 'resolved')));
@@ -52,7 +52,7 @@ describe('live updates', () => {
   });
 
   it('refetches the lists after a reconnect, and shows the connection state', async () => {
-    const api = mockApi().get('/incidents', { body: { items: [], next_cursor: null } });
+    const api = mockApi().get('/incidents', lastPage([]));
     const { stream } = renderApp('/');
     await screen.findByText(/All quiet/);
     expect(stream.token).toBe('test-token');
@@ -68,7 +68,7 @@ describe('live updates', () => {
   });
 
   it('refetches everything on reset', async () => {
-    const api = mockApi().get('/incidents', { body: { items: [], next_cursor: null } });
+    const api = mockApi().get('/incidents', lastPage([]));
     const { stream } = renderApp('/');
     await screen.findByText(/All quiet/);
     const before = listRequests(api).length;
@@ -79,7 +79,7 @@ describe('live updates', () => {
   it('pages through every incident with next_cursor', async () => {
     const api = mockApi().get('/incidents', (request) =>
       request.url.searchParams.get('cursor') === 'page2'
-        ? { body: { items: [makeIncident({ title: 'Second page' })], next_cursor: null } }
+        ? lastPage([makeIncident({ title: 'Second page' })])
         : { body: { items: [makeIncident({ title: 'First page' })], next_cursor: 'page2' } },
     );
     renderApp('/?severity=critical');
@@ -100,7 +100,7 @@ describe('new incidents', () => {
     mockApi().get('/incidents', (request) => {
       const critical = request.url.searchParams.get('severity') === 'critical';
       const withResolved = request.url.searchParams.get('status')!.includes('resolved');
-      return { body: { items: critical ? (withResolved ? [first, resolved] : [first]) : [], next_cursor: null } };
+      return lastPage(critical ? (withResolved ? [first, resolved] : [first]) : []);
     });
     const { user } = renderApp('/');
     await screen.findByRole('link', { name: 'First' });

@@ -2,7 +2,7 @@ import { screen, waitFor } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import type { Incident } from '../../shared/api/types';
 import { mockApi } from '../../testing/fetchMock';
-import { makeDetail, makeIncident } from '../../testing/fixtures';
+import { lastPage, makeDetail, makeIncident } from '../../testing/fixtures';
 import { renderApp } from '../../testing/render';
 
 function board() {
@@ -10,7 +10,7 @@ function board() {
   const newest = makeIncident({ title: 'Newest', opened_at: '2026-11-26T20:50:00Z' });
   const older = makeIncident({ title: 'Older', opened_at: '2026-11-26T20:40:00Z', status: 'acknowledged' });
   const api = mockApi()
-    .get('/incidents', { body: { items: [older, newest], next_cursor: null } })
+    .get('/incidents', lastPage([older, newest]))
     .get(/^\/incidents\/[^/]+$/, (request) => ({ body: makeDetail(request.url.pathname.endsWith(newest.id) ? newest : older) }));
   return { api, newest, older };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { mockApi } from '../../testing/fetchMock';
-import { makeIncident } from '../../testing/fixtures';
+import { lastPage, makeIncident } from '../../testing/fixtures';
 import { NO_FILTERS } from './filters';
 import { fetchAllIncidents } from './incidents';
 
@@ -11,13 +11,13 @@ describe('fetchAllIncidents', () => {
     const older = makeIncident({ severity: 'high', opened_at: '2026-11-26T19:00:00Z' });
     const api = mockApi().get('/incidents', (request) => {
       const severity = request.url.searchParams.get('severity');
-      if (severity === 'critical') return { body: { items: [critical], next_cursor: null } };
+      if (severity === 'critical') return lastPage([critical]);
       if (severity === 'high') {
         return request.url.searchParams.get('cursor') === 'next'
-          ? { body: { items: [older], next_cursor: null } }
+          ? lastPage([older])
           : { body: { items: [high], next_cursor: 'next' } };
       }
-      return { body: { items: [], next_cursor: null } };
+      return lastPage([]);
     });
     const list = await fetchAllIncidents({ ...NO_FILTERS, status: ['open'] });
     expect(list.items.map((i) => i.id)).toEqual([high.id, critical.id, older.id]);
@@ -27,7 +27,7 @@ describe('fetchAllIncidents', () => {
   });
 
   it('asks only for the severities the filters name', async () => {
-    const api = mockApi().get('/incidents', { body: { items: [], next_cursor: null } });
+    const api = mockApi().get('/incidents', lastPage([]));
     await fetchAllIncidents({ ...NO_FILTERS, severity: ['high'] });
     expect(api.requests.map((r) => r.url.searchParams.get('severity'))).toEqual(['high']);
   });

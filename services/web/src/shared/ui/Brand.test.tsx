@@ -1,6 +1,7 @@
 import { render, screen } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import { mockApi } from '../../testing/fetchMock';
+import { lastPage } from '../../testing/fixtures';
 import { renderApp } from '../../testing/render';
 import { Brand, useDocumentTitle } from './Brand';
 
@@ -29,7 +30,7 @@ describe('Brand', () => {
   });
 
   it('is the same in the header of the app and of the sign-in page', async () => {
-    mockApi().get('/incidents', { body: { items: [], next_cursor: null } });
+    mockApi().get('/incidents', lastPage([]));
     const app = renderApp('/');
     await screen.findByRole('heading', { level: 1, name: 'Incidents' });
     const inHeader = screen.getByRole('banner').firstElementChild!.firstElementChild!.outerHTML;
@@ -50,7 +51,7 @@ describe('useDocumentTitle', () => {
   });
 
   it('is what the pages call', async () => {
-    mockApi().get('/incidents', { body: { items: [], next_cursor: null } });
+    mockApi().get('/incidents', lastPage([]));
     renderApp('/history');
     await screen.findByRole('heading', { level: 1, name: 'History' });
     expect(document.title).toBe('History · tocsin');
