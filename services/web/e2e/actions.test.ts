@@ -1,4 +1,6 @@
+import type { Locator } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import type { IncidentStatus } from '../src/shared/api/types';
 import { ACTOR, newContext, pageErrors, signIn } from './browser';
 import { sharedBrowser } from './sharedBrowser';
 import { getIncident, postAlerts, unique, waitForIncident } from './stack';
@@ -24,24 +26,25 @@ describe('incident page actions', () => {
     const reopen = page.getByRole('button', { name: 'Reopen' });
     expect(await reopen.isDisabled()).toBe(true);
 
-    await acknowledge.click();
-    await page.getByRole('status').filter({ hasText: 'The incident is now acknowledged' }).waitFor();
-    const acknowledged = await getIncident(incident.id);
-    expect(acknowledged.status).toBe('acknowledged');
+    /** Clicks an action; the page says the incident's new status, and the API has it. */
+    const press = async (button: Locator, status: IncidentStatus) => {
+      await button.click();
+      await page.getByRole('status').filter({ hasText: `The incident is now ${status}` }).waitFor();
+      const now = await getIncident(incident.id);
+      expect(now.status).toBe(status);
+      return now;
+    };
+
+    const acknowledged = await press(acknowledge, 'acknowledged');
     expect(acknowledged.acknowledged_by).toBe(ACTOR);
     expect(acknowledged.timeline.map((e) => e.kind)).toContain('acknowledged');
     await page.getByRole('region', { name: 'Timeline' }).getByText('by e2e@example.com').waitFor();
     expect(await acknowledge.isDisabled()).toBe(true);
 
-    await resolve.click();
-    await page.getByRole('status').filter({ hasText: 'The incident is now resolved' }).waitFor();
-    const resolved = await getIncident(incident.id);
-    expect(resolved.status).toBe('resolved');
+    const resolved = await press(resolve, 'resolved');
     expect(resolved.resolved_by).toBe(ACTOR);
 
-    await page.getByRole('button', { name: 'Reopen' }).click();
-    await page.getByRole('status').filter({ hasText: 'The incident is now open' }).waitFor();
-    expect((await getIncident(incident.id)).status).toBe('open');
+    await press(reopen, 'open');
 
     await page.getByRole('button', { name: 'Assign to me' }).click();
     await page.getByRole('status').filter({ hasText: `Assigned to ${ACTOR}.` }).waitFor();
