@@ -1,4 +1,4 @@
-import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { canAct, useIncidentAction, type ActionKind, type ActionRequest } from '../../shared/api/actions';
 import { ApiError } from '../../shared/api/client';
 import type { Incident } from '../../shared/api/types';
@@ -6,6 +6,7 @@ import { formatDateTime } from '../../shared/lib/format';
 import { useHotkeys } from '../../shared/lib/hotkeys';
 import { useSession } from '../../shared/lib/session';
 import { Button } from '../../shared/ui/Button';
+import { Field } from '../../shared/ui/Field';
 
 const labels: Record<ActionKind, { idle: string; pending: string; done: string }> = {
   acknowledge: { idle: 'Acknowledge', pending: 'Acknowledging…', done: 'Acknowledged' },
@@ -24,7 +25,6 @@ export function ActionBar({ incident }: { incident: Incident }) {
   const action = useIncidentAction();
   const [assigning, setAssigning] = useState(false);
   const [assignee, setAssignee] = useState('');
-  const inputId = useId();
   const assigneeInput = useRef<HTMLInputElement>(null);
   // Opening the form moves focus into it (the user asked for it, so this is expected).
   useEffect(() => {
@@ -86,18 +86,17 @@ export function ActionBar({ incident }: { incident: Incident }) {
       </div>
       {assigning && (
         <form onSubmit={submitAssign} className="flex flex-wrap items-end gap-2">
-          <div className="flex flex-col">
-            <label htmlFor={inputId} className="text-xs font-medium text-muted">
-              Assign to (name or e-mail)
-            </label>
-            <input
-              id={inputId}
-              ref={assigneeInput}
-              value={assignee}
-              onChange={(event) => setAssignee(event.target.value)}
-              className="w-64 rounded-md border border-line bg-canvas px-2 py-1 text-sm text-fg"
-            />
-          </div>
+          <Field label="Assign to (name or e-mail)" compact>
+            {(id) => (
+              <input
+                id={id}
+                ref={assigneeInput}
+                value={assignee}
+                onChange={(event) => setAssignee(event.target.value)}
+                className="w-64 rounded-md border border-line bg-canvas px-2 py-1 text-sm text-fg"
+              />
+            )}
+          </Field>
           <Button type="submit" variant="primary" disabled={!assignee.trim()}>
             Assign
           </Button>
