@@ -12,6 +12,7 @@ import type { Incident } from '../../shared/api/types';
 import { pluralize } from '../../shared/lib/format';
 import { useDocumentTitle } from '../../shared/ui/Brand';
 import { ErrorMessage } from '../../shared/ui/ErrorMessage';
+import { Notice } from '../../shared/ui/Notice';
 import { SeverityCount } from '../../shared/ui/Severity';
 
 export const DASHBOARD_DEFAULTS: ListFilters = { ...NO_FILTERS, status: ['open', 'acknowledged'] };
@@ -55,9 +56,7 @@ export function DashboardRoute() {
       />
       {list.isError && <ErrorMessage error={list.error} title="Could not load incidents" />}
       {list.data && !list.data.complete && (
-        <p role="status" className="rounded-md border border-line bg-subtle px-3 py-2 text-sm">
-          Showing the newest {LIST_CAP.toLocaleString('en')} incidents only. Narrow the filters to see the rest.
-        </p>
+        <Notice tone="info">Showing the newest {LIST_CAP.toLocaleString('en')} incidents only. Narrow the filters to see the rest.</Notice>
       )}
       {list.isPending && <p className="py-10 text-center text-muted">Loading incidents…</p>}
       {loaded && items.length === 0 && (

@@ -8,6 +8,7 @@ import { NO_FILTERS, type ListFilters } from '../../shared/api/filters';
 import { incidentListOptions, LIST_CAP } from '../../shared/api/incidents';
 import { useDocumentTitle } from '../../shared/ui/Brand';
 import { ErrorMessage } from '../../shared/ui/ErrorMessage';
+import { Notice } from '../../shared/ui/Notice';
 
 export const HISTORY_DEFAULTS: ListFilters = { ...NO_FILTERS, status: ['resolved'], range: '7d' };
 
@@ -28,10 +29,10 @@ export function HistoryRoute() {
       <FilterBar filters={filters} defaults={HISTORY_DEFAULTS} onChange={setFilters} />
       {list.isError && <ErrorMessage error={list.error} title="Could not load the history" />}
       {list.data && !list.data.complete && (
-        <p role="status" className="rounded-md border border-line bg-subtle px-3 py-2 text-sm">
+        <Notice tone="info">
           Showing the newest {LIST_CAP.toLocaleString('en')} resolved incidents only; MTTA and MTTR cover those. Narrow the range to
           see the rest.
-        </p>
+        </Notice>
       )}
       {list.isPending && <p className="py-10 text-center text-muted">Loading resolved incidents…</p>}
       {list.data && <HistoryTimeline items={items} loaded={list.isSuccess && !list.isPlaceholderData} />}

@@ -5,6 +5,7 @@ import { session, useSession } from '../../shared/lib/session';
 import { Button } from '../../shared/ui/Button';
 import { ErrorMessage } from '../../shared/ui/ErrorMessage';
 import { Field } from '../../shared/ui/Field';
+import { Notice } from '../../shared/ui/Notice';
 
 /**
  * Asks for the API token and a display name (the `actor` of your actions). The token is tried
@@ -35,9 +36,9 @@ export function SignInForm({ onSignedIn }: { onSignedIn: () => void }) {
   return (
     <form onSubmit={submit} className="space-y-4" aria-describedby={current.expired ? 'expired' : undefined}>
       {current.expired && (
-        <p id="expired" role="alert" className="rounded-md border border-danger/40 bg-danger-bg px-3 py-2 text-sm text-danger">
+        <Notice tone="error" id="expired">
           The API refused your token (401). Sign in again.
-        </p>
+        </Notice>
       )}
       <Field
         label="API token"

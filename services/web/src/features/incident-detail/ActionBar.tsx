@@ -7,6 +7,7 @@ import { useHotkeys } from '../../shared/lib/hotkeys';
 import { useSession } from '../../shared/lib/session';
 import { Button } from '../../shared/ui/Button';
 import { Field } from '../../shared/ui/Field';
+import { Notice } from '../../shared/ui/Notice';
 
 const labels: Record<ActionKind, { idle: string; pending: string; done: string }> = {
   acknowledge: { idle: 'Acknowledge', pending: 'Acknowledging…', done: 'Acknowledged' },
@@ -121,9 +122,7 @@ function Outcome({ action, incident }: { action: ReturnType<typeof useIncidentAc
           : 'Assignment cleared.'
         : `${labels[kind].done} at ${formatDateTime(result.updated_at)}. The incident is now ${result.status}.`;
     return (
-      <p role="status" className="rounded-md border border-ok/40 bg-ok-bg px-3 py-2 text-sm text-ok">
-        {text}
-      </p>
+      <Notice tone="ok">{text}</Notice>
     );
   }
   if (action.isError) {
@@ -131,14 +130,14 @@ function Outcome({ action, incident }: { action: ReturnType<typeof useIncidentAc
     const conflict = error instanceof ApiError && error.code === 'conflict';
     const kind = action.variables?.kind ?? 'acknowledge';
     return (
-      <div role="alert" className="rounded-md border border-danger/40 bg-danger-bg px-3 py-2 text-sm text-danger">
+      <Notice tone="error">
         <p>
           <strong className="font-semibold">{conflict ? 'Conflict' : `Could not ${labels[kind].idle.toLowerCase()}`}:</strong>{' '}
           {error.message}
           {error instanceof ApiError && error.code === 'timeout' && ' Check the incident before you try again.'}
         </p>
         {conflict && <p className="mt-1">{currentState(incident)}</p>}
-      </div>
+      </Notice>
     );
   }
   return null;

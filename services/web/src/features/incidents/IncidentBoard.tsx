@@ -10,6 +10,7 @@ import { useSession } from '../../shared/lib/session';
 import { Age } from '../../shared/ui/Age';
 import { errorText } from '../../shared/ui/ErrorMessage';
 import { SeverityBadge, SeverityCount, severityStyle } from '../../shared/ui/Severity';
+import { Notice } from '../../shared/ui/Notice';
 import { StatusBadge } from '../../shared/ui/Status';
 import { VirtualList, type VirtualListHandle } from '../../shared/ui/VirtualList';
 import { SEVERITIES, boardRows, groupByService, type BoardRow } from './grouping';
@@ -17,7 +18,8 @@ import { useFreshIncidents } from './useFreshIncidents';
 
 const ROW_HEIGHT = { group: 44, incident: 52, more: 40 } as const;
 
-interface Notice {
+/** What the last action from the board came to. */
+interface Outcome {
   tone: 'ok' | 'error';
   text: string;
 }
@@ -50,7 +52,7 @@ export function IncidentBoard({ items, loaded }: { items: Incident[]; loaded: bo
   const rows = useMemo(() => boardRows(groups, collapsed, expanded), [groups, collapsed, expanded]);
   const [selectedId, setSelectedId] = useState<string | null>(null);
   const [focusId, setFocusId] = useState<string | null>(null);
-  const [notice, setNotice] = useState<Notice | null>(null);
+  const [notice, setNotice] = useState<Outcome | null>(null);
   const [pendingId, setPendingId] = useState<string | null>(null);
   const { fresh, announcement } = useFreshIncidents(loaded ? items : undefined);
 
@@ -141,14 +143,9 @@ export function IncidentBoard({ items, loaded }: { items: Incident[]; loaded: bo
         {announcement}
       </div>
       {notice && (
-        <div
-          role={notice.tone === 'error' ? 'alert' : 'status'}
-          className={`mb-2 rounded-md border px-3 py-2 text-sm ${
-            notice.tone === 'error' ? 'border-danger/40 bg-danger-bg text-danger' : 'border-ok/40 bg-ok-bg text-ok'
-          }`}
-        >
+        <Notice tone={notice.tone} className="mb-2">
           {notice.text}
-        </div>
+        </Notice>
       )}
       <VirtualList
         ref={listRef}

@@ -1,5 +1,6 @@
 import { TriangleAlert } from 'lucide-react';
 import { ApiError } from '../api/client';
+import { Notice } from './Notice';
 
 export function errorText(error: unknown): string {
   if (error instanceof ApiError) return error.message;
@@ -9,12 +10,12 @@ export function errorText(error: unknown): string {
 
 export function ErrorMessage({ error, title }: { error: unknown; title?: string }) {
   return (
-    <div role="alert" className="flex items-start gap-2 rounded-md border border-danger/40 bg-danger-bg px-3 py-2 text-sm text-danger">
+    <Notice tone="error" className="flex items-start gap-2">
       <TriangleAlert aria-hidden="true" className="mt-0.5 size-4 shrink-0" />
       <p>
         {title && <strong className="font-semibold">{title}: </strong>}
         {errorText(error)}
       </p>
-    </div>
+    </Notice>
   );
 }
