@@ -69,7 +69,7 @@ impl Stack {
     pub async fn start_with(options: StackOptions) -> Stack {
         // The services' logs, when asked for: RUST_LOG=warn cargo test -p tocsin-e2e -- --nocapture
         if std::env::var_os("RUST_LOG").is_some() {
-            tocsin_runtime::telemetry::init("e2e");
+            tocsin_runtime::logging::init("e2e");
         }
         let db = TestDatabase::new().await;
         let redis = TestRedis::new();

@@ -8,11 +8,11 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod openapi;
 pub mod readiness;
 pub mod shutdown;
-pub mod telemetry;
 pub mod traces;
 
 pub use config::{ConfigError, Env, Secret};

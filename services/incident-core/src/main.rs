@@ -16,7 +16,7 @@ fn usage() -> String {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tocsin_runtime::telemetry::init("incident-core");
+    tocsin_runtime::logging::init("incident-core");
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest = args.get(1..).unwrap_or_default();
     match args.first().map(String::as_str) {

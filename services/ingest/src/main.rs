@@ -4,7 +4,7 @@ use tocsin_runtime::Env;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tocsin_runtime::telemetry::init("ingest");
+    tocsin_runtime::logging::init("ingest");
     let config = Config::from_env(&Env::from_process())?;
     let shutdown = tocsin_runtime::shutdown::on_signal();
     let app = Application::build(config, shutdown).await?;
