@@ -81,6 +81,21 @@ pub enum OccurrenceChange {
     Stale,
 }
 
+impl OccurrenceChange {
+    /// The word for it in the `change` label of `tocsin_core_alerts_processed_total`, the
+    /// `alert.change` span attribute and the logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OccurrenceChange::Opened => "opened",
+            OccurrenceChange::OpenedResolved => "opened_resolved",
+            OccurrenceChange::Refreshed => "refreshed",
+            OccurrenceChange::Resolved => "resolved",
+            OccurrenceChange::Refired => "refired",
+            OccurrenceChange::Stale => "stale",
+        }
+    }
+}
+
 /// Settles an incoming report against what is stored. `received_at` is when ingest accepted the
 /// report, the only time a firing report carries besides `startsAt`.
 pub fn merge(

@@ -21,7 +21,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tocsin_bus::{Consumer, Delivery};
-use tocsin_domain::{AlertReceived, IncidentFacts, OccurrenceChange};
+use tocsin_domain::{AlertReceived, IncidentFacts};
 use tocsin_runtime::traces::{SpanKind, TraceSpan};
 use tocsin_storage::AsyncConnection;
 use tocsin_storage::StorageError;
@@ -205,7 +205,7 @@ impl BatchSpans {
 
     fn applied(&mut self, index: usize, outcome: &IntakeOutcome) {
         let Some(span) = self.alerts.get_mut(index).filter(|span| span.is_recording()) else { return };
-        span.set_str("alert.change", change_name(outcome.change));
+        span.set_str("alert.change", outcome.change.as_str());
         if let Some(incident_id) = outcome.incident_id {
             span.set_str("incident.id", &incident_id.to_string());
         }
@@ -260,17 +260,6 @@ async fn apply_once(
     // Borrowed, not cloned: this runs for every batch, and again on every retry.
     let reports: Vec<&AlertReceived> = batch.iter().map(|delivery| &delivery.envelope.payload).collect();
     conn.transaction(async |conn| apply_alerts(conn, &reports, traces, settings, OffsetDateTime::now_utc()).await).await
-}
-
-pub(crate) fn change_name(change: OccurrenceChange) -> &'static str {
-    match change {
-        OccurrenceChange::Opened => "opened",
-        OccurrenceChange::OpenedResolved => "opened_resolved",
-        OccurrenceChange::Refreshed => "refreshed",
-        OccurrenceChange::Resolved => "resolved",
-        OccurrenceChange::Refired => "refired",
-        OccurrenceChange::Stale => "stale",
-    }
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ impl Core {
     fn record_outcomes(&self, batch: &[Delivery<AlertReceived>], outcomes: &[IntakeOutcome]) {
         let now = OffsetDateTime::now_utc();
         for (delivery, outcome) in batch.iter().zip(outcomes) {
-            let change = alerts::change_name(outcome.change);
+            let change = outcome.change.as_str();
             self.metrics.alerts_processed.get_or_create(&metrics::ChangeLabel { change }).inc();
             let waited = (now - delivery.envelope.payload.received_at).as_seconds_f64().max(0.0);
             self.metrics.alert_latency.observe(waited);
