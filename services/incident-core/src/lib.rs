@@ -21,15 +21,13 @@ use crate::config::Config;
 use crate::incidents::{IntakeOutcome, IntakeSettings};
 use crate::metrics::CoreMetrics;
 use crate::retention::{Retention, RetentionMetrics, RetentionStatus};
-use actix_web::dev::Server;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tocsin_bus::{Bus, BusMetrics, BusSettings, Consumer, ConsumerSettings, Delivery, Stream};
-use tocsin_domain::{AlertReceived, Command, OccurrenceChange};
-use tocsin_runtime::http::{self, HttpSettings};
-use tocsin_runtime::metrics::HttpMetrics;
+use tocsin_domain::{AlertReceived, OccurrenceChange};
+use tocsin_runtime::metrics::PoolGauges;
 use tocsin_runtime::traces::Tracer;
-use tocsin_runtime::{Metrics, Readiness};
+use tocsin_runtime::{Service, ServiceSettings};
 use tocsin_storage::{Pool, PoolSettings};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -45,7 +43,7 @@ pub(crate) struct Core {
     /// Transactions a large batch of alerts is split into (`alerts::shards`).
     pub apply_shards: usize,
     pub metrics: CoreMetrics,
-    pub pool_gauges: tocsin_runtime::metrics::PoolGauges,
+    pub pool_gauges: PoolGauges,
     /// Poked after every commit, so events reach the stream without waiting for the next poll.
     pub relay_wakeup: Notify,
     pub tracer: Tracer,
@@ -71,16 +69,7 @@ impl Core {
     }
 }
 
-pub struct Application {
-    port: u16,
-    server: Server,
-    core: Arc<Core>,
-    alerts: Consumer<AlertReceived>,
-    commands: Consumer<Command>,
-    metrics_refresh: std::time::Duration,
-    retention: Retention,
-    shutdown: CancellationToken,
-}
+pub struct Application(Service);
 
 impl Application {
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Application> {
@@ -96,13 +85,20 @@ impl Application {
                 ..BusSettings::default()
             },
         )?;
-        let tracer = Tracer::install(config.otel.as_ref())?;
-        let mut registry = tocsin_runtime::metrics::registry();
-        let http_metrics = HttpMetrics::register(&mut registry);
-        let bus_metrics = BusMetrics::register(&mut registry);
-        let core_metrics = CoreMetrics::register(&mut registry, config.incident_metrics_max_series);
-        let pool_gauges = tocsin_runtime::metrics::PoolGauges::register(&mut registry);
-        let retention_metrics = RetentionMetrics::register(&mut registry);
+        let mut service = Service::builder(
+            ServiceSettings {
+                name: "incident-core",
+                listen_addr: &config.listen_addr,
+                http_workers: config.http_workers,
+                otel: config.otel.as_ref(),
+                operator_tokens: config.operator_tokens.clone(),
+            },
+            shutdown,
+        )?;
+        let bus_metrics = BusMetrics::register(service.registry());
+        let core_metrics = CoreMetrics::register(service.registry(), config.incident_metrics_max_series);
+        let pool_gauges = PoolGauges::register(service.registry());
+        let retention_metrics = RetentionMetrics::register(service.registry());
 
         let consumer_settings = ConsumerSettings {
             batch_size: config.batch_size,
@@ -130,76 +126,48 @@ impl Application {
 
         let retention_status = RetentionStatus::new(&config.retention);
         let archive_location = config.archive.as_ref().map_or("off".to_owned(), |a| a.location().to_owned());
-        let readiness = Readiness::default()
-            .detail_for(config.operator_tokens.clone())
-            .with("postgres", tocsin_storage::readiness_check(&pool))
-            .with("redis", bus.readiness_check())
-            .with_detail("retention", {
-                let status = retention_status.clone();
-                move || status.get()
-            })
-            .with_detail("archive", move || archive_location.clone());
-        let listener = http::bind(&config.listen_addr)?;
-        let port = listener.local_addr()?.port();
-        let server = http::serve(
-            HttpSettings { listener, workers: config.http_workers, service: "incident-core", tracer: tracer.clone() },
-            Metrics::new(registry),
-            http_metrics,
-            readiness,
-            shutdown.clone(),
-            |_: &mut actix_web::web::ServiceConfig| {},
-        )?;
         let retention = Retention {
             pool: pool.clone(),
             settings: config.retention,
             archive: config.archive,
             metrics: retention_metrics,
-            status: retention_status,
+            status: retention_status.clone(),
         };
         let core = Arc::new(Core {
-            pool,
-            bus,
+            pool: pool.clone(),
+            bus: bus.clone(),
             intake: config.intake,
             apply_shards: config.apply_shards,
             metrics: core_metrics,
             pool_gauges,
             relay_wakeup: Notify::new(),
-            tracer,
+            tracer: service.tracer().clone(),
         });
         let metrics_refresh = config.metrics_refresh_interval;
-        Ok(Application { port, server, core, alerts, commands, metrics_refresh, retention, shutdown })
+
+        service
+            .check("postgres", tocsin_storage::readiness_check(&pool))
+            .check("redis", bus.readiness_check())
+            .detail("retention", move || retention_status.get())
+            .detail("archive", move || archive_location.clone())
+            .critical_task("redis upkeep", |stop| bus.run_in_background(vec![Stream::Events], stop))
+            .task("alert loop", |stop| alerts::run(core.clone(), alerts, stop))
+            .task("command loop", |stop| commands::run(core.clone(), commands, stop))
+            .task("outbox relay", |stop| relay::run(core.clone(), stop))
+            .task("gauges", |stop| gauges::run(core.clone(), metrics_refresh, stop))
+            .task("retention", |stop| retention::run(retention, stop));
+        // Only the probes and metrics: incident-core serves no one else.
+        let service = service.serve(|_: &mut actix_web::web::ServiceConfig| {})?;
+        Ok(Application(service))
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.0.port()
     }
 
-    /// Runs the HTTP server and the loops until shutdown; each loop finishes the work it
-    /// holds first, and the spans still waiting are exported last.
+    /// Runs the loops beside the probes until shutdown; each loop finishes the work it holds
+    /// first, and the spans still waiting are exported last.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let alert_loop = tokio::spawn(alerts::run(self.core.clone(), self.alerts, self.shutdown.clone()));
-        let command_loop = tokio::spawn(commands::run(self.core.clone(), self.commands, self.shutdown.clone()));
-        let relay_loop = tokio::spawn(relay::run(self.core.clone(), self.shutdown.clone()));
-        let gauge_loop = tokio::spawn(gauges::run(self.core.clone(), self.metrics_refresh, self.shutdown.clone()));
-        let retention_loop = tokio::spawn(retention::run(self.retention, self.shutdown.clone()));
-        let bus_work =
-            tokio::spawn(self.core.bus.clone().run_in_background(vec![Stream::Events], self.shutdown.clone()));
-        let served = self.server.await;
-        // The server stops on the same token; the loops finish their batch.
-        self.shutdown.cancel();
-        let loops = vec![
-            ("alert loop", alert_loop),
-            ("command loop", command_loop),
-            ("outbox relay", relay_loop),
-            ("gauges", gauge_loop),
-            ("retention", retention_loop),
-        ];
-        tocsin_runtime::shutdown::join_within(loops, tocsin_runtime::shutdown::DRAIN_TIMEOUT).await;
-        self.core.tracer.shutdown().await;
-        // A Redis too old for the bus stops the service, and it exits with why.
-        if let Ok(Err(error)) = bus_work.await {
-            return Err(std::io::Error::other(error));
-        }
-        served
+        self.0.run_until_stopped().await
     }
 }

@@ -29,7 +29,6 @@ use crate::metrics::{DeliveryMetrics, KindLabel, ReasonLabel};
 use crate::pacing::Pacer;
 use crate::routing::{ProcessSecrets, Routing, TargetKind};
 use crate::slack_access::{Refusal, SlackAccess};
-use actix_web::dev::Server;
 use actix_web::web;
 use anyhow::Context;
 use prometheus_client::metrics::counter::Counter;
@@ -37,11 +36,9 @@ use prometheus_client::metrics::family::Family;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tocsin_bus::{Bus, BusMetrics, BusSettings, Consumer, ConsumerSettings, Stream};
-use tocsin_runtime::http::{self, HttpSettings};
-use tocsin_runtime::metrics::HttpMetrics;
-use tocsin_runtime::traces::Tracer;
-use tocsin_runtime::{Metrics, Readiness};
-use tocsin_storage::{Pool, PoolSettings};
+use tocsin_runtime::metrics::PoolGauges;
+use tocsin_runtime::{Service, ServiceSettings};
+use tocsin_storage::PoolSettings;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -50,18 +47,7 @@ pub use crate::deliveries::DEAD_LETTER_STREAM;
 /// The consumer group notifier replicas share on the events stream.
 pub const CONSUMER_GROUP: &str = "notifier";
 
-pub struct Application {
-    port: u16,
-    server: Server,
-    event_loop: EventLoop,
-    worker: Worker,
-    pool: Pool,
-    pool_gauges: tocsin_runtime::metrics::PoolGauges,
-    /// For the bus's background work: the Redis version check, trimming the commands stream.
-    bus: Bus,
-    tracer: Tracer,
-    shutdown: CancellationToken,
-}
+pub struct Application(Service);
 
 impl Application {
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Application> {
@@ -96,19 +82,26 @@ impl Application {
                 ..BusSettings::default()
             },
         )?;
-        let tracer = Tracer::install(config.otel.as_ref())?;
-        let mut registry = tocsin_runtime::metrics::registry();
-        let http_metrics = HttpMetrics::register(&mut registry);
-        let bus_metrics = BusMetrics::register(&mut registry);
-        let pool_gauges = tocsin_runtime::metrics::PoolGauges::register(&mut registry);
-        let delivery_metrics = DeliveryMetrics::register(&mut registry);
+        let mut service = Service::builder(
+            ServiceSettings {
+                name: "notifier",
+                listen_addr: &config.listen_addr,
+                http_workers: config.http_workers,
+                otel: config.otel.as_ref(),
+                operator_tokens: config.operator_tokens.clone(),
+            },
+            shutdown,
+        )?;
+        let bus_metrics = BusMetrics::register(service.registry());
+        let pool_gauges = PoolGauges::register(service.registry());
+        let delivery_metrics = DeliveryMetrics::register(service.registry());
         // Every configured channel's series exist from the start, at zero, so a rate over them is 0
         // rather than absent until the first failure.
         for channel in channels.values() {
             delivery_metrics.initialise(channel.kind());
         }
         let events_seen = Family::<KindLabel, Counter>::default();
-        registry.register("notifier_events", "Incident events received, by kind", events_seen.clone());
+        service.registry().register("notifier_events", "Incident events received, by kind", events_seen.clone());
         let consumer = Consumer::new(
             bus.clone(),
             Stream::Events,
@@ -131,7 +124,7 @@ impl Application {
             routing: routing.clone(),
             events_seen,
             wake: wake.clone(),
-            tracer: tracer.clone(),
+            tracer: service.tracer().clone(),
         };
         let worker = Worker {
             pool: pool.clone(),
@@ -146,17 +139,10 @@ impl Application {
             public_url: config.public_url.clone(),
             metrics: delivery_metrics,
             wake,
-            tracer: tracer.clone(),
+            tracer: service.tracer().clone(),
         };
-
-        let readiness = Readiness::default()
-            .with("postgres", tocsin_storage::readiness_check(&pool))
-            .with("redis", bus.readiness_check())
-            .detail_for(config.operator_tokens.clone());
-        let listener = http::bind(&config.listen_addr)?;
-        let port = listener.local_addr()?.port();
         let clicks_refused = Family::<ReasonLabel, Counter>::default();
-        registry.register(
+        service.registry().register(
             "notifier_slack_clicks_refused",
             "Slack button clicks not acted on, by reason (SLACK_ALLOWED_TEAMS, SLACK_ALLOWED_USER_GROUPS)",
             clicks_refused.clone(),
@@ -169,56 +155,45 @@ impl Application {
             web::Data::new(slack_actions::SlackActions {
                 signing_secret,
                 bus: bus.clone(),
-                tracer: tracer.clone(),
+                tracer: service.tracer().clone(),
                 access,
                 http: http_client.clone(),
                 refused: clicks_refused,
             })
         });
-        let server = http::serve(
-            HttpSettings { listener, workers: config.http_workers, service: "notifier", tracer: tracer.clone() },
-            Metrics::new(registry),
-            http_metrics,
-            readiness,
-            shutdown.clone(),
-            move |cfg: &mut web::ServiceConfig| {
-                if let Some(slack) = &slack {
-                    cfg.service(
-                        web::resource("/slack/actions")
-                            .app_data(slack.clone())
-                            // Slack's payloads are small; anything big is not Slack.
-                            .app_data(web::PayloadConfig::new(64 * 1024))
-                            .route(web::post().to(slack_actions::handle)),
-                    );
-                }
-            },
-        )?;
-        Ok(Application { port, server, event_loop, worker, pool, pool_gauges, bus, tracer, shutdown })
+
+        service
+            .check("postgres", tocsin_storage::readiness_check(&pool))
+            .check("redis", bus.readiness_check())
+            .critical_task("redis upkeep", |stop| bus.run_in_background(vec![Stream::Commands], stop))
+            .task("event loop", |stop| event_loop.run(stop))
+            .task("delivery worker", |stop| worker.run(stop))
+            .task("pool gauges", |stop| {
+                pool_gauges.keep_updated(stop, move || {
+                    let usage = tocsin_storage::pool_usage(&pool);
+                    (usage.in_use, usage.idle, usage.max, usage.waiting)
+                })
+            });
+        let service = service.serve(move |routes: &mut web::ServiceConfig| {
+            if let Some(slack) = &slack {
+                routes.service(
+                    web::resource("/slack/actions")
+                        .app_data(slack.clone())
+                        // Slack's payloads are small; anything big is not Slack.
+                        .app_data(web::PayloadConfig::new(64 * 1024))
+                        .route(web::post().to(slack_actions::handle)),
+                );
+            }
+        })?;
+        Ok(Application(service))
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.0.port()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let bus_work = tokio::spawn(self.bus.run_in_background(vec![Stream::Commands], self.shutdown.clone()));
-        let events = tokio::spawn(self.event_loop.run(self.shutdown.clone()));
-        let worker = tokio::spawn(self.worker.run(self.shutdown.clone()));
-        let pool = self.pool;
-        let gauge_loop = tokio::spawn(self.pool_gauges.keep_updated(self.shutdown.clone(), move || {
-            let usage = tocsin_storage::pool_usage(&pool);
-            (usage.in_use, usage.idle, usage.max, usage.waiting)
-        }));
-        let served = self.server.await;
-        self.shutdown.cancel();
-        let tasks = vec![("event loop", events), ("delivery worker", worker), ("gauges", gauge_loop)];
-        tocsin_runtime::shutdown::join_within(tasks, tocsin_runtime::shutdown::DRAIN_TIMEOUT).await;
-        self.tracer.shutdown().await;
-        // A Redis too old for the bus stops the service, and it exits with why.
-        if let Ok(Err(error)) = bus_work.await {
-            return Err(std::io::Error::other(error));
-        }
-        served
+        self.0.run_until_stopped().await
     }
 }
 
