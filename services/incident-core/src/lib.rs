@@ -7,11 +7,12 @@
 //! arbitrates races, and entries a crashed replica held are claimed by the others.
 
 mod alerts;
+pub mod archival;
+pub mod cli;
 mod commands;
 pub mod config;
 mod gauges;
 pub mod incidents;
-pub mod maintenance;
 mod metrics;
 mod relay;
 pub mod retention;

@@ -1,34 +1,20 @@
 use anyhow::Context;
+use clap::Parser;
 use tocsin_incident_core::Application;
+use tocsin_incident_core::archival;
+use tocsin_incident_core::cli::{Cli, Command};
 use tocsin_incident_core::config::Config;
-use tocsin_incident_core::maintenance;
 use tocsin_runtime::Env;
-
-fn usage() -> String {
-    format!(
-        "usage: tocsin-incident-core [serve|migrate|archive|restore]
-  serve    apply alerts and commands to incidents (the default)
-  migrate  apply pending database migrations to DATABASE_URL and exit
-{}",
-        maintenance::USAGE
-    )
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
     tocsin_runtime::logging::init("incident-core");
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let rest = args.get(1..).unwrap_or_default();
-    match args.first().map(String::as_str) {
-        None | Some("serve") => serve().await,
-        Some("migrate") => migrate().await,
-        Some("archive") => maintenance::archive(&Env::from_process(), rest).await,
-        Some("restore") => maintenance::restore(&Env::from_process(), rest).await,
-        Some("-h" | "--help" | "help") => {
-            println!("{}", usage());
-            Ok(())
-        }
-        Some(other) => anyhow::bail!("unknown command `{other}`\n{}", usage()),
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::Migrate => migrate().await,
+        Command::Archive(args) => archival::archive(&Env::from_process(), &args).await,
+        Command::Restore(args) => archival::restore(&Env::from_process(), &args).await,
     }
 }
 
