@@ -101,8 +101,8 @@ pub struct RouteFile {
     pub matchers: Vec<Matcher>,
     #[serde(deserialize_with = "target_names")]
     pub targets: Vec<String>,
-    #[serde(default = "default_events", deserialize_with = "events")]
-    pub events: Vec<EventKind>,
+    #[serde(default)]
+    pub events: Events,
     #[serde(default = "lowest_severity", deserialize_with = "severity")]
     pub min_severity: Severity,
     #[serde(default, rename = "continue")]
@@ -115,8 +115,8 @@ pub struct RouteFile {
 pub struct DefaultRouteFile {
     #[serde(deserialize_with = "target_names")]
     pub targets: Vec<String>,
-    #[serde(default = "default_events", deserialize_with = "events")]
-    pub events: Vec<EventKind>,
+    #[serde(default)]
+    pub events: Events,
     #[serde(default = "lowest_severity", deserialize_with = "severity")]
     pub min_severity: Severity,
 }
@@ -136,28 +136,35 @@ pub const ALL_EVENTS: [EventKind; 7] = [
     EventKind::AlertResolved,
 ];
 
-fn default_events() -> Vec<EventKind> {
-    DEFAULT_EVENTS.to_vec()
-}
-
 fn lowest_severity() -> Severity {
     Severity::Info
 }
 
-/// The routing file's name for an event kind: `created` is the domain's `opened` (which is also
-/// accepted, as that is the name metrics and logs show).
-pub fn event_name(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::Opened => "created",
-        other => other.as_str(),
+/// The word routing files used for `opened` before they used the domain's words. Still read, with a
+/// warning (`super::Builder`), so that a file written then keeps working.
+pub const OLD_OPENED: &str = "created";
+
+/// A route's `events`: the kinds it sends, each once, and where the file wrote [`OLD_OPENED`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Events {
+    pub kinds: Vec<EventKind>,
+    /// Positions in the list (from 0) that say `created`.
+    pub old_words: Vec<usize>,
+}
+
+/// What a route sends when it does not say.
+impl Default for Events {
+    fn default() -> Events {
+        Events { kinds: DEFAULT_EVENTS.to_vec(), old_words: Vec::new() }
     }
 }
 
-fn parse_event(name: &str) -> Result<EventKind, String> {
+/// An event kind by its domain name (`opened`, `alert_added`, ...), or by [`OLD_OPENED`].
+fn parse_event(name: &str) -> Result<EventName, String> {
     match name.trim() {
-        "created" => Ok(EventKind::Opened),
-        other => EventKind::parse(other).ok_or_else(|| {
-            let known: Vec<&str> = ALL_EVENTS.into_iter().map(event_name).collect();
+        OLD_OPENED => Ok(EventName { kind: EventKind::Opened, old_word: true }),
+        other => EventKind::parse(other).map(|kind| EventName { kind, old_word: false }).ok_or_else(|| {
+            let known: Vec<&str> = ALL_EVENTS.into_iter().map(EventKind::as_str).collect();
             format!("unknown event `{other}`, expected one of {}", known.join(", "))
         }),
     }
@@ -278,11 +285,14 @@ impl<'de> Deserialize<'de> for Matcher {
     }
 }
 
-struct EventName(EventKind);
+struct EventName {
+    kind: EventKind,
+    old_word: bool,
+}
 
 impl<'de> Deserialize<'de> for EventName {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<EventName, D::Error> {
-        scalar(deserializer, "an event name", |name| parse_event(name).map(EventName))
+        scalar(deserializer, "an event name", parse_event)
     }
 }
 
@@ -290,15 +300,20 @@ fn severity<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Severity, D::E
     scalar(deserializer, "a severity", parse_severity)
 }
 
-fn events<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<EventKind>, D::Error> {
-    let names: Vec<EventName> = non_empty(deserializer, "a list of events")?;
-    let mut kinds: Vec<EventKind> = Vec::with_capacity(names.len());
-    for EventName(kind) in names {
-        if !kinds.contains(&kind) {
-            kinds.push(kind);
+impl<'de> Deserialize<'de> for Events {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Events, D::Error> {
+        let names: Vec<EventName> = non_empty(deserializer, "a list of events")?;
+        let mut events = Events { kinds: Vec::with_capacity(names.len()), old_words: Vec::new() };
+        for (position, name) in names.into_iter().enumerate() {
+            if name.old_word {
+                events.old_words.push(position);
+            }
+            if !events.kinds.contains(&name.kind) {
+                events.kinds.push(name.kind);
+            }
         }
+        Ok(events)
     }
-    Ok(kinds)
 }
 
 fn target_names<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {

@@ -134,11 +134,13 @@ pub struct Routing {
     targets: Vec<Target>,
     routes: Vec<Route>,
     default_route: Option<Route>,
+    /// What the file says in a way that still works but should change, each placed like an error.
+    warnings: Vec<String>,
 }
 
 impl Routing {
     /// Reads and checks a routing file's text; `source_name` (usually its path) starts every
-    /// error message.
+    /// error message and every warning. Each warning is logged, and kept for [`Routing::warnings`].
     pub fn parse(source_name: &str, text: &str, secrets: &dyn SecretSource) -> Result<Routing, RoutingError> {
         let file = match serde_yaml_ng::from_str::<Option<RoutingFile>>(text) {
             Ok(Some(file)) => file,
@@ -147,7 +149,11 @@ impl Routing {
             }
             Err(error) => return Err(RoutingError::from_yaml(source_name, &error)),
         };
-        Builder { source_name, text, secrets }.routing(file)
+        let routing = Builder { source_name, text, secrets }.routing(file)?;
+        for warning in &routing.warnings {
+            tracing::warn!("{warning}");
+        }
+        Ok(routing)
     }
 
     pub fn load(path: &Path, secrets: &dyn SecretSource) -> Result<Routing, RoutingError> {
@@ -170,7 +176,13 @@ impl Routing {
                 min_severity: Severity::Info,
                 continue_matching: false,
             }),
+            warnings: Vec::new(),
         }
+    }
+
+    /// What the file says in a way that still works but should change (the old word `created`).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// In the order of the file.
@@ -240,6 +252,7 @@ impl Builder<'_> {
     }
 
     fn routing(&self, file: RoutingFile) -> Result<Routing, RoutingError> {
+        let mut warnings = Vec::new();
         let targets = file
             .targets
             .0
@@ -251,15 +264,13 @@ impl Builder<'_> {
             .into_iter()
             .enumerate()
             .map(|(index, route)| {
+                let place = [Step::Key("routes"), Step::Index(index)];
+                warnings.extend(self.old_words(&place, &route.events));
                 Ok(Route {
-                    targets: self.target_indices(
-                        &targets,
-                        &route.targets,
-                        &[Step::Key("routes"), Step::Index(index)],
-                    )?,
+                    targets: self.target_indices(&targets, &route.targets, &place)?,
                     name: route.name,
                     matchers: route.matchers,
-                    events: route.events,
+                    events: route.events.kinds,
                     min_severity: route.min_severity,
                     continue_matching: route.continue_matching,
                 })
@@ -267,14 +278,18 @@ impl Builder<'_> {
             .collect::<Result<Vec<_>, RoutingError>>()?;
         let default_route = match file.default_route {
             None => None,
-            Some(route) => Some(Route {
-                name: None,
-                matchers: Vec::new(),
-                targets: self.target_indices(&targets, &route.targets, &[Step::Key("default_route")])?,
-                events: route.events,
-                min_severity: route.min_severity,
-                continue_matching: false,
-            }),
+            Some(route) => {
+                let place = [Step::Key("default_route")];
+                warnings.extend(self.old_words(&place, &route.events));
+                Some(Route {
+                    name: None,
+                    matchers: Vec::new(),
+                    targets: self.target_indices(&targets, &route.targets, &place)?,
+                    events: route.events.kinds,
+                    min_severity: route.min_severity,
+                    continue_matching: false,
+                })
+            }
         };
         if routes.is_empty() && default_route.is_none() {
             return Err(RoutingError::new(
@@ -283,7 +298,24 @@ impl Builder<'_> {
                 "there are no routes and no default_route, so nothing would ever be sent",
             ));
         }
-        Ok(Routing { targets, routes, default_route })
+        Ok(Routing { targets, routes, default_route, warnings })
+    }
+
+    /// A warning for each `created` in the `events` of the route at `route`, placed like an error.
+    fn old_words(&self, route: &[Step<'_>], events: &file::Events) -> Vec<String> {
+        events
+            .old_words
+            .iter()
+            .map(|&position| {
+                let at = [route, &[Step::Key("events"), Step::Index(position)]].concat();
+                let message = format!(
+                    "{}: `{}` is the old word for `opened`; it is still read, but write `opened`",
+                    locate::display(&at),
+                    file::OLD_OPENED
+                );
+                RoutingError::new(self.source_name, locate::line_of(self.text, &at), message).to_string()
+            })
+            .collect()
     }
 
     fn target(&self, name: String, target: TargetFile) -> Result<Target, RoutingError> {
@@ -575,6 +607,7 @@ mod tests {
             ]
         );
         assert!(!routing.is_empty());
+        assert_eq!(routing.warnings(), [] as [String; 0], "the example uses today's words");
         match routing.target("payments-slack").map(|target| &target.kind) {
             Some(TargetKind::Slack { channel, token }) => {
                 assert_eq!(channel, "#payments-oncall");
@@ -672,6 +705,7 @@ mod tests {
             panic!("expected the first example and the simple case, found {} routing files", files.len());
         };
         let first_example = parse(first_example);
+        assert_eq!(first_example.warnings(), [] as [String; 0], "the guide uses today's words");
         let payments = incident("payments", "production", "payments", Severity::Warning, &[]);
         assert_eq!(sent_to(&first_example, EventKind::Acknowledged, &payments), ["payments-slack"]);
         let search = incident("search", "production", "search", Severity::Info, &[]);
@@ -758,7 +792,7 @@ routes:
     min_severity: critical
 default_route:
   targets: [c]
-  events: [created]
+  events: [opened]
   min_severity: warning
 "
         ));
@@ -774,6 +808,73 @@ default_route:
         assert_eq!(sent_to(&only_default, EventKind::Opened, &quiet), ["b"]);
     }
 
+    /// What `run` logged, as text, with what it returned.
+    fn logged<T>(run: impl FnOnce() -> T) -> (T, String) {
+        #[derive(Clone, Default)]
+        struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                if let Ok(mut buffer) = self.0.lock() {
+                    buffer.extend_from_slice(bytes);
+                }
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+        let returned = tracing::subscriber::with_default(subscriber, run);
+        let text = buffer.0.lock().map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).unwrap_or_default();
+        (returned, text)
+    }
+
+    #[test]
+    fn opened_is_the_word_and_the_old_created_is_still_read_with_a_warning() {
+        let text = format!(
+            "{TARGETS}\
+routes:
+  - matchers: [team=payments]
+    targets: [a]
+    events: [resolved, created]
+default_route:
+  targets: [b]
+  events: [created]
+"
+        );
+        let (routing, log) = logged(|| parse(&text));
+        let payments = incident("payments", "production", "payments", Severity::Info, &[]);
+        assert_eq!(sent_to(&routing, EventKind::Opened, &payments), ["a"]);
+        let search = incident("search", "production", "search", Severity::Info, &[]);
+        assert_eq!(sent_to(&routing, EventKind::Opened, &search), ["b"]);
+        let line = TARGETS.lines().count();
+        assert_eq!(
+            routing.warnings(),
+            [
+                format!(
+                    "routing file test.yaml: line {}: routes[0].events[1]: `created` is the old word for `opened`; \
+                     it is still read, but write `opened`",
+                    line + 4
+                ),
+                format!(
+                    "routing file test.yaml: line {}: default_route.events[0]: `created` is the old word for \
+                     `opened`; it is still read, but write `opened`",
+                    line + 7
+                ),
+            ]
+        );
+        for warning in routing.warnings() {
+            assert!(log.contains(warning) && log.contains("WARN"), "not logged: {warning}\n{log}");
+        }
+
+        let (routing, log) = logged(|| parse(&text.replace("created", "opened")));
+        assert_eq!(sent_to(&routing, EventKind::Opened, &payments), ["a"]);
+        assert_eq!(sent_to(&routing, EventKind::Opened, &search), ["b"]);
+        assert!(routing.warnings().is_empty() && log.is_empty(), "{log}");
+    }
+
     #[test]
     fn events_default_to_the_lifecycle_and_can_be_chosen() {
         use EventKind::*;
@@ -784,7 +885,7 @@ routes:
     targets: [a]
   - matchers: [team=checkout]
     targets: [b]
-    events: [opened, alert_added, alert_resolved, created]
+    events: [opened, alert_added, alert_resolved, opened]
 "
         ));
         let payments = incident("payments", "production", "payments", Severity::Info, &[]);
@@ -910,10 +1011,10 @@ routes:
     #[test]
     fn an_unknown_event_or_severity_is_named_with_its_line() {
         let error = error_on_line(
-            &format!("{TARGETS}routes:\n  - targets: [a]\n    events:\n      - created\n      - closed\n"),
+            &format!("{TARGETS}routes:\n  - targets: [a]\n    events:\n      - opened\n      - closed\n"),
             12,
         );
-        assert!(error.contains("unknown event `closed`, expected one of created, acknowledged, resolved, reopened, assigned, alert_added, alert_resolved"), "{error}");
+        assert!(error.contains("unknown event `closed`, expected one of opened, acknowledged, resolved, reopened, assigned, alert_added, alert_resolved"), "{error}");
         let error = error_on_line(&format!("{TARGETS}routes:\n  - targets: [a]\n    min_severity: sev2\n"), 10);
         assert!(error.contains("unknown severity `sev2`"), "{error}");
         let error = error_on_line(&format!("{TARGETS}default_route:\n  targets: [a]\n  events: []\n"), 10);
