@@ -202,7 +202,10 @@ pub async fn backlog(conn: &mut AsyncPgConnection) -> Result<i64, StorageError> 
 /// Where an incident's notification lives on a target.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 pub struct ThreadRow {
-    pub channel: String,
+    /// The Slack channel id, or the GitHub repository. The column is `channel`, the name archives
+    /// already carry.
+    pub location: String,
+    /// The message's `ts`, or the number.
     pub reference: String,
 }
 
@@ -219,9 +222,12 @@ pub async fn thread(
         .optional()?)
 }
 
-/// The channel (as the channel's API names it: a Slack channel id) where the target's latest
-/// thread lives, if it has started any.
-pub async fn channel_of_target(conn: &mut AsyncPgConnection, target: &str) -> Result<Option<String>, StorageError> {
+/// Where the target's latest thread lives (for a Slack target, the Slack channel's id), if it has
+/// started any.
+pub async fn latest_thread_location(
+    conn: &mut AsyncPgConnection,
+    target: &str,
+) -> Result<Option<String>, StorageError> {
     Ok(notification_threads::table
         .filter(notification_threads::target.eq(target))
         .order(notification_threads::created_at.desc())
@@ -236,14 +242,14 @@ pub async fn remember_thread(
     conn: &mut AsyncPgConnection,
     incident_id: Uuid,
     target: &str,
-    channel: &str,
+    location: &str,
     reference: &str,
 ) -> Result<(), StorageError> {
     diesel::insert_into(notification_threads::table)
         .values((
             notification_threads::incident_id.eq(incident_id),
             notification_threads::target.eq(target),
-            notification_threads::channel.eq(channel),
+            notification_threads::channel.eq(location),
             notification_threads::reference.eq(reference),
         ))
         .on_conflict((notification_threads::incident_id, notification_threads::target))

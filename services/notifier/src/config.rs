@@ -15,7 +15,7 @@
 //! | `HTTP_WORKERS` | `1` | HTTP worker threads |
 //! | `ROUTING_FILE` | unset | the routing file (YAML); see docs/routing.md |
 //! | `SLACK_BOT_TOKEN` | unset | without a routing file: the bot token of the one default route |
-//! | `SLACK_CHANNEL` | unset | without a routing file: the channel of the one default route |
+//! | `SLACK_CHANNEL` | unset | without a routing file: the Slack channel of the one default route |
 //! | `SLACK_SIGNING_SECRET` | unset | verifies Slack's button clicks; without it `/slack/actions` answers 404 |
 //! | `SLACK_API_URL` | `https://slack.com/api` | Slack's Web API (Enterprise Grid, proxies, tests) |
 //! | `SLACK_ALLOWED_TEAMS` | empty: any | comma-separated Slack workspace ids (`T…`); a click from a user of another workspace is refused |
@@ -30,7 +30,7 @@
 //! | `DELIVERY_BACKOFF` | `2s` | wait after the first failure; doubles each time (with jitter) |
 //! | `DELIVERY_MAX_BACKOFF` | `5m` | the longest wait between attempts |
 //! | `DELIVERY_TIMEOUT` | `10s` | an attempt without an answer by then is retried |
-//! | `CHANNEL_INTERVAL` | `1s` | at most one message per channel per this interval; bursts queue |
+//! | `CHANNEL_INTERVAL` | `1s` | at most one message per Slack channel (or Slack webhook) per this interval; bursts queue |
 //! | `API_TOKEN`, `TOKENS_FILE` | unset | tokens that see which check of `/ready` failed and why; without one, `/ready` says only ready or not (docs/security.md) |
 //! | `OTEL_*` | unset: no traces | OpenTelemetry traces (`tocsin_runtime::traces`), off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set |
 
@@ -78,7 +78,7 @@ pub enum RoutingSource {
     File(PathBuf),
     /// The simple case: `SLACK_BOT_TOKEN` and `SLACK_CHANNEL`, one default route.
     SingleSlackChannel {
-        channel: String,
+        slack_channel: String,
         token: Secret,
     },
     /// No notifications at all: events are counted and logged.
@@ -91,20 +91,22 @@ pub struct DeliverySettings {
     pub base_backoff: Duration,
     pub max_backoff: Duration,
     pub attempt_timeout: Duration,
-    pub channel_interval: Duration,
+    /// `CHANNEL_INTERVAL`: the least time between two messages to one Slack channel.
+    pub slack_channel_interval: Duration,
 }
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         let routing = match (env.get("ROUTING_FILE"), env.get("SLACK_BOT_TOKEN"), env.get("SLACK_CHANNEL")) {
             (Some(path), _, _) => RoutingSource::File(PathBuf::from(path)),
-            (None, Some(token), Some(channel)) => {
-                RoutingSource::SingleSlackChannel { channel, token: Secret::new(token) }
+            (None, Some(token), Some(slack_channel)) => {
+                RoutingSource::SingleSlackChannel { slack_channel, token: Secret::new(token) }
             }
             (None, Some(_), None) => {
                 return Err(ConfigError::Missing {
                     name: "SLACK_CHANNEL".into(),
-                    purpose: "SLACK_BOT_TOKEN is set, so notifications need a channel (or set ROUTING_FILE)".into(),
+                    purpose: "SLACK_BOT_TOKEN is set, so notifications need a Slack channel (or set ROUTING_FILE)"
+                        .into(),
                 });
             }
             (None, None, Some(_)) => {
@@ -161,7 +163,7 @@ impl Config {
                 base_backoff: env.duration_or("DELIVERY_BACKOFF", Duration::from_secs(2))?,
                 max_backoff: env.duration_or("DELIVERY_MAX_BACKOFF", Duration::from_secs(300))?,
                 attempt_timeout: env.duration_or("DELIVERY_TIMEOUT", Duration::from_secs(10))?,
-                channel_interval: env.duration_or("CHANNEL_INTERVAL", Duration::from_secs(1))?,
+                slack_channel_interval: env.duration_or("CHANNEL_INTERVAL", Duration::from_secs(1))?,
             },
             operator_tokens: Tokens::optional_from_env(env, &API_TOKEN)?,
             otel: OtelSettings::from_env(env, "notifier")?,
@@ -200,7 +202,9 @@ mod tests {
             ("SLACK_API_URL", "http://127.0.0.1:9/api"),
         ]);
         let config = Config::from_env(&Env::from_pairs(pairs)).unwrap_or_else(|e| panic!("{e}"));
-        assert!(matches!(&config.routing, RoutingSource::SingleSlackChannel { channel, .. } if channel == "#oncall"));
+        assert!(
+            matches!(&config.routing, RoutingSource::SingleSlackChannel { slack_channel, .. } if slack_channel == "#oncall")
+        );
         assert_eq!(config.slack_api_url, "http://127.0.0.1:9/api");
         assert!(config.slack_signing_secret.is_some());
     }

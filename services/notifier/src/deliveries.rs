@@ -6,7 +6,7 @@
 //! - An outcome is recorded before anything else happens to the delivery; while the database is
 //!   away the worker keeps trying, since it knows what happened and nobody else does.
 //! - A delivery whose earlier attempt ended with no outcome recorded (its replica died, the answer
-//!   never came) is in doubt: Slack's bot looks for it in the channel before posting again
+//!   never came) is in doubt: Slack's bot looks for it in the Slack channel before posting again
 //!   (`channels::slack`); the other channels cannot be asked and send it again.
 //! - Only the oldest pending delivery of an incident on a target is claimable: the incident's
 //!   message is posted before it is edited, even across retries.
@@ -22,7 +22,7 @@ use crate::channels::email::Email;
 use crate::channels::github::GitHub;
 use crate::channels::slack::{SlackBot, SlackWebhook};
 use crate::channels::teams::Teams;
-use crate::channels::{Attempt, Delivered, DeliveryError, Summary, Thread};
+use crate::channels::{Attempt, Channel, Delivered, DeliveryError, Summary, Thread};
 use crate::metrics::DeliveryMetrics;
 use rand::Rng;
 use serde::Serialize;
@@ -54,8 +54,9 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 /// How often the backlog gauge is counted again.
 const BACKLOG_REFRESH: Duration = Duration::from_secs(5);
 
-/// A configured place to send to.
-pub enum Channel {
+/// What sends to one target: its channel's client, set up with the target's place and
+/// credentials. One per target, built at start-up.
+pub enum Sender {
     Slack(SlackBot),
     SlackWebhook(SlackWebhook),
     Teams(Teams),
@@ -63,37 +64,15 @@ pub enum Channel {
     GitHub(GitHub),
 }
 
-impl Channel {
-    /// The `channel` label of the delivery metrics.
-    pub fn kind(&self) -> &'static str {
+impl Sender {
+    pub fn channel(&self) -> Channel {
         match self {
-            Channel::Slack(_) => "slack",
-            Channel::SlackWebhook(_) => "slack_webhook",
-            Channel::Teams(_) => "teams",
-            Channel::Email(_) => "email",
-            Channel::GitHub(_) => "github",
+            Sender::Slack(_) => Channel::Slack,
+            Sender::SlackWebhook(_) => Channel::SlackWebhook,
+            Sender::Teams(_) => Channel::Teams,
+            Sender::Email(_) => Channel::Email,
+            Sender::GitHub(_) => Channel::GitHub,
         }
-    }
-
-    /// The name of an attempt's span.
-    fn span_name(&self) -> &'static str {
-        match self {
-            Channel::Slack(_) => "deliver slack",
-            Channel::SlackWebhook(_) => "deliver slack_webhook",
-            Channel::Teams(_) => "deliver teams",
-            Channel::Email(_) => "deliver email",
-            Channel::GitHub(_) => "deliver github",
-        }
-    }
-
-    /// Whether later events of an incident build on what the first one left (a message, an issue).
-    fn keeps_threads(&self) -> bool {
-        matches!(self, Channel::Slack(_) | Channel::GitHub(_))
-    }
-
-    /// Whether a delivery in doubt is looked for on the channel before it is sent again.
-    fn looks_before_resending(&self) -> bool {
-        matches!(self, Channel::Slack(_))
     }
 
     async fn deliver(
@@ -103,11 +82,11 @@ impl Channel {
         attempt: &Attempt,
     ) -> Result<Delivered, DeliveryError> {
         match self {
-            Channel::Slack(slack) => slack.deliver(summary, thread, attempt).await,
-            Channel::SlackWebhook(webhook) => webhook.deliver(summary).await,
-            Channel::Teams(teams) => teams.deliver(summary).await,
-            Channel::Email(email) => email.deliver(summary).await,
-            Channel::GitHub(github) => github.deliver(summary, thread).await,
+            Sender::Slack(slack) => slack.deliver(summary, thread, attempt).await,
+            Sender::SlackWebhook(webhook) => webhook.deliver(summary).await,
+            Sender::Teams(teams) => teams.deliver(summary).await,
+            Sender::Email(email) => email.deliver(summary).await,
+            Sender::GitHub(github) => github.deliver(summary, thread).await,
         }
     }
 }
@@ -151,7 +130,8 @@ struct DeadNotification<'a> {
 pub struct Worker {
     pub pool: Pool,
     pub bus: Bus,
-    pub channels: Arc<HashMap<String, Channel>>,
+    /// Each target's sender, by target name.
+    pub senders: Arc<HashMap<String, Sender>>,
     pub retry: RetryPolicy,
     pub public_url: Option<String>,
     pub metrics: DeliveryMetrics,
@@ -289,7 +269,7 @@ impl Worker {
     /// The attempt's span, in the trace the delivery was recorded in; nothing for an untraced one.
     fn span(&self, delivery: &ClaimedDelivery) -> TraceSpan {
         let parent = delivery.traceparent.as_deref().and_then(TraceContext::from_traceparent);
-        let name = self.channels.get(&delivery.target).map_or("deliver", Channel::span_name);
+        let name = self.senders.get(&delivery.target).map_or("deliver", |sender| sender.channel().span_name());
         let mut span = self.tracer.follow(name, SpanKind::Client, parent.as_ref());
         if span.is_recording() {
             span.set_i64("notification.delivery.id", delivery.id);
@@ -301,37 +281,41 @@ impl Worker {
         span
     }
 
-    /// Sends one delivery and says how it went.
+    /// Sends one delivery and says how it went, with the name of its channel for the metrics.
     async fn attempt(
         &self,
         delivery: &ClaimedDelivery,
     ) -> Result<(Delivered, &'static str), (DeliveryError, &'static str)> {
-        let Some(channel) = self.channels.get(&delivery.target) else {
+        let Some(sender) = self.senders.get(&delivery.target) else {
             let reason = format!("target `{}` is no longer in the routing", delivery.target);
             return Err((DeliveryError::permanent(reason), "unknown"));
         };
-        let kind = channel.kind();
+        let channel = sender.channel();
+        let channel_name = channel.as_str();
         let event: IncidentEvent = serde_json::from_str(&delivery.event).map_err(|error| {
-            (DeliveryError::permanent(format!("the recorded event does not decode: {error}")), kind)
+            (DeliveryError::permanent(format!("the recorded event does not decode: {error}")), channel_name)
         })?;
         let in_doubt = delivery.claim_lapsed || delivery.attempts > 0;
-        let storage_error = |error: tocsin_storage::StorageError| (DeliveryError::retry(error.to_string()), kind);
-        let (thread, known_channel) = if channel.keeps_threads() {
+        let storage_error =
+            |error: tocsin_storage::StorageError| (DeliveryError::retry(error.to_string()), channel_name);
+        let (thread, known_slack_channel) = if channel.keeps_threads() {
             let mut conn = self.pool.get().await.map_err(|error| storage_error(error.into()))?;
             let thread = notifications::thread(&mut conn, delivery.incident_id, &delivery.target)
                 .await
                 .map_err(storage_error)?
-                .map(|row| Thread { channel: row.channel, reference: row.reference });
-            let known_channel = match in_doubt && thread.is_none() && channel.looks_before_resending() {
-                true => notifications::channel_of_target(&mut conn, &delivery.target).await.map_err(storage_error)?,
+                .map(|row| Thread { location: row.location, reference: row.reference });
+            let known_slack_channel = match in_doubt && thread.is_none() && channel.looks_before_resending() {
+                true => {
+                    notifications::latest_thread_location(&mut conn, &delivery.target).await.map_err(storage_error)?
+                }
                 false => None,
             };
-            (thread, known_channel)
+            (thread, known_slack_channel)
         } else {
             (None, None)
         };
         if delivery.claim_lapsed && !channel.looks_before_resending() {
-            tracing::warn!(delivery.id = delivery.id, target = %delivery.target, "a delivery left mid-way by a stopped replica is sent again; the channel cannot be asked whether it arrived, so it may show twice");
+            tracing::warn!(delivery.id = delivery.id, target = %delivery.target, "a delivery left mid-way by a stopped replica is sent again; its channel cannot be asked whether it arrived, so it may show twice");
         }
         let attempt = Attempt {
             delivery_id: delivery.id,
@@ -339,18 +323,19 @@ impl Worker {
             incident_id: delivery.incident_id,
             recorded_at: delivery.created_at,
             in_doubt,
-            known_channel,
+            known_slack_channel,
         };
         let summary = Summary::new(&event, self.public_url.as_deref());
         let started = std::time::Instant::now();
         let result =
-            tokio::time::timeout(self.retry.attempt_timeout, channel.deliver(&summary, thread.as_ref(), &attempt))
-                .await;
-        self.metrics.observe_duration(kind, started.elapsed());
+            tokio::time::timeout(self.retry.attempt_timeout, sender.deliver(&summary, thread.as_ref(), &attempt)).await;
+        self.metrics.observe_duration(channel_name, started.elapsed());
         match result {
-            Ok(Ok(delivered)) => Ok((delivered, kind)),
-            Ok(Err(error)) => Err((error, kind)),
-            Err(_) => Err((DeliveryError::retry(format!("no answer within {:?}", self.retry.attempt_timeout)), kind)),
+            Ok(Ok(delivered)) => Ok((delivered, channel_name)),
+            Ok(Err(error)) => Err((error, channel_name)),
+            Err(_) => {
+                Err((DeliveryError::retry(format!("no answer within {:?}", self.retry.attempt_timeout)), channel_name))
+            }
         }
     }
 
@@ -363,28 +348,28 @@ impl Worker {
         let mut conn = self.pool.get().await?;
         let attempt = delivery.attempts as u32 + 1;
         match outcome {
-            Ok((delivered, kind)) => {
+            Ok((delivered, channel_name)) => {
                 let (incident_id, target, id) = (delivery.incident_id, delivery.target.clone(), delivery.id);
                 conn.transaction(async |conn| {
                     if let Some(thread) = &delivered.new_thread {
-                        notifications::remember_thread(conn, incident_id, &target, &thread.channel, &thread.reference)
+                        notifications::remember_thread(conn, incident_id, &target, &thread.location, &thread.reference)
                             .await?;
                     }
                     notifications::mark_sent(conn, id).await
                 })
                 .await?;
-                self.metrics.count(kind, "sent");
+                self.metrics.count(channel_name, "sent");
                 span.set_str("notification.outcome", "sent");
                 tracing::info!(delivery.id = delivery.id, target = %delivery.target, incident.id = %delivery.incident_id, attempt, "notification sent");
             }
-            Err((DeliveryError::Retry { reason, after }, kind)) if attempt < self.retry.max_attempts => {
+            Err((DeliveryError::Retry { reason, after }, channel_name)) if attempt < self.retry.max_attempts => {
                 let wait = after.unwrap_or_else(|| self.retry.backoff(attempt));
                 notifications::mark_retry(&mut conn, delivery.id, OffsetDateTime::now_utc() + wait, reason).await?;
-                self.metrics.count(kind, "retried");
+                self.metrics.count(channel_name, "retried");
                 span.set_str("notification.outcome", "retried");
                 tracing::warn!(delivery.id = delivery.id, target = %delivery.target, attempt, retry_in = ?wait, %reason, "notification failed; will retry");
             }
-            Err((error, kind)) => {
+            Err((error, channel_name)) => {
                 let reason = match &error {
                     DeliveryError::Retry { reason, .. } => format!("gave up after {attempt} attempts: {reason}"),
                     DeliveryError::Permanent { reason } => reason.clone(),
@@ -411,7 +396,7 @@ impl Worker {
                     return Ok(());
                 }
                 notifications::mark_dead(&mut conn, delivery.id, &reason).await?;
-                self.metrics.count(kind, "dead");
+                self.metrics.count(channel_name, "dead");
                 span.set_str("notification.outcome", "dead");
                 tracing::error!(delivery.id = delivery.id, target = %delivery.target, incident.id = %delivery.incident_id, %reason, "notification given up; it is on the dead-letter stream");
             }

@@ -1,10 +1,11 @@
 //! notifier: turns incident events into messages on the channels each team uses (Slack, Teams,
-//! e-mail, GitHub issues), and lets people act on an incident from Slack.
+//! e-mail, GitHub issues), and lets people act on an incident from Slack. The words channel,
+//! target, sender and Slack channel are defined in `channels`.
 //!
 //! - `events`: reads the events stream, routes each event (`routing`), records one delivery per
 //!   target in PostgreSQL, then acknowledges the entry.
-//! - `deliveries`: sends the recorded deliveries through the `channels`, paced per channel
-//!   (`pacing`), retried with backoff, given up on to a dead-letter stream.
+//! - `deliveries`: sends the recorded deliveries through each target's sender (`channels`), paced
+//!   per Slack channel (`pacing`), retried with backoff, given up on to a dead-letter stream.
 //! - `slack_actions`: `POST /slack/actions`, the buttons of a Slack message, verified and turned
 //!   into commands for incident-core, if `slack_access` lets the person who clicked act.
 
@@ -18,12 +19,13 @@ pub mod routing;
 pub mod slack_access;
 pub mod slack_actions;
 
+use crate::channels::Channel;
 use crate::channels::email::Email;
 use crate::channels::github::GitHub;
 use crate::channels::slack::{SlackBot, SlackWebhook};
 use crate::channels::teams::Teams;
 use crate::config::{Config, RoutingSource};
-use crate::deliveries::{Channel, RetryPolicy, Worker};
+use crate::deliveries::{RetryPolicy, Sender, Worker};
 use crate::events::EventLoop;
 use crate::metrics::{DeliveryMetrics, KindLabel, ReasonLabel};
 use crate::pacing::Pacer;
@@ -58,14 +60,14 @@ impl Application {
             .timeout(config.delivery.attempt_timeout)
             .build()
             .context("building the HTTP client")?;
-        let pacer = Pacer::new(config.delivery.channel_interval);
-        let channels = Arc::new(build_channels(&routing, &config, &http_client, &pacer)?);
+        let pacer = Pacer::new(config.delivery.slack_channel_interval);
+        let senders = Arc::new(build_senders(&routing, &config, &http_client, &pacer)?);
         if routing.is_empty() {
             tracing::warn!(
                 "no notification targets: set ROUTING_FILE, or SLACK_BOT_TOKEN and SLACK_CHANNEL; events are only counted"
             );
         }
-        let has_slack_buttons = channels.values().any(|channel| matches!(channel, Channel::Slack(_)));
+        let has_slack_buttons = senders.values().any(|sender| sender.channel() == Channel::Slack);
         if has_slack_buttons && config.slack_signing_secret.is_none() {
             tracing::warn!("Slack messages carry buttons, but SLACK_SIGNING_SECRET is not set: clicks will be refused");
         }
@@ -97,8 +99,8 @@ impl Application {
         let delivery_metrics = DeliveryMetrics::register(service.registry());
         // Every configured channel's series exist from the start, at zero, so a rate over them is 0
         // rather than absent until the first failure.
-        for channel in channels.values() {
-            delivery_metrics.initialise(channel.kind());
+        for sender in senders.values() {
+            delivery_metrics.initialise(sender.channel().as_str());
         }
         let events_seen = Family::<KindLabel, Counter>::default();
         service.registry().register("notifier_events", "Incident events received, by kind", events_seen.clone());
@@ -129,7 +131,7 @@ impl Application {
         let worker = Worker {
             pool: pool.clone(),
             bus: bus.clone(),
-            channels,
+            senders,
             retry: RetryPolicy {
                 max_attempts: config.delivery.max_attempts,
                 base_backoff: config.delivery.base_backoff,
@@ -227,45 +229,45 @@ fn slack_access(config: &Config, routing: &Routing, http_client: &reqwest::Clien
 fn load_routing(source: &RoutingSource) -> anyhow::Result<Routing> {
     Ok(match source {
         RoutingSource::File(path) => Routing::load(path, &ProcessSecrets)?,
-        RoutingSource::SingleSlackChannel { channel, token } => {
-            Routing::single_slack_channel(channel.clone(), token.clone())
+        RoutingSource::SingleSlackChannel { slack_channel, token } => {
+            Routing::single_slack_channel(slack_channel.clone(), token.clone())
         }
         RoutingSource::Nowhere => Routing::default(),
     })
 }
 
-/// One channel per routing target; a target that cannot work (e-mail without `SMTP_URL`, a bad
+/// One sender per routing target; a target that cannot work (e-mail without `SMTP_URL`, a bad
 /// address) stops the start with its name.
-fn build_channels(
+fn build_senders(
     routing: &Routing,
     config: &Config,
     http_client: &reqwest::Client,
     pacer: &Pacer,
-) -> anyhow::Result<HashMap<String, Channel>> {
-    let mut channels = HashMap::new();
+) -> anyhow::Result<HashMap<String, Sender>> {
+    let mut senders = HashMap::new();
     for target in routing.targets() {
-        let channel = match &target.kind {
-            TargetKind::Slack { channel, token } => Channel::Slack(SlackBot::new(
+        let sender = match &target.kind {
+            TargetKind::Slack { slack_channel, token } => Sender::Slack(SlackBot::new(
                 http_client.clone(),
                 &config.slack_api_url,
                 token.clone(),
-                channel.clone(),
+                slack_channel.clone(),
                 pacer.clone(),
             )),
             TargetKind::SlackWebhook { url } => {
-                Channel::SlackWebhook(SlackWebhook::new(http_client.clone(), url.clone(), pacer.clone()))
+                Sender::SlackWebhook(SlackWebhook::new(http_client.clone(), url.clone(), pacer.clone()))
             }
-            TargetKind::Teams { url } => Channel::Teams(Teams::new(http_client.clone(), url.clone())),
+            TargetKind::Teams { url } => Sender::Teams(Teams::new(http_client.clone(), url.clone())),
             TargetKind::Email { to } => {
                 let smtp = config.smtp.as_ref().with_context(|| {
                     format!("routing target `{}` sends e-mail, but SMTP_URL is not set", target.name)
                 })?;
-                Channel::Email(
+                Sender::Email(
                     Email::new(smtp, to)
                         .map_err(|error| anyhow::anyhow!("routing target `{}`: {error}", target.name))?,
                 )
             }
-            TargetKind::GitHub { repository, token, labels } => Channel::GitHub(GitHub::new(
+            TargetKind::GitHub { repository, token, labels } => Sender::GitHub(GitHub::new(
                 http_client.clone(),
                 config.github_api_url.clone(),
                 repository.clone(),
@@ -273,7 +275,7 @@ fn build_channels(
                 labels.clone(),
             )),
         };
-        channels.insert(target.name.clone(), channel);
+        senders.insert(target.name.clone(), sender);
     }
-    Ok(channels)
+    Ok(senders)
 }

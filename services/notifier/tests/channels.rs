@@ -304,7 +304,7 @@ async fn github_follows_an_incident_on_one_issue() {
     // Opened: a new issue, which becomes the incident's thread.
     let opened = event(EventKind::Opened, IncidentStatus::Open);
     let delivered = github.deliver(&Summary::new(&opened, Some(PUBLIC_URL)), None).await;
-    let thread = Thread { channel: "acme/shop".into(), reference: "42".into() };
+    let thread = Thread { location: "acme/shop".into(), reference: "42".into() };
     assert_eq!(delivered, Ok(Delivered { new_thread: Some(thread.clone()) }));
     let requests = api.requests();
     assert_eq!(requests.len(), 1);
@@ -375,7 +375,7 @@ async fn github_shows_hostile_alert_text_as_inert_text() {
     let mut acknowledged = hostile_event(EventKind::Acknowledged, IncidentStatus::Acknowledged);
     acknowledged.actor = "@acme/security".into();
     acknowledged.incident.assignee = Some("[me](https://evil.example)".into());
-    let thread = Thread { channel: "acme/shop".into(), reference: "42".into() };
+    let thread = Thread { location: "acme/shop".into(), reference: "42".into() };
 
     github.deliver(&Summary::new(&opened, Some(PUBLIC_URL)), None).await.unwrap_or_else(|e| panic!("{e}"));
     github
@@ -430,7 +430,7 @@ async fn github_enterprise_api_urls_keep_their_path() {
     let resolved = event(EventKind::Resolved, IncidentStatus::Resolved);
     let delivered = github.deliver(&Summary::new(&resolved, None), None).await;
 
-    let thread = Thread { channel: "acme/shop".into(), reference: "7".into() };
+    let thread = Thread { location: "acme/shop".into(), reference: "7".into() };
     assert_eq!(delivered, Ok(Delivered { new_thread: Some(thread) }));
     let requests = api.requests();
     let calls: Vec<(&str, &str)> = requests.iter().map(|r| (r.method.as_str(), r.path.as_str())).collect();
@@ -486,12 +486,12 @@ async fn github_a_failed_comment_fails_the_delivery() {
     api.respond("POST", "/repos/acme/shop/issues/42/comments", Reply::json(404, json!({ "message": "Not Found" })));
     let github = github(api.url.clone());
     let event = event(EventKind::Acknowledged, IncidentStatus::Acknowledged);
-    let thread = Thread { channel: "acme/shop".into(), reference: "42".into() };
+    let thread = Thread { location: "acme/shop".into(), reference: "42".into() };
 
     let reason = expect_permanent(github.deliver(&Summary::new(&event, None), Some(&thread)).await);
 
     assert!(reason.starts_with("github issues.comment answered 404 Not Found"), "{reason}");
-    let not_a_number = Thread { channel: "acme/shop".into(), reference: "../../x".into() };
+    let not_a_number = Thread { location: "acme/shop".into(), reference: "../../x".into() };
     expect_permanent(github.deliver(&Summary::new(&event, None), Some(&not_a_number)).await);
     assert_eq!(api.requests().len(), 1, "nothing is sent for a malformed thread");
     api.stop().await;

@@ -71,7 +71,7 @@ impl GitHub {
         let number = created["number"]
             .as_u64()
             .ok_or_else(|| DeliveryError::permanent("github issues.create answered without an issue number"))?;
-        let new_thread = Thread { channel: self.repository.clone(), reference: number.to_string() };
+        let new_thread = Thread { location: self.repository.clone(), reference: number.to_string() };
         if summary.event.incident.status == IncidentStatus::Resolved {
             // The issue exists now: failing the delivery would have it retried, opening a second
             // issue and leaving this one open for good. An open issue is the smaller harm.
@@ -98,7 +98,7 @@ impl GitHub {
             EventKind::Reopened => self.set_state(thread, IssueState::Open).await?,
             _ => {}
         }
-        let path = format!("repos/{}/issues/{}/comments", thread.channel, thread.reference);
+        let path = format!("repos/{}/issues/{}/comments", thread.location, thread.reference);
         self.call("github issues.comment", Method::POST, &path, json!({ "body": comment_body(summary) })).await?;
         Ok(())
     }
@@ -108,7 +108,7 @@ impl GitHub {
             IssueState::Closed => json!({ "state": "closed", "state_reason": "completed" }),
             IssueState::Open => json!({ "state": "open" }),
         };
-        let path = format!("repos/{}/issues/{}", thread.channel, thread.reference);
+        let path = format!("repos/{}/issues/{}", thread.location, thread.reference);
         self.call("github issues.update", Method::PATCH, &path, body).await?;
         Ok(())
     }

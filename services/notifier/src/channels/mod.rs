@@ -1,8 +1,20 @@
-//! The places a notification goes. Each channel turns one incident event into requests to one
+//! The channels a notification goes out through: the Slack app, Slack incoming webhooks, Teams,
+//! e-mail and GitHub issues, one module each. Each turns one incident event into requests to one
 //! third-party API and says how it went; the delivery worker (`crate::deliveries`) owns retries,
 //! pacing, the dead-letter stream and what is remembered between events.
 //!
-//! Channels are an enum rather than trait objects: there are few of them, each is configured from
+//! The words, as docs/notifications.md defines them:
+//!
+//! - a **channel** ([`Channel`]) is a kind of integration: `slack`, `slack_webhook`, `teams`,
+//!   `email`, `github`. It is the `channel` label of the delivery metrics.
+//! - a **target** (`crate::routing::Target`) is a named place in the routing file to send to: one
+//!   channel and where on it (a Slack channel and its bot token, a webhook URL, addresses, a
+//!   repository).
+//! - a **sender** (`crate::deliveries::Sender`) is what sends to one target, built at start-up.
+//! - a **Slack channel** (`slack_channel` in the code) is a conversation in Slack, `#payments`
+//!   or `C0123456789`.
+//!
+//! Senders are an enum rather than trait objects: there are few channels, each is configured from
 //! the routing file, and a `match` keeps the async code free of boxing.
 //!
 //! Everything an alert or an API caller wrote (titles, label values, alert names, actors, the
@@ -18,16 +30,64 @@ pub mod teams;
 use std::time::Duration;
 use tocsin_domain::IncidentEvent;
 
-/// Where an incident's earlier notification lives on a channel, so later events edit or reply to it
-/// instead of posting anew: a Slack channel id and message `ts`, a GitHub repository and issue number.
+/// A kind of integration a notification goes out through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// The tocsin Slack app (a bot token): one message per incident, updated in place, buttons.
+    Slack,
+    /// A Slack incoming webhook: one message per event, no buttons.
+    SlackWebhook,
+    Teams,
+    Email,
+    GitHub,
+}
+
+impl Channel {
+    /// Its name in the routing file, the `channel` label of the delivery metrics and the spans.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Slack => "slack",
+            Channel::SlackWebhook => "slack_webhook",
+            Channel::Teams => "teams",
+            Channel::Email => "email",
+            Channel::GitHub => "github",
+        }
+    }
+
+    /// The name of an attempt's span.
+    pub fn span_name(self) -> &'static str {
+        match self {
+            Channel::Slack => "deliver slack",
+            Channel::SlackWebhook => "deliver slack_webhook",
+            Channel::Teams => "deliver teams",
+            Channel::Email => "deliver email",
+            Channel::GitHub => "deliver github",
+        }
+    }
+
+    /// Whether later events of an incident build on what the first one left (a message, an issue).
+    pub fn keeps_threads(self) -> bool {
+        matches!(self, Channel::Slack | Channel::GitHub)
+    }
+
+    /// Whether a delivery in doubt is looked for before it is sent again.
+    pub fn looks_before_resending(self) -> bool {
+        matches!(self, Channel::Slack)
+    }
+}
+
+/// An incident's earlier notification on a target, so later events edit or reply to it instead of
+/// posting anew.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Thread {
-    pub channel: String,
+    /// Where it lives: the Slack channel id, or the GitHub repository.
+    pub location: String,
+    /// Which it is there: the message's `ts`, or the issue's number.
     pub reference: String,
 }
 
-/// Which delivery a channel is sending, and whether an earlier attempt at it may already have
-/// reached the channel.
+/// Which delivery a sender is sending, and whether an earlier attempt at it may already have
+/// arrived.
 #[derive(Debug, Clone)]
 pub struct Attempt {
     pub delivery_id: i64,
@@ -36,17 +96,17 @@ pub struct Attempt {
     /// When the delivery was recorded: nothing was sent for it before.
     pub recorded_at: time::OffsetDateTime,
     /// An earlier attempt ended with no answer recorded: the replica sending it died, the answer
-    /// never came, or the database could not take it. The channel may already show it.
+    /// never came, or the database could not take it. It may already have arrived.
     pub in_doubt: bool,
-    /// Where the target's threads live (a Slack channel id), for a channel configured by name
-    /// that must look for a message in doubt.
-    pub known_channel: Option<String>,
+    /// The id of the Slack channel where the target's threads live, for a target that names its
+    /// Slack channel (`#payments`) and must look for a message in doubt.
+    pub known_slack_channel: Option<String>,
 }
 
 /// What a successful delivery leaves behind.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Delivered {
-    /// Set when this delivery started the incident's thread on the channel.
+    /// Set when this delivery started the incident's thread on the target.
     pub new_thread: Option<Thread>,
 }
 
@@ -56,7 +116,7 @@ pub enum DeliveryError {
     /// 429, 5xx, a timeout, a refused connection: try again, after `after` when the API said so.
     #[error("{reason}")]
     Retry { reason: String, after: Option<Duration> },
-    /// Any other refusal (bad token, unknown channel, malformed request): trying again would fail
+    /// Any other refusal (bad token, unknown Slack channel, malformed request): trying again would fail
     /// the same way.
     #[error("{reason}")]
     Permanent { reason: String },

@@ -13,7 +13,7 @@
 //!
 //! Every message the bot posts carries `metadata` naming its delivery. When an earlier
 //! attempt at a delivery may have reached Slack without the notifier learning it (it died between
-//! Slack's answer and recording it, or the answer never came), the bot first reads the channel
+//! Slack's answer and recording it, or the answer never came), the bot first reads the Slack channel
 //! (`conversations.history`, or `conversations.replies` in the incident's thread) for a message
 //! with that delivery's metadata, and posts only if there is none. Webhooks can neither be read nor
 //! be told a message's identity, so they send again.
@@ -42,7 +42,7 @@ pub const METADATA_EVENT_TYPE: &str = "tocsin_notification";
 /// A message of a delivery is looked for from this long before the delivery was recorded, in
 /// case Slack's clock is behind the database's.
 const CLOCK_SKEW: Duration = Duration::from_secs(300);
-/// How much of the channel is read, at most, looking for a message in doubt: 10 pages of 200.
+/// How much of the Slack channel is read, at most, looking for a message in doubt: 10 pages of 200.
 const LOOKUP_PAGES: usize = 10;
 const LOOKUP_PAGE_SIZE: &str = "200";
 
@@ -53,18 +53,18 @@ pub struct SlackBot {
     token: Secret,
     /// As configured: a name (`#payments-oncall`) or an id. Slack answers with the id, which is
     /// what `chat.update` needs and what the thread remembers.
-    channel: String,
+    slack_channel: String,
     pacer: Pacer,
 }
 
 impl SlackBot {
-    pub fn new(http: reqwest::Client, api_url: &str, token: Secret, channel: String, pacer: Pacer) -> SlackBot {
-        SlackBot { http, api_url: api_url.trim_end_matches('/').to_owned(), token, channel, pacer }
+    pub fn new(http: reqwest::Client, api_url: &str, token: Secret, slack_channel: String, pacer: Pacer) -> SlackBot {
+        SlackBot { http, api_url: api_url.trim_end_matches('/').to_owned(), token, slack_channel, pacer }
     }
 
     /// The first event of an incident posts its message; every later one edits that message and
-    /// replies in its thread. A delivery in doubt that turns out to be in the channel already is
-    /// not sent again.
+    /// replies in its thread. A delivery in doubt that turns out to be in the Slack channel already
+    /// is not sent again.
     pub async fn deliver(
         &self,
         summary: &Summary<'_>,
@@ -79,33 +79,36 @@ impl SlackBot {
             false => None,
         };
         match (thread, posted) {
-            (None, Some((channel, ts))) => Ok(Delivered { new_thread: Some(Thread { channel, reference: ts }) }),
+            (None, Some((slack_channel, ts))) => {
+                Ok(Delivered { new_thread: Some(Thread { location: slack_channel, reference: ts }) })
+            }
             (Some(_), Some(_)) => Ok(Delivered::default()),
             (None, None) => {
-                self.pacer.wait_turn(&self.channel).await;
+                self.pacer.wait_turn(&self.slack_channel).await;
                 let answer = self
                     .call(
                         "chat.postMessage",
-                        json!({ "channel": self.channel, "text": text, "blocks": blocks, "metadata": metadata }),
+                        json!({ "channel": self.slack_channel, "text": text, "blocks": blocks, "metadata": metadata }),
                     )
                     .await?;
-                let channel = answer["channel"].as_str().unwrap_or(&self.channel).to_owned();
+                // The id, whichever way the target names its Slack channel.
+                let slack_channel = answer["channel"].as_str().unwrap_or(&self.slack_channel).to_owned();
                 let ts = answer["ts"]
                     .as_str()
                     .ok_or_else(|| DeliveryError::permanent("slack chat.postMessage answered ok without a ts"))?;
-                Ok(Delivered { new_thread: Some(Thread { channel, reference: ts.to_owned() }) })
+                Ok(Delivered { new_thread: Some(Thread { location: slack_channel, reference: ts.to_owned() }) })
             }
             (Some(thread), None) => {
                 self.call(
                     "chat.update",
                     // No metadata: the message keeps that of the delivery that posted it.
-                    json!({ "channel": thread.channel, "ts": thread.reference, "text": text, "blocks": blocks }),
+                    json!({ "channel": thread.location, "ts": thread.reference, "text": text, "blocks": blocks }),
                 )
                 .await?;
-                self.pacer.wait_turn(&thread.channel).await;
+                self.pacer.wait_turn(&thread.location).await;
                 self.call(
                     "chat.postMessage",
-                    json!({ "channel": thread.channel, "thread_ts": thread.reference, "text": thread_reply(summary), "metadata": metadata }),
+                    json!({ "channel": thread.location, "thread_ts": thread.reference, "text": thread_reply(summary), "metadata": metadata }),
                 )
                 .await?;
                 Ok(Delivered::default())
@@ -113,23 +116,23 @@ impl SlackBot {
         }
     }
 
-    /// The message an earlier attempt at this delivery posted, as (channel id, ts), if the channel
-    /// holds one: the incident's message in the channel for its first event, a reply in its thread
-    /// for a later one. `None` also when Slack cannot be asked (a scope or the channel id missing)
-    /// or the message is not among the most recent ones: then the delivery is sent again, and the
-    /// channel may show it twice, which beats not showing it at all.
+    /// The message an earlier attempt at this delivery posted, as (Slack channel id, ts), if the
+    /// Slack channel holds one: the incident's message for its first event, a reply in its thread
+    /// for a later one. `None` also when Slack cannot be asked (a scope or the Slack channel's id
+    /// missing) or the message is not among the most recent ones: then the delivery is sent again,
+    /// and the Slack channel may show it twice, which beats not showing it at all.
     async fn find_posted(
         &self,
         attempt: &Attempt,
         thread: Option<&Thread>,
     ) -> Result<Option<(String, String)>, DeliveryError> {
-        let (method, channel) = match thread {
-            Some(thread) => ("conversations.replies", thread.channel.clone()),
-            None if is_channel_id(&self.channel) => ("conversations.history", self.channel.clone()),
-            None => match &attempt.known_channel {
-                Some(channel) => ("conversations.history", channel.clone()),
+        let (method, slack_channel) = match thread {
+            Some(thread) => ("conversations.replies", thread.location.clone()),
+            None if is_slack_channel_id(&self.slack_channel) => ("conversations.history", self.slack_channel.clone()),
+            None => match &attempt.known_slack_channel {
+                Some(slack_channel) => ("conversations.history", slack_channel.clone()),
                 None => {
-                    tracing::warn!(delivery.id = attempt.delivery_id, channel = %self.channel, "a slack delivery in doubt cannot be looked for before anything was posted to a channel configured by name; sending it again");
+                    tracing::warn!(delivery.id = attempt.delivery_id, slack.channel = %self.slack_channel, "a slack delivery in doubt cannot be looked for before anything was posted to a slack channel configured by name; sending it again");
                     return Ok(None);
                 }
             },
@@ -139,7 +142,7 @@ impl SlackBot {
         let mut cursor = String::new();
         for _ in 0..LOOKUP_PAGES {
             let mut arguments = vec![
-                ("channel", channel.as_str()),
+                ("channel", slack_channel.as_str()),
                 ("oldest", oldest.as_str()),
                 ("limit", LOOKUP_PAGE_SIZE),
                 ("include_all_metadata", "true"),
@@ -168,7 +171,7 @@ impl SlackBot {
                     slack.ts = ts,
                     "a slack delivery in doubt had been posted; not sending it again"
                 );
-                return Ok(Some((channel, ts.to_owned())));
+                return Ok(Some((slack_channel, ts.to_owned())));
             }
             cursor = answer["response_metadata"]["next_cursor"].as_str().unwrap_or_default().to_owned();
             if cursor.is_empty() {
@@ -177,7 +180,7 @@ impl SlackBot {
         }
         tracing::warn!(
             delivery.id = attempt.delivery_id,
-            "a slack delivery in doubt is not among the channel's recent messages; sending it again"
+            "a slack delivery in doubt is not among the slack channel's recent messages; sending it again"
         );
         Ok(None)
     }
@@ -247,10 +250,10 @@ fn is_message_of(message: &Value, attempt: &Attempt) -> bool {
 
 /// A Slack conversation id (`C…` public, `G…` private, `D…` direct) rather than a name: channel
 /// names are lower case, ids upper case.
-fn is_channel_id(channel: &str) -> bool {
-    let mut chars = channel.chars();
+fn is_slack_channel_id(slack_channel: &str) -> bool {
+    let mut chars = slack_channel.chars();
     matches!(chars.next(), Some('C' | 'G' | 'D'))
-        && channel.len() > 1
+        && slack_channel.len() > 1
         && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
@@ -403,7 +406,7 @@ mod tests {
             incident_id: event.incident.id,
             recorded_at: event.at,
             in_doubt: true,
-            known_channel: None,
+            known_slack_channel: None,
         }
     }
 
@@ -412,7 +415,7 @@ mod tests {
         let mine = attempt(41);
         let message = json!({"ts": "1.000001", "text": "…", "metadata": metadata(&mine)});
         assert!(is_message_of(&message, &mine));
-        // Another target's delivery of the same event, in the same channel.
+        // Another target's delivery of the same event, in the same Slack channel.
         assert!(!is_message_of(&message, &attempt(42)));
         // Another installation's delivery with the same number, for another event.
         let other_installation = Attempt { event_id: uuid::Uuid::from_u128(99), ..attempt(41) };
@@ -425,12 +428,12 @@ mod tests {
     }
 
     #[test]
-    fn channel_ids_are_told_from_names() {
+    fn slack_channel_ids_are_told_from_names() {
         for id in ["C024BE91L", "C0123456789", "G0PRIVATE1", "D0DIRECT"] {
-            assert!(is_channel_id(id), "{id}");
+            assert!(is_slack_channel_id(id), "{id}");
         }
         for name in ["#oncall", "oncall", "payments-oncall", "C", "Cafe"] {
-            assert!(!is_channel_id(name), "{name}");
+            assert!(!is_slack_channel_id(name), "{name}");
         }
     }
 }

@@ -64,7 +64,7 @@ impl TargetFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlackFile {
-    pub channel: Channel,
+    pub channel: SlackChannel,
     pub token_env: Option<EnvName>,
     pub token_file: Option<FilePath>,
 }
@@ -175,7 +175,7 @@ fn parse_severity(name: &str) -> Result<Severity, String> {
 }
 
 /// A Slack channel name (`#payments-oncall`) or id (`C0123456789`).
-pub struct Channel(pub String);
+pub struct SlackChannel(pub String);
 
 /// The name of an environment variable holding a secret.
 #[derive(Clone)]
@@ -192,8 +192,8 @@ pub struct Address(pub String);
 
 pub struct Label(pub String);
 
-impl<'de> Deserialize<'de> for Channel {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Channel, D::Error> {
+impl<'de> Deserialize<'de> for SlackChannel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<SlackChannel, D::Error> {
         scalar(deserializer, "a Slack channel name or id", |text| {
             let channel = text.trim();
             if channel.is_empty() {
@@ -204,7 +204,7 @@ impl<'de> Deserialize<'de> for Channel {
             } else if channel.contains(char::is_whitespace) {
                 Err(format!("`{channel}` is not a Slack channel: a channel name has no spaces"))
             } else {
-                Ok(Channel(channel.to_owned()))
+                Ok(SlackChannel(channel.to_owned()))
             }
         })
     }

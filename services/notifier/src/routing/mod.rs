@@ -1,8 +1,8 @@
-//! The routing file: which incident events go to which targets (Slack channels, webhooks, mail,
-//! GitHub repositories). Read and checked once at start-up; a mistake stops the notifier with a
-//! message naming the file and the line. Routes work as in Alertmanager's routing tree, flattened:
-//! tried in order, first match wins unless a route says `continue`, and a default route takes what
-//! nothing matched. The format is documented for operators in `docs/routing.md`.
+//! The routing file: which incident events go to which targets (a Slack channel, a webhook,
+//! addresses, a GitHub repository: each one place on one channel, see `crate::channels`). Read
+//! and checked once at start-up; a mistake stops the notifier with a message naming the file and
+//! the line. Routes work as in Alertmanager's routing tree, flattened: tried in order, first match
+//! wins unless a route says `continue`, and a default route takes what nothing matched. The format is documented for operators in `docs/routing.md`.
 //!
 //! Secrets (tokens, webhook URLs) are never in the file: it names an environment variable or a file
 //! holding each one, read here through [`SecretSource`].
@@ -67,12 +67,14 @@ impl RoutingError {
     }
 }
 
+/// A target's channel and where on it to send.
 #[derive(Debug, Clone)]
 pub enum TargetKind {
     /// The tocsin Slack app (bot token): one message per incident, updated in place, steps in its
     /// thread, buttons.
     Slack {
-        channel: String,
+        /// A name (`#payments-oncall`) or an id (`C0123456789`).
+        slack_channel: String,
         token: Secret,
     },
     /// An incoming webhook: one message per event, no buttons.
@@ -92,6 +94,7 @@ pub enum TargetKind {
     },
 }
 
+/// A named place to send to, from the routing file: one channel, and where on it.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub name: String,
@@ -164,9 +167,9 @@ impl Routing {
     }
 
     /// The simple case: one default route to one Slack channel, every event, any severity.
-    pub fn single_slack_channel(channel: String, token: Secret) -> Routing {
+    pub fn single_slack_channel(slack_channel: String, token: Secret) -> Routing {
         Routing {
-            targets: vec![Target { name: "slack".to_owned(), kind: TargetKind::Slack { channel, token } }],
+            targets: vec![Target { name: "slack".to_owned(), kind: TargetKind::Slack { slack_channel, token } }],
             routes: Vec::new(),
             default_route: Some(Route {
                 name: None,
@@ -343,7 +346,7 @@ impl Builder<'_> {
         let place = |kind: &'static str| [Step::Key("targets"), Step::Key(&name), Step::Key(kind)];
         let kind = match kind {
             file::Kind::Slack(slack) => TargetKind::Slack {
-                channel: slack.channel.0,
+                slack_channel: slack.channel.0,
                 token: self.secret(
                     &place("slack"),
                     "token",
@@ -609,8 +612,8 @@ mod tests {
         assert!(!routing.is_empty());
         assert_eq!(routing.warnings(), [] as [String; 0], "the example uses today's words");
         match routing.target("payments-slack").map(|target| &target.kind) {
-            Some(TargetKind::Slack { channel, token }) => {
-                assert_eq!(channel, "#payments-oncall");
+            Some(TargetKind::Slack { slack_channel, token }) => {
+                assert_eq!(slack_channel, "#payments-oncall");
                 assert_eq!(token.expose(), "xoxb-bot-token-value");
             }
             other => panic!("payments-slack is {other:?}"),
@@ -957,7 +960,7 @@ routes:
     }
 
     #[test]
-    fn the_simple_case_sends_everything_to_one_channel() {
+    fn the_simple_case_sends_everything_to_one_slack_channel() {
         let routing = Routing::single_slack_channel("#oncall".to_owned(), Secret::new("xoxb-1"));
         let names: Vec<&str> = routing.targets().map(|target| target.name.as_str()).collect();
         assert_eq!(names, ["slack"]);
