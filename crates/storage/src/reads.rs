@@ -366,4 +366,3 @@ mod tests {
         assert_eq!(EntryCursor::decode(EntryList::Alerts, "garbage"), None);
     }
 }
-
