@@ -22,7 +22,7 @@ endif
 
 SERVICES := tocsin-ingest tocsin-incident-core tocsin-query tocsin-notifier
 
-.PHONY: help build run demo bench lint lint-deploy lint-rules sync-chart-files test test-fuzz test-api-schema web web-check web-e2e infra-up infra-down clean
+.PHONY: help build run demo bench lint lint-deploy lint-delivery lint-rules sync-chart-files test test-fuzz test-api-schema web web-check web-e2e infra-up infra-down clean
 
 help:
 	@echo 'tocsin make targets:'
@@ -45,6 +45,8 @@ help:
 	@echo '  lint        cargo fmt --check + cargo clippy -D warnings'
 	@echo '  lint-deploy helm lint/template, offline Kubernetes schema validation and chart tests'
 	@echo '              (no cluster; first run builds helm into .local/bin and a venv in .local/venv)'
+	@echo '  lint-delivery  the Dockerfile, workflows and Terraform checked offline (scripts/lint-delivery.sh; the'
+	@echo '              checks are Python in scripts/lint-delivery/; first run installs tools into .local/)'
 	@echo '  lint-rules  promtool check/test of dashboards/rules and checks of dashboards/*.json'
 	@echo '  images      the container images (Dockerfile: four services and the backup job) with docker or podman, if one has an engine'
 	@echo '  sync-chart-files  copy dashboards/ (rules, Grafana JSON) into the Helm chart after editing them'
@@ -104,6 +106,9 @@ bench-data:
 
 lint-deploy:
 	bash scripts/lint-deploy.sh
+
+lint-delivery:
+	bash scripts/lint-delivery.sh
 
 lint-rules:
 	bash scripts/lint-rules.sh
