@@ -17,7 +17,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use time::{Duration, OffsetDateTime};
 use tocsin_domain::timeline::{ALERTMANAGER_ACTOR, SYSTEM_ACTOR};
-use tocsin_domain::{AlertReceived, EventKind, IncidentFacts, IncidentStatus, correlation};
+use tocsin_domain::{EventKind, IncidentFacts, IncidentStatus, correlation};
 use tocsin_storage::StorageError;
 use tocsin_storage::rows::IncidentRow;
 use tocsin_storage::schema::incidents;
@@ -46,7 +46,9 @@ pub(super) async fn apply(
 
         let home = match writes::active_incidents(conn, std::iter::once(key.as_str())).await?.into_values().next() {
             Some(id) => Home::Active(id),
-            None => match overlapping_resolved(conn, key.as_str(), report, settings.reopen_window).await? {
+            None => match overlapping_resolved(conn, key.as_str(), alert.starts_at, ended, settings.reopen_window)
+                .await?
+            {
                 Some(id) => Home::Resolved(id),
                 None => {
                     // Opened with its one alert counted, not firing; resolved below.
@@ -114,21 +116,21 @@ pub(super) async fn apply(
     Ok(())
 }
 
-/// The resolved incident of `key` whose time span overlaps the alert's, give or take `slack`.
+/// The resolved incident of `key` whose time span overlaps the alert's (`starts_at` to `ended`),
+/// give or take `slack`.
 async fn overlapping_resolved(
     conn: &mut AsyncPgConnection,
     key: &str,
-    report: &AlertReceived,
+    starts_at: OffsetDateTime,
+    ended: OffsetDateTime,
     slack: Duration,
 ) -> Result<Option<Uuid>, StorageError> {
-    let alert = &report.alert;
-    let ended = alert.ends_at.unwrap_or(report.received_at);
     let slack = slack.max(Duration::ZERO);
     Ok(incidents::table
         .filter(incidents::correlation_digest.eq(correlation::digest(key)))
         .filter(incidents::status.eq(IncidentStatus::Resolved.as_str()))
         .filter(incidents::opened_at.le(ended + slack))
-        .filter(incidents::resolved_at.ge(alert.starts_at - slack))
+        .filter(incidents::resolved_at.ge(starts_at - slack))
         .order(incidents::resolved_at.desc())
         .select(incidents::id)
         .for_update()
