@@ -1,7 +1,8 @@
 //! The machine's own limit for the work an alert must do, with no tocsin logic in between.
 //!
 //! - **PostgreSQL**: the rows an alert produces, written with the statements and in the batch
-//!   shape of incident-core (`crates/storage/src/intake/batch.rs` and `changes.rs`): a batch of
+//!   shape of incident-core (`services/incident-core/src/incidents/intake/`, its `writes.rs`, and
+//!   `incidents/timeline.rs`; the outbox row as `tocsin_storage::outbox` writes it): a batch of
 //!   [`BATCH`] alerts split by correlation key into [`APPLY_SHARDS`] transactions that run at
 //!   once, each on its own connection, over the same client library. An alert that joins an
 //!   incident produces its alert row, its incident's update, a timeline entry and its event in the
@@ -22,9 +23,7 @@ use super::load::alert_parts;
 use super::sampling::{CpuTime, DatabaseActivity};
 use super::{ALERTS_PER_WEBHOOK, KEYS, report};
 use anyhow::{Context, bail};
-use diesel::ExpressionMethods;
 use diesel::sql_types::{Array, Bytea, Int4, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
-use diesel::upsert::DecoratableTarget;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
@@ -35,7 +34,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tocsin_domain::{CorrelationRule, IncidentFacts, TeamMapping, correlation};
-use tocsin_storage::schema::incidents;
 use uuid::Uuid;
 
 /// incident-core's `BATCH_SIZE` default: alerts read and applied together.
@@ -57,10 +55,12 @@ pub enum Shape {
 pub enum Statements {
     /// Only the rows the alerts produce: the ceiling.
     RowsOnly,
-    /// What incident-core sends: advisory locks on the occurrences, the lookup of stored
-    /// occurrences (dedup), the active incidents of the keys locked `FOR UPDATE`, for keys with
-    /// none the resolved ones within the reopen window; new incidents inserted with a multi-row
-    /// `VALUES ... ON CONFLICT DO NOTHING` and their counts set by a second statement.
+    /// What incident-core sends for new firing alerts (`intake/mod.rs`, `intake/firing.rs`,
+    /// `intake/writes.rs`): advisory locks on the occurrences, the lookup of stored occurrences
+    /// (dedup), the active incidents of the keys locked `FOR UPDATE`, for keys with none the
+    /// resolved ones within the reopen window; new incidents inserted from arrays with their counts,
+    /// arbitrated by the partial unique index and returned whole; the counts of joined incidents
+    /// moved by one update.
     AsTocsin,
 }
 
@@ -223,10 +223,16 @@ impl Scratch {
 
     /// Writes batches of [`BATCH`] alerts of `shape` with `statements` for about `seconds`.
     pub async fn run(&mut self, shape: Shape, statements: Statements, seconds: f64) -> anyhow::Result<PostgresRun> {
+        // Fresh statistics, as autovacuum keeps them on the real tables: without any, PostgreSQL
+        // reads the whole alerts table for the stored-occurrences lookup instead of its index
+        // (6 ms instead of 0.25 ms at 60,000 alerts, growing with the table).
+        let tables =
+            ["incidents", "alerts", "timeline_entries", "outbox"].map(|table| format!("{}.{table}", self.schema));
+        self.observer.batch_execute(&format!("ANALYZE {}", tables.join(", "))).await?;
         let now = OffsetDateTime::now_utc();
         let templates = Templates::new(now, BATCH);
         let label = format!("{}-{}", self.run, self.written);
-        let activity_before = DatabaseActivity::now(&self.observer, &self.schema).await?;
+        let activity_before = DatabaseActivity::settled(&self.observer, &self.schema).await?;
         let cpu_before = CpuTime::now();
         let mut per_step = BTreeMap::new();
         let (mut alerts, mut transactions) = (0u64, 0u64);
@@ -268,7 +274,7 @@ impl Scratch {
             elapsed,
             per_step,
             cpu: CpuTime::now().since(&cpu_before),
-            activity: DatabaseActivity::now(&self.observer, &self.schema).await?.since(&activity_before),
+            activity: DatabaseActivity::settled(&self.observer, &self.schema).await?.since(&activity_before),
         })
     }
 
@@ -430,7 +436,7 @@ async fn run_transaction(
 
     diesel::sql_query("BEGIN").execute(conn).await?;
     lap(Step::Begin, &mut spent);
-    if statements == Statements::AsTocsin {
+    if statements != Statements::RowsOnly {
         diesel::sql_query(
             "SELECT count(pg_advisory_xact_lock(h)) FROM \
              (SELECT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY 1) AS locks",
@@ -470,11 +476,16 @@ async fn run_transaction(
     }
 
     if tx.shape == Shape::Open {
-        match statements {
-            Statements::RowsOnly => {
-                // The incidents as they stand after their first alert, in one statement of arrays.
-                diesel::sql_query(
-                    "INSERT INTO incidents (id, correlation_key, title, service, environment, severity, team, \
+        // The incidents as they stand after their first alert, in one statement of arrays;
+        // incident-core's (`writes::open_incidents`) is arbitrated by the partial unique
+        // index on active keys and returns the rows the events carry.
+        let arbitrated = if statements == Statements::AsTocsin {
+            " ON CONFLICT (correlation_digest) WHERE status <> 'resolved' DO NOTHING RETURNING *"
+        } else {
+            ""
+        };
+        let inserted = diesel::sql_query(format!(
+            "INSERT INTO incidents (id, correlation_key, title, service, environment, severity, team, \
                      status, runbook_url, source_fingerprint, source_starts_at, source_labels, opened_at, \
                      created_at, updated_at, alert_count, firing_count) \
                      SELECT id, correlation_key, title, service, environment, severity, team, 'open', runbook_url, \
@@ -482,78 +493,45 @@ async fn run_transaction(
                      FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
                      $7::text[], $8::text[], $9::text[], $12::jsonb[]) \
                      AS d(id, correlation_key, title, service, environment, severity, team, runbook_url, \
-                     source_fingerprint, source_labels)",
-                )
-                .bind::<Array<SqlUuid>, _>(&tx.incident_ids)
-                .bind::<Array<Text>, _>(&tx.correlation_keys)
-                .bind::<Array<Text>, _>((0..count).map(|i| template(i).facts.title.as_str()).collect::<Vec<_>>())
-                .bind::<Array<Text>, _>((0..count).map(|i| template(i).facts.service.as_str()).collect::<Vec<_>>())
-                .bind::<Array<Text>, _>((0..count).map(|i| template(i).facts.environment.as_str()).collect::<Vec<_>>())
-                .bind::<Array<Text>, _>((0..count).map(|i| template(i).facts.severity.as_str()).collect::<Vec<_>>())
-                .bind::<Array<Text>, _>((0..count).map(|i| template(i).facts.team.as_str()).collect::<Vec<_>>())
-                .bind::<Array<Nullable<Text>>, _>(
-                    (0..count).map(|i| template(i).facts.runbook_url.as_deref()).collect::<Vec<_>>(),
-                )
-                .bind::<Array<Text>, _>(&tx.fingerprints)
-                .bind::<Timestamptz, _>(tx.starts_at)
-                .bind::<Timestamptz, _>(now)
-                .bind::<Array<Jsonb>, _>((0..count).map(|i| &template(i).labels).collect::<Vec<_>>())
-                .execute(conn)
-                .await?;
-            }
-            Statements::AsTocsin => {
-                // As batch.rs opens them: a multi-row insert arbitrated by the partial unique index,
-                // counts at zero, set by the update below.
-                let values: Vec<_> = (0..count)
-                    .map(|i| {
-                        let facts = &template(i).facts;
-                        (
-                            incidents::id.eq(tx.incident_ids[i]),
-                            incidents::correlation_key.eq(tx.correlation_keys[i].clone()),
-                            incidents::title.eq(facts.title.clone()),
-                            incidents::service.eq(facts.service.clone()),
-                            incidents::environment.eq(facts.environment.clone()),
-                            incidents::severity.eq(facts.severity.as_str()),
-                            incidents::team.eq(facts.team.clone()),
-                            incidents::status.eq("open"),
-                            incidents::runbook_url.eq(facts.runbook_url.clone()),
-                            incidents::source_fingerprint.eq(tx.fingerprints[i].clone()),
-                            incidents::source_starts_at.eq(tx.starts_at),
-                            incidents::source_labels.eq(template(i).labels.clone()),
-                            incidents::opened_at.eq(tx.starts_at),
-                            (incidents::created_at.eq(now), incidents::updated_at.eq(now)),
-                        )
-                    })
-                    .collect();
-                let inserted: Vec<(String, Uuid)> = diesel::insert_into(incidents::table)
-                    .values(values)
-                    .on_conflict(incidents::correlation_digest)
-                    .filter_target(diesel::dsl::sql::<diesel::sql_types::Bool>("status <> 'resolved'"))
-                    .do_nothing()
-                    .returning((incidents::correlation_key, incidents::id))
-                    .get_results(conn)
-                    .await?;
-                if inserted.len() != count {
-                    bail!("{} of {count} incidents inserted", inserted.len());
-                }
-            }
+                     source_fingerprint, source_labels){arbitrated}"
+        ))
+        .bind::<Array<SqlUuid>, _>(&tx.incident_ids)
+        .bind::<Array<Text>, _>(&tx.correlation_keys)
+        .bind::<Array<Text>, _>((0..count).map(|i| template(i).facts.title.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>((0..count).map(|i| template(i).facts.service.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>((0..count).map(|i| template(i).facts.environment.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>((0..count).map(|i| template(i).facts.severity.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>((0..count).map(|i| template(i).facts.team.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(
+            (0..count).map(|i| template(i).facts.runbook_url.as_deref()).collect::<Vec<_>>(),
+        )
+        .bind::<Array<Text>, _>(&tx.fingerprints)
+        .bind::<Timestamptz, _>(tx.starts_at)
+        .bind::<Timestamptz, _>(now)
+        .bind::<Array<Jsonb>, _>((0..count).map(|i| &template(i).labels).collect::<Vec<_>>())
+        .execute(conn)
+        .await?;
+        if inserted != count {
+            bail!("{inserted} of {count} incidents inserted");
         }
         lap(Step::InsertIncidents, &mut spent);
     }
 
     diesel::sql_query(
-        "INSERT INTO alerts (incident_id, fingerprint, starts_at, state, labels, annotations, generator_url, \
-         receiver, group_key, first_received_at, last_received_at, last_firing_report_at) \
-         SELECT incident_id, fingerprint, starts_at, 'firing', labels, annotations, generator_url, receiver, \
-         group_key, $10, $10, received_at \
-         FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::jsonb[], $6::text[], \
-         $7::text[], $8::text[], $9::timestamptz[]) \
-         AS d(incident_id, fingerprint, starts_at, labels, annotations, generator_url, receiver, group_key, \
-         received_at)",
+        "INSERT INTO alerts (incident_id, fingerprint, starts_at, ends_at, state, labels, annotations, \
+         generator_url, receiver, group_key, first_received_at, last_received_at, last_firing_report_at) \
+         SELECT incident_id, fingerprint, starts_at, ends_at, state, labels, annotations, generator_url, \
+         receiver, group_key, $12, $12, received_at \
+         FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::jsonb[], \
+         $7::jsonb[], $8::text[], $9::text[], $10::text[], $11::timestamptz[]) \
+         AS d(incident_id, fingerprint, starts_at, ends_at, state, labels, annotations, generator_url, \
+         receiver, group_key, received_at)",
     )
     .bind::<Array<SqlUuid>, _>(&tx.incident_ids)
     .bind::<Array<Text>, _>(&tx.fingerprints)
     .bind::<Array<Timestamptz>, _>(vec![tx.starts_at; count])
+    .bind::<Array<Nullable<Timestamptz>>, _>(vec![None::<OffsetDateTime>; count])
+    .bind::<Array<Text>, _>(vec!["firing"; count])
     .bind::<Array<Jsonb>, _>((0..count).map(|i| &template(i).labels).collect::<Vec<_>>())
     .bind::<Array<Jsonb>, _>((0..count).map(|i| &template(i).annotations).collect::<Vec<_>>())
     .bind::<Array<Text>, _>((0..count).map(|i| template(i).generator_url.as_str()).collect::<Vec<_>>())
@@ -565,21 +543,21 @@ async fn run_transaction(
     .await?;
     lap(Step::InsertAlerts, &mut spent);
 
-    // Joining, every alert moves its incident's counts; opening, incident-core sets the counts of
-    // the incidents it has just inserted with this same statement, where the rows alone need none.
-    if tx.shape == Shape::Join || statements == Statements::AsTocsin {
+    // Joining, every alert moves its incident's counts; opened incidents have theirs already.
+    if tx.shape == Shape::Join {
         let mut per_incident: BTreeMap<Uuid, i32> = BTreeMap::new();
         for id in &tx.incident_ids {
             *per_incident.entry(*id).or_insert(0) += 1;
         }
         diesel::sql_query(
             "UPDATE incidents AS i SET alert_count = i.alert_count + d.added, \
-             firing_count = i.firing_count + d.added, opened_at = LEAST(i.opened_at, d.earliest), \
-             version = i.version + 1, updated_at = $4 \
-             FROM unnest($1::uuid[], $2::int4[], $3::timestamptz[]) AS d(id, added, earliest) \
+             firing_count = i.firing_count + d.firing, opened_at = LEAST(i.opened_at, d.earliest), \
+             version = i.version + 1, updated_at = $5 \
+             FROM unnest($1::uuid[], $2::int4[], $3::int4[], $4::timestamptz[]) AS d(id, added, firing, earliest) \
              WHERE i.id = d.id RETURNING i.*",
         )
         .bind::<Array<SqlUuid>, _>(per_incident.keys().copied().collect::<Vec<_>>())
+        .bind::<Array<Int4>, _>(per_incident.values().copied().collect::<Vec<_>>())
         .bind::<Array<Int4>, _>(per_incident.values().copied().collect::<Vec<_>>())
         .bind::<Array<Timestamptz>, _>(vec![tx.starts_at; per_incident.len()])
         .bind::<Timestamptz, _>(now)

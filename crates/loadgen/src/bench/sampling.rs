@@ -131,8 +131,8 @@ pub struct DatabaseActivity {
 impl DatabaseActivity {
     /// The activity so far, with the row versions of the incidents table in `schema`.
     pub async fn now(database: &tokio_postgres::Client, schema: &str) -> anyhow::Result<DatabaseActivity> {
-        // The statistics of a table are those the server has flushed: a snapshot right after a
-        // burst may lag by up to a second (PostgreSQL 15's stats_fetch_consistency aside).
+        // The row counts are those the backends have reported so far (see `settled`); the WAL
+        // position is exact.
         let row = database
             .query_one(
                 "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8,
@@ -148,6 +148,22 @@ impl DatabaseActivity {
             incidents_updated: row.get(2),
             incidents_hot_updated: row.get(3),
         })
+    }
+
+    /// The activity once the statistics stop moving: a backend hands PostgreSQL its counts of
+    /// rows when it goes idle, up to several seconds later, so a snapshot right after a burst
+    /// misses some. Reads every second until two agree, for at most 15 s.
+    pub async fn settled(database: &tokio_postgres::Client, schema: &str) -> anyhow::Result<DatabaseActivity> {
+        let mut last = DatabaseActivity::now(database, schema).await?;
+        for _ in 0..15 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let now = DatabaseActivity::now(database, schema).await?;
+            if now.incidents_inserted == last.incidents_inserted && now.incidents_updated == last.incidents_updated {
+                return Ok(now);
+            }
+            last = now;
+        }
+        Ok(last)
     }
 
     pub fn since(&self, before: &DatabaseActivity) -> DatabaseActivity {

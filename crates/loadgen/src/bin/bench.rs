@@ -265,16 +265,14 @@ async fn burst(
         }
     };
     let incidents_before: i64 = database.query_one("SELECT count(*) FROM incidents", &[]).await?.get(0);
-    let activity_before = DatabaseActivity::now(database, "public").await?;
+    let activity_before = DatabaseActivity::settled(database, "public").await?;
     let cpu_before = CpuTime::now();
     let started = Instant::now();
     load::post_all(ingest, bodies).await?;
     streams.drained(Duration::from_secs(600)).await?;
     let elapsed = started.elapsed();
     let cpu = CpuTime::now().since(&cpu_before);
-    // The statistics views lag behind by up to their flush interval (one second).
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
-    let activity = DatabaseActivity::now(database, "public").await?.since(&activity_before);
+    let activity = DatabaseActivity::settled(database, "public").await?.since(&activity_before);
     let opened = database.query_one("SELECT count(*) FROM incidents", &[]).await?.get::<_, i64>(0) - incidents_before;
     let rate = BURST as f64 / elapsed.as_secs_f64();
     let name = match kind {
