@@ -61,12 +61,21 @@ pub(crate) type Pool = deadpool::managed::Pool<Connections>;
 pub(crate) struct Connection {
     pooled: Option<Object<Connections>>,
     broken: bool,
+    /// A WATCH is in force: until EXEC or UNWATCH clears it, the connection must not go back to
+    /// the pool, where someone else's MULTI/EXEC would be refused for a key they never watched.
+    watching: bool,
 }
 
 impl Connection {
     pub(crate) fn new(mut pooled: Object<Connections>, response_timeout: Duration) -> Connection {
         pooled.set_response_timeout(response_timeout);
-        Connection { pooled: Some(pooled), broken: false }
+        Connection { pooled: Some(pooled), broken: false, watching: false }
+    }
+
+    /// Says that a WATCH is about to be sent (`true`), or has been cleared by EXEC or UNWATCH
+    /// (`false`). A connection dropped while watching is closed rather than pooled.
+    pub(crate) fn watching(&mut self, watching: bool) {
+        self.watching = watching;
     }
 
     /// The pooled connection; it is taken out only on drop, so this is always there.
@@ -126,7 +135,7 @@ impl ConnectionLike for Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        if self.broken
+        if (self.broken || self.watching)
             && let Some(pooled) = self.pooled.take()
         {
             // Taken out of the pool and closed; the pool makes a new one when it needs it.

@@ -1,10 +1,33 @@
-//! Reading a stream through a consumer group, at least once.
+//! Reading a stream through a consumer group, at least once, within a count and a byte budget.
+//!
+//! A read must never hold more than `max_batch_bytes` of entries (an entry larger than that comes
+//! alone), so one oversized entry cannot run a consumer out of memory. Sizing every entry inside
+//! Redis before delivering it (`scripts::READ_WITHIN_BUDGET`) guarantees that, but passes each
+//! entry through Lua twice, which cost Redis about 7 µs per entry read, more than the plain read
+//! itself. So the budget is kept in two ways:
+//!
+//! - **Plain reads, while nothing large is ahead.** Producers mark every entry larger than
+//!   [`LARGE_ENTRY_BYTES`]: the id of the newest one is kept beside the stream
+//!   ([`Bus::publish`]). When that id is at or behind the group's last delivered entry, every entry
+//!   still to be delivered is at most `LARGE_ENTRY_BYTES`, and a plain `XREADGROUP` of
+//!   `max_batch_bytes / LARGE_ENTRY_BYTES` entries (512 for 4 MiB) cannot pass the budget. The
+//!   check and the read are one optimistic transaction (`WATCH` on the mark, then `MULTI`
+//!   `XREADGROUP` `EXEC`): a large entry marked in between aborts the read before anything is
+//!   delivered.
+//! - **Sized reads otherwise**: a marked entry is ahead, the budget leaves room for no plain read,
+//!   or a plain read came back with an entry larger than `LARGE_ENTRY_BYTES` that nobody marked
+//!   (written by an older release or by hand), after which this consumer sizes its reads for
+//!   [`SIZED_AFTER_UNMARKED`].
 
 use crate::envelope::{self, Envelope};
-use crate::{Bus, BusError, BusMetrics, Stream, scripts};
+use crate::metrics::ReadLabel;
+use crate::{Bus, BusError, BusMetrics, LARGE_ENTRY_BYTES, Stream, parse_entry_id, scripts};
+use prometheus_client::metrics::counter::Counter;
 use redis::Value;
 use redis::streams::{StreamClaimReply, StreamId, StreamPendingCountReply, StreamPendingId, StreamReadReply};
+use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tocsin_domain::Message;
 use tocsin_runtime::traces::{SpanKind, TraceSpan, Tracer};
@@ -47,17 +70,28 @@ pub struct Consumer<T> {
     bus: Bus,
     stream: Stream,
     key: String,
+    /// Where producers keep the id of the stream's newest large entry ([`Bus::large_entry_key`]).
+    large_key: String,
     group: String,
     name: String,
     settings: ConsumerSettings,
     metrics: BusMetrics,
     /// When the stream gauges were last refreshed, in ms since the Unix epoch.
-    gauges_refreshed_ms: std::sync::atomic::AtomicU64,
+    gauges_refreshed_ms: AtomicU64,
+    /// Until when every read is sized inside Redis, in ms since the Unix epoch: set when a plain
+    /// read met an entry larger than [`LARGE_ENTRY_BYTES`] that no producer had marked.
+    sized_until_ms: AtomicU64,
+    plain_reads: Counter,
+    sized_reads: Counter,
     _message: PhantomData<fn() -> T>,
 }
 
 /// How often a consumer refreshes its stream gauges, between reads.
 const GAUGE_REFRESH: Duration = Duration::from_secs(5);
+
+/// How long a consumer sizes every read inside Redis after a plain read met an unmarked large
+/// entry: long enough for a rolling upgrade to replace the producers that do not mark.
+pub const SIZED_AFTER_UNMARKED: Duration = Duration::from_secs(300);
 
 impl<T: Message> Consumer<T> {
     pub fn new(
@@ -72,15 +106,21 @@ impl<T: Message> Consumer<T> {
         // The counters exist at zero from the start, so `increase()` also sees the first one.
         let _ = metrics.dead_lettered.get_or_create(&BusMetrics::label(&key));
         let _ = metrics.reclaimed.get_or_create(&BusMetrics::label(&key));
+        let reads = |read| metrics.reads.get_or_create(&ReadLabel { stream: key.clone(), read }).clone();
+        let (plain_reads, sized_reads) = (reads(ReadLabel::PLAIN), reads(ReadLabel::SIZED));
         Consumer {
             key,
+            large_key: bus.large_entry_key(stream),
             bus,
             stream,
             group: group.to_owned(),
             name: name.to_owned(),
             settings,
             metrics,
-            gauges_refreshed_ms: std::sync::atomic::AtomicU64::new(0),
+            gauges_refreshed_ms: AtomicU64::new(0),
+            sized_until_ms: AtomicU64::new(0),
+            plain_reads,
+            sized_reads,
             _message: PhantomData,
         }
     }
@@ -132,8 +172,97 @@ impl<T: Message> Consumer<T> {
     }
 
     /// Entries not yet delivered to the group, without waiting: at most `count`, and as many as
-    /// fit in the byte budget beside the `used` bytes the batch already holds.
+    /// fit in the byte budget beside the `used` bytes the batch already holds. Read plainly when
+    /// that is safe, sized inside Redis otherwise (the module's header says when).
     async fn read_new(&self, count: usize, used: usize) -> Result<Vec<StreamId>, BusError> {
+        let room = self.settings.max_batch_bytes.saturating_sub(used);
+        let plain_count = count.min(room / LARGE_ENTRY_BYTES);
+        if plain_count > 0
+            && now_ms() >= self.sized_until_ms.load(Ordering::Relaxed)
+            && let Some(entries) = self.read_plain(plain_count).await?
+        {
+            self.plain_reads.inc();
+            self.look_for_unmarked(&entries);
+            return Ok(entries);
+        }
+        self.sized_reads.inc();
+        self.read_sized(count, used).await
+    }
+
+    /// Up to `count` new entries with a plain XREADGROUP, if no marked large entry is among those
+    /// the group has still to deliver; `None` if one is, or if one was marked during the check, and
+    /// then nothing was delivered. Both steps are one optimistic transaction on one connection:
+    /// WATCH the mark and read it with the group's last delivered id, then MULTI XREADGROUP EXEC,
+    /// which Redis refuses if the mark changed in between.
+    async fn read_plain(&self, count: usize) -> Result<Option<Vec<StreamId>>, BusError> {
+        let mut conn = self.bus.connection().await?;
+        conn.watching(true);
+        let checked: Result<(Option<String>, Vec<GroupInfo>), redis::RedisError> = redis::pipe()
+            .cmd("WATCH")
+            .arg(&self.large_key)
+            .ignore()
+            .cmd("GET")
+            .arg(&self.large_key)
+            .cmd("XINFO")
+            .arg("GROUPS")
+            .arg(&self.key)
+            .query_async(&mut conn)
+            .await;
+        let safe = match &checked {
+            Ok((mark, groups)) => match mark.as_deref() {
+                None => true,
+                Some(mark) => group_info(groups, &self.group)
+                    .and_then(|group| group.get("last-delivered-id"))
+                    .and_then(|last| redis::from_redis_value::<String>(last.clone()).ok())
+                    .and_then(|last| Some(parse_entry_id(mark)? <= parse_entry_id(&last)?))
+                    .unwrap_or(false),
+            },
+            Err(_) => false,
+        };
+        if !safe {
+            // A failed check leaves the connection watching: clear it, or the next MULTI/EXEC
+            // anyone sends on this pooled connection could be refused.
+            let _: () = redis::cmd("UNWATCH").query_async(&mut conn).await?;
+            conn.watching(false);
+            // The sized read reports what went wrong with the stream or the group, if anything.
+            return Ok(None);
+        }
+        let read: Option<(Option<StreamReadReply>,)> = redis::pipe()
+            .atomic()
+            .cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(&self.group)
+            .arg(&self.name)
+            .arg("COUNT")
+            .arg(count)
+            .arg("STREAMS")
+            .arg(&self.key)
+            .arg(">")
+            .query_async(&mut conn)
+            .await?;
+        conn.watching(false);
+        Ok(read.map(|(reply,)| reply.into_iter().flat_map(|reply| reply.keys).flat_map(|key| key.ids).collect()))
+    }
+
+    /// A plain read relies on producers marking every large entry. One that did not (an older
+    /// release during an upgrade, or an entry added by hand) has just been read with others;
+    /// from now on, for a while, this consumer sizes its reads inside Redis again.
+    fn look_for_unmarked(&self, entries: &[StreamId]) {
+        let Some(entry) = entries.iter().find(|entry| entry_bytes(entry) > LARGE_ENTRY_BYTES) else { return };
+        let until = now_ms() + SIZED_AFTER_UNMARKED.as_millis() as u64;
+        if self.sized_until_ms.swap(until, Ordering::Relaxed) < now_ms() {
+            tracing::warn!(
+                stream = %self.key,
+                entry.id = %entry.id,
+                entry.bytes = entry_bytes(entry),
+                sized_for_s = SIZED_AFTER_UNMARKED.as_secs(),
+                "a stream entry larger than its producer should have marked; sizing every read inside redis for a while"
+            );
+        }
+    }
+
+    /// New entries sized inside Redis, as [`Consumer::read_new`] promises, whatever is on the stream.
+    async fn read_sized(&self, count: usize, used: usize) -> Result<Vec<StreamId>, BusError> {
         let mut conn = self.bus.connection().await?;
         let reply: Option<StreamReadReply> = redis::cmd("EVAL")
             .arg(scripts::READ_WITHIN_BUDGET)
@@ -193,10 +322,7 @@ impl<T: Message> Consumer<T> {
     }
 
     async fn refresh_gauges_now_and_then(&self) {
-        use std::sync::atomic::Ordering;
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_millis() as u64);
+        let now_ms = now_ms();
         let last = self.gauges_refreshed_ms.load(Ordering::Relaxed);
         if now_ms.saturating_sub(last) < GAUGE_REFRESH.as_millis() as u64 {
             return;
@@ -212,14 +338,10 @@ impl<T: Message> Consumer<T> {
     pub async fn refresh_gauges(&self) -> Result<(), BusError> {
         let mut conn = self.bus.connection().await?;
         let length: u64 = redis::cmd("XLEN").arg(&self.key).query_async(&mut conn).await?;
-        let groups: Vec<std::collections::HashMap<String, Value>> =
+        let groups: Vec<GroupInfo> =
             redis::cmd("XINFO").arg("GROUPS").arg(&self.key).query_async(&mut conn).await.unwrap_or_default();
         self.metrics.length.get_or_create(&BusMetrics::label(&self.key)).set(length as i64);
-        let ours = groups.iter().find(|group| {
-            group.get("name").and_then(|name| redis::from_redis_value::<String>(name.clone()).ok()).as_deref()
-                == Some(self.group.as_str())
-        });
-        if let Some(group) = ours {
+        if let Some(group) = group_info(&groups, &self.group) {
             let number = |field: &str| {
                 group.get(field).and_then(|value| redis::from_redis_value::<i64>(value.clone()).ok()).unwrap_or(0)
             };
@@ -325,19 +447,25 @@ impl<T: Message> Consumer<T> {
         Ok(deliveries)
     }
 
-    /// Moves entries delivered `max_deliveries` times to the dead-letter stream by id: claimed
-    /// with JUSTID, copied and acknowledged inside Redis, so their payload never reaches this
-    /// process.
+    /// Moves entries delivered `max_deliveries` times to the dead-letter stream by id (below).
     async fn dead_letter_spent(&self, spent: &[&StreamPendingId], min_idle_ms: u64) -> Result<(), BusError> {
-        let reasons: Vec<String> = spent
+        let spent: Vec<(String, String)> = spent
             .iter()
             .map(|entry| {
-                format!(
+                let reason = format!(
                     "delivered {} times without being acknowledged (MAX_DELIVERIES is {})",
                     entry.times_delivered, self.settings.max_deliveries
-                )
+                );
+                (entry.id.clone(), reason)
             })
             .collect();
+        self.dead_letter_by_id(&spent, min_idle_ms).await
+    }
+
+    /// Moves pending entries idle for `min_idle_ms` to the dead-letter stream by id, each with its
+    /// reason: claimed with JUSTID, copied and acknowledged inside Redis, so their payload does not
+    /// travel to this process again.
+    async fn dead_letter_by_id(&self, entries: &[(String, String)], min_idle_ms: u64) -> Result<(), BusError> {
         let mut script = redis::cmd("EVAL");
         script
             .arg(scripts::DEAD_LETTER_BY_ID)
@@ -349,14 +477,14 @@ impl<T: Message> Consumer<T> {
             .arg(min_idle_ms)
             // Dead letters age out like everything else on the bus.
             .arg(self.bus.oldest_kept_id());
-        for (entry, reason) in spent.iter().zip(&reasons) {
-            script.arg(&entry.id).arg(reason);
+        for (id, reason) in entries {
+            script.arg(id).arg(reason);
         }
         let mut conn = self.bus.connection().await?;
         let moved: Vec<String> = script.query_async(&mut conn).await?;
         drop(conn);
         for id in &moved {
-            let reason = spent.iter().zip(&reasons).find(|(entry, _)| &entry.id == id).map(|(_, reason)| reason);
+            let reason = entries.iter().find(|(entry, _)| entry == id).map(|(_, reason)| reason);
             tracing::error!(
                 stream = %self.key,
                 entry.id = %id,
@@ -438,4 +566,18 @@ fn entry_bytes(entry: &StreamId) -> usize {
                 }
         })
         .sum()
+}
+
+/// One group of `XINFO GROUPS`: name, consumers, pending, last-delivered-id, and so on.
+type GroupInfo = HashMap<String, Value>;
+
+fn group_info<'a>(groups: &'a [GroupInfo], name: &str) -> Option<&'a GroupInfo> {
+    groups.iter().find(|group| {
+        group.get("name").and_then(|value| redis::from_redis_value::<String>(value.clone()).ok()).as_deref()
+            == Some(name)
+    })
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as u64)
 }

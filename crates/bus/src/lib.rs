@@ -7,8 +7,9 @@
 //!   entry a consumer group has not acknowledged; a producer reads a stream's backlog there too
 //!   ([`Bus::watch_backlog`]) to turn work away before Redis fills up.
 //! - Consumers read through a consumer group and acknowledge only after their work committed
-//!   ([`Consumer::ack`]). A batch is bounded by a count and by bytes, decided inside Redis before
-//!   any payload is sent (`scripts`). Entries another consumer left pending past the visibility
+//!   ([`Consumer::ack`]). A batch is bounded by a count and by bytes: a plain read while producers
+//!   have marked no large entry ahead of it, sized inside Redis before any payload is sent when
+//!   one may be (`consumer`, `scripts`). Entries another consumer left pending past the visibility
 //!   timeout are claimed (XCLAIM with a minimum idle time, so two consumers never both win one);
 //!   an entry already delivered `max_deliveries` times moves to the stream's dead-letter stream by
 //!   id, without its payload leaving Redis, and one that cannot be decoded moves there too; both
@@ -30,7 +31,7 @@ mod tail;
 mod upkeep;
 mod verbatim;
 
-pub use consumer::{Consumer, ConsumerSettings, Delivery};
+pub use consumer::{Consumer, ConsumerSettings, Delivery, SIZED_AFTER_UNMARKED};
 pub use envelope::Envelope;
 pub use metrics::BusMetrics;
 pub use server::{MIN_REDIS_VERSION, RedisVersion};
@@ -122,6 +123,12 @@ impl Default for BusSettings {
 
 const DEFAULT_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// An entry larger than this (its field's name and value) is marked when it is published, so that
+/// consumers size the reads that may reach it inside Redis; below it, they read plainly, at most
+/// `max_batch_bytes / LARGE_ENTRY_BYTES` entries at a time (512 in the default 4 MiB). An alert or
+/// an event takes 1 to 2 KiB.
+pub const LARGE_ENTRY_BYTES: usize = 8 * 1024;
+
 /// The shortest `STREAM_MAX_AGE` a service accepts. Trimming never removes what a consumer group
 /// still needs, but the live feed and the dead-letter streams keep only this long.
 pub const MIN_MAX_AGE: Duration = Duration::from_secs(60);
@@ -165,6 +172,12 @@ impl Bus {
 
     pub fn dead_letter_key(&self, stream: Stream) -> String {
         format!("{}:{}:dead-letter", self.settings.prefix, stream.name())
+    }
+
+    /// The key holding the id of the newest entry larger than [`LARGE_ENTRY_BYTES`] on `stream`;
+    /// absent until one is published.
+    pub fn large_entry_key(&self, stream: Stream) -> String {
+        format!("{}:{}:large", self.settings.prefix, stream.name())
     }
 
     pub(crate) async fn connection(&self) -> Result<Connection, BusError> {
@@ -245,7 +258,9 @@ impl Bus {
     }
 
     /// Appends `messages` to `stream` in one MULTI/EXEC: once this returns, Redis holds every one
-    /// of them; on error, none. Returns the entry ids.
+    /// of them; on error, none. Returns the entry ids. A message larger than [`LARGE_ENTRY_BYTES`]
+    /// is added with a script that also marks it ([`Bus::large_entry_key`]), in the same
+    /// transaction.
     pub async fn publish<T: serde::Serialize>(
         &self,
         stream: Stream,
@@ -258,12 +273,28 @@ impl Bus {
         let mut pipe = redis::pipe();
         pipe.atomic();
         for message in messages {
+            let text = serde_json::to_string(message)?;
             // No trimming here: that happens in the background, behind the consumer groups.
-            pipe.cmd("XADD").arg(&key).arg("*").arg(envelope::FIELD).arg(serde_json::to_string(message)?);
+            if envelope::FIELD.len() + text.len() > LARGE_ENTRY_BYTES {
+                pipe.cmd("EVAL")
+                    .arg(scripts::ADD_LARGE)
+                    .arg(2)
+                    .arg(&key)
+                    .arg(self.large_entry_key(stream))
+                    .arg(envelope::FIELD)
+                    .arg(text);
+            } else {
+                pipe.cmd("XADD").arg(&key).arg("*").arg(envelope::FIELD).arg(text);
+            }
         }
         let mut conn = self.connection().await?;
-        let ids: Vec<String> = pipe.query_async(&mut conn).await?;
-        Ok(ids)
+        // EXEC answers nil when Redis refused the transaction (a WATCH on the connection saw a
+        // change): nothing was added, which must not pass for success.
+        let ids: Option<Vec<String>> = pipe.query_async(&mut conn).await?;
+        match ids {
+            Some(ids) if ids.len() == messages.len() => Ok(ids),
+            _ => Err(BusError::Unavailable("redis refused the transaction; nothing was published".into())),
+        }
     }
 
     /// A producer span for `message`, in the trace of `parent` (the request that produced it, or the

@@ -15,6 +15,20 @@ pub struct GroupLabel {
     pub group: String,
 }
 
+/// A consumer's reads of new entries, by how their byte budget was kept (`consumer`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ReadLabel {
+    pub stream: String,
+    pub read: &'static str,
+}
+
+impl ReadLabel {
+    /// A plain XREADGROUP: no marked large entry was ahead.
+    pub const PLAIN: &'static str = "plain";
+    /// Sized entry by entry inside Redis (`scripts::READ_WITHIN_BUDGET`).
+    pub const SIZED: &'static str = "sized";
+}
+
 /// What the bus counts, registered once per service.
 #[derive(Debug, Clone, Default)]
 pub struct BusMetrics {
@@ -24,6 +38,7 @@ pub struct BusMetrics {
     pub pending: Family<GroupLabel, Gauge>,
     pub lag: Family<GroupLabel, Gauge>,
     pub backlog: Family<StreamLabel, Gauge>,
+    pub reads: Family<ReadLabel, Counter>,
 }
 
 impl BusMetrics {
@@ -50,6 +65,11 @@ impl BusMetrics {
             "stream_backlog",
             "Entries of a stream its furthest-behind consumer group has not read or not acknowledged, as a producer reads it",
             metrics.backlog.clone(),
+        );
+        registry.register(
+            "stream_reads",
+            "Reads of new entries by a consumer: plain, or sized inside Redis because an entry larger than 8 KiB may be among them",
+            metrics.reads.clone(),
         );
         metrics
     }

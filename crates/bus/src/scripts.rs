@@ -1,10 +1,22 @@
-//! The Lua scripts of the consumer. Each runs inside Redis, atomically, so that what a consumer
+//! The Lua scripts of the bus. Each runs inside Redis, atomically, so that what a consumer
 //! takes is decided by id and size before any payload leaves Redis: a batch never grows past its
 //! byte budget, and an entry delivered too often moves to the dead-letter stream without the
-//! consumer ever holding it.
+//! consumer ever holding it. Consumers read plainly while no large entry is ahead, and size their
+//! reads with [`READ_WITHIN_BUDGET`] only when one may be: [`ADD_LARGE`] marks those.
 //!
 //! They are sent with EVAL each time (a few hundred bytes per batch); Redis keeps them compiled.
 //! Stream ids with `(` (exclusive ranges) need Redis 6.2, as the rest of the bus does.
+
+/// Appends a large entry (over `LARGE_ENTRY_BYTES`) to the stream and keeps its id beside the
+/// stream as the newest large one, so consumers know to size the reads that may reach it.
+///
+/// `KEYS[1]` the stream, `KEYS[2]` the large-entry mark; `ARGV` the field and its value. Replies
+/// with the entry's id, as XADD.
+pub(crate) const ADD_LARGE: &str = r#"
+local id = redis.call('XADD', KEYS[1], '*', ARGV[1], ARGV[2])
+redis.call('SET', KEYS[2], id)
+return id
+"#;
 
 /// Delivers to a consumer the entries its group has not delivered yet, oldest first, as
 /// XREADGROUP would: at most `count` of them, and no more once their fields' bytes would pass
