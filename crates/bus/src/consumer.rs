@@ -69,12 +69,12 @@ pub struct Delivery<T> {
 pub struct Consumer<T> {
     bus: Bus,
     stream: Stream,
-    key: String,
+    pub(crate) key: String,
     /// Where producers keep the id of the stream's newest large entry ([`Bus::large_entry_key`]).
     large_key: String,
     group: String,
-    name: String,
-    settings: ConsumerSettings,
+    pub(crate) name: String,
+    pub(crate) settings: ConsumerSettings,
     metrics: BusMetrics,
     /// When the stream gauges were last refreshed, in ms since the Unix epoch.
     gauges_refreshed_ms: AtomicU64,
@@ -460,6 +460,11 @@ impl<T: Message> Consumer<T> {
             })
             .collect();
         self.dead_letter_by_id(&spent, min_idle_ms).await
+    }
+
+    /// Moves entries a handler gave up on to the dead-letter stream by id, with why (below).
+    pub(crate) async fn dead_letter_now(&self, entries: &[(String, String)]) -> Result<(), BusError> {
+        self.dead_letter_by_id(entries, 0).await
     }
 
     /// Moves pending entries idle for `min_idle_ms` to the dead-letter stream by id, each with its

@@ -14,6 +14,8 @@
 //!   an entry already delivered `max_deliveries` times moves to the stream's dead-letter stream by
 //!   id, without its payload leaving Redis, and one that cannot be decoded moves there too; both
 //!   are counted.
+//! - Every consumer runs the same loop ([`Consumer::run`], `handler`): read, hand the batch to a
+//!   [`Handler`], acknowledge, retry or dead-letter what it says, with one [`Backoff`] for outages.
 //!
 //! - Traces cross the streams in the envelope: a producer span per message ([`Bus::producer_span`])
 //!   puts its context in `traceparent`, and the consumer's span ([`Consumer::span`]) continues it.
@@ -21,9 +23,11 @@
 //! Redis for these streams must be 6.2 or newer (every connection checks, `server`) and run with
 //! `maxmemory-policy noeviction`: an evicted stream is a lost alert.
 
+mod backoff;
 mod connections;
 mod consumer;
 mod envelope;
+mod handler;
 mod metrics;
 mod scripts;
 mod server;
@@ -31,8 +35,10 @@ mod tail;
 mod upkeep;
 mod verbatim;
 
+pub use backoff::Backoff;
 pub use consumer::{Consumer, ConsumerSettings, Delivery, SIZED_AFTER_UNMARKED};
 pub use envelope::Envelope;
+pub use handler::{Handler, Settled};
 pub use metrics::BusMetrics;
 pub use server::{MIN_REDIS_VERSION, RedisVersion};
 pub use tail::{Page, TailEntry, entry_id_before, parse_entry_id};
