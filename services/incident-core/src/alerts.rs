@@ -1,5 +1,6 @@
-//! The alert loop: reads alert reports from the alerts stream and applies a whole batch in one
-//! transaction, acknowledging the entries only after it committed.
+//! The alerts stream's handler: applies a batch of alert reports in one transaction, and has the
+//! bus's consumer loop acknowledge the entries only after it committed, or hold and retry them
+//! while the database is away.
 //!
 //! A large batch is split by correlation key into `APPLY_SHARDS` transactions that run at once on
 //! their own connections. Alerts of one key always land in the same shard, so the shards touch
@@ -15,76 +16,47 @@
 
 use crate::Core;
 use crate::incidents::{IntakeBatch, IntakeOutcome, IntakeSettings, apply_alerts};
-use crate::retry::Backoff;
 use futures_util::future::join_all;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use time::OffsetDateTime;
-use tocsin_bus::{Consumer, Delivery};
+use tocsin_bus::{Consumer, Delivery, Handler, Settled};
 use tocsin_domain::{AlertReceived, IncidentFacts};
 use tocsin_runtime::traces::{SpanKind, TraceSpan};
 use tocsin_storage::AsyncConnection;
 use tocsin_storage::StorageError;
 use tokio_util::sync::CancellationToken;
 
+/// Reads alert reports and applies them, batch by batch, until shutdown: the bus's consumer loop
+/// (`tocsin_bus::Consumer::run`) with [`ApplyAlerts`]. Read, apply, acknowledge, in turn. Reading
+/// the next batch while this one commits was tried and measured: no more throughput, and a p99
+/// several times worse at 1,000 alerts/s (docs/benchmarks.md).
 pub async fn run(core: Arc<Core>, consumer: Consumer<AlertReceived>, shutdown: CancellationToken) {
-    let mut backoff = Backoff::new();
-    while let Err(error) = consumer.ensure_group().await {
-        tracing::warn!(%error, "cannot create the alerts consumer group yet");
-        if !backoff.wait(&shutdown).await {
-            return;
-        }
-    }
-    let mut backoff = Backoff::new();
-    while !shutdown.is_cancelled() {
-        // Read, apply, acknowledge, in turn. Reading the next batch while this one commits was
-        // tried and measured: no more throughput, and a p99 several times worse at 1,000 alerts/s
-        // (docs/benchmarks.md).
-        let batch = read(&consumer, &mut backoff, &shutdown).await;
-        if !batch.is_empty() {
-            settle(&core, &consumer, batch, &shutdown).await;
-        }
-    }
-    tracing::info!(consumer = consumer.name(), "alert loop stopped");
+    consumer.run(ApplyAlerts { core }, shutdown).await;
 }
 
-async fn read(
-    consumer: &Consumer<AlertReceived>,
-    backoff: &mut Backoff,
-    shutdown: &CancellationToken,
-) -> Vec<Delivery<AlertReceived>> {
-    match consumer.next_batch().await {
-        Ok(batch) => {
-            *backoff = Backoff::new();
-            batch
-        }
-        Err(error) => {
-            tracing::warn!(%error, "cannot read the alerts stream");
-            backoff.wait(shutdown).await;
-            Vec::new()
-        }
+/// The handler of the alerts stream.
+struct ApplyAlerts {
+    core: Arc<Core>,
+}
+
+impl Handler<AlertReceived> for ApplyAlerts {
+    /// Applies a batch shard by shard, says what committed, and wakes the relay.
+    async fn handle(
+        &mut self,
+        batch: Vec<Delivery<AlertReceived>>,
+        consumer: &Consumer<AlertReceived>,
+    ) -> Settled<AlertReceived> {
+        let core = &self.core;
+        let shards = shards(batch, core.apply_shards, &core.intake);
+        let settled = join_all(shards.into_iter().map(|shard| apply(core, consumer, shard))).await;
+        core.relay_wakeup.notify_one();
+        settled.into_iter().collect()
     }
 }
 
 /// Batches smaller than this are applied as one transaction whatever `APPLY_SHARDS` says.
 const SHARD_FROM: usize = 100;
-
-/// Applies a batch, acknowledges what committed, and wakes the relay.
-async fn settle(
-    core: &Core,
-    consumer: &Consumer<AlertReceived>,
-    batch: Vec<Delivery<AlertReceived>>,
-    shutdown: &CancellationToken,
-) {
-    let shards = shards(batch, core.apply_shards, &core.intake);
-    let committed: Vec<String> =
-        join_all(shards.into_iter().map(|shard| apply(core, consumer, shard, shutdown))).await.concat();
-    core.relay_wakeup.notify_one();
-    if let Err(error) = consumer.ack(&committed).await {
-        // Committed but not acknowledged: the entries come back and change nothing twice.
-        tracing::warn!(%error, entries = committed.len(), "cannot acknowledge applied alerts");
-    }
-}
 
 /// The batch split by correlation key into at most `count` non-empty shards, in stream order
 /// within each; a batch smaller than [`SHARD_FROM`] is one shard.
@@ -108,15 +80,16 @@ fn shards(
     shards
 }
 
-/// Applies the batch and returns the entry ids that committed. An entry that keeps failing for a
-/// reason other than an outage is left pending: it comes back after the visibility timeout and,
-/// after `MAX_DELIVERIES`, lands in the dead-letter stream.
+/// Applies a shard in one transaction. An outage or a contended transaction hands the shard back
+/// to be retried after a backoff, held meanwhile. An error that retrying will not cure has the
+/// shard applied again one alert at a time: the alerts that commit are acknowledged, and the one
+/// that fails is left pending, so it comes back after the visibility timeout and, after
+/// `MAX_DELIVERIES`, lands in the dead-letter stream.
 async fn apply(
     core: &Core,
     consumer: &Consumer<AlertReceived>,
     mut batch: Vec<Delivery<AlertReceived>>,
-    shutdown: &CancellationToken,
-) -> Vec<String> {
+) -> Settled<AlertReceived> {
     // Oldest alert first, so the alert that started an incident is the one that opens it; and one
     // lock order for every replica, so concurrent batches rarely deadlock. The sort is stable:
     // reports of one occurrence keep their stream order.
@@ -126,29 +99,39 @@ async fn apply(
     });
     let (mut spans, traceparents) = BatchSpans::start(core, consumer, &batch);
     let traces: Vec<Option<&str>> = traceparents.iter().map(Option::as_deref).collect();
-    match apply_with_retry(core, consumer, &batch, &traces, shutdown).await {
+    let mut settled = Settled::default();
+    match apply_recorded(core, &batch, &traces).await {
         Ok(outcomes) => {
             for (index, outcome) in outcomes.iter().enumerate() {
                 spans.applied(index, outcome);
             }
-            batch.into_iter().map(|delivery| delivery.entry_id).collect()
+            settled.ack_all(&batch);
         }
-        Err(None) => Vec::new(),
-        Err(Some(error)) => {
+        Err(error) if error.is_transient() => {
+            core.metrics.batch_retries.inc();
+            tracing::warn!(%error, alerts = batch.len(), "retrying alert batch");
+            spans.retrying(&error.to_string());
+            settled.retry_all(batch);
+        }
+        Err(error) => {
             tracing::warn!(%error, "a batch failed; applying its alerts one by one to isolate the cause");
             spans.batch.set_error(&error.to_string());
-            let mut committed = Vec::new();
-            for (index, delivery) in batch.iter().enumerate() {
+            for (index, delivery) in batch.into_iter().enumerate() {
                 let trace = traces.get(index).map(std::slice::from_ref).unwrap_or_default();
-                match apply_with_retry(core, consumer, std::slice::from_ref(delivery), trace, shutdown).await {
+                match apply_recorded(core, std::slice::from_ref(&delivery), trace).await {
                     Ok(outcomes) => {
                         if let Some(outcome) = outcomes.first() {
                             spans.applied(index, outcome);
                         }
-                        committed.push(delivery.entry_id.clone());
+                        settled.ack(delivery.entry_id);
                     }
-                    Err(None) => break,
-                    Err(Some(error)) => {
+                    Err(error) if error.is_transient() => {
+                        core.metrics.batch_retries.inc();
+                        tracing::warn!(%error, entry.id = %delivery.entry_id, "retrying alert");
+                        spans.failed(index, &error.to_string());
+                        settled.retry(delivery);
+                    }
+                    Err(error) => {
                         spans.failed(index, &error.to_string());
                         tracing::error!(
                             %error,
@@ -159,9 +142,9 @@ async fn apply(
                     }
                 }
             }
-            committed
         }
     }
+    settled
 }
 
 /// The spans of a batch (see the module's header). Empty, and allocating nothing, when no alert of
@@ -216,38 +199,26 @@ impl BatchSpans {
             span.set_error(error);
         }
     }
-}
 
-/// What each alert did, in order. `Err(None)`: shutdown came first. `Err(Some(_))`: an error that
-/// retrying will not cure.
-async fn apply_with_retry(
-    core: &Core,
-    consumer: &Consumer<AlertReceived>,
-    batch: &[Delivery<AlertReceived>],
-    traces: &[Option<&str>],
-    shutdown: &CancellationToken,
-) -> Result<Vec<IntakeOutcome>, Option<StorageError>> {
-    let mut backoff = Backoff::new();
-    loop {
-        match apply_once(core, batch, traces).await {
-            Ok(applied) => {
-                core.record_outcomes(batch, &applied.outcomes);
-                core.metrics.observe(&applied.transitions);
-                return Ok(applied.outcomes);
-            }
-            Err(error) if error.is_transient() => {
-                core.metrics.batch_retries.inc();
-                tracing::warn!(%error, alerts = batch.len(), "retrying alert batch");
-                // Keep what we hold ours while we wait, or another replica would claim it and
-                // count deliveries towards the dead-letter limit during a plain outage.
-                let _ = consumer.keep_alive_all().await;
-                if !backoff.wait(shutdown).await {
-                    return Err(None);
-                }
-            }
-            Err(error) => return Err(Some(error)),
+    /// The attempt failed for want of the database; the next one has spans of its own.
+    fn retrying(&mut self, error: &str) {
+        self.batch.set_error(error);
+        for span in &mut self.alerts {
+            span.set_error(error);
         }
     }
+}
+
+/// Applies `batch` in one transaction and counts what it did; what each alert did, in order.
+async fn apply_recorded(
+    core: &Core,
+    batch: &[Delivery<AlertReceived>],
+    traces: &[Option<&str>],
+) -> Result<Vec<IntakeOutcome>, StorageError> {
+    let applied = apply_once(core, batch, traces).await?;
+    core.record_outcomes(batch, &applied.outcomes);
+    core.metrics.observe(&applied.transitions);
+    Ok(applied.outcomes)
 }
 
 async fn apply_once(

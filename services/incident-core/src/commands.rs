@@ -1,41 +1,38 @@
-//! The command loop: applies people's commands (acknowledge, resolve, reopen, assign) one
-//! transaction each, recording each outcome for the query service to report. A traced command gets
-//! an "apply command" span in the trace of the request that sent it, and the event it causes
-//! carries that span's context on.
+//! The commands stream's handler: applies people's commands (acknowledge, resolve, reopen, assign)
+//! one transaction each, in stream order, recording each outcome for the query service to report.
+//! A traced command gets an "apply command" span in the trace of the request that sent it, and the
+//! event it causes carries that span's context on.
 
 use crate::Core;
 use crate::incidents::apply_command;
-use crate::retry::Backoff;
 use std::sync::Arc;
 use time::OffsetDateTime;
-use tocsin_bus::Consumer;
+use tocsin_bus::{Consumer, Delivery, Handler, Settled};
 use tocsin_domain::{Command, CommandOutcome};
 use tocsin_storage::AsyncConnection;
 use tocsin_storage::StorageError;
 use tokio_util::sync::CancellationToken;
 
+/// Reads commands and applies them until shutdown: the bus's consumer loop
+/// (`tocsin_bus::Consumer::run`) with [`ApplyCommands`].
 pub async fn run(core: Arc<Core>, consumer: Consumer<Command>, shutdown: CancellationToken) {
-    let mut backoff = Backoff::new();
-    while let Err(error) = consumer.ensure_group().await {
-        tracing::warn!(%error, "cannot create the commands consumer group yet");
-        if !backoff.wait(&shutdown).await {
-            return;
-        }
-    }
-    let mut backoff = Backoff::new();
-    'reading: while !shutdown.is_cancelled() {
-        let batch = match consumer.next_batch().await {
-            Ok(batch) => {
-                backoff = Backoff::new();
-                batch
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot read the commands stream");
-                backoff.wait(&shutdown).await;
-                continue;
-            }
-        };
-        for delivery in batch {
+    consumer.run(ApplyCommands { core }, shutdown).await;
+}
+
+/// The handler of the commands stream.
+struct ApplyCommands {
+    core: Arc<Core>,
+}
+
+impl Handler<Command> for ApplyCommands {
+    /// Applies the commands in turn. When the database is away, the command and every one after
+    /// it are retried after a backoff, so that two commands on one incident keep their order. A
+    /// command that fails otherwise is left pending, to come back after the visibility timeout.
+    async fn handle(&mut self, batch: Vec<Delivery<Command>>, consumer: &Consumer<Command>) -> Settled<Command> {
+        let core = &self.core;
+        let mut settled = Settled::default();
+        let mut commands = batch.into_iter();
+        while let Some(delivery) = commands.next() {
             let command = &delivery.envelope.payload;
             let mut span = consumer.span(&core.tracer, "apply command", &delivery);
             if span.is_recording() {
@@ -44,26 +41,22 @@ pub async fn run(core: Arc<Core>, consumer: Consumer<Command>, shutdown: Cancell
                 span.set_str("incident.id", &command.incident_id.to_string());
             }
             let traceparent = span.traceparent();
-            let mut retry = Backoff::new();
-            let outcome = loop {
-                match apply_once(&core, command, traceparent.as_deref()).await {
-                    Ok(outcome) => break Some(outcome),
-                    Err(error) if error.is_transient() => {
-                        core.metrics.batch_retries.inc();
-                        tracing::warn!(%error, command.id = %command.id, "retrying command");
-                        let _ = consumer.keep_alive(std::slice::from_ref(&delivery.entry_id)).await;
-                        if !retry.wait(&shutdown).await {
-                            break 'reading;
-                        }
-                    }
-                    Err(error) => {
-                        tracing::error!(%error, command.id = %command.id, "cannot apply command, leaving it for redelivery");
-                        span.set_error(&error.to_string());
-                        break None;
-                    }
+            let outcome = match apply_once(core, command, traceparent.as_deref()).await {
+                Ok(outcome) => outcome,
+                Err(error) if error.is_transient() => {
+                    core.metrics.batch_retries.inc();
+                    tracing::warn!(%error, command.id = %command.id, "retrying command");
+                    span.set_error(&error.to_string());
+                    settled.retry(delivery);
+                    settled.retry_all(commands);
+                    break;
+                }
+                Err(error) => {
+                    tracing::error!(%error, command.id = %command.id, "cannot apply command, leaving it for redelivery");
+                    span.set_error(&error.to_string());
+                    continue;
                 }
             };
-            let Some(outcome) = outcome else { continue };
             let result = match &outcome {
                 CommandOutcome::Applied { .. } => "applied",
                 CommandOutcome::Rejected { .. } => "rejected",
@@ -81,14 +74,12 @@ pub async fn run(core: Arc<Core>, consumer: Consumer<Command>, shutdown: Cancell
                 outcome = result,
                 "command processed"
             );
-            if let Err(error) = consumer.ack(std::slice::from_ref(&delivery.entry_id)).await {
-                tracing::warn!(%error, "cannot acknowledge command; it will be answered again from its outcome");
-            }
             core.relay_wakeup.notify_one();
             span.end();
+            settled.ack(delivery.entry_id);
         }
+        settled
     }
-    tracing::info!(consumer = consumer.name(), "command loop stopped");
 }
 
 async fn apply_once(core: &Core, command: &Command, traceparent: Option<&str>) -> Result<CommandOutcome, StorageError> {

@@ -16,7 +16,6 @@ pub mod incidents;
 mod metrics;
 mod relay;
 pub mod retention;
-mod retry;
 
 use crate::config::Config;
 use crate::incidents::{IntakeOutcome, IntakeSettings};
