@@ -1,6 +1,6 @@
-//! The event loop: one consumer of the events stream per replica. Each event is routed to its
-//! targets and recorded as one delivery per target in PostgreSQL; only then is the stream entry
-//! acknowledged. The delivery worker (`crate::deliveries`) sends them. A crash between the two
+//! The event loop: one consumer of the events stream per replica, the bus's consumer loop with
+//! this module's handler. Each event is routed to its targets and recorded as one delivery per
+//! target in PostgreSQL; only then is the stream entry acknowledged. The delivery worker (`crate::deliveries`) sends them. A crash between the two
 //! steps redelivers the entry, and the (event id, target) key turns the second recording into a
 //! no-op: an event is notified once per target however often it arrives.
 //!
@@ -12,8 +12,7 @@ use crate::routing::Routing;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use std::sync::Arc;
-use std::time::Duration;
-use tocsin_bus::{Consumer, Delivery};
+use tocsin_bus::{Consumer, Delivery, Handler, Settled};
 use tocsin_domain::IncidentEvent;
 use tocsin_runtime::traces::{TraceSpan, Tracer};
 use tocsin_storage::Pool;
@@ -32,64 +31,85 @@ pub struct EventLoop {
 }
 
 impl EventLoop {
+    /// Reads events and records their deliveries until shutdown: the bus's consumer loop
+    /// (`tocsin_bus::Consumer::run`) with [`RecordDeliveries`].
     pub async fn run(self, shutdown: CancellationToken) {
-        while !shutdown.is_cancelled() {
-            match self.consumer.ensure_group().await {
-                Ok(()) => break,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot create the events consumer group yet");
-                    pause(&shutdown).await;
+        let EventLoop { consumer, pool, routing, events_seen, wake, tracer } = self;
+        consumer.run(RecordDeliveries { pool, routing, events_seen, wake, tracer }, shutdown).await;
+    }
+}
+
+/// The handler of the events stream.
+struct RecordDeliveries {
+    pool: Pool,
+    routing: Arc<Routing>,
+    events_seen: Family<KindLabel, Counter>,
+    wake: Arc<Notify>,
+    tracer: Tracer,
+}
+
+impl Handler<IncidentEvent> for RecordDeliveries {
+    /// Records the batch's deliveries, and has the loop acknowledge the events once they are in
+    /// PostgreSQL. While the database is away the events are held and retried after a backoff. A
+    /// batch that fails otherwise is recorded again one event at a time: the events that fail on
+    /// their own are left pending, to come back after the visibility timeout and, after
+    /// `MAX_DELIVERIES`, land in the dead-letter stream.
+    async fn handle(
+        &mut self,
+        batch: Vec<Delivery<IncidentEvent>>,
+        consumer: &Consumer<IncidentEvent>,
+    ) -> Settled<IncidentEvent> {
+        let mut settled = Settled::default();
+        match self.record(&batch, consumer).await {
+            Ok(recorded) => {
+                self.recorded(&batch, recorded);
+                settled.ack_all(&batch);
+            }
+            Err(error) if error.is_transient() => {
+                tracing::warn!(%error, events = batch.len(), "cannot record deliveries; holding the events");
+                settled.retry_all(batch);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "a batch of deliveries failed; recording its events one by one to isolate the cause");
+                for delivery in batch {
+                    let alone = std::slice::from_ref(&delivery);
+                    match self.record(alone, consumer).await {
+                        Ok(recorded) => {
+                            self.recorded(alone, recorded);
+                            settled.ack(delivery.entry_id);
+                        }
+                        Err(error) if error.is_transient() => settled.retry(delivery),
+                        Err(error) => tracing::error!(
+                            %error,
+                            entry.id = %delivery.entry_id,
+                            event.id = %delivery.envelope.payload.id,
+                            "cannot record the deliveries of an event, leaving it for redelivery"
+                        ),
+                    }
                 }
             }
         }
-        while !shutdown.is_cancelled() {
-            let batch = match self.consumer.next_batch().await {
-                Ok(batch) => batch,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot read the events stream");
-                    pause(&shutdown).await;
-                    continue;
-                }
-            };
-            if batch.is_empty() {
-                continue;
-            }
-            // Until the deliveries are recorded the entries stay pending; keep them ours meanwhile.
-            loop {
-                match self.record(&batch).await {
-                    Ok(recorded) => {
-                        if recorded > 0 {
-                            self.wake.notify_one();
-                        }
-                        break;
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, events = batch.len(), "cannot record deliveries; holding the events");
-                        let ids: Vec<String> = batch.iter().map(|delivery| delivery.entry_id.clone()).collect();
-                        if let Err(error) = self.consumer.keep_alive(&ids).await {
-                            tracing::warn!(%error, "cannot keep the held events claimed");
-                        }
-                        pause(&shutdown).await;
-                        if shutdown.is_cancelled() {
-                            return;
-                        }
-                    }
-                }
-            }
-            let handled: Vec<String> = batch.iter().map(|delivery| delivery.entry_id.clone()).collect();
-            if let Err(error) = self.consumer.ack(&handled).await {
-                tracing::warn!(%error, "cannot acknowledge events; they will be seen again (and not notified twice)");
-            }
+        settled
+    }
+}
+
+impl RecordDeliveries {
+    /// Counts the events of a recorded batch, and wakes the worker if it has new deliveries.
+    fn recorded(&self, batch: &[Delivery<IncidentEvent>], deliveries: usize) {
+        for delivery in batch {
+            self.events_seen.get_or_create(&KindLabel { kind: delivery.envelope.payload.kind.as_str() }).inc();
         }
-        tracing::info!(consumer = self.consumer.name(), "event loop stopped");
+        if deliveries > 0 {
+            self.wake.notify_one();
+        }
     }
 
     /// Records the batch's deliveries in one statement; returns how many are new.
-    async fn record(&self, batch: &[Delivery<IncidentEvent>]) -> Result<usize, tocsin_storage::StorageError> {
-        for delivery in batch {
-            let event = &delivery.envelope.payload;
-            self.events_seen.get_or_create(&KindLabel { kind: event.kind.as_str() }).inc();
-        }
+    async fn record(
+        &self,
+        batch: &[Delivery<IncidentEvent>],
+        consumer: &Consumer<IncidentEvent>,
+    ) -> Result<usize, tocsin_storage::StorageError> {
         // The JSON of each event that goes anywhere, for its deliveries; the worker decodes it
         // again when it sends. Events routed nowhere are not encoded at all.
         let routed: Vec<_> =
@@ -106,7 +126,7 @@ impl EventLoop {
         let mut traceparents: Vec<Option<String>> = Vec::new();
         if self.tracer.is_on() {
             for delivery in batch {
-                let span = self.consumer.span(&self.tracer, "route event", delivery);
+                let span = consumer.span(&self.tracer, "route event", delivery);
                 traceparents.push(span.traceparent());
                 spans.push(span);
             }
@@ -151,12 +171,5 @@ impl EventLoop {
             span.end();
         }
         recorded
-    }
-}
-
-async fn pause(shutdown: &CancellationToken) {
-    tokio::select! {
-        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-        _ = shutdown.cancelled() => {}
     }
 }
