@@ -354,7 +354,7 @@ impl<T: Message> Consumer<T> {
 
     /// Tells the group these entries are still being worked on (resets their idle time without
     /// counting a delivery), so a consumer waiting for the database to come back does not have its
-    /// batch claimed and dead-lettered by another.
+    /// batch claimed and dead-lettered by another ([`Consumer::run`] does it for entries to retry).
     pub async fn keep_alive(&self, entry_ids: &[String]) -> Result<(), BusError> {
         if entry_ids.is_empty() {
             return Ok(());
@@ -370,24 +370,6 @@ impl<T: Message> Consumer<T> {
             .query_async(&mut conn)
             .await?;
         Ok(())
-    }
-
-    /// [`Consumer::keep_alive`] for every entry this consumer holds, including a batch read ahead
-    /// while the current one waits for the database.
-    pub async fn keep_alive_all(&self) -> Result<(), BusError> {
-        let mut conn = self.bus.connection().await?;
-        let held: StreamPendingCountReply = redis::cmd("XPENDING")
-            .arg(&self.key)
-            .arg(&self.group)
-            .arg("-")
-            .arg("+")
-            .arg(10_000)
-            .arg(&self.name)
-            .query_async(&mut conn)
-            .await?;
-        drop(conn);
-        let ids: Vec<String> = held.ids.into_iter().map(|pending| pending.id).collect();
-        self.keep_alive(&ids).await
     }
 
     /// Claims entries other consumers left pending past the visibility timeout. The decision is

@@ -309,36 +309,3 @@ async fn the_backlog_is_what_the_group_furthest_behind_has_not_handled() {
     bus.publish(Stream::Alerts, &pings(10..13)).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(bus.backlog(Stream::Alerts).await.unwrap_or_else(|e| panic!("{e}")), 9, "pending plus not read");
 }
-
-#[tokio::test]
-async fn keep_alive_all_covers_every_entry_a_consumer_holds() {
-    let redis = TestRedis::new();
-    let bus = bus(&redis, Duration::from_secs(3600));
-    let metrics = BusMetrics::default();
-    let busy = Consumer::<Ping>::new(
-        bus.clone(),
-        Stream::Alerts,
-        "testers",
-        "busy",
-        ConsumerSettings {
-            batch_size: 2,
-            block: Duration::from_millis(100),
-            visibility_timeout: Duration::from_millis(300),
-            max_deliveries: 5,
-            ..ConsumerSettings::default()
-        },
-        metrics.clone(),
-    );
-    let other = consumer(&bus, "other", 300, 5, &metrics);
-    busy.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
-    bus.publish(Stream::Alerts, &pings(0..4)).await.unwrap_or_else(|e| panic!("{e}"));
-    // Two batches held: the current one and one read ahead.
-    assert_eq!(busy.next_batch().await.unwrap_or_default().len(), 2);
-    assert_eq!(busy.next_batch().await.unwrap_or_default().len(), 2);
-    for _ in 0..4 {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        busy.keep_alive_all().await.unwrap_or_else(|e| panic!("{e}"));
-        assert!(other.next_batch().await.unwrap_or_default().is_empty());
-    }
-    assert_eq!(pending(&redis).await, Some(4));
-}
