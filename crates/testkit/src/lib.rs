@@ -217,6 +217,10 @@ impl TcpProxy {
         let shared = state.clone();
         let accept_loop = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
+                // `open` is read under the lock `cut` drains the connections under: a connection
+                // accepted while the proxy is being cut is either dropped here or aborted there,
+                // never left passing traffic through the partition.
+                let Ok(mut connections) = shared.connections.lock() else { continue };
                 if !std::sync::atomic::AtomicBool::load(&shared.open, Ordering::SeqCst) {
                     continue; // dropped: the client sees the connection close at once
                 }
@@ -225,10 +229,8 @@ impl TcpProxy {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
                 });
-                if let Ok(mut connections) = shared.connections.lock() {
-                    connections.retain(|c| !c.is_finished());
-                    connections.push(connection);
-                }
+                connections.retain(|c| !c.is_finished());
+                connections.push(connection);
             }
         });
         TcpProxy { port, state, accept_loop }
