@@ -11,6 +11,7 @@ pub mod event;
 pub mod facts;
 pub mod incident;
 pub mod message;
+pub mod schedule;
 pub mod severity;
 pub mod timeline;
 pub mod webhook;
