@@ -31,6 +31,25 @@ impl TeamMapping {
     pub fn team_of(&self, service: &str) -> Option<&str> {
         self.0.get(service).map(String::as_str)
     }
+
+    /// `(service, team)` pairs, by service.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(service, team)| (service.as_str(), team.as_str()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<(String, String)> for TeamMapping {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Self {
+        TeamMapping(pairs.into_iter().collect())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

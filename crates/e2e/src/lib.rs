@@ -12,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 pub const INGEST_TOKEN: &str = "test-ingest-token";
 pub const API_TOKEN: &str = "test-api-token-for-e2e";
+/// query's token with the `admin` scope (the service catalogue, the audit log).
+pub const ADMIN_TOKEN: &str = "test-admin-token-for-e2e";
 
 #[derive(Clone)]
 pub struct StackOptions {
@@ -131,6 +133,7 @@ impl Stack {
                     stream_read_max_bytes: 4 * 1024 * 1024,
                     intake: options.intake.clone(),
                     metrics_refresh_interval: Duration::from_millis(100),
+                    catalogue_refresh: Duration::from_millis(100),
                     incident_metrics_max_series: 500,
                     http_workers: 1,
                     operator_tokens: Tokens::single("api", &[Scope::Read, Scope::Act], API_TOKEN),
@@ -152,7 +155,10 @@ impl Stack {
                 database_url: db.url.as_str().into(),
                 database_pool_size: 4,
                 redis_url: redis.url.as_str().into(),
-                tokens: Tokens::single("api", &[Scope::Read, Scope::Act], API_TOKEN),
+                tokens: Tokens::from_yaml(&format!(
+                    "tokens:\n  - {{name: api, scopes: [read, act], token: {API_TOKEN}}}\n  - {{name: admin, scopes: [admin], token: {ADMIN_TOKEN}}}\n"
+                ))
+                .unwrap_or_else(|error| panic!("query's tokens: {error}")),
                 stream_prefix: redis.prefix.clone(),
                 stream_max_age: max_age,
                 action_timeout: options.action_timeout,

@@ -8,6 +8,7 @@
 //! uses the schema and row types from this crate.
 
 pub mod archive;
+pub mod catalogue;
 mod error;
 pub mod integrity;
 pub mod notifications;

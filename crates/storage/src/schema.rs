@@ -122,3 +122,35 @@ diesel::table! {
         created_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    teams (id) {
+        id -> Uuid,
+        slug -> Text,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    catalogue_services (service) {
+        service -> Text,
+        team_id -> Uuid,
+        updated_at -> Timestamptz,
+        updated_by -> Text,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Int8,
+        at -> Timestamptz,
+        actor -> Text,
+        action -> Text,
+        subject -> Text,
+        details -> Jsonb,
+    }
+}
+
+diesel::joinable!(catalogue_services -> teams (team_id));
+diesel::allow_tables_to_appear_in_same_query!(catalogue_services, teams);

@@ -48,8 +48,11 @@ impl Handler<AlertReceived> for ApplyAlerts {
         consumer: &Consumer<AlertReceived>,
     ) -> Settled<AlertReceived> {
         let core = &self.core;
-        let shards = shards(batch, core.apply_shards, &core.intake);
-        let settled = join_all(shards.into_iter().map(|shard| apply(core, consumer, shard))).await;
+        // One reading of the settings for the whole batch: the shards are cut by the correlation
+        // keys the transactions will compute, even if the service catalogue changes meanwhile.
+        let intake = core.intake();
+        let shards = shards(batch, core.apply_shards, &intake);
+        let settled = join_all(shards.into_iter().map(|shard| apply(core, &intake, consumer, shard))).await;
         core.relay_wakeup.notify_one();
         settled.into_iter().collect()
     }
@@ -87,6 +90,7 @@ fn shards(
 /// `MAX_DELIVERIES`, lands in the dead-letter stream.
 async fn apply(
     core: &Core,
+    intake: &IntakeSettings,
     consumer: &Consumer<AlertReceived>,
     mut batch: Vec<Delivery<AlertReceived>>,
 ) -> Settled<AlertReceived> {
@@ -100,7 +104,7 @@ async fn apply(
     let (mut spans, traceparents) = BatchSpans::start(core, consumer, &batch);
     let traces: Vec<Option<&str>> = traceparents.iter().map(Option::as_deref).collect();
     let mut settled = Settled::default();
-    match apply_recorded(core, &batch, &traces).await {
+    match apply_recorded(core, intake, &batch, &traces).await {
         Ok(outcomes) => {
             for (index, outcome) in outcomes.iter().enumerate() {
                 spans.applied(index, outcome);
@@ -118,7 +122,7 @@ async fn apply(
             spans.batch.set_error(&error.to_string());
             for (index, delivery) in batch.into_iter().enumerate() {
                 let trace = traces.get(index).map(std::slice::from_ref).unwrap_or_default();
-                match apply_recorded(core, std::slice::from_ref(&delivery), trace).await {
+                match apply_recorded(core, intake, std::slice::from_ref(&delivery), trace).await {
                     Ok(outcomes) => {
                         if let Some(outcome) = outcomes.first() {
                             spans.applied(index, outcome);
@@ -212,10 +216,11 @@ impl BatchSpans {
 /// Applies `batch` in one transaction and counts what it did; what each alert did, in order.
 async fn apply_recorded(
     core: &Core,
+    intake: &IntakeSettings,
     batch: &[Delivery<AlertReceived>],
     traces: &[Option<&str>],
 ) -> Result<Vec<IntakeOutcome>, StorageError> {
-    let applied = apply_once(core, batch, traces).await?;
+    let applied = apply_once(core, intake, batch, traces).await?;
     core.record_outcomes(batch, &applied.outcomes);
     core.metrics.observe(&applied.transitions);
     Ok(applied.outcomes)
@@ -223,14 +228,14 @@ async fn apply_recorded(
 
 async fn apply_once(
     core: &Core,
+    intake: &IntakeSettings,
     batch: &[Delivery<AlertReceived>],
     traces: &[Option<&str>],
 ) -> Result<IntakeBatch, StorageError> {
     let mut conn = core.pool.get().await?;
-    let settings = &core.intake;
     // Borrowed, not cloned: this runs for every batch, and again on every retry.
     let reports: Vec<&AlertReceived> = batch.iter().map(|delivery| &delivery.envelope.payload).collect();
-    conn.transaction(async |conn| apply_alerts(conn, &reports, traces, settings, OffsetDateTime::now_utc()).await).await
+    conn.transaction(async |conn| apply_alerts(conn, &reports, traces, intake, OffsetDateTime::now_utc()).await).await
 }
 
 #[cfg(test)]

@@ -15,9 +15,10 @@
 //! | `MAX_DELIVERIES` | `5` | deliveries before an entry goes to the dead-letter stream |
 //! | `STREAM_READ_MAX_BYTES` | `4194304` (4 MiB) | most bytes of stream entries read into one batch; an entry larger than this is read alone |
 //! | `CORRELATION_FIELDS` | `service,environment,severity` | the correlation key (also `team`, `label:NAME`) |
-//! | `SERVICE_TEAMS` | empty | `service=team,…` for alerts without a `team` label |
+//! | `SERVICE_TEAMS` | empty | `service=team,…`: seeds the service catalogue, which gives its team to an incident whose alert has no `team` label (a service is seeded once: later edits and removals stand) |
 //! | `AUTO_RESOLVE` | `true` | resolve an incident when all its alerts have resolved |
 //! | `REOPEN_WINDOW` | `5m` | a key firing again this soon after resolving reopens the incident; `0s` disables |
+//! | `CATALOGUE_REFRESH` | `10s` | how often the service catalogue (which team owns each service) is read from PostgreSQL: an edit gives its team to incidents opened after the next read |
 //! | `METRICS_REFRESH_INTERVAL` | `15s` | how often the active-incident gauges are read from PostgreSQL |
 //! | `INCIDENT_METRICS_MAX_SERIES` | `500` | (service, environment, team) combinations with series of their own in the incident metrics; later ones are counted under `other` |
 //! | `HTTP_WORKERS` | `1` | HTTP worker threads (only probes and metrics are served) |
@@ -61,6 +62,7 @@ pub struct Config {
     pub stream_read_max_bytes: usize,
     pub intake: IntakeSettings,
     pub metrics_refresh_interval: Duration,
+    pub catalogue_refresh: Duration,
     /// Label combinations the incident metrics keep apart (`crate::metrics::SeriesBudget`).
     pub incident_metrics_max_series: usize,
     pub http_workers: usize,
@@ -112,6 +114,7 @@ impl Config {
                 })?,
             },
             metrics_refresh_interval: env.duration_or("METRICS_REFRESH_INTERVAL", Duration::from_secs(15))?,
+            catalogue_refresh: env.duration_or("CATALOGUE_REFRESH", Duration::from_secs(10))?,
             incident_metrics_max_series: env.parse_or("INCIDENT_METRICS_MAX_SERIES", 500)?,
             http_workers: env.parse_or("HTTP_WORKERS", 1)?,
             operator_tokens: Tokens::optional_from_env(env, &API_TOKEN)?,

@@ -8,6 +8,7 @@
 
 mod alerts;
 pub mod archival;
+mod catalogue;
 pub mod cli;
 mod commands;
 pub mod config;
@@ -21,10 +22,10 @@ use crate::config::Config;
 use crate::incidents::{IntakeOutcome, IntakeSettings};
 use crate::metrics::CoreMetrics;
 use crate::retention::{Retention, RetentionMetrics, RetentionStatus};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use time::OffsetDateTime;
 use tocsin_bus::{Bus, BusMetrics, BusSettings, Consumer, ConsumerSettings, Delivery, Stream};
-use tocsin_domain::{AlertReceived, OccurrenceChange};
+use tocsin_domain::{AlertReceived, OccurrenceChange, TeamMapping};
 use tocsin_runtime::metrics::PoolGauges;
 use tocsin_runtime::traces::Tracer;
 use tocsin_runtime::{Service, ServiceSettings};
@@ -39,7 +40,9 @@ pub const CONSUMER_GROUP: &str = "incident-core";
 pub(crate) struct Core {
     pub pool: Pool,
     pub bus: Bus,
-    pub intake: IntakeSettings,
+    /// Read once per batch ([`Core::intake`]); the catalogue task replaces it when the service
+    /// catalogue changes.
+    intake: RwLock<Arc<IntakeSettings>>,
     /// Transactions a large batch of alerts is split into (`alerts::shards`).
     pub apply_shards: usize,
     pub metrics: CoreMetrics,
@@ -50,6 +53,19 @@ pub(crate) struct Core {
 }
 
 impl Core {
+    /// The settings to apply a batch with, the service catalogue as last read included.
+    pub fn intake(&self) -> Arc<IntakeSettings> {
+        self.intake.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Gives incidents opened from now on their team from `owners` (the service catalogue).
+    pub fn set_service_owners(&self, owners: TeamMapping) {
+        let mut intake = self.intake.write().unwrap_or_else(PoisonError::into_inner);
+        if intake.teams != owners {
+            *intake = Arc::new(IntakeSettings { teams: owners, ..IntakeSettings::clone(&intake) });
+        }
+    }
+
     fn record_outcomes(&self, batch: &[Delivery<AlertReceived>], outcomes: &[IntakeOutcome]) {
         let now = OffsetDateTime::now_utc();
         for (delivery, outcome) in batch.iter().zip(outcomes) {
@@ -133,10 +149,12 @@ impl Application {
             metrics: retention_metrics,
             status: retention_status.clone(),
         };
+        let catalogue_refresh = config.catalogue_refresh;
+        let catalogue_seed = config.intake.teams.clone();
         let core = Arc::new(Core {
             pool: pool.clone(),
             bus: bus.clone(),
-            intake: config.intake,
+            intake: RwLock::new(Arc::new(config.intake)),
             apply_shards: config.apply_shards,
             metrics: core_metrics,
             pool_gauges,
@@ -155,6 +173,7 @@ impl Application {
             .task("command loop", |stop| commands::run(core.clone(), commands, stop))
             .task("outbox relay", |stop| relay::run(core.clone(), stop))
             .task("gauges", |stop| gauges::run(core.clone(), metrics_refresh, stop))
+            .task("service catalogue", |stop| catalogue::run(core.clone(), catalogue_seed, catalogue_refresh, stop))
             .task("retention", |stop| retention::run(retention, stop));
         // Only the probes and metrics: incident-core serves no one else.
         let service = service.serve(|_: &mut actix_web::web::ServiceConfig| {})?;

@@ -102,6 +102,10 @@ pub struct CoreMetrics {
     pub batch_retries: Counter,
     /// From ingest accepting an alert to its change being committed.
     pub alert_latency: Histogram,
+    /// Services in this replica's copy of the service catalogue.
+    pub catalogue_services: Gauge,
+    /// When that copy was last read, in Unix seconds: an old value means edits are not applied.
+    pub catalogue_read_at: Gauge<f64, std::sync::atomic::AtomicU64>,
     series_budget: std::sync::Arc<SeriesBudget>,
 }
 
@@ -120,6 +124,8 @@ impl CoreMetrics {
             events_relayed: Counter::default(),
             batch_retries: Counter::default(),
             alert_latency: latency_histogram(),
+            catalogue_services: Gauge::default(),
+            catalogue_read_at: Gauge::default(),
             series_budget: std::sync::Arc::new(SeriesBudget::new(max_series)),
         };
         registry.register(
@@ -170,6 +176,16 @@ impl CoreMetrics {
             "core_alert_commit_latency_seconds",
             "Time from ingest accepting an alert to incident-core committing it",
             metrics.alert_latency.clone(),
+        );
+        registry.register(
+            "core_catalogue_services",
+            "Services in this replica's copy of the service catalogue",
+            metrics.catalogue_services.clone(),
+        );
+        registry.register(
+            "core_catalogue_read_timestamp_seconds",
+            "When this replica last read the service catalogue (Unix time); edits apply from the next read",
+            metrics.catalogue_read_at.clone(),
         );
         metrics
     }

@@ -6,6 +6,7 @@
 //! (`security_headers`).
 
 mod actions;
+mod catalogue;
 pub mod config;
 mod dashboard;
 mod errors;
@@ -97,6 +98,7 @@ impl Application {
         let service = service.serve(move |routes: &mut web::ServiceConfig| {
             let read = || auth::require(&tokens, Scope::Read);
             let act = || auth::require(&tokens, Scope::Act);
+            let admin = || auth::require(&tokens, Scope::Admin);
             let web_root = web_root.clone();
             routes.service(
                 web::scope("")
@@ -128,6 +130,29 @@ impl Application {
                             .app_data(state.clone())
                             .wrap(act())
                             .route(web::post().to(actions::resolve)),
+                    )
+                    .service(
+                        web::scope("/services")
+                            .app_data(state.clone())
+                            .service(web::resource("").wrap(read()).route(web::get().to(catalogue::list)))
+                            .service(
+                                web::resource("/import")
+                                    .app_data(web::PayloadConfig::new(catalogue::IMPORT_BODY_LIMIT))
+                                    .wrap(admin())
+                                    .route(web::post().to(catalogue::import)),
+                            )
+                            .service(
+                                web::resource("/{service}")
+                                    .wrap(admin())
+                                    .route(web::put().to(catalogue::set_owner))
+                                    .route(web::delete().to(catalogue::remove)),
+                            ),
+                    )
+                    .service(
+                        web::resource("/audit-log")
+                            .app_data(state.clone())
+                            .wrap(admin())
+                            .route(web::get().to(catalogue::audit_log)),
                     )
                     .service(
                         web::resource("/events")

@@ -1,7 +1,7 @@
 //! The OpenAPI document of the query API, generated from the handlers' annotations and served at
 //! `GET /openapi.json`.
 
-use crate::{actions, incidents, live};
+use crate::{actions, catalogue, incidents, live};
 use tocsin_runtime::openapi::{BearerAuth, SharedRoutes};
 use utoipa::OpenApi;
 
@@ -11,7 +11,7 @@ const BEARER_AUTH: BearerAuth =
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "tocsin query API", description = "Incidents: list, read, acknowledge, resolve, reopen, assign."),
+    info(title = "tocsin query API", description = "Incidents: list, read, acknowledge, resolve, reopen, assign. The service catalogue and its audit log."),
     paths(
         incidents::list,
         incidents::get,
@@ -23,6 +23,11 @@ const BEARER_AUTH: BearerAuth =
         actions::reopen,
         actions::assign,
         live::events,
+        catalogue::list,
+        catalogue::set_owner,
+        catalogue::remove,
+        catalogue::import,
+        catalogue::audit_log,
     ),
     modifiers(&BEARER_AUTH, &SharedRoutes)
 )]

@@ -1,0 +1,3 @@
+DROP TABLE audit_log;
+DROP TABLE catalogue_services;
+DROP TABLE teams;
