@@ -3,6 +3,7 @@ import { LinkToken } from '../features/auth/LinkToken';
 import { useLiveUpdates } from '../features/live/useLiveUpdates';
 import { useSession } from '../shared/lib/session';
 import { Shell } from './Shell';
+import { CatalogueRoute } from './routes/CatalogueRoute';
 import { DashboardRoute } from './routes/DashboardRoute';
 import { HistoryRoute } from './routes/HistoryRoute';
 import { IncidentRoute } from './routes/IncidentRoute';
@@ -11,8 +12,9 @@ import { SignInRoute } from './routes/SignInRoute';
 import { WallboardRoute } from './routes/WallboardRoute';
 
 /**
- * The page's own paths. None starts with `/incidents`: that prefix, `/events`, `/resolve` and the
- * probes belong to the API on the same origin.
+ * The page's own paths. None starts with `/incidents`, `/services` or `/audit-log`: those, `/events`,
+ * `/resolve` and the probes belong to the API on the same origin (the catalogue's page is therefore
+ * `/catalogue`).
  */
 export function AppRoutes() {
   return (
@@ -26,6 +28,7 @@ export function AppRoutes() {
             <Route index element={<DashboardRoute />} />
             <Route path="/incident/:id" element={<IncidentRoute />} />
             <Route path="/history" element={<HistoryRoute />} />
+            <Route path="/catalogue" element={<CatalogueRoute />} />
             <Route path="*" element={<NotFoundRoute />} />
           </Route>
         </Route>

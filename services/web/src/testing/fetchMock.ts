@@ -48,6 +48,8 @@ export function mockApi() {
     },
     get: (path: string | RegExp, reply: Reply) => api.on('GET', path, reply),
     post: (path: string | RegExp, reply: Reply) => api.on('POST', path, reply),
+    put: (path: string | RegExp, reply: Reply) => api.on('PUT', path, reply),
+    delete: (path: string | RegExp, reply: Reply) => api.on('DELETE', path, reply),
   };
   return api;
 }

@@ -15,7 +15,7 @@ export class ApiError extends Error {
 }
 
 interface RequestOptions {
-  method?: 'GET' | 'POST';
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
   body?: unknown;
   signal?: AbortSignal;
   /** Use this token instead of the session's (the sign-in check). */
@@ -48,6 +48,8 @@ export async function apiRequest<T>(path: string, options: RequestOptions = {}):
     if (error.status === 401 && options.token === undefined) session.expire();
     throw error;
   }
+  // 204 No Content (a removal) has no body to read.
+  if (response.status === 204) return undefined as T;
   return (await response.json()) as T;
 }
 

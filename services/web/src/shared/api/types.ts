@@ -15,6 +15,9 @@ export type IncidentPage = Schemas['IncidentPage'];
 export type Severity = Schemas['Severity'];
 export type IncidentStatus = Schemas['IncidentStatus'];
 export type EventKind = Schemas['EventKind'];
+export type CatalogueEntry = Schemas['CatalogueEntry'];
+export type Catalogue = Schemas['Catalogue'];
+export type ImportSummary = Schemas['ImportSummary'];
 
 /** Most urgent first. */
 export const SEVERITIES: readonly Severity[] = ['critical', 'high', 'warning', 'info'];
