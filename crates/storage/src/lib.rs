@@ -1,7 +1,7 @@
 //! PostgreSQL storage for tocsin: the schema, its embedded migrations, the row types, the
-//! connection pool, the reads query serves, the outbox's mechanics and the notifier's delivery
-//! tables. Functions take `&mut AsyncPgConnection` so a caller can compose several inside one
-//! transaction.
+//! connection pool, the reads query serves, the outbox's mechanics, the notifier's delivery
+//! tables, and the people who sign in with their sessions (`people`). Functions take
+//! `&mut AsyncPgConnection` so a caller can compose several inside one transaction.
 //!
 //! The rules that turn alerts and commands into incidents are not here: they live in
 //! incident-core (`services/incident-core/src/incidents`), the only writer of incidents, which
@@ -13,6 +13,7 @@ mod error;
 pub mod integrity;
 pub mod notifications;
 pub mod outbox;
+pub mod people;
 mod pool;
 pub mod reads;
 pub mod retention;

@@ -85,6 +85,7 @@ diesel::table! {
 
 diesel::joinable!(alerts -> incidents (incident_id));
 diesel::joinable!(timeline_entries -> incidents (incident_id));
+diesel::joinable!(sessions -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     incidents,
     alerts,
@@ -92,7 +93,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     command_outcomes,
     notification_deliveries,
-    notification_threads
+    notification_threads,
+    users,
+    sessions,
+    sign_in_attempts
 );
 
 diesel::table! {
@@ -119,6 +123,43 @@ diesel::table! {
         target -> Text,
         channel -> Text,
         reference -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Uuid,
+        issuer -> Text,
+        subject -> Text,
+        name -> Text,
+        email -> Nullable<Text>,
+        time_zone -> Nullable<Text>,
+        is_admin -> Bool,
+        created_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sessions (id_sha256) {
+        id_sha256 -> Bytea,
+        user_id -> Uuid,
+        csrf_token -> Text,
+        id_token -> Nullable<Text>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    sign_in_attempts (state) {
+        state -> Text,
+        browser_sha256 -> Bytea,
+        pkce_verifier -> Text,
+        nonce -> Text,
+        return_to -> Text,
         created_at -> Timestamptz,
     }
 }

@@ -1,0 +1,3 @@
+DROP TABLE sign_in_attempts;
+DROP TABLE sessions;
+DROP TABLE users;
