@@ -167,6 +167,7 @@ impl Stack {
                 live: Default::default(),
                 hsts_max_age: None,
                 otel: otel("query"),
+                sign_in: None,
             },
             shutdown.clone(),
         )

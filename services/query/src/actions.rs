@@ -8,6 +8,7 @@
 use crate::State;
 use crate::errors::storage_error;
 use crate::incidents::parse_id;
+use crate::sign_in::access::signed_in_user;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use std::time::Duration;
@@ -175,8 +176,9 @@ fn optional_actor(request: &HttpRequest, body: &[u8]) -> Result<Option<String>, 
     Ok(parsed.and_then(|request| request.actor))
 }
 
-/// Publishes the command and waits for its outcome. The actor is the one the body names, else
-/// the name of the request's token, so an action is never anonymous in the timeline.
+/// Publishes the command and waits for its outcome. The actor is the signed-in person, else the
+/// one the body names, else the name of the request's token, so an action is never anonymous in
+/// the timeline.
 async fn execute(
     state: &State,
     request: &HttpRequest,
@@ -205,9 +207,14 @@ async fn execute(
             return Err(ApiError::not_found(format!("no incident {incident_id}")));
         }
     }
-    let actor = actor.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).unwrap_or_else(|| {
-        auth::caller(request).map_or_else(|| DEFAULT_ACTOR.to_owned(), |caller| caller.token_name.to_string())
-    });
+    // A signed-in person acts as themselves, whatever the body says; a machine token's `actor` is
+    // a label it chooses.
+    let actor = match signed_in_user(request) {
+        Some(user) => user.actor(),
+        None => actor.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).unwrap_or_else(|| {
+            auth::caller(request).map_or_else(|| DEFAULT_ACTOR.to_owned(), |caller| caller.token_name.to_string())
+        }),
+    };
     let command = Command { id: Uuid::now_v7(), incident_id, action, actor, requested_at: OffsetDateTime::now_utc() };
     let command_id = command.id;
     let mut envelope = Envelope::new(command).with_id(command_id);

@@ -2,8 +2,8 @@
 //! (read only), turns people's actions into commands for incident-core, streams incident events to
 //! the dashboard (`/events`), serves the dashboard itself and the OpenAPI document. Reading the
 //! incidents and the live feed needs a token with the `read` scope, acting one with `act`
-//! (`tocsin_runtime::auth`). Every answer carries the browser security headers
-//! (`security_headers`).
+//! (`tocsin_runtime::auth`), or, with sign-in on, a person's session (`sign_in`). Every answer
+//! carries the browser security headers (`security_headers`).
 
 mod actions;
 mod catalogue;
@@ -14,13 +14,14 @@ mod incidents;
 mod live;
 pub mod openapi;
 mod security_headers;
+pub mod sign_in;
 
 use crate::config::Config;
 use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, web};
 use std::time::Duration;
 use tocsin_bus::{Bus, BusSettings, Stream};
-use tocsin_runtime::auth::{self, Scope};
+use tocsin_runtime::auth::Scope;
 use tocsin_runtime::metrics::PoolGauges;
 use tocsin_runtime::traces::Tracer;
 use tocsin_runtime::{Service, ServiceSettings};
@@ -80,6 +81,13 @@ impl Application {
             tracer: service.tracer().clone(),
         });
 
+        // Sign-in, when configured: the provider is discovered at the first sign-in, not here.
+        let sign_in_state = match &config.sign_in {
+            Some(settings) => Some(web::Data::new(sign_in::SignIn::new(settings, pool.clone())?)),
+            None => None,
+        };
+        let access = sign_in::access::Access::new(config.tokens.clone(), sign_in_state.as_ref().map(|_| pool.clone()));
+
         // Ready when it can read: PostgreSQL. Without Redis the reads still work and actions
         // answer 503, which is better than taking the whole API out of rotation.
         service
@@ -93,18 +101,29 @@ impl Application {
                 })
             });
         let web_root = config.web_root.clone();
-        let tokens = config.tokens.clone();
         let security_headers = web::Data::new(security_headers::SecurityHeaders::new(config.hsts_max_age));
         let service = service.serve(move |routes: &mut web::ServiceConfig| {
-            let read = || auth::require(&tokens, Scope::Read);
-            let act = || auth::require(&tokens, Scope::Act);
-            let admin = || auth::require(&tokens, Scope::Admin);
+            let read = || sign_in::access::require(&access, Scope::Read);
+            let act = || sign_in::access::require(&access, Scope::Act);
+            let admin = || sign_in::access::require(&access, Scope::Admin);
             let web_root = web_root.clone();
             routes.service(
                 web::scope("")
                     .app_data(security_headers.clone())
                     .wrap(from_fn(security_headers::add))
                     .route("/openapi.json", web::get().to(openapi_document))
+                    .configure(|cfg| {
+                        if let Some(state) = &sign_in_state {
+                            cfg.service(
+                                web::scope("/auth")
+                                    .app_data(state.clone())
+                                    .route("/login", web::get().to(sign_in::login))
+                                    .route("/callback", web::get().to(sign_in::callback))
+                                    .route("/logout", web::post().to(sign_in::logout))
+                                    .route("/me", web::get().to(sign_in::me)),
+                            );
+                        }
+                    })
                     .service(
                         web::scope("/incidents")
                             .app_data(state.clone())

@@ -49,6 +49,7 @@ async fn start() -> Query {
             web_root: None,
             live: LIMITS,
             hsts_max_age: None,
+            sign_in: None,
             otel: None,
         },
         shutdown.clone(),

@@ -77,6 +77,7 @@ async fn start(web_root: Option<PathBuf>, hsts_max_age: Option<Duration>) -> Que
             live: Default::default(),
             hsts_max_age,
             otel: None,
+            sign_in: None,
         },
         shutdown.clone(),
     )

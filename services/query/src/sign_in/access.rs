@@ -1,0 +1,214 @@
+//! Who may call a route: a bearer token with the route's scope (`tocsin_runtime::auth`, exactly as
+//! without sign-in), or, when sign-in is on, a signed-in person's session cookie.
+//!
+//! A request with an `Authorization` header is judged by its token alone, cookie or not. Without
+//! one, a session cookie is looked up in PostgreSQL: unknown, expired or revoked is 401. A session
+//! grants `read` and `act` (teams and roles come later: docs/sign-in.md), never `admin` or
+//! `ingest`. A state-changing request (anything but GET, HEAD, OPTIONS) made with the cookie must
+//! also carry the session's CSRF token in `X-CSRF-Token`, else 403: the cookie goes with any
+//! request the browser makes to query, a forged form's from another site included; the header only
+//! with requests the dashboard's own script makes. Bearer requests need no such header: a browser
+//! never adds a bearer token by itself.
+
+use crate::errors::storage_error;
+use actix_web::HttpMessage;
+use actix_web::body::EitherBody;
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderMap};
+use futures_util::future::{LocalBoxFuture, Ready, ready};
+use sha2::{Digest, Sha256};
+use std::rc::Rc;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use tocsin_runtime::auth::{Caller, Scope, Tokens};
+use tocsin_runtime::{ApiError, ErrorCode};
+use tocsin_storage::{Pool, people};
+use uuid::Uuid;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "tocsin_session";
+/// The header a state-changing request authenticated by the session cookie carries.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// A person signed in through their session, in the request's extensions beside the [`Caller`].
+#[derive(Debug, Clone)]
+pub struct SignedInUser {
+    pub id: Uuid,
+    pub name: String,
+    pub email: Option<String>,
+    pub is_admin: bool,
+    pub csrf_token: String,
+    pub expires_at: OffsetDateTime,
+}
+
+impl SignedInUser {
+    /// The actor an action of theirs is recorded under: their e-mail address, else their name.
+    pub fn actor(&self) -> String {
+        self.email.clone().unwrap_or_else(|| self.name.clone())
+    }
+}
+
+/// The signed-in person behind a request that went through [`require`], if a session let it in.
+pub fn signed_in_user(request: &impl HttpMessage) -> Option<SignedInUser> {
+    request.extensions().get::<SignedInUser>().cloned()
+}
+
+/// What authenticates requests: the tokens, and the sessions when sign-in is on.
+#[derive(Clone)]
+pub struct Access {
+    tokens: Tokens,
+    sessions: Option<Pool>,
+}
+
+impl Access {
+    /// `sessions`: the pool holding them, when sign-in is on.
+    pub fn new(tokens: Tokens, sessions: Option<Pool>) -> Access {
+        Access { tokens, sessions }
+    }
+
+    async fn authenticate(&self, request: &ServiceRequest, scope: Scope) -> Result<(), ApiError> {
+        let headers = request.headers();
+        let cookie = match &self.sessions {
+            Some(pool) if !headers.contains_key(header::AUTHORIZATION) => {
+                session_cookie(headers).map(|value| (pool, value))
+            }
+            _ => None,
+        };
+        let Some((pool, value)) = cookie else {
+            let caller = self.tokens.authorize(headers, scope)?;
+            request.extensions_mut().insert(caller);
+            return Ok(());
+        };
+        let user = session(pool, &value).await?;
+        if !matches!(scope, Scope::Read | Scope::Act) {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!("a signed-in session does not have the `{}` scope this route needs", scope.name()),
+            ));
+        }
+        if !is_safe(request.method()) {
+            check_csrf(headers, &user)?;
+        }
+        request.extensions_mut().insert(Caller { token_name: Arc::from(format!("user:{}", user.id)) });
+        request.extensions_mut().insert(user);
+        Ok(())
+    }
+}
+
+/// The live session whose cookie `value` names, or 401.
+pub async fn session(pool: &Pool, value: &str) -> Result<SignedInUser, ApiError> {
+    let mut conn = pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let active = people::active_session(&mut conn, &sha256(value)).await.map_err(storage_error)?;
+    let active = active.ok_or_else(|| {
+        ApiError::new(ErrorCode::Unauthorized, "the session has expired or was ended: sign in again at /auth/login")
+    })?;
+    Ok(SignedInUser {
+        id: active.user.id,
+        name: active.user.name,
+        email: active.user.email,
+        is_admin: active.user.is_admin,
+        csrf_token: active.csrf_token,
+        expires_at: active.expires_at,
+    })
+}
+
+/// 403 unless `X-CSRF-Token` holds the session's CSRF token (compared in constant time).
+pub fn check_csrf(headers: &HeaderMap, user: &SignedInUser) -> Result<(), ApiError> {
+    let presented = headers.get(CSRF_HEADER).map(|value| value.as_bytes()).unwrap_or_default();
+    let same: bool = subtle::ConstantTimeEq::ct_eq(&sha256_bytes(presented)[..], &sha256(&user.csrf_token)[..]).into();
+    if same {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "a request signed in by cookie that changes something must carry the session's CSRF token in the \
+             X-CSRF-Token header (GET /auth/me gives it)",
+        ))
+    }
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The value of the session cookie, if the request has one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, value)| *key == name && !value.is_empty())
+        .map(|(_, value)| value.to_owned())
+}
+
+pub fn sha256(value: &str) -> [u8; 32] {
+    sha256_bytes(value.as_bytes())
+}
+
+fn sha256_bytes(value: &[u8]) -> [u8; 32] {
+    Sha256::digest(value).into()
+}
+
+/// Middleware for the routes that need `scope`, from a token or a session; the refusal is an
+/// answer, so the security headers' middleware around it still sees it.
+pub fn require(access: &Access, scope: Scope) -> Require {
+    Require { access: access.clone(), scope }
+}
+
+pub struct Require {
+    access: Access,
+    scope: Scope,
+}
+
+impl<S, B> Transform<S, ServiceRequest> for Require
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = RequireService<S>;
+    type InitError = ();
+    type Future = Ready<Result<RequireService<S>, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(RequireService { service: Rc::new(service), access: self.access.clone(), scope: self.scope }))
+    }
+}
+
+pub struct RequireService<S> {
+    service: Rc<S>,
+    access: Access,
+    scope: Scope,
+}
+
+impl<S, B> Service<ServiceRequest> for RequireService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, request: ServiceRequest) -> Self::Future {
+        let service = self.service.clone();
+        let access = self.access.clone();
+        let scope = self.scope;
+        Box::pin(async move {
+            match access.authenticate(&request, scope).await {
+                Ok(()) => service.call(request).await.map(ServiceResponse::map_into_left_body),
+                Err(error) => Ok(request.error_response(error).map_into_right_body()),
+            }
+        })
+    }
+}

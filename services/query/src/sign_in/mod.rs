@@ -1,0 +1,278 @@
+//! Sign-in with OpenID Connect (docs/sign-in.md): query is a confidential client of the
+//! organisation's identity provider, and keeps the sessions itself, server-side.
+//!
+//! - `GET /auth/login?return_to=/path`: records a sign-in attempt (state, nonce, PKCE verifier,
+//!   the browser it started in) and sends the browser to the provider.
+//! - `GET /auth/callback?code&state`: takes the attempt (once: a replayed callback finds nothing),
+//!   exchanges the code, verifies the ID token, creates the user at their first sign-in, opens a
+//!   session and sends the browser back to the local path it came from.
+//! - `POST /auth/logout`: ends the session here and answers where to send the browser to end the
+//!   provider's session too (RP-initiated logout), when the provider offers it.
+//! - `GET /auth/me`: who is signed in, and the CSRF token the page sends with its POSTs.
+//!
+//! The session cookie holds 32 random bytes; PostgreSQL holds their SHA-256 only. `access` is the
+//! middleware that lets a session (or a token) in.
+
+pub mod access;
+pub mod oidc;
+
+use crate::config::SignInSettings;
+use crate::errors::storage_error;
+use access::{SESSION_COOKIE, check_csrf, cookie, session_cookie, sha256};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use oidc::{Oidc, OidcError};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use time::OffsetDateTime;
+use tocsin_runtime::{ApiError, ErrorCode};
+use tocsin_storage::Pool;
+use tocsin_storage::people::{self, NewSession, SignInAttempt, SignedInIdentity};
+use uuid::Uuid;
+
+/// The cookie binding a sign-in attempt to the browser that started it.
+const SIGN_IN_COOKIE: &str = "tocsin_sign_in";
+/// How long a sign-in attempt waits for its callback: long enough to type a password and answer
+/// a second factor, short enough that a stolen `state` is soon worthless.
+pub const SIGN_IN_LIFETIME: Duration = Duration::from_secs(10 * 60);
+
+/// Sign-in's state, shared by the workers.
+pub struct SignIn {
+    pub oidc: Oidc,
+    pub pool: Pool,
+    pub session_lifetime: Duration,
+}
+
+impl SignIn {
+    pub fn new(settings: &SignInSettings, pool: Pool) -> Result<SignIn, OidcError> {
+        Ok(SignIn { oidc: Oidc::new(settings)?, pool, session_lifetime: settings.session_lifetime })
+    }
+
+    /// `Secure` always: production is behind TLS, and browsers keep and send a `Secure` cookie
+    /// to http://127.0.0.1 and http://localhost too, which a local run uses.
+    fn cookie(&self, name: &str, value: &str, path: &str, max_age: Duration) -> String {
+        format!("{name}={value}; Path={path}; Max-Age={}; HttpOnly; Secure; SameSite=Lax", max_age.as_secs())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginParams {
+    return_to: Option<String>,
+}
+
+/// `GET /auth/login`: to the identity provider.
+pub async fn login(
+    sign_in: web::Data<SignIn>,
+    request: HttpRequest,
+    params: web::Query<LoginParams>,
+) -> Result<HttpResponse, ApiError> {
+    let return_to = match params.into_inner().return_to {
+        None => "/".to_owned(),
+        Some(path) if is_local_path(&path) => path,
+        Some(_) => {
+            return Err(ApiError::invalid_parameter("return_to must be a path on this site, starting with a single /"));
+        }
+    };
+    let authorization = sign_in.oidc.authorization_request().await.map_err(oidc_error)?;
+    // One browser cookie for every attempt of this browser, so two tabs signing in at once
+    // do not undo each other.
+    let browser = cookie(request.headers(), SIGN_IN_COOKIE).unwrap_or_else(random_token);
+    let attempt = SignInAttempt {
+        state: authorization.state,
+        browser_sha256: sha256(&browser).to_vec(),
+        pkce_verifier: authorization.pkce_verifier,
+        nonce: authorization.nonce,
+        return_to,
+    };
+    {
+        let mut conn = sign_in.pool.get().await.map_err(|error| storage_error(error.into()))?;
+        people::start_sign_in(&mut conn, &attempt, SIGN_IN_LIFETIME).await.map_err(storage_error)?;
+    }
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, authorization.url.to_string()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::SET_COOKIE, sign_in.cookie(SIGN_IN_COOKIE, &browser, "/auth", SIGN_IN_LIFETIME)))
+        .finish())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallbackParams {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /auth/callback`: back from the identity provider.
+pub async fn callback(
+    sign_in: web::Data<SignIn>,
+    request: HttpRequest,
+    params: web::Query<CallbackParams>,
+) -> Result<HttpResponse, ApiError> {
+    let params = params.into_inner();
+    if let Some(error) = params.error {
+        let description = params.error_description.unwrap_or_default();
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            format!("the identity provider did not sign you in: {error} {description}").trim_end().to_owned(),
+        ));
+    }
+    let (Some(code), Some(state)) = (params.code, params.state) else {
+        return Err(ApiError::invalid_parameter("the callback needs `code` and `state`: start at /auth/login"));
+    };
+    let unknown = || {
+        ApiError::invalid_parameter(
+            "this sign-in is unknown, was already used, expired, or was started in another browser: \
+             start again at /auth/login",
+        )
+    };
+    let browser = cookie(request.headers(), SIGN_IN_COOKIE).ok_or_else(unknown)?;
+    let attempt = {
+        let mut conn = sign_in.pool.get().await.map_err(|error| storage_error(error.into()))?;
+        people::take_sign_in(&mut conn, &state, &sha256(&browser), SIGN_IN_LIFETIME).await.map_err(storage_error)?
+    };
+    let attempt = attempt.ok_or_else(unknown)?;
+    let signed_in = sign_in.oidc.finish(&code, &attempt.pkce_verifier, &attempt.nonce).await.map_err(oidc_error)?;
+    // RFC 9207: a provider that names itself in the callback must be ours (a mix-up attack
+    // would otherwise send another provider's code here).
+    if params.iss.as_deref().is_some_and(|iss| iss != signed_in.identity.issuer) {
+        return Err(ApiError::new(ErrorCode::Unauthorized, "the callback's `iss` is not the ID token's issuer"));
+    }
+    let identity = &signed_in.identity;
+    let value = random_token();
+    let expires_at = OffsetDateTime::now_utc() + sign_in.session_lifetime;
+    let user = {
+        let mut conn = sign_in.pool.get().await.map_err(|error| storage_error(error.into()))?;
+        let user = people::sign_in_user(
+            &mut conn,
+            &SignedInIdentity {
+                issuer: &identity.issuer,
+                subject: &identity.subject,
+                name: &identity.name,
+                email: identity.email.as_deref(),
+            },
+        )
+        .await
+        .map_err(storage_error)?;
+        let session = NewSession {
+            id_sha256: &sha256(&value),
+            user_id: user.id,
+            csrf_token: &random_token(),
+            id_token: Some(&signed_in.id_token),
+            expires_at,
+        };
+        people::create_session(&mut conn, &session).await.map_err(storage_error)?;
+        user
+    };
+    tracing::info!(user.id = %user.id, oidc.issuer = %identity.issuer, "signed in");
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, attempt.return_to))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .append_header((header::SET_COOKIE, sign_in.cookie(SESSION_COOKIE, &value, "/", sign_in.session_lifetime)))
+        .append_header((header::SET_COOKIE, sign_in.cookie(SIGN_IN_COOKIE, "", "/auth", Duration::ZERO)))
+        .finish())
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    user: MeUser,
+    /// Send it as `X-CSRF-Token` with every POST.
+    csrf_token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MeUser {
+    id: Uuid,
+    name: String,
+    email: Option<String>,
+    is_admin: bool,
+}
+
+/// `GET /auth/me`: who is signed in.
+pub async fn me(sign_in: web::Data<SignIn>, request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let value = session_cookie(request.headers()).ok_or_else(not_signed_in)?;
+    let user = access::session(&sign_in.pool, &value).await?;
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(Me {
+        user: MeUser { id: user.id, name: user.name, email: user.email, is_admin: user.is_admin },
+        csrf_token: user.csrf_token,
+        expires_at: user.expires_at,
+    }))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LoggedOut {
+    /// Send the browser here to sign out of the identity provider too; null when the provider
+    /// offers no RP-initiated logout.
+    provider_logout_url: Option<String>,
+}
+
+/// `POST /auth/logout` (with `X-CSRF-Token`): ends the session.
+pub async fn logout(sign_in: web::Data<SignIn>, request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let value = session_cookie(request.headers()).ok_or_else(not_signed_in)?;
+    let user = access::session(&sign_in.pool, &value).await?;
+    check_csrf(request.headers(), &user)?;
+    let id_token = {
+        let mut conn = sign_in.pool.get().await.map_err(|error| storage_error(error.into()))?;
+        people::revoke_session(&mut conn, &sha256(&value)).await.map_err(storage_error)?.flatten()
+    };
+    tracing::info!(user.id = %user.id, "signed out");
+    let provider_logout_url = sign_in.oidc.logout_url(id_token.as_deref()).await.map(String::from);
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::SET_COOKIE, sign_in.cookie(SESSION_COOKIE, "", "/", Duration::ZERO)))
+        .json(LoggedOut { provider_logout_url }))
+}
+
+fn not_signed_in() -> ApiError {
+    ApiError::new(ErrorCode::Unauthorized, "not signed in: sign in at /auth/login")
+}
+
+fn oidc_error(error: OidcError) -> ApiError {
+    match error {
+        OidcError::Unavailable(detail) => ApiError::unavailable("the identity provider", detail),
+        refused @ (OidcError::Refused(_) | OidcError::InvalidIdToken(_)) => {
+            tracing::info!(error = %refused, "sign-in refused");
+            ApiError::new(ErrorCode::Unauthorized, format!("sign-in refused: {refused}"))
+        }
+    }
+}
+
+/// A path on this site: one leading `/`, not `//` or `/\` (which browsers read as another host),
+/// and nothing a header cannot carry.
+fn is_local_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.starts_with("/\\")
+        && path.len() <= 2048
+        && path.chars().all(|c| c.is_ascii_graphic())
+}
+
+/// 32 random bytes, base64url: a session cookie, a CSRF token, a browser's sign-in cookie.
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_returned_to() {
+        for path in ["/", "/incidents/0191?status=open", "/a#b"] {
+            assert!(is_local_path(path), "{path}");
+        }
+        for path in
+            ["", "https://evil.example", "//evil.example", "/\\evil.example", "/a b", "/\r\nSet-Cookie:x", "evil"]
+        {
+            assert!(!is_local_path(path), "{path}");
+        }
+    }
+}
