@@ -3,6 +3,8 @@
 #   aiosmtpd (PyPI) in .local/venv: the real SMTP server services/notifier/tests/channels.rs
 #   delivers e-mail to (tests/support/smtp_sink.py);
 #   azurite (npm) in .local/azurite: the Azure Blob Storage emulator the archive tests use;
+#   oidc-provider (npm, `npm ci` in scripts/oidc-provider): the OpenID Connect provider the
+#   sign-in tests (services/query/tests/sign_in.rs) sign in at;
 #   schemathesis and locust (PyPI) in .local/venv, for scripts/test-api-schema.sh;
 #   cargo-fuzz (crates.io) in .local/cargo/bin, for scripts/test-fuzz.sh.
 # The venv is the one scripts/lint-deploy.sh uses for kubernetes-validate; each script only adds
@@ -63,6 +65,20 @@ if ! have_azurite; then
             "(node, npm and access to the npm registry are needed)" >&2
         exit 1
     fi
+fi
+
+# The OpenID Connect provider of scripts/oidc-provider, as its package-lock.json pins it; npm ci
+# again whenever the lock changed since the last install (a copy of the lock it installed is kept
+# in node_modules).
+oidc_provider=$root/scripts/oidc-provider
+if ! cmp -s "$oidc_provider/package-lock.json" "$oidc_provider/node_modules/.tocsin-installed-lock.json"; then
+    if ! (cd "$oidc_provider" && npm ci --no-audit --no-fund --loglevel=error) >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "test-tools: could not install oidc-provider into scripts/oidc-provider/node_modules" \
+            "(node 20.19 or newer, npm and access to the npm registry are needed)" >&2
+        exit 1
+    fi
+    cp "$oidc_provider/package-lock.json" "$oidc_provider/node_modules/.tocsin-installed-lock.json"
 fi
 
 # schemathesis and locust in the same venv: the API schema tests and the locustfile's smoke run
