@@ -79,6 +79,9 @@ impl Provider {
 
     async fn run(&mut self, jwks: &Path) {
         let node = std::env::var_os("TOCSIN_TEST_NODE").unwrap_or_else(|| "node".into());
+        // Its warnings (the in-memory adapter, the Node.js version) go to a file, shown if it fails.
+        let log = temp_file("provider.log");
+        let stderr = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
         let mut child = Command::new(node)
             .arg("provider.js")
             .current_dir(&self.folder)
@@ -90,7 +93,7 @@ impl Provider {
             .env("OIDC_PROVIDER_ACCOUNTS", &self.accounts)
             .env("OIDC_PROVIDER_JWKS", jwks)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|error| panic!("starting node scripts/oidc-provider/provider.js: {error}"));
@@ -106,7 +109,9 @@ impl Provider {
         })
         .await
         .unwrap_or(false);
-        assert!(listening, "oidc-provider did not start on port {} within 30 s", self.port);
+        let errors = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_file(&log);
+        assert!(listening, "oidc-provider did not start on port {} within 30 s: {errors}", self.port);
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         self.child = Some(child);
     }
