@@ -120,8 +120,11 @@ impl Application {
                                     .route("/login", web::get().to(sign_in::login))
                                     .route("/callback", web::get().to(sign_in::callback))
                                     .route("/logout", web::post().to(sign_in::logout))
-                                    .route("/me", web::get().to(sign_in::me)),
+                                    .route("/me", web::get().to(sign_in::me))
+                                    .route("/status", web::get().to(sign_in::status)),
                             );
+                        } else {
+                            cfg.route("/auth/status", web::get().to(sign_in::status_without_provider));
                         }
                     })
                     .service(

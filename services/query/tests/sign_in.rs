@@ -406,6 +406,7 @@ async fn a_person_signs_in_acts_as_themselves_and_signs_out_here_and_at_the_prov
     let stack = Stack::start().await;
     let incident = stack.incident().await;
     assert_eq!(stack.get("/auth/me", None).await.0, 401, "nobody is signed in yet");
+    assert_eq!(stack.get("/auth/status", None).await, (200, json!({"provider": true})), "the dashboard's question");
 
     let browser = Browser::new();
     let session = stack.sign_in(&browser, "alice", "alice-password").await;
@@ -414,6 +415,11 @@ async fn a_person_signs_in_acts_as_themselves_and_signs_out_here_and_at_the_prov
     assert_eq!(me["user"]["name"], "Alice Liddell");
     assert_eq!(me["user"]["email"], "alice@example.com");
     assert_eq!(me["user"]["is_admin"], false);
+    let (status, page) = stack.get("/auth/status", Some(&session.cookie)).await;
+    assert_eq!(
+        (status, &page["provider"], &page["user"], &page["csrf_token"]),
+        (200, &json!(true), &me["user"], &me["csrf_token"])
+    );
 
     // Reading needs no CSRF token; acting does, and the body's actor is not believed.
     assert_eq!(stack.get(&format!("/incidents/{incident}"), Some(&session.cookie)).await.0, 200);
@@ -453,6 +459,7 @@ async fn a_person_signs_in_acts_as_themselves_and_signs_out_here_and_at_the_prov
     let (status, logged_out) = stack.post("/auth/logout", Some(&session.cookie), Some(&session.csrf), json!({})).await;
     assert_eq!(status, 200, "{logged_out}");
     assert_eq!(stack.get("/auth/me", Some(&session.cookie)).await.0, 401, "a revoked session");
+    assert_eq!(stack.get("/auth/status", Some(&session.cookie)).await, (200, json!({"provider": true})));
     let reopen = format!("/incidents/{incident}/reopen");
     assert_eq!(stack.post(&reopen, Some(&session.cookie), Some(&session.csrf), json!({})).await.0, 401);
     assert_eq!(stack.get(&format!("/incidents/{incident}"), Some(&session.cookie)).await.0, 401);
@@ -656,6 +663,7 @@ async fn without_an_issuer_there_is_no_sign_in_and_a_cookie_lets_nobody_in() {
     for path in ["/auth/login", "/auth/me", "/auth/callback?code=c&state=s"] {
         assert_eq!(answer(http.get(format!("{url}{path}"))).await.0, 404, "{path}");
     }
+    assert_eq!(answer(http.get(format!("{url}/auth/status"))).await, (200, json!({"provider": false})));
     let (status, body) =
         answer(http.get(format!("{url}/incidents")).header("cookie", "tocsin_session=anything-at-all")).await;
     assert_eq!(

@@ -9,6 +9,8 @@
 //! - `POST /auth/logout`: ends the session here and answers where to send the browser to end the
 //!   provider's session too (RP-initiated logout), when the provider offers it.
 //! - `GET /auth/me`: who is signed in, and the CSRF token the page sends with its POSTs.
+//! - `GET /auth/status`: the same for the dashboard, always `200`, also without sign-in
+//!   (`{"provider": false}`): a browser logs every 401 and 404 to its console.
 //!
 //! The session cookie holds 32 random bytes; PostgreSQL holds their SHA-256 only. `access` is the
 //! middleware that lets a session (or a token) in.
@@ -203,6 +205,36 @@ pub async fn me(sign_in: web::Data<SignIn>, request: HttpRequest) -> Result<Http
         csrf_token: user.csrf_token,
         expires_at: user.expires_at,
     }))
+}
+
+/// `GET /auth/status`: whether sign-in with a provider is on, and who is signed in if anyone.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    provider: bool,
+    #[serde(flatten)]
+    me: Option<Me>,
+}
+
+/// `GET /auth/status` with sign-in on.
+pub async fn status(sign_in: web::Data<SignIn>, request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let me = match session_cookie(request.headers()) {
+        None => None,
+        Some(value) => match access::session(&sign_in.pool, &value).await {
+            Ok(user) => Some(Me {
+                user: MeUser { id: user.id, name: user.name, email: user.email, is_admin: user.is_admin },
+                csrf_token: user.csrf_token,
+                expires_at: user.expires_at,
+            }),
+            Err(error) if error.code == ErrorCode::Unauthorized => None,
+            Err(error) => return Err(error),
+        },
+    };
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(Status { provider: true, me }))
+}
+
+/// `GET /auth/status` without sign-in: tokens only.
+pub async fn status_without_provider() -> HttpResponse {
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(Status { provider: false, me: None })
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
