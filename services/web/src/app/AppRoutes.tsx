@@ -1,6 +1,8 @@
+import { useEffect } from 'react';
 import { Navigate, Outlet, Route, Routes, useLocation } from 'react-router';
 import { LinkToken } from '../features/auth/LinkToken';
 import { useLiveUpdates } from '../features/live/useLiveUpdates';
+import { askWhoIsSignedIn } from '../shared/api/auth';
 import { useSession } from '../shared/lib/session';
 import { Shell } from './Shell';
 import { CatalogueRoute } from './routes/CatalogueRoute';
@@ -37,11 +39,19 @@ export function AppRoutes() {
   );
 }
 
-/** Signed-in pages: without a token, go to the sign-in and come back here afterwards. */
+/**
+ * Signed-in pages: with a token, or as a person signed in with the identity provider (asked once,
+ * before deciding); otherwise go to the sign-in and come back here afterwards.
+ */
 function RequireSession() {
-  const { token } = useSession();
+  const { token, person, provider } = useSession();
   const location = useLocation();
-  if (!token) {
+  const asking = !token && provider === 'unknown';
+  useEffect(() => {
+    if (asking) void askWhoIsSignedIn();
+  }, [asking]);
+  if (asking) return null;
+  if (!token && !person) {
     const next = location.pathname + location.search;
     return <Navigate to={next === '/' ? '/signin' : `/signin?next=${encodeURIComponent(next)}`} replace />;
   }

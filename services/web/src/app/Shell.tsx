@@ -5,6 +5,7 @@ import { ConnectionBadge } from '../features/live/ConnectionBadge';
 import { ShortcutsDialog } from '../features/shortcuts/ShortcutsDialog';
 import { ThemeToggle } from '../features/theme/ThemeToggle';
 import { useHotkeys } from '../shared/lib/hotkeys';
+import { signOutPerson } from '../shared/api/auth';
 import { session, useSession } from '../shared/lib/session';
 import { Brand } from '../shared/ui/Brand';
 import { SkipLink } from '../shared/ui/SkipLink';
@@ -17,7 +18,12 @@ const nav = [
 ];
 
 export function Shell() {
-  const { name } = useSession();
+  const { name, person } = useSession();
+  const signOut = () => {
+    if (!person) return session.signOut();
+    // The provider's sign-out page, when it has one, brings the browser back to the dashboard.
+    void signOutPerson().then((url) => window.location.assign(url ?? '/signin'));
+  };
   const [help, setHelp] = useState(false);
   const location = useLocation();
   useHotkeys({ '?': () => setHelp(true) }, !help);
@@ -63,11 +69,11 @@ export function Shell() {
               <span className="sr-only lg:hidden">Keyboard shortcuts</span>
             </button>
             <span className="hidden text-sm text-muted xl:inline" title="Recorded as the actor of your actions">
-              {name || 'no name set'}
+              {person ? person.name : name || 'no name set'}
             </span>
             <button
               type="button"
-              onClick={() => session.signOut()}
+              onClick={signOut}
               className="inline-flex items-center gap-1 rounded-md px-2 py-1 text-sm text-muted hover:bg-subtle hover:text-fg"
             >
               <LogOut aria-hidden="true" className="size-4" />

@@ -152,3 +152,44 @@ describe('sign-in', () => {
     expect(screen.queryByRole('alert')).not.toBeInTheDocument();
   });
 });
+
+describe('sign-in with the identity provider', () => {
+  const me = {
+    provider: true,
+    user: { id: '0191e1a0-0000-7000-8000-000000000001', name: 'Alice Liddell', email: 'alice@example.com', is_admin: false },
+    csrf_token: 'csrf-of-the-session',
+    expires_at: '2026-11-27T09:00:00Z',
+  };
+
+  it('offers the organisation’s sign-in when query has it, coming back to the page asked for', async () => {
+    mockApi().get('/auth/status', { body: { provider: true } });
+    renderApp('/history?range=24h', { signedIn: false });
+    const link = await screen.findByRole('link', { name: 'Sign in with your organisation' });
+    expect(link).toHaveAttribute('href', '/auth/login?return_to=%2Fhistory%3Frange%3D24h');
+    expect(screen.getByLabelText('API token')).toBeInTheDocument();
+  });
+
+  it('offers only the token without it', async () => {
+    mockApi().get('/auth/status', { body: { provider: false } });
+    renderApp('/', { signedIn: false });
+    expect(await screen.findByRole('heading', { name: 'Sign in' })).toBeInTheDocument();
+    expect(screen.queryByRole('link', { name: 'Sign in with your organisation' })).not.toBeInTheDocument();
+  });
+
+  it('a signed-in person needs no token: their name is in the header, their POSTs carry the CSRF token', async () => {
+    const incident = makeIncident({ status: 'open' });
+    const api = mockApi()
+      .get('/auth/status', { body: me })
+      .get('/incidents', lastPage([incident]))
+      .get(`/incidents/${incident.id}`, { body: { ...incident, alerts: [], timeline: [], alerts_next_cursor: null, timeline_next_cursor: null } })
+      .post(`/incidents/${incident.id}/acknowledge`, { body: { ...incident, status: 'acknowledged', acknowledged_by: 'alice@example.com' } });
+    const { user } = renderApp(`/incident/${incident.id}`, { signedIn: false });
+    expect(await screen.findByText('Alice Liddell')).toBeInTheDocument();
+    await user.click(await screen.findByRole('button', { name: /Acknowledge/ }));
+    await waitFor(() => expect(api.requests.some((r) => r.method === 'POST')).toBe(true));
+    const post = api.requests.find((r) => r.method === 'POST')!;
+    expect(post.headers.get('X-CSRF-Token')).toBe('csrf-of-the-session');
+    expect(post.headers.get('Authorization')).toBeNull();
+    expect(api.requests.every((r) => r.headers.get('Authorization') === null)).toBe(true);
+  });
+});

@@ -22,7 +22,10 @@ const labels: Record<ActionKind, { idle: string; pending: string; done: string }
  * API's error, is shown under the buttons.
  */
 export function ActionBar({ incident }: { incident: Incident }) {
-  const { name } = useSession();
+  const signedIn = useSession();
+  // A person signed in with the provider acts as themselves (the server records them, whatever the
+  // page sends); a token's user as the name they gave.
+  const name = signedIn.person ? (signedIn.person.email ?? signedIn.person.name) : signedIn.name;
   const action = useIncidentAction();
   const [assigning, setAssigning] = useState(false);
   const [assignee, setAssignee] = useState('');

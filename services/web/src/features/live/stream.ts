@@ -18,7 +18,7 @@ export interface StreamHandlers {
 }
 
 /** Opens the stream; returns a function that closes it. Tests supply their own. */
-export type OpenStream = (token: string, handlers: StreamHandlers) => () => void;
+export type OpenStream = (token: string | null, handlers: StreamHandlers) => () => void;
 
 class Unauthorized extends Error {}
 class Retry extends Error {}
@@ -69,7 +69,8 @@ export const openEventStream: OpenStream = (token, handlers) => {
     const current = new AbortController();
     controller = current;
     touch();
-    const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
+    // Without a token, the signed-in person's session cookie goes with the request.
+    const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
     // Lower case, as fetch-event-source itself writes it.
     if (lastEventId) headers['last-event-id'] = lastEventId;
     fetchEventSource('/events', {

@@ -31,10 +31,11 @@ export function newestIncidents(events: readonly IncidentEvent[]) {
 export function useLiveUpdates() {
   const client = useQueryClient();
   const open = useContext(StreamContext);
-  const { token } = useSession();
+  const { token, person } = useSession();
+  const signedIn = token !== null || person !== null;
 
   useEffect(() => {
-    if (!token) return;
+    if (!signedIn) return;
     const batcher = createBatcher(client);
     // A list that arrives from the server gets the events it may have missed while in flight.
     const unsubscribe = client.getQueryCache().subscribe((event) => {
@@ -59,7 +60,7 @@ export function useLiveUpdates() {
       unsubscribe();
       connection.set('connecting');
     };
-  }, [client, open, token]);
+  }, [client, open, token, signedIn]);
 }
 
 function createBatcher(client: QueryClient) {

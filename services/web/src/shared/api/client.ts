@@ -1,5 +1,6 @@
-// The one HTTP client of the dashboard: same-origin, bearer token from the session, and every
-// non-2xx answer turned into an ApiError carrying the API's code and message.
+// The one HTTP client of the dashboard: same-origin, bearer token from the session (or, for a
+// person signed in with the identity provider, their session cookie and X-CSRF-Token on POSTs),
+// and every non-2xx answer turned into an ApiError carrying the API's code and message.
 import { session } from '../lib/session';
 
 export class ApiError extends Error {
@@ -24,8 +25,10 @@ interface RequestOptions {
 
 export async function apiRequest<T>(path: string, options: RequestOptions = {}): Promise<T> {
   const token = options.token ?? session.get().token;
+  const person = session.get().person;
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
+  else if (person && options.method === 'POST') headers['X-CSRF-Token'] = person.csrfToken;
   if (options.body !== undefined) headers['Content-Type'] = 'application/json';
 
   let response: Response;

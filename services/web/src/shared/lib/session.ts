@@ -1,11 +1,26 @@
-// Who is signed in: the API token and the display name used as `actor`. Kept in localStorage,
-// read through useSession(). A 401 from the API expires the token, which brings back the sign-in.
+// Who is signed in: the API token and the display name used as `actor`, kept in localStorage; or a
+// person signed in with the organisation's identity provider, whose session is a cookie the page
+// never sees (GET /auth/status says who they are). Read through useSession(). A 401 from the API ends
+// either, which brings back the sign-in.
 // A sign-in link carries the token in the fragment (`#token=`), which browsers never send to a
 // server, so it stays out of every access log; a link never replaces a stored token unasked.
 import { useSyncExternalStore } from 'react';
 
+/** A person signed in with the identity provider (docs/sign-in.md). */
+export interface Person {
+  name: string;
+  email: string | null;
+  /** Sent as X-CSRF-Token with every POST. */
+  csrfToken: string;
+}
+
+/** Whether query offers sign-in with the identity provider: unknown until GET /auth/status answered. */
+export type SignInWithProvider = 'unknown' | 'on' | 'off';
+
 export interface Session {
   token: string | null;
+  person: Person | null;
+  provider: SignInWithProvider;
   name: string;
   /** Why the last session ended, shown on the sign-in page. */
   expired: boolean;
@@ -24,6 +39,8 @@ const NAME_KEY = 'tocsin.name';
 function read(): Session {
   return {
     token: storage()?.getItem(TOKEN_KEY) || null,
+    person: null,
+    provider: 'unknown',
     name: storage()?.getItem(NAME_KEY) ?? '',
     expired: false,
     offered: null,
@@ -76,15 +93,21 @@ export const session = {
   dismissQueryTokenNotice() {
     set({ ...session.get(), queryTokenIgnored: false });
   },
-  /** Keep the name, forget the token. */
+  /** What GET /auth/status said: who is signed in with the provider, and whether query offers it. */
+  providerAnswered(person: Person | null, provider: 'on' | 'off') {
+    const current = session.get();
+    set({ ...current, person, provider, expired: person ? false : current.expired });
+  },
+  /** Keep the name, forget the token (the person's session ends at POST /auth/logout). */
   signOut() {
     storage()?.removeItem(TOKEN_KEY);
-    set({ ...session.get(), token: null, expired: false });
+    set({ ...session.get(), token: null, person: null, expired: false });
   },
   expire() {
-    if (!session.get().token) return;
+    const { token, person } = session.get();
+    if (!token && !person) return;
     storage()?.removeItem(TOKEN_KEY);
-    set({ ...session.get(), token: null, expired: true });
+    set({ ...session.get(), token: null, person: null, expired: true });
   },
   /** Tests: forget the cached copy so the next get() reads localStorage again. */
   reload() {
