@@ -13,6 +13,9 @@
 #   TOCSIN_API_TOKEN and TOCSIN_INGEST_TOKEN with TOCSIN_WEB_URL and TOCSIN_INGEST_URL
 #   (scripts/lib/test-stack.sh, which also removes them at exit).
 # - Chromium: /usr/bin/chromium, or CHROMIUM_PATH. Ports: run-local.sh's fixed 8080-8083.
+# - Sign-in with OpenID Connect is on: the local provider (scripts/oidc-provider, npm ci when its
+#   node_modules is missing) runs on 127.0.0.1:8089 (TOCSIN_WEB_E2E_OIDC_PORT), and query signs
+#   people in there (e2e/sso.test.ts); the other tests use the API token as before.
 # Exits non-zero on any failure; the stack is stopped on every exit (trap).
 set -euo pipefail
 
@@ -57,7 +60,31 @@ STACK_READY_TIMEOUT="$READY_TIMEOUT"
 # shellcheck source=scripts/lib/test-stack.sh
 source "$ROOT/scripts/lib/test-stack.sh"
 stack_up web-e2e
-stack_start WEB_ROOT="$WEB/dist"
+
+OIDC_DIR="$ROOT/scripts/oidc-provider"
+OIDC_PORT="${TOCSIN_WEB_E2E_OIDC_PORT:-8089}"
+OIDC_SECRET="web-e2e-client-secret-$$"
+(cd "$OIDC_DIR" && { [[ -d node_modules ]] || npm ci --no-audit --no-fund --loglevel=error; })
+OIDC_LOG="$(mktemp "${TMPDIR:-/tmp}/tocsin-web-e2e-oidc.XXXXXX")"
+OIDC_PROVIDER_PORT="$OIDC_PORT" OIDC_PROVIDER_CLIENT_ID=tocsin OIDC_PROVIDER_CLIENT_SECRET="$OIDC_SECRET" \
+    OIDC_PROVIDER_REDIRECT_URIS="http://127.0.0.1:8080/auth/callback" \
+    OIDC_PROVIDER_POST_LOGOUT_REDIRECT_URIS="http://127.0.0.1:8080/" \
+    node "$OIDC_DIR/provider.js" >"$OIDC_LOG" 2>&1 &
+OIDC_PID=$!
+stack_on_exit() {
+    kill "$OIDC_PID" 2>/dev/null || true
+    rm -f "$OIDC_LOG"
+}
+for _ in $(seq 1 60); do
+    grep -q 'oidc-provider listening' "$OIDC_LOG" && break
+    kill -0 "$OIDC_PID" 2>/dev/null || { cat "$OIDC_LOG" >&2; die "the OpenID Connect provider did not start"; }
+    sleep 0.5
+done
+grep -q 'oidc-provider listening' "$OIDC_LOG" || die "the OpenID Connect provider did not start within 30 s"
+log "OpenID Connect provider on http://127.0.0.1:$OIDC_PORT"
+
+stack_start WEB_ROOT="$WEB/dist" OIDC_ISSUER_URL="http://127.0.0.1:$OIDC_PORT" OIDC_CLIENT_ID=tocsin \
+    OIDC_CLIENT_SECRET="$OIDC_SECRET" PUBLIC_URL="http://127.0.0.1:8080"
 
 export TOCSIN_WEB_URL="http://127.0.0.1:8080"
 export TOCSIN_INGEST_URL="http://127.0.0.1:8081"

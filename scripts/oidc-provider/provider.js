@@ -135,6 +135,12 @@ async function interaction(req, res, uid, isSubmit) {
 const callback = provider.callback();
 const server = http.createServer((req, res) => {
   const path = new URL(req.url, issuer).pathname;
+  if (path === '/favicon.ico') {
+    // No icon, and no 404 in a browser test's console either.
+    res.writeHead(204);
+    res.end();
+    return;
+  }
   const match = path.match(/^\/interaction\/([^/]+)(\/login)?$/);
   if (!match) {
     callback(req, res);
