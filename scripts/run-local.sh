@@ -15,6 +15,9 @@
 # - query serves the dashboard from WEB_ROOT (default services/web/dist).
 # - Ports: query on TOCSIN_PORT_BASE (default 8080), ingest, incident-core and notifier on the
 #   next three; another base lets a test stack run beside a developer's `make run`.
+# - TOCSIN_LOCAL_SSO=1 also starts the local OpenID Connect provider (scripts/oidc-provider,
+#   npm ci on first use) on TOCSIN_PORT_BASE + 9 and turns sign-in on in query, to try single
+#   sign-on: accounts alice / alice-password and bob / bob-password (docs/sign-in.md).
 # Ctrl-C / SIGTERM stops everything it started (SIGTERM, up to 15 s, then SIGKILL).
 # If a service exits by itself, the others are stopped and the script exits 1.
 set -euo pipefail
@@ -74,6 +77,7 @@ RUN_DIR=""
 SVC_NAMES=()
 SVC_PIDS=()
 LOG_PIDS=()
+SSO_PID=""
 FORCE=0
 CLEANED=0
 
@@ -120,6 +124,10 @@ cleanup() {
     if [[ ${#SVC_PIDS[@]} -gt 0 ]]; then
         log "stopping services"
         stop_services
+    fi
+    if [[ -n "$SSO_PID" ]]; then
+        kill "$SSO_PID" 2>/dev/null || true
+        wait "$SSO_PID" 2>/dev/null || true
     fi
     if ((STARTED_INFRA)); then
         bash "$INFRA" down || log "stopping local infra failed (scripts/local-infra.sh down)"
@@ -181,6 +189,34 @@ export RUST_LOG="${RUST_LOG:-info}"
 # query serves the dashboard from here (built by `make web`; `make run` builds it).
 export WEB_ROOT="${WEB_ROOT:-$ROOT/services/web/dist}"
 [[ -f "$WEB_ROOT/index.html" ]] || log "no dashboard build in $WEB_ROOT: the API works, the page does not (make web)"
+
+# ------------------------------------------------------------- single sign-on ---
+
+SSO_URL=""
+if [[ "${TOCSIN_LOCAL_SSO:-}" == 1 ]]; then
+    command -v node >/dev/null 2>&1 || die "TOCSIN_LOCAL_SSO=1 needs Node.js 20.19 or newer for the local provider"
+    sso_dir="$ROOT/scripts/oidc-provider"
+    [[ -d "$sso_dir/node_modules" ]] || (cd "$sso_dir" && npm ci --no-audit --no-fund --loglevel=error) ||
+        die "could not install the local OpenID Connect provider (npm ci in scripts/oidc-provider)"
+    SSO_URL="http://127.0.0.1:$((PORT_BASE + 9))"
+    sso_secret="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    mkdir -p "$LOCAL_DIR"
+    OIDC_PROVIDER_PORT="$((PORT_BASE + 9))" OIDC_PROVIDER_CLIENT_ID=tocsin OIDC_PROVIDER_CLIENT_SECRET="$sso_secret" \
+        OIDC_PROVIDER_REDIRECT_URIS="http://127.0.0.1:$PORT_BASE/auth/callback" \
+        OIDC_PROVIDER_POST_LOGOUT_REDIRECT_URIS="http://127.0.0.1:$PORT_BASE/" \
+        node "$sso_dir/provider.js" >"$LOCAL_DIR/oidc-provider.log" 2>&1 &
+    SSO_PID=$!
+    for _ in $(seq 1 60); do
+        grep -q 'oidc-provider listening' "$LOCAL_DIR/oidc-provider.log" && break
+        kill -0 "$SSO_PID" 2>/dev/null || die "the local OpenID Connect provider stopped: see $LOCAL_DIR/oidc-provider.log"
+        sleep 0.5
+    done
+    grep -q 'oidc-provider listening' "$LOCAL_DIR/oidc-provider.log" ||
+        die "the local OpenID Connect provider did not start within 30 s: see $LOCAL_DIR/oidc-provider.log"
+    export OIDC_ISSUER_URL="$SSO_URL" OIDC_CLIENT_ID=tocsin OIDC_CLIENT_SECRET="$sso_secret"
+    export PUBLIC_URL="http://127.0.0.1:$PORT_BASE"
+    log "local OpenID Connect provider on $SSO_URL (log in $LOCAL_DIR/oidc-provider.log)"
+fi
 
 # -------------------------------------------------------------- migrations ---
 
@@ -308,6 +344,14 @@ scrape_configs:
 ============================================================================
 
 EOF
+if [[ -n "$SSO_URL" ]]; then
+    cat <<EOF
+ Single sign-on (TOCSIN_LOCAL_SSO=1): open http://$QUERY_ADDR/signin and choose
+ "Sign in with your organisation"; the local provider ($SSO_URL) knows
+ alice / alice-password and bob / bob-password.
+============================================================================
+EOF
+fi
 
 # -------------------------------------------------------------- foreground ---
 
