@@ -179,7 +179,7 @@ pub async fn callback(
         .finish())
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct Me {
     user: MeUser,
     /// Send it as `X-CSRF-Token` with every POST.
@@ -188,7 +188,7 @@ pub struct Me {
     expires_at: OffsetDateTime,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct MeUser {
     id: Uuid,
     name: String,
@@ -237,7 +237,7 @@ pub async fn status_without_provider() -> HttpResponse {
     HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(Status { provider: false, me: None })
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct LoggedOut {
     /// Send the browser here to sign out of the identity provider too; null when the provider
     /// offers no RP-initiated logout.

@@ -22,7 +22,10 @@ export function Shell() {
   const signOut = () => {
     if (!person) return session.signOut();
     // The provider's sign-out page, when it has one, brings the browser back to the dashboard.
-    void signOutPerson().then((url) => window.location.assign(url ?? '/signin'));
+    // If query cannot be reached, the page forgets the person all the same and shows the sign-in.
+    void signOutPerson()
+      .then((url) => window.location.assign(url ?? '/signin'))
+      .catch(() => window.location.assign('/signin'));
   };
   const [help, setHelp] = useState(false);
   const location = useLocation();
