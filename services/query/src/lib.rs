@@ -83,7 +83,15 @@ impl Application {
 
         // Sign-in, when configured: the provider is discovered at the first sign-in, not here.
         let sign_in_state = match &config.sign_in {
-            Some(settings) => Some(web::Data::new(sign_in::SignIn::new(settings, pool.clone())?)),
+            Some(settings) => {
+                let outcomes = prometheus_client::metrics::family::Family::default();
+                service.registry().register(
+                    "query_sign_ins",
+                    "Sign-ins back from the identity provider (GET /auth/callback), by outcome",
+                    outcomes.clone(),
+                );
+                Some(web::Data::new(sign_in::SignIn::new(settings, pool.clone(), outcomes)?))
+            }
             None => None,
         };
         let access = sign_in::access::Access::new(config.tokens.clone(), sign_in_state.as_ref().map(|_| pool.clone()));

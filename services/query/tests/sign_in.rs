@@ -564,6 +564,14 @@ async fn forged_replayed_and_mixed_up_callbacks_are_refused() {
     // A local return path only.
     let outside = stack.get("/auth/login?return_to=//evil.example/", None).await;
     assert_eq!(outside.0, 400, "{outside:?}");
+
+    // Each callback is counted by how it ended.
+    let (_, metrics) = stack.get("/metrics", None).await;
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    for (outcome, count) in [("unknown_attempt", 4), ("signed_in", 1), ("refused", 1)] {
+        let line = format!("tocsin_query_sign_ins_total{{outcome=\"{outcome}\"}} {count}");
+        assert!(metrics.lines().any(|l| l == line), "no `{line}` in:\n{metrics}");
+    }
 }
 
 /// An ID token the provider issues to `oidc`'s client for a sign-in of alice.

@@ -26,6 +26,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use oidc::{Oidc, OidcError};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -41,16 +44,31 @@ const SIGN_IN_COOKIE: &str = "tocsin_sign_in";
 /// a second factor, short enough that a stolen `state` is soon worthless.
 pub const SIGN_IN_LIFETIME: Duration = Duration::from_secs(10 * 60);
 
+/// How a callback ended, for `tocsin_query_sign_ins_total{outcome}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct SignInOutcome {
+    /// `signed_in`; `unknown_attempt` (a forged, replayed, expired or another browser's `state`);
+    /// `refused` (by the provider, or an ID token that is not valid); `unavailable` (the provider
+    /// or PostgreSQL); `error`.
+    pub outcome: &'static str,
+}
+
 /// Sign-in's state, shared by the workers.
 pub struct SignIn {
     pub oidc: Oidc,
     pub pool: Pool,
     pub session_lifetime: Duration,
+    outcomes: Family<SignInOutcome, Counter>,
 }
 
 impl SignIn {
-    pub fn new(settings: &SignInSettings, pool: Pool) -> Result<SignIn, OidcError> {
-        Ok(SignIn { oidc: Oidc::new(settings)?, pool, session_lifetime: settings.session_lifetime })
+    /// `outcomes`: the callbacks' counter, registered by the caller.
+    pub fn new(
+        settings: &SignInSettings,
+        pool: Pool,
+        outcomes: Family<SignInOutcome, Counter>,
+    ) -> Result<SignIn, OidcError> {
+        Ok(SignIn { oidc: Oidc::new(settings)?, pool, session_lifetime: settings.session_lifetime, outcomes })
     }
 
     /// `Secure` always: production is behind TLS, and browsers keep and send a `Secure` cookie
@@ -115,7 +133,25 @@ pub async fn callback(
     request: HttpRequest,
     params: web::Query<CallbackParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = params.into_inner();
+    let answer = finish_sign_in(&sign_in, &request, params.into_inner()).await;
+    let outcome = match &answer {
+        Ok(_) => "signed_in",
+        Err(error) => match error.code {
+            ErrorCode::InvalidParameter => "unknown_attempt",
+            ErrorCode::Unauthorized => "refused",
+            ErrorCode::Unavailable => "unavailable",
+            _ => "error",
+        },
+    };
+    sign_in.outcomes.get_or_create(&SignInOutcome { outcome }).inc();
+    answer
+}
+
+async fn finish_sign_in(
+    sign_in: &SignIn,
+    request: &HttpRequest,
+    params: CallbackParams,
+) -> Result<HttpResponse, ApiError> {
     if let Some(error) = params.error {
         let description = params.error_description.unwrap_or_default();
         return Err(ApiError::new(
