@@ -1,5 +1,5 @@
 //! query: the read side and the front door for people. Lists and shows incidents from PostgreSQL
-//! (never writing them: it writes only its sign-in tables), turns people's actions into commands
+//! (never writing them: it writes only the service catalogue, its audit log and its sign-in tables), turns people's actions into commands
 //! for incident-core, streams incident events to the dashboard (`/events`), serves the dashboard
 //! itself and the OpenAPI document. Reading the incidents and the live feed needs a token with the
 //! `read` scope, acting one with `act` (`tocsin_runtime::auth`), or, with sign-in on, a person's

@@ -253,6 +253,7 @@ impl Stack {
                 stream_read_max_bytes: 4 * 1024 * 1024,
                 intake: IntakeSettings::default(),
                 metrics_refresh_interval: Duration::from_secs(1),
+                catalogue_refresh: Duration::from_secs(10),
                 incident_metrics_max_series: 500,
                 http_workers: 1,
                 operator_tokens: Tokens::none(),

@@ -1,6 +1,6 @@
 -- People who sign in with OpenID Connect (query's /auth routes), their sessions, and the sign-in
 -- attempts between sending a browser to the identity provider and its coming back. query writes
--- these three tables and no other (docs/sign-in.md).
+-- these three tables (docs/sign-in.md).
 
 -- A person, known by the identity provider's issuer and subject: the pair is the one identity an
 -- OpenID Connect provider promises to keep stable (an e-mail address or a name may change, and is
