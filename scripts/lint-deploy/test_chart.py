@@ -774,6 +774,35 @@ def test_public_url_follows_the_ingress():
     assert public(DEFAULT) is None
 
 
+def test_sign_in_is_off_until_an_issuer_is_given_and_then_reaches_the_provider():
+    objs = render(PRODUCTION)
+    assert not {"OIDC_ISSUER_URL", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"} & set(env(deployment(objs, "query")))
+    issuer = "https://login.microsoftonline.com/11111111-2222-3333-4444-555555555555/v2.0"
+    on = ("query.signIn.issuerUrl=" + issuer, "query.signIn.clientId=tocsin-dashboard")
+    objs = render(PRODUCTION, on)
+    query = env(deployment(objs, "query"))
+    assert query["OIDC_ISSUER_URL"]["value"] == issuer
+    assert query["OIDC_CLIENT_ID"]["value"] == "tocsin-dashboard"
+    assert query["OIDC_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"]["key"] == "OIDC_CLIENT_SECRET"
+    # The redirect URI is made from the dashboard's address, the ingress's unless set.
+    assert query["PUBLIC_URL"]["value"] == "https://tocsin.example.com"
+    assert query["SESSION_LIFETIME"]["value"] == "12h"
+    np = by_name(objs, "NetworkPolicy", full("query"))
+    https = [r for r in np["spec"]["egress"] if {p["port"] for p in r["ports"]} == {443}]
+    assert https and https[0]["to"][0]["ipBlock"]["cidr"] == "0.0.0.0/0", np["spec"]["egress"]
+    # Without sign-in, query talks to nothing on the internet.
+    off = by_name(render(PRODUCTION), "NetworkPolicy", full("query"))
+    assert not [r for r in off["spec"]["egress"] if {p["port"] for p in r["ports"]} == {443}]
+    # A client id is required once an issuer is given.
+    failure = render_fails(PRODUCTION, ("query.signIn.issuerUrl=" + issuer,))
+    assert "query.signIn.clientId" in failure, failure
+
+
+def test_incident_core_reads_the_service_catalogue_every_catalogue_refresh():
+    core = env(deployment(render(PRODUCTION, ("incidentCore.catalogueRefresh=30s",)), "incident-core"))
+    assert core["CATALOGUE_REFRESH"]["value"] == "30s"
+
+
 def test_notifier_has_the_database_like_incident_core():
     objs = render(PRODUCTION, ("secret.keys.queryDatabaseUrl=DATABASE_URL_READONLY",))
     notifier, core = env(deployment(objs, "notifier")), env(deployment(objs, "incident-core"))

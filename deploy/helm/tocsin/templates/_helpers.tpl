@@ -106,6 +106,19 @@ azure.workload.identity/tenant-id: {{ . | quote }}
 One env entry read from the credentials Secret. Takes root, name (variable), key, and optional:
 true when the key may be missing (the variable is then unset).
 */}}
+{{/*
+The dashboard's address: `explicit` when given, else https://<ingress.host> (http:// without
+ingress.tls) when the ingress is on, else nothing. The notifier links to incidents with it; query
+builds its sign-in redirect URI from it.
+*/}}
+{{- define "tocsin.publicUrl" -}}
+{{- if .explicit -}}
+{{- .explicit -}}
+{{- else if and .root.Values.ingress.enabled .root.Values.ingress.host -}}
+{{- printf "http%s://%s" (ternary "s" "" .root.Values.ingress.tls.enabled) .root.Values.ingress.host -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "tocsin.secretEnv" -}}
 - name: {{ .name }}
   valueFrom:
