@@ -180,7 +180,7 @@ mod tests {
             let error = parse_day(bad).err().unwrap_or_default();
             assert!(error.starts_with(&format!("`{bad}` is not a day written YYYY-MM-DD")), "{error}");
         }
-        let days = Days::new(date!(2026 - 02 - 27), date!(2026 - 03 - 01)).unwrap_or_else(|e| panic!("{e}"));
+        let days = Days::new(date!(2026 - 02 - 27), date!(2026 - 03 - 01)).expect("creating");
         assert_eq!(
             days.iter().collect::<Vec<_>>(),
             [date!(2026 - 02 - 27), date!(2026 - 02 - 28), date!(2026 - 03 - 01)]

@@ -211,7 +211,7 @@ mod tests {
     use time::macros::date;
 
     fn local(dir: &str) -> Archive {
-        Archive::open(&format!("file://{dir}"), std::iter::empty::<(&str, &str)>()).unwrap_or_else(|e| panic!("{e}"))
+        Archive::open(&format!("file://{dir}"), std::iter::empty::<(&str, &str)>()).expect("Archive::open")
     }
 
     #[test]
@@ -222,7 +222,7 @@ mod tests {
             "var/lib/tocsin/archive/timeline_entries/2026/03/07/timeline_entries-2026-03-07.jsonl.gz"
         );
         let azure = Archive::open("az://archive/tocsin/prod", [("azure_storage_account_name", "tocsinprod")])
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("Archive::open");
         assert_eq!(
             azure.object_path(ArchivedTable::Incidents, date!(2026 - 11 - 28)).to_string(),
             "tocsin/prod/incidents/2026/11/28/incidents-2026-11-28.jsonl.gz"
@@ -232,13 +232,12 @@ mod tests {
             "https://tocsinprod.blob.core.windows.net/archive/tocsin",
             std::iter::empty::<(&str, &str)>(),
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("Archive::open");
         assert_eq!(
             https.object_path(ArchivedTable::Alerts, date!(2026 - 11 - 28)).to_string(),
             "tocsin/alerts/2026/11/28/alerts-2026-11-28.jsonl.gz"
         );
-        let s3 =
-            Archive::open("s3://tocsin-archive/prod", [("AWS_REGION", "eu-west-1")]).unwrap_or_else(|e| panic!("{e}"));
+        let s3 = Archive::open("s3://tocsin-archive/prod", [("AWS_REGION", "eu-west-1")]).expect("Archive::open");
         assert_eq!(
             s3.object_path(ArchivedTable::CommandOutcomes, date!(2026 - 01 - 02)).to_string(),
             "prod/command_outcomes/2026/01/02/command_outcomes-2026-01-02.jsonl.gz"
@@ -269,7 +268,7 @@ mod tests {
         let archived =
             vec![r#"{"id": 2, "state": "firing"}"#.to_owned(), r#"{"id": 10, "state": "firing"}"#.to_owned()];
         let fresh = vec![r#"{"id": 9, "state": "firing"}"#.to_owned(), r#"{"id": 10, "state": "resolved"}"#.to_owned()];
-        let merged = merge(ArchivedTable::Alerts, &archived, fresh).unwrap_or_else(|e| panic!("{e}"));
+        let merged = merge(ArchivedTable::Alerts, &archived, fresh).expect("merge");
         assert_eq!(
             merged,
             [
@@ -283,7 +282,7 @@ mod tests {
             r#"{"incident_id": "a", "target": "teams"}"#.to_owned(),
             r#"{"incident_id": "a", "target": "github"}"#.to_owned(),
         ];
-        let merged = merge(ArchivedTable::NotificationThreads, &[], threads).unwrap_or_else(|e| panic!("{e}"));
+        let merged = merge(ArchivedTable::NotificationThreads, &[], threads).expect("merge");
         assert_eq!(
             merged,
             [

@@ -4,6 +4,8 @@
 //! it was; archiving again writes nothing, restoring again inserts nothing, a day archived again
 //! after a change keeps what it held, and a store that is not there is named in the error.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 mod support;
 
 use diesel::sql_types::{Text, Timestamptz, Uuid as SqlUuid};
@@ -77,7 +79,7 @@ async fn seed(conn: &mut AsyncPgConnection, first: Date) -> [Uuid; 3] {
         .bind::<Text, _>(status)
         .execute(conn)
         .await
-        .unwrap_or_else(|error| panic!("inserting an alert: {error}"));
+        .expect("inserting an alert");
         diesel::sql_query(
             "INSERT INTO timeline_entries (incident_id, at, kind, actor, status, detail)
              VALUES ($1, $2, 'opened', 'alertmanager', 'open', '{\"alert\": {\"fingerprint\": \"be687c6c8d355525\"}}'),
@@ -87,7 +89,7 @@ async fn seed(conn: &mut AsyncPgConnection, first: Date) -> [Uuid; 3] {
         .bind::<Timestamptz, _>(at)
         .execute(conn)
         .await
-        .unwrap_or_else(|error| panic!("inserting timeline entries: {error}"));
+        .expect("inserting timeline entries");
     }
     for (n, status) in [(0, "sent"), (1, "pending")] {
         diesel::sql_query(
@@ -104,7 +106,7 @@ async fn seed(conn: &mut AsyncPgConnection, first: Date) -> [Uuid; 3] {
         .bind::<Timestamptz, _>(day(n as i64, 5))
         .execute(conn)
         .await
-        .unwrap_or_else(|error| panic!("inserting a delivery: {error}"));
+        .expect("inserting a delivery");
         diesel::sql_query(
             "INSERT INTO command_outcomes (command_id, incident_id, action, actor, outcome, applied_at)
              VALUES (gen_random_uuid(), $1, 'acknowledge', 'Zoë', '{\"applied\": {\"version\": 2}}', $2)",
@@ -113,7 +115,7 @@ async fn seed(conn: &mut AsyncPgConnection, first: Date) -> [Uuid; 3] {
         .bind::<Timestamptz, _>(day(n as i64, 6))
         .execute(conn)
         .await
-        .unwrap_or_else(|error| panic!("inserting a command outcome: {error}"));
+        .expect("inserting a command outcome");
     }
     diesel::sql_query(
         "INSERT INTO notification_threads (incident_id, target, channel, reference)
@@ -122,7 +124,7 @@ async fn seed(conn: &mut AsyncPgConnection, first: Date) -> [Uuid; 3] {
     .bind::<SqlUuid, _>(ids[0])
     .execute(conn)
     .await
-    .unwrap_or_else(|error| panic!("inserting threads: {error}"));
+    .expect("inserting threads");
     ids
 }
 
@@ -162,12 +164,12 @@ struct Archived {
 async fn archived_seed() -> Archived {
     let folder = std::env::temp_dir().join(format!("tocsin-archive-{}", Uuid::new_v4().simple()));
     let archive = Archive::open(&format!("file://{}", folder.display()), std::iter::empty::<(&str, &str)>())
-        .unwrap_or_else(|error| panic!("{error}"));
+        .expect("Archive::open");
     let source = TestDatabase::new().await;
     let first = first_day();
     let incidents = seed(&mut source.connection().await, first).await;
-    let days = Days::new(first, first + Duration::days(2)).unwrap_or_else(|error| panic!("{error}"));
-    archive_days(&source.pool(), &archive, &ArchivedTable::ALL, days).await.unwrap_or_else(|error| panic!("{error}"));
+    let days = Days::new(first, first + Duration::days(2)).expect("creating");
+    archive_days(&source.pool(), &archive, &ArchivedTable::ALL, days).await.expect("archive days");
     Archived { folder, archive, source, days, incidents }
 }
 
@@ -182,12 +184,9 @@ async fn archive_and_restore_give_back_every_row(archive: &Archive) {
     seed(&mut source.connection().await, first).await;
     let before = contents(&source).await;
     assert!(before.values().all(|rows| !rows.is_empty()), "every table has rows: {before:?}");
-    let days =
-        Days::new(first - Duration::days(1), first + Duration::days(3)).unwrap_or_else(|error| panic!("{error}"));
+    let days = Days::new(first - Duration::days(1), first + Duration::days(3)).expect("creating");
 
-    let written = archive_days(&source.pool(), archive, &ArchivedTable::ALL, days)
-        .await
-        .unwrap_or_else(|error| panic!("archiving: {error}"));
+    let written = archive_days(&source.pool(), archive, &ArchivedTable::ALL, days).await.expect("archiving");
     let mut expected: Vec<(ArchivedTable, Date)> = Vec::new();
     for table in ArchivedTable::ALL {
         expected.push((table, first));
@@ -214,16 +213,12 @@ async fn archive_and_restore_give_back_every_row(archive: &Archive) {
     }
     assert_eq!(archive.read_day(ArchivedTable::NotificationThreads, first + Duration::days(1)).await.ok(), Some(None));
 
-    let again = archive_days(&source.pool(), archive, &ArchivedTable::ALL, days)
-        .await
-        .unwrap_or_else(|error| panic!("archiving again: {error}"));
+    let again = archive_days(&source.pool(), archive, &ArchivedTable::ALL, days).await.expect("archiving again");
     assert_eq!(again, [], "the same rows archived again change no object");
 
     let target = TestDatabase::new().await;
     let mut conn = target.connection().await;
-    let restored = restore_days(&mut conn, archive, &ArchivedTable::ALL, days)
-        .await
-        .unwrap_or_else(|error| panic!("restoring: {error}"));
+    let restored = restore_days(&mut conn, archive, &ArchivedTable::ALL, days).await.expect("restoring");
     for table in &restored {
         assert_eq!(table.rows, before[&table.table].len(), "{table:?}");
         assert_eq!(table.inserted, table.rows, "{table:?}");
@@ -231,9 +226,7 @@ async fn archive_and_restore_give_back_every_row(archive: &Archive) {
     assert_eq!(restored.len(), ArchivedTable::ALL.len());
     assert_eq!(contents(&target).await, before, "the restored rows are the archived rows, column for column");
 
-    let twice = restore_days(&mut conn, archive, &ArchivedTable::ALL, days)
-        .await
-        .unwrap_or_else(|error| panic!("restoring again: {error}"));
+    let twice = restore_days(&mut conn, archive, &ArchivedTable::ALL, days).await.expect("restoring again");
     assert!(twice.iter().all(|table| table.inserted == 0), "{twice:?}");
     assert_eq!(contents(&target).await, before);
 
@@ -249,7 +242,7 @@ async fn archive_and_restore_give_back_every_row(archive: &Archive) {
 async fn a_local_folder_gives_back_every_archived_row() {
     let folder = std::env::temp_dir().join(format!("tocsin-archive-{}", Uuid::new_v4().simple()));
     let archive = Archive::open(&format!("file://{}/prod", folder.display()), std::iter::empty::<(&str, &str)>())
-        .unwrap_or_else(|error| panic!("{error}"));
+        .expect("Archive::open");
     archive_and_restore_give_back_every_row(&archive).await;
     let object = folder.join(format!(
         "prod/incidents/{0}/incidents-{1}.jsonl.gz",
@@ -264,12 +257,10 @@ async fn a_local_folder_gives_back_every_archived_row() {
 async fn azure_blob_storage_gives_back_every_archived_row() {
     let azurite = Azurite::start().await;
     azurite.create_container("tocsin-archive").await;
-    let archive =
-        Archive::open("az://tocsin-archive/prod/tocsin", azurite.options()).unwrap_or_else(|error| panic!("{error}"));
+    let archive = Archive::open("az://tocsin-archive/prod/tocsin", azurite.options()).expect("Archive::open");
     archive_and_restore_give_back_every_row(&archive).await;
 
-    let missing =
-        Archive::open("az://no-such-container/tocsin", azurite.options()).unwrap_or_else(|error| panic!("{error}"));
+    let missing = Archive::open("az://no-such-container/tocsin", azurite.options()).expect("Archive::open");
     let target = TestDatabase::new().await;
     let day = Days::one(first_day());
     let error = restore_days(&mut target.connection().await, &missing, &ArchivedTable::ALL, day)
@@ -298,9 +289,7 @@ async fn archiving_a_day_again_keeps_the_rows_archived_before_and_takes_the_chan
     ] {
         sql(&mut conn, &statement).await;
     }
-    let written = archive_days(&source.pool(), &archive, &ArchivedTable::ALL, days)
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
+    let written = archive_days(&source.pool(), &archive, &ArchivedTable::ALL, days).await.expect("archive days");
     assert_eq!(
         written.iter().map(|object| (object.table, object.day)).collect::<Vec<_>>(),
         [(ArchivedTable::Incidents, first + Duration::days(1))],
@@ -308,9 +297,7 @@ async fn archiving_a_day_again_keeps_the_rows_archived_before_and_takes_the_chan
     );
 
     let target = TestDatabase::new().await;
-    restore_days(&mut target.connection().await, &archive, &ArchivedTable::ALL, days)
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
+    restore_days(&mut target.connection().await, &archive, &ArchivedTable::ALL, days).await.expect("restore days");
     let restored = contents(&target).await;
     let now = contents(&source).await;
     assert_eq!(
@@ -352,7 +339,7 @@ async fn alerts_and_timeline_entries_are_restored_only_under_their_incidents() {
     assert!(restored[&ArchivedTable::Alerts].is_empty() && restored[&ArchivedTable::TimelineEntries].is_empty());
 
     // With the incidents first, the same rows go back.
-    restore_days(&mut conn, &archive, &ArchivedTable::ALL, days).await.unwrap_or_else(|error| panic!("{error}"));
+    restore_days(&mut conn, &archive, &ArchivedTable::ALL, days).await.expect("restore days");
     let restored = contents(&target).await;
     let archived = contents(&source).await;
     for table in [ArchivedTable::Incidents, ArchivedTable::Alerts, ArchivedTable::TimelineEntries] {

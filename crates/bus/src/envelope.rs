@@ -111,23 +111,22 @@ mod tests {
 
     fn tracer(pairs: &[(&str, &str)]) -> Tracer {
         let settings = OtelSettings::from_env(&Env::from_pairs(pairs.iter().copied()), "bus-test")
-            .unwrap_or_else(|error| panic!("{error}"));
-        Tracer::install(settings.as_ref()).unwrap_or_else(|error| panic!("{error}"))
+            .expect("OtelSettings::from_env");
+        Tracer::install(settings.as_ref()).expect("Tracer::install")
     }
 
     /// A message published by a request's span, as the producers do.
     fn produced(tracer: &Tracer, request: &TraceSpan, n: u32) -> (Envelope<Ping>, TraceSpan) {
         // The pool connects lazily: nothing here talks to Redis.
-        let bus =
-            Bus::connect("redis://127.0.0.1:1/", BusSettings::default()).unwrap_or_else(|error| panic!("{error}"));
+        let bus = Bus::connect("redis://127.0.0.1:1/", BusSettings::default()).expect("Bus::connect");
         let mut envelope = Envelope::new(Ping { n });
         let span = bus.producer_span(tracer, Stream::Alerts, request.context().as_ref(), &mut envelope);
         (envelope, span)
     }
 
     fn through_the_stream(envelope: &Envelope<Ping>) -> Envelope<Ping> {
-        let text = serde_json::to_string(envelope).unwrap_or_else(|error| panic!("{error}"));
-        decode::<Ping>(text.as_bytes()).unwrap_or_else(|error| panic!("{error}"))
+        let text = serde_json::to_string(envelope).expect("serialising");
+        decode::<Ping>(text.as_bytes()).expect("decode")
     }
 
     fn exported(collector: &FakeApi) -> usize {
@@ -142,7 +141,7 @@ mod tests {
         assert!(tracer.is_on());
         let request = tracer.start("POST /pings", SpanKind::Server, None);
         let (sent, producer) = produced(&tracer, &request, 7);
-        let traceparent = sent.traceparent.clone().unwrap_or_else(|| panic!("a recorded span fills the traceparent"));
+        let traceparent = sent.traceparent.clone().expect("a recorded span fills the traceparent");
         assert!(traceparent.starts_with("00-") && traceparent.ends_with("-01"), "{traceparent}");
 
         let received = through_the_stream(&sent);
@@ -170,7 +169,7 @@ mod tests {
             let (envelope, producer) = produced(&off, &request, 1);
             assert!(!request.is_recording() && !producer.is_recording());
             assert_eq!(envelope.traceparent, None);
-            let text = serde_json::to_string(&envelope).unwrap_or_else(|error| panic!("{error}"));
+            let text = serde_json::to_string(&envelope).expect("serialising");
             assert!(text.contains(r#""traceparent":null"#), "{text}");
             assert_eq!(through_the_stream(&envelope).trace_context(), None);
             off.shutdown().await;

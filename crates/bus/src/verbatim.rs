@@ -59,8 +59,7 @@ mod tests {
             r#"{{"id":"0190f5a0-0000-7000-8000-000000000001","type":"{}","schema":1,"time":"2026-11-27T06:00:00Z","traceparent":null,"payload":{payload}}}"#,
             AlertReceived::TYPE
         );
-        let envelope: Envelope<Verbatim<AlertReceived>> =
-            decode(entry.as_bytes()).unwrap_or_else(|error| panic!("{error}"));
+        let envelope: Envelope<Verbatim<AlertReceived>> = decode(entry.as_bytes()).expect("decode");
         assert_eq!(envelope.payload.json(), payload, "byte for byte, spacing included");
     }
 

@@ -3,6 +3,8 @@
 //! without this a dead one would fail every publish it served. Alone in its test binary: it looks
 //! its connection up among Redis's clients, and a concurrent test's would get in the way.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use std::collections::HashSet;
 use std::time::Duration;
 use tocsin_bus::{Bus, BusSettings, Envelope, Stream};
@@ -21,7 +23,7 @@ impl Message for Ping {
 
 /// Redis's clients as (id, addr) pairs, from CLIENT LIST.
 async fn clients(admin: &mut redis::aio::MultiplexedConnection) -> HashSet<(String, String)> {
-    let list: String = redis::cmd("CLIENT").arg("LIST").query_async(admin).await.unwrap_or_else(|e| panic!("{e}"));
+    let list: String = redis::cmd("CLIENT").arg("LIST").query_async(admin).await.expect("query async");
     list.lines()
         .filter_map(|line| {
             let field = |name: &str| {
@@ -36,22 +38,17 @@ async fn clients(admin: &mut redis::aio::MultiplexedConnection) -> HashSet<(Stri
 async fn a_connection_redis_closed_fails_at_most_once_and_is_then_replaced() {
     let redis = TestRedis::new();
     let settings = BusSettings { prefix: redis.prefix.clone(), pool_size: 1, ..BusSettings::default() };
-    let bus = Bus::connect(&redis.url, settings).unwrap_or_else(|e| panic!("{e}"));
+    let bus = Bus::connect(&redis.url, settings).expect("Bus::connect");
 
     let mut admin = redis_connection(&redis.url).await;
     let before = clients(&mut admin).await;
-    bus.publish(Stream::Alerts, &[Envelope::new(Ping { n: 0 })]).await.unwrap_or_else(|e| panic!("{e}"));
+    bus.publish(Stream::Alerts, &[Envelope::new(Ping { n: 0 })]).await.expect("publish");
     let after = clients(&mut admin).await;
     let opened: Vec<_> = after.difference(&before).collect();
     let [(_, addr)] = opened.as_slice() else { panic!("expected the bus's one new connection, found {opened:?}") };
 
-    let killed: u64 = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("ADDR")
-        .arg(addr)
-        .query_async(&mut admin)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let killed: u64 =
+        redis::cmd("CLIENT").arg("KILL").arg("ADDR").arg(addr).query_async(&mut admin).await.expect("query async");
     assert_eq!(killed, 1);
     // Give the client a moment to read the close, as a connection idle between two webhooks would.
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -65,11 +62,8 @@ async fn a_connection_redis_closed_fails_at_most_once_and_is_then_replaced() {
             .await
             .unwrap_or_else(|e| panic!("publish {n} after the kill (the first gave {first:?}): {e}"));
     }
-    let length: u64 = redis::cmd("XLEN")
-        .arg(format!("{}:alerts", redis.prefix))
-        .query_async(&mut admin)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let length: u64 =
+        redis::cmd("XLEN").arg(format!("{}:alerts", redis.prefix)).query_async(&mut admin).await.expect("query async");
     assert_eq!(
         length,
         if first.is_ok() { 5 } else { 4 },

@@ -3,6 +3,8 @@
 //! pending to come back), outages are waited out and recovered from by themselves, and shutdown
 //! finishes the batch in hand.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tocsin_bus::{
@@ -26,8 +28,7 @@ impl Message for Ping {
 const GROUP: &str = "testers";
 
 fn bus_at(url: &str, redis: &TestRedis) -> Bus {
-    Bus::connect(url, BusSettings { prefix: redis.prefix.clone(), ..BusSettings::default() })
-        .unwrap_or_else(|e| panic!("{e}"))
+    Bus::connect(url, BusSettings { prefix: redis.prefix.clone(), ..BusSettings::default() }).expect("Bus::connect")
 }
 
 fn consumer(bus: &Bus, name: &str, visibility_ms: u64, max_deliveries: usize) -> Consumer<Ping> {
@@ -79,7 +80,7 @@ impl<F: FnMut(u32, usize) -> Answer + Send> Scripted<F> {
 impl<F: FnMut(u32, usize) -> Answer + Send> Handler<Ping> for Scripted<F> {
     async fn handle(&mut self, batch: Vec<Delivery<Ping>>, _consumer: &Consumer<Ping>) -> Settled<Ping> {
         let call = {
-            let mut batches = self.batches.lock().unwrap_or_else(|e| panic!("{e}"));
+            let mut batches = self.batches.lock().expect("a poisoned lock");
             *batches += 1;
             *batches
         };
@@ -90,7 +91,7 @@ impl<F: FnMut(u32, usize) -> Answer + Send> Handler<Ping> for Scripted<F> {
         let mut settled = Settled::default();
         for delivery in batch {
             let n = delivery.envelope.payload.n;
-            self.seen.lock().unwrap_or_else(|e| panic!("{e}")).push(n);
+            self.seen.lock().expect("a poisoned lock").push(n);
             match (self.answer)(n, call) {
                 Answer::Ack => settled.ack(delivery.entry_id),
                 Answer::Retry => settled.retry(delivery),
@@ -103,7 +104,7 @@ impl<F: FnMut(u32, usize) -> Answer + Send> Handler<Ping> for Scripted<F> {
 }
 
 fn count(seen: &Mutex<Vec<u32>>, n: u32) -> usize {
-    seen.lock().unwrap_or_else(|e| panic!("{e}")).iter().filter(|seen| **seen == n).count()
+    seen.lock().expect("a poisoned lock").iter().filter(|seen| **seen == n).count()
 }
 
 async fn eventually(what: &str, mut done: impl AsyncFnMut() -> bool) {
@@ -125,7 +126,7 @@ async fn deliveries(redis: &TestRedis, bus: &Bus) -> Vec<usize> {
         .arg(100)
         .query_async(&mut conn)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("query async");
     pending.ids.iter().map(|entry| entry.times_delivered).collect()
 }
 
@@ -160,17 +161,17 @@ async fn entries_are_handed_over_in_order_and_acknowledged_only_once_the_handler
     let seen = handler.seen.clone();
     let shutdown = CancellationToken::new();
     let reader = consumer(&bus, "a", 30_000, 5);
-    reader.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
-    bus.publish(Stream::Alerts, &pings(0..5)).await.unwrap_or_else(|e| panic!("{e}"));
+    reader.ensure_group().await.expect("ensure group");
+    bus.publish(Stream::Alerts, &pings(0..5)).await.expect("publish");
     let running = tokio::spawn(reader.run(handler, shutdown.clone()));
 
     entered.notified().await;
     assert_eq!(pending(&redis, &bus).await, Some(5), "read, and not acknowledged while the handler works");
     gate.notify_one();
     eventually("the batch acknowledged", async || all_settled(&redis, &bus).await).await;
-    assert_eq!(*seen.lock().unwrap_or_else(|e| panic!("{e}")), [0, 1, 2, 3, 4]);
+    assert_eq!(*seen.lock().expect("a poisoned lock"), [0, 1, 2, 3, 4]);
     shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(2), running).await.unwrap_or_else(|e| panic!("{e}")).ok();
+    tokio::time::timeout(Duration::from_secs(2), running).await.expect("timed out").ok();
 }
 
 #[tokio::test]
@@ -183,13 +184,13 @@ async fn entries_to_retry_are_held_kept_alive_and_handed_back_without_counting_a
     let shutdown = CancellationToken::new();
     let reader = consumer(&bus, "a", 300, 2);
     let other = consumer(&bus, "other", 300, 2);
-    reader.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
-    bus.publish(Stream::Alerts, &pings(0..3)).await.unwrap_or_else(|e| panic!("{e}"));
+    reader.ensure_group().await.expect("ensure group");
+    bus.publish(Stream::Alerts, &pings(0..3)).await.expect("publish");
     let running = tokio::spawn(reader.run(handler, shutdown.clone()));
 
     let started = Instant::now();
-    eventually("the batch read", async || *batches.lock().unwrap_or_else(|e| panic!("{e}")) >= 1).await;
-    while *batches.lock().unwrap_or_else(|e| panic!("{e}")) <= 5 {
+    eventually("the batch read", async || *batches.lock().expect("a poisoned lock") >= 1).await;
+    while *batches.lock().expect("a poisoned lock") <= 5 {
         assert!(other.next_batch().await.unwrap_or_default().is_empty(), "held entries are not claimable");
         assert!(deliveries(&redis, &bus).await.iter().all(|count| *count == 1), "a retry is not a delivery");
         assert!(started.elapsed() < Duration::from_secs(20), "still retrying");
@@ -200,7 +201,7 @@ async fn entries_to_retry_are_held_kept_alive_and_handed_back_without_counting_a
     assert_eq!(count(&seen, 1), 6, "handed back after each of the five retries");
     assert!(dead_letters(&redis, &bus).await.is_empty(), "a retry never runs towards the dead-letter limit");
     shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(2), running).await.unwrap_or_else(|e| panic!("{e}")).ok();
+    tokio::time::timeout(Duration::from_secs(2), running).await.expect("timed out").ok();
 }
 
 #[tokio::test]
@@ -211,8 +212,8 @@ async fn an_entry_the_handler_gives_up_on_is_dead_lettered_at_once_with_its_reas
     let seen = handler.seen.clone();
     let shutdown = CancellationToken::new();
     let reader = consumer(&bus, "a", 30_000, 5);
-    reader.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
-    bus.publish(Stream::Alerts, &pings(0..4)).await.unwrap_or_else(|e| panic!("{e}"));
+    reader.ensure_group().await.expect("ensure group");
+    bus.publish(Stream::Alerts, &pings(0..4)).await.expect("publish");
     let running = tokio::spawn(reader.run(handler, shutdown.clone()));
 
     eventually("every entry settled", async || all_settled(&redis, &bus).await).await;
@@ -223,7 +224,7 @@ async fn an_entry_the_handler_gives_up_on_is_dead_lettered_at_once_with_its_reas
     assert!(dead[0].get::<String>("envelope").is_some_and(|raw| raw.contains("\"n\":2")), "the envelope as it was");
     assert_eq!(count(&seen, 2), 1, "handed over once");
     shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(2), running).await.unwrap_or_else(|e| panic!("{e}")).ok();
+    tokio::time::timeout(Duration::from_secs(2), running).await.expect("timed out").ok();
 }
 
 #[tokio::test]
@@ -234,12 +235,12 @@ async fn an_entry_left_unsettled_comes_back_and_is_dead_lettered_after_its_last_
     let seen = handler.seen.clone();
     let shutdown = CancellationToken::new();
     let reader = consumer(&bus, "a", 100, 3);
-    reader.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
-    bus.publish(Stream::Alerts, &pings(0..3)).await.unwrap_or_else(|e| panic!("{e}"));
+    reader.ensure_group().await.expect("ensure group");
+    bus.publish(Stream::Alerts, &pings(0..3)).await.expect("publish");
     let running = tokio::spawn(reader.run(handler, shutdown.clone()));
 
     eventually("the unsettled entry dead-lettered", async || !dead_letters(&redis, &bus).await.is_empty()).await;
-    bus.publish(Stream::Alerts, &pings(3..4)).await.unwrap_or_else(|e| panic!("{e}"));
+    bus.publish(Stream::Alerts, &pings(3..4)).await.expect("publish");
     eventually("the loop goes on", async || count(&seen, 3) == 1 && all_settled(&redis, &bus).await).await;
     let dead = dead_letters(&redis, &bus).await;
     assert_eq!(dead.len(), 1);
@@ -250,7 +251,7 @@ async fn an_entry_left_unsettled_comes_back_and_is_dead_lettered_after_its_last_
     assert_eq!(count(&seen, 1), 3, "delivered exactly MAX_DELIVERIES times");
     assert_eq!((count(&seen, 0), count(&seen, 2)), (1, 1));
     shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(2), running).await.unwrap_or_else(|e| panic!("{e}")).ok();
+    tokio::time::timeout(Duration::from_secs(2), running).await.expect("timed out").ok();
 }
 
 #[tokio::test]
@@ -262,16 +263,16 @@ async fn shutdown_finishes_and_acknowledges_the_batch_in_hand() {
     handler.gate = Some((entered.clone(), gate.clone()));
     let shutdown = CancellationToken::new();
     let reader = consumer(&bus, "a", 30_000, 5);
-    reader.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
-    bus.publish(Stream::Alerts, &pings(0..3)).await.unwrap_or_else(|e| panic!("{e}"));
+    reader.ensure_group().await.expect("ensure group");
+    bus.publish(Stream::Alerts, &pings(0..3)).await.expect("publish");
     let running = tokio::spawn(reader.run(handler, shutdown.clone()));
 
     entered.notified().await;
     shutdown.cancel();
     gate.notify_one();
-    tokio::time::timeout(Duration::from_secs(2), running).await.unwrap_or_else(|e| panic!("{e}")).ok();
+    tokio::time::timeout(Duration::from_secs(2), running).await.expect("timed out").ok();
     assert_eq!(pending(&redis, &bus).await, Some(0), "the batch in hand was finished and acknowledged");
-    bus.publish(Stream::Alerts, &pings(3..4)).await.unwrap_or_else(|e| panic!("{e}"));
+    bus.publish(Stream::Alerts, &pings(3..4)).await.expect("publish");
     assert_eq!(group_lag(&redis.url, &bus.key(Stream::Alerts), GROUP).await, (Some(1), Some(0)), "nothing read after");
 }
 
@@ -283,13 +284,13 @@ async fn shutdown_while_waiting_out_an_outage_leaves_the_held_entries_pending() 
     let batches = handler.batches.clone();
     let shutdown = CancellationToken::new();
     let reader = consumer(&bus, "a", 30_000, 5);
-    reader.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
-    bus.publish(Stream::Alerts, &pings(0..3)).await.unwrap_or_else(|e| panic!("{e}"));
+    reader.ensure_group().await.expect("ensure group");
+    bus.publish(Stream::Alerts, &pings(0..3)).await.expect("publish");
     let running = tokio::spawn(reader.run(handler, shutdown.clone()));
 
-    eventually("retried a few times", async || *batches.lock().unwrap_or_else(|e| panic!("{e}")) >= 3).await;
+    eventually("retried a few times", async || *batches.lock().expect("a poisoned lock") >= 3).await;
     shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(1), running).await.unwrap_or_else(|e| panic!("stopped late: {e}")).ok();
+    tokio::time::timeout(Duration::from_secs(1), running).await.expect("stopped late").ok();
     assert_eq!(pending(&redis, &bus).await, Some(3), "held, not acknowledged");
     assert!(dead_letters(&redis, &bus).await.is_empty());
 }
@@ -313,7 +314,7 @@ async fn while_redis_is_away_the_loop_waits_and_picks_up_by_itself_when_it_is_ba
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!running.is_finished(), "an outage ends nothing");
     proxy.restore();
-    direct.publish(Stream::Alerts, &pings(0..2)).await.unwrap_or_else(|e| panic!("{e}"));
+    direct.publish(Stream::Alerts, &pings(0..2)).await.expect("publish");
     eventually("the first entries handled", async || seen.lock().map_or(0, |seen| seen.len()) == 2).await;
 
     // Redis goes away between reads, for longer than the longest backoff. (Entries published
@@ -321,15 +322,15 @@ async fn while_redis_is_away_the_loop_waits_and_picks_up_by_itself_when_it_is_ba
     // come back only after the visibility timeout: published once the read has failed.)
     proxy.cut();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    direct.publish(Stream::Alerts, &pings(2..4)).await.unwrap_or_else(|e| panic!("{e}"));
+    direct.publish(Stream::Alerts, &pings(2..4)).await.expect("publish");
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(seen.lock().map_or(0, |seen| seen.len()), 2, "nothing read while Redis is away");
     proxy.restore();
     let restored = Instant::now();
     eventually("the rest handled once Redis is back", async || all_settled(&redis, &direct).await).await;
-    assert_eq!(*seen.lock().unwrap_or_else(|e| panic!("{e}")), [0, 1, 2, 3]);
+    assert_eq!(*seen.lock().expect("a poisoned lock"), [0, 1, 2, 3]);
     // Within the longest backoff (5 s), plus the visibility timeout when a delivery was lost.
     assert!(restored.elapsed() < Duration::from_secs(9), "back within a backoff: {:?}", restored.elapsed());
     shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(5), running).await.unwrap_or_else(|e| panic!("{e}")).ok();
+    tokio::time::timeout(Duration::from_secs(5), running).await.expect("timed out").ok();
 }

@@ -24,7 +24,7 @@ const GROUP: &str = "testers";
 
 fn bus(redis: &TestRedis) -> Bus {
     Bus::connect(&redis.url, BusSettings { prefix: redis.prefix.clone(), ..BusSettings::default() })
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("Bus::connect")
 }
 
 fn consumer(bus: &Bus, name: &str, visibility_ms: u64, max_deliveries: usize, budget: usize) -> Consumer<Blob> {
@@ -61,7 +61,7 @@ fn assert_within(batch: &[Delivery<Blob>], budget: usize) {
 
 async fn ack_all(consumer: &Consumer<Blob>, batch: &[Delivery<Blob>]) {
     let ids: Vec<String> = batch.iter().map(|d| d.entry_id.clone()).collect();
-    consumer.ack(&ids).await.unwrap_or_else(|e| panic!("{e}"));
+    consumer.ack(&ids).await.expect("ack");
 }
 
 #[tokio::test]
@@ -70,7 +70,7 @@ async fn batches_stop_at_the_byte_budget_and_a_larger_entry_comes_alone() {
     let bus = bus(&redis);
     let budget = 64 * KIB;
     let reader = consumer(&bus, "a", 30_000, 5, budget);
-    reader.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
+    reader.ensure_group().await.expect("ensure group");
     // Small entries, entries sixteen times the budget, and entries that fill it a third at a time.
     let mut sent = Vec::new();
     for n in 0..60 {
@@ -80,14 +80,14 @@ async fn batches_stop_at_the_byte_budget_and_a_larger_entry_comes_alone() {
             _ => blob(n, 100),
         });
     }
-    bus.publish(Stream::Alerts, &sent).await.unwrap_or_else(|e| panic!("{e}"));
+    bus.publish(Stream::Alerts, &sent).await.expect("publish");
 
     let mut received = Vec::new();
     let mut batches = 0;
     let deadline = Instant::now() + Duration::from_secs(30);
     while received.len() < sent.len() {
         assert!(Instant::now() < deadline, "only {} of {} entries arrived", received.len(), sent.len());
-        let batch = reader.next_batch().await.unwrap_or_else(|e| panic!("{e}"));
+        let batch = reader.next_batch().await.expect("next batch");
         assert_within(&batch, budget);
         if batch.iter().any(|d| d.envelope.payload.padding.len() > budget) {
             assert_eq!(batch.len(), 1, "an entry over the budget comes alone");
@@ -107,16 +107,16 @@ async fn abandoned_entries_are_reclaimed_within_the_byte_budget() {
     let budget = 300 * KIB;
     let crashed = consumer(&bus, "crashed", 100, 5, usize::MAX);
     let survivor = consumer(&bus, "survivor", 100, 5, budget);
-    crashed.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
+    crashed.ensure_group().await.expect("ensure group");
     let sent: Vec<_> = (0..12).map(|n| blob(n, if n % 2 == 0 { 200 * KIB } else { 10 * KIB })).collect();
-    bus.publish(Stream::Alerts, &sent).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(crashed.next_batch().await.unwrap_or_else(|e| panic!("{e}")).len(), 12, "all held, then abandoned");
+    bus.publish(Stream::Alerts, &sent).await.expect("publish");
+    assert_eq!(crashed.next_batch().await.expect("next batch").len(), 12, "all held, then abandoned");
 
     let mut reclaimed = BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while reclaimed.len() < sent.len() {
         assert!(Instant::now() < deadline, "only {reclaimed:?} were reclaimed");
-        let batch = survivor.next_batch().await.unwrap_or_else(|e| panic!("{e}"));
+        let batch = survivor.next_batch().await.expect("next batch");
         assert_within(&batch, budget);
         for delivery in &batch {
             assert!(reclaimed.insert(delivery.envelope.payload.n), "{} reclaimed twice", delivery.envelope.payload.n);
@@ -134,11 +134,11 @@ async fn a_poison_entry_is_dead_lettered_after_its_last_delivery_and_the_rest_go
     let budget = 64 * KIB;
     let max_deliveries = 3;
     let reader = consumer(&bus, "a", 100, max_deliveries, budget);
-    reader.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
+    reader.ensure_group().await.expect("ensure group");
     const POISON: u32 = 4;
     // The poison entry is also far over the budget, as the entries that killed incident-core were.
     let sent: Vec<_> = (0..10).map(|n| if n == POISON { blob(n, 2048 * KIB) } else { blob(n, 30 * KIB) }).collect();
-    bus.publish(Stream::Alerts, &sent).await.unwrap_or_else(|e| panic!("{e}"));
+    bus.publish(Stream::Alerts, &sent).await.expect("publish");
 
     let mut handled = BTreeSet::new();
     let mut poison_deliveries = 0;
@@ -156,7 +156,7 @@ async fn a_poison_entry_is_dead_lettered_after_its_last_delivery_and_the_rest_go
             .unwrap_or_default();
         if !dead.ids.is_empty() && !later_published {
             // Written after the poison entry was given up on: the pipeline goes on by itself.
-            bus.publish(Stream::Alerts, &[blob(10, 100)]).await.unwrap_or_else(|e| panic!("{e}"));
+            bus.publish(Stream::Alerts, &[blob(10, 100)]).await.expect("publish");
             later_published = true;
         }
         if later_published && handled.len() == 10 {
@@ -167,12 +167,12 @@ async fn a_poison_entry_is_dead_lettered_after_its_last_delivery_and_the_rest_go
                 Some("delivered 3 times without being acknowledged (MAX_DELIVERIES is 3)")
             );
             let envelope = entry.get::<String>("envelope").unwrap_or_default();
-            let moved: Envelope<Blob> = serde_json::from_str(&envelope).unwrap_or_else(|e| panic!("{e}"));
+            let moved: Envelope<Blob> = serde_json::from_str(&envelope).expect("parsing");
             assert_eq!(moved, sent[POISON as usize], "the dead letter keeps the envelope as it was");
             break;
         }
         assert!(Instant::now() < deadline, "handled {handled:?}, poison delivered {poison_deliveries} times");
-        let batch = reader.next_batch().await.unwrap_or_else(|e| panic!("{e}"));
+        let batch = reader.next_batch().await.expect("next batch");
         assert_within(&batch, budget);
         let (poison, good): (Vec<_>, Vec<_>) = batch.into_iter().partition(|d| d.envelope.payload.n == POISON);
         poison_deliveries += poison.len();

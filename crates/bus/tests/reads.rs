@@ -3,6 +3,8 @@
 //! one came through, never a batch past the budget while large entries are being published, and
 //! no WATCH left behind on a pooled connection.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use prometheus_client::registry::Registry;
 use std::time::{Duration, Instant};
 use tocsin_bus::{
@@ -27,7 +29,7 @@ const GROUP: &str = "testers";
 
 fn bus(redis: &TestRedis, pool_size: usize) -> Bus {
     Bus::connect(&redis.url, BusSettings { prefix: redis.prefix.clone(), pool_size, ..BusSettings::default() })
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("Bus::connect")
 }
 
 fn consumer(bus: &Bus, batch_size: usize, budget: usize, metrics: &BusMetrics) -> Consumer<Blob> {
@@ -65,13 +67,13 @@ fn entry_bytes(delivery: &Delivery<Blob>) -> usize {
 
 async fn ack_all(consumer: &Consumer<Blob>, batch: &[Delivery<Blob>]) {
     let ids: Vec<String> = batch.iter().map(|d| d.entry_id.clone()).collect();
-    consumer.ack(&ids).await.unwrap_or_else(|e| panic!("{e}"));
+    consumer.ack(&ids).await.expect("ack");
 }
 
 /// `(plain, sized)` reads counted for the test's alerts stream.
 fn reads(registry: &Registry, redis: &TestRedis) -> (u64, u64) {
     let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, registry).unwrap_or_else(|e| panic!("{e}"));
+    prometheus_client::encoding::text::encode(&mut text, registry).expect("encode");
     let count = |read: &str| {
         let series = format!("tocsin_stream_reads_total{{stream=\"{}:alerts\",read=\"{read}\"}} ", redis.prefix);
         text.lines().find_map(|line| line.strip_prefix(&series)?.parse().ok()).unwrap_or_else(|| panic!("{text}"))
@@ -91,27 +93,25 @@ async fn small_entries_are_read_plainly_and_a_marked_large_entry_has_the_reads_t
     let mut registry = Registry::with_prefix("tocsin");
     let metrics = BusMetrics::register(&mut registry);
     let reader = consumer(&bus, 100, 1024 * KIB, &metrics);
-    reader.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
+    reader.ensure_group().await.expect("ensure group");
 
-    bus.publish(Stream::Alerts, &blobs(0..150, 100)).await.unwrap_or_else(|e| panic!("{e}"));
+    bus.publish(Stream::Alerts, &blobs(0..150, 100)).await.expect("publish");
     assert_eq!(mark(&redis, &bus).await, None, "small entries are not marked");
-    let batch = reader.next_batch().await.unwrap_or_else(|e| panic!("{e}"));
+    let batch = reader.next_batch().await.expect("next batch");
     assert_eq!(numbers(&batch), (0..100).collect::<Vec<_>>());
     assert_eq!(reads(&registry, &redis), (1, 0), "one plain read");
     ack_all(&reader, &batch).await;
 
-    let ids = bus
-        .publish(Stream::Alerts, &[blob(150, 100), blob(151, 300 * KIB), blob(152, 100)])
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let ids =
+        bus.publish(Stream::Alerts, &[blob(150, 100), blob(151, 300 * KIB), blob(152, 100)]).await.expect("publish");
     assert_eq!(mark(&redis, &bus).await.as_deref(), Some(ids[1].as_str()), "the large entry is marked by its id");
-    let batch = reader.next_batch().await.unwrap_or_else(|e| panic!("{e}"));
+    let batch = reader.next_batch().await.expect("next batch");
     assert_eq!(numbers(&batch), (100..153).collect::<Vec<_>>(), "all of it fits the budget");
     assert_eq!(reads(&registry, &redis), (1, 1), "sized: the marked entry was ahead");
     ack_all(&reader, &batch).await;
 
-    bus.publish(Stream::Alerts, &blobs(153..163, 100)).await.unwrap_or_else(|e| panic!("{e}"));
-    let batch = reader.next_batch().await.unwrap_or_else(|e| panic!("{e}"));
+    bus.publish(Stream::Alerts, &blobs(153..163, 100)).await.expect("publish");
+    let batch = reader.next_batch().await.expect("next batch");
     assert_eq!(numbers(&batch), (153..163).collect::<Vec<_>>());
     assert_eq!(reads(&registry, &redis), (2, 1), "plain again once the marked entry is behind the group");
 }
@@ -124,10 +124,10 @@ async fn a_plain_read_takes_no_more_entries_than_the_budget_holds_at_the_largest
     let metrics = BusMetrics::register(&mut registry);
     let budget = 64 * KIB;
     let reader = consumer(&bus, 100, budget, &metrics);
-    reader.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
-    bus.publish(Stream::Alerts, &blobs(0..20, LARGE_ENTRY_BYTES - 300)).await.unwrap_or_else(|e| panic!("{e}"));
+    reader.ensure_group().await.expect("ensure group");
+    bus.publish(Stream::Alerts, &blobs(0..20, LARGE_ENTRY_BYTES - 300)).await.expect("publish");
     assert_eq!(mark(&redis, &bus).await, None, "just under the mark");
-    let batch = reader.next_batch().await.unwrap_or_else(|e| panic!("{e}"));
+    let batch = reader.next_batch().await.expect("next batch");
     assert_eq!(batch.len(), budget / LARGE_ENTRY_BYTES);
     assert!(batch.iter().map(entry_bytes).sum::<usize>() <= budget);
     assert_eq!(reads(&registry, &redis), (1, 0));
@@ -141,7 +141,7 @@ async fn large_entries_published_while_a_consumer_reads_never_take_a_batch_past_
     let metrics = BusMetrics::register(&mut registry);
     let budget = 128 * KIB;
     let reader = consumer(&bus, 16, budget, &metrics);
-    reader.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
+    reader.ensure_group().await.expect("ensure group");
     // Rounds of small entries, every tenth with an entry larger than the whole budget among them.
     const ROUNDS: u32 = 300;
     let producer = {
@@ -150,7 +150,7 @@ async fn large_entries_published_while_a_consumer_reads_never_take_a_batch_past_
             for round in 0..ROUNDS {
                 let mut sent = blobs(round * 6..round * 6 + 5, 100);
                 sent.push(blob(round * 6 + 5, if round % 10 == 9 { 200 * KIB } else { 100 }));
-                bus.publish(Stream::Alerts, &sent).await.unwrap_or_else(|e| panic!("{e}"));
+                bus.publish(Stream::Alerts, &sent).await.expect("publish");
                 if round % 3 == 0 {
                     tokio::task::yield_now().await;
                 }
@@ -162,13 +162,13 @@ async fn large_entries_published_while_a_consumer_reads_never_take_a_batch_past_
     let deadline = Instant::now() + Duration::from_secs(60);
     while received.len() < (ROUNDS * 6) as usize {
         assert!(Instant::now() < deadline, "only {} of {} entries arrived", received.len(), ROUNDS * 6);
-        let batch = reader.next_batch().await.unwrap_or_else(|e| panic!("{e}"));
+        let batch = reader.next_batch().await.expect("next batch");
         let bytes: usize = batch.iter().map(entry_bytes).sum();
         assert!(batch.len() <= 1 || bytes <= budget, "{bytes} bytes in one batch: {:?}", numbers(&batch));
         received.extend(numbers(&batch));
         ack_all(&reader, &batch).await;
     }
-    producer.await.unwrap_or_else(|e| panic!("{e}"));
+    producer.await.expect("the producer task");
     assert_eq!(received, (0..ROUNDS * 6).collect::<Vec<_>>(), "every entry once, in order");
     let (plain, sized) = reads(&registry, &redis);
     assert!(plain > 0 && sized > 0, "both kinds of read: {plain} plain, {sized} sized");
@@ -181,10 +181,10 @@ async fn an_unmarked_large_entry_has_the_consumer_size_its_reads_for_a_while() {
     let mut registry = Registry::with_prefix("tocsin");
     let metrics = BusMetrics::register(&mut registry);
     let reader = consumer(&bus, 100, 1024 * KIB, &metrics);
-    reader.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
+    reader.ensure_group().await.expect("ensure group");
     // As an older producer would have written it: no mark.
-    let unmarked = serde_json::to_string(&blob(1, 20 * KIB)).unwrap_or_else(|e| panic!("{e}"));
-    bus.publish(Stream::Alerts, &[blob(0, 100)]).await.unwrap_or_else(|e| panic!("{e}"));
+    let unmarked = serde_json::to_string(&blob(1, 20 * KIB)).expect("serialising");
+    bus.publish(Stream::Alerts, &[blob(0, 100)]).await.expect("publish");
     let mut conn = redis_connection(&redis.url).await;
     let _: String = redis::cmd("XADD")
         .arg(bus.key(Stream::Alerts))
@@ -193,15 +193,15 @@ async fn an_unmarked_large_entry_has_the_consumer_size_its_reads_for_a_while() {
         .arg(unmarked)
         .query_async(&mut conn)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("query async");
     assert_eq!(mark(&redis, &bus).await, None);
 
-    let batch = reader.next_batch().await.unwrap_or_else(|e| panic!("{e}"));
+    let batch = reader.next_batch().await.expect("next batch");
     assert_eq!(numbers(&batch), [0, 1], "read plainly, within the budget all the same");
     assert_eq!(reads(&registry, &redis), (1, 0));
     ack_all(&reader, &batch).await;
-    bus.publish(Stream::Alerts, &blobs(2..5, 100)).await.unwrap_or_else(|e| panic!("{e}"));
-    let batch = reader.next_batch().await.unwrap_or_else(|e| panic!("{e}"));
+    bus.publish(Stream::Alerts, &blobs(2..5, 100)).await.expect("publish");
+    let batch = reader.next_batch().await.expect("next batch");
     assert_eq!(numbers(&batch), [2, 3, 4]);
     assert_eq!(reads(&registry, &redis), (1, 1), "sized from then on, mark or not");
 }
@@ -217,18 +217,18 @@ async fn reads_leave_no_watch_behind_on_a_pooled_connection() {
     let metrics = BusMetrics::default();
     let reader = consumer(&bus, 100, 64 * KIB, &metrics);
     let large = |n| blob(n, 100 * KIB);
-    reader.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
+    reader.ensure_group().await.expect("ensure group");
 
     // A marked entry ahead: checked, and not read plainly.
-    other.publish(Stream::Alerts, &[large(0)]).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(numbers(&reader.next_batch().await.unwrap_or_else(|e| panic!("{e}"))), [0]);
-    other.publish(Stream::Alerts, &[large(1)]).await.unwrap_or_else(|e| panic!("{e}"));
-    bus.publish(Stream::Alerts, &[blob(2, 100)]).await.unwrap_or_else(|e| panic!("after a refused check: {e}"));
-    assert_eq!(numbers(&reader.next_batch().await.unwrap_or_else(|e| panic!("{e}"))), [1], "larger than the budget");
+    other.publish(Stream::Alerts, &[large(0)]).await.expect("publish");
+    assert_eq!(numbers(&reader.next_batch().await.expect("next batch")), [0]);
+    other.publish(Stream::Alerts, &[large(1)]).await.expect("publish");
+    bus.publish(Stream::Alerts, &[blob(2, 100)]).await.expect("after a refused check");
+    assert_eq!(numbers(&reader.next_batch().await.expect("next batch")), [1], "larger than the budget");
     // Read plainly: EXEC ended the WATCH.
-    assert_eq!(numbers(&reader.next_batch().await.unwrap_or_else(|e| panic!("{e}"))), [2]);
-    other.publish(Stream::Alerts, &[large(3)]).await.unwrap_or_else(|e| panic!("{e}"));
-    bus.publish(Stream::Alerts, &[blob(4, 100)]).await.unwrap_or_else(|e| panic!("after a plain read: {e}"));
-    assert_eq!(numbers(&reader.next_batch().await.unwrap_or_else(|e| panic!("{e}"))), [3]);
-    assert_eq!(numbers(&reader.next_batch().await.unwrap_or_else(|e| panic!("{e}"))), [4]);
+    assert_eq!(numbers(&reader.next_batch().await.expect("next batch")), [2]);
+    other.publish(Stream::Alerts, &[large(3)]).await.expect("publish");
+    bus.publish(Stream::Alerts, &[blob(4, 100)]).await.expect("after a plain read");
+    assert_eq!(numbers(&reader.next_batch().await.expect("next batch")), [3]);
+    assert_eq!(numbers(&reader.next_batch().await.expect("next batch")), [4]);
 }

@@ -22,12 +22,12 @@ async fn the_test_redis_passes_the_check_and_the_background_work_goes_on_to_trim
     let redis = TestRedis::new();
     let settings =
         BusSettings { prefix: redis.prefix.clone(), max_age: Duration::from_millis(10), ..BusSettings::default() };
-    let bus = Bus::connect(&redis.url, settings).unwrap_or_else(|e| panic!("{e}"));
-    let version = bus.server_version().await.unwrap_or_else(|e| panic!("{e}"));
+    let bus = Bus::connect(&redis.url, settings).expect("Bus::connect");
+    let version = bus.server_version().await.expect("server version");
     assert!(version.is_some_and(|version| version >= MIN_REDIS_VERSION), "{version:?}");
 
     let pings: Vec<_> = (0..300).map(|n| Envelope::new(Ping { n })).collect();
-    bus.publish(Stream::Commands, &pings).await.unwrap_or_else(|e| panic!("{e}"));
+    bus.publish(Stream::Commands, &pings).await.expect("publish");
     let shutdown = CancellationToken::new();
     let background = tokio::spawn(bus.clone().run_in_background(vec![Stream::Commands], shutdown.clone()));
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -43,7 +43,7 @@ async fn the_test_redis_passes_the_check_and_the_background_work_goes_on_to_trim
 #[tokio::test]
 async fn while_redis_does_not_answer_the_service_keeps_running() {
     let settings = BusSettings { timeout: Duration::from_millis(200), ..BusSettings::default() };
-    let bus = Bus::connect("redis://127.0.0.1:1/", settings).unwrap_or_else(|e| panic!("{e}"));
+    let bus = Bus::connect("redis://127.0.0.1:1/", settings).expect("Bus::connect");
     let shutdown = CancellationToken::new();
     let background = tokio::spawn(bus.clone().run_in_background(vec![Stream::Commands], shutdown.clone()));
     // Tried, failed, waiting for the next try: not a reason to stop the service.

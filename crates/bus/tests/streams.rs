@@ -19,7 +19,7 @@ impl Message for Ping {
 
 fn bus(redis: &TestRedis, max_age: Duration) -> Bus {
     Bus::connect(&redis.url, BusSettings { prefix: redis.prefix.clone(), max_age, ..BusSettings::default() })
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("Bus::connect")
 }
 
 fn consumer(bus: &Bus, name: &str, visibility_ms: u64, max_deliveries: usize, metrics: &BusMetrics) -> Consumer<Ping> {
@@ -57,22 +57,22 @@ async fn published_messages_arrive_once_in_order_and_acks_clear_them() {
     let bus = bus(&redis, Duration::from_secs(3600));
     let metrics = BusMetrics::default();
     let reader = consumer(&bus, "a", 30_000, 5, &metrics);
-    reader.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
-    reader.ensure_group().await.unwrap_or_else(|e| panic!("a second ensure_group is harmless: {e}"));
+    reader.ensure_group().await.expect("ensure group");
+    reader.ensure_group().await.expect("a second ensure_group is harmless");
 
     let sent = pings(0..5);
-    let ids = bus.publish(Stream::Alerts, &sent).await.unwrap_or_else(|e| panic!("{e}"));
+    let ids = bus.publish(Stream::Alerts, &sent).await.expect("publish");
     assert_eq!(ids.len(), 5);
-    let batch = reader.next_batch().await.unwrap_or_else(|e| panic!("{e}"));
+    let batch = reader.next_batch().await.expect("next batch");
     assert_eq!(numbers(&batch), [0, 1, 2, 3, 4]);
     assert_eq!(batch[0].envelope, sent[0], "the envelope travels whole: id, type, schema, time, payload");
     assert_eq!(batch[0].envelope.kind, "test.ping");
     assert_eq!(pending(&redis).await, Some(5));
 
     let entry_ids: Vec<String> = batch.iter().map(|d| d.entry_id.clone()).collect();
-    reader.ack(&entry_ids).await.unwrap_or_else(|e| panic!("{e}"));
+    reader.ack(&entry_ids).await.expect("ack");
     assert_eq!(pending(&redis).await, Some(0));
-    assert!(reader.next_batch().await.unwrap_or_else(|e| panic!("{e}")).is_empty());
+    assert!(reader.next_batch().await.expect("next batch").is_empty());
 }
 
 #[tokio::test]
@@ -82,8 +82,8 @@ async fn entries_left_pending_by_a_silent_consumer_are_claimed_by_another() {
     let metrics = BusMetrics::default();
     let crashed = consumer(&bus, "crashed", 200, 5, &metrics);
     let survivor = consumer(&bus, "survivor", 200, 5, &metrics);
-    crashed.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
-    bus.publish(Stream::Alerts, &pings(0..3)).await.unwrap_or_else(|e| panic!("{e}"));
+    crashed.ensure_group().await.expect("ensure group");
+    bus.publish(Stream::Alerts, &pings(0..3)).await.expect("publish");
     assert_eq!(numbers(&crashed.next_batch().await.unwrap_or_default()), [0, 1, 2]);
 
     // Not yet idle long enough: nothing to claim, nothing new.
@@ -93,10 +93,7 @@ async fn entries_left_pending_by_a_silent_consumer_are_claimed_by_another() {
     assert_eq!(numbers(&claimed), [0, 1, 2]);
     // A second claimer right after finds them freshly owned, so each entry has one owner.
     assert!(crashed.next_batch().await.unwrap_or_default().is_empty());
-    survivor
-        .ack(&claimed.iter().map(|d| d.entry_id.clone()).collect::<Vec<_>>())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    survivor.ack(&claimed.iter().map(|d| d.entry_id.clone()).collect::<Vec<_>>()).await.expect("ack");
     assert_eq!(pending(&redis).await, Some(0));
 }
 
@@ -107,13 +104,13 @@ async fn keep_alive_stops_others_claiming_work_in_progress() {
     let metrics = BusMetrics::default();
     let busy = consumer(&bus, "busy", 300, 5, &metrics);
     let other = consumer(&bus, "other", 300, 5, &metrics);
-    busy.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
-    bus.publish(Stream::Alerts, &pings(0..2)).await.unwrap_or_else(|e| panic!("{e}"));
+    busy.ensure_group().await.expect("ensure group");
+    bus.publish(Stream::Alerts, &pings(0..2)).await.expect("publish");
     let held = busy.next_batch().await.unwrap_or_default();
     let ids: Vec<String> = held.iter().map(|d| d.entry_id.clone()).collect();
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_millis(150)).await;
-        busy.keep_alive(&ids).await.unwrap_or_else(|e| panic!("{e}"));
+        busy.keep_alive(&ids).await.expect("keep alive");
         assert!(other.next_batch().await.unwrap_or_default().is_empty(), "kept alive entries are not claimable");
     }
 }
@@ -126,8 +123,8 @@ async fn entries_delivered_too_often_go_to_the_dead_letter_stream() {
     let metrics = BusMetrics::register(&mut registry);
     let a = consumer(&bus, "a", 100, 2, &metrics);
     let b = consumer(&bus, "b", 100, 2, &metrics);
-    a.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
-    bus.publish(Stream::Alerts, &pings(7..8)).await.unwrap_or_else(|e| panic!("{e}"));
+    a.ensure_group().await.expect("ensure group");
+    bus.publish(Stream::Alerts, &pings(7..8)).await.expect("publish");
 
     assert_eq!(numbers(&a.next_batch().await.unwrap_or_default()), [7]); // delivery 1
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -166,7 +163,7 @@ async fn undecodable_entries_are_dead_lettered_at_once() {
     let bus = bus(&redis, Duration::from_secs(3600));
     let metrics = BusMetrics::default();
     let reader = consumer(&bus, "a", 30_000, 5, &metrics);
-    reader.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
+    reader.ensure_group().await.expect("ensure group");
     let key = bus.key(Stream::Alerts);
     let mut conn = redis_connection(&redis.url).await;
     let newer = serde_json::json!({
@@ -183,7 +180,7 @@ async fn undecodable_entries_are_dead_lettered_at_once() {
             .await
             .unwrap_or_default();
     }
-    bus.publish(Stream::Alerts, &pings(9..10)).await.unwrap_or_else(|e| panic!("{e}"));
+    bus.publish(Stream::Alerts, &pings(9..10)).await.expect("publish");
     assert_eq!(numbers(&reader.next_batch().await.unwrap_or_default()), [9], "only the good entry is handed out");
     let dead: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
         .arg(bus.dead_letter_key(Stream::Alerts))
@@ -220,19 +217,16 @@ async fn publishing_trims_nothing_and_a_trim_keeps_every_entry_a_group_still_nee
     let keep = bus(&redis, Duration::from_secs(3600));
     let metrics = BusMetrics::default();
     let reader = consumer(&keep, "a", 30_000, 5, &metrics);
-    reader.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
+    reader.ensure_group().await.expect("ensure group");
     for chunk in 0..6 {
-        keep.publish(Stream::Alerts, &pings(chunk * 100..chunk * 100 + 100)).await.unwrap_or_else(|e| panic!("{e}"));
+        keep.publish(Stream::Alerts, &pings(chunk * 100..chunk * 100 + 100)).await.expect("publish");
     }
     // The group has read 300 entries and acknowledged 200: 100 pending, 300 not read yet.
     let mut read = Vec::new();
     while read.len() < 300 {
-        read.extend(reader.next_batch().await.unwrap_or_else(|e| panic!("{e}")));
+        read.extend(reader.next_batch().await.expect("next batch"));
     }
-    reader
-        .ack(&read[..200].iter().map(|d| d.entry_id.clone()).collect::<Vec<_>>())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    reader.ack(&read[..200].iter().map(|d| d.entry_id.clone()).collect::<Vec<_>>()).await.expect("ack");
     let before = entry_ids(&redis, &keep).await;
     assert_eq!(before.len(), 600);
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -240,9 +234,9 @@ async fn publishing_trims_nothing_and_a_trim_keeps_every_entry_a_group_still_nee
     // Every entry is older than this bus's time to live. Publishing no longer trims; a trim
     // removes only what the group acknowledged (in whole nodes of the stream's radix tree).
     let short = bus(&redis, Duration::from_millis(10));
-    short.publish(Stream::Alerts, &pings(1000..1001)).await.unwrap_or_else(|e| panic!("{e}"));
+    short.publish(Stream::Alerts, &pings(1000..1001)).await.expect("publish");
     assert_eq!(short.length(Stream::Alerts).await.unwrap_or(0), 601, "a publish trims nothing");
-    let removed = short.trim(Stream::Alerts).await.unwrap_or_else(|e| panic!("{e}"));
+    let removed = short.trim(Stream::Alerts).await.expect("trim");
     let after = entry_ids(&redis, &keep).await;
     assert!(removed > 0 && removed <= 200, "only acknowledged entries go: {removed} removed");
     assert_eq!(after.len() as u64, 601 - removed);
@@ -254,11 +248,11 @@ async fn publishing_trims_nothing_and_a_trim_keeps_every_entry_a_group_still_nee
     // Once the group has handled everything, the trim goes up to its last read entry.
     let mut rest = Vec::new();
     while rest.len() < 301 {
-        rest.extend(reader.next_batch().await.unwrap_or_else(|e| panic!("{e}")));
+        rest.extend(reader.next_batch().await.expect("next batch"));
     }
     let all: Vec<String> = read[200..].iter().chain(&rest).map(|d| d.entry_id.clone()).collect();
-    reader.ack(&all).await.unwrap_or_else(|e| panic!("{e}"));
-    short.trim(Stream::Alerts).await.unwrap_or_else(|e| panic!("{e}"));
+    reader.ack(&all).await.expect("ack");
+    short.trim(Stream::Alerts).await.expect("trim");
     let left = short.length(Stream::Alerts).await.unwrap_or(0);
     assert!((1..=101).contains(&left), "{left} left");
 }
@@ -268,13 +262,13 @@ async fn without_a_group_a_trim_goes_by_age_alone() {
     let redis = TestRedis::new();
     let keep = bus(&redis, Duration::from_secs(3600));
     for chunk in 0..3 {
-        keep.publish(Stream::Alerts, &pings(chunk * 100..chunk * 100 + 100)).await.unwrap_or_else(|e| panic!("{e}"));
+        keep.publish(Stream::Alerts, &pings(chunk * 100..chunk * 100 + 100)).await.expect("publish");
     }
-    assert_eq!(keep.trim(Stream::Alerts).await.unwrap_or_else(|e| panic!("{e}")), 0, "nothing is old yet");
+    assert_eq!(keep.trim(Stream::Alerts).await.expect("trim"), 0, "nothing is old yet");
     tokio::time::sleep(Duration::from_millis(20)).await;
     let short = bus(&redis, Duration::from_millis(10));
-    assert!(short.trim(Stream::Alerts).await.unwrap_or_else(|e| panic!("{e}")) >= 200);
-    assert_eq!(short.trim(Stream::Commands).await.unwrap_or_else(|e| panic!("{e}")), 0, "no stream, no trim");
+    assert!(short.trim(Stream::Alerts).await.expect("trim") >= 200);
+    assert_eq!(short.trim(Stream::Commands).await.expect("trim"), 0, "no stream, no trim");
 }
 
 #[tokio::test]
@@ -282,12 +276,12 @@ async fn the_backlog_is_what_the_group_furthest_behind_has_not_handled() {
     let redis = TestRedis::new();
     let bus = bus(&redis, Duration::from_secs(3600));
     let metrics = BusMetrics::default();
-    assert_eq!(bus.backlog(Stream::Alerts).await.unwrap_or_else(|e| panic!("{e}")), 0, "no stream yet");
-    bus.publish(Stream::Alerts, &pings(0..10)).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(bus.backlog(Stream::Alerts).await.unwrap_or_else(|e| panic!("{e}")), 10, "no group: the length");
+    assert_eq!(bus.backlog(Stream::Alerts).await.expect("backlog"), 0, "no stream yet");
+    bus.publish(Stream::Alerts, &pings(0..10)).await.expect("publish");
+    assert_eq!(bus.backlog(Stream::Alerts).await.expect("backlog"), 10, "no group: the length");
 
     let reader = consumer(&bus, "a", 30_000, 5, &metrics);
-    reader.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
+    reader.ensure_group().await.expect("ensure group");
     let other = Consumer::<Ping>::new(
         bus.clone(),
         Stream::Alerts,
@@ -296,16 +290,13 @@ async fn the_backlog_is_what_the_group_furthest_behind_has_not_handled() {
         ConsumerSettings { block: Duration::from_millis(100), ..ConsumerSettings::default() },
         metrics.clone(),
     );
-    other.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
-    let batch = reader.next_batch().await.unwrap_or_else(|e| panic!("{e}"));
-    reader
-        .ack(&batch[..4].iter().map(|d| d.entry_id.clone()).collect::<Vec<_>>())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let others = other.next_batch().await.unwrap_or_else(|e| panic!("{e}"));
-    other.ack(&others.iter().map(|d| d.entry_id.clone()).collect::<Vec<_>>()).await.unwrap_or_else(|e| panic!("{e}"));
+    other.ensure_group().await.expect("ensure group");
+    let batch = reader.next_batch().await.expect("next batch");
+    reader.ack(&batch[..4].iter().map(|d| d.entry_id.clone()).collect::<Vec<_>>()).await.expect("ack");
+    let others = other.next_batch().await.expect("next batch");
+    other.ack(&others.iter().map(|d| d.entry_id.clone()).collect::<Vec<_>>()).await.expect("ack");
     // `testers` holds 6 unacknowledged, `others` none.
-    assert_eq!(bus.backlog(Stream::Alerts).await.unwrap_or_else(|e| panic!("{e}")), 6);
-    bus.publish(Stream::Alerts, &pings(10..13)).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(bus.backlog(Stream::Alerts).await.unwrap_or_else(|e| panic!("{e}")), 9, "pending plus not read");
+    assert_eq!(bus.backlog(Stream::Alerts).await.expect("backlog"), 6);
+    bus.publish(Stream::Alerts, &pings(10..13)).await.expect("publish");
+    assert_eq!(bus.backlog(Stream::Alerts).await.expect("backlog"), 9, "pending plus not read");
 }

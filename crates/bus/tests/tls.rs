@@ -25,8 +25,8 @@ async fn the_bus_works_over_tls() {
     });
     let redis = TestRedis::new();
     let bus = Bus::connect(&url, BusSettings { prefix: redis.prefix.clone(), ..BusSettings::default() })
-        .unwrap_or_else(|e| panic!("{e}"));
-    bus.ping().await.unwrap_or_else(|e| panic!("PING over TLS: {e}"));
+        .expect("Bus::connect");
+    bus.ping().await.expect("PING over TLS");
     let consumer = Consumer::<Ping>::new(
         bus.clone(),
         Stream::Alerts,
@@ -35,8 +35,8 @@ async fn the_bus_works_over_tls() {
         ConsumerSettings { block: Duration::from_millis(100), ..ConsumerSettings::default() },
         BusMetrics::default(),
     );
-    consumer.ensure_group().await.unwrap_or_else(|e| panic!("{e}"));
-    bus.publish(Stream::Alerts, &[Envelope::new(Ping { n: 42 })]).await.unwrap_or_else(|e| panic!("{e}"));
-    let batch = consumer.next_batch().await.unwrap_or_else(|e| panic!("{e}"));
+    consumer.ensure_group().await.expect("ensure group");
+    bus.publish(Stream::Alerts, &[Envelope::new(Ping { n: 42 })]).await.expect("publish");
+    let batch = consumer.next_batch().await.expect("next batch");
     assert_eq!(batch.iter().map(|d| d.envelope.payload.n).collect::<Vec<_>>(), [42]);
 }

@@ -83,7 +83,7 @@ mod tests {
         let json = serde_json::to_value(&command).unwrap_or_default();
         assert_eq!(json["action"], "assign");
         assert_eq!(json["assignee"], "ana@example.com");
-        let back: Command = serde_json::from_value(json).unwrap_or_else(|e| panic!("{e}"));
+        let back: Command = serde_json::from_value(json).expect("converting");
         assert_eq!(back, command);
     }
 }

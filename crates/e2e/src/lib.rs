@@ -1,6 +1,8 @@
 //! A whole tocsin stack inside a test: ingest, incident-core (one or more replicas), query and
 //! notifier, each on a free port, on a database and a Redis prefix of the test's own.
 
+#![allow(clippy::expect_used, reason = "test support stops at a failed step, saying what was being done")]
+
 use serde_json::Value;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -102,7 +104,7 @@ impl Stack {
             shutdown.clone(),
         )
         .await
-        .unwrap_or_else(|error| panic!("ingest: {error}"));
+        .expect("ingest");
         let ingest_url = format!("http://127.0.0.1:{}", ingest.port());
         tasks.push(tokio::spawn(ingest.run_until_stopped()));
 
@@ -144,7 +146,7 @@ impl Stack {
                 shutdown.clone(),
             )
             .await
-            .unwrap_or_else(|error| panic!("incident-core: {error}"));
+            .expect("incident-core");
             core_urls.push(format!("http://127.0.0.1:{}", core.port()));
             tasks.push(tokio::spawn(core.run_until_stopped()));
         }
@@ -172,7 +174,7 @@ impl Stack {
             shutdown.clone(),
         )
         .await
-        .unwrap_or_else(|error| panic!("query: {error}"));
+        .expect("query");
         let query_url = format!("http://127.0.0.1:{}", query.port());
         tasks.push(tokio::spawn(query.run_until_stopped()));
 
@@ -225,7 +227,7 @@ impl Stack {
             .body(body.to_string())
             .send()
             .await
-            .unwrap_or_else(|error| panic!("POST /alerts: {error}"))
+            .expect("POST /alerts")
     }
 
     /// Posts a webhook and insists on 202.
@@ -354,7 +356,7 @@ pub mod tools {
 
     pub fn spawn(program: &str, args: &[String], log: &PathBuf) -> Child {
         let log = std::fs::File::create(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
-        let err = log.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        let err = log.try_clone().expect("try clone");
         Command::new(program)
             .args(args)
             .stdout(Stdio::from(log))
@@ -396,10 +398,8 @@ impl Notifier {
         ];
         env.extend(settings.extra_env.iter().map(|(name, value)| (name.as_str(), value.as_str())));
         let config = tocsin_notifier::config::Config::from_env(&tocsin_runtime::Env::from_pairs(env))
-            .unwrap_or_else(|error| panic!("notifier configuration: {error}"));
-        let app = tocsin_notifier::Application::build(config, shutdown.clone())
-            .await
-            .unwrap_or_else(|error| panic!("notifier: {error}"));
+            .expect("notifier configuration");
+        let app = tocsin_notifier::Application::build(config, shutdown.clone()).await.expect("notifier");
         let port = app.port();
         Notifier { port, shutdown, task: tokio::spawn(app.run_until_stopped()) }
     }
@@ -491,7 +491,7 @@ pub mod slack {
             "container": {"type": "message", "message_ts": MESSAGE_TS, "channel_id": CHANNEL_ID},
             "actions": [{"action_id": action_id, "block_id": "actions", "value": incident_id, "type": "button", "action_ts": "1764201240.000300"}]
         });
-        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap_or_else(|e| panic!("{e}"));
+        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).expect("serialising");
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
         let signature =
             tocsin_notifier::slack_actions::signature_of(&Secret::new(SIGNING_SECRET), timestamp, body.as_bytes());
@@ -504,6 +504,6 @@ pub mod slack {
             .body(body)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("POST /slack/actions: {e}"))
+            .expect("POST /slack/actions")
     }
 }

@@ -120,7 +120,7 @@ async fn impossible_transitions_get_409_and_unknown_incidents_404() {
         .body("actor=ana")
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("sending the request");
     assert_eq!(response.status().as_u16(), 415);
     // Unknown routes answer with the same JSON error shape.
     let (status, body) = stack.get("/no-such-route").await;
@@ -165,7 +165,7 @@ async fn an_action_times_out_with_504_when_incident_core_is_not_there() {
     })
     .await;
     let payload: tocsin_domain::webhook::WebhookPayload =
-        serde_json::from_value(webhook("firing-single.json", now())).unwrap_or_else(|e| panic!("{e}"));
+        serde_json::from_value(webhook("firing-single.json", now())).expect("converting");
     let report = tocsin_domain::AlertReceived::from_webhook(payload.clone(), now()).remove(0);
     let mut conn = stack.db.connection().await;
     let settings = tocsin_incident_core::incidents::IntakeSettings::default();
@@ -174,7 +174,7 @@ async fn an_action_times_out_with_504_when_incident_core_is_not_there() {
             tocsin_incident_core::incidents::apply_alerts(conn, &[&report], &[], &settings, now()).await
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("transaction");
     let id = batch.outcomes[0].incident_id.map(|id| id.to_string()).unwrap_or_default();
 
     let (status, body) = stack.post(&format!("/incidents/{id}/acknowledge"), &json!({})).await;
@@ -366,20 +366,20 @@ async fn the_api_needs_the_token_and_documents_itself() {
     let stack = Stack::start().await;
     let client = &stack.http;
     let url = format!("{}/incidents", stack.query_url);
-    let missing = client.get(&url).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let missing = client.get(&url).send().await.expect("sending the request");
     assert_eq!(missing.status().as_u16(), 401);
     let body: Value = missing.json().await.unwrap_or_default();
     assert_eq!(body["error"]["code"], "unauthorized");
-    let wrong = client.get(&url).bearer_auth("nope").send().await.unwrap_or_else(|e| panic!("{e}"));
+    let wrong = client.get(&url).bearer_auth("nope").send().await.expect("sending the request");
     assert_eq!(wrong.status().as_u16(), 401);
-    let right = client.get(&url).bearer_auth(API_TOKEN).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let right = client.get(&url).bearer_auth(API_TOKEN).send().await.expect("sending the request");
     assert_eq!(right.status().as_u16(), 200);
 
     let spec: Value = client
         .get(format!("{}/openapi.json", stack.query_url))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("sending the request")
         .json()
         .await
         .unwrap_or_default();
@@ -400,7 +400,7 @@ async fn the_api_needs_the_token_and_documents_itself() {
         .get(format!("{}/openapi.json", stack.ingest_url))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("sending the request")
         .json()
         .await
         .unwrap_or_default();
@@ -415,7 +415,7 @@ async fn the_api_needs_the_token_and_documents_itself() {
 
     for url in [&stack.ingest_url, &stack.query_url, &stack.notifier_url, &stack.core_urls[0]] {
         for probe in ["/health", "/ready"] {
-            let response = client.get(format!("{url}{probe}")).send().await.unwrap_or_else(|e| panic!("{e}"));
+            let response = client.get(format!("{url}{probe}")).send().await.expect("sending the request");
             assert_eq!(response.status().as_u16(), 200, "{url}{probe}");
         }
         let metrics = client
@@ -423,14 +423,14 @@ async fn the_api_needs_the_token_and_documents_itself() {
             .header("Accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("sending the request");
         assert!(
             metrics.headers()["content-type"].to_str().is_ok_and(|t| t.starts_with("application/openmetrics-text"))
         );
         let text = metrics.text().await.unwrap_or_default();
         assert!(text.contains("tocsin_http_requests_total"), "{url}/metrics: {text}");
         assert!(text.ends_with("# EOF\n"), "OpenMetrics when asked for");
-        let classic = client.get(format!("{url}/metrics")).send().await.unwrap_or_else(|e| panic!("{e}"));
+        let classic = client.get(format!("{url}/metrics")).send().await.expect("sending the request");
         assert!(classic.headers()["content-type"].to_str().is_ok_and(|t| t.starts_with("text/plain; version=0.0.4")));
         let classic = classic.text().await.unwrap_or_default();
         assert!(classic.contains("# TYPE tocsin_http_requests_total counter"), "{classic}");

@@ -1,6 +1,8 @@
 //! What the dashboard relies on from query: the live feed of incident events (`GET /events`, with
 //! replay after a reconnection) and the built page served from the API's own origin.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use serde_json::{Value, json};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -26,7 +28,7 @@ impl EventStream {
         if let Some(last) = last_event_id {
             request = request.header("Last-Event-ID", last);
         }
-        let response = request.send().await.unwrap_or_else(|error| panic!("GET /events: {error}"));
+        let response = request.send().await.expect("GET /events");
         assert_eq!(response.status(), 200);
         let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
         assert_eq!(content_type, "text/event-stream");
@@ -58,7 +60,7 @@ impl EventStream {
                     }
                     continue;
                 }
-                let chunk = self.response.chunk().await.unwrap_or_else(|error| panic!("reading /events: {error}"));
+                let chunk = self.response.chunk().await.expect("reading /events");
                 let chunk = chunk.unwrap_or_else(|| panic!("/events ended; buffered: {:?}", self.buffer));
                 self.buffer.push_str(&String::from_utf8_lossy(&chunk));
             }
@@ -89,7 +91,7 @@ async fn the_live_feed_carries_changes_and_replays_what_a_page_missed() {
     let stack = Stack::start().await;
 
     let unauthenticated =
-        stack.http.get(format!("{}/events", stack.query_url)).send().await.unwrap_or_else(|e| panic!("{e}"));
+        stack.http.get(format!("{}/events", stack.query_url)).send().await.expect("sending the request");
     assert_eq!(unauthenticated.status(), 401);
 
     let mut live = EventStream::open(&stack, None).await;
@@ -145,40 +147,40 @@ async fn the_live_feed_carries_changes_and_replays_what_a_page_missed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_serves_the_dashboard_next_to_the_api() {
     let web_root = std::env::temp_dir().join(format!("tocsin-web-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(web_root.join("assets")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(web_root.join("assets")).expect("create dir all");
     let index = "<!doctype html><title>tocsin</title><div id=root></div>";
-    std::fs::write(web_root.join("index.html"), index).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(web_root.join("assets/index-3f2a1c.js"), "console.log('tocsin')").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(web_root.join("index.html"), index).expect("writing a test file");
+    std::fs::write(web_root.join("assets/index-3f2a1c.js"), "console.log('tocsin')").expect("writing a test file");
     let stack = Stack::start_with(StackOptions { web_root: Some(web_root.clone()), ..StackOptions::default() }).await;
     let get =
         |path: &str, accept: &str| stack.http.get(format!("{}{path}", stack.query_url)).header("Accept", accept).send();
     let html = "text/html,application/xhtml+xml,*/*;q=0.8";
 
-    let page = get("/", html).await.unwrap_or_else(|e| panic!("{e}"));
+    let page = get("/", html).await.expect("GET");
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["cache-control"], "no-cache");
     assert_eq!(page.text().await.unwrap_or_default(), index);
 
-    let bundle = get("/assets/index-3f2a1c.js", "*/*").await.unwrap_or_else(|e| panic!("{e}"));
+    let bundle = get("/assets/index-3f2a1c.js", "*/*").await.expect("GET");
     assert_eq!(bundle.status(), 200);
     assert_eq!(bundle.headers()["cache-control"], "public, max-age=31536000, immutable");
     assert!(bundle.headers()["content-type"].to_str().unwrap_or_default().contains("javascript"));
 
     // The page's own routes survive a reload.
     for route in ["/incident/01a21992-dfe9-7c1d-9f3b-2b0d6c1e4a77", "/history?severity=critical", "/wallboard"] {
-        let reload = get(route, html).await.unwrap_or_else(|e| panic!("{e}"));
+        let reload = get(route, html).await.expect("GET");
         assert_eq!(reload.status(), 200, "{route}");
         assert_eq!(reload.text().await.unwrap_or_default(), index, "{route}");
     }
 
     // The API keeps its own answers.
-    let api = get("/incidents", html).await.unwrap_or_else(|e| panic!("{e}"));
+    let api = get("/incidents", html).await.expect("GET");
     assert_eq!(api.status(), 401, "the API route wins over the page");
-    let missing = get("/no-such-thing", "application/json").await.unwrap_or_else(|e| panic!("{e}"));
+    let missing = get("/no-such-thing", "application/json").await.expect("GET");
     assert_eq!(missing.status(), 404);
     let body: Value = missing.json().await.unwrap_or_default();
     assert_eq!(body["error"]["code"], "not_found");
-    let escape = get("/../Cargo.toml", html).await.unwrap_or_else(|e| panic!("{e}"));
+    let escape = get("/../Cargo.toml", html).await.expect("GET");
     assert_ne!(escape.text().await.unwrap_or_default(), std::fs::read_to_string("Cargo.toml").unwrap_or_default());
 
     stack.stop().await;

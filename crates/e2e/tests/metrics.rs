@@ -1,6 +1,8 @@
 //! Every service's `/metrics` is well-formed by Prometheus's own linter, `promtool check metrics`
 //! (from Debian's `prometheus` package), after some traffic has filled in its labelled series.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use std::process::Stdio;
 use time::OffsetDateTime;
 use tocsin_e2e::{Stack, webhooks};
@@ -13,11 +15,11 @@ async fn promtool_check(exposition: &str) -> (bool, String) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("promtool (Debian package `prometheus`): {e}"));
+        .expect("promtool (Debian package `prometheus`)");
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(exposition.as_bytes()).await.unwrap_or_else(|e| panic!("{e}"));
+        stdin.write_all(exposition.as_bytes()).await.expect("writing");
     }
-    let output = child.wait_with_output().await.unwrap_or_else(|e| panic!("{e}"));
+    let output = child.wait_with_output().await.expect("wait with output");
     let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     (output.status.success() && said.trim().is_empty(), said)
 }
@@ -38,7 +40,7 @@ async fn promtool_finds_nothing_to_complain_about() {
             .get(format!("{url}/metrics"))
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("sending the request")
             .text()
             .await
             .unwrap_or_default();
@@ -54,7 +56,7 @@ async fn core_metrics(stack: &Stack) -> String {
         .get(format!("{}/metrics", stack.core_urls[0]))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("sending the request")
         .text()
         .await
         .unwrap_or_default()

@@ -238,7 +238,7 @@ async fn a_redelivered_stream_entry_changes_nothing_twice() {
     // Put the very same messages on the stream again, as a redelivery after a crash would.
     let bus =
         Bus::connect(&stack.redis.url, BusSettings { prefix: stack.redis.prefix.clone(), ..BusSettings::default() })
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("Bus::connect");
     let mut conn = stack.redis().await;
     let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
         .arg(format!("{}:alerts", stack.redis.prefix))
@@ -254,7 +254,7 @@ async fn a_redelivered_stream_entry_changes_nothing_twice() {
         .filter_map(|raw| serde_json::from_str(&raw).ok())
         .collect();
     assert_eq!(envelopes.len(), 3);
-    bus.publish(Stream::Alerts, &envelopes).await.unwrap_or_else(|e| panic!("{e}"));
+    bus.publish(Stream::Alerts, &envelopes).await.expect("publish");
 
     let again = stack.settled_incidents().await;
     assert_eq!(again.len(), 1);
@@ -280,8 +280,7 @@ async fn events_reach_the_events_stream_and_the_notifier() {
     }
     assert_eq!(stack.stream_length("events").await, 7);
     stack.wait_drained("events", tocsin_notifier::CONSUMER_GROUP).await;
-    let metrics =
-        stack.http.get(format!("{}/metrics", stack.notifier_url)).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let metrics = stack.http.get(format!("{}/metrics", stack.notifier_url)).send().await.expect("sending the request");
     let text = metrics.text().await.unwrap_or_default();
     assert!(text.contains("tocsin_notifier_events_total{kind=\"resolved\"} 1"), "{text}");
     stack.stop().await;
@@ -300,7 +299,7 @@ async fn raw_captured_bytes_are_accepted_as_alertmanager_sends_them() {
         .body(raw)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("sending the request");
     assert_eq!(response.status().as_u16(), 202);
     let body: Value = response.json().await.unwrap_or_default();
     assert_eq!(body, json!({"accepted": 1, "truncated_alerts": 0}));

@@ -106,8 +106,8 @@ async fn every_rule_and_dashboard_expression_runs_against_the_running_stack() {
     let api = format!("http://127.0.0.1:{port}/api/v1");
     // Null while Prometheus is not listening yet (it starts in parallel with the traffic below).
     let query = async |expr: &str| -> Value {
-        let url = reqwest::Url::parse_with_params(&format!("{api}/query"), &[("query", expr)])
-            .unwrap_or_else(|e| panic!("{e}"));
+        let url =
+            reqwest::Url::parse_with_params(&format!("{api}/query"), &[("query", expr)]).expect("parse with params");
         match stack.http.get(url).send().await {
             Ok(response) => response.json::<Value>().await.unwrap_or_default(),
             Err(_) => Value::Null,
@@ -170,7 +170,7 @@ async fn every_rule_and_dashboard_expression_runs_against_the_running_stack() {
         .get(format!("{api}/rules"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("sending the request")
         .json()
         .await
         .unwrap_or_default();

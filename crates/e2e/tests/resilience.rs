@@ -17,7 +17,7 @@ async fn core_metric(stack: &Stack, name: &str) -> f64 {
         .get(format!("{}/metrics", stack.core_urls[0]))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("sending the request")
         .text()
         .await
         .unwrap_or_default();
@@ -35,7 +35,7 @@ async fn incident_core_holds_alerts_while_postgres_is_away_and_resumes_by_itself
     stack.send(&payloads[0]).await;
     stack.settled_incidents().await;
 
-    let proxy = stack.core_database_proxy.as_ref().unwrap_or_else(|| panic!("proxy"));
+    let proxy = stack.core_database_proxy.as_ref().expect("proxy");
     proxy.cut();
     stack.send(&payloads[1]).await;
     // The alerts are read but not acknowledged, and no incident changed.
@@ -61,7 +61,7 @@ async fn incident_core_holds_alerts_while_postgres_is_away_and_resumes_by_itself
         .bearer_auth(tocsin_e2e::API_TOKEN)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("sending the request");
     assert_eq!(ready.status().as_u16(), 503);
     let ready: Value = ready.json().await.unwrap_or_default();
     assert_ne!(ready["checks"]["postgres"], "ok");
@@ -72,7 +72,7 @@ async fn incident_core_holds_alerts_while_postgres_is_away_and_resumes_by_itself
     let incidents = stack.settled_incidents().await;
     assert_eq!(incidents.len(), 1);
     assert_eq!(incidents[0]["alert_count"], 3, "every alert applied once the database is back");
-    let ready = stack.http.get(format!("{}/ready", stack.core_urls[0])).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let ready = stack.http.get(format!("{}/ready", stack.core_urls[0])).send().await.expect("sending the request");
     assert_eq!(ready.status().as_u16(), 200);
     let dead = stack.stream_length("alerts:dead-letter").await;
     assert_eq!(dead, 0, "an outage is not a reason to dead-letter");
@@ -109,7 +109,7 @@ async fn two_incident_core_replicas_make_one_incident_per_key() {
     assert_eq!(keys.len(), 4);
     let alerts: i64 = incidents.iter().filter_map(|i| i["alert_count"].as_i64()).sum();
     assert_eq!(alerts, 40, "every alert counted exactly once");
-    let orphans = orphaned_rows(&mut stack.db.connection().await).await.unwrap_or_else(|e| panic!("{e}"));
+    let orphans = orphaned_rows(&mut stack.db.connection().await).await.expect("orphaned rows");
     assert_eq!(orphans, OrphanedRows::default(), "every alert and timeline entry has its incident");
 
     stack.stop().await;

@@ -174,7 +174,7 @@ async fn an_alert_and_the_actions_on_its_incident_are_each_one_trace_across_the_
     let batch = spans
         .iter()
         .find(|span| span.name == "apply alerts" && published.iter().any(|p| span.links.contains(&p.span_id)))
-        .unwrap_or_else(|| panic!("no `apply alerts` span links to the alert's producer span"));
+        .expect("no `apply alerts` span links to the alert's producer span");
     assert_eq!(batch.service, "tocsin-incident-core");
 
     let api_action = assert_delivered_in_trace_of(
@@ -235,7 +235,7 @@ async fn with_traces_off_the_envelopes_carry_no_trace_context() {
             .unwrap_or_else(|e| panic!("XRANGE {stream}: {e}"));
         assert!(!entries.is_empty(), "nothing on {stream}");
         for (_, fields) in entries {
-            let envelope: Value = serde_json::from_str(&fields[0].1).unwrap_or_else(|e| panic!("{e}"));
+            let envelope: Value = serde_json::from_str(&fields[0].1).expect("parsing");
             assert_eq!(envelope["traceparent"], Value::Null, "{stream}: {envelope}");
         }
     }

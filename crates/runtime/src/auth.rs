@@ -421,7 +421,7 @@ mod tests {
 
     fn bearer(value: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap_or_else(|e| panic!("{e}")));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).expect("a header value"));
         headers
     }
 
@@ -443,7 +443,7 @@ tokens:
 
     #[test]
     fn each_token_grants_its_scopes_and_admin_grants_all() {
-        let tokens = Tokens::from_yaml(FILE).unwrap_or_else(|e| panic!("{e}"));
+        let tokens = Tokens::from_yaml(FILE).expect("Tokens::from_yaml");
         let name = |header: &str, scope| tokens.authorize(&bearer(header), scope).map(|caller| caller.token_name);
         assert_eq!(name("Bearer 0123456789abcdef-old", Scope::Ingest), Ok("alertmanager".into()));
         assert_eq!(name("bearer  0123456789abcdef-web ", Scope::Act), Ok("dashboard".into()));
@@ -462,7 +462,7 @@ tokens:
     fn a_token_given_by_its_digest_is_accepted() {
         let secret = Secret::new("the-next-alertmanager-token");
         let text = format!("tokens:\n  - name: next\n    scopes: [ingest]\n    sha256: {}\n", sha256_hex(&secret));
-        let tokens = Tokens::from_yaml(&text).unwrap_or_else(|e| panic!("{e}"));
+        let tokens = Tokens::from_yaml(&text).expect("Tokens::from_yaml");
         let header = format!("Bearer {}", secret.expose());
         assert_eq!(tokens.authorize(&bearer(&header), Scope::Ingest).map(|c| c.token_name), Ok("next".into()));
     }
@@ -511,9 +511,9 @@ tokens:
     #[test]
     fn the_legacy_variable_and_the_file_add_up() {
         let dir = std::env::temp_dir().join(format!("tocsin-tokens-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir_all(&dir).expect("create dir all");
         let file = dir.join("tokens.yaml");
-        std::fs::write(&file, FILE).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&file, FILE).expect("writing a test file");
         let path = file.to_string_lossy().into_owned();
         let legacy = LegacyToken {
             variable: "API_TOKEN",
@@ -523,7 +523,7 @@ tokens:
         };
 
         let env = Env::from_pairs([("API_TOKEN", "legacy-api-token"), ("TOKENS_FILE", path.as_str())]);
-        let tokens = Tokens::from_env(&env, &legacy, Scope::Read).unwrap_or_else(|e| panic!("{e}"));
+        let tokens = Tokens::from_env(&env, &legacy, Scope::Read).expect("Tokens::from_env");
         assert_eq!(
             format!("{tokens:?}"),
             r#"{"api": ["read", "act"], "alertmanager": ["ingest"], "alertmanager-next": ["ingest"], "dashboard": ["read", "act"], "ops": ["admin"]}"#
@@ -542,7 +542,7 @@ tokens:
         );
 
         let only_ingest = "tokens: [{name: am, scopes: [ingest], token: 0123456789abcdef}]";
-        std::fs::write(&file, only_ingest).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&file, only_ingest).expect("writing a test file");
         let error = Tokens::from_env(&Env::from_pairs([("TOKENS_FILE", path.as_str())]), &legacy, Scope::Read)
             .err()
             .map(|e| e.to_string())

@@ -593,8 +593,8 @@ mod tests {
             ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
             ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ])
-        .unwrap_or_else(|error| panic!("{error}"))
-        .unwrap_or_else(|| panic!("traces are off"));
+        .expect("settings")
+        .expect("traces are off");
         assert_eq!(parsed.endpoint, "https://collector.example:4318/v1/traces");
         assert_eq!(parsed.protocol, OtlpProtocol::HttpJson);
         let headers: Vec<(&str, &str)> = parsed.headers.iter().map(|(k, v)| (k.as_str(), v.expose())).collect();
@@ -615,7 +615,7 @@ mod tests {
         ])
         .ok()
         .flatten()
-        .unwrap_or_else(|| panic!("traces are off"));
+        .expect("traces are off");
         assert_eq!(plain.endpoint, "http://collector:4318/custom/path");
         assert_eq!(plain.protocol, OtlpProtocol::HttpProtobuf);
         assert_eq!(plain.service_name, "tocsin-ingest");
@@ -644,7 +644,7 @@ mod tests {
 
     #[test]
     fn an_off_tracer_hands_out_spans_that_carry_nothing() {
-        let tracer = Tracer::install(None).unwrap_or_else(|error| panic!("{error}"));
+        let tracer = Tracer::install(None).expect("Tracer::install");
         assert!(!tracer.is_on());
         let parent = TraceContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
         let span = tracer.start("POST /alerts", SpanKind::Server, parent.as_ref());
@@ -656,7 +656,7 @@ mod tests {
     #[test]
     fn traceparents_round_trip_and_garbage_is_refused() {
         let text = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let context = TraceContext::from_traceparent(text).unwrap_or_else(|| panic!("not read"));
+        let context = TraceContext::from_traceparent(text).expect("not read");
         assert_eq!(context.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(context.span_id(), "00f067aa0ba902b7");
         assert!(context.is_sampled());

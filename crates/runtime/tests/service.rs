@@ -2,6 +2,8 @@
 //! routes beside the probes and metrics, shows readiness in detail only to operators, and stops its
 //! tasks on the shutdown token; a critical task that fails stops the whole service with its error.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use actix_web::web;
 use prometheus_client::metrics::counter::Counter;
 use serde_json::Value;
@@ -25,12 +27,12 @@ fn builder(shutdown: &CancellationToken) -> ServiceBuilder {
         },
         shutdown.clone(),
     )
-    .unwrap_or_else(|error| panic!("{error}"))
+    .expect("Service::builder")
 }
 
 async fn json(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or_else(|error| panic!("{error}")))
+    (status, response.json().await.expect("reading the JSON body"))
 }
 
 #[tokio::test]
@@ -55,21 +57,21 @@ async fn a_service_serves_its_routes_beside_the_probes_and_drains_its_tasks_on_s
         .serve(|routes: &mut web::ServiceConfig| {
             routes.route("/hello", web::get().to(|| async { "hello" }));
         })
-        .unwrap_or_else(|error| panic!("{error}"));
+        .expect("serve");
     let base = format!("http://127.0.0.1:{}", service.port());
     let running = tokio::spawn(service.run_until_stopped());
     let http = reqwest::Client::new();
     let get = |path: &str| http.get(format!("{base}{path}")).send();
 
-    let hello = get("/hello").await.unwrap_or_else(|error| panic!("{error}"));
+    let hello = get("/hello").await.expect("GET");
     assert_eq!(hello.text().await.ok().as_deref(), Some("hello"));
-    let (status, health) = json(get("/health").await.unwrap_or_else(|error| panic!("{error}"))).await;
+    let (status, health) = json(get("/health").await.expect("GET")).await;
     assert_eq!((status, &health["service"]), (200, &Value::from("example")));
-    let metrics = get("/metrics").await.unwrap_or_else(|error| panic!("{error}")).text().await.unwrap_or_default();
+    let metrics = get("/metrics").await.expect("GET").text().await.unwrap_or_default();
     assert!(metrics.contains("tocsin_example_things_total 1"), "{metrics}");
     assert!(metrics.contains("tocsin_http_requests_total"), "{metrics}");
 
-    let (status, anyone) = json(get("/ready").await.unwrap_or_else(|error| panic!("{error}"))).await;
+    let (status, anyone) = json(get("/ready").await.expect("GET")).await;
     assert_eq!(status, 503);
     assert_eq!(anyone, serde_json::json!({ "status": "unavailable" }), "no detail without a token");
     let operator = http.get(format!("{base}/ready")).bearer_auth(OPERATOR_TOKEN).send().await;
@@ -100,7 +102,7 @@ async fn a_critical_task_that_fails_stops_the_service_with_its_error() {
             tokio::time::sleep(Duration::from_millis(100)).await;
             Err(std::io::Error::other("redis 6.0.0 is too old"))
         });
-    let service = service.serve(|_: &mut web::ServiceConfig| {}).unwrap_or_else(|error| panic!("{error}"));
+    let service = service.serve(|_: &mut web::ServiceConfig| {}).expect("serve");
 
     let stopped = tokio::time::timeout(Duration::from_secs(10), service.run_until_stopped()).await;
     match stopped {
@@ -116,7 +118,7 @@ async fn a_critical_task_that_ends_without_an_error_stops_nothing() {
     let shutdown = CancellationToken::new();
     let mut service = builder(&shutdown);
     service.critical_task("one-off", |_| async { Ok::<(), std::io::Error>(()) });
-    let service = service.serve(|_: &mut web::ServiceConfig| {}).unwrap_or_else(|error| panic!("{error}"));
+    let service = service.serve(|_: &mut web::ServiceConfig| {}).expect("serve");
     let base = format!("http://127.0.0.1:{}", service.port());
     let running = tokio::spawn(service.run_until_stopped());
 

@@ -127,7 +127,7 @@ mod tests {
     fn a_row_splits_into_its_events_in_order_with_their_ids_and_traces() {
         let row = batch(r#"[{"kind":"opened"}, {"kind":"alert_added","n":[1,2]}]"#, 2, 2);
         let ids = row.event_ids.clone();
-        let events = row.events().unwrap_or_else(|e| panic!("{e}"));
+        let events = row.events().expect("events");
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].payload.get(), r#"{"kind":"opened"}"#);
         assert_eq!(events[1].payload.get(), r#"{"kind":"alert_added","n":[1,2]}"#, "each event's text as written");

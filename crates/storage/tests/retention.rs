@@ -2,6 +2,8 @@
 //! batches that delete everything filed with an incident and nothing else, rows held by another
 //! transaction skipped rather than waited for, and archived rows deleted only while unchanged.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use std::collections::BTreeSet;
@@ -29,7 +31,7 @@ async fn incident(conn: &mut AsyncPgConnection, status: &str, at: OffsetDateTime
     .bind::<Timestamptz, _>(at)
     .execute(conn)
     .await
-    .unwrap_or_else(|error| panic!("inserting an incident: {error}"));
+    .expect("inserting an incident");
     id
 }
 
@@ -46,7 +48,7 @@ async fn alert(conn: &mut AsyncPgConnection, incident: Uuid, state: &str, report
     .bind::<Text, _>(state)
     .execute(conn)
     .await
-    .unwrap_or_else(|error| panic!("inserting an alert: {error}"));
+    .expect("inserting an alert");
 }
 
 async fn timeline(conn: &mut AsyncPgConnection, incident: Uuid, at: OffsetDateTime) {
@@ -57,7 +59,7 @@ async fn timeline(conn: &mut AsyncPgConnection, incident: Uuid, at: OffsetDateTi
     .bind::<Timestamptz, _>(at)
     .execute(conn)
     .await
-    .unwrap_or_else(|error| panic!("inserting a timeline entry: {error}"));
+    .expect("inserting a timeline entry");
 }
 
 async fn thread(conn: &mut AsyncPgConnection, incident: Uuid) {
@@ -67,7 +69,7 @@ async fn thread(conn: &mut AsyncPgConnection, incident: Uuid) {
     .bind::<SqlUuid, _>(incident)
     .execute(conn)
     .await
-    .unwrap_or_else(|error| panic!("inserting a thread: {error}"));
+    .expect("inserting a thread");
 }
 
 async fn outcome(conn: &mut AsyncPgConnection, applied: OffsetDateTime) -> Uuid {
@@ -80,7 +82,7 @@ async fn outcome(conn: &mut AsyncPgConnection, applied: OffsetDateTime) -> Uuid 
     .bind::<Timestamptz, _>(applied)
     .execute(conn)
     .await
-    .unwrap_or_else(|error| panic!("inserting a command outcome: {error}"));
+    .expect("inserting a command outcome");
     id
 }
 
@@ -100,7 +102,7 @@ async fn delivery(conn: &mut AsyncPgConnection, status: &str, created: OffsetDat
     .bind::<Nullable<Timestamptz>, _>((status != "pending").then_some(created + Duration::minutes(1)))
     .get_result(conn)
     .await
-    .unwrap_or_else(|error| panic!("inserting a delivery: {error}"));
+    .expect("inserting a delivery");
     row.id
 }
 
@@ -183,7 +185,7 @@ async fn batches_delete_expired_incidents_with_everything_filed_with_them_and_no
         .bind::<Timestamptz, _>(recent)
         .execute(&mut conn)
         .await
-        .unwrap_or_else(|error| panic!("{error}"));
+        .expect("execute");
 
     let cutoff = retention::cutoff(now, DAYS);
     // Another transaction holds B: the batches go around it instead of waiting.
@@ -197,15 +199,14 @@ async fn batches_delete_expired_incidents_with_everything_filed_with_them_and_no
             Ok::<_, diesel::result::Error>(delete_all(&mut conn, Retained::Incidents, cutoff, 1).await)
         })
         .await
-        .unwrap_or_else(|error| panic!("{error}"));
+        .expect("transaction");
     assert_eq!(first_pass, [1, 0], "one incident per batch, B skipped while locked");
     assert_eq!(
         keys(&mut conn, "SELECT id::text AS key FROM incidents").await,
         set([expired_b, open, acknowledged, still_firing, resolved_recently, changed_recently])
     );
-    let second_pass = retention::delete_expired(&mut conn, Retained::Incidents, cutoff, 10)
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
+    let second_pass =
+        retention::delete_expired(&mut conn, Retained::Incidents, cutoff, 10).await.expect("delete expired");
     assert_eq!(second_pass.of(ArchivedTable::Incidents), 1);
     assert_eq!(second_pass.of(ArchivedTable::Alerts), 1);
     assert_eq!(second_pass.of(ArchivedTable::TimelineEntries), 1);
@@ -222,7 +223,7 @@ async fn batches_delete_expired_incidents_with_everything_filed_with_them_and_no
     );
     assert_eq!(count(&mut conn, "SELECT count(*) AS count FROM timeline_entries").await, 0);
     assert_eq!(keys(&mut conn, "SELECT incident_id::text AS key FROM notification_threads").await, set([open]));
-    let orphans = integrity::orphaned_rows(&mut conn).await.unwrap_or_else(|error| panic!("{error}"));
+    let orphans = integrity::orphaned_rows(&mut conn).await.expect("orphaned rows");
     assert_eq!(orphans, integrity::OrphanedRows::default(), "alerts and timeline entries without their incident");
     let threads = "SELECT count(*) AS count FROM notification_threads t \
                    WHERE NOT EXISTS (SELECT 1 FROM incidents i WHERE i.id = t.incident_id)";
@@ -273,14 +274,12 @@ async fn a_day_read_for_the_archive_is_deleted_only_where_it_did_not_change_sinc
     // The next day, and filed there.
     let next_day = incident(&mut conn, "resolved", day_start + Duration::hours(25)).await;
 
-    let day = retention::next_expired_day(&mut conn, Retained::Incidents, cutoff, None)
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
+    let day =
+        retention::next_expired_day(&mut conn, Retained::Incidents, cutoff, None).await.expect("next expired day");
     assert_eq!(day, Some(day_start.date()));
     let Some(day) = day else { return };
-    let read = retention::read_expiring_day(&mut conn, Retained::Incidents, day, cutoff)
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
+    let read =
+        retention::read_expiring_day(&mut conn, Retained::Incidents, day, cutoff).await.expect("read expiring day");
     let tables: Vec<ArchivedTable> = read.rows.iter().map(|(table, _)| *table).collect();
     assert_eq!(tables, Retained::Incidents.tables());
     let archived_incidents = &read.rows[0].1;
@@ -296,20 +295,19 @@ async fn a_day_read_for_the_archive_is_deleted_only_where_it_did_not_change_sinc
         .bind::<SqlUuid, _>(changed)
         .execute(&mut conn)
         .await
-        .unwrap_or_else(|error| panic!("{error}"));
+        .expect("execute");
     let mut deleted = 0;
     for batch in read.expired.batches(1) {
         deleted += retention::delete_archived(&mut conn, &batch, cutoff)
             .await
-            .unwrap_or_else(|error| panic!("{error}"))
+            .expect("delete archived")
             .of(ArchivedTable::Incidents);
     }
     assert_eq!(deleted, 1);
     assert_eq!(keys(&mut conn, "SELECT id::text AS key FROM incidents").await, set([changed, open, next_day]));
 
-    let following = retention::next_expired_day(&mut conn, Retained::Incidents, cutoff, Some(day))
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
+    let following =
+        retention::next_expired_day(&mut conn, Retained::Incidents, cutoff, Some(day)).await.expect("next expired day");
     assert_eq!(following, day.next_day());
 }
 
@@ -317,15 +315,15 @@ async fn a_day_read_for_the_archive_is_deleted_only_where_it_did_not_change_sinc
 async fn one_process_at_a_time_holds_the_retention_lock() {
     let db = TestDatabase::new().await;
     let pool = db.pool();
-    let held = RetentionLock::try_acquire(&pool).await.unwrap_or_else(|error| panic!("{error}"));
+    let held = RetentionLock::try_acquire(&pool).await.expect("RetentionLock::try_acquire");
     assert!(held.is_some());
-    let second = RetentionLock::try_acquire(&pool).await.unwrap_or_else(|error| panic!("{error}"));
+    let second = RetentionLock::try_acquire(&pool).await.expect("RetentionLock::try_acquire");
     assert!(second.is_none(), "taken while held");
     drop(held);
     // Dropping closes the holder's connection; the server releases the lock as it notices.
     let mut retaken = None;
     for _ in 0..50 {
-        retaken = RetentionLock::try_acquire(&pool).await.unwrap_or_else(|error| panic!("{error}"));
+        retaken = RetentionLock::try_acquire(&pool).await.expect("RetentionLock::try_acquire");
         if retaken.is_some() {
             break;
         }
@@ -338,5 +336,5 @@ async fn one_process_at_a_time_holds_the_retention_lock() {
 async fn plain_postgresql_has_no_timescaledb() {
     let db = TestDatabase::new().await;
     let mut conn = db.connection().await;
-    assert_eq!(retention::timescaledb_version(&mut conn).await.unwrap_or_else(|error| panic!("{error}")), None);
+    assert_eq!(retention::timescaledb_version(&mut conn).await.expect("timescaledb version"), None);
 }

@@ -30,7 +30,7 @@ async fn the_outbox_is_compressed_with_lz4_where_the_server_has_it() {
         &mut conn,
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("get result");
     // 'l' is lz4; '' is the server's default, which is pglz unless configured otherwise.
     let expected = if compression.server_has_lz4 { "l" } else { "" };
     assert_eq!(compression.events_column, expected);
@@ -43,7 +43,7 @@ async fn two_relays_take_disjoint_parts_of_the_outbox() {
     // Ten transactions' events: ten outbox rows.
     for n in 0..10 {
         let event = outbox::NewEvent { id: Uuid::now_v7(), json: format!("{{\"n\":{n}}}"), traceparent: None };
-        outbox::insert(&mut conn, vec![event]).await.unwrap_or_else(|e| panic!("{e}"));
+        outbox::insert(&mut conn, vec![event]).await.expect("insert");
     }
     assert_eq!(outbox::backlog(&mut conn).await.unwrap_or(0), 10);
 
@@ -106,8 +106,7 @@ async fn a_delivery_keeps_the_trace_it_was_recorded_in() {
         },
     ];
     assert_eq!(enqueue(&mut conn, &rows).await.unwrap_or_default(), 2);
-    let mut claimed =
-        claim_due(&mut conn, 10, std::time::Duration::from_secs(60)).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut claimed = claim_due(&mut conn, 10, std::time::Duration::from_secs(60)).await.expect("claim due");
     claimed.sort_by(|x, y| x.target.cmp(&y.target));
     let traces: Vec<(&str, Option<&str>)> =
         claimed.iter().map(|delivery| (delivery.target.as_str(), delivery.traceparent.as_deref())).collect();

@@ -33,15 +33,14 @@ async fn the_pool_and_migrations_speak_tls_when_the_url_asks() {
     let database = db.url.rsplit('/').next().unwrap_or_default().to_owned();
     let url = for_database(&tls_url(), &database);
 
-    let applied = tocsin_storage::migrate(&url).await.unwrap_or_else(|e| panic!("migrate over TLS: {e}"));
+    let applied = tocsin_storage::migrate(&url).await.expect("migrate over TLS");
     assert!(applied.is_empty(), "the template had every migration already");
-    let pool =
-        tocsin_storage::connect(&url, &tocsin_storage::PoolSettings::default()).unwrap_or_else(|e| panic!("{e}"));
-    let mut conn = pool.get().await.unwrap_or_else(|e| panic!("connecting over TLS: {e}"));
+    let pool = tocsin_storage::connect(&url, &tocsin_storage::PoolSettings::default()).expect("connect");
+    let mut conn = pool.get().await.expect("connecting over TLS");
     let encrypted: Encrypted = diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
         .get_result(&mut conn)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("get result");
     assert!(encrypted.ssl, "the connection is encrypted");
 }
 

@@ -88,15 +88,15 @@ impl FakeApi {
     pub async fn start() -> FakeApi {
         let script = Arc::new(Mutex::new(Script::default()));
         let shared = web::Data::from(script.clone());
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|error| panic!("fake API: {error}"));
-        let port = listener.local_addr().unwrap_or_else(|error| panic!("fake API: {error}")).port();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("fake API");
+        let port = listener.local_addr().expect("fake API").port();
         let server =
             HttpServer::new(move || actix_web::App::new().app_data(shared.clone()).default_service(web::to(answer)))
                 .workers(1)
                 .disable_signals()
                 .shutdown_timeout(1)
                 .listen(listener)
-                .unwrap_or_else(|error| panic!("fake API: {error}"))
+                .expect("fake API")
                 .run();
         let handle = server.handle();
         tokio::spawn(server);

@@ -7,6 +7,8 @@
 //! - [`fixture`]: the Alertmanager payloads captured from a real Alertmanager 0.25.
 //! - [`FakeApi`]: a local HTTP server standing in for Slack, Teams or GitHub, recording requests.
 
+#![allow(clippy::expect_used, reason = "test support stops at a failed step, saying what was being done")]
+
 mod fake_api;
 pub use fake_api::{FakeApi, RecordedRequest, Reply};
 
@@ -41,9 +43,7 @@ static TEMPLATE_READY: OnceCell<()> = OnceCell::const_new();
 
 impl TestDatabase {
     pub async fn new() -> TestDatabase {
-        let mut admin = AsyncPgConnection::establish(&env("DATABASE_URL"))
-            .await
-            .unwrap_or_else(|error| panic!("cannot reach DATABASE_URL: {error}"));
+        let mut admin = AsyncPgConnection::establish(&env("DATABASE_URL")).await.expect("cannot reach DATABASE_URL");
         lock(&mut admin).await;
         TEMPLATE_READY
             .get_or_init(|| async {
@@ -57,9 +57,7 @@ impl TestDatabase {
                     execute(&mut admin, &format!("CREATE DATABASE {TEMPLATE}")).await;
                 }
                 // Applies only what is pending, so a template from an older checkout catches up.
-                tocsin_storage::migrate(&url_of(TEMPLATE))
-                    .await
-                    .unwrap_or_else(|error| panic!("migrating the test template: {error}"));
+                tocsin_storage::migrate(&url_of(TEMPLATE)).await.expect("migrating the test template");
             })
             .await;
         let name = format!("tocsin_test_{}", Uuid::new_v4().simple());
@@ -136,9 +134,7 @@ impl TestRedis {
             .ids
             .iter()
             .filter_map(|entry| entry.get::<String>("envelope"))
-            .map(|raw| {
-                serde_json::from_str(&raw).unwrap_or_else(|error| panic!("an envelope that is not JSON: {error}"))
-            })
+            .map(|raw| serde_json::from_str(&raw).expect("an envelope that is not JSON"))
             .collect()
     }
 }
@@ -189,7 +185,7 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
-        .unwrap_or_else(|error| panic!("no free port: {error}"))
+        .expect("no free port")
 }
 
 /// A TCP proxy in front of a real server, to take the server away from a service under test and
@@ -210,8 +206,8 @@ struct ProxyState {
 impl TcpProxy {
     pub async fn start(target: std::net::SocketAddr) -> TcpProxy {
         use std::sync::atomic::Ordering;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("proxy: {e}"));
-        let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("proxy: {e}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("proxy");
+        let port = listener.local_addr().map(|a| a.port()).expect("proxy");
         let state = std::sync::Arc::new(ProxyState::default());
         state.open.store(true, Ordering::SeqCst);
         let shared = state.clone();

@@ -204,15 +204,15 @@ mod tests {
 
     #[test]
     fn batches_are_split_in_two_by_default() {
-        let config = config(&[]).unwrap_or_else(|error| panic!("{error}"));
+        let config = config(&[]).expect("config");
         assert_eq!((config.apply_shards, config.database_pool_size), (2, 8));
-        let one = self::config(&[("APPLY_SHARDS", "1")]).unwrap_or_else(|error| panic!("{error}"));
+        let one = self::config(&[("APPLY_SHARDS", "1")]).expect("config");
         assert_eq!(one.apply_shards, 1);
     }
 
     #[test]
     fn a_batch_is_bounded_by_bytes_and_the_bound_must_hold_an_entry() {
-        let config = config(&[]).unwrap_or_else(|error| panic!("{error}"));
+        let config = config(&[]).expect("config");
         assert_eq!(config.stream_read_max_bytes, 4 * 1024 * 1024);
         for value in ["0", "1023", "lots"] {
             let error = refused(&[("STREAM_READ_MAX_BYTES", value)]);

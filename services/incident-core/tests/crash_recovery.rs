@@ -1,6 +1,8 @@
 //! incident-core killed (SIGKILL, no goodbye) in the middle of a burst and started again: every
 //! alert is applied exactly once, nothing is lost and nothing is dead-lettered.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
@@ -57,7 +59,7 @@ fn start_core(db: &TestDatabase, redis: &TestRedis, name: &str) -> tokio::proces
         .stdout(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .unwrap_or_else(|error| panic!("starting incident-core: {error}"))
+        .expect("starting incident-core")
 }
 
 #[derive(QueryableByName)]
@@ -76,14 +78,14 @@ async fn killed_mid_burst_and_restarted_every_alert_is_applied_exactly_once() {
     let db = TestDatabase::new().await;
     let redis = TestRedis::new();
     let bus = Bus::connect(&redis.url, BusSettings { prefix: redis.prefix.clone(), ..BusSettings::default() })
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("Bus::connect");
     let at = OffsetDateTime::now_utc();
     let reports: Vec<_> = (0..ALERTS).map(|n| report(n, at)).collect();
 
     let mut first = start_core(&db, &redis, "core-first");
     // Half the burst, then kill once some (not all) of it is committed.
     for chunk in reports[..ALERTS / 2].chunks(100) {
-        bus.publish(Stream::Alerts, chunk).await.unwrap_or_else(|e| panic!("{e}"));
+        bus.publish(Stream::Alerts, chunk).await.expect("publish");
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -94,17 +96,17 @@ async fn killed_mid_burst_and_restarted_every_alert_is_applied_exactly_once() {
         assert!(tokio::time::Instant::now() < deadline, "incident-core applied nothing");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    first.kill().await.unwrap_or_else(|e| panic!("kill: {e}"));
+    first.kill().await.expect("killing");
     let applied_at_kill = count(&db, "SELECT count(*) AS n FROM alerts").await;
     assert!(applied_at_kill < ALERTS as i64, "killed too late to prove anything");
 
     // The rest arrives while nothing runs; then a new replica starts.
     for chunk in reports[ALERTS / 2..].chunks(100) {
-        bus.publish(Stream::Alerts, chunk).await.unwrap_or_else(|e| panic!("{e}"));
+        bus.publish(Stream::Alerts, chunk).await.expect("publish");
     }
     // Redelivery of everything already applied, as Alertmanager resending would cause.
     for chunk in reports[..ALERTS / 4].chunks(100) {
-        bus.publish(Stream::Alerts, chunk).await.unwrap_or_else(|e| panic!("{e}"));
+        bus.publish(Stream::Alerts, chunk).await.expect("publish");
     }
     let mut second = start_core(&db, &redis, "core-second");
     let key = format!("{}:alerts", redis.prefix);
@@ -117,7 +119,7 @@ async fn killed_mid_burst_and_restarted_every_alert_is_applied_exactly_once() {
         assert!(tokio::time::Instant::now() < deadline, "not drained: lag {lag:?}, pending {pending:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    second.kill().await.unwrap_or_else(|e| panic!("kill: {e}"));
+    second.kill().await.expect("killing");
 
     assert_eq!(count(&db, "SELECT count(*) AS n FROM alerts").await, ALERTS as i64);
     assert_eq!(count(&db, "SELECT count(DISTINCT fingerprint) AS n FROM alerts").await, ALERTS as i64);
@@ -126,11 +128,11 @@ async fn killed_mid_burst_and_restarted_every_alert_is_applied_exactly_once() {
     assert_eq!(count(&db, "SELECT coalesce(sum(firing_count), 0)::bigint AS n FROM incidents").await, ALERTS as i64);
     // One timeline entry per alert: `opened` for the first of each key, `alert_added` for the rest.
     assert_eq!(count(&db, "SELECT count(*) AS n FROM timeline_entries").await, ALERTS as i64);
-    let orphans = orphaned_rows(&mut db.connection().await).await.unwrap_or_else(|e| panic!("{e}"));
+    let orphans = orphaned_rows(&mut db.connection().await).await.expect("orphaned rows");
     assert_eq!(orphans, OrphanedRows::default(), "every alert and timeline entry has its incident");
     let dead: u64 = {
-        let client = redis::Client::open(redis.url.as_str()).unwrap_or_else(|e| panic!("{e}"));
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap_or_else(|e| panic!("{e}"));
+        let client = redis::Client::open(redis.url.as_str()).expect("the Redis URL");
+        let mut conn = client.get_multiplexed_async_connection().await.expect("get multiplexed async connection");
         redis::cmd("XLEN").arg(format!("{key}:dead-letter")).query_async(&mut conn).await.unwrap_or(0)
     };
     assert_eq!(dead, 0);

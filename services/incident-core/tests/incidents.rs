@@ -4,6 +4,8 @@
 //! longer than an index entry, and the statements' behaviour after PostgreSQL switches to generic
 //! plans.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -96,9 +98,8 @@ async fn racing_transactions_for_one_key_make_one_incident() {
         assert!(x.opened_incident != y.opened_incident, "round {round}: exactly one opened it");
     }
     let mut conn = db.connection().await;
-    let page = reads::list_incidents(&mut conn, &reads::IncidentFilter::default(), 100, None)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let page =
+        reads::list_incidents(&mut conn, &reads::IncidentFilter::default(), 100, None).await.expect("list incidents");
     assert_eq!(page.items.len(), 10);
     assert!(page.items.iter().all(|i| i.alert_count == 2 && i.firing_count == 2));
 }
@@ -119,7 +120,7 @@ async fn a_command_is_applied_once_whatever_the_redeliveries() {
     let apply = async |conn: &mut AsyncPgConnection, command: &Command| {
         conn.transaction(async |conn| apply_command(conn, command, None, OffsetDateTime::now_utc()).await)
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("transaction")
             .0
     };
     let first = apply(&mut conn, &command).await;
@@ -132,8 +133,7 @@ async fn a_command_is_applied_once_whatever_the_redeliveries() {
         apply(&mut conn, &second_ack).await,
         CommandOutcome::Rejected { code: RejectionCode::Conflict, .. }
     ));
-    let detail =
-        reads::incident_detail(&mut conn, incident_id).await.unwrap_or_default().unwrap_or_else(|| panic!("incident"));
+    let detail = reads::incident_detail(&mut conn, incident_id).await.unwrap_or_default().expect("incident");
     let acks = detail.timeline.iter().filter(|e| e.kind == tocsin_domain::EventKind::Acknowledged).count();
     assert_eq!(acks, 1);
     assert_eq!(reads::command_outcome(&mut conn, command.id).await.unwrap_or_default(), Some(first));
@@ -154,9 +154,7 @@ struct Shape {
 }
 
 async fn shapes(conn: &mut AsyncPgConnection) -> Vec<Shape> {
-    let page = reads::list_incidents(conn, &reads::IncidentFilter::default(), 100, None)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let page = reads::list_incidents(conn, &reads::IncidentFilter::default(), 100, None).await.expect("list incidents");
     let mut shapes: Vec<Shape> = page
         .items
         .into_iter()
@@ -273,11 +271,10 @@ fn traceparent(n: u64) -> String {
 
 /// Every outbox event as (kind, the alert's fingerprint if any, traceparent), oldest first.
 async fn outbox_traces(conn: &mut AsyncPgConnection) -> Vec<(String, String, Option<String>)> {
-    let pending =
-        conn.transaction(async |conn| outbox::lock_pending(conn, 100).await).await.unwrap_or_else(|e| panic!("{e}"));
+    let pending = conn.transaction(async |conn| outbox::lock_pending(conn, 100).await).await.expect("transaction");
     pending
         .into_iter()
-        .flat_map(|row| row.events().unwrap_or_else(|e| panic!("{e}")))
+        .flat_map(|row| row.events().expect("events"))
         .map(|event| {
             let payload: serde_json::Value = serde_json::from_str(event.payload.get()).unwrap_or_default();
             let fingerprint = payload["detail"]["alert"]["fingerprint"].as_str().unwrap_or("").to_owned();
@@ -299,7 +296,7 @@ async fn each_event_carries_the_trace_of_the_report_or_command_that_caused_it() 
             apply_alerts(conn, &reports.iter().collect::<Vec<_>>(), &traces, &settings, at).await
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("transaction")
     };
     // Two traced alerts of one key and an untraced one of another.
     let opened = apply(
@@ -334,7 +331,7 @@ async fn each_event_carries_the_trace_of_the_report_or_command_that_caused_it() 
     };
     conn.transaction(async |conn| apply_command(conn, &acknowledge, Some(&f), OffsetDateTime::now_utc()).await)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("transaction");
 
     let seen = outbox_traces(&mut conn).await;
     let expect = |kind: &str, fingerprint: &str, trace: Option<&String>| {
@@ -367,7 +364,7 @@ async fn the_integrity_check_finds_rows_left_without_their_incident() {
     let mut conn = db.connection().await;
     let at = OffsetDateTime::now_utc();
     record(&mut conn, &report("kept", "web", AlertState::Firing, at)).await;
-    let orphans = orphaned_rows(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
+    let orphans = orphaned_rows(&mut conn).await.expect("orphaned rows");
     assert_eq!(orphans, OrphanedRows::default(), "an incident with its alert and entry");
 
     let missing = Uuid::now_v7();
@@ -384,9 +381,9 @@ async fn the_integrity_check_finds_rows_left_without_their_incident() {
             "INSERT INTO timeline_entries (incident_id, at, kind, actor) VALUES ('{missing}', now(), 'resolved', 'test')"
         ),
     ] {
-        diesel::sql_query(statement).execute(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
+        diesel::sql_query(statement).execute(&mut conn).await.expect("execute");
     }
-    let orphans = orphaned_rows(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
+    let orphans = orphaned_rows(&mut conn).await.expect("orphaned rows");
     assert_eq!(orphans, OrphanedRows { alerts: 1, timeline_entries: 2 });
 }
 
@@ -403,7 +400,7 @@ async fn keys_longer_than_a_btree_entry_open_join_and_reopen_incidents() {
     let batch = async |conn: &mut AsyncPgConnection, reports: Vec<AlertReceived>| {
         conn.transaction(async |conn| apply_alerts(conn, &reports.iter().collect::<Vec<_>>(), &[], &settings, at).await)
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("transaction")
     };
 
     let opened = batch(&mut conn, vec![report("long-1", &long_service, AlertState::Firing, at)]).await;
@@ -434,7 +431,7 @@ async fn keys_longer_than_a_btree_entry_open_join_and_reopen_incidents() {
             .select((incidents::correlation_key, incidents::correlation_digest))
             .first(&mut conn)
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("first")
     };
     assert!(key.len() > 9_000, "the key is kept whole and readable");
     assert_eq!(stored, tocsin_domain::correlation::digest(&key));

@@ -1,6 +1,8 @@
 //! Retention in a running incident-core, and the `archive` and `restore` subcommands as an
 //! operator runs them: the real binary, a real PostgreSQL and a local archive folder.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use diesel::QueryableByName;
 use diesel::sql_types::{Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -32,7 +34,7 @@ async fn incident(conn: &mut AsyncPgConnection, status: &str, at: OffsetDateTime
     .bind::<Timestamptz, _>(at)
     .execute(conn)
     .await
-    .unwrap_or_else(|error| panic!("inserting an incident: {error}"));
+    .expect("inserting an incident");
     for statement in [
         "INSERT INTO alerts (incident_id, fingerprint, starts_at, ends_at, state, labels, annotations, generator_url,
                              receiver, group_key, first_received_at, last_received_at, last_firing_report_at)
@@ -63,7 +65,7 @@ async fn rows(conn: &mut AsyncPgConnection, query: &str) -> Vec<String> {
 
 /// Every row of the incident tables, every column.
 async fn contents(conn: &mut AsyncPgConnection) -> Vec<String> {
-    diesel::sql_query("SET TIME ZONE 'UTC'").execute(conn).await.unwrap_or_else(|error| panic!("{error}"));
+    diesel::sql_query("SET TIME ZONE 'UTC'").execute(conn).await.expect("execute");
     let mut all = Vec::new();
     for table in ["incidents", "alerts", "timeline_entries"] {
         all.extend(rows(conn, &format!("SELECT to_jsonb(t)::text AS row FROM {table} t ORDER BY id")).await);
@@ -116,9 +118,9 @@ async fn a_running_core_archives_then_deletes_expired_incidents_and_says_how_on_
         ("ARCHIVE_URL", archive_url.as_str()),
         ("API_TOKEN", OPERATOR_TOKEN),
     ]);
-    let config = Config::from_env(&env).unwrap_or_else(|error| panic!("{error}"));
+    let config = Config::from_env(&env).expect("Config::from_env");
     let shutdown = CancellationToken::new();
-    let app = Application::build(config, shutdown.clone()).await.unwrap_or_else(|error| panic!("{error}"));
+    let app = Application::build(config, shutdown.clone()).await.expect("building");
     let port = app.port();
     let running = tokio::spawn(app.run_until_stopped());
 
@@ -131,7 +133,7 @@ async fn a_running_core_archives_then_deletes_expired_incidents_and_says_how_on_
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(left, [open.to_string(), recent.to_string()], "only the expired incident went");
-    let orphans = orphaned_rows(&mut conn).await.unwrap_or_else(|error| panic!("{error}"));
+    let orphans = orphaned_rows(&mut conn).await.expect("orphaned rows");
     assert_eq!(orphans, OrphanedRows::default(), "its alerts and timeline went with it");
     let day = (now - time::Duration::days(200)).date();
     let folder_day = day.format(time::macros::format_description!("[year]/[month]/[day]")).unwrap_or_default();
@@ -149,20 +151,20 @@ async fn a_running_core_archives_then_deletes_expired_incidents_and_says_how_on_
         .get(format!("http://127.0.0.1:{port}/ready"))
         .send()
         .await
-        .unwrap_or_else(|error| panic!("{error}"))
+        .expect("sending the request")
         .json()
         .await
-        .unwrap_or_else(|error| panic!("{error}"));
+        .expect("reading the JSON body");
     assert_eq!(anonymous, serde_json::json!({"status": "ready"}));
     let ready: serde_json::Value = client
         .get(format!("http://127.0.0.1:{port}/ready"))
         .bearer_auth(OPERATOR_TOKEN)
         .send()
         .await
-        .unwrap_or_else(|error| panic!("{error}"))
+        .expect("sending the request")
         .json()
         .await
-        .unwrap_or_else(|error| panic!("{error}"));
+        .expect("reading the JSON body");
     assert_eq!(
         ready["detail"]["retention"],
         "batched deletes on plain PostgreSQL; incidents 90 d, command_outcomes 90 d, notification_deliveries 90 d every 1s",
@@ -173,7 +175,7 @@ async fn a_running_core_archives_then_deletes_expired_incidents_and_says_how_on_
         .get(format!("http://127.0.0.1:{port}/metrics"))
         .send()
         .await
-        .unwrap_or_else(|error| panic!("{error}"))
+        .expect("sending the request")
         .text()
         .await
         .unwrap_or_default();

@@ -319,7 +319,7 @@ mod tests {
         for value in values {
             headers.append(
                 HeaderName::from_static(X_FORWARDED_FOR),
-                HeaderValue::from_str(value).unwrap_or_else(|e| panic!("{e}")),
+                HeaderValue::from_str(value).expect("a header value"),
             );
         }
         headers
@@ -344,7 +344,7 @@ mod tests {
 
     #[test]
     fn networks_parse_as_cidrs_or_addresses() {
-        let networks = parse_networks("10.0.0.0/8, 192.0.2.7 2001:db8::/32").unwrap_or_else(|e| panic!("{e}"));
+        let networks = parse_networks("10.0.0.0/8, 192.0.2.7 2001:db8::/32").expect("parse networks");
         let shown: Vec<String> = networks.iter().map(ToString::to_string).collect();
         assert_eq!(shown, ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]);
         assert_eq!(

@@ -2,6 +2,8 @@
 //! the rate limits per token and per source, the source allowlist behind a trusted proxy, and the
 //! HTTP limits every service has. Every refusal is JSON, counted by reason, and enqueues nothing.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use std::time::Duration;
@@ -59,7 +61,7 @@ async fn start(admission: AdmissionSettings) -> Ingest {
         Config {
             listen_addr: "127.0.0.1:0".into(),
             redis_url: redis.url.as_str().into(),
-            tokens: Tokens::from_yaml(TOKENS_FILE).unwrap_or_else(|error| panic!("{error}")),
+            tokens: Tokens::from_yaml(TOKENS_FILE).expect("Tokens::from_yaml"),
             admission,
             stream_prefix: redis.prefix.clone(),
             stream_max_age: Duration::from_secs(3600),
@@ -72,7 +74,7 @@ async fn start(admission: AdmissionSettings) -> Ingest {
         shutdown.clone(),
     )
     .await
-    .unwrap_or_else(|error| panic!("{error}"));
+    .expect("building");
     let url = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     Ingest { url, redis, shutdown, http: reqwest::Client::new() }
@@ -92,14 +94,14 @@ impl Ingest {
         if let Some(address) = forwarded_for {
             request = request.header("X-Forwarded-For", address);
         }
-        let response = request.send().await.unwrap_or_else(|error| panic!("POST /alerts: {error}"));
+        let response = request.send().await.expect("POST /alerts");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         Answer { status, headers, body: response.json().await.unwrap_or(Value::Null) }
     }
 
     async fn metrics(&self) -> String {
-        let response = self.http.get(format!("{}/metrics", self.url)).send().await.unwrap_or_else(|e| panic!("{e}"));
+        let response = self.http.get(format!("{}/metrics", self.url)).send().await.expect("sending the request");
         response.text().await.unwrap_or_default()
     }
 
@@ -110,11 +112,11 @@ impl Ingest {
 }
 
 fn limit(text: &str) -> Option<RateLimit> {
-    RateLimit::parse(text, None).unwrap_or_else(|error| panic!("{error}"))
+    RateLimit::parse(text, None).expect("parsing")
 }
 
 fn networks(text: &str) -> Vec<ipnet::IpNet> {
-    parse_networks(text).unwrap_or_else(|error| panic!("{error}"))
+    parse_networks(text).expect("parse networks")
 }
 
 fn assert_rejections(metrics: &str, expected: &[(&str, u64)]) {
@@ -241,9 +243,7 @@ async fn oversized_heads_and_slow_clients_are_cut_off() {
         // before the client reads the 431. The case below reads its answer every time.
         Err(error) => assert!(error.is_request() || error.is_body(), "{error}"),
     }
-    let mut stream = tokio::net::TcpStream::connect(ingest.url.trim_start_matches("http://"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut stream = tokio::net::TcpStream::connect(ingest.url.trim_start_matches("http://")).await.expect("connect");
     let padding = "x".repeat(1024);
     let head: String = std::iter::once("GET /health HTTP/1.1\r\nHost: ingest\r\n".to_owned())
         .chain((0..100).map(|n| format!("X-Header-{n}: {padding}\r\n")))
@@ -256,10 +256,8 @@ async fn oversized_heads_and_slow_clients_are_cut_off() {
     assert!(answer.starts_with("HTTP/1.1 431"), "more than 96 headers: {answer}");
 
     // A client that never finishes its request head is answered 408 and disconnected.
-    let mut slow = tokio::net::TcpStream::connect(ingest.url.trim_start_matches("http://"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    slow.write_all(b"POST /alerts HTTP/1.1\r\nHost: ingest\r\n").await.unwrap_or_else(|e| panic!("{e}"));
+    let mut slow = tokio::net::TcpStream::connect(ingest.url.trim_start_matches("http://")).await.expect("connect");
+    slow.write_all(b"POST /alerts HTTP/1.1\r\nHost: ingest\r\n").await.expect("writing");
     let started = std::time::Instant::now();
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(15), slow.read_to_end(&mut answer)).await;

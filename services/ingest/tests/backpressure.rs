@@ -3,6 +3,8 @@
 //! `/ready` says why and `/metrics` counts it; once the backlog is worked off, webhooks are taken
 //! again.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tocsin_ingest::Application;
@@ -29,14 +31,14 @@ async fn post(http: &reqwest::Client, url: &str) -> Answer {
         .body(fixture("mixed.json"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("sending the request");
     let status = response.status().as_u16();
     let retry_after = response.headers().get("Retry-After").and_then(|v| v.to_str().ok()).map(str::to_owned);
     Answer { status, retry_after, body: response.json().await.unwrap_or(Value::Null) }
 }
 
 async fn get(http: &reqwest::Client, url: &str, path: &str) -> (u16, String) {
-    let response = http.get(format!("{url}{path}")).bearer_auth(TOKEN).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let response = http.get(format!("{url}{path}")).bearer_auth(TOKEN).send().await.expect("sending the request");
     (response.status().as_u16(), response.text().await.unwrap_or_default())
 }
 
@@ -67,7 +69,7 @@ async fn past_the_backlog_bound_webhooks_get_503_until_incident_core_catches_up(
         .arg("MKSTREAM")
         .query_async(&mut conn)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("query async");
     let shutdown = CancellationToken::new();
     // Read from the environment, as the service reads it, with the bound at five alerts.
     let env = Env::from_pairs([
@@ -78,9 +80,9 @@ async fn past_the_backlog_bound_webhooks_get_503_until_incident_core_catches_up(
         ("STREAM_MAX_BACKLOG", "5"),
         ("HTTP_WORKERS", "1"),
     ]);
-    let config = Config::from_env(&env).unwrap_or_else(|e| panic!("{e}"));
+    let config = Config::from_env(&env).expect("Config::from_env");
     assert_eq!(config.stream_max_backlog, MAX_BACKLOG);
-    let app = Application::build(config, shutdown.clone()).await.unwrap_or_else(|e| panic!("{e}"));
+    let app = Application::build(config, shutdown.clone()).await.expect("building");
     let url = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let http = reqwest::Client::new();
@@ -121,7 +123,7 @@ async fn past_the_backlog_bound_webhooks_get_503_until_incident_core_catches_up(
         .arg(">")
         .query_async(&mut conn)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("query async");
     let ids: Vec<String> = read.keys.iter().flat_map(|k| k.ids.iter().map(|entry| entry.id.clone())).collect();
     assert_eq!(ids.len(), 6);
     let _: u64 = redis::cmd("XACK").arg(&key).arg(GROUP).arg(&ids).query_async(&mut conn).await.unwrap_or(0);
@@ -149,7 +151,7 @@ fn absurd_bounds_stop_start_up_naming_the_variable() {
     let error = refused("STREAM_MAX_BACKLOG", "0");
     assert!(error.contains("STREAM_MAX_BACKLOG") && error.contains("at least 1"), "{error}");
     let env = Env::from_pairs([("REDIS_URL", "redis://127.0.0.1:1/"), ("INGEST_TOKEN", TOKEN)]);
-    let defaults = Config::from_env(&env).unwrap_or_else(|e| panic!("{e}"));
+    let defaults = Config::from_env(&env).expect("Config::from_env");
     assert_eq!((defaults.stream_max_age.as_secs(), defaults.stream_max_backlog), (7 * 24 * 3600, 1_000_000));
     let env =
         Env::from_pairs([("REDIS_URL", "redis://127.0.0.1:1/"), ("INGEST_TOKEN", TOKEN), ("STREAM_MAX_AGE", "1m")]);

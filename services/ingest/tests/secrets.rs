@@ -5,6 +5,8 @@
 //!
 //! One test in its own binary: it installs the process-wide subscriber.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use tocsin_ingest::Application;
@@ -40,9 +42,9 @@ impl Captured {
 }
 
 async fn start(env: &[(&str, &str)]) -> (Config, String, CancellationToken) {
-    let config = Config::from_env(&Env::from_pairs(env.iter().copied())).unwrap_or_else(|error| panic!("{error}"));
+    let config = Config::from_env(&Env::from_pairs(env.iter().copied())).expect("Config::from_env");
     let shutdown = CancellationToken::new();
-    let app = Application::build(config.clone(), shutdown.clone()).await.unwrap_or_else(|error| panic!("{error}"));
+    let app = Application::build(config.clone(), shutdown.clone()).await.expect("building");
     let url = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     (config, url, shutdown)
@@ -59,12 +61,12 @@ async fn no_token_or_password_reaches_a_log_line_or_an_answer() {
         .init();
 
     let dir = std::env::temp_dir().join(format!("tocsin-secrets-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(&dir).expect("create dir all");
     let tokens_file = dir.join("tokens.yaml");
     let file = format!(
         "tokens:\n  - {{name: alertmanager, scopes: [ingest], token: {FILE_TOKEN}}}\n  - {{name: dashboard, scopes: [read], token: {READ_TOKEN}}}\n"
     );
-    std::fs::write(&tokens_file, file).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&tokens_file, file).expect("writing a test file");
     let tokens_file = tokens_file.to_string_lossy().into_owned();
 
     let redis = TestRedis::new();
@@ -99,7 +101,7 @@ async fn no_token_or_password_reaches_a_log_line_or_an_answer() {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.unwrap_or_else(|e| panic!("{e}"));
+        let response = request.send().await.expect("sending the request");
         let status = response.status().as_u16();
         let headers = format!("{:?}", response.headers());
         answers.push(format!("{status} {headers} {}", response.text().await.unwrap_or_default()));

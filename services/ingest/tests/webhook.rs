@@ -1,6 +1,8 @@
 //! `POST /alerts` against a real Redis: what is accepted, what is refused and why, and that a
 //! refused webhook leaves nothing on the stream.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use serde_json::{Value, json};
 use std::time::Duration;
 use tocsin_ingest::Application;
@@ -39,7 +41,7 @@ async fn start_with_redis(redis_url: &str, redis: TestRedis) -> Ingest {
         shutdown.clone(),
     )
     .await
-    .unwrap_or_else(|error| panic!("{error}"));
+    .expect("building");
     let url = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     Ingest { url, redis, shutdown, http: reqwest::Client::new() }
@@ -65,14 +67,14 @@ impl Ingest {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.unwrap_or_else(|error| panic!("{error}"));
+        let response = request.send().await.expect("sending the request");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
     async fn stream_length(&self) -> u64 {
-        let client = redis::Client::open(self.redis.url.as_str()).unwrap_or_else(|e| panic!("{e}"));
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap_or_else(|e| panic!("{e}"));
+        let client = redis::Client::open(self.redis.url.as_str()).expect("the Redis URL");
+        let mut conn = client.get_multiplexed_async_connection().await.expect("get multiplexed async connection");
         redis::cmd("XLEN").arg(format!("{}:alerts", self.redis.prefix)).query_async(&mut conn).await.unwrap_or(0)
     }
 
@@ -82,7 +84,7 @@ impl Ingest {
 }
 
 fn captured(name: &str) -> Value {
-    serde_json::from_str(&fixture(name)).unwrap_or_else(|e| panic!("{e}"))
+    serde_json::from_str(&fixture(name)).expect("parsing")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,7 +117,7 @@ async fn truncated_webhooks_are_accepted_and_counted() {
     let (status, body) =
         ingest.post(Some("application/json; charset=utf-8"), Some(TOKEN), fixture("truncated.json")).await;
     assert_eq!((status, body), (202, json!({"accepted": 2, "truncated_alerts": 2})));
-    let metrics = ingest.http.get(format!("{}/metrics", ingest.url)).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let metrics = ingest.http.get(format!("{}/metrics", ingest.url)).send().await.expect("sending the request");
     let text = metrics.text().await.unwrap_or_default();
     assert!(text.contains("tocsin_ingest_alerts_truncated_total 2"), "{text}");
     assert!(text.contains("tocsin_ingest_alerts_accepted_total 2"), "{text}");
@@ -209,7 +211,7 @@ async fn bad_input_is_refused_with_a_named_problem_and_nothing_enqueued() {
     assert_eq!(status, 401);
 
     assert_eq!(ingest.stream_length().await, 0, "nothing refused may reach the stream");
-    let metrics = ingest.http.get(format!("{}/metrics", ingest.url)).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let metrics = ingest.http.get(format!("{}/metrics", ingest.url)).send().await.expect("sending the request");
     let text = metrics.text().await.unwrap_or_default();
     assert!(text.contains("tocsin_ingest_webhooks_rejected_total{reason=\"too_large\"} 2"), "{text}");
     assert!(text.contains("tocsin_ingest_webhooks_rejected_total{reason=\"content_type\"} 2"), "{text}");
@@ -226,21 +228,16 @@ async fn without_redis_the_webhook_gets_503_and_ready_says_why() {
     assert_eq!(answer["error"]["code"], "unavailable");
     assert_eq!(answer["error"]["message"], "the alert stream (Redis) is unavailable, try again shortly");
 
-    let response = ingest.http.get(format!("{}/ready", ingest.url)).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let response = ingest.http.get(format!("{}/ready", ingest.url)).send().await.expect("sending the request");
     assert_eq!(response.status().as_u16(), 503);
     let ready: Value = response.json().await.unwrap_or_default();
     assert_eq!(ready, json!({"status": "unavailable"}), "an anonymous caller learns only that");
-    let response = ingest
-        .http
-        .get(format!("{}/ready", ingest.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let response =
+        ingest.http.get(format!("{}/ready", ingest.url)).bearer_auth(TOKEN).send().await.expect("sending the request");
     let ready: Value = response.json().await.unwrap_or_default();
     assert_eq!(ready["status"], "unavailable");
     assert!(ready["checks"]["redis"].as_str().is_some_and(|check| check != "ok"), "{ready}");
-    let health = ingest.http.get(format!("{}/health", ingest.url)).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let health = ingest.http.get(format!("{}/health", ingest.url)).send().await.expect("sending the request");
     assert_eq!(health.status().as_u16(), 200, "liveness does not depend on Redis");
     ingest.shutdown.cancel();
 }
@@ -284,7 +281,7 @@ async fn webhooks_over_a_limit_are_refused_naming_field_limit_and_variable() {
     long_but_allowed["alerts"][0]["labels"]["service"] = json!("s".repeat(3 * 1024));
     let (status, answer) = ingest.post(Some("application/json"), Some(TOKEN), long_but_allowed.to_string()).await;
     assert_eq!(status, 202, "{answer}");
-    let metrics = ingest.http.get(format!("{}/metrics", ingest.url)).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let metrics = ingest.http.get(format!("{}/metrics", ingest.url)).send().await.expect("sending the request");
     let text = metrics.text().await.unwrap_or_default();
     assert!(text.contains("tocsin_ingest_webhooks_rejected_total{reason=\"over_limit\"} 3"), "{text}");
     ingest.shutdown.cancel();
@@ -296,15 +293,13 @@ async fn webhooks_over_a_limit_are_refused_naming_field_limit_and_variable() {
 async fn made_up_http_methods_do_not_grow_the_metrics() {
     let ingest = start().await;
     let metrics_text = async || {
-        let response =
-            ingest.http.get(format!("{}/metrics", ingest.url)).send().await.unwrap_or_else(|e| panic!("{e}"));
+        let response = ingest.http.get(format!("{}/metrics", ingest.url)).send().await.expect("sending the request");
         response.text().await.unwrap_or_default()
     };
     let send_made_up = async |round: usize| {
         for n in 0..100 {
             for path in ["/alerts", "/nowhere"] {
-                let method = reqwest::Method::from_bytes(format!("MADEUP{round}X{n}").as_bytes())
-                    .unwrap_or_else(|e| panic!("{e}"));
+                let method = reqwest::Method::from_bytes(format!("MADEUP{round}X{n}").as_bytes()).expect("from bytes");
                 let response = ingest.http.request(method, format!("{}{path}", ingest.url)).send().await;
                 assert!(response.is_ok_and(|r| r.status().is_client_error()));
             }

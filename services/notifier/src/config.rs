@@ -201,7 +201,7 @@ mod tests {
             ("SLACK_SIGNING_SECRET", "s3cr3t"),
             ("SLACK_API_URL", "http://127.0.0.1:9/api"),
         ]);
-        let config = Config::from_env(&Env::from_pairs(pairs)).unwrap_or_else(|e| panic!("{e}"));
+        let config = Config::from_env(&Env::from_pairs(pairs)).expect("Config::from_env");
         assert!(
             matches!(&config.routing, RoutingSource::SingleSlackChannel { slack_channel, .. } if slack_channel == "#oncall")
         );
@@ -211,11 +211,11 @@ mod tests {
 
     #[test]
     fn slack_allowlists_are_lists_of_ids() {
-        let config = Config::from_env(&Env::from_pairs(base())).unwrap_or_else(|e| panic!("{e}"));
+        let config = Config::from_env(&Env::from_pairs(base())).expect("Config::from_env");
         assert!(config.slack_allowed_teams.is_empty() && config.slack_allowed_user_groups.is_empty());
         let mut pairs = base();
         pairs.extend([("SLACK_ALLOWED_TEAMS", "T0ACME, E0GRID,"), ("SLACK_ALLOWED_USER_GROUPS", "S0ONCALL")]);
-        let config = Config::from_env(&Env::from_pairs(pairs)).unwrap_or_else(|e| panic!("{e}"));
+        let config = Config::from_env(&Env::from_pairs(pairs)).expect("Config::from_env");
         assert_eq!(config.slack_allowed_teams, ["T0ACME", "E0GRID"]);
         assert_eq!(config.slack_allowed_user_groups, ["S0ONCALL"]);
         let mut pairs = base();

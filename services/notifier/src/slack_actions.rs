@@ -303,11 +303,11 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             HeaderName::from_static("x-slack-request-timestamp"),
-            HeaderValue::from_str(&timestamp.to_string()).unwrap_or_else(|e| panic!("{e}")),
+            HeaderValue::from_str(&timestamp.to_string()).expect("a header value"),
         );
         headers.insert(
             HeaderName::from_static("x-slack-signature"),
-            HeaderValue::from_str(&signature).unwrap_or_else(|e| panic!("{e}")),
+            HeaderValue::from_str(&signature).expect("a header value"),
         );
         headers
     }
@@ -345,7 +345,7 @@ mod tests {
     }
 
     fn form(payload: &serde_json::Value) -> Vec<u8> {
-        serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap_or_else(|e| panic!("{e}")).into_bytes()
+        serde_urlencoded::to_string([("payload", payload.to_string())]).expect("serialising").into_bytes()
     }
 
     #[test]
@@ -361,7 +361,7 @@ mod tests {
             ]
         });
         let now = OffsetDateTime::now_utc();
-        let parsed = parse_payload(&form(&payload)).unwrap_or_else(|e| panic!("{e}"));
+        let parsed = parse_payload(&form(&payload)).expect("parse payload");
         let commands = commands_of(&parsed, now);
         assert_eq!(commands.len(), 1);
         assert_eq!(commands[0].incident_id, incident);

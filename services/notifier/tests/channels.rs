@@ -5,6 +5,8 @@
 //! The e-mail tests need aiosmtpd: `scripts/test-tools.sh` installs it into `.local/venv`, or point
 //! `TOCSIN_TEST_PYTHON` at an interpreter that has it. Without either they fail, saying so.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -85,13 +87,13 @@ fn assert_inert(channel: &str, sent: &str) {
 }
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_else(|error| panic!("{error}"))
+    reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("building")
 }
 
 /// A loopback port nothing listens on.
 fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|error| panic!("{error}"));
-    listener.local_addr().unwrap_or_else(|error| panic!("{error}")).port()
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("local address").port()
 }
 
 fn expect_retry(result: Result<Delivered, DeliveryError>) -> (String, Option<Duration>) {
@@ -377,11 +379,8 @@ async fn github_shows_hostile_alert_text_as_inert_text() {
     acknowledged.incident.assignee = Some("[me](https://evil.example)".into());
     let thread = Thread { location: "acme/shop".into(), reference: "42".into() };
 
-    github.deliver(&Summary::new(&opened, Some(PUBLIC_URL)), None).await.unwrap_or_else(|e| panic!("{e}"));
-    github
-        .deliver(&Summary::new(&acknowledged, Some(PUBLIC_URL)), Some(&thread))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    github.deliver(&Summary::new(&opened, Some(PUBLIC_URL)), None).await.expect("deliver");
+    github.deliver(&Summary::new(&acknowledged, Some(PUBLIC_URL)), Some(&thread)).await.expect("deliver");
 
     let requests = api.requests();
     assert_eq!(requests.len(), 2);
@@ -469,7 +468,7 @@ async fn github_rate_limits_are_retried_after_the_reset() {
     let summary = Summary::new(&event, None);
 
     let (_, after) = expect_retry(github.deliver(&summary, None).await);
-    let after = after.unwrap_or_else(|| panic!("no wait for a rate limit"));
+    let after = after.expect("no wait for a rate limit");
     assert!((Duration::from_secs(28)..=Duration::from_secs(30)).contains(&after), "{after:?}");
     let (_, after) = expect_retry(github.deliver(&summary, None).await);
     assert_eq!(after, Some(Duration::from_secs(45)));
@@ -545,7 +544,7 @@ async fn openssl(args: &str, dir: &Path) {
         .current_dir(dir)
         .output()
         .await
-        .unwrap_or_else(|error| panic!("openssl: {error}"));
+        .expect("openssl");
     if !output.status.success() {
         panic!("openssl {args} failed: {}", String::from_utf8_lossy(&output.stderr));
     }
@@ -565,7 +564,7 @@ async fn certificates(dir: &Path) -> PathBuf {
     openssl(&format!("req {key} -keyout server.key -out server.csr -subj /CN=localhost"), dir).await;
     let extensions = "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
                       extendedKeyUsage=serverAuth\n";
-    std::fs::write(dir.join("server.ext"), extensions).unwrap_or_else(|error| panic!("{error}"));
+    std::fs::write(dir.join("server.ext"), extensions).expect("writing a test file");
     openssl(
         "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 \
          -extfile server.ext",
@@ -613,12 +612,12 @@ impl Sink {
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|error| panic!("{}: {error}", script.display()));
-        let stdout = process.stdout.take().unwrap_or_else(|| panic!("the SMTP sink has no stdout"));
+        let stdout = process.stdout.take().expect("the SMTP sink has no stdout");
         let mut first_line = String::new();
         tokio::time::timeout(Duration::from_secs(30), BufReader::new(stdout).read_line(&mut first_line))
             .await
             .unwrap_or_else(|_| panic!("the SMTP sink did not start within 30s"))
-            .unwrap_or_else(|error| panic!("the SMTP sink: {error}"));
+            .expect("the SMTP sink");
         let port = first_line.trim().parse().unwrap_or_else(|_| panic!("the SMTP sink said {first_line:?}"));
         Sink { port, mail, _process: process }
     }
@@ -628,7 +627,7 @@ impl Sink {
         let mut received = Vec::new();
         for n in 1.. {
             match std::fs::read(self.mail.join(format!("{n}.json"))) {
-                Ok(bytes) => received.push(serde_json::from_slice(&bytes).unwrap_or_else(|error| panic!("{error}"))),
+                Ok(bytes) => received.push(serde_json::from_slice(&bytes).expect("parsing")),
                 Err(_) => break,
             }
         }
@@ -652,7 +651,7 @@ fn recipients() -> Vec<String> {
 }
 
 fn email(settings: &SmtpSettings, to: &[String]) -> Email {
-    Email::new(settings, to).unwrap_or_else(|error| panic!("{error}"))
+    Email::new(settings, to).expect("creating")
 }
 
 /// A header of a received message, as Python's e-mail package decodes it.
@@ -870,8 +869,8 @@ async fn email_refusals_are_permanent_or_retried_by_their_code() {
 
 #[tokio::test]
 async fn email_to_a_server_that_stalls_is_retried_after_the_timeout() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|error| panic!("{error}"));
-    let port = listener.local_addr().unwrap_or_else(|error| panic!("{error}")).port();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("local address").port();
     // Accepts, then says nothing, not even the greeting.
     let silent = tokio::spawn(async move {
         let mut held = Vec::new();

@@ -2,6 +2,8 @@
 //! incident events go on the events stream as incident-core puts them there, and the test asserts
 //! the exact requests Slack receives.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -43,10 +45,9 @@ impl Notifier {
             ("PUBLIC_URL", "https://tocsin.example.com"),
         ];
         env.extend_from_slice(extra);
-        let config = Config::from_env(&Env::from_pairs(env)).unwrap_or_else(|error| panic!("config: {error}"));
+        let config = Config::from_env(&Env::from_pairs(env)).expect("config");
         let shutdown = CancellationToken::new();
-        let app =
-            Application::build(config, shutdown.clone()).await.unwrap_or_else(|error| panic!("notifier: {error}"));
+        let app = Application::build(config, shutdown.clone()).await.expect("notifier");
         let url = format!("http://127.0.0.1:{}", app.port());
         Notifier { url, shutdown, task: tokio::spawn(app.run_until_stopped()) }
     }
@@ -62,7 +63,7 @@ impl Notifier {
 
 fn bus(redis: &TestRedis) -> Bus {
     Bus::connect(&redis.url, BusSettings { prefix: redis.prefix.clone(), ..BusSettings::default() })
-        .unwrap_or_else(|error| panic!("{error}"))
+        .expect("Bus::connect")
 }
 
 fn incident(id: Uuid, status: IncidentStatus, version: i64) -> Incident {
@@ -108,7 +109,7 @@ fn event(kind: EventKind, incident: Incident, actor: &str) -> IncidentEvent {
 async fn publish(bus: &Bus, events: &[IncidentEvent]) {
     let envelopes: Vec<Envelope<IncidentEvent>> =
         events.iter().map(|event| Envelope::new(event.clone()).with_id(event.id)).collect();
-    bus.publish(Stream::Events, &envelopes).await.unwrap_or_else(|error| panic!("publish: {error}"));
+    bus.publish(Stream::Events, &envelopes).await.expect("publish");
 }
 
 fn slack_ok(channel: &str, ts: &str) -> Reply {
@@ -135,12 +136,7 @@ fn action_ids(body: &Value) -> Vec<String> {
 }
 
 async fn metric(notifier: &Notifier, name: &str) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", notifier.url))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let text = reqwest::get(format!("{}/metrics", notifier.url)).await.expect("get").text().await.unwrap_or_default();
     text.lines()
         .find(|line| line.starts_with(name))
         .and_then(|line| line.rsplit(' ').next())
@@ -370,7 +366,7 @@ async fn a_burst_on_one_channel_goes_out_one_message_per_interval() {
     let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
     // The webhook URL is a secret: the routing file names a file holding it.
     let hook_file = std::env::temp_dir().join(format!("tocsin-hook-{}", Uuid::new_v4()));
-    std::fs::write(&hook_file, format!("{}/services/T000/B000/XXXX\n", slack.url)).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&hook_file, format!("{}/services/T000/B000/XXXX\n", slack.url)).expect("writing a test file");
     let routing = std::env::temp_dir().join(format!("tocsin-routing-{}.yaml", Uuid::new_v4()));
     std::fs::write(
         &routing,
@@ -379,7 +375,7 @@ async fn a_burst_on_one_channel_goes_out_one_message_per_interval() {
             hook_file.display()
         ),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("write");
     let routing_path = routing.display().to_string();
     let notifier =
         Notifier::start(&db, &redis, &[("ROUTING_FILE", &routing_path), ("CHANNEL_INTERVAL", "300ms")]).await;
@@ -427,10 +423,9 @@ async fn hostile_alert_text_reaches_slack_as_inert_text() {
     slack.respond("POST", "/api/chat.update", slack_ok("C0PAYMENTS", "1764201234.000100"));
     slack.respond("POST", "/services/T000/B000/XXXX", Reply::text(200, "ok"));
     let secrets = std::env::temp_dir().join(format!("tocsin-hostile-{}", Uuid::new_v4()));
-    std::fs::create_dir_all(&secrets).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(secrets.join("token"), BOT_TOKEN).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(secrets.join("hook"), format!("{}/services/T000/B000/XXXX\n", slack.url))
-        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(&secrets).expect("create dir all");
+    std::fs::write(secrets.join("token"), BOT_TOKEN).expect("writing a test file");
+    std::fs::write(secrets.join("hook"), format!("{}/services/T000/B000/XXXX\n", slack.url)).expect("write");
     let routing = secrets.join("routing.yaml");
     std::fs::write(
         &routing,
@@ -440,7 +435,7 @@ async fn hostile_alert_text_reaches_slack_as_inert_text() {
             secrets.display()
         ),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("write");
     let api = format!("{}/api", slack.url);
     let routing_path = routing.display().to_string();
     let notifier =
@@ -576,7 +571,7 @@ fn click_body_from(action_id: &str, incident_id: Uuid, user: &str, team: &str, r
         "response_url": response_url,
         "actions": [{"action_id": action_id, "block_id": "b1", "value": incident_id.to_string(), "type": "button", "action_ts": "1764201234.5"}]
     });
-    serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap_or_else(|e| panic!("{e}"))
+    serde_urlencoded::to_string([("payload", payload.to_string())]).expect("serialising")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -602,14 +597,14 @@ async fn a_signed_click_queues_a_command_and_a_bad_one_changes_nothing() {
         (sign(&body, now, SIGNING_SECRET), now, body.replace("ana", "eve")),
     ];
     for (signature, timestamp, sent) in refused {
-        let response = post(signature, timestamp, sent).await.unwrap_or_else(|e| panic!("{e}"));
+        let response = post(signature, timestamp, sent).await.expect("POST");
         assert_eq!(response.status(), 401);
         let error: Value = response.json().await.unwrap_or_default();
         assert_eq!(error["error"]["code"], "unauthorized");
     }
     // Slack's payloads are small: a body over the route's 64 KiB is refused before it is verified.
     let oversized = format!("{body}&padding={}", "x".repeat(64 * 1024));
-    let response = post(sign(&oversized, now, SIGNING_SECRET), now, oversized).await.unwrap_or_else(|e| panic!("{e}"));
+    let response = post(sign(&oversized, now, SIGNING_SECRET), now, oversized).await.expect("POST");
     assert_eq!(response.status(), 413);
     let error: Value = response.json().await.unwrap_or_default();
     assert_eq!(error["error"]["code"], "payload_too_large", "{error}");
@@ -619,7 +614,7 @@ async fn a_signed_click_queues_a_command_and_a_bad_one_changes_nothing() {
     assert_eq!(length, 0, "refused clicks queue nothing");
 
     let started = std::time::Instant::now();
-    let response = post(sign(&body, now, SIGNING_SECRET), now, body.clone()).await.unwrap_or_else(|e| panic!("{e}"));
+    let response = post(sign(&body, now, SIGNING_SECRET), now, body.clone()).await.expect("POST");
     assert_eq!(response.status(), 200);
     assert!(started.elapsed() < Duration::from_secs(3), "Slack gives up after 3 seconds");
     let entries: redis::streams::StreamRangeReply =
@@ -628,7 +623,7 @@ async fn a_signed_click_queues_a_command_and_a_bad_one_changes_nothing() {
     let envelope: Envelope<Command> = entries.ids[0]
         .get::<String>("envelope")
         .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_else(|| panic!("the command does not decode"));
+        .expect("the command does not decode");
     assert_eq!(envelope.payload.incident_id, incident_id);
     assert_eq!(envelope.payload.action, tocsin_domain::Action::Acknowledge);
     assert_eq!(envelope.payload.actor, "slack:ana");
@@ -665,7 +660,7 @@ async fn post_click(notifier: &Notifier, body: String) -> reqwest::Response {
         .body(body)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("sending the request")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -937,7 +932,7 @@ async fn deliveries_left_by_a_dead_replica_are_looked_for_before_they_are_posted
         })
         .collect();
     assert_eq!(enqueue(&mut conn, &rows).await.unwrap_or_default(), 2);
-    let claimed = claim_due(&mut conn, 10, Duration::ZERO).await.unwrap_or_else(|e| panic!("{e}"));
+    let claimed = claim_due(&mut conn, 10, Duration::ZERO).await.expect("claim due");
     let dead_replicas_post = claimed.iter().find(|d| d.incident_id == posted).unwrap_or_else(|| panic!("{claimed:?}"));
     kept.lock().unwrap_or_else(|p| p.into_inner()).push(json!({
         "type": "message", "ts": "1764201000.000001", "text": "[CRITICAL] High CPU usage on web-server-01 (open)",

@@ -2,6 +2,8 @@
 //! a bounded number of connections at once, and a bounded replay after a reconnection, past which
 //! the page is told to reload instead.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use std::time::Duration;
 use tocsin_bus::{Bus, BusSettings, Envelope, Stream, Verbatim};
 use tocsin_domain::IncidentEvent;
@@ -41,7 +43,7 @@ async fn start() -> Query {
             database_url: db.url.as_str().into(),
             database_pool_size: 2,
             redis_url: redis.url.as_str().into(),
-            tokens: Tokens::from_yaml(TOKENS_FILE).unwrap_or_else(|error| panic!("{error}")),
+            tokens: Tokens::from_yaml(TOKENS_FILE).expect("Tokens::from_yaml"),
             stream_prefix: redis.prefix.clone(),
             stream_max_age: Duration::from_secs(3600),
             action_timeout: Duration::from_millis(200),
@@ -55,14 +57,14 @@ async fn start() -> Query {
         shutdown.clone(),
     )
     .await
-    .unwrap_or_else(|error| panic!("{error}"));
+    .expect("building");
     let url = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let bus = Bus::connect(
         &redis.url,
         BusSettings { prefix: redis.prefix.clone(), max_age: Duration::from_secs(3600), ..BusSettings::default() },
     )
-    .unwrap_or_else(|error| panic!("{error}"));
+    .expect("Bus::connect");
     Query { url, bus, http: reqwest::Client::new(), shutdown, _db: db }
 }
 
@@ -72,7 +74,7 @@ impl Query {
         if let Some(last) = last_event_id {
             request = request.header("Last-Event-ID", last);
         }
-        request.send().await.unwrap_or_else(|error| panic!("GET /events: {error}"))
+        request.send().await.expect("GET /events")
     }
 
     /// An open live connection, past its `ready`.
@@ -89,10 +91,10 @@ impl Query {
         let events: Vec<Envelope<Verbatim<IncidentEvent>>> = (0..count)
             .map(|n| {
                 let json = format!(r#"{{"seq":{n}}}"#);
-                Envelope::new(serde_json::from_str(&json).unwrap_or_else(|error| panic!("{error}")))
+                Envelope::new(serde_json::from_str(&json).expect("parsing"))
             })
             .collect();
-        self.bus.publish(Stream::Events, &events).await.unwrap_or_else(|error| panic!("{error}"))
+        self.bus.publish(Stream::Events, &events).await.expect("publish")
     }
 }
 
@@ -124,7 +126,7 @@ impl Feed {
                         None => continue,
                     }
                 }
-                let chunk = self.response.chunk().await.unwrap_or_else(|error| panic!("reading /events: {error}"));
+                let chunk = self.response.chunk().await.expect("reading /events");
                 let chunk = chunk.unwrap_or_else(|| panic!("/events ended; buffered: {:?}", self.buffer));
                 self.buffer.push_str(&String::from_utf8_lossy(&chunk));
             }

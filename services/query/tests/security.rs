@@ -2,6 +2,8 @@
 //! the actor an action is recorded under when the request names none, the browser security
 //! headers on every answer (the dashboard's, the API's, the errors'), and the body limit.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use diesel_async::AsyncConnection;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -67,7 +69,7 @@ async fn start(web_root: Option<PathBuf>, hsts_max_age: Option<Duration>) -> Que
             database_url: db.url.as_str().into(),
             database_pool_size: 2,
             redis_url: redis.url.as_str().into(),
-            tokens: Tokens::from_yaml(TOKENS_FILE).unwrap_or_else(|error| panic!("{error}")),
+            tokens: Tokens::from_yaml(TOKENS_FILE).expect("Tokens::from_yaml"),
             stream_prefix: redis.prefix.clone(),
             stream_max_age: Duration::from_secs(3600),
             // Nothing applies the commands here: an action publishes and times out quickly.
@@ -82,7 +84,7 @@ async fn start(web_root: Option<PathBuf>, hsts_max_age: Option<Duration>) -> Que
         shutdown.clone(),
     )
     .await
-    .unwrap_or_else(|error| panic!("{error}"));
+    .expect("building");
     let url = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     Query { url, db, redis, shutdown, http: reqwest::Client::new() }
@@ -90,7 +92,7 @@ async fn start(web_root: Option<PathBuf>, hsts_max_age: Option<Duration>) -> Que
 
 impl Query {
     async fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<String>) -> Answer {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("from bytes");
         self.answer(self.http.request(method, format!("{}{path}", self.url)), token, body).await
     }
 
@@ -107,7 +109,7 @@ impl Query {
         if let Some(body) = body {
             request = request.header("Content-Type", "application/json").body(body);
         }
-        let response = request.send().await.unwrap_or_else(|error| panic!("{error}"));
+        let response = request.send().await.expect("sending the request");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap_or_default();
@@ -116,17 +118,16 @@ impl Query {
 
     /// An open incident, recorded as incident-core would from a captured webhook.
     async fn incident(&self) -> Uuid {
-        let payload: WebhookPayload =
-            serde_json::from_str(&fixture("firing-single.json")).unwrap_or_else(|e| panic!("{e}"));
+        let payload: WebhookPayload = serde_json::from_str(&fixture("firing-single.json")).expect("parsing");
         let now = OffsetDateTime::now_utc();
         let report: AlertReceived =
-            AlertReceived::from_webhook(payload.clone(), now).into_iter().next().unwrap_or_else(|| panic!("no alert"));
+            AlertReceived::from_webhook(payload.clone(), now).into_iter().next().expect("no alert");
         let mut conn = self.db.connection().await;
         let outcome = conn
             .transaction(async |conn| apply_alerts(conn, &[&report], &[], &IntakeSettings::default(), now).await)
             .await
-            .unwrap_or_else(|error| panic!("{error}"));
-        outcome.outcomes[0].incident_id.unwrap_or_else(|| panic!("no incident opened"))
+            .expect("transaction");
+        outcome.outcomes[0].incident_id.expect("no incident opened")
     }
 
     /// The actors of the commands query has published.
@@ -196,10 +197,10 @@ async fn reading_needs_read_and_acting_needs_act() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answer_carries_the_security_headers() {
     let web_root = std::env::temp_dir().join(format!("tocsin-web-root-{}", Uuid::new_v4().simple()));
-    std::fs::create_dir_all(web_root.join("assets")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(web_root.join("assets")).expect("create dir all");
     let page = r#"<!doctype html><html><head><script src="/theme.js"></script></head><body><div id="root"></div></body></html>"#;
-    std::fs::write(web_root.join("index.html"), page).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(web_root.join("theme.js"), "void 0;").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(web_root.join("index.html"), page).expect("writing a test file");
+    std::fs::write(web_root.join("theme.js"), "void 0;").expect("writing a test file");
     let query = start(Some(web_root.clone()), None).await;
 
     let answers = [

@@ -2,6 +2,8 @@
 //! `.local/azurite` by `scripts/test-tools.sh`), started per test on a free port with a folder of
 //! its own, so the archive is tested against a real Azure Blob Storage API.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{KeyInit, Mac};
@@ -63,7 +65,7 @@ impl Azurite {
         .await
         .ok()
         .flatten()
-        .unwrap_or_else(|| panic!("azurite-blob did not say which port it listens on within 60 s"));
+        .expect("azurite-blob did not say which port it listens on within 60 s");
         // Keep reading, so azurite never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Azurite { port, folder, child }
@@ -91,13 +93,13 @@ impl Azurite {
             .format(time::macros::format_description!(
                 "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
             ))
-            .unwrap_or_else(|error| panic!("{error}"));
+            .expect("format");
         let version = "2021-08-06";
         let string_to_sign = format!(
             "PUT\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{version}\n/{ACCOUNT}/{ACCOUNT}/{name}\nrestype:container"
         );
-        let key = STANDARD.decode(KEY).unwrap_or_else(|error| panic!("{error}"));
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap_or_else(|error| panic!("{error}"));
+        let key = STANDARD.decode(KEY).expect("decode");
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("new from slice");
         mac.update(string_to_sign.as_bytes());
         let signature = STANDARD.encode(mac.finalize().into_bytes());
         let response = reqwest::Client::new()

@@ -74,7 +74,7 @@ receivers:
     pub async fn fire(&self, services: &[String], instances: &[String]) {
         let starts_at = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_else(|e| panic!("formatting now: {e}"));
+            .expect("formatting now");
         let alerts: Vec<Value> = instances
             .iter()
             .enumerate()
@@ -99,7 +99,7 @@ receivers:
             .json(&alerts)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("POST /api/v2/alerts: {e}"));
+            .expect("POST /api/v2/alerts");
         assert!(response.status().is_success(), "Alertmanager refused the alerts: {}", response.status());
     }
 

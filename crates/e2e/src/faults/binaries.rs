@@ -69,7 +69,7 @@ async fn build() -> Binaries {
 /// The cargo profile this test was built with, read from where it runs:
 /// `<target>/<profile directory>/deps/<test>`.
 fn profile() -> String {
-    let executable = std::env::current_exe().unwrap_or_else(|error| panic!("the test's own path: {error}"));
+    let executable = std::env::current_exe().expect("the test's own path");
     let directory = executable.parent().and_then(Path::parent).and_then(Path::file_name).and_then(|name| name.to_str());
     match directory {
         Some("debug") | None => "dev".to_owned(),

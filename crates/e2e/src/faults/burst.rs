@@ -130,10 +130,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 impl Sender {
     pub fn new(ingest_url: &str, token: &str) -> Sender {
         Sender {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap_or_else(|e| panic!("HTTP client: {e}")),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("HTTP client"),
             url: format!("{ingest_url}/alerts"),
             token: token.to_owned(),
             attempts: Arc::default(),

@@ -204,8 +204,7 @@ impl FaultStack {
     /// dedupes by id).
     async fn events(&self) -> Vec<Event> {
         let mut connection = self.redis_connection().await;
-        let reply: StreamRangeReply =
-            connection.xrange_all("tocsin:events").await.unwrap_or_else(|e| panic!("XRANGE tocsin:events: {e}"));
+        let reply: StreamRangeReply = connection.xrange_all("tocsin:events").await.expect("XRANGE tocsin:events");
         let mut seen = BTreeSet::new();
         let mut events = Vec::new();
         for entry in reply.ids {
@@ -228,7 +227,7 @@ impl FaultStack {
             .bearer_auth(crate::API_TOKEN)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("GET /incidents: {e}"));
+            .expect("GET /incidents");
         let page: serde_json::Value = response.json().await.unwrap_or_default();
         let items = page["items"].as_array().cloned().unwrap_or_default();
         let listed: i64 = items.iter().filter_map(|item| item["alert_count"].as_i64()).sum();

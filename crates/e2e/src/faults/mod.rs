@@ -48,10 +48,7 @@ impl FaultStack {
         let postgres = Postgres::init(&dir).await;
         let redis = RedisServer::start(&dir).await;
         let slack = FakeSlack::start().await;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap_or_else(|e| panic!("HTTP client: {e}"));
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("HTTP client");
         migrate(&binaries.incident_core, &postgres.url(), &dir).await;
 
         let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {

@@ -72,7 +72,7 @@ impl Postgres {
             .await
             .unwrap_or_else(|e| panic!("connecting to {admin}: {e}"));
         let connection = tokio::spawn(connection);
-        client.batch_execute("CREATE DATABASE tocsin").await.unwrap_or_else(|e| panic!("CREATE DATABASE: {e}"));
+        client.batch_execute("CREATE DATABASE tocsin").await.expect("CREATE DATABASE");
         drop(client);
         let _ = connection.await;
         postgres
@@ -169,7 +169,7 @@ impl RedisServer {
     /// SIGKILL, as an out-of-memory kill or a crashed node would.
     pub async fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            child.kill().await.unwrap_or_else(|e| panic!("killing redis-server: {e}"));
+            child.kill().await.expect("killing redis-server");
         }
     }
 
@@ -184,7 +184,7 @@ impl RedisServer {
             .stdout(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("starting redis-server: {e}"));
+            .expect("starting redis-server");
         self.child = Some(child);
         let deadline = tokio::time::Instant::now() + START_TIMEOUT;
         while !self.answers().await {
@@ -211,13 +211,13 @@ fn running_as_root() -> bool {
 
 /// The `postgres` OS user's uid and gid, from `/etc/passwd`.
 fn postgres_user() -> (u32, u32) {
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_else(|e| panic!("/etc/passwd: {e}"));
+    let passwd = std::fs::read_to_string("/etc/passwd").expect("/etc/passwd");
     passwd
         .lines()
         .map(|line| line.split(':').collect::<Vec<_>>())
         .find(|fields| fields.first() == Some(&"postgres"))
         .and_then(|fields| Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?)))
-        .unwrap_or_else(|| panic!("no `postgres` user: install Debian's `postgresql` package (.ci/run does)"))
+        .expect("no `postgres` user: install Debian's `postgresql` package (.ci/run does)")
 }
 
 /// The newest `/usr/lib/postgresql/<version>/bin`, as `scripts/local-infra.sh` picks it.
@@ -233,7 +233,7 @@ fn postgres_bin_dir() -> PathBuf {
     versions
         .pop()
         .map(|(_, bin)| bin)
-        .unwrap_or_else(|| panic!("no PostgreSQL server under /usr/lib/postgresql: install Debian's `postgresql`"))
+        .expect("no PostgreSQL server under /usr/lib/postgresql: install Debian's `postgresql`")
 }
 
 fn create_private_dir(path: &Path) {

@@ -178,7 +178,7 @@ mod tests {
     fn a_phase_prefix_names_this_process() {
         let prefix = prefix(1_765_000_000, "storm");
         assert_eq!(prefix, format!("bench-p{}-1765000000-storm", std::process::id()));
-        let streams = PhaseStreams::new("redis://127.0.0.1:1/", &prefix).unwrap_or_else(|e| panic!("{e}"));
+        let streams = PhaseStreams::new("redis://127.0.0.1:1/", &prefix).expect("creating");
         assert_eq!(streams.key(Stream::Alerts), format!("{prefix}:alerts"), "the bus's own name");
     }
 

@@ -155,7 +155,7 @@ mod tests {
 
     #[test]
     fn a_free_port_can_be_bound() {
-        let port = free_port().unwrap_or_else(|e| panic!("{e}"));
+        let port = free_port().expect("free port");
         assert_ne!(port, 0);
         TcpListener::bind(("127.0.0.1", port)).unwrap_or_else(|e| panic!("port {port} is not free: {e}"));
     }

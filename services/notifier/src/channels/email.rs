@@ -409,7 +409,7 @@ mod tests {
         let from = mailbox("tocsin <oncall@example.com>");
         let to = [mailbox("a@example.com"), mailbox("b@example.com")];
         let opened = event(EventKind::Opened);
-        let first = message(&Summary::new(&opened, None), &from, &to).unwrap_or_else(|error| panic!("{error}"));
+        let first = message(&Summary::new(&opened, None), &from, &to).expect("message");
         let first = String::from_utf8_lossy(&first.formatted()).into_owned();
         assert!(first.contains("Message-ID: <incident-00000000-0000-0000-0000-000000000001@tocsin>\r\n"), "{first}");
         assert!(!first.contains("In-Reply-To"), "{first}");
@@ -417,7 +417,7 @@ mod tests {
         assert!(first.contains("Auto-Submitted: auto-generated\r\n"), "{first}");
 
         let acknowledged = event(EventKind::Acknowledged);
-        let later = message(&Summary::new(&acknowledged, None), &from, &to).unwrap_or_else(|error| panic!("{error}"));
+        let later = message(&Summary::new(&acknowledged, None), &from, &to).expect("message");
         let later = String::from_utf8_lossy(&later.formatted()).into_owned();
         assert!(later.contains("Message-ID: <event-00000000-0000-0000-0000-000000000002@tocsin>\r\n"), "{later}");
         assert!(later.contains("In-Reply-To: <incident-00000000-0000-0000-0000-000000000001@tocsin>\r\n"), "{later}");

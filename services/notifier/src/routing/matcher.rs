@@ -308,7 +308,7 @@ mod tests {
 
     #[test]
     fn a_matcher_displays_as_written() {
-        let matcher = Matcher::parse(r#" region!~"eu-.*" "#).unwrap_or_else(|error| panic!("{error}"));
+        let matcher = Matcher::parse(r#" region!~"eu-.*" "#).expect("parsing");
         assert_eq!(matcher.to_string(), r#"region!~"eu-.*""#);
     }
 }

@@ -529,7 +529,7 @@ mod tests {
     }
 
     fn parse(text: &str) -> Routing {
-        Routing::parse("test.yaml", text, &FakeSecrets::new()).unwrap_or_else(|error| panic!("{error}"))
+        Routing::parse("test.yaml", text, &FakeSecrets::new()).expect("parsing")
     }
 
     /// The error for `text`, checked to be on `line` and to show no secret.
@@ -594,8 +594,7 @@ mod tests {
 
     #[test]
     fn the_example_file_parses_with_its_secrets() {
-        let routing = Routing::parse("docs/routing.example.yaml", EXAMPLE, &FakeSecrets::new())
-            .unwrap_or_else(|error| panic!("{error}"));
+        let routing = Routing::parse("docs/routing.example.yaml", EXAMPLE, &FakeSecrets::new()).expect("parsing");
         let names: Vec<&str> = routing.targets().map(|target| target.name.as_str()).collect();
         assert_eq!(
             names,
@@ -1135,7 +1134,7 @@ routes:
     #[test]
     fn load_reads_the_file_or_names_it() {
         let path = std::env::temp_dir().join(format!("tocsin-routing-test-{}.yaml", std::process::id()));
-        std::fs::write(&path, format!("{TARGETS}routes:\n  - targets: [c]\n")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&path, format!("{TARGETS}routes:\n  - targets: [c]\n")).expect("writing a test file");
         let loaded = Routing::load(&path, &FakeSecrets::new());
         let _ = std::fs::remove_file(&path);
         let routing = loaded.unwrap_or_else(|error| panic!("{error}"));
