@@ -81,6 +81,17 @@ impl Stream {
     }
 }
 
+/// The key of the stream `name` under `prefix`: `<prefix>:<name>`. The one place the format is
+/// spelled; what lies beside a stream (its dead letters, its mark of large entries) is named after it.
+pub fn stream_key(prefix: &str, name: &str) -> String {
+    format!("{prefix}:{name}")
+}
+
+/// The dead-letter stream beside the stream `name`: `<prefix>:<name>:dead-letter`.
+pub fn dead_letter_key(prefix: &str, name: &str) -> String {
+    format!("{}:dead-letter", stream_key(prefix, name))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
     #[error("redis unavailable: {0}")]
@@ -173,17 +184,17 @@ impl Bus {
     }
 
     pub fn key(&self, stream: Stream) -> String {
-        format!("{}:{}", self.settings.prefix, stream.name())
+        stream_key(&self.settings.prefix, stream.name())
     }
 
     pub fn dead_letter_key(&self, stream: Stream) -> String {
-        format!("{}:{}:dead-letter", self.settings.prefix, stream.name())
+        dead_letter_key(&self.settings.prefix, stream.name())
     }
 
     /// The key holding the id of the newest entry larger than [`LARGE_ENTRY_BYTES`] on `stream`;
     /// absent until one is published.
     pub fn large_entry_key(&self, stream: Stream) -> String {
-        format!("{}:{}:large", self.settings.prefix, stream.name())
+        format!("{}:large", self.key(stream))
     }
 
     pub(crate) async fn connection(&self) -> Result<Connection, BusError> {
@@ -329,7 +340,7 @@ impl Bus {
     /// that failed outside a consumer group, such as a notification given up on. Trimmed by age
     /// like every stream.
     pub async fn dead_letter<T: serde::Serialize>(&self, name: &str, record: &T) -> Result<String, BusError> {
-        let key = format!("{}:{name}:dead-letter", self.settings.prefix);
+        let key = dead_letter_key(&self.settings.prefix, name);
         let mut conn = self.connection().await?;
         let id: String = redis::cmd("XADD")
             .arg(&key)

@@ -63,7 +63,7 @@ async fn a_connection_redis_closed_fails_at_most_once_and_is_then_replaced() {
             .unwrap_or_else(|e| panic!("publish {n} after the kill (the first gave {first:?}): {e}"));
     }
     let length: u64 =
-        redis::cmd("XLEN").arg(format!("{}:alerts", redis.prefix)).query_async(&mut admin).await.expect("query async");
+        redis::cmd("XLEN").arg(bus.key(Stream::Alerts)).query_async(&mut admin).await.expect("query async");
     assert_eq!(
         length,
         if first.is_ok() { 5 } else { 4 },

@@ -75,7 +75,8 @@ fn reads(registry: &Registry, redis: &TestRedis) -> (u64, u64) {
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, registry).expect("encode");
     let count = |read: &str| {
-        let series = format!("tocsin_stream_reads_total{{stream=\"{}:alerts\",read=\"{read}\"}} ", redis.prefix);
+        let stream = tocsin_bus::stream_key(&redis.prefix, "alerts");
+        let series = format!("tocsin_stream_reads_total{{stream=\"{stream}\",read=\"{read}\"}} ");
         text.lines().find_map(|line| line.strip_prefix(&series)?.parse().ok()).unwrap_or_else(|| panic!("{text}"))
     };
     (count("plain"), count("sized"))

@@ -48,7 +48,7 @@ fn numbers(batch: &[tocsin_bus::Delivery<Ping>]) -> Vec<u32> {
 }
 
 async fn pending(redis: &TestRedis) -> Option<u64> {
-    group_lag(&redis.url, &format!("{}:alerts", redis.prefix), "testers").await.1
+    group_lag(&redis.url, &tocsin_bus::stream_key(&redis.prefix, "alerts"), "testers").await.1
 }
 
 #[tokio::test]

@@ -289,7 +289,7 @@ impl Stack {
 
     /// Waits until `group` has read and acknowledged everything on `stream`.
     pub async fn wait_drained(&self, stream: &str, group: &str) {
-        let key = format!("{}:{stream}", self.redis.prefix);
+        let key = self.stream_key(stream);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
             let (lag, pending) = group_lag(&self.redis.url, &key, group).await;
@@ -307,9 +307,19 @@ impl Stack {
         redis_connection(&self.redis.url).await
     }
 
-    pub async fn stream_length(&self, stream: &str) -> u64 {
+    /// The key of the test's stream `name` (`alerts`, `commands`, `events`).
+    pub fn stream_key(&self, name: &str) -> String {
+        tocsin_bus::stream_key(&self.redis.prefix, name)
+    }
+
+    /// Entries on the stream `key` (see [`Stack::stream_key`]); 0 when it does not exist.
+    pub async fn length_of(&self, key: &str) -> u64 {
         let mut conn = self.redis().await;
-        redis::cmd("XLEN").arg(format!("{}:{stream}", self.redis.prefix)).query_async(&mut conn).await.unwrap_or(0)
+        redis::cmd("XLEN").arg(key).query_async(&mut conn).await.unwrap_or(0)
+    }
+
+    pub async fn stream_length(&self, stream: &str) -> u64 {
+        self.length_of(&self.stream_key(stream)).await
     }
 
     pub async fn stop(mut self) {

@@ -57,7 +57,7 @@ impl Run {
     /// Entries of the events stream.
     async fn events(&self) -> u64 {
         let mut redis = self.stack.redis_connection().await;
-        redis::cmd("XLEN").arg("tocsin:events").query_async(&mut redis).await.unwrap_or(0)
+        redis::cmd("XLEN").arg(tocsin_e2e::faults::stream_key("events")).query_async(&mut redis).await.unwrap_or(0)
     }
 
     async fn alerts_applied(&self) -> i64 {

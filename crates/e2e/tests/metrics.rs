@@ -110,7 +110,7 @@ async fn incident_metrics_count_what_people_and_alerts_did() {
     );
 
     // The pipeline's own gauges: the stream, the group's backlog, the database pool.
-    let alerts = format!("{}:alerts", stack.redis.prefix);
+    let alerts = tocsin_bus::stream_key(&stack.redis.prefix, "alerts");
     assert!(sample(&text, &format!("tocsin_stream_length{{stream=\"{alerts}\"}}")).is_some(), "{text}");
     assert!(sample(&text, &format!("tocsin_stream_lag{{stream=\"{alerts}\",group=\"incident-core\"}}")).is_some());
     assert!(sample(&text, &format!("tocsin_stream_pending{{stream=\"{alerts}\",group=\"incident-core\"}}")).is_some());

@@ -241,7 +241,7 @@ async fn a_redelivered_stream_entry_changes_nothing_twice() {
             .expect("Bus::connect");
     let mut conn = stack.redis().await;
     let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(format!("{}:alerts", stack.redis.prefix))
+        .arg(tocsin_bus::stream_key(&stack.redis.prefix, "alerts"))
         .arg("-")
         .arg("+")
         .query_async(&mut conn)

@@ -39,7 +39,7 @@ async fn incident_core_holds_alerts_while_postgres_is_away_and_resumes_by_itself
     proxy.cut();
     stack.send(&payloads[1]).await;
     // The alerts are read but not acknowledged, and no incident changed.
-    let key = format!("{}:alerts", stack.redis.prefix);
+    let key = tocsin_bus::stream_key(&stack.redis.prefix, "alerts");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let (lag, pending) = tocsin_e2e::group_lag(&stack.redis.url, &key, tocsin_incident_core::CONSUMER_GROUP).await;
@@ -74,7 +74,7 @@ async fn incident_core_holds_alerts_while_postgres_is_away_and_resumes_by_itself
     assert_eq!(incidents[0]["alert_count"], 3, "every alert applied once the database is back");
     let ready = stack.http.get(format!("{}/ready", stack.core_urls[0])).send().await.expect("sending the request");
     assert_eq!(ready.status().as_u16(), 200);
-    let dead = stack.stream_length("alerts:dead-letter").await;
+    let dead = stack.length_of(&tocsin_bus::dead_letter_key(&stack.redis.prefix, "alerts")).await;
     assert_eq!(dead, 0, "an outage is not a reason to dead-letter");
     stack.stop().await;
 }

@@ -227,7 +227,7 @@ async fn with_traces_off_the_envelopes_carry_no_trace_context() {
     let mut redis = stack.redis().await;
     for stream in ["alerts", "commands", "events"] {
         let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-            .arg(format!("{}:{stream}", stack.redis.prefix))
+            .arg(stack.stream_key(stream))
             .arg("-")
             .arg("+")
             .query_async(&mut redis)

@@ -119,17 +119,17 @@ impl TestRedis {
         TestRedis { url: env("REDIS_URL"), prefix: format!("test-{}", Uuid::new_v4().simple()) }
     }
 
-    /// The envelopes on the test's stream `name` (`alerts`, `commands`, `events`), oldest first,
-    /// as JSON; none when the stream does not exist.
-    pub async fn stream_envelopes(&self, name: &str) -> Vec<serde_json::Value> {
+    /// The envelopes on the stream `key` (the bus's `stream_key` under the test's prefix), oldest
+    /// first, as JSON; none when the stream does not exist.
+    pub async fn stream_envelopes(&self, key: &str) -> Vec<serde_json::Value> {
         let mut conn = redis_connection(&self.url).await;
         let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg(format!("{}:{name}", self.prefix))
+            .arg(key)
             .arg("-")
             .arg("+")
             .query_async(&mut conn)
             .await
-            .unwrap_or_else(|error| panic!("XRANGE {}:{name}: {error}", self.prefix));
+            .unwrap_or_else(|error| panic!("XRANGE {key}: {error}"));
         reply
             .ids
             .iter()

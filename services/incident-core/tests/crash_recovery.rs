@@ -109,7 +109,7 @@ async fn killed_mid_burst_and_restarted_every_alert_is_applied_exactly_once() {
         bus.publish(Stream::Alerts, chunk).await.expect("publish");
     }
     let mut second = start_core(&db, &redis, "core-second");
-    let key = format!("{}:alerts", redis.prefix);
+    let key = tocsin_bus::stream_key(&redis.prefix, "alerts");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let (lag, pending) = group_lag(&redis.url, &key, "incident-core").await;
@@ -133,7 +133,11 @@ async fn killed_mid_burst_and_restarted_every_alert_is_applied_exactly_once() {
     let dead: u64 = {
         let client = redis::Client::open(redis.url.as_str()).expect("the Redis URL");
         let mut conn = client.get_multiplexed_async_connection().await.expect("get multiplexed async connection");
-        redis::cmd("XLEN").arg(format!("{key}:dead-letter")).query_async(&mut conn).await.unwrap_or(0)
+        redis::cmd("XLEN")
+            .arg(tocsin_bus::dead_letter_key(&redis.prefix, "alerts"))
+            .query_async(&mut conn)
+            .await
+            .unwrap_or(0)
     };
     assert_eq!(dead, 0);
 }

@@ -107,7 +107,11 @@ impl Ingest {
 
     async fn stream_length(&self) -> u64 {
         let mut conn = tocsin_testkit::redis_connection(&self.redis.url).await;
-        redis::cmd("XLEN").arg(format!("{}:alerts", self.redis.prefix)).query_async(&mut conn).await.unwrap_or(0)
+        redis::cmd("XLEN")
+            .arg(tocsin_bus::stream_key(&self.redis.prefix, "alerts"))
+            .query_async(&mut conn)
+            .await
+            .unwrap_or(0)
     }
 }
 

@@ -59,7 +59,7 @@ async fn wait_for_backlog(http: &reqwest::Client, url: &str, key: &str, entries:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_backlog_bound_webhooks_get_503_until_incident_core_catches_up() {
     let redis = TestRedis::new();
-    let key = format!("{}:alerts", redis.prefix);
+    let key = tocsin_bus::stream_key(&redis.prefix, "alerts");
     let mut conn = redis_connection(&redis.url).await;
     let _: () = redis::cmd("XGROUP")
         .arg("CREATE")

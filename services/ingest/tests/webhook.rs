@@ -75,11 +75,15 @@ impl Ingest {
     async fn stream_length(&self) -> u64 {
         let client = redis::Client::open(self.redis.url.as_str()).expect("the Redis URL");
         let mut conn = client.get_multiplexed_async_connection().await.expect("get multiplexed async connection");
-        redis::cmd("XLEN").arg(format!("{}:alerts", self.redis.prefix)).query_async(&mut conn).await.unwrap_or(0)
+        redis::cmd("XLEN")
+            .arg(tocsin_bus::stream_key(&self.redis.prefix, "alerts"))
+            .query_async(&mut conn)
+            .await
+            .unwrap_or(0)
     }
 
     async fn entries(&self) -> Vec<Value> {
-        self.redis.stream_envelopes("alerts").await
+        self.redis.stream_envelopes(&tocsin_bus::stream_key(&self.redis.prefix, "alerts")).await
     }
 }
 

@@ -342,7 +342,7 @@ async fn deliveries(notifier: &Notifier, outcome: &str) -> f64 {
 
 async fn wait_dead_letters(redis: &TestRedis, count: usize) -> Vec<Value> {
     let mut conn = tocsin_testkit::redis_connection(&redis.url).await;
-    let key = format!("{}:notifications:dead-letter", redis.prefix);
+    let key = tocsin_bus::dead_letter_key(&redis.prefix, "notifications");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let entries: redis::streams::StreamRangeReply =
@@ -609,7 +609,7 @@ async fn a_signed_click_queues_a_command_and_a_bad_one_changes_nothing() {
     let error: Value = response.json().await.unwrap_or_default();
     assert_eq!(error["error"]["code"], "payload_too_large", "{error}");
     let mut conn = tocsin_testkit::redis_connection(&redis.url).await;
-    let commands_key = format!("{}:commands", redis.prefix);
+    let commands_key = tocsin_bus::stream_key(&redis.prefix, "commands");
     let length: u64 = redis::cmd("XLEN").arg(&commands_key).query_async(&mut conn).await.unwrap_or(99);
     assert_eq!(length, 0, "refused clicks queue nothing");
 
@@ -635,7 +635,7 @@ async fn a_signed_click_queues_a_command_and_a_bad_one_changes_nothing() {
 async fn queued_commands(redis: &TestRedis) -> Vec<Command> {
     let mut conn = tocsin_testkit::redis_connection(&redis.url).await;
     let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(format!("{}:commands", redis.prefix))
+        .arg(tocsin_bus::stream_key(&redis.prefix, "commands"))
         .arg("-")
         .arg("+")
         .query_async(&mut conn)

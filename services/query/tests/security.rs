@@ -133,7 +133,7 @@ impl Query {
     /// The actors of the commands query has published.
     async fn command_actors(&self) -> Vec<String> {
         self.redis
-            .stream_envelopes("commands")
+            .stream_envelopes(&tocsin_bus::stream_key(&self.redis.prefix, "commands"))
             .await
             .iter()
             .filter_map(|envelope| envelope["payload"]["actor"].as_str().map(str::to_owned))

@@ -134,7 +134,7 @@ impl FaultStack {
         let (lost, duplicates) = check_messages(fault, &events, &messages);
 
         for stream in ["alerts", "commands", "events", "notifications"] {
-            let key = format!("tocsin:{stream}:dead-letter");
+            let key = tocsin_bus::dead_letter_key(&tocsin_bus::BusSettings::default().prefix, stream);
             let dead: u64 = self.redis_connection().await.xlen(&key).await.unwrap_or(0);
             assert_eq!(dead, 0, "{fault}: nothing is dead-lettered, but {key} holds {dead}");
         }
@@ -172,8 +172,9 @@ impl FaultStack {
     async fn wait_settled(&self) {
         let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
         loop {
-            let alerts = tocsin_testkit::group_lag(&self.redis.url(), "tocsin:alerts", "incident-core").await;
-            let events = tocsin_testkit::group_lag(&self.redis.url(), "tocsin:events", "notifier").await;
+            let alerts =
+                tocsin_testkit::group_lag(&self.redis.url(), &super::stream_key("alerts"), "incident-core").await;
+            let events = tocsin_testkit::group_lag(&self.redis.url(), &super::stream_key("events"), "notifier").await;
             let outbox = self.count("SELECT count(*) FROM outbox").await;
             let unsent = self.count("SELECT count(*) FROM notification_deliveries WHERE status <> 'sent'").await;
             let relayed = self.events().await.len() as i64;
@@ -204,7 +205,8 @@ impl FaultStack {
     /// dedupes by id).
     async fn events(&self) -> Vec<Event> {
         let mut connection = self.redis_connection().await;
-        let reply: StreamRangeReply = connection.xrange_all("tocsin:events").await.expect("XRANGE tocsin:events");
+        let reply: StreamRangeReply =
+            connection.xrange_all(super::stream_key("events")).await.expect("XRANGE on the events stream");
         let mut seen = BTreeSet::new();
         let mut events = Vec::new();
         for entry in reply.ids {

@@ -24,6 +24,12 @@ pub use slack::{CHANNEL_ID, FakeSlack, Message};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// The key of the stream `name` as the services under faults name it: they run with the bus's
+/// default prefix.
+pub fn stream_key(name: &str) -> String {
+    tocsin_bus::stream_key(&tocsin_bus::BusSettings::default().prefix, name)
+}
+
 pub struct FaultStack {
     // Declared in the order they must stop: the services before the servers they use, the folder
     // holding the servers' data last.
