@@ -24,12 +24,12 @@ use crate::metrics::CoreMetrics;
 use crate::retention::{Retention, RetentionMetrics, RetentionStatus};
 use std::sync::{Arc, PoisonError, RwLock};
 use time::OffsetDateTime;
-use tocsin_bus::{Bus, BusMetrics, BusSettings, Consumer, ConsumerSettings, Delivery, Stream};
+use tocsin_bus::{Bus, BusMetrics, Consumer, ConsumerSettings, Delivery, Stream};
 use tocsin_domain::{AlertReceived, OccurrenceChange, TeamMapping};
+use tocsin_runtime::Service;
 use tocsin_runtime::metrics::PoolGauges;
 use tocsin_runtime::traces::Tracer;
-use tocsin_runtime::{Service, ServiceSettings};
-use tocsin_storage::{Pool, PoolSettings};
+use tocsin_storage::Pool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -89,28 +89,9 @@ pub struct Application(Service);
 
 impl Application {
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Application> {
-        let pool = tocsin_storage::connect(
-            config.database_url.expose(),
-            &PoolSettings { max_connections: config.database_pool_size, ..PoolSettings::default() },
-        )?;
-        let bus = Bus::connect(
-            config.redis_url.expose(),
-            BusSettings {
-                prefix: config.stream_prefix.clone(),
-                max_age: config.stream_max_age,
-                ..BusSettings::default()
-            },
-        )?;
-        let mut service = Service::builder(
-            ServiceSettings {
-                name: "incident-core",
-                listen_addr: &config.listen_addr,
-                http_workers: config.http_workers,
-                otel: config.otel.as_ref(),
-                operator_tokens: config.operator_tokens.clone(),
-            },
-            shutdown,
-        )?;
+        let pool = tocsin_storage::connect(config.database_url.expose(), &config.pool_settings())?;
+        let bus = Bus::connect(config.redis_url.expose(), config.bus_settings())?;
+        let mut service = Service::builder(config.service_settings(), shutdown)?;
         let bus_metrics = BusMetrics::register(service.registry());
         let core_metrics = CoreMetrics::register(service.registry(), config.incident_metrics_max_series);
         let pool_gauges = PoolGauges::register(service.registry());

@@ -33,10 +33,11 @@
 use crate::admission::{AdmissionSettings, RateLimit, parse_networks};
 use std::num::NonZeroU32;
 use std::time::Duration;
+use tocsin_bus::BusSettings;
 use tocsin_domain::webhook::{Limit, WebhookLimits};
 use tocsin_runtime::auth::{LegacyToken, Scope, Tokens};
 use tocsin_runtime::traces::OtelSettings;
-use tocsin_runtime::{ConfigError, Env, Secret};
+use tocsin_runtime::{ConfigError, Env, Secret, ServiceSettings};
 
 /// The one token of `INGEST_TOKEN`, as before named tokens existed.
 pub const INGEST_TOKEN: LegacyToken = LegacyToken {
@@ -68,6 +69,21 @@ pub struct Config {
 }
 
 impl Config {
+    /// What the runtime's service builder takes from this config.
+    pub fn service_settings(&self) -> ServiceSettings<'_> {
+        ServiceSettings {
+            name: "ingest",
+            listen_addr: &self.listen_addr,
+            http_workers: self.http_workers,
+            otel: self.otel.as_ref(),
+            operator_tokens: self.tokens.clone(),
+        }
+    }
+
+    pub fn bus_settings(&self) -> BusSettings {
+        BusSettings { prefix: self.stream_prefix.clone(), max_age: self.stream_max_age, ..BusSettings::default() }
+    }
+
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         Ok(Config {
             listen_addr: env.string_or("LISTEN_ADDR", "127.0.0.1:8081"),

@@ -14,8 +14,8 @@ use crate::config::Config;
 use crate::metrics::IngestMetrics;
 use actix_web::middleware::from_fn;
 use actix_web::web;
-use tocsin_bus::{Backlog, Bus, BusMetrics, BusSettings, Stream};
-use tocsin_runtime::{Service, ServiceSettings};
+use tocsin_bus::{Backlog, Bus, BusMetrics, Stream};
+use tocsin_runtime::Service;
 use tokio_util::sync::CancellationToken;
 
 pub struct Application(Service);
@@ -24,24 +24,8 @@ impl Application {
     /// Binds the listener (port 0 picks a free one) and wires the service; nothing runs until
     /// [`Application::run_until_stopped`].
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Application> {
-        let bus = Bus::connect(
-            config.redis_url.expose(),
-            BusSettings {
-                prefix: config.stream_prefix.clone(),
-                max_age: config.stream_max_age,
-                ..BusSettings::default()
-            },
-        )?;
-        let mut service = Service::builder(
-            ServiceSettings {
-                name: "ingest",
-                listen_addr: &config.listen_addr,
-                http_workers: config.http_workers,
-                otel: config.otel.as_ref(),
-                operator_tokens: config.tokens.clone(),
-            },
-            shutdown,
-        )?;
+        let bus = Bus::connect(config.redis_url.expose(), config.bus_settings())?;
+        let mut service = Service::builder(config.service_settings(), shutdown)?;
         let ingest_metrics = IngestMetrics::register(service.registry());
         let backlog = Backlog::new(&bus, Stream::Alerts, &BusMetrics::register(service.registry()));
         let admission =

@@ -37,9 +37,11 @@
 use crate::channels::email::SmtpSettings;
 use std::path::PathBuf;
 use std::time::Duration;
+use tocsin_bus::BusSettings;
 use tocsin_runtime::auth::{API_TOKEN, Tokens};
 use tocsin_runtime::traces::OtelSettings;
-use tocsin_runtime::{ConfigError, Env, Secret};
+use tocsin_runtime::{ConfigError, Env, Secret, ServiceSettings};
+use tocsin_storage::PoolSettings;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -96,6 +98,25 @@ pub struct DeliverySettings {
 }
 
 impl Config {
+    /// What the runtime's service builder takes from this config.
+    pub fn service_settings(&self) -> ServiceSettings<'_> {
+        ServiceSettings {
+            name: "notifier",
+            listen_addr: &self.listen_addr,
+            http_workers: self.http_workers,
+            otel: self.otel.as_ref(),
+            operator_tokens: self.operator_tokens.clone(),
+        }
+    }
+
+    pub fn bus_settings(&self) -> BusSettings {
+        BusSettings { prefix: self.stream_prefix.clone(), max_age: self.stream_max_age, ..BusSettings::default() }
+    }
+
+    pub fn pool_settings(&self) -> PoolSettings {
+        PoolSettings { max_connections: self.database_pool_size, ..PoolSettings::default() }
+    }
+
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         let routing = match (env.get("ROUTING_FILE"), env.get("SLACK_BOT_TOKEN"), env.get("SLACK_CHANNEL")) {
             (Some(path), _, _) => RoutingSource::File(PathBuf::from(path)),

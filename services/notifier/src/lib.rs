@@ -37,10 +37,9 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tocsin_bus::{Bus, BusMetrics, BusSettings, Consumer, ConsumerSettings, Stream};
+use tocsin_bus::{Bus, BusMetrics, Consumer, ConsumerSettings, Stream};
+use tocsin_runtime::Service;
 use tocsin_runtime::metrics::PoolGauges;
-use tocsin_runtime::{Service, ServiceSettings};
-use tocsin_storage::PoolSettings;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -72,28 +71,9 @@ impl Application {
             tracing::warn!("Slack messages carry buttons, but SLACK_SIGNING_SECRET is not set: clicks will be refused");
         }
 
-        let pool = tocsin_storage::connect(
-            config.database_url.expose(),
-            &PoolSettings { max_connections: config.database_pool_size, ..PoolSettings::default() },
-        )?;
-        let bus = Bus::connect(
-            config.redis_url.expose(),
-            BusSettings {
-                prefix: config.stream_prefix.clone(),
-                max_age: config.stream_max_age,
-                ..BusSettings::default()
-            },
-        )?;
-        let mut service = Service::builder(
-            ServiceSettings {
-                name: "notifier",
-                listen_addr: &config.listen_addr,
-                http_workers: config.http_workers,
-                otel: config.otel.as_ref(),
-                operator_tokens: config.operator_tokens.clone(),
-            },
-            shutdown,
-        )?;
+        let pool = tocsin_storage::connect(config.database_url.expose(), &config.pool_settings())?;
+        let bus = Bus::connect(config.redis_url.expose(), config.bus_settings())?;
+        let mut service = Service::builder(config.service_settings(), shutdown)?;
         let bus_metrics = BusMetrics::register(service.registry());
         let pool_gauges = PoolGauges::register(service.registry());
         let delivery_metrics = DeliveryMetrics::register(service.registry());
