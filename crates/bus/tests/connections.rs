@@ -5,21 +5,13 @@
 
 #![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
 
+mod support;
+
 use std::collections::HashSet;
 use std::time::Duration;
+use support::{Ping, settings};
 use tocsin_bus::{Bus, BusSettings, Envelope, Stream};
-use tocsin_domain::Message;
 use tocsin_testkit::{TestRedis, redis_connection};
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct Ping {
-    n: u32,
-}
-
-impl Message for Ping {
-    const TYPE: &'static str = "test.ping";
-    const SCHEMA_VERSION: u32 = 1;
-}
 
 /// Redis's clients as (id, addr) pairs, from CLIENT LIST.
 async fn clients(admin: &mut redis::aio::MultiplexedConnection) -> HashSet<(String, String)> {
@@ -37,7 +29,7 @@ async fn clients(admin: &mut redis::aio::MultiplexedConnection) -> HashSet<(Stri
 #[tokio::test]
 async fn a_connection_redis_closed_fails_at_most_once_and_is_then_replaced() {
     let redis = TestRedis::new();
-    let settings = BusSettings { prefix: redis.prefix.clone(), pool_size: 1, ..BusSettings::default() };
+    let settings = BusSettings { pool_size: 1, ..settings(&redis) };
     let bus = Bus::connect(&redis.url, settings).expect("Bus::connect");
 
     let mut admin = redis_connection(&redis.url).await;

@@ -5,51 +5,18 @@
 
 #![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tocsin_bus::{
-    Bus, BusMetrics, BusSettings, Consumer, ConsumerSettings, Delivery, Envelope, Handler, Settled, Stream,
-};
-use tocsin_domain::Message;
+use support::{GROUP, Ping, bus, bus_with, dead_letters, pings, reading, settings};
+use tocsin_bus::{Bus, BusMetrics, Consumer, Delivery, Handler, Settled, Stream};
 use tocsin_testkit::{TcpProxy, TestRedis, group_lag, redis_connection, server_address, through_port};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-struct Ping {
-    n: u32,
-}
-
-impl Message for Ping {
-    const TYPE: &'static str = "test.ping";
-    const SCHEMA_VERSION: u32 = 1;
-}
-
-const GROUP: &str = "testers";
-
-fn bus_at(url: &str, redis: &TestRedis) -> Bus {
-    Bus::connect(url, BusSettings { prefix: redis.prefix.clone(), ..BusSettings::default() }).expect("Bus::connect")
-}
-
 fn consumer(bus: &Bus, name: &str, visibility_ms: u64, max_deliveries: usize) -> Consumer<Ping> {
-    Consumer::new(
-        bus.clone(),
-        Stream::Alerts,
-        GROUP,
-        name,
-        ConsumerSettings {
-            batch_size: 100,
-            block: Duration::from_millis(100),
-            visibility_timeout: Duration::from_millis(visibility_ms),
-            max_deliveries,
-            ..ConsumerSettings::default()
-        },
-        BusMetrics::default(),
-    )
-}
-
-fn pings(range: std::ops::Range<u32>) -> Vec<Envelope<Ping>> {
-    range.map(|n| Envelope::new(Ping { n })).collect()
+    support::consumer(bus, name, reading(visibility_ms, max_deliveries), &BusMetrics::default())
 }
 
 /// What the test handler answers for an entry, given its number and how many batches the handler
@@ -130,18 +97,6 @@ async fn deliveries(redis: &TestRedis, bus: &Bus) -> Vec<usize> {
     pending.ids.iter().map(|entry| entry.times_delivered).collect()
 }
 
-async fn dead_letters(redis: &TestRedis, bus: &Bus) -> Vec<redis::streams::StreamId> {
-    let mut conn = redis_connection(&redis.url).await;
-    let dead: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(bus.dead_letter_key(Stream::Alerts))
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
-        .await
-        .unwrap_or_default();
-    dead.ids
-}
-
 async fn pending(redis: &TestRedis, bus: &Bus) -> Option<u64> {
     group_lag(&redis.url, &bus.key(Stream::Alerts), GROUP).await.1
 }
@@ -154,7 +109,7 @@ async fn all_settled(redis: &TestRedis, bus: &Bus) -> bool {
 #[tokio::test]
 async fn entries_are_handed_over_in_order_and_acknowledged_only_once_the_handler_returned() {
     let redis = TestRedis::new();
-    let bus = bus_at(&redis.url, &redis);
+    let bus = bus(&redis);
     let (entered, gate) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
     let mut handler = Scripted::new(|_, _| Answer::Ack);
     handler.gate = Some((entered.clone(), gate.clone()));
@@ -177,7 +132,7 @@ async fn entries_are_handed_over_in_order_and_acknowledged_only_once_the_handler
 #[tokio::test]
 async fn entries_to_retry_are_held_kept_alive_and_handed_back_without_counting_a_delivery() {
     let redis = TestRedis::new();
-    let bus = bus_at(&redis.url, &redis);
+    let bus = bus(&redis);
     // Retried through five batches, about a second: longer than the visibility timeout.
     let handler = Scripted::new(|_, call| if call <= 5 { Answer::Retry } else { Answer::Ack });
     let (seen, batches) = (handler.seen.clone(), handler.batches.clone());
@@ -207,7 +162,7 @@ async fn entries_to_retry_are_held_kept_alive_and_handed_back_without_counting_a
 #[tokio::test]
 async fn an_entry_the_handler_gives_up_on_is_dead_lettered_at_once_with_its_reason() {
     let redis = TestRedis::new();
-    let bus = bus_at(&redis.url, &redis);
+    let bus = bus(&redis);
     let handler = Scripted::new(|n, _| if n == 2 { Answer::DeadLetter } else { Answer::Ack });
     let seen = handler.seen.clone();
     let shutdown = CancellationToken::new();
@@ -230,7 +185,7 @@ async fn an_entry_the_handler_gives_up_on_is_dead_lettered_at_once_with_its_reas
 #[tokio::test]
 async fn an_entry_left_unsettled_comes_back_and_is_dead_lettered_after_its_last_delivery() {
     let redis = TestRedis::new();
-    let bus = bus_at(&redis.url, &redis);
+    let bus = bus(&redis);
     let handler = Scripted::new(|n, _| if n == 1 { Answer::Leave } else { Answer::Ack });
     let seen = handler.seen.clone();
     let shutdown = CancellationToken::new();
@@ -257,7 +212,7 @@ async fn an_entry_left_unsettled_comes_back_and_is_dead_lettered_after_its_last_
 #[tokio::test]
 async fn shutdown_finishes_and_acknowledges_the_batch_in_hand() {
     let redis = TestRedis::new();
-    let bus = bus_at(&redis.url, &redis);
+    let bus = bus(&redis);
     let (entered, gate) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
     let mut handler = Scripted::new(|_, _| Answer::Ack);
     handler.gate = Some((entered.clone(), gate.clone()));
@@ -279,7 +234,7 @@ async fn shutdown_finishes_and_acknowledges_the_batch_in_hand() {
 #[tokio::test]
 async fn shutdown_while_waiting_out_an_outage_leaves_the_held_entries_pending() {
     let redis = TestRedis::new();
-    let bus = bus_at(&redis.url, &redis);
+    let bus = bus(&redis);
     let handler = Scripted::new(|_, _| Answer::Retry);
     let batches = handler.batches.clone();
     let shutdown = CancellationToken::new();
@@ -298,9 +253,9 @@ async fn shutdown_while_waiting_out_an_outage_leaves_the_held_entries_pending() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_redis_is_away_the_loop_waits_and_picks_up_by_itself_when_it_is_back() {
     let redis = TestRedis::new();
-    let direct = bus_at(&redis.url, &redis);
+    let direct = bus(&redis);
     let proxy = TcpProxy::start(server_address(&redis.url)).await;
-    let proxied = bus_at(&through_port(&redis.url, proxy.port), &redis);
+    let proxied = bus_with(&through_port(&redis.url, proxy.port), settings(&redis));
     let handler = Scripted::new(|_, _| Answer::Ack);
     let seen = handler.seen.clone();
     let shutdown = CancellationToken::new();

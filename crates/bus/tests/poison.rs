@@ -2,66 +2,23 @@
 //! well as by count, on new reads and on reclaims alike, and an entry that always fails reaches the
 //! dead-letter stream after its last delivery while the entries behind it are handled.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
-use tocsin_bus::{Bus, BusMetrics, BusSettings, Consumer, ConsumerSettings, Delivery, Envelope, Stream};
-use tocsin_domain::Message;
-use tocsin_testkit::{TestRedis, group_lag, redis_connection};
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-struct Blob {
-    n: u32,
-    padding: String,
-}
-
-impl Message for Blob {
-    const TYPE: &'static str = "test.blob";
-    const SCHEMA_VERSION: u32 = 1;
-}
-
-const KIB: usize = 1024;
-const GROUP: &str = "testers";
-
-fn bus(redis: &TestRedis) -> Bus {
-    Bus::connect(&redis.url, BusSettings { prefix: redis.prefix.clone(), ..BusSettings::default() })
-        .expect("Bus::connect")
-}
+use support::{Blob, GROUP, KIB, ack_all, blob, bus, dead_letters, entry_bytes, reading};
+use tocsin_bus::{Bus, BusMetrics, Consumer, ConsumerSettings, Delivery, Envelope, Stream};
+use tocsin_testkit::{TestRedis, group_lag};
 
 fn consumer(bus: &Bus, name: &str, visibility_ms: u64, max_deliveries: usize, budget: usize) -> Consumer<Blob> {
-    Consumer::new(
-        bus.clone(),
-        Stream::Alerts,
-        GROUP,
-        name,
-        ConsumerSettings {
-            batch_size: 100,
-            block: Duration::from_millis(100),
-            visibility_timeout: Duration::from_millis(visibility_ms),
-            max_deliveries,
-            max_batch_bytes: budget,
-        },
-        BusMetrics::default(),
-    )
-}
-
-fn blob(n: u32, bytes: usize) -> Envelope<Blob> {
-    Envelope::new(Blob { n, padding: "x".repeat(bytes) })
-}
-
-/// The bytes an entry takes on the stream: its one field's name and the envelope's JSON.
-fn entry_bytes(delivery: &Delivery<Blob>) -> usize {
-    "envelope".len() + serde_json::to_string(&delivery.envelope).map_or(0, |json| json.len())
+    let settings = ConsumerSettings { max_batch_bytes: budget, ..reading(visibility_ms, max_deliveries) };
+    support::consumer(bus, name, settings, &BusMetrics::default())
 }
 
 fn assert_within(batch: &[Delivery<Blob>], budget: usize) {
     let bytes: usize = batch.iter().map(entry_bytes).sum();
     let numbers: Vec<u32> = batch.iter().map(|d| d.envelope.payload.n).collect();
     assert!(batch.len() == 1 || bytes <= budget, "a batch of {bytes} bytes over the {budget}-byte budget: {numbers:?}");
-}
-
-async fn ack_all(consumer: &Consumer<Blob>, batch: &[Delivery<Blob>]) {
-    let ids: Vec<String> = batch.iter().map(|d| d.entry_id.clone()).collect();
-    consumer.ack(&ids).await.expect("ack");
 }
 
 #[tokio::test]
@@ -143,25 +100,17 @@ async fn a_poison_entry_is_dead_lettered_after_its_last_delivery_and_the_rest_go
     let mut handled = BTreeSet::new();
     let mut poison_deliveries = 0;
     let mut later_published = false;
-    let dead_letter_key = bus.dead_letter_key(Stream::Alerts);
-    let mut conn = redis_connection(&redis.url).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let dead: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg(&dead_letter_key)
-            .arg("-")
-            .arg("+")
-            .query_async(&mut conn)
-            .await
-            .unwrap_or_default();
-        if !dead.ids.is_empty() && !later_published {
+        let dead = dead_letters(&redis, &bus).await;
+        if !dead.is_empty() && !later_published {
             // Written after the poison entry was given up on: the pipeline goes on by itself.
             bus.publish(Stream::Alerts, &[blob(10, 100)]).await.expect("publish");
             later_published = true;
         }
         if later_published && handled.len() == 10 {
-            assert_eq!(dead.ids.len(), 1, "only the poison entry is dead-lettered");
-            let entry = &dead.ids[0];
+            assert_eq!(dead.len(), 1, "only the poison entry is dead-lettered");
+            let entry = &dead[0];
             assert_eq!(
                 entry.get::<String>("reason").as_deref(),
                 Some("delivered 3 times without being acknowledged (MAX_DELIVERIES is 3)")

@@ -5,69 +5,26 @@
 
 #![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
 
+mod support;
+
 use prometheus_client::registry::Registry;
 use std::time::{Duration, Instant};
-use tocsin_bus::{
-    Bus, BusMetrics, BusSettings, Consumer, ConsumerSettings, Delivery, Envelope, LARGE_ENTRY_BYTES, Stream,
-};
-use tocsin_domain::Message;
+use support::{Blob, KIB, ack_all, blob, blobs, bus_with, entry_bytes, numbers, settings};
+use tocsin_bus::{Bus, BusMetrics, BusSettings, Consumer, ConsumerSettings, LARGE_ENTRY_BYTES, Stream};
 use tocsin_testkit::{TestRedis, redis_connection};
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-struct Blob {
-    n: u32,
-    padding: String,
-}
-
-impl Message for Blob {
-    const TYPE: &'static str = "test.blob";
-    const SCHEMA_VERSION: u32 = 1;
-}
-
-const KIB: usize = 1024;
-const GROUP: &str = "testers";
-
 fn bus(redis: &TestRedis, pool_size: usize) -> Bus {
-    Bus::connect(&redis.url, BusSettings { prefix: redis.prefix.clone(), pool_size, ..BusSettings::default() })
-        .expect("Bus::connect")
+    bus_with(&redis.url, BusSettings { pool_size, ..settings(redis) })
 }
 
 fn consumer(bus: &Bus, batch_size: usize, budget: usize, metrics: &BusMetrics) -> Consumer<Blob> {
-    Consumer::new(
-        bus.clone(),
-        Stream::Alerts,
-        GROUP,
-        "a",
-        ConsumerSettings {
-            batch_size,
-            block: Duration::from_millis(50),
-            max_batch_bytes: budget,
-            ..ConsumerSettings::default()
-        },
-        metrics.clone(),
-    )
-}
-
-fn blob(n: u32, bytes: usize) -> Envelope<Blob> {
-    Envelope::new(Blob { n, padding: "x".repeat(bytes) })
-}
-
-fn blobs(range: std::ops::Range<u32>, bytes: usize) -> Vec<Envelope<Blob>> {
-    range.map(|n| blob(n, bytes)).collect()
-}
-
-fn numbers(batch: &[Delivery<Blob>]) -> Vec<u32> {
-    batch.iter().map(|d| d.envelope.payload.n).collect()
-}
-
-/// The bytes an entry takes on the stream: its one field's name and the envelope's JSON.
-fn entry_bytes(delivery: &Delivery<Blob>) -> usize {
-    "envelope".len() + serde_json::to_string(&delivery.envelope).map_or(0, |json| json.len())
-}
-
-async fn ack_all(consumer: &Consumer<Blob>, batch: &[Delivery<Blob>]) {
-    let ids: Vec<String> = batch.iter().map(|d| d.entry_id.clone()).collect();
-    consumer.ack(&ids).await.expect("ack");
+    let settings = ConsumerSettings {
+        batch_size,
+        block: Duration::from_millis(50),
+        max_batch_bytes: budget,
+        ..ConsumerSettings::default()
+    };
+    support::consumer(bus, "a", settings, metrics)
 }
 
 /// `(plain, sized)` reads counted for the test's alerts stream.

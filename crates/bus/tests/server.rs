@@ -1,27 +1,18 @@
 //! The server check against the real Redis: it is recent enough for the bus, so the check passes
 //! and the background work goes on to trimming; and a Redis that does not answer yet stops nothing.
 
+mod support;
+
 use std::time::{Duration, Instant};
+use support::{Ping, settings};
 use tocsin_bus::{Bus, BusSettings, Envelope, MIN_REDIS_VERSION, Stream};
-use tocsin_domain::Message;
 use tocsin_testkit::TestRedis;
 use tokio_util::sync::CancellationToken;
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct Ping {
-    n: u32,
-}
-
-impl Message for Ping {
-    const TYPE: &'static str = "test.ping";
-    const SCHEMA_VERSION: u32 = 1;
-}
 
 #[tokio::test]
 async fn the_test_redis_passes_the_check_and_the_background_work_goes_on_to_trimming() {
     let redis = TestRedis::new();
-    let settings =
-        BusSettings { prefix: redis.prefix.clone(), max_age: Duration::from_millis(10), ..BusSettings::default() };
+    let settings = BusSettings { max_age: Duration::from_millis(10), ..settings(&redis) };
     let bus = Bus::connect(&redis.url, settings).expect("Bus::connect");
     let version = bus.server_version().await.expect("server version");
     assert!(version.is_some_and(|version| version >= MIN_REDIS_VERSION), "{version:?}");

@@ -1,54 +1,24 @@
 //! The bus against a real Redis: delivery, acknowledgement, reclaim after the visibility timeout,
 //! keep-alive, dead letters, trimming behind the consumer groups and the backlog.
 
+mod support;
+
 use prometheus_client::registry::Registry;
 use std::time::Duration;
-use tocsin_bus::{Bus, BusMetrics, BusSettings, Consumer, ConsumerSettings, Envelope, Stream};
-use tocsin_domain::Message;
+use support::{GROUP, Ping, bus_with, dead_letters, numbers, pings, reading, settings};
+use tocsin_bus::{Bus, BusMetrics, BusSettings, Consumer, ConsumerSettings, Stream};
 use tocsin_testkit::{TestRedis, group_lag, redis_connection};
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-struct Ping {
-    n: u32,
-}
-
-impl Message for Ping {
-    const TYPE: &'static str = "test.ping";
-    const SCHEMA_VERSION: u32 = 2;
-}
-
 fn bus(redis: &TestRedis, max_age: Duration) -> Bus {
-    Bus::connect(&redis.url, BusSettings { prefix: redis.prefix.clone(), max_age, ..BusSettings::default() })
-        .expect("Bus::connect")
+    bus_with(&redis.url, BusSettings { max_age, ..settings(redis) })
 }
 
 fn consumer(bus: &Bus, name: &str, visibility_ms: u64, max_deliveries: usize, metrics: &BusMetrics) -> Consumer<Ping> {
-    Consumer::new(
-        bus.clone(),
-        Stream::Alerts,
-        "testers",
-        name,
-        ConsumerSettings {
-            batch_size: 100,
-            block: Duration::from_millis(100),
-            visibility_timeout: Duration::from_millis(visibility_ms),
-            max_deliveries,
-            ..ConsumerSettings::default()
-        },
-        metrics.clone(),
-    )
-}
-
-fn pings(range: std::ops::Range<u32>) -> Vec<Envelope<Ping>> {
-    range.map(|n| Envelope::new(Ping { n })).collect()
-}
-
-fn numbers(batch: &[tocsin_bus::Delivery<Ping>]) -> Vec<u32> {
-    batch.iter().map(|d| d.envelope.payload.n).collect()
+    support::consumer(bus, name, reading(visibility_ms, max_deliveries), metrics)
 }
 
 async fn pending(redis: &TestRedis) -> Option<u64> {
-    group_lag(&redis.url, &tocsin_bus::stream_key(&redis.prefix, "alerts"), "testers").await.1
+    group_lag(&redis.url, &tocsin_bus::stream_key(&redis.prefix, "alerts"), GROUP).await.1
 }
 
 #[tokio::test]
@@ -133,16 +103,9 @@ async fn entries_delivered_too_often_go_to_the_dead_letter_stream() {
     assert!(a.next_batch().await.unwrap_or_default().is_empty(), "a third delivery is refused");
 
     assert_eq!(pending(&redis).await, Some(0), "dead-lettered entries are acknowledged");
-    let mut conn = redis_connection(&redis.url).await;
-    let dead: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(bus.dead_letter_key(Stream::Alerts))
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
-        .await
-        .unwrap_or_default();
-    assert_eq!(dead.ids.len(), 1);
-    let entry = &dead.ids[0];
+    let dead = dead_letters(&redis, &bus).await;
+    assert_eq!(dead.len(), 1);
+    let entry = &dead[0];
     assert_eq!(
         entry.get::<String>("reason").as_deref(),
         Some("delivered 2 times without being acknowledged (MAX_DELIVERIES is 2)")
@@ -182,14 +145,8 @@ async fn undecodable_entries_are_dead_lettered_at_once() {
     }
     bus.publish(Stream::Alerts, &pings(9..10)).await.expect("publish");
     assert_eq!(numbers(&reader.next_batch().await.unwrap_or_default()), [9], "only the good entry is handed out");
-    let dead: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(bus.dead_letter_key(Stream::Alerts))
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
-        .await
-        .unwrap_or_default();
-    let reasons: Vec<String> = dead.ids.iter().filter_map(|e| e.get::<String>("reason")).collect();
+    let dead = dead_letters(&redis, &bus).await;
+    let reasons: Vec<String> = dead.iter().filter_map(|e| e.get::<String>("reason")).collect();
     assert_eq!(reasons.len(), 3, "{reasons:?}");
     assert!(reasons[0].starts_with("not an envelope"));
     assert!(

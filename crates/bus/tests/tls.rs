@@ -3,20 +3,12 @@
 //! made for the checkout, so the URL ends in `#insecure` (encryption without verification), which
 //! is for development servers only.
 
+mod support;
+
 use std::time::Duration;
-use tocsin_bus::{Bus, BusMetrics, BusSettings, Consumer, ConsumerSettings, Envelope, Stream};
-use tocsin_domain::Message;
+use support::{Ping, settings};
+use tocsin_bus::{BusMetrics, Consumer, ConsumerSettings, Envelope, Stream};
 use tocsin_testkit::TestRedis;
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-struct Ping {
-    n: u32,
-}
-
-impl Message for Ping {
-    const TYPE: &'static str = "test.ping";
-    const SCHEMA_VERSION: u32 = 1;
-}
 
 #[tokio::test]
 async fn the_bus_works_over_tls() {
@@ -24,8 +16,7 @@ async fn the_bus_works_over_tls() {
         panic!("TOCSIN_TEST_REDIS_TLS_URL is not set: run `make test`, or point it at a rediss:// server of yours")
     });
     let redis = TestRedis::new();
-    let bus = Bus::connect(&url, BusSettings { prefix: redis.prefix.clone(), ..BusSettings::default() })
-        .expect("Bus::connect");
+    let bus = support::bus_with(&url, settings(&redis));
     bus.ping().await.expect("PING over TLS");
     let consumer = Consumer::<Ping>::new(
         bus.clone(),
