@@ -52,6 +52,20 @@ impl Notifier {
         Notifier { url, shutdown, task: tokio::spawn(app.run_until_stopped()) }
     }
 
+    /// A notifier posting to `channel` through the fake Slack API, with `extra` on top.
+    async fn posting_to_slack(
+        db: &TestDatabase,
+        redis: &TestRedis,
+        slack: &FakeApi,
+        channel: &str,
+        extra: &[(&str, &str)],
+    ) -> Notifier {
+        let api = format!("{}/api", slack.url);
+        let mut env = vec![("SLACK_BOT_TOKEN", BOT_TOKEN), ("SLACK_CHANNEL", channel), ("SLACK_API_URL", api.as_str())];
+        env.extend_from_slice(extra);
+        Notifier::start(db, redis, &env).await
+    }
+
     async fn stop(self) {
         self.shutdown.cancel();
         match tokio::time::timeout(Duration::from_secs(20), self.task).await {
@@ -149,13 +163,7 @@ async fn an_incident_is_one_message_updated_in_place_with_its_steps_in_the_threa
     let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
     slack.respond("POST", "/api/chat.postMessage", slack_ok("C0PAYMENTS", "1764201234.000100"));
     slack.respond("POST", "/api/chat.update", slack_ok("C0PAYMENTS", "1764201234.000100"));
-    let api = format!("{}/api", slack.url);
-    let notifier = Notifier::start(
-        &db,
-        &redis,
-        &[("SLACK_BOT_TOKEN", BOT_TOKEN), ("SLACK_CHANNEL", "#payments-oncall"), ("SLACK_API_URL", &api)],
-    )
-    .await;
+    let notifier = Notifier::posting_to_slack(&db, &redis, &slack, "#payments-oncall", &[]).await;
     let bus = bus(&redis);
     let id = Uuid::now_v7();
 
@@ -232,20 +240,18 @@ async fn a_restart_or_a_redelivered_event_never_posts_twice() {
     let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
     slack.respond("POST", "/api/chat.postMessage", slack_ok("C0PAYMENTS", "1764201234.000100"));
     slack.respond("POST", "/api/chat.update", slack_ok("C0PAYMENTS", "1764201234.000100"));
-    let api = format!("{}/api", slack.url);
-    let env = [("SLACK_BOT_TOKEN", BOT_TOKEN), ("SLACK_CHANNEL", "#payments-oncall"), ("SLACK_API_URL", api.as_str())];
     let bus = bus(&redis);
     let id = Uuid::now_v7();
     let opened = event(EventKind::Opened, incident(id, IncidentStatus::Open, 1), "alertmanager");
 
-    let first = Notifier::start(&db, &redis, &env).await;
+    let first = Notifier::posting_to_slack(&db, &redis, &slack, "#payments-oncall", &[]).await;
     // The same event twice, as a redelivery after a crash would bring it.
     publish(&bus, std::slice::from_ref(&opened)).await;
     publish(&bus, std::slice::from_ref(&opened)).await;
     slack.wait_for(1, Duration::from_secs(20)).await;
     first.stop().await;
 
-    let second = Notifier::start(&db, &redis, &env).await;
+    let second = Notifier::posting_to_slack(&db, &redis, &slack, "#payments-oncall", &[]).await;
     publish(&bus, std::slice::from_ref(&opened)).await;
     publish(&bus, &[event(EventKind::Acknowledged, incident(id, IncidentStatus::Acknowledged, 2), "ana@example.com")])
         .await;
@@ -274,18 +280,8 @@ async fn a_restart_or_a_redelivered_event_never_posts_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_are_honoured_and_failures_retried_or_dead_lettered() {
     let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
-    let api = format!("{}/api", slack.url);
-    let notifier = Notifier::start(
-        &db,
-        &redis,
-        &[
-            ("SLACK_BOT_TOKEN", BOT_TOKEN),
-            ("SLACK_CHANNEL", "#payments-oncall"),
-            ("SLACK_API_URL", &api),
-            ("DELIVERY_MAX_ATTEMPTS", "3"),
-        ],
-    )
-    .await;
+    let notifier =
+        Notifier::posting_to_slack(&db, &redis, &slack, "#payments-oncall", &[("DELIVERY_MAX_ATTEMPTS", "3")]).await;
     let bus = bus(&redis);
 
     // 429 with Retry-After: 1, then a 503, then success: three attempts, the second one a second
@@ -674,17 +670,12 @@ async fn clicks_are_taken_only_from_allowed_workspaces_and_user_groups() {
         }
     });
     slack.respond("POST", "/actions/T0ACME/1/abc", Reply::json(200, json!({"ok": true})));
-    let api = format!("{}/api", slack.url);
-    let notifier = Notifier::start(
+    let notifier = Notifier::posting_to_slack(
         &db,
         &redis,
-        &[
-            ("SLACK_BOT_TOKEN", BOT_TOKEN),
-            ("SLACK_CHANNEL", "#payments-oncall"),
-            ("SLACK_API_URL", &api),
-            ("SLACK_ALLOWED_TEAMS", "T0ACME, T0ACMEEU"),
-            ("SLACK_ALLOWED_USER_GROUPS", "S0ONCALL"),
-        ],
+        &slack,
+        "#payments-oncall",
+        &[("SLACK_ALLOWED_TEAMS", "T0ACME, T0ACMEEU"), ("SLACK_ALLOWED_USER_GROUPS", "S0ONCALL")],
     )
     .await;
     let response_url = format!("{}/actions/T0ACME/1/abc", slack.url);
@@ -758,16 +749,12 @@ async fn a_click_whose_user_groups_slack_cannot_tell_is_refused() {
         Reply::json(200, json!({"ok": false, "error": "missing_scope"})),
     );
     slack.respond("POST", "/actions/T0/1/abc", Reply::json(200, json!({"ok": true})));
-    let api = format!("{}/api", slack.url);
-    let notifier = Notifier::start(
+    let notifier = Notifier::posting_to_slack(
         &db,
         &redis,
-        &[
-            ("SLACK_BOT_TOKEN", BOT_TOKEN),
-            ("SLACK_CHANNEL", "#payments-oncall"),
-            ("SLACK_API_URL", &api),
-            ("SLACK_ALLOWED_USER_GROUPS", "S0ONCALL"),
-        ],
+        &slack,
+        "#payments-oncall",
+        &[("SLACK_ALLOWED_USER_GROUPS", "S0ONCALL")],
     )
     .await;
     let body =
@@ -843,18 +830,7 @@ fn posts(slack: &FakeApi) -> Vec<Value> {
 async fn a_post_slack_took_whose_answer_was_lost_is_found_in_the_channel_not_posted_again() {
     let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
     let kept = keeping_channel(&slack, "C0PAYMENTS", &[1, 2]);
-    let api = format!("{}/api", slack.url);
-    let notifier = Notifier::start(
-        &db,
-        &redis,
-        &[
-            ("SLACK_BOT_TOKEN", BOT_TOKEN),
-            ("SLACK_CHANNEL", "C0PAYMENTS"),
-            ("SLACK_API_URL", &api),
-            ("DELIVERY_TIMEOUT", "1s"),
-        ],
-    )
-    .await;
+    let notifier = Notifier::posting_to_slack(&db, &redis, &slack, "C0PAYMENTS", &[("DELIVERY_TIMEOUT", "1s")]).await;
     let bus = bus(&redis);
     let id = Uuid::now_v7();
     let opened = event(EventKind::Opened, incident(id, IncidentStatus::Open, 1), "alertmanager");
@@ -940,13 +916,7 @@ async fn deliveries_left_by_a_dead_replica_are_looked_for_before_they_are_posted
             "delivery_id": dead_replicas_post.id, "event_id": dead_replicas_post.event_id.to_string(), "incident_id": posted.to_string()}}
     }));
 
-    let api = format!("{}/api", slack.url);
-    let notifier = Notifier::start(
-        &db,
-        &redis,
-        &[("SLACK_BOT_TOKEN", BOT_TOKEN), ("SLACK_CHANNEL", "C0PAYMENTS"), ("SLACK_API_URL", &api)],
-    )
-    .await;
+    let notifier = Notifier::posting_to_slack(&db, &redis, &slack, "C0PAYMENTS", &[]).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while deliveries(&notifier, "sent").await < 2.0 {
         assert!(tokio::time::Instant::now() < deadline, "both deliveries should be settled: {:?}", slack.requests());
