@@ -263,6 +263,26 @@ impl Stack {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// The body of a plain GET of `url` (any service's `/metrics` or `/openapi.json`); empty when
+    /// there is none.
+    pub async fn text_at(&self, url: &str) -> String {
+        let response = self.http.get(url).send().await.unwrap_or_else(|error| panic!("GET {url}: {error}"));
+        response.text().await.unwrap_or_default()
+    }
+
+    /// The JSON body of a plain GET of `url`; null when there is none.
+    pub async fn json_at(&self, url: &str) -> Value {
+        let response = self.http.get(url).send().await.unwrap_or_else(|error| panic!("GET {url}: {error}"));
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    /// Sends the webhook fixtures `names` in turn, each fired at `at`.
+    pub async fn send_fixtures(&self, names: &[&str], at: OffsetDateTime) {
+        for name in names {
+            self.send(&webhook(name, at)).await;
+        }
+    }
+
     /// The incident list for `query` (`?status=open`), once `until` holds for it; panics with the
     /// last answer after 45 seconds (a loaded CI machine runs Prometheus and Alertmanager slowly).
     pub async fn incidents_when(&self, query: &str, until: impl Fn(&[Value]) -> bool) -> Vec<Value> {
@@ -424,6 +444,16 @@ impl Notifier {
 }
 
 /// A captured webhook (`testdata/alertmanager/raw/NAME`) as if Alertmanager sent it `now`.
+/// Fixtures whose alerts differ in service and key: each opens an incident of its own.
+pub const DISTINCT_KEYS: [&str; 6] = [
+    "firing-single.json",
+    "unicode.json",
+    "no-service-label.json",
+    "truncated.json",
+    "ungrouped.json",
+    "ungrouped-2.json",
+];
+
 pub fn webhook(name: &str, now: OffsetDateTime) -> Value {
     tocsin_loadgen::replay::rebase(capture(name), now)
 }

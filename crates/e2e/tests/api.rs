@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use std::time::Duration;
 use time::OffsetDateTime;
-use tocsin_e2e::{API_TOKEN, Stack, StackOptions, webhook};
+use tocsin_e2e::{API_TOKEN, DISTINCT_KEYS, Stack, StackOptions, webhook};
 
 fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
@@ -190,17 +190,8 @@ async fn an_action_times_out_with_504_when_incident_core_is_not_there() {
 async fn filters_and_pages_walk_every_incident_once() {
     let stack = Stack::start().await;
     let at = now();
-    for name in [
-        "firing-single.json",
-        "unicode.json",
-        "no-service-label.json",
-        "truncated.json",
-        "ungrouped.json",
-        "ungrouped-2.json",
-        "resolved-all-at-once.json",
-    ] {
-        stack.send(&webhook(name, at)).await;
-    }
+    stack.send_fixtures(&DISTINCT_KEYS, at).await;
+    stack.send_fixtures(&["resolved-all-at-once.json"], at).await;
     let all = stack.settled_incidents().await;
     assert_eq!(all.len(), 7);
 
@@ -375,14 +366,7 @@ async fn the_api_needs_the_token_and_documents_itself() {
     let right = client.get(&url).bearer_auth(API_TOKEN).send().await.expect("sending the request");
     assert_eq!(right.status().as_u16(), 200);
 
-    let spec: Value = client
-        .get(format!("{}/openapi.json", stack.query_url))
-        .send()
-        .await
-        .expect("sending the request")
-        .json()
-        .await
-        .unwrap_or_default();
+    let spec: Value = stack.json_at(&format!("{}/openapi.json", stack.query_url)).await;
     assert!(spec["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "{spec}");
     for path in [
         "/incidents",
@@ -396,14 +380,7 @@ async fn the_api_needs_the_token_and_documents_itself() {
         assert!(spec["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
     }
     assert!(spec["components"]["schemas"].get("Incident").is_some());
-    let ingest_spec: Value = client
-        .get(format!("{}/openapi.json", stack.ingest_url))
-        .send()
-        .await
-        .expect("sending the request")
-        .json()
-        .await
-        .unwrap_or_default();
+    let ingest_spec: Value = stack.json_at(&format!("{}/openapi.json", stack.ingest_url)).await;
     let webhook = &ingest_spec["paths"]["/alerts"]["post"]["requestBody"]["content"]["application/json"]["schema"];
     assert_eq!(webhook["$ref"], "#/components/schemas/WebhookPayload", "{ingest_spec}");
     for document in [&spec, &ingest_spec] {

@@ -35,15 +35,7 @@ async fn promtool_finds_nothing_to_complain_about() {
     assert_eq!(status, 400);
 
     for url in [&stack.ingest_url, &stack.core_urls[0], &stack.query_url, &stack.notifier_url] {
-        let text = stack
-            .http
-            .get(format!("{url}/metrics"))
-            .send()
-            .await
-            .expect("sending the request")
-            .text()
-            .await
-            .unwrap_or_default();
+        let text = stack.text_at(&format!("{url}/metrics")).await;
         let (clean, said) = promtool_check(&text).await;
         assert!(clean, "promtool check metrics on {url}/metrics:\n{said}\n--- exposition ---\n{text}");
     }
@@ -51,15 +43,7 @@ async fn promtool_finds_nothing_to_complain_about() {
 }
 
 async fn core_metrics(stack: &Stack) -> String {
-    stack
-        .http
-        .get(format!("{}/metrics", stack.core_urls[0]))
-        .send()
-        .await
-        .expect("sending the request")
-        .text()
-        .await
-        .unwrap_or_default()
+    stack.text_at(&format!("{}/metrics", stack.core_urls[0])).await
 }
 
 /// The value of the sample whose line starts with `prefix` (name and labels).

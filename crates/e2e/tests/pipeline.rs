@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use tocsin_e2e::{Stack, StackOptions, capture, webhook, webhooks};
+use tocsin_e2e::{DISTINCT_KEYS, Stack, StackOptions, capture, webhook, webhooks};
 use tocsin_incident_core::incidents::IntakeSettings;
 
 fn now() -> OffsetDateTime {
@@ -79,16 +79,7 @@ async fn resends_are_deduplicated_and_a_group_correlates_into_one_incident() {
 async fn different_keys_open_different_incidents_with_documented_defaults() {
     let stack = Stack::start().await;
     let at = now();
-    for name in [
-        "firing-single.json",
-        "unicode.json",
-        "no-service-label.json",
-        "truncated.json",
-        "ungrouped.json",
-        "ungrouped-2.json",
-    ] {
-        stack.send(&webhook(name, at)).await;
-    }
+    stack.send_fixtures(&DISTINCT_KEYS, at).await;
     let incidents = stack.settled_incidents().await;
     let by_service = |service: &str| incidents.iter().find(|i| i["service"] == service).cloned().unwrap_or_default();
 

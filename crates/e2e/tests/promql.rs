@@ -165,15 +165,7 @@ async fn every_rule_and_dashboard_expression_runs_against_the_running_stack() {
     tokio::time::sleep(Duration::from_secs(6)).await;
 
     // Every rule evaluated cleanly; every recording rule produced series.
-    let rules: Value = stack
-        .http
-        .get(format!("{api}/rules"))
-        .send()
-        .await
-        .expect("sending the request")
-        .json()
-        .await
-        .unwrap_or_default();
+    let rules: Value = stack.json_at(&format!("{api}/rules")).await;
     let mut problems = Vec::new();
     let mut recording = Vec::new();
     for group in rules["data"]["groups"].as_array().into_iter().flatten() {

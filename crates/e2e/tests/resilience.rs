@@ -12,15 +12,7 @@ fn now() -> OffsetDateTime {
 }
 
 async fn core_metric(stack: &Stack, name: &str) -> f64 {
-    let text = stack
-        .http
-        .get(format!("{}/metrics", stack.core_urls[0]))
-        .send()
-        .await
-        .expect("sending the request")
-        .text()
-        .await
-        .unwrap_or_default();
+    let text = stack.text_at(&format!("{}/metrics", stack.core_urls[0])).await;
     text.lines()
         .find(|line| line.starts_with(name))
         .and_then(|line| line.rsplit(' ').next())
