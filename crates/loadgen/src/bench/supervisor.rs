@@ -96,12 +96,8 @@ impl Stack {
         for mut service in self.services {
             if let Some(pid) = service.child.id() {
                 peaks.record(service.program, sampling::peak_rss_kb(pid));
-                // SIGTERM, so that each service shuts down as it would in production.
-                let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
             }
-            if tokio::time::timeout(Duration::from_secs(20), service.child.wait()).await.is_err() {
-                let _ = service.child.kill().await;
-            }
+            terminate(&mut service.child).await;
         }
     }
 }
@@ -136,7 +132,8 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-async fn wait_ready(http: &reqwest::Client, addr: &str) -> anyhow::Result<()> {
+/// Waits up to 30 s for the service at `addr` (`host:port`) to answer `/ready` with a success.
+pub async fn wait_ready(http: &reqwest::Client, addr: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if let Ok(response) = http.get(format!("http://{addr}/ready")).send().await
@@ -147,6 +144,17 @@ async fn wait_ready(http: &reqwest::Client, addr: &str) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!("{addr} did not become ready")
+}
+
+/// Stops a service with SIGTERM, so that it shuts down as it would in production; kills it if it
+/// is still running 20 s later.
+pub async fn terminate(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+    }
+    if tokio::time::timeout(Duration::from_secs(20), child.wait()).await.is_err() {
+        let _ = child.kill().await;
+    }
 }
 
 #[cfg(test)]

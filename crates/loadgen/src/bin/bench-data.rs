@@ -21,9 +21,10 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tocsin_loadgen::bench::supervisor::{terminate, wait_ready};
 use tocsin_loadgen::year::{self, Incident, Shape};
 use tocsin_storage::reads::{Cursor, EntryCursor, EntryList};
 use tokio::process::{Child, Command};
@@ -132,7 +133,7 @@ async fn main() -> anyhow::Result<()> {
     let samples = Samples::read(&db, args.storm_alerts).await?;
     let mut query = spawn_query(&args)?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build()?;
-    wait_ready(&http, &args.listen).await?;
+    wait_ready(&http, &args.listen).await.context("tocsin-query")?;
 
     let now = OffsetDateTime::now_utc();
     let mut worst = (0.0, String::new());
@@ -173,7 +174,7 @@ async fn main() -> anyhow::Result<()> {
     if args.explain {
         explain(&db, &samples, now).await?;
     }
-    stop(&mut query).await;
+    terminate(&mut query).await;
     println!(
         "bench-data: incidents={} alerts={} worst_api_p99_ms={:.1} worst_scenario={} first_render_ms={first_render}",
         facts.incidents,
@@ -606,28 +607,6 @@ fn spawn_query(args: &Args) -> anyhow::Result<Child> {
         command.env("WEB_ROOT", web_root);
     }
     command.spawn().with_context(|| format!("starting tocsin-query from {}", args.bin_dir))
-}
-
-async fn wait_ready(http: &reqwest::Client, addr: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(response) = http.get(format!("http://{addr}/ready")).send().await
-            && response.status().is_success()
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("query at {addr} did not become ready")
-}
-
-async fn stop(child: &mut Child) {
-    if let Some(pid) = child.id() {
-        let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
-    }
-    if tokio::time::timeout(Duration::from_secs(20), child.wait()).await.is_err() {
-        let _ = child.kill().await;
-    }
 }
 
 /// Sends every request from `clients` clients at once, each taking the next request as soon
