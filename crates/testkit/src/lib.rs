@@ -6,11 +6,14 @@
 //! - [`TestRedis`]: a key prefix of its own per test, deleted afterwards.
 //! - [`fixture`]: the Alertmanager payloads captured from a real Alertmanager 0.25.
 //! - [`FakeApi`]: a local HTTP server standing in for Slack, Teams or GitHub, recording requests.
+//! - [`open_incident`]: the incident the harnesses start from, a test changing what it is about.
 
 #![allow(clippy::expect_used, reason = "test support stops at a failed step, saying what was being done")]
 
 mod fake_api;
+mod incident;
 pub use fake_api::{FakeApi, RecordedRequest, Reply};
+pub use incident::{labels, open_incident};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use tokio::sync::OnceCell;

@@ -251,8 +251,6 @@ impl CoreMetrics {
 mod tests {
     use super::*;
     use time::OffsetDateTime;
-    use tocsin_domain::incident::SourceAlert;
-    use tocsin_domain::{IncidentStatus, Severity};
 
     fn opened(service: &str) -> StatusChange {
         let at = OffsetDateTime::now_utc();
@@ -262,22 +260,7 @@ mod tests {
                 id: uuid::Uuid::now_v7(),
                 title: "High CPU".into(),
                 service: service.into(),
-                environment: "production".into(),
-                severity: Severity::Critical,
-                team: "payments".into(),
-                status: IncidentStatus::Open,
-                assignee: None,
-                runbook_url: None,
-                source_alert: SourceAlert { fingerprint: "f".into(), starts_at: at, labels: Default::default() },
-                alert_count: 1,
-                firing_count: 1,
-                opened_at: at,
-                acknowledged_at: None,
-                acknowledged_by: None,
-                resolved_at: None,
-                resolved_by: None,
-                updated_at: at,
-                version: 1,
+                ..tocsin_testkit::open_incident(at)
             },
         }
     }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tocsin_domain::incident::SourceAlert;
-use tocsin_domain::{EventKind, Incident, IncidentEvent, IncidentStatus, Severity};
+use tocsin_domain::{EventKind, Incident, IncidentEvent, IncidentStatus};
 use tocsin_notifier::channels::email::{Email, SmtpSettings};
 use tocsin_notifier::channels::github::GitHub;
 use tocsin_notifier::channels::teams::Teams;
@@ -34,13 +34,7 @@ fn event(kind: EventKind, status: IncidentStatus) -> IncidentEvent {
         actor: actor.into(),
         incident: Incident {
             id: uuid::Uuid::from_u128(0xa1),
-            title: "High CPU usage on web-server-01".into(),
-            service: "checkout".into(),
-            environment: "production".into(),
-            severity: Severity::Critical,
-            team: "payments".into(),
             status,
-            assignee: None,
             runbook_url: Some("https://runbooks.example.com/high-cpu".into()),
             source_alert: SourceAlert {
                 fingerprint: "3f2a".into(),
@@ -49,13 +43,7 @@ fn event(kind: EventKind, status: IncidentStatus) -> IncidentEvent {
             },
             alert_count: 2,
             firing_count: if status == IncidentStatus::Resolved { 0 } else { 2 },
-            opened_at: at,
-            acknowledged_at: None,
-            acknowledged_by: None,
-            resolved_at: None,
-            resolved_by: None,
-            updated_at: at,
-            version: 1,
+            ..tocsin_testkit::open_incident(at)
         },
         detail: json!({ "alert": { "alertname": "HighCpu" } }),
     }

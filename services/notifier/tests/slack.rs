@@ -5,13 +5,12 @@
 #![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
 
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use time::OffsetDateTime;
 use tocsin_bus::{Bus, BusSettings, Envelope, Stream};
 use tocsin_domain::incident::SourceAlert;
-use tocsin_domain::{Command, EventKind, Incident, IncidentEvent, IncidentStatus, Severity};
+use tocsin_domain::{Command, EventKind, Incident, IncidentEvent, IncidentStatus};
 use tocsin_notifier::Application;
 use tocsin_notifier::config::Config;
 use tocsin_runtime::Env;
@@ -82,31 +81,25 @@ fn bus(redis: &TestRedis) -> Bus {
 
 fn incident(id: Uuid, status: IncidentStatus, version: i64) -> Incident {
     let at = OffsetDateTime::now_utc();
-    let labels: BTreeMap<String, String> =
-        [("alertname", "HighCPU"), ("instance", "web-server-01"), ("service", "web-server"), ("severity", "critical")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+    let labels = tocsin_testkit::labels(&[
+        ("alertname", "HighCPU"),
+        ("instance", "web-server-01"),
+        ("service", "web-server"),
+        ("severity", "critical"),
+    ]);
     Incident {
         id,
-        title: "High CPU usage on web-server-01".into(),
         service: "web-server".into(),
-        environment: "production".into(),
-        severity: Severity::Critical,
         team: "platform".into(),
         status,
-        assignee: None,
         runbook_url: Some("https://runbooks.example.com/cpu".into()),
         source_alert: SourceAlert { fingerprint: "be687c6c8d355525".into(), starts_at: at, labels },
-        alert_count: 1,
-        firing_count: 1,
-        opened_at: at,
         acknowledged_at: (status != IncidentStatus::Open).then_some(at),
         acknowledged_by: (status != IncidentStatus::Open).then(|| "ana@example.com".to_owned()),
         resolved_at: (status == IncidentStatus::Resolved).then_some(at),
         resolved_by: (status == IncidentStatus::Resolved).then(|| "ana@example.com".to_owned()),
-        updated_at: at,
         version,
+        ..tocsin_testkit::open_incident(at)
     }
 }
 

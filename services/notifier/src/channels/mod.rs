@@ -301,35 +301,14 @@ fn web_link(url: &str) -> Option<String> {
 /// ana@example.com's team `payments` in production at a fixed time, one alert firing.
 #[cfg(test)]
 pub(crate) fn sample_event(kind: tocsin_domain::EventKind) -> IncidentEvent {
-    use tocsin_domain::incident::SourceAlert;
-    use tocsin_domain::{Incident, IncidentStatus, Severity};
+    use tocsin_domain::Incident;
     let at = time::macros::datetime!(2026-03-01 12:00 UTC);
     IncidentEvent {
         id: uuid::Uuid::from_u128(2),
         kind,
         at,
         actor: "ana@example.com".into(),
-        incident: Incident {
-            id: uuid::Uuid::from_u128(1),
-            title: "High CPU usage on web-server-01".into(),
-            service: "checkout".into(),
-            environment: "production".into(),
-            severity: Severity::Critical,
-            team: "payments".into(),
-            status: IncidentStatus::Open,
-            assignee: None,
-            runbook_url: None,
-            source_alert: SourceAlert { fingerprint: "f1".into(), starts_at: at, labels: Default::default() },
-            alert_count: 1,
-            firing_count: 1,
-            opened_at: at,
-            acknowledged_at: None,
-            acknowledged_by: None,
-            resolved_at: None,
-            resolved_by: None,
-            updated_at: at,
-            version: 1,
-        },
+        incident: Incident { id: uuid::Uuid::from_u128(1), ..tocsin_testkit::open_incident(at) },
         detail: serde_json::json!({}),
     }
 }

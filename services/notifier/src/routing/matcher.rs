@@ -180,37 +180,18 @@ fn ends_in_escape(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+
     use time::OffsetDateTime;
-    use uuid::Uuid;
 
     fn incident(labels: &[(&str, &str)]) -> Incident {
-        let now = OffsetDateTime::UNIX_EPOCH;
-        Incident {
-            id: Uuid::nil(),
+        let mut incident = Incident {
             title: "Checkout latency above 2s".to_owned(),
             service: "payments".to_owned(),
-            environment: "production".to_owned(),
             severity: Severity::High,
-            team: "payments".to_owned(),
-            status: IncidentStatus::Open,
-            assignee: None,
-            runbook_url: None,
-            source_alert: tocsin_domain::incident::SourceAlert {
-                fingerprint: "f1".to_owned(),
-                starts_at: now,
-                labels: labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<BTreeMap<_, _>>(),
-            },
-            alert_count: 1,
-            firing_count: 1,
-            opened_at: now,
-            acknowledged_at: None,
-            acknowledged_by: None,
-            resolved_at: None,
-            resolved_by: None,
-            updated_at: now,
-            version: 1,
-        }
+            ..tocsin_testkit::open_incident(OffsetDateTime::UNIX_EPOCH)
+        };
+        incident.source_alert.labels = tocsin_testkit::labels(labels);
+        incident
     }
 
     fn holds(matcher: &str, incident: &Incident) -> bool {

@@ -468,10 +468,9 @@ impl Builder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+
     use time::OffsetDateTime;
-    use tocsin_domain::IncidentStatus;
-    use tocsin_domain::incident::SourceAlert;
+
     use uuid::Uuid;
 
     /// Every secret the fake hands out; no error message may contain any of them.
@@ -547,32 +546,17 @@ mod tests {
     }
 
     fn incident(service: &str, environment: &str, team: &str, severity: Severity, labels: &[(&str, &str)]) -> Incident {
-        let now = OffsetDateTime::UNIX_EPOCH;
-        Incident {
-            id: Uuid::nil(),
+        let mut incident = Incident {
             title: format!("{service} is unwell"),
             service: service.to_owned(),
             environment: environment.to_owned(),
             severity,
             team: team.to_owned(),
-            status: IncidentStatus::Open,
-            assignee: None,
-            runbook_url: None,
-            source_alert: SourceAlert {
-                fingerprint: "0f".to_owned(),
-                starts_at: now,
-                labels: labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<BTreeMap<_, _>>(),
-            },
-            alert_count: 1,
-            firing_count: 1,
-            opened_at: now,
-            acknowledged_at: None,
-            acknowledged_by: None,
-            resolved_at: None,
-            resolved_by: None,
-            updated_at: now,
-            version: 1,
-        }
+            ..tocsin_testkit::open_incident(OffsetDateTime::UNIX_EPOCH)
+        };
+        incident.source_alert.fingerprint = "0f".to_owned();
+        incident.source_alert.labels = tocsin_testkit::labels(labels);
+        incident
     }
 
     fn event(kind: EventKind, incident: Incident) -> IncidentEvent {
