@@ -89,17 +89,12 @@ impl Stack {
 
         let ingest = tocsin_ingest::Application::build(
             tocsin_ingest::config::Config {
-                listen_addr: local.clone(),
-                redis_url: redis.url.as_str().into(),
-                tokens: Tokens::single("ingest", &[Scope::Ingest], INGEST_TOKEN),
-                admission: tocsin_ingest::admission::AdmissionSettings::default(),
-                stream_prefix: redis.prefix.clone(),
-                stream_max_age: max_age,
-                stream_max_backlog: 1_000_000,
-                max_body_bytes: 256 * 1024,
-                limits: tocsin_domain::webhook::WebhookLimits::default(),
-                http_workers: 1,
                 otel: otel("ingest"),
+                ..tocsin_ingest::config::Config::for_tests(
+                    &redis.url,
+                    &redis.prefix,
+                    Tokens::single("ingest", &[Scope::Ingest], INGEST_TOKEN),
+                )
             },
             shutdown.clone(),
         )
@@ -120,28 +115,12 @@ impl Stack {
         for replica in 0..options.core_replicas {
             let core = tocsin_incident_core::Application::build(
                 tocsin_incident_core::config::Config {
-                    listen_addr: local.clone(),
-                    database_url: core_database_url.as_str().into(),
-                    database_pool_size: 4,
-                    redis_url: redis.url.as_str().into(),
-                    stream_prefix: redis.prefix.clone(),
-                    stream_max_age: max_age,
                     consumer_name: format!("core-{replica}"),
-                    batch_size: 200,
-                    // Bursts of 100 alerts or more are applied in two transactions at once.
-                    apply_shards: 2,
                     visibility_timeout: options.visibility_timeout,
-                    max_deliveries: 5,
-                    stream_read_max_bytes: 4 * 1024 * 1024,
                     intake: options.intake.clone(),
-                    metrics_refresh_interval: Duration::from_millis(100),
-                    catalogue_refresh: Duration::from_millis(100),
-                    incident_metrics_max_series: 500,
-                    http_workers: 1,
                     operator_tokens: Tokens::single("api", &[Scope::Read, Scope::Act], API_TOKEN),
                     otel: otel("incident-core"),
-                    retention: tocsin_incident_core::retention::RetentionSettings::default(),
-                    archive: None,
+                    ..tocsin_incident_core::config::Config::for_tests(&core_database_url, &redis.url, &redis.prefix)
                 },
                 shutdown.clone(),
             )

@@ -97,6 +97,37 @@ impl Config {
         PoolSettings { max_connections: self.database_pool_size, ..PoolSettings::default() }
     }
 
+    /// What a test starts incident-core with: `database_url`, streams under `stream_prefix` on
+    /// `redis_url`, on a free local port with one HTTP worker; batches of up to 200 alerts applied in
+    /// two transactions at once (so a burst of 100 is split), metrics and the catalogue refreshed
+    /// every 100 ms, no operator tokens, retention's defaults, no archive and no traces. A test sets
+    /// what it is about with struct update syntax.
+    pub fn for_tests(database_url: &str, redis_url: &str, stream_prefix: &str) -> Config {
+        Config {
+            listen_addr: "127.0.0.1:0".into(),
+            database_url: database_url.into(),
+            database_pool_size: 4,
+            redis_url: redis_url.into(),
+            stream_prefix: stream_prefix.into(),
+            stream_max_age: Duration::from_secs(3600),
+            consumer_name: "core-0".into(),
+            batch_size: 200,
+            apply_shards: 2,
+            visibility_timeout: Duration::from_secs(30),
+            max_deliveries: 5,
+            stream_read_max_bytes: 4 * 1024 * 1024,
+            intake: IntakeSettings::default(),
+            metrics_refresh_interval: Duration::from_millis(100),
+            catalogue_refresh: Duration::from_millis(100),
+            incident_metrics_max_series: 500,
+            http_workers: 1,
+            operator_tokens: Tokens::none(),
+            otel: None,
+            retention: RetentionSettings::default(),
+            archive: None,
+        }
+    }
+
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         let reopen_window = env.duration_or("REOPEN_WINDOW", Duration::from_secs(300))?;
         let config = Config {

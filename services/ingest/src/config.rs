@@ -84,6 +84,25 @@ impl Config {
         BusSettings { prefix: self.stream_prefix.clone(), max_age: self.stream_max_age, ..BusSettings::default() }
     }
 
+    /// What a test starts ingest with: streams under `stream_prefix` on `redis_url`, on a free local
+    /// port with one HTTP worker, no admission rules and no traces; a test sets what it is about
+    /// with struct update syntax.
+    pub fn for_tests(redis_url: &str, stream_prefix: &str, tokens: Tokens) -> Config {
+        Config {
+            listen_addr: "127.0.0.1:0".into(),
+            redis_url: redis_url.into(),
+            tokens,
+            admission: AdmissionSettings::default(),
+            stream_prefix: stream_prefix.into(),
+            stream_max_age: Duration::from_secs(3600),
+            stream_max_backlog: 1_000_000,
+            max_body_bytes: 256 * 1024,
+            limits: WebhookLimits::default(),
+            http_workers: 1,
+            otel: None,
+        }
+    }
+
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         Ok(Config {
             listen_addr: env.string_or("LISTEN_ADDR", "127.0.0.1:8081"),

@@ -59,17 +59,9 @@ async fn start(admission: AdmissionSettings) -> Ingest {
     let shutdown = CancellationToken::new();
     let app = Application::build(
         Config {
-            listen_addr: "127.0.0.1:0".into(),
-            redis_url: redis.url.as_str().into(),
-            tokens: Tokens::from_yaml(TOKENS_FILE).expect("Tokens::from_yaml"),
             admission,
-            stream_prefix: redis.prefix.clone(),
-            stream_max_age: Duration::from_secs(3600),
-            stream_max_backlog: 1_000_000,
             max_body_bytes: 64 * 1024,
-            limits: tocsin_domain::webhook::WebhookLimits::default(),
-            http_workers: 1,
-            otel: None,
+            ..Config::for_tests(&redis.url, &redis.prefix, Tokens::from_yaml(TOKENS_FILE).expect("Tokens::from_yaml"))
         },
         shutdown.clone(),
     )

@@ -4,9 +4,7 @@
 #![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
 
 use serde_json::{Value, json};
-use std::time::Duration;
 use tocsin_ingest::Application;
-use tocsin_ingest::admission::AdmissionSettings;
 use tocsin_ingest::config::Config;
 use tocsin_runtime::auth::{Scope, Tokens};
 use tocsin_testkit::{TestRedis, fixture};
@@ -26,17 +24,8 @@ async fn start_with_redis(redis_url: &str, redis: TestRedis) -> Ingest {
     let shutdown = CancellationToken::new();
     let app = Application::build(
         Config {
-            listen_addr: "127.0.0.1:0".into(),
-            redis_url: redis_url.into(),
-            tokens: Tokens::single("ingest", &[Scope::Ingest], TOKEN),
-            admission: AdmissionSettings::default(),
-            stream_prefix: redis.prefix.clone(),
-            stream_max_age: Duration::from_secs(3600),
-            stream_max_backlog: 1_000_000,
             max_body_bytes: LIMIT,
-            limits: tocsin_domain::webhook::WebhookLimits::default(),
-            http_workers: 1,
-            otel: None,
+            ..Config::for_tests(redis_url, &redis.prefix, Tokens::single("ingest", &[Scope::Ingest], TOKEN))
         },
         shutdown.clone(),
     )
