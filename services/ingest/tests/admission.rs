@@ -4,15 +4,16 @@
 
 #![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
 
+mod support;
+
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use std::time::Duration;
-use tocsin_ingest::Application;
+use support::Ingest;
 use tocsin_ingest::admission::{AdmissionSettings, RateLimit, parse_networks};
 use tocsin_ingest::config::Config;
 use tocsin_runtime::auth::Tokens;
 use tocsin_testkit::{TestRedis, fixture};
-use tokio_util::sync::CancellationToken;
 
 const ALERTMANAGER: &str = "alertmanager-token-2026-11";
 const ALERTMANAGER_NEXT: &str = "alertmanager-token-2026-12";
@@ -30,13 +31,6 @@ tokens:
     scopes: [read]
     token: dashboard-token-read-only
 ";
-
-struct Ingest {
-    url: String,
-    redis: TestRedis,
-    shutdown: CancellationToken,
-    http: reqwest::Client,
-}
 
 struct Answer {
     status: u16,
@@ -56,20 +50,10 @@ impl Answer {
 
 async fn start(admission: AdmissionSettings) -> Ingest {
     let redis = TestRedis::new();
-    let shutdown = CancellationToken::new();
-    let app = Application::build(
-        Config {
-            admission,
-            max_body_bytes: 64 * 1024,
-            ..Config::for_tests(&redis.url, &redis.prefix, Tokens::from_yaml(TOKENS_FILE).expect("Tokens::from_yaml"))
-        },
-        shutdown.clone(),
-    )
-    .await
-    .expect("building");
-    let url = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-    Ingest { url, redis, shutdown, http: reqwest::Client::new() }
+    let tokens = Tokens::from_yaml(TOKENS_FILE).expect("Tokens::from_yaml");
+    let config =
+        Config { admission, max_body_bytes: 64 * 1024, ..Config::for_tests(&redis.url, &redis.prefix, tokens) };
+    Ingest::start(config, redis).await
 }
 
 impl Ingest {
@@ -90,20 +74,6 @@ impl Ingest {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         Answer { status, headers, body: response.json().await.unwrap_or(Value::Null) }
-    }
-
-    async fn metrics(&self) -> String {
-        let response = self.http.get(format!("{}/metrics", self.url)).send().await.expect("sending the request");
-        response.text().await.unwrap_or_default()
-    }
-
-    async fn stream_length(&self) -> u64 {
-        let mut conn = tocsin_testkit::redis_connection(&self.redis.url).await;
-        redis::cmd("XLEN")
-            .arg(tocsin_bus::stream_key(&self.redis.prefix, "alerts"))
-            .query_async(&mut conn)
-            .await
-            .unwrap_or(0)
     }
 }
 

@@ -3,37 +3,20 @@
 
 #![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
 
+mod support;
+
 use serde_json::{Value, json};
-use tocsin_ingest::Application;
+use support::Ingest;
 use tocsin_ingest::config::Config;
 use tocsin_runtime::auth::{Scope, Tokens};
 use tocsin_testkit::{TestRedis, fixture};
-use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "test-ingest-token";
 const LIMIT: usize = 64 * 1024;
 
-struct Ingest {
-    url: String,
-    redis: TestRedis,
-    shutdown: CancellationToken,
-    http: reqwest::Client,
-}
-
 async fn start_with_redis(redis_url: &str, redis: TestRedis) -> Ingest {
-    let shutdown = CancellationToken::new();
-    let app = Application::build(
-        Config {
-            max_body_bytes: LIMIT,
-            ..Config::for_tests(redis_url, &redis.prefix, Tokens::single("ingest", &[Scope::Ingest], TOKEN))
-        },
-        shutdown.clone(),
-    )
-    .await
-    .expect("building");
-    let url = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-    Ingest { url, redis, shutdown, http: reqwest::Client::new() }
+    let tokens = Tokens::single("ingest", &[Scope::Ingest], TOKEN);
+    Ingest::start(Config { max_body_bytes: LIMIT, ..Config::for_tests(redis_url, &redis.prefix, tokens) }, redis).await
 }
 
 async fn start() -> Ingest {
@@ -59,20 +42,6 @@ impl Ingest {
         let response = request.send().await.expect("sending the request");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn stream_length(&self) -> u64 {
-        let client = redis::Client::open(self.redis.url.as_str()).expect("the Redis URL");
-        let mut conn = client.get_multiplexed_async_connection().await.expect("get multiplexed async connection");
-        redis::cmd("XLEN")
-            .arg(tocsin_bus::stream_key(&self.redis.prefix, "alerts"))
-            .query_async(&mut conn)
-            .await
-            .unwrap_or(0)
-    }
-
-    async fn entries(&self) -> Vec<Value> {
-        self.redis.stream_envelopes(&tocsin_bus::stream_key(&self.redis.prefix, "alerts")).await
     }
 }
 
@@ -110,8 +79,7 @@ async fn truncated_webhooks_are_accepted_and_counted() {
     let (status, body) =
         ingest.post(Some("application/json; charset=utf-8"), Some(TOKEN), fixture("truncated.json")).await;
     assert_eq!((status, body), (202, json!({"accepted": 2, "truncated_alerts": 2})));
-    let metrics = ingest.http.get(format!("{}/metrics", ingest.url)).send().await.expect("sending the request");
-    let text = metrics.text().await.unwrap_or_default();
+    let text = ingest.metrics().await;
     assert!(text.contains("tocsin_ingest_alerts_truncated_total 2"), "{text}");
     assert!(text.contains("tocsin_ingest_alerts_accepted_total 2"), "{text}");
     ingest.shutdown.cancel();
@@ -204,8 +172,7 @@ async fn bad_input_is_refused_with_a_named_problem_and_nothing_enqueued() {
     assert_eq!(status, 401);
 
     assert_eq!(ingest.stream_length().await, 0, "nothing refused may reach the stream");
-    let metrics = ingest.http.get(format!("{}/metrics", ingest.url)).send().await.expect("sending the request");
-    let text = metrics.text().await.unwrap_or_default();
+    let text = ingest.metrics().await;
     assert!(text.contains("tocsin_ingest_webhooks_rejected_total{reason=\"too_large\"} 2"), "{text}");
     assert!(text.contains("tocsin_ingest_webhooks_rejected_total{reason=\"content_type\"} 2"), "{text}");
     ingest.shutdown.cancel();
@@ -274,8 +241,7 @@ async fn webhooks_over_a_limit_are_refused_naming_field_limit_and_variable() {
     long_but_allowed["alerts"][0]["labels"]["service"] = json!("s".repeat(3 * 1024));
     let (status, answer) = ingest.post(Some("application/json"), Some(TOKEN), long_but_allowed.to_string()).await;
     assert_eq!(status, 202, "{answer}");
-    let metrics = ingest.http.get(format!("{}/metrics", ingest.url)).send().await.expect("sending the request");
-    let text = metrics.text().await.unwrap_or_default();
+    let text = ingest.metrics().await;
     assert!(text.contains("tocsin_ingest_webhooks_rejected_total{reason=\"over_limit\"} 3"), "{text}");
     ingest.shutdown.cancel();
 }
