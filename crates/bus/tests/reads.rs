@@ -27,6 +27,21 @@ fn consumer(bus: &Bus, batch_size: usize, budget: usize, metrics: &BusMetrics) -
     support::consumer(bus, "a", settings, metrics)
 }
 
+/// A bus with a pool of `pool_size`, and a consumer (its group made) of batches of up to
+/// `batch_size` entries and `budget` bytes, whose reads the registry counts.
+async fn counted_reader(
+    redis: &TestRedis,
+    pool_size: usize,
+    batch_size: usize,
+    budget: usize,
+) -> (Bus, Registry, Consumer<Blob>) {
+    let bus = bus(redis, pool_size);
+    let mut registry = Registry::with_prefix("tocsin");
+    let reader = consumer(&bus, batch_size, budget, &BusMetrics::register(&mut registry));
+    reader.ensure_group().await.expect("ensure group");
+    (bus, registry, reader)
+}
+
 /// `(plain, sized)` reads counted for the test's alerts stream.
 fn reads(registry: &Registry, redis: &TestRedis) -> (u64, u64) {
     let mut text = String::new();
@@ -47,11 +62,7 @@ async fn mark(redis: &TestRedis, bus: &Bus) -> Option<String> {
 #[tokio::test]
 async fn small_entries_are_read_plainly_and_a_marked_large_entry_has_the_reads_that_may_reach_it_sized() {
     let redis = TestRedis::new();
-    let bus = bus(&redis, 4);
-    let mut registry = Registry::with_prefix("tocsin");
-    let metrics = BusMetrics::register(&mut registry);
-    let reader = consumer(&bus, 100, 1024 * KIB, &metrics);
-    reader.ensure_group().await.expect("ensure group");
+    let (bus, registry, reader) = counted_reader(&redis, 4, 100, 1024 * KIB).await;
 
     bus.publish(Stream::Alerts, &blobs(0..150, 100)).await.expect("publish");
     assert_eq!(mark(&redis, &bus).await, None, "small entries are not marked");
@@ -77,12 +88,8 @@ async fn small_entries_are_read_plainly_and_a_marked_large_entry_has_the_reads_t
 #[tokio::test]
 async fn a_plain_read_takes_no_more_entries_than_the_budget_holds_at_the_largest_unmarked_size() {
     let redis = TestRedis::new();
-    let bus = bus(&redis, 4);
-    let mut registry = Registry::with_prefix("tocsin");
-    let metrics = BusMetrics::register(&mut registry);
     let budget = 64 * KIB;
-    let reader = consumer(&bus, 100, budget, &metrics);
-    reader.ensure_group().await.expect("ensure group");
+    let (bus, registry, reader) = counted_reader(&redis, 4, 100, budget).await;
     bus.publish(Stream::Alerts, &blobs(0..20, LARGE_ENTRY_BYTES - 300)).await.expect("publish");
     assert_eq!(mark(&redis, &bus).await, None, "just under the mark");
     let batch = reader.next_batch().await.expect("next batch");
@@ -94,12 +101,8 @@ async fn a_plain_read_takes_no_more_entries_than_the_budget_holds_at_the_largest
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_entries_published_while_a_consumer_reads_never_take_a_batch_past_its_budget() {
     let redis = TestRedis::new();
-    let bus = bus(&redis, 8);
-    let mut registry = Registry::with_prefix("tocsin");
-    let metrics = BusMetrics::register(&mut registry);
     let budget = 128 * KIB;
-    let reader = consumer(&bus, 16, budget, &metrics);
-    reader.ensure_group().await.expect("ensure group");
+    let (bus, registry, reader) = counted_reader(&redis, 8, 16, budget).await;
     // Rounds of small entries, every tenth with an entry larger than the whole budget among them.
     const ROUNDS: u32 = 300;
     let producer = {
@@ -135,11 +138,7 @@ async fn large_entries_published_while_a_consumer_reads_never_take_a_batch_past_
 #[tokio::test]
 async fn an_unmarked_large_entry_has_the_consumer_size_its_reads_for_a_while() {
     let redis = TestRedis::new();
-    let bus = bus(&redis, 4);
-    let mut registry = Registry::with_prefix("tocsin");
-    let metrics = BusMetrics::register(&mut registry);
-    let reader = consumer(&bus, 100, 1024 * KIB, &metrics);
-    reader.ensure_group().await.expect("ensure group");
+    let (bus, registry, reader) = counted_reader(&redis, 4, 100, 1024 * KIB).await;
     // As an older producer would have written it: no mark.
     let unmarked = serde_json::to_string(&blob(1, 20 * KIB)).expect("serialising");
     bus.publish(Stream::Alerts, &[blob(0, 100)]).await.expect("publish");
