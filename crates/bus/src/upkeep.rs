@@ -91,13 +91,8 @@ impl Bus {
     /// Trims each of `streams` every [`UPKEEP_INTERVAL`] until `shutdown`: the streams a service
     /// writes, with its `STREAM_MAX_AGE`. Failures are logged and tried again at the next turn.
     pub async fn trim_in_background(self, streams: Vec<Stream>, shutdown: CancellationToken) {
-        let mut ticks = tokio::time::interval(UPKEEP_INTERVAL);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = ticks.tick() => {}
-            }
+        let mut turns = UpkeepTurns::new();
+        while turns.next(&shutdown).await {
             for stream in &streams {
                 match self.trim(*stream).await {
                     Ok(0) => {}
@@ -111,17 +106,32 @@ impl Bus {
     /// Reads the backlog of `stream` into `backlog` every [`UPKEEP_INTERVAL`] until `shutdown`.
     /// While Redis does not answer, the last value stays: publishing fails anyway then.
     pub async fn watch_backlog(self, stream: Stream, backlog: Backlog, shutdown: CancellationToken) {
-        let mut ticks = tokio::time::interval(UPKEEP_INTERVAL);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = ticks.tick() => {}
-            }
+        let mut turns = UpkeepTurns::new();
+        while turns.next(&shutdown).await {
             match self.backlog(stream).await {
                 Ok(entries) => backlog.set(entries),
                 Err(error) => tracing::debug!(%error, stream = %self.key(stream), "cannot read the backlog"),
             }
+        }
+    }
+}
+
+/// The turns of a background loop: the first at once, then every [`UPKEEP_INTERVAL`] after the
+/// last one started (a slow turn delays the next rather than bunching them), until shutdown.
+struct UpkeepTurns(tokio::time::Interval);
+
+impl UpkeepTurns {
+    fn new() -> UpkeepTurns {
+        let mut ticks = tokio::time::interval(UPKEEP_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        UpkeepTurns(ticks)
+    }
+
+    /// Waits for the next turn: false once `shutdown` is cancelled.
+    async fn next(&mut self, shutdown: &CancellationToken) -> bool {
+        tokio::select! {
+            _ = shutdown.cancelled() => false,
+            _ = self.0.tick() => true,
         }
     }
 }
