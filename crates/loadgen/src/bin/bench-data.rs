@@ -378,6 +378,30 @@ struct Samples {
     deep_timeline: Vec<(Uuid, EntryCursor)>,
 }
 
+/// Cursors at every 97th entry of the incident `storm`'s alerts or timeline, so that they land in
+/// the middle of webhooks as often as not.
+async fn deep_entries(
+    db: &tokio_postgres::Client,
+    list: EntryList,
+    storm: Uuid,
+) -> anyhow::Result<Vec<(Uuid, EntryCursor)>> {
+    let (table, at) = match list {
+        EntryList::Alerts => ("alerts", "starts_at"),
+        EntryList::Timeline => ("timeline_entries", "at"),
+    };
+    let sql = format!(
+        "SELECT (extract(epoch FROM {at}) * 1000000)::bigint, id FROM
+         (SELECT {at}, id, row_number() OVER (ORDER BY {at}, id) AS n FROM {table} WHERE incident_id = $1::text::uuid) e
+         WHERE n % 97 = 0"
+    );
+    let mut entries = Vec::new();
+    for row in db.query(sql.as_str(), &[&storm.to_string()]).await? {
+        let at = OffsetDateTime::from_unix_timestamp_nanos(row.get::<_, i64>(0) as i128 * 1_000)?;
+        entries.push((storm, EntryCursor { list, at, id: row.get(1) }));
+    }
+    Ok(entries)
+}
+
 fn cursor(us: i64, id: &str) -> anyhow::Result<Cursor> {
     Ok(Cursor { opened_at: OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1_000)?, id: id.parse()? })
 }
@@ -425,33 +449,9 @@ impl Samples {
             .collect::<Result<_, _>>()?;
         let mut deep_alerts = Vec::new();
         let mut deep_timeline = Vec::new();
-        for storm in &storms {
-            let id = storm.to_string();
-            // Every 97th row, so the cursors land in the middle of webhooks as often as not.
-            for row in db
-                .query(
-                    "SELECT (extract(epoch FROM starts_at) * 1000000)::bigint, id FROM
-                     (SELECT starts_at, id, row_number() OVER (ORDER BY starts_at, id) AS n FROM alerts WHERE incident_id = $1::text::uuid) a
-                     WHERE n % 97 = 0",
-                    &[&id],
-                )
-                .await?
-            {
-                let at = OffsetDateTime::from_unix_timestamp_nanos(row.get::<_, i64>(0) as i128 * 1_000)?;
-                deep_alerts.push((*storm, EntryCursor { list: EntryList::Alerts, at, id: row.get(1) }));
-            }
-            for row in db
-                .query(
-                    "SELECT (extract(epoch FROM at) * 1000000)::bigint, id FROM
-                     (SELECT at, id, row_number() OVER (ORDER BY at, id) AS n FROM timeline_entries WHERE incident_id = $1::text::uuid) t
-                     WHERE n % 97 = 0",
-                    &[&id],
-                )
-                .await?
-            {
-                let at = OffsetDateTime::from_unix_timestamp_nanos(row.get::<_, i64>(0) as i128 * 1_000)?;
-                deep_timeline.push((*storm, EntryCursor { list: EntryList::Timeline, at, id: row.get(1) }));
-            }
+        for &storm in &storms {
+            deep_alerts.extend(deep_entries(db, EntryList::Alerts, storm).await?);
+            deep_timeline.extend(deep_entries(db, EntryList::Timeline, storm).await?);
         }
         if deep.is_empty() || incidents.is_empty() || storms.is_empty() || deep_alerts.is_empty() {
             bail!("the database lacks incidents older than 30 days, or alert storms: seed it with tocsin-bench-data");
