@@ -75,7 +75,7 @@ async fn a_service_serves_its_routes_beside_the_probes_and_drains_its_tasks_on_s
     assert_eq!(status, 503);
     assert_eq!(anyone, serde_json::json!({ "status": "unavailable" }), "no detail without a token");
     let operator = http.get(format!("{base}/ready")).bearer_auth(OPERATOR_TOKEN).send().await;
-    let (status, detail) = json(operator.unwrap_or_else(|error| panic!("{error}"))).await;
+    let (status, detail) = json(operator.expect("GET /ready with the operator token")).await;
     assert_eq!(status, 503);
     assert_eq!(detail["checks"]["dependency"], "connection refused");
     assert_eq!(detail["detail"]["mode"], "testing");

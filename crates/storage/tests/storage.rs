@@ -72,7 +72,7 @@ async fn two_relays_take_disjoint_parts_of_the_outbox() {
     });
     let taken_b = got_b.await.unwrap_or_default();
     let _ = release_a.send(());
-    let taken_a = relay_a.await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_default();
+    let taken_a = relay_a.await.expect("the first relay task").unwrap_or_default();
     let _ = relay_b.await;
     assert_eq!(taken_a.len(), 6);
     assert_eq!(taken_b.len(), 4, "the rows relay A holds are skipped, not waited for");

@@ -604,7 +604,7 @@ impl Sink {
         let mut first_line = String::new();
         tokio::time::timeout(Duration::from_secs(30), BufReader::new(stdout).read_line(&mut first_line))
             .await
-            .unwrap_or_else(|_| panic!("the SMTP sink did not start within 30s"))
+            .expect("the SMTP sink did not start within 30s")
             .expect("the SMTP sink");
         let port = first_line.trim().parse().unwrap_or_else(|_| panic!("the SMTP sink said {first_line:?}"));
         Sink { port, mail, _process: process }

@@ -1121,7 +1121,7 @@ routes:
         std::fs::write(&path, format!("{TARGETS}routes:\n  - targets: [c]\n")).expect("writing a test file");
         let loaded = Routing::load(&path, &FakeSecrets::new());
         let _ = std::fs::remove_file(&path);
-        let routing = loaded.unwrap_or_else(|error| panic!("{error}"));
+        let routing = loaded.expect("loading the routing file");
         assert_eq!(routing.targets().count(), 3);
 
         let error = Routing::load(&path, &FakeSecrets::new()).err().map(|error| error.to_string()).unwrap_or_default();
