@@ -1,6 +1,8 @@
 //! The `tocsin` binary against the running stack: logging in, listing (a table for people, JSON
 //! and YAML for scripts), showing and acting on incidents, and errors that name the fix.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -88,7 +90,7 @@ async fn an_sre_logs_in_lists_acknowledges_and_reads_the_timeline() {
 
     // JSON for jq: the API's objects, whole.
     let listed: Vec<Value> = serde_json::from_str(&cli.ok(&["incidents", "list", "-o", "json"]).await)
-        .unwrap_or_else(|error| panic!("list -o json is not a JSON array: {error}"));
+        .expect("list -o json is not a JSON array");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["id"], id.as_str());
     assert_eq!(listed[0]["service"], "web-server");
@@ -104,12 +106,12 @@ async fn an_sre_logs_in_lists_acknowledges_and_reads_the_timeline() {
 
     let acknowledged: Value =
         serde_json::from_str(&cli.ok(&["incidents", "ack", &id, "--actor", "ana@example.com", "-o", "json"]).await)
-            .unwrap_or_else(|error| panic!("ack -o json: {error}"));
+            .expect("ack -o json");
     assert_eq!(acknowledged["status"], "acknowledged");
     assert_eq!(acknowledged["acknowledged_by"], "ana@example.com");
 
-    let shown: Value = serde_yaml_ng::from_str(&cli.ok(&["incidents", "show", &id, "-o", "yaml"]).await)
-        .unwrap_or_else(|error| panic!("show -o yaml: {error}"));
+    let shown: Value =
+        serde_yaml_ng::from_str(&cli.ok(&["incidents", "show", &id, "-o", "yaml"]).await).expect("show -o yaml");
     let timeline: Vec<(&str, &str)> = shown["timeline"]
         .as_array()
         .into_iter()
@@ -125,7 +127,7 @@ async fn an_sre_logs_in_lists_acknowledges_and_reads_the_timeline() {
     assert!(error.contains("no incident 0190e3f2-0000-7000-8000-000000000000"), "{error}");
     let filtered: Vec<Value> =
         serde_json::from_str(&cli.ok(&["incidents", "list", "--status", "resolved", "-o", "json"]).await)
-            .unwrap_or_else(|error| panic!("{error}"));
+            .expect("from_str");
     assert!(filtered.is_empty());
 
     let script = cli.ok(&["completions", "bash"]).await;

@@ -2,6 +2,8 @@
 //! rotation, shifts tile the time they cover, the answer for an instant does not depend on the
 //! range it was asked within, and overrides win.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use jiff::civil::{Time, date};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -56,7 +58,7 @@ fn range() -> impl Strategy<Value = Interval> {
 
 /// The generated layers are all valid: an error is the arithmetic's fault.
 fn must<T>(result: Result<T, ScheduleError>) -> T {
-    result.unwrap_or_else(|error| panic!("{error}"))
+    result.expect("a valid generated schedule")
 }
 
 fn instant(text: &str) -> Timestamp {
@@ -111,7 +113,7 @@ proptest! {
     ) {
         second.priority = 1;
         second.restrictions = vec![Restriction::every_day(
-            Time::new(restricted_from, 0, 0, 0).unwrap_or_else(|error| panic!("{error}")),
+            Time::new(restricted_from, 0, 0, 0).expect("new"),
             restricted_hours * 60,
         )];
         let schedule = Schedule { time_zone: zone(zone_name), layers: vec![first, second], overrides: Vec::new() };

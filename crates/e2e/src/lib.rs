@@ -79,7 +79,6 @@ impl Stack {
         let redis = TestRedis::new();
         let shutdown = CancellationToken::new();
         let mut tasks = Vec::new();
-        let local = "127.0.0.1:0".to_owned();
         let max_age = Duration::from_secs(3600);
         let otel = |service: &str| {
             let env = tocsin_runtime::Env::from_pairs(options.otel_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -132,23 +131,20 @@ impl Stack {
 
         let query = tocsin_query::Application::build(
             tocsin_query::config::Config {
-                listen_addr: local.clone(),
-                database_url: db.url.as_str().into(),
                 database_pool_size: 4,
-                redis_url: redis.url.as_str().into(),
-                tokens: Tokens::from_yaml(&format!(
-                    "tokens:\n  - {{name: api, scopes: [read, act], token: {API_TOKEN}}}\n  - {{name: admin, scopes: [admin], token: {ADMIN_TOKEN}}}\n"
-                ))
-                .unwrap_or_else(|error| panic!("query's tokens: {error}")),
-                stream_prefix: redis.prefix.clone(),
                 stream_max_age: max_age,
                 action_timeout: options.action_timeout,
-                http_workers: 1,
                 web_root: options.web_root.clone(),
-                live: Default::default(),
-                hsts_max_age: None,
                 otel: otel("query"),
-                sign_in: None,
+                ..tocsin_query::config::Config::for_tests(
+                    &db.url,
+                    &redis.url,
+                    &redis.prefix,
+                    Tokens::from_yaml(&format!(
+                        "tokens:\n  - {{name: api, scopes: [read, act], token: {API_TOKEN}}}\n  - {{name: admin, scopes: [admin], token: {ADMIN_TOKEN}}}\n"
+                    ))
+                    .expect("query's tokens"),
+                )
             },
             shutdown.clone(),
         )

@@ -2,6 +2,8 @@
 //! edited through query's API (admin only, every change in the audit log), and giving new
 //! incidents their team, on the replica's next read of the catalogue.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use serde_json::{Value, json};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -50,16 +52,7 @@ async fn catalogue(stack: &Stack) -> Vec<(String, String, String)> {
 async fn catalogue_read_after(stack: &Stack, since: OffsetDateTime) {
     let since = since.unix_timestamp_nanos() as f64 / 1e9;
     for _ in 0..200 {
-        let metrics = stack
-            .http
-            .get(format!("{}/metrics", stack.core_urls[0]))
-            .bearer_auth(API_TOKEN)
-            .send()
-            .await
-            .unwrap_or_else(|error| panic!("incident-core's metrics: {error}"))
-            .text()
-            .await
-            .unwrap_or_default();
+        let metrics = stack.text_at(&format!("{}/metrics", stack.core_urls[0])).await;
         let read_at = metrics
             .lines()
             .find_map(|line| line.strip_prefix("tocsin_core_catalogue_read_timestamp_seconds "))
@@ -90,7 +83,7 @@ async fn team_of_incident_in(stack: &Stack, environment: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_catalogue_is_seeded_edited_by_admins_and_gives_new_incidents_their_team() {
-    let seed = TeamMapping::parse("web-server=web,checkout-api=payments").unwrap_or_else(|error| panic!("{error}"));
+    let seed = TeamMapping::parse("web-server=web,checkout-api=payments").expect("parse");
     let stack = Stack::start_with(StackOptions {
         intake: IntakeSettings { teams: seed, ..IntakeSettings::default() },
         ..StackOptions::default()
@@ -141,8 +134,8 @@ async fn the_catalogue_is_seeded_edited_by_admins_and_gives_new_incidents_their_
 
     // Seeding again (a restart) does not bring back what an admin removed or moved.
     let mut conn = stack.db.connection().await;
-    let seed = TeamMapping::parse("web-server=web,checkout-api=payments").unwrap_or_else(|error| panic!("{error}"));
-    let added = tocsin_storage::catalogue::seed(&mut conn, &seed).await.unwrap_or_else(|error| panic!("{error}"));
+    let seed = TeamMapping::parse("web-server=web,checkout-api=payments").expect("parse");
+    let added = tocsin_storage::catalogue::seed(&mut conn, &seed).await.expect("seed");
     assert_eq!(added, 0);
 
     // Everything changed is in the audit log, newest first, and only admins read it.

@@ -58,6 +58,30 @@ pub struct Config {
 }
 
 impl Config {
+    /// The config a test starts query with: any free port, two connections, the given tokens,
+    /// streams under the test's prefix, actions that give up after 200 ms (a test without
+    /// incident-core gets its 504 at once), one HTTP worker, the API only (no dashboard files), the
+    /// live feed's default limits, no HSTS, no traces, no sign-in. A test sets what it is about with
+    /// struct update syntax.
+    pub fn for_tests(database_url: &str, redis_url: &str, stream_prefix: &str, tokens: Tokens) -> Config {
+        Config {
+            listen_addr: "127.0.0.1:0".into(),
+            database_url: database_url.into(),
+            database_pool_size: 2,
+            redis_url: redis_url.into(),
+            tokens,
+            stream_prefix: stream_prefix.into(),
+            stream_max_age: Duration::from_secs(3600),
+            action_timeout: Duration::from_millis(200),
+            http_workers: 1,
+            web_root: None,
+            live: LiveLimits::default(),
+            hsts_max_age: None,
+            otel: None,
+            sign_in: None,
+        }
+    }
+
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         let sign_in = SignInSettings::from_env(env)?;
         Ok(Config {

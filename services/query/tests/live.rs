@@ -39,20 +39,13 @@ async fn start() -> Query {
     let shutdown = CancellationToken::new();
     let app = Application::build(
         Config {
-            listen_addr: "127.0.0.1:0".into(),
-            database_url: db.url.as_str().into(),
-            database_pool_size: 2,
-            redis_url: redis.url.as_str().into(),
-            tokens: Tokens::from_yaml(TOKENS_FILE).expect("Tokens::from_yaml"),
-            stream_prefix: redis.prefix.clone(),
-            stream_max_age: Duration::from_secs(3600),
-            action_timeout: Duration::from_millis(200),
-            http_workers: 1,
-            web_root: None,
             live: LIMITS,
-            hsts_max_age: None,
-            sign_in: None,
-            otel: None,
+            ..Config::for_tests(
+                &db.url,
+                &redis.url,
+                &redis.prefix,
+                Tokens::from_yaml(TOKENS_FILE).expect("Tokens::from_yaml"),
+            )
         },
         shutdown.clone(),
     )

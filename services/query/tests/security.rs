@@ -65,21 +65,15 @@ async fn start(web_root: Option<PathBuf>, hsts_max_age: Option<Duration>) -> Que
     let shutdown = CancellationToken::new();
     let app = Application::build(
         Config {
-            listen_addr: "127.0.0.1:0".into(),
-            database_url: db.url.as_str().into(),
-            database_pool_size: 2,
-            redis_url: redis.url.as_str().into(),
-            tokens: Tokens::from_yaml(TOKENS_FILE).expect("Tokens::from_yaml"),
-            stream_prefix: redis.prefix.clone(),
-            stream_max_age: Duration::from_secs(3600),
             // Nothing applies the commands here: an action publishes and times out quickly.
-            action_timeout: Duration::from_millis(200),
-            http_workers: 1,
             web_root,
-            live: Default::default(),
             hsts_max_age,
-            otel: None,
-            sign_in: None,
+            ..Config::for_tests(
+                &db.url,
+                &redis.url,
+                &redis.prefix,
+                Tokens::from_yaml(TOKENS_FILE).expect("Tokens::from_yaml"),
+            )
         },
         shutdown.clone(),
     )

@@ -9,6 +9,8 @@
 //! provider issues, a wrong nonce, another issuer and a key the provider rotated out. Without an
 //! issuer configured, there is no `/auth` and tokens work as they always did.
 
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -60,7 +62,7 @@ struct Provider {
 impl Provider {
     async fn start(redirect_uri: &str, post_logout_uri: &str, jwks: &Path) -> Provider {
         let accounts = temp_file("accounts.json");
-        std::fs::write(&accounts, ACCOUNTS).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&accounts, ACCOUNTS).expect("write");
         let mut provider = Provider {
             port: free_port(),
             folder: provider_folder(),
@@ -96,7 +98,7 @@ impl Provider {
             .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|error| panic!("starting node scripts/oidc-provider/provider.js: {error}"));
+            .expect("starting node scripts/oidc-provider/provider.js");
         let Some(stdout) = child.stdout.take() else { panic!("the provider's output is not piped") };
         let mut lines = BufReader::new(stdout).lines();
         let listening = tokio::time::timeout(Duration::from_secs(30), async {
@@ -143,14 +145,14 @@ impl Browser {
             .redirect(reqwest::redirect::Policy::none())
             .cookie_store(true)
             .build()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("build");
         Browser { provider }
     }
 
     /// Signs in at the provider, from its authorization URL to the callback URL it sends the
     /// browser to (not followed): through the provider's own login page and form.
     async fn provider_login(&self, authorize: &str, login: &str, password: &str, callback_prefix: &str) -> Url {
-        let mut url = Url::parse(authorize).unwrap_or_else(|e| panic!("{e}"));
+        let mut url = Url::parse(authorize).expect("parse");
         let mut submitted = false;
         for _ in 0..20 {
             if url.as_str().starts_with(callback_prefix) {
@@ -159,7 +161,7 @@ impl Browser {
             let response = self.provider.get(url.clone()).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
             let status = response.status().as_u16();
             if let Some(location) = location(&response) {
-                url = url.join(&location).unwrap_or_else(|e| panic!("{e}"));
+                url = url.join(&location).expect("join");
                 continue;
             }
             let page = response.text().await.unwrap_or_default();
@@ -172,7 +174,7 @@ impl Browser {
                 .and_then(|rest| rest.split('"').next())
                 .unwrap_or_else(|| panic!("no form on the provider's page: {page}"));
             assert!(page.contains("name=\"login\"") && page.contains("name=\"password\""), "{page}");
-            let action = url.join(action).unwrap_or_else(|e| panic!("{e}"));
+            let action = url.join(action).expect("join");
             let response = self
                 .provider
                 .post(action.clone())
@@ -183,7 +185,7 @@ impl Browser {
             let Some(next) = location(&response) else {
                 panic!("the login form answered {} without a redirect", response.status());
             };
-            url = action.join(&next).unwrap_or_else(|e| panic!("{e}"));
+            url = action.join(&next).expect("join");
             submitted = true;
         }
         panic!("the provider never sent the browser back to {callback_prefix}")
@@ -239,60 +241,38 @@ impl Stack {
 
         let core = tocsin_incident_core::Application::build(
             tocsin_incident_core::config::Config {
-                listen_addr: "127.0.0.1:0".into(),
-                database_url: db.url.as_str().into(),
                 database_pool_size: 2,
-                redis_url: redis.url.as_str().into(),
-                stream_prefix: redis.prefix.clone(),
-                stream_max_age: Duration::from_secs(3600),
-                consumer_name: "core-0".into(),
                 batch_size: 100,
                 apply_shards: 1,
-                visibility_timeout: Duration::from_secs(30),
-                max_deliveries: 5,
-                stream_read_max_bytes: 4 * 1024 * 1024,
-                intake: IntakeSettings::default(),
                 metrics_refresh_interval: Duration::from_secs(1),
                 catalogue_refresh: Duration::from_secs(10),
-                incident_metrics_max_series: 500,
-                http_workers: 1,
-                operator_tokens: Tokens::none(),
-                otel: None,
-                retention: tocsin_incident_core::retention::RetentionSettings::default(),
-                archive: None,
+                ..tocsin_incident_core::config::Config::for_tests(&db.url, &redis.url, &redis.prefix)
             },
             shutdown.clone(),
         )
         .await
-        .unwrap_or_else(|error| panic!("incident-core: {error}"));
+        .expect("incident-core");
         tokio::spawn(core.run_until_stopped());
 
         let query = tocsin_query::Application::build(
             tocsin_query::config::Config {
                 listen_addr: format!("127.0.0.1:{port}"),
-                database_url: db.url.as_str().into(),
                 database_pool_size: 4,
-                redis_url: redis.url.as_str().into(),
-                tokens: Tokens::single("ops-bot", &[Scope::Read, Scope::Act], MACHINE_TOKEN),
-                stream_prefix: redis.prefix.clone(),
-                stream_max_age: Duration::from_secs(3600),
                 action_timeout: Duration::from_secs(10),
-                http_workers: 1,
-                web_root: None,
-                live: Default::default(),
-                hsts_max_age: None,
-                otel: None,
                 sign_in: Some(settings(&provider.issuer(), &url)),
+                ..tocsin_query::config::Config::for_tests(
+                    &db.url,
+                    &redis.url,
+                    &redis.prefix,
+                    Tokens::single("ops-bot", &[Scope::Read, Scope::Act], MACHINE_TOKEN),
+                )
             },
             shutdown.clone(),
         )
         .await
-        .unwrap_or_else(|error| panic!("query: {error}"));
+        .expect("query");
         tokio::spawn(query.run_until_stopped());
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"));
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("build");
         Stack { url, db, _redis: redis, shutdown, http, jwks, provider }
     }
 
@@ -306,7 +286,7 @@ impl Stack {
         if let Some(cookie) = browser_cookie {
             request = request.header("cookie", format!("tocsin_sign_in={cookie}"));
         }
-        let response = request.send().await.unwrap_or_else(|e| panic!("GET /auth/login: {e}"));
+        let response = request.send().await.expect("GET /auth/login");
         assert_eq!(response.status().as_u16(), 303, "GET /auth/login");
         let authorize = location(&response).unwrap_or_else(|| panic!("no Location"));
         let (cookie, attributes) =
@@ -365,7 +345,7 @@ impl Stack {
     async fn incident(&self) -> Uuid {
         use diesel_async::AsyncConnection;
         let payload: WebhookPayload =
-            serde_json::from_str(&fixture("firing-single.json")).unwrap_or_else(|e| panic!("{e}"));
+            serde_json::from_str(&fixture("firing-single.json")).expect("the fixture is a webhook");
         let now = OffsetDateTime::now_utc();
         let report: AlertReceived =
             AlertReceived::from_webhook(payload, now).into_iter().next().unwrap_or_else(|| panic!("no alert"));
@@ -373,7 +353,7 @@ impl Stack {
         let outcome = conn
             .transaction(async |conn| apply_alerts(conn, &[&report], &[], &IntakeSettings::default(), now).await)
             .await
-            .unwrap_or_else(|error| panic!("{error}"));
+            .expect("applying the alert");
         outcome.outcomes[0].incident_id.unwrap_or_else(|| panic!("no incident opened"))
     }
 
@@ -386,7 +366,7 @@ impl Stack {
 }
 
 async fn answer(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = request.send().await.unwrap_or_else(|e| panic!("{e}"));
+    let response = request.send().await.expect("send");
     let status = response.status().as_u16();
     let text = response.text().await.unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
@@ -397,7 +377,7 @@ fn settings(issuer: &str, public_url: &str) -> SignInSettings {
         issuer_url: issuer.into(),
         client_id: CLIENT_ID.into(),
         client_secret: Secret::new(CLIENT_SECRET),
-        public_url: Url::parse(public_url).unwrap_or_else(|e| panic!("{e}")),
+        public_url: Url::parse(public_url).expect("parse"),
         session_lifetime: Duration::from_secs(12 * 3600),
     }
 }
@@ -467,13 +447,13 @@ async fn a_person_signs_in_acts_as_themselves_and_signs_out_here_and_at_the_prov
     assert_eq!(stack.get("/auth/me", Some(&again.cookie)).await.0, 200, "another session lives on");
 
     let logout_url = logged_out["provider_logout_url"].as_str().unwrap_or_else(|| panic!("{logged_out}"));
-    let logout_url = Url::parse(logout_url).unwrap_or_else(|e| panic!("{e}"));
+    let logout_url = Url::parse(logout_url).expect("parse");
     assert!(logout_url.as_str().starts_with(&format!("{}/session/end", stack.provider.issuer())), "{logout_url}");
     let params: std::collections::HashMap<_, _> = logout_url.query_pairs().into_owned().collect();
     assert_eq!(params.get("post_logout_redirect_uri"), Some(&format!("{}/", stack.url)));
     assert!(params.get("id_token_hint").is_some_and(|hint| hint.split('.').count() == 3), "{params:?}");
     // The provider takes the hint and the redirect, and asks the person to confirm.
-    let page = browser.provider.get(logout_url.clone()).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let page = browser.provider.get(logout_url.clone()).send().await.expect("send");
     assert_eq!(page.status().as_u16(), 200);
     let page = page.text().await.unwrap_or_default();
     let xsrf = page
@@ -481,14 +461,9 @@ async fn a_person_signs_in_acts_as_themselves_and_signs_out_here_and_at_the_prov
         .nth(1)
         .and_then(|rest| rest.split('"').next())
         .unwrap_or_else(|| panic!("no logout form: {page}"));
-    let confirm = logout_url.join("/session/end/confirm").unwrap_or_else(|e| panic!("{e}"));
-    let confirmed = browser
-        .provider
-        .post(confirm)
-        .form(&[("xsrf", xsrf), ("logout", "yes")])
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let confirm = logout_url.join("/session/end/confirm").expect("join");
+    let confirmed =
+        browser.provider.post(confirm).form(&[("xsrf", xsrf), ("logout", "yes")]).send().await.expect("send");
     assert_eq!(location(&confirmed), Some(format!("{}/", stack.url)), "back to the dashboard, signed out");
 }
 
@@ -577,11 +552,10 @@ async fn forged_replayed_and_mixed_up_callbacks_are_refused() {
 
 /// An ID token the provider issues to `oidc`'s client for a sign-in of alice.
 async fn id_token(oidc: &Oidc, browser: &Browser, callback_prefix: &str) -> (String, String) {
-    let request = oidc.authorization_request().await.unwrap_or_else(|e| panic!("{e}"));
+    let request = oidc.authorization_request().await.expect("authorization_request");
     let callback = browser.provider_login(request.url.as_str(), "alice", "alice-password", callback_prefix).await;
     let code = callback.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).unwrap_or_default();
-    let signed_in =
-        oidc.finish(&code, &request.pkce_verifier, &request.nonce).await.unwrap_or_else(|e| panic!("finish: {e}"));
+    let signed_in = oidc.finish(&code, &request.pkce_verifier, &request.nonce).await.expect("finish");
     assert_eq!(signed_in.identity.subject, "alice");
     (signed_in.id_token, request.nonce)
 }
@@ -594,9 +568,9 @@ async fn id_tokens_with_a_wrong_nonce_another_issuer_or_a_rotated_out_key_are_re
     let before = stack.sign_in(&Browser::new(), "bob", "bob-password").await;
     assert_eq!(stack.get("/auth/me", Some(&before.cookie)).await.0, 200);
     let relying_party = settings(&stack.provider.issuer(), &stack.url);
-    let oidc = Oidc::new(&relying_party).unwrap_or_else(|e| panic!("{e}"));
+    let oidc = Oidc::new(&relying_party).expect("new");
     let (token, nonce) = id_token(&oidc, &Browser::new(), &prefix).await;
-    let identity = oidc.verify(&token, &nonce).await.unwrap_or_else(|e| panic!("{e}"));
+    let identity = oidc.verify(&token, &nonce).await.expect("verify");
     assert_eq!((identity.issuer.as_str(), identity.name.as_str()), (stack.provider.issuer().as_str(), "Alice Liddell"));
 
     let wrong_nonce = oidc.verify(&token, "another-attempts-nonce").await;
@@ -604,7 +578,7 @@ async fn id_tokens_with_a_wrong_nonce_another_issuer_or_a_rotated_out_key_are_re
 
     // Another provider with the very same keys and client: only the issuer differs.
     let other = Provider::start(&format!("{}/auth/callback", stack.url), &format!("{}/", stack.url), &stack.jwks).await;
-    let other_oidc = Oidc::new(&settings(&other.issuer(), &stack.url)).unwrap_or_else(|e| panic!("{e}"));
+    let other_oidc = Oidc::new(&settings(&other.issuer(), &stack.url)).expect("new");
     let (foreign, foreign_nonce) = id_token(&other_oidc, &Browser::new(), &prefix).await;
     let refused = oidc.verify(&foreign, &foreign_nonce).await;
     assert!(matches!(&refused, Err(OidcError::InvalidIdToken(m)) if m.contains("issuer")), "{refused:?}");
@@ -613,7 +587,7 @@ async fn id_tokens_with_a_wrong_nonce_another_issuer_or_a_rotated_out_key_are_re
     // the keys; a token signed with the old key, which the provider no longer publishes, is not.
     let rotated = temp_file("jwks-rotated.json");
     stack.provider.restart(&rotated).await;
-    let fresh = Oidc::new(&relying_party).unwrap_or_else(|e| panic!("{e}"));
+    let fresh = Oidc::new(&relying_party).expect("new");
     let (new_token, new_nonce) = id_token(&fresh, &Browser::new(), &prefix).await;
     let taken = oidc.verify(&new_token, &new_nonce).await;
     assert!(taken.is_ok(), "a token signed with the provider's new key: {taken:?}");
@@ -642,32 +616,19 @@ async fn without_an_issuer_there_is_no_sign_in_and_a_cookie_lets_nobody_in() {
     let redis = TestRedis::new();
     let shutdown = CancellationToken::new();
     let query = tocsin_query::Application::build(
-        tocsin_query::config::Config {
-            listen_addr: "127.0.0.1:0".into(),
-            database_url: db.url.as_str().into(),
-            database_pool_size: 2,
-            redis_url: redis.url.as_str().into(),
-            tokens: Tokens::single("ops-bot", &[Scope::Read, Scope::Act], MACHINE_TOKEN),
-            stream_prefix: redis.prefix.clone(),
-            stream_max_age: Duration::from_secs(3600),
-            action_timeout: Duration::from_millis(200),
-            http_workers: 1,
-            web_root: None,
-            live: Default::default(),
-            hsts_max_age: None,
-            otel: None,
-            sign_in: None,
-        },
+        tocsin_query::config::Config::for_tests(
+            &db.url,
+            &redis.url,
+            &redis.prefix,
+            Tokens::single("ops-bot", &[Scope::Read, Scope::Act], MACHINE_TOKEN),
+        ),
         shutdown.clone(),
     )
     .await
-    .unwrap_or_else(|error| panic!("query: {error}"));
+    .expect("query");
     let url = format!("http://127.0.0.1:{}", query.port());
     tokio::spawn(query.run_until_stopped());
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("build");
 
     for path in ["/auth/login", "/auth/me", "/auth/callback?code=c&state=s"] {
         assert_eq!(answer(http.get(format!("{url}{path}"))).await.0, 404, "{path}");
