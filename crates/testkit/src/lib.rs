@@ -184,11 +184,27 @@ pub fn incompressible_text(len: usize) -> String {
         .collect()
 }
 
+/// A port nothing listens on, for a server a test starts afterwards.
+///
+/// Taken below the kernel's range of ephemeral ports (32768 to 60999 on Linux), from which every
+/// outgoing connection gets its local port: a port picked there (as binding port 0 picks) can be
+/// taken by one of the tests' own connections to PostgreSQL or Redis before the server binds it,
+/// and the server fails with "Address already in use". Each call of a process takes the next port
+/// of a stretch where its pid starts it, so the tests of one binary, running in parallel, never
+/// hand out the same port twice; each is checked free by binding it.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("no free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7_919) % SPAN;
+    for _ in 0..SPAN {
+        let port = (FIRST + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port from {FIRST} to {}", FIRST + SPAN)
 }
 
 /// A TCP proxy in front of a real server, to take the server away from a service under test and
