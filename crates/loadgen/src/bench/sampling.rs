@@ -82,9 +82,13 @@ fn parse_stat(stat: &str) -> Option<(&str, u64)> {
     let (open, close) = (stat.find('(')?, stat.rfind(')')?);
     let comm = stat.get(open + 1..close)?;
     // Fields after the name, from `state` (field 3): utime, stime, cutime, cstime are fields 14 to 17.
-    let fields: Vec<u64> =
-        stat.get(close + 1..)?.split_whitespace().skip(11).take(4).filter_map(|f| f.parse().ok()).collect();
-    Some((comm, fields.iter().sum()))
+    // A line cut short or a field that is not a number gives no figure rather than a smaller one.
+    let mut ticks = 0;
+    let mut fields = stat.get(close + 1..)?.split_whitespace().skip(11);
+    for _ in 0..4 {
+        ticks += fields.next()?.parse::<u64>().ok()?;
+    }
+    Some((comm, ticks))
 }
 
 /// The load average over 1, 5 and 15 minutes (`/proc/loadavg`), as shown; on a shared machine it
@@ -282,6 +286,7 @@ mod tests {
         let stat = "4242 (tocsin (x) y) S 1 2 3 4 5 6 7 8 9 10 100 20 3 4 20 0 1 0 55 1000 200";
         assert_eq!(parse_stat(stat), Some(("tocsin (x) y", 127)));
         assert_eq!(parse_stat("garbage"), None);
+        assert_eq!(parse_stat("4242 (tocsin) S 1 2 3 4 5 6 7 8 9 10 100 20"), None, "cstime missing");
     }
 
     #[test]
