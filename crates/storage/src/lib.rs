@@ -1,6 +1,7 @@
 //! PostgreSQL storage for tocsin: the schema, its embedded migrations, the row types, the
 //! connection pool, the reads query serves, the outbox's mechanics, the notifier's delivery
-//! tables, and the people who sign in with their sessions (`people`). Functions take
+//! tables, the people who sign in with their sessions (`people`), the service catalogue and its
+//! audit log (`catalogue`), and on-call schedules (`schedules`). Functions take
 //! `&mut AsyncPgConnection` so a caller can compose several inside one transaction.
 //!
 //! The rules that turn alerts and commands into incidents are not here: they live in
@@ -18,6 +19,7 @@ mod pool;
 pub mod reads;
 pub mod retention;
 pub mod rows;
+pub mod schedules;
 pub mod schema;
 mod tls;
 

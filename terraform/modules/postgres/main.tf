@@ -75,7 +75,9 @@ resource "azurerm_postgresql_flexible_server" "this" {
 resource "azurerm_postgresql_flexible_server_configuration" "extensions" {
   name      = "azure.extensions"
   server_id = azurerm_postgresql_flexible_server.this.id
-  value     = "TIMESCALEDB,PG_STAT_STATEMENTS"
+  # BTREE_GIST: the exclusion constraints that keep on-call overrides and layer versions from
+  # overlapping (migration 000014), which Azure allows only when listed here.
+  value     = "BTREE_GIST,TIMESCALEDB,PG_STAT_STATEMENTS"
 }
 
 # A static parameter: the provider restarts the server to apply it. After the extensions, because
