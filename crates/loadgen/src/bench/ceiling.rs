@@ -1,8 +1,8 @@
 //! The machine's own limit for the work an alert must do, with no tocsin logic in between.
 //!
-//! - **PostgreSQL**: the rows an alert produces, written with the statements and in the batch
-//!   shape of incident-core (`services/incident-core/src/incidents/intake/`, its `writes.rs`, and
-//!   `incidents/timeline.rs`; the outbox row as `tocsin_storage::outbox` writes it): a batch of
+//! - **PostgreSQL**: the rows an alert produces, written with incident-core's own statements (the
+//!   texts of `services/incident-core/src/incidents/statements.rs`, so the two cannot drift apart;
+//!   the outbox row as `tocsin_storage::outbox` writes it) and in its batch shape: a batch of
 //!   [`BATCH`] alerts split by correlation key into [`APPLY_SHARDS`] transactions that run at
 //!   once, each on its own connection, over the same client library. An alert that joins an
 //!   incident produces its alert row, its incident's update, a timeline entry and its event in the
@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tocsin_domain::{CorrelationRule, IncidentFacts, TeamMapping, correlation};
+use tocsin_incident_core::incidents::statements as incident_core;
 use uuid::Uuid;
 
 /// incident-core's `BATCH_SIZE` default: alerts read and applied together.
@@ -437,10 +438,7 @@ async fn run_transaction(
     diesel::sql_query("BEGIN").execute(conn).await?;
     lap(Step::Begin, &mut spent);
     if statements != Statements::RowsOnly {
-        diesel::sql_query(
-            "SELECT count(pg_advisory_xact_lock(h)) FROM \
-             (SELECT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY 1) AS locks",
-        )
+        diesel::sql_query(incident_core::LOCK_OCCURRENCES)
         .bind::<Array<Text>, _>(&tx.occurrence_keys)
         .execute(conn)
         .await?;
@@ -476,25 +474,14 @@ async fn run_transaction(
     }
 
     if tx.shape == Shape::Open {
-        // The incidents as they stand after their first alert, in one statement of arrays;
-        // incident-core's (`writes::open_incidents`) is arbitrated by the partial unique
-        // index on active keys and returns the rows the events carry.
-        let arbitrated = if statements == Statements::AsTocsin {
-            " ON CONFLICT (correlation_digest) WHERE status <> 'resolved' DO NOTHING RETURNING *"
-        } else {
-            ""
+        // The incidents as they stand after their first alert; incident-core's insert is
+        // arbitrated by the partial unique index on active keys and returns the rows the events
+        // carry, the rows alone are not.
+        let insert = match statements {
+            Statements::AsTocsin => incident_core::OPEN_INCIDENTS,
+            Statements::RowsOnly => incident_core::INSERT_INCIDENT_ROWS,
         };
-        let inserted = diesel::sql_query(format!(
-            "INSERT INTO incidents (id, correlation_key, title, service, environment, severity, team, \
-                     status, runbook_url, source_fingerprint, source_starts_at, source_labels, opened_at, \
-                     created_at, updated_at, alert_count, firing_count) \
-                     SELECT id, correlation_key, title, service, environment, severity, team, 'open', runbook_url, \
-                     source_fingerprint, $10, source_labels, $10, $11, $11, 1, 1 \
-                     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                     $7::text[], $8::text[], $9::text[], $12::jsonb[]) \
-                     AS d(id, correlation_key, title, service, environment, severity, team, runbook_url, \
-                     source_fingerprint, source_labels){arbitrated}"
-        ))
+        let inserted = diesel::sql_query(insert)
         .bind::<Array<SqlUuid>, _>(&tx.incident_ids)
         .bind::<Array<Text>, _>(&tx.correlation_keys)
         .bind::<Array<Text>, _>((0..count).map(|i| template(i).facts.title.as_str()).collect::<Vec<_>>())
@@ -506,9 +493,11 @@ async fn run_transaction(
             (0..count).map(|i| template(i).facts.runbook_url.as_deref()).collect::<Vec<_>>(),
         )
         .bind::<Array<Text>, _>(&tx.fingerprints)
-        .bind::<Timestamptz, _>(tx.starts_at)
-        .bind::<Timestamptz, _>(now)
+        .bind::<Array<Timestamptz>, _>(vec![tx.starts_at; count])
         .bind::<Array<Jsonb>, _>((0..count).map(|i| &template(i).labels).collect::<Vec<_>>())
+        .bind::<Array<Int4>, _>(vec![1; count])
+        .bind::<Array<Int4>, _>(vec![1; count])
+        .bind::<Timestamptz, _>(now)
         .execute(conn)
         .await?;
         if inserted != count {
@@ -517,16 +506,7 @@ async fn run_transaction(
         lap(Step::InsertIncidents, &mut spent);
     }
 
-    diesel::sql_query(
-        "INSERT INTO alerts (incident_id, fingerprint, starts_at, ends_at, state, labels, annotations, \
-         generator_url, receiver, group_key, first_received_at, last_received_at, last_firing_report_at) \
-         SELECT incident_id, fingerprint, starts_at, ends_at, state, labels, annotations, generator_url, \
-         receiver, group_key, $12, $12, received_at \
-         FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::jsonb[], \
-         $7::jsonb[], $8::text[], $9::text[], $10::text[], $11::timestamptz[]) \
-         AS d(incident_id, fingerprint, starts_at, ends_at, state, labels, annotations, generator_url, \
-         receiver, group_key, received_at)",
-    )
+    diesel::sql_query(incident_core::INSERT_ALERTS)
     .bind::<Array<SqlUuid>, _>(&tx.incident_ids)
     .bind::<Array<Text>, _>(&tx.fingerprints)
     .bind::<Array<Timestamptz>, _>(vec![tx.starts_at; count])
@@ -549,13 +529,7 @@ async fn run_transaction(
         for id in &tx.incident_ids {
             *per_incident.entry(*id).or_insert(0) += 1;
         }
-        diesel::sql_query(
-            "UPDATE incidents AS i SET alert_count = i.alert_count + d.added, \
-             firing_count = i.firing_count + d.firing, opened_at = LEAST(i.opened_at, d.earliest), \
-             version = i.version + 1, updated_at = $5 \
-             FROM unnest($1::uuid[], $2::int4[], $3::int4[], $4::timestamptz[]) AS d(id, added, firing, earliest) \
-             WHERE i.id = d.id RETURNING i.*",
-        )
+        diesel::sql_query(incident_core::ADD_TO_COUNTS)
         .bind::<Array<SqlUuid>, _>(per_incident.keys().copied().collect::<Vec<_>>())
         .bind::<Array<Int4>, _>(per_incident.values().copied().collect::<Vec<_>>())
         .bind::<Array<Int4>, _>(per_incident.values().copied().collect::<Vec<_>>())
@@ -581,10 +555,7 @@ async fn run_transaction(
             }})
         })
         .collect();
-    diesel::sql_query(
-        "INSERT INTO timeline_entries (incident_id, at, kind, actor, status, detail) \
-         SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::jsonb[])",
-    )
+    diesel::sql_query(incident_core::INSERT_TIMELINE)
     .bind::<Array<SqlUuid>, _>(&tx.incident_ids)
     .bind::<Array<Timestamptz>, _>(vec![tx.starts_at; count])
     .bind::<Array<Text>, _>(vec![kind; count])

@@ -7,6 +7,7 @@
 //! - [`lifecycle`]: commands (acknowledge, resolve, reopen, assign), once per command id, and the
 //!   resolve and reopen statements the alert rules share.
 //! - [`timeline`]: a change becomes a timeline entry and an outbox event.
+//! - [`statements`]: the SQL that writes a batch, shared with the bench's ceiling.
 //!
 //! The pure parts (settling one report against what is stored, the correlation key, the facts an
 //! incident takes from its first alert, which transitions are allowed) are the domain crate's; this
@@ -15,6 +16,7 @@
 
 pub mod intake;
 pub mod lifecycle;
+pub mod statements;
 pub mod timeline;
 
 use time::Duration;

@@ -1,6 +1,7 @@
 //! Writing down what happened to an incident: one timeline entry and one outbox event per change,
 //! in the caller's transaction, each event carrying the incident as it stands after the change.
 
+use super::statements;
 use diesel::sql_types::{Array, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use time::OffsetDateTime;
@@ -122,10 +123,7 @@ async fn insert_timeline(conn: &mut AsyncPgConnection, changes: &[(&IncidentRow,
         statuses.push(change.status.map(|status| status.as_str()));
         details.push(&change.detail);
     }
-    diesel::sql_query(
-        "INSERT INTO timeline_entries (incident_id, at, kind, actor, status, detail) \
-         SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::jsonb[])",
-    )
+    diesel::sql_query(statements::INSERT_TIMELINE)
     .bind::<Array<SqlUuid>, _>(incident_ids)
     .bind::<Array<Timestamptz>, _>(ats)
     .bind::<Array<Text>, _>(kinds)

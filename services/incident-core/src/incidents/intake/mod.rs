@@ -31,7 +31,7 @@ mod refresh;
 mod writes;
 
 use super::timeline::{self, Change, StatusChange};
-use super::{IntakeOutcome, IntakeSettings};
+use super::{IntakeOutcome, IntakeSettings, statements};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -224,11 +224,7 @@ fn occurrence_key(fingerprint: &str, starts_at: OffsetDateTime) -> String {
 /// wait on each other in a cycle.
 async fn lock_occurrences(conn: &mut AsyncPgConnection, round: &[&AlertReceived]) -> Result<(), StorageError> {
     let keys: Vec<String> = round.iter().map(|r| occurrence_key(&r.alert.fingerprint, r.alert.starts_at)).collect();
-    diesel::sql_query(
-        "SELECT count(pg_advisory_xact_lock(h)) FROM \
-         (SELECT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY 1) AS locks",
-    )
-    .bind::<Array<Text>, _>(keys)
+    diesel::sql_query(statements::LOCK_OCCURRENCES).bind::<Array<Text>, _>(keys)
     .execute(conn)
     .await?;
     Ok(())

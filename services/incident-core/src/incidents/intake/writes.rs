@@ -1,6 +1,7 @@
 //! The statements several steps share: finding the active incidents of keys, opening incidents,
 //! inserting alerts, moving incidents' counts. Each takes a whole step's rows at once.
 
+use crate::incidents::statements;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Int4, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -83,21 +84,8 @@ pub(super) async fn open_incidents(
         firing_counts.push(incident.firing);
     }
     // Opened open even when its only alert already ended (the late step resolves it next), so
-    // that the partial unique index arbitrates the race for the key. Its predicate is spelled out
-    // as a literal: PostgreSQL matches it at planning time.
-    let opened: Vec<IncidentRow> = diesel::sql_query(
-        "INSERT INTO incidents (id, correlation_key, title, service, environment, severity, team, status, \
-         runbook_url, source_fingerprint, source_starts_at, source_labels, alert_count, firing_count, opened_at, \
-         created_at, updated_at) \
-         SELECT id, correlation_key, title, service, environment, severity, team, 'open', runbook_url, \
-         source_fingerprint, source_starts_at, source_labels, alert_count, firing_count, source_starts_at, $14, $14 \
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
-         $8::text[], $9::text[], $10::timestamptz[], $11::jsonb[], $12::int4[], $13::int4[]) \
-         AS d(id, correlation_key, title, service, environment, severity, team, runbook_url, source_fingerprint, \
-         source_starts_at, source_labels, alert_count, firing_count) \
-         ON CONFLICT (correlation_digest) WHERE status <> 'resolved' DO NOTHING \
-         RETURNING *",
-    )
+    // that the partial unique index arbitrates the race for the key.
+    let opened: Vec<IncidentRow> = diesel::sql_query(statements::OPEN_INCIDENTS)
     .bind::<Array<SqlUuid>, _>(ids)
     .bind::<Array<Text>, _>(keys)
     .bind::<Array<Text>, _>(titles)
@@ -120,9 +108,7 @@ pub(super) async fn open_incidents(
     Ok(opened)
 }
 
-/// New alerts, a column each, for one insert of a whole step. One array per column keeps the
-/// statement the same for every batch, prepared once; a multi-row `VALUES` would bind a dozen
-/// parameters per alert, which PostgreSQL would parse and plan afresh for every batch.
+/// New alerts, a column each, for one insert of a whole step ([`statements::INSERT_ALERTS`]).
 pub(super) struct NewAlerts<'a> {
     incident_ids: Vec<Uuid>,
     fingerprints: Vec<&'a str>,
@@ -177,16 +163,7 @@ impl<'a> NewAlerts<'a> {
         if self.incident_ids.is_empty() {
             return Ok(());
         }
-        diesel::sql_query(
-            "INSERT INTO alerts (incident_id, fingerprint, starts_at, ends_at, state, labels, annotations, \
-             generator_url, receiver, group_key, first_received_at, last_received_at, last_firing_report_at) \
-             SELECT incident_id, fingerprint, starts_at, ends_at, state, labels, annotations, generator_url, \
-             receiver, group_key, $12, $12, received_at \
-             FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::jsonb[], \
-             $7::jsonb[], $8::text[], $9::text[], $10::text[], $11::timestamptz[]) \
-             AS d(incident_id, fingerprint, starts_at, ends_at, state, labels, annotations, generator_url, \
-             receiver, group_key, received_at)",
-        )
+        diesel::sql_query(statements::INSERT_ALERTS)
         .bind::<Array<SqlUuid>, _>(self.incident_ids)
         .bind::<Array<Text>, _>(self.fingerprints)
         .bind::<Array<Timestamptz>, _>(self.starts_at)
@@ -243,13 +220,7 @@ pub(super) async fn move_counts(
     let added: Vec<i32> = counts.values().map(|c| c.added).collect();
     let firing: Vec<i32> = counts.values().map(|c| c.firing).collect();
     let earliest: Vec<OffsetDateTime> = counts.values().map(|c| c.earliest).collect();
-    Ok(diesel::sql_query(
-        "UPDATE incidents AS i SET alert_count = i.alert_count + d.added, \
-         firing_count = i.firing_count + d.firing, opened_at = LEAST(i.opened_at, d.earliest), \
-         version = i.version + 1, updated_at = $5 \
-         FROM unnest($1::uuid[], $2::int4[], $3::int4[], $4::timestamptz[]) AS d(id, added, firing, earliest) \
-         WHERE i.id = d.id RETURNING i.*",
-    )
+    Ok(diesel::sql_query(statements::ADD_TO_COUNTS)
     .bind::<Array<SqlUuid>, _>(ids)
     .bind::<Array<Int4>, _>(added)
     .bind::<Array<Int4>, _>(firing)
