@@ -22,30 +22,13 @@ if [[ -z "${DATABASE_URL:-}" || -z "${REDIS_URL:-}" ]]; then
     eval "$infra_env"
 fi
 
-drop_database() {
-    # FORCE ends connections an interrupted run left open; autovacuum's may need a few tries.
-    for attempt in 1 2 3 4 5; do
-        psql "$DATABASE_URL" -q -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" 2>/dev/null && return 0
-        [[ $attempt -lt 5 ]] && sleep 2
-    done
-    log "could not drop the database $1; drop it by hand"
-    return 1
-}
-
-for stale in $(psql "$DATABASE_URL" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'tocsin\_bench\_data\_%'"); do
-    log "dropping $stale, left by an earlier run"
-    drop_database "$stale"
-done
-
-database="tocsin_bench_data_$$"
-bench_database_url="${DATABASE_URL%/*}/$database"
+# shellcheck source=scripts/lib/bench-database.sh
+source scripts/lib/bench-database.sh
 if [[ "${BENCH_DATA_KEEP:-}" == 1 ]]; then
-    log "keeping $database afterwards (BENCH_DATA_KEEP=1): $bench_database_url"
+    bench_database_create tocsin_bench_data keep  # to run tocsin-bench-data --no-seed against it again
 else
-    trap 'drop_database "$database"' EXIT
+    bench_database_create tocsin_bench_data
 fi
-psql "$DATABASE_URL" -q -c "CREATE DATABASE $database"
-DATABASE_URL="$bench_database_url" RUST_LOG=warn target/release/tocsin-incident-core migrate
 
 render_args=()
 if command -v npm >/dev/null 2>&1 && [[ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]]; then
@@ -70,5 +53,5 @@ mkdir -p .local
     echo "machine: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB; $(uname -sr); load average $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "disk before seeding: $(df -h --output=avail . | tail -1 | tr -d ' ') free"
 } | tee .local/bench-data-last.txt
-BENCH_BIN_DIR=target/release BENCH_DATABASE_URL="$bench_database_url" \
+BENCH_BIN_DIR=target/release BENCH_DATABASE_URL="$BENCH_DATABASE_URL" \
     target/release/tocsin-bench-data "${render_args[@]}" "$@" | tee -a .local/bench-data-last.txt

@@ -20,34 +20,11 @@ if [[ -z "${DATABASE_URL:-}" || -z "${REDIS_URL:-}" ]]; then
     eval "$infra_env"
 fi
 
-drop_database() {
-    # A plain DROP waits out autovacuum, which a run leaves busy on the database; FORCE ends
-    # connections an interrupted run left open, but may not end autovacuum's worker (not ours).
-    for attempt in 1 2 3 4 5; do
-        psql "$DATABASE_URL" -q -c "DROP DATABASE IF EXISTS $1" 2>/dev/null && return 0
-        psql "$DATABASE_URL" -q -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" 2>/dev/null && return 0
-        [[ $attempt -lt 5 ]] && sleep 2
-    done
-    log "could not drop the database $1; drop it by hand"
-    return 1
-}
-
-# Databases of earlier runs whose process is gone (a run still going elsewhere keeps its own).
-for stale in $(psql "$DATABASE_URL" -Atc "SELECT datname FROM pg_database WHERE datname ~ '^tocsin_bench_[0-9]+$'"); do
-    if [[ ! -e /proc/${stale#tocsin_bench_} ]]; then
-        log "dropping $stale, left by an earlier run"
-        drop_database "$stale" || true
-    fi
-done
-
-# A database of its own, created for this run, so earlier incidents do not skew the figures.
-database="tocsin_bench_$$"
-bench_database_url="${DATABASE_URL%/*}/$database"
-trap 'drop_database "$database"' EXIT
-psql "$DATABASE_URL" -q -c "CREATE DATABASE $database"
-DATABASE_URL="$bench_database_url" RUST_LOG=warn target/release/tocsin-incident-core migrate
+# shellcheck source=scripts/lib/bench-database.sh
+source scripts/lib/bench-database.sh
+bench_database_create tocsin_bench
 
 mkdir -p .local
 echo "machine: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB; $(uname -sr); load average $(cut -d' ' -f1-3 /proc/loadavg)" |
     tee .local/bench-last.txt
-BENCH_BIN_DIR=target/release BENCH_DATABASE_URL="$bench_database_url" target/release/tocsin-bench | tee -a .local/bench-last.txt
+BENCH_BIN_DIR=target/release BENCH_DATABASE_URL="$BENCH_DATABASE_URL" target/release/tocsin-bench | tee -a .local/bench-last.txt

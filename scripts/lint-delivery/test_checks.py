@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import traceback
 from pathlib import Path
 
 # The checkers, found beside this file: Python puts a script's own directory first on its path.
@@ -22,6 +21,10 @@ import installed
 import terraform
 import workflows
 from report import Report, line
+
+# The shared runner, in scripts/lib/.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
+import test_runner  # noqa: E402 - found only once its directory is on the path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -253,22 +256,5 @@ def test_checkers_run_as_scripts_and_print_one_line_per_check():
         assert lines and all(text.startswith(("ok: ", "FAIL: ")) for text in lines), f"{script}: {done.stdout}"
 
 
-def main():
-    tests = [(n, f) for n, f in globals().items() if n.startswith("test_") and callable(f)]
-    passed = failed = 0
-    for name, fn in tests:
-        try:
-            fn()
-        except Exception as e:  # noqa: BLE001 - report every kind of failure the same way
-            failed += 1
-            detail = str(e) if isinstance(e, AssertionError) else traceback.format_exc()
-            print(f"FAIL {name}: {detail}")
-        else:
-            passed += 1
-            print(f"ok   {name}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(test_runner.run(globals(), expected=(AssertionError,)))

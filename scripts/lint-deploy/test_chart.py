@@ -18,9 +18,12 @@ import os
 import re
 import subprocess
 import sys
-import traceback
 
 import yaml
+
+# The shared runner, in scripts/lib/.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
+import test_runner  # noqa: E402 - found only once its directory is on the path
 
 HELM = os.environ.get("HELM", "helm")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -1473,22 +1476,5 @@ def test_a_variable_set_twice_fails_the_install():
     assert "WEB_ROOT" in err and "query.extraEnv" in err, err
 
 
-def main():
-    tests = [(n, f) for n, f in globals().items() if n.startswith("test_") and callable(f)]
-    passed = failed = 0
-    for name, fn in tests:
-        try:
-            fn()
-        except Exception as e:  # noqa: BLE001 - report every kind of failure the same way
-            failed += 1
-            detail = str(e) if isinstance(e, (AssertionError, RenderError)) else traceback.format_exc()
-            print(f"FAIL {name}: {detail}")
-        else:
-            passed += 1
-            print(f"ok   {name}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(test_runner.run(globals(), expected=(AssertionError, RenderError)))
