@@ -7,6 +7,7 @@
 pub mod alert;
 pub mod command;
 pub mod correlation;
+pub mod escalation;
 pub mod event;
 pub mod facts;
 pub mod incident;

@@ -182,6 +182,17 @@ pub fn on_call_at(schedule: &Schedule, at: Timestamp) -> Result<Option<Shift>, S
     Ok(shifts(schedule, around)?.into_iter().find(|shift| shift.interval().contains(at)))
 }
 
+/// The first instant at or after `at` inside `hours` (parts of the week, read in `zone`), looking
+/// eight days ahead: when a low-urgency page may start. Without restrictions, `at` itself; `None`
+/// when they leave no time at all (no day chosen).
+pub fn next_within(hours: &[Restriction], zone: &TimeZone, at: Timestamp) -> Result<Option<Timestamp>, ScheduleError> {
+    let ahead = Interval::new(at, at.checked_add(jiff::SignedDuration::from_hours(8 * 24)).unwrap_or(Timestamp::MAX));
+    Ok(match rotation::restriction_windows(hours, zone, ahead)? {
+        None => Some(at),
+        Some(windows) => windows.first().map(|window| window.start),
+    })
+}
+
 /// The times within `range` when nobody is on call, in order: what a schedule page warns about
 /// (a follow-the-sun pair of layers in zones that change clocks on different weekends leaves an
 /// hour uncovered for weeks).
