@@ -2,7 +2,8 @@
 //!
 //! - Every entry is a versioned JSON [`Envelope`]: id, type, schema version, time, W3C
 //!   `traceparent`, payload; stored in the entry's single field `envelope`.
-//! - Producers [`Bus::publish`] a batch atomically (MULTI/EXEC): all of it is on the stream, or none.
+//! - Producers [`Bus::publish`] a batch atomically (MULTI/EXEC): all of it is on the stream, or none;
+//!   [`Bus::publish_with`] can also wait until replicas hold it ([`Durability`]).
 //! - Streams are trimmed by age in the background ([`Bus::trim_in_background`]), never past an
 //!   entry a consumer group has not acknowledged; a producer reads a stream's backlog there too
 //!   ([`Bus::watch_backlog`]) to turn work away before Redis fills up.
@@ -101,6 +102,22 @@ pub enum BusError {
     /// Redis answers, but is older than the bus needs: the service must stop rather than run on it.
     #[error("{}", .0.refusal())]
     UnsupportedServer(RedisVersion),
+    /// The primary took the entries, but fewer replicas than asked for had them within the
+    /// timeout ([`Durability::Replicas`]): a failover now could lose them.
+    #[error("redis replicas: {acknowledged} of {wanted} had the entries within {timeout:?}")]
+    NotReplicated { acknowledged: u32, wanted: u32, timeout: Duration },
+}
+
+/// How sure a publish is that its entries outlive the Redis primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Applied by the primary, which sends it on to its replicas after it answered: a failover in
+    /// the next milliseconds can lose it (docs/reliability.md).
+    #[default]
+    Primary,
+    /// Also held by `replicas` replicas within `timeout` (Redis `WAIT`), else
+    /// [`BusError::NotReplicated`] and the caller says so to its sender (ingest answers 503).
+    Replicas { replicas: u32, timeout: Duration },
 }
 
 impl From<redis::RedisError> for BusError {
@@ -283,6 +300,16 @@ impl Bus {
         stream: Stream,
         messages: &[Envelope<T>],
     ) -> Result<Vec<String>, BusError> {
+        self.publish_with(stream, messages, Durability::Primary).await
+    }
+
+    /// [`Bus::publish`], answering only once the entries are as durable as `durability` asks.
+    pub async fn publish_with<T: serde::Serialize>(
+        &self,
+        stream: Stream,
+        messages: &[Envelope<T>],
+        durability: Durability,
+    ) -> Result<Vec<String>, BusError> {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
@@ -304,14 +331,28 @@ impl Bus {
                 pipe.cmd("XADD").arg(&key).arg("*").arg(envelope::FIELD).arg(text);
             }
         }
-        let mut conn = self.connection().await?;
+        let mut conn = match durability {
+            Durability::Primary => self.connection().await?,
+            // WAIT holds the reply back for up to its timeout.
+            Durability::Replicas { timeout, .. } => self.connection_waiting(timeout).await?,
+        };
         // EXEC answers nil when Redis refused the transaction (a WATCH on the connection saw a
         // change): nothing was added, which must not pass for success.
         let ids: Option<Vec<String>> = pipe.query_async(&mut conn).await?;
-        match ids {
-            Some(ids) if ids.len() == messages.len() => Ok(ids),
-            _ => Err(BusError::Unavailable("redis refused the transaction; nothing was published".into())),
+        let ids = match ids {
+            Some(ids) if ids.len() == messages.len() => ids,
+            _ => return Err(BusError::Unavailable("redis refused the transaction; nothing was published".into())),
+        };
+        if let Durability::Replicas { replicas, timeout } = durability {
+            // On the same connection and after EXEC: WAIT counts the writes of its own connection,
+            // and inside a transaction it would not block.
+            let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+            let acknowledged: u32 = redis::cmd("WAIT").arg(replicas).arg(timeout_ms).query_async(&mut conn).await?;
+            if acknowledged < replicas {
+                return Err(BusError::NotReplicated { acknowledged, wanted: replicas, timeout });
+            }
         }
+        Ok(ids)
     }
 
     /// A producer span for `message`, in the trace of `parent` (the request that produced it, or the

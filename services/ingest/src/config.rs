@@ -24,16 +24,18 @@
 //! | `INGEST_MAX_CONTEXT_BYTES` | `8192` | bytes of `receiver`, `groupKey`, `externalURL` and each `generatorURL` |
 //! | `INGEST_MAX_ALERT_BYTES` | `262144` | bytes of one alert as it goes on the stream (its fields and the group context) |
 //! | `INGEST_MAX_WEBHOOK_STREAM_BYTES` | `16777216` | bytes of all the webhook's alerts as they go on the stream |
+//! | `INGEST_WAIT_REPLICAS` | `0`: answer once the primary has the alerts | replicas of Redis that must hold a webhook's alerts before it gets 202 (Redis `WAIT`); when fewer do within `INGEST_WAIT_TIMEOUT`, 503 with `Retry-After` |
+//! | `INGEST_WAIT_TIMEOUT` | `1s` | how long a webhook waits for those replicas (10ms to 10s) |
+//! | `HTTP_WORKERS` | number of CPUs | HTTP worker threads |
+//! | `OTEL_*` | unset: no traces | OpenTelemetry traces (`tocsin_runtime::traces`), off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set |
 //!
 //! A webhook over any of the `INGEST_MAX_*` limits gets 413 naming the field, the limit and its
 //! variable, and nothing of it is taken (docs/security.md, "Limits on a webhook").
-//! | `HTTP_WORKERS` | number of CPUs | HTTP worker threads |
-//! | `OTEL_*` | unset: no traces | OpenTelemetry traces (`tocsin_runtime::traces`), off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set |
 
 use crate::admission::{AdmissionSettings, RateLimit, parse_networks};
 use std::num::NonZeroU32;
 use std::time::Duration;
-use tocsin_bus::BusSettings;
+use tocsin_bus::{BusSettings, Durability};
 use tocsin_domain::webhook::{Limit, WebhookLimits};
 use tocsin_runtime::auth::{LegacyToken, Scope, Tokens};
 use tocsin_runtime::traces::OtelSettings;
@@ -63,6 +65,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// What one webhook may carry.
     pub limits: WebhookLimits,
+    /// Whether a webhook is answered once the primary holds its alerts, or once replicas do too.
+    pub durability: Durability,
     pub http_workers: usize,
     /// `None`: traces are off.
     pub otel: Option<OtelSettings>,
@@ -98,6 +102,7 @@ impl Config {
             stream_max_backlog: 1_000_000,
             max_body_bytes: 256 * 1024,
             limits: WebhookLimits::default(),
+            durability: Durability::Primary,
             http_workers: 1,
             otel: None,
         }
@@ -124,6 +129,7 @@ impl Config {
             })?,
             max_body_bytes: env.parse_or("INGEST_MAX_BODY_BYTES", 4 * 1024 * 1024)?,
             limits: webhook_limits(env)?,
+            durability: durability(env)?,
             http_workers: env.parse_or("HTTP_WORKERS", std::thread::available_parallelism().map_or(2, usize::from))?,
             otel: OtelSettings::from_env(env, "ingest")?,
         })
@@ -143,6 +149,32 @@ fn rate_limit(env: &Env, limit: &str, burst: &str) -> Result<Option<RateLimit>, 
         });
     }
     Ok(parsed)
+}
+
+/// The most replicas `INGEST_WAIT_REPLICAS` may ask for: more than any Redis deployment tocsin
+/// is run with has.
+const MAX_WAIT_REPLICAS: u32 = 5;
+const MIN_WAIT_TIMEOUT: Duration = Duration::from_millis(10);
+const MAX_WAIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `INGEST_WAIT_REPLICAS` and `INGEST_WAIT_TIMEOUT` (docs/reliability.md, "How ingest limits it").
+fn durability(env: &Env) -> Result<Durability, ConfigError> {
+    let replicas = env.with("INGEST_WAIT_REPLICAS", 0, |text| match text.trim().parse::<u32>() {
+        Ok(replicas @ 0..=MAX_WAIT_REPLICAS) => Ok(replicas),
+        _ => Err(format!("expected a number of replicas from 0 (do not wait) to {MAX_WAIT_REPLICAS}")),
+    })?;
+    let timeout = env.duration_or("INGEST_WAIT_TIMEOUT", Duration::from_secs(1))?;
+    if !(MIN_WAIT_TIMEOUT..=MAX_WAIT_TIMEOUT).contains(&timeout) {
+        return Err(ConfigError::Invalid {
+            name: "INGEST_WAIT_TIMEOUT".into(),
+            value: env.get("INGEST_WAIT_TIMEOUT").unwrap_or_default(),
+            reason: "expected 10ms to 10s; 1s is the default".into(),
+        });
+    }
+    Ok(match replicas {
+        0 => Durability::Primary,
+        replicas => Durability::Replicas { replicas, timeout },
+    })
 }
 
 /// The variable that sets each webhook limit: error messages name it, so the operator reading

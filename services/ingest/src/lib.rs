@@ -37,6 +37,7 @@ impl Application {
             metrics: ingest_metrics,
             max_body_bytes: config.max_body_bytes,
             limits: config.limits,
+            durability: config.durability,
             tracer: service.tracer().clone(),
         });
 

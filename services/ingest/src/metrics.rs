@@ -10,7 +10,7 @@ pub struct ReasonLabel {
 
 /// Why ingest refuses a webhook; the `reason` label of `tocsin_ingest_webhooks_rejected_total`.
 /// The first five are refused by the admission checks (`admission.rs`), before the body is read.
-pub const REJECTION_REASONS: [&str; 12] = [
+pub const REJECTION_REASONS: [&str; 13] = [
     "source_not_allowed",
     "rate_limited_source",
     "unauthorized",
@@ -22,6 +22,7 @@ pub const REJECTION_REASONS: [&str; 12] = [
     "invalid",
     "over_limit",
     "unavailable",
+    "unreplicated",
     "backlog",
 ];
 

@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use time::OffsetDateTime;
-use tocsin_bus::{Backlog, Bus, Envelope, Stream};
+use tocsin_bus::{Backlog, Bus, BusError, Durability, Envelope, Stream};
 use tocsin_domain::AlertReceived;
 use tocsin_domain::webhook::{WebhookLimits, WebhookPayload};
 use tocsin_runtime::openapi::ErrorBody;
@@ -22,6 +22,8 @@ pub struct State {
     pub metrics: IngestMetrics,
     pub max_body_bytes: usize,
     pub limits: WebhookLimits,
+    /// `INGEST_WAIT_REPLICAS`: whether a webhook waits for Redis replicas to hold its alerts.
+    pub durability: Durability,
     pub tracer: Tracer,
 }
 
@@ -47,7 +49,7 @@ pub struct Accepted {
         (status = 415, description = "The body is not application/json", body = ErrorBody),
         (status = 429, description = "Over a rate limit; Retry-After says when to send again", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "Redis is unreachable, or the alerts stream holds more than STREAM_MAX_BACKLOG unhandled alerts: nothing was taken, send again", body = ErrorBody,
+        (status = 503, description = "Redis is unreachable, the alerts stream holds more than STREAM_MAX_BACKLOG unhandled alerts, or (with INGEST_WAIT_REPLICAS) too few Redis replicas held the alerts within INGEST_WAIT_TIMEOUT: send again", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("bearer" = []))
@@ -100,14 +102,19 @@ async fn accept(request: &HttpRequest, body: web::Payload, state: &State) -> Res
             spans.push(span);
         }
     }
-    let published = state.bus.publish(Stream::Alerts, &messages).await;
+    let published = state.bus.publish_with(Stream::Alerts, &messages, state.durability).await;
     for mut span in spans {
         if let Err(error) = &published {
             span.set_error(&error.to_string());
         }
         span.end();
     }
-    published.map_err(|error| ("unavailable", ApiError::unavailable("the alert stream (Redis)", error)))?;
+    published.map_err(|error| match error {
+        // On the primary, not yet on enough replicas: Alertmanager sends the webhook again, and
+        // incident-core's dedup makes the copy already on the stream harmless.
+        BusError::NotReplicated { .. } => ("unreplicated", ApiError::unavailable("the alert stream's Redis replicas", error)),
+        error => ("unavailable", ApiError::unavailable("the alert stream (Redis)", error)),
+    })?;
 
     state.metrics.alerts_accepted.inc_by(messages.len() as u64);
     if truncated_alerts > 0 {

@@ -198,12 +198,12 @@ async fn migrate(binary: &Path, database_url: &str, dir: &Path) {
 
 /// The test's folder: logs, PostgreSQL's and Redis's data. Removed when the test passes, kept
 /// (and named) when it fails, for the logs.
-struct Workdir {
+pub struct Workdir {
     path: PathBuf,
 }
 
 impl Workdir {
-    fn new(name: &str) -> Workdir {
+    pub fn new(name: &str) -> Workdir {
         use std::os::unix::fs::PermissionsExt;
         let path = std::env::temp_dir().join(format!("tocsin-faults-{name}-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -211,6 +211,10 @@ impl Workdir {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         Workdir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 

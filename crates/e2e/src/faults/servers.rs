@@ -150,14 +150,25 @@ impl Drop for Postgres {
 pub struct RedisServer {
     dir: PathBuf,
     pub port: u16,
+    /// The port of the primary this server replicates, if it is a replica.
+    replica_of: Option<u16>,
     child: Option<Child>,
 }
 
 impl RedisServer {
     pub async fn start(dir: &Path) -> RedisServer {
-        let dir = dir.join("redis");
+        RedisServer::start_in(dir.join("redis"), None).await
+    }
+
+    /// A replica of `primary` (`--replicaof`), with its files in `dir`/`name`, as a high-availability
+    /// Redis runs one: it takes the primary's whole data set, then every write after it.
+    pub async fn start_replica(dir: &Path, name: &str, primary: &RedisServer) -> RedisServer {
+        RedisServer::start_in(dir.join(name), Some(primary.port)).await
+    }
+
+    async fn start_in(dir: PathBuf, replica_of: Option<u16>) -> RedisServer {
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        let mut redis = RedisServer { dir, port: tocsin_testkit::free_port(), child: None };
+        let mut redis = RedisServer { dir, port: tocsin_testkit::free_port(), replica_of, child: None };
         redis.restart().await;
         redis
     }
@@ -177,10 +188,15 @@ impl RedisServer {
     pub async fn restart(&mut self) {
         let dir = self.dir.display().to_string();
         let log = self.dir.join("redis.log").display().to_string();
+        let replica_of = match self.replica_of {
+            Some(primary) => vec!["--replicaof".to_owned(), "127.0.0.1".to_owned(), primary.to_string()],
+            None => Vec::new(),
+        };
         let child = Command::new(crate::tools::binary("redis-server", "redis-server"))
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string(), "--dir", &dir, "--logfile", &log])
             .args(["--appendonly", "yes", "--appendfsync", "always", "--save", ""])
             .args(["--maxmemory-policy", "noeviction", "--daemonize", "no"])
+            .args(&replica_of)
             .stdout(Stdio::null())
             .kill_on_drop(true)
             .spawn()
