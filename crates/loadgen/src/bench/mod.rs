@@ -9,12 +9,14 @@
 //!   samples of real entries for the ceiling.
 //! - [`sampling`]: what the machine did meanwhile, from `/proc` and PostgreSQL's statistics: CPU
 //!   time per program, background work per second, write-ahead log and row versions.
+//! - [`replica`]: a Redis primary and its replica, for what waiting for replicas costs ingest.
 //! - [`ceiling`]: the machine's own limit for the work an alert must do, with no tocsin logic in
 //!   between: PostgreSQL writing the rows an alert produces, Redis taking its stream entries.
 //! - [`report`]: percentiles, rates as fractions of the ceiling, and the machine-readable line.
 
 pub mod ceiling;
 pub mod load;
+pub mod replica;
 pub mod report;
 pub mod sampling;
 pub mod streams;

@@ -58,6 +58,16 @@ pub struct Stack {
 impl Stack {
     /// Starts `programs` with streams under `prefix` and waits until each answers `/ready`.
     pub async fn start(settings: &Settings, programs: &[Program], prefix: &str) -> anyhow::Result<Stack> {
+        Stack::start_with(settings, programs, prefix, &[]).await
+    }
+
+    /// [`Stack::start`], with `variables` set for every program besides (or instead of) the usual.
+    pub async fn start_with(
+        settings: &Settings,
+        programs: &[Program],
+        prefix: &str,
+        variables: &[(&str, &str)],
+    ) -> anyhow::Result<Stack> {
         let mut services = Vec::with_capacity(programs.len());
         for &program in programs {
             let addr = format!("127.0.0.1:{}", free_port()?);
@@ -69,6 +79,7 @@ impl Stack {
                 .env("API_TOKEN", TOKEN)
                 .env("STREAM_PREFIX", prefix)
                 .env("RUST_LOG", "warn")
+                .envs(variables.iter().copied())
                 .stdout(Stdio::null())
                 .kill_on_drop(true)
                 .spawn()
@@ -127,7 +138,7 @@ impl PeakMemory {
 
 /// A local port nobody listens on now. The service binds it a moment later; another process could
 /// take it in between, which would show as a service that never gets ready.
-fn free_port() -> anyhow::Result<u16> {
+pub(super) fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("finding a free local port")?;
     Ok(listener.local_addr()?.port())
 }

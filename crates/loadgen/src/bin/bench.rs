@@ -6,7 +6,9 @@
 //! modules are the parts used here), in these phases:
 //!
 //! 1. ingest alone: webhooks of 10 alerts posted by 64 concurrent clients for `BENCH_SECONDS`;
-//!    the alerts per second answered with 202 (all of them durably on the stream).
+//!    the alerts per second answered with 202 (all of them durably on the stream). Then the same
+//!    against a Redis primary with a replica of its own, without and with `INGEST_WAIT_REPLICAS=1`
+//!    (ingest answers once the replica holds the alerts): what waiting costs.
 //! 2. the whole pipeline, flat out: the same load with unique alerts over 500 correlation keys
 //!    while incident-core applies them; alerts per second from the first post until the last one
 //!    is committed, and the CPU each program spent per alert.
@@ -38,6 +40,7 @@ use time::OffsetDateTime;
 use tocsin_bus::{BusSettings, Stream};
 use tocsin_loadgen::bench::ceiling::{self, PostgresRun, RedisRun, Scratch, Shape, Statements};
 use tocsin_loadgen::bench::load::{self, SustainedSearch, UniqueBodies};
+use tocsin_loadgen::bench::replica::RedisPair;
 use tocsin_loadgen::bench::report::{self, Latencies, Summary, against_ceiling};
 use tocsin_loadgen::bench::sampling::{self, BackgroundWork, CpuTime, DatabaseActivity};
 use tocsin_loadgen::bench::streams::{self, PhaseStreams};
@@ -62,6 +65,11 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let (ingest_rate, alert_entries) = ingest_alone(&settings, run, &mut peaks).await?;
+    let (without_wait, with_wait) = ingest_waiting_for_a_replica(&settings, run, &mut peaks).await?;
+    println!(
+        "ingest with a replica: waiting for it keeps {:.2} of the rate without waiting",
+        report::fraction(with_wait, without_wait)
+    );
 
     let streams = PhaseStreams::new(&settings.redis_url, &streams::prefix(run, "pipeline"))?;
     let stack = Stack::start(&settings, &Program::ALL, &streams::prefix(run, "pipeline")).await?;
@@ -144,6 +152,40 @@ async fn ingest_alone(settings: &Settings, run: i64, peaks: &mut PeakMemory) -> 
     stack.stop(peaks).await;
     streams.delete().await?;
     Ok((rate, entries))
+}
+
+/// Phase 1b: ingest alone against a Redis primary with a replica of its own, answering once the
+/// primary has a webhook's alerts, then once the replica has them too (`INGEST_WAIT_REPLICAS=1`):
+/// what waiting costs, on a replica one loopback hop away. Returns the two rates.
+async fn ingest_waiting_for_a_replica(
+    settings: &Settings,
+    run: i64,
+    peaks: &mut PeakMemory,
+) -> anyhow::Result<(f64, f64)> {
+    let pair = RedisPair::start().await?;
+    let on_pair = Settings { redis_url: pair.primary_url.clone(), ..settings.clone() };
+    let mut rates = [0.0; 2];
+    for (rate, (label, replicas)) in rates.iter_mut().zip([("not waiting", "0"), ("waiting for it", "1")]) {
+        let prefix = streams::prefix(run, &format!("replica-{replicas}"));
+        let streams = PhaseStreams::new(&on_pair.redis_url, &prefix)?;
+        let stack =
+            Stack::start_with(&on_pair, &[Program::Ingest], &prefix, &[("INGEST_WAIT_REPLICAS", replicas)]).await?;
+        let sent = Arc::new(AtomicU64::new(0));
+        let cpu_before = CpuTime::now();
+        let elapsed = load::flat_out(stack.addr(Program::Ingest)?, settings.seconds, sent.clone(), false).await?;
+        let cpu = CpuTime::now().since(&cpu_before);
+        let sent = sent.load(Ordering::SeqCst);
+        *rate = sent as f64 / elapsed.as_secs_f64();
+        println!(
+            "ingest with a replica, {label}: {sent} alerts in {:.1} s = {:.0} alerts/s",
+            elapsed.as_secs_f64(),
+            *rate
+        );
+        println!("ingest with a replica, {label}: CPU per alert, in microseconds: {}", cpu.per_alert(sent));
+        stack.stop(peaks).await;
+        streams.delete().await?;
+    }
+    Ok((rates[0], rates[1]))
 }
 
 /// Phase 2: the pipeline, flat out. Returns alerts per second from the first post to the last
