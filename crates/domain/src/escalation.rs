@@ -56,8 +56,10 @@ pub struct Step {
     pub escalate_after: SignedDuration,
 }
 
-/// Who a step pages; who that is is worked out when the step fires.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Who a step pages; who that is is worked out when the step fires. Written `{"user": "<id>"}`,
+/// `{"schedule": "<id>"}`, `{"team": "<id>"}` or `{"channel": "<name>"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Target {
     User(Uuid),
     /// Whoever is on call in the schedule at that moment.

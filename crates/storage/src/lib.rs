@@ -11,6 +11,7 @@
 pub mod archive;
 pub mod catalogue;
 mod error;
+pub mod escalation;
 pub mod integrity;
 pub mod notifications;
 pub mod outbox;

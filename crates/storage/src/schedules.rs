@@ -311,7 +311,7 @@ struct StoredRestriction {
     minutes: u32,
 }
 
-fn restrictions(value: serde_json::Value) -> Result<Vec<Restriction>, LoadError> {
+pub(crate) fn restrictions(value: serde_json::Value) -> Result<Vec<Restriction>, LoadError> {
     let stored: Vec<StoredRestriction> =
         serde_json::from_value(value).map_err(|error| LoadError::Data(format!("restrictions: {error}")))?;
     stored
@@ -340,7 +340,7 @@ fn weekday(name: &str) -> Result<Weekday, LoadError> {
     })
 }
 
-fn zone(name: &str) -> Result<TimeZone, LoadError> {
+pub(crate) fn zone(name: &str) -> Result<TimeZone, LoadError> {
     TimeZone::get(name).map_err(|error| LoadError::Data(format!("time zone {name:?}: {error}")))
 }
 

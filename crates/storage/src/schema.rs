@@ -170,6 +170,7 @@ diesel::table! {
         slug -> Text,
         name -> Text,
         created_at -> Timestamptz,
+        escalation_policy_id -> Nullable<Uuid>,
     }
 }
 
@@ -179,6 +180,7 @@ diesel::table! {
         team_id -> Uuid,
         updated_at -> Timestamptz,
         updated_by -> Text,
+        escalation_policy_id -> Nullable<Uuid>,
     }
 }
 

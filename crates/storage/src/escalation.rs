@@ -1,0 +1,261 @@
+//! Escalation policies as stored (migration 000016), read back as `tocsin_domain::escalation`'s
+//! [`Policy`]. A policy lives in versions that are never changed: [`put_version`] adds the next
+//! one, and an incident keeps escalating on the version it started with (docs/oncall.md).
+
+use crate::StorageError;
+use crate::schedules::{LoadError, restrictions, zone};
+use diesel::sql_types::{Integer, Jsonb, Nullable, Text, Uuid as SqlUuid};
+use diesel::{OptionalExtension, QueryableByName};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use jiff::SignedDuration;
+use serde::{Deserialize, Serialize};
+use tocsin_domain::Severity;
+use tocsin_domain::escalation::{LowUrgency, Policy, PolicyError, Step, Target, Urgency};
+use uuid::Uuid;
+
+/// A version of a policy as it is written, in the API and in the `definition` column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDefinition {
+    pub steps: Vec<StepDefinition>,
+    /// How many more times the policy runs after its last step.
+    #[serde(default)]
+    pub repeat: u32,
+    /// Re-escalate an acknowledged incident nobody resolved within this many minutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledge_timeout_minutes: Option<u32>,
+    #[serde(default)]
+    pub urgency: UrgencyDefinition,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepDefinition {
+    pub targets: Vec<Target>,
+    pub escalate_after_minutes: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UrgencyDefinition {
+    /// Incidents at least this severe page at once.
+    #[serde(default = "critical")]
+    pub high_from: Severity,
+    #[serde(default)]
+    pub low: LowUrgencyDefinition,
+}
+
+impl Default for UrgencyDefinition {
+    fn default() -> UrgencyDefinition {
+        UrgencyDefinition { high_from: critical(), low: LowUrgencyDefinition::NotifyOnly }
+    }
+}
+
+fn critical() -> Severity {
+    Severity::Critical
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum LowUrgencyDefinition {
+    #[default]
+    NotifyOnly,
+    /// `hours`: `[{"days": ["monday", …], "start": "09:00", "minutes": 480}]`, as a schedule
+    /// layer's restrictions are written.
+    WorkingHours { time_zone: String, hours: serde_json::Value },
+}
+
+/// Why a version was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    /// Over a limit or not a policy; the message names the field.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no escalation policy {0}")]
+    UnknownPolicy(Uuid),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<diesel::result::Error> for PutError {
+    fn from(error: diesel::result::Error) -> Self {
+        PutError::Storage(error.into())
+    }
+}
+
+impl PolicyDefinition {
+    /// The domain's policy; [`LoadError::Data`] for a zone or working hours jiff cannot read.
+    pub fn to_policy(&self) -> Result<Policy, LoadError> {
+        let minutes = |count: u32| SignedDuration::from_mins(i64::from(count));
+        Ok(Policy {
+            steps: self
+                .steps
+                .iter()
+                .map(|step| Step { targets: step.targets.clone(), escalate_after: minutes(step.escalate_after_minutes) })
+                .collect(),
+            repeat: self.repeat,
+            acknowledge_timeout: self.acknowledge_timeout_minutes.map(minutes),
+            urgency: Urgency {
+                high_from: self.urgency.high_from,
+                low: match &self.urgency.low {
+                    LowUrgencyDefinition::NotifyOnly => LowUrgency::NotifyOnly,
+                    LowUrgencyDefinition::WorkingHours { time_zone, hours } => {
+                        LowUrgency::WorkingHours { time_zone: zone(time_zone)?, hours: restrictions(hours.clone())? }
+                    }
+                },
+            },
+        })
+    }
+
+    /// The policy, checked against the domain's limits: what [`put_version`] stores.
+    pub fn validated(&self) -> Result<Policy, String> {
+        let policy = self.to_policy().map_err(|error| error.to_string())?;
+        policy.validate().map_err(|error: PolicyError| error.to_string())?;
+        Ok(policy)
+    }
+}
+
+pub async fn create_policy(
+    conn: &mut AsyncPgConnection,
+    team_id: Uuid,
+    name: &str,
+) -> Result<Uuid, StorageError> {
+    let id = Uuid::now_v7();
+    diesel::sql_query("INSERT INTO escalation_policies (id, team_id, name) VALUES ($1, $2, $3)")
+        .bind::<SqlUuid, _>(id)
+        .bind::<SqlUuid, _>(team_id)
+        .bind::<Text, _>(name)
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+#[derive(QueryableByName)]
+struct VersionNumber {
+    #[diesel(sql_type = Integer)]
+    version: i32,
+}
+
+/// Stores `definition` as the policy's next version and returns its number. Two edits at once
+/// take turns on the policy's row, so each gets a number of its own.
+pub async fn put_version(
+    conn: &mut AsyncPgConnection,
+    policy_id: Uuid,
+    definition: &PolicyDefinition,
+    created_by: &str,
+) -> Result<i32, PutError> {
+    definition.validated().map_err(PutError::Invalid)?;
+    let text = serde_json::to_value(definition).map_err(|error| PutError::Invalid(error.to_string()))?;
+    let locked = diesel::sql_query("SELECT 0 AS version FROM escalation_policies WHERE id = $1 FOR UPDATE")
+        .bind::<SqlUuid, _>(policy_id)
+        .get_result::<VersionNumber>(conn)
+        .await
+        .optional()?;
+    if locked.is_none() {
+        return Err(PutError::UnknownPolicy(policy_id));
+    }
+    let stored = diesel::sql_query(
+        "INSERT INTO escalation_policy_versions (policy_id, version, definition, created_by) \
+         SELECT $1, coalesce(max(version), 0) + 1, $2, $3 FROM escalation_policy_versions WHERE policy_id = $1 \
+         RETURNING version",
+    )
+    .bind::<SqlUuid, _>(policy_id)
+    .bind::<Jsonb, _>(text)
+    .bind::<Text, _>(created_by)
+    .get_result::<VersionNumber>(conn)
+    .await?;
+    Ok(stored.version)
+}
+
+#[derive(QueryableByName)]
+struct VersionRow {
+    #[diesel(sql_type = Integer)]
+    version: i32,
+    #[diesel(sql_type = Jsonb)]
+    definition: serde_json::Value,
+}
+
+/// A version of a policy as written, and as the domain takes it.
+#[derive(Debug, Clone)]
+pub struct PolicyVersion {
+    pub policy_id: Uuid,
+    pub version: i32,
+    pub definition: PolicyDefinition,
+    pub policy: Policy,
+}
+
+/// Version `version` of the policy, or its newest when `None`; `None` when there is no such version.
+pub async fn load_version(
+    conn: &mut AsyncPgConnection,
+    policy_id: Uuid,
+    version: Option<i32>,
+) -> Result<Option<PolicyVersion>, LoadError> {
+    let row = diesel::sql_query(
+        "SELECT version, definition FROM escalation_policy_versions \
+         WHERE policy_id = $1 AND ($2::int4 IS NULL OR version = $2) ORDER BY version DESC LIMIT 1",
+    )
+    .bind::<SqlUuid, _>(policy_id)
+    .bind::<Nullable<Integer>, _>(version)
+    .get_result::<VersionRow>(conn)
+    .await
+    .optional()?;
+    let Some(row) = row else { return Ok(None) };
+    let definition: PolicyDefinition = serde_json::from_value(row.definition)
+        .map_err(|error| LoadError::Data(format!("escalation policy {policy_id} version {}: {error}", row.version)))?;
+    let policy = definition.to_policy()?;
+    Ok(Some(PolicyVersion { policy_id, version: row.version, definition, policy }))
+}
+
+#[derive(QueryableByName)]
+struct PolicyId {
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    policy_id: Option<Uuid>,
+}
+
+/// The policy incidents of `service` escalate on: the service's own in the catalogue, else its
+/// owning team's (`team`, the incident's), else none.
+pub async fn policy_for(
+    conn: &mut AsyncPgConnection,
+    service: &str,
+    team: &str,
+) -> Result<Option<Uuid>, StorageError> {
+    let found = diesel::sql_query(
+        "SELECT coalesce( \
+             (SELECT escalation_policy_id FROM catalogue_services WHERE service = $1), \
+             (SELECT escalation_policy_id FROM teams WHERE slug = $2)) AS policy_id",
+    )
+    .bind::<Text, _>(service)
+    .bind::<Text, _>(team)
+    .get_result::<PolicyId>(conn)
+    .await?;
+    Ok(found.policy_id)
+}
+
+/// Makes `policy_id` the team's policy (`None`: the team has none).
+pub async fn set_team_policy(
+    conn: &mut AsyncPgConnection,
+    team_id: Uuid,
+    policy_id: Option<Uuid>,
+) -> Result<(), StorageError> {
+    diesel::sql_query("UPDATE teams SET escalation_policy_id = $2 WHERE id = $1")
+        .bind::<SqlUuid, _>(team_id)
+        .bind::<Nullable<SqlUuid>, _>(policy_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Makes `policy_id` the service's own policy (`None`: its team's applies); false when the
+/// catalogue has no such service.
+pub async fn set_service_policy(
+    conn: &mut AsyncPgConnection,
+    service: &str,
+    policy_id: Option<Uuid>,
+) -> Result<bool, StorageError> {
+    let updated = diesel::sql_query("UPDATE catalogue_services SET escalation_policy_id = $2 WHERE service = $1")
+        .bind::<Text, _>(service)
+        .bind::<Nullable<SqlUuid>, _>(policy_id)
+        .execute(conn)
+        .await?;
+    Ok(updated > 0)
+}
