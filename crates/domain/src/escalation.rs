@@ -184,8 +184,9 @@ pub fn start(policy: &Policy, severity: Severity, at: Timestamp) -> Result<Optio
 pub fn after(policy: &Policy, fired: Position, fired_at: Timestamp, reached_anyone: bool) -> Option<Due> {
     let step = policy.step(fired)?;
     let at = if reached_anyone { fired_at.checked_add(step.escalate_after).ok()? } else { fired_at };
-    let next = if usize::try_from(fired.step + 1).ok()? < policy.steps.len() {
-        Position { step: fired.step + 1, pass: fired.pass }
+    let next_step = fired.step + 1;
+    let next = if usize::try_from(next_step).is_ok_and(|next| next < policy.steps.len()) {
+        Position { step: next_step, pass: fired.pass }
     } else if fired.pass < policy.repeat {
         Position { step: 0, pass: fired.pass + 1 }
     } else {
