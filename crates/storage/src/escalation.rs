@@ -6,7 +6,7 @@ use crate::StorageError;
 use crate::schedules::{LoadError, restrictions, zone};
 use diesel::sql_types::{Integer, Jsonb, Nullable, Text, Uuid as SqlUuid};
 use diesel::{OptionalExtension, QueryableByName};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
 use tocsin_domain::Severity;
@@ -146,25 +146,31 @@ pub async fn put_version(
 ) -> Result<i32, PutError> {
     definition.validated().map_err(PutError::Invalid)?;
     let text = serde_json::to_value(definition).map_err(|error| PutError::Invalid(error.to_string()))?;
-    let locked = diesel::sql_query("SELECT 0 AS version FROM escalation_policies WHERE id = $1 FOR UPDATE")
+    // In a transaction of its own (a savepoint in the caller's): the lock on the policy's row is
+    // held until the insert commits, and the insert, a statement after the wait, sees the version
+    // the other edit added.
+    conn.transaction(async |conn| {
+        let locked = diesel::sql_query("SELECT 0 AS version FROM escalation_policies WHERE id = $1 FOR UPDATE")
+            .bind::<SqlUuid, _>(policy_id)
+            .get_result::<VersionNumber>(conn)
+            .await
+            .optional()?;
+        if locked.is_none() {
+            return Err(PutError::UnknownPolicy(policy_id));
+        }
+        let stored = diesel::sql_query(
+            "INSERT INTO escalation_policy_versions (policy_id, version, definition, created_by) \
+             SELECT $1, coalesce(max(version), 0) + 1, $2, $3 FROM escalation_policy_versions WHERE policy_id = $1 \
+             RETURNING version",
+        )
         .bind::<SqlUuid, _>(policy_id)
+        .bind::<Jsonb, _>(text)
+        .bind::<Text, _>(created_by)
         .get_result::<VersionNumber>(conn)
-        .await
-        .optional()?;
-    if locked.is_none() {
-        return Err(PutError::UnknownPolicy(policy_id));
-    }
-    let stored = diesel::sql_query(
-        "INSERT INTO escalation_policy_versions (policy_id, version, definition, created_by) \
-         SELECT $1, coalesce(max(version), 0) + 1, $2, $3 FROM escalation_policy_versions WHERE policy_id = $1 \
-         RETURNING version",
-    )
-    .bind::<SqlUuid, _>(policy_id)
-    .bind::<Jsonb, _>(text)
-    .bind::<Text, _>(created_by)
-    .get_result::<VersionNumber>(conn)
-    .await?;
-    Ok(stored.version)
+        .await?;
+        Ok(stored.version)
+    })
+    .await
 }
 
 #[derive(QueryableByName)]
