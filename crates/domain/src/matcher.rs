@@ -69,7 +69,9 @@ impl Eq for Matcher {}
 /// Why a matcher is refused; the message says what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MatcherError {
-    #[error("{0:?} is not a matcher: expected name, an operator (=, !=, =~, !~) and a value, as in service=\"checkout\"")]
+    #[error(
+        "{0:?} is not a matcher: expected name, an operator (=, !=, =~, !~) and a value, as in service=\"checkout\""
+    )]
     Syntax(String),
     #[error("{0:?} is not a label name: letters, digits and _, not starting with a digit")]
     Name(String),
@@ -115,10 +117,11 @@ impl Matcher {
         let name_end = text.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(text.len());
         let (name, rest) = text.split_at(name_end);
         let rest = rest.trim_start();
-        let (op, value) = [("=~", MatchOp::Regex), ("!~", MatchOp::NotRegex), ("!=", MatchOp::NotEqual), ("=", MatchOp::Equal)]
-            .into_iter()
-            .find_map(|(symbol, op)| rest.strip_prefix(symbol).map(|value| (op, value.trim())))
-            .ok_or_else(|| MatcherError::Syntax(text.to_owned()))?;
+        let (op, value) =
+            [("=~", MatchOp::Regex), ("!~", MatchOp::NotRegex), ("!=", MatchOp::NotEqual), ("=", MatchOp::Equal)]
+                .into_iter()
+                .find_map(|(symbol, op)| rest.strip_prefix(symbol).map(|value| (op, value.trim())))
+                .ok_or_else(|| MatcherError::Syntax(text.to_owned()))?;
         if name.is_empty() {
             return Err(MatcherError::Syntax(text.to_owned()));
         }

@@ -91,7 +91,10 @@ impl PolicyDefinition {
             steps: self
                 .steps
                 .iter()
-                .map(|step| Step { targets: step.targets.clone(), escalate_after: minutes(step.escalate_after_minutes) })
+                .map(|step| Step {
+                    targets: step.targets.clone(),
+                    escalate_after: minutes(step.escalate_after_minutes),
+                })
                 .collect(),
             repeat: self.repeat,
             acknowledge_timeout: self.acknowledge_timeout_minutes.map(minutes),
@@ -115,11 +118,7 @@ impl PolicyDefinition {
     }
 }
 
-pub async fn create_policy(
-    conn: &mut AsyncPgConnection,
-    team_id: Uuid,
-    name: &str,
-) -> Result<Uuid, StorageError> {
+pub async fn create_policy(conn: &mut AsyncPgConnection, team_id: Uuid, name: &str) -> Result<Uuid, StorageError> {
     let id = Uuid::now_v7();
     diesel::sql_query("INSERT INTO escalation_policies (id, team_id, name) VALUES ($1, $2, $3)")
         .bind::<SqlUuid, _>(id)
@@ -220,11 +219,7 @@ struct PolicyId {
 
 /// The policy incidents of `service` escalate on: the service's own in the catalogue, else its
 /// owning team's (`team`, the incident's), else none.
-pub async fn policy_for(
-    conn: &mut AsyncPgConnection,
-    service: &str,
-    team: &str,
-) -> Result<Option<Uuid>, StorageError> {
+pub async fn policy_for(conn: &mut AsyncPgConnection, service: &str, team: &str) -> Result<Option<Uuid>, StorageError> {
     let found = diesel::sql_query(
         "SELECT coalesce( \
              (SELECT escalation_policy_id FROM catalogue_services WHERE service = $1), \

@@ -73,9 +73,8 @@ async fn two_edits_at_once_get_a_version_each() {
     let mut setup = db.connection().await;
     let team = payments(&mut setup).await;
     let policy = escalation::create_policy(&mut setup, team, "p").await.expect("create_policy");
-    let edit = |minutes: u32| {
-        definition(json!({"steps": [{"targets": [{"team": team}], "escalate_after_minutes": minutes}]}))
-    };
+    let edit =
+        |minutes: u32| definition(json!({"steps": [{"targets": [{"team": team}], "escalate_after_minutes": minutes}]}));
     let (mut a, mut b) = (db.connection().await, db.connection().await);
     let (first, second) = (edit(5), edit(6));
     let (one, two) = tokio::join!(
@@ -95,17 +94,25 @@ async fn a_policy_over_a_limit_is_not_stored_and_the_refusal_names_the_field() {
     let policy = escalation::create_policy(&mut conn, team, "p").await.expect("create_policy");
     let too_quick = definition(json!({"steps": [{"targets": [{"team": team}], "escalate_after_minutes": 0}]}));
     let refused = escalation::put_version(&mut conn, policy, &too_quick, "a").await;
-    assert!(matches!(&refused, Err(PutError::Invalid(message)) if message.contains("steps[0].escalate_after")), "{refused:?}");
+    assert!(
+        matches!(&refused, Err(PutError::Invalid(message)) if message.contains("steps[0].escalate_after")),
+        "{refused:?}"
+    );
     let bad_zone = definition(json!({
         "steps": [{"targets": [{"team": team}], "escalate_after_minutes": 5}],
         "urgency": {"low": {"working_hours": {"time_zone": "Mars/Olympus_Mons", "hours": []}}}
     }));
     let refused = escalation::put_version(&mut conn, policy, &bad_zone, "a").await;
-    assert!(matches!(&refused, Err(PutError::Invalid(message)) if message.contains("Mars/Olympus_Mons")), "{refused:?}");
+    assert!(
+        matches!(&refused, Err(PutError::Invalid(message)) if message.contains("Mars/Olympus_Mons")),
+        "{refused:?}"
+    );
     assert!(escalation::load_version(&mut conn, policy, None).await.expect("load").is_none(), "nothing stored");
     let unknown = Uuid::now_v7();
     let fine = definition(json!({"steps": [{"targets": [{"team": team}], "escalate_after_minutes": 5}]}));
-    assert!(matches!(escalation::put_version(&mut conn, unknown, &fine, "a").await, Err(PutError::UnknownPolicy(id)) if id == unknown));
+    assert!(
+        matches!(escalation::put_version(&mut conn, unknown, &fine, "a").await, Err(PutError::UnknownPolicy(id)) if id == unknown)
+    );
     assert!(
         serde_json::from_value::<PolicyDefinition>(json!({"steps": [], "escalate_after": 5})).is_err(),
         "unknown fields are refused, not ignored"
@@ -121,7 +128,10 @@ async fn a_services_own_policy_wins_over_its_teams() {
     let service_policy = escalation::create_policy(&mut conn, team, "checkout").await.expect("create_policy");
     assert_eq!(escalation::policy_for(&mut conn, "checkout-api", "payments").await.expect("policy_for"), None);
     escalation::set_team_policy(&mut conn, team, Some(team_policy)).await.expect("set_team_policy");
-    assert_eq!(escalation::policy_for(&mut conn, "checkout-api", "payments").await.expect("policy_for"), Some(team_policy));
+    assert_eq!(
+        escalation::policy_for(&mut conn, "checkout-api", "payments").await.expect("policy_for"),
+        Some(team_policy)
+    );
     assert!(escalation::set_service_policy(&mut conn, "checkout-api", Some(service_policy)).await.expect("set"));
     assert_eq!(
         escalation::policy_for(&mut conn, "checkout-api", "payments").await.expect("policy_for"),

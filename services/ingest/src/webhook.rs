@@ -112,7 +112,9 @@ async fn accept(request: &HttpRequest, body: web::Payload, state: &State) -> Res
     published.map_err(|error| match error {
         // On the primary, not yet on enough replicas: Alertmanager sends the webhook again, and
         // incident-core's dedup makes the copy already on the stream harmless.
-        BusError::NotReplicated { .. } => ("unreplicated", ApiError::unavailable("the alert stream's Redis replicas", error)),
+        BusError::NotReplicated { .. } => {
+            ("unreplicated", ApiError::unavailable("the alert stream's Redis replicas", error))
+        }
         error => ("unavailable", ApiError::unavailable("the alert stream (Redis)", error)),
     })?;
 

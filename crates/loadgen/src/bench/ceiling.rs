@@ -439,9 +439,9 @@ async fn run_transaction(
     lap(Step::Begin, &mut spent);
     if statements != Statements::RowsOnly {
         diesel::sql_query(incident_core::LOCK_OCCURRENCES)
-        .bind::<Array<Text>, _>(&tx.occurrence_keys)
-        .execute(conn)
-        .await?;
+            .bind::<Array<Text>, _>(&tx.occurrence_keys)
+            .execute(conn)
+            .await?;
         lap(Step::Locks, &mut spent);
         diesel::sql_query(
             "SELECT id, incident_id, fingerprint, starts_at, ends_at, state, labels, annotations, generator_url, \
@@ -482,24 +482,24 @@ async fn run_transaction(
             Statements::RowsOnly => incident_core::INSERT_INCIDENT_ROWS,
         };
         let inserted = diesel::sql_query(insert)
-        .bind::<Array<SqlUuid>, _>(&tx.incident_ids)
-        .bind::<Array<Text>, _>(&tx.correlation_keys)
-        .bind::<Array<Text>, _>((0..count).map(|i| template(i).facts.title.as_str()).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>((0..count).map(|i| template(i).facts.service.as_str()).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>((0..count).map(|i| template(i).facts.environment.as_str()).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>((0..count).map(|i| template(i).facts.severity.as_str()).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>((0..count).map(|i| template(i).facts.team.as_str()).collect::<Vec<_>>())
-        .bind::<Array<Nullable<Text>>, _>(
-            (0..count).map(|i| template(i).facts.runbook_url.as_deref()).collect::<Vec<_>>(),
-        )
-        .bind::<Array<Text>, _>(&tx.fingerprints)
-        .bind::<Array<Timestamptz>, _>(vec![tx.starts_at; count])
-        .bind::<Array<Jsonb>, _>((0..count).map(|i| &template(i).labels).collect::<Vec<_>>())
-        .bind::<Array<Int4>, _>(vec![1; count])
-        .bind::<Array<Int4>, _>(vec![1; count])
-        .bind::<Timestamptz, _>(now)
-        .execute(conn)
-        .await?;
+            .bind::<Array<SqlUuid>, _>(&tx.incident_ids)
+            .bind::<Array<Text>, _>(&tx.correlation_keys)
+            .bind::<Array<Text>, _>((0..count).map(|i| template(i).facts.title.as_str()).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>((0..count).map(|i| template(i).facts.service.as_str()).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>((0..count).map(|i| template(i).facts.environment.as_str()).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>((0..count).map(|i| template(i).facts.severity.as_str()).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>((0..count).map(|i| template(i).facts.team.as_str()).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Text>>, _>(
+                (0..count).map(|i| template(i).facts.runbook_url.as_deref()).collect::<Vec<_>>(),
+            )
+            .bind::<Array<Text>, _>(&tx.fingerprints)
+            .bind::<Array<Timestamptz>, _>(vec![tx.starts_at; count])
+            .bind::<Array<Jsonb>, _>((0..count).map(|i| &template(i).labels).collect::<Vec<_>>())
+            .bind::<Array<Int4>, _>(vec![1; count])
+            .bind::<Array<Int4>, _>(vec![1; count])
+            .bind::<Timestamptz, _>(now)
+            .execute(conn)
+            .await?;
         if inserted != count {
             bail!("{inserted} of {count} incidents inserted");
         }
@@ -507,20 +507,20 @@ async fn run_transaction(
     }
 
     diesel::sql_query(incident_core::INSERT_ALERTS)
-    .bind::<Array<SqlUuid>, _>(&tx.incident_ids)
-    .bind::<Array<Text>, _>(&tx.fingerprints)
-    .bind::<Array<Timestamptz>, _>(vec![tx.starts_at; count])
-    .bind::<Array<Nullable<Timestamptz>>, _>(vec![None::<OffsetDateTime>; count])
-    .bind::<Array<Text>, _>(vec!["firing"; count])
-    .bind::<Array<Jsonb>, _>((0..count).map(|i| &template(i).labels).collect::<Vec<_>>())
-    .bind::<Array<Jsonb>, _>((0..count).map(|i| &template(i).annotations).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>((0..count).map(|i| template(i).generator_url.as_str()).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(vec!["tocsin"; count])
-    .bind::<Array<Text>, _>((0..count).map(|i| template(i).group_key.as_str()).collect::<Vec<_>>())
-    .bind::<Array<Timestamptz>, _>(vec![now; count])
-    .bind::<Timestamptz, _>(now)
-    .execute(conn)
-    .await?;
+        .bind::<Array<SqlUuid>, _>(&tx.incident_ids)
+        .bind::<Array<Text>, _>(&tx.fingerprints)
+        .bind::<Array<Timestamptz>, _>(vec![tx.starts_at; count])
+        .bind::<Array<Nullable<Timestamptz>>, _>(vec![None::<OffsetDateTime>; count])
+        .bind::<Array<Text>, _>(vec!["firing"; count])
+        .bind::<Array<Jsonb>, _>((0..count).map(|i| &template(i).labels).collect::<Vec<_>>())
+        .bind::<Array<Jsonb>, _>((0..count).map(|i| &template(i).annotations).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>((0..count).map(|i| template(i).generator_url.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(vec!["tocsin"; count])
+        .bind::<Array<Text>, _>((0..count).map(|i| template(i).group_key.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(vec![now; count])
+        .bind::<Timestamptz, _>(now)
+        .execute(conn)
+        .await?;
     lap(Step::InsertAlerts, &mut spent);
 
     // Joining, every alert moves its incident's counts; opened incidents have theirs already.
@@ -530,13 +530,13 @@ async fn run_transaction(
             *per_incident.entry(*id).or_insert(0) += 1;
         }
         diesel::sql_query(incident_core::ADD_TO_COUNTS)
-        .bind::<Array<SqlUuid>, _>(per_incident.keys().copied().collect::<Vec<_>>())
-        .bind::<Array<Int4>, _>(per_incident.values().copied().collect::<Vec<_>>())
-        .bind::<Array<Int4>, _>(per_incident.values().copied().collect::<Vec<_>>())
-        .bind::<Array<Timestamptz>, _>(vec![tx.starts_at; per_incident.len()])
-        .bind::<Timestamptz, _>(now)
-        .execute(conn)
-        .await?;
+            .bind::<Array<SqlUuid>, _>(per_incident.keys().copied().collect::<Vec<_>>())
+            .bind::<Array<Int4>, _>(per_incident.values().copied().collect::<Vec<_>>())
+            .bind::<Array<Int4>, _>(per_incident.values().copied().collect::<Vec<_>>())
+            .bind::<Array<Timestamptz>, _>(vec![tx.starts_at; per_incident.len()])
+            .bind::<Timestamptz, _>(now)
+            .execute(conn)
+            .await?;
         lap(Step::UpdateIncidents, &mut spent);
     }
 
@@ -556,14 +556,14 @@ async fn run_transaction(
         })
         .collect();
     diesel::sql_query(incident_core::INSERT_TIMELINE)
-    .bind::<Array<SqlUuid>, _>(&tx.incident_ids)
-    .bind::<Array<Timestamptz>, _>(vec![tx.starts_at; count])
-    .bind::<Array<Text>, _>(vec![kind; count])
-    .bind::<Array<Text>, _>(vec!["alertmanager"; count])
-    .bind::<Array<Nullable<Text>>, _>(vec![status; count])
-    .bind::<Array<Jsonb>, _>(details)
-    .execute(conn)
-    .await?;
+        .bind::<Array<SqlUuid>, _>(&tx.incident_ids)
+        .bind::<Array<Timestamptz>, _>(vec![tx.starts_at; count])
+        .bind::<Array<Text>, _>(vec![kind; count])
+        .bind::<Array<Text>, _>(vec!["alertmanager"; count])
+        .bind::<Array<Nullable<Text>>, _>(vec![status; count])
+        .bind::<Array<Jsonb>, _>(details)
+        .execute(conn)
+        .await?;
     lap(Step::InsertTimeline, &mut spent);
 
     diesel::sql_query("INSERT INTO outbox (events, event_ids, traceparents) VALUES ($1, $2, $3)")

@@ -25,7 +25,8 @@ impl RedisPair {
         let (primary_port, replica_port) = (free_port()?, free_port()?);
         let primary = server(&dir.join("primary"), primary_port, None)?;
         let replica = server(&dir.join("replica"), replica_port, Some(primary_port))?;
-        let pair = RedisPair { primary_url: format!("redis://127.0.0.1:{primary_port}/"), dir, _servers: [primary, replica] };
+        let pair =
+            RedisPair { primary_url: format!("redis://127.0.0.1:{primary_port}/"), dir, _servers: [primary, replica] };
         pair.wait_in_sync().await?;
         Ok(pair)
     }
@@ -41,7 +42,10 @@ impl RedisPair {
                 }
             }
             if Instant::now() > deadline {
-                bail!("the bench's Redis replica was not in sync with its primary within 30 s (logs in {})", self.dir.display());
+                bail!(
+                    "the bench's Redis replica was not in sync with its primary within 30 s (logs in {})",
+                    self.dir.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -67,5 +71,9 @@ fn server(dir: &PathBuf, port: u16, replica_of: Option<u16>) -> anyhow::Result<C
     if let Some(primary) = replica_of {
         command.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
     }
-    command.stdout(Stdio::null()).kill_on_drop(true).spawn().context("starting redis-server (Debian's `redis-server` package)")
+    command
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting redis-server (Debian's `redis-server` package)")
 }

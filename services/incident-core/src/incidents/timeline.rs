@@ -124,13 +124,13 @@ async fn insert_timeline(conn: &mut AsyncPgConnection, changes: &[(&IncidentRow,
         details.push(&change.detail);
     }
     diesel::sql_query(statements::INSERT_TIMELINE)
-    .bind::<Array<SqlUuid>, _>(incident_ids)
-    .bind::<Array<Timestamptz>, _>(ats)
-    .bind::<Array<Text>, _>(kinds)
-    .bind::<Array<Text>, _>(actors)
-    .bind::<Array<Nullable<Text>>, _>(statuses)
-    .bind::<Array<Jsonb>, _>(details)
-    .execute(conn)
-    .await?;
+        .bind::<Array<SqlUuid>, _>(incident_ids)
+        .bind::<Array<Timestamptz>, _>(ats)
+        .bind::<Array<Text>, _>(kinds)
+        .bind::<Array<Text>, _>(actors)
+        .bind::<Array<Nullable<Text>>, _>(statuses)
+        .bind::<Array<Jsonb>, _>(details)
+        .execute(conn)
+        .await?;
     Ok(())
 }

@@ -224,9 +224,7 @@ fn occurrence_key(fingerprint: &str, starts_at: OffsetDateTime) -> String {
 /// wait on each other in a cycle.
 async fn lock_occurrences(conn: &mut AsyncPgConnection, round: &[&AlertReceived]) -> Result<(), StorageError> {
     let keys: Vec<String> = round.iter().map(|r| occurrence_key(&r.alert.fingerprint, r.alert.starts_at)).collect();
-    diesel::sql_query(statements::LOCK_OCCURRENCES).bind::<Array<Text>, _>(keys)
-    .execute(conn)
-    .await?;
+    diesel::sql_query(statements::LOCK_OCCURRENCES).bind::<Array<Text>, _>(keys).execute(conn).await?;
     Ok(())
 }
 

@@ -86,22 +86,22 @@ pub(super) async fn open_incidents(
     // Opened open even when its only alert already ended (the late step resolves it next), so
     // that the partial unique index arbitrates the race for the key.
     let opened: Vec<IncidentRow> = diesel::sql_query(statements::OPEN_INCIDENTS)
-    .bind::<Array<SqlUuid>, _>(ids)
-    .bind::<Array<Text>, _>(keys)
-    .bind::<Array<Text>, _>(titles)
-    .bind::<Array<Text>, _>(services)
-    .bind::<Array<Text>, _>(environments)
-    .bind::<Array<Text>, _>(severities)
-    .bind::<Array<Text>, _>(teams)
-    .bind::<Array<Nullable<Text>>, _>(runbooks)
-    .bind::<Array<Text>, _>(fingerprints)
-    .bind::<Array<Timestamptz>, _>(starts)
-    .bind::<Array<Jsonb>, _>(labels)
-    .bind::<Array<Int4>, _>(alert_counts)
-    .bind::<Array<Int4>, _>(firing_counts)
-    .bind::<Timestamptz, _>(now)
-    .load(conn)
-    .await?;
+        .bind::<Array<SqlUuid>, _>(ids)
+        .bind::<Array<Text>, _>(keys)
+        .bind::<Array<Text>, _>(titles)
+        .bind::<Array<Text>, _>(services)
+        .bind::<Array<Text>, _>(environments)
+        .bind::<Array<Text>, _>(severities)
+        .bind::<Array<Text>, _>(teams)
+        .bind::<Array<Nullable<Text>>, _>(runbooks)
+        .bind::<Array<Text>, _>(fingerprints)
+        .bind::<Array<Timestamptz>, _>(starts)
+        .bind::<Array<Jsonb>, _>(labels)
+        .bind::<Array<Int4>, _>(alert_counts)
+        .bind::<Array<Int4>, _>(firing_counts)
+        .bind::<Timestamptz, _>(now)
+        .load(conn)
+        .await?;
     if opened.len() != new.len() {
         return Err(StorageError::Contended("incidents opened concurrently".into()));
     }
@@ -164,20 +164,20 @@ impl<'a> NewAlerts<'a> {
             return Ok(());
         }
         diesel::sql_query(statements::INSERT_ALERTS)
-        .bind::<Array<SqlUuid>, _>(self.incident_ids)
-        .bind::<Array<Text>, _>(self.fingerprints)
-        .bind::<Array<Timestamptz>, _>(self.starts_at)
-        .bind::<Array<Nullable<Timestamptz>>, _>(self.ends_at)
-        .bind::<Array<Text>, _>(self.states)
-        .bind::<Array<Jsonb>, _>(self.labels)
-        .bind::<Array<Jsonb>, _>(self.annotations)
-        .bind::<Array<Text>, _>(self.generator_urls)
-        .bind::<Array<Text>, _>(self.receivers)
-        .bind::<Array<Text>, _>(self.group_keys)
-        .bind::<Array<Timestamptz>, _>(self.received_at)
-        .bind::<Timestamptz, _>(now)
-        .execute(conn)
-        .await?;
+            .bind::<Array<SqlUuid>, _>(self.incident_ids)
+            .bind::<Array<Text>, _>(self.fingerprints)
+            .bind::<Array<Timestamptz>, _>(self.starts_at)
+            .bind::<Array<Nullable<Timestamptz>>, _>(self.ends_at)
+            .bind::<Array<Text>, _>(self.states)
+            .bind::<Array<Jsonb>, _>(self.labels)
+            .bind::<Array<Jsonb>, _>(self.annotations)
+            .bind::<Array<Text>, _>(self.generator_urls)
+            .bind::<Array<Text>, _>(self.receivers)
+            .bind::<Array<Text>, _>(self.group_keys)
+            .bind::<Array<Timestamptz>, _>(self.received_at)
+            .bind::<Timestamptz, _>(now)
+            .execute(conn)
+            .await?;
         Ok(())
     }
 }
@@ -221,11 +221,11 @@ pub(super) async fn move_counts(
     let firing: Vec<i32> = counts.values().map(|c| c.firing).collect();
     let earliest: Vec<OffsetDateTime> = counts.values().map(|c| c.earliest).collect();
     Ok(diesel::sql_query(statements::ADD_TO_COUNTS)
-    .bind::<Array<SqlUuid>, _>(ids)
-    .bind::<Array<Int4>, _>(added)
-    .bind::<Array<Int4>, _>(firing)
-    .bind::<Array<Timestamptz>, _>(earliest)
-    .bind::<Timestamptz, _>(now)
-    .load(conn)
-    .await?)
+        .bind::<Array<SqlUuid>, _>(ids)
+        .bind::<Array<Int4>, _>(added)
+        .bind::<Array<Int4>, _>(firing)
+        .bind::<Array<Timestamptz>, _>(earliest)
+        .bind::<Timestamptz, _>(now)
+        .load(conn)
+        .await?)
 }
