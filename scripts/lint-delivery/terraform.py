@@ -21,7 +21,7 @@ from report import Report
 
 # Arguments of a module block that are Terraform's, not the module's variables.
 META = {"source", "version", "providers", "depends_on", "count", "for_each", "__is_block__"}
-PROVIDERS = {"azurerm", "random", "time"}
+PROVIDERS = {"azuread", "azurerm", "random", "time"}
 
 
 def unquote(key):

@@ -178,15 +178,28 @@ module "key_vault" {
   readers = {
     workload = module.workload_identity.principal_id
   }
-  secrets = {
+  secrets = merge({
     database-url            = "postgres://tocsin:${module.postgres.app_password}@${module.postgres.fqdn}:5432/${module.postgres.database_name}?sslmode=require"
     database-admin-password = module.postgres.administrator_password
     database-app-password   = module.postgres.app_password
     redis-url               = module.redis.url
     ingest-token            = random_password.ingest_token.result
     api-token               = random_password.api_token.result
-  }
+    }, length(module.sign_in) > 0 ? {
+    oidc-client-secret = module.sign_in[0].client_secret
+  } : {})
   tags = local.tags
+}
+
+# Sign-in with Entra ID (docs/sign-in.md): the app registration query is a confidential client of,
+# with its secret in the vault; only when groups are allowed to sign in.
+module "sign_in" {
+  source = "../modules/sign-in"
+  count  = length(var.sign_in_allowed_group_ids) > 0 ? 1 : 0
+
+  display_name          = "tocsin (${var.environment})"
+  public_url            = "https://${local.host}"
+  allowed_principal_ids = var.sign_in_allowed_group_ids
 }
 
 # .github/workflows/deploy.yml logs in as this identity from the GitHub environment named like

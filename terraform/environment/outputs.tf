@@ -115,3 +115,11 @@ output "deploy_workflow_variables" {
     ACR_NAME              = data.azurerm_container_registry.shared.name
   }
 }
+
+output "sign_in" {
+  description = "The chart's query.signIn.issuerUrl and clientId (the secret is oidc-client-secret in the vault); null while sign_in_allowed_group_ids is empty."
+  value = length(module.sign_in) > 0 ? {
+    issuer_url = module.sign_in[0].issuer_url
+    client_id  = module.sign_in[0].client_id
+  } : null
+}

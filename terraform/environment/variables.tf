@@ -161,3 +161,9 @@ variable "log_retention_days" {
   description = "Log Analytics retention."
   type        = number
 }
+
+variable "sign_in_allowed_group_ids" {
+  description = "Object ids of the Entra ID groups whose members may sign in to the dashboard (docs/sign-in.md). Empty: no app registration, sign-in stays off and people use API tokens."
+  type        = list(string)
+  default     = []
+}

@@ -5,6 +5,10 @@ terraform {
       source  = "hashicorp/azurerm"
       version = "~> 5.12"
     }
+    azuread = {
+      source  = "hashicorp/azuread"
+      version = "~> 3.4"
+    }
     random = {
       source  = "hashicorp/random"
       version = "~> 3.7"
@@ -19,6 +23,9 @@ terraform {
   # terraform init -reconfigure -backend-config=<environment>.backend.hcl
   backend "azurerm" {}
 }
+
+# The app registration of sign-in (modules/sign-in), in the tenant of the account running Terraform.
+provider "azuread" {}
 
 provider "azurerm" {
   subscription_id     = var.subscription_id

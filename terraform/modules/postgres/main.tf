@@ -77,7 +77,7 @@ resource "azurerm_postgresql_flexible_server_configuration" "extensions" {
   server_id = azurerm_postgresql_flexible_server.this.id
   # BTREE_GIST: the exclusion constraints that keep on-call overrides and layer versions from
   # overlapping (migration 000014), which Azure allows only when listed here.
-  value     = "BTREE_GIST,TIMESCALEDB,PG_STAT_STATEMENTS"
+  value = "BTREE_GIST,TIMESCALEDB,PG_STAT_STATEMENTS"
 }
 
 # A static parameter: the provider restarts the server to apply it. After the extensions, because
