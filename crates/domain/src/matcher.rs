@@ -2,6 +2,9 @@
 //! silences already know: `service="checkout"`, `env!="staging"`, `instance=~"db-[0-9]+"`,
 //! `alertname!~"Watchdog|InfoInhibitor"`, alone or as a set, `{service="checkout", env=~"prod.*"}`.
 //!
+//! One implementation for all of tocsin: the notifier's routing rules read an incident's fields
+//! through it, maintenance windows and silences an alert's labels.
+//!
 //! They mean what they mean in Alertmanager: a regular expression matches the whole value (it is
 //! anchored, `^(?:…)$`), and a label the alert does not have counts as the empty value, so
 //! `team=""` matches alerts without a team and `team!=""` only those with one. A set matches when
@@ -66,79 +69,90 @@ impl PartialEq for Matcher {
 
 impl Eq for Matcher {}
 
-/// Why a matcher is refused; the message says what was expected.
+/// Why a matcher is refused: one line naming the matcher as written and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MatcherError {
-    #[error(
-        "{0:?} is not a matcher: expected name, an operator (=, !=, =~, !~) and a value, as in service=\"checkout\""
-    )]
-    Syntax(String),
-    #[error("{0:?} is not a label name: letters, digits and _, not starting with a digit")]
-    Name(String),
-    #[error("the value of {name} is over {MAX_VALUE_BYTES} bytes")]
-    ValueTooLong { name: String },
-    #[error("the value of {name} is not a regular expression: {reason}")]
-    Regex { name: String, reason: String },
-    #[error("the value {0:?} has an unfinished quote or escape")]
-    Quoting(String),
-    #[error("a set has at most {MAX_MATCHERS} matchers")]
-    TooMany,
-    #[error("a set needs at least one matcher")]
-    Empty,
-}
+#[error("{0}")]
+pub struct MatcherError(pub String);
 
 impl Matcher {
+    /// A matcher of `name` by `op` and `value` (a regular expression for `=~` and `!~`).
     pub fn new(name: &str, op: MatchOp, value: &str) -> Result<Matcher, MatcherError> {
+        let written = || format!("{name}{}{value:?}", op.as_str());
         if !is_label_name(name) {
-            return Err(MatcherError::Name(name.to_owned()));
+            return Err(MatcherError(format!("`{}`: `{name}` is not a label name", written())));
         }
         if value.len() > MAX_VALUE_BYTES {
-            return Err(MatcherError::ValueTooLong { name: name.to_owned() });
+            return Err(MatcherError(format!("the value of `{name}` is over {MAX_VALUE_BYTES} bytes")));
         }
-        let regex = if op.is_regex() {
-            let anchored = format!("^(?:{value})$");
-            Some(
-                regex::RegexBuilder::new(&anchored)
-                    // Bounded, so that a window's matcher cannot cost unbounded memory.
-                    .size_limit(1 << 20)
-                    .build()
-                    .map_err(|error| MatcherError::Regex { name: name.to_owned(), reason: error.to_string() })?,
-            )
-        } else {
-            None
+        let regex = match op {
+            MatchOp::Regex | MatchOp::NotRegex => {
+                Some(anchored(value).map_err(|reason| MatcherError(format!("`{}`: {reason}", written())))?)
+            }
+            MatchOp::Equal | MatchOp::NotEqual => None,
         };
         Ok(Matcher { name: name.to_owned(), op, value: value.to_owned(), regex })
     }
 
-    /// One matcher as Alertmanager writes it: `name`, an operator, and a value that is either in
-    /// double quotes (with `\"`, `\\` and `\n` escapes) or bare up to the end.
+    /// One matcher as Alertmanager writes it: a label name, an operator, and a value that is bare
+    /// or in double quotes with `\"`, `\\` and `\n` escapes (any other backslash is kept, so a
+    /// regex like `"api\.example\.com"` reads as written: Alertmanager's rule). Spaces around the
+    /// operator are allowed.
     pub fn parse(text: &str) -> Result<Matcher, MatcherError> {
-        let text = text.trim();
-        let name_end = text.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(text.len());
-        let (name, rest) = text.split_at(name_end);
-        let rest = rest.trim_start();
-        let (op, value) =
-            [("=~", MatchOp::Regex), ("!~", MatchOp::NotRegex), ("!=", MatchOp::NotEqual), ("=", MatchOp::Equal)]
-                .into_iter()
-                .find_map(|(symbol, op)| rest.strip_prefix(symbol).map(|value| (op, value.trim())))
-                .ok_or_else(|| MatcherError::Syntax(text.to_owned()))?;
+        let written = text.trim();
+        let refused = |reason: String| MatcherError(format!("`{written}`: {reason}"));
+        let name_end =
+            written.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).unwrap_or(written.len());
+        let (name, rest) = written.split_at(name_end);
         if name.is_empty() {
-            return Err(MatcherError::Syntax(text.to_owned()));
+            return Err(MatcherError(format!(
+                "`{written}` is not a matcher: expected a label name, an operator (=, !=, =~ or !~) and a value, \
+                 such as service=\"payments\""
+            )));
         }
-        Matcher::new(name, op, &unquote(value)?)
+        if name.starts_with(|c: char| c.is_ascii_digit()) {
+            return Err(refused(format!("the label name `{name}` must not start with a digit")));
+        }
+        let rest = rest.trim_start();
+        let operator_end = rest.find(|c: char| !matches!(c, '=' | '!' | '~' | '<' | '>')).unwrap_or(rest.len());
+        let (operator, value) = rest.split_at(operator_end);
+        let value = unquote(value.trim_start()).map_err(|reason| {
+            // Alertmanager also takes `a="1",b="2"` in one string; a set is parsed by `parse_set`.
+            let hint = if written.contains(',') { "; write one matcher per list item" } else { "" };
+            refused(format!("{reason}{hint}"))
+        })?;
+        let op = match operator {
+            "=" => MatchOp::Equal,
+            "!=" => MatchOp::NotEqual,
+            "=~" => MatchOp::Regex,
+            "!~" => MatchOp::NotRegex,
+            "" => return Err(refused(format!("no operator after `{name}`: use =, !=, =~ or !~"))),
+            other => return Err(refused(format!("unknown operator `{other}`, expected =, !=, =~ or !~"))),
+        };
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(refused(format!("the value is over {MAX_VALUE_BYTES} bytes")));
+        }
+        let regex = match op {
+            MatchOp::Regex | MatchOp::NotRegex => Some(anchored(&value).map_err(refused)?),
+            MatchOp::Equal | MatchOp::NotEqual => None,
+        };
+        Ok(Matcher { name: name.to_owned(), op, value, regex })
     }
 
-    /// Whether `labels` (an alert's, an incident's) satisfy it; a missing label is the empty value.
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        let value = labels.get(&self.name).map_or("", String::as_str);
+    /// Whether `value` satisfies the matcher (the empty string for a label that is not there).
+    pub fn matches_value(&self, value: &str) -> bool {
         match (&self.regex, self.op) {
             (Some(regex), MatchOp::Regex) => regex.is_match(value),
             (Some(regex), MatchOp::NotRegex) => !regex.is_match(value),
             (_, MatchOp::Equal) => value == self.value,
             (_, MatchOp::NotEqual) => value != self.value,
-            // A regex operator always has its expression (`new` compiles it).
+            // A regex operator always has its expression (`new` and `parse` compile it).
             (None, _) => false,
         }
+    }
+
+    /// Whether `labels` (an alert's) satisfy it; a missing label is the empty value.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.matches_value(labels.get(&self.name).map_or("", String::as_str))
     }
 }
 
@@ -169,12 +183,12 @@ pub fn parse_set(text: &str) -> Result<Vec<Matcher>, MatcherError> {
             continue;
         }
         if matchers.len() == MAX_MATCHERS {
-            return Err(MatcherError::TooMany);
+            return Err(MatcherError(format!("`{text}`: a set has at most {MAX_MATCHERS} matchers")));
         }
         matchers.push(Matcher::parse(part)?);
     }
     if matchers.is_empty() {
-        return Err(MatcherError::Empty);
+        return Err(MatcherError(format!("`{text}`: a set needs at least one matcher")));
     }
     Ok(matchers)
 }
@@ -227,37 +241,60 @@ impl TryFrom<&ApiMatcher> for Matcher {
 
 fn is_label_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars.next().is_some_and(|first| first.is_ascii_alphabetic() || first == '_' || first == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
-/// A value as written: inside double quotes with escapes, or bare.
-fn unquote(value: &str) -> Result<String, MatcherError> {
-    let Some(quoted) = value.strip_prefix('"') else {
-        return Ok(value.to_owned());
+/// `pattern` anchored at both ends, as Alertmanager reads it: `=~"pay"` does not match `payments`.
+fn anchored(pattern: &str) -> Result<Regex, String> {
+    // Compiled alone first so that the message points into the pattern as written, on one line.
+    let describe = |error: regex::Error| {
+        let text = error.to_string();
+        let reason = text.lines().rev().find_map(|line| line.strip_prefix("error: ")).unwrap_or(&text).to_owned();
+        format!("invalid regular expression `{pattern}`: {reason}")
     };
-    let Some(body) = quoted.strip_suffix('"') else {
-        return Err(MatcherError::Quoting(value.to_owned()));
+    let compile = |pattern: &str| {
+        // Bounded, so that a matcher someone wrote cannot cost unbounded memory.
+        regex::RegexBuilder::new(pattern).size_limit(1 << 20).build()
     };
-    let mut unquoted = String::with_capacity(body.len());
+    compile(pattern).map_err(describe)?;
+    compile(&format!("^(?:{pattern})$")).map_err(describe)
+}
+
+/// The value after the operator: bare, or in double quotes with `\"`, `\\` and `\n` escapes.
+/// Any other backslash is kept, for regular expressions.
+fn unquote(raw: &str) -> Result<String, String> {
+    let (body, quoted) = match raw.strip_prefix('"') {
+        Some(body) => match body.strip_suffix('"').filter(|inner| !ends_in_escape(inner)) {
+            Some(inner) => (inner, true),
+            None => return Err("the value's closing double quote is missing".to_owned()),
+        },
+        None => (raw, false),
+    };
+    let mut value = String::with_capacity(body.len());
     let mut chars = body.chars();
     while let Some(c) = chars.next() {
         match c {
             '\\' => match chars.next() {
-                Some('n') => unquoted.push('\n'),
-                Some(escaped @ ('"' | '\\')) => unquoted.push(escaped),
-                // Regular expressions keep their own escapes (`\d`, `\.`).
+                Some('n') => value.push('\n'),
+                Some(escaped @ ('"' | '\\')) => value.push(escaped),
                 Some(other) => {
-                    unquoted.push('\\');
-                    unquoted.push(other);
+                    value.push('\\');
+                    value.push(other);
                 }
-                None => return Err(MatcherError::Quoting(value.to_owned())),
+                None => value.push('\\'),
             },
-            '"' => return Err(MatcherError::Quoting(value.to_owned())),
-            c => unquoted.push(c),
+            '"' if quoted => return Err("the value has a double quote inside: write it as \\\"".to_owned()),
+            '"' => return Err("the value has a double quote without an opening one: quote the whole value".to_owned()),
+            other => value.push(other),
         }
     }
-    Ok(unquoted)
+    Ok(value)
+}
+
+/// Whether `text` ends in a backslash that escapes what follows (an odd run of backslashes).
+fn ends_in_escape(text: &str) -> bool {
+    text.chars().rev().take_while(|&c| c == '\\').count() % 2 == 1
 }
 
 /// The parts of `text` between commas that are not inside double quotes.
@@ -277,7 +314,7 @@ fn split_outside_quotes(text: &str) -> Result<Vec<&str>, MatcherError> {
         }
     }
     if quoted {
-        return Err(MatcherError::Quoting(text[start..].to_owned()));
+        return Err(MatcherError(format!("`{text}`: a double quote is not closed")));
     }
     parts.push(&text[start..]);
     Ok(parts)
@@ -347,20 +384,40 @@ mod tests {
         assert_eq!(parse_set(r#"service="checkout", env="prod""#).expect("without braces").len(), 2);
     }
 
+    fn refusal(text: &str) -> String {
+        match Matcher::parse(text) {
+            Ok(parsed) => panic!("`{text}` parsed as {parsed:?}"),
+            Err(error) => error.to_string(),
+        }
+    }
+
     #[test]
     fn refusals_say_what_was_wrong() {
-        assert!(matches!(Matcher::parse("service"), Err(MatcherError::Syntax(_))));
-        assert!(matches!(Matcher::parse(r#"="x""#), Err(MatcherError::Syntax(_))));
-        assert!(matches!(Matcher::parse(r#"9lives="x""#), Err(MatcherError::Name(_))));
-        assert!(matches!(Matcher::parse(r#"a=~"(unclosed""#), Err(MatcherError::Regex { .. })));
-        assert!(matches!(Matcher::parse(r#"a="open"#), Err(MatcherError::Quoting(_))));
-        assert!(matches!(Matcher::parse(r#"a="in"side""#), Err(MatcherError::Quoting(_))));
+        assert!(refusal(r#"service=="payments""#).contains("unknown operator `==`"));
+        assert!(refusal(r#"service~="payments""#).contains("unknown operator `~=`"));
+        assert!(refusal(r#"service>="payments""#).contains("unknown operator `>=`"));
+        assert!(refusal(r#"service "payments""#).contains("no operator after `service`"));
+        assert!(refusal(r#"="payments""#).contains("expected a label name"));
+        assert!(refusal(r#"{service="payments"}"#).contains("expected a label name"));
+        assert!(refusal(r#"1abc="x""#).contains("must not start with a digit"));
+        assert!(refusal(r#"service="payments"#).contains("closing double quote is missing"));
+        assert!(refusal(r#"service="pay\""#).contains("closing double quote is missing"));
+        assert!(refusal(r#"service="pay"ments""#).contains("double quote inside"));
+        assert!(refusal(r#"service=pay"ments"#).contains("double quote without an opening one"));
+        assert!(refusal(r#"service="payments",team="payments""#).ends_with("write one matcher per list item"));
+        let bad_regex = refusal(r#"service=~"(payments""#);
+        assert!(
+            bad_regex.starts_with("`service=~\"(payments\"`: invalid regular expression `(payments`"),
+            "{bad_regex}"
+        );
+        assert!(!bad_regex.contains('\n'), "one line: {bad_regex}");
         let long = format!(r#"a="{}""#, "x".repeat(MAX_VALUE_BYTES + 1));
-        assert!(matches!(Matcher::parse(&long), Err(MatcherError::ValueTooLong { .. })));
-        assert_eq!(parse_set("{}"), Err(MatcherError::Empty));
+        assert!(refusal(&long).contains("over 4096 bytes"));
+        assert!(parse_set("{}").is_err_and(|error| error.0.contains("at least one matcher")));
         let many = (0..=MAX_MATCHERS).map(|n| format!("l{n}=\"v\"")).collect::<Vec<_>>().join(",");
-        assert_eq!(parse_set(&many), Err(MatcherError::TooMany));
+        assert!(parse_set(&many).is_err_and(|error| error.0.contains("at most 32 matchers")));
         assert!(parse_set(r#"a="x, b="y""#).is_err(), "an unfinished quote in a set");
+        assert!(Matcher::new("9lives", MatchOp::Equal, "x").is_err());
     }
 
     #[test]

@@ -1,14 +1,17 @@
-//! Alertmanager's matcher syntax (`name="value"`, `!=`, `=~`, `!~`) applied to an incident: a few
-//! names read the incident's own fields, any other name reads a label of the alert that opened it.
+//! Alertmanager's matcher syntax (`name="value"`, `!=`, `=~`, `!~`, parsed and tested by
+//! `tocsin_domain::matcher`) applied to an incident: a few names read the incident's own fields,
+//! any other name reads a label of the alert that opened it.
 
-use regex::Regex;
 use std::fmt;
+use tocsin_domain::matcher::{self, MatchOp};
 use tocsin_domain::{Incident, IncidentStatus, Severity};
 
 #[derive(Debug, Clone)]
 pub struct Matcher {
     field: Field,
-    test: Test,
+    /// The name, operator and value, parsed and tested as everywhere in tocsin
+    /// (`tocsin_domain::matcher`); severities and statuses in their canonical names.
+    test: matcher::Matcher,
     /// As written, for messages and logs.
     text: String,
 }
@@ -24,59 +27,23 @@ enum Field {
     Label(String),
 }
 
-#[derive(Debug, Clone)]
-enum Test {
-    Equal(String),
-    NotEqual(String),
-    /// Anchored at both ends, as in Alertmanager: `=~"pay"` does not match `payments`.
-    Matches(Regex),
-    NotMatches(Regex),
-}
-
 impl Matcher {
     pub fn parse(text: &str) -> Result<Matcher, String> {
         let written = text.trim();
-        let name_end =
-            written.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).unwrap_or(written.len());
-        let (name, rest) = written.split_at(name_end);
-        if name.is_empty() {
-            return Err(format!(
-                "`{written}` is not a matcher: expected a label name, an operator (=, !=, =~ or !~) and a value, \
-                 such as service=\"payments\""
-            ));
-        }
-        if name.starts_with(|c: char| c.is_ascii_digit()) {
-            return Err(format!("`{written}`: the label name `{name}` must not start with a digit"));
-        }
-        let rest = rest.trim_start();
-        let operator_end = rest.find(|c: char| !matches!(c, '=' | '!' | '~' | '<' | '>')).unwrap_or(rest.len());
-        let (operator, value) = rest.split_at(operator_end);
-        let value = unquote(value.trim_start()).map_err(|reason| {
-            // Alertmanager also takes `a="1",b="2"` in one string; here each matcher is its own item.
-            let hint = if written.contains(',') { "; write one matcher per list item" } else { "" };
-            format!("`{written}`: {reason}{hint}")
-        })?;
-        let field = Field::named(name);
-        let test = match operator {
-            "=" => field.canonical(&value).map(Test::Equal),
-            "!=" => field.canonical(&value).map(Test::NotEqual),
-            "=~" => anchored(&value).map(Test::Matches),
-            "!~" => anchored(&value).map(Test::NotMatches),
-            "" => Err(format!("no operator after `{name}`: use =, !=, =~ or !~")),
-            other => Err(format!("unknown operator `{other}`, expected =, !=, =~ or !~")),
-        }
-        .map_err(|reason| format!("`{written}`: {reason}"))?;
+        let parsed = matcher::Matcher::parse(written).map_err(|error| error.to_string())?;
+        let field = Field::named(&parsed.name);
+        let test = match parsed.op {
+            MatchOp::Equal | MatchOp::NotEqual => {
+                let canonical = field.canonical(&parsed.value).map_err(|reason| format!("`{written}`: {reason}"))?;
+                matcher::Matcher::new(&parsed.name, parsed.op, &canonical).map_err(|error| error.to_string())?
+            }
+            MatchOp::Regex | MatchOp::NotRegex => parsed,
+        };
         Ok(Matcher { field, test, text: written.to_owned() })
     }
 
     pub fn matches(&self, incident: &Incident) -> bool {
-        let value = self.field.value(incident);
-        match &self.test {
-            Test::Equal(wanted) => value == wanted,
-            Test::NotEqual(wanted) => value != wanted,
-            Test::Matches(regex) => regex.is_match(value),
-            Test::NotMatches(regex) => !regex.is_match(value),
-        }
+        self.test.matches_value(self.field.value(incident))
     }
 }
 
@@ -127,54 +94,6 @@ impl Field {
             Field::Label(name) => incident.source_alert.labels.get(name).map_or("", String::as_str),
         }
     }
-}
-
-fn anchored(pattern: &str) -> Result<Regex, String> {
-    // Compiled alone first so that the message points into the pattern as written.
-    let describe = |error: regex::Error| {
-        let text = error.to_string();
-        let reason = text.lines().rev().find_map(|line| line.strip_prefix("error: ")).unwrap_or(&text).to_owned();
-        format!("invalid regular expression `{pattern}`: {reason}")
-    };
-    Regex::new(pattern).map_err(describe)?;
-    Regex::new(&format!("^(?:{pattern})$")).map_err(describe)
-}
-
-/// The value after the operator: bare, or in double quotes with `\"`, `\\` and `\n` escapes. Any
-/// other backslash is kept, so a regex like `"api\.example\.com"` reads as written; this is
-/// Alertmanager's rule.
-fn unquote(raw: &str) -> Result<String, String> {
-    let (body, quoted) = match raw.strip_prefix('"') {
-        Some(body) => match body.strip_suffix('"').filter(|inner| !ends_in_escape(inner)) {
-            Some(inner) => (inner, true),
-            None => return Err("the value's closing double quote is missing".to_owned()),
-        },
-        None => (raw, false),
-    };
-    let mut value = String::with_capacity(body.len());
-    let mut chars = body.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => match chars.next() {
-                Some('n') => value.push('\n'),
-                Some(escaped @ ('"' | '\\')) => value.push(escaped),
-                Some(other) => {
-                    value.push('\\');
-                    value.push(other);
-                }
-                None => value.push('\\'),
-            },
-            '"' if quoted => return Err("the value has a double quote inside: write it as \\\"".to_owned()),
-            '"' => return Err("the value has a double quote without an opening one: quote the whole value".to_owned()),
-            other => value.push(other),
-        }
-    }
-    Ok(value)
-}
-
-/// Whether `text` ends in a backslash that escapes what follows (an odd run of backslashes).
-fn ends_in_escape(text: &str) -> bool {
-    text.chars().rev().take_while(|&c| c == '\\').count() % 2 == 1
 }
 
 #[cfg(test)]
