@@ -11,30 +11,14 @@ use tocsin_e2e::faults::{RedisServer, Workdir};
 use tocsin_ingest::Application;
 use tocsin_ingest::config::Config;
 use tocsin_runtime::Env;
-use tocsin_testkit::{fixture, redis_connection};
+use tocsin_testkit::{WebhookAnswer, post_fixture, redis_connection};
 use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "test-ingest-token-replication";
 const PREFIX: &str = "tocsin-replication";
 
-struct Answer {
-    status: u16,
-    retry_after: Option<String>,
-    body: Value,
-}
-
-async fn post(http: &reqwest::Client, url: &str) -> Answer {
-    let response = http
-        .post(format!("{url}/alerts"))
-        .bearer_auth(TOKEN)
-        .header("Content-Type", "application/json")
-        .body(fixture("mixed.json"))
-        .send()
-        .await
-        .expect("sending the webhook");
-    let status = response.status().as_u16();
-    let retry_after = response.headers().get("Retry-After").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    Answer { status, retry_after, body: response.json().await.unwrap_or(Value::Null) }
+async fn post(http: &reqwest::Client, url: &str) -> WebhookAnswer {
+    post_fixture(http, url, TOKEN, "mixed.json").await
 }
 
 async fn stream_length(redis: &RedisServer) -> u64 {

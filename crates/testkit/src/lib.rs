@@ -4,7 +4,8 @@
 //! - [`TestDatabase`]: a database of its own per test, created from a migrated template and
 //!   dropped afterwards, so tests run in parallel without interfering.
 //! - [`TestRedis`]: a key prefix of its own per test, deleted afterwards.
-//! - [`fixture`]: the Alertmanager payloads captured from a real Alertmanager 0.25.
+//! - [`fixture`]: the Alertmanager payloads captured from a real Alertmanager 0.25, and
+//!   [`post_fixture`] to send one to ingest.
 //! - [`FakeApi`]: a local HTTP server standing in for Slack, Teams or GitHub, recording requests.
 //! - [`open_incident`]: the incident the harnesses start from, a test changing what it is about.
 
@@ -164,6 +165,29 @@ impl Drop for TestRedis {
 pub fn fixture(name: &str) -> String {
     let path = format!("{}/../../testdata/alertmanager/raw/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
+}
+
+/// What ingest answered a webhook: the status, `Retry-After` and the JSON body (null if none).
+#[derive(Debug)]
+pub struct WebhookAnswer {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub body: serde_json::Value,
+}
+
+/// Posts the captured payload `name` ([`fixture`]) to ingest at `url` with the bearer `token`.
+pub async fn post_fixture(http: &reqwest::Client, url: &str, token: &str, name: &str) -> WebhookAnswer {
+    let response = http
+        .post(format!("{url}/alerts"))
+        .bearer_auth(token)
+        .header("Content-Type", "application/json")
+        .body(fixture(name))
+        .send()
+        .await
+        .expect("sending the webhook");
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("Retry-After").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    WebhookAnswer { status, retry_after, body: response.json().await.unwrap_or(serde_json::Value::Null) }
 }
 
 /// A free TCP port on the loopback interface.

@@ -10,31 +10,15 @@ use std::time::{Duration, Instant};
 use tocsin_ingest::Application;
 use tocsin_ingest::config::Config;
 use tocsin_runtime::Env;
-use tocsin_testkit::{TestRedis, fixture, redis_connection};
+use tocsin_testkit::{TestRedis, WebhookAnswer, post_fixture, redis_connection};
 use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "test-ingest-token-backpressure";
 const GROUP: &str = "incident-core";
 const MAX_BACKLOG: u64 = 5;
 
-struct Answer {
-    status: u16,
-    retry_after: Option<String>,
-    body: Value,
-}
-
-async fn post(http: &reqwest::Client, url: &str) -> Answer {
-    let response = http
-        .post(format!("{url}/alerts"))
-        .bearer_auth(TOKEN)
-        .header("Content-Type", "application/json")
-        .body(fixture("mixed.json"))
-        .send()
-        .await
-        .expect("sending the request");
-    let status = response.status().as_u16();
-    let retry_after = response.headers().get("Retry-After").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    Answer { status, retry_after, body: response.json().await.unwrap_or(Value::Null) }
+async fn post(http: &reqwest::Client, url: &str) -> WebhookAnswer {
+    post_fixture(http, url, TOKEN, "mixed.json").await
 }
 
 async fn get(http: &reqwest::Client, url: &str, path: &str) -> (u16, String) {
