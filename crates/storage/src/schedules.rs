@@ -1,10 +1,12 @@
-//! On-call schedules as stored, and read back as the inputs of `tocsin_domain::schedule::shifts`,
-//! which works out who is on call (docs/oncall.md). Overrides of one schedule never overlap, and
-//! versions of one layer are never in force at once: exclusion constraints say so in the database
-//! (migration 000014), so two people taking the same shift at the same moment cannot both succeed.
+//! On-call schedules as stored, read back as the inputs of `tocsin_domain::schedule::shifts`, which
+//! works out who is on call (docs/oncall.md), and as query's API shows them (schedules, their
+//! layers in force, overrides to come, the users they name). Overrides of one schedule never
+//! overlap, and versions of one layer are never in force at once: exclusion constraints say so in
+//! the database (migration 000014), so two people taking the same shift at the same moment cannot
+//! both succeed. Edits end what is in force at an instant and never rewrite what came before.
 
 use crate::StorageError;
-use diesel::sql_types::{Integer, Jsonb, Nullable, Text, Timestamp, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamp, Timestamptz, Uuid as SqlUuid};
 use diesel::{OptionalExtension, QueryableByName};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use jiff::civil::{Time, Weekday};
@@ -51,12 +53,45 @@ impl From<diesel::result::Error> for LoadError {
     }
 }
 
+/// Why a schedule was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("the team already has a schedule of that name")]
+    NameTaken,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<diesel::result::Error> for CreateError {
+    fn from(error: diesel::result::Error) -> Self {
+        match &error {
+            diesel::result::Error::DatabaseError(_, info)
+                if info.constraint_name() == Some("schedules_team_id_name_key") =>
+            {
+                CreateError::NameTaken
+            }
+            _ => CreateError::Storage(error.into()),
+        }
+    }
+}
+
+/// Longest schedule name (the table's CHECK).
+pub const MAX_NAME_BYTES: usize = 200;
+/// Longest IANA zone name, of a schedule or a layer (the tables' CHECKs); the longest real one,
+/// America/Argentina/ComodRivadavia, is 32.
+pub const MAX_ZONE_BYTES: usize = 64;
+/// Longest reason of an override (the table's CHECK).
+pub const MAX_REASON_BYTES: usize = 1000;
+/// A rotation's shift is 1 to this many hours, days, weeks or months (the table's CHECK).
+pub const MAX_SHIFT_COUNT: i32 = 1000;
+
+/// A new schedule of the team; [`CreateError::NameTaken`] when the team has one of that name.
 pub async fn create(
     conn: &mut AsyncPgConnection,
     team_id: Uuid,
     name: &str,
     time_zone: &str,
-) -> Result<Uuid, StorageError> {
+) -> Result<Uuid, CreateError> {
     let id = Uuid::now_v7();
     diesel::sql_query("INSERT INTO schedules (id, team_id, name, time_zone) VALUES ($1, $2, $3, $4)")
         .bind::<SqlUuid, _>(id)
@@ -66,6 +101,114 @@ pub async fn create(
         .execute(conn)
         .await?;
     Ok(id)
+}
+
+/// A schedule as listed, with its team's slug.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct ScheduleEntry {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub team_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub team: String,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = Text)]
+    pub time_zone: String,
+    #[diesel(sql_type = Timestamptz)]
+    pub created_at: OffsetDateTime,
+}
+
+const SCHEDULE_ENTRY: &str = "SELECT s.id, s.team_id, t.slug AS team, s.name, s.time_zone, s.created_at FROM schedules s JOIN teams t ON t.id = s.team_id";
+
+/// Every schedule, or those of one team, by team and name.
+pub async fn list(conn: &mut AsyncPgConnection, team_id: Option<Uuid>) -> Result<Vec<ScheduleEntry>, StorageError> {
+    Ok(diesel::sql_query(format!("{SCHEDULE_ENTRY} WHERE $1::uuid IS NULL OR s.team_id = $1 ORDER BY t.slug, s.name"))
+        .bind::<Nullable<SqlUuid>, _>(team_id)
+        .load(conn)
+        .await?)
+}
+
+pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<ScheduleEntry>, StorageError> {
+    Ok(diesel::sql_query(format!("{SCHEDULE_ENTRY} WHERE s.id = $1"))
+        .bind::<SqlUuid, _>(id)
+        .get_result(conn)
+        .await
+        .optional()?)
+}
+
+/// The schedule, locked until the caller's transaction ends: edits of one schedule take turns, so
+/// that a limit on its layers counted in one edit still holds when it commits.
+pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<ScheduleEntry>, StorageError> {
+    Ok(diesel::sql_query(format!("{SCHEDULE_ENTRY} WHERE s.id = $1 FOR UPDATE OF s"))
+        .bind::<SqlUuid, _>(id)
+        .get_result(conn)
+        .await
+        .optional()?)
+}
+
+/// Deletes the schedule with its layers and overrides; false when there was none.
+pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> Result<bool, StorageError> {
+    let deleted = diesel::sql_query("DELETE FROM schedules WHERE id = $1").bind::<SqlUuid, _>(id).execute(conn).await?;
+    Ok(deleted > 0)
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+}
+
+/// The id of the team with this slug, if there is one.
+pub async fn team_by_slug(conn: &mut AsyncPgConnection, slug: &str) -> Result<Option<Uuid>, StorageError> {
+    let row: Option<IdRow> = diesel::sql_query("SELECT id FROM teams WHERE slug = $1")
+        .bind::<Text, _>(slug)
+        .get_result(conn)
+        .await
+        .optional()?;
+    Ok(row.map(|row| row.id))
+}
+
+/// The id of the team with this slug, locked until the caller's transaction ends: a limit on the
+/// team's schedules counted in one change still holds when it commits.
+pub async fn lock_team(conn: &mut AsyncPgConnection, slug: &str) -> Result<Option<Uuid>, StorageError> {
+    let row: Option<IdRow> = diesel::sql_query("SELECT id FROM teams WHERE slug = $1 FOR UPDATE")
+        .bind::<Text, _>(slug)
+        .get_result(conn)
+        .await
+        .optional()?;
+    Ok(row.map(|row| row.id))
+}
+
+/// A user as a schedule names its members.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct Member {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub email: Option<String>,
+}
+
+/// The users among `ids` that exist, in no particular order.
+pub async fn users_by_id(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Vec<Member>, StorageError> {
+    Ok(diesel::sql_query("SELECT id, name, email FROM users WHERE id = ANY($1)")
+        .bind::<Array<SqlUuid>, _>(ids)
+        .load(conn)
+        .await?)
+}
+
+/// The users whose e-mail address is among `emails`, compared without regard to case. One address
+/// may be two users' (signed in through two identity providers): the caller decides what that means.
+pub async fn users_by_email(conn: &mut AsyncPgConnection, emails: &[String]) -> Result<Vec<Member>, StorageError> {
+    Ok(diesel::sql_query(
+        "SELECT id, name, email FROM users WHERE lower(email) IN (SELECT lower(address) FROM unnest($1::text[]) AS address)",
+    )
+    .bind::<Array<Text>, _>(emails)
+    .load(conn)
+    .await?)
 }
 
 /// A version of a layer as it is written.
@@ -131,10 +274,107 @@ pub async fn put_layer(
          SELECT $1, ordinality - 1, user_id FROM unnest($2::uuid[]) WITH ORDINALITY AS m(user_id, ordinality)",
     )
     .bind::<SqlUuid, _>(id)
-    .bind::<diesel::sql_types::Array<SqlUuid>, _>(version.members)
+    .bind::<Array<SqlUuid>, _>(version.members)
     .execute(conn)
     .await?;
     Ok(id)
+}
+
+/// Ends `layer` at `from`: the version in force then ends there, and any that was to start later
+/// is dropped. False when the layer had no version in force at `from` or after it.
+pub async fn end_layer(
+    conn: &mut AsyncPgConnection,
+    schedule_id: Uuid,
+    layer: Uuid,
+    from: OffsetDateTime,
+) -> Result<bool, StorageError> {
+    let dropped = diesel::sql_query(
+        "DELETE FROM schedule_layers WHERE schedule_id = $1 AND layer = $2 AND lower(effective) >= $3",
+    )
+    .bind::<SqlUuid, _>(schedule_id)
+    .bind::<SqlUuid, _>(layer)
+    .bind::<Timestamptz, _>(from)
+    .execute(conn)
+    .await?;
+    let ended = diesel::sql_query(
+        "UPDATE schedule_layers SET effective = tstzrange(lower(effective), $3, '[)') \
+         WHERE schedule_id = $1 AND layer = $2 AND effective @> $3::timestamptz",
+    )
+    .bind::<SqlUuid, _>(schedule_id)
+    .bind::<SqlUuid, _>(layer)
+    .bind::<Timestamptz, _>(from)
+    .execute(conn)
+    .await?;
+    Ok(dropped + ended > 0)
+}
+
+/// A version of a layer as stored.
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct LayerVersion {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    /// The layer across its versions.
+    #[diesel(sql_type = SqlUuid)]
+    pub layer: Uuid,
+    #[diesel(sql_type = Integer)]
+    pub priority: i32,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub time_zone: Option<String>,
+    #[diesel(sql_type = Timestamp)]
+    pub first_handoff: PrimitiveDateTime,
+    #[diesel(sql_type = Text)]
+    pub shift_unit: String,
+    #[diesel(sql_type = Integer)]
+    pub shift_count: i32,
+    #[diesel(sql_type = Jsonb)]
+    pub restrictions: serde_json::Value,
+    #[diesel(sql_type = Timestamptz)]
+    pub effective_from: OffsetDateTime,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub effective_until: Option<OffsetDateTime>,
+    /// In rotation order.
+    #[diesel(sql_type = Array<SqlUuid>)]
+    pub members: Vec<Uuid>,
+    #[diesel(sql_type = Text)]
+    pub created_by: String,
+}
+
+/// The versions of the schedule's layers in force at `at` or later: highest priority first, then
+/// by when they start.
+pub async fn current_layers(
+    conn: &mut AsyncPgConnection,
+    schedule_id: Uuid,
+    at: OffsetDateTime,
+) -> Result<Vec<LayerVersion>, StorageError> {
+    Ok(diesel::sql_query(
+        "SELECT l.id, l.layer, l.priority, l.time_zone, l.first_handoff, l.shift_unit, l.shift_count, l.restrictions, \
+                lower(l.effective) AS effective_from, upper(l.effective) AS effective_until, l.created_by, \
+                coalesce(array_agg(m.user_id ORDER BY m.position) FILTER (WHERE m.user_id IS NOT NULL), '{}') AS members \
+         FROM schedule_layers l LEFT JOIN schedule_layer_members m ON m.layer_version_id = l.id \
+         WHERE l.schedule_id = $1 AND (upper_inf(l.effective) OR upper(l.effective) > $2) \
+         GROUP BY l.id ORDER BY l.priority DESC, lower(l.effective), l.id",
+    )
+    .bind::<SqlUuid, _>(schedule_id)
+    .bind::<Timestamptz, _>(at)
+    .load(conn)
+    .await?)
+}
+
+#[derive(QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+/// Whether `layer` is one of the schedule's, in force or not.
+pub async fn has_layer(conn: &mut AsyncPgConnection, schedule_id: Uuid, layer: Uuid) -> Result<bool, StorageError> {
+    let row: CountRow =
+        diesel::sql_query("SELECT count(*) AS count FROM schedule_layers WHERE schedule_id = $1 AND layer = $2")
+            .bind::<SqlUuid, _>(schedule_id)
+            .bind::<SqlUuid, _>(layer)
+            .get_result(conn)
+            .await?;
+    Ok(row.count > 0)
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +410,95 @@ pub async fn add_override(conn: &mut AsyncPgConnection, new: &NewOverride<'_>) -
     Ok(id)
 }
 
+/// An override as stored.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct StoredOverride {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub user_id: Uuid,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub replaces_user_id: Option<Uuid>,
+    #[diesel(sql_type = Timestamptz)]
+    pub start: OffsetDateTime,
+    #[diesel(sql_type = Timestamptz)]
+    pub end: OffsetDateTime,
+    #[diesel(sql_type = Text)]
+    pub reason: String,
+    #[diesel(sql_type = Text)]
+    pub created_by: String,
+}
+
+/// The schedule's overrides that end after `at` (under way or to come), by start.
+pub async fn overrides_ending_after(
+    conn: &mut AsyncPgConnection,
+    schedule_id: Uuid,
+    at: OffsetDateTime,
+) -> Result<Vec<StoredOverride>, StorageError> {
+    Ok(diesel::sql_query(
+        "SELECT id, user_id, replaces_user_id, lower(during) AS start, upper(during) AS \"end\", reason, created_by \
+         FROM schedule_overrides WHERE schedule_id = $1 AND upper(during) > $2 ORDER BY lower(during)",
+    )
+    .bind::<SqlUuid, _>(schedule_id)
+    .bind::<Timestamptz, _>(at)
+    .load(conn)
+    .await?)
+}
+
+/// What [`remove_override`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverrideRemoval {
+    /// It had not started: gone.
+    Deleted,
+    /// It was under way: it ends at the removal, and the time it already covered stays as it was.
+    Ended,
+    /// It was over: the past is left as it was.
+    AlreadyOver,
+    NotFound,
+}
+
+#[derive(QueryableByName)]
+struct SpanRow {
+    #[diesel(sql_type = Timestamptz)]
+    start: OffsetDateTime,
+    #[diesel(sql_type = Timestamptz)]
+    end: OffsetDateTime,
+}
+
+/// Takes the override off the schedule from `at` on, never rewriting who was on call before.
+pub async fn remove_override(
+    conn: &mut AsyncPgConnection,
+    schedule_id: Uuid,
+    id: Uuid,
+    at: OffsetDateTime,
+) -> Result<OverrideRemoval, StorageError> {
+    let span: Option<SpanRow> = diesel::sql_query(
+        "SELECT lower(during) AS start, upper(during) AS \"end\" FROM schedule_overrides \
+         WHERE id = $1 AND schedule_id = $2 FOR UPDATE",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<SqlUuid, _>(schedule_id)
+    .get_result(conn)
+    .await
+    .optional()?;
+    let Some(span) = span else {
+        return Ok(OverrideRemoval::NotFound);
+    };
+    if span.end <= at {
+        return Ok(OverrideRemoval::AlreadyOver);
+    }
+    if span.start >= at {
+        diesel::sql_query("DELETE FROM schedule_overrides WHERE id = $1").bind::<SqlUuid, _>(id).execute(conn).await?;
+        return Ok(OverrideRemoval::Deleted);
+    }
+    diesel::sql_query("UPDATE schedule_overrides SET during = tstzrange(lower(during), $2, '[)') WHERE id = $1")
+        .bind::<SqlUuid, _>(id)
+        .bind::<Timestamptz, _>(at)
+        .execute(conn)
+        .await?;
+    Ok(OverrideRemoval::Ended)
+}
+
 #[derive(QueryableByName)]
 struct ScheduleRow {
     #[diesel(sql_type = Text)]
@@ -180,6 +509,8 @@ struct ScheduleRow {
 struct LayerRow {
     #[diesel(sql_type = SqlUuid)]
     id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    layer: Uuid,
     #[diesel(sql_type = Integer)]
     priority: i32,
     #[diesel(sql_type = Nullable<Text>)]
@@ -196,7 +527,7 @@ struct LayerRow {
     effective_from: OffsetDateTime,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     effective_until: Option<OffsetDateTime>,
-    #[diesel(sql_type = diesel::sql_types::Array<SqlUuid>)]
+    #[diesel(sql_type = Array<SqlUuid>)]
     members: Vec<Uuid>,
 }
 
@@ -222,6 +553,25 @@ pub async fn load(
     from: OffsetDateTime,
     until: OffsetDateTime,
 ) -> Result<Option<Schedule>, LoadError> {
+    Ok(load_layered(conn, schedule_id, from, until).await?.map(|loaded| loaded.schedule))
+}
+
+/// A schedule as [`load`] reads it, and which layer each of its versions is a version of: the
+/// shift arithmetic knows versions, a schedule page draws layers.
+#[derive(Debug, Clone)]
+pub struct LayeredSchedule {
+    pub schedule: Schedule,
+    /// `layer_of[i]` is the layer of `schedule.layers[i]`.
+    pub layer_of: Vec<Uuid>,
+}
+
+/// [`load`], with the layer of each version.
+pub async fn load_layered(
+    conn: &mut AsyncPgConnection,
+    schedule_id: Uuid,
+    from: OffsetDateTime,
+    until: OffsetDateTime,
+) -> Result<Option<LayeredSchedule>, LoadError> {
     let Some(schedule) = diesel::sql_query("SELECT time_zone FROM schedules WHERE id = $1")
         .bind::<SqlUuid, _>(schedule_id)
         .get_result::<ScheduleRow>(conn)
@@ -231,7 +581,7 @@ pub async fn load(
         return Ok(None);
     };
     let layers: Vec<LayerRow> = diesel::sql_query(
-        "SELECT l.id, l.priority, l.time_zone, l.first_handoff, l.shift_unit, l.shift_count, l.restrictions, \
+        "SELECT l.id, l.layer, l.priority, l.time_zone, l.first_handoff, l.shift_unit, l.shift_count, l.restrictions, \
                 lower(l.effective) AS effective_from, upper(l.effective) AS effective_until, \
                 coalesce(array_agg(m.user_id ORDER BY m.position) FILTER (WHERE m.user_id IS NOT NULL), '{}') AS members \
          FROM schedule_layers l LEFT JOIN schedule_layer_members m ON m.layer_version_id = l.id \
@@ -253,7 +603,8 @@ pub async fn load(
     .load(conn)
     .await?;
 
-    Ok(Some(Schedule {
+    let layer_of = layers.iter().map(|row| row.layer).collect();
+    let schedule = Schedule {
         time_zone: zone(&schedule.time_zone)?,
         layers: layers.into_iter().map(layer).collect::<Result<_, _>>()?,
         overrides: overrides
@@ -267,7 +618,8 @@ pub async fn load(
                 })
             })
             .collect::<Result<_, LoadError>>()?,
-    }))
+    };
+    Ok(Some(LayeredSchedule { schedule, layer_of }))
 }
 
 fn layer(row: LayerRow) -> Result<Layer, LoadError> {
@@ -280,17 +632,7 @@ fn layer(row: LayerRow) -> Result<Layer, LoadError> {
         "months" => ShiftLength::Months(count),
         other => return Err(LoadError::Data(format!("shift unit {other:?}"))),
     };
-    let handoff = row.first_handoff;
-    let first_handoff = jiff::civil::DateTime::new(
-        handoff.year() as i16,
-        u8::from(handoff.month()) as i8,
-        handoff.day() as i8,
-        handoff.hour() as i8,
-        handoff.minute() as i8,
-        handoff.second() as i8,
-        handoff.nanosecond() as i32,
-    )
-    .map_err(|error| LoadError::Data(format!("first hand-off {handoff}: {error}")))?;
+    let first_handoff = local_date_time(row.first_handoff)?;
     Ok(Layer {
         id: row.id,
         priority: row.priority,
@@ -311,7 +653,9 @@ struct StoredRestriction {
     minutes: u32,
 }
 
-pub(crate) fn restrictions(value: serde_json::Value) -> Result<Vec<Restriction>, LoadError> {
+/// Stored restrictions (`[{"days": ["monday", …], "start": "09:00", "minutes": 480}]`) as the shift
+/// arithmetic takes them; [`LoadError::Data`] names what it cannot read.
+pub fn restrictions(value: serde_json::Value) -> Result<Vec<Restriction>, LoadError> {
     let stored: Vec<StoredRestriction> =
         serde_json::from_value(value).map_err(|error| LoadError::Data(format!("restrictions: {error}")))?;
     stored
@@ -338,6 +682,35 @@ fn weekday(name: &str) -> Result<Weekday, LoadError> {
         "sunday" => Weekday::Sunday,
         other => return Err(LoadError::Data(format!("weekday {other:?}"))),
     })
+}
+
+/// A stored hand-off (a local `timestamp`) as the shift arithmetic's civil date-time.
+pub fn local_date_time(handoff: PrimitiveDateTime) -> Result<jiff::civil::DateTime, LoadError> {
+    jiff::civil::DateTime::new(
+        handoff.year() as i16,
+        u8::from(handoff.month()) as i8,
+        handoff.day() as i8,
+        handoff.hour() as i8,
+        handoff.minute() as i8,
+        handoff.second() as i8,
+        handoff.nanosecond() as i32,
+    )
+    .map_err(|error| LoadError::Data(format!("first hand-off {handoff}: {error}")))
+}
+
+/// A civil date-time of the shift arithmetic as the local `timestamp` stored; `None` for a year
+/// outside the `time` crate's -9999 to 9999 (jiff's are the same).
+pub fn stored_date_time(local: jiff::civil::DateTime) -> Option<PrimitiveDateTime> {
+    let month = time::Month::try_from(u8::try_from(local.month()).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(i32::from(local.year()), month, u8::try_from(local.day()).ok()?).ok()?;
+    let time = time::Time::from_hms_nano(
+        u8::try_from(local.hour()).ok()?,
+        u8::try_from(local.minute()).ok()?,
+        u8::try_from(local.second()).ok()?,
+        u32::try_from(local.subsec_nanosecond()).ok()?,
+    )
+    .ok()?;
+    Some(PrimitiveDateTime::new(date, time))
 }
 
 pub(crate) fn zone(name: &str) -> Result<TimeZone, LoadError> {

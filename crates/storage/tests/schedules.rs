@@ -1,6 +1,7 @@
 //! On-call schedules against a real PostgreSQL: two overlapping overrides of one schedule, written
-//! at the same moment by two transactions, cannot both commit; an edit of a layer leaves the past
-//! as it was; a stored schedule reads back as the input of the shift arithmetic.
+//! at the same moment by two transactions, cannot both commit; an edit of a layer, or the removal
+//! of a layer or an override, leaves the past as it was; a stored schedule reads back as the input
+//! of the shift arithmetic.
 
 #![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
 
@@ -11,7 +12,7 @@ use time::{Duration, OffsetDateTime};
 use tocsin_domain::schedule::{Interval, shifts};
 use tocsin_storage::catalogue;
 use tocsin_storage::people::{self, SignedInIdentity};
-use tocsin_storage::schedules::{self, NewLayerVersion, NewOverride, OverrideError};
+use tocsin_storage::schedules::{self, NewLayerVersion, NewOverride, OverrideError, OverrideRemoval};
 use tocsin_testkit::TestDatabase;
 use uuid::Uuid;
 
@@ -170,4 +171,66 @@ async fn a_stored_schedule_reads_back_as_the_shift_arithmetic_takes_it_and_an_ed
         ]
     );
     assert!(schedules::load(&mut conn, Uuid::now_v7(), from, until).await.expect("load").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_an_override_or_a_layer_changes_only_what_comes_after_the_removal() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connection().await;
+    let (alice, bob) = (person(&mut conn, "alice").await, person(&mut conn, "bob").await);
+    let schedule_id = schedule(&mut conn, "Europe/London").await;
+    let removal = datetime!(2026-12-10 12:00 UTC);
+    let taking = |start: OffsetDateTime, end: OffsetDateTime| NewOverride {
+        schedule_id,
+        member: bob,
+        replaces: None,
+        start,
+        end,
+        reason: "",
+        created_by: "test",
+    };
+    let over = taking(datetime!(2026-12-08 00:00 UTC), datetime!(2026-12-09 00:00 UTC));
+    let under_way = taking(datetime!(2026-12-10 00:00 UTC), datetime!(2026-12-11 00:00 UTC));
+    let to_come = taking(datetime!(2026-12-12 00:00 UTC), datetime!(2026-12-13 00:00 UTC));
+    let mut ids = Vec::new();
+    for overriding in [&over, &under_way, &to_come] {
+        ids.push(schedules::add_override(&mut conn, overriding).await.expect("add_override"));
+    }
+    let remove = async |conn: &mut AsyncPgConnection, id| {
+        schedules::remove_override(conn, schedule_id, id, removal).await.expect("remove_override")
+    };
+    assert_eq!(remove(&mut conn, ids[0]).await, OverrideRemoval::AlreadyOver);
+    assert_eq!(remove(&mut conn, ids[1]).await, OverrideRemoval::Ended);
+    assert_eq!(remove(&mut conn, ids[2]).await, OverrideRemoval::Deleted);
+    assert_eq!(remove(&mut conn, ids[2]).await, OverrideRemoval::NotFound);
+    let left: Vec<(Uuid, OffsetDateTime, OffsetDateTime)> =
+        schedules::overrides_ending_after(&mut conn, schedule_id, datetime!(2026-12-01 00:00 UTC))
+            .await
+            .expect("overrides_ending_after")
+            .into_iter()
+            .map(|overriding| (overriding.id, overriding.start, overriding.end))
+            .collect();
+    assert_eq!(
+        left,
+        vec![(ids[0], over.start, over.end), (ids[1], under_way.start, removal)],
+        "the one over is kept whole, the one under way ends at the removal"
+    );
+
+    // A layer ends at its removal; one that was never the schedule's is not found.
+    let layer = Uuid::now_v7();
+    let members = [alice];
+    schedules::put_layer(&mut conn, &daily_at_nine(schedule_id, layer, &members), datetime!(2026-12-01 00:00 UTC))
+        .await
+        .expect("put_layer");
+    assert!(schedules::end_layer(&mut conn, schedule_id, layer, removal).await.expect("end_layer"));
+    assert!(!schedules::end_layer(&mut conn, schedule_id, layer, removal).await.expect("end_layer again"));
+    assert!(!schedules::end_layer(&mut conn, schedule_id, Uuid::now_v7(), removal).await.expect("end_layer"));
+    let versions = schedules::current_layers(&mut conn, schedule_id, datetime!(2026-12-01 00:00 UTC))
+        .await
+        .expect("current_layers");
+    let ranges: Vec<(OffsetDateTime, Option<OffsetDateTime>)> =
+        versions.iter().map(|version| (version.effective_from, version.effective_until)).collect();
+    assert_eq!(ranges, vec![(datetime!(2026-12-01 00:00 UTC), Some(removal))]);
+    assert_eq!(versions[0].members, [alice]);
+    assert!(schedules::current_layers(&mut conn, schedule_id, removal).await.expect("current_layers").is_empty());
 }
