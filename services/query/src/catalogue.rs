@@ -308,7 +308,7 @@ impl From<diesel::result::Error> for Refused {
 
 /// A name is a label value: not empty, at most `limit` bytes, no control characters (which no
 /// Alertmanager label carries and which would garble the pages that show it).
-fn check_name(field: &str, value: &str, limit: usize) -> Result<(), ApiError> {
+pub(crate) fn check_name(field: &str, value: &str, limit: usize) -> Result<(), ApiError> {
     if value.is_empty() {
         return Err(ApiError::invalid_payload(format!("{field} is empty")));
     }
@@ -322,6 +322,6 @@ fn check_name(field: &str, value: &str, limit: usize) -> Result<(), ApiError> {
 }
 
 /// The actor of a change: the token's name (a person's, once signed in).
-fn actor(request: &HttpRequest) -> String {
+pub(crate) fn actor(request: &HttpRequest) -> String {
     auth::caller(request).map_or_else(|| "api".to_owned(), |caller| caller.token_name.to_string())
 }

@@ -1,5 +1,6 @@
 //! query: the read side and the front door for people. Lists and shows incidents from PostgreSQL
-//! (never writing them: it writes only the service catalogue, its audit log and its sign-in tables), turns people's actions into commands
+//! (never writing them: it writes only the service catalogue, on-call schedules, their audit log
+//! and its sign-in tables), answers who is on call (`schedules`), turns people's actions into commands
 //! for incident-core, streams incident events to the dashboard (`/events`), serves the dashboard
 //! itself and the OpenAPI document. Reading the incidents and the live feed needs a token with the
 //! `read` scope, acting one with `act` (`tocsin_runtime::auth`), or, with sign-in on, a person's
@@ -13,6 +14,7 @@ mod errors;
 mod incidents;
 mod live;
 pub mod openapi;
+mod schedules;
 mod security_headers;
 pub mod sign_in;
 
@@ -114,6 +116,9 @@ impl Application {
             let read = || sign_in::access::require(&access, Scope::Read);
             let act = || sign_in::access::require(&access, Scope::Act);
             let admin = || sign_in::access::require(&access, Scope::Admin);
+            // Who may change on-call schedules, in this one place: the admin scope, until teams
+            // have managers (who will be checked here against the schedule's team).
+            let manage_schedules = || sign_in::access::require(&access, Scope::Admin);
             let web_root = web_root.clone();
             routes.service(
                 web::scope("")
@@ -183,6 +188,52 @@ impl Application {
                             .app_data(state.clone())
                             .wrap(admin())
                             .route(web::get().to(catalogue::audit_log)),
+                    )
+                    .service(
+                        web::scope("/schedules")
+                            .app_data(state.clone())
+                            .service(
+                                web::resource("")
+                                    .route(web::get().to(schedules::list).wrap(read()))
+                                    .route(web::post().to(schedules::create).wrap(manage_schedules())),
+                            )
+                            .service(
+                                web::resource("/{id}")
+                                    .route(web::get().to(schedules::get).wrap(read()))
+                                    .route(web::delete().to(schedules::delete).wrap(manage_schedules())),
+                            )
+                            .service(
+                                web::resource("/{id}/shifts")
+                                    .wrap(read())
+                                    .route(web::get().to(schedules::shifts_in_range)),
+                            )
+                            .service(
+                                web::resource("/{id}/layers")
+                                    .wrap(manage_schedules())
+                                    .route(web::post().to(schedules::add_layer)),
+                            )
+                            .service(
+                                web::resource("/{id}/layers/{layer_id}")
+                                    .wrap(manage_schedules())
+                                    .route(web::put().to(schedules::replace_layer))
+                                    .route(web::delete().to(schedules::remove_layer)),
+                            )
+                            .service(
+                                web::resource("/{id}/overrides")
+                                    .wrap(manage_schedules())
+                                    .route(web::post().to(schedules::add_override)),
+                            )
+                            .service(
+                                web::resource("/{id}/overrides/{override_id}")
+                                    .wrap(manage_schedules())
+                                    .route(web::delete().to(schedules::remove_override)),
+                            ),
+                    )
+                    .service(
+                        web::resource("/oncall")
+                            .app_data(state.clone())
+                            .wrap(read())
+                            .route(web::get().to(schedules::on_call)),
                     )
                     .service(
                         web::resource("/events")

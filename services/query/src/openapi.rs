@@ -1,17 +1,19 @@
 //! The OpenAPI document of the query API, generated from the handlers' annotations and served at
 //! `GET /openapi.json`.
 
-use crate::{actions, catalogue, incidents, live};
+use crate::{actions, catalogue, incidents, live, schedules};
 use tocsin_runtime::openapi::{BearerAuth, SharedRoutes};
 use utoipa::OpenApi;
 
 /// The tokens this service takes.
-const BEARER_AUTH: BearerAuth =
-    BearerAuth("API_TOKEN, or a token of TOKENS_FILE: GET routes need the read scope, actions the act scope");
+const BEARER_AUTH: BearerAuth = BearerAuth(
+    "API_TOKEN, or a token of TOKENS_FILE: GET routes need the read scope, actions the act scope, changes to the \
+     catalogue and to schedules the admin scope",
+);
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "tocsin query API", description = "Incidents: list, read, acknowledge, resolve, reopen, assign. The service catalogue and its audit log."),
+    info(title = "tocsin query API", description = "Incidents: list, read, acknowledge, resolve, reopen, assign. The service catalogue and its audit log. On-call schedules: their layers, overrides and shifts, and who is on call now."),
     paths(
         incidents::list,
         incidents::get,
@@ -28,6 +30,17 @@ const BEARER_AUTH: BearerAuth =
         catalogue::remove,
         catalogue::import,
         catalogue::audit_log,
+        schedules::list,
+        schedules::create,
+        schedules::get,
+        schedules::delete,
+        schedules::add_layer,
+        schedules::replace_layer,
+        schedules::remove_layer,
+        schedules::add_override,
+        schedules::remove_override,
+        schedules::shifts_in_range,
+        schedules::on_call,
     ),
     modifiers(&BEARER_AUTH, &SharedRoutes)
 )]

@@ -198,6 +198,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/oncall": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["on_call"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/ready": {
         parameters: {
             query?: never;
@@ -225,6 +241,118 @@ export interface paths {
         get?: never;
         put?: never;
         post: operations["resolve"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list"];
+        put?: never;
+        post: operations["create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/schedules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get"];
+        put?: never;
+        post?: never;
+        delete: operations["delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/schedules/{id}/layers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["add_layer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/schedules/{id}/layers/{layer_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put: operations["replace_layer"];
+        post?: never;
+        delete: operations["remove_layer"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/schedules/{id}/overrides": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["add_override"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/schedules/{id}/overrides/{override_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete: operations["remove_override"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/schedules/{id}/shifts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["shifts_in_range"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -369,6 +497,13 @@ export interface components {
         };
         /** @enum {string} */
         EventKind: "opened" | "alert_added" | "alert_resolved" | "acknowledged" | "resolved" | "reopened" | "assigned";
+        /** @description A time when nobody is on call. */
+        Gap: {
+            /** Format: date-time */
+            from: string;
+            /** Format: date-time */
+            until: string;
+        };
         /** @description `GET /health`: the process answers. (Describes the body `crate::http` writes.) */
         Health: {
             /** @description `ingest`, `incident-core`, `query` or `notifier`. */
@@ -443,6 +578,137 @@ export interface components {
         };
         /** @enum {string} */
         IncidentStatus: "open" | "acknowledged" | "resolved";
+        /** @description A layer as written: a rotation through its members, handing off in wall-clock time. */
+        LayerRequest: {
+            /**
+             * @description The first hand-off, local wall-clock time without an offset: `2026-10-05T09:00`. Every
+             *     hand-off is counted from it, forwards and backwards; between the years 1970 and 2999.
+             */
+            first_handoff: string;
+            /** @description Users by id or e-mail address, in rotation order: 1 to 50 (one may appear twice). */
+            members: string[];
+            /**
+             * Format: int32
+             * @description Where two layers have someone on call, the higher priority wins; -1000 to 1000 (0).
+             */
+            priority?: number;
+            /** @description At most 14; none: the whole week. */
+            restrictions?: components["schemas"]["RestrictionBody"][];
+            /**
+             * Format: int32
+             * @description How many units one shift lasts, 1 to 1000.
+             */
+            shift_count: number;
+            shift_unit: components["schemas"]["ShiftUnit"];
+            /** @description The IANA zone of its hand-offs and restrictions, when not the schedule's. */
+            time_zone?: string | null;
+        };
+        /** @description One layer's own shifts, as if it were alone: what a schedule page draws as its row. */
+        LayerShifts: {
+            /**
+             * Format: uuid
+             * @description The layer across its edits.
+             */
+            id: string;
+            /**
+             * Format: int32
+             * @description Of its latest version in the range.
+             */
+            priority: number;
+            shifts: components["schemas"]["ShiftView"][];
+        };
+        /** @description One version of a layer: what is in force from `effective_from`. */
+        LayerView: {
+            /** @description Who put this version in force. */
+            created_by: string;
+            /** Format: date-time */
+            effective_from: string;
+            /**
+             * Format: date-time
+             * @description Null: until further notice.
+             */
+            effective_until?: string | null;
+            /** @description Local wall-clock time: `2026-10-05T09:00:00`. */
+            first_handoff: string;
+            /**
+             * Format: uuid
+             * @description The layer across its edits: what `PUT` and `DELETE /schedules/{id}/layers/{layer_id}` take.
+             */
+            id: string;
+            /** @description In rotation order. */
+            members: components["schemas"]["User"][];
+            /** Format: int32 */
+            priority: number;
+            restrictions: components["schemas"]["RestrictionBody"][];
+            /** Format: int32 */
+            shift_count: number;
+            shift_unit: components["schemas"]["ShiftUnit"];
+            /** @description Null: the schedule's zone. */
+            time_zone?: string | null;
+            /**
+             * Format: uuid
+             * @description This version of it.
+             */
+            version_id: string;
+        };
+        NewSchedule: {
+            /** @description 1 to 200 bytes, unique within the team. */
+            name: string;
+            /** @description The team's slug; the team must exist (teams come with the service catalogue). */
+            team: string;
+            /** @description An IANA time zone, e.g. `America/New_York`. */
+            time_zone: string;
+        };
+        OnCall: {
+            /**
+             * Format: date-time
+             * @description The instant the answer is for.
+             */
+            at: string;
+            /** @description Every schedule (or the team's), by team then name. */
+            items: components["schemas"]["OnCallEntry"][];
+        };
+        OnCallEntry: {
+            /**
+             * Format: date-time
+             * @description Since when, as far as 35 days back.
+             */
+            from?: string | null;
+            schedule: components["schemas"]["ScheduleSummary"];
+            /**
+             * Format: date-time
+             * @description When their shift ends, as far as 35 days ahead (a longer one is reported cut there).
+             */
+            until?: string | null;
+            user?: null | components["schemas"]["User"];
+        };
+        OverrideRequest: {
+            /** @description RFC 3339. A time already past means now: who was on call is never rewritten. */
+            from: string;
+            /** @description At most 1000 bytes. */
+            reason?: string;
+            /**
+             * @description Only where this user would have been on call (id or e-mail address); absent: in place of
+             *     whoever is.
+             */
+            replaces?: string | null;
+            /** @description RFC 3339, after `from` and at most 31 days later. */
+            until: string;
+            /** @description Who is on call instead: a user's id or e-mail address. */
+            user: string;
+        };
+        OverrideView: {
+            created_by: string;
+            /** Format: date-time */
+            from: string;
+            /** Format: uuid */
+            id: string;
+            reason: string;
+            replaces?: null | components["schemas"]["User"];
+            /** Format: date-time */
+            until: string;
+            user: components["schemas"]["User"];
+        };
         OwnerRequest: {
             /** @description The team's slug, as alerts carry it in their `team` label; a new one is created. */
             team: string;
@@ -469,10 +735,87 @@ export interface components {
             incident_id: string;
         };
         /**
+         * @description A part of the week the layer is kept to: windows opening on each of `days` at `start` (local
+         *     time) and lasting `minutes`. Weekdays 09:00–17:00 is Monday to Friday, `09:00`, 480 minutes.
+         */
+        RestrictionBody: {
+            /** @description `monday` to `sunday`. */
+            days: string[];
+            /**
+             * Format: int32
+             * @description How long each window lasts, 1 to 10,080 (a week).
+             */
+            minutes: number;
+            /** @description When each window opens, local time: `09:00`. */
+            start: string;
+        };
+        /** @description A schedule with its layers in force and its overrides under way or to come. */
+        ScheduleDetail: components["schemas"]["ScheduleSummary"] & {
+            /** @description Highest priority first. */
+            layers: components["schemas"]["LayerView"][];
+            /** @description Those that end after now, by start. */
+            overrides: components["schemas"]["OverrideView"][];
+        };
+        ScheduleList: {
+            /** @description By team, then name. */
+            items: components["schemas"]["ScheduleSummary"][];
+        };
+        ScheduleShifts: {
+            /**
+             * @description Who is on call, in order: layers stacked by priority, overrides on top. This is who gets
+             *     paged.
+             */
+            final: components["schemas"]["ShiftView"][];
+            /** Format: date-time */
+            from: string;
+            /** @description When nobody is on call, in order. */
+            gaps: components["schemas"]["Gap"][];
+            /** @description Each layer's own shifts, highest priority first. */
+            layers: components["schemas"]["LayerShifts"][];
+            /** @description The overrides that meet the range, cut to it, by start. */
+            overrides: components["schemas"]["ShiftView"][];
+            /** Format: uuid */
+            schedule_id: string;
+            time_zone: string;
+            /** Format: date-time */
+            until: string;
+        };
+        ScheduleSummary: {
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** @description The team's slug. */
+            team: string;
+            /** @description The IANA zone its layers hand off in, unless a layer names its own. */
+            time_zone: string;
+        };
+        /**
          * @description Ordered from least to most urgent, so `>=` means "at least as urgent as".
          * @enum {string}
          */
         Severity: "info" | "warning" | "high" | "critical";
+        /** @enum {string} */
+        ShiftUnit: "hours" | "days" | "weeks" | "months";
+        /** @description Someone on call from `from` to `until`. */
+        ShiftView: {
+            /** Format: date-time */
+            from: string;
+            /**
+             * Format: uuid
+             * @description The layer that puts them there; null for an override's shift.
+             */
+            layer_id?: string | null;
+            /**
+             * Format: uuid
+             * @description The override that puts them there; null for a layer's shift.
+             */
+            override_id?: string | null;
+            /** Format: date-time */
+            until: string;
+            user: components["schemas"]["User"];
+        };
         /** @description DESIGN.md's `source_alert`: the alert that opened the incident. */
         SourceAlert: {
             fingerprint: string;
@@ -495,6 +838,13 @@ export interface components {
             items: components["schemas"]["TimelineEntry"][];
             /** @description Pass as `cursor` to get the next page; null on the last page. */
             next_cursor?: string | null;
+        };
+        /** @description A user, as schedules show their members. */
+        User: {
+            email?: string | null;
+            /** Format: uuid */
+            id: string;
+            name: string;
         };
     };
     responses: never;
@@ -1375,6 +1725,65 @@ export interface operations {
             };
         };
     };
+    on_call: {
+        parameters: {
+            query?: {
+                /** @description A team's slug: only its schedules. */
+                team?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Who is on call now in each schedule, and until when */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OnCall"];
+                };
+            };
+            /** @description No team has that slug */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     ready: {
         parameters: {
             query?: never;
@@ -1500,6 +1909,731 @@ export interface operations {
             };
             /** @description incident-core did not apply the action in time; it stays queued */
             504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list: {
+        parameters: {
+            query?: {
+                /** @description A team's slug: only its schedules. */
+                team?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The schedules, by team then name */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleList"];
+                };
+            };
+            /** @description No team has that slug */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewSchedule"];
+            };
+        };
+        responses: {
+            /** @description The schedule, with no layer yet */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleSummary"];
+                };
+            };
+            /** @description A field is empty, too long, or names no team or no IANA time zone */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The team has a schedule of that name, or its maximum of 50 */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Schedule id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The schedule, its layers in force and its overrides to come */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleDetail"];
+                };
+            };
+            /** @description The id is not a UUID */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Schedule id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted, with its layers, their history and its overrides */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The id is not a UUID */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    add_layer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Schedule id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LayerRequest"];
+            };
+        };
+        responses: {
+            /** @description The new layer, in force from now on */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LayerView"];
+                };
+            };
+            /** @description A field is malformed or over its limit, or names no user or no IANA time zone */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The schedule has its maximum of 10 layers in force */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    replace_layer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Schedule id */
+                id: string;
+                /** @description The layer (the `id` of its versions) */
+                layer_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LayerRequest"];
+            };
+        };
+        responses: {
+            /** @description The layer's new version, in force from now on; the one before ends now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LayerView"];
+                };
+            };
+            /** @description A field is malformed or over its limit, or names no user or no IANA time zone */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule, or no such layer in it */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The layer had been removed, and the schedule has its maximum of 10 layers in force */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    remove_layer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Schedule id */
+                id: string;
+                /** @description The layer (the `id` of its versions) */
+                layer_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The layer ends now; its past shifts stay as they were */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An id is not a UUID */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule, or no such layer in force in it */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    add_override: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Schedule id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OverrideRequest"];
+            };
+        };
+        responses: {
+            /** @description The override, as stored */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OverrideView"];
+                };
+            };
+            /** @description A field is malformed or over its limit, names no user, or the range is empty, past or over 31 days */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Another override of the schedule overlaps it */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    remove_override: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Schedule id */
+                id: string;
+                /** @description Override id */
+                override_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed: one to come is deleted, one under way ends now */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An id is not a UUID */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule, or no such override of it */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The override is over: the past is not rewritten */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    shifts_in_range: {
+        parameters: {
+            query?: {
+                /** @description RFC 3339: the start of the range (required). */
+                from?: string;
+                /** @description RFC 3339: its end, after `from` and at most 62 days later (required). */
+                until?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Schedule id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Who is on call over the range: the final shifts, the gaps, each layer's own shifts and the overrides */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleShifts"];
+                };
+            };
+            /** @description The id is not a UUID, or the range is missing, malformed, empty or over 62 days */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
