@@ -1,6 +1,6 @@
-//! `tocsin`: on-call work from a terminal. Lists, shows and acts on incidents through the query
-//! API of a context saved by `tocsin login`; prints tables for people and the API's JSON (or
-//! YAML) for scripts: `tocsin incidents list -o json | jq length`.
+//! `tocsin`: on-call work from a terminal. Lists, shows and acts on incidents, and says who is on
+//! call, through the query API of a context saved by `tocsin login`; prints tables for people and
+//! the API's JSON (or YAML) for scripts: `tocsin incidents list -o json | jq length`.
 //!
 //! Errors name the problem and the fix; the exit code is 1 for them and 2 for a wrong command line.
 
@@ -23,7 +23,7 @@ use url::Url;
 #[command(
     name = "tocsin",
     version,
-    about = "Incidents from a terminal: list, show, acknowledge, resolve, reopen, assign"
+    about = "Incidents from a terminal: list, show, acknowledge, resolve, reopen, assign; who is on call"
 )]
 struct Cli {
     /// Use this context instead of the current one.
@@ -58,6 +58,15 @@ enum Command {
     /// Incidents: list, show, and act on them.
     #[command(subcommand, visible_alias = "incident")]
     Incidents(IncidentCommand),
+    /// Who is on call now in each schedule, and until when.
+    Oncall {
+        /// Only this team's schedules (its slug).
+        #[arg(long)]
+        team: Option<String>,
+    },
+    /// On-call schedules: list, show.
+    #[command(subcommand, visible_alias = "schedule")]
+    Schedules(ScheduleCommand),
     /// Print a completion script: `tocsin completions bash > /etc/bash_completion.d/tocsin`.
     Completions { shell: clap_complete::Shell },
 }
@@ -70,6 +79,18 @@ enum ContextCommand {
     Use { name: String },
     /// Forget a context and its token.
     Delete { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum ScheduleCommand {
+    /// Every schedule, by team then name.
+    List {
+        /// Only this team's schedules (its slug).
+        #[arg(long)]
+        team: Option<String>,
+    },
+    /// One schedule: its layers in force and its overrides to come.
+    Show { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +203,28 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
             let client = Client::new(name, context)?;
             incident_command(&client, command, cli.output, now).await
         }
+        Command::Oncall { team } => {
+            let (name, context) = config.context(cli.context.as_deref())?;
+            let client = Client::new(name, context)?;
+            let answer = client.get("/oncall", &team_query(team)).await?;
+            let items = answer["items"].as_array().context("the API's answer has no `items`")?;
+            output::on_call(cli.output, items, now)
+        }
+        Command::Schedules(command) => {
+            let (name, context) = config.context(cli.context.as_deref())?;
+            let client = Client::new(name, context)?;
+            match command {
+                ScheduleCommand::List { team } => {
+                    let answer = client.get("/schedules", &team_query(team)).await?;
+                    let items = answer["items"].as_array().context("the API's answer has no `items`")?;
+                    output::schedules(cli.output, items)
+                }
+                ScheduleCommand::Show { id } => {
+                    let schedule = client.get(&format!("/schedules/{}", path_segment(&id)), &[]).await?;
+                    output::schedule(cli.output, &schedule)
+                }
+            }
+        }
     }
 }
 
@@ -274,6 +317,11 @@ async fn list(client: &Client, args: &ListArgs) -> anyhow::Result<Vec<Value>> {
             return Ok(items);
         }
     }
+}
+
+/// `?team=…` when a team is given.
+fn team_query(team: Option<String>) -> Vec<(&'static str, String)> {
+    team.map(|team| vec![("team", team)]).unwrap_or_default()
 }
 
 /// An id as one path segment: whatever was typed cannot reach another route.

@@ -74,6 +74,95 @@ pub fn incident(format: Format, incident: &Value, now: OffsetDateTime) -> anyhow
     }
 }
 
+/// Prints who is on call: the `items` of `GET /oncall`.
+pub fn on_call(format: Format, items: &[Value], now: OffsetDateTime) -> anyhow::Result<String> {
+    match format {
+        Format::Json => Ok(serde_json::to_string_pretty(items)? + "\n"),
+        Format::Yaml => Ok(serde_yaml_ng::to_string(items)?),
+        Format::Table => {
+            let mut table = new_table(["TEAM", "SCHEDULE", "WHO", "EMAIL", "UNTIL", "LEFT"]);
+            for entry in items {
+                let value_of = |value: &Value| value.as_str().unwrap_or("-").to_owned();
+                let schedule = &entry["schedule"];
+                table.add_row([
+                    value_of(&schedule["team"]),
+                    value_of(&schedule["name"]),
+                    entry["user"]["name"].as_str().unwrap_or("nobody").to_owned(),
+                    value_of(&entry["user"]["email"]),
+                    value_of(&entry["until"]),
+                    left(&entry["until"], now),
+                ]);
+            }
+            Ok(format!("{table}\n"))
+        }
+    }
+}
+
+/// Prints a list of schedules: the `items` of `GET /schedules`.
+pub fn schedules(format: Format, items: &[Value]) -> anyhow::Result<String> {
+    match format {
+        Format::Json => Ok(serde_json::to_string_pretty(items)? + "\n"),
+        Format::Yaml => Ok(serde_yaml_ng::to_string(items)?),
+        Format::Table => {
+            let mut table = new_table(["ID", "TEAM", "NAME", "TIME ZONE"]);
+            for schedule in items {
+                let field = |name: &str| schedule[name].as_str().unwrap_or("-").to_owned();
+                table.add_row([field("id"), field("team"), field("name"), field("time_zone")]);
+            }
+            Ok(format!("{table}\n"))
+        }
+    }
+}
+
+/// Prints one schedule: its layers in force and its overrides to come.
+pub fn schedule(format: Format, schedule: &Value) -> anyhow::Result<String> {
+    match format {
+        Format::Json => Ok(serde_json::to_string_pretty(schedule)? + "\n"),
+        Format::Yaml => Ok(serde_yaml_ng::to_string(schedule)?),
+        Format::Table => {
+            let field = |name: &str| schedule[name].as_str().unwrap_or("-").to_owned();
+            let mut text =
+                format!("{}\n{}  team {}  {}\n", field("name"), field("id"), field("team"), field("time_zone"));
+            let mut layers = new_table(["LAYER", "PRIORITY", "ROTATION", "MEMBERS", "SINCE"]);
+            for layer in schedule["layers"].as_array().into_iter().flatten() {
+                let count = layer["shift_count"].as_i64().unwrap_or_default();
+                let unit = layer["shift_unit"].as_str().unwrap_or("-");
+                let unit = if count == 1 { unit.trim_end_matches('s') } else { unit };
+                let rotation = format!("every {count} {unit} from {}", layer["first_handoff"].as_str().unwrap_or("-"));
+                let members: Vec<&str> = layer["members"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|user| user["name"].as_str())
+                    .collect();
+                layers.add_row([
+                    layer["id"].as_str().unwrap_or("-").to_owned(),
+                    layer["priority"].to_string(),
+                    rotation,
+                    members.join(", "),
+                    layer["effective_from"].as_str().unwrap_or("-").to_owned(),
+                ]);
+            }
+            text.push_str(&format!("\n{layers}\n"));
+            let overrides: Vec<&Value> = schedule["overrides"].as_array().into_iter().flatten().collect();
+            if !overrides.is_empty() {
+                let mut table = new_table(["FROM", "UNTIL", "WHO", "INSTEAD OF"]);
+                for overriding in overrides {
+                    let value_of = |value: &Value| value.as_str().unwrap_or("-").to_owned();
+                    table.add_row([
+                        value_of(&overriding["from"]),
+                        value_of(&overriding["until"]),
+                        value_of(&overriding["user"]["name"]),
+                        overriding["replaces"]["name"].as_str().unwrap_or("whoever is on call").to_owned(),
+                    ]);
+                }
+                text.push_str(&format!("\n{table}\n"));
+            }
+            Ok(text)
+        }
+    }
+}
+
 fn new_table<const N: usize>(header: [&str; N]) -> Table {
     let mut table = Table::new();
     table.load_preset(presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled).set_header(header);
@@ -85,7 +174,18 @@ fn age(at: &Value, now: OffsetDateTime) -> String {
     let Some(at) = at.as_str().and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok()) else {
         return "-".to_owned();
     };
-    let seconds = (now - at).whole_seconds().max(0);
+    span((now - at).whole_seconds().max(0))
+}
+
+/// How long until an RFC 3339 time, said the same way.
+fn left(until: &Value, now: OffsetDateTime) -> String {
+    let Some(until) = until.as_str().and_then(|until| OffsetDateTime::parse(until, &Rfc3339).ok()) else {
+        return "-".to_owned();
+    };
+    span((until - now).whole_seconds().max(0))
+}
+
+fn span(seconds: i64) -> String {
     match seconds {
         0..60 => format!("{seconds}s"),
         60..3_600 => format!("{}m", seconds / 60),
@@ -108,5 +208,7 @@ mod tests {
         assert_eq!(ago("2026-12-07T09:00:00Z"), "3h");
         assert_eq!(ago("2026-12-05T12:00:00Z"), "2d");
         assert_eq!(age(&json!(null), now), "-");
+        assert_eq!(left(&json!("2026-12-07T15:30:00Z"), now), "3h");
+        assert_eq!(left(&json!(null), now), "-");
     }
 }

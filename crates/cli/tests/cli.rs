@@ -1,13 +1,16 @@
 //! The `tocsin` binary against the running stack: logging in, listing (a table for people, JSON
-//! and YAML for scripts), showing and acting on incidents, and errors that name the fix.
+//! and YAML for scripts), showing and acting on incidents, who is on call, and errors that name
+//! the fix.
 
 #![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use time::OffsetDateTime;
-use tocsin_e2e::{API_TOKEN, Stack, webhook};
+use time::format_description::well_known::Rfc3339;
+use tocsin_e2e::{ADMIN_TOKEN, API_TOKEN, Stack, webhook};
+use tocsin_storage::people::{self, SignedInIdentity};
 
 struct Cli {
     config: PathBuf,
@@ -132,6 +135,90 @@ async fn an_sre_logs_in_lists_acknowledges_and_reads_the_timeline() {
 
     let script = cli.ok(&["completions", "bash"]).await;
     assert!(script.contains("_tocsin()"), "{script}");
+    std::fs::remove_dir_all(cli.config.parent().and_then(Path::parent).unwrap_or(Path::new("/nonexistent"))).ok();
+    stack.stop().await;
+}
+
+/// Sends a change to query as an admin; its answer.
+async fn as_admin(stack: &Stack, method: reqwest::Method, path: &str, body: Value) -> Value {
+    let url = format!("{}{path}", stack.query_url);
+    let response = stack.http.request(method.clone(), url).bearer_auth(ADMIN_TOKEN).json(&body).send().await;
+    let response = response.unwrap_or_else(|error| panic!("{method} {path}: {error}"));
+    let status = response.status();
+    let answer: Value = response.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{method} {path}: {status} {answer}");
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sre_asks_who_is_on_call() {
+    let stack = Stack::start().await;
+    let mut conn = stack.db.connection().await;
+    for (name, email) in [("Ana", "ana@example.com"), ("Ben", "ben@example.com")] {
+        let identity =
+            SignedInIdentity { issuer: "https://login.example.com", subject: email, name, email: Some(email) };
+        people::sign_in_user(&mut conn, &identity).await.expect("sign_in_user");
+    }
+    // payments has a daily rotation of Ana and Ben in Berlin; web has a schedule nobody is on yet.
+    for (service, team) in [("checkout-api", "payments"), ("web-server", "web")] {
+        as_admin(&stack, reqwest::Method::PUT, &format!("/services/{service}"), json!({ "team": team })).await;
+    }
+    let primary = json!({"team": "payments", "name": "primary", "time_zone": "Europe/Berlin"});
+    let primary = as_admin(&stack, reqwest::Method::POST, "/schedules", primary).await;
+    let id = primary["id"].as_str().expect("the schedule's id").to_owned();
+    let daily = json!({
+        "first_handoff": "2026-01-01T09:00", "shift_unit": "days", "shift_count": 1,
+        "members": ["ana@example.com", "ben@example.com"],
+    });
+    as_admin(&stack, reqwest::Method::POST, &format!("/schedules/{id}/layers"), daily).await;
+    let empty = json!({"team": "web", "name": "frontend", "time_zone": "UTC"});
+    as_admin(&stack, reqwest::Method::POST, "/schedules", empty).await;
+
+    let cli = Cli::new();
+    let login = cli.run(&["login", "--url", &stack.query_url], Some(API_TOKEN)).await;
+    assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+
+    // JSON: the items of GET /oncall, by team. A daily shift ends within a day.
+    let now = OffsetDateTime::now_utc();
+    let on_call: Vec<Value> =
+        serde_json::from_str(&cli.ok(&["oncall", "-o", "json"]).await).expect("oncall -o json is not a JSON array");
+    assert_eq!(on_call.len(), 2, "{on_call:?}");
+    assert_eq!(on_call[0]["schedule"]["name"], "primary");
+    let on_duty = on_call[0]["user"]["email"].as_str().unwrap_or_default();
+    assert!(["ana@example.com", "ben@example.com"].contains(&on_duty), "{on_call:?}");
+    let until = on_call[0]["until"].as_str().and_then(|until| OffsetDateTime::parse(until, &Rfc3339).ok());
+    let until = until.expect("an RFC 3339 end of shift");
+    assert!(until > now && until - now <= time::Duration::hours(25), "{until}");
+    assert_eq!(on_call[1]["schedule"]["team"], "web");
+    assert_eq!(on_call[1]["user"], Value::Null);
+
+    // A table for people.
+    let table = cli.ok(&["oncall"]).await;
+    let rows: Vec<Vec<&str>> = table.lines().map(|line| line.split_whitespace().collect()).collect();
+    assert_eq!(rows[0], ["TEAM", "SCHEDULE", "WHO", "EMAIL", "UNTIL", "LEFT"]);
+    assert_eq!(rows[1][..4], ["payments", "primary", on_call[0]["user"]["name"].as_str().unwrap_or_default(), on_duty]);
+    assert_eq!(rows[2], ["web", "frontend", "nobody", "-", "-", "-"]);
+
+    // One team, as YAML; a team that does not exist is named.
+    let web: Value = serde_yaml_ng::from_str(&cli.ok(&["oncall", "--team", "web", "-o", "yaml"]).await).expect("yaml");
+    assert_eq!(web.as_array().map(Vec::len), Some(1), "{web}");
+    let error = cli.fails(&["oncall", "--team", "nowhere"]).await;
+    assert!(error.contains("no team \"nowhere\""), "{error}");
+
+    // The schedules themselves.
+    let listed = cli.ok(&["schedules", "list", "--team", "payments"]).await;
+    let row: Vec<&str> = listed.lines().nth(1).unwrap_or_default().split_whitespace().collect();
+    assert_eq!(row, [id.as_str(), "payments", "primary", "Europe/Berlin"]);
+    let shown: Value = serde_json::from_str(&cli.ok(&["schedules", "show", &id, "-o", "json"]).await).expect("json");
+    let members: Vec<&str> = shown["layers"][0]["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|user| user["name"].as_str())
+        .collect();
+    assert_eq!(members, ["Ana", "Ben"]);
+    let table = cli.ok(&["schedules", "show", &id]).await;
+    assert!(table.contains("every 1 day from 2026-01-01T09:00:00") && table.contains("Ana, Ben"), "{table}");
     std::fs::remove_dir_all(cli.config.parent().and_then(Path::parent).unwrap_or(Path::new("/nonexistent"))).ok();
     stack.stop().await;
 }
