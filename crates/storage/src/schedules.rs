@@ -53,24 +53,24 @@ impl From<diesel::result::Error> for LoadError {
     }
 }
 
-/// Why a schedule was not created.
+/// Why a schedule was not created or renamed.
 #[derive(Debug, thiserror::Error)]
-pub enum CreateError {
+pub enum NameError {
     #[error("the team already has a schedule of that name")]
-    NameTaken,
+    Taken,
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
-impl From<diesel::result::Error> for CreateError {
+impl From<diesel::result::Error> for NameError {
     fn from(error: diesel::result::Error) -> Self {
         match &error {
             diesel::result::Error::DatabaseError(_, info)
                 if info.constraint_name() == Some("schedules_team_id_name_key") =>
             {
-                CreateError::NameTaken
+                NameError::Taken
             }
-            _ => CreateError::Storage(error.into()),
+            _ => NameError::Storage(error.into()),
         }
     }
 }
@@ -85,13 +85,13 @@ pub const MAX_REASON_BYTES: usize = 1000;
 /// A rotation's shift is 1 to this many hours, days, weeks or months (the table's CHECK).
 pub const MAX_SHIFT_COUNT: i32 = 1000;
 
-/// A new schedule of the team; [`CreateError::NameTaken`] when the team has one of that name.
+/// A new schedule of the team; [`NameError::Taken`] when the team has one of that name.
 pub async fn create(
     conn: &mut AsyncPgConnection,
     team_id: Uuid,
     name: &str,
     time_zone: &str,
-) -> Result<Uuid, CreateError> {
+) -> Result<Uuid, NameError> {
     let id = Uuid::now_v7();
     diesel::sql_query("INSERT INTO schedules (id, team_id, name, time_zone) VALUES ($1, $2, $3, $4)")
         .bind::<SqlUuid, _>(id)
@@ -146,6 +146,17 @@ pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<Sched
         .get_result(conn)
         .await
         .optional()?)
+}
+
+/// Renames the schedule; [`NameError::Taken`] when its team has another of that name, false when
+/// there is no such schedule.
+pub async fn rename(conn: &mut AsyncPgConnection, id: Uuid, name: &str) -> Result<bool, NameError> {
+    let renamed = diesel::sql_query("UPDATE schedules SET name = $2 WHERE id = $1")
+        .bind::<SqlUuid, _>(id)
+        .bind::<Text, _>(name)
+        .execute(conn)
+        .await?;
+    Ok(renamed > 0)
 }
 
 /// Deletes the schedule with its layers and overrides; false when there was none.

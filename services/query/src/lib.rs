@@ -200,6 +200,7 @@ impl Application {
                             .service(
                                 web::resource("/{id}")
                                     .route(web::get().to(schedules::get).wrap(read()))
+                                    .route(web::patch().to(schedules::rename).wrap(manage_schedules()))
                                     .route(web::delete().to(schedules::delete).wrap(manage_schedules())),
                             )
                             .service(

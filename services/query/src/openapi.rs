@@ -33,6 +33,7 @@ const BEARER_AUTH: BearerAuth = BearerAuth(
         schedules::list,
         schedules::create,
         schedules::get,
+        schedules::rename,
         schedules::delete,
         schedules::add_layer,
         schedules::replace_layer,

@@ -25,8 +25,8 @@ use tocsin_runtime::ApiError;
 use tocsin_runtime::openapi::ErrorBody;
 use tocsin_storage::catalogue::{self, MAX_TEAM_BYTES};
 use tocsin_storage::schedules::{
-    self, CreateError, LayerVersion, LayeredSchedule, LoadError, MAX_NAME_BYTES, MAX_REASON_BYTES, MAX_SHIFT_COUNT,
-    MAX_ZONE_BYTES, Member, NewLayerVersion, NewOverride, OverrideError, OverrideRemoval, ScheduleEntry,
+    self, LayerVersion, LayeredSchedule, LoadError, MAX_NAME_BYTES, MAX_REASON_BYTES, MAX_SHIFT_COUNT, MAX_ZONE_BYTES,
+    Member, NameError, NewLayerVersion, NewOverride, OverrideError, OverrideRemoval, ScheduleEntry,
 };
 use tocsin_storage::{AsyncConnection, AsyncPgConnection, StorageError};
 use uuid::Uuid;
@@ -105,6 +105,13 @@ pub struct NewSchedule {
     name: String,
     /// An IANA time zone, e.g. `America/New_York`.
     time_zone: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleChange {
+    /// The new name: 1 to 200 bytes, unique within the team.
+    name: String,
 }
 
 /// A schedule with its layers in force and its overrides under way or to come.
@@ -399,11 +406,8 @@ pub async fn create(
             }
             let id =
                 schedules::create(conn, team_id, &body.name, &body.time_zone).await.map_err(|error| match error {
-                    CreateError::NameTaken => Refused::Answer(ApiError::conflict(format!(
-                        "team {:?} already has a schedule named {:?}",
-                        body.team, body.name
-                    ))),
-                    CreateError::Storage(error) => Refused::Storage(error),
+                    NameError::Taken => Refused::Answer(name_taken(&body.team, &body.name)),
+                    NameError::Storage(error) => Refused::Storage(error),
                 })?;
             let details = json!({ "team": body.team, "name": body.name, "time_zone": body.time_zone });
             catalogue::record(conn, &actor, "schedule.create", &id.to_string(), details).await?;
@@ -453,6 +457,48 @@ pub async fn get(state: web::Data<State>, id: web::Path<String>) -> Result<HttpR
         })
         .collect();
     Ok(HttpResponse::Ok().json(ScheduleDetail { schedule: entry.into(), layers, overrides }))
+}
+
+#[utoipa::path(
+    patch,
+    path = "/schedules/{id}",
+    params(("id" = Uuid, Path, description = "Schedule id")),
+    request_body = ScheduleChange,
+    responses(
+        (status = 200, description = "The schedule, renamed", body = ScheduleSummary),
+        (status = 400, description = "The id is not a UUID, or the name is empty, too long or holds a control character", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks the `admin` scope", body = ErrorBody),
+        (status = 404, description = "No such schedule", body = ErrorBody),
+        (status = 409, description = "The team has another schedule of that name", body = ErrorBody),
+        (status = 503, description = "PostgreSQL is unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn rename(
+    state: web::Data<State>,
+    request: HttpRequest,
+    id: web::Path<String>,
+    body: web::Json<ScheduleChange>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id("schedule", &id)?;
+    let name = body.into_inner().name;
+    check_name("name", &name, MAX_NAME_BYTES)?;
+    let actor = actor(&request);
+    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let entry = conn
+        .transaction(async |conn| {
+            let before = schedules::lock(conn, id).await?.ok_or_else(|| no_schedule(id))?;
+            schedules::rename(conn, id, &name).await.map_err(|error| match error {
+                NameError::Taken => Refused::Answer(name_taken(&before.team, &name)),
+                NameError::Storage(error) => Refused::Storage(error),
+            })?;
+            let details = json!({ "name": name, "previous_name": before.name });
+            catalogue::record(conn, &actor, "schedule.rename", &id.to_string(), details).await?;
+            Ok::<_, Refused>(ScheduleEntry { name: name.clone(), ..before })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ScheduleSummary::from(entry)))
 }
 
 #[utoipa::path(
@@ -1238,6 +1284,10 @@ fn parse_time(field: &str, text: &str) -> Result<OffsetDateTime, ApiError> {
 
 fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
+}
+
+fn name_taken(team: &str, name: &str) -> ApiError {
+    ApiError::conflict(format!("team {team:?} already has a schedule named {name:?}"))
 }
 
 fn no_schedule(id: Uuid) -> ApiError {

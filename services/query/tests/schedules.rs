@@ -289,6 +289,8 @@ async fn refusals_name_the_field_and_the_limit_and_only_admins_change_schedules(
     assert_eq!(query.refused(403, "POST", "/schedules", READER, Some(body)).await, not_admin);
     assert_eq!(query.refused(403, "POST", &layers, READER, Some(weekly(json!([alice])))).await, not_admin);
     assert_eq!(query.refused(403, "DELETE", &format!("/schedules/{id}"), READER, None).await, not_admin);
+    let rename = Some(json!({"name": "renamed"}));
+    assert_eq!(query.refused(403, "PATCH", &format!("/schedules/{id}"), READER, rename).await, not_admin);
     let override_body = json!({"user": alice, "from": "2100-01-01T00:00:00Z", "until": "2100-01-02T00:00:00Z"});
     assert_eq!(query.refused(403, "POST", &overrides, READER, Some(override_body)).await, not_admin);
     assert_eq!(query.send("GET", "/schedules", READER, None).await.0, 200);
@@ -308,6 +310,16 @@ async fn refusals_name_the_field_and_the_limit_and_only_admins_change_schedules(
     let again = json!({"team": "payments", "name": "primary", "time_zone": "UTC"});
     let message = query.refused(409, "POST", "/schedules", ADMIN, Some(again)).await;
     assert_eq!(message, "team \"payments\" already has a schedule named \"primary\"");
+    let other = query.new_schedule("other").await;
+    let (status, renamed) =
+        query.send("PATCH", &format!("/schedules/{other}"), ADMIN, Some(json!({"name": "secondary"}))).await;
+    assert_eq!((status, &renamed["name"]), (200, &json!("secondary")), "{renamed}");
+    let taken = Some(json!({"name": "primary"}));
+    let message = query.refused(409, "PATCH", &format!("/schedules/{other}"), ADMIN, taken).await;
+    assert_eq!(message, "team \"payments\" already has a schedule named \"primary\"");
+    let (_, log) = query.send("GET", "/audit-log?limit=1", ADMIN, None).await;
+    assert_eq!(log["items"][0]["action"], "schedule.rename");
+    assert_eq!(log["items"][0]["details"], json!({"name": "secondary", "previous_name": "other"}));
     let message = query.refused(400, "GET", "/oncall?team=nowhere", READER, None).await;
     assert!(message.starts_with("team: no team \"nowhere\""), "{message}");
 
