@@ -13,6 +13,7 @@ pub mod facts;
 pub mod incident;
 pub mod matcher;
 pub mod message;
+pub mod roles;
 pub mod schedule;
 pub mod severity;
 pub mod timeline;
