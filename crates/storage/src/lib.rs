@@ -1,8 +1,9 @@
 //! PostgreSQL storage for tocsin: the schema, its embedded migrations, the row types, the
 //! connection pool, the reads query serves, the outbox's mechanics, the notifier's delivery
 //! tables, the people who sign in with their sessions (`people`), the service catalogue and its
-//! audit log (`catalogue`), and on-call schedules (`schedules`). Functions take
-//! `&mut AsyncPgConnection` so a caller can compose several inside one transaction.
+//! audit log (`catalogue`), teams' members and their roles (`teams`), and on-call schedules
+//! (`schedules`). Functions take `&mut AsyncPgConnection` so a caller can compose several inside
+//! one transaction.
 //!
 //! The rules that turn alerts and commands into incidents are not here: they live in
 //! incident-core (`services/incident-core/src/incidents`), the only writer of incidents, which
@@ -22,6 +23,7 @@ pub mod retention;
 pub mod rows;
 pub mod schedules;
 pub mod schema;
+pub mod teams;
 mod tls;
 
 pub use diesel_async::{AsyncConnection, AsyncPgConnection};

@@ -197,3 +197,17 @@ diesel::table! {
 
 diesel::joinable!(catalogue_services -> teams (team_id));
 diesel::allow_tables_to_appear_in_same_query!(catalogue_services, teams);
+
+diesel::table! {
+    team_members (team_id, user_id) {
+        team_id -> Uuid,
+        user_id -> Uuid,
+        role -> Text,
+        added_by -> Text,
+        added_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(team_members -> teams (team_id));
+diesel::joinable!(team_members -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(team_members, teams, users);
