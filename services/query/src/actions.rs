@@ -2,13 +2,18 @@
 //! waits for incident-core to record the command's outcome, then answers with the incident's new
 //! state (or 404, 409, or 504 if incident-core did not get to it in time).
 //!
+//! A signed-in person acts only on the incidents of a team they respond for (`authorization`); a
+//! refusal is 403 naming the team and the role needed. A machine token acts as its `act` scope
+//! lets it, as before teams had members.
+//!
 //! A traced request's command carries a "publish commands" span of the request's trace, so the
 //! action, incident-core applying it and the notifications it causes are one trace.
 
 use crate::State;
+use crate::authorization::may_act_on_incident;
 use crate::errors::storage_error;
 use crate::incidents::parse_id;
-use crate::sign_in::access::signed_in_user;
+use crate::sign_in::access::{principal, signed_in_user};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use std::time::Duration;
@@ -66,7 +71,7 @@ pub struct AssignRequest {
         (status = 200, description = "The incident after the action", body = Incident),
         (status = 400, description = "The body is malformed", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
-        (status = 403, description = "The token lacks the `act` scope", body = ErrorBody),
+        (status = 403, description = "The token lacks the `act` scope, or the signed-in person is not a responder of the incident's team", body = ErrorBody),
         (status = 404, description = "No such incident", body = ErrorBody),
         (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 415, description = "The body is not application/json", body = ErrorBody),
@@ -100,7 +105,7 @@ macro_rules! lifecycle_endpoint {
                         (status = 200, description = $what, body = Incident),
                         (status = 400, description = "The body is malformed", body = ErrorBody),
                         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
-                        (status = 403, description = "The token lacks the `act` scope", body = ErrorBody),
+                        (status = 403, description = "The token lacks the `act` scope, or the signed-in person is not a responder of the incident's team", body = ErrorBody),
                         (status = 404, description = "No such incident", body = ErrorBody),
                         (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
                         (status = 415, description = "The body is not application/json", body = ErrorBody),
@@ -135,7 +140,7 @@ lifecycle_endpoint!(reopen, "/incidents/{id}/reopen", Action::Reopen, "The reope
         (status = 200, description = "The incident with its new assignee", body = Incident),
         (status = 400, description = "The body is malformed", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
-        (status = 403, description = "The token lacks the `act` scope", body = ErrorBody),
+        (status = 403, description = "The token lacks the `act` scope, or the signed-in person is not a responder of the incident's team", body = ErrorBody),
         (status = 404, description = "No such incident", body = ErrorBody),
         (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 415, description = "The body is not application/json", body = ErrorBody),
@@ -200,12 +205,17 @@ async fn execute(
         }
     }
     let request_span = traces::request_context(request);
-    // Answer a wrong id at once rather than after the timeout.
+    // Answer a wrong id, and an action the person may not take, at once rather than after the
+    // timeout.
     {
         let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
-        if reads::incident(&mut conn, incident_id).await.map_err(storage_error)?.is_none() {
+        let Some(incident) = reads::incident(&mut conn, incident_id).await.map_err(storage_error)? else {
             return Err(ApiError::not_found(format!("no incident {incident_id}")));
-        }
+        };
+        // Every action route is behind the access middleware, which puts the principal there.
+        let principal =
+            principal(request).ok_or_else(|| ApiError::internal("an action route without access checks"))?;
+        may_act_on_incident(&mut conn, &principal, &incident.team, state.default_role).await?;
     }
     // A signed-in person acts as themselves, whatever the body says; a machine token's `actor` is
     // a label it chooses.

@@ -3,19 +3,20 @@
 //! its changes (`GET /audit-log`). incident-core gives a new incident the team of its service
 //! from here when its alert carries no `team` label.
 //!
-//! Reading takes the `read` scope; changing the catalogue and reading the audit log, `admin`
-//! (team managers get their own services with roles). Unlike incidents, which only incident-core
+//! Reading takes the `read` scope; changing the catalogue and reading the audit log, `admin` (a
+//! token with it, or a signed-in admin). Unlike incidents, which only incident-core
 //! writes, the catalogue is written here: each change and its audit entry in one transaction.
 
 use crate::State;
 use crate::errors::storage_error;
+use crate::sign_in::access::principal;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 use tocsin_runtime::openapi::ErrorBody;
-use tocsin_runtime::{ApiError, ErrorCode, auth};
+use tocsin_runtime::{ApiError, ErrorCode};
 use tocsin_storage::catalogue::{self, Change, MAX_ENTRIES, MAX_SERVICE_BYTES, MAX_TEAM_BYTES};
 use tocsin_storage::{AsyncConnection, StorageError};
 
@@ -69,9 +70,11 @@ pub struct AuditEntry {
     #[schema(value_type = String, format = DateTime)]
     at: OffsetDateTime,
     actor: String,
-    /// `catalogue.set`, `catalogue.remove`
+    /// `catalogue.set`, `catalogue.remove`, `team.create`, `team.member.set`, `team.member.remove`,
+    /// `user.admin`
     action: String,
-    /// What was changed: the service's name for catalogue entries.
+    /// What was changed: the service's name for catalogue entries, the team's slug for teams and
+    /// their members, the user's e-mail address (else id) for `user.admin`.
     subject: String,
     details: serde_json::Value,
 }
@@ -321,7 +324,7 @@ pub(crate) fn check_name(field: &str, value: &str, limit: usize) -> Result<(), A
     Ok(())
 }
 
-/// The actor of a change: the token's name (a person's, once signed in).
+/// The actor of a change: the token's name, or the signed-in admin's e-mail address.
 pub(crate) fn actor(request: &HttpRequest) -> String {
-    auth::caller(request).map_or_else(|| "api".to_owned(), |caller| caller.token_name.to_string())
+    principal(request).map_or_else(|| "api".to_owned(), |principal| principal.actor())
 }

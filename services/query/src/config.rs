@@ -22,9 +22,11 @@
 //! | `OIDC_CLIENT_SECRET` | required with `OIDC_ISSUER_URL` | its client secret |
 //! | `PUBLIC_URL` | required with `OIDC_ISSUER_URL` | where people reach query (`https://tocsin.example.com`); the redirect URI is `<PUBLIC_URL>/auth/callback`, the provider's sign-out returns to `<PUBLIC_URL>/` |
 //! | `SESSION_LIFETIME` | `12h` | how long a sign-in lasts, from 5m to 7d; then the person signs in again |
+//! | `SIGN_IN_DEFAULT_ROLE` | `automatic` | the role a signed-in person holds in a team they are not a member of: `viewer`, `responder`, or `automatic` (responder while no team has members, viewer from the first membership on; docs/sign-in.md, "Teams and roles") |
 
 use std::path::PathBuf;
 use std::time::Duration;
+use tocsin_domain::roles::{DefaultRole, Role};
 use tocsin_runtime::auth::{Scope, Tokens};
 use tocsin_runtime::traces::OtelSettings;
 use tocsin_runtime::{ConfigError, Env, Secret};
@@ -121,6 +123,8 @@ pub struct SignInSettings {
     /// Where people reach query, without a trailing slash.
     pub public_url: Url,
     pub session_lifetime: Duration,
+    /// The role a signed-in person holds in a team they are not a member of.
+    pub default_role: DefaultRole,
 }
 
 impl SignInSettings {
@@ -148,6 +152,14 @@ impl SignInSettings {
                 .secret("OIDC_CLIENT_SECRET", "the client secret registered with the identity provider")?,
             public_url,
             session_lifetime: lifetime,
+            default_role: env.with("SIGN_IN_DEFAULT_ROLE", DefaultRole::Automatic, |value| match value.trim() {
+                "automatic" => Ok(DefaultRole::Automatic),
+                "viewer" => Ok(DefaultRole::Fixed(Role::Viewer)),
+                "responder" => Ok(DefaultRole::Fixed(Role::Responder)),
+                _ => {
+                    Err("expected viewer, responder or automatic (a default role never makes anyone a manager)".into())
+                }
+            })?,
         }))
     }
 
@@ -263,6 +275,7 @@ mod tests {
         assert_eq!(settings.callback_url().as_str(), "https://tocsin.example.com/auth/callback");
         assert_eq!(settings.post_logout_url().as_str(), "https://tocsin.example.com/");
         assert_eq!(settings.session_lifetime, Duration::from_secs(12 * 3600));
+        assert_eq!(settings.default_role, DefaultRole::Automatic);
         assert_eq!(format!("{:?}", settings.client_secret), "Secret(***)");
         let local = [("OIDC_ISSUER_URL", "http://127.0.0.1:9000"), ("PUBLIC_URL", "http://localhost:8080/tocsin")];
         let settings = SignInSettings::from_env(&Env::from_pairs(base.into_iter().chain(local))).ok().flatten();
@@ -277,11 +290,17 @@ mod tests {
             ("PUBLIC_URL", "https://tocsin.example.com/?next=x"),
             ("SESSION_LIFETIME", "1m"),
             ("SESSION_LIFETIME", "30d"),
+            ("SIGN_IN_DEFAULT_ROLE", "manager"),
         ] {
             let env = Env::from_pairs(base.into_iter().filter(|(n, _)| *n != name).chain([(name, value)]));
             let error = SignInSettings::from_env(&env).err().map(|e| e.to_string());
             assert!(error.as_deref().is_some_and(|e| e.starts_with(name)), "{name}={value}: {error:?}");
         }
+        let viewers = Env::from_pairs(base.into_iter().chain([("SIGN_IN_DEFAULT_ROLE", "viewer")]));
+        assert_eq!(
+            SignInSettings::from_env(&viewers).ok().flatten().map(|s| s.default_role),
+            Some(DefaultRole::Fixed(Role::Viewer))
+        );
         for missing in ["OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "PUBLIC_URL"] {
             let env = Env::from_pairs(base.into_iter().filter(|(n, _)| *n != missing));
             let error = SignInSettings::from_env(&env).err().map(|e| e.to_string());

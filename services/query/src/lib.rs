@@ -1,12 +1,15 @@
 //! query: the read side and the front door for people. Lists and shows incidents from PostgreSQL
-//! (never writing them: it writes only the service catalogue, on-call schedules, their audit log
-//! and its sign-in tables), answers who is on call (`schedules`), turns people's actions into commands
-//! for incident-core, streams incident events to the dashboard (`/events`), serves the dashboard
-//! itself and the OpenAPI document. Reading the incidents and the live feed needs a token with the
-//! `read` scope, acting one with `act` (`tocsin_runtime::auth`), or, with sign-in on, a person's
-//! session (`sign_in`). Every answer carries the browser security headers (`security_headers`).
+//! (never writing them: it writes only the service catalogue, teams' members, on-call schedules,
+//! their audit log and its sign-in tables), answers who is on call (`schedules`), turns people's
+//! actions into commands for incident-core, streams incident events to the dashboard (`/events`),
+//! serves the dashboard itself and the OpenAPI document. Reading the incidents and the live feed
+//! needs a token with the `read` scope, acting one with `act` (`tocsin_runtime::auth`), or, with
+//! sign-in on, a person's session (`sign_in`), whose roles in teams say which incidents they may
+//! act on and which teams they manage (`authorization`). Every answer carries the browser security
+//! headers (`security_headers`).
 
 mod actions;
+mod authorization;
 mod catalogue;
 pub mod config;
 mod dashboard;
@@ -17,12 +20,14 @@ pub mod openapi;
 mod schedules;
 mod security_headers;
 pub mod sign_in;
+mod teams;
 
 use crate::config::Config;
 use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, web};
 use std::time::Duration;
 use tocsin_bus::{Bus, BusSettings, Stream};
+use tocsin_domain::roles::DefaultRole;
 use tocsin_runtime::auth::Scope;
 use tocsin_runtime::metrics::PoolGauges;
 use tocsin_runtime::traces::Tracer;
@@ -38,6 +43,8 @@ pub(crate) struct State {
     pub live: live::LiveFeed,
     pub shutdown: CancellationToken,
     pub tracer: Tracer,
+    /// The role a signed-in person holds in a team they are not a member of.
+    pub default_role: DefaultRole,
 }
 
 pub struct Application(Service);
@@ -81,6 +88,7 @@ impl Application {
             live: live.clone(),
             shutdown: service.shutdown_token(),
             tracer: service.tracer().clone(),
+            default_role: config.sign_in.as_ref().map(|settings| settings.default_role).unwrap_or_default(),
         });
 
         // Sign-in, when configured: the provider is discovered at the first sign-in, not here.
@@ -119,6 +127,7 @@ impl Application {
             // Who may change on-call schedules, in this one place: the admin scope, until teams
             // have managers (who will be checked here against the schedule's team).
             let manage_schedules = || sign_in::access::require(&access, Scope::Admin);
+            let team_manager = || sign_in::access::require_team_manager(&access);
             let web_root = web_root.clone();
             routes.service(
                 web::scope("")
@@ -182,6 +191,24 @@ impl Application {
                                     .route(web::put().to(catalogue::set_owner))
                                     .route(web::delete().to(catalogue::remove)),
                             ),
+                    )
+                    .service(
+                        web::scope("/teams")
+                            .app_data(state.clone())
+                            .service(web::resource("").wrap(read()).route(web::get().to(teams::list)))
+                            .service(web::resource("/{team}").wrap(read()).route(web::get().to(teams::get)))
+                            .service(
+                                web::resource("/{team}/members/{user}")
+                                    .wrap(team_manager())
+                                    .route(web::put().to(teams::set_member))
+                                    .route(web::delete().to(teams::remove_member)),
+                            ),
+                    )
+                    .service(
+                        web::resource("/users/{user}/admin")
+                            .app_data(state.clone())
+                            .wrap(admin())
+                            .route(web::put().to(teams::set_admin)),
                     )
                     .service(
                         web::resource("/audit-log")

@@ -1,19 +1,19 @@
 //! The OpenAPI document of the query API, generated from the handlers' annotations and served at
 //! `GET /openapi.json`.
 
-use crate::{actions, catalogue, incidents, live, schedules};
+use crate::{actions, catalogue, incidents, live, schedules, teams};
 use tocsin_runtime::openapi::{BearerAuth, SharedRoutes};
 use utoipa::OpenApi;
 
 /// The tokens this service takes.
 const BEARER_AUTH: BearerAuth = BearerAuth(
     "API_TOKEN, or a token of TOKENS_FILE: GET routes need the read scope, actions the act scope, changes to the \
-     catalogue and to schedules the admin scope",
+     catalogue, to schedules, to teams' members and to admins the admin scope",
 );
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "tocsin query API", description = "Incidents: list, read, acknowledge, resolve, reopen, assign. The service catalogue and its audit log. On-call schedules: their layers, overrides and shifts, and who is on call now."),
+    info(title = "tocsin query API", description = "Incidents: list, read, acknowledge, resolve, reopen, assign. The service catalogue, teams with their members and roles, admins, and the audit log. On-call schedules: their layers, overrides and shifts, and who is on call now."),
     paths(
         incidents::list,
         incidents::get,
@@ -42,6 +42,11 @@ const BEARER_AUTH: BearerAuth = BearerAuth(
         schedules::remove_override,
         schedules::shifts_in_range,
         schedules::on_call,
+        teams::list,
+        teams::get,
+        teams::set_member,
+        teams::remove_member,
+        teams::set_admin,
     ),
     modifiers(&BEARER_AUTH, &SharedRoutes)
 )]

@@ -8,15 +8,22 @@
 //! revoked sessions, forged and replayed callbacks, mixed-up attempts, and, on the ID tokens the
 //! provider issues, a wrong nonce, another issuer and a key the provider rotated out. Without an
 //! issuer configured, there is no `/auth` and tokens work as they always did.
+//!
+//! Teams and roles too: who may act on a team's incidents (its responders and managers, admins),
+//! who may change its members (its managers, admins), the last manager and the last admin kept,
+//! the audit log of it all, the default role before anyone is a member, and machine tokens judged
+//! by their scopes as before.
 
 #![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
 
+use reqwest::Method;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tocsin_domain::AlertReceived;
+use tocsin_domain::roles::{DefaultRole, Role};
 use tocsin_domain::webhook::WebhookPayload;
 use tocsin_incident_core::incidents::{IntakeSettings, apply_alerts};
 use tocsin_query::config::SignInSettings;
@@ -33,9 +40,17 @@ use uuid::Uuid;
 const CLIENT_ID: &str = "tocsin-test";
 const CLIENT_SECRET: &str = "tocsin-test-client-secret-0123456789";
 const MACHINE_TOKEN: &str = "ops-bot-token-0123456789";
+const ADMIN_TOKEN: &str = "admin-token-0123456789";
+const TOKENS: &str = "
+tokens:
+  - {name: ops-bot, scopes: [read, act], token: ops-bot-token-0123456789}
+  - {name: admin-bot, scopes: [admin], token: admin-token-0123456789}
+";
 const ACCOUNTS: &str = r#"[
   {"login": "alice", "password": "alice-password", "name": "Alice Liddell", "email": "alice@example.com"},
-  {"login": "bob", "password": "bob-password", "name": "Bob Dobbs", "email": "bob@example.com"}
+  {"login": "bob", "password": "bob-password", "name": "Bob Dobbs", "email": "bob@example.com"},
+  {"login": "carol", "password": "carol-password", "name": "Carol Danvers", "email": "carol@example.com"},
+  {"login": "dave", "password": "dave-password", "name": "Dave Lister", "email": "dave@example.com"}
 ]"#;
 
 /// The provider's folder: `scripts/oidc-provider`, with its `node_modules` from `npm ci`.
@@ -229,8 +244,20 @@ struct Session {
     csrf: String,
 }
 
+/// Who sends a request.
+#[derive(Clone, Copy)]
+enum As<'a> {
+    Person(&'a Session),
+    Token(&'a str),
+}
+
 impl Stack {
     async fn start() -> Stack {
+        Stack::start_with(DefaultRole::Automatic).await
+    }
+
+    /// With `default_role` as `SIGN_IN_DEFAULT_ROLE`.
+    async fn start_with(default_role: DefaultRole) -> Stack {
         let db = TestDatabase::new().await;
         let redis = TestRedis::new();
         let shutdown = CancellationToken::new();
@@ -259,12 +286,12 @@ impl Stack {
                 listen_addr: format!("127.0.0.1:{port}"),
                 database_pool_size: 4,
                 action_timeout: Duration::from_secs(10),
-                sign_in: Some(settings(&provider.issuer(), &url)),
+                sign_in: Some(SignInSettings { default_role, ..settings(&provider.issuer(), &url) }),
                 ..tocsin_query::config::Config::for_tests(
                     &db.url,
                     &redis.url,
                     &redis.prefix,
-                    Tokens::single("ops-bot", &[Scope::Read, Scope::Act], MACHINE_TOKEN),
+                    Tokens::from_yaml(TOKENS).expect("the test's tokens"),
                 )
             },
             shutdown.clone(),
@@ -343,9 +370,24 @@ impl Stack {
 
     /// An open incident, recorded as incident-core would from a captured webhook.
     async fn incident(&self) -> Uuid {
-        use diesel_async::AsyncConnection;
         let payload: WebhookPayload =
             serde_json::from_str(&fixture("firing-single.json")).expect("the fixture is a webhook");
+        self.open(payload).await
+    }
+
+    /// An open incident of `service`, owned by `team` (its alert's `team` label).
+    async fn incident_of(&self, service: &str, team: &str) -> Uuid {
+        let mut payload: Value = serde_json::from_str(&fixture("firing-single.json")).expect("the fixture is JSON");
+        let alert = &mut payload["alerts"][0];
+        alert["labels"]["service"] = json!(service);
+        alert["labels"]["team"] = json!(team);
+        alert["fingerprint"] = json!(format!("{service}-{team}"));
+        self.open(serde_json::from_value(payload).expect("the fixture is a webhook")).await
+    }
+
+    /// The incident the webhook's first alert opens, as incident-core would record it.
+    async fn open(&self, payload: WebhookPayload) -> Uuid {
+        use diesel_async::AsyncConnection;
         let now = OffsetDateTime::now_utc();
         let report: AlertReceived =
             AlertReceived::from_webhook(payload, now).into_iter().next().unwrap_or_else(|| panic!("no alert"));
@@ -355,6 +397,21 @@ impl Stack {
             .await
             .expect("applying the alert");
         outcome.outcomes[0].incident_id.unwrap_or_else(|| panic!("no incident opened"))
+    }
+
+    /// `method path` as `who`: a signed-in person with their CSRF token, or a bearer token.
+    async fn call(&self, method: reqwest::Method, path: &str, who: As<'_>, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        request = match who {
+            As::Person(session) => request
+                .header("cookie", format!("tocsin_session={}", session.cookie))
+                .header("x-csrf-token", &session.csrf),
+            As::Token(token) => request.bearer_auth(token),
+        };
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        answer(request).await
     }
 
     async fn sql(&self, statement: &str) {
@@ -379,6 +436,7 @@ fn settings(issuer: &str, public_url: &str) -> SignInSettings {
         client_secret: Secret::new(CLIENT_SECRET),
         public_url: Url::parse(public_url).expect("parse"),
         session_lifetime: Duration::from_secs(12 * 3600),
+        default_role: DefaultRole::Automatic,
     }
 }
 
@@ -642,4 +700,240 @@ async fn without_an_issuer_there_is_no_sign_in_and_a_cookie_lets_nobody_in() {
     );
     assert_eq!(answer(http.get(format!("{url}/incidents")).bearer_auth(MACHINE_TOKEN)).await.0, 200);
     shutdown.cancel();
+}
+
+/// The members of `team` in a `GET /teams/{team}` answer, as (e-mail address, role).
+fn members_of(team: &Value) -> Vec<(String, String)> {
+    team["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|member| {
+            let field = |value: &Value| value.as_str().unwrap_or_default().to_owned();
+            (field(&member["user"]["email"]), field(&member["role"]))
+        })
+        .collect()
+}
+
+fn error_message(body: &Value) -> &str {
+    body["error"]["message"].as_str().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responders_of_the_owning_team_act_and_its_viewers_and_other_teams_get_403_naming_the_team() {
+    let stack = Stack::start().await;
+    let checkout = stack.incident_of("checkout-api", "payments").await;
+    let unowned = stack.incident().await;
+    let alice = stack.sign_in(&Browser::new(), "alice", "alice-password").await;
+    let bob = stack.sign_in(&Browser::new(), "bob", "bob-password").await;
+    let carol = stack.sign_in(&Browser::new(), "carol", "carol-password").await;
+    let dave = stack.sign_in(&Browser::new(), "dave", "dave-password").await;
+    let admin = As::Token(ADMIN_TOKEN);
+    let assign = |incident: Uuid| format!("/incidents/{incident}/assign");
+
+    // Nobody is a member of any team yet: everyone who signs in acts, as before roles existed.
+    let (status, assigned) =
+        stack.call(Method::POST, &assign(checkout), As::Person(&dave), Some(json!({"assignee": "dave"}))).await;
+    assert_eq!(status, 200, "{assigned}");
+
+    for (team, user, role) in [
+        ("payments", "alice@example.com", "responder"),
+        ("payments", "bob@example.com", "viewer"),
+        ("web", "carol@example.com", "responder"),
+    ] {
+        let path = format!("/teams/{team}/members/{user}");
+        let (status, answer) = stack.call(Method::PUT, &path, admin, Some(json!({"role": role}))).await;
+        assert_eq!(status, 201, "{path}: {answer}");
+    }
+
+    // The team's viewer, a responder of another team and someone in no team are refused, by name.
+    let acknowledge = format!("/incidents/{checkout}/acknowledge");
+    for (who, held) in [
+        (&bob, "you are a viewer there"),
+        (&carol, "you are not a member of it"),
+        (&dave, "you are not a member of it"),
+    ] {
+        let (status, refused) = stack.call(Method::POST, &acknowledge, As::Person(who), None).await;
+        assert_eq!((status, &refused["error"]["code"]), (403, &json!("forbidden")), "{refused}");
+        let message = error_message(&refused);
+        assert!(
+            message.contains("team `payments`") && message.contains("responder") && message.ends_with(held),
+            "{message}"
+        );
+    }
+    let by_body = json!({"incident_id": checkout, "action": "acknowledge"});
+    assert_eq!(stack.call(Method::POST, "/resolve", As::Person(&bob), Some(by_body)).await.0, 403, "POST /resolve");
+
+    // The team's responder acknowledges, as themselves.
+    let (status, acknowledged) = stack.call(Method::POST, &acknowledge, As::Person(&alice), None).await;
+    assert_eq!((status, &acknowledged["acknowledged_by"]), (200, &json!("alice@example.com")), "{acknowledged}");
+
+    // An incident no team's member owns: a responder of any team acts on it, someone in no team not.
+    let take = Some(json!({"assignee": "carol"}));
+    assert_eq!(stack.call(Method::POST, &assign(unowned), As::Person(&carol), take).await.0, 200);
+    let (status, refused) = stack.call(Method::POST, &assign(unowned), As::Person(&dave), Some(json!({}))).await;
+    assert!(status == 403 && error_message(&refused).contains("team `unowned`"), "{refused}");
+
+    // An admin acts on every team's incidents and reads the audit log; dave becomes one.
+    assert_eq!(stack.call(Method::GET, "/audit-log", As::Person(&dave), None).await.0, 403);
+    let promote = Some(json!({"admin": true}));
+    let (status, promoted) = stack.call(Method::PUT, "/users/dave@example.com/admin", admin, promote).await;
+    assert_eq!((status, &promoted["admin"]), (200, &json!(true)), "{promoted}");
+    let resolve = format!("/incidents/{checkout}/resolve");
+    let (status, resolved) = stack.call(Method::POST, &resolve, As::Person(&dave), None).await;
+    assert_eq!((status, &resolved["resolved_by"]), (200, &json!("dave@example.com")), "{resolved}");
+    assert_eq!(stack.call(Method::GET, "/audit-log", As::Person(&dave), None).await.0, 200);
+
+    // Machine tokens keep their scopes: `act` acts on any team's incident, and manages no team.
+    let reopen = format!("/incidents/{checkout}/reopen");
+    let label = Some(json!({"actor": "deploy-bot"}));
+    let (status, reopened) = stack.call(Method::POST, &reopen, As::Token(MACHINE_TOKEN), label).await;
+    assert_eq!((status, &reopened["status"]), (200, &json!("open")), "{reopened}");
+    let (status, refused) = stack
+        .call(
+            Method::PUT,
+            "/teams/payments/members/bob@example.com",
+            As::Token(MACHINE_TOKEN),
+            Some(json!({"role": "manager"})),
+        )
+        .await;
+    assert_eq!((status, &refused["error"]["code"]), (403, &json!("forbidden")), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managers_change_their_teams_members_in_the_audit_log_and_the_last_manager_and_admin_stay() {
+    let stack = Stack::start().await;
+    let alice = stack.sign_in(&Browser::new(), "alice", "alice-password").await;
+    let bob = stack.sign_in(&Browser::new(), "bob", "bob-password").await;
+    let carol = stack.sign_in(&Browser::new(), "carol", "carol-password").await;
+    let admin = As::Token(ADMIN_TOKEN);
+    let members = |team: &str, user: &str| format!("/teams/{team}/members/{user}");
+    let role = |role: &str| Some(json!({ "role": role }));
+    for (team, user) in [("payments", "alice@example.com"), ("web", "carol@example.com")] {
+        assert_eq!(stack.call(Method::PUT, &members(team, user), admin, role("manager")).await.0, 201);
+    }
+
+    // A manager adds a member (named by e-mail address, in any case): it says who added them,
+    // and the audit log has it.
+    let (status, team) =
+        stack.call(Method::PUT, &members("payments", "BOB@example.com"), As::Person(&alice), role("responder")).await;
+    assert_eq!(status, 201, "{team}");
+    assert_eq!(
+        members_of(&team),
+        [
+            ("alice@example.com".to_owned(), "manager".to_owned()),
+            ("bob@example.com".to_owned(), "responder".to_owned())
+        ]
+    );
+    let added = team["members"].as_array().and_then(|members| members.get(1)).cloned().unwrap_or_default();
+    assert_eq!(added["added_by"], "alice@example.com", "{team}");
+    let again =
+        stack.call(Method::PUT, &members("payments", "bob@example.com"), As::Person(&alice), role("responder")).await;
+    assert_eq!(again.0, 200, "the same role again changes nothing: {again:?}");
+    let (_, log) = stack.call(Method::GET, "/audit-log", admin, None).await;
+    let newest = &log["items"][0];
+    assert_eq!(
+        (&newest["actor"], &newest["action"], &newest["subject"]),
+        (&json!("alice@example.com"), &json!("team.member.set"), &json!("payments")),
+        "{log}"
+    );
+    assert_eq!(
+        (&newest["details"]["user"]["email"], &newest["details"]["role"], &newest["details"]["previous_role"]),
+        (&json!("bob@example.com"), &json!("responder"), &Value::Null),
+        "{log}"
+    );
+
+    // A manager of another team may not, nor a responder of this one, nor the manager without the
+    // session's CSRF token.
+    let (status, refused) =
+        stack.call(Method::PUT, &members("payments", "carol@example.com"), As::Person(&carol), role("manager")).await;
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(
+        error_message(&refused),
+        "managing team `payments` needs the manager role in it, or admin; you are not a member of it"
+    );
+    let (status, refused) =
+        stack.call(Method::DELETE, &members("payments", "alice@example.com"), As::Person(&bob), None).await;
+    assert!(status == 403 && error_message(&refused).ends_with("you are a responder there"), "{refused}");
+    let without_csrf = stack
+        .http
+        .put(format!("{}{}", stack.url, members("payments", "carol@example.com")))
+        .header("cookie", format!("tocsin_session={}", alice.cookie))
+        .json(&json!({"role": "viewer"}));
+    assert_eq!(answer(without_csrf).await.0, 403);
+
+    // The last manager is neither removed nor demoted by a manager, themselves included; an admin may.
+    for (method, body) in [(Method::DELETE, None), (Method::PUT, role("responder"))] {
+        let (status, refused) =
+            stack.call(method, &members("payments", "alice@example.com"), As::Person(&alice), body).await;
+        assert_eq!((status, &refused["error"]["code"]), (409, &json!("conflict")), "{refused}");
+        assert!(error_message(&refused).contains("last manager of team `payments`"), "{refused}");
+    }
+    let (status, removed) = stack.call(Method::DELETE, &members("payments", "alice@example.com"), admin, None).await;
+    assert_eq!(status, 204, "{removed}");
+    let (status, team) = stack.call(Method::GET, "/teams/payments", As::Person(&carol), None).await;
+    assert_eq!((status, members_of(&team)), (200, vec![("bob@example.com".to_owned(), "responder".to_owned())]));
+    let (_, teams) = stack.call(Method::GET, "/teams", As::Person(&carol), None).await;
+    assert_eq!(
+        teams["items"],
+        json!([
+            {"slug": "payments", "name": "payments", "created_at": teams["items"][0]["created_at"], "members": 1, "managers": 0},
+            {"slug": "web", "name": "web", "created_at": teams["items"][1]["created_at"], "members": 1, "managers": 1},
+        ])
+    );
+
+    // What is wrong is named: the role, the user, a person who never signed in, a team that is not.
+    let (status, refused) = stack.call(Method::PUT, &members("web", "bob@example.com"), admin, role("admin")).await;
+    assert!(status == 400 && error_message(&refused).starts_with("role must be"), "{refused}");
+    let (status, refused) = stack.call(Method::PUT, &members("web", "bob"), admin, role("viewer")).await;
+    assert!(status == 400 && error_message(&refused).starts_with("user must be"), "{refused}");
+    let (status, refused) = stack.call(Method::PUT, &members("web", "zoe@example.com"), admin, role("viewer")).await;
+    assert!(status == 404 && error_message(&refused).contains("once they have signed in"), "{refused}");
+    assert_eq!(stack.call(Method::GET, "/teams/nowhere", As::Person(&bob), None).await.0, 404);
+
+    // /auth/me tells the dashboard a person's teams and roles, and their role elsewhere.
+    let (_, me) = stack.get("/auth/me", Some(&bob.cookie)).await;
+    assert_eq!(
+        (&me["teams"], &me["user"]["is_admin"], &me["default_role"]),
+        (&json!([{"slug": "payments", "name": "payments", "role": "responder"}]), &json!(false), &json!("viewer")),
+        "{me}"
+    );
+
+    // Only admins make admins, and the last admin stays one.
+    let make = |admin: bool| Some(json!({ "admin": admin }));
+    assert_eq!(stack.call(Method::PUT, "/users/alice@example.com/admin", admin, make(true)).await.0, 200);
+    let (status, refused) =
+        stack.call(Method::PUT, "/users/carol@example.com/admin", As::Person(&carol), make(true)).await;
+    assert_eq!(status, 403, "{refused}");
+    let (status, refused) =
+        stack.call(Method::PUT, "/users/alice@example.com/admin", As::Person(&alice), make(false)).await;
+    assert!(status == 409 && error_message(&refused).contains("the last admin"), "{refused}");
+    let bob_id = me["user"]["id"].as_str().unwrap_or_default().to_owned();
+    let (status, promoted) =
+        stack.call(Method::PUT, &format!("/users/{bob_id}/admin"), As::Person(&alice), make(true)).await;
+    assert_eq!((status, &promoted["user"]["email"]), (200, &json!("bob@example.com")), "by id: {promoted}");
+    assert_eq!(stack.call(Method::PUT, "/users/alice@example.com/admin", As::Person(&alice), make(false)).await.0, 200);
+    assert_eq!(stack.call(Method::GET, "/audit-log", As::Person(&alice), None).await.0, 403, "no admin any more");
+    let (_, log) = stack.call(Method::GET, "/audit-log", As::Person(&bob), None).await;
+    let newest = &log["items"][0];
+    assert_eq!(
+        (&newest["actor"], &newest["action"], &newest["subject"], &newest["details"]["admin"]),
+        (&json!("alice@example.com"), &json!("user.admin"), &json!("alice@example.com"), &json!(false)),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_default_role_of_viewer_lets_nobody_outside_a_team_act_even_before_any_membership() {
+    let stack = Stack::start_with(DefaultRole::Fixed(Role::Viewer)).await;
+    let incident = stack.incident_of("checkout-api", "payments").await;
+    let alice = stack.sign_in(&Browser::new(), "alice", "alice-password").await;
+    let (_, me) = stack.get("/auth/me", Some(&alice.cookie)).await;
+    assert_eq!((&me["teams"], &me["default_role"]), (&json!([]), &json!("viewer")), "{me}");
+    let acknowledge = format!("/incidents/{incident}/acknowledge");
+    let (status, refused) = stack.call(Method::POST, &acknowledge, As::Person(&alice), None).await;
+    assert!(status == 403 && error_message(&refused).contains("team `payments`"), "{refused}");
+    assert_eq!(stack.call(Method::GET, &format!("/incidents/{incident}"), As::Person(&alice), None).await.0, 200);
+    let (status, acknowledged) = stack.call(Method::POST, &acknowledge, As::Token(MACHINE_TOKEN), None).await;
+    assert_eq!((status, &acknowledged["acknowledged_by"]), (200, &json!("ops-bot")), "{acknowledged}");
 }

@@ -3,12 +3,14 @@
 //!
 //! A request with an `Authorization` header is judged by its token alone, cookie or not. Without
 //! one, a session cookie is looked up in PostgreSQL: unknown, expired or revoked is 401. A session
-//! grants `read` and `act` (teams and roles come later: docs/sign-in.md), never `admin` or
-//! `ingest`. A state-changing request (anything but GET, HEAD, OPTIONS) made with the cookie must
-//! also carry the session's CSRF token in `X-CSRF-Token`, else 403: the cookie goes with any
-//! request the browser makes to query, a forged form's from another site included; the header only
-//! with requests the dashboard's own script makes. Bearer requests need no such header: a browser
-//! never adds a bearer token by itself.
+//! passes the `read` and `act` routes, and the `admin` ones when its person is an admin; never
+//! `ingest`. What a person may do beyond that depends on their roles in teams, which the handlers
+//! ask `crate::authorization` about: acting on an incident needs a role in its team, managing a
+//! team's members is for its managers ([`require_team_manager`]). A state-changing request
+//! (anything but GET, HEAD, OPTIONS) made with the cookie must also carry the session's CSRF token
+//! in `X-CSRF-Token`, else 403: the cookie goes with any request the browser makes to query, a
+//! forged form's from another site included; the header only with requests the dashboard's own
+//! script makes. Bearer requests need no such header: a browser never adds a bearer token by itself.
 
 use crate::errors::storage_error;
 use actix_web::HttpMessage;
@@ -54,6 +56,32 @@ pub fn signed_in_user(request: &impl HttpMessage) -> Option<SignedInUser> {
     request.extensions().get::<SignedInUser>().cloned()
 }
 
+/// Who a request that went through [`require`] comes from, in its extensions.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// A bearer token, let in because it has `scope`: the route's, which is all this request
+    /// proves about the token.
+    Token { name: Arc<str>, scope: Scope },
+    /// A person signed in by their session.
+    Person(SignedInUser),
+}
+
+impl Principal {
+    /// Who a change is recorded under: the token's name, or the person's e-mail address (else
+    /// their name).
+    pub fn actor(&self) -> String {
+        match self {
+            Principal::Token { name, .. } => name.to_string(),
+            Principal::Person(user) => user.actor(),
+        }
+    }
+}
+
+/// The principal of a request that went through [`require`] or [`require_team_manager`].
+pub fn principal(request: &impl HttpMessage) -> Option<Principal> {
+    request.extensions().get::<Principal>().cloned()
+}
+
 /// What authenticates requests: the tokens, and the sessions when sign-in is on.
 #[derive(Clone)]
 pub struct Access {
@@ -67,7 +95,12 @@ impl Access {
         Access { tokens, sessions }
     }
 
-    async fn authenticate(&self, request: &ServiceRequest, scope: Scope) -> Result<(), ApiError> {
+    async fn authenticate(
+        &self,
+        request: &ServiceRequest,
+        scope: Scope,
+        sessions: SessionRule,
+    ) -> Result<(), ApiError> {
         let headers = request.headers();
         let cookie = match &self.sessions {
             Some(pool) if !headers.contains_key(header::AUTHORIZATION) => {
@@ -77,23 +110,46 @@ impl Access {
         };
         let Some((pool, value)) = cookie else {
             let caller = self.tokens.authorize(headers, scope)?;
+            let name = caller.token_name.clone();
             request.extensions_mut().insert(caller);
+            request.extensions_mut().insert(Principal::Token { name, scope });
             return Ok(());
         };
         let user = session(pool, &value).await?;
-        if !matches!(scope, Scope::Read | Scope::Act) {
-            return Err(ApiError::new(
-                ErrorCode::Forbidden,
-                format!("a signed-in session does not have the `{}` scope this route needs", scope.name()),
-            ));
+        match (sessions, scope) {
+            (SessionRule::TeamRole, _) | (SessionRule::Scope, Scope::Read | Scope::Act) => {}
+            (SessionRule::Scope, Scope::Admin) if user.is_admin => {}
+            (SessionRule::Scope, Scope::Admin) => {
+                return Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    "this route is for admins: an admin makes you one with PUT /users/{user}/admin",
+                ));
+            }
+            (SessionRule::Scope, Scope::Ingest) => {
+                return Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    format!("a signed-in session does not have the `{}` scope this route needs", scope.name()),
+                ));
+            }
         }
         if !is_safe(request.method()) {
             check_csrf(headers, &user)?;
         }
         request.extensions_mut().insert(Caller { token_name: Arc::from(format!("user:{}", user.id)) });
+        request.extensions_mut().insert(Principal::Person(user.clone()));
         request.extensions_mut().insert(user);
         Ok(())
     }
+}
+
+/// What a session needs to get through a route's middleware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SessionRule {
+    /// What the route's scope asks of a person: `read` and `act`, to be signed in (acting on an
+    /// incident then needs a role in its team, which the handler checks); `admin`, to be an admin.
+    Scope,
+    /// To be signed in: the handler decides by the person's role in the team the route names.
+    TeamRole,
 }
 
 /// The live session whose cookie `value` names, or 401.
@@ -159,12 +215,20 @@ fn sha256_bytes(value: &[u8]) -> [u8; 32] {
 /// Middleware for the routes that need `scope`, from a token or a session; the refusal is an
 /// answer, so the security headers' middleware around it still sees it.
 pub fn require(access: &Access, scope: Scope) -> Require {
-    Require { access: access.clone(), scope }
+    Require { access: access.clone(), scope, sessions: SessionRule::Scope }
+}
+
+/// Middleware for the routes that change a team (its members): a token needs `admin`, as for
+/// every change outside incidents; any signed-in person gets through to the handler, which asks
+/// `crate::authorization::may_manage_team` about the team the route names.
+pub fn require_team_manager(access: &Access) -> Require {
+    Require { access: access.clone(), scope: Scope::Admin, sessions: SessionRule::TeamRole }
 }
 
 pub struct Require {
     access: Access,
     scope: Scope,
+    sessions: SessionRule,
 }
 
 impl<S, B> Transform<S, ServiceRequest> for Require
@@ -179,7 +243,12 @@ where
     type Future = Ready<Result<RequireService<S>, ()>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(RequireService { service: Rc::new(service), access: self.access.clone(), scope: self.scope }))
+        ready(Ok(RequireService {
+            service: Rc::new(service),
+            access: self.access.clone(),
+            scope: self.scope,
+            sessions: self.sessions,
+        }))
     }
 }
 
@@ -187,6 +256,7 @@ pub struct RequireService<S> {
     service: Rc<S>,
     access: Access,
     scope: Scope,
+    sessions: SessionRule,
 }
 
 impl<S, B> Service<ServiceRequest> for RequireService<S>
@@ -203,9 +273,9 @@ where
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let service = self.service.clone();
         let access = self.access.clone();
-        let scope = self.scope;
+        let (scope, sessions) = (self.scope, self.sessions);
         Box::pin(async move {
-            match access.authenticate(&request, scope).await {
+            match access.authenticate(&request, scope, sessions).await {
                 Ok(()) => service.call(request).await.map(ServiceResponse::map_into_left_body),
                 Err(error) => Ok(request.error_response(error).map_into_right_body()),
             }

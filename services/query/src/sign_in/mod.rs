@@ -8,7 +8,8 @@
 //!   session and sends the browser back to the local path it came from.
 //! - `POST /auth/logout`: ends the session here and answers where to send the browser to end the
 //!   provider's session too (RP-initiated logout), when the provider offers it.
-//! - `GET /auth/me`: who is signed in, and the CSRF token the page sends with its POSTs.
+//! - `GET /auth/me`: who is signed in, their teams and roles, whether they are an admin, and the
+//!   CSRF token the page sends with its POSTs.
 //! - `GET /auth/status`: the same for the dashboard, always `200`, also without sign-in
 //!   (`{"provider": false}`): a browser logs every 401 and 404 to its console.
 //!
@@ -20,7 +21,7 @@ pub mod oidc;
 
 use crate::config::SignInSettings;
 use crate::errors::storage_error;
-use access::{SESSION_COOKIE, check_csrf, cookie, session_cookie, sha256};
+use access::{SESSION_COOKIE, SignedInUser, check_csrf, cookie, session_cookie, sha256};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
@@ -33,9 +34,11 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use time::OffsetDateTime;
+use tocsin_domain::roles::{DefaultRole, Role};
 use tocsin_runtime::{ApiError, ErrorCode};
 use tocsin_storage::Pool;
 use tocsin_storage::people::{self, NewSession, SignInAttempt, SignedInIdentity};
+use tocsin_storage::teams;
 use uuid::Uuid;
 
 /// The cookie binding a sign-in attempt to the browser that started it.
@@ -58,6 +61,9 @@ pub struct SignIn {
     pub oidc: Oidc,
     pub pool: Pool,
     pub session_lifetime: Duration,
+    /// The role a signed-in person holds in a team they are not a member of, which `/auth/me`
+    /// tells the dashboard.
+    pub default_role: DefaultRole,
     outcomes: Family<SignInOutcome, Counter>,
 }
 
@@ -68,7 +74,13 @@ impl SignIn {
         pool: Pool,
         outcomes: Family<SignInOutcome, Counter>,
     ) -> Result<SignIn, OidcError> {
-        Ok(SignIn { oidc: Oidc::new(settings)?, pool, session_lifetime: settings.session_lifetime, outcomes })
+        Ok(SignIn {
+            oidc: Oidc::new(settings)?,
+            pool,
+            session_lifetime: settings.session_lifetime,
+            default_role: settings.default_role,
+            outcomes,
+        })
     }
 
     /// `Secure` always: production is behind TLS, and browsers keep and send a `Secure` cookie
@@ -218,6 +230,10 @@ async fn finish_sign_in(
 #[derive(Debug, Serialize)]
 pub struct Me {
     user: MeUser,
+    /// The teams the person is a member of, by slug, with their role in each.
+    teams: Vec<MeTeam>,
+    /// Their role in every other team (`SIGN_IN_DEFAULT_ROLE`); an admin may do everything anyway.
+    default_role: Role,
     /// Send it as `X-CSRF-Token` with every POST.
     csrf_token: String,
     #[serde(with = "time::serde::rfc3339")]
@@ -232,15 +248,38 @@ pub struct MeUser {
     is_admin: bool,
 }
 
-/// `GET /auth/me`: who is signed in.
+#[derive(Debug, Serialize)]
+pub struct MeTeam {
+    slug: String,
+    name: String,
+    role: Role,
+}
+
+impl Me {
+    /// What `/auth/me` says of `user`, with their teams as they are now.
+    async fn of(sign_in: &SignIn, user: SignedInUser) -> Result<Me, ApiError> {
+        let mut conn = sign_in.pool.get().await.map_err(|error| storage_error(error.into()))?;
+        let memberships = teams::memberships(&mut conn, user.id).await.map_err(storage_error)?;
+        let any_memberships = teams::any_memberships(&mut conn).await.map_err(storage_error)?;
+        Ok(Me {
+            user: MeUser { id: user.id, name: user.name, email: user.email, is_admin: user.is_admin },
+            teams: memberships
+                .into_iter()
+                .map(|membership| MeTeam { slug: membership.team, name: membership.team_name, role: membership.role })
+                .collect(),
+            default_role: sign_in.default_role.role(any_memberships),
+            csrf_token: user.csrf_token,
+            expires_at: user.expires_at,
+        })
+    }
+}
+
+/// `GET /auth/me`: who is signed in, their teams and roles.
 pub async fn me(sign_in: web::Data<SignIn>, request: HttpRequest) -> Result<HttpResponse, ApiError> {
     let value = session_cookie(request.headers()).ok_or_else(not_signed_in)?;
     let user = access::session(&sign_in.pool, &value).await?;
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(Me {
-        user: MeUser { id: user.id, name: user.name, email: user.email, is_admin: user.is_admin },
-        csrf_token: user.csrf_token,
-        expires_at: user.expires_at,
-    }))
+    let me = Me::of(&sign_in, user).await?;
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(me))
 }
 
 /// `GET /auth/status`: whether sign-in with a provider is on, and who is signed in if anyone.
@@ -256,11 +295,7 @@ pub async fn status(sign_in: web::Data<SignIn>, request: HttpRequest) -> Result<
     let me = match session_cookie(request.headers()) {
         None => None,
         Some(value) => match access::session(&sign_in.pool, &value).await {
-            Ok(user) => Some(Me {
-                user: MeUser { id: user.id, name: user.name, email: user.email, is_admin: user.is_admin },
-                csrf_token: user.csrf_token,
-                expires_at: user.expires_at,
-            }),
+            Ok(user) => Some(Me::of(&sign_in, user).await?),
             Err(error) if error.code == ErrorCode::Unauthorized => None,
             Err(error) => return Err(error),
         },

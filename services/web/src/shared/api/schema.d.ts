@@ -407,12 +407,83 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/teams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/teams/{team}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/teams/{team}/members/{user}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put: operations["set_member"];
+        post?: never;
+        delete: operations["remove_member"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{user}/admin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put: operations["set_admin"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         ActorRequest: {
             actor?: string | null;
+        };
+        AdminAnswer: {
+            admin: boolean;
+            user: components["schemas"]["UserSummary"];
+        };
+        AdminRequest: {
+            admin: boolean;
         };
         /** @description A page of an incident's alerts, oldest `starts_at` first. */
         AlertPage: {
@@ -446,7 +517,10 @@ export interface components {
             assignee?: string | null;
         };
         AuditEntry: {
-            /** @description `catalogue.set`, `catalogue.remove` */
+            /**
+             * @description `catalogue.set`, `catalogue.remove`, `team.create`, `team.member.set`, `team.member.remove`,
+             *     `user.admin`
+             */
             action: string;
             actor: string;
             /** Format: date-time */
@@ -454,7 +528,10 @@ export interface components {
             details: unknown;
             /** Format: int64 */
             id: number;
-            /** @description What was changed: the service's name for catalogue entries. */
+            /**
+             * @description What was changed: the service's name for catalogue entries, the team's slug for teams and
+             *     their members, the user's e-mail address (else id) for `user.admin`.
+             */
             subject: string;
         };
         AuditPage: {
@@ -651,6 +728,10 @@ export interface components {
              */
             version_id: string;
         };
+        MemberRequest: {
+            /** @description `viewer`, `responder` or `manager`. */
+            role: components["schemas"]["Role"];
+        };
         NewSchedule: {
             /** @description 1 to 200 bytes, unique within the team. */
             name: string;
@@ -749,6 +830,11 @@ export interface components {
             /** @description When each window opens, local time: `09:00`. */
             start: string;
         };
+        /**
+         * @description A member's role in a team; each grants what the ones before it grant.
+         * @enum {string}
+         */
+        Role: "viewer" | "responder" | "manager";
         ScheduleChange: {
             /** @description The new name: 1 to 200 bytes, unique within the team. */
             name: string;
@@ -829,6 +915,37 @@ export interface components {
             /** Format: date-time */
             startsAt: string;
         };
+        Team: {
+            /** Format: date-time */
+            created_at: string;
+            /** @description By name. */
+            members: components["schemas"]["TeamMember"][];
+            name: string;
+            slug: string;
+        };
+        TeamList: {
+            /** @description Every team, by slug. */
+            items: components["schemas"]["TeamSummary"][];
+        };
+        TeamMember: {
+            /** Format: date-time */
+            added_at: string;
+            /** @description The token or person that added them to the team. */
+            added_by: string;
+            role: components["schemas"]["Role"];
+            user: components["schemas"]["UserSummary"];
+        };
+        TeamSummary: {
+            /** Format: date-time */
+            created_at: string;
+            /** Format: int64 */
+            managers: number;
+            /** Format: int64 */
+            members: number;
+            name: string;
+            /** @description As alerts carry it in their `team` label. */
+            slug: string;
+        };
         TimelineEntry: {
             actor: string;
             /** Format: date-time */
@@ -845,6 +962,12 @@ export interface components {
         };
         /** @description A user, as schedules show their members. */
         User: {
+            email?: string | null;
+            /** Format: uuid */
+            id: string;
+            name: string;
+        };
+        UserSummary: {
             email?: string | null;
             /** Format: uuid */
             id: string;
@@ -1174,7 +1297,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The token lacks the `act` scope */
+            /** @description The token lacks the `act` scope, or the signed-in person is not a responder of the incident's team */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1358,7 +1481,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The token lacks the `act` scope */
+            /** @description The token lacks the `act` scope, or the signed-in person is not a responder of the incident's team */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1458,7 +1581,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The token lacks the `act` scope */
+            /** @description The token lacks the `act` scope, or the signed-in person is not a responder of the incident's team */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1567,7 +1690,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The token lacks the `act` scope */
+            /** @description The token lacks the `act` scope, or the signed-in person is not a responder of the incident's team */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1857,7 +1980,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The token lacks the `act` scope */
+            /** @description The token lacks the `act` scope, or the signed-in person is not a responder of the incident's team */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3001,6 +3124,407 @@ export interface operations {
             };
             /** @description The service is not in the catalogue */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every team with its number of members */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamList"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The team's slug */
+                team: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The team and its members with their roles */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Team"];
+                };
+            };
+            /** @description The slug is empty, too long or holds a control character */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such team */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    set_member: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The team's slug; an admin adding a member to a team that does not exist creates it */
+                team: string;
+                /** @description The user's id, or e-mail address */
+                user: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemberRequest"];
+            };
+        };
+        responses: {
+            /** @description The member's role was changed, or already this one: the team */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Team"];
+                };
+            };
+            /** @description The person is a member now: the team */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Team"];
+                };
+            };
+            /** @description The team, the user or the role is not valid */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token, or no live session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Neither an admin nor a manager of the team, or no CSRF token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such user (a person exists once they have signed in) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A manager demoting the team's last manager, the team's 1,000 members, or an e-mail address several users share */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    remove_member: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The team's slug */
+                team: string;
+                /** @description The user's id, or e-mail address */
+                user: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description They are not a member any more */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The team or the user is not valid */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token, or no live session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Neither an admin nor a manager of the team, or no CSRF token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such team or user, or the user is not a member */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A manager removing the team's last manager, or an e-mail address several users share */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    set_admin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id, or e-mail address */
+                user: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminRequest"];
+            };
+        };
+        responses: {
+            /** @description Whether the user is an admin now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminAnswer"];
+                };
+            };
+            /** @description The user is not an id or an e-mail address, or the body is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token, or no live session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Neither a token with the `admin` scope nor a signed-in admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such user (a person exists once they have signed in) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Taking the role from the last admin, or an e-mail address several users share */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
