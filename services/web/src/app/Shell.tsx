@@ -6,7 +6,7 @@ import { ShortcutsDialog } from '../features/shortcuts/ShortcutsDialog';
 import { ThemeToggle } from '../features/theme/ThemeToggle';
 import { useHotkeys } from '../shared/lib/hotkeys';
 import { signOutPerson } from '../shared/api/auth';
-import { session, useSession } from '../shared/lib/session';
+import { session, useSession, type Person } from '../shared/lib/session';
 import { Brand } from '../shared/ui/Brand';
 import { SkipLink } from '../shared/ui/SkipLink';
 
@@ -74,6 +74,7 @@ export function Shell() {
             <span className="hidden text-sm text-muted xl:inline" title="Recorded as the actor of your actions">
               {person ? person.name : name || 'no name set'}
             </span>
+            {person && <PersonTeams person={person} />}
             <button
               type="button"
               onClick={signOut}
@@ -90,6 +91,19 @@ export function Shell() {
       </main>
       {help && <ShortcutsDialog onClose={() => setHelp(false)} />}
     </div>
+  );
+}
+
+/** The signed-in person's teams and role in each, and whether they are an admin. */
+function PersonTeams({ person }: { person: Person }) {
+  const teams = person.teams.map(({ slug, role }) => `${slug} (${role})`).join(', ');
+  const text = [person.isAdmin ? 'admin' : null, teams || (person.isAdmin ? null : 'no team')]
+    .filter(Boolean)
+    .join(' · ');
+  return (
+    <span className="hidden max-w-64 truncate text-xs text-muted xl:inline" title="Your teams and roles">
+      {text}
+    </span>
   );
 }
 

@@ -157,6 +157,11 @@ describe('sign-in with the identity provider', () => {
   const me = {
     provider: true,
     user: { id: '0191e1a0-0000-7000-8000-000000000001', name: 'Alice Liddell', email: 'alice@example.com', is_admin: false },
+    teams: [
+      { slug: 'payments', name: 'Payments', role: 'responder' },
+      { slug: 'web', name: 'web', role: 'viewer' },
+    ],
+    default_role: 'viewer',
     csrf_token: 'csrf-of-the-session',
     expires_at: '2026-11-27T09:00:00Z',
   };
@@ -185,6 +190,7 @@ describe('sign-in with the identity provider', () => {
       .post(`/incidents/${incident.id}/acknowledge`, { body: { ...incident, status: 'acknowledged', acknowledged_by: 'alice@example.com' } });
     const { user } = renderApp(`/incident/${incident.id}`, { signedIn: false });
     expect(await screen.findByText('Alice Liddell')).toBeInTheDocument();
+    expect(screen.getByTitle('Your teams and roles')).toHaveTextContent('payments (responder), web (viewer)');
     await user.click(await screen.findByRole('button', { name: /Acknowledge/ }));
     await waitFor(() => expect(api.requests.some((r) => r.method === 'POST')).toBe(true));
     const post = api.requests.find((r) => r.method === 'POST')!;

@@ -1,12 +1,13 @@
 // Sign-in with the organisation's identity provider (docs/sign-in.md): who is signed in, and
 // signing out. The session itself is an HttpOnly cookie the page never reads.
 import { apiRequest, ApiError } from './client';
-import { session, type Person } from '../lib/session';
+import { session, type Person, type TeamRole } from '../lib/session';
 
 /** `GET /auth/status`: always 200 (a browser logs every 401 and 404 to its console). */
 interface Status {
   provider: boolean;
   user?: { id: string; name: string; email: string | null; is_admin: boolean };
+  teams?: { slug: string; name: string; role: TeamRole['role'] }[];
   csrf_token?: string;
 }
 
@@ -23,7 +24,13 @@ export async function askWhoIsSignedIn(): Promise<void> {
       const status = (await response.json()) as Status;
       provider = status.provider ? 'on' : 'off';
       if (status.user && status.csrf_token) {
-        person = { name: status.user.name, email: status.user.email, csrfToken: status.csrf_token };
+        person = {
+          name: status.user.name,
+          email: status.user.email,
+          csrfToken: status.csrf_token,
+          isAdmin: status.user.is_admin,
+          teams: (status.teams ?? []).map(({ slug, role }) => ({ slug, role })),
+        };
       }
     }
   } catch {

@@ -12,6 +12,16 @@ export interface Person {
   email: string | null;
   /** Sent as X-CSRF-Token with every POST. */
   csrfToken: string;
+  /** An admin may do everything, in every team. */
+  isAdmin: boolean;
+  /** The teams they are a member of, by slug, with their role in each. */
+  teams: TeamRole[];
+}
+
+/** A person's role in one team (docs/sign-in.md, "Teams and roles"). */
+export interface TeamRole {
+  slug: string;
+  role: 'viewer' | 'responder' | 'manager';
 }
 
 /** Whether query offers sign-in with the identity provider: unknown until GET /auth/status answered. */
