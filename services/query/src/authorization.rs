@@ -8,7 +8,8 @@
 //! taken applies to their next request, on every replica, without signing in again.
 
 use crate::errors::storage_error;
-use crate::sign_in::access::{Principal, SignedInUser};
+use crate::sign_in::access::{Principal, SignedInUser, principal};
+use actix_web::HttpRequest;
 use tocsin_domain::roles::{self, DefaultRole, Refusal, Standing};
 use tocsin_runtime::auth::Scope;
 use tocsin_runtime::{ApiError, ErrorCode};
@@ -47,6 +48,11 @@ pub async fn may_manage_team(conn: &mut AsyncPgConnection, principal: &Principal
             roles::may_manage_team(&person, team).map_err(|refusal| refused(user, refusal))
         }
     }
+}
+
+/// The principal of a request to a route behind the access middleware, which put it there.
+pub fn principal_of(request: &HttpRequest) -> Result<Principal, ApiError> {
+    principal(request).ok_or_else(|| ApiError::internal("a route without access checks asked who called it"))
 }
 
 /// A person's roles as they are now.

@@ -126,7 +126,6 @@ impl Application {
             let admin = || sign_in::access::require(&access, Scope::Admin);
             // Who may change on-call schedules, in this one place: the admin scope, until teams
             // have managers (who will be checked here against the schedule's team).
-            let manage_schedules = || sign_in::access::require(&access, Scope::Admin);
             let team_manager = || sign_in::access::require_team_manager(&access);
             let web_root = web_root.clone();
             routes.service(
@@ -222,13 +221,13 @@ impl Application {
                             .service(
                                 web::resource("")
                                     .route(web::get().to(schedules::list).wrap(read()))
-                                    .route(web::post().to(schedules::create).wrap(manage_schedules())),
+                                    .route(web::post().to(schedules::create).wrap(team_manager())),
                             )
                             .service(
                                 web::resource("/{id}")
                                     .route(web::get().to(schedules::get).wrap(read()))
-                                    .route(web::patch().to(schedules::rename).wrap(manage_schedules()))
-                                    .route(web::delete().to(schedules::delete).wrap(manage_schedules())),
+                                    .route(web::patch().to(schedules::rename).wrap(team_manager()))
+                                    .route(web::delete().to(schedules::delete).wrap(team_manager())),
                             )
                             .service(
                                 web::resource("/{id}/shifts")
@@ -237,23 +236,23 @@ impl Application {
                             )
                             .service(
                                 web::resource("/{id}/layers")
-                                    .wrap(manage_schedules())
+                                    .wrap(team_manager())
                                     .route(web::post().to(schedules::add_layer)),
                             )
                             .service(
                                 web::resource("/{id}/layers/{layer_id}")
-                                    .wrap(manage_schedules())
+                                    .wrap(team_manager())
                                     .route(web::put().to(schedules::replace_layer))
                                     .route(web::delete().to(schedules::remove_layer)),
                             )
                             .service(
                                 web::resource("/{id}/overrides")
-                                    .wrap(manage_schedules())
+                                    .wrap(team_manager())
                                     .route(web::post().to(schedules::add_override)),
                             )
                             .service(
                                 web::resource("/{id}/overrides/{override_id}")
-                                    .wrap(manage_schedules())
+                                    .wrap(team_manager())
                                     .route(web::delete().to(schedules::remove_override)),
                             ),
                     )

@@ -3,13 +3,16 @@
 //! (`GET /oncall`). Who is on call is always worked out by `tocsin_domain::schedule` (`shifts`,
 //! `gaps`, `on_call_at`) from what `tocsin_storage::schedules` reads, never computed here.
 //!
-//! Reading takes the `read` scope; changing a schedule what lib.rs's `manage_schedules` asks (the
-//! `admin` scope, until teams have managers). Each change and its audit entry are written in one
-//! transaction. Edits apply from now on: a layer put or removed changes the schedule from this
+//! Reading takes the `read` scope. Changing a schedule takes a token with `admin`, or a person
+//! who is an admin or a manager of the schedule's team (`authorization::may_manage_team`, asked
+//! in the change's transaction with the schedule locked). Each change and its audit entry are
+//! written in one transaction. Edits apply from now on: a layer put or removed changes the schedule from this
 //! instant, and an override never starts in the past, so who was on call is never rewritten.
 
 use crate::State;
-use crate::catalogue::{actor, check_name};
+use crate::authorization::{may_manage_team, principal_of};
+use crate::catalogue::check_name;
+use crate::sign_in::access::Principal;
 use crate::errors::storage_error;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -376,7 +379,7 @@ pub async fn list(state: web::Data<State>, params: web::Query<TeamParams>) -> Re
         (status = 201, description = "The schedule, with no layer yet", body = ScheduleSummary),
         (status = 400, description = "A field is empty, too long, or names no team or no IANA time zone", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
-        (status = 403, description = "The token lacks the `admin` scope", body = ErrorBody),
+        (status = 403, description = "The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team; the message names the team", body = ErrorBody),
         (status = 409, description = "The team has a schedule of that name, or its maximum of 50", body = ErrorBody),
         (status = 503, description = "PostgreSQL is unavailable", body = ErrorBody),
     ),
@@ -391,12 +394,14 @@ pub async fn create(
     check_name("name", &body.name, MAX_NAME_BYTES)?;
     check_name("team", &body.team, MAX_TEAM_BYTES)?;
     check_zone("time_zone", &body.time_zone)?;
-    let actor = actor(&request);
+    let principal = principal_of(&request)?;
+    let actor = principal.actor();
     let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
     let entry = conn
         .transaction(async |conn| {
             let team_id =
                 schedules::lock_team(conn, &body.team).await?.ok_or_else(|| unknown_team("team", &body.team))?;
+            may_manage_team(conn, &principal, &body.team).await?;
             let existing = schedules::list(conn, Some(team_id)).await?;
             if existing.len() >= MAX_SCHEDULES_PER_TEAM {
                 return Err(Refused::Answer(ApiError::conflict(format!(
@@ -468,7 +473,7 @@ pub async fn get(state: web::Data<State>, id: web::Path<String>) -> Result<HttpR
         (status = 200, description = "The schedule, renamed", body = ScheduleSummary),
         (status = 400, description = "The id is not a UUID, or the name is empty, too long or holds a control character", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
-        (status = 403, description = "The token lacks the `admin` scope", body = ErrorBody),
+        (status = 403, description = "The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team; the message names the team", body = ErrorBody),
         (status = 404, description = "No such schedule", body = ErrorBody),
         (status = 409, description = "The team has another schedule of that name", body = ErrorBody),
         (status = 503, description = "PostgreSQL is unavailable", body = ErrorBody),
@@ -484,11 +489,12 @@ pub async fn rename(
     let id = parse_id("schedule", &id)?;
     let name = body.into_inner().name;
     check_name("name", &name, MAX_NAME_BYTES)?;
-    let actor = actor(&request);
+    let principal = principal_of(&request)?;
+    let actor = principal.actor();
     let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
     let entry = conn
         .transaction(async |conn| {
-            let before = schedules::lock(conn, id).await?.ok_or_else(|| no_schedule(id))?;
+            let before = lock_to_change(conn, &principal, id).await?;
             schedules::rename(conn, id, &name).await.map_err(|error| match error {
                 NameError::Taken => Refused::Answer(name_taken(&before.team, &name)),
                 NameError::Storage(error) => Refused::Storage(error),
@@ -509,7 +515,7 @@ pub async fn rename(
         (status = 204, description = "Deleted, with its layers, their history and its overrides"),
         (status = 400, description = "The id is not a UUID", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
-        (status = 403, description = "The token lacks the `admin` scope", body = ErrorBody),
+        (status = 403, description = "The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team; the message names the team", body = ErrorBody),
         (status = 404, description = "No such schedule", body = ErrorBody),
         (status = 503, description = "PostgreSQL is unavailable", body = ErrorBody),
     ),
@@ -521,10 +527,11 @@ pub async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id("schedule", &id)?;
-    let actor = actor(&request);
+    let principal = principal_of(&request)?;
+    let actor = principal.actor();
     let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
     conn.transaction(async |conn| {
-        let entry = schedules::lock(conn, id).await?.ok_or_else(|| no_schedule(id))?;
+        let entry = lock_to_change(conn, &principal, id).await?;
         schedules::delete(conn, id).await?;
         let details = json!({ "team": entry.team, "name": entry.name });
         catalogue::record(conn, &actor, "schedule.delete", &id.to_string(), details).await?;
@@ -543,7 +550,7 @@ pub async fn delete(
         (status = 201, description = "The new layer, in force from now on", body = LayerView),
         (status = 400, description = "A field is malformed or over its limit, or names no user or no IANA time zone", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
-        (status = 403, description = "The token lacks the `admin` scope", body = ErrorBody),
+        (status = 403, description = "The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team; the message names the team", body = ErrorBody),
         (status = 404, description = "No such schedule", body = ErrorBody),
         (status = 409, description = "The schedule has its maximum of 10 layers in force", body = ErrorBody),
         (status = 503, description = "PostgreSQL is unavailable", body = ErrorBody),
@@ -557,7 +564,7 @@ pub async fn add_layer(
     body: web::Json<LayerRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id("schedule", &id)?;
-    let view = put_layer(&state, &actor(&request), id, None, body.into_inner()).await?;
+    let view = put_layer(&state, &principal_of(&request)?, id, None, body.into_inner()).await?;
     Ok(HttpResponse::build(StatusCode::CREATED).json(view))
 }
 
@@ -573,7 +580,7 @@ pub async fn add_layer(
         (status = 200, description = "The layer's new version, in force from now on; the one before ends now", body = LayerView),
         (status = 400, description = "A field is malformed or over its limit, or names no user or no IANA time zone", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
-        (status = 403, description = "The token lacks the `admin` scope", body = ErrorBody),
+        (status = 403, description = "The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team; the message names the team", body = ErrorBody),
         (status = 404, description = "No such schedule, or no such layer in it", body = ErrorBody),
         (status = 409, description = "The layer had been removed, and the schedule has its maximum of 10 layers in force", body = ErrorBody),
         (status = 503, description = "PostgreSQL is unavailable", body = ErrorBody),
@@ -588,7 +595,7 @@ pub async fn replace_layer(
 ) -> Result<HttpResponse, ApiError> {
     let (id, layer) = path.into_inner();
     let (id, layer) = (parse_id("schedule", &id)?, parse_id("layer", &layer)?);
-    let view = put_layer(&state, &actor(&request), id, Some(layer), body.into_inner()).await?;
+    let view = put_layer(&state, &principal_of(&request)?, id, Some(layer), body.into_inner()).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -603,7 +610,7 @@ pub async fn replace_layer(
         (status = 204, description = "The layer ends now; its past shifts stay as they were"),
         (status = 400, description = "An id is not a UUID", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
-        (status = 403, description = "The token lacks the `admin` scope", body = ErrorBody),
+        (status = 403, description = "The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team; the message names the team", body = ErrorBody),
         (status = 404, description = "No such schedule, or no such layer in force in it", body = ErrorBody),
         (status = 503, description = "PostgreSQL is unavailable", body = ErrorBody),
     ),
@@ -616,11 +623,12 @@ pub async fn remove_layer(
 ) -> Result<HttpResponse, ApiError> {
     let (id, layer) = path.into_inner();
     let (id, layer) = (parse_id("schedule", &id)?, parse_id("layer", &layer)?);
-    let actor = actor(&request);
+    let principal = principal_of(&request)?;
+    let actor = principal.actor();
     let now = OffsetDateTime::now_utc();
     let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
     conn.transaction(async |conn| {
-        schedules::lock(conn, id).await?.ok_or_else(|| no_schedule(id))?;
+        lock_to_change(conn, &principal, id).await?;
         if !schedules::end_layer(conn, id, layer, now).await? {
             return Err(Refused::Answer(ApiError::not_found(format!("schedule {id} has no layer {layer} in force"))));
         }
@@ -641,7 +649,7 @@ pub async fn remove_layer(
         (status = 201, description = "The override, as stored", body = OverrideView),
         (status = 400, description = "A field is malformed or over its limit, names no user, or the range is empty, past or over 31 days", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
-        (status = 403, description = "The token lacks the `admin` scope", body = ErrorBody),
+        (status = 403, description = "The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team; the message names the team", body = ErrorBody),
         (status = 404, description = "No such schedule", body = ErrorBody),
         (status = 409, description = "Another override of the schedule overlaps it", body = ErrorBody),
         (status = 503, description = "PostgreSQL is unavailable", body = ErrorBody),
@@ -683,11 +691,12 @@ pub async fn add_override(
         )));
     }
     let replaces = body.replaces.as_deref().filter(|reference| !reference.trim().is_empty());
-    let actor = actor(&request);
+    let principal = principal_of(&request)?;
+    let actor = principal.actor();
     let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
     let view = conn
         .transaction(async |conn| {
-            schedules::lock(conn, id).await?.ok_or_else(|| no_schedule(id))?;
+            lock_to_change(conn, &principal, id).await?;
             let member = resolve_users(conn, &[("user".to_owned(), body.user.as_str())]).await?.remove(0);
             let replaced = match replaces {
                 Some(reference) => Some(resolve_users(conn, &[("replaces".to_owned(), reference)]).await?.remove(0)),
@@ -747,7 +756,7 @@ pub async fn add_override(
         (status = 204, description = "Removed: one to come is deleted, one under way ends now"),
         (status = 400, description = "An id is not a UUID", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
-        (status = 403, description = "The token lacks the `admin` scope", body = ErrorBody),
+        (status = 403, description = "The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team; the message names the team", body = ErrorBody),
         (status = 404, description = "No such schedule, or no such override of it", body = ErrorBody),
         (status = 409, description = "The override is over: the past is not rewritten", body = ErrorBody),
         (status = 503, description = "PostgreSQL is unavailable", body = ErrorBody),
@@ -761,11 +770,12 @@ pub async fn remove_override(
 ) -> Result<HttpResponse, ApiError> {
     let (id, override_id) = path.into_inner();
     let (id, override_id) = (parse_id("schedule", &id)?, parse_id("override", &override_id)?);
-    let actor = actor(&request);
+    let principal = principal_of(&request)?;
+    let actor = principal.actor();
     let now = OffsetDateTime::now_utc();
     let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
     conn.transaction(async |conn| {
-        schedules::lock(conn, id).await?.ok_or_else(|| no_schedule(id))?;
+        lock_to_change(conn, &principal, id).await?;
         let removal = match schedules::remove_override(conn, id, override_id, now).await? {
             OverrideRemoval::NotFound => {
                 return Err(Refused::Answer(ApiError::not_found(format!(
@@ -946,20 +956,33 @@ pub async fn on_call(state: web::Data<State>, params: web::Query<TeamParams>) ->
     Ok(HttpResponse::Ok().json(OnCall { at: now, items }))
 }
 
+/// Locks schedule `id` for a change by `principal`, who must be allowed to manage its team: a
+/// token with `admin`, an admin, or a manager of the team (`authorization::may_manage_team`).
+async fn lock_to_change(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<ScheduleEntry, Refused> {
+    let entry = schedules::lock(conn, id).await?.ok_or_else(|| no_schedule(id))?;
+    may_manage_team(conn, principal, &entry.team).await?;
+    Ok(entry)
+}
+
 /// A new layer (`layer` none) or a new version of one, in force from now on, with its audit entry.
 async fn put_layer(
     state: &State,
-    actor: &str,
+    principal: &Principal,
     id: Uuid,
     layer: Option<Uuid>,
     body: LayerRequest,
 ) -> Result<LayerView, ApiError> {
+    let actor = principal.actor();
     let valid = validate_layer(&body)?;
     let now = OffsetDateTime::now_utc();
     let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
     let view = conn
         .transaction(async |conn| {
-            schedules::lock(conn, id).await?.ok_or_else(|| no_schedule(id))?;
+            lock_to_change(conn, principal, id).await?;
             if let Some(layer) = layer
                 && !schedules::has_layer(conn, id, layer).await?
             {
@@ -989,7 +1012,7 @@ async fn put_layer(
                 shift_count: body.shift_count,
                 restrictions: valid.restrictions.clone(),
                 members: &member_ids,
-                created_by: actor,
+                created_by: &actor,
             };
             let version_id = schedules::put_layer(conn, &version, now).await?;
             let details = json!({
@@ -1004,7 +1027,7 @@ async fn put_layer(
                 "members": member_ids,
                 "restrictions": valid.restrictions,
             });
-            catalogue::record(conn, actor, "schedule.layer.put", &id.to_string(), details).await?;
+            catalogue::record(conn, &actor, "schedule.layer.put", &id.to_string(), details).await?;
             let stored = schedules::current_layers(conn, id, now)
                 .await?
                 .into_iter()

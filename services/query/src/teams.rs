@@ -9,7 +9,7 @@
 //! audit log with who made it, in the change's transaction.
 
 use crate::State;
-use crate::authorization::may_manage_team;
+use crate::authorization::{may_manage_team, principal_of};
 use crate::catalogue::check_name;
 use crate::errors::storage_error;
 use crate::sign_in::access::{Principal, principal};
@@ -392,11 +392,6 @@ fn user_ref(user: &str) -> Result<UserRef<'_>, ApiError> {
 
 fn check_team(team: &str) -> Result<(), ApiError> {
     check_name("team", team, MAX_TEAM_BYTES).map_err(|error| ApiError::invalid_parameter(error.message))
-}
-
-/// Every route here is behind the access middleware, which puts the principal there.
-fn principal_of(request: &HttpRequest) -> Result<Principal, ApiError> {
-    principal(request).ok_or_else(|| ApiError::internal("a team route without access checks"))
 }
 
 /// Admins may remove or demote a team's last manager; managers may not.

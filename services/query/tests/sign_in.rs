@@ -937,3 +937,44 @@ async fn a_default_role_of_viewer_lets_nobody_outside_a_team_act_even_before_any
     let (status, acknowledged) = stack.call(Method::POST, &acknowledge, As::Token(MACHINE_TOKEN), None).await;
     assert_eq!((status, &acknowledged["acknowledged_by"]), (200, &json!("ops-bot")), "{acknowledged}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teams_managers_change_its_schedules_and_its_responders_and_other_teams_managers_cannot() {
+    let stack = Stack::start().await;
+    let alice = stack.sign_in(&Browser::new(), "alice", "alice-password").await;
+    let bob = stack.sign_in(&Browser::new(), "bob", "bob-password").await;
+    let carol = stack.sign_in(&Browser::new(), "carol", "carol-password").await;
+    let admin = As::Token(ADMIN_TOKEN);
+    let members = |team: &str, user: &str| format!("/teams/{team}/members/{user}");
+    for (team, user, role) in [
+        ("payments", "alice@example.com", "manager"),
+        ("payments", "bob@example.com", "responder"),
+        ("web", "carol@example.com", "manager"),
+    ] {
+        let (status, answer) = stack.call(Method::PUT, &members(team, user), admin, Some(json!({ "role": role }))).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+
+    let schedule = Some(json!({"team": "payments", "name": "primary", "time_zone": "Europe/Berlin"}));
+    let (status, refused) = stack.call(Method::POST, "/schedules", As::Person(&bob), schedule.clone()).await;
+    assert!(status == 403 && error_message(&refused).ends_with("you are a responder there"), "{refused}");
+    let (status, refused) = stack.call(Method::POST, "/schedules", As::Person(&carol), schedule.clone()).await;
+    assert!(status == 403 && error_message(&refused).contains("team `payments`"), "{refused}");
+    let (status, created) = stack.call(Method::POST, "/schedules", As::Person(&alice), schedule).await;
+    assert_eq!(status, 201, "{created}");
+
+    // Changing it asks about the schedule's own team.
+    let path = format!("/schedules/{}", created["id"].as_str().unwrap_or_default());
+    let rename = Some(json!({"name": "day shift"}));
+    let (status, refused) = stack.call(Method::PATCH, &path, As::Person(&carol), rename.clone()).await;
+    assert!(status == 403 && error_message(&refused).contains("team `payments`"), "{refused}");
+    let (status, renamed) = stack.call(Method::PATCH, &path, As::Person(&alice), rename).await;
+    assert_eq!((status, &renamed["name"]), (200, &json!("day shift")), "{renamed}");
+    let (_, log) = stack.call(Method::GET, "/audit-log", admin, None).await;
+    assert_eq!(
+        (&log["items"][0]["actor"], &log["items"][0]["action"]),
+        (&json!("alice@example.com"), &json!("schedule.rename")),
+        "{log}"
+    );
+    assert_eq!(stack.call(Method::GET, &path, As::Person(&bob), None).await.0, 200, "a responder reads it");
+}
