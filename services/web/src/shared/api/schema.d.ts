@@ -2144,7 +2144,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The token lacks the `admin` scope */
+            /** @description The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team; the message names the team */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2278,7 +2278,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The token lacks the `admin` scope */
+            /** @description The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team; the message names the team */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2350,7 +2350,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The token lacks the `admin` scope */
+            /** @description The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team; the message names the team */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2431,7 +2431,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The token lacks the `admin` scope */
+            /** @description The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team; the message names the team */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2514,7 +2514,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The token lacks the `admin` scope */
+            /** @description The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team; the message names the team */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2591,7 +2591,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The token lacks the `admin` scope */
+            /** @description The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team; the message names the team */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2663,7 +2663,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The token lacks the `admin` scope */
+            /** @description The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team; the message names the team */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2740,7 +2740,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The token lacks the `admin` scope */
+            /** @description The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team; the message names the team */
             403: {
                 headers: {
                     [name: string]: unknown;
