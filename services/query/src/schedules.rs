@@ -12,8 +12,8 @@
 use crate::State;
 use crate::authorization::{may_manage_team, principal_of};
 use crate::catalogue::check_name;
-use crate::sign_in::access::Principal;
 use crate::errors::storage_error;
+use crate::sign_in::access::Principal;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};

@@ -951,7 +951,8 @@ async fn a_teams_managers_change_its_schedules_and_its_responders_and_other_team
         ("payments", "bob@example.com", "responder"),
         ("web", "carol@example.com", "manager"),
     ] {
-        let (status, answer) = stack.call(Method::PUT, &members(team, user), admin, Some(json!({ "role": role }))).await;
+        let (status, answer) =
+            stack.call(Method::PUT, &members(team, user), admin, Some(json!({ "role": role }))).await;
         assert_eq!(status, 201, "{answer}");
     }
 
