@@ -165,33 +165,6 @@ pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> Result<bool, Stor
     Ok(deleted > 0)
 }
 
-#[derive(QueryableByName)]
-struct IdRow {
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-}
-
-/// The id of the team with this slug, if there is one.
-pub async fn team_by_slug(conn: &mut AsyncPgConnection, slug: &str) -> Result<Option<Uuid>, StorageError> {
-    let row: Option<IdRow> = diesel::sql_query("SELECT id FROM teams WHERE slug = $1")
-        .bind::<Text, _>(slug)
-        .get_result(conn)
-        .await
-        .optional()?;
-    Ok(row.map(|row| row.id))
-}
-
-/// The id of the team with this slug, locked until the caller's transaction ends: a limit on the
-/// team's schedules counted in one change still holds when it commits.
-pub async fn lock_team(conn: &mut AsyncPgConnection, slug: &str) -> Result<Option<Uuid>, StorageError> {
-    let row: Option<IdRow> = diesel::sql_query("SELECT id FROM teams WHERE slug = $1 FOR UPDATE")
-        .bind::<Text, _>(slug)
-        .get_result(conn)
-        .await
-        .optional()?;
-    Ok(row.map(|row| row.id))
-}
-
 /// A user as a schedule names its members.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
 pub struct Member {

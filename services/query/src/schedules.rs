@@ -31,6 +31,7 @@ use tocsin_storage::schedules::{
     self, LayerVersion, LayeredSchedule, LoadError, MAX_NAME_BYTES, MAX_REASON_BYTES, MAX_SHIFT_COUNT, MAX_ZONE_BYTES,
     Member, NameError, NewLayerVersion, NewOverride, OverrideError, OverrideRemoval, ScheduleEntry,
 };
+use tocsin_storage::teams;
 use tocsin_storage::{AsyncConnection, AsyncPgConnection, StorageError};
 use uuid::Uuid;
 
@@ -399,8 +400,7 @@ pub async fn create(
     let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
     let entry = conn
         .transaction(async |conn| {
-            let team_id =
-                schedules::lock_team(conn, &body.team).await?.ok_or_else(|| unknown_team("team", &body.team))?;
+            let team_id = teams::lock_team(conn, &body.team).await?.ok_or_else(|| unknown_team("team", &body.team))?.id;
             may_manage_team(conn, &principal, &body.team).await?;
             let existing = schedules::list(conn, Some(team_id)).await?;
             if existing.len() >= MAX_SCHEDULES_PER_TEAM {
@@ -1270,10 +1270,11 @@ async fn schedules_of(conn: &mut AsyncPgConnection, team: Option<&str>) -> Resul
     let team_id = match team.filter(|team| !team.is_empty()) {
         None => None,
         Some(slug) => Some(
-            schedules::team_by_slug(conn, slug)
+            teams::team(conn, slug)
                 .await
                 .map_err(storage_error)?
-                .ok_or_else(|| ApiError::invalid_parameter(unknown_team("team", slug).message))?,
+                .ok_or_else(|| ApiError::invalid_parameter(unknown_team("team", slug).message))?
+                .id,
         ),
     };
     schedules::list(conn, team_id).await.map_err(storage_error)
