@@ -14,6 +14,7 @@ use crate::authorization::{may_manage_team, principal_of};
 use crate::catalogue::check_name;
 use crate::errors::storage_error;
 use crate::sign_in::access::Principal;
+use crate::teams::check_team;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -359,7 +360,7 @@ pub struct OnCall {
     params(TeamParams),
     responses(
         (status = 200, description = "The schedules, by team then name", body = ScheduleList),
-        (status = 400, description = "No team has that slug", body = ErrorBody),
+        (status = 400, description = "No team has that slug, or `team` is too long or holds a control character", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 403, description = "The token lacks the `read` scope", body = ErrorBody),
         (status = 503, description = "PostgreSQL is unavailable", body = ErrorBody),
@@ -911,7 +912,7 @@ pub async fn shifts_in_range(
     params(TeamParams),
     responses(
         (status = 200, description = "Who is on call now in each schedule, and until when", body = OnCall),
-        (status = 400, description = "No team has that slug", body = ErrorBody),
+        (status = 400, description = "No team has that slug, or `team` is too long or holds a control character", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 403, description = "The token lacks the `read` scope", body = ErrorBody),
         (status = 503, description = "PostgreSQL is unavailable", body = ErrorBody),
@@ -1269,13 +1270,11 @@ fn layer_view(version: LayerVersion, users: &HashMap<Uuid, Member>) -> Result<La
 async fn schedules_of(conn: &mut AsyncPgConnection, team: Option<&str>) -> Result<Vec<ScheduleEntry>, ApiError> {
     let team_id = match team.filter(|team| !team.is_empty()) {
         None => None,
-        Some(slug) => Some(
-            teams::team(conn, slug)
-                .await
-                .map_err(storage_error)?
-                .ok_or_else(|| ApiError::invalid_parameter(unknown_team("team", slug).message))?
-                .id,
-        ),
+        Some(slug) => {
+            check_team(slug)?;
+            let team = teams::team(conn, slug).await.map_err(storage_error)?;
+            Some(team.ok_or_else(|| ApiError::invalid_parameter(unknown_team("team", slug).message))?.id)
+        }
     };
     schedules::list(conn, team_id).await.map_err(storage_error)
 }

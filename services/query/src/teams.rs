@@ -390,7 +390,9 @@ fn user_ref(user: &str) -> Result<UserRef<'_>, ApiError> {
     }
 }
 
-fn check_team(team: &str) -> Result<(), ApiError> {
+/// A team's slug as a path or query parameter: a 400 naming `team` when it is empty, too long or
+/// holds a control character (PostgreSQL refuses a NUL outright).
+pub(crate) fn check_team(team: &str) -> Result<(), ApiError> {
     check_name("team", team, MAX_TEAM_BYTES).map_err(|error| ApiError::invalid_parameter(error.message))
 }
 

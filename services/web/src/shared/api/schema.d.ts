@@ -1873,7 +1873,7 @@ export interface operations {
                     "application/json": components["schemas"]["OnCall"];
                 };
             };
-            /** @description No team has that slug */
+            /** @description No team has that slug, or `team` is too long or holds a control character */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2066,7 +2066,7 @@ export interface operations {
                     "application/json": components["schemas"]["ScheduleList"];
                 };
             };
-            /** @description No team has that slug */
+            /** @description No team has that slug, or `team` is too long or holds a control character */
             400: {
                 headers: {
                     [name: string]: unknown;
