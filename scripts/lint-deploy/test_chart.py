@@ -790,6 +790,12 @@ def test_sign_in_is_off_until_an_issuer_is_given_and_then_reaches_the_provider()
     # The redirect URI is made from the dashboard's address, the ingress's unless set.
     assert query["PUBLIC_URL"]["value"] == "https://tocsin.example.com"
     assert query["SESSION_LIFETIME"]["value"] == "12h"
+    assert query["SIGN_IN_DEFAULT_ROLE"]["value"] == "automatic"
+    viewers = env(deployment(render(PRODUCTION, on + ("query.signIn.defaultRole=viewer",)), "query"))
+    assert viewers["SIGN_IN_DEFAULT_ROLE"]["value"] == "viewer"
+    # A manager is never a default: the schema refuses it before query would.
+    failure = render_fails(PRODUCTION, on + ("query.signIn.defaultRole=manager",))
+    assert "defaultRole" in failure, failure
     np = by_name(objs, "NetworkPolicy", full("query"))
     https = [r for r in np["spec"]["egress"] if {p["port"] for p in r["ports"]} == {443}]
     assert https and https[0]["to"][0]["ipBlock"]["cidr"] == "0.0.0.0/0", np["spec"]["egress"]
