@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use time::OffsetDateTime;
 use tocsin_domain::roles::{DefaultRole, Role};
+use tocsin_runtime::openapi::ErrorBody;
 use tocsin_runtime::{ApiError, ErrorCode};
 use tocsin_storage::Pool;
 use tocsin_storage::people::{self, NewSession, SignInAttempt, SignedInIdentity};
@@ -90,12 +91,26 @@ impl SignIn {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LoginParams {
+    /// The path on this site to come back to once signed in (default `/`).
     return_to: Option<String>,
 }
 
 /// `GET /auth/login`: to the identity provider.
+#[utoipa::path(
+    get,
+    path = "/auth/login",
+    params(LoginParams),
+    responses(
+        (status = 303, description = "To the identity provider's authorization endpoint, with a cookie binding the attempt to this browser"),
+        (status = 400, description = "`return_to` is not a path on this site", body = ErrorBody),
+        (status = 404, description = "Sign-in with an identity provider is off (no OIDC_ISSUER_URL)", body = ErrorBody),
+        (status = 503, description = "The identity provider or PostgreSQL is unavailable", body = ErrorBody),
+    ),
+    security(())
+)]
 pub async fn login(
     sign_in: web::Data<SignIn>,
     request: HttpRequest,
@@ -130,16 +145,33 @@ pub async fn login(
         .finish())
 }
 
-#[derive(Debug, Deserialize)]
+/// What the identity provider sends the browser back with (RFC 6749 section 4.1.2, RFC 9207).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackParams {
     code: Option<String>,
     state: Option<String>,
+    /// The provider's issuer identifier; when given, it must be ours.
     iss: Option<String>,
+    /// The provider refused the sign-in.
     error: Option<String>,
     error_description: Option<String>,
 }
 
 /// `GET /auth/callback`: back from the identity provider.
+#[utoipa::path(
+    get,
+    path = "/auth/callback",
+    params(CallbackParams),
+    responses(
+        (status = 303, description = "Signed in: the session cookie is set and the browser goes back to where it started"),
+        (status = 400, description = "No `code` or `state`, or a sign-in that is unknown, used, expired or another browser's", body = ErrorBody),
+        (status = 401, description = "The provider refused, or its ID token is not valid", body = ErrorBody),
+        (status = 404, description = "Sign-in with an identity provider is off", body = ErrorBody),
+        (status = 503, description = "The identity provider or PostgreSQL is unavailable", body = ErrorBody),
+    ),
+    security(())
+)]
 pub async fn callback(
     sign_in: web::Data<SignIn>,
     request: HttpRequest,
@@ -227,7 +259,8 @@ async fn finish_sign_in(
         .finish())
 }
 
-#[derive(Debug, Serialize)]
+/// The signed-in person.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Me {
     user: MeUser,
     /// The teams the person is a member of, by slug, with their role in each.
@@ -236,11 +269,12 @@ pub struct Me {
     default_role: Role,
     /// Send it as `X-CSRF-Token` with every POST.
     csrf_token: String,
+    /// When the session ends.
     #[serde(with = "time::serde::rfc3339")]
     expires_at: OffsetDateTime,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MeUser {
     id: Uuid,
     name: String,
@@ -248,7 +282,7 @@ pub struct MeUser {
     is_admin: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MeTeam {
     slug: String,
     name: String,
@@ -275,6 +309,17 @@ impl Me {
 }
 
 /// `GET /auth/me`: who is signed in, their teams and roles.
+#[utoipa::path(
+    get,
+    path = "/auth/me",
+    responses(
+        (status = 200, description = "The person the session cookie belongs to", body = Me),
+        (status = 401, description = "No session cookie, or a session that ended", body = ErrorBody),
+        (status = 404, description = "Sign-in with an identity provider is off", body = ErrorBody),
+        (status = 503, description = "PostgreSQL is unavailable", body = ErrorBody),
+    ),
+    security(())
+)]
 pub async fn me(sign_in: web::Data<SignIn>, request: HttpRequest) -> Result<HttpResponse, ApiError> {
     let value = session_cookie(request.headers()).ok_or_else(not_signed_in)?;
     let user = access::session(&sign_in.pool, &value).await?;
@@ -282,15 +327,53 @@ pub async fn me(sign_in: web::Data<SignIn>, request: HttpRequest) -> Result<Http
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(me))
 }
 
-/// `GET /auth/status`: whether sign-in with a provider is on, and who is signed in if anyone.
-#[derive(Debug, Serialize)]
+/// `GET /auth/status`: whether sign-in with a provider is on, and who is signed in if anyone:
+/// with a live session, every field of `GET /auth/me` beside `provider`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Status {
+    /// Whether sign-in with an identity provider is on.
     provider: bool,
-    #[serde(flatten)]
-    me: Option<Me>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<MeUser>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    teams: Option<Vec<MeTeam>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    default_role: Option<Role>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csrf_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    expires_at: Option<OffsetDateTime>,
+}
+
+impl Status {
+    fn of(provider: bool, me: Option<Me>) -> Status {
+        match me {
+            None => {
+                Status { provider, user: None, teams: None, default_role: None, csrf_token: None, expires_at: None }
+            }
+            Some(me) => Status {
+                provider,
+                user: Some(me.user),
+                teams: Some(me.teams),
+                default_role: Some(me.default_role),
+                csrf_token: Some(me.csrf_token),
+                expires_at: Some(me.expires_at),
+            },
+        }
+    }
 }
 
 /// `GET /auth/status` with sign-in on.
+#[utoipa::path(
+    get,
+    path = "/auth/status",
+    responses(
+        (status = 200, description = "Whether sign-in is on, and who is signed in if anyone (the same with sign-in off: `{\"provider\": false}`)", body = Status),
+        (status = 503, description = "PostgreSQL is unavailable", body = ErrorBody),
+    ),
+    security(())
+)]
 pub async fn status(sign_in: web::Data<SignIn>, request: HttpRequest) -> Result<HttpResponse, ApiError> {
     let me = match session_cookie(request.headers()) {
         None => None,
@@ -300,15 +383,15 @@ pub async fn status(sign_in: web::Data<SignIn>, request: HttpRequest) -> Result<
             Err(error) => return Err(error),
         },
     };
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(Status { provider: true, me }))
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(Status::of(true, me)))
 }
 
 /// `GET /auth/status` without sign-in: tokens only.
 pub async fn status_without_provider() -> HttpResponse {
-    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(Status { provider: false, me: None })
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(Status::of(false, None))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LoggedOut {
     /// Send the browser here to sign out of the identity provider too; null when the provider
     /// offers no RP-initiated logout.
@@ -316,6 +399,19 @@ pub struct LoggedOut {
 }
 
 /// `POST /auth/logout` (with `X-CSRF-Token`): ends the session.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    params(("X-CSRF-Token" = String, Header, description = "The session's `csrf_token` from /auth/me")),
+    responses(
+        (status = 200, description = "The session ended here; the cookie is cleared", body = LoggedOut),
+        (status = 401, description = "No session cookie, or a session that ended", body = ErrorBody),
+        (status = 403, description = "`X-CSRF-Token` is missing or not the session's", body = ErrorBody),
+        (status = 404, description = "Sign-in with an identity provider is off", body = ErrorBody),
+        (status = 503, description = "PostgreSQL is unavailable", body = ErrorBody),
+    ),
+    security(())
+)]
 pub async fn logout(sign_in: web::Data<SignIn>, request: HttpRequest) -> Result<HttpResponse, ApiError> {
     let value = session_cookie(request.headers()).ok_or_else(not_signed_in)?;
     let user = access::session(&sign_in.pool, &value).await?;

@@ -1,15 +1,8 @@
 // Sign-in with the organisation's identity provider (docs/sign-in.md): who is signed in, and
 // signing out. The session itself is an HttpOnly cookie the page never reads.
 import { apiRequest, ApiError } from './client';
-import { session, type Person, type TeamRole } from '../lib/session';
-
-/** `GET /auth/status`: always 200 (a browser logs every 401 and 404 to its console). */
-interface Status {
-  provider: boolean;
-  user?: { id: string; name: string; email: string | null; is_admin: boolean };
-  teams?: { slug: string; name: string; role: TeamRole['role'] }[];
-  csrf_token?: string;
-}
+import { session, type Person } from '../lib/session';
+import type { LoggedOut, SignInStatus } from './types';
 
 /**
  * Asks query whether it offers sign-in with the identity provider and who is signed in, and
@@ -21,12 +14,13 @@ export async function askWhoIsSignedIn(): Promise<void> {
   try {
     const response = await fetch('/auth/status', { headers: { Accept: 'application/json' } });
     if (response.ok) {
-      const status = (await response.json()) as Status;
+      // Always 200 (a browser logs every 401 and 404 to its console).
+      const status = (await response.json()) as SignInStatus;
       provider = status.provider ? 'on' : 'off';
       if (status.user && status.csrf_token) {
         person = {
           name: status.user.name,
-          email: status.user.email,
+          email: status.user.email ?? null,
           csrfToken: status.csrf_token,
           isAdmin: status.user.is_admin,
           teams: (status.teams ?? []).map(({ slug, role }) => ({ slug, role })),
@@ -50,8 +44,8 @@ export function providerSignInUrl(next: string): string {
  */
 export async function signOutPerson(): Promise<string | null> {
   try {
-    const answer = await apiRequest<{ provider_logout_url: string | null }>('/auth/logout', { method: 'POST' });
-    return answer.provider_logout_url;
+    const answer = await apiRequest<LoggedOut>('/auth/logout', { method: 'POST' });
+    return answer.provider_logout_url ?? null;
   } catch (error) {
     // Already ended (401): signed out all the same.
     if (error instanceof ApiError && error.status === 401) return null;

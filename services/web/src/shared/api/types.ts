@@ -18,6 +18,9 @@ export type EventKind = Schemas['EventKind'];
 export type CatalogueEntry = Schemas['CatalogueEntry'];
 export type Catalogue = Schemas['Catalogue'];
 export type ImportSummary = Schemas['ImportSummary'];
+/** `GET /auth/status`: who is signed in with the identity provider, and whether query offers it. */
+export type SignInStatus = Schemas['Status'];
+export type LoggedOut = Schemas['LoggedOut'];
 
 /** Most urgent first. */
 export const SEVERITIES: readonly Severity[] = ['critical', 'high', 'warning', 'info'];
