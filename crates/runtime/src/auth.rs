@@ -337,7 +337,7 @@ fn parse_digest(hex_digits: &str) -> Option<Digest256> {
 }
 
 /// The token of `Authorization: Bearer <token>` (the scheme in any case, RFC 9110).
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();

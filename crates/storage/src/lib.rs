@@ -25,6 +25,7 @@ pub mod schedules;
 pub mod schema;
 pub mod teams;
 mod tls;
+pub mod tokens;
 
 pub use diesel_async::{AsyncConnection, AsyncPgConnection};
 pub use error::StorageError;

@@ -21,6 +21,7 @@ mod schedules;
 mod security_headers;
 pub mod sign_in;
 mod teams;
+mod tokens;
 
 use crate::config::Config;
 use actix_web::middleware::from_fn;
@@ -124,9 +125,12 @@ impl Application {
             let read = || sign_in::access::require(&access, Scope::Read);
             let act = || sign_in::access::require(&access, Scope::Act);
             let admin = || sign_in::access::require(&access, Scope::Admin);
-            // Who may change on-call schedules, in this one place: the admin scope, until teams
-            // have managers (who will be checked here against the schedule's team).
+            // Changes to a team (members, schedules): a token with `admin`, or any signed-in
+            // person, whom the handler then checks against the team's managers.
             let team_manager = || sign_in::access::require_team_manager(&access);
+            // A person's own things (personal tokens): a token with `admin`, or any signed-in
+            // person, whom the handler then checks is that person or an admin.
+            let person = || sign_in::access::require_person(&access);
             let web_root = web_root.clone();
             routes.service(
                 web::scope("")
@@ -202,6 +206,17 @@ impl Application {
                                     .route(web::put().to(teams::set_member))
                                     .route(web::delete().to(teams::remove_member)),
                             ),
+                    )
+                    .service(
+                        web::scope("/users/{user}/tokens")
+                            .app_data(state.clone())
+                            .wrap(person())
+                            .service(
+                                web::resource("")
+                                    .route(web::get().to(tokens::list))
+                                    .route(web::post().to(tokens::create)),
+                            )
+                            .service(web::resource("/{id}").route(web::delete().to(tokens::revoke))),
                     )
                     .service(
                         web::resource("/users/{user}/admin")

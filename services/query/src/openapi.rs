@@ -1,7 +1,7 @@
 //! The OpenAPI document of the query API, generated from the handlers' annotations and served at
 //! `GET /openapi.json`.
 
-use crate::{actions, catalogue, incidents, live, schedules, sign_in, teams};
+use crate::{actions, catalogue, incidents, live, schedules, sign_in, teams, tokens};
 use tocsin_runtime::openapi::{BearerAuth, SharedRoutes};
 use utoipa::OpenApi;
 
@@ -13,7 +13,7 @@ const BEARER_AUTH: BearerAuth = BearerAuth(
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "tocsin query API", description = "Incidents: list, read, acknowledge, resolve, reopen, assign. The service catalogue, teams with their members and roles, admins, and the audit log. On-call schedules: their layers, overrides and shifts, and who is on call now. Sign-in with the organisation's identity provider (OpenID Connect), in a session cookie."),
+    info(title = "tocsin query API", description = "Incidents: list, read, acknowledge, resolve, reopen, assign. The service catalogue, teams with their members and roles, admins, and the audit log. On-call schedules: their layers, overrides and shifts, and who is on call now. Sign-in with the organisation's identity provider (OpenID Connect), in a session cookie, and people's personal API tokens."),
     paths(
         incidents::list,
         incidents::get,
@@ -47,6 +47,9 @@ const BEARER_AUTH: BearerAuth = BearerAuth(
         teams::set_member,
         teams::remove_member,
         teams::set_admin,
+        tokens::list,
+        tokens::create,
+        tokens::revoke,
         sign_in::login,
         sign_in::callback,
         sign_in::logout,

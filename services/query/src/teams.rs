@@ -310,7 +310,7 @@ pub async fn set_admin(
 }
 
 /// Why a change was rolled back: an answer for the client, or the database.
-enum Failed {
+pub(crate) enum Failed {
     Api(ApiError),
     Storage(StorageError),
 }
@@ -356,7 +356,7 @@ fn membership_error(error: MembershipError, team: &str, member: &UserRow) -> Fai
 }
 
 /// The one user `user` names, or 404, or 409 for an e-mail address several users share.
-async fn found_user(conn: &mut AsyncPgConnection, user: UserRef<'_>) -> Result<UserRow, Failed> {
+pub(crate) async fn found_user(conn: &mut AsyncPgConnection, user: UserRef<'_>) -> Result<UserRow, Failed> {
     match teams::find_user(conn, user).await? {
         FoundUser::One(found) => Ok(found),
         FoundUser::None => Err(Failed::Api(ApiError::not_found(format!(
@@ -374,7 +374,7 @@ async fn found_user(conn: &mut AsyncPgConnection, user: UserRef<'_>) -> Result<U
 }
 
 /// A user in a path: an id, else an e-mail address.
-fn user_ref(user: &str) -> Result<UserRef<'_>, ApiError> {
+pub(crate) fn user_ref(user: &str) -> Result<UserRef<'_>, ApiError> {
     if let Ok(id) = Uuid::parse_str(user) {
         return Ok(UserRef::Id(id));
     }

@@ -979,3 +979,114 @@ async fn a_teams_managers_change_its_schedules_and_its_responders_and_other_team
     );
     assert_eq!(stack.call(Method::GET, &path, As::Person(&bob), None).await.0, 200, "a responder reads it");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_personal_token_acts_as_its_person_within_its_scopes_until_revoked_or_expired() {
+    let stack = Stack::start().await;
+    let checkout = stack.incident_of("checkout-api", "payments").await;
+    let alice = stack.sign_in(&Browser::new(), "alice", "alice-password").await;
+    let bob = stack.sign_in(&Browser::new(), "bob", "bob-password").await;
+    let admin = As::Token(ADMIN_TOKEN);
+    let (status, answer) = stack
+        .call(Method::PUT, "/teams/payments/members/alice@example.com", admin, Some(json!({"role": "responder"})))
+        .await;
+    assert_eq!(status, 201, "{answer}");
+
+    // Alice makes two tokens from her session; the secret is in the answer and nowhere else.
+    let make = |name: &str, scopes: Value| Some(json!({"name": name, "scopes": scopes, "expires_in_days": 30}));
+    let (status, laptop) =
+        stack.call(Method::POST, "/users/me/tokens", As::Person(&alice), make("laptop", json!(["act"]))).await;
+    assert_eq!(status, 201, "{laptop}");
+    let laptop_secret = laptop["secret"].as_str().unwrap_or_default().to_owned();
+    assert!(laptop_secret.starts_with("tocsin_pat_") && laptop_secret.len() > 40, "{laptop}");
+    let (status, reader) =
+        stack.call(Method::POST, "/users/me/tokens", As::Person(&alice), make("grafana", json!(["read"]))).await;
+    assert_eq!(status, 201, "{reader}");
+    let reader_secret = reader["secret"].as_str().unwrap_or_default().to_owned();
+    let mut conn = stack.db.connection().await;
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        count: i64,
+    }
+    let stored: Found = diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query(
+            "SELECT count(*) AS count FROM personal_tokens WHERE position(convert_to($1, 'UTF8') IN secret_sha256) > 0 \
+             OR name = $1",
+        )
+        .bind::<diesel::sql_types::Text, _>(&laptop_secret),
+        &mut conn,
+    )
+    .await
+    .expect("searching for the secret");
+    assert_eq!(stored.count, 0, "the secret itself is stored nowhere");
+
+    // The `act` token acknowledges her team's incident as her, with no CSRF header (a bearer).
+    let acknowledge = format!("/incidents/{checkout}/acknowledge");
+    let (status, acknowledged) = stack.call(Method::POST, &acknowledge, As::Token(&laptop_secret), None).await;
+    assert_eq!((status, &acknowledged["acknowledged_by"]), (200, &json!("alice@example.com")), "{acknowledged}");
+    // Her roles still apply: bob's token would be as refused as bob is (he is in no team here,
+    // and the team has members now).
+    let (status, bobs) =
+        stack.call(Method::POST, "/users/me/tokens", As::Person(&bob), make("bob", json!(["act"]))).await;
+    assert_eq!(status, 201, "{bobs}");
+    let (status, refused) = stack
+        .call(
+            Method::POST,
+            &format!("/incidents/{checkout}/resolve"),
+            As::Token(bobs["secret"].as_str().unwrap_or_default()),
+            None,
+        )
+        .await;
+    assert!(status == 403 && error_message(&refused).contains("team `payments`"), "{refused}");
+
+    // The read token reads and does not act, naming the scope.
+    assert_eq!(stack.call(Method::GET, "/incidents", As::Token(&reader_secret), None).await.0, 200);
+    let (status, refused) =
+        stack.call(Method::POST, &format!("/incidents/{checkout}/resolve"), As::Token(&reader_secret), None).await;
+    assert!(status == 403 && error_message(&refused).contains("`act` scope"), "{refused}");
+    // A token makes no tokens, and reaches no admin route without being an admin's.
+    let (status, refused) =
+        stack.call(Method::POST, "/users/me/tokens", As::Token(&laptop_secret), make("more", json!(["act"]))).await;
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(stack.call(Method::GET, "/audit-log", As::Token(&laptop_secret), None).await.0, 403);
+
+    // Her list shows when each was last used, never a secret; bob cannot see it, an admin can.
+    let (status, listed) = stack.call(Method::GET, "/users/me/tokens", As::Person(&alice), None).await;
+    assert_eq!(status, 200, "{listed}");
+    let items = listed["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.iter().map(|t| t["name"].clone()).collect::<Vec<_>>(), [json!("grafana"), json!("laptop")]);
+    assert!(items.iter().all(|t| !t["last_used_at"].is_null() && t.get("secret").is_none()), "{listed}");
+    assert!(!listed.to_string().contains(&laptop_secret));
+    assert_eq!(stack.call(Method::GET, "/users/alice@example.com/tokens", As::Person(&bob), None).await.0, 403);
+    assert_eq!(stack.call(Method::GET, "/users/alice@example.com/tokens", admin, None).await.0, 200);
+
+    // Limits, named.
+    for (body, field) in [
+        (json!({"name": "", "scopes": ["read"]}), "name is empty"),
+        (json!({"name": "x", "scopes": []}), "scopes is empty"),
+        (json!({"name": "x", "scopes": ["ingest"]}), "is not a scope"),
+        (json!({"name": "x", "scopes": ["read"], "expires_in_days": 366}), "expires_in_days is 366"),
+    ] {
+        let (status, refused) = stack.call(Method::POST, "/users/me/tokens", As::Person(&alice), Some(body)).await;
+        assert!(status == 400 && error_message(&refused).contains(field), "{field}: {refused}");
+    }
+    let (status, refused) =
+        stack.call(Method::POST, "/users/me/tokens", As::Person(&alice), make("laptop", json!(["read"]))).await;
+    assert_eq!(status, 409, "the same name twice: {refused}");
+
+    // Revoked: 401 from then on. Expired: 401 too. Both in the audit log.
+    let laptop_id = laptop["token"]["id"].as_str().unwrap_or_default();
+    let path = format!("/users/me/tokens/{laptop_id}");
+    assert_eq!(stack.call(Method::DELETE, &path, As::Person(&alice), None).await.0, 204);
+    assert_eq!(stack.call(Method::DELETE, &path, As::Person(&alice), None).await.0, 404, "revoked once");
+    let (status, refused) = stack.call(Method::GET, "/incidents", As::Token(&laptop_secret), None).await;
+    assert!(status == 401 && error_message(&refused).contains("revoked"), "{refused}");
+    stack.sql("UPDATE personal_tokens SET expires_at = now() - interval '1 second' WHERE name = 'grafana'").await;
+    assert_eq!(stack.call(Method::GET, "/incidents", As::Token(&reader_secret), None).await.0, 401);
+    let (_, log) = stack.call(Method::GET, "/audit-log", admin, None).await;
+    let actions: Vec<&str> =
+        log["items"].as_array().into_iter().flatten().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions.iter().filter(|a| **a == "token.created").count(), 3, "{log}");
+    assert_eq!(actions.iter().filter(|a| **a == "token.revoked").count(), 1, "{log}");
+}

@@ -1,5 +1,10 @@
 //! Who may call a route: a bearer token with the route's scope (`tocsin_runtime::auth`, exactly as
-//! without sign-in), or, when sign-in is on, a signed-in person's session cookie.
+//! without sign-in), or, when sign-in is on, a signed-in person's session cookie or one of their
+//! personal API tokens (`tocsin_pat_…`, crates/storage/src/tokens.rs).
+//!
+//! A personal token acts as its person, exactly as their session would, within the token's
+//! scopes: `read`, `act`, and `admin` for changes outside incidents (which the person's roles
+//! still decide: a team's manager changes that team, an admin everything).
 //!
 //! A request with an `Authorization` header is judged by its token alone, cookie or not. Without
 //! one, a session cookie is looked up in PostgreSQL: unknown, expired or revoked is 401. A session
@@ -23,9 +28,9 @@ use sha2::{Digest, Sha256};
 use std::rc::Rc;
 use std::sync::Arc;
 use time::OffsetDateTime;
-use tocsin_runtime::auth::{Caller, Scope, Tokens};
+use tocsin_runtime::auth::{Caller, Scope, Tokens, bearer_token};
 use tocsin_runtime::{ApiError, ErrorCode};
-use tocsin_storage::{Pool, people};
+use tocsin_storage::{Pool, people, tokens};
 use uuid::Uuid;
 
 /// The session cookie's name.
@@ -40,8 +45,18 @@ pub struct SignedInUser {
     pub name: String,
     pub email: Option<String>,
     pub is_admin: bool,
-    pub csrf_token: String,
+    pub proof: Proof,
+    /// When the session or the token ends.
     pub expires_at: OffsetDateTime,
+}
+
+/// How a person proved who they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Proof {
+    /// Their session cookie; a state-changing request also carries this CSRF token.
+    Session { csrf_token: String },
+    /// One of their personal API tokens.
+    PersonalToken { id: Uuid },
 }
 
 impl SignedInUser {
@@ -102,6 +117,15 @@ impl Access {
         sessions: SessionRule,
     ) -> Result<(), ApiError> {
         let headers = request.headers();
+        if let Some(pool) = &self.sessions
+            && let Some(secret) = bearer_token(headers).filter(|token| token.starts_with(PERSONAL_TOKEN_PREFIX))
+        {
+            let user = personal_token(pool, secret, scope, sessions).await?;
+            request.extensions_mut().insert(Caller { token_name: Arc::from(format!("user:{}", user.id)) });
+            request.extensions_mut().insert(Principal::Person(user.clone()));
+            request.extensions_mut().insert(user);
+            return Ok(());
+        }
         let cookie = match &self.sessions {
             Some(pool) if !headers.contains_key(header::AUTHORIZATION) => {
                 session_cookie(headers).map(|value| (pool, value))
@@ -152,6 +176,48 @@ enum SessionRule {
     TeamRole,
 }
 
+/// What every personal token starts with, so that it is told from a machine token without a
+/// lookup, and secret scanners (GitHub's among them) can be taught to find leaked ones.
+pub const PERSONAL_TOKEN_PREFIX: &str = "tocsin_pat_";
+
+/// The person behind the live personal token `secret`, if it has `scope` (`admin` has them all),
+/// or 401 (unknown, revoked, expired) or 403.
+async fn personal_token(
+    pool: &Pool,
+    secret: &str,
+    scope: Scope,
+    sessions: SessionRule,
+) -> Result<SignedInUser, ApiError> {
+    let holder = {
+        let mut conn = pool.get().await.map_err(|error| storage_error(error.into()))?;
+        tokens::authenticate(&mut conn, &sha256(secret)).await.map_err(storage_error)?
+    };
+    let holder = holder.ok_or_else(|| {
+        ApiError::new(ErrorCode::Unauthorized, "this personal token is unknown, revoked or expired: make a new one")
+    })?;
+    let has = |wanted: Scope| holder.scopes.iter().any(|held| held == wanted.name() || held == Scope::Admin.name());
+    if scope == Scope::Ingest || !has(scope) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("this personal token does not have the `{}` scope this route needs", scope.name()),
+        ));
+    }
+    if sessions == SessionRule::Scope && scope == Scope::Admin && !holder.user.is_admin {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "this route is for admins: an admin makes you one with PUT /users/{user}/admin",
+        ));
+    }
+    Ok(SignedInUser {
+        id: holder.user.id,
+        name: holder.user.name,
+        email: holder.user.email,
+        is_admin: holder.user.is_admin,
+        proof: Proof::PersonalToken { id: holder.token_id },
+        expires_at: holder.expires_at,
+    })
+}
+
 /// The live session whose cookie `value` names, or 401.
 pub async fn session(pool: &Pool, value: &str) -> Result<SignedInUser, ApiError> {
     let mut conn = pool.get().await.map_err(|error| storage_error(error.into()))?;
@@ -164,7 +230,7 @@ pub async fn session(pool: &Pool, value: &str) -> Result<SignedInUser, ApiError>
         name: active.user.name,
         email: active.user.email,
         is_admin: active.user.is_admin,
-        csrf_token: active.csrf_token,
+        proof: Proof::Session { csrf_token: active.csrf_token },
         expires_at: active.expires_at,
     })
 }
@@ -172,7 +238,13 @@ pub async fn session(pool: &Pool, value: &str) -> Result<SignedInUser, ApiError>
 /// 403 unless `X-CSRF-Token` holds the session's CSRF token (compared in constant time).
 pub fn check_csrf(headers: &HeaderMap, user: &SignedInUser) -> Result<(), ApiError> {
     let presented = headers.get(CSRF_HEADER).map(|value| value.as_bytes()).unwrap_or_default();
-    let same: bool = subtle::ConstantTimeEq::ct_eq(&sha256_bytes(presented)[..], &sha256(&user.csrf_token)[..]).into();
+    let same = match &user.proof {
+        Proof::Session { csrf_token } => {
+            subtle::ConstantTimeEq::ct_eq(&sha256_bytes(presented)[..], &sha256(csrf_token)[..]).into()
+        }
+        // A browser never sends a bearer token by itself: nothing to forge.
+        Proof::PersonalToken { .. } => true,
+    };
     if same {
         Ok(())
     } else {
@@ -222,6 +294,12 @@ pub fn require(access: &Access, scope: Scope) -> Require {
 /// every change outside incidents; any signed-in person gets through to the handler, which asks
 /// `crate::authorization::may_manage_team` about the team the route names.
 pub fn require_team_manager(access: &Access) -> Require {
+    require_person(access)
+}
+
+/// Middleware for the routes whose handler decides by who the person is (their own personal
+/// tokens): a token needs `admin`; any signed-in person gets through.
+pub fn require_person(access: &Access) -> Require {
     Require { access: access.clone(), scope: Scope::Admin, sessions: SessionRule::TeamRole }
 }
 

@@ -21,7 +21,7 @@ pub mod oidc;
 
 use crate::config::SignInSettings;
 use crate::errors::storage_error;
-use access::{SESSION_COOKIE, SignedInUser, check_csrf, cookie, session_cookie, sha256};
+use access::{Proof, SESSION_COOKIE, SignedInUser, check_csrf, cookie, session_cookie, sha256};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
@@ -302,7 +302,11 @@ impl Me {
                 .map(|membership| MeTeam { slug: membership.team, name: membership.team_name, role: membership.role })
                 .collect(),
             default_role: sign_in.default_role.role(any_memberships),
-            csrf_token: user.csrf_token,
+            csrf_token: match user.proof {
+                Proof::Session { csrf_token } => csrf_token,
+                // /auth/me and /auth/status read the session cookie only.
+                Proof::PersonalToken { .. } => String::new(),
+            },
             expires_at: user.expires_at,
         })
     }
@@ -453,7 +457,7 @@ fn is_local_path(path: &str) -> bool {
 }
 
 /// 32 random bytes, base64url: a session cookie, a CSRF token, a browser's sign-in cookie.
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
