@@ -11,6 +11,7 @@ import { HistoryRoute } from './routes/HistoryRoute';
 import { IncidentRoute } from './routes/IncidentRoute';
 import { NotFoundRoute } from './routes/NotFoundRoute';
 import { SignInRoute } from './routes/SignInRoute';
+import { TokensRoute } from './routes/TokensRoute';
 import { WallboardRoute } from './routes/WallboardRoute';
 
 /**
@@ -31,6 +32,7 @@ export function AppRoutes() {
             <Route path="/incident/:id" element={<IncidentRoute />} />
             <Route path="/history" element={<HistoryRoute />} />
             <Route path="/catalogue" element={<CatalogueRoute />} />
+            <Route path="/tokens" element={<TokensRoute />} />
             <Route path="*" element={<NotFoundRoute />} />
           </Route>
         </Route>

@@ -21,6 +21,9 @@ export type ImportSummary = Schemas['ImportSummary'];
 /** `GET /auth/status`: who is signed in with the identity provider, and whether query offers it. */
 export type SignInStatus = Schemas['Status'];
 export type LoggedOut = Schemas['LoggedOut'];
+export type PersonalToken = Schemas['Token'];
+export type TokenList = Schemas['TokenList'];
+export type MadeToken = Schemas['MadeToken'];
 
 /** Most urgent first. */
 export const SEVERITIES: readonly Severity[] = ['critical', 'high', 'warning', 'info'];
