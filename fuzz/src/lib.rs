@@ -55,9 +55,9 @@ fn check_text_is_storable(message: &AlertReceived) {
     let alert = &message.alert;
     let maps = [&alert.labels, &alert.annotations];
     let texts =
-        [&message.receiver, &message.group_key, &message.external_url, &alert.fingerprint, &alert.generator_url]
+        [&*message.receiver, &*message.group_key, &*message.external_url, alert.fingerprint.as_str(), alert.generator_url.as_str()]
             .into_iter()
-            .chain(maps.iter().flat_map(|map| map.iter().flat_map(|(name, value)| [name, value])));
+            .chain(maps.iter().flat_map(|map| map.iter().flat_map(|(name, value)| [name.as_str(), value.as_str()])));
     for text in texts {
         assert!(!text.contains('\0'), "{text:?} holds a NUL character, yet was accepted");
     }

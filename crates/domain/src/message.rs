@@ -5,6 +5,7 @@ use crate::alert::ObservedAlert;
 use crate::command::Command;
 use crate::event::IncidentEvent;
 use serde::{Serialize, de::DeserializeOwned};
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 pub trait Message: Serialize + DeserializeOwned {
@@ -13,14 +14,19 @@ pub trait Message: Serialize + DeserializeOwned {
 }
 
 /// One alert out of an Alertmanager webhook, as ingest accepted it.
+///
+/// The webhook's group context (`receiver`, `groupKey`, `externalURL`) is held once per webhook
+/// and shared by its alerts: a webhook of 1,000 alerts with an 8 KB `groupKey` costs ingest 8 KB
+/// of it, not 8 MB. Each stream entry still spells it out (an entry is one alert, read alone),
+/// which `INGEST_MAX_CONTEXT_BYTES`, `INGEST_MAX_ALERT_BYTES` and `INGEST_MAX_WEBHOOK_STREAM_BYTES` bound.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AlertReceived {
     pub alert: ObservedAlert,
     #[serde(with = "time::serde::rfc3339")]
     pub received_at: OffsetDateTime,
-    pub receiver: String,
-    pub group_key: String,
-    pub external_url: String,
+    pub receiver: Arc<str>,
+    pub group_key: Arc<str>,
+    pub external_url: Arc<str>,
 }
 
 impl AlertReceived {
@@ -28,6 +34,8 @@ impl AlertReceived {
     /// webhook apart rather than copying it: ingest does this for every alert it accepts.
     pub fn from_webhook(payload: crate::webhook::WebhookPayload, received_at: OffsetDateTime) -> Vec<AlertReceived> {
         let crate::webhook::WebhookPayload { alerts, receiver, group_key, external_url, .. } = payload;
+        let (receiver, group_key, external_url): (Arc<str>, Arc<str>, Arc<str>) =
+            (receiver.into(), group_key.into(), external_url.into());
         alerts
             .into_iter()
             .map(|alert| AlertReceived {
@@ -41,9 +49,9 @@ impl AlertReceived {
                     generator_url: alert.generator_url,
                 },
                 received_at,
-                receiver: receiver.clone(),
-                group_key: group_key.clone(),
-                external_url: external_url.clone(),
+                receiver: Arc::clone(&receiver),
+                group_key: Arc::clone(&group_key),
+                external_url: Arc::clone(&external_url),
             })
             .collect()
     }
