@@ -17,6 +17,8 @@ pub enum EventKind {
     Resolved,
     Reopened,
     Assigned,
+    /// A step of the incident's escalation policy fired: its detail is a [`Paged`].
+    Paged,
 }
 
 impl EventKind {
@@ -29,6 +31,7 @@ impl EventKind {
             EventKind::Resolved => "resolved",
             EventKind::Reopened => "reopened",
             EventKind::Assigned => "assigned",
+            EventKind::Paged => "paged",
         }
     }
 
@@ -41,6 +44,7 @@ impl EventKind {
             EventKind::Resolved,
             EventKind::Reopened,
             EventKind::Assigned,
+            EventKind::Paged,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == value)
@@ -60,13 +64,60 @@ pub struct IncidentEvent {
     pub detail: serde_json::Value,
 }
 
+/// What a `paged` event and its timeline entry say: one step of an escalation policy fired.
+///
+/// incident-core's escalation engine writes it in the transaction that fires the step; the
+/// notifier delivers it to each person by their notification rules. Acknowledging, resolving and
+/// reopening an incident start a new escalation epoch, so a page of an older epoch (a notification
+/// rule's delivery still waiting for its delay) is stale and is not sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Paged {
+    /// The incident's escalation epoch when the step fired.
+    pub epoch: i64,
+    pub policy_id: Uuid,
+    pub policy_version: i32,
+    /// The step that fired (0: the first), on which pass through the policy (0: the first).
+    pub step: u32,
+    pub pass: u32,
+    pub urgency: PageUrgency,
+    /// The people paged, each once however many of the step's targets named them.
+    pub users: Vec<PagedUser>,
+    /// The routing file's targets the step named (a team's Slack channel).
+    pub channels: Vec<String>,
+    /// The step's targets that had nobody to page: a schedule with a gap, a team without
+    /// responders, a user who no longer exists.
+    pub unreached: Vec<crate::escalation::Target>,
+    /// When the next step fires; `None` when this was the last one.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_at: Option<OffsetDateTime>,
+}
+
+/// A person a step paged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PagedUser {
+    pub id: Uuid,
+    pub name: String,
+    pub email: Option<String>,
+}
+
+/// How urgently people are paged, from the incident's severity and the policy's urgency rule:
+/// notification rules are kept per urgency ("call me at once when high, e-mail me when low").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageUrgency {
+    High,
+    Low,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn kinds_round_trip_through_their_names() {
-        for name in ["opened", "alert_added", "alert_resolved", "acknowledged", "resolved", "reopened", "assigned"] {
+        for name in
+            ["opened", "alert_added", "alert_resolved", "acknowledged", "resolved", "reopened", "assigned", "paged"]
+        {
             assert_eq!(EventKind::parse(name).map(EventKind::as_str), Some(name));
         }
     }

@@ -22,7 +22,7 @@ pub mod webhook;
 pub use alert::{AlertRecord, AlertState, ObservedAlert, OccurrenceChange, StoredOccurrence};
 pub use command::{Action, Command, CommandOutcome, RejectionCode};
 pub use correlation::{CorrelationField, CorrelationKey, CorrelationRule};
-pub use event::{EventKind, IncidentEvent};
+pub use event::{EventKind, IncidentEvent, PageUrgency, Paged, PagedUser};
 pub use facts::{IncidentFacts, TeamMapping};
 pub use incident::{Incident, IncidentStatus, TransitionError};
 pub use message::{AlertReceived, Message};

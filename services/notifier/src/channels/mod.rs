@@ -251,6 +251,14 @@ impl<'a> Summary<'a> {
                 Some(assignee) => format!("Assigned to {assignee} by {actor}"),
                 None => format!("Unassigned by {actor}"),
             },
+            Paged => match serde_json::from_value::<tocsin_domain::Paged>(self.event.detail.clone()) {
+                Ok(paged) if paged.users.is_empty() => format!("Escalation step {}: nobody to page", paged.step + 1),
+                Ok(paged) => {
+                    let names: Vec<&str> = paged.users.iter().map(|user| user.name.as_str()).collect();
+                    format!("Escalation step {}: paging {}", paged.step + 1, names.join(", "))
+                }
+                Err(_) => "Escalation step fired".to_owned(),
+            },
         }
     }
 

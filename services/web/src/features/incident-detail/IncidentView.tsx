@@ -248,6 +248,7 @@ const kindWords: Record<TimelineEntry['kind'], string> = {
   resolved: 'Resolved',
   reopened: 'Reopened',
   assigned: 'Assigned',
+  paged: 'Paged',
 };
 
 const kindDot: Record<TimelineEntry['kind'], string> = {
@@ -258,6 +259,7 @@ const kindDot: Record<TimelineEntry['kind'], string> = {
   resolved: 'bg-ok',
   reopened: 'bg-danger',
   assigned: 'bg-accent',
+  paged: 'bg-danger',
 };
 
 function Timeline({ incident }: { incident: IncidentDetail }) {
