@@ -4,8 +4,8 @@
 //! is filed, and how archived rows go back into a database.
 //!
 //! A row is filed under the UTC day of a column that never changes once written: an incident
-//! under the day it was created, and its alerts, timeline entries and notification threads under
-//! the same day as their incident, so one day's files always hold whole incidents; a command
+//! under the day it was created, and its alerts, timeline entries, notification threads and pages
+//! (escalation, migration 000017) under the same day as their incident, so one day's files always hold whole incidents; a command
 //! outcome under the day it was applied; a delivery under the day it was recorded.
 
 use crate::StorageError;
@@ -24,6 +24,8 @@ pub enum ArchivedTable {
     Alerts,
     TimelineEntries,
     NotificationThreads,
+    /// The pages escalation steps sent (migration 000017).
+    Pages,
     CommandOutcomes,
     NotificationDeliveries,
 }
@@ -32,11 +34,12 @@ impl ArchivedTable {
     /// Every archived table, in the order a restore loads them: incidents before the rows that
     /// refer to them. The outbox is not archived: its rows live only until the relay publishes
     /// them, and the events are in the timeline.
-    pub const ALL: [ArchivedTable; 6] = [
+    pub const ALL: [ArchivedTable; 7] = [
         ArchivedTable::Incidents,
         ArchivedTable::Alerts,
         ArchivedTable::TimelineEntries,
         ArchivedTable::NotificationThreads,
+        ArchivedTable::Pages,
         ArchivedTable::CommandOutcomes,
         ArchivedTable::NotificationDeliveries,
     ];
@@ -47,6 +50,7 @@ impl ArchivedTable {
             ArchivedTable::Alerts => "alerts",
             ArchivedTable::TimelineEntries => "timeline_entries",
             ArchivedTable::NotificationThreads => "notification_threads",
+            ArchivedTable::Pages => "pages",
             ArchivedTable::CommandOutcomes => "command_outcomes",
             ArchivedTable::NotificationDeliveries => "notification_deliveries",
         }
@@ -58,6 +62,7 @@ impl ArchivedTable {
             ArchivedTable::Incidents
             | ArchivedTable::Alerts
             | ArchivedTable::TimelineEntries
+            | ArchivedTable::Pages
             | ArchivedTable::NotificationDeliveries => &["id"],
             ArchivedTable::NotificationThreads => &["incident_id", "target"],
             ArchivedTable::CommandOutcomes => &["command_id"],
@@ -83,6 +88,10 @@ impl ArchivedTable {
                 "SELECT to_jsonb(t)::text AS row FROM notification_threads t JOIN incidents i ON i.id = t.incident_id
                  WHERE i.created_at >= $1 AND i.created_at < $2 ORDER BY t.incident_id, t.target"
             }
+            ArchivedTable::Pages => {
+                "SELECT to_jsonb(t)::text AS row FROM pages t JOIN incidents i ON i.id = t.incident_id
+                 WHERE i.created_at >= $1 AND i.created_at < $2 ORDER BY t.id"
+            }
             ArchivedTable::CommandOutcomes => {
                 "SELECT to_jsonb(t)::text AS row FROM command_outcomes t
                  WHERE t.applied_at >= $1 AND t.applied_at < $2 ORDER BY t.command_id"
@@ -100,7 +109,8 @@ impl ArchivedTable {
             ArchivedTable::Incidents
             | ArchivedTable::Alerts
             | ArchivedTable::TimelineEntries
-            | ArchivedTable::NotificationThreads => {
+            | ArchivedTable::NotificationThreads
+            | ArchivedTable::Pages => {
                 "SELECT (min(created_at) AT TIME ZONE 'UTC')::date AS first,
                         (max(created_at) AT TIME ZONE 'UTC')::date AS last FROM incidents"
             }
@@ -124,8 +134,8 @@ impl fmt::Display for ArchivedTable {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown table `{0}`: expected incidents, alerts, timeline_entries, notification_threads, command_outcomes \
-     or notification_deliveries"
+    "unknown table `{0}`: expected incidents, alerts, timeline_entries, notification_threads, pages, \
+     command_outcomes or notification_deliveries"
 )]
 pub struct UnknownTable(pub String);
 
@@ -290,15 +300,15 @@ struct MissingIncident {
     incident_id: Uuid,
 }
 
-/// Alerts and timeline entries go back only under incidents the database holds. No foreign key
-/// refuses them any more (migration 000008), and an alert restored without its incident would be
+/// Alerts, timeline entries and pages go back only under incidents the database holds. No foreign
+/// key refuses them (migrations 000008 and 000017), and an alert restored without its incident would be
 /// in no list and no incident page: the restore stops, naming incidents to restore first.
 async fn refuse_rows_without_their_incident(
     conn: &mut AsyncPgConnection,
     table: ArchivedTable,
     array: &str,
 ) -> Result<(), StorageError> {
-    if !matches!(table, ArchivedTable::Alerts | ArchivedTable::TimelineEntries) {
+    if !matches!(table, ArchivedTable::Alerts | ArchivedTable::TimelineEntries | ArchivedTable::Pages) {
         return Ok(());
     }
     let missing: Vec<MissingIncident> = diesel::sql_query(format!(
@@ -323,7 +333,12 @@ async fn refuse_rows_without_their_incident(
 /// Moves the id sequences past the largest restored id, so rows written after a restore never
 /// collide with restored ones. Never moves a sequence back.
 pub async fn advance_sequences(conn: &mut AsyncPgConnection) -> Result<(), StorageError> {
-    for table in [ArchivedTable::Alerts, ArchivedTable::TimelineEntries, ArchivedTable::NotificationDeliveries] {
+    for table in [
+        ArchivedTable::Alerts,
+        ArchivedTable::TimelineEntries,
+        ArchivedTable::Pages,
+        ArchivedTable::NotificationDeliveries,
+    ] {
         diesel::sql_query(format!(
             "SELECT setval(s.sequence, s.top) FROM (
                  SELECT pg_get_serial_sequence('{table}', 'id')::regclass AS sequence, (SELECT max(id) FROM {table}) AS top

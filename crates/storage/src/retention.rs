@@ -5,8 +5,8 @@
 //! What expires (docs/operations.md, "Retention and archival"), counted in whole UTC days:
 //!
 //! - an incident that is resolved, whose resolution and last change are older than the cutoff,
-//!   and none of whose alerts was reported since the cutoff; with it go its alerts, its timeline
-//!   and its notification threads. Open and acknowledged incidents never expire, nor does a
+//!   and none of whose alerts was reported since the cutoff; with it go its alerts, its timeline,
+//!   its notification threads, its pages and its escalation's row. Open and acknowledged incidents never expire, nor does a
 //!   resolved one whose alert still fires (Alertmanager keeps resending it).
 //! - a command outcome applied before the cutoff.
 //! - a notification delivery recorded and finished (`sent` or `dead`) before the cutoff; a pending
@@ -25,7 +25,7 @@ use uuid::Uuid;
 /// The three kinds of rows retention deletes, each with its own setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Retained {
-    /// Incidents with their alerts, timeline entries and notification threads.
+    /// Incidents with their alerts, timeline entries, notification threads and pages.
     Incidents,
     CommandOutcomes,
     NotificationDeliveries,
@@ -55,6 +55,7 @@ impl Retained {
                 ArchivedTable::Alerts,
                 ArchivedTable::TimelineEntries,
                 ArchivedTable::NotificationThreads,
+                ArchivedTable::Pages,
             ],
             Retained::CommandOutcomes => &[ArchivedTable::CommandOutcomes],
             Retained::NotificationDeliveries => &[ArchivedTable::NotificationDeliveries],
@@ -349,14 +350,22 @@ fn delete_listed_sql(retained: Retained) -> String {
 }
 
 /// Deletes locked incidents with everything filed with them, in the caller's transaction. Nothing
-/// else deletes incidents, and no foreign key cascades (migration 000008): this is what keeps an
-/// alert or a timeline entry from outliving its incident (`crate::integrity`).
+/// else deletes incidents, and no foreign key cascades (migrations 000008 and 000017): this is
+/// what keeps an alert, a timeline entry, a page or an escalation from outliving its incident
+/// (`crate::integrity`). The escalation's row is live state, not history: it is not archived.
 async fn delete_incidents(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Deleted, StorageError> {
-    let mut rows = Vec::with_capacity(4);
+    if !ids.is_empty() {
+        diesel::sql_query("DELETE FROM incident_escalations WHERE incident_id = ANY($1)")
+            .bind::<Array<SqlUuid>, _>(ids)
+            .execute(conn)
+            .await?;
+    }
+    let mut rows = Vec::with_capacity(5);
     for table in [
         ArchivedTable::TimelineEntries,
         ArchivedTable::Alerts,
         ArchivedTable::NotificationThreads,
+        ArchivedTable::Pages,
         ArchivedTable::Incidents,
     ] {
         let column = if table == ArchivedTable::Incidents { "id" } else { "incident_id" };

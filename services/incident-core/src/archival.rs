@@ -42,9 +42,9 @@ pub struct RestoreArgs {
 /// `--table`, for both subcommands.
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct Tables {
-    /// Only this table: incidents, alerts, timeline_entries, notification_threads,
+    /// Only this table: incidents, alerts, timeline_entries, notification_threads, pages,
     /// command_outcomes or notification_deliveries (repeat --table, or separate them with commas)
-    /// [default: every table]. Alerts, timeline entries and threads are filed under their
+    /// [default: every table]. Alerts, timeline entries, threads and pages are filed under their
     /// incident's day
     #[arg(long = "table", value_name = "TABLE", value_delimiter = ',', value_parser = parse_table)]
     named: Vec<ArchivedTable>,
