@@ -19,6 +19,7 @@
 //! | `AUTO_RESOLVE` | `true` | resolve an incident when all its alerts have resolved |
 //! | `REOPEN_WINDOW` | `5m` | a key firing again this soon after resolving reopens the incident; `0s` disables |
 //! | `CATALOGUE_REFRESH` | `10s` | how often the service catalogue (which team owns each service) is read from PostgreSQL: an edit gives its team to incidents opened after the next read |
+//! | `ESCALATION_TICK` | `1s` | how often the escalation engine fires the steps that are due (100ms to 1m): a page leaves at most this long after its time |
 //! | `METRICS_REFRESH_INTERVAL` | `15s` | how often the active-incident gauges are read from PostgreSQL |
 //! | `INCIDENT_METRICS_MAX_SERIES` | `500` | (service, environment, team) combinations with series of their own in the incident metrics; later ones are counted under `other` |
 //! | `HTTP_WORKERS` | `1` | HTTP worker threads (only probes and metrics are served) |
@@ -65,6 +66,8 @@ pub struct Config {
     pub intake: IntakeSettings,
     pub metrics_refresh_interval: Duration,
     pub catalogue_refresh: Duration,
+    /// How often the escalation engine fires due steps.
+    pub escalation_tick: Duration,
     /// Label combinations the incident metrics keep apart (`crate::metrics::SeriesBudget`).
     pub incident_metrics_max_series: usize,
     pub http_workers: usize,
@@ -119,6 +122,7 @@ impl Config {
             intake: IntakeSettings::default(),
             metrics_refresh_interval: Duration::from_millis(100),
             catalogue_refresh: Duration::from_millis(100),
+            escalation_tick: Duration::from_millis(100),
             incident_metrics_max_series: 500,
             http_workers: 1,
             operator_tokens: Tokens::none(),
@@ -167,6 +171,7 @@ impl Config {
             },
             metrics_refresh_interval: env.duration_or("METRICS_REFRESH_INTERVAL", Duration::from_secs(15))?,
             catalogue_refresh: env.duration_or("CATALOGUE_REFRESH", Duration::from_secs(10))?,
+            escalation_tick: escalation_tick_from_env(env)?,
             incident_metrics_max_series: env.parse_or("INCIDENT_METRICS_MAX_SERIES", 500)?,
             http_workers: env.parse_or("HTTP_WORKERS", 1)?,
             operator_tokens: Tokens::optional_from_env(env, &API_TOKEN)?,
@@ -185,6 +190,22 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+/// The shortest and longest `ESCALATION_TICK`: faster would poll PostgreSQL for nothing, slower
+/// would make a page late by more than people notice.
+const ESCALATION_TICK_RANGE: std::ops::RangeInclusive<Duration> = Duration::from_millis(100)..=Duration::from_secs(60);
+
+fn escalation_tick_from_env(env: &Env) -> Result<Duration, ConfigError> {
+    let tick = env.duration_or("ESCALATION_TICK", Duration::from_secs(1))?;
+    if !ESCALATION_TICK_RANGE.contains(&tick) {
+        return Err(ConfigError::Invalid {
+            name: "ESCALATION_TICK".into(),
+            value: format!("{tick:?}"),
+            reason: "expected a duration from 100ms to 1m".into(),
+        });
+    }
+    Ok(tick)
 }
 
 /// Days to keep rows: a number of days, or `0`/`off` to keep them all.
@@ -251,6 +272,19 @@ mod tests {
         match config(extra) {
             Ok(_) => panic!("{extra:?} was accepted"),
             Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_escalation_tick_is_a_second_by_default_and_bounded() {
+        assert_eq!(config(&[]).expect("config").escalation_tick, Duration::from_secs(1));
+        assert_eq!(
+            config(&[("ESCALATION_TICK", "250ms")]).expect("config").escalation_tick,
+            Duration::from_millis(250)
+        );
+        for value in ["0s", "50ms", "2m"] {
+            let error = refused(&[("ESCALATION_TICK", value)]);
+            assert!(error.contains("ESCALATION_TICK") && error.contains("from 100ms to 1m"), "{error}");
         }
     }
 

@@ -1,7 +1,8 @@
 //! incident-core: the only writer of incidents. It reads alert reports and people's commands from
 //! their streams, applies them to PostgreSQL (dedup, correlation, lifecycle, timeline), writes the
 //! resulting events to an outbox in the same transaction, and relays those to the events stream.
-//! It also deletes what is past its retention, archiving it first when an archive is configured.
+//! It also escalates incidents (pages people step by step until someone acknowledges, `escalation`)
+//! and deletes what is past its retention, archiving it first when an archive is configured.
 //!
 //! Several replicas can run at once: the consumer groups share the entries out, the database
 //! arbitrates races, and entries a crashed replica held are claimed by the others.
@@ -12,6 +13,7 @@ mod catalogue;
 pub mod cli;
 mod commands;
 pub mod config;
+pub mod escalation;
 mod gauges;
 pub mod incidents;
 mod metrics;
@@ -19,6 +21,7 @@ mod relay;
 pub mod retention;
 
 use crate::config::Config;
+use crate::escalation::EscalationMetrics;
 use crate::incidents::{IntakeOutcome, IntakeSettings};
 use crate::metrics::CoreMetrics;
 use crate::retention::{Retention, RetentionMetrics, RetentionStatus};
@@ -96,6 +99,7 @@ impl Application {
         let core_metrics = CoreMetrics::register(service.registry(), config.incident_metrics_max_series);
         let pool_gauges = PoolGauges::register(service.registry());
         let retention_metrics = RetentionMetrics::register(service.registry());
+        let escalation_metrics = EscalationMetrics::register(service.registry());
 
         let consumer_settings = ConsumerSettings {
             batch_size: config.batch_size,
@@ -143,6 +147,7 @@ impl Application {
             tracer: service.tracer().clone(),
         });
         let metrics_refresh = config.metrics_refresh_interval;
+        let escalation_tick = config.escalation_tick;
 
         service
             .check("postgres", tocsin_storage::readiness_check(&pool))
@@ -153,6 +158,7 @@ impl Application {
             .task("alert loop", |stop| alerts::run(core.clone(), alerts, stop))
             .task("command loop", |stop| commands::run(core.clone(), commands, stop))
             .task("outbox relay", |stop| relay::run(core.clone(), stop))
+            .task("escalation", |stop| escalation::task::run(core.clone(), escalation_tick, escalation_metrics, stop))
             .task("gauges", |stop| gauges::run(core.clone(), metrics_refresh, stop))
             .task("service catalogue", |stop| catalogue::run(core.clone(), catalogue_seed, catalogue_refresh, stop))
             .task("retention", |stop| retention::run(retention, stop));

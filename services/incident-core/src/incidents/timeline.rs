@@ -1,5 +1,8 @@
 //! Writing down what happened to an incident: one timeline entry and one outbox event per change,
 //! in the caller's transaction, each event carrying the incident as it stands after the change.
+//! Every change of an incident's status passes here, so this is also where its escalation follows
+//! it (`crate::escalation`'s hook: opened and reopened start one, acknowledged stops it, resolved
+//! ends it).
 
 use super::statements;
 use diesel::sql_types::{Array, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
@@ -65,7 +68,8 @@ pub(crate) async fn record(
 }
 
 /// Records changes of several incidents, each paired with its incident's state after them, with
-/// one insert into the timeline and one outbox row.
+/// one insert into the timeline and one outbox row, and one statement per kind of status change
+/// among them for their escalations.
 pub(crate) async fn record_many(
     conn: &mut AsyncPgConnection,
     changes: Vec<(&IncidentRow, Change)>,
@@ -80,6 +84,7 @@ pub(crate) async fn record_many(
         }
     }
     insert_timeline(conn, &changes).await?;
+    crate::escalation::follow_status_changes(conn, &changes).await?;
 
     let mut new_events = Vec::with_capacity(changes.len());
     let mut transitions = Vec::new();

@@ -1,0 +1,55 @@
+//! The escalation engine's statements, by name, with their parameters in order. The three the
+//! timeline hook runs take whole columns as arrays, one statement per kind of status change
+//! whatever the batch's size (an incident storm opens thousands of incidents in one batch).
+
+/// Opened and reopened incidents: a new epoch, due at the change's time with the policy not yet
+/// decided (the engine decides it when the row comes due). An incident without a row starts after
+/// the last epoch its pages name (none for a new one; some for one restored from the archive and
+/// reopened), so an epoch is never used twice. `$1`, `$2`: incident ids, times.
+pub const START: &str = "INSERT INTO incident_escalations AS e (incident_id, epoch, step, pass, next_at, started_at) \
+     SELECT id, coalesce((SELECT max(p.epoch) FROM pages p WHERE p.incident_id = d.id), 0) + 1, 0, 0, at, at \
+     FROM unnest($1::uuid[], $2::timestamptz[]) AS d(id, at) \
+     ON CONFLICT (incident_id) DO UPDATE SET epoch = e.epoch + 1, policy_id = NULL, policy_version = NULL, \
+     acknowledge_timeout = NULL, step = 0, pass = 0, next_at = EXCLUDED.next_at, started_at = EXCLUDED.started_at";
+
+/// Acknowledged incidents: a new epoch, due again from the first step when the policy's
+/// acknowledge timeout runs out, or never. A row whose policy is still undecided stays due, so the
+/// engine decides it, finds the incident acknowledged and sets the timer itself.
+/// `$1`, `$2`: incident ids, times.
+pub const ACKNOWLEDGE: &str = "UPDATE incident_escalations AS e SET epoch = e.epoch + 1, step = 0, pass = 0, \
+     started_at = d.at, \
+     next_at = CASE WHEN e.policy_version IS NULL AND e.next_at IS NOT NULL THEN e.next_at \
+                    ELSE d.at + e.acknowledge_timeout END \
+     FROM unnest($1::uuid[], $2::timestamptz[]) AS d(id, at) WHERE e.incident_id = d.id";
+
+/// Resolved incidents: a new epoch with nothing due. The row stays (retention deletes it with the
+/// incident) so that a reopen starts the epoch after, never one whose pages are already written.
+/// `$1`, `$2`: incident ids, times.
+pub const END: &str = "UPDATE incident_escalations AS e SET epoch = e.epoch + 1, next_at = NULL, started_at = d.at \
+     FROM unnest($1::uuid[], $2::timestamptz[]) AS d(id, at) WHERE e.incident_id = d.id";
+
+/// Claims the most overdue due row nobody else holds, never waiting for one another transaction
+/// holds. `$1`: now.
+pub const CLAIM: &str = "SELECT incident_id, epoch, policy_id, policy_version, step, pass, next_at, started_at \
+     FROM incident_escalations WHERE next_at <= $1 ORDER BY next_at LIMIT 1 FOR UPDATE SKIP LOCKED";
+
+/// Stores the decided policy and what is due next. `$1`: incident id; `$2`–`$7`: policy id,
+/// version, acknowledge timeout in seconds, step, pass, next due time.
+pub const DECIDE: &str = "UPDATE incident_escalations SET policy_id = $2, policy_version = $3, \
+     acknowledge_timeout = $4 * interval '1 second', step = $5, pass = $6, next_at = $7 WHERE incident_id = $1";
+
+/// Moves the escalation to its next step (`$2`, `$3`: step, pass) due at `$4` (NULL: nothing
+/// more). `$1`: incident id.
+pub const ADVANCE: &str = "UPDATE incident_escalations SET step = $2, pass = $3, next_at = $4 WHERE incident_id = $1";
+
+/// The pages of one step, the idempotency key refusing any already written. `$1`–`$5`: incident
+/// id, epoch, step, pass, when; `$6`, `$7`: the users and the channels paged, side by side, one of
+/// each pair NULL (both NULL: the mark of a step that reached nobody). Returns one row per page
+/// written.
+pub const INSERT_PAGES: &str = "INSERT INTO pages (incident_id, epoch, step, pass, user_id, channel, paged_at) \
+     SELECT $1, $2, $3, $4, d.user_id, d.channel, $5 FROM unnest($6::uuid[], $7::text[]) AS d(user_id, channel) \
+     ON CONFLICT DO NOTHING RETURNING id";
+
+/// Escalations whose step has been due for more than a minute: the engine is behind or down.
+/// `$1`: a minute ago.
+pub const OVERDUE: &str = "SELECT count(*) AS n FROM incident_escalations WHERE next_at < $1";

@@ -1,0 +1,101 @@
+//! Who a step's targets name at the moment it fires: a user, whoever is on call in a schedule, a
+//! team's responders and managers (not its viewers), a channel by name. A target that names nobody
+//! (a schedule with a gap, a team without responders, a user who no longer exists, a schedule that
+//! was deleted or cannot be computed) is reported as unreached, never skipped in silence.
+
+use diesel_async::AsyncPgConnection;
+use time::{Duration, OffsetDateTime};
+use tocsin_domain::PagedUser;
+use tocsin_domain::escalation::Target;
+use tocsin_domain::roles::Role;
+use tocsin_domain::schedule::{ON_CALL_HORIZON, on_call_at};
+use tocsin_storage::StorageError;
+use tocsin_storage::schedules::{self, LoadError};
+use tocsin_storage::teams;
+use uuid::Uuid;
+
+/// Who one step reaches.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Reached {
+    /// Each person once, in the order the targets first named them.
+    pub users: Vec<PagedUser>,
+    /// Each channel once.
+    pub channels: Vec<String>,
+    pub unreached: Vec<Target>,
+}
+
+impl Reached {
+    fn add_user(&mut self, user: PagedUser) {
+        if !self.users.iter().any(|known| known.id == user.id) {
+            self.users.push(user);
+        }
+    }
+}
+
+/// Resolves `targets` at `at`.
+pub(crate) async fn resolve(
+    conn: &mut AsyncPgConnection,
+    targets: &[Target],
+    at: OffsetDateTime,
+) -> Result<Reached, StorageError> {
+    let mut reached = Reached::default();
+    for target in targets {
+        let users = match target {
+            Target::User(id) => users(conn, &[*id]).await?,
+            Target::Schedule(id) => match on_call(conn, *id, at).await? {
+                Some(member) => users(conn, &[member]).await?,
+                None => Vec::new(),
+            },
+            Target::Team(id) => teams::members(conn, *id)
+                .await?
+                .into_iter()
+                .filter(|member| matches!(member.role, Role::Responder | Role::Manager))
+                .map(|member| PagedUser { id: member.user.id, name: member.user.name, email: member.user.email })
+                .collect(),
+            Target::Channel(name) => {
+                if !reached.channels.contains(name) {
+                    reached.channels.push(name.clone());
+                }
+                continue;
+            }
+        };
+        if users.is_empty() {
+            reached.unreached.push(target.clone());
+        }
+        for user in users {
+            reached.add_user(user);
+        }
+    }
+    Ok(reached)
+}
+
+async fn users(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Vec<PagedUser>, StorageError> {
+    Ok(schedules::users_by_id(conn, ids)
+        .await?
+        .into_iter()
+        .map(|member| PagedUser { id: member.id, name: member.name, email: member.email })
+        .collect())
+}
+
+/// Who is on call in schedule `id` at `at`; `None` in a gap, or when the schedule is gone or its
+/// stored layers cannot be read (that one is logged: an operator must fix the schedule).
+async fn on_call(conn: &mut AsyncPgConnection, id: Uuid, at: OffsetDateTime) -> Result<Option<Uuid>, StorageError> {
+    let horizon = Duration::seconds(ON_CALL_HORIZON.as_secs());
+    let schedule = match schedules::load(conn, id, at - horizon, at + horizon).await {
+        Ok(Some(schedule)) => schedule,
+        Ok(None) => return Ok(None),
+        Err(LoadError::Storage(error)) => return Err(error),
+        Err(LoadError::Data(error)) => {
+            tracing::error!(schedule.id = %id, %error, "a schedule an escalation pages cannot be read: nobody is paged through it");
+            return Ok(None);
+        }
+    };
+    let instant = super::instant(at);
+    match on_call_at(&schedule, instant) {
+        Ok(shift) => Ok(shift.map(|shift| shift.member)),
+        Err(error) => {
+            tracing::error!(schedule.id = %id, %error, "who is on call cannot be worked out: nobody is paged through it");
+            Ok(None)
+        }
+    }
+}
