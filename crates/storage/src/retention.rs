@@ -354,6 +354,8 @@ fn delete_listed_sql(retained: Retained) -> String {
 /// what keeps an alert, a timeline entry, a page or an escalation from outliving its incident
 /// (`crate::integrity`). The escalation's row is live state, not history: it is not archived.
 async fn delete_incidents(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Deleted, StorageError> {
+    // First: an escalation engine firing a step of one of them holds its row, so this waits for it
+    // to commit, and the deletes below (statements after the wait) see what it filed.
     if !ids.is_empty() {
         diesel::sql_query("DELETE FROM incident_escalations WHERE incident_id = ANY($1)")
             .bind::<Array<SqlUuid>, _>(ids)
