@@ -125,6 +125,17 @@ async fn seed(conn: &mut AsyncPgConnection, first: Date) -> [Uuid; 3] {
     .execute(conn)
     .await
     .expect("inserting threads");
+    // A step that paged a person and a channel, and one that reached nobody.
+    diesel::sql_query(
+        "INSERT INTO pages (incident_id, epoch, step, pass, user_id, channel, paged_at)
+         VALUES ($1, 1, 0, 0, gen_random_uuid(), NULL, $2), ($1, 1, 0, 0, NULL, 'payments-slack', $2),
+                ($1, 1, 1, 0, NULL, NULL, $2 + interval '5 minutes')",
+    )
+    .bind::<SqlUuid, _>(ids[0])
+    .bind::<Timestamptz, _>(day(0, 1))
+    .execute(conn)
+    .await
+    .expect("inserting pages");
     ids
 }
 
@@ -284,6 +295,7 @@ async fn archiving_a_day_again_keeps_the_rows_archived_before_and_takes_the_chan
         format!("DELETE FROM timeline_entries WHERE incident_id = '{resolved}'"),
         format!("DELETE FROM alerts WHERE incident_id = '{resolved}'"),
         format!("DELETE FROM notification_threads WHERE incident_id = '{resolved}'"),
+        format!("DELETE FROM pages WHERE incident_id = '{resolved}'"),
         format!("DELETE FROM incidents WHERE id = '{resolved}'"),
         format!("UPDATE incidents SET status = 'acknowledged', version = version + 1 WHERE id = '{open}'"),
     ] {

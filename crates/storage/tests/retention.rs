@@ -72,6 +72,24 @@ async fn thread(conn: &mut AsyncPgConnection, incident: Uuid) {
     .expect("inserting a thread");
 }
 
+/// The incident's escalation (resolved: nothing due) and a page of its first step.
+async fn escalation(conn: &mut AsyncPgConnection, incident: Uuid, at: OffsetDateTime) {
+    diesel::sql_query("INSERT INTO incident_escalations (incident_id, epoch, started_at) VALUES ($1, 2, $2)")
+        .bind::<SqlUuid, _>(incident)
+        .bind::<Timestamptz, _>(at)
+        .execute(conn)
+        .await
+        .expect("inserting an escalation");
+    diesel::sql_query(
+        "INSERT INTO pages (incident_id, epoch, step, pass, user_id, paged_at) VALUES ($1, 1, 0, 0, gen_random_uuid(), $2)",
+    )
+    .bind::<SqlUuid, _>(incident)
+    .bind::<Timestamptz, _>(at)
+    .execute(conn)
+    .await
+    .expect("inserting a page");
+}
+
 async fn outcome(conn: &mut AsyncPgConnection, applied: OffsetDateTime) -> Uuid {
     let id = Uuid::now_v7();
     diesel::sql_query(
@@ -166,6 +184,7 @@ async fn batches_delete_expired_incidents_with_everything_filed_with_them_and_no
     timeline(&mut conn, expired_a, old).await;
     timeline(&mut conn, expired_a, old).await;
     thread(&mut conn, expired_a).await;
+    escalation(&mut conn, expired_a, old).await;
     let expired_b = incident(&mut conn, "resolved", old + Duration::days(1)).await;
     alert(&mut conn, expired_b, "resolved", old).await;
     timeline(&mut conn, expired_b, old).await;
@@ -173,6 +192,7 @@ async fn batches_delete_expired_incidents_with_everything_filed_with_them_and_no
     let open = incident(&mut conn, "open", old).await;
     alert(&mut conn, open, "firing", old).await;
     thread(&mut conn, open).await;
+    escalation(&mut conn, open, old).await;
     let acknowledged = incident(&mut conn, "acknowledged", old).await;
     // Resolved by a person long ago, but Alertmanager still resends its firing alert.
     let still_firing = incident(&mut conn, "resolved", old).await;
@@ -223,6 +243,8 @@ async fn batches_delete_expired_incidents_with_everything_filed_with_them_and_no
     );
     assert_eq!(count(&mut conn, "SELECT count(*) AS count FROM timeline_entries").await, 0);
     assert_eq!(keys(&mut conn, "SELECT incident_id::text AS key FROM notification_threads").await, set([open]));
+    assert_eq!(keys(&mut conn, "SELECT incident_id::text AS key FROM pages").await, set([open]));
+    assert_eq!(keys(&mut conn, "SELECT incident_id::text AS key FROM incident_escalations").await, set([open]));
     let orphans = integrity::orphaned_rows(&mut conn).await.expect("orphaned rows");
     assert_eq!(orphans, integrity::OrphanedRows::default(), "alerts and timeline entries without their incident");
     let threads = "SELECT count(*) AS count FROM notification_threads t \
