@@ -88,12 +88,17 @@ async fn due_escalations(db: &TestDatabase) {
     assert_eq!(batch.outcomes.iter().filter(|outcome| outcome.opened_incident).count(), INCIDENTS);
 }
 
-fn start_core(db: &TestDatabase, redis: &TestRedis, name: &str) -> tokio::process::Child {
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free port").port()
+}
+
+fn start_core(db: &TestDatabase, redis: &TestRedis, name: &str, port: u16) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_tocsin-incident-core"))
         .env("DATABASE_URL", &db.url)
         .env("REDIS_URL", &redis.url)
         .env("STREAM_PREFIX", &redis.prefix)
-        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("CONSUMER_NAME", name)
         .env("ESCALATION_TICK", "100ms")
         .env("RUST_LOG", "warn")
@@ -127,6 +132,20 @@ async fn wait_for(db: &TestDatabase, sql: &str, done: impl Fn(i64) -> bool, with
 }
 
 const PAGES: &str = "SELECT count(*) AS n FROM pages";
+
+/// `tocsin_escalation_steps_fired_total{outcome="paged"}` of the incident-core listening on `port`.
+async fn steps_fired(port: u16) -> u64 {
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("the metrics");
+    text.lines()
+        .find_map(|line| line.strip_prefix("tocsin_escalation_steps_fired_total{outcome=\"paged\"} "))
+        .map_or(0, |value| value.trim().parse().expect("a count"))
+}
 
 #[derive(QueryableByName)]
 struct EventText {
@@ -197,13 +216,13 @@ async fn killed_while_firing_and_restarted_every_step_is_paged_exactly_once() {
     let redis = TestRedis::new();
     due_escalations(&db).await;
 
-    let mut first = start_core(&db, &redis, "core-first");
+    let mut first = start_core(&db, &redis, "core-first", free_port());
     wait_for(&db, PAGES, |pages| pages > 0, Duration::from_secs(60)).await;
     first.kill().await.expect("killing");
     let at_kill = count(&db, PAGES).await;
     assert!(at_kill < INCIDENTS as i64, "killed too late to prove anything: {at_kill} pages");
 
-    let mut second = start_core(&db, &redis, "core-second");
+    let mut second = start_core(&db, &redis, "core-second", free_port());
     wait_for(&db, PAGES, |pages| pages >= INCIDENTS as i64, Duration::from_secs(120)).await;
     // Until the relay has moved what the first process left in the outbox.
     wait_for(&db, "SELECT count(*) AS n FROM outbox", |rows| rows == 0, Duration::from_secs(60)).await;
@@ -217,12 +236,21 @@ async fn two_replicas_on_the_same_due_steps_page_each_once() {
     let redis = TestRedis::new();
     due_escalations(&db).await;
 
-    let mut one = start_core(&db, &redis, "core-one");
-    let mut two = start_core(&db, &redis, "core-two");
+    let ports = [free_port(), free_port()];
+    let mut one = start_core(&db, &redis, "core-one", ports[0]);
+    let mut two = start_core(&db, &redis, "core-two", ports[1]);
     wait_for(&db, PAGES, |pages| pages >= INCIDENTS as i64, Duration::from_secs(120)).await;
     wait_for(&db, "SELECT count(*) AS n FROM outbox", |rows| rows == 0, Duration::from_secs(60)).await;
     // A few more ticks each, to give a second firing every chance to happen.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    // Each replica counts the steps it fired: together, each step once.
+    let mut fired = Vec::new();
+    for port in ports {
+        fired.push(steps_fired(port).await);
+    }
+    println!("steps fired by each replica: {fired:?}");
+    assert_eq!(fired.iter().sum::<u64>(), INCIDENTS as u64, "steps fired by each replica: {fired:?}");
+    assert!(fired.iter().all(|&count| count > 0), "both replicas fired steps, on the same rows: {fired:?}");
     one.kill().await.expect("killing");
     two.kill().await.expect("killing");
     assert_each_step_paged_once(&db, &redis).await;
