@@ -21,14 +21,16 @@ use tocsin_incident_core::incidents::{IntakeSettings, apply_alerts};
 use tocsin_storage::escalation::{self, PolicyDefinition};
 use tocsin_storage::integrity::{OrphanedRows, orphaned_rows};
 use tocsin_storage::people::{self, SignedInIdentity};
+use tocsin_storage::schedules::{self, NewLayerVersion};
 use tocsin_storage::{catalogue, teams};
 use tocsin_testkit::{TestDatabase, TestRedis};
 use uuid::Uuid;
 
 const INCIDENTS: usize = 500;
 
-/// The team `payments` whose policy pages alice, then bob five minutes later; and `INCIDENTS`
-/// critical incidents of it opened now, their first step due at once.
+/// The team `payments` whose policy pages whoever is on call in its schedule (alice, always),
+/// then bob five minutes later; and `INCIDENTS` critical incidents of it opened now, their first
+/// step due at once.
 async fn due_escalations(db: &TestDatabase) {
     let mut conn = db.connection().await;
     catalogue::set_owner(&mut conn, "checkout-api", "payments", "test").await.expect("set_owner");
@@ -40,9 +42,25 @@ async fn due_escalations(db: &TestDatabase) {
         teams::set_member(&mut conn, &team, &user, Role::Responder, "test", false).await.expect("set_member");
         people.push(user.id);
     }
+    let schedule = schedules::create(&mut conn, team.id, "primary", "Europe/Berlin").await.expect("create");
+    let alice_alone = NewLayerVersion {
+        schedule_id: schedule,
+        layer: Uuid::now_v7(),
+        priority: 0,
+        time_zone: None,
+        first_handoff: time::macros::datetime!(2026-01-01 09:00),
+        shift_unit: "weeks",
+        shift_count: 1,
+        restrictions: json!([]),
+        members: &people[..1],
+        created_by: "test",
+    };
+    schedules::put_layer(&mut conn, &alice_alone, time::macros::datetime!(2026-01-01 00:00 UTC))
+        .await
+        .expect("put_layer");
     let policy = escalation::create_policy(&mut conn, team.id, "payments").await.expect("create_policy");
     let definition: PolicyDefinition = serde_json::from_value(json!({"steps": [
-        {"targets": [{"user": people[0]}], "escalate_after_minutes": 5},
+        {"targets": [{"schedule": schedule}], "escalate_after_minutes": 5},
         {"targets": [{"user": people[1]}], "escalate_after_minutes": 5}
     ]}))
     .expect("a policy definition");
@@ -205,6 +223,7 @@ async fn assert_each_step_paged_once(db: &TestDatabase, redis: &TestRedis) {
         let detail: Paged = serde_json::from_value(event.detail.clone()).expect("a paged detail");
         assert!(steps.insert((event.incident.id, detail.epoch, detail.step, detail.pass)), "a step paged twice");
         assert_eq!(detail.users.len(), 1);
+        assert_eq!(detail.users[0].name, "alice", "the schedule's on-call person");
     }
     let orphans = orphaned_rows(&mut conn).await.expect("orphaned rows");
     assert_eq!(orphans, OrphanedRows::default());

@@ -134,6 +134,7 @@ pub async fn fire_due(
     limit: usize,
 ) -> Result<FiredSummary, StorageError> {
     let mut summary = FiredSummary::default();
+    let mut on_call_at = targets::OnCallAt::new(now);
     while summary.claimed < limit {
         let mut claimed = None;
         let result = conn
@@ -147,7 +148,7 @@ pub async fn fire_due(
                     return Ok::<_, FireError>(None);
                 };
                 claimed = Some(row.incident_id);
-                fire_one(conn, row, now).await.map(Some)
+                fire_one(conn, row, &mut on_call_at).await.map(Some)
             })
             .await;
         match result {
@@ -188,7 +189,13 @@ pub async fn fire_due(
     Ok(summary)
 }
 
-async fn fire_one(conn: &mut AsyncPgConnection, row: DueRow, now: OffsetDateTime) -> Result<Fired, FireError> {
+/// Fires `row`'s step (deciding its policy first if need be) at `on_call_at.at`.
+async fn fire_one(
+    conn: &mut AsyncPgConnection,
+    row: DueRow,
+    on_call_at: &mut targets::OnCallAt,
+) -> Result<Fired, FireError> {
+    let now = on_call_at.at;
     // Read, not locked: see the module's documentation.
     let incident =
         incidents::table.find(row.incident_id).select(IncidentRow::as_select()).first(conn).await.optional()?;
@@ -238,7 +245,8 @@ async fn fire_one(conn: &mut AsyncPgConnection, row: DueRow, now: OffsetDateTime
             }
         }
     };
-    fire_step(conn, &row, &incident, severity, &version, due, now).await
+    let urgency = if severity >= version.policy.urgency.high_from { PageUrgency::High } else { PageUrgency::Low };
+    fire_step(conn, &row, &incident, urgency, &version, due, on_call_at).await
 }
 
 /// The newest version of the policy incidents like this one escalate on; `None` when there is none.
@@ -273,17 +281,18 @@ async fn fire_step(
     conn: &mut AsyncPgConnection,
     row: &DueRow,
     incident: &IncidentRow,
-    severity: Severity,
+    urgency: PageUrgency,
     version: &PolicyVersion,
     due: Due,
-    now: OffsetDateTime,
+    on_call_at: &mut targets::OnCallAt,
 ) -> Result<Fired, FireError> {
+    let now = on_call_at.at;
     let position = due.position;
     let Some(step) = usize::try_from(position.step).ok().and_then(|index| version.policy.steps.get(index)) else {
         advance(conn, row.incident_id, position, None).await?;
         return Ok(Fired::Ended);
     };
-    let reached = targets::resolve(conn, &step.targets, now).await?;
+    let reached = targets::resolve(conn, &step.targets, on_call_at).await?;
     let reached_anyone = !reached.users.is_empty();
     let next = escalation::after(&version.policy, position, instant(now), reached_anyone);
     let next_at = next.map(|due| moment(due.at)).transpose()?;
@@ -316,7 +325,6 @@ async fn fire_step(
         return Ok(Fired::Ended);
     }
 
-    let urgency = if severity >= version.policy.urgency.high_from { PageUrgency::High } else { PageUrgency::Low };
     let paged = Paged {
         epoch: row.epoch,
         policy_id: version.policy_id,

@@ -4,6 +4,7 @@
 //! was deleted or cannot be computed) is reported as unreached, never skipped in silence.
 
 use diesel_async::AsyncPgConnection;
+use std::collections::HashMap;
 use time::{Duration, OffsetDateTime};
 use tocsin_domain::PagedUser;
 use tocsin_domain::escalation::Target;
@@ -32,20 +33,46 @@ impl Reached {
     }
 }
 
-/// Resolves `targets` at `at`.
+/// Who is on call in each schedule at one instant, worked out once per [`super::fire_due`] call:
+/// in an incident storm hundreds of steps page the same schedule at the same `now`, and reading it
+/// and computing its shifts over the on-call horizon is most of a step's cost.
+#[derive(Debug)]
+pub(crate) struct OnCallAt {
+    pub at: OffsetDateTime,
+    on_call: HashMap<Uuid, Option<Uuid>>,
+}
+
+impl OnCallAt {
+    pub fn new(at: OffsetDateTime) -> OnCallAt {
+        OnCallAt { at, on_call: HashMap::new() }
+    }
+}
+
+/// Resolves `targets` at `on_call_at.at`.
 pub(crate) async fn resolve(
     conn: &mut AsyncPgConnection,
     targets: &[Target],
-    at: OffsetDateTime,
+    on_call_at: &mut OnCallAt,
 ) -> Result<Reached, StorageError> {
+    let at = on_call_at.at;
     let mut reached = Reached::default();
     for target in targets {
         let users = match target {
             Target::User(id) => users(conn, &[*id]).await?,
-            Target::Schedule(id) => match on_call(conn, *id, at).await? {
-                Some(member) => users(conn, &[member]).await?,
-                None => Vec::new(),
-            },
+            Target::Schedule(id) => {
+                let member = match on_call_at.on_call.get(id) {
+                    Some(member) => *member,
+                    None => {
+                        let member = on_call(conn, *id, at).await?;
+                        on_call_at.on_call.insert(*id, member);
+                        member
+                    }
+                };
+                match member {
+                    Some(member) => users(conn, &[member]).await?,
+                    None => Vec::new(),
+                }
+            }
             Target::Team(id) => teams::members(conn, *id)
                 .await?
                 .into_iter()
