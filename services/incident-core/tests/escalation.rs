@@ -551,11 +551,16 @@ async fn a_warning_waits_for_working_hours_in_the_policy_zone_and_notify_only_pa
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_incident_without_a_policy_pages_nobody() {
+async fn an_incident_without_a_policy_pages_nobody_and_is_never_claimed() {
     let mut w = world().await;
     let incident = w.open("checkout-api", "critical", T0).await;
-    assert_eq!(w.fire(T0).await.decided, 1);
+    // Nothing is due: the engine has nothing to claim (a storm without policies costs it nothing).
     assert_eq!(w.next_at(incident).await, None);
+    assert_eq!(w.fire(T0).await, FiredSummary::default());
+    assert!(w.pages(incident).await.is_empty());
+    // A policy given to the team afterwards is not this incident's: it was not in force when it opened.
+    w.policy(json!({"steps": [{"targets": [{"user": w.alice}], "escalate_after_minutes": 5}]})).await;
+    assert_eq!(w.fire(T0 + Duration::minutes(1)).await, FiredSummary::default());
     assert!(w.pages(incident).await.is_empty());
 }
 

@@ -2,13 +2,21 @@
 //! timeline hook runs take whole columns as arrays, one statement per kind of status change
 //! whatever the batch's size (an incident storm opens thousands of incidents in one batch).
 
-/// Opened and reopened incidents: a new epoch, due at the change's time with the policy not yet
-/// decided (the engine decides it when the row comes due). An incident without a row starts after
-/// the last epoch its pages name (none for a new one; some for one restored from the archive and
-/// reopened), so an epoch is never used twice. `$1`, `$2`: incident ids, times.
+/// Opened and reopened incidents: a new epoch, with the policy not yet decided (the engine decides
+/// it when the row comes due). Due at the change's time when a policy applies to the incident (its
+/// service's in the catalogue, else its team's), else never: an incident opened while no policy
+/// applies has nothing to escalate, and the engine never has to claim it (an incident storm in a
+/// shop without policies costs one insert per batch and nothing after). An incident without a row
+/// starts after the last epoch its pages name (none for a new one; some for one restored from the
+/// archive and reopened), so an epoch is never used twice. `$1`, `$2`: incident ids, times.
 pub const START: &str = "INSERT INTO incident_escalations AS e (incident_id, epoch, step, pass, next_at, started_at) \
-     SELECT id, coalesce((SELECT max(p.epoch) FROM pages p WHERE p.incident_id = d.id), 0) + 1, 0, 0, at, at \
-     FROM unnest($1::uuid[], $2::timestamptz[]) AS d(id, at) \
+     SELECT d.id, coalesce((SELECT max(p.epoch) FROM pages p WHERE p.incident_id = d.id), 0) + 1, 0, 0, \
+     CASE WHEN EXISTS (SELECT 1 FROM catalogue_services s \
+                       WHERE s.service = i.service AND s.escalation_policy_id IS NOT NULL) \
+            OR EXISTS (SELECT 1 FROM teams t WHERE t.slug = i.team AND t.escalation_policy_id IS NOT NULL) \
+          THEN d.at END, \
+     d.at \
+     FROM unnest($1::uuid[], $2::timestamptz[]) AS d(id, at) JOIN incidents i ON i.id = d.id \
      ON CONFLICT (incident_id) DO UPDATE SET epoch = e.epoch + 1, policy_id = NULL, policy_version = NULL, \
      acknowledge_timeout = NULL, step = 0, pass = 0, next_at = EXCLUDED.next_at, started_at = EXCLUDED.started_at";
 
