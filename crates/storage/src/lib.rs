@@ -1,8 +1,8 @@
 //! PostgreSQL storage for tocsin: the schema, its embedded migrations, the row types, the
 //! connection pool, the reads query serves, the outbox's mechanics, the notifier's delivery
 //! tables, the people who sign in with their sessions (`people`), the service catalogue and its
-//! audit log (`catalogue`), teams' members and their roles (`teams`), and on-call schedules
-//! (`schedules`). Functions take `&mut AsyncPgConnection` so a caller can compose several inside
+//! audit log (`catalogue`), teams' members and their roles (`teams`), on-call schedules
+//! (`schedules`), and people's contact methods and notification rules (`contacts`). Functions take `&mut AsyncPgConnection` so a caller can compose several inside
 //! one transaction.
 //!
 //! The rules that turn alerts and commands into incidents are not here: they live in
@@ -11,6 +11,7 @@
 
 pub mod archive;
 pub mod catalogue;
+pub mod contacts;
 mod error;
 pub mod escalation;
 pub mod integrity;

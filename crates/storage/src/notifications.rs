@@ -1,6 +1,11 @@
 //! The notifier's state: the deliveries it owes (one per event and target, written before the
 //! event is acknowledged on the stream) and the threads it started (which Slack message or GitHub
 //! issue belongs to which incident), so restarts and redeliveries never post twice.
+//!
+//! A page to one person (a notification rule applied to a `paged` event) is a delivery too: it
+//! names the contact method it goes through, is due when its rule's delay has passed
+//! (`next_attempt_at`), and is cancelled ([`cancel_pages`]) once the incident is acknowledged or
+//! resolved.
 
 use crate::StorageError;
 use crate::schema::{notification_deliveries, notification_threads};
@@ -20,12 +25,16 @@ pub struct NewDelivery<'a> {
     pub event: &'a str,
     /// The trace context each attempt at the delivery continues.
     pub traceparent: Option<&'a str>,
+    /// A page to one person: the contact method it goes through.
+    pub contact_method_id: Option<Uuid>,
+    /// When it is due, if not at once (a page's rule delay).
+    pub next_attempt_at: Option<OffsetDateTime>,
 }
 
 /// Records deliveries; those already recorded (a redelivered event) are left as they are. Returns
 /// how many are new.
 pub async fn enqueue(conn: &mut AsyncPgConnection, deliveries: &[NewDelivery<'_>]) -> Result<usize, StorageError> {
-    // Five parameters a row, and a statement binds at most 65,535: a batch of 500 events routed
+    // Seven parameters a row, and a statement binds at most 65,535: a batch of 500 events routed
     // to many targets each goes in several statements.
     const ROWS_PER_STATEMENT: usize = 5_000;
     let mut recorded = 0;
@@ -66,6 +75,9 @@ pub struct ClaimedDelivery {
     /// the database) and may have sent the delivery before it could say so.
     #[diesel(sql_type = diesel::sql_types::Bool)]
     pub claim_lapsed: bool,
+    /// A page to one person: the contact method it goes through.
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub contact_method_id: Option<Uuid>,
 }
 
 /// Takes up to `limit` deliveries that are due, holding them for `hold` so other replicas leave
@@ -97,7 +109,7 @@ pub async fn claim_due(
          UPDATE notification_deliveries n SET claimed_until = $1
          FROM due WHERE n.id = due.id
          RETURNING n.id, n.event_id, n.target, n.incident_id, n.event, n.attempts, n.traceparent, n.created_at,
-                   due.claim_lapsed",
+                   due.claim_lapsed, n.contact_method_id",
     )
     .bind::<Timestamptz, _>(hold_until)
     .bind::<BigInt, _>(limit)
@@ -188,6 +200,70 @@ pub async fn mark_dead(conn: &mut AsyncPgConnection, id: i64, error: &str) -> Re
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// The page was not sent, and never will be: `reason` says why (the incident was acknowledged).
+pub async fn mark_cancelled(conn: &mut AsyncPgConnection, id: i64, reason: &str) -> Result<(), StorageError> {
+    diesel::update(notification_deliveries::table.find(id).filter(notification_deliveries::status.eq("pending")))
+        .set((
+            notification_deliveries::status.eq("cancelled"),
+            notification_deliveries::claimed_until.eq(None::<OffsetDateTime>),
+            notification_deliveries::last_error.eq(reason),
+            notification_deliveries::finished_at.eq(OffsetDateTime::now_utc()),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Cancels the incident's pages still waiting (not those being sent right now: a claimed one is
+/// checked against the incident again by its worker before it goes out). Returns how many.
+pub async fn cancel_pages(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+    reason: &str,
+) -> Result<usize, StorageError> {
+    Ok(diesel::update(
+        notification_deliveries::table
+            .filter(notification_deliveries::incident_id.eq(incident_id))
+            .filter(notification_deliveries::status.eq("pending"))
+            .filter(notification_deliveries::contact_method_id.is_not_null())
+            .filter(
+                notification_deliveries::claimed_until
+                    .is_null()
+                    .or(notification_deliveries::claimed_until.lt(diesel::dsl::now)),
+            ),
+    )
+    .set((
+        notification_deliveries::status.eq("cancelled"),
+        notification_deliveries::claimed_until.eq(None::<OffsetDateTime>),
+        notification_deliveries::last_error.eq(reason),
+        notification_deliveries::finished_at.eq(OffsetDateTime::now_utc()),
+    ))
+    .execute(conn)
+    .await?)
+}
+
+/// What a page checks before it goes out: the incident's status and when it was last
+/// acknowledged and resolved. `None` when there is no such incident (any more).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct IncidentStanding {
+    pub status: String,
+    pub acknowledged_at: Option<OffsetDateTime>,
+    pub resolved_at: Option<OffsetDateTime>,
+}
+
+pub async fn incident_standing(
+    conn: &mut AsyncPgConnection,
+    incident_id: Uuid,
+) -> Result<Option<IncidentStanding>, StorageError> {
+    use crate::schema::incidents;
+    Ok(incidents::table
+        .find(incident_id)
+        .select((incidents::status, incidents::acknowledged_at, incidents::resolved_at))
+        .first(conn)
+        .await
+        .optional()?)
 }
 
 /// Pending deliveries, for `/metrics`.

@@ -77,7 +77,9 @@ fn expired_condition(retained: Retained) -> &'static str {
              AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.incident_id = t.id AND a.last_received_at >= $1)"
         }
         Retained::CommandOutcomes => "t.applied_at < $1",
-        Retained::NotificationDeliveries => "t.status IN ('sent', 'dead') AND t.created_at < $1 AND t.finished_at < $1",
+        Retained::NotificationDeliveries => {
+            "t.status IN ('sent', 'dead', 'cancelled') AND t.created_at < $1 AND t.finished_at < $1"
+        }
     }
 }
 

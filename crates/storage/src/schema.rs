@@ -114,6 +114,8 @@ diesel::table! {
         created_at -> Timestamptz,
         finished_at -> Nullable<Timestamptz>,
         traceparent -> Nullable<Text>,
+        /// Set for a page to one person (migration 000018): sent through this contact method.
+        contact_method_id -> Nullable<Uuid>,
     }
 }
 
@@ -211,3 +213,30 @@ diesel::table! {
 diesel::joinable!(team_members -> teams (team_id));
 diesel::joinable!(team_members -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(team_members, teams, users);
+
+diesel::table! {
+    user_contact_methods (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        kind -> Text,
+        address -> Text,
+        label -> Text,
+        created_at -> Timestamptz,
+        disabled -> Bool,
+    }
+}
+
+diesel::table! {
+    user_notification_rules (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        contact_method_id -> Uuid,
+        urgency -> Text,
+        delay_minutes -> Int4,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(user_contact_methods -> users (user_id));
+diesel::joinable!(user_notification_rules -> user_contact_methods (contact_method_id));
+diesel::allow_tables_to_appear_in_same_query!(user_contact_methods, user_notification_rules, users);

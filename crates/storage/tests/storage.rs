@@ -96,6 +96,8 @@ async fn a_delivery_keeps_the_trace_it_was_recorded_in() {
             incident_id: incident,
             event: "{}",
             traceparent: Some(&traced),
+            contact_method_id: None,
+            next_attempt_at: None,
         },
         NewDelivery {
             event_id: Uuid::now_v7(),
@@ -103,6 +105,8 @@ async fn a_delivery_keeps_the_trace_it_was_recorded_in() {
             incident_id: incident,
             event: "{}",
             traceparent: None,
+            contact_method_id: None,
+            next_attempt_at: None,
         },
     ];
     assert_eq!(enqueue(&mut conn, &rows).await.unwrap_or_default(), 2);

@@ -155,6 +155,8 @@ impl RecordDeliveries {
                 incident_id: event.incident.id,
                 event: text,
                 traceparent,
+                contact_method_id: None,
+                next_attempt_at: None,
             }));
         }
         if rows.is_empty() {

@@ -898,6 +898,8 @@ async fn deliveries_left_by_a_dead_replica_are_looked_for_before_they_are_posted
             incident_id: e.incident.id,
             event: text,
             traceparent: None,
+            contact_method_id: None,
+            next_attempt_at: None,
         })
         .collect();
     assert_eq!(enqueue(&mut conn, &rows).await.unwrap_or_default(), 2);
