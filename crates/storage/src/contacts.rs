@@ -111,7 +111,8 @@ pub fn check_address(kind: ContactKind, address: &str) -> Result<String, Invalid
             invalid(
                 "address",
                 format!(
-                    "of a slack method must be a Slack member id (U0123ABCD) or an e-mail address, not {address:?}"
+                    "of a slack method must be a Slack member id (U0123ABCD) or an e-mail address, not {:?}",
+                    shortened(address)
                 ),
             )
         }),
@@ -138,7 +139,7 @@ fn check_email(address: &str) -> Result<String, Invalid> {
     if well_formed {
         Ok(address.to_owned())
     } else {
-        Err(invalid("address", format!("is not an e-mail address: {address:?}")))
+        Err(invalid("address", format!("is not an e-mail address: {:?}", shortened(address))))
     }
 }
 
@@ -164,7 +165,8 @@ fn check_phone(address: &str) -> Result<String, Invalid> {
         Err(invalid(
             "address",
             format!(
-                "must be a phone number in E.164 form, a + and at most {MAX_PHONE_DIGITS} digits with the country code (+14155550123), not {address:?}"
+                "must be a phone number in E.164 form, a + and at most {MAX_PHONE_DIGITS} digits with the country code (+14155550123), not {:?}",
+                shortened(address)
             ),
         ))
     }
@@ -185,6 +187,16 @@ fn check_webhook_url(address: &str) -> Result<String, Invalid> {
         ));
     }
     Ok(url.to_string())
+}
+
+/// At most the first 40 characters of `value`, for a message about it: a refusal does not echo
+/// a megabyte back.
+pub fn shortened(value: &str) -> String {
+    const SHOWN: usize = 40;
+    match value.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{}…", &value[..cut]),
+        None => value.to_owned(),
+    }
 }
 
 /// A label as stored: trimmed, within [`MAX_LABEL_BYTES`], without control characters.

@@ -15,6 +15,56 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+/// The target of a page to one person through one notification rule: `page:<rule id>`, so one
+/// event gives each rule one delivery however often it arrives.
+pub fn page_target(rule_id: Uuid) -> String {
+    format!("{PAGE_TARGET_PREFIX}{rule_id}")
+}
+
+/// What the target of a page starts with.
+pub const PAGE_TARGET_PREFIX: &str = "page:";
+
+/// The target of a test page (`POST /users/{user}/contact-methods/{id}/test`):
+/// `test-page:<contact method id>`, so one method's test pages go out in order and never hold up
+/// another's. Its delivery has no incident (the nil id) and its `event` is a [`TestPage`].
+pub fn test_page_target(contact_method_id: Uuid) -> String {
+    format!("{TEST_PAGE_PREFIX}{contact_method_id}")
+}
+
+/// What the target of a test page starts with.
+pub const TEST_PAGE_PREFIX: &str = "test-page:";
+
+/// What a test page's delivery holds in place of an event.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TestPage {
+    /// Who asked for it: the person, or the admin token.
+    pub requested_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub requested_at: OffsetDateTime,
+}
+
+/// Queues a test page through contact method `contact_method_id`, due at once; the notifier's
+/// worker sends it at its next look for due deliveries. Returns the delivery's id.
+pub async fn queue_test_page(
+    conn: &mut AsyncPgConnection,
+    contact_method_id: Uuid,
+    requested_by: &str,
+) -> Result<i64, StorageError> {
+    let page = TestPage { requested_by: requested_by.to_owned(), requested_at: OffsetDateTime::now_utc() };
+    let event = serde_json::to_string(&page).map_err(|error| StorageError::Corrupt(error.to_string()))?;
+    Ok(diesel::insert_into(notification_deliveries::table)
+        .values((
+            notification_deliveries::event_id.eq(Uuid::now_v7()),
+            notification_deliveries::target.eq(test_page_target(contact_method_id)),
+            notification_deliveries::incident_id.eq(Uuid::nil()),
+            notification_deliveries::event.eq(event),
+            notification_deliveries::contact_method_id.eq(contact_method_id),
+        ))
+        .returning(notification_deliveries::id)
+        .get_result(conn)
+        .await?)
+}
+
 /// A delivery to record: one event for one target.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = notification_deliveries)]

@@ -1,6 +1,7 @@
 //! query: the read side and the front door for people. Lists and shows incidents from PostgreSQL
 //! (never writing them: it writes only the service catalogue, teams' members, on-call schedules,
-//! their audit log and its sign-in tables), answers who is on call (`schedules`), turns people's
+//! people's contact methods and notification rules with the test pages they ask the notifier for
+//! (`contacts`), their audit log and its sign-in tables), answers who is on call (`schedules`), turns people's
 //! actions into commands for incident-core, streams incident events to the dashboard (`/events`),
 //! serves the dashboard itself and the OpenAPI document. Reading the incidents and the live feed
 //! needs a token with the `read` scope, acting one with `act` (`tocsin_runtime::auth`), or, with
@@ -12,6 +13,7 @@ mod actions;
 mod authorization;
 mod catalogue;
 pub mod config;
+mod contacts;
 mod dashboard;
 mod errors;
 mod incidents;
@@ -223,6 +225,40 @@ impl Application {
                             .app_data(state.clone())
                             .wrap(admin())
                             .route(web::put().to(teams::set_admin)),
+                    )
+                    // A person's contact methods and rules: tokens need `admin`, as for the
+                    // team routes; a signed-in person gets through to the handler, which lets in
+                    // the person themself and admins (`contacts`).
+                    .service(
+                        web::scope("/users/{user}")
+                            .app_data(state.clone())
+                            .service(
+                                web::resource("/contact-methods")
+                                    .wrap(team_manager())
+                                    .route(web::get().to(contacts::list_methods))
+                                    .route(web::post().to(contacts::add_method)),
+                            )
+                            .service(
+                                web::resource("/contact-methods/{id}")
+                                    .wrap(team_manager())
+                                    .route(web::delete().to(contacts::remove_method)),
+                            )
+                            .service(
+                                web::resource("/contact-methods/{id}/test")
+                                    .wrap(team_manager())
+                                    .route(web::post().to(contacts::test_method)),
+                            )
+                            .service(
+                                web::resource("/notification-rules")
+                                    .wrap(team_manager())
+                                    .route(web::get().to(contacts::list_rules))
+                                    .route(web::post().to(contacts::add_rule)),
+                            )
+                            .service(
+                                web::resource("/notification-rules/{id}")
+                                    .wrap(team_manager())
+                                    .route(web::delete().to(contacts::remove_rule)),
+                            ),
                     )
                     .service(
                         web::resource("/audit-log")

@@ -1,19 +1,19 @@
 //! The OpenAPI document of the query API, generated from the handlers' annotations and served at
 //! `GET /openapi.json`.
 
-use crate::{actions, catalogue, incidents, live, schedules, sign_in, teams, tokens};
+use crate::{actions, catalogue, contacts, incidents, live, schedules, sign_in, teams, tokens};
 use tocsin_runtime::openapi::{BearerAuth, SharedRoutes};
 use utoipa::OpenApi;
 
 /// The tokens this service takes.
 const BEARER_AUTH: BearerAuth = BearerAuth(
     "API_TOKEN, or a token of TOKENS_FILE: GET routes need the read scope, actions the act scope, changes to the \
-     catalogue, to schedules, to teams' members and to admins the admin scope",
+     catalogue, to schedules, to teams' members and to admins, and people's contact methods, the admin scope",
 );
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "tocsin query API", description = "Incidents: list, read, acknowledge, resolve, reopen, assign. The service catalogue, teams with their members and roles, admins, and the audit log. On-call schedules: their layers, overrides and shifts, and who is on call now. Sign-in with the organisation's identity provider (OpenID Connect), in a session cookie, and people's personal API tokens."),
+    info(title = "tocsin query API", description = "Incidents: list, read, acknowledge, resolve, reopen, assign. The service catalogue, teams with their members and roles, admins, and the audit log. On-call schedules: their layers, overrides and shifts, and who is on call now. Sign-in with the organisation's identity provider (OpenID Connect), in a session cookie, people's personal API tokens, their contact methods and notification rules, and test pages."),
     paths(
         incidents::list,
         incidents::get,
@@ -55,6 +55,13 @@ const BEARER_AUTH: BearerAuth = BearerAuth(
         sign_in::logout,
         sign_in::me,
         sign_in::status,
+        contacts::list_methods,
+        contacts::add_method,
+        contacts::remove_method,
+        contacts::test_method,
+        contacts::list_rules,
+        contacts::add_rule,
+        contacts::remove_rule,
     ),
     modifiers(&BEARER_AUTH, &SharedRoutes)
 )]

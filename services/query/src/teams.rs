@@ -404,7 +404,7 @@ fn is_admin(principal: &Principal) -> bool {
     }
 }
 
-fn display_name(user: &UserRow) -> String {
+pub(crate) fn display_name(user: &UserRow) -> String {
     user.email.clone().unwrap_or_else(|| user.name.clone())
 }
 

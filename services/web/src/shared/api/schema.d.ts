@@ -20,91 +20,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/auth/callback": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** `GET /auth/callback`: back from the identity provider. */
-        get: operations["callback"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/auth/login": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** `GET /auth/login`: to the identity provider. */
-        get: operations["login"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/auth/logout": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** `POST /auth/logout` (with `X-CSRF-Token`): ends the session. */
-        post: operations["logout"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/auth/me": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** `GET /auth/me`: who is signed in, their teams and roles. */
-        get: operations["me"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/auth/status": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** `GET /auth/status` with sign-in on. */
-        get: operations["status"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/events": {
         parameters: {
             query?: never;
@@ -556,23 +471,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/users/{user}/tokens": {
+    "/users/{user}/contact-methods": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        get: operations["list"];
+        get: operations["list_methods"];
         put?: never;
-        post: operations["create"];
+        post: operations["add_method"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/users/{user}/tokens/{id}": {
+    "/users/{user}/contact-methods/{id}": {
         parameters: {
             query?: never;
             header?: never;
@@ -582,7 +497,55 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        delete: operations["revoke"];
+        delete: operations["remove_method"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{user}/contact-methods/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["test_method"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{user}/notification-rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_rules"];
+        put?: never;
+        post: operations["add_rule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{user}/notification-rules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete: operations["remove_rule"];
         options?: never;
         head?: never;
         patch?: never;
@@ -678,6 +641,35 @@ export interface components {
                 [key: string]: string;
             };
         };
+        ContactMethodList: {
+            /** @description Oldest first. */
+            items: components["schemas"]["ContactMethodView"][];
+        };
+        ContactMethodRequest: {
+            /**
+             * @description For `slack`, a Slack member id (`U0123ABCD`) or the e-mail address of the Slack account;
+             *     for `email`, an e-mail address (at most 320 bytes); for `sms` and `voice`, a phone number in
+             *     E.164 form (`+14155550123`, spaces and dashes allowed); for `webhook`, an https URL (at most
+             *     2,048 bytes).
+             */
+            address: string;
+            /** @description `slack` (a direct message from the tocsin app), `email`, `sms`, `voice` or `webhook`. */
+            kind: string;
+            /** @description At most 100 bytes ("work phone"). */
+            label?: string;
+        };
+        ContactMethodView: {
+            /** @description As stored: a phone number in E.164 form, a URL as parsed. */
+            address: string;
+            /** Format: date-time */
+            created_at: string;
+            disabled: boolean;
+            /** Format: uuid */
+            id: string;
+            /** @description `slack`, `email`, `sms`, `voice` or `webhook`. */
+            kind: string;
+            label: string;
+        };
         /** @description The body of every error answer. */
         ErrorBody: {
             error: components["schemas"]["ErrorDetail"];
@@ -690,7 +682,7 @@ export interface components {
             message: string;
         };
         /** @enum {string} */
-        EventKind: "opened" | "alert_added" | "alert_resolved" | "acknowledged" | "resolved" | "reopened" | "assigned";
+        EventKind: "opened" | "alert_added" | "alert_resolved" | "acknowledged" | "resolved" | "reopened" | "assigned" | "paged";
         /** @description A time when nobody is on call. */
         Gap: {
             /** Format: date-time */
@@ -845,45 +837,6 @@ export interface components {
              */
             version_id: string;
         };
-        LoggedOut: {
-            /**
-             * @description Send the browser here to sign out of the identity provider too; null when the provider
-             *     offers no RP-initiated logout.
-             */
-            provider_logout_url?: string | null;
-        };
-        MadeToken: {
-            /** @description Send it as `Authorization: Bearer <secret>`. Shown this once: tocsin keeps only its SHA-256. */
-            secret: string;
-            token: components["schemas"]["Token"];
-        };
-        /** @description The signed-in person. */
-        Me: {
-            /** @description Send it as `X-CSRF-Token` with every POST. */
-            csrf_token: string;
-            /** @description Their role in every other team (`SIGN_IN_DEFAULT_ROLE`); an admin may do everything anyway. */
-            default_role: components["schemas"]["Role"];
-            /**
-             * Format: date-time
-             * @description When the session ends.
-             */
-            expires_at: string;
-            /** @description The teams the person is a member of, by slug, with their role in each. */
-            teams: components["schemas"]["MeTeam"][];
-            user: components["schemas"]["MeUser"];
-        };
-        MeTeam: {
-            name: string;
-            role: components["schemas"]["Role"];
-            slug: string;
-        };
-        MeUser: {
-            email?: string | null;
-            /** Format: uuid */
-            id: string;
-            is_admin: boolean;
-            name: string;
-        };
         MemberRequest: {
             /** @description `viewer`, `responder` or `manager`. */
             role: components["schemas"]["Role"];
@@ -895,6 +848,39 @@ export interface components {
             team: string;
             /** @description An IANA time zone, e.g. `America/New_York`. */
             time_zone: string;
+        };
+        NotificationRuleList: {
+            /** @description High urgency first, then by delay. */
+            items: components["schemas"]["NotificationRuleView"][];
+        };
+        NotificationRuleRequest: {
+            /**
+             * Format: uuid
+             * @description One of the person's contact methods.
+             */
+            contact_method_id: string;
+            /**
+             * Format: int64
+             * @description Minutes after the page, 0 to 120.
+             */
+            delay_minutes: number;
+            /** @description `high` or `low`: pages of this urgency use the rule. */
+            urgency: string;
+        };
+        NotificationRuleView: {
+            /** Format: uuid */
+            contact_method_id: string;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: int32
+             * @description Minutes after the page: 0 is at once.
+             */
+            delay_minutes: number;
+            /** Format: uuid */
+            id: string;
+            /** @description `high` or `low`. */
+            urgency: string;
         };
         OnCall: {
             /**
@@ -1071,20 +1057,6 @@ export interface components {
             /** Format: date-time */
             startsAt: string;
         };
-        /**
-         * @description `GET /auth/status`: whether sign-in with a provider is on, and who is signed in if anyone:
-         *     with a live session, every field of `GET /auth/me` beside `provider`.
-         */
-        Status: {
-            csrf_token?: string | null;
-            default_role?: null | components["schemas"]["Role"];
-            /** Format: date-time */
-            expires_at?: string | null;
-            /** @description Whether sign-in with an identity provider is on. */
-            provider: boolean;
-            teams?: components["schemas"]["MeTeam"][] | null;
-            user?: null | components["schemas"]["MeUser"];
-        };
         Team: {
             /** Format: date-time */
             created_at: string;
@@ -1116,6 +1088,14 @@ export interface components {
             /** @description As alerts carry it in their `team` label. */
             slug: string;
         };
+        TestPageAnswer: {
+            contact_method: components["schemas"]["ContactMethodView"];
+            /**
+             * Format: int64
+             * @description The notifier's delivery of the test page: it goes out within a second or so.
+             */
+            delivery_id: number;
+        };
         TimelineEntry: {
             actor: string;
             /** Format: date-time */
@@ -1129,44 +1109,6 @@ export interface components {
             items: components["schemas"]["TimelineEntry"][];
             /** @description Pass as `cursor` to get the next page; null on the last page. */
             next_cursor?: string | null;
-        };
-        Token: {
-            /** Format: date-time */
-            created_at: string;
-            /** Format: date-time */
-            expires_at: string;
-            /** Format: uuid */
-            id: string;
-            /**
-             * Format: date-time
-             * @description When it was last used, to the minute; null when never.
-             */
-            last_used_at?: string | null;
-            name: string;
-            /**
-             * Format: date-time
-             * @description Null while the token works (unless it expired).
-             */
-            revoked_at?: string | null;
-            scopes: string[];
-        };
-        TokenList: {
-            /** @description Newest first, revoked and expired ones included. */
-            items: components["schemas"]["Token"][];
-        };
-        TokenRequest: {
-            /**
-             * Format: int32
-             * @description Days until it expires: 1 to 365, 90 when not given.
-             */
-            expires_in_days?: number | null;
-            /** @description What the token is for, unique among the person's tokens (1 to 100 bytes). */
-            name: string;
-            /**
-             * @description Some of `read`, `act` and `admin` (changes outside incidents, as far as the person's
-             *     roles allow; `admin` includes the others).
-             */
-            scopes: string[];
         };
         /** @description A user, as schedules show their members. */
         User: {
@@ -1238,251 +1180,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description PostgreSQL is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    callback: {
-        parameters: {
-            query?: {
-                code?: string;
-                state?: string;
-                /** @description The provider's issuer identifier; when given, it must be ours. */
-                iss?: string;
-                /** @description The provider refused the sign-in. */
-                error?: string;
-                error_description?: string;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Signed in: the session cookie is set and the browser goes back to where it started */
-            303: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description No `code` or `state`, or a sign-in that is unknown, used, expired or another browser's */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The provider refused, or its ID token is not valid */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Sign-in with an identity provider is off */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The identity provider or PostgreSQL is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    login: {
-        parameters: {
-            query?: {
-                /** @description The path on this site to come back to once signed in (default `/`). */
-                return_to?: string;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description To the identity provider's authorization endpoint, with a cookie binding the attempt to this browser */
-            303: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description `return_to` is not a path on this site */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Sign-in with an identity provider is off (no OIDC_ISSUER_URL) */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The identity provider or PostgreSQL is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    logout: {
-        parameters: {
-            query?: never;
-            header: {
-                /** @description The session's `csrf_token` from /auth/me */
-                "X-CSRF-Token": string;
-            };
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The session ended here; the cookie is cleared */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["LoggedOut"];
-                };
-            };
-            /** @description No session cookie, or a session that ended */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description `X-CSRF-Token` is missing or not the session's */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Sign-in with an identity provider is off */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description PostgreSQL is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    me: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The person the session cookie belongs to */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Me"];
-                };
-            };
-            /** @description No session cookie, or a session that ended */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Sign-in with an identity provider is off */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description PostgreSQL is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    status: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Whether sign-in is on, and who is signed in if anyone (the same with sign-in off: `{"provider": false}`) */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Status"];
                 };
             };
             /** @description PostgreSQL is unavailable */
@@ -3996,28 +3693,28 @@ export interface operations {
             };
         };
     };
-    list: {
+    list_methods: {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                /** @description `me`, or the user's id or e-mail address */
+                /** @description The user's id or e-mail address, or `me` */
                 user: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description The person's tokens, without their secrets */
+            /** @description The person's contact methods */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenList"];
+                    "application/json": components["schemas"]["ContactMethodList"];
                 };
             };
-            /** @description The user is not `me`, an id or an e-mail address */
+            /** @description The user is not an id, an e-mail address or `me` (`me` needs a signed-in person) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4035,7 +3732,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Someone else's tokens, and not an admin */
+            /** @description Neither the person themself nor an admin */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4044,17 +3741,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such user */
+            /** @description No such user (for admins) */
             404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description An e-mail address several users share */
-            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4073,32 +3761,32 @@ export interface operations {
             };
         };
     };
-    create: {
+    add_method: {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                /** @description `me`, or the signed-in person's own id or e-mail address */
+                /** @description The user's id or e-mail address, or `me` */
                 user: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["TokenRequest"];
+                "application/json": components["schemas"]["ContactMethodRequest"];
             };
         };
         responses: {
-            /** @description The token, with its secret, shown this once */
+            /** @description The contact method, as stored */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["MadeToken"];
+                    "application/json": components["schemas"]["ContactMethodView"];
                 };
             };
-            /** @description A field is missing or out of its limits (named) */
+            /** @description The kind, the address or the label is not valid for the kind, or over its limit; the message names the field */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4116,7 +3804,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not a signed-in session of this person: tokens are made by their person, in the dashboard */
+            /** @description Neither the person themself nor an admin, or no CSRF token */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4125,7 +3813,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A token of this name exists, or the person holds 20 live tokens */
+            /** @description No such user (for admins) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The person has this method already, or their maximum of 10 */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4163,28 +3860,28 @@ export interface operations {
             };
         };
     };
-    revoke: {
+    remove_method: {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                /** @description `me`, or the user's id or e-mail address */
+                /** @description The user's id or e-mail address, or `me` */
                 user: string;
-                /** @description The token's id */
+                /** @description The contact method's id */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Revoked: it authenticates nothing from now on */
+            /** @description The method and its notification rules are gone */
             204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description The user or the id is not valid */
+            /** @description The user or the id is malformed */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4202,7 +3899,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Someone else's token, and not an admin */
+            /** @description Neither the person themself nor an admin, or no CSRF token */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4211,7 +3908,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such user, or no such live token of theirs */
+            /** @description No such user, or no such method of theirs */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4220,8 +3917,304 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description An e-mail address several users share */
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    test_method: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id or e-mail address, or `me` */
+                user: string;
+                /** @description The contact method's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The test page is queued in the notifier, which sends it at once */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TestPageAnswer"];
+                };
+            };
+            /** @description The user or the id is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token, or no live session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Neither the person themself nor an admin, or no CSRF token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such user, or no such method of theirs */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_rules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id or e-mail address, or `me` */
+                user: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The person's notification rules */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationRuleList"];
+                };
+            };
+            /** @description The user is not an id, an e-mail address or `me` (`me` needs a signed-in person) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token, or no live session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Neither the person themself nor an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such user (for admins) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    add_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id or e-mail address, or `me` */
+                user: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NotificationRuleRequest"];
+            };
+        };
+        responses: {
+            /** @description The rule, as stored */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationRuleView"];
+                };
+            };
+            /** @description The urgency or the delay is not valid, or the contact method is not one of the person's; the message names the field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token, or no live session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Neither the person themself nor an admin, or no CSRF token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such user (for admins) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The person has this rule already, or their maximum of 20 */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    remove_rule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id or e-mail address, or `me` */
+                user: string;
+                /** @description The rule's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rule is gone */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The user or the id is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token, or no live session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Neither the person themself nor an admin, or no CSRF token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such user, or no such rule of theirs */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
