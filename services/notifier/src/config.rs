@@ -25,6 +25,11 @@
 //! | `SMTP_FROM` | `tocsin <tocsin@localhost>` | the sender of e-mail notifications |
 //! | `SMTP_USERNAME`, `SMTP_PASSWORD` | unset | SMTP authentication |
 //! | `SMTP_CA_FILE` | unset | a PEM CA to trust for the SMTP server, besides the system's |
+//! | `SLACK_DM_TOKEN` | `SLACK_BOT_TOKEN`, else the first Slack target's | the bot token that sends pages as Slack direct messages (scopes `chat:write`, `im:write`, `users:read.email`) |
+//! | `TWILIO_API_URL` | `https://api.twilio.com` | the Twilio-compatible API that sends SMS and voice pages |
+//! | `TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN` | unset | its account and token (Basic auth); without them SMS and voice pages fail to the dead-letter stream |
+//! | `TWILIO_FROM` | unset | the E.164 number pages come from |
+//! | `PAGE_WEBHOOK_SECRET` | unset | signs webhook pages (`X-Tocsin-Signature`); without it webhook pages fail to the dead-letter stream |
 //! | `PUBLIC_URL` | unset | the dashboard's address (`https://tocsin.example.com`), for links in messages |
 //! | `DELIVERY_MAX_ATTEMPTS` | `8` | attempts before a notification goes to the dead-letter stream |
 //! | `DELIVERY_BACKOFF` | `2s` | wait after the first failure; doubles each time (with jitter) |
@@ -35,6 +40,7 @@
 //! | `OTEL_*` | unset: no traces | OpenTelemetry traces (`tocsin_runtime::traces`), off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set |
 
 use crate::channels::email::SmtpSettings;
+use crate::pages::TwilioSettings;
 use std::path::PathBuf;
 use std::time::Duration;
 use tocsin_bus::BusSettings;
@@ -67,6 +73,11 @@ pub struct Config {
     pub github_api_url: String,
     pub smtp: Option<SmtpSettings>,
     pub public_url: Option<String>,
+    /// `SLACK_DM_TOKEN`, else `SLACK_BOT_TOKEN`: what sends Slack pages, before the routing's
+    /// Slack targets are looked at.
+    pub slack_dm_token: Option<Secret>,
+    pub twilio: Option<TwilioSettings>,
+    pub page_webhook_secret: Option<Secret>,
     pub delivery: DeliverySettings,
     /// Callers with one of these see `/ready`'s checks and details (the service has no API).
     pub operator_tokens: Tokens,
@@ -176,6 +187,9 @@ impl Config {
             github_api_url: env.string_or("GITHUB_API_URL", "https://api.github.com"),
             smtp,
             public_url: env.get("PUBLIC_URL"),
+            slack_dm_token: env.get("SLACK_DM_TOKEN").or_else(|| env.get("SLACK_BOT_TOKEN")).map(Secret::new),
+            twilio: twilio(env)?,
+            page_webhook_secret: env.get("PAGE_WEBHOOK_SECRET").map(Secret::new),
             delivery: DeliverySettings {
                 max_attempts: env.with("DELIVERY_MAX_ATTEMPTS", 8, |value| match value.trim().parse::<u32>() {
                     Ok(attempts) if attempts >= 1 => Ok(attempts),
@@ -190,6 +204,30 @@ impl Config {
             otel: OtelSettings::from_env(env, "notifier")?,
         })
     }
+}
+
+/// The Twilio account, when `TWILIO_ACCOUNT_SID` is set: then the token and the number are needed
+/// too, and the number must be in E.164 form.
+fn twilio(env: &Env) -> Result<Option<TwilioSettings>, ConfigError> {
+    let Some(account_sid) = env.get("TWILIO_ACCOUNT_SID") else { return Ok(None) };
+    let auth_token =
+        env.secret("TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID is set, so SMS and voice pages need its token")?;
+    let from = env.with("TWILIO_FROM", String::new(), |value| {
+        tocsin_storage::contacts::check_address(tocsin_storage::contacts::ContactKind::Sms, value)
+            .map_err(|invalid| format!("the number {}", invalid.reason))
+    })?;
+    if from.is_empty() {
+        return Err(ConfigError::Missing {
+            name: "TWILIO_FROM".into(),
+            purpose: "TWILIO_ACCOUNT_SID is set, so SMS and voice pages need the number they come from".into(),
+        });
+    }
+    Ok(Some(TwilioSettings {
+        api_url: env.string_or("TWILIO_API_URL", "https://api.twilio.com"),
+        account_sid,
+        auth_token,
+        from,
+    }))
 }
 
 /// A comma-separated list of Slack ids, each starting with one of `prefixes`: Slack's ids are

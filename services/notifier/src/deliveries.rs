@@ -17,6 +17,10 @@
 //!   the `notifications` dead-letter stream and is counted.
 //! - Each attempt at a traced delivery is a "deliver <channel>" span, the child of the "route event"
 //!   span whose context the delivery row keeps.
+//! - A page to one person (a delivery naming a contact method) goes through `crate::pages` once its
+//!   rule's delay has passed, and only while its incident is open and was not acknowledged or
+//!   resolved since the page: else it is cancelled, not sent (docs/oncall.md, "Notification
+//!   rules"). Pages are counted by method and outcome.
 
 use crate::channels::email::Email;
 use crate::channels::github::GitHub;
@@ -24,6 +28,7 @@ use crate::channels::slack::{SlackBot, SlackWebhook};
 use crate::channels::teams::Teams;
 use crate::channels::{Attempt, Channel, Delivered, DeliveryError, Summary, Thread};
 use crate::metrics::DeliveryMetrics;
+use crate::pages::{PageContent, Pager};
 use rand::Rng;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -33,7 +38,8 @@ use time::OffsetDateTime;
 use tocsin_bus::Bus;
 use tocsin_domain::IncidentEvent;
 use tocsin_runtime::traces::{SpanKind, TraceContext, TraceSpan, Tracer};
-use tocsin_storage::notifications::{self, ClaimedDelivery};
+use tocsin_storage::contacts;
+use tocsin_storage::notifications::{self, ClaimedDelivery, TestPage};
 use tocsin_storage::{AsyncConnection, Pool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -134,6 +140,8 @@ pub struct Worker {
     pub senders: Arc<HashMap<String, Sender>>,
     pub retry: RetryPolicy,
     pub public_url: Option<String>,
+    /// Sends pages to people through their contact methods.
+    pub pager: Arc<Pager>,
     pub metrics: DeliveryMetrics,
     /// Rung by the event loop when it recorded new deliveries.
     pub wake: Arc<Notify>,
@@ -286,6 +294,9 @@ impl Worker {
         &self,
         delivery: &ClaimedDelivery,
     ) -> Result<(Delivered, &'static str), (DeliveryError, &'static str)> {
+        if let Some(contact_method_id) = delivery.contact_method_id {
+            return self.page(delivery, contact_method_id).await;
+        }
         let Some(sender) = self.senders.get(&delivery.target) else {
             let reason = format!("target `{}` is no longer in the routing", delivery.target);
             return Err((DeliveryError::permanent(reason), "unknown"));
@@ -339,6 +350,71 @@ impl Worker {
         }
     }
 
+    /// Sends one page through its contact method, unless it must not go out any more; says how it
+    /// went with the method's kind, for the metrics.
+    async fn page(
+        &self,
+        delivery: &ClaimedDelivery,
+        contact_method_id: Uuid,
+    ) -> Result<(Delivered, &'static str), (DeliveryError, &'static str)> {
+        let storage_error = |error: tocsin_storage::StorageError| (DeliveryError::retry(error.to_string()), "unknown");
+        let mut conn = self.pool.get().await.map_err(|error| storage_error(error.into()))?;
+        let Some(method) = contacts::method(&mut conn, contact_method_id).await.map_err(storage_error)? else {
+            return Err((DeliveryError::cancelled("the contact method was removed"), "unknown"));
+        };
+        let kind = method.kind.as_str();
+        if method.disabled {
+            return Err((DeliveryError::cancelled("the contact method is disabled"), kind));
+        }
+        let test: TestPage;
+        let event: IncidentEvent;
+        let content = if delivery.target.starts_with(notifications::TEST_PAGE_PREFIX) {
+            test = serde_json::from_str(&delivery.event).map_err(|error| {
+                (DeliveryError::permanent(format!("the recorded test page does not decode: {error}")), kind)
+            })?;
+            PageContent::Test(&test)
+        } else {
+            event = serde_json::from_str(&delivery.event).map_err(|error| {
+                (DeliveryError::permanent(format!("the recorded event does not decode: {error}")), kind)
+            })?;
+            // Read now, not when the page was queued: acknowledging cancels every page still to come.
+            let standing = notifications::incident_standing(&mut conn, delivery.incident_id)
+                .await
+                .map_err(|error| (DeliveryError::retry(error.to_string()), kind))?;
+            if let Some(reason) = stale(standing.as_ref(), event.at) {
+                return Err((DeliveryError::cancelled(reason), kind));
+            }
+            PageContent::Incident(Summary::new(&event, self.public_url.as_deref()))
+        };
+        drop(conn);
+        let attempt = Attempt {
+            delivery_id: delivery.id,
+            event_id: delivery.event_id,
+            incident_id: delivery.incident_id,
+            recorded_at: delivery.created_at,
+            in_doubt: delivery.claim_lapsed || delivery.attempts > 0,
+            known_slack_channel: None,
+        };
+        let started = std::time::Instant::now();
+        let result =
+            tokio::time::timeout(self.retry.attempt_timeout, self.pager.send(&method, &content, &attempt)).await;
+        self.metrics.observe_duration(kind, started.elapsed());
+        match result {
+            Ok(Ok(delivered)) => Ok((delivered, kind)),
+            Ok(Err(error)) => Err((error, kind)),
+            Err(_) => Err((DeliveryError::retry(format!("no answer within {:?}", self.retry.attempt_timeout)), kind)),
+        }
+    }
+
+    /// Counts an outcome: a page by its method, anything else by its channel.
+    fn count(&self, delivery: &ClaimedDelivery, name: &'static str, outcome: &'static str) {
+        if delivery.contact_method_id.is_some() {
+            self.metrics.count_page(name, outcome);
+        } else {
+            self.metrics.count(name, outcome);
+        }
+    }
+
     async fn record(
         &self,
         delivery: &ClaimedDelivery,
@@ -358,21 +434,27 @@ impl Worker {
                     notifications::mark_sent(conn, id).await
                 })
                 .await?;
-                self.metrics.count(channel_name, "sent");
+                self.count(delivery, channel_name, "sent");
                 span.set_str("notification.outcome", "sent");
                 tracing::info!(delivery.id = delivery.id, target = %delivery.target, incident.id = %delivery.incident_id, attempt, "notification sent");
             }
             Err((DeliveryError::Retry { reason, after }, channel_name)) if attempt < self.retry.max_attempts => {
                 let wait = after.unwrap_or_else(|| self.retry.backoff(attempt));
                 notifications::mark_retry(&mut conn, delivery.id, OffsetDateTime::now_utc() + wait, reason).await?;
-                self.metrics.count(channel_name, "retried");
+                self.count(delivery, channel_name, "retried");
                 span.set_str("notification.outcome", "retried");
                 tracing::warn!(delivery.id = delivery.id, target = %delivery.target, attempt, retry_in = ?wait, %reason, "notification failed; will retry");
+            }
+            Err((DeliveryError::Cancelled { reason }, channel_name)) => {
+                notifications::mark_cancelled(&mut conn, delivery.id, reason).await?;
+                self.count(delivery, channel_name, "cancelled");
+                span.set_str("notification.outcome", "cancelled");
+                tracing::info!(delivery.id = delivery.id, target = %delivery.target, incident.id = %delivery.incident_id, %reason, "page cancelled");
             }
             Err((error, channel_name)) => {
                 let reason = match &error {
                     DeliveryError::Retry { reason, .. } => format!("gave up after {attempt} attempts: {reason}"),
-                    DeliveryError::Permanent { reason } => reason.clone(),
+                    DeliveryError::Permanent { reason } | DeliveryError::Cancelled { reason } => reason.clone(),
                 };
                 let record = DeadNotification {
                     delivery_id: delivery.id,
@@ -396,12 +478,29 @@ impl Worker {
                     return Ok(());
                 }
                 notifications::mark_dead(&mut conn, delivery.id, &reason).await?;
-                self.metrics.count(channel_name, "dead");
+                self.count(delivery, channel_name, "dead");
                 span.set_str("notification.outcome", "dead");
                 tracing::error!(delivery.id = delivery.id, target = %delivery.target, incident.id = %delivery.incident_id, %reason, "notification given up; it is on the dead-letter stream");
             }
         }
         Ok(())
+    }
+}
+
+/// Why a page of an event at `paged_at` must not go out any more, if it must not: the incident is
+/// gone, not open, or was acknowledged or resolved since the page (and reopened: the reopening
+/// pages anew).
+fn stale(standing: Option<&notifications::IncidentStanding>, paged_at: OffsetDateTime) -> Option<String> {
+    let Some(standing) = standing else {
+        return Some("the incident is gone".to_owned());
+    };
+    if standing.status != "open" {
+        return Some(format!("the incident is {}", standing.status));
+    }
+    match (standing.acknowledged_at, standing.resolved_at) {
+        (Some(at), _) if at > paged_at => Some("the incident was acknowledged since the page".to_owned()),
+        (_, Some(at)) if at > paged_at => Some("the incident was resolved since the page".to_owned()),
+        _ => None,
     }
 }
 

@@ -4,19 +4,24 @@
 //! steps redelivers the entry, and the (event id, target) key turns the second recording into a
 //! no-op: an event is notified once per target however often it arrives.
 //!
+//! A `paged` event also becomes one delivery per notification rule of each person it pages, due
+//! after the rule's delay (`crate::pages`); an `acknowledged` or `resolved` event cancels the
+//! incident's pages still waiting, in the transaction that records its own deliveries.
+//!
 //! A traced event gets a "route event" span in its trace; the deliveries keep that span's context,
 //! and the worker's "deliver <channel>" spans continue it, however much later they run.
 
 use crate::metrics::KindLabel;
-use crate::routing::Routing;
+use crate::routing::{Routing, Target};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use std::sync::Arc;
 use tocsin_bus::{Consumer, Delivery, Handler, Settled};
-use tocsin_domain::IncidentEvent;
+use tocsin_domain::{EventKind, IncidentEvent, PageUrgency, Paged};
 use tocsin_runtime::traces::{TraceSpan, Tracer};
-use tocsin_storage::Pool;
+use tocsin_storage::contacts;
 use tocsin_storage::notifications::{self, NewDelivery};
+use tocsin_storage::{AsyncConnection, Pool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -104,21 +109,25 @@ impl RecordDeliveries {
         }
     }
 
-    /// Records the batch's deliveries in one statement; returns how many are new.
+    /// Records the batch's deliveries in one transaction, and cancels the pages still waiting for
+    /// the incidents the batch acknowledges or resolves; returns how many deliveries are new.
     async fn record(
         &self,
         batch: &[Delivery<IncidentEvent>],
         consumer: &Consumer<IncidentEvent>,
     ) -> Result<usize, tocsin_storage::StorageError> {
+        let routed: Vec<_> = batch.iter().map(|delivery| self.targets_of(&delivery.envelope.payload)).collect();
+        let pages = self.pages_of(batch).await?;
         // The JSON of each event that goes anywhere, for its deliveries; the worker decodes it
         // again when it sends. Events routed nowhere are not encoded at all.
-        let routed: Vec<_> =
-            batch.iter().map(|delivery| self.routing.targets_for(&delivery.envelope.payload)).collect();
         let texts: Vec<Option<String>> = batch
             .iter()
             .zip(&routed)
-            .map(|(delivery, targets)| {
-                (!targets.is_empty()).then(|| serde_json::to_string(&delivery.envelope.payload).unwrap_or_default())
+            .enumerate()
+            .map(|(index, (delivery, targets))| {
+                let paged = pages.iter().any(|page| page.event == index);
+                (!targets.is_empty() || paged)
+                    .then(|| serde_json::to_string(&delivery.envelope.payload).unwrap_or_default())
             })
             .collect();
         // Empty when traces are off: then no event has a span, and no delivery a traceparent.
@@ -158,12 +167,46 @@ impl RecordDeliveries {
                 contact_method_id: None,
                 next_attempt_at: None,
             }));
+            rows.extend(pages.iter().filter(|page| page.event == index).map(|page| NewDelivery {
+                event_id: event.id,
+                target: &page.target,
+                incident_id: event.incident.id,
+                event: text,
+                traceparent,
+                contact_method_id: Some(page.contact_method_id),
+                next_attempt_at: Some(page.due_at),
+            }));
         }
-        if rows.is_empty() {
+        // Acknowledging or resolving cancels every page still to come (oncall-models.md, trap 6).
+        let mut ended: Vec<(uuid::Uuid, &'static str)> = Vec::new();
+        for delivery in batch {
+            let event = &delivery.envelope.payload;
+            let reason = match event.kind {
+                EventKind::Acknowledged => "the incident was acknowledged",
+                EventKind::Resolved => "the incident was resolved",
+                _ => continue,
+            };
+            if !ended.iter().any(|(incident, _)| *incident == event.incident.id) {
+                ended.push((event.incident.id, reason));
+            }
+        }
+        if rows.is_empty() && ended.is_empty() {
             return Ok(0);
         }
         let recorded = match self.pool.get().await {
-            Ok(mut conn) => notifications::enqueue(&mut conn, &rows).await,
+            Ok(mut conn) => {
+                conn.transaction(async |conn| {
+                    let recorded = notifications::enqueue(conn, &rows).await?;
+                    for (incident, reason) in &ended {
+                        let cancelled = notifications::cancel_pages(conn, *incident, reason).await?;
+                        if cancelled > 0 {
+                            tracing::info!(incident.id = %incident, pages = cancelled, %reason, "pages cancelled");
+                        }
+                    }
+                    Ok::<_, tocsin_storage::StorageError>(recorded)
+                })
+                .await
+            }
             Err(error) => Err(error.into()),
         };
         for mut span in spans {
@@ -173,5 +216,104 @@ impl RecordDeliveries {
             span.end();
         }
         recorded
+    }
+
+    /// Where an event goes on the routing's targets. A `paged` event goes to the targets its step
+    /// named, and, when it paged nobody, to where the routing sends the incident's `opened` event
+    /// (its team's channels), so nobody on call is always heard.
+    fn targets_of(&self, event: &IncidentEvent) -> Vec<&Target> {
+        if event.kind != EventKind::Paged {
+            return self.routing.targets_for(event);
+        }
+        let Some(paged) = paged_detail(event) else { return Vec::new() };
+        let mut chosen: Vec<&Target> = Vec::new();
+        for name in &paged.channels {
+            match self.routing.target(name) {
+                Some(target) if !chosen.iter().any(|known| known.name == target.name) => chosen.push(target),
+                Some(_) => {}
+                None => tracing::warn!(
+                    incident.id = %event.incident.id,
+                    target = %name,
+                    "an escalation step names a target the routing file does not have; it is not sent there"
+                ),
+            }
+        }
+        if paged.users.is_empty() {
+            let as_opened = IncidentEvent { kind: EventKind::Opened, ..event.clone() };
+            for target in self.routing.targets_for(&as_opened) {
+                if !chosen.iter().any(|known| known.name == target.name) {
+                    chosen.push(target);
+                }
+            }
+        }
+        chosen
+    }
+
+    /// The pages the batch's `paged` events owe: one per paged person's notification rule of the
+    /// page's urgency, due at the event's time plus the rule's delay. Counting from the event's
+    /// time, not from now, keeps a page that waited in the stream (a notifier restart) on time.
+    async fn pages_of(&self, batch: &[Delivery<IncidentEvent>]) -> Result<Vec<Page>, tocsin_storage::StorageError> {
+        let paged: Vec<(usize, &IncidentEvent, Paged)> = batch
+            .iter()
+            .enumerate()
+            .filter_map(|(index, delivery)| {
+                let event = &delivery.envelope.payload;
+                (event.kind == EventKind::Paged)
+                    .then(|| paged_detail(event).map(|paged| (index, event, paged)))
+                    .flatten()
+            })
+            .filter(|(_, _, paged)| !paged.users.is_empty())
+            .collect();
+        if paged.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.pool.get().await?;
+        let mut pages = Vec::new();
+        for urgency in [PageUrgency::High, PageUrgency::Low] {
+            let users: Vec<uuid::Uuid> = paged
+                .iter()
+                .filter(|(_, _, page)| page.urgency == urgency)
+                .flat_map(|(_, _, page)| page.users.iter().map(|user| user.id))
+                .collect();
+            if users.is_empty() {
+                continue;
+            }
+            let rules = contacts::page_rules(&mut conn, &users, urgency).await?;
+            for (index, event, page) in paged.iter().filter(|(_, _, page)| page.urgency == urgency) {
+                for user in &page.users {
+                    let theirs: Vec<_> = rules.iter().filter(|rule| rule.user_id == user.id).collect();
+                    if theirs.is_empty() {
+                        tracing::warn!(incident.id = %event.incident.id, user.id = %user.id, urgency = contacts::urgency_name(urgency), "a person was paged who has no notification rule of this urgency; only the step's channels hear of it");
+                    }
+                    pages.extend(theirs.into_iter().map(|rule| Page {
+                        event: *index,
+                        target: notifications::page_target(rule.rule_id),
+                        contact_method_id: rule.contact_method_id,
+                        due_at: event.at + time::Duration::minutes(i64::from(rule.delay_minutes)),
+                    }));
+                }
+            }
+        }
+        Ok(pages)
+    }
+}
+
+/// A page owed to one person through one rule.
+struct Page {
+    /// The index of its `paged` event in the batch.
+    event: usize,
+    target: String,
+    contact_method_id: uuid::Uuid,
+    due_at: time::OffsetDateTime,
+}
+
+/// A `paged` event's detail; `None` (and a warning) when it does not decode.
+fn paged_detail(event: &IncidentEvent) -> Option<Paged> {
+    match serde_json::from_value::<Paged>(event.detail.clone()) {
+        Ok(paged) => Some(paged),
+        Err(error) => {
+            tracing::warn!(event.id = %event.id, %error, "a paged event whose detail does not decode is not delivered");
+            None
+        }
     }
 }

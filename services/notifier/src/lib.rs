@@ -6,6 +6,9 @@
 //!   target in PostgreSQL, then acknowledges the entry.
 //! - `deliveries`: sends the recorded deliveries through each target's sender (`channels`), paced
 //!   per Slack channel (`pacing`), retried with backoff, given up on to a dead-letter stream.
+//! - `pages`: pages to one person through their contact methods (a Slack direct message, e-mail,
+//!   SMS and voice through a Twilio-compatible API, a signed webhook), from their notification
+//!   rules, queued by the event loop and sent by the delivery worker when due.
 //! - `slack_actions`: `POST /slack/actions`, the buttons of a Slack message, verified and turned
 //!   into commands for incident-core, if `slack_access` lets the person who clicked act.
 
@@ -15,6 +18,7 @@ mod deliveries;
 mod events;
 mod metrics;
 pub mod pacing;
+pub mod pages;
 pub mod routing;
 pub mod slack_access;
 pub mod slack_actions;
@@ -29,6 +33,7 @@ use crate::deliveries::{RetryPolicy, Sender, Worker};
 use crate::events::EventLoop;
 use crate::metrics::{DeliveryMetrics, KindLabel, ReasonLabel};
 use crate::pacing::Pacer;
+use crate::pages::{Pager, PagerSettings};
 use crate::routing::{ProcessSecrets, Routing, TargetKind};
 use crate::slack_access::{Refusal, SlackAccess};
 use actix_web::web;
@@ -82,6 +87,7 @@ impl Application {
         for sender in senders.values() {
             delivery_metrics.initialise(sender.channel().as_str());
         }
+        delivery_metrics.initialise_pages();
         let events_seen = Family::<KindLabel, Counter>::default();
         service.registry().register("notifier_events", "Incident events received, by kind", events_seen.clone());
         let consumer = Consumer::new(
@@ -119,6 +125,16 @@ impl Application {
                 attempt_timeout: config.delivery.attempt_timeout,
             },
             public_url: config.public_url.clone(),
+            pager: Arc::new(Pager::new(
+                http_client.clone(),
+                PagerSettings {
+                    slack_api_url: config.slack_api_url.clone(),
+                    slack_token: config.slack_dm_token.clone().or_else(|| first_slack_token(&routing)),
+                    smtp: config.smtp.clone(),
+                    twilio: config.twilio.clone(),
+                    webhook_secret: config.page_webhook_secret.clone(),
+                },
+            )),
             metrics: delivery_metrics,
             wake,
             tracer: service.tracer().clone(),
@@ -204,6 +220,15 @@ fn slack_access(config: &Config, routing: &Routing, http_client: &reqwest::Clien
         &config.slack_api_url,
         tokens,
     ))
+}
+
+/// The bot token of the routing's first Slack target: the app that posts to a team's Slack
+/// channel is the one people expect their direct messages from.
+fn first_slack_token(routing: &Routing) -> Option<tocsin_runtime::Secret> {
+    routing.targets().find_map(|target| match &target.kind {
+        TargetKind::Slack { token, .. } => Some(token.clone()),
+        _ => None,
+    })
 }
 
 fn load_routing(source: &RoutingSource) -> anyhow::Result<Routing> {

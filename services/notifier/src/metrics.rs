@@ -29,6 +29,15 @@ pub struct DeliveryLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct PageLabels {
+    /// The contact method's kind: `slack`, `email`, `sms`, `voice`, `webhook` (`unknown` when the
+    /// method was removed before the page was due)
+    pub method: &'static str,
+    /// `sent`, `retried`, `dead`, `cancelled` (the incident was acknowledged or resolved first)
+    pub outcome: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct ChannelLabel {
     pub channel: &'static str,
 }
@@ -36,6 +45,7 @@ pub struct ChannelLabel {
 #[derive(Clone)]
 pub struct DeliveryMetrics {
     pub deliveries: Family<DeliveryLabels, Counter>,
+    pub pages: Family<PageLabels, Counter>,
     pub duration: Family<ChannelLabel, Histogram>,
     pub backlog: Gauge,
 }
@@ -44,6 +54,7 @@ impl DeliveryMetrics {
     pub fn register(registry: &mut Registry) -> DeliveryMetrics {
         let metrics = DeliveryMetrics {
             deliveries: Family::default(),
+            pages: Family::default(),
             duration: Family::new_with_constructor(latency_histogram),
             backlog: Gauge::default(),
         };
@@ -51,6 +62,11 @@ impl DeliveryMetrics {
             "notifier_deliveries",
             "Notification attempts by channel and outcome (sent, retried, dead)",
             metrics.deliveries.clone(),
+        );
+        registry.register(
+            "notifier_pages",
+            "Pages to people by contact method and outcome (sent, retried, dead, cancelled)",
+            metrics.pages.clone(),
         );
         registry.register(
             "notifier_delivery_duration_seconds",
@@ -69,6 +85,19 @@ impl DeliveryMetrics {
         for outcome in ["sent", "retried", "dead"] {
             let _ = self.deliveries.get_or_create(&DeliveryLabels { channel, outcome });
         }
+    }
+
+    /// Every method's series, at zero from the start.
+    pub fn initialise_pages(&self) {
+        for method in ["slack", "email", "sms", "voice", "webhook"] {
+            for outcome in ["sent", "retried", "dead", "cancelled"] {
+                let _ = self.pages.get_or_create(&PageLabels { method, outcome });
+            }
+        }
+    }
+
+    pub fn count_page(&self, method: &'static str, outcome: &'static str) {
+        self.pages.get_or_create(&PageLabels { method, outcome }).inc();
     }
 
     pub fn count(&self, channel: &'static str, outcome: &'static str) {

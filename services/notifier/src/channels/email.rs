@@ -115,6 +115,26 @@ impl Email {
             Err(_) => Err(DeliveryError::retry(format!("smtp: no answer within {}s", self.timeout.as_secs_f64()))),
         }
     }
+
+    /// A message of plain text, neither an incident's nor in its thread (a test page). `subject`
+    /// and `text` are tocsin's own words.
+    pub async fn deliver_plain(&self, subject: &str, text: &str) -> Result<Delivered, DeliveryError> {
+        let mut builder = Message::builder().from(self.from.clone()).subject(subject).raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".to_owned(),
+        ));
+        for mailbox in &self.to {
+            builder = builder.to(mailbox.clone());
+        }
+        let message = builder
+            .body(text.to_owned())
+            .map_err(|error| DeliveryError::permanent(format!("smtp: the message cannot be built: {error}")))?;
+        match tokio::time::timeout(self.timeout, self.transport.send(message)).await {
+            Ok(Ok(_)) => Ok(Delivered::default()),
+            Ok(Err(error)) => Err(classify(&error)),
+            Err(_) => Err(DeliveryError::retry(format!("smtp: no answer within {}s", self.timeout.as_secs_f64()))),
+        }
+    }
 }
 
 /// 4xx answers, refused or dropped connections, TLS handshakes that fail and timeouts are retried;

@@ -120,6 +120,10 @@ pub enum DeliveryError {
     /// the same way.
     #[error("{reason}")]
     Permanent { reason: String },
+    /// A page that must not go out any more (its incident was acknowledged or resolved, its
+    /// contact method disabled): nothing failed, and nothing is tried again.
+    #[error("{reason}")]
+    Cancelled { reason: String },
 }
 
 impl DeliveryError {
@@ -129,6 +133,10 @@ impl DeliveryError {
 
     pub fn permanent(reason: impl Into<String>) -> DeliveryError {
         DeliveryError::Permanent { reason: reason.into() }
+    }
+
+    pub fn cancelled(reason: impl Into<String>) -> DeliveryError {
+        DeliveryError::Cancelled { reason: reason.into() }
     }
 
     /// A transport failure: the request may not have reached the API, so it is worth another try.

@@ -210,7 +210,7 @@ impl SlackBot {
 
 /// A Web API answer: `{"ok": true, …}`, or the error in `{"ok": false, "error": …}`, of which a few
 /// are worth retrying.
-fn answer_of(api: &str, body: String) -> Result<Value, DeliveryError> {
+pub(crate) fn answer_of(api: &str, body: String) -> Result<Value, DeliveryError> {
     let answer: Value = serde_json::from_str(&body)
         .map_err(|error| DeliveryError::retry(format!("{api} answered something other than JSON: {error}")))?;
     if answer["ok"].as_bool() == Some(true) {
@@ -227,7 +227,7 @@ fn answer_of(api: &str, body: String) -> Result<Value, DeliveryError> {
 }
 
 /// The metadata naming a delivery, on each message the bot posts or edits for it.
-fn metadata(attempt: &Attempt) -> Value {
+pub(crate) fn metadata(attempt: &Attempt) -> Value {
     json!({
         "event_type": METADATA_EVENT_TYPE,
         "event_payload": {
@@ -291,7 +291,7 @@ fn pace_key_of_secret(secret: &Secret) -> String {
 
 /// The text Slack shows in notifications and where blocks cannot be shown. Slack reads it as
 /// mrkdwn, mentions included, which is why it is escaped like the blocks.
-fn fallback_text(summary: &Summary<'_>) -> String {
+pub(crate) fn fallback_text(summary: &Summary<'_>) -> String {
     truncate_chars(
         &mrkdwn(&format!("{} ({})", summary.headline(), summary.event.incident.status.as_str())),
         MAX_SECTION_TEXT,

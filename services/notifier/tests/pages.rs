@@ -1,0 +1,414 @@
+//! Pages to people against real PostgreSQL and Redis, with local HTTP servers standing in for
+//! Slack, a Twilio-compatible API and a webhook receiver, each asserting the exact requests.
+//! `paged` events go on the events stream as incident-core's escalation engine puts them there;
+//! their `at` lies in the past, so a rule's delay of a minute comes due within seconds (the due
+//! time counts from the event, not from when the notifier read it).
+//!
+//! What is checked: "Slack DM at once, SMS after 1 minute" sends the DM, then the SMS when due;
+//! acknowledging before the SMS is due cancels it; the page of an incident resolved meanwhile is
+//! dropped; a voice call's TwiML says the escaped title; a webhook page's signature verifies; a
+//! Slack address given as an e-mail is looked up; a step that paged nobody goes to the team's
+//! channel; a test page goes out through its method.
+
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
+use diesel_async::RunQueryDsl;
+use hmac::{KeyInit, Mac};
+use serde_json::{Value, json};
+use std::time::Duration;
+use time::OffsetDateTime;
+use tocsin_bus::{Bus, BusSettings, Envelope, Stream};
+use tocsin_domain::{EventKind, Incident, IncidentEvent, IncidentStatus, PageUrgency, Paged, PagedUser};
+use tocsin_notifier::Application;
+use tocsin_notifier::config::Config;
+use tocsin_runtime::Env;
+use tocsin_storage::contacts::{self, ContactKind, ContactMethod, NewMethod, NewRule};
+use tocsin_storage::people::{self, SignedInIdentity, UserRow};
+use tocsin_storage::{AsyncConnection, AsyncPgConnection};
+use tocsin_testkit::{FakeApi, RecordedRequest, Reply, TestDatabase, TestRedis};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+const DM_TOKEN: &str = "xoxb-dm-token";
+const ACCOUNT_SID: &str = "AC0123456789";
+const AUTH_TOKEN: &str = "twilio-auth-token";
+const FROM: &str = "+15005550006";
+const WEBHOOK_SECRET: &str = "page-webhook-secret";
+
+struct Stack {
+    db: TestDatabase,
+    _redis: TestRedis,
+    bus: Bus,
+    slack: FakeApi,
+    twilio: FakeApi,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Stack {
+    /// The notifier with Slack, Twilio and the webhook secret set, posting incidents' channel
+    /// messages to `#payments`.
+    async fn start() -> Stack {
+        let db = TestDatabase::new().await;
+        let redis = TestRedis::new();
+        let slack = FakeApi::start().await;
+        slack.respond(
+            "POST",
+            "/api/chat.postMessage",
+            Reply::json(200, json!({"ok": true, "channel": "D0DM", "ts": "1700000000.000100"})),
+        );
+        slack.respond(
+            "GET",
+            "/api/users.lookupByEmail",
+            Reply::json(200, json!({"ok": true, "user": {"id": "U0BYMAIL"}})),
+        );
+        let twilio = FakeApi::start().await;
+        for resource in ["Messages.json", "Calls.json"] {
+            twilio.respond(
+                "POST",
+                &format!("/2010-04-01/Accounts/{ACCOUNT_SID}/{resource}"),
+                Reply::json(201, json!({"sid": "SM0001"})),
+            );
+        }
+        let slack_api = format!("{}/api", slack.url);
+        let env = vec![
+            ("LISTEN_ADDR", "127.0.0.1:0"),
+            ("DATABASE_URL", db.url.as_str()),
+            ("REDIS_URL", redis.url.as_str()),
+            ("STREAM_PREFIX", redis.prefix.as_str()),
+            ("CONSUMER_NAME", "notifier-test"),
+            ("VISIBILITY_TIMEOUT", "2s"),
+            ("DELIVERY_BACKOFF", "50ms"),
+            ("DELIVERY_MAX_BACKOFF", "200ms"),
+            ("DELIVERY_TIMEOUT", "2s"),
+            ("CHANNEL_INTERVAL", "10ms"),
+            ("PUBLIC_URL", "https://tocsin.example.com"),
+            ("SLACK_BOT_TOKEN", "xoxb-channel-token"),
+            ("SLACK_CHANNEL", "#payments"),
+            ("SLACK_DM_TOKEN", DM_TOKEN),
+            ("SLACK_API_URL", slack_api.as_str()),
+            ("TWILIO_API_URL", twilio.url.as_str()),
+            ("TWILIO_ACCOUNT_SID", ACCOUNT_SID),
+            ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
+            ("TWILIO_FROM", FROM),
+            ("PAGE_WEBHOOK_SECRET", WEBHOOK_SECRET),
+        ];
+        let config = Config::from_env(&Env::from_pairs(env)).expect("config");
+        let shutdown = CancellationToken::new();
+        let app = Application::build(config, shutdown.clone()).await.expect("notifier");
+        tokio::spawn(app.run_until_stopped());
+        let bus = Bus::connect(&redis.url, BusSettings { prefix: redis.prefix.clone(), ..BusSettings::default() })
+            .expect("Bus::connect");
+        Stack { db, _redis: redis, bus, slack, twilio, shutdown }
+    }
+
+    async fn person(&self, login: &str) -> UserRow {
+        let mut conn = self.db.connection().await;
+        let email = format!("{login}@example.com");
+        let identity =
+            SignedInIdentity { issuer: "https://login.example.com", subject: login, name: login, email: Some(&email) };
+        people::sign_in_user(&mut conn, &identity).await.expect("sign_in_user")
+    }
+
+    /// A contact method of `person` with a high-urgency rule `delay_minutes` after the page.
+    async fn method(&self, person: &UserRow, kind: ContactKind, address: &str, delay_minutes: i32) -> ContactMethod {
+        let mut conn = self.db.connection().await;
+        conn.transaction(async |conn| {
+            contacts::lock_user(conn, person.id).await?;
+            let method = contacts::add_method(conn, person, &NewMethod { kind, address, label: "" }, "test").await?;
+            let rule = NewRule { contact_method_id: method.id, urgency: PageUrgency::High, delay_minutes };
+            contacts::add_rule(conn, person, rule, "test").await?;
+            Ok::<_, contacts::ContactError>(method)
+        })
+        .await
+        .expect("a method and its rule")
+    }
+
+    /// The incident as incident-core stores it: the notifier reads its status before a page.
+    async fn incident(&self, title: &str, status: IncidentStatus) -> Incident {
+        let at = OffsetDateTime::now_utc() - Duration::from_secs(600);
+        let incident =
+            Incident { id: Uuid::now_v7(), title: title.into(), status, ..tocsin_testkit::open_incident(at) };
+        let mut conn = self.db.connection().await;
+        diesel::sql_query(
+            "INSERT INTO incidents (id, correlation_key, title, service, environment, severity, team, status, \
+             source_fingerprint, source_starts_at, source_labels, opened_at, resolved_at) \
+             VALUES ($1, $2, $3, 'checkout-api', 'production', 'critical', 'payments', $4, 'f1', $5, '{}', $5, \
+             CASE WHEN $4 = 'resolved' THEN now() END)",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(incident.id)
+        .bind::<diesel::sql_types::Text, _>(incident.id.to_string())
+        .bind::<diesel::sql_types::Text, _>(&incident.title)
+        .bind::<diesel::sql_types::Text, _>(status.as_str())
+        .bind::<diesel::sql_types::Timestamptz, _>(at)
+        .execute(&mut conn)
+        .await
+        .expect("inserting the incident");
+        Incident { severity: tocsin_domain::Severity::Critical, ..incident }
+    }
+
+    async fn publish(&self, event: &IncidentEvent) {
+        let envelope = Envelope::new(event.clone()).with_id(event.id);
+        self.bus.publish(Stream::Events, &[envelope]).await.expect("publish");
+    }
+
+    async fn delivery_statuses(&self, incident: Uuid) -> Vec<(String, String, Option<String>)> {
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            target: String,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            status: String,
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+            last_error: Option<String>,
+        }
+        let mut conn: AsyncPgConnection = self.db.connection().await;
+        let rows: Vec<Row> = diesel::sql_query(
+            "SELECT target, status, last_error FROM notification_deliveries WHERE incident_id = $1 ORDER BY id",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(incident)
+        .load(&mut conn)
+        .await
+        .expect("reading deliveries");
+        rows.into_iter().map(|row| (row.target, row.status, row.last_error)).collect()
+    }
+}
+
+fn paged(incident: &Incident, users: &[&UserRow], at: OffsetDateTime) -> IncidentEvent {
+    let detail = Paged {
+        epoch: 1,
+        policy_id: Uuid::from_u128(7),
+        policy_version: 1,
+        step: 0,
+        pass: 0,
+        urgency: PageUrgency::High,
+        users: users
+            .iter()
+            .map(|user| PagedUser { id: user.id, name: user.name.clone(), email: user.email.clone() })
+            .collect(),
+        channels: Vec::new(),
+        unreached: Vec::new(),
+        next_at: None,
+    };
+    IncidentEvent {
+        id: Uuid::now_v7(),
+        kind: EventKind::Paged,
+        at,
+        actor: "tocsin".into(),
+        incident: incident.clone(),
+        detail: serde_json::to_value(detail).expect("the paged detail"),
+    }
+}
+
+fn basic_auth() -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT_SID}:{AUTH_TOKEN}")))
+}
+
+fn form(request: &RecordedRequest) -> Vec<(String, String)> {
+    serde_urlencoded::from_bytes(&request.body).expect("a form body")
+}
+
+/// The buttons' action ids of a Slack message's blocks.
+fn buttons(body: &Value) -> Vec<String> {
+    body["blocks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|block| block["type"] == "actions")
+        .flat_map(|block| block["elements"].as_array().cloned().unwrap_or_default())
+        .filter_map(|element| element["action_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn wait_until(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !done().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what}: not within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_high_urgency_page_sends_the_slack_dm_at_once_then_the_sms_when_its_minute_is_up() {
+    let stack = Stack::start().await;
+    let ana = stack.person("ana").await;
+    stack.method(&ana, ContactKind::Slack, "U0ANA1234", 0).await;
+    stack.method(&ana, ContactKind::Sms, "+14155550123", 1).await;
+    let incident = stack.incident("Checkout <b>down</b> & @here", IncidentStatus::Open).await;
+
+    // Paged 57 seconds ago: the DM is due now, the SMS in 3 seconds.
+    let published = std::time::Instant::now();
+    stack.publish(&paged(&incident, &[&ana], OffsetDateTime::now_utc() - Duration::from_secs(57))).await;
+
+    let requests = stack.slack.wait_for(1, Duration::from_secs(10)).await;
+    let dm = &requests[0];
+    assert_eq!((dm.method.as_str(), dm.path.as_str()), ("POST", "/api/chat.postMessage"));
+    assert_eq!(dm.header("authorization"), Some(format!("Bearer {DM_TOKEN}").as_str()));
+    let body = dm.json();
+    assert_eq!(body["channel"], "U0ANA1234", "a direct message goes to the member id");
+    let buttons = buttons(&body);
+    assert_eq!(buttons[..2], ["tocsin_acknowledge", "tocsin_resolve"], "the channel message's buttons");
+    let text = body["text"].as_str().unwrap_or_default();
+    assert!(text.contains("Checkout &lt;b&gt;down&lt;/b&gt; &amp; @\u{2060}here"), "escaped for mrkdwn: {text}");
+    assert!(stack.twilio.requests().is_empty(), "the SMS waits for its minute");
+
+    let sms = &stack.twilio.wait_for(1, Duration::from_secs(10)).await[0];
+    assert!(sms.received_at >= dm.received_at);
+    assert!(published.elapsed() >= Duration::from_secs(2), "the SMS came when due, not at once");
+    assert_eq!(sms.method, "POST");
+    assert_eq!(sms.path, format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"));
+    assert_eq!(sms.header("authorization"), Some(basic_auth().as_str()));
+    assert_eq!(sms.header("content-type"), Some("application/x-www-form-urlencoded"));
+    let expected_body = format!(
+        "tocsin: [CRITICAL] Checkout <b>down</b> & @\u{2060}here · Escalation step 1: paging ana · \
+         https://tocsin.example.com/incident/{}",
+        incident.id
+    );
+    assert_eq!(
+        form(sms),
+        [
+            ("To".to_owned(), "+14155550123".to_owned()),
+            ("From".to_owned(), FROM.to_owned()),
+            ("Body".to_owned(), expected_body)
+        ]
+    );
+    wait_until("both pages recorded as sent", Duration::from_secs(5), async || {
+        stack.delivery_statuses(incident.id).await.iter().filter(|(_, status, _)| status == "sent").count() == 2
+    })
+    .await;
+    assert_eq!(stack.slack.requests().len(), 1, "nothing went to the team's channel: somebody was paged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledging_before_the_sms_is_due_cancels_it_and_a_resolved_incidents_page_is_dropped() {
+    let stack = Stack::start().await;
+    let ana = stack.person("ana").await;
+    stack.method(&ana, ContactKind::Slack, "U0ANA1234", 0).await;
+    stack.method(&ana, ContactKind::Sms, "+14155550123", 1).await;
+    let incident = stack.incident("Checkout down", IncidentStatus::Open).await;
+
+    // The SMS is due in 4 seconds; the incident is acknowledged after the DM, before that.
+    stack.publish(&paged(&incident, &[&ana], OffsetDateTime::now_utc() - Duration::from_secs(56))).await;
+    stack.slack.wait_for(1, Duration::from_secs(10)).await;
+    let acknowledged = Incident { status: IncidentStatus::Acknowledged, ..incident.clone() };
+    let ack = IncidentEvent {
+        id: Uuid::now_v7(),
+        kind: EventKind::Acknowledged,
+        at: OffsetDateTime::now_utc(),
+        actor: "ana@example.com".into(),
+        incident: acknowledged,
+        detail: json!({}),
+    };
+    stack.publish(&ack).await;
+    wait_until("the SMS cancelled", Duration::from_secs(5), async || {
+        stack.delivery_statuses(incident.id).await.iter().any(|(_, status, _)| status == "cancelled")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(stack.twilio.requests().is_empty(), "the SMS was sent: {:?}", stack.twilio.requests());
+    let statuses = stack.delivery_statuses(incident.id).await;
+    let pages: Vec<(&str, Option<&str>)> = statuses
+        .iter()
+        .filter(|(target, _, _)| target.starts_with("page:"))
+        .map(|(_, status, error)| (status.as_str(), error.as_deref()))
+        .collect();
+    assert_eq!(pages, [("sent", None), ("cancelled", Some("the incident was acknowledged"))]);
+
+    // An incident resolved before its page was due: the page is dropped, not sent.
+    let resolved = stack.incident("Disk full", IncidentStatus::Resolved).await;
+    let before = stack.slack.requests().len();
+    stack.publish(&paged(&resolved, &[&ana], OffsetDateTime::now_utc() - Duration::from_secs(60))).await;
+    wait_until("the resolved incident's pages dropped", Duration::from_secs(10), async || {
+        let statuses = stack.delivery_statuses(resolved.id).await;
+        statuses.len() == 2 && statuses.iter().all(|(_, status, _)| status != "pending")
+    })
+    .await;
+    let statuses = stack.delivery_statuses(resolved.id).await;
+    assert!(
+        statuses
+            .iter()
+            .all(|(_, status, error)| status == "cancelled" && error.as_deref() == Some("the incident is resolved")),
+        "{statuses:?}"
+    );
+    assert_eq!(stack.slack.requests().len(), before, "no DM for a resolved incident");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_says_the_escaped_title_a_webhook_page_is_signed_and_nobody_on_call_reaches_the_team() {
+    let stack = Stack::start().await;
+    let receiver = FakeApi::start().await;
+    receiver.respond("POST", "/hooks/page", Reply::status(204));
+    let bo = stack.person("bo").await;
+    stack.method(&bo, ContactKind::Voice, "+14155550199", 0).await;
+    // Stored as the API would never let it (http, not https), to reach the local receiver.
+    stack.method(&bo, ContactKind::Webhook, &format!("{}/hooks/page", receiver.url), 0).await;
+    stack.method(&bo, ContactKind::Slack, "bo@example.com", 0).await;
+    let incident = stack.incident("Payments <Say>hacked</Say> & co", IncidentStatus::Open).await;
+    stack.publish(&paged(&incident, &[&bo], OffsetDateTime::now_utc())).await;
+
+    // The call: TwiML inline, the title escaped for XML.
+    let call = &stack.twilio.wait_for(1, Duration::from_secs(10)).await[0];
+    assert_eq!(call.path, format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json"));
+    assert_eq!(call.header("authorization"), Some(basic_auth().as_str()));
+    let said = "This is tocsin. A critical incident needs you: Payments &lt;Say&gt;hacked&lt;/Say&gt; &amp; co. \
+                Acknowledge it in tocsin.";
+    assert_eq!(
+        form(call),
+        [
+            ("To".to_owned(), "+14155550199".to_owned()),
+            ("From".to_owned(), FROM.to_owned()),
+            (
+                "Twiml".to_owned(),
+                format!("<Response><Say>{said}</Say><Pause length=\"1\"/><Say>{said}</Say></Response>")
+            ),
+        ]
+    );
+
+    // The webhook: its signature verifies with the secret, over the timestamp, a dot and the body.
+    let hook = &receiver.wait_for(1, Duration::from_secs(10)).await[0];
+    let timestamp = hook.header("x-tocsin-timestamp").expect("a timestamp").to_owned();
+    let age = OffsetDateTime::now_utc().unix_timestamp() - timestamp.parse::<i64>().expect("a Unix time");
+    assert!((0..60).contains(&age), "signed {age}s ago");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).expect("a key");
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(&hook.body);
+    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    assert_eq!(hook.header("x-tocsin-signature"), Some(expected.as_str()));
+    assert_eq!(hook.header("content-type"), Some("application/json"));
+    let body = hook.json();
+    assert_eq!(body["type"], "page");
+    assert_eq!(body["incident"]["id"], incident.id.to_string());
+    assert_eq!(body["incident"]["title"], "Payments <Say>hacked</Say> & co");
+    assert_eq!(body["page"]["users"][0]["id"], bo.id.to_string());
+    assert_eq!(body["dashboard_url"], format!("https://tocsin.example.com/incident/{}", incident.id));
+
+    // The Slack address was an e-mail: looked up, then messaged by member id.
+    let requests = stack.slack.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(requests[0].path, "/api/users.lookupByEmail?email=bo%40example.com");
+    assert_eq!(requests[0].header("authorization"), Some(format!("Bearer {DM_TOKEN}").as_str()));
+    assert_eq!(requests[1].json()["channel"], "U0BYMAIL");
+
+    // A step that paged nobody goes to the team's channel, as the incident's opening did.
+    let nobody = stack.incident("Nobody home", IncidentStatus::Open).await;
+    stack.publish(&paged(&nobody, &[], OffsetDateTime::now_utc())).await;
+    let requests = stack.slack.wait_for(3, Duration::from_secs(10)).await;
+    let channel_post = requests[2].json();
+    assert_eq!(requests[2].header("authorization"), Some("Bearer xoxb-channel-token"));
+    assert_eq!(channel_post["channel"], "#payments");
+    let step = channel_post["blocks"][1]["text"]["text"].as_str().unwrap_or_default();
+    assert!(step.contains("Escalation step 1: nobody to page"), "{step}");
+
+    // A test page through Bo's voice method.
+    let voice = contacts::methods(&mut stack.db.connection().await, bo.id).await.expect("methods")[0].clone();
+    let mut conn = stack.db.connection().await;
+    tocsin_storage::notifications::queue_test_page(&mut conn, voice.id, "bo@example.com").await.expect("a test page");
+    let test_call = &stack.twilio.wait_for(2, Duration::from_secs(10)).await[1];
+    let twiml = form(test_call).into_iter().find(|(name, _)| name == "Twiml").map(|(_, value)| value);
+    assert!(twiml.is_some_and(|twiml| twiml.contains("This is a test page from tocsin")));
+}
