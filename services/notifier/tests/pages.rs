@@ -8,7 +8,8 @@
 //! acknowledging before the SMS is due cancels it; the page of an incident resolved meanwhile is
 //! dropped; a voice call's TwiML says the escaped title; a webhook page's signature verifies; a
 //! Slack address given as an e-mail is looked up; a step that paged nobody goes to the team's
-//! channel; a test page goes out through its method.
+//! channel; a test page goes out through its method; an e-mail page reaches a real SMTP server
+//! (tests/support/smtp_sink.py) with the alert's text escaped in its HTML.
 
 #![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
 
@@ -54,6 +55,10 @@ impl Stack {
     /// The notifier with Slack, Twilio and the webhook secret set, posting incidents' channel
     /// messages to `#payments`.
     async fn start() -> Stack {
+        Stack::start_with(&[]).await
+    }
+
+    async fn start_with(extra: &[(&str, &str)]) -> Stack {
         let db = TestDatabase::new().await;
         let redis = TestRedis::new();
         let slack = FakeApi::start().await;
@@ -76,7 +81,7 @@ impl Stack {
             );
         }
         let slack_api = format!("{}/api", slack.url);
-        let env = vec![
+        let mut env = vec![
             ("LISTEN_ADDR", "127.0.0.1:0"),
             ("DATABASE_URL", db.url.as_str()),
             ("REDIS_URL", redis.url.as_str()),
@@ -98,6 +103,7 @@ impl Stack {
             ("TWILIO_FROM", FROM),
             ("PAGE_WEBHOOK_SECRET", WEBHOOK_SECRET),
         ];
+        env.extend_from_slice(extra);
         let config = Config::from_env(&Env::from_pairs(env)).expect("config");
         let shutdown = CancellationToken::new();
         let app = Application::build(config, shutdown.clone()).await.expect("notifier");
@@ -411,4 +417,82 @@ async fn a_call_says_the_escaped_title_a_webhook_page_is_signed_and_nobody_on_ca
     let test_call = &stack.twilio.wait_for(2, Duration::from_secs(10)).await[1];
     let twiml = form(test_call).into_iter().find(|(name, _)| name == "Twiml").map(|(_, value)| value);
     assert!(twiml.is_some_and(|twiml| twiml.contains("This is a test page from tocsin")));
+}
+
+/// Python with aiosmtpd, for tests/support/smtp_sink.py: `TOCSIN_TEST_PYTHON`, else the venv
+/// scripts/test-tools.sh makes.
+async fn python() -> std::path::PathBuf {
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.local/venv/bin/python");
+    let candidates: Vec<std::path::PathBuf> =
+        std::env::var_os("TOCSIN_TEST_PYTHON").map(std::path::PathBuf::from).into_iter().chain([venv]).collect();
+    for candidate in &candidates {
+        let status = tokio::process::Command::new(candidate)
+            .args(["-c", "import aiosmtpd"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .await;
+        if status.is_ok_and(|status| status.success()) {
+            return candidate.clone();
+        }
+    }
+    panic!(
+        "the e-mail page test needs Python with aiosmtpd; none of {candidates:?} has it. \
+         Run scripts/test-tools.sh (installs it into .local/venv), or set TOCSIN_TEST_PYTHON"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_page_reaches_the_smtp_server_with_the_alert_text_escaped() {
+    use tokio::io::AsyncBufReadExt;
+    let mail = std::env::temp_dir().join(format!("tocsin-page-mail-{}", Uuid::now_v7()));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
+    let mut sink = tokio::process::Command::new(python().await)
+        .arg(&script)
+        .arg(&mail)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the SMTP sink");
+    let stdout = sink.stdout.take().expect("the SMTP sink's stdout");
+    let mut port = String::new();
+    tokio::time::timeout(Duration::from_secs(30), tokio::io::BufReader::new(stdout).read_line(&mut port))
+        .await
+        .expect("the SMTP sink did not start within 30s")
+        .expect("the SMTP sink's port");
+    let smtp_url = format!("smtp://127.0.0.1:{}", port.trim());
+    let stack =
+        Stack::start_with(&[("SMTP_URL", smtp_url.as_str()), ("SMTP_FROM", "tocsin <pages@example.com>")]).await;
+    let cy = stack.person("cy").await;
+    stack.method(&cy, ContactKind::Email, "cy@example.com", 0).await;
+    let incident = stack.incident("Queue <script>alert(1)</script> stuck", IncidentStatus::Open).await;
+    stack.publish(&paged(&incident, &[&cy], OffsetDateTime::now_utc())).await;
+
+    let first = mail.join("1.json");
+    wait_until("the e-mail page", Duration::from_secs(15), async || first.exists()).await;
+    let received: Value = serde_json::from_slice(&std::fs::read(&first).expect("the message")).expect("JSON");
+    assert_eq!(received["mail_from"], "pages@example.com");
+    assert_eq!(received["rcpt_tos"], json!(["cy@example.com"]));
+    let header = |name: &str| {
+        received["headers"].as_array().into_iter().flatten().find(|pair| pair[0] == name).map(|pair| pair[1].clone())
+    };
+    assert_eq!(header("Subject"), Some(json!("[CRITICAL] Queue <script>alert(1)</script> stuck")));
+    assert_eq!(
+        header("In-Reply-To"),
+        Some(json!(format!("<incident-{}@tocsin>", incident.id))),
+        "in the incident's thread"
+    );
+    let html = received["parts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|part| part["content_type"] == "text/html")
+        .and_then(|part| part["text"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(html.contains("Queue &lt;script&gt;alert(1)&lt;/script&gt; stuck"), "{html}");
+    assert!(!html.contains("<script>"), "{html}");
+    let text = received["parts"][0]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("Escalation step 1: paging cy"), "{text}");
+    let _ = std::fs::remove_dir_all(&mail);
 }
