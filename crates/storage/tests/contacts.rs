@@ -2,7 +2,8 @@
 //! person (10 methods, 20 rules) hold even for requests racing each other, the database refuses
 //! what the checks would (a kind it does not know, a delay over two hours, a rule on another
 //! person's method), a removed method takes its rules with it, and every change is in the audit
-//! log with who made it.
+//! log with who made it. A page in the delivery queue is claimed once due, and cancelling the
+//! incident's pages leaves one being sent to its worker.
 
 #![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
 
@@ -165,4 +166,57 @@ async fn the_database_refuses_what_the_checks_would_and_a_removed_method_takes_i
     let removal = entries.iter().find(|entry| entry.action == "contact_method.remove").expect("the removal");
     assert_eq!(removal.details["contact_method"]["address"], "+14155550123");
     assert_eq!(removal.details["contact_method"]["kind"], "sms");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_is_claimed_once_due_and_cancelling_leaves_one_being_sent_to_its_worker() {
+    use std::time::Duration;
+    use time::OffsetDateTime;
+    use tocsin_storage::notifications::{self, NewDelivery};
+    use uuid::Uuid;
+    let db = TestDatabase::new().await;
+    let mut conn = db.connection().await;
+    let (incident, method) = (Uuid::now_v7(), Uuid::now_v7());
+    let (now_rule, later_rule, soon_rule) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let targets = [
+        notifications::page_target(now_rule),
+        notifications::page_target(later_rule),
+        notifications::page_target(soon_rule),
+    ];
+    let due = [
+        OffsetDateTime::now_utc() - Duration::from_secs(1),
+        OffsetDateTime::now_utc() + Duration::from_secs(300),
+        OffsetDateTime::now_utc() + Duration::from_secs(300),
+    ];
+    let event_id = Uuid::now_v7();
+    let rows: Vec<NewDelivery<'_>> = targets
+        .iter()
+        .zip(due)
+        .map(|(target, due)| NewDelivery {
+            event_id,
+            target,
+            incident_id: incident,
+            event: "{}",
+            traceparent: None,
+            contact_method_id: Some(method),
+            next_attempt_at: Some(due),
+        })
+        .collect();
+    assert_eq!(notifications::enqueue(&mut conn, &rows).await.expect("enqueue"), 3);
+    // A redelivered event queues nothing twice.
+    assert_eq!(notifications::enqueue(&mut conn, &rows).await.expect("enqueue"), 0);
+
+    // Only the page that is due is claimed, with its contact method.
+    let claimed = notifications::claim_due(&mut conn, 10, Duration::from_secs(60)).await.expect("claim_due");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!((claimed[0].target.as_str(), claimed[0].contact_method_id), (targets[0].as_str(), Some(method)));
+
+    // Acknowledging cancels the two waiting; the one being sent is left to its worker, which checks
+    // the incident itself before sending.
+    let cancelled =
+        notifications::cancel_pages(&mut conn, incident, "the incident was acknowledged").await.expect("cancel");
+    assert_eq!(cancelled, 2);
+    assert_eq!(notifications::cancel_pages(&mut conn, incident, "again").await.expect("cancel"), 0);
+    notifications::mark_cancelled(&mut conn, claimed[0].id, "the incident is acknowledged").await.expect("mark");
+    assert_eq!(notifications::backlog(&mut conn).await.expect("backlog"), 0);
 }

@@ -37,6 +37,8 @@ const FROM: &str = "+15005550006";
 const WEBHOOK_SECRET: &str = "page-webhook-secret";
 
 struct Stack {
+    /// The notifier's own address: `/metrics`.
+    url: String,
     db: TestDatabase,
     _redis: TestRedis,
     bus: Bus,
@@ -107,10 +109,11 @@ impl Stack {
         let config = Config::from_env(&Env::from_pairs(env)).expect("config");
         let shutdown = CancellationToken::new();
         let app = Application::build(config, shutdown.clone()).await.expect("notifier");
+        let url = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         let bus = Bus::connect(&redis.url, BusSettings { prefix: redis.prefix.clone(), ..BusSettings::default() })
             .expect("Bus::connect");
-        Stack { db, _redis: redis, bus, slack, twilio, shutdown }
+        Stack { url, db, _redis: redis, bus, slack, twilio, shutdown }
     }
 
     async fn person(&self, login: &str) -> UserRow {
@@ -289,6 +292,15 @@ async fn a_high_urgency_page_sends_the_slack_dm_at_once_then_the_sms_when_its_mi
     })
     .await;
     assert_eq!(stack.slack.requests().len(), 1, "nothing went to the team's channel: somebody was paged");
+
+    // Counted by method and outcome.
+    let metrics = reqwest::get(format!("{}/metrics", stack.url)).await.expect("/metrics").text().await.expect("text");
+    for (method, outcome, count) in
+        [("slack", "sent", 1), ("sms", "sent", 1), ("voice", "sent", 0), ("sms", "cancelled", 0)]
+    {
+        let line = format!("notifier_pages_total{{method=\"{method}\",outcome=\"{outcome}\"}} {count}");
+        assert!(metrics.lines().any(|l| l.ends_with(&line)), "no {line} in:\n{metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
