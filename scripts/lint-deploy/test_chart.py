@@ -1484,3 +1484,14 @@ def test_a_variable_set_twice_fails_the_install():
 
 if __name__ == "__main__":
     sys.exit(test_runner.run(globals(), expected=(AssertionError, RenderError)))
+
+
+def test_twilio_settings_for_pages_become_the_notifiers_variables():
+    assert "TWILIO_FROM" not in env(deployment(render(DEFAULT), "notifier"))
+    sets = ('json:notifier.twilio={"apiUrl": "https://twilio.example.com", "from": "+15005550006"}',)
+    variables = env(deployment(render(DEFAULT, sets), "notifier"))
+    assert variables["TWILIO_FROM"]["value"] == "+15005550006"
+    assert variables["TWILIO_API_URL"]["value"] == "https://twilio.example.com"
+    # Not a number in E.164 form: refused before anything is installed.
+    err = render_fails(DEFAULT, ('json:notifier.twilio={"apiUrl": "", "from": "555-0006"}',))
+    assert "twilio" in err, err
