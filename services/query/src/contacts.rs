@@ -16,15 +16,14 @@
 use crate::State;
 use crate::authorization::principal_of;
 use crate::errors::storage_error;
-use crate::sign_in::access::Principal;
-use crate::teams::{Failed, display_name, found_user, user_ref};
+use crate::teams::{Failed, display_name, own_person};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
-use tocsin_runtime::auth::Scope;
+use tocsin_runtime::ApiError;
 use tocsin_runtime::openapi::ErrorBody;
-use tocsin_runtime::{ApiError, ErrorCode};
+use tocsin_storage::AsyncConnection;
 use tocsin_storage::catalogue;
 use tocsin_storage::contacts::{
     self, ContactError, ContactKind, ContactMethod, Invalid, MAX_METHODS_PER_USER, MAX_RULES_PER_USER, NewMethod,
@@ -32,8 +31,6 @@ use tocsin_storage::contacts::{
 };
 use tocsin_storage::notifications;
 use tocsin_storage::people::UserRow;
-use tocsin_storage::teams::UserRef;
-use tocsin_storage::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
 /// Longest `kind` and `urgency` looked at: every valid one is shorter.
@@ -158,7 +155,7 @@ pub async fn list_methods(
 ) -> Result<HttpResponse, ApiError> {
     let principal = principal_of(&request)?;
     let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
-    let person = person(&mut conn, &principal, &user).await?;
+    let person = own_person(&mut conn, &principal, &user).await?;
     let items = contacts::methods(&mut conn, person.id).await.map_err(storage_error)?;
     Ok(HttpResponse::Ok().json(ContactMethodList { items: items.into_iter().map(ContactMethodView::from).collect() }))
 }
@@ -199,7 +196,7 @@ pub async fn add_method(
     let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
     let method = conn
         .transaction(async |conn| {
-            let person = person(conn, &principal, &user).await?;
+            let person = own_person(conn, &principal, &user).await?;
             contacts::lock_user(conn, person.id).await?;
             let new = NewMethod { kind, address: &address, label: &label };
             contacts::add_method(conn, &person, &new, &actor).await.map_err(|error| contact_error(error, &person))
@@ -236,7 +233,7 @@ pub async fn remove_method(
     let actor = principal.actor();
     let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
     conn.transaction(async |conn| {
-        let person = person(conn, &principal, &user).await?;
+        let person = own_person(conn, &principal, &user).await?;
         contacts::lock_user(conn, person.id).await?;
         match contacts::remove_method(conn, &person, id, &actor).await? {
             Some(_) => Ok(()),
@@ -276,7 +273,7 @@ pub async fn test_method(
     let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
     let answer = conn
         .transaction(async |conn| {
-            let person = person(conn, &principal, &user).await?;
+            let person = own_person(conn, &principal, &user).await?;
             let method = contacts::method(conn, id).await?.filter(|method| method.user_id == person.id);
             let method = method.ok_or_else(|| Failed::Api(no_method(&person, id)))?;
             let delivery_id = notifications::queue_test_page(conn, method.id, &actor).await?;
@@ -309,7 +306,7 @@ pub async fn list_rules(
 ) -> Result<HttpResponse, ApiError> {
     let principal = principal_of(&request)?;
     let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
-    let person = person(&mut conn, &principal, &user).await?;
+    let person = own_person(&mut conn, &principal, &user).await?;
     let items = contacts::rules(&mut conn, person.id).await.map_err(storage_error)?;
     Ok(HttpResponse::Ok()
         .json(NotificationRuleList { items: items.into_iter().map(NotificationRuleView::from).collect() }))
@@ -355,7 +352,7 @@ pub async fn add_rule(
     let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
     let rule = conn
         .transaction(async |conn| {
-            let person = person(conn, &principal, &user).await?;
+            let person = own_person(conn, &principal, &user).await?;
             contacts::lock_user(conn, person.id).await?;
             let new = NewRule { contact_method_id, urgency, delay_minutes };
             contacts::add_rule(conn, &person, new, &actor).await.map_err(|error| contact_error(error, &person))
@@ -392,7 +389,7 @@ pub async fn remove_rule(
     let actor = principal.actor();
     let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
     conn.transaction(async |conn| {
-        let person = person(conn, &principal, &user).await?;
+        let person = own_person(conn, &principal, &user).await?;
         contacts::lock_user(conn, person.id).await?;
         match contacts::remove_rule(conn, &person, id, &actor).await? {
             Some(_) => Ok(()),
@@ -404,44 +401,6 @@ pub async fn remove_rule(
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// The person `user` names, if `principal` may see and change their contact methods: the person
-/// themself, or an admin. A person who is not an admin is refused for anyone else whether or not
-/// they exist.
-async fn person(conn: &mut AsyncPgConnection, principal: &Principal, user: &str) -> Result<UserRow, Failed> {
-    let reference = match user {
-        "me" => match principal {
-            Principal::Person(me) => UserRef::Id(me.id),
-            Principal::Token { name, .. } => {
-                return Err(Failed::Api(ApiError::invalid_parameter(format!(
-                    "user `me` names the person signed in, and `{name}` is a token: name the user by id or e-mail address"
-                ))));
-            }
-        },
-        other => user_ref(other)?,
-    };
-    match principal {
-        Principal::Token { scope: Scope::Admin, .. } => found_user(conn, reference).await,
-        Principal::Token { name, .. } => Err(Failed::Api(ApiError::new(
-            ErrorCode::Forbidden,
-            format!("a person's contact methods need a token with the `admin` scope; `{name}` does not have it"),
-        ))),
-        Principal::Person(me) if me.is_admin => found_user(conn, reference).await,
-        Principal::Person(me) => {
-            let is_me = match reference {
-                UserRef::Id(id) => id == me.id,
-                UserRef::Email(email) => me.email.as_deref().is_some_and(|mine| mine.eq_ignore_ascii_case(email)),
-            };
-            if !is_me {
-                return Err(Failed::Api(ApiError::new(
-                    ErrorCode::Forbidden,
-                    "contact methods and notification rules are for the person themself and for admins",
-                )));
-            }
-            found_user(conn, UserRef::Id(me.id)).await
-        }
-    }
 }
 
 fn contact_error(error: ContactError, person: &UserRow) -> Failed {

@@ -209,54 +209,48 @@ impl Application {
                                     .route(web::delete().to(teams::remove_member)),
                             ),
                     )
-                    .service(
-                        web::scope("/users/{user}/tokens")
-                            .app_data(state.clone())
-                            .wrap(person())
-                            .service(
-                                web::resource("")
-                                    .route(web::get().to(tokens::list))
-                                    .route(web::post().to(tokens::create)),
-                            )
-                            .service(web::resource("/{id}").route(web::delete().to(tokens::revoke))),
-                    )
-                    .service(
-                        web::resource("/users/{user}/admin")
-                            .app_data(state.clone())
-                            .wrap(admin())
-                            .route(web::put().to(teams::set_admin)),
-                    )
-                    // A person's contact methods and rules: tokens need `admin`, as for the
-                    // team routes; a signed-in person gets through to the handler, which lets in
-                    // the person themself and admins (`contacts`).
+                    // A person's own things: who is an admin (admins), their personal tokens,
+                    // contact methods and notification rules (a token needs `admin`; a signed-in
+                    // person gets through to the handler, which lets in the person themself and
+                    // admins: `tokens`, `contacts`).
                     .service(
                         web::scope("/users/{user}")
                             .app_data(state.clone())
+                            .service(web::resource("/admin").wrap(admin()).route(web::put().to(teams::set_admin)))
+                            .service(
+                                web::resource("/tokens")
+                                    .wrap(person())
+                                    .route(web::get().to(tokens::list))
+                                    .route(web::post().to(tokens::create)),
+                            )
+                            .service(
+                                web::resource("/tokens/{id}").wrap(person()).route(web::delete().to(tokens::revoke)),
+                            )
                             .service(
                                 web::resource("/contact-methods")
-                                    .wrap(team_manager())
+                                    .wrap(person())
                                     .route(web::get().to(contacts::list_methods))
                                     .route(web::post().to(contacts::add_method)),
                             )
                             .service(
                                 web::resource("/contact-methods/{id}")
-                                    .wrap(team_manager())
+                                    .wrap(person())
                                     .route(web::delete().to(contacts::remove_method)),
                             )
                             .service(
                                 web::resource("/contact-methods/{id}/test")
-                                    .wrap(team_manager())
+                                    .wrap(person())
                                     .route(web::post().to(contacts::test_method)),
                             )
                             .service(
                                 web::resource("/notification-rules")
-                                    .wrap(team_manager())
+                                    .wrap(person())
                                     .route(web::get().to(contacts::list_rules))
                                     .route(web::post().to(contacts::add_rule)),
                             )
                             .service(
                                 web::resource("/notification-rules/{id}")
-                                    .wrap(team_manager())
+                                    .wrap(person())
                                     .route(web::delete().to(contacts::remove_rule)),
                             ),
                     )

@@ -18,9 +18,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tocsin_domain::roles::Role;
-use tocsin_runtime::ApiError;
 use tocsin_runtime::auth::Scope;
 use tocsin_runtime::openapi::ErrorBody;
+use tocsin_runtime::{ApiError, ErrorCode};
 use tocsin_storage::catalogue::MAX_TEAM_BYTES;
 use tocsin_storage::people::UserRow;
 use tocsin_storage::teams::{
@@ -370,6 +370,49 @@ pub(crate) async fn found_user(conn: &mut AsyncPgConnection, user: UserRef<'_>) 
             "several users have this e-mail address (they signed in with different identity providers): name the \
              user by id",
         ))),
+    }
+}
+
+/// The person `user` names (`me`, an id or an e-mail address), if `principal` may see and change
+/// what is theirs (personal tokens, contact methods, notification rules): the person themself, or
+/// an admin. A person who is not an admin is refused for anyone else whether or not
+/// they exist.
+pub(crate) async fn own_person(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    user: &str,
+) -> Result<UserRow, Failed> {
+    let reference = match user {
+        "me" => match principal {
+            Principal::Person(me) => UserRef::Id(me.id),
+            Principal::Token { name, .. } => {
+                return Err(Failed::Api(ApiError::invalid_parameter(format!(
+                    "user `me` names the person signed in, and `{name}` is a token: name the user by id or e-mail address"
+                ))));
+            }
+        },
+        other => user_ref(other)?,
+    };
+    match principal {
+        Principal::Token { scope: Scope::Admin, .. } => found_user(conn, reference).await,
+        Principal::Token { name, .. } => Err(Failed::Api(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("what is a person's own needs a token with the `admin` scope; `{name}` does not have it"),
+        ))),
+        Principal::Person(me) if me.is_admin => found_user(conn, reference).await,
+        Principal::Person(me) => {
+            let is_me = match reference {
+                UserRef::Id(id) => id == me.id,
+                UserRef::Email(email) => me.email.as_deref().is_some_and(|mine| mine.eq_ignore_ascii_case(email)),
+            };
+            if !is_me {
+                return Err(Failed::Api(ApiError::new(
+                    ErrorCode::Forbidden,
+                    "a person's tokens, contact methods and notification rules are for the person themself and for admins",
+                )));
+            }
+            found_user(conn, UserRef::Id(me.id)).await
+        }
     }
 }
 

@@ -14,13 +14,12 @@ use crate::catalogue::check_name;
 use crate::errors::storage_error;
 use crate::sign_in::access::{PERSONAL_TOKEN_PREFIX, Principal, Proof, SignedInUser, sha256};
 use crate::sign_in::random_token;
-use crate::teams::{found_user, user_ref};
+use crate::teams::own_person;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tocsin_runtime::openapi::ErrorBody;
 use tocsin_runtime::{ApiError, ErrorCode};
-use tocsin_storage::people::UserRow;
 use tocsin_storage::tokens::{self, CreateError, NewToken, TokenRow};
 use uuid::Uuid;
 
@@ -113,7 +112,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let principal = principal_of(&request)?;
     let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
-    let owner = owner(&mut conn, &principal, &user).await?;
+    let owner = own_person(&mut conn, &principal, &user).await?;
     let items = tokens::list(&mut conn, owner.id).await.map_err(storage_error)?;
     Ok(HttpResponse::Ok().json(TokenList { items: items.into_iter().map(Token::from).collect() }))
 }
@@ -152,7 +151,7 @@ pub async fn create(
         }
     };
     let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
-    let owner = owner(&mut conn, &principal, &user).await?;
+    let owner = own_person(&mut conn, &principal, &user).await?;
     if owner.id != person.id {
         return Err(ApiError::new(ErrorCode::Forbidden, "a token acts as its person: make your own only"));
     }
@@ -207,37 +206,12 @@ pub async fn revoke(
         .map_err(|_| ApiError::invalid_parameter(format!("id must be a token's id, not {token:?}")))?;
     let principal = principal_of(&request)?;
     let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
-    let owner = owner(&mut conn, &principal, &user).await?;
+    let owner = own_person(&mut conn, &principal, &user).await?;
     if !tokens::revoke(&mut conn, owner.id, token, &principal.actor()).await.map_err(storage_error)? {
         return Err(ApiError::not_found(format!("no live token {token} of this person")));
     }
     tracing::info!(user.id = %owner.id, token.id = %token, "personal token revoked");
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// The person whose tokens `user` names, if `principal` may see them: their own, or anyone's for
-/// an admin.
-async fn owner(
-    conn: &mut tocsin_storage::AsyncPgConnection,
-    principal: &Principal,
-    user: &str,
-) -> Result<UserRow, ApiError> {
-    let (caller, is_admin) = match principal {
-        Principal::Person(person) => (Some(person.id), person.is_admin),
-        Principal::Token { scope, .. } => (None, *scope == tocsin_runtime::auth::Scope::Admin),
-    };
-    let named = match (user, caller) {
-        ("me", Some(id)) => tocsin_storage::teams::UserRef::Id(id),
-        ("me", None) => {
-            return Err(ApiError::invalid_parameter("`me` names a signed-in person; a machine token names the user"));
-        }
-        (other, _) => user_ref(other)?,
-    };
-    let owner = found_user(conn, named).await?;
-    if Some(owner.id) != caller && !is_admin {
-        return Err(ApiError::new(ErrorCode::Forbidden, "these are someone else's tokens: only an admin sees them"));
-    }
-    Ok(owner)
 }
 
 /// The scopes asked for, each once, each known.
