@@ -3,17 +3,20 @@
 
 #![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
 
-use diesel::QueryableByName;
-use diesel::sql_types::BigInt;
-use diesel_async::RunQueryDsl;
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::time::Duration;
+use support::{count, start_core};
 use time::OffsetDateTime;
 use tocsin_bus::{Bus, BusSettings, Envelope, Stream};
 use tocsin_domain::{AlertReceived, AlertState, ObservedAlert};
 use tocsin_storage::integrity::{OrphanedRows, orphaned_rows};
 use tocsin_testkit::{TestDatabase, TestRedis, group_lag};
+
+mod support;
+
+/// Small batches and a short visibility timeout, so that a kill leaves entries half applied and
+/// another replica claims them soon.
+const CORE_SETTINGS: &[(&str, &str)] = &[("BATCH_SIZE", "100"), ("VISIBILITY_TIMEOUT", "1s")];
 
 const ALERTS: usize = 3000;
 const KEYS: usize = 20;
@@ -46,33 +49,6 @@ fn report(n: usize, at: OffsetDateTime) -> Envelope<AlertReceived> {
     })
 }
 
-fn start_core(db: &TestDatabase, redis: &TestRedis, name: &str) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_tocsin-incident-core"))
-        .env("DATABASE_URL", &db.url)
-        .env("REDIS_URL", &redis.url)
-        .env("STREAM_PREFIX", &redis.prefix)
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .env("CONSUMER_NAME", name)
-        .env("BATCH_SIZE", "100")
-        .env("VISIBILITY_TIMEOUT", "1s")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting incident-core")
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-async fn count(db: &TestDatabase, sql: &str) -> i64 {
-    let mut conn = db.connection().await;
-    diesel::sql_query(sql).get_result::<Count>(&mut conn).await.map(|c| c.n).unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_burst_and_restarted_every_alert_is_applied_exactly_once() {
     let db = TestDatabase::new().await;
@@ -82,7 +58,7 @@ async fn killed_mid_burst_and_restarted_every_alert_is_applied_exactly_once() {
     let at = OffsetDateTime::now_utc();
     let reports: Vec<_> = (0..ALERTS).map(|n| report(n, at)).collect();
 
-    let mut first = start_core(&db, &redis, "core-first");
+    let mut first = start_core(&db, &redis, "core-first", CORE_SETTINGS.iter().copied());
     // Half the burst, then kill once some (not all) of it is committed.
     for chunk in reports[..ALERTS / 2].chunks(100) {
         bus.publish(Stream::Alerts, chunk).await.expect("publish");
@@ -108,7 +84,7 @@ async fn killed_mid_burst_and_restarted_every_alert_is_applied_exactly_once() {
     for chunk in reports[..ALERTS / 4].chunks(100) {
         bus.publish(Stream::Alerts, chunk).await.expect("publish");
     }
-    let mut second = start_core(&db, &redis, "core-second");
+    let mut second = start_core(&db, &redis, "core-second", CORE_SETTINGS.iter().copied());
     let key = tocsin_bus::stream_key(&redis.prefix, "alerts");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {

@@ -7,12 +7,12 @@
 #![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
 
 use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::process::Stdio;
 use std::time::Duration;
+use support::{count, start_core};
 use time::OffsetDateTime;
 use tocsin_bus::{Bus, BusSettings, Stream};
 use tocsin_domain::roles::Role;
@@ -25,6 +25,8 @@ use tocsin_storage::schedules::{self, NewLayerVersion};
 use tocsin_storage::{catalogue, teams};
 use tocsin_testkit::{TestDatabase, TestRedis};
 use uuid::Uuid;
+
+mod support;
 
 const INCIDENTS: usize = 500;
 
@@ -106,35 +108,15 @@ async fn due_escalations(db: &TestDatabase) {
     assert_eq!(batch.outcomes.iter().filter(|outcome| outcome.opened_incident).count(), INCIDENTS);
 }
 
+/// incident-core's settings for these tests: its metrics on `port` (each replica's steps are
+/// read from them), and a short escalation tick.
+fn core_settings(port: u16) -> [(&'static str, String); 2] {
+    [("LISTEN_ADDR", format!("127.0.0.1:{port}")), ("ESCALATION_TICK", "100ms".to_owned())]
+}
+
 /// A port nothing listens on now.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free port").port()
-}
-
-fn start_core(db: &TestDatabase, redis: &TestRedis, name: &str, port: u16) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_tocsin-incident-core"))
-        .env("DATABASE_URL", &db.url)
-        .env("REDIS_URL", &redis.url)
-        .env("STREAM_PREFIX", &redis.prefix)
-        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-        .env("CONSUMER_NAME", name)
-        .env("ESCALATION_TICK", "100ms")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting incident-core")
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-async fn count(db: &TestDatabase, sql: &str) -> i64 {
-    let mut conn = db.connection().await;
-    diesel::sql_query(sql).get_result::<Count>(&mut conn).await.map(|c| c.n).unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 async fn wait_for(db: &TestDatabase, sql: &str, done: impl Fn(i64) -> bool, within: Duration) -> i64 {
@@ -235,13 +217,13 @@ async fn killed_while_firing_and_restarted_every_step_is_paged_exactly_once() {
     let redis = TestRedis::new();
     due_escalations(&db).await;
 
-    let mut first = start_core(&db, &redis, "core-first", free_port());
+    let mut first = start_core(&db, &redis, "core-first", core_settings(free_port()));
     wait_for(&db, PAGES, |pages| pages > 0, Duration::from_secs(60)).await;
     first.kill().await.expect("killing");
     let at_kill = count(&db, PAGES).await;
     assert!(at_kill < INCIDENTS as i64, "killed too late to prove anything: {at_kill} pages");
 
-    let mut second = start_core(&db, &redis, "core-second", free_port());
+    let mut second = start_core(&db, &redis, "core-second", core_settings(free_port()));
     wait_for(&db, PAGES, |pages| pages >= INCIDENTS as i64, Duration::from_secs(120)).await;
     // Until the relay has moved what the first process left in the outbox.
     wait_for(&db, "SELECT count(*) AS n FROM outbox", |rows| rows == 0, Duration::from_secs(60)).await;
@@ -256,8 +238,8 @@ async fn two_replicas_on_the_same_due_steps_page_each_once() {
     due_escalations(&db).await;
 
     let ports = [free_port(), free_port()];
-    let mut one = start_core(&db, &redis, "core-one", ports[0]);
-    let mut two = start_core(&db, &redis, "core-two", ports[1]);
+    let mut one = start_core(&db, &redis, "core-one", core_settings(ports[0]));
+    let mut two = start_core(&db, &redis, "core-two", core_settings(ports[1]));
     wait_for(&db, PAGES, |pages| pages >= INCIDENTS as i64, Duration::from_secs(120)).await;
     wait_for(&db, "SELECT count(*) AS n FROM outbox", |rows| rows == 0, Duration::from_secs(60)).await;
     // A few more ticks each, to give a second firing every chance to happen.
