@@ -13,6 +13,8 @@
 
 #![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
 
+mod support;
+
 use diesel_async::RunQueryDsl;
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
@@ -83,18 +85,8 @@ impl Stack {
             );
         }
         let slack_api = format!("{}/api", slack.url);
-        let mut env = vec![
-            ("LISTEN_ADDR", "127.0.0.1:0"),
-            ("DATABASE_URL", db.url.as_str()),
-            ("REDIS_URL", redis.url.as_str()),
-            ("STREAM_PREFIX", redis.prefix.as_str()),
-            ("CONSUMER_NAME", "notifier-test"),
-            ("VISIBILITY_TIMEOUT", "2s"),
-            ("DELIVERY_BACKOFF", "50ms"),
-            ("DELIVERY_MAX_BACKOFF", "200ms"),
-            ("DELIVERY_TIMEOUT", "2s"),
-            ("CHANNEL_INTERVAL", "10ms"),
-            ("PUBLIC_URL", "https://tocsin.example.com"),
+        let mut env = support::base_settings(&db, &redis);
+        env.extend([
             ("SLACK_BOT_TOKEN", "xoxb-channel-token"),
             ("SLACK_CHANNEL", "#payments"),
             ("SLACK_DM_TOKEN", DM_TOKEN),
@@ -104,7 +96,7 @@ impl Stack {
             ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
             ("TWILIO_FROM", FROM),
             ("PAGE_WEBHOOK_SECRET", WEBHOOK_SECRET),
-        ];
+        ]);
         env.extend_from_slice(extra);
         let config = Config::from_env(&Env::from_pairs(env)).expect("config");
         let shutdown = CancellationToken::new();

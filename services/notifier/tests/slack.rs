@@ -4,6 +4,8 @@
 
 #![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
 
+mod support;
+
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,20 +31,8 @@ struct Notifier {
 
 impl Notifier {
     async fn start(db: &TestDatabase, redis: &TestRedis, extra: &[(&str, &str)]) -> Notifier {
-        let mut env = vec![
-            ("LISTEN_ADDR", "127.0.0.1:0"),
-            ("DATABASE_URL", db.url.as_str()),
-            ("REDIS_URL", redis.url.as_str()),
-            ("STREAM_PREFIX", redis.prefix.as_str()),
-            ("CONSUMER_NAME", "notifier-test"),
-            ("VISIBILITY_TIMEOUT", "2s"),
-            ("DELIVERY_BACKOFF", "50ms"),
-            ("DELIVERY_MAX_BACKOFF", "200ms"),
-            ("DELIVERY_TIMEOUT", "2s"),
-            ("CHANNEL_INTERVAL", "10ms"),
-            ("SLACK_SIGNING_SECRET", SIGNING_SECRET),
-            ("PUBLIC_URL", "https://tocsin.example.com"),
-        ];
+        let mut env = support::base_settings(db, redis);
+        env.extend([("SLACK_SIGNING_SECRET", SIGNING_SECRET)]);
         env.extend_from_slice(extra);
         let config = Config::from_env(&Env::from_pairs(env)).expect("config");
         let shutdown = CancellationToken::new();
