@@ -151,7 +151,10 @@ impl Application {
                                     .route("/status", web::get().to(sign_in::status)),
                             );
                         } else {
-                            cfg.route("/auth/status", web::get().to(sign_in::status_without_provider));
+                            // The rest of /auth answers a JSON 404 naming why, for every method,
+                            // rather than falling through to the dashboard's files (a 405 for a POST).
+                            cfg.route("/auth/status", web::get().to(sign_in::status_without_provider))
+                                .route("/auth/{rest:.*}", web::route().to(sign_in::without_provider));
                         }
                     })
                     .service(

@@ -691,6 +691,15 @@ async fn without_an_issuer_there_is_no_sign_in_and_a_cookie_lets_nobody_in() {
     for path in ["/auth/login", "/auth/me", "/auth/callback?code=c&state=s"] {
         assert_eq!(answer(http.get(format!("{url}{path}"))).await.0, 404, "{path}");
     }
+    // Every method, as JSON saying why (not the dashboard's 405 for a POST, which Schemathesis found).
+    let (status, body) = answer(http.post(format!("{url}/auth/logout"))).await;
+    assert!(
+        status == 404
+            && body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("sign-in with an identity provider is off")),
+        "{body}"
+    );
     assert_eq!(answer(http.get(format!("{url}/auth/status"))).await, (200, json!({"provider": false})));
     let (status, body) =
         answer(http.get(format!("{url}/incidents")).header("cookie", "tocsin_session=anything-at-all")).await;

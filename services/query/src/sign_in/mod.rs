@@ -390,6 +390,11 @@ pub async fn status(sign_in: web::Data<SignIn>, request: HttpRequest) -> Result<
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(Status::of(true, me)))
 }
 
+/// Every other `/auth` route without sign-in: 404, saying why.
+pub async fn without_provider() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("sign-in with an identity provider is off here (no OIDC_ISSUER_URL): use a token"))
+}
+
 /// `GET /auth/status` without sign-in: tokens only.
 pub async fn status_without_provider() -> HttpResponse {
     HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(Status::of(false, None))
