@@ -4,11 +4,12 @@
 
 use crate::StorageError;
 use crate::schedules::{LoadError, restrictions, zone};
-use diesel::sql_types::{Integer, Jsonb, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Bool, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel::{OptionalExtension, QueryableByName};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 use tocsin_domain::Severity;
 use tocsin_domain::escalation::{LowUrgency, Policy, PolicyError, Step, Target, Urgency};
 use uuid::Uuid;
@@ -259,4 +260,122 @@ pub async fn set_service_policy(
         .execute(conn)
         .await?;
     Ok(updated > 0)
+}
+
+/// Longest policy name (the table's CHECK).
+pub const MAX_POLICY_NAME_BYTES: usize = 200;
+
+/// A policy as listed: whose it is, its name, and its newest version.
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct PolicyEntry {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub team_id: Uuid,
+    /// The team's slug.
+    #[diesel(sql_type = Text)]
+    pub team: String,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    /// None only inside the transaction that creates the policy, before its first version.
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub newest_version: Option<i32>,
+    #[diesel(sql_type = Timestamptz)]
+    pub created_at: OffsetDateTime,
+}
+
+const POLICY_ENTRY: &str = "SELECT p.id, p.team_id, t.slug AS team, p.name, p.created_at, \
+     (SELECT max(version) FROM escalation_policy_versions v WHERE v.policy_id = p.id) AS newest_version \
+     FROM escalation_policies p JOIN teams t ON t.id = p.team_id";
+
+/// Every policy, or the team's, by team then name.
+pub async fn list_policies(
+    conn: &mut AsyncPgConnection,
+    team_id: Option<Uuid>,
+) -> Result<Vec<PolicyEntry>, StorageError> {
+    Ok(diesel::sql_query(format!("{POLICY_ENTRY} WHERE ($1::uuid IS NULL OR p.team_id = $1) ORDER BY t.slug, p.name"))
+        .bind::<Nullable<SqlUuid>, _>(team_id)
+        .load(conn)
+        .await?)
+}
+
+pub async fn get_policy(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<PolicyEntry>, StorageError> {
+    Ok(diesel::sql_query(format!("{POLICY_ENTRY} WHERE p.id = $1"))
+        .bind::<SqlUuid, _>(id)
+        .get_result(conn)
+        .await
+        .optional()?)
+}
+
+/// The policy, its row locked until the caller's transaction ends: a change and the check of
+/// who may make it see the same team.
+pub async fn lock_policy(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<PolicyEntry>, StorageError> {
+    Ok(diesel::sql_query(format!("{POLICY_ENTRY} WHERE p.id = $1 FOR UPDATE OF p"))
+        .bind::<SqlUuid, _>(id)
+        .get_result(conn)
+        .await
+        .optional()?)
+}
+
+/// Whether the team has a policy of that name (names are unique within a team).
+pub async fn name_taken(conn: &mut AsyncPgConnection, team_id: Uuid, name: &str) -> Result<bool, StorageError> {
+    #[derive(QueryableByName)]
+    struct Taken {
+        #[diesel(sql_type = Bool)]
+        taken: bool,
+    }
+    let found = diesel::sql_query(
+        "SELECT EXISTS (SELECT 1 FROM escalation_policies WHERE team_id = $1 AND name = $2) AS taken",
+    )
+    .bind::<SqlUuid, _>(team_id)
+    .bind::<Text, _>(name)
+    .get_result::<Taken>(conn)
+    .await?;
+    Ok(found.taken)
+}
+
+/// One version of a policy as listed: who added it, when.
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct VersionEntry {
+    #[diesel(sql_type = Integer)]
+    pub version: i32,
+    #[diesel(sql_type = Text)]
+    pub created_by: String,
+    #[diesel(sql_type = Timestamptz)]
+    pub created_at: OffsetDateTime,
+}
+
+/// The policy's versions, newest first.
+pub async fn versions(conn: &mut AsyncPgConnection, policy_id: Uuid) -> Result<Vec<VersionEntry>, StorageError> {
+    Ok(diesel::sql_query(
+        "SELECT version, created_by, created_at FROM escalation_policy_versions WHERE policy_id = $1 \
+         ORDER BY version DESC",
+    )
+    .bind::<SqlUuid, _>(policy_id)
+    .load(conn)
+    .await?)
+}
+
+/// The team owning `service` in the catalogue, as (id, slug), with the service's row locked until
+/// the caller's transaction ends; None when the catalogue has no such service.
+pub async fn lock_service_team(
+    conn: &mut AsyncPgConnection,
+    service: &str,
+) -> Result<Option<(Uuid, String)>, StorageError> {
+    #[derive(QueryableByName)]
+    struct Owner {
+        #[diesel(sql_type = SqlUuid)]
+        id: Uuid,
+        #[diesel(sql_type = Text)]
+        slug: String,
+    }
+    let owner = diesel::sql_query(
+        "SELECT t.id, t.slug FROM catalogue_services c JOIN teams t ON t.id = c.team_id \
+         WHERE c.service = $1 FOR UPDATE OF c",
+    )
+    .bind::<Text, _>(service)
+    .get_result::<Owner>(conn)
+    .await
+    .optional()?;
+    Ok(owner.map(|owner| (owner.id, owner.slug)))
 }
