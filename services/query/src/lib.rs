@@ -1,6 +1,6 @@
 //! query: the read side and the front door for people. Lists and shows incidents from PostgreSQL
 //! (never writing them: it writes only the service catalogue, teams' members, on-call schedules,
-//! people's contact methods and notification rules with the test pages they ask the notifier for
+//! escalation policies (`escalation_policies`), people's contact methods and notification rules with the test pages they ask the notifier for
 //! (`contacts`), their audit log and its sign-in tables), answers who is on call (`schedules`), turns people's
 //! actions into commands for incident-core, streams incident events to the dashboard (`/events`),
 //! serves the dashboard itself and the OpenAPI document. Reading the incidents and the live feed
@@ -16,6 +16,7 @@ pub mod config;
 mod contacts;
 mod dashboard;
 mod errors;
+mod escalation_policies;
 mod incidents;
 mod live;
 pub mod openapi;
@@ -127,7 +128,7 @@ impl Application {
             let read = || sign_in::access::require(&access, Scope::Read);
             let act = || sign_in::access::require(&access, Scope::Act);
             let admin = || sign_in::access::require(&access, Scope::Admin);
-            // Changes to a team (members, schedules): a token with `admin`, or any signed-in
+            // Changes to a team (members, schedules, escalation policies): a token with `admin`, or any signed-in
             // person, whom the handler then checks against the team's managers.
             let team_manager = || sign_in::access::require_team_manager(&access);
             // A person's own things (personal tokens): a token with `admin`, or any signed-in
@@ -198,6 +199,11 @@ impl Application {
                                     .wrap(admin())
                                     .route(web::put().to(catalogue::set_owner))
                                     .route(web::delete().to(catalogue::remove)),
+                            )
+                            .service(
+                                web::resource("/{service}/escalation-policy")
+                                    .wrap(team_manager())
+                                    .route(web::put().to(escalation_policies::set_service_policy)),
                             ),
                     )
                     .service(
@@ -210,6 +216,11 @@ impl Application {
                                     .wrap(team_manager())
                                     .route(web::put().to(teams::set_member))
                                     .route(web::delete().to(teams::remove_member)),
+                            )
+                            .service(
+                                web::resource("/{team}/escalation-policy")
+                                    .wrap(team_manager())
+                                    .route(web::put().to(escalation_policies::set_team_policy)),
                             ),
                     )
                     // A person's own things: who is an admin (admins), their personal tokens,
@@ -302,6 +313,25 @@ impl Application {
                                 web::resource("/{id}/overrides/{override_id}")
                                     .wrap(team_manager())
                                     .route(web::delete().to(schedules::remove_override)),
+                            ),
+                    )
+                    .service(
+                        web::scope("/escalation-policies")
+                            .app_data(state.clone())
+                            .service(
+                                web::resource("")
+                                    .route(web::get().to(escalation_policies::list).wrap(read()))
+                                    .route(web::post().to(escalation_policies::create).wrap(team_manager())),
+                            )
+                            .service(
+                                web::resource("/{id}")
+                                    .route(web::get().to(escalation_policies::get).wrap(read()))
+                                    .route(web::put().to(escalation_policies::put_version).wrap(team_manager())),
+                            )
+                            .service(
+                                web::resource("/{id}/versions/{version}")
+                                    .wrap(read())
+                                    .route(web::get().to(escalation_policies::get_version)),
                             ),
                     )
                     .service(

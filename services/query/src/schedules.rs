@@ -1279,7 +1279,7 @@ async fn schedules_of(conn: &mut AsyncPgConnection, team: Option<&str>) -> Resul
     schedules::list(conn, team_id).await.map_err(storage_error)
 }
 
-fn unknown_team(field: &str, slug: &str) -> ApiError {
+pub(crate) fn unknown_team(field: &str, slug: &str) -> ApiError {
     ApiError::invalid_payload(format!(
         "{field}: no team {slug:?} (a team exists once a service is given to it: PUT /services/{{service}})"
     ))
@@ -1293,7 +1293,7 @@ fn check_zone(field: &str, zone: &str) -> Result<(), ApiError> {
     })
 }
 
-fn parse_id(what: &str, text: &str) -> Result<Uuid, ApiError> {
+pub(crate) fn parse_id(what: &str, text: &str) -> Result<Uuid, ApiError> {
     text.parse().map_err(|_| ApiError::invalid_parameter(format!("`{text}` is not a {what} id (a UUID)")))
 }
 
@@ -1344,7 +1344,7 @@ fn load_error(error: LoadError) -> ApiError {
 
 /// Why a request was refused, or a change rolled back: an answer for the client, or the
 /// database's failure.
-enum Refused {
+pub(crate) enum Refused {
     Answer(ApiError),
     Storage(StorageError),
 }

@@ -1,0 +1,348 @@
+//! Escalation policies through query's API against a real PostgreSQL: one created and read back,
+//! a new version that leaves the old one readable as it was, definitions over the domain's limits
+//! refused naming the field, a team's and a service's policy that incident-core's `policy_for`
+//! then finds, changes refused to a token without `admin`, and every change in the audit log.
+
+#![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
+
+use serde_json::{Value, json};
+use tocsin_query::Application;
+use tocsin_query::config::Config;
+use tocsin_runtime::auth::Tokens;
+use tocsin_storage::escalation;
+use tocsin_testkit::{TestDatabase, TestRedis};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+const READER: &str = "reader-token-0123456789";
+const ADMIN: &str = "admin-token-0123456789";
+
+const TOKENS_FILE: &str = "
+tokens:
+  - {name: wallboard, scopes: [read], token: reader-token-0123456789}
+  - {name: admin, scopes: [admin], token: admin-token-0123456789}
+";
+
+struct Query {
+    url: String,
+    db: TestDatabase,
+    _redis: TestRedis,
+    shutdown: CancellationToken,
+    http: reqwest::Client,
+}
+
+impl Query {
+    /// query on a database of its own, with the teams `payments` (owning checkout-api) and
+    /// `search` (owning search-api); teams come with the catalogue.
+    async fn start() -> Query {
+        let db = TestDatabase::new().await;
+        let redis = TestRedis::new();
+        let shutdown = CancellationToken::new();
+        let tokens = Tokens::from_yaml(TOKENS_FILE).expect("Tokens::from_yaml");
+        let app = Application::build(Config::for_tests(&db.url, &redis.url, &redis.prefix, tokens), shutdown.clone())
+            .await
+            .expect("building query");
+        let url = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        let query = Query { url, db, _redis: redis, shutdown, http: reqwest::Client::new() };
+        for (service, team) in [("checkout-api", "payments"), ("search-api", "search")] {
+            let (status, body) =
+                query.send("PUT", &format!("/services/{service}"), ADMIN, Some(json!({"team": team}))).await;
+            assert_eq!(status, 201, "giving {service} to {team}: {body}");
+        }
+        query
+    }
+
+    async fn send(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let mut request = self.http.request(method.clone(), format!("{}{path}", self.url)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("sending the request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The error message of a refusal with `status`.
+    async fn refused(&self, status: u16, method: &str, path: &str, token: &str, body: Option<Value>) -> String {
+        let (answered, body) = self.send(method, path, token, body).await;
+        assert_eq!(answered, status, "{method} {path}: {body}");
+        body["error"]["message"].as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn new_policy(&self, team: &str, name: &str) -> String {
+        let body = json!({"team": team, "name": name, "definition": one_step(15)});
+        let (status, policy) = self.send("POST", "/escalation-policies", ADMIN, Some(body)).await;
+        assert_eq!(status, 201, "creating policy {name}: {policy}");
+        policy["id"].as_str().expect("the policy's id").to_owned()
+    }
+
+    /// The newest audit entries as (actor, action, subject), newest first.
+    async fn audit(&self, limit: usize) -> Vec<(String, String, String)> {
+        let (status, log) = self.send("GET", &format!("/audit-log?limit={limit}"), ADMIN, None).await;
+        assert_eq!(status, 200, "{log}");
+        log["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|entry| {
+                let field = |name: &str| entry[name].as_str().unwrap_or_default().to_owned();
+                (field("actor"), field("action"), field("subject"))
+            })
+            .collect()
+    }
+}
+
+/// Pages the #payments channel, then waits `minutes` before the policy's end.
+fn one_step(minutes: u32) -> Value {
+    json!({"steps": [{"targets": [{"channel": "payments"}], "escalate_after_minutes": minutes}]})
+}
+
+fn by_admin(action: &str, subject: &str) -> (String, String, String) {
+    ("admin".to_owned(), action.to_owned(), subject.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_is_created_read_back_and_edited_in_versions_that_keep_the_old_ones() {
+    let query = Query::start().await;
+    let schedule = Uuid::now_v7();
+    let definition = json!({
+        "steps": [
+            {"targets": [{"schedule": schedule}], "escalate_after_minutes": 10},
+            {"targets": [{"channel": "payments"}, {"user": Uuid::nil()}], "escalate_after_minutes": 30},
+        ],
+        "repeat": 2,
+        "acknowledge_timeout_minutes": 60,
+    });
+    let body = json!({"team": "payments", "name": "Payments primary", "definition": definition});
+    let (status, created) = query.send("POST", "/escalation-policies", ADMIN, Some(body.clone())).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("the policy's id").to_owned();
+    assert_eq!(created["team"], "payments");
+    assert_eq!(created["name"], "Payments primary");
+    assert_eq!(created["version"], 1);
+    assert_eq!(created["definition"]["steps"], definition["steps"]);
+    assert_eq!(created["definition"]["repeat"], 2);
+    assert_eq!(created["definition"]["urgency"], json!({"high_from": "critical", "low": "notify_only"}));
+    assert_eq!(created["versions"].as_array().map(Vec::len), Some(1));
+    assert_eq!(created["versions"][0]["created_by"], "admin");
+
+    // The same name in the same team is refused; in another team it is a policy of its own.
+    let message = query.refused(409, "POST", "/escalation-policies", ADMIN, Some(body)).await;
+    assert_eq!(message, "team \"payments\" already has an escalation policy named \"Payments primary\"");
+    let other = query.new_policy("search", "Payments primary").await;
+
+    // Read back, alone and in the lists.
+    let (status, read) = query.send("GET", &format!("/escalation-policies/{id}"), READER, None).await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read, created);
+    let (_, all) = query.send("GET", "/escalation-policies", READER, None).await;
+    let listed: Vec<(&str, &str)> = all["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|item| (item["team"].as_str().unwrap_or_default(), item["id"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(listed, vec![("payments", id.as_str()), ("search", other.as_str())]);
+    let (_, of_search) = query.send("GET", "/escalation-policies?team=search", READER, None).await;
+    assert_eq!(of_search["items"].as_array().map(Vec::len), Some(1), "{of_search}");
+    assert_eq!(of_search["items"][0]["id"], other.as_str());
+    let message = query.refused(400, "GET", "/escalation-policies?team=nobody", READER, None).await;
+    assert!(message.starts_with("team: no team \"nobody\""), "{message}");
+
+    // An edit is a new version; version 1 stays as it was, for the incidents running on it.
+    let (status, edited) =
+        query.send("PUT", &format!("/escalation-policies/{id}"), ADMIN, Some(json!({"definition": one_step(5)}))).await;
+    assert_eq!(status, 200, "{edited}");
+    assert_eq!(edited["version"], 2);
+    assert_eq!(edited["definition"]["steps"], one_step(5)["steps"]);
+    let numbers: Vec<i64> =
+        edited["versions"].as_array().into_iter().flatten().filter_map(|version| version["version"].as_i64()).collect();
+    assert_eq!(numbers, vec![2, 1]);
+    let (status, first) = query.send("GET", &format!("/escalation-policies/{id}/versions/1"), READER, None).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["version"], 1);
+    assert_eq!(first["policy_id"], id.as_str());
+    assert_eq!(first["definition"]["steps"], definition["steps"]);
+    assert_eq!(first["definition"]["acknowledge_timeout_minutes"], 60);
+    let (_, second) = query.send("GET", &format!("/escalation-policies/{id}/versions/2"), READER, None).await;
+    assert_eq!(second["definition"]["steps"], one_step(5)["steps"]);
+    let mut conn = query.db.connection().await;
+    let stored = escalation::load_version(&mut conn, id.parse().expect("a UUID"), Some(1))
+        .await
+        .expect("load_version")
+        .expect("version 1");
+    assert_eq!(stored.policy.repeat, 2);
+    assert_eq!(query.send("GET", &format!("/escalation-policies/{id}/versions/3"), READER, None).await.0, 404);
+    assert_eq!(query.send("GET", &format!("/escalation-policies/{}", Uuid::now_v7()), READER, None).await.0, 404);
+    assert_eq!(query.send("GET", "/escalation-policies/not-an-id", READER, None).await.0, 400);
+    let unknown = format!("/escalation-policies/{}", Uuid::now_v7());
+    assert_eq!(query.send("PUT", &unknown, ADMIN, Some(json!({"definition": one_step(5)}))).await.0, 404);
+
+    assert_eq!(
+        query.audit(3).await,
+        vec![
+            by_admin("escalation_policy.version", &id),
+            by_admin("escalation_policy.create", &other),
+            by_admin("escalation_policy.create", &id),
+        ]
+    );
+    query.shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn definitions_over_a_limit_are_refused_naming_the_field() {
+    let query = Query::start().await;
+    let refused = |definition: Value| {
+        let query = &query;
+        async move {
+            let body = json!({"team": "payments", "name": "primary", "definition": definition});
+            query.refused(400, "POST", "/escalation-policies", ADMIN, Some(body)).await
+        }
+    };
+
+    assert_eq!(refused(json!({"steps": []})).await, "definition.steps: a policy has 1 to 20 steps, this one has 0");
+    let many = vec![json!({"targets": [{"channel": "payments"}], "escalate_after_minutes": 5}); 21];
+    assert_eq!(refused(json!({"steps": many})).await, "definition.steps: a policy has 1 to 20 steps, this one has 21");
+    assert_eq!(
+        refused(json!({"steps": [{"targets": [], "escalate_after_minutes": 5}]})).await,
+        "definition.steps[0].targets: a step pages 1 to 20 targets, this one 0"
+    );
+    assert_eq!(refused(one_step(0)).await, "definition.steps[0].escalate_after: from 1 minute to 24 hours");
+    assert_eq!(refused(one_step(24 * 60 + 1)).await, "definition.steps[0].escalate_after: from 1 minute to 24 hours");
+    let mut repeating = one_step(5);
+    repeating["repeat"] = json!(10);
+    assert_eq!(refused(repeating).await, "definition.repeat: at most 9");
+    let mut waiting = one_step(5);
+    waiting["acknowledge_timeout_minutes"] = json!(0);
+    assert_eq!(refused(waiting).await, "definition.acknowledge_timeout: from 1 minute to 24 hours");
+    let long_channel = json!({"steps": [{"targets": [{"channel": "c".repeat(201)}], "escalate_after_minutes": 5}]});
+    assert_eq!(refused(long_channel).await, "definition.steps[0].targets[0].channel is 201 bytes; the limit is 200");
+    let message = query
+        .refused(
+            400,
+            "POST",
+            "/escalation-policies",
+            ADMIN,
+            Some(json!({"team": "payments", "name": "x".repeat(201), "definition": one_step(5)})),
+        )
+        .await;
+    assert_eq!(message, "name is 201 bytes; the limit is 200");
+    let message = query
+        .refused(
+            400,
+            "POST",
+            "/escalation-policies",
+            ADMIN,
+            Some(json!({"team": "nobody", "name": "primary", "definition": one_step(5)})),
+        )
+        .await;
+    assert!(message.starts_with("team: no team \"nobody\""), "{message}");
+
+    // An edit is held to the same limits, and a refused one adds no version.
+    let id = query.new_policy("payments", "primary").await;
+    let message = query
+        .refused(400, "PUT", &format!("/escalation-policies/{id}"), ADMIN, Some(json!({"definition": one_step(0)})))
+        .await;
+    assert_eq!(message, "definition.steps[0].escalate_after: from 1 minute to 24 hours");
+    let (_, policy) = query.send("GET", &format!("/escalation-policies/{id}"), READER, None).await;
+    assert_eq!(policy["version"], 1);
+    assert_eq!(query.audit(10).await.iter().filter(|entry| entry.1.starts_with("escalation_policy")).count(), 1);
+    query.shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_and_a_service_are_given_policies_that_policy_for_finds() {
+    let query = Query::start().await;
+    let team_default = query.new_policy("payments", "team default").await;
+    let checkout_own = query.new_policy("payments", "checkout").await;
+    let search_policy = query.new_policy("search", "search").await;
+    let policy_for = || async {
+        let mut conn = query.db.connection().await;
+        let found = escalation::policy_for(&mut conn, "checkout-api", "payments").await.expect("policy_for");
+        found.map(|id| id.to_string())
+    };
+    assert_eq!(policy_for().await, None);
+
+    // The team's default: what its services without one of their own escalate on.
+    let (status, answer) =
+        query.send("PUT", "/teams/payments/escalation-policy", ADMIN, Some(json!({"policy_id": team_default}))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, json!({"team": "payments", "policy_id": team_default}));
+    assert_eq!(policy_for().await.as_deref(), Some(team_default.as_str()));
+
+    // A service's own comes first.
+    let (status, answer) = query
+        .send("PUT", "/services/checkout-api/escalation-policy", ADMIN, Some(json!({"policy_id": checkout_own})))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, json!({"service": "checkout-api", "team": "payments", "policy_id": checkout_own}));
+    assert_eq!(policy_for().await.as_deref(), Some(checkout_own.as_str()));
+
+    // Only a policy of the same team; a service must be in the catalogue, a team must exist.
+    let message = query
+        .refused(
+            400,
+            "PUT",
+            "/services/checkout-api/escalation-policy",
+            ADMIN,
+            Some(json!({"policy_id": search_policy})),
+        )
+        .await;
+    assert!(
+        message.starts_with(&format!("policy_id: escalation policy {search_policy} is team \"search\"'s")),
+        "{message}"
+    );
+    let message = query
+        .refused(400, "PUT", "/teams/search/escalation-policy", ADMIN, Some(json!({"policy_id": team_default})))
+        .await;
+    assert!(message.starts_with("policy_id: escalation policy"), "{message}");
+    let stranger = Uuid::now_v7();
+    let message = query
+        .refused(400, "PUT", "/teams/payments/escalation-policy", ADMIN, Some(json!({"policy_id": stranger})))
+        .await;
+    assert_eq!(message, format!("policy_id: no escalation policy {stranger}"));
+    let message = query
+        .refused(404, "PUT", "/services/unknown-api/escalation-policy", ADMIN, Some(json!({"policy_id": checkout_own})))
+        .await;
+    assert_eq!(message, "the catalogue has no service \"unknown-api\"");
+    assert_eq!(
+        query.send("PUT", "/teams/nobody/escalation-policy", ADMIN, Some(json!({"policy_id": null}))).await.0,
+        404
+    );
+
+    // Null takes the service's own away: its team's applies again.
+    let (status, _) =
+        query.send("PUT", "/services/checkout-api/escalation-policy", ADMIN, Some(json!({"policy_id": null}))).await;
+    assert_eq!(status, 200);
+    assert_eq!(policy_for().await.as_deref(), Some(team_default.as_str()));
+
+    // A token without `admin` may read but not change.
+    let definition = json!({"definition": one_step(5)});
+    for (method, path, body) in [
+        (
+            "POST",
+            "/escalation-policies".to_owned(),
+            json!({"team": "payments", "name": "mine", "definition": one_step(5)}),
+        ),
+        ("PUT", format!("/escalation-policies/{team_default}"), definition),
+        ("PUT", "/teams/payments/escalation-policy".to_owned(), json!({"policy_id": null})),
+        ("PUT", "/services/checkout-api/escalation-policy".to_owned(), json!({"policy_id": null})),
+    ] {
+        assert_eq!(query.send(method, &path, READER, Some(body)).await.0, 403, "{method} {path}");
+    }
+    assert_eq!(policy_for().await.as_deref(), Some(team_default.as_str()));
+    let (_, policy) = query.send("GET", &format!("/escalation-policies/{team_default}"), READER, None).await;
+    assert_eq!(policy["version"], 1);
+
+    assert_eq!(
+        query.audit(3).await,
+        vec![
+            by_admin("service.escalation_policy", "checkout-api"),
+            by_admin("service.escalation_policy", "checkout-api"),
+            by_admin("team.escalation_policy", "payments"),
+        ]
+    );
+    query.shutdown.cancel();
+}
