@@ -1,15 +1,22 @@
 //! Escalation policies through query's API against a real PostgreSQL: one created and read back,
 //! a new version that leaves the old one readable as it was, definitions over the domain's limits
 //! refused naming the field, a team's and a service's policy that incident-core's `policy_for`
-//! then finds, changes refused to a token without `admin`, and every change in the audit log.
+//! then finds, changes refused to a token without `admin` and to a person who does not manage the
+//! team but made by one who does, and every change in the audit log.
 
 #![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
 
 use serde_json::{Value, json};
+use std::time::Duration;
+use time::OffsetDateTime;
+use tocsin_domain::roles::DefaultRole;
 use tocsin_query::Application;
-use tocsin_query::config::Config;
+use tocsin_query::config::{Config, SignInSettings};
+use tocsin_query::sign_in::access::sha256;
+use tocsin_runtime::Secret;
 use tocsin_runtime::auth::Tokens;
 use tocsin_storage::escalation;
+use tocsin_storage::people::{self, NewSession, SignedInIdentity};
 use tocsin_testkit::{TestDatabase, TestRedis};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -35,13 +42,27 @@ impl Query {
     /// query on a database of its own, with the teams `payments` (owning checkout-api) and
     /// `search` (owning search-api); teams come with the catalogue.
     async fn start() -> Query {
+        Query::start_with(false).await
+    }
+
+    /// With sign-in on, so that people can be let in by their session (`sign_in`).
+    async fn start_with(sign_in: bool) -> Query {
         let db = TestDatabase::new().await;
         let redis = TestRedis::new();
         let shutdown = CancellationToken::new();
         let tokens = Tokens::from_yaml(TOKENS_FILE).expect("Tokens::from_yaml");
-        let app = Application::build(Config::for_tests(&db.url, &redis.url, &redis.prefix, tokens), shutdown.clone())
-            .await
-            .expect("building query");
+        let mut config = Config::for_tests(&db.url, &redis.url, &redis.prefix, tokens);
+        if sign_in {
+            config.sign_in = Some(SignInSettings {
+                issuer_url: "http://127.0.0.1:9/unused".into(),
+                client_id: "tocsin-test".into(),
+                client_secret: Secret::new("tocsin-test-client-secret-0123456789"),
+                public_url: url::Url::parse("http://127.0.0.1:9").expect("a URL"),
+                session_lifetime: Duration::from_secs(3600),
+                default_role: DefaultRole::Automatic,
+            });
+        }
+        let app = Application::build(config, shutdown.clone()).await.expect("building query");
         let url = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         let query = Query { url, db, _redis: redis, shutdown, http: reqwest::Client::new() };
@@ -62,6 +83,43 @@ impl Query {
         let response = request.send().await.expect("sending the request");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A person signed in, with a session of their own: (its cookie, its CSRF token).
+    async fn sign_in(&self, login: &str) -> (String, String) {
+        let mut conn = self.db.connection().await;
+        let email = format!("{login}@example.com");
+        let identity =
+            SignedInIdentity { issuer: "https://login.example.com", subject: login, name: login, email: Some(&email) };
+        let user = people::sign_in_user(&mut conn, &identity).await.expect("sign_in_user");
+        let cookie = format!("session-of-{login}-{}", Uuid::new_v4());
+        let csrf = format!("csrf-of-{login}-{}", Uuid::new_v4());
+        let session = NewSession {
+            id_sha256: &sha256(&cookie),
+            user_id: user.id,
+            csrf_token: &csrf,
+            id_token: None,
+            expires_at: OffsetDateTime::now_utc() + Duration::from_secs(3600),
+        };
+        people::create_session(&mut conn, &session).await.expect("create_session");
+        (cookie, csrf)
+    }
+
+    /// A request in a person's session: (status, error message or nothing).
+    async fn send_as(&self, method: &str, path: &str, session: &(String, String), body: Value) -> (u16, String) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .header("cookie", format!("tocsin_session={}", session.0))
+            .header("x-csrf-token", &session.1)
+            .json(&body)
+            .send()
+            .await
+            .expect("sending the request");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        (status, body["error"]["message"].as_str().unwrap_or_default().to_owned())
     }
 
     /// The error message of a refusal with `status`.
@@ -342,6 +400,56 @@ async fn a_team_and_a_service_are_given_policies_that_policy_for_finds() {
             by_admin("service.escalation_policy", "checkout-api"),
             by_admin("service.escalation_policy", "checkout-api"),
             by_admin("team.escalation_policy", "payments"),
+        ]
+    );
+    query.shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_of_the_team_may_change_its_policies_and_a_responder_may_not() {
+    let query = Query::start_with(true).await;
+    let manager = query.sign_in("mia").await;
+    let responder = query.sign_in("rex").await;
+    for (login, role) in [("mia", "manager"), ("rex", "responder")] {
+        let path = format!("/teams/payments/members/{login}@example.com");
+        let (status, body) = query.send("PUT", &path, ADMIN, Some(json!({"role": role}))).await;
+        assert!(status == 200 || status == 201, "making {login} a {role}: {body}");
+    }
+    let new_policy = |name: &str| json!({"team": "payments", "name": name, "definition": one_step(5)});
+
+    let (status, message) = query.send_as("POST", "/escalation-policies", &responder, new_policy("rex's")).await;
+    assert_eq!(status, 403, "{message}");
+    assert!(message.contains("payments"), "the refusal names the team: {message}");
+    let (status, message) = query.send_as("POST", "/escalation-policies", &manager, new_policy("mia's")).await;
+    assert_eq!(status, 201, "{message}");
+    let (_, listed) = query.send("GET", "/escalation-policies?team=payments", READER, None).await;
+    let id = listed["items"][0]["id"].as_str().expect("mia's policy").to_owned();
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1));
+
+    // Editing it, and making it the team's and checkout-api's, is the manager's too.
+    let edit = json!({"definition": one_step(10)});
+    assert_eq!(query.send_as("PUT", &format!("/escalation-policies/{id}"), &responder, edit.clone()).await.0, 403);
+    assert_eq!(query.send_as("PUT", &format!("/escalation-policies/{id}"), &manager, edit).await.0, 200);
+    let assign = json!({"policy_id": id});
+    for path in ["/teams/payments/escalation-policy", "/services/checkout-api/escalation-policy"] {
+        assert_eq!(query.send_as("PUT", path, &responder, assign.clone()).await.0, 403, "{path}");
+        assert_eq!(query.send_as("PUT", path, &manager, assign.clone()).await.0, 200, "{path}");
+    }
+    // Not search's: mia manages payments only.
+    let (status, message) =
+        query.send_as("PUT", "/services/search-api/escalation-policy", &manager, json!({"policy_id": null})).await;
+    assert_eq!(status, 403, "{message}");
+
+    let actors: Vec<(String, String)> =
+        query.audit(4).await.into_iter().map(|(actor, action, _)| (actor, action)).collect();
+    let by_mia = |action: &str| ("mia@example.com".to_owned(), action.to_owned());
+    assert_eq!(
+        actors,
+        vec![
+            by_mia("service.escalation_policy"),
+            by_mia("team.escalation_policy"),
+            by_mia("escalation_policy.version"),
+            by_mia("escalation_policy.create"),
         ]
     );
     query.shutdown.cancel();
