@@ -21,13 +21,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
 use tocsin_domain::escalation::Target;
+use tocsin_domain::schedule::WEEK_MINUTES;
 use tocsin_runtime::ApiError;
 use tocsin_runtime::openapi::ErrorBody;
 use tocsin_storage::catalogue::{self, MAX_SERVICE_BYTES, MAX_TEAM_BYTES};
 use tocsin_storage::escalation::{
     self, LowUrgencyDefinition, MAX_POLICY_NAME_BYTES, PolicyDefinition, PolicyEntry, PutError, VersionEntry,
 };
-use tocsin_storage::schedules::{LoadError, MAX_ZONE_BYTES};
+use tocsin_storage::schedules::{self, LoadError, MAX_ZONE_BYTES};
 use tocsin_storage::teams;
 use tocsin_storage::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
@@ -460,13 +461,33 @@ fn check_definition(definition: &PolicyDefinition) -> Result<(), ApiError> {
         }
     }
     if let LowUrgencyDefinition::WorkingHours { time_zone, hours } = &definition.urgency.low {
-        check_name("definition.urgency.low.working_hours.time_zone", time_zone, MAX_ZONE_BYTES)?;
+        let field = "definition.urgency.low.working_hours";
+        check_name(&format!("{field}.time_zone"), time_zone, MAX_ZONE_BYTES)?;
+        if jiff::tz::TimeZone::get(time_zone).is_err() {
+            return Err(ApiError::invalid_payload(format!(
+                "{field}.time_zone {time_zone:?} is not an IANA time zone (such as America/New_York)"
+            )));
+        }
         let windows = hours.as_array().map_or(0, Vec::len);
         if windows > MAX_WORKING_HOURS_WINDOWS {
             return Err(ApiError::invalid_payload(format!(
-                "definition.urgency.low.working_hours.hours has {windows} windows; the limit is {MAX_WORKING_HOURS_WINDOWS}"
+                "{field}.hours has {windows} windows; the limit is {MAX_WORKING_HOURS_WINDOWS}"
             )));
         }
+        for (index, window) in hours.as_array().into_iter().flatten().enumerate() {
+            let minutes = window["minutes"].as_u64().unwrap_or(0);
+            if !(1..=u64::from(WEEK_MINUTES)).contains(&minutes) {
+                return Err(ApiError::invalid_payload(format!(
+                    "{field}.hours[{index}].minutes must be between 1 and {WEEK_MINUTES} (a week)"
+                )));
+            }
+        }
+        // Read as storage and the engine will read them: a weekday or time it does not know is
+        // refused now, not when an incident needs it.
+        schedules::restrictions(hours.clone()).map_err(|error| match error {
+            LoadError::Data(detail) => ApiError::invalid_payload(format!("{field}.hours: {detail}")),
+            LoadError::Storage(error) => storage_error(error),
+        })?;
     }
     definition.validated().map(|_| ()).map_err(|message| ApiError::invalid_payload(format!("definition.{message}")))
 }

@@ -275,6 +275,30 @@ async fn definitions_over_a_limit_are_refused_naming_the_field() {
     let mut waiting = one_step(5);
     waiting["acknowledge_timeout_minutes"] = json!(0);
     assert_eq!(refused(waiting).await, "definition.acknowledge_timeout: from 1 minute to 24 hours");
+    let working_hours = |time_zone: &str, hours: Value| {
+        let mut definition = one_step(5);
+        definition["urgency"] = json!({"low": {"working_hours": {"time_zone": time_zone, "hours": hours}}});
+        definition
+    };
+    let weekdays = json!([{"days": ["monday", "friday"], "start": "09:00", "minutes": 480}]);
+    assert_eq!(
+        refused(working_hours("Mars/Olympus", weekdays.clone())).await,
+        "definition.urgency.low.working_hours.time_zone \"Mars/Olympus\" is not an IANA time zone (such as America/New_York)"
+    );
+    let funday = json!([{"days": ["funday"], "start": "09:00", "minutes": 480}]);
+    let message = refused(working_hours("Europe/Paris", funday)).await;
+    assert!(message.starts_with("definition.urgency.low.working_hours.hours: "), "{message}");
+    assert!(message.contains("funday"), "{message}");
+    let too_long = json!([{"days": ["monday"], "start": "09:00", "minutes": 10_081}]);
+    assert_eq!(
+        refused(working_hours("Europe/Paris", too_long)).await,
+        "definition.urgency.low.working_hours.hours[0].minutes must be between 1 and 10080 (a week)"
+    );
+    let body =
+        json!({"team": "payments", "name": "office hours", "definition": working_hours("Europe/Paris", weekdays)});
+    let (status, office) = query.send("POST", "/escalation-policies", ADMIN, Some(body)).await;
+    assert_eq!(status, 201, "{office}");
+    assert_eq!(office["definition"]["urgency"]["low"]["working_hours"]["time_zone"], "Europe/Paris");
     let long_channel = json!({"steps": [{"targets": [{"channel": "c".repeat(201)}], "escalate_after_minutes": 5}]});
     assert_eq!(refused(long_channel).await, "definition.steps[0].targets[0].channel is 201 bytes; the limit is 200");
     let message = query
@@ -306,7 +330,7 @@ async fn definitions_over_a_limit_are_refused_naming_the_field() {
     assert_eq!(message, "definition.steps[0].escalate_after: from 1 minute to 24 hours");
     let (_, policy) = query.send("GET", &format!("/escalation-policies/{id}"), READER, None).await;
     assert_eq!(policy["version"], 1);
-    assert_eq!(query.audit(10).await.iter().filter(|entry| entry.1.starts_with("escalation_policy")).count(), 1);
+    assert_eq!(query.audit(10).await.iter().filter(|entry| entry.1.starts_with("escalation_policy")).count(), 2);
     query.shutdown.cancel();
 }
 
