@@ -140,22 +140,7 @@ impl Access {
             return Ok(());
         };
         let user = session(pool, &value).await?;
-        match (sessions, scope) {
-            (SessionRule::TeamRole, _) | (SessionRule::Scope, Scope::Read | Scope::Act) => {}
-            (SessionRule::Scope, Scope::Admin) if user.is_admin => {}
-            (SessionRule::Scope, Scope::Admin) => {
-                return Err(ApiError::new(
-                    ErrorCode::Forbidden,
-                    "this route is for admins: an admin makes you one with PUT /users/{user}/admin",
-                ));
-            }
-            (SessionRule::Scope, Scope::Ingest) => {
-                return Err(ApiError::new(
-                    ErrorCode::Forbidden,
-                    format!("a signed-in session does not have the `{}` scope this route needs", scope.name()),
-                ));
-            }
-        }
+        person_may_pass(user.is_admin, scope, sessions)?;
         if !is_safe(request.method()) {
             check_csrf(headers, &user)?;
         }
@@ -202,12 +187,7 @@ async fn personal_token(
             format!("this personal token does not have the `{}` scope this route needs", scope.name()),
         ));
     }
-    if sessions == SessionRule::Scope && scope == Scope::Admin && !holder.user.is_admin {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "this route is for admins: an admin makes you one with PUT /users/{user}/admin",
-        ));
-    }
+    person_may_pass(holder.user.is_admin, scope, sessions)?;
     Ok(SignedInUser {
         id: holder.user.id,
         name: holder.user.name,
@@ -216,6 +196,25 @@ async fn personal_token(
         proof: Proof::PersonalToken { id: holder.token_id },
         expires_at: holder.expires_at,
     })
+}
+
+/// What a route's middleware asks of a person, however they proved who they are (a session, or a
+/// personal token that has the route's scope): `read` and `act`, nothing more (acting on an
+/// incident then needs a role in its team, which the handler checks); `admin`, to be an admin;
+/// `ingest`, never. A route whose handler decides by the person's role lets every person through.
+fn person_may_pass(is_admin: bool, scope: Scope, sessions: SessionRule) -> Result<(), ApiError> {
+    match (sessions, scope) {
+        (SessionRule::TeamRole, _) | (SessionRule::Scope, Scope::Read | Scope::Act) => Ok(()),
+        (SessionRule::Scope, Scope::Admin) if is_admin => Ok(()),
+        (SessionRule::Scope, Scope::Admin) => Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "this route is for admins: an admin makes you one with PUT /users/{user}/admin",
+        )),
+        (SessionRule::Scope, Scope::Ingest) => Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("a signed-in session does not have the `{}` scope this route needs", scope.name()),
+        )),
+    }
 }
 
 /// The live session whose cookie `value` names, or 401.
