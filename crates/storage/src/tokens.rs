@@ -155,18 +155,20 @@ pub struct TokenHolder {
     pub user: UserRow,
 }
 
+/// A live token with its person, read in one statement: this runs on every request a personal
+/// token makes.
 #[derive(QueryableByName)]
 struct LiveToken {
     #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    user_id: Uuid,
+    token_id: Uuid,
     #[diesel(sql_type = Array<Text>)]
     scopes: Vec<String>,
     #[diesel(sql_type = Timestamptz)]
     expires_at: OffsetDateTime,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     last_used_at: Option<OffsetDateTime>,
+    #[diesel(embed)]
+    user: UserRow,
 }
 
 #[derive(QueryableByName)]
@@ -185,21 +187,26 @@ pub async fn authenticate(
     secret_sha256: &[u8],
 ) -> Result<Option<TokenHolder>, StorageError> {
     let token = diesel::sql_query(
-        "SELECT id, user_id, scopes, expires_at, last_used_at FROM personal_tokens \
-         WHERE secret_sha256 = $1 AND revoked_at IS NULL AND expires_at > now()",
+        "SELECT t.id AS token_id, t.scopes, t.expires_at, t.last_used_at, u.* \
+         FROM personal_tokens t JOIN users u ON u.id = t.user_id \
+         WHERE t.secret_sha256 = $1 AND t.revoked_at IS NULL AND t.expires_at > now()",
     )
     .bind::<Bytea, _>(secret_sha256)
     .get_result::<LiveToken>(conn)
     .await
     .optional()?;
     let Some(token) = token else { return Ok(None) };
-    let user = users::table.find(token.user_id).select(UserRow::as_select()).get_result(conn).await?;
     let now = OffsetDateTime::now_utc();
     if token.last_used_at.is_none_or(|last| now - last >= LAST_USE_RESOLUTION) {
         diesel::sql_query("UPDATE personal_tokens SET last_used_at = now() WHERE id = $1")
-            .bind::<SqlUuid, _>(token.id)
+            .bind::<SqlUuid, _>(token.token_id)
             .execute(conn)
             .await?;
     }
-    Ok(Some(TokenHolder { token_id: token.id, scopes: token.scopes, expires_at: token.expires_at, user }))
+    Ok(Some(TokenHolder {
+        token_id: token.token_id,
+        scopes: token.scopes,
+        expires_at: token.expires_at,
+        user: token.user,
+    }))
 }
