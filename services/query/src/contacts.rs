@@ -15,7 +15,7 @@
 
 use crate::State;
 use crate::authorization::principal_of;
-use crate::errors::storage_error;
+use crate::errors::{parse_id, storage_error};
 use crate::teams::{Failed, display_name, own_person};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -436,10 +436,6 @@ fn word<'a>(field: &str, value: &'a str) -> Result<&'a str, ApiError> {
         )));
     }
     Ok(value.trim())
-}
-
-fn parse_id(what: &str, text: &str) -> Result<Uuid, ApiError> {
-    text.parse().map_err(|_| ApiError::invalid_parameter(format!("id `{text}` is not a {what} id (a UUID)")))
 }
 
 fn no_method(person: &UserRow, id: Uuid) -> ApiError {

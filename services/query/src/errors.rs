@@ -7,3 +7,9 @@ pub fn storage_error(error: StorageError) -> ApiError {
         other => ApiError::internal(other),
     }
 }
+
+/// The id in a path, or a 400 that starts with the parameter, as every refusal names its field:
+/// `` id `x` is not a schedule id (a UUID) ``.
+pub(crate) fn parse_id(what: &str, text: &str) -> Result<uuid::Uuid, ApiError> {
+    text.parse().map_err(|_| ApiError::invalid_parameter(format!("id `{text}` is not a {what} id (a UUID)")))
+}

@@ -13,8 +13,9 @@
 use crate::State;
 use crate::authorization::{may_manage_team, principal_of};
 use crate::catalogue::check_name;
+use crate::errors::parse_id;
 use crate::errors::storage_error;
-use crate::schedules::{Refused, parse_id, unknown_team};
+use crate::schedules::{Refused, unknown_team};
 use crate::teams::check_team;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};

@@ -12,7 +12,7 @@
 use crate::State;
 use crate::authorization::{may_manage_team, principal_of};
 use crate::catalogue::check_name;
-use crate::errors::storage_error;
+use crate::errors::{parse_id, storage_error};
 use crate::sign_in::access::Principal;
 use crate::teams::check_team;
 use actix_web::http::StatusCode;
@@ -1291,10 +1291,6 @@ fn check_zone(field: &str, zone: &str) -> Result<(), ApiError> {
     jiff::tz::TimeZone::get(zone).map(|_| ()).map_err(|_| {
         ApiError::invalid_payload(format!("{field} {zone:?} is not an IANA time zone (such as America/New_York)"))
     })
-}
-
-pub(crate) fn parse_id(what: &str, text: &str) -> Result<Uuid, ApiError> {
-    text.parse().map_err(|_| ApiError::invalid_parameter(format!("`{text}` is not a {what} id (a UUID)")))
 }
 
 fn parse_time(field: &str, text: &str) -> Result<OffsetDateTime, ApiError> {

@@ -11,7 +11,7 @@
 use crate::State;
 use crate::authorization::principal_of;
 use crate::catalogue::check_name;
-use crate::errors::storage_error;
+use crate::errors::{parse_id, storage_error};
 use crate::sign_in::access::{PERSONAL_TOKEN_PREFIX, Principal, Proof, SignedInUser, sha256};
 use crate::sign_in::random_token;
 use crate::teams::own_person;
@@ -202,8 +202,7 @@ pub async fn revoke(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (user, token) = path.into_inner();
-    let token = Uuid::parse_str(&token)
-        .map_err(|_| ApiError::invalid_parameter(format!("id must be a token's id, not {token:?}")))?;
+    let token = parse_id("token", &token)?;
     let principal = principal_of(&request)?;
     let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
     let owner = own_person(&mut conn, &principal, &user).await?;
