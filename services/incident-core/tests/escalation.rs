@@ -157,14 +157,19 @@ impl World {
 
     /// Applies `action` to the incident at `at` as a person's command does.
     async fn command(&mut self, incident: Uuid, action: Action, at: OffsetDateTime) {
+        let outcome = self.command_by(incident, action, "alice", at).await;
+        assert!(matches!(outcome, CommandOutcome::Applied { .. }), "{outcome:?}");
+    }
+
+    async fn command_by(&mut self, incident: Uuid, action: Action, actor: &str, at: OffsetDateTime) -> CommandOutcome {
         let command =
-            Command { id: Uuid::now_v7(), incident_id: incident, action, actor: "alice".into(), requested_at: at };
+            Command { id: Uuid::now_v7(), incident_id: incident, action, actor: actor.into(), requested_at: at };
         let (outcome, _) = self
             .conn
             .transaction(async |conn| apply_command(conn, &command, None, at).await)
             .await
             .expect("apply_command");
-        assert!(matches!(outcome, CommandOutcome::Applied { .. }), "{outcome:?}");
+        outcome
     }
 
     async fn fire(&mut self, at: OffsetDateTime) -> FiredSummary {
@@ -359,6 +364,44 @@ async fn an_acknowledgement_nobody_follows_up_escalates_again_from_the_first_ste
     assert_eq!(w.fire(T0 + minutes(40)).await.decided, 1);
     assert_eq!(w.next_at(early).await, Some(T0 + minutes(70)));
     assert!(w.pages(early).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_acknowledgement_is_taken_back_by_acknowledging_again() {
+    let mut w = world().await;
+    w.policy(json!({"steps": [
+        {"targets": [{"user": w.alice}], "escalate_after_minutes": 5},
+        {"targets": [{"user": w.bob}], "escalate_after_minutes": 5}
+    ], "acknowledge_timeout_minutes": 30}))
+        .await;
+    let incident = w.open("checkout-api", "critical", T0).await;
+    assert_eq!(w.fire(T0).await.paged, 1);
+    w.command(incident, Action::Acknowledge, T0 + minutes(2)).await;
+
+    // Until the timeout pages anyone, the acknowledgement holds and a second one is refused.
+    let early = w.command_by(incident, Action::Acknowledge, "bob", T0 + minutes(10)).await;
+    let CommandOutcome::Rejected { message, .. } = early else { panic!("{early:?}") };
+    assert_eq!(message, "the incident is already acknowledged");
+
+    assert_eq!(w.fire(T0 + minutes(32)).await.paged, 1, "the acknowledgement ran out: alice is paged again");
+    let again = w.command_by(incident, Action::Acknowledge, "bob", T0 + minutes(34)).await;
+    let CommandOutcome::Applied { incident: acknowledged } = again else { panic!("{again:?}") };
+    assert_eq!(acknowledged.acknowledged_by.as_deref(), Some("bob"), "whoever holds it now");
+    assert_eq!(acknowledged.acknowledged_at, Some(T0 + minutes(2)), "MTTA still ends at the first acknowledgement");
+
+    // The second step is not paged, and the timeout runs again from the new acknowledgement.
+    assert_eq!(w.next_at(incident).await, Some(T0 + minutes(64)));
+    assert_eq!(w.fire(T0 + minutes(40)).await, FiredSummary::default());
+    assert_eq!(w.pages(incident).await.len(), 2);
+    assert_eq!(
+        w.count(&format!(
+            "SELECT count(*) AS n FROM timeline_entries WHERE incident_id = '{incident}' AND kind = 'acknowledged'"
+        ))
+        .await,
+        2,
+        "each acknowledgement is on the timeline"
+    );
+    assert_eq!(w.fire(T0 + minutes(64)).await.paged, 1, "and it can run out again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,8 @@
 
 use super::statements;
 use crate::incidents::timeline::Change;
-use diesel::sql_types::{Array, Timestamptz, Uuid as SqlUuid};
+use diesel::QueryableByName;
+use diesel::sql_types::{Array, Bool, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -51,6 +52,23 @@ pub(crate) async fn follow_status_changes(
         diesel::sql_query(sql).bind::<Array<SqlUuid>, _>(ids).bind::<Array<Timestamptz>, _>(ats).execute(conn).await?;
     }
     Ok(())
+}
+
+/// Whether `incident`, acknowledged, is paging people again because its acknowledgement ran out
+/// (the policy's acknowledge timeout): then acknowledging it once more is how one of them takes
+/// it back, and starts the timeout anew (docs/oncall.md, "Acknowledge timeout").
+pub(crate) async fn acknowledgement_expired(
+    conn: &mut AsyncPgConnection,
+    incident: Uuid,
+) -> Result<bool, StorageError> {
+    #[derive(QueryableByName)]
+    struct Expired {
+        #[diesel(sql_type = Bool)]
+        expired: bool,
+    }
+    let row: Expired =
+        diesel::sql_query(statements::ACKNOWLEDGEMENT_EXPIRED).bind::<SqlUuid, _>(incident).get_result(conn).await?;
+    Ok(row.expired)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

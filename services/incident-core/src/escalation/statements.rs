@@ -30,6 +30,12 @@ pub const ACKNOWLEDGE: &str = "UPDATE incident_escalations AS e SET epoch = e.ep
                     ELSE d.at + e.acknowledge_timeout END \
      FROM unnest($1::uuid[], $2::timestamptz[]) AS d(id, at) WHERE e.incident_id = d.id";
 
+/// Whether an acknowledged incident's acknowledgement has run out: its escalation's epoch, which the
+/// acknowledgement started, has paged someone (only the acknowledge timeout pages in that epoch).
+/// `$1`: the incident.
+pub const ACKNOWLEDGEMENT_EXPIRED: &str = "SELECT EXISTS (SELECT 1 FROM incident_escalations AS e \
+     JOIN pages AS p ON p.incident_id = e.incident_id AND p.epoch = e.epoch WHERE e.incident_id = $1) AS expired";
+
 /// Resolved incidents: a new epoch with nothing due. The row stays (retention deletes it with the
 /// incident) so that a reopen starts the epoch after, never one whose pages are already written.
 /// `$1`, `$2`: incident ids, times.

@@ -3,11 +3,12 @@
 //! too.
 
 use super::timeline::{self, Change, StatusChange};
+use crate::escalation;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use time::OffsetDateTime;
-use tocsin_domain::incident::Transition;
+use tocsin_domain::incident::{Transition, TransitionError};
 use tocsin_domain::{Action, Command, CommandOutcome, EventKind, IncidentStatus, RejectionCode};
 use tocsin_storage::StorageError;
 use tocsin_storage::reads::command_outcome;
@@ -90,14 +91,25 @@ async fn decide(
             };
             let next = match transition.apply(status) {
                 Ok(next) => next,
+                // Its acknowledgement ran out and people are being paged again: one of them
+                // acknowledging it takes it back (docs/oncall.md, "Acknowledge timeout").
+                Err(TransitionError::AlreadyAcknowledged)
+                    if escalation::acknowledgement_expired(conn, incident.id).await? =>
+                {
+                    IncidentStatus::Acknowledged
+                }
                 Err(error) => return Ok((rejected(RejectionCode::Conflict, error.to_string()), Vec::new())),
             };
             match transition {
                 Transition::Acknowledge => {
+                    // `acknowledged_at` keeps the first acknowledgement, where MTTA ends;
+                    // `acknowledged_by` names whoever holds the incident now.
+                    let first_acknowledged_at =
+                        incident.acknowledged_at.filter(|_| status == IncidentStatus::Acknowledged).unwrap_or(at);
                     let updated = diesel::update(incidents::table.find(incident.id))
                         .set((
                             incidents::status.eq(next.as_str()),
-                            incidents::acknowledged_at.eq(Some(at)),
+                            incidents::acknowledged_at.eq(Some(first_acknowledged_at)),
                             incidents::acknowledged_by.eq(Some(actor)),
                             incidents::version.eq(incidents::version + 1),
                             incidents::updated_at.eq(now),
