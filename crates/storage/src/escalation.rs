@@ -379,3 +379,129 @@ pub async fn lock_service_team(
     .optional()?;
     Ok(owner.map(|owner| (owner.id, owner.slug)))
 }
+
+/// Where an incident's escalation stands, as the incident's page shows it: the policy it
+/// escalates on, the people and channels its current epoch paged, and the step that fires next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EscalationStatus {
+    /// `None` until the engine decides the policy, and for an incident no policy applies to.
+    pub policy: Option<EscalatingOn>,
+    /// What the current epoch (since the incident opened, was acknowledged or reopened) paged,
+    /// oldest first, at most [`MAX_SHOWN_PAGES`].
+    pub pages: Vec<PageSent>,
+    /// The step that fires next and when; `None` when nothing is due (acknowledged without a
+    /// timeout, resolved, or the steps ran out).
+    pub next: Option<NextStep>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EscalatingOn {
+    pub id: Uuid,
+    pub name: String,
+    pub version: i32,
+}
+
+/// One page of the current epoch: a person, a channel, or (both `None`) a step that reached nobody.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageSent {
+    pub step: i32,
+    pub pass: i32,
+    pub user_id: Option<Uuid>,
+    /// `None` for a person deleted since: the page is history and stays listed.
+    pub user_name: Option<String>,
+    pub channel: Option<String>,
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NextStep {
+    pub step: i32,
+    pub pass: i32,
+    pub at: OffsetDateTime,
+}
+
+/// A step to a team of hundreds pages hundreds: the incident page shows the first ones.
+pub const MAX_SHOWN_PAGES: i64 = 100;
+
+#[derive(QueryableByName)]
+struct StatusRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    epoch: i64,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    policy_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Text>)]
+    policy_name: Option<String>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    policy_version: Option<i32>,
+    #[diesel(sql_type = Integer)]
+    step: i32,
+    #[diesel(sql_type = Integer)]
+    pass: i32,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    next_at: Option<OffsetDateTime>,
+}
+
+#[derive(QueryableByName)]
+struct PageRow {
+    #[diesel(sql_type = Integer)]
+    step: i32,
+    #[diesel(sql_type = Integer)]
+    pass: i32,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    user_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Text>)]
+    user_name: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    channel: Option<String>,
+    #[diesel(sql_type = Timestamptz)]
+    paged_at: OffsetDateTime,
+}
+
+/// The escalation of `incident`; `None` for an incident that never had one (opened before the
+/// engine existed, or restored from the archive).
+pub async fn escalation_status(
+    conn: &mut AsyncPgConnection,
+    incident: Uuid,
+) -> Result<Option<EscalationStatus>, StorageError> {
+    let Some(row) = diesel::sql_query(
+        "SELECT e.epoch, e.policy_id, p.name AS policy_name, e.policy_version, e.step, e.pass, e.next_at \
+         FROM incident_escalations AS e LEFT JOIN escalation_policies AS p ON p.id = e.policy_id \
+         WHERE e.incident_id = $1",
+    )
+    .bind::<SqlUuid, _>(incident)
+    .get_result::<StatusRow>(conn)
+    .await
+    .optional()?
+    else {
+        return Ok(None);
+    };
+    let pages = diesel::sql_query(
+        "SELECT pg.step, pg.pass, pg.user_id, u.name AS user_name, pg.channel, pg.paged_at \
+         FROM pages AS pg LEFT JOIN users AS u ON u.id = pg.user_id \
+         WHERE pg.incident_id = $1 AND pg.epoch = $2 ORDER BY pg.paged_at, pg.id LIMIT $3",
+    )
+    .bind::<SqlUuid, _>(incident)
+    .bind::<diesel::sql_types::BigInt, _>(row.epoch)
+    .bind::<diesel::sql_types::BigInt, _>(MAX_SHOWN_PAGES)
+    .load::<PageRow>(conn)
+    .await?;
+    let policy = match (row.policy_id, row.policy_name, row.policy_version) {
+        (Some(id), Some(name), Some(version)) => Some(EscalatingOn { id, name, version }),
+        _ => None,
+    };
+    Ok(Some(EscalationStatus {
+        policy,
+        pages: pages
+            .into_iter()
+            .map(|page| PageSent {
+                step: page.step,
+                pass: page.pass,
+                user_id: page.user_id,
+                user_name: page.user_name,
+                channel: page.channel,
+                at: page.paged_at,
+            })
+            .collect(),
+        next: row.next_at.map(|at| NextStep { step: row.step, pass: row.pass, at }),
+    }))
+}

@@ -478,3 +478,70 @@ async fn a_manager_of_the_team_may_change_its_policies_and_a_responder_may_not()
     );
     query.shutdown.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_shows_its_policy_who_was_paged_and_when_the_next_step_fires() {
+    use diesel_async::AsyncConnection;
+    use tocsin_domain::AlertReceived;
+    use tocsin_domain::webhook::WebhookPayload;
+    use tocsin_incident_core::escalation::fire_due;
+    use tocsin_incident_core::incidents::{IntakeSettings, apply_alerts};
+
+    let query = Query::start().await;
+    let mut conn = query.db.connection().await;
+    let identity = SignedInIdentity {
+        issuer: "https://login.example.com",
+        subject: "alice",
+        name: "Alice Liddell",
+        email: Some("alice@example.com"),
+    };
+    let alice = people::sign_in_user(&mut conn, &identity).await.expect("sign_in_user").id;
+    let body = json!({"team": "payments", "name": "payments primary", "definition": {"steps": [
+        {"targets": [{"user": alice}], "escalate_after_minutes": 5},
+        {"targets": [{"channel": "payments"}], "escalate_after_minutes": 10}
+    ]}});
+    let (status, policy) = query.send("POST", "/escalation-policies", ADMIN, Some(body)).await;
+    assert_eq!(status, 201, "{policy}");
+    let (status, answer) =
+        query.send("PUT", "/teams/payments/escalation-policy", ADMIN, Some(json!({"policy_id": policy["id"]}))).await;
+    assert_eq!(status, 200, "{answer}");
+
+    // An incident of checkout-api (payments'), opened and escalated as incident-core does.
+    let mut payload: Value =
+        serde_json::from_str(&tocsin_testkit::fixture("firing-single.json")).expect("the fixture is JSON");
+    payload["alerts"][0]["labels"]["service"] = json!("checkout-api");
+    payload["alerts"][0]["labels"]["team"] = json!("payments");
+    let payload: WebhookPayload = serde_json::from_value(payload).expect("the fixture is a webhook");
+    let opened_at = OffsetDateTime::now_utc().replace_nanosecond(0).expect("a whole second");
+    let report = AlertReceived::from_webhook(payload, opened_at).into_iter().next().expect("an alert");
+    let batch = conn
+        .transaction(async |conn| apply_alerts(conn, &[&report], &[], &IntakeSettings::default(), opened_at).await)
+        .await
+        .expect("apply_alerts");
+    let incident = batch.outcomes[0].incident_id.expect("an incident");
+    let path = format!("/incidents/{incident}");
+
+    let (status, before) = query.send("GET", &path, READER, None).await;
+    assert_eq!(status, 200, "{before}");
+    assert_eq!(before["escalation"]["policy"], Value::Null, "not decided before the engine's first tick");
+    assert_eq!(before["escalation"]["pages"], json!([]));
+
+    let fired = fire_due(&mut conn, opened_at, 100).await.expect("fire_due");
+    assert_eq!(fired.paged, 1, "{fired:?}");
+    let (status, detail) = query.send("GET", &path, READER, None).await;
+    assert_eq!(status, 200, "{detail}");
+    let at = |minutes: i64| {
+        (opened_at + time::Duration::minutes(minutes))
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("RFC 3339")
+    };
+    assert_eq!(
+        detail["escalation"],
+        json!({
+            "policy": {"id": policy["id"], "name": "payments primary", "version": 1},
+            "pages": [{"step": 0, "pass": 0, "user_id": alice, "user_name": "Alice Liddell", "channel": null,
+                       "at": at(0)}],
+            "next_step": {"step": 1, "pass": 0, "at": at(5)},
+        })
+    );
+}

@@ -878,6 +878,13 @@ export interface components {
             /** @description For people: what was wrong. A 5xx names the dependency at most, nothing internal. */
             message: string;
         };
+        EscalationPolicyRef: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** Format: int32 */
+            version: number;
+        };
         /** @enum {string} */
         EventKind: "opened" | "alert_added" | "alert_resolved" | "acknowledged" | "resolved" | "reopened" | "assigned" | "paged";
         /** @description A time when nobody is on call. */
@@ -946,6 +953,7 @@ export interface components {
              *     `alerts` holds them all.
              */
             alerts_next_cursor?: string | null;
+            escalation?: null | components["schemas"]["IncidentEscalation"];
             /** @description The first timeline entries (at most 100), oldest first. */
             timeline: components["schemas"]["TimelineEntry"][];
             /**
@@ -953,6 +961,16 @@ export interface components {
              *     `timeline` holds them all.
              */
             timeline_next_cursor?: string | null;
+        };
+        /** @description Where an incident's escalation stands (docs/oncall.md, "The escalation engine"). */
+        IncidentEscalation: {
+            next_step?: null | components["schemas"]["NextStep"];
+            /**
+             * @description What the current round paged (since the incident opened, was acknowledged or reopened),
+             *     oldest first, at most 100.
+             */
+            pages: components["schemas"]["PageSent"][];
+            policy?: null | components["schemas"]["EscalationPolicyRef"];
         };
         IncidentPage: {
             items: components["schemas"]["Incident"][];
@@ -1099,6 +1117,18 @@ export interface components {
             /** @description An IANA time zone, e.g. `America/New_York`. */
             time_zone: string;
         };
+        NextStep: {
+            /** Format: date-time */
+            at: string;
+            /** Format: int32 */
+            pass: number;
+            /**
+             * Format: int32
+             * @description The step (0: the first) and the pass through the policy (0: the first); after an
+             *     acknowledgement, the first step, due when the acknowledge timeout runs out.
+             */
+            step: number;
+        };
         NotificationRuleList: {
             /** @description High urgency first, then by delay. */
             items: components["schemas"]["NotificationRuleView"][];
@@ -1185,6 +1215,23 @@ export interface components {
         OwnerRequest: {
             /** @description The team's slug, as alerts carry it in their `team` label; a new one is created. */
             team: string;
+        };
+        /** @description One page: a person, a channel, or (both null) a step whose targets reached nobody. */
+        PageSent: {
+            /** Format: date-time */
+            at: string;
+            channel?: string | null;
+            /** Format: int32 */
+            pass: number;
+            /**
+             * Format: int32
+             * @description The step (0: the first) and the pass through the policy (0: the first).
+             */
+            step: number;
+            /** Format: uuid */
+            user_id?: string | null;
+            /** @description Null for a person deleted since. */
+            user_name?: string | null;
         };
         PolicyAssignment: {
             /**
