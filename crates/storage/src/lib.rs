@@ -30,4 +30,4 @@ pub mod tokens;
 
 pub use diesel_async::{AsyncConnection, AsyncPgConnection};
 pub use error::StorageError;
-pub use pool::{Pool, PoolSettings, PoolUsage, connect, migrate, ping, pool_usage, readiness_check};
+pub use pool::{Pool, PoolSettings, PoolUsage, PooledConnection, connect, migrate, ping, pool_usage, readiness_check};

@@ -208,7 +208,7 @@ async fn execute(
     // Answer a wrong id, and an action the person may not take, at once rather than after the
     // timeout.
     {
-        let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+        let mut conn = state.connection().await?;
         let Some(incident) = reads::incident(&mut conn, incident_id).await.map_err(storage_error)? else {
             return Err(ApiError::not_found(format!("no incident {incident_id}")));
         };
@@ -257,7 +257,7 @@ async fn wait_for_outcome(state: &State, command_id: Uuid) -> Result<Option<Comm
     let mut interval = Duration::from_millis(5);
     loop {
         let outcome = {
-            let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+            let mut conn = state.connection().await?;
             command_outcome(&mut conn, command_id).await.map_err(storage_error)?
         };
         if outcome.is_some() {

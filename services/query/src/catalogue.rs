@@ -108,7 +108,7 @@ pub struct AuditParams {
     security(("bearer" = []))
 )]
 pub async fn list(state: web::Data<State>) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let items = catalogue::entries(&mut conn).await.map_err(storage_error)?;
     let items = items
         .into_iter()
@@ -172,7 +172,7 @@ pub async fn remove(
     service: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = actor(&request);
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let removed =
         conn.transaction(async |conn| catalogue::remove(conn, &service, &actor).await).await.map_err(storage_error)?;
     if removed {
@@ -240,7 +240,7 @@ pub async fn audit_log(state: web::Data<State>, params: web::Query<AuditParams>)
     if !(1..=MAX_AUDIT_LIMIT).contains(&limit) {
         return Err(ApiError::invalid_parameter(format!("limit must be between 1 and {MAX_AUDIT_LIMIT}")));
     }
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let mut entries = catalogue::audit_entries(&mut conn, limit + 1, params.before).await.map_err(storage_error)?;
     let more = entries.len() as i64 > limit;
     entries.truncate(limit as usize);
@@ -266,7 +266,7 @@ async fn apply(state: &State, actor: &str, entries: BTreeMap<String, String>) ->
         check_name("service", service, MAX_SERVICE_BYTES)?;
         check_name(&format!("the team of {service:?}"), team, MAX_TEAM_BYTES)?;
     }
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     conn.transaction(async |conn| {
         let mut summary = ImportSummary::default();
         for (service, team) in &entries {

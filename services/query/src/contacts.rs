@@ -154,7 +154,7 @@ pub async fn list_methods(
     user: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let principal = principal_of(&request)?;
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let person = own_person(&mut conn, &principal, &user).await?;
     let items = contacts::methods(&mut conn, person.id).await.map_err(storage_error)?;
     Ok(HttpResponse::Ok().json(ContactMethodList { items: items.into_iter().map(ContactMethodView::from).collect() }))
@@ -193,7 +193,7 @@ pub async fn add_method(
     let label = contacts::check_label(&body.label).map_err(refused)?;
     let principal = principal_of(&request)?;
     let actor = principal.actor();
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let method = conn
         .transaction(async |conn| {
             let person = own_person(conn, &principal, &user).await?;
@@ -231,7 +231,7 @@ pub async fn remove_method(
     let id = parse_id("contact method", &id)?;
     let principal = principal_of(&request)?;
     let actor = principal.actor();
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     conn.transaction(async |conn| {
         let person = own_person(conn, &principal, &user).await?;
         contacts::lock_user(conn, person.id).await?;
@@ -270,7 +270,7 @@ pub async fn test_method(
     let id = parse_id("contact method", &id)?;
     let principal = principal_of(&request)?;
     let actor = principal.actor();
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let answer = conn
         .transaction(async |conn| {
             let person = own_person(conn, &principal, &user).await?;
@@ -305,7 +305,7 @@ pub async fn list_rules(
     user: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let principal = principal_of(&request)?;
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let person = own_person(&mut conn, &principal, &user).await?;
     let items = contacts::rules(&mut conn, person.id).await.map_err(storage_error)?;
     Ok(HttpResponse::Ok()
@@ -349,7 +349,7 @@ pub async fn add_rule(
     })?;
     let principal = principal_of(&request)?;
     let actor = principal.actor();
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let rule = conn
         .transaction(async |conn| {
             let person = own_person(conn, &principal, &user).await?;
@@ -387,7 +387,7 @@ pub async fn remove_rule(
     let id = parse_id("notification rule", &id)?;
     let principal = principal_of(&request)?;
     let actor = principal.actor();
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     conn.transaction(async |conn| {
         let person = own_person(conn, &principal, &user).await?;
         contacts::lock_user(conn, person.id).await?;

@@ -1,5 +1,10 @@
 use tocsin_runtime::ApiError;
-use tocsin_storage::StorageError;
+use tocsin_storage::{Pool, PooledConnection, StorageError};
+
+/// A connection from the pool; 503 naming the database when none comes in time.
+pub(crate) async fn connection(pool: &Pool) -> Result<PooledConnection, ApiError> {
+    pool.get().await.map_err(|error| storage_error(error.into()))
+}
 
 pub fn storage_error(error: StorageError) -> ApiError {
     match error {

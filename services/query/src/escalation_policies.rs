@@ -175,7 +175,7 @@ pub struct ServicePolicy {
     security(("bearer" = []))
 )]
 pub async fn list(state: web::Data<State>, params: web::Query<TeamParams>) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let team_id = match params.team.as_deref().filter(|team| !team.is_empty()) {
         None => None,
         Some(slug) => {
@@ -213,7 +213,7 @@ pub async fn create(
     check_definition(&body.definition)?;
     let principal = principal_of(&request)?;
     let actor = principal.actor();
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let id = conn
         .transaction(async |conn| {
             let team_id = teams::lock_team(conn, &body.team).await?.ok_or_else(|| unknown_team("team", &body.team))?.id;
@@ -251,7 +251,7 @@ pub async fn create(
 )]
 pub async fn get(state: web::Data<State>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = parse_id("escalation policy", &id)?;
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     Ok(HttpResponse::Ok().json(detail(&mut conn, id).await?))
 }
 
@@ -278,7 +278,7 @@ pub async fn get_version(state: web::Data<State>, path: web::Path<(String, Strin
     let number: i32 = version
         .parse()
         .map_err(|_| ApiError::invalid_parameter(format!("`{version}` is not a version number (1, 2, …)")))?;
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let no_version = || ApiError::not_found(format!("escalation policy {id} has no version {number}"));
     let loaded =
         escalation::load_version(&mut conn, id, Some(number)).await.map_err(load_error)?.ok_or_else(no_version)?;
@@ -321,7 +321,7 @@ pub async fn put_version(
     check_definition(&definition)?;
     let principal = principal_of(&request)?;
     let actor = principal.actor();
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     conn.transaction(async |conn| {
         let entry = escalation::lock_policy(conn, id).await?.ok_or_else(|| no_policy(id))?;
         may_manage_team(conn, &principal, &entry.team).await?;
@@ -360,7 +360,7 @@ pub async fn set_team_policy(
     let policy_id = body.into_inner().policy_id;
     let principal = principal_of(&request)?;
     let actor = principal.actor();
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     conn.transaction(async |conn| {
         let team_id =
             teams::lock_team(conn, &team).await?.ok_or_else(|| ApiError::not_found(format!("no team {team:?}")))?.id;
@@ -400,7 +400,7 @@ pub async fn set_service_policy(
     let policy_id = body.into_inner().policy_id;
     let principal = principal_of(&request)?;
     let actor = principal.actor();
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let team = conn
         .transaction(async |conn| {
             let (team_id, team) = escalation::lock_service_team(conn, &service)

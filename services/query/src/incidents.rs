@@ -196,7 +196,7 @@ pub async fn list(state: web::Data<State>, params: web::Query<ListParams>) -> Re
             ApiError::invalid_parameter("cursor is not one this API gave out: pass next_cursor unchanged")
         })?),
     };
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let page = reads::list_incidents(&mut conn, &filter, limit, after).await.map_err(storage_error)?;
     Ok(HttpResponse::Ok().json(IncidentPage { items: page.items, next_cursor: page.next_cursor.map(|c| c.encode()) }))
 }
@@ -217,7 +217,7 @@ pub async fn list(state: web::Data<State>, params: web::Query<ListParams>) -> Re
 )]
 pub async fn get(state: web::Data<State>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let detail = reads::incident_detail(&mut conn, id)
         .await
         .map_err(storage_error)?
@@ -253,7 +253,7 @@ pub async fn alerts(
     params: web::Query<EntryParams>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, limit, after) = entry_request(&id, &params, EntryList::Alerts)?;
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     require_incident(&mut conn, id).await?;
     let page = reads::incident_alerts(&mut conn, id, limit, after).await.map_err(storage_error)?;
     Ok(HttpResponse::Ok().json(AlertPage { items: page.items, next_cursor: page.next.map(|c| c.encode()) }))
@@ -279,7 +279,7 @@ pub async fn timeline(
     params: web::Query<EntryParams>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, limit, after) = entry_request(&id, &params, EntryList::Timeline)?;
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     require_incident(&mut conn, id).await?;
     let page = reads::incident_timeline(&mut conn, id, limit, after).await.map_err(storage_error)?;
     Ok(HttpResponse::Ok().json(TimelinePage { items: page.items, next_cursor: page.next.map(|c| c.encode()) }))

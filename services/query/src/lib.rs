@@ -51,6 +51,12 @@ pub(crate) struct State {
     pub default_role: DefaultRole,
 }
 
+impl State {
+    pub async fn connection(&self) -> Result<tocsin_storage::PooledConnection, tocsin_runtime::ApiError> {
+        errors::connection(&self.pool).await
+    }
+}
+
 pub struct Application(Service);
 
 impl Application {

@@ -368,7 +368,7 @@ pub struct OnCall {
     security(("bearer" = []))
 )]
 pub async fn list(state: web::Data<State>, params: web::Query<TeamParams>) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let entries = schedules_of(&mut conn, params.team.as_deref()).await?;
     Ok(HttpResponse::Ok().json(ScheduleList { items: entries.into_iter().map(ScheduleSummary::from).collect() }))
 }
@@ -398,7 +398,7 @@ pub async fn create(
     check_zone("time_zone", &body.time_zone)?;
     let principal = principal_of(&request)?;
     let actor = principal.actor();
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let entry = conn
         .transaction(async |conn| {
             let team_id = teams::lock_team(conn, &body.team).await?.ok_or_else(|| unknown_team("team", &body.team))?.id;
@@ -440,7 +440,7 @@ pub async fn create(
 pub async fn get(state: web::Data<State>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = parse_id("schedule", &id)?;
     let now = OffsetDateTime::now_utc();
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let entry = schedules::get(&mut conn, id).await.map_err(storage_error)?.ok_or_else(|| no_schedule(id))?;
     let versions = schedules::current_layers(&mut conn, id, now).await.map_err(storage_error)?;
     let overrides = schedules::overrides_ending_after(&mut conn, id, now).await.map_err(storage_error)?;
@@ -492,7 +492,7 @@ pub async fn rename(
     check_name("name", &name, MAX_NAME_BYTES)?;
     let principal = principal_of(&request)?;
     let actor = principal.actor();
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let entry = conn
         .transaction(async |conn| {
             let before = lock_to_change(conn, &principal, id).await?;
@@ -530,7 +530,7 @@ pub async fn delete(
     let id = parse_id("schedule", &id)?;
     let principal = principal_of(&request)?;
     let actor = principal.actor();
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     conn.transaction(async |conn| {
         let entry = lock_to_change(conn, &principal, id).await?;
         schedules::delete(conn, id).await?;
@@ -627,7 +627,7 @@ pub async fn remove_layer(
     let principal = principal_of(&request)?;
     let actor = principal.actor();
     let now = OffsetDateTime::now_utc();
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     conn.transaction(async |conn| {
         lock_to_change(conn, &principal, id).await?;
         if !schedules::end_layer(conn, id, layer, now).await? {
@@ -694,7 +694,7 @@ pub async fn add_override(
     let replaces = body.replaces.as_deref().filter(|reference| !reference.trim().is_empty());
     let principal = principal_of(&request)?;
     let actor = principal.actor();
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let view = conn
         .transaction(async |conn| {
             lock_to_change(conn, &principal, id).await?;
@@ -774,7 +774,7 @@ pub async fn remove_override(
     let principal = principal_of(&request)?;
     let actor = principal.actor();
     let now = OffsetDateTime::now_utc();
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     conn.transaction(async |conn| {
         lock_to_change(conn, &principal, id).await?;
         let removal = match schedules::remove_override(conn, id, override_id, now).await? {
@@ -838,7 +838,7 @@ pub async fn shifts_in_range(
             MAX_SHIFTS_RANGE.whole_days()
         )));
     }
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let entry = schedules::get(&mut conn, id).await.map_err(storage_error)?.ok_or_else(|| no_schedule(id))?;
     let loaded = schedules::load_layered(&mut conn, id, from, until)
         .await
@@ -923,7 +923,7 @@ pub async fn on_call(state: web::Data<State>, params: web::Query<TeamParams>) ->
     let now = OffsetDateTime::now_utc();
     let at = instant(now)?;
     let horizon = Duration::seconds(ON_CALL_HORIZON.as_secs());
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let entries = schedules_of(&mut conn, params.team.as_deref()).await?;
     let mut loaded = Vec::with_capacity(entries.len());
     for entry in entries {
@@ -980,7 +980,7 @@ async fn put_layer(
     let actor = principal.actor();
     let valid = validate_layer(&body)?;
     let now = OffsetDateTime::now_utc();
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let view = conn
         .transaction(async |conn| {
             lock_to_change(conn, principal, id).await?;

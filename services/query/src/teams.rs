@@ -117,7 +117,7 @@ pub struct AdminAnswer {
     security(("bearer" = []))
 )]
 pub async fn list(state: web::Data<State>) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let items = teams::teams(&mut conn)
         .await
         .map_err(storage_error)?
@@ -149,7 +149,7 @@ pub async fn list(state: web::Data<State>) -> Result<HttpResponse, ApiError> {
 )]
 pub async fn get(state: web::Data<State>, team: web::Path<String>) -> Result<HttpResponse, ApiError> {
     check_team(&team)?;
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let found = teams::team(&mut conn, &team).await.map_err(storage_error)?;
     let found = found.ok_or_else(|| no_team(&team))?;
     let members = teams::members(&mut conn, found.id).await.map_err(storage_error)?;
@@ -192,7 +192,7 @@ pub async fn set_member(
     })?;
     let principal = principal_of(&request)?;
     let actor = principal.actor();
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let (change, answer) = conn
         .transaction(async |conn| {
             let locked = match teams::lock_team(conn, &team).await? {
@@ -244,7 +244,7 @@ pub async fn remove_member(
     let user = user_ref(&user)?;
     let principal = principal_of(&request)?;
     let actor = principal.actor();
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     conn.transaction(async |conn| {
         let locked = teams::lock_team(conn, &team).await?;
         may_manage_team(conn, &principal, &team).await?;
@@ -292,7 +292,7 @@ pub async fn set_admin(
     let user = user_ref(&user)?;
     let admin = body.admin;
     let actor = principal_of(&request)?.actor();
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let answer = conn
         .transaction(async |conn| {
             let target = found_user(conn, user).await?;

@@ -111,7 +111,7 @@ pub async fn list(
     user: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let principal = principal_of(&request)?;
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let owner = own_person(&mut conn, &principal, &user).await?;
     let items = tokens::list(&mut conn, owner.id).await.map_err(storage_error)?;
     Ok(HttpResponse::Ok().json(TokenList { items: items.into_iter().map(Token::from).collect() }))
@@ -150,7 +150,7 @@ pub async fn create(
             ));
         }
     };
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let owner = own_person(&mut conn, &principal, &user).await?;
     if owner.id != person.id {
         return Err(ApiError::new(ErrorCode::Forbidden, "a token acts as its person: make your own only"));
@@ -204,7 +204,7 @@ pub async fn revoke(
     let (user, token) = path.into_inner();
     let token = parse_id("token", &token)?;
     let principal = principal_of(&request)?;
-    let mut conn = state.pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = state.connection().await?;
     let owner = own_person(&mut conn, &principal, &user).await?;
     if !tokens::revoke(&mut conn, owner.id, token, &principal.actor()).await.map_err(storage_error)? {
         return Err(ApiError::not_found(format!("no live token {token} of this person")));

@@ -17,7 +17,7 @@
 //! forged form's from another site included; the header only with requests the dashboard's own
 //! script makes. Bearer requests need no such header: a browser never adds a bearer token by itself.
 
-use crate::errors::storage_error;
+use crate::errors::{connection, storage_error};
 use actix_web::HttpMessage;
 use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
@@ -174,7 +174,7 @@ async fn personal_token(
     sessions: SessionRule,
 ) -> Result<SignedInUser, ApiError> {
     let holder = {
-        let mut conn = pool.get().await.map_err(|error| storage_error(error.into()))?;
+        let mut conn = connection(pool).await?;
         tokens::authenticate(&mut conn, &sha256(secret)).await.map_err(storage_error)?
     };
     let holder = holder.ok_or_else(|| {
@@ -219,7 +219,7 @@ fn person_may_pass(is_admin: bool, scope: Scope, sessions: SessionRule) -> Resul
 
 /// The live session whose cookie `value` names, or 401.
 pub async fn session(pool: &Pool, value: &str) -> Result<SignedInUser, ApiError> {
-    let mut conn = pool.get().await.map_err(|error| storage_error(error.into()))?;
+    let mut conn = connection(pool).await?;
     let active = people::active_session(&mut conn, &sha256(value)).await.map_err(storage_error)?;
     let active = active.ok_or_else(|| {
         ApiError::new(ErrorCode::Unauthorized, "the session has expired or was ended: sign in again at /auth/login")

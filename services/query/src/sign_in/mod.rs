@@ -20,7 +20,7 @@ pub mod access;
 pub mod oidc;
 
 use crate::config::SignInSettings;
-use crate::errors::storage_error;
+use crate::errors::{connection, storage_error};
 use access::{Proof, SESSION_COOKIE, SignedInUser, check_csrf, cookie, session_cookie, sha256};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -135,7 +135,7 @@ pub async fn login(
         return_to,
     };
     {
-        let mut conn = sign_in.pool.get().await.map_err(|error| storage_error(error.into()))?;
+        let mut conn = connection(&sign_in.pool).await?;
         people::start_sign_in(&mut conn, &attempt, SIGN_IN_LIFETIME).await.map_err(storage_error)?;
     }
     Ok(HttpResponse::SeeOther()
@@ -214,7 +214,7 @@ async fn finish_sign_in(
     };
     let browser = cookie(request.headers(), SIGN_IN_COOKIE).ok_or_else(unknown)?;
     let attempt = {
-        let mut conn = sign_in.pool.get().await.map_err(|error| storage_error(error.into()))?;
+        let mut conn = connection(&sign_in.pool).await?;
         people::take_sign_in(&mut conn, &state, &sha256(&browser), SIGN_IN_LIFETIME).await.map_err(storage_error)?
     };
     let attempt = attempt.ok_or_else(unknown)?;
@@ -228,7 +228,7 @@ async fn finish_sign_in(
     let value = random_token();
     let expires_at = OffsetDateTime::now_utc() + sign_in.session_lifetime;
     let user = {
-        let mut conn = sign_in.pool.get().await.map_err(|error| storage_error(error.into()))?;
+        let mut conn = connection(&sign_in.pool).await?;
         let user = people::sign_in_user(
             &mut conn,
             &SignedInIdentity {
@@ -292,7 +292,7 @@ pub struct MeTeam {
 impl Me {
     /// What `/auth/me` says of `user`, with their teams as they are now.
     async fn of(sign_in: &SignIn, user: SignedInUser) -> Result<Me, ApiError> {
-        let mut conn = sign_in.pool.get().await.map_err(|error| storage_error(error.into()))?;
+        let mut conn = connection(&sign_in.pool).await?;
         let memberships = teams::memberships(&mut conn, user.id).await.map_err(storage_error)?;
         let any_memberships = teams::any_memberships(&mut conn).await.map_err(storage_error)?;
         Ok(Me {
@@ -426,7 +426,7 @@ pub async fn logout(sign_in: web::Data<SignIn>, request: HttpRequest) -> Result<
     let user = access::session(&sign_in.pool, &value).await?;
     check_csrf(request.headers(), &user)?;
     let id_token = {
-        let mut conn = sign_in.pool.get().await.map_err(|error| storage_error(error.into()))?;
+        let mut conn = connection(&sign_in.pool).await?;
         people::revoke_session(&mut conn, &sha256(&value)).await.map_err(storage_error)?.flatten()
     };
     tracing::info!(user.id = %user.id, "signed out");
