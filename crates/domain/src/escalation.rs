@@ -58,7 +58,7 @@ pub struct Step {
 
 /// Who a step pages; who that is is worked out when the step fires. Written `{"user": "<id>"}`,
 /// `{"schedule": "<id>"}`, `{"team": "<id>"}` or `{"channel": "<name>"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Target {
     User(Uuid),

@@ -15,7 +15,7 @@ use tocsin_domain::escalation::{LowUrgency, Policy, PolicyError, Step, Target, U
 use uuid::Uuid;
 
 /// A version of a policy as it is written, in the API and in the `definition` column.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyDefinition {
     pub steps: Vec<StepDefinition>,
@@ -29,14 +29,17 @@ pub struct PolicyDefinition {
     pub urgency: UrgencyDefinition,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A step: its targets (1 to 20) are paged together, and the next step fires after
+/// `escalate_after_minutes` (1 to 1,440) unless someone acknowledged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepDefinition {
     pub targets: Vec<Target>,
     pub escalate_after_minutes: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Which incidents page at once, and what the others do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UrgencyDefinition {
     /// Incidents at least this severe page at once.
@@ -56,14 +59,20 @@ fn critical() -> Severity {
     Severity::Critical
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// Incidents below `high_from`: `"notify_only"` (the channels hear, nobody is paged), or
+/// `{"working_hours": {...}}` (paged like the others, but only within those hours).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum LowUrgencyDefinition {
     #[default]
     NotifyOnly,
     /// `hours`: `[{"days": ["monday", …], "start": "09:00", "minutes": 480}]`, as a schedule
     /// layer's restrictions are written.
-    WorkingHours { time_zone: String, hours: serde_json::Value },
+    WorkingHours {
+        time_zone: String,
+        #[schema(value_type = Vec<Object>)]
+        hours: serde_json::Value,
+    },
 }
 
 /// Why a version was not stored.

@@ -26,6 +26,8 @@ pub const MAX_MEMBERS: i64 = 1_000;
 /// A team with how many members it has.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
 pub struct TeamSummary {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: Uuid,
     #[diesel(sql_type = Text)]
     pub slug: String,
     #[diesel(sql_type = Text)]
@@ -123,7 +125,7 @@ impl From<diesel::result::Error> for AdminError {
 /// Every team, by slug, with its number of members and of managers.
 pub async fn teams(conn: &mut AsyncPgConnection) -> Result<Vec<TeamSummary>, StorageError> {
     Ok(diesel::sql_query(
-        "SELECT t.slug, t.name, t.created_at, count(m.user_id) AS members, \
+        "SELECT t.id, t.slug, t.name, t.created_at, count(m.user_id) AS members, \
                 count(m.user_id) FILTER (WHERE m.role = 'manager') AS managers \
          FROM teams t LEFT JOIN team_members m ON m.team_id = t.id \
          GROUP BY t.id ORDER BY t.slug",

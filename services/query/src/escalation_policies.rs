@@ -99,7 +99,6 @@ pub struct PolicyDetail {
     #[serde(flatten)]
     policy: PolicySummary,
     /// The newest version's definition.
-    #[schema(value_type = Object)]
     definition: PolicyDefinition,
     /// Newest first.
     versions: Vec<VersionView>,
@@ -111,7 +110,6 @@ pub struct PolicyVersionView {
     policy_id: Uuid,
     #[serde(flatten)]
     version: VersionView,
-    #[schema(value_type = Object)]
     definition: PolicyDefinition,
 }
 
@@ -127,7 +125,6 @@ pub struct NewPolicy {
     team: String,
     /// 1 to 200 bytes, unique within the team.
     name: String,
-    #[schema(value_type = Object)]
     definition: PolicyDefinition,
 }
 
@@ -135,7 +132,6 @@ pub struct NewPolicy {
 #[serde(deny_unknown_fields)]
 pub struct PolicyChange {
     /// The next version's definition, as in `POST /escalation-policies`.
-    #[schema(value_type = Object)]
     definition: PolicyDefinition,
 }
 

@@ -34,6 +34,8 @@ const MAX_EMAIL_BYTES: usize = 320;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TeamSummary {
+    /// What an escalation policy's `{"team": …}` target names.
+    id: Uuid,
     /// As alerts carry it in their `team` label.
     slug: String,
     name: String,
@@ -76,6 +78,8 @@ pub struct TeamMember {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Team {
+    /// What an escalation policy's `{"team": …}` target names.
+    id: Uuid,
     slug: String,
     name: String,
     #[serde(with = "time::serde::rfc3339")]
@@ -123,6 +127,7 @@ pub async fn list(state: web::Data<State>) -> Result<HttpResponse, ApiError> {
         .map_err(storage_error)?
         .into_iter()
         .map(|team| TeamSummary {
+            id: team.id,
             slug: team.slug,
             name: team.name,
             created_at: team.created_at,
@@ -457,6 +462,7 @@ fn no_team(team: &str) -> ApiError {
 
 fn team_answer(team: TeamRow, members: Vec<teams::Member>) -> Team {
     Team {
+        id: team.id,
         slug: team.slug,
         name: team.name,
         created_at: team.created_at,

@@ -883,11 +883,16 @@ async fn managers_change_their_teams_members_in_the_audit_log_and_the_last_manag
     let (status, team) = stack.call(Method::GET, "/teams/payments", As::Person(&carol), None).await;
     assert_eq!((status, members_of(&team)), (200, vec![("bob@example.com".to_owned(), "responder".to_owned())]));
     let (_, teams) = stack.call(Method::GET, "/teams", As::Person(&carol), None).await;
+    let id = |index: usize| teams["items"][index]["id"].as_str().and_then(|id| id.parse::<Uuid>().ok());
+    assert!(id(0).is_some() && id(0) != id(1), "each team's id, what a policy's team target names: {teams}");
+    assert_eq!(team["id"].as_str(), teams["items"][0]["id"].as_str(), "the same id in the team's own answer");
     assert_eq!(
         teams["items"],
         json!([
-            {"slug": "payments", "name": "payments", "created_at": teams["items"][0]["created_at"], "members": 1, "managers": 0},
-            {"slug": "web", "name": "web", "created_at": teams["items"][1]["created_at"], "members": 1, "managers": 1},
+            {"id": teams["items"][0]["id"], "slug": "payments", "name": "payments",
+             "created_at": teams["items"][0]["created_at"], "members": 1, "managers": 0},
+            {"id": teams["items"][1]["id"], "slug": "web", "name": "web",
+             "created_at": teams["items"][1]["created_at"], "members": 1, "managers": 1},
         ])
     );
 

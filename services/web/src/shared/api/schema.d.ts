@@ -1059,6 +1059,20 @@ export interface components {
              */
             provider_logout_url?: string | null;
         };
+        /**
+         * @description Incidents below `high_from`: `"notify_only"` (the channels hear, nobody is paged), or
+         *     `{"working_hours": {...}}` (paged like the others, but only within those hours).
+         */
+        LowUrgencyDefinition: "notify_only" | {
+            /**
+             * @description `hours`: `[{"days": ["monday", …], "start": "09:00", "minutes": 480}]`, as a schedule
+             *     layer's restrictions are written.
+             */
+            working_hours: {
+                hours: Record<string, unknown>[];
+                time_zone: string;
+            };
+        };
         MadeToken: {
             /** @description Send it as `Authorization: Bearer <secret>`. Shown this once: tocsin keeps only its SHA-256. */
             secret: string;
@@ -1103,7 +1117,7 @@ export interface components {
          *     9 repeats (docs/oncall.md "Escalation").
          */
         NewPolicy: {
-            definition: Record<string, unknown>;
+            definition: components["schemas"]["PolicyDefinition"];
             /** @description 1 to 200 bytes, unique within the team. */
             name: string;
             /** @description The team's slug; the team must exist (teams come with the service catalogue). */
@@ -1243,12 +1257,27 @@ export interface components {
         };
         PolicyChange: {
             /** @description The next version's definition, as in `POST /escalation-policies`. */
-            definition: Record<string, unknown>;
+            definition: components["schemas"]["PolicyDefinition"];
+        };
+        /** @description A version of a policy as it is written, in the API and in the `definition` column. */
+        PolicyDefinition: {
+            /**
+             * Format: int32
+             * @description Re-escalate an acknowledged incident nobody resolved within this many minutes.
+             */
+            acknowledge_timeout_minutes?: number | null;
+            /**
+             * Format: int32
+             * @description How many more times the policy runs after its last step.
+             */
+            repeat?: number;
+            steps: components["schemas"]["StepDefinition"][];
+            urgency?: components["schemas"]["UrgencyDefinition"];
         };
         /** @description A policy, its newest definition, and every version it has had. */
         PolicyDetail: components["schemas"]["PolicySummary"] & {
             /** @description The newest version's definition. */
-            definition: Record<string, unknown>;
+            definition: components["schemas"]["PolicyDefinition"];
             /** @description Newest first. */
             versions: components["schemas"]["VersionView"][];
         };
@@ -1272,7 +1301,7 @@ export interface components {
         };
         /** @description One version of a policy with its definition. */
         PolicyVersionView: components["schemas"]["VersionView"] & {
-            definition: Record<string, unknown>;
+            definition: components["schemas"]["PolicyDefinition"];
             /** Format: uuid */
             policy_id: string;
         };
@@ -1418,9 +1447,46 @@ export interface components {
             teams?: components["schemas"]["MeTeam"][] | null;
             user?: null | components["schemas"]["MeUser"];
         };
+        /**
+         * @description A step: its targets (1 to 20) are paged together, and the next step fires after
+         *     `escalate_after_minutes` (1 to 1,440) unless someone acknowledged.
+         */
+        StepDefinition: {
+            /** Format: int32 */
+            escalate_after_minutes: number;
+            targets: components["schemas"]["Target"][];
+        };
+        /**
+         * @description Who a step pages; who that is is worked out when the step fires. Written `{"user": "<id>"}`,
+         *     `{"schedule": "<id>"}`, `{"team": "<id>"}` or `{"channel": "<name>"}`.
+         */
+        Target: {
+            /** Format: uuid */
+            user: string;
+        } | {
+            /**
+             * Format: uuid
+             * @description Whoever is on call in the schedule at that moment.
+             */
+            schedule: string;
+        } | {
+            /**
+             * Format: uuid
+             * @description Every responder and manager of the team.
+             */
+            team: string;
+        } | {
+            /** @description A notification channel, by its name in the routing file (a team's Slack channel). */
+            channel: string;
+        };
         Team: {
             /** Format: date-time */
             created_at: string;
+            /**
+             * Format: uuid
+             * @description What an escalation policy's `{"team": …}` target names.
+             */
+            id: string;
             /** @description By name. */
             members: components["schemas"]["TeamMember"][];
             name: string;
@@ -1446,6 +1512,11 @@ export interface components {
         TeamSummary: {
             /** Format: date-time */
             created_at: string;
+            /**
+             * Format: uuid
+             * @description What an escalation policy's `{"team": …}` target names.
+             */
+            id: string;
             /** Format: int64 */
             managers: number;
             /** Format: int64 */
@@ -1513,6 +1584,12 @@ export interface components {
              *     roles allow; `admin` includes the others).
              */
             scopes: string[];
+        };
+        /** @description Which incidents page at once, and what the others do. */
+        UrgencyDefinition: {
+            /** @description Incidents at least this severe page at once. */
+            high_from?: components["schemas"]["Severity"];
+            low?: components["schemas"]["LowUrgencyDefinition"];
         };
         /** @description A user, as schedules show their members. */
         User: {
