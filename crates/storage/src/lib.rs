@@ -2,7 +2,8 @@
 //! connection pool, the reads query serves, the outbox's mechanics, the notifier's delivery
 //! tables, the people who sign in with their sessions (`people`), the service catalogue and its
 //! audit log (`catalogue`), teams' members and their roles (`teams`), on-call schedules
-//! (`schedules`), and people's contact methods and notification rules (`contacts`). Functions take `&mut AsyncPgConnection` so a caller can compose several inside
+//! (`schedules`), people's contact methods and notification rules (`contacts`), and the codes
+//! people answer SMS pages with (`replies`). Functions take `&mut AsyncPgConnection` so a caller can compose several inside
 //! one transaction.
 //!
 //! The rules that turn alerts and commands into incidents are not here: they live in
@@ -20,6 +21,7 @@ pub mod outbox;
 pub mod people;
 mod pool;
 pub mod reads;
+pub mod replies;
 pub mod retention;
 pub mod rows;
 pub mod schedules;
