@@ -1482,10 +1482,6 @@ def test_a_variable_set_twice_fails_the_install():
     assert "WEB_ROOT" in err and "query.extraEnv" in err, err
 
 
-if __name__ == "__main__":
-    sys.exit(test_runner.run(globals(), expected=(AssertionError, RenderError)))
-
-
 def test_twilio_settings_for_pages_become_the_notifiers_variables():
     assert "TWILIO_FROM" not in env(deployment(render(DEFAULT), "notifier"))
     sets = ('json:notifier.twilio={"apiUrl": "https://twilio.example.com", "from": "+15005550006"}',)
@@ -1495,3 +1491,17 @@ def test_twilio_settings_for_pages_become_the_notifiers_variables():
     # Not a number in E.164 form: refused before anything is installed.
     err = render_fails(DEFAULT, ('json:notifier.twilio={"apiUrl": "", "from": "555-0006"}',))
     assert "twilio" in err, err
+    # Answers to pages: TWILIO_WEBHOOK_BASE_URL, and /twilio/ through the ingress to the notifier.
+    sets = ('json:notifier.twilio={"apiUrl": "", "from": "+15005550006", "webhookBaseUrl": "https://tocsin.example.com"}',)
+    objs = render(PRODUCTION, sets)
+    variables = env(deployment(objs, "notifier"))
+    assert variables["TWILIO_WEBHOOK_BASE_URL"]["value"] == "https://tocsin.example.com"
+    assert ingress_path(by_name(objs, "Ingress", "tocsin-twilio")) == ("/twilio/", "Prefix", full("notifier"))
+    assert not [o for o in render(PRODUCTION) if o["kind"] == "Ingress" and o["metadata"]["name"] == "tocsin-twilio"]
+    err = render_fails(DEFAULT, ('json:notifier.twilio={"apiUrl": "", "from": "", "webhookBaseUrl": "tocsin.example.com"}',))
+    assert "twilio" in err, err
+
+
+if __name__ == "__main__":
+    sys.exit(test_runner.run(globals(), expected=(AssertionError, RenderError)))
+

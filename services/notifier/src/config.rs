@@ -29,6 +29,7 @@
 //! | `TWILIO_API_URL` | `https://api.twilio.com` | the Twilio-compatible API that sends SMS and voice pages |
 //! | `TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN` | unset | its account and token (Basic auth); without them SMS and voice pages fail to the dead-letter stream |
 //! | `TWILIO_FROM` | unset | the E.164 number pages come from |
+//! | `TWILIO_WEBHOOK_BASE_URL` | unset | where Twilio reaches the notifier (`https://tocsin.example.com/notifier`): when set, SMS pages say how to answer and calls take a key, posted to `/twilio/sms` and `/twilio/voice/{delivery}` under it; Twilio's signatures are checked against URLs built from it |
 //! | `PAGE_WEBHOOK_SECRET` | unset | signs webhook pages (`X-Tocsin-Signature`); without it webhook pages fail to the dead-letter stream |
 //! | `PUBLIC_URL` | unset | the dashboard's address (`https://tocsin.example.com`), for links in messages |
 //! | `DELIVERY_MAX_ATTEMPTS` | `8` | attempts before a notification goes to the dead-letter stream |
@@ -222,11 +223,22 @@ fn twilio(env: &Env) -> Result<Option<TwilioSettings>, ConfigError> {
             purpose: "TWILIO_ACCOUNT_SID is set, so SMS and voice pages need the number they come from".into(),
         });
     }
+    let webhook_base_url = env.with("TWILIO_WEBHOOK_BASE_URL", None, |value| {
+        let value = value.trim().trim_end_matches('/');
+        let rest = value.strip_prefix("https://").or_else(|| value.strip_prefix("http://"));
+        match rest {
+            Some(rest) if !rest.is_empty() && !value.contains(['?', '#']) => Ok(Some(value.to_owned())),
+            _ => Err("expected the notifier's public base URL, like https://tocsin.example.com/notifier \
+                      (no query or fragment)"
+                .to_owned()),
+        }
+    })?;
     Ok(Some(TwilioSettings {
         api_url: env.string_or("TWILIO_API_URL", "https://api.twilio.com"),
         account_sid,
         auth_token,
         from,
+        webhook_base_url,
     }))
 }
 
@@ -284,6 +296,28 @@ mod tests {
             error.starts_with("SLACK_ALLOWED_USER_GROUPS=\"S0ONCALL,@oncall\" is not valid: \"@oncall\""),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_twilio_webhook_base_is_a_url_without_query() {
+        let twilio = [("TWILIO_ACCOUNT_SID", "AC1"), ("TWILIO_AUTH_TOKEN", "t"), ("TWILIO_FROM", "+15005550006")];
+        let mut pairs = base();
+        pairs.extend(twilio);
+        let config = Config::from_env(&Env::from_pairs(pairs.clone())).expect("Config::from_env");
+        assert_eq!(config.twilio.and_then(|twilio| twilio.webhook_base_url), None);
+        pairs.push(("TWILIO_WEBHOOK_BASE_URL", "https://tocsin.example.com/notifier/"));
+        let config = Config::from_env(&Env::from_pairs(pairs)).expect("Config::from_env");
+        assert_eq!(
+            config.twilio.and_then(|twilio| twilio.webhook_base_url).as_deref(),
+            Some("https://tocsin.example.com/notifier")
+        );
+        for bad in ["tocsin.example.com", "https://", "https://tocsin.example.com/?x=1"] {
+            let mut pairs = base();
+            pairs.extend(twilio);
+            pairs.push(("TWILIO_WEBHOOK_BASE_URL", bad));
+            let error = Config::from_env(&Env::from_pairs(pairs)).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(error.starts_with("TWILIO_WEBHOOK_BASE_URL="), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -386,6 +386,16 @@ impl Worker {
             }
             PageContent::Incident(Summary::new(&event, self.public_url.as_deref()))
         };
+        // An SMS page that can be answered names the incident by the person's short code, taken
+        // before it is sent so that the reply finds it.
+        let reply_code = match (&content, method.kind) {
+            (PageContent::Incident(_), contacts::ContactKind::Sms) if self.pager.takes_replies() => Some(
+                tocsin_storage::replies::reply_code(&mut conn, method.user_id, delivery.incident_id)
+                    .await
+                    .map_err(|error| (DeliveryError::retry(error.to_string()), kind))?,
+            ),
+            _ => None,
+        };
         drop(conn);
         let attempt = Attempt {
             delivery_id: delivery.id,
@@ -397,7 +407,8 @@ impl Worker {
         };
         let started = std::time::Instant::now();
         let result =
-            tokio::time::timeout(self.retry.attempt_timeout, self.pager.send(&method, &content, &attempt)).await;
+            tokio::time::timeout(self.retry.attempt_timeout, self.pager.send(&method, &content, &attempt, reply_code))
+                .await;
         self.metrics.observe_duration(kind, started.elapsed());
         match result {
             Ok(Ok(delivered)) => Ok((delivered, kind)),

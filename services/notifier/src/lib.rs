@@ -11,6 +11,8 @@
 //!   rules, queued by the event loop and sent by the delivery worker when due.
 //! - `slack_actions`: `POST /slack/actions`, the buttons of a Slack message, verified and turned
 //!   into commands for incident-core, if `slack_access` lets the person who clicked act.
+//! - `twilio_replies`: `POST /twilio/sms` and `/twilio/voice/{delivery}`, a reply to an SMS page
+//!   and a key pressed in a voice page's call, verified and turned into commands.
 
 pub mod channels;
 pub mod config;
@@ -22,6 +24,7 @@ pub mod pages;
 pub mod routing;
 pub mod slack_access;
 pub mod slack_actions;
+pub mod twilio_replies;
 
 use crate::channels::Channel;
 use crate::channels::email::Email;
@@ -31,7 +34,7 @@ use crate::channels::teams::Teams;
 use crate::config::{Config, RoutingSource};
 use crate::deliveries::{RetryPolicy, Sender, Worker};
 use crate::events::EventLoop;
-use crate::metrics::{DeliveryMetrics, KindLabel, ReasonLabel};
+use crate::metrics::{DeliveryMetrics, KindLabel, ReasonLabel, ReplyLabels};
 use crate::pacing::Pacer;
 use crate::pages::{Pager, PagerSettings};
 use crate::routing::{ProcessSecrets, Routing, TargetKind};
@@ -160,6 +163,28 @@ impl Application {
             })
         });
 
+        let replies_counted = Family::<ReplyLabels, Counter>::default();
+        service.registry().register(
+            "notifier_page_replies",
+            "Answers to pages from the phone (SMS replies, keys pressed in calls), by method and outcome",
+            replies_counted.clone(),
+        );
+        let twilio_replies = config.twilio.as_ref().and_then(|twilio| {
+            let base_url = twilio.webhook_base_url.as_ref()?.trim_end_matches('/').to_owned();
+            for method in ["sms", "voice"] {
+                for outcome in twilio_replies::OUTCOMES {
+                    let _ = replies_counted.get_or_create(&ReplyLabels { method, outcome });
+                }
+            }
+            Some(web::Data::new(twilio_replies::TwilioReplies {
+                auth_token: twilio.auth_token.clone(),
+                base_url,
+                pool: pool.clone(),
+                bus: bus.clone(),
+                counted: replies_counted,
+            }))
+        });
+
         service
             .check("postgres", tocsin_storage::readiness_check(&pool))
             .check("redis", bus.readiness_check())
@@ -180,6 +205,21 @@ impl Application {
                         // Slack's payloads are small; anything big is not Slack.
                         .app_data(web::PayloadConfig::new(64 * 1024))
                         .route(web::post().to(slack_actions::handle)),
+                );
+            }
+            if let Some(replies) = &twilio_replies {
+                // Twilio's webhooks are a few hundred bytes; an SMS is at most 1,600 characters.
+                routes.service(
+                    web::resource(twilio_replies::SMS_PATH)
+                        .app_data(replies.clone())
+                        .app_data(web::PayloadConfig::new(16 * 1024))
+                        .route(web::post().to(twilio_replies::sms)),
+                );
+                routes.service(
+                    web::resource("/twilio/voice/{delivery}")
+                        .app_data(replies.clone())
+                        .app_data(web::PayloadConfig::new(16 * 1024))
+                        .route(web::post().to(twilio_replies::voice)),
                 );
             }
         })?;

@@ -37,6 +37,17 @@ pub struct PageLabels {
     pub outcome: &'static str,
 }
 
+/// An answer to a page from the phone (`crate::twilio_replies`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ReplyLabels {
+    /// `sms` or `voice`
+    pub method: &'static str,
+    /// `accepted`, `repeated` (the provider retried an answer already acted on), or why it was
+    /// refused: `bad_signature`, `malformed`, `not_understood`, `unknown_number`, `unknown_code`,
+    /// `ambiguous`, `unknown_page`, `wrong_key`
+    pub outcome: &'static str,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct ChannelLabel {
     pub channel: &'static str,

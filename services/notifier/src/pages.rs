@@ -39,7 +39,14 @@ pub struct TwilioSettings {
     pub auth_token: Secret,
     /// The number pages come from, in E.164 form.
     pub from: String,
+    /// Where the provider reaches the notifier (`TWILIO_WEBHOOK_BASE_URL`, no trailing `/`): when
+    /// set, an SMS page says how to answer it and a call takes a key (`crate::twilio_replies`);
+    /// Twilio's signatures cover the URL it called, which is built from this.
+    pub webhook_base_url: Option<String>,
 }
+
+/// The key that acknowledges a voice page.
+pub const ACKNOWLEDGE_KEY: &str = "4";
 
 /// What the pager needs besides the HTTP client: each method's credentials, when configured.
 #[derive(Debug, Clone, Default)]
@@ -71,23 +78,34 @@ impl Pager {
         settings.slack_api_url = settings.slack_api_url.trim_end_matches('/').to_owned();
         if let Some(twilio) = &mut settings.twilio {
             twilio.api_url = twilio.api_url.trim_end_matches('/').to_owned();
+            if let Some(base) = &mut twilio.webhook_base_url {
+                *base = base.trim_end_matches('/').to_owned();
+            }
         }
         Pager { http, settings }
     }
 
+    /// Whether SMS and voice pages can be answered (`TWILIO_WEBHOOK_BASE_URL` is set): then an
+    /// SMS page of an incident needs its person's reply code ([`Pager::send`]'s `reply_code`).
+    pub fn takes_replies(&self) -> bool {
+        self.settings.twilio.as_ref().is_some_and(|twilio| twilio.webhook_base_url.is_some())
+    }
+
     /// Sends the page through `method`. A method whose credentials are not configured fails for
     /// good, naming the setting, so the page lands on the dead-letter stream rather than vanishing.
+    /// `reply_code` is the code an SMS page tells its person to answer with.
     pub async fn send(
         &self,
         method: &ContactMethod,
         content: &PageContent<'_>,
         attempt: &Attempt,
+        reply_code: Option<i16>,
     ) -> Result<Delivered, DeliveryError> {
         match method.kind {
             ContactKind::Slack => self.slack_dm(&method.address, content, attempt).await,
             ContactKind::Email => self.email(&method.address, content).await,
-            ContactKind::Sms => self.sms(&method.address, content).await,
-            ContactKind::Voice => self.call(&method.address, content).await,
+            ContactKind::Sms => self.sms(&method.address, content, reply_code).await,
+            ContactKind::Voice => self.call(&method.address, content, attempt).await,
             ContactKind::Webhook => self.webhook(&method.address, content, attempt).await,
         }
         .map(|()| Delivered::default())
@@ -152,20 +170,28 @@ impl Pager {
     }
 
     /// `POST {base}/2010-04-01/Accounts/{sid}/Messages.json`.
-    async fn sms(&self, number: &str, content: &PageContent<'_>) -> Result<(), DeliveryError> {
+    async fn sms(&self, number: &str, content: &PageContent<'_>, reply_code: Option<i16>) -> Result<(), DeliveryError> {
         let twilio = self.twilio("an SMS page")?;
         let text = match content {
-            PageContent::Incident(summary) => sms_text(summary),
+            PageContent::Incident(summary) => sms_text(summary, reply_code),
             PageContent::Test(test) => test_text(test),
         };
         let form = [("To", number), ("From", twilio.from.as_str()), ("Body", text.as_str())];
         self.twilio_post(twilio, "Messages.json", &form).await
     }
 
-    /// `POST {base}/2010-04-01/Accounts/{sid}/Calls.json` with inline TwiML that says the page.
-    async fn call(&self, number: &str, content: &PageContent<'_>) -> Result<(), DeliveryError> {
+    /// `POST {base}/2010-04-01/Accounts/{sid}/Calls.json` with inline TwiML that says the page,
+    /// and, when the notifier takes answers, gathers a key whose action names the delivery.
+    async fn call(&self, number: &str, content: &PageContent<'_>, attempt: &Attempt) -> Result<(), DeliveryError> {
         let twilio = self.twilio("a voice page")?;
-        let twiml = twiml(content);
+        let gather = match content {
+            PageContent::Incident(_) => twilio
+                .webhook_base_url
+                .as_ref()
+                .map(|base| format!("{base}{}", crate::twilio_replies::voice_path(attempt.delivery_id))),
+            PageContent::Test(_) => None,
+        };
+        let twiml = twiml(content, gather.as_deref());
         let form = [("To", number), ("From", twilio.from.as_str()), ("Twiml", twiml.as_str())];
         self.twilio_post(twilio, "Calls.json", &form).await
     }
@@ -254,18 +280,28 @@ fn webhook_body(content: &PageContent<'_>, attempt: &Attempt) -> Value {
     }
 }
 
-/// "[CRITICAL] Disk full on db-1 · Escalation step 1: paging Ana · https://…/incident/…"
-fn sms_text(summary: &Summary<'_>) -> String {
-    let mut text = format!("tocsin: {} · {}", defang(&summary.headline()), defang(&summary.step()));
-    if let Some(url) = &summary.dashboard_url {
-        text.push_str(" · ");
-        text.push_str(url);
+/// "tocsin: [CRITICAL] Disk full on db-1 · Escalation step 1: paging Ana · Reply 1a to
+/// acknowledge, 1r to resolve · https://…/incident/…". The alert's words are cut to fit, never
+/// the answer's code or the link.
+fn sms_text(summary: &Summary<'_>, reply_code: Option<i16>) -> String {
+    let text = format!("tocsin: {} · {}", defang(&summary.headline()), defang(&summary.step()));
+    let mut ending = String::new();
+    if let Some(code) = reply_code {
+        ending.push_str(&format!(" · Reply {code}a to acknowledge, {code}r to resolve"));
     }
-    truncate_chars(&text, MAX_SMS_CHARS)
+    if let Some(url) = &summary.dashboard_url {
+        ending.push_str(" · ");
+        ending.push_str(url);
+    }
+    let mut text = truncate_chars(&text, MAX_SMS_CHARS.saturating_sub(ending.chars().count()));
+    text.push_str(&ending);
+    text
 }
 
-/// The call's TwiML: the page said twice, slowly enough to wake up to.
-fn twiml(content: &PageContent<'_>) -> String {
+/// The call's TwiML: the page said twice, slowly enough to wake up to. With `gather` (the URL
+/// Twilio posts the key to), both are said inside a `<Gather>` of one key, which stops talking
+/// at the first key pressed.
+fn twiml(content: &PageContent<'_>, gather: Option<&str>) -> String {
     let said = match content {
         PageContent::Incident(summary) => {
             let incident = &summary.event.incident;
@@ -279,7 +315,17 @@ fn twiml(content: &PageContent<'_>) -> String {
             "This is a test page from tocsin. Pages for incidents will reach you like this.".to_owned()
         }
     };
-    format!("<Response><Say>{said}</Say><Pause length=\"1\"/><Say>{said}</Say></Response>")
+    match gather {
+        None => format!("<Response><Say>{said}</Say><Pause length=\"1\"/><Say>{said}</Say></Response>"),
+        Some(action) => {
+            let said = format!("{said} Press {ACKNOWLEDGE_KEY} to acknowledge.");
+            format!(
+                "<Response><Gather numDigits=\"1\" method=\"POST\" action=\"{}\"><Say>{said}</Say>\
+                 <Pause length=\"1\"/><Say>{said}</Say></Gather><Say>No key was pressed. Goodbye.</Say></Response>",
+                html::attribute(action)
+            )
+        }
+    }
 }
 
 fn test_text(test: &TestPage) -> String {
@@ -306,7 +352,7 @@ mod tests {
         let mut event = sample_event(EventKind::Paged);
         event.incident.title = "</Say><Dial>+15550000</Dial> & @here https://evil.example".into();
         let summary = Summary::new(&event, Some("https://tocsin.example.com"));
-        let spoken = twiml(&PageContent::Incident(Summary::new(&event, None)));
+        let spoken = twiml(&PageContent::Incident(Summary::new(&event, None)), None);
         assert!(
             spoken.contains(
                 "&lt;/Say&gt;&lt;Dial&gt;+15550000&lt;/Dial&gt; &amp; @\u{2060}here https:\u{2060}//evil.example"
@@ -314,7 +360,7 @@ mod tests {
             "{spoken}"
         );
         assert_eq!(spoken.matches("<Say>").count(), 2);
-        let text = sms_text(&summary);
+        let text = sms_text(&summary, None);
         assert!(text.contains("@\u{2060}here https:\u{2060}//evil.example"), "{text}");
         assert!(text.ends_with("https://tocsin.example.com/incident/00000000-0000-0000-0000-000000000001"), "{text}");
     }

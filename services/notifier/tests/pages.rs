@@ -9,7 +9,11 @@
 //! dropped; a voice call's TwiML says the escaped title; a webhook page's signature verifies; a
 //! Slack address given as an e-mail is looked up; a step that paged nobody goes to the team's
 //! channel; a test page goes out through its method; an e-mail page reaches a real SMTP server
-//! (tests/support/smtp_sink.py) with the alert's text escaped in its HTML.
+//! (tests/support/smtp_sink.py) with the alert's text escaped in its HTML. Answering from the
+//! phone: a signed SMS reply with the page's code acknowledges (one command with the incident, the
+//! action and the person, however often Twilio retries it), a forged, tampered or wrongly
+//! addressed signature is refused, another number or an unknown code changes nothing, a code is
+//! reused once its incident is resolved; a key pressed in a call acknowledges its own page only.
 
 #![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
 
@@ -499,4 +503,301 @@ async fn an_email_page_reaches_the_smtp_server_with_the_alert_text_escaped() {
     let text = received["parts"][0]["text"].as_str().unwrap_or_default();
     assert!(text.contains("Escalation step 1: paging cy"), "{text}");
     let _ = std::fs::remove_dir_all(&mail);
+}
+
+/// Where the notifier says Twilio reaches it: not the address the test posts to, which is the
+/// point: signatures are checked against URLs built from this, never from the `Host` header.
+const WEBHOOK_BASE: &str = "https://pager.example.com/notifier";
+
+/// The commands on the commands stream, oldest first.
+async fn queued_commands(stack: &Stack) -> Vec<tocsin_domain::Command> {
+    let mut conn = tocsin_testkit::redis_connection(&stack._redis.url).await;
+    let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(tocsin_bus::stream_key(&stack._redis.prefix, "commands"))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    entries
+        .ids
+        .iter()
+        .filter_map(|entry| entry.get::<String>("envelope"))
+        .filter_map(|text| serde_json::from_str::<Envelope<tocsin_domain::Command>>(&text).ok())
+        .map(|envelope| envelope.payload)
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect()
+}
+
+/// Posts a Twilio webhook to `path` of the notifier, signed as Twilio signs it for
+/// `signed_url` with `token` (`None`: unsigned).
+async fn post_twilio(
+    stack: &Stack,
+    path: &str,
+    params: &[(String, String)],
+    signed_url: &str,
+    token: Option<&str>,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}{path}", stack.url))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string(params).expect("a form"));
+    if let Some(token) = token {
+        let signature =
+            tocsin_notifier::twilio_replies::signature_of(&tocsin_runtime::Secret::new(token), signed_url, params);
+        request = request.header("X-Twilio-Signature", signature);
+    }
+    request.send().await.expect("POST")
+}
+
+/// An SMS reply from `from`, signed as Twilio signs it.
+async fn reply(stack: &Stack, sid: &str, from: &str, body: &str) -> (u16, String) {
+    let params = pairs(&[
+        ("MessageSid", sid),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", from),
+        ("To", FROM),
+        ("Body", body),
+        ("NumMedia", "0"),
+    ]);
+    let response =
+        post_twilio(stack, "/twilio/sms", &params, &format!("{WEBHOOK_BASE}/twilio/sms"), Some(AUTH_TOKEN)).await;
+    let status = response.status().as_u16();
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let text = response.text().await.expect("the answer");
+    if status == 200 {
+        assert!(content_type.starts_with("text/xml"), "TwiML answers: {content_type}");
+    }
+    (status, text)
+}
+
+async fn replies_counted(stack: &Stack, method: &str, outcome: &str) -> String {
+    let metrics = reqwest::get(format!("{}/metrics", stack.url)).await.expect("/metrics").text().await.expect("text");
+    let series = format!("notifier_page_replies_total{{method=\"{method}\",outcome=\"{outcome}\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.split_once(&series).map(|(_, value)| value.to_owned()))
+        .unwrap_or_else(|| panic!("no {series} in:\n{metrics}"))
+}
+
+async fn set_status(stack: &Stack, incident: Uuid, status: &str) {
+    diesel::sql_query("UPDATE incidents SET status = $2 WHERE id = $1")
+        .bind::<diesel::sql_types::Uuid, _>(incident)
+        .bind::<diesel::sql_types::Text, _>(status)
+        .execute(&mut stack.db.connection().await)
+        .await
+        .expect("setting the incident's status");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_sms_reply_with_the_pages_code_acknowledges_and_nothing_else_does() {
+    let stack = Stack::start_with(&[("TWILIO_WEBHOOK_BASE_URL", "https://pager.example.com/notifier/")]).await;
+    let ana = stack.person("ana").await;
+    let bo = stack.person("bo").await;
+    const ANA: &str = "+14155550123";
+    const BO: &str = "+14155550777";
+    stack.method(&ana, ContactKind::Sms, ANA, 0).await;
+    stack.method(&bo, ContactKind::Sms, BO, 0).await;
+
+    // Two incidents page Ana at once: each SMS names its own code.
+    let checkout = stack.incident("Checkout down", IncidentStatus::Open).await;
+    let disk = stack.incident("Disk full", IncidentStatus::Open).await;
+    stack.publish(&paged(&checkout, &[&ana], OffsetDateTime::now_utc())).await;
+    stack.twilio.wait_for(1, Duration::from_secs(10)).await;
+    stack.publish(&paged(&disk, &[&ana], OffsetDateTime::now_utc())).await;
+    let sent = stack.twilio.wait_for(2, Duration::from_secs(10)).await;
+    let body_of = |request: &RecordedRequest| {
+        form(request).into_iter().find(|(name, _)| name == "Body").map(|(_, body)| body).unwrap_or_default()
+    };
+    assert_eq!(
+        body_of(&sent[0]),
+        format!(
+            "tocsin: [CRITICAL] Checkout down · Escalation step 1: paging ana · Reply 1a to acknowledge, 1r to \
+             resolve · https://tocsin.example.com/incident/{}",
+            checkout.id
+        )
+    );
+    assert!(body_of(&sent[1]).contains(" · Reply 2a to acknowledge, 2r to resolve · "), "{}", body_of(&sent[1]));
+
+    // Forged, tampered with, signed for another URL (the one the request was really sent to,
+    // as a Host-trusting check would rebuild it) or with an old token: 401, nothing queued.
+    let good = pairs(&[("MessageSid", "SM0001"), ("From", ANA), ("To", FROM), ("Body", "2a")]);
+    let sms_url = format!("{WEBHOOK_BASE}/twilio/sms");
+    let as_sent = format!("{}/twilio/sms", stack.url);
+    let mut tampered = good.clone();
+    tampered[3].1 = "1r".into();
+    for (params, url, token, what) in [
+        (&good, sms_url.as_str(), None, "unsigned"),
+        (&good, sms_url.as_str(), Some("a-rotated-out-token"), "another token"),
+        (&good, as_sent.as_str(), Some(AUTH_TOKEN), "the Host's URL"),
+        (&tampered, sms_url.as_str(), Some(AUTH_TOKEN), "tampered"),
+    ] {
+        let response = if what == "tampered" {
+            // Signed over the original fields, sent with the changed ones.
+            let signature =
+                tocsin_notifier::twilio_replies::signature_of(&tocsin_runtime::Secret::new(AUTH_TOKEN), url, &good);
+            reqwest::Client::new()
+                .post(format!("{}/twilio/sms", stack.url))
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .header("X-Twilio-Signature", signature)
+                .body(serde_urlencoded::to_string(params).expect("a form"))
+                .send()
+                .await
+                .expect("POST")
+        } else {
+            post_twilio(&stack, "/twilio/sms", params, url, token).await
+        };
+        assert_eq!(response.status(), 401, "{what}");
+        let error: Value = response.json().await.unwrap_or_default();
+        assert_eq!(error["error"]["code"], "unauthorized", "{what}: {error}");
+    }
+    assert!(queued_commands(&stack).await.is_empty(), "refused replies queue nothing");
+
+    // Ana's "2a" acknowledges the disk incident, as Ana; Twilio retrying it queues nothing more.
+    let (status, answer) = reply(&stack, "SM0001", ANA, " 2A ").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, "<Response><Message>tocsin: acknowledging 2.</Message></Response>");
+    let commands = queued_commands(&stack).await;
+    assert_eq!(commands.len(), 1, "{commands:?}");
+    assert_eq!(commands[0].incident_id, disk.id);
+    assert_eq!(commands[0].action, tocsin_domain::Action::Acknowledge);
+    assert_eq!(commands[0].actor, "ana@example.com");
+    let (status, again) = reply(&stack, "SM0001", ANA, " 2A ").await;
+    assert_eq!((status, again), (200, answer));
+    assert_eq!(queued_commands(&stack).await.len(), 1, "a retried webhook is one command");
+
+    // Bo has no code 1, a stranger has no code at all, Ana has no 7, "ok" is no answer: each
+    // hears it was not understood, and nothing is queued.
+    for (sid, from, body) in
+        [("SM0002", BO, "1a"), ("SM0003", "+19995550100", "1a"), ("SM0004", ANA, "7a"), ("SM0005", ANA, "ok")]
+    {
+        let (status, answer) = reply(&stack, sid, from, body).await;
+        assert_eq!(status, 200, "{from} {body}");
+        assert!(answer.starts_with("<Response><Message>tocsin did not understand that."), "{answer}");
+    }
+    // A body over Twilio's own limit is refused naming the field.
+    let (status, answer) = reply(&stack, "SM0006", ANA, &"1".repeat(1_601)).await;
+    assert_eq!(status, 400);
+    assert!(answer.contains("Body is longer than 1600 characters"), "{answer}");
+    assert_eq!(queued_commands(&stack).await.len(), 1);
+
+    // "1r" resolves the checkout incident. Once it is resolved, its code is the next page's.
+    let (status, answer) = reply(&stack, "SM0007", ANA, "1r").await;
+    assert_eq!((status, answer.as_str()), (200, "<Response><Message>tocsin: resolving 1.</Message></Response>"));
+    let commands = queued_commands(&stack).await;
+    assert_eq!(
+        (commands.len(), commands[1].incident_id, &commands[1].action),
+        (2, checkout.id, &tocsin_domain::Action::Resolve)
+    );
+    set_status(&stack, checkout.id, "resolved").await;
+    let queue = stack.incident("Queue stuck", IncidentStatus::Open).await;
+    stack.publish(&paged(&queue, &[&ana], OffsetDateTime::now_utc())).await;
+    let third = &stack.twilio.wait_for(3, Duration::from_secs(10)).await[2];
+    assert!(body_of(third).contains(" · Reply 1a to acknowledge, 1r to resolve · "), "{}", body_of(third));
+
+    for (outcome, count) in [
+        ("accepted", "2"),
+        ("repeated", "1"),
+        ("bad_signature", "4"),
+        ("unknown_code", "2"),
+        ("unknown_number", "1"),
+        ("not_understood", "1"),
+        ("malformed", "1"),
+    ] {
+        assert_eq!(replies_counted(&stack, "sms", outcome).await, count, "{outcome}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pressing_4_in_the_call_acknowledges_its_own_page_and_no_other() {
+    let stack = Stack::start_with(&[("TWILIO_WEBHOOK_BASE_URL", WEBHOOK_BASE)]).await;
+    let bo = stack.person("bo").await;
+    let cy = stack.person("cy").await;
+    const BO: &str = "+14155550199";
+    const CY: &str = "+14155550188";
+    stack.method(&bo, ContactKind::Voice, BO, 0).await;
+    stack.method(&cy, ContactKind::Voice, CY, 0).await;
+    let payments = stack.incident("Payments <down> & out", IncidentStatus::Open).await;
+    let search = stack.incident("Search slow", IncidentStatus::Open).await;
+    stack.publish(&paged(&payments, &[&bo], OffsetDateTime::now_utc())).await;
+    let call = stack.twilio.wait_for(1, Duration::from_secs(10)).await[0].clone();
+    stack.publish(&paged(&search, &[&cy], OffsetDateTime::now_utc())).await;
+    let other_call = stack.twilio.wait_for(2, Duration::from_secs(10)).await[1].clone();
+
+    let twiml_of = |request: &RecordedRequest| {
+        form(request).into_iter().find(|(name, _)| name == "Twiml").map(|(_, twiml)| twiml).unwrap_or_default()
+    };
+    let action_of = |twiml: &str| -> String {
+        let start = twiml.find("action=\"").expect("a Gather action") + "action=\"".len();
+        twiml[start..].split('"').next().unwrap_or_default().to_owned()
+    };
+    let twiml = twiml_of(&call);
+    let action = action_of(&twiml);
+    let path = action.strip_prefix(WEBHOOK_BASE).expect("the action is under the base URL").to_owned();
+    assert!(path.starts_with("/twilio/voice/"), "{path}");
+    let said = "This is tocsin. A critical incident needs you: Payments &lt;down&gt; &amp; out. Acknowledge it in \
+                tocsin. Press 4 to acknowledge.";
+    assert_eq!(
+        twiml,
+        format!(
+            "<Response><Gather numDigits=\"1\" method=\"POST\" action=\"{action}\"><Say>{said}</Say><Pause \
+             length=\"1\"/><Say>{said}</Say></Gather><Say>No key was pressed. Goodbye.</Say></Response>"
+        )
+    );
+    let other_path = action_of(&twiml_of(&other_call)).strip_prefix(WEBHOOK_BASE).unwrap_or_default().to_owned();
+    assert_ne!(path, other_path);
+
+    let key = |path: &str, to: &str, digits: &str| {
+        let params = pairs(&[
+            ("CallSid", "CA0001"),
+            ("From", FROM),
+            ("To", to),
+            ("Digits", digits),
+            ("CallStatus", "in-progress"),
+        ]);
+        let url = format!("{WEBHOOK_BASE}{path}");
+        let path = path.to_owned();
+        let stack = &stack;
+        async move {
+            let response = post_twilio(stack, &path, &params, &url, Some(AUTH_TOKEN)).await;
+            (response.status().as_u16(), response.text().await.expect("the answer"))
+        }
+    };
+    // Unsigned: 401. Bo's number on Cy's page, or Bo's page for another number: not a page this
+    // call is about. A key other than 4 does nothing.
+    let unsigned = pairs(&[("CallSid", "CA0001"), ("From", FROM), ("To", BO), ("Digits", "4")]);
+    let response = post_twilio(&stack, &path, &unsigned, &format!("{WEBHOOK_BASE}{path}"), None).await;
+    assert_eq!(response.status(), 401);
+    for (path, to) in
+        [(other_path.as_str(), BO), (path.as_str(), CY), ("/twilio/voice/999999", BO), ("/twilio/voice/x", BO)]
+    {
+        let (status, answer) = key(path, to, "4").await;
+        assert_eq!(
+            (status, answer.as_str()),
+            (200, "<Response><Say>This call is not a page tocsin knows. Goodbye.</Say></Response>"),
+            "{path} {to}"
+        );
+    }
+    let (status, answer) = key(&path, BO, "9").await;
+    assert_eq!(
+        (status, answer.as_str()),
+        (200, "<Response><Say>Only 4 acknowledges. Nothing was changed. Goodbye.</Say></Response>")
+    );
+    assert!(queued_commands(&stack).await.is_empty());
+
+    let (status, answer) = key(&path, BO, "4").await;
+    assert_eq!((status, answer.as_str()), (200, "<Response><Say>Acknowledged. Thank you. Goodbye.</Say></Response>"));
+    let commands = queued_commands(&stack).await;
+    assert_eq!(commands.len(), 1);
+    assert_eq!(
+        (commands[0].incident_id, &commands[0].action, commands[0].actor.as_str()),
+        (payments.id, &tocsin_domain::Action::Acknowledge, "bo@example.com")
+    );
+    for (outcome, count) in [("accepted", "1"), ("bad_signature", "1"), ("unknown_page", "4"), ("wrong_key", "1")] {
+        assert_eq!(replies_counted(&stack, "voice", outcome).await, count, "{outcome}");
+    }
 }
