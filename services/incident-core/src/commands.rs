@@ -88,5 +88,6 @@ async fn apply_once(core: &Core, command: &Command, traceparent: Option<&str>) -
         .transaction(async |conn| apply_command(conn, command, traceparent, OffsetDateTime::now_utc()).await)
         .await?;
     core.metrics.observe(&changes);
+    core.escalation_metrics.observe_acknowledgements(&changes);
     Ok(outcome)
 }

@@ -49,6 +49,8 @@ pub(crate) struct Core {
     /// Transactions a large batch of alerts is split into (`alerts::shards`).
     pub apply_shards: usize,
     pub metrics: CoreMetrics,
+    /// The escalation engine's, which acknowledgements observe too (time to acknowledge a step).
+    pub escalation_metrics: EscalationMetrics,
     pub pool_gauges: PoolGauges,
     /// Poked after every commit, so events reach the stream without waiting for the next poll.
     pub relay_wakeup: Notify,
@@ -142,6 +144,7 @@ impl Application {
             intake: RwLock::new(Arc::new(config.intake)),
             apply_shards: config.apply_shards,
             metrics: core_metrics,
+            escalation_metrics,
             pool_gauges,
             relay_wakeup: Notify::new(),
             tracer: service.tracer().clone(),
@@ -158,7 +161,7 @@ impl Application {
             .task("alert loop", |stop| alerts::run(core.clone(), alerts, stop))
             .task("command loop", |stop| commands::run(core.clone(), commands, stop))
             .task("outbox relay", |stop| relay::run(core.clone(), stop))
-            .task("escalation", |stop| escalation::task::run(core.clone(), escalation_tick, escalation_metrics, stop))
+            .task("escalation", |stop| escalation::task::run(core.clone(), escalation_tick, stop))
             .task("gauges", |stop| gauges::run(core.clone(), metrics_refresh, stop))
             .task("service catalogue", |stop| catalogue::run(core.clone(), catalogue_seed, catalogue_refresh, stop))
             .task("retention", |stop| retention::run(retention, stop));

@@ -262,6 +262,7 @@ mod tests {
                 service: service.into(),
                 ..tocsin_testkit::open_incident(at)
             },
+            acknowledged_step: None,
         }
     }
 

@@ -20,8 +20,8 @@ use time::{Duration, OffsetDateTime};
 use tocsin_domain::escalation::Target;
 use tocsin_domain::roles::Role;
 use tocsin_domain::{Action, AlertReceived, AlertState, Command, CommandOutcome, ObservedAlert, PageUrgency, Paged};
-use tocsin_incident_core::escalation::{FiredSummary, fire_due};
-use tocsin_incident_core::incidents::{IntakeSettings, apply_alerts, apply_command};
+use tocsin_incident_core::escalation::{EscalationMetrics, FiredSummary, fire_due};
+use tocsin_incident_core::incidents::{IntakeSettings, StatusChange, apply_alerts, apply_command};
 use tocsin_storage::escalation::{self, PolicyDefinition};
 use tocsin_storage::integrity::{OrphanedRows, orphaned_rows};
 use tocsin_storage::people::{self, SignedInIdentity};
@@ -170,6 +170,25 @@ impl World {
             .await
             .expect("apply_command");
         outcome
+    }
+
+    /// Acknowledges the incident as `actor`, returning the status changes as the command's caller
+    /// gets them once committed.
+    async fn acknowledge(&mut self, incident: Uuid, actor: &str, at: OffsetDateTime) -> Vec<StatusChange> {
+        let command = Command {
+            id: Uuid::now_v7(),
+            incident_id: incident,
+            action: Action::Acknowledge,
+            actor: actor.into(),
+            requested_at: at,
+        };
+        let (outcome, changes) = self
+            .conn
+            .transaction(async |conn| apply_command(conn, &command, None, at).await)
+            .await
+            .expect("apply_command");
+        assert!(matches!(outcome, CommandOutcome::Applied { .. }), "{outcome:?}");
+        changes
     }
 
     async fn fire(&mut self, at: OffsetDateTime) -> FiredSummary {
@@ -683,4 +702,97 @@ async fn acknowledgements_racing_the_engine_neither_deadlock_nor_page_twice() {
         )
         .await;
     assert_eq!(twice, 0);
+}
+
+/// The metrics of a registry as Prometheus reads them, the lines of `family` only.
+fn metric_lines(registry: &prometheus_client::registry::Registry, family: &str) -> Vec<String> {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry).expect("the registry encodes");
+    text.lines().filter(|line| line.starts_with(family)).map(str::to_owned).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_paged_are_counted_by_night_in_their_own_zone_and_the_acknowledged_step_is_timed() {
+    let mut w = world().await;
+    let mut registry = tocsin_runtime::metrics::registry();
+    let metrics = EscalationMetrics::register(&mut registry);
+    // The team's oldest schedule is in New York, where T0 is 03:00.
+    w.schedule(&[w.alice]).await;
+    // T0 is 17:00 in Tokyo (alice's own zone: day, though it is night for the team) and 00:00 in
+    // Los Angeles (bob's: night, though day in UTC); carol set no zone, so the team's decides.
+    for (user, zone) in [(w.alice, "Asia/Tokyo"), (w.bob, "America/Los_Angeles")] {
+        diesel::sql_query("UPDATE users SET time_zone = $2 WHERE id = $1")
+            .bind::<SqlUuid, _>(user)
+            .bind::<diesel::sql_types::Text, _>(zone)
+            .execute(&mut w.conn)
+            .await
+            .expect("set a time zone");
+    }
+    w.policy(json!({"steps": [
+        {"targets": [{"user": w.alice}, {"user": w.bob}], "escalate_after_minutes": 5},
+        {"targets": [{"user": w.carol}], "escalate_after_minutes": 5}
+    ]}))
+    .await;
+    let incident = w.open("checkout-api", "critical", T0).await;
+    // Acknowledged before its escalation paged anyone: no step to time.
+    let quiet = w.open("svc-quiet", "critical", T0).await;
+    let changes = w.acknowledge(quiet, "bob", T0).await;
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].acknowledged_step, None, "nothing paged in its epoch");
+    metrics.observe_acknowledgements(&changes);
+
+    for at in [T0, T0 + minutes(5)] {
+        let fired = w.fire(at).await;
+        metrics.observe(&fired);
+    }
+    let changes = w.acknowledge(incident, "carol", T0 + minutes(7)).await;
+    metrics.observe_acknowledgements(&changes);
+
+    let mut paged = metric_lines(&registry, "tocsin_escalation_people_paged_total");
+    paged.sort();
+    assert_eq!(
+        paged,
+        [
+            r#"tocsin_escalation_people_paged_total{team="payments",person="alice",night="false"} 1"#,
+            r#"tocsin_escalation_people_paged_total{team="payments",person="bob",night="true"} 1"#,
+            r#"tocsin_escalation_people_paged_total{team="payments",person="carol",night="true"} 1"#,
+        ]
+    );
+
+    // Seven minutes from the opening to carol's acknowledgement, on the second step.
+    let by_step = metric_lines(&registry, "tocsin_escalation_time_to_acknowledge_seconds");
+    assert!(
+        by_step.contains(
+            &r#"tocsin_escalation_time_to_acknowledge_seconds_sum{team="payments",step="2"} 420.0"#.to_owned()
+        ),
+        "{by_step:?}"
+    );
+    assert!(
+        by_step
+            .contains(&r#"tocsin_escalation_time_to_acknowledge_seconds_count{team="payments",step="2"} 1"#.to_owned()),
+        "{by_step:?}"
+    );
+    assert!(
+        by_step.contains(
+            &r#"tocsin_escalation_time_to_acknowledge_seconds_bucket{le="300.0",team="payments",step="2"} 0"#
+                .to_owned()
+        ),
+        "{by_step:?}"
+    );
+    assert!(
+        by_step.contains(
+            &r#"tocsin_escalation_time_to_acknowledge_seconds_bucket{le="600.0",team="payments",step="2"} 1"#
+                .to_owned()
+        ),
+        "{by_step:?}"
+    );
+    assert!(!by_step.iter().any(|line| line.contains(r#"step="1""#)), "the quiet incident is not timed: {by_step:?}");
+    let by_responder = metric_lines(&registry, "tocsin_escalation_responder_time_to_acknowledge_seconds");
+    assert!(
+        by_responder.contains(
+            &r#"tocsin_escalation_responder_time_to_acknowledge_seconds_sum{responder="carol"} 420.0"#.to_owned()
+        ),
+        "{by_responder:?}"
+    );
+    assert!(!by_responder.iter().any(|line| line.contains("bob")), "{by_responder:?}");
 }

@@ -16,13 +16,14 @@
 
 use super::statements;
 use super::targets;
+use super::task::{PersonPaged, is_night};
 use crate::incidents::timeline::{self, Change};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use time::OffsetDateTime;
 use tocsin_domain::escalation::{self, Due, Position};
-use tocsin_domain::{EventKind, IncidentStatus, PageUrgency, Paged, Severity};
+use tocsin_domain::{EventKind, IncidentStatus, PageUrgency, Paged, PagedUser, Severity};
 use tocsin_storage::StorageError;
 use tocsin_storage::escalation::{PolicyVersion, load_version, policy_for};
 use tocsin_storage::rows::IncidentRow;
@@ -57,6 +58,8 @@ pub struct FiredSummary {
     pub failed: usize,
     /// For each step fired, seconds from when it was due to when it fired.
     pub delays: Vec<f64>,
+    /// Each person each step paged, in order.
+    pub people_paged: Vec<PersonPaged>,
 }
 
 impl FiredSummary {
@@ -91,9 +94,9 @@ impl From<LoadError> for FireError {
 }
 
 /// What became of one claimed row.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Fired {
-    Step { reached_anyone: bool, ran_out: bool, delay: f64 },
+    Step { reached_anyone: bool, ran_out: bool, delay: f64, people: Vec<PersonPaged> },
     Decided,
     Ended,
 }
@@ -134,7 +137,7 @@ pub async fn fire_due(
     limit: usize,
 ) -> Result<FiredSummary, StorageError> {
     let mut summary = FiredSummary::default();
-    let mut on_call_at = targets::OnCallAt::new(now);
+    let mut read = ReadOnce { on_call_at: targets::OnCallAt::new(now), zones: targets::Zones::default() };
     while summary.claimed < limit {
         let mut claimed = None;
         let result = conn
@@ -148,7 +151,7 @@ pub async fn fire_due(
                     return Ok::<_, FireError>(None);
                 };
                 claimed = Some(row.incident_id);
-                fire_one(conn, row, &mut on_call_at).await.map(Some)
+                fire_one(conn, row, &mut read).await.map(Some)
             })
             .await;
         match result {
@@ -156,7 +159,7 @@ pub async fn fire_due(
             Ok(Some(fired)) => {
                 summary.claimed += 1;
                 match fired {
-                    Fired::Step { reached_anyone, ran_out, delay } => {
+                    Fired::Step { reached_anyone, ran_out, delay, people } => {
                         if reached_anyone {
                             summary.paged += 1;
                         } else {
@@ -164,6 +167,7 @@ pub async fn fire_due(
                         }
                         summary.ran_out += usize::from(ran_out);
                         summary.delays.push(delay);
+                        summary.people_paged.extend(people);
                     }
                     Fired::Decided => summary.decided += 1,
                     Fired::Ended => summary.ended += 1,
@@ -189,13 +193,16 @@ pub async fn fire_due(
     Ok(summary)
 }
 
-/// Fires `row`'s step (deciding its policy first if need be) at `on_call_at.at`.
-async fn fire_one(
-    conn: &mut AsyncPgConnection,
-    row: DueRow,
-    on_call_at: &mut targets::OnCallAt,
-) -> Result<Fired, FireError> {
-    let now = on_call_at.at;
+/// What one [`fire_due`] call reads once and its steps share: who is on call at its instant, and
+/// where the people it pages are.
+struct ReadOnce {
+    on_call_at: targets::OnCallAt,
+    zones: targets::Zones,
+}
+
+/// Fires `row`'s step (deciding its policy first if need be) at `read.on_call_at.at`.
+async fn fire_one(conn: &mut AsyncPgConnection, row: DueRow, read: &mut ReadOnce) -> Result<Fired, FireError> {
+    let now = read.on_call_at.at;
     // Read, not locked: see the module's documentation.
     let incident =
         incidents::table.find(row.incident_id).select(IncidentRow::as_select()).first(conn).await.optional()?;
@@ -246,7 +253,7 @@ async fn fire_one(
         }
     };
     let urgency = if severity >= version.policy.urgency.high_from { PageUrgency::High } else { PageUrgency::Low };
-    fire_step(conn, &row, &incident, urgency, &version, due, on_call_at).await
+    fire_step(conn, &row, &incident, urgency, &version, due, read).await
 }
 
 /// The newest version of the policy incidents like this one escalate on; `None` when there is none.
@@ -284,15 +291,15 @@ async fn fire_step(
     urgency: PageUrgency,
     version: &PolicyVersion,
     due: Due,
-    on_call_at: &mut targets::OnCallAt,
+    read: &mut ReadOnce,
 ) -> Result<Fired, FireError> {
-    let now = on_call_at.at;
+    let now = read.on_call_at.at;
     let position = due.position;
     let Some(step) = usize::try_from(position.step).ok().and_then(|index| version.policy.steps.get(index)) else {
         advance(conn, row.incident_id, position, None).await?;
         return Ok(Fired::Ended);
     };
-    let reached = targets::resolve(conn, &step.targets, on_call_at).await?;
+    let reached = targets::resolve(conn, &step.targets, &mut read.on_call_at).await?;
     let reached_anyone = !reached.users.is_empty();
     let next = escalation::after(&version.policy, position, instant(now), reached_anyone);
     let next_at = next.map(|due| moment(due.at)).transpose()?;
@@ -325,6 +332,7 @@ async fn fire_step(
         return Ok(Fired::Ended);
     }
 
+    let people = people_paged(conn, &mut read.zones, version.policy_id, &reached.users, now).await?;
     let paged = Paged {
         epoch: row.epoch,
         policy_id: version.policy_id,
@@ -342,7 +350,34 @@ async fn fire_step(
     timeline::record(conn, incident, vec![Change::new(EventKind::Paged, now, ACTOR, detail)]).await?;
     advance(conn, row.incident_id, next.map_or(position, |due| due.position), next_at).await?;
     let delay = (now - moment(due.at)?).as_seconds_f64().max(0.0);
-    Ok(Fired::Step { reached_anyone, ran_out: next.is_none(), delay })
+    Ok(Fired::Step { reached_anyone, ran_out: next.is_none(), delay, people })
+}
+
+/// The people-paged metric's labels for `users`, paged at `now` on `policy`.
+async fn people_paged(
+    conn: &mut AsyncPgConnection,
+    zones: &mut targets::Zones,
+    policy: Uuid,
+    users: &[PagedUser],
+    now: OffsetDateTime,
+) -> Result<Vec<PersonPaged>, FireError> {
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    let team = zones.team(conn, policy).await?;
+    let ids: Vec<Uuid> = users.iter().map(|user| user.id).collect();
+    let user_zones = zones.of_users(conn, &ids).await?;
+    let team_zone = team.as_ref().and_then(|team| team.time_zone.as_deref());
+    let slug = team.as_ref().map_or("", |team| team.slug.as_str());
+    Ok(users
+        .iter()
+        .zip(user_zones)
+        .map(|(user, zone)| PersonPaged {
+            team: slug.to_owned(),
+            person: user.name.clone(),
+            night: if is_night(instant(now), &[zone.as_deref(), team_zone]) { "true" } else { "false" },
+        })
+        .collect())
 }
 
 async fn advance(

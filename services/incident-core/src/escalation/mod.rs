@@ -27,4 +27,4 @@ pub mod task;
 pub(crate) use fire::instant;
 pub use fire::{ACTOR, FiredSummary, fire_due};
 pub(crate) use hook::{acknowledgement_expired, follow_status_changes};
-pub use task::EscalationMetrics;
+pub use task::{AcknowledgedStep, EscalationMetrics, PersonPaged};

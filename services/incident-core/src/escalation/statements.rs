@@ -30,6 +30,22 @@ pub const ACKNOWLEDGE: &str = "UPDATE incident_escalations AS e SET epoch = e.ep
                     ELSE d.at + e.acknowledge_timeout END \
      FROM unnest($1::uuid[], $2::timestamptz[]) AS d(id, at) WHERE e.incident_id = d.id";
 
+/// Locks the escalations of incidents being acknowledged before [`ACKNOWLEDGED_STEPS`] reads
+/// them: a step the engine is firing is waited for, and the read that follows (a new snapshot)
+/// sees its pages. `$1`: incident ids.
+pub const LOCK_ACKNOWLEDGED: &str =
+    "SELECT incident_id FROM incident_escalations WHERE incident_id = ANY($1) ORDER BY incident_id FOR UPDATE";
+
+/// The step each escalation being acknowledged had fired last in its epoch (none fired: no row),
+/// the team whose policy it escalates on, and when the epoch started: what the time to
+/// acknowledge a step is measured from. `$1`: incident ids.
+pub const ACKNOWLEDGED_STEPS: &str = "SELECT e.incident_id, e.started_at, t.slug AS team, last.step \
+     FROM incident_escalations AS e \
+     JOIN escalation_policies AS ep ON ep.id = e.policy_id JOIN teams AS t ON t.id = ep.team_id \
+     CROSS JOIN LATERAL (SELECT p.step FROM pages AS p WHERE p.incident_id = e.incident_id AND p.epoch = e.epoch \
+                         ORDER BY p.pass DESC, p.step DESC LIMIT 1) AS last \
+     WHERE e.incident_id = ANY($1)";
+
 /// Whether an acknowledged incident's acknowledgement has run out: its escalation's epoch, which the
 /// acknowledgement started, has paged someone (only the acknowledge timeout pages in that epoch).
 /// `$1`: the incident.
@@ -67,3 +83,12 @@ pub const INSERT_PAGES: &str = "INSERT INTO pages (incident_id, epoch, step, pas
 /// Escalations whose step has been due for more than a minute: the engine is behind or down.
 /// `$1`: a minute ago.
 pub const OVERDUE: &str = "SELECT count(*) AS n FROM incident_escalations WHERE next_at < $1";
+
+/// The team of a policy and the zone of its oldest schedule, for the night-pages metric. `$1`: the
+/// policy.
+pub const POLICY_TEAM: &str = "SELECT t.slug, (SELECT s.time_zone FROM schedules AS s WHERE s.team_id = t.id \
+     ORDER BY s.created_at, s.id LIMIT 1) AS time_zone \
+     FROM escalation_policies AS p JOIN teams AS t ON t.id = p.team_id WHERE p.id = $1";
+
+/// People's own time zones. `$1`: user ids.
+pub const USER_ZONES: &str = "SELECT id, time_zone FROM users WHERE id = ANY($1)";

@@ -3,7 +3,10 @@
 //! (a schedule with a gap, a team without responders, a user who no longer exists, a schedule that
 //! was deleted or cannot be computed) is reported as unreached, never skipped in silence.
 
-use diesel_async::AsyncPgConnection;
+use super::statements;
+use diesel::sql_types::{Array, Nullable, Text, Uuid as SqlUuid};
+use diesel::{OptionalExtension, QueryableByName};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::collections::HashMap;
 use time::{Duration, OffsetDateTime};
 use tocsin_domain::PagedUser;
@@ -45,6 +48,71 @@ pub(crate) struct OnCallAt {
 impl OnCallAt {
     pub fn new(at: OffsetDateTime) -> OnCallAt {
         OnCallAt { at, on_call: HashMap::new() }
+    }
+}
+
+/// Where the people a [`super::fire_due`] call pages are, for the night-pages metric: each
+/// person's own time zone and each policy's team (its slug, and the zone of its oldest schedule,
+/// teams having no zone of their own), each read once per call, in the transaction of the first
+/// step that needs it.
+#[derive(Debug, Default)]
+pub(crate) struct Zones {
+    users: HashMap<Uuid, Option<String>>,
+    policies: HashMap<Uuid, PolicyTeam>,
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub(crate) struct PolicyTeam {
+    #[diesel(sql_type = Text)]
+    pub slug: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub time_zone: Option<String>,
+}
+
+impl Zones {
+    /// The team of `policy`; `None` when the policy is gone.
+    pub async fn team(
+        &mut self,
+        conn: &mut AsyncPgConnection,
+        policy: Uuid,
+    ) -> Result<Option<PolicyTeam>, StorageError> {
+        if let Some(team) = self.policies.get(&policy) {
+            return Ok(Some(team.clone()));
+        }
+        let team: Option<PolicyTeam> =
+            diesel::sql_query(statements::POLICY_TEAM).bind::<SqlUuid, _>(policy).get_result(conn).await.optional()?;
+        if let Some(team) = &team {
+            self.policies.insert(policy, team.clone());
+        }
+        Ok(team)
+    }
+
+    /// The time zone each of `users` set, `None` for one who set none; one statement for those not
+    /// read yet.
+    pub async fn of_users(
+        &mut self,
+        conn: &mut AsyncPgConnection,
+        users: &[Uuid],
+    ) -> Result<Vec<Option<String>>, StorageError> {
+        #[derive(QueryableByName)]
+        struct UserZone {
+            #[diesel(sql_type = SqlUuid)]
+            id: Uuid,
+            #[diesel(sql_type = Nullable<Text>)]
+            time_zone: Option<String>,
+        }
+        let unknown: Vec<Uuid> = users.iter().filter(|id| !self.users.contains_key(id)).copied().collect();
+        if !unknown.is_empty() {
+            let zones: Vec<UserZone> =
+                diesel::sql_query(statements::USER_ZONES).bind::<Array<SqlUuid>, _>(&unknown).load(conn).await?;
+            for id in unknown {
+                self.users.insert(id, None);
+            }
+            for zone in zones {
+                self.users.insert(zone.id, zone.time_zone);
+            }
+        }
+        Ok(users.iter().map(|id| self.users.get(id).cloned().flatten()).collect())
     }
 }
 

@@ -49,6 +49,9 @@ pub struct StatusChange {
     pub kind: EventKind,
     /// The incident after the change.
     pub incident: tocsin_domain::Incident,
+    /// For an acknowledgement that stopped an escalation which had fired a step: which, and how
+    /// long after the escalation started (time to acknowledge per step and per responder).
+    pub acknowledged_step: Option<crate::escalation::AcknowledgedStep>,
 }
 
 /// What [`record`] and [`record_many`] wrote.
@@ -84,14 +87,16 @@ pub(crate) async fn record_many(
         }
     }
     insert_timeline(conn, &changes).await?;
-    crate::escalation::follow_status_changes(conn, &changes).await?;
+    let mut acknowledged = crate::escalation::follow_status_changes(conn, &changes).await?;
 
     let mut new_events = Vec::with_capacity(changes.len());
     let mut transitions = Vec::new();
     for (incident, change) in changes {
         let Some(snapshot) = snapshots.get(&incident.id) else { continue };
         if change.status.is_some() {
-            transitions.push(StatusChange { kind: change.kind, incident: snapshot.clone() });
+            let acknowledged_step =
+                if change.kind == EventKind::Acknowledged { acknowledged.remove(&incident.id) } else { None };
+            transitions.push(StatusChange { kind: change.kind, incident: snapshot.clone(), acknowledged_step });
         }
         let event = IncidentEvent {
             id: Uuid::now_v7(),
