@@ -128,6 +128,10 @@ impl EscalationMetrics {
             step_time_to_acknowledge: Family::new_with_constructor(acknowledge_histogram as fn() -> Histogram),
             responder_time_to_acknowledge: Family::new_with_constructor(acknowledge_histogram as fn() -> Histogram),
         };
+        // Both outcomes exist at zero from the start, so `increase()` sees the first nobody.
+        for outcome in ["paged", "nobody"] {
+            let _ = metrics.steps_fired.get_or_create(&StepOutcome { outcome });
+        }
         registry.register(
             "escalation_steps_fired",
             "Escalation steps fired, by outcome: paged (someone was paged) or nobody (no one to page: the next step \
