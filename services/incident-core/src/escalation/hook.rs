@@ -16,8 +16,8 @@ use tocsin_storage::rows::IncidentRow;
 use uuid::Uuid;
 
 /// Starts, stops or ends the escalations of the incidents whose status `changes` changed: one
-/// statement per kind of change present, none at all when no status changed (alerts joining an
-/// incident, the hot path, cost nothing). When one batch changes an incident's status twice (a
+/// statement per kind of change present (acknowledgements two more, to read the step they stop),
+/// none at all when no status changed (alerts joining an incident, the hot path, cost nothing). When one batch changes an incident's status twice (a
 /// late alert opens and resolves it), the last change decides.
 ///
 /// Returns, by incident, the step each acknowledgement stopped when its escalation had fired one,
