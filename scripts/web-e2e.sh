@@ -5,6 +5,7 @@
 #   scripts/web-e2e.sh screenshots   same stack, run `npm run screenshots` (docs/screenshots/)
 #   scripts/web-e2e.sh bench         same stack, run `npm run bench:render` (5,000 incidents)
 #   scripts/web-e2e.sh e2e screenshots bench    several, in this order, on one stack
+#   E2E_FILES="e2e/phone.test.ts" scripts/web-e2e.sh   only these test files (vitest's filters)
 #
 # - Builds the dashboard (npm ci when node_modules is missing, npm run build) and the four
 #   services (cargo build), then starts them with scripts/run-local.sh in the background.
@@ -95,6 +96,11 @@ export TOCSIN_INGEST_TOKEN="$INGEST_TOKEN"
 
 for script in "${SCRIPTS[@]}"; do
     log "npm run $script"
-    (cd "$WEB" && npm run "$script")
+    if [[ "$script" == e2e && -n "${E2E_FILES:-}" ]]; then
+        # shellcheck disable=SC2086 # E2E_FILES is a list of filters, split on spaces on purpose
+        (cd "$WEB" && npm run e2e -- $E2E_FILES)
+    else
+        (cd "$WEB" && npm run "$script")
+    fi
 done
 log "passed"

@@ -36,29 +36,30 @@ export function Shell() {
     <div className="min-h-screen bg-canvas text-fg">
       <SkipLink to="#main">Skip to content</SkipLink>
       <header className="sticky top-0 z-30 border-b border-line bg-surface/95 backdrop-blur">
-        <div className="mx-auto flex max-w-[1600px] items-center gap-4 px-4 py-2">
+        <div className="mx-auto flex max-w-[1600px] flex-wrap items-center gap-x-4 gap-y-1 px-4 py-2">
           <Brand />
           <nav aria-label="Main">
-            <ul className="flex gap-1">
+            <ul className="flex flex-wrap gap-1">
               {nav.map(({ to, label, icon: Icon, end }) => (
                 <li key={to}>
                   <NavLink
                     to={to}
                     end={end}
                     className={({ isActive }) =>
-                      `inline-flex items-center gap-1.5 rounded-md px-2.5 py-1.5 text-sm ${
+                      `inline-flex items-center gap-1.5 rounded-md px-2 py-1.5 text-sm sm:px-2.5 ${
                         isActive ? 'bg-subtle font-semibold text-fg' : 'text-muted hover:bg-subtle hover:text-fg'
                       }`
                     }
                   >
                     <Icon aria-hidden="true" className="size-4" />
-                    {label}
+                    {/* On a phone the icons alone, so that the header fits: the name stays for screen readers. */}
+                    <span className="sr-only sm:not-sr-only">{label}</span>
                   </NavLink>
                 </li>
               ))}
             </ul>
           </nav>
-          <div className="ml-auto flex items-center gap-3">
+          <div className="ml-auto flex items-center gap-2 sm:gap-3">
             <ConnectionBadge />
             <ThemeToggle />
             <button

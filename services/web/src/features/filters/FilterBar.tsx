@@ -34,7 +34,7 @@ export function FilterBar({ filters, defaults, onChange, statuses = [], suggesti
     <section aria-label="Filters" className="space-y-2 rounded-lg border border-line bg-surface px-3 py-2.5">
       <div className="flex flex-wrap items-end gap-x-3 gap-y-2">
         {statuses.length > 0 && (
-          <fieldset className="flex items-center gap-1">
+          <fieldset className="flex flex-wrap items-center gap-1">
             <legend className="sr-only">Status</legend>
             <span aria-hidden="true" className="mr-1 text-xs font-medium text-muted">
               Status
@@ -50,7 +50,7 @@ export function FilterBar({ filters, defaults, onChange, statuses = [], suggesti
             ))}
           </fieldset>
         )}
-        <fieldset className="flex items-center gap-1">
+        <fieldset className="flex flex-wrap items-center gap-1">
           <legend className="sr-only">Severity</legend>
           <span aria-hidden="true" className="mr-1 text-xs font-medium text-muted">
             Severity
@@ -164,7 +164,7 @@ function ListInput({
 function RangePicker({ filters, onChange }: { filters: ListFilters; onChange: (patch: Partial<ListFilters>) => void }) {
   const options: ListFilters['range'][] = ['all', ...RANGES, 'custom'];
   return (
-    <div className="flex items-end gap-2">
+    <div className="flex flex-wrap items-end gap-2">
       <Field label="Opened" compact>
         {(id) => (
           <select

@@ -67,26 +67,35 @@ export function ActionBar({ incident }: { incident: Incident }) {
 
   return (
     <div className="space-y-2">
-      <div className="flex flex-wrap items-center gap-2" role="group" aria-label="Actions">
-        {button('acknowledge', incident.status === 'open' ? 'primary' : 'secondary', 'a')}
-        {button('resolve', incident.status === 'acknowledged' ? 'primary' : 'secondary', 'r')}
-        {button('reopen', 'secondary')}
-        <span className="mx-1 h-6 w-px bg-line" aria-hidden="true" />
-        <Button
-          disabled={action.isPending || !name || incident.assignee === name}
-          onClick={() => run({ kind: 'assign', assignee: name })}
-          title={name ? undefined : 'Set a display name on the sign-in page first'}
+      <div className="flex flex-wrap items-center gap-x-4 gap-y-2">
+        {/* On a phone the state changes sit in a bar along the bottom of the screen, within thumb
+            reach wherever the page is scrolled to; from sm up they are inline with the rest. */}
+        <div
+          className="flex flex-wrap items-center gap-2 max-sm:fixed max-sm:inset-x-0 max-sm:bottom-0 max-sm:z-20 max-sm:border-t max-sm:border-line max-sm:bg-surface max-sm:px-4 max-sm:py-3 max-sm:[&>button]:flex-1 max-sm:[&>button]:py-2.5"
+          role="group"
+          aria-label="Actions"
         >
-          {pendingKind === 'assign' ? labels.assign.pending : 'Assign to me'}
-        </Button>
-        <Button disabled={action.isPending} aria-expanded={assigning} onClick={() => setAssigning((v) => !v)}>
-          Assign to…
-        </Button>
-        {incident.assignee && (
-          <Button variant="ghost" disabled={action.isPending} onClick={() => run({ kind: 'assign', assignee: '' })}>
-            Unassign
+          {button('acknowledge', incident.status === 'open' ? 'primary' : 'secondary', 'a')}
+          {button('resolve', incident.status === 'acknowledged' ? 'primary' : 'secondary', 'r')}
+          {button('reopen', 'secondary')}
+        </div>
+        <div className="flex flex-wrap items-center gap-2" role="group" aria-label="Assignment">
+          <Button
+            disabled={action.isPending || !name || incident.assignee === name}
+            onClick={() => run({ kind: 'assign', assignee: name })}
+            title={name ? undefined : 'Set a display name on the sign-in page first'}
+          >
+            {pendingKind === 'assign' ? labels.assign.pending : 'Assign to me'}
           </Button>
-        )}
+          <Button disabled={action.isPending} aria-expanded={assigning} onClick={() => setAssigning((v) => !v)}>
+            Assign to…
+          </Button>
+          {incident.assignee && (
+            <Button variant="ghost" disabled={action.isPending} onClick={() => run({ kind: 'assign', assignee: '' })}>
+              Unassign
+            </Button>
+          )}
+        </div>
       </div>
       {assigning && (
         <form onSubmit={submitAssign} className="flex flex-wrap items-end gap-2">
@@ -97,7 +106,7 @@ export function ActionBar({ incident }: { incident: Incident }) {
                 ref={assigneeInput}
                 value={assignee}
                 onChange={(event) => setAssignee(event.target.value)}
-                className="w-64 rounded-md border border-line bg-canvas px-2 py-1 text-sm text-fg"
+                className="w-64 max-w-full rounded-md border border-line bg-canvas px-2 py-1 text-sm text-fg"
               />
             )}
           </Field>

@@ -16,7 +16,8 @@ export function IncidentView({ incident }: { incident: IncidentDetail }) {
   const style = severityStyle[incident.severity];
   const labels = Object.entries(incident.source_alert.labels).sort(([a], [b]) => a.localeCompare(b));
   return (
-    <div className="space-y-5">
+    // pb-24 on a phone: room below the content for ActionBar's bar fixed along the bottom.
+    <div className="space-y-5 max-sm:pb-24">
       <header className="overflow-hidden rounded-lg border border-line bg-surface">
         <div className={`h-1.5 ${style.bar}`} aria-hidden="true" />
         <div className="space-y-3 p-4">
@@ -34,8 +35,10 @@ export function IncidentView({ incident }: { incident: IncidentDetail }) {
         </div>
       </header>
 
-      <div className="grid gap-5 lg:grid-cols-3">
-        <Panel id="facts" title="Details" className="lg:col-span-1">
+      {/* min-w-0: a grid item is otherwise as wide as its widest content, and the alerts table
+          would push the page past a phone's width instead of scrolling inside its panel. */}
+      <div className="grid grid-cols-[minmax(0,1fr)] gap-5 lg:grid-cols-3">
+        <Panel id="facts" title="Details" className="min-w-0 lg:col-span-1">
           <dl className="grid grid-cols-[max-content_1fr] gap-x-4 gap-y-1.5 text-sm">
             <Fact name="Service" value={incident.service} />
             <Fact name="Environment" value={incident.environment} />
@@ -72,7 +75,7 @@ export function IncidentView({ incident }: { incident: IncidentDetail }) {
           <h3 className="mt-5 mb-2 text-sm font-semibold tracking-wide text-muted uppercase">Labels</h3>
           <ul aria-label="Labels of the first alert" className="flex flex-wrap gap-1.5">
             {labels.map(([key, value]) => (
-              <li key={key} className="rounded border border-line bg-subtle px-1.5 py-0.5 font-mono text-xs">
+              <li key={key} className="rounded border border-line bg-subtle px-1.5 py-0.5 font-mono text-xs break-all">
                 <span className="text-muted">{key}=</span>
                 {value}
               </li>
@@ -80,7 +83,7 @@ export function IncidentView({ incident }: { incident: IncidentDetail }) {
           </ul>
         </Panel>
 
-        <div className="space-y-5 lg:col-span-2">
+        <div className="min-w-0 space-y-5 lg:col-span-2">
           <AlertsTable incident={incident} />
           <Timeline incident={incident} />
         </div>
@@ -174,7 +177,9 @@ function AlertsTable({ incident }: { incident: IncidentDetail }) {
           Showing the first {alerts.length} of {incident.alert_count}, oldest first.
         </p>
       )}
-      <div className="overflow-x-auto">
+      {/* relative: the links' screen-reader text is absolutely positioned, and without a containing
+          block here it would escape this box's scrolling and widen the page on a phone. */}
+      <div className="relative overflow-x-auto">
         <table className="w-full text-left text-sm">
           <thead className="border-y border-line bg-subtle text-xs text-muted uppercase">
             <tr>

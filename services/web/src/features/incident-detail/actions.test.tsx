@@ -42,7 +42,8 @@ describe('incident page', () => {
     expect(actions().getByRole('button', { name: /^Acknowledge/ })).toBeDisabled();
     expect(actions().getByRole('button', { name: /^Resolve/ })).toBeEnabled();
     expect(actions().getByRole('button', { name: 'Reopen' })).toBeDisabled();
-    expect(actions().getByRole('button', { name: 'Assign to me' })).toBeEnabled();
+    expect(screen.getByRole('group', { name: 'Assignment' })).toContainElement(screen.getByRole('button', { name: 'Assign to me' }));
+    expect(screen.getByRole('button', { name: 'Assign to me' })).toBeEnabled();
   });
 
   it('acknowledges as the signed-in name and shows the result', async () => {

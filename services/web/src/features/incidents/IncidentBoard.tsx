@@ -227,13 +227,15 @@ const IncidentRow = memo(
       <div
         data-incident-id={incident.id}
         data-selected={selected || undefined}
-        className={`group flex h-full items-center gap-3 border-b border-line pr-3 ${selected ? 'bg-accent/10' : 'hover:bg-subtle/60'} ${
+        className={`group flex h-full items-center gap-2 border-b sm:gap-3 border-line pr-3 ${selected ? 'bg-accent/10' : 'hover:bg-subtle/60'} ${
           fresh ? 'fresh' : ''
         }`}
       >
         <span aria-hidden="true" className={`h-full w-1 shrink-0 ${style.bar}`} />
-        <span className="w-24 shrink-0">
-          <SeverityBadge severity={incident.severity} />
+        {/* On a phone the severity is its colour and icon (the word stays for screen readers), the
+            status its icon, so that the title keeps most of the row. */}
+        <span className="shrink-0 sm:w-24">
+          <SeverityBadge severity={incident.severity} wordFromSm />
         </span>
         <div className="min-w-0 flex-1">
           <Link
@@ -266,8 +268,8 @@ const IncidentRow = memo(
             </button>
           ))}
         </span>
-        <StatusBadge status={incident.status} />
-        <Age from={incident.opened_at} className="w-16 shrink-0 text-right text-sm text-muted" />
+        <StatusBadge status={incident.status} wordFromSm />
+        <Age from={incident.opened_at} className="w-12 shrink-0 text-right text-sm text-muted sm:w-16" />
       </div>
     );
   },

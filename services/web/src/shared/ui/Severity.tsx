@@ -21,14 +21,21 @@ export const severityStyle: Record<Severity, { icon: LucideIcon; label: string; 
   info: { icon: Info, label: 'Info', text: 'text-sev-info', chip: 'bg-sev-info-bg text-sev-info', bar: 'bg-sev-info-bar' },
 };
 
-export function SeverityBadge({ severity, size = 'sm' }: { severity: Severity; size?: 'sm' | 'lg' }) {
+/**
+ * The severity as colour, icon and word. `wordFromSm`: on a phone the word is left to screen
+ * readers (and the tooltip), where a list row needs its width for the title.
+ */
+export function SeverityBadge({ severity, size = 'sm', wordFromSm = false }: { severity: Severity; size?: 'sm' | 'lg'; wordFromSm?: boolean }) {
   const style = severityStyle[severity];
   const Icon = style.icon;
   const sizing = size === 'lg' ? 'gap-1.5 px-2.5 py-1 text-sm' : 'gap-1 px-1.5 py-0.5 text-xs';
   return (
-    <span className={`inline-flex shrink-0 items-center rounded font-semibold uppercase tracking-wide ${sizing} ${style.chip}`}>
+    <span
+      className={`inline-flex shrink-0 items-center rounded font-semibold uppercase tracking-wide ${sizing} ${style.chip}`}
+      title={wordFromSm ? style.label : undefined}
+    >
       <Icon aria-hidden="true" className={size === 'lg' ? 'size-4' : 'size-3.5'} strokeWidth={2.5} />
-      {style.label}
+      {wordFromSm ? <span className="max-sm:sr-only">{style.label}</span> : style.label}
     </span>
   );
 }
