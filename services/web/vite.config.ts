@@ -8,7 +8,7 @@ process.env.TZ = 'UTC';
 
 // `npm run dev` proxies the API routes to a local query service (`make run`).
 const API = process.env.TOCSIN_API_URL ?? 'http://127.0.0.1:8080';
-const apiRoutes = ['/incidents', '/events', '/resolve', '/openapi.json'];
+const apiRoutes = ['/incidents', '/events', '/resolve', '/openapi.json', '/oncall', '/schedules', '/users', '/teams'];
 
 export default defineConfig({
   plugins: [react(), tailwindcss()],

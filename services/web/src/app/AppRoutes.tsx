@@ -10,14 +10,16 @@ import { DashboardRoute } from './routes/DashboardRoute';
 import { HistoryRoute } from './routes/HistoryRoute';
 import { IncidentRoute } from './routes/IncidentRoute';
 import { NotFoundRoute } from './routes/NotFoundRoute';
+import { OnCallRoute } from './routes/OnCallRoute';
 import { SignInRoute } from './routes/SignInRoute';
 import { TokensRoute } from './routes/TokensRoute';
 import { WallboardRoute } from './routes/WallboardRoute';
 
 /**
- * The page's own paths. None starts with `/incidents`, `/services` or `/audit-log`: those, `/events`,
- * `/resolve` and the probes belong to the API on the same origin (the catalogue's page is therefore
- * `/catalogue`).
+ * The page's own paths. None starts with `/incidents`, `/services`, `/audit-log`, `/oncall`,
+ * `/schedules`, `/users` or `/teams`: those, `/events`, `/resolve` and the probes belong to the API
+ * on the same origin (the catalogue's page is therefore `/catalogue`, who is on call `/on-call`, a
+ * schedule `/rotations/{id}` and the person's own settings `/profile`).
  */
 export function AppRoutes() {
   return (
@@ -33,6 +35,7 @@ export function AppRoutes() {
             <Route path="/history" element={<HistoryRoute />} />
             <Route path="/catalogue" element={<CatalogueRoute />} />
             <Route path="/tokens" element={<TokensRoute />} />
+            <Route path="/on-call" element={<OnCallRoute />} />
             <Route path="*" element={<NotFoundRoute />} />
           </Route>
         </Route>

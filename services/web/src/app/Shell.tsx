@@ -1,4 +1,4 @@
-import { Boxes, CircleHelp, History, KeyRound, LayoutDashboard, LogOut, Tv } from 'lucide-react';
+import { BellRing, Boxes, CircleHelp, History, KeyRound, LayoutDashboard, LogOut, Tv } from 'lucide-react';
 import { useEffect, useRef, useState } from 'react';
 import { NavLink, Outlet, useLocation } from 'react-router';
 import { ConnectionBadge } from '../features/live/ConnectionBadge';
@@ -12,6 +12,7 @@ import { SkipLink } from '../shared/ui/SkipLink';
 
 const nav = [
   { to: '/', label: 'Dashboard', icon: LayoutDashboard, end: true },
+  { to: '/on-call', label: 'On call', icon: BellRing, end: false },
   { to: '/history', label: 'History', icon: History, end: false },
   { to: '/catalogue', label: 'Services', icon: Boxes, end: false },
   { to: '/wallboard', label: 'Wallboard', icon: Tv, end: false },

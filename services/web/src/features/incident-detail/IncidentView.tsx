@@ -1,9 +1,10 @@
-import { useInfiniteQuery } from '@tanstack/react-query';
+import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
 import { ExternalLink } from 'lucide-react';
 import { useState, type ReactNode } from 'react';
 import { incidentMoreOptions, type EntryList } from '../../shared/api/incidents';
+import { onCallNowOptions } from '../../shared/api/oncall';
 import type { AlertRecord, IncidentDetail, TimelineEntry } from '../../shared/api/types';
-import { describeDuration, formatDateTime, formatDuration } from '../../shared/lib/format';
+import { describeDuration, formatDateTime, formatDuration, formatShiftTime } from '../../shared/lib/format';
 import { Age } from '../../shared/ui/Age';
 import { Button } from '../../shared/ui/Button';
 import { ErrorMessage } from '../../shared/ui/ErrorMessage';
@@ -43,6 +44,7 @@ export function IncidentView({ incident }: { incident: IncidentDetail }) {
             <Fact name="Service" value={incident.service} />
             <Fact name="Environment" value={incident.environment} />
             <Fact name="Team" value={incident.team} />
+            <OnCallFact team={incident.team} />
             <Fact name="Assignee" value={incident.assignee ?? 'nobody'} muted={!incident.assignee} />
             <Fact name="Alerts" value={`${incident.firing_count} firing of ${incident.alert_count}`} />
             <Fact
@@ -131,6 +133,29 @@ function Fact({ name, value, muted = false }: { name: string; value: string; mut
       <dd className={`min-w-0 break-words ${muted ? 'text-muted' : 'font-medium'}`}>{value}</dd>
     </>
   );
+}
+
+/**
+ * Who is on call now in the owning team's schedules: the people an escalation to "whoever is on
+ * call" reaches. From `GET /oncall`, the on-call page's own answer (shared in the cache, asked once
+ * a minute), rather than `?team=`, which refuses a team the API does not know with 400, and alerts
+ * name teams freely. A team without a schedule says so.
+ */
+function OnCallFact({ team }: { team: string }) {
+  const oncall = useQuery(onCallNowOptions());
+  let value = 'no schedule';
+  let muted = true;
+  if (oncall.isPending) value = '…';
+  const people = (oncall.data?.items ?? []).filter((entry) => entry.schedule.team === team).map((entry) =>
+    entry.user
+      ? `${entry.user.name} (${entry.schedule.name}${entry.until ? `, until ${formatShiftTime(entry.until)}` : ''})`
+      : `nobody (${entry.schedule.name})`,
+  );
+  if (people.length) {
+    value = people.join('; ');
+    muted = false;
+  }
+  return <Fact name="On call" value={value} muted={muted} />;
 }
 
 /**

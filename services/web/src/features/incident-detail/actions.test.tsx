@@ -7,13 +7,27 @@ import { renderApp } from '../../testing/render';
 
 function serve(incident: Incident) {
   let current = makeDetail(incident);
-  const api = mockApi().get(`/incidents/${incident.id}`, () => ({ body: current }));
+  const api = mockApi()
+    .get(`/incidents/${incident.id}`, () => ({ body: current }))
+    .get('/oncall', { body: onCall() });
   return {
     api,
     set(next: Partial<Incident>) {
       current = { ...current, ...next };
     },
   };
+}
+
+/** Carol is on call in the platform team's primary rotation, Dan in the storage team's. */
+function onCall() {
+  const primary = { id: '0191e1a0-0000-7000-8000-0000000000aa', team: 'platform', name: 'primary', time_zone: 'Europe/London', created_at: '2026-11-01T00:00:00Z' };
+  const carol = { id: '0191e1a0-0000-7000-8000-0000000000c0', name: 'Carol Danvers', email: 'carol@example.com' };
+  const dan = { id: '0191e1a0-0000-7000-8000-0000000000d0', name: 'Dan Dare', email: 'dan@example.com' };
+  const items = [
+    { schedule: primary, user: carol, from: '2026-11-23T09:00:00Z', until: '2026-11-30T09:00:00Z' },
+    { schedule: { ...primary, id: '0191e1a0-0000-7000-8000-0000000000ab', team: 'storage', name: 'dba' }, user: dan, from: null, until: null },
+  ];
+  return { at: '2026-11-26T21:00:00Z', items };
 }
 
 const actions = () => within(screen.getByRole('group', { name: 'Actions' }));
@@ -26,6 +40,9 @@ describe('incident page', () => {
     expect(await screen.findByRole('heading', { level: 1, name: incident.title })).toBeInTheDocument();
     expect(screen.getAllByText('Critical').length).toBeGreaterThan(0);
     expect(screen.getByText('bo@example.com')).toBeInTheDocument();
+    // The owning team's on-call person (not another team's), until when in the viewer's zone (UTC here).
+    expect(await screen.findByText('Carol Danvers (primary, until Mon, Nov 30, 09:00)')).toBeInTheDocument();
+    expect(screen.queryByText(/Dan Dare/)).not.toBeInTheDocument();
     expect(screen.getByText('node_exporter')).toBeInTheDocument();
     expect(screen.getByRole('link', { name: 'Runbook (opens in a new tab)' })).toHaveAttribute('href', 'https://runbooks.example.com/cpu');
     expect(screen.getByRole('link', { name: /Source/ })).toHaveAttribute('href', 'http://127.0.0.1:9090/graph?g0.expr=cpu');

@@ -57,15 +57,16 @@ describe('incident page of a big incident', () => {
     const api = mockApi()
       .get(`/incidents/${incident.id}`, { body: detail })
       .get(`/incidents/${incident.id}/alerts`, (request) => ({ body: alertPages[request.url.searchParams.get('cursor')!] }))
-      .get(`/incidents/${incident.id}/timeline`, lastPage(range(100, 103).map(entry)));
+      .get(`/incidents/${incident.id}/timeline`, lastPage(range(100, 103).map(entry)))
+      .get('/oncall', { body: { at: '2026-11-26T21:00:00Z', items: [] } });
     const { user } = renderApp(`/incident/${incident.id}`);
 
     await screen.findByRole('heading', { level: 1, name: incident.title });
     expect(screen.getByRole('heading', { name: 'Alerts (250)' })).toBeInTheDocument();
     expect(shownAlerts()).toHaveLength(100);
     expect(screen.getByText('Showing the first 100 of 250, oldest first.')).toBeInTheDocument();
-    // Nothing more is read until asked for.
-    expect(api.requests.map((r) => r.url.pathname)).toEqual([`/incidents/${incident.id}`]);
+    // Nothing more is read until asked for (besides who is on call in its team).
+    expect(api.requests.map((r) => r.url.pathname)).toEqual([`/incidents/${incident.id}`, '/oncall']);
 
     await user.click(screen.getByRole('button', { name: 'Load more alerts' }));
     await screen.findByText('Showing the first 200 of 250, oldest first.');

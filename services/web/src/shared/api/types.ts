@@ -24,6 +24,24 @@ export type LoggedOut = Schemas['LoggedOut'];
 export type PersonalToken = Schemas['Token'];
 export type TokenList = Schemas['TokenList'];
 export type MadeToken = Schemas['MadeToken'];
+/** `GET /oncall`: who is on call now in each schedule. */
+export type OnCall = Schemas['OnCall'];
+export type OnCallEntry = Schemas['OnCallEntry'];
+export type ScheduleSummary = Schemas['ScheduleSummary'];
+export type ScheduleDetail = Schemas['ScheduleDetail'];
+/** `GET /schedules/{id}/shifts`: the final result, its gaps, each layer's shifts and the overrides. */
+export type ScheduleShifts = Schemas['ScheduleShifts'];
+export type Shift = Schemas['ShiftView'];
+export type Gap = Schemas['Gap'];
+export type OverrideRequest = Schemas['OverrideRequest'];
+export type Override = Schemas['OverrideView'];
+export type ContactMethod = Schemas['ContactMethodView'];
+export type ContactMethodRequest = Schemas['ContactMethodRequest'];
+export type ContactMethodList = Schemas['ContactMethodList'];
+export type NotificationRule = Schemas['NotificationRuleView'];
+export type NotificationRuleRequest = Schemas['NotificationRuleRequest'];
+export type NotificationRuleList = Schemas['NotificationRuleList'];
+export type TestPageAnswer = Schemas['TestPageAnswer'];
 
 /** Most urgent first. */
 export const SEVERITIES: readonly Severity[] = ['critical', 'high', 'warning', 'info'];

@@ -57,3 +57,17 @@ export function formatDay(iso: string | number): string {
 export function pluralize(n: number, one: string, many = `${one}s`): string {
   return `${n.toLocaleString('en')} ${n === 1 ? one : many}`;
 }
+
+// hourCycle h23, not hour12: false, which some locales (en-US) answer with "24:00" for midnight,
+// and midnight is where most shifts hand off.
+const shiftFormat = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+
+/** A shift's edge as a person plans around it: `Tue, Dec 8, 09:00` (in en-US), in the viewer's time zone. */
+export function formatShiftTime(iso: string | number): string {
+  return shiftFormat.format(new Date(iso));
+}
+
+/** The viewer's IANA time zone, in which every time on the page is shown. */
+export function viewerTimeZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone;
+}
