@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { axe, newContext, pageErrors, serious } from './browser';
+import { asPerson, makeAdmin, signInAs } from './people';
+import { expectNoOverflow, PHONE, shoot } from './phone';
+import { sharedBrowser } from './sharedBrowser';
+import { api, unique } from './stack';
+
+// The on-call pages against the real stack: a schedule made through the API, its final result
+// on the schedule page, "take this shift" changing it (and who is on call now), and the on-call,
+// schedule pages at a phone's width.
+
+const browser = sharedBrowser();
+
+interface OnCall {
+  items: { schedule: { id: string }; user: { email: string } | null }[];
+}
+
+/** Local wall-clock time in `zone`, `daysAgo` days back, at 09:00: a layer's first hand-off. */
+function nineOClock(daysAgo: number): string {
+  const day = new Date(Date.now() - daysAgo * 86_400_000);
+  return `${day.toISOString().slice(0, 10)}T09:00`;
+}
+
+describe('schedules', () => {
+  it('a person takes a shift on the schedule page and the final result changes', async () => {
+    // Bob exists once he has signed in; Alice, an admin, runs the team's rotation.
+    const bobs = await newContext(browser());
+    await signInAs(bobs, 'bob');
+    await bobs.close();
+    const context = await newContext(browser(), { axe: true });
+    const page = await signInAs(context, 'alice');
+    makeAdmin('alice@example.com');
+    const as = await asPerson(context);
+
+    const team = unique('e2e-rota');
+    await as('PUT', `/services/${unique('e2e-rota-svc')}`, { team });
+    const schedule = await as<{ id: string }>('POST', '/schedules', { team, name: 'primary', time_zone: 'Europe/London' });
+    // Bob every week from a week ago; the layer is in force from now on, so earlier today is a gap.
+    await as('POST', `/schedules/${schedule.id}/layers`, {
+      first_handoff: nineOClock(7),
+      shift_unit: 'weeks',
+      shift_count: 1,
+      members: ['bob@example.com'],
+    });
+
+    await page.goto(`/rotations/${schedule.id}`);
+    await page.getByRole('heading', { level: 1, name: `${team}: primary` }).waitFor();
+    const week = page.getByRole('region', { name: 'Who is on call this week' });
+    await week.getByText('Bob Dobbs').first().waitFor();
+    await week.getByText('Nobody on call').first().waitFor();
+    expect(await page.getByTestId('week-timeline').locator('[data-kind="gap"]').count()).toBeGreaterThan(0);
+    expect(serious(await axe(page))).toEqual([]);
+
+    await week.getByRole('button', { name: /^Take this shift: Bob Dobbs/ }).first().click();
+    await page.getByRole('status').filter({ hasText: /You are on call from .* in place of Bob Dobbs/ }).waitFor();
+    // The final result, asked again, has Alice's override where Bob was.
+    await week.getByRole('listitem').filter({ hasText: 'Alice Liddell' }).filter({ hasText: 'override' }).waitFor();
+    await page.getByTestId('week-timeline').getByText('Alice Liddell').first().waitFor();
+    await shoot(page, 'rotation-light');
+    const now = await api<OnCall>(`/oncall?team=${team}`);
+    expect(now.items.map((item) => item.user?.email)).toEqual(['alice@example.com']);
+
+    // Next week Bob is back from his Monday hand-off (Alice took his shift only to its end).
+    await page.getByRole('button', { name: /Next week/ }).click();
+    await week.getByRole('listitem').filter({ hasText: 'Bob Dobbs' }).filter({ hasText: 'Take this shift' }).first().waitFor();
+    expect(await week.getByText('Nobody on call').count()).toBe(0);
+
+    // The on-call page names her, and links to the schedule.
+    await page.goto('/on-call');
+    const card = page.getByRole('region', { name: team });
+    await card.getByText('Alice Liddell').waitFor();
+    expect(await card.getByRole('link', { name: 'primary' }).getAttribute('href')).toBe(`/rotations/${schedule.id}`);
+    expect(serious(await axe(page))).toEqual([]);
+    expect(pageErrors(page)).toEqual([]);
+    await context.close();
+
+    // On a phone: the on-call page and the schedule fit the screen.
+    const phone = await newContext(browser(), PHONE);
+    const small = await signInAs(phone, 'alice');
+    await small.goto('/on-call');
+    await small.getByRole('region', { name: team }).getByText('Alice Liddell').waitFor();
+    await expectNoOverflow(small, 'the on-call page');
+    await shoot(small, 'phone-oncall');
+    await small.goto(`/rotations/${schedule.id}`);
+    await small.getByRole('region', { name: 'Who is on call this week' }).getByText('Alice Liddell').first().waitFor();
+    await expectNoOverflow(small, 'the schedule page');
+    await shoot(small, 'phone-rotation');
+    expect(pageErrors(small)).toEqual([]);
+    await phone.close();
+  });
+});
