@@ -7,7 +7,7 @@ import { api, unique } from './stack';
 
 // The on-call pages against the real stack: a schedule made through the API, its final result
 // on the schedule page, "take this shift" changing it (and who is on call now), and the on-call,
-// schedule pages at a phone's width.
+// schedule and profile pages at a phone's width.
 
 const browser = sharedBrowser();
 
@@ -87,5 +87,55 @@ describe('schedules', () => {
     await shoot(small, 'phone-rotation');
     expect(pageErrors(small)).toEqual([]);
     await phone.close();
+  });
+});
+
+describe('profile', () => {
+  it('a person adds contact methods and a rule, sees a refusal under its field, and sends a test page, on a phone', async () => {
+    const context = await newContext(browser(), { ...PHONE, axe: true });
+    const page = await signInAs(context, 'bob');
+    await page.getByRole('link', { name: 'Profile' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Profile' }).waitFor();
+    const methods = page.getByRole('form', { name: 'Add a contact method' });
+
+    // A refusal of the API, under the field it names.
+    await methods.getByLabel('Kind').selectOption('sms');
+    await methods.getByLabel('Address').fill('pigeon');
+    await methods.getByRole('button', { name: 'Add method' }).click();
+    const address = methods.getByRole('textbox', { name: 'Address' });
+    await page.waitForFunction(() => document.querySelector('[aria-invalid="true"]') !== null);
+    expect(await address.getAttribute('aria-invalid')).toBe('true');
+    const described = (await address.getAttribute('aria-describedby'))!.split(' ');
+    const error = await page.locator(`[id="${described.at(-1)}"]`).textContent();
+    expect(error).toMatch(/^address /);
+
+    await address.fill('+1 415 555 0123');
+    await methods.getByLabel('Label').fill('work phone');
+    await methods.getByRole('button', { name: 'Add method' }).click();
+    const list = page.getByRole('region', { name: 'Contact methods' });
+    await list.getByText('SMS · +14155550123').waitFor();
+    expect(await address.getAttribute('aria-invalid')).toBeNull();
+
+    await list.getByRole('button', { name: 'Send a test page to work phone' }).click();
+    await page.getByRole('status').filter({ hasText: 'Test page to work phone sent' }).waitFor();
+
+    const rules = page.getByRole('form', { name: 'Add a notification rule' });
+    await rules.getByLabel('Delay (minutes)').fill('121');
+    await rules.getByRole('button', { name: 'Add rule' }).click();
+    await rules.getByText(/^delay_minutes /).waitFor();
+    await rules.getByLabel('Delay (minutes)').fill('5');
+    await rules.getByRole('button', { name: 'Add rule' }).click();
+    await page.getByRole('region', { name: 'Notification rules' }).getByText('after 5 minutes of a high-urgency page').waitFor();
+
+    await expectNoOverflow(page, 'the profile page');
+    expect(serious(await axe(page))).toEqual([]);
+    await shoot(page, 'phone-profile');
+
+    await list.getByRole('button', { name: 'Remove work phone' }).click();
+    await list.getByText('You have no contact methods').waitFor();
+    await page.getByRole('region', { name: 'Notification rules' }).getByText('No rules').waitFor();
+    // The browser logs the two refusals asked for above; nothing else.
+    expect(pageErrors(page)).toEqual(Array(2).fill('Failed to load resource: the server responded with a status of 400 (Bad Request)'));
+    await context.close();
   });
 });

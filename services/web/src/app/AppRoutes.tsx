@@ -11,6 +11,7 @@ import { HistoryRoute } from './routes/HistoryRoute';
 import { IncidentRoute } from './routes/IncidentRoute';
 import { NotFoundRoute } from './routes/NotFoundRoute';
 import { OnCallRoute } from './routes/OnCallRoute';
+import { ProfileRoute } from './routes/ProfileRoute';
 import { RotationRoute } from './routes/RotationRoute';
 import { SignInRoute } from './routes/SignInRoute';
 import { TokensRoute } from './routes/TokensRoute';
@@ -38,6 +39,7 @@ export function AppRoutes() {
             <Route path="/tokens" element={<TokensRoute />} />
             <Route path="/on-call" element={<OnCallRoute />} />
             <Route path="/rotations/:id" element={<RotationRoute />} />
+            <Route path="/profile" element={<ProfileRoute />} />
             <Route path="*" element={<NotFoundRoute />} />
           </Route>
         </Route>

@@ -1,4 +1,4 @@
-import { BellRing, Boxes, CircleHelp, History, KeyRound, LayoutDashboard, LogOut, Tv } from 'lucide-react';
+import { BellRing, Boxes, CircleHelp, History, KeyRound, LayoutDashboard, LogOut, Tv, UserRound } from 'lucide-react';
 import { useEffect, useRef, useState } from 'react';
 import { NavLink, Outlet, useLocation } from 'react-router';
 import { ConnectionBadge } from '../features/live/ConnectionBadge';
@@ -77,6 +77,12 @@ export function Shell() {
               {person ? person.name : name || 'no name set'}
             </span>
             {person && <PersonTeams person={person} />}
+            {person && (
+              <NavLink to="/profile" className="inline-flex items-center gap-1 rounded-md px-2 py-1 text-sm text-muted hover:bg-subtle hover:text-fg">
+                <UserRound aria-hidden="true" className="size-4" />
+                <span className="sr-only md:not-sr-only">Profile</span>
+              </NavLink>
+            )}
             {person && (
               <NavLink to="/tokens" className="inline-flex items-center gap-1 rounded-md px-2 py-1 text-sm text-muted hover:bg-subtle hover:text-fg">
                 <KeyRound aria-hidden="true" className="size-4" />

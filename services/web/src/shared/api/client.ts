@@ -1,5 +1,5 @@
 // The one HTTP client of the dashboard: same-origin, bearer token from the session (or, for a
-// person signed in with the identity provider, their session cookie and X-CSRF-Token on POSTs),
+// person signed in with the identity provider, their session cookie and X-CSRF-Token on changes),
 // and every non-2xx answer turned into an ApiError carrying the API's code and message.
 import { session } from '../lib/session';
 
@@ -28,7 +28,8 @@ export async function apiRequest<T>(path: string, options: RequestOptions = {}):
   const person = session.get().person;
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
-  else if (person && options.method === 'POST') headers['X-CSRF-Token'] = person.csrfToken;
+  // Every change (POST, PUT, DELETE) of a session carries the CSRF token: query refuses any unsafe method without it.
+  else if (person && options.method && options.method !== 'GET') headers['X-CSRF-Token'] = person.csrfToken;
   if (options.body !== undefined) headers['Content-Type'] = 'application/json';
 
   let response: Response;

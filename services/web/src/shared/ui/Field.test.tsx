@@ -31,6 +31,17 @@ describe('Field', () => {
     expect(input.compareDocumentPosition(hint) & Node.DOCUMENT_POSITION_FOLLOWING).toBeTruthy();
   });
 
+  it('shows the API’s refusal of the field under it, and the control is invalid and described by it', () => {
+    render(
+      <Field label="Address" hint="a phone number" error="address must be a phone number in E.164 form">
+        {(id, described) => <input id={id} {...described} />}
+      </Field>,
+    );
+    const input = screen.getByRole('textbox', { name: 'Address' });
+    expect(input).toBeInvalid();
+    expect(input).toHaveAccessibleDescription('a phone number address must be a phone number in E.164 form');
+  });
+
   it('is a form field by default and the filter bar’s small muted one when compact', () => {
     const { container } = render(
       <>
