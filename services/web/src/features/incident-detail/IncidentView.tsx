@@ -11,6 +11,7 @@ import { ErrorMessage } from '../../shared/ui/ErrorMessage';
 import { SeverityBadge, severityStyle } from '../../shared/ui/Severity';
 import { StatusBadge } from '../../shared/ui/Status';
 import { ActionBar } from './ActionBar';
+import { EscalationStatus } from './EscalationStatus';
 
 /** Everything about one incident: what, where, who, its alerts and its timeline. */
 export function IncidentView({ incident }: { incident: IncidentDetail }) {
@@ -39,51 +40,54 @@ export function IncidentView({ incident }: { incident: IncidentDetail }) {
       {/* min-w-0: a grid item is otherwise as wide as its widest content, and the alerts table
           would push the page past a phone's width instead of scrolling inside its panel. */}
       <div className="grid grid-cols-[minmax(0,1fr)] gap-5 lg:grid-cols-3">
-        <Panel id="facts" title="Details" className="min-w-0 lg:col-span-1">
-          <dl className="grid grid-cols-[max-content_1fr] gap-x-4 gap-y-1.5 text-sm">
-            <Fact name="Service" value={incident.service} />
-            <Fact name="Environment" value={incident.environment} />
-            <Fact name="Team" value={incident.team} />
-            <OnCallFact team={incident.team} />
-            <Fact name="Assignee" value={incident.assignee ?? 'nobody'} muted={!incident.assignee} />
-            <Fact name="Alerts" value={`${incident.firing_count} firing of ${incident.alert_count}`} />
-            <Fact
-              name="Acknowledged"
-              value={incident.acknowledged_at ? `${formatDateTime(incident.acknowledged_at)} by ${incident.acknowledged_by ?? '?'}` : 'not yet'}
-              muted={!incident.acknowledged_at}
-            />
-            <Fact
-              name="Resolved"
-              value={incident.resolved_at ? `${formatDateTime(incident.resolved_at)} by ${incident.resolved_by ?? '?'}` : 'not yet'}
-              muted={!incident.resolved_at}
-            />
-            {incident.acknowledged_at && (
-              <Fact name="Time to ack" value={span(incident.opened_at, incident.acknowledged_at)} />
+        <div className="min-w-0 space-y-5 lg:col-span-1">
+          <Panel id="facts" title="Details">
+            <dl className="grid grid-cols-[max-content_1fr] gap-x-4 gap-y-1.5 text-sm">
+              <Fact name="Service" value={incident.service} />
+              <Fact name="Environment" value={incident.environment} />
+              <Fact name="Team" value={incident.team} />
+              <OnCallFact team={incident.team} />
+              <Fact name="Assignee" value={incident.assignee ?? 'nobody'} muted={!incident.assignee} />
+              <Fact name="Alerts" value={`${incident.firing_count} firing of ${incident.alert_count}`} />
+              <Fact
+                name="Acknowledged"
+                value={incident.acknowledged_at ? `${formatDateTime(incident.acknowledged_at)} by ${incident.acknowledged_by ?? '?'}` : 'not yet'}
+                muted={!incident.acknowledged_at}
+              />
+              <Fact
+                name="Resolved"
+                value={incident.resolved_at ? `${formatDateTime(incident.resolved_at)} by ${incident.resolved_by ?? '?'}` : 'not yet'}
+                muted={!incident.resolved_at}
+              />
+              {incident.acknowledged_at && (
+                <Fact name="Time to ack" value={span(incident.opened_at, incident.acknowledged_at)} />
+              )}
+              {incident.resolved_at && <Fact name="Time to resolve" value={span(incident.opened_at, incident.resolved_at)} />}
+              <Fact name="Version" value={String(incident.version)} muted />
+            </dl>
+            {incident.runbook_url && (
+              <a
+                href={incident.runbook_url}
+                target="_blank"
+                rel="noreferrer"
+                className="mt-4 inline-flex items-center gap-1.5 rounded-md border border-line px-3 py-1.5 text-sm font-medium text-accent hover:bg-subtle"
+              >
+                Runbook <ExternalLink aria-hidden="true" className="size-3.5" />
+                <span className="sr-only">(opens in a new tab)</span>
+              </a>
             )}
-            {incident.resolved_at && <Fact name="Time to resolve" value={span(incident.opened_at, incident.resolved_at)} />}
-            <Fact name="Version" value={String(incident.version)} muted />
-          </dl>
-          {incident.runbook_url && (
-            <a
-              href={incident.runbook_url}
-              target="_blank"
-              rel="noreferrer"
-              className="mt-4 inline-flex items-center gap-1.5 rounded-md border border-line px-3 py-1.5 text-sm font-medium text-accent hover:bg-subtle"
-            >
-              Runbook <ExternalLink aria-hidden="true" className="size-3.5" />
-              <span className="sr-only">(opens in a new tab)</span>
-            </a>
-          )}
-          <h3 className="mt-5 mb-2 text-sm font-semibold tracking-wide text-muted uppercase">Labels</h3>
-          <ul aria-label="Labels of the first alert" className="flex flex-wrap gap-1.5">
-            {labels.map(([key, value]) => (
-              <li key={key} className="rounded border border-line bg-subtle px-1.5 py-0.5 font-mono text-xs break-all">
-                <span className="text-muted">{key}=</span>
-                {value}
-              </li>
-            ))}
-          </ul>
-        </Panel>
+            <h3 className="mt-5 mb-2 text-sm font-semibold tracking-wide text-muted uppercase">Labels</h3>
+            <ul aria-label="Labels of the first alert" className="flex flex-wrap gap-1.5">
+              {labels.map(([key, value]) => (
+                <li key={key} className="rounded border border-line bg-subtle px-1.5 py-0.5 font-mono text-xs break-all">
+                  <span className="text-muted">{key}=</span>
+                  {value}
+                </li>
+              ))}
+            </ul>
+          </Panel>
+          <EscalationStatus escalation={incident.escalation} now={Date.now()} />
+        </div>
 
         <div className="min-w-0 space-y-5 lg:col-span-2">
           <AlertsTable incident={incident} />

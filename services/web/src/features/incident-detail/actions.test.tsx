@@ -132,6 +132,38 @@ describe('incident page', () => {
     ]);
   });
 
+  it('says where the escalation stands: the policy, who this round paged, and the next step and when', async () => {
+    const incident = makeIncident({ title: 'Checkout errors' });
+    const detail = {
+      ...makeDetail(incident),
+      escalation: {
+        policy: { id: '0193a0c4-5b1e-7d2a-8c3f-4e5d6a7b8c9d', name: 'payments primary', version: 3 },
+        pages: [
+          { step: 0, pass: 0, user_id: '0193a0c4-1111-7d2a-8c3f-4e5d6a7b8c9d', user_name: 'Ana Lima', channel: null, at: '2026-11-26T20:36:26Z' },
+          { step: 1, pass: 0, user_id: null, user_name: null, channel: null, at: '2026-11-26T20:46:26Z' },
+        ],
+        next_step: { step: 2, pass: 0, at: '2026-11-26T21:11:02Z' },
+      },
+    };
+    mockApi().get(`/incidents/${incident.id}`, { body: detail }).get('/oncall', { body: onCall() });
+    renderApp(`/incident/${incident.id}`);
+    const panel = within(await screen.findByRole('region', { name: 'Escalation' }));
+    expect(panel.getByText('payments primary (version 3)')).toBeInTheDocument();
+    expect(panel.getByText('step 3 at Nov 26, 21:11:02 (in 11m 02s)')).toBeInTheDocument();
+    expect(panel.getAllByRole('listitem').map((item) => item.textContent)).toEqual([
+      'Ana Lima step 1, Nov 26, 20:36:26',
+      'nobody (no one to reach) step 2, Nov 26, 20:46:26',
+    ]);
+  });
+
+  it('an incident without an escalation shows none', async () => {
+    const incident = makeIncident();
+    mockApi().get(`/incidents/${incident.id}`, { body: { ...makeDetail(incident), escalation: null } }).get('/oncall', { body: onCall() });
+    renderApp(`/incident/${incident.id}`);
+    await screen.findByRole('heading', { level: 1, name: incident.title });
+    expect(screen.queryByRole('region', { name: 'Escalation' })).not.toBeInTheDocument();
+  });
+
   it('says when the incident does not exist', async () => {
     mockApi().get(/^\/incidents\/.+/, apiError(404, 'not_found', 'no incident 0000'));
     renderApp('/incident/00000000-0000-4000-8000-999999999999');
