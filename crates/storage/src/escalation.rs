@@ -389,43 +389,51 @@ pub async fn lock_service_team(
     Ok(owner.map(|owner| (owner.id, owner.slug)))
 }
 
-/// Where an incident's escalation stands, as the incident's page shows it: the policy it
-/// escalates on, the people and channels its current epoch paged, and the step that fires next.
-#[derive(Debug, Clone, PartialEq)]
+/// Where an incident's escalation stands, as `GET /incidents/{id}` shows it (docs/oncall.md, "The
+/// escalation engine").
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EscalationStatus {
-    /// `None` until the engine decides the policy, and for an incident no policy applies to.
+    /// The policy and version it escalates on; null until the engine decides it (within a tick of
+    /// opening) and when no policy applies to the incident.
     pub policy: Option<EscalatingOn>,
-    /// What the current epoch (since the incident opened, was acknowledged or reopened) paged,
-    /// oldest first, at most [`MAX_SHOWN_PAGES`].
+    /// What the current round paged (since the incident opened, was acknowledged or reopened),
+    /// oldest first, at most 100.
     pub pages: Vec<PageSent>,
-    /// The step that fires next and when; `None` when nothing is due (acknowledged without a
-    /// timeout, resolved, or the steps ran out).
-    pub next: Option<NextStep>,
+    /// The step that fires next and when; null when nothing is due (acknowledged with no
+    /// acknowledge timeout, resolved, or the steps ran out).
+    pub next_step: Option<NextStep>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EscalatingOn {
     pub id: Uuid,
     pub name: String,
     pub version: i32,
 }
 
-/// One page of the current epoch: a person, a channel, or (both `None`) a step that reached nobody.
-#[derive(Debug, Clone, PartialEq)]
+/// One page: a person, a channel, or (both null) a step whose targets reached nobody.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PageSent {
+    /// The step (0: the first) and the pass through the policy (0: the first).
     pub step: i32,
     pub pass: i32,
     pub user_id: Option<Uuid>,
-    /// `None` for a person deleted since: the page is history and stays listed.
+    /// Null for a person deleted since: the page is history and stays listed.
     pub user_name: Option<String>,
     pub channel: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct NextStep {
+    /// The step (0: the first) and the pass through the policy (0: the first); after an
+    /// acknowledgement, the first step, due when the acknowledge timeout runs out.
     pub step: i32,
     pub pass: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: OffsetDateTime,
 }
 
@@ -511,6 +519,6 @@ pub async fn escalation_status(
                 at: page.paged_at,
             })
             .collect(),
-        next: row.next_at.map(|at| NextStep { step: row.step, pass: row.pass, at }),
+        next_step: row.next_at.map(|at| NextStep { step: row.step, pass: row.pass, at }),
     }))
 }

@@ -10,19 +10,14 @@ use diesel::QueryableByName;
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
-use support::{count, start_core};
+use support::{count, critical_alert, payments_on_call, start_core};
 use time::OffsetDateTime;
 use tocsin_bus::{Bus, BusSettings, Stream};
-use tocsin_domain::roles::Role;
-use tocsin_domain::{AlertReceived, AlertState, EventKind, IncidentEvent, ObservedAlert, Paged};
+use tocsin_domain::{AlertReceived, EventKind, IncidentEvent, Paged};
 use tocsin_incident_core::incidents::{IntakeSettings, apply_alerts};
-use tocsin_storage::escalation::{self, PolicyDefinition};
 use tocsin_storage::integrity::{OrphanedRows, orphaned_rows};
-use tocsin_storage::people::{self, SignedInIdentity};
-use tocsin_storage::schedules::{self, NewLayerVersion};
-use tocsin_storage::{catalogue, teams};
 use tocsin_testkit::{TestDatabase, TestRedis};
 use uuid::Uuid;
 
@@ -34,73 +29,19 @@ const INCIDENTS: usize = 500;
 /// then bob five minutes later; and `INCIDENTS` critical incidents of it opened now, their first
 /// step due at once.
 async fn due_escalations(db: &TestDatabase) {
-    let mut conn = db.connection().await;
-    catalogue::set_owner(&mut conn, "checkout-api", "payments", "test").await.expect("set_owner");
-    let team = teams::team(&mut conn, "payments").await.expect("team").expect("the team payments");
-    let mut people = Vec::new();
-    for name in ["alice", "bob"] {
-        let identity = SignedInIdentity { issuer: "https://login.example.com", subject: name, name, email: None };
-        let user = people::sign_in_user(&mut conn, &identity).await.expect("sign_in_user");
-        teams::set_member(&mut conn, &team, &user, Role::Responder, "test", false).await.expect("set_member");
-        people.push(user.id);
-    }
-    let schedule = schedules::create(&mut conn, team.id, "primary", "Europe/Berlin").await.expect("create");
-    let alice_alone = NewLayerVersion {
-        schedule_id: schedule,
-        layer: Uuid::now_v7(),
-        priority: 0,
-        time_zone: None,
-        first_handoff: time::macros::datetime!(2026-01-01 09:00),
-        shift_unit: "weeks",
-        shift_count: 1,
-        restrictions: json!([]),
-        members: &people[..1],
-        created_by: "test",
-    };
-    schedules::put_layer(&mut conn, &alice_alone, time::macros::datetime!(2026-01-01 00:00 UTC))
-        .await
-        .expect("put_layer");
-    let policy = escalation::create_policy(&mut conn, team.id, "payments").await.expect("create_policy");
-    let definition: PolicyDefinition = serde_json::from_value(json!({"steps": [
-        {"targets": [{"schedule": schedule}], "escalate_after_minutes": 5},
-        {"targets": [{"user": people[1]}], "escalate_after_minutes": 5}
-    ]}))
-    .expect("a policy definition");
-    escalation::put_version(&mut conn, policy, &definition, "test").await.expect("put_version");
-    escalation::set_team_policy(&mut conn, team.id, Some(policy)).await.expect("set_team_policy");
-
+    payments_on_call(db, &["alice", "bob"], |schedule, people| {
+        json!({"steps": [
+            {"targets": [{"schedule": schedule}], "escalate_after_minutes": 5},
+            {"targets": [{"user": people[1]}], "escalate_after_minutes": 5}
+        ]})
+    })
+    .await;
     let at = OffsetDateTime::now_utc();
-    let reports: Vec<AlertReceived> = (0..INCIDENTS)
-        .map(|n| {
-            let labels: BTreeMap<String, String> = [
-                ("alertname", "HighLatency".to_owned()),
-                ("service", format!("service-{n:03}")),
-                ("environment", "production".to_owned()),
-                ("severity", "critical".to_owned()),
-                ("team", "payments".to_owned()),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
-            AlertReceived {
-                alert: ObservedAlert {
-                    fingerprint: format!("{n:016x}"),
-                    starts_at: at,
-                    ends_at: None,
-                    state: AlertState::Firing,
-                    labels,
-                    annotations: BTreeMap::new(),
-                    generator_url: String::new(),
-                },
-                received_at: at,
-                receiver: "chaos".into(),
-                group_key: "{}:{}".into(),
-                external_url: "http://alertmanager".into(),
-            }
-        })
-        .collect();
+    let reports: Vec<AlertReceived> =
+        (0..INCIDENTS).map(|n| critical_alert(format!("{n:016x}"), &format!("service-{n:03}"), at)).collect();
     let reports: Vec<&AlertReceived> = reports.iter().collect();
     let settings = IntakeSettings::default();
+    let mut conn = db.connection().await;
     let batch = conn
         .transaction(async |conn| apply_alerts(conn, &reports, &[], &settings, at).await)
         .await

@@ -7,18 +7,12 @@
 
 use diesel_async::AsyncConnection;
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::time::Duration;
-use support::{count, start_core};
+use support::{count, critical_alert, payments_on_call, start_core};
 use time::OffsetDateTime;
 use tocsin_bus::{Bus, BusSettings, Envelope, Stream};
-use tocsin_domain::roles::Role;
-use tocsin_domain::{Action, AlertReceived, AlertState, Command, ObservedAlert};
+use tocsin_domain::{Action, Command};
 use tocsin_incident_core::incidents::{IntakeSettings, apply_alerts};
-use tocsin_storage::escalation::{self, PolicyDefinition};
-use tocsin_storage::people::{self, SignedInIdentity};
-use tocsin_storage::schedules::{self, NewLayerVersion};
-use tocsin_storage::{catalogue, teams};
 use tocsin_testkit::{TestDatabase, TestRedis};
 use uuid::Uuid;
 
@@ -27,57 +21,16 @@ mod support;
 /// The team `payments`, alice always on call in its Berlin schedule and its policy paging the
 /// schedule; one critical incident of it opened now. Returns the incident.
 async fn incident_paging_alice(db: &TestDatabase) -> Uuid {
-    let mut conn = db.connection().await;
-    catalogue::set_owner(&mut conn, "checkout-api", "payments", "test").await.expect("set_owner");
-    let team = teams::team(&mut conn, "payments").await.expect("team").expect("the team payments");
-    let identity =
-        SignedInIdentity { issuer: "https://login.example.com", subject: "alice", name: "alice", email: None };
-    let alice = people::sign_in_user(&mut conn, &identity).await.expect("sign_in_user");
-    teams::set_member(&mut conn, &team, &alice, Role::Responder, "test", false).await.expect("set_member");
-    let schedule = schedules::create(&mut conn, team.id, "primary", "Europe/Berlin").await.expect("create");
-    let layer = NewLayerVersion {
-        schedule_id: schedule,
-        layer: Uuid::now_v7(),
-        priority: 0,
-        time_zone: None,
-        first_handoff: time::macros::datetime!(2026-01-01 09:00),
-        shift_unit: "weeks",
-        shift_count: 1,
-        restrictions: json!([]),
-        members: &[alice.id],
-        created_by: "test",
-    };
-    schedules::put_layer(&mut conn, &layer, time::macros::datetime!(2026-01-01 00:00 UTC)).await.expect("put_layer");
-    let policy = escalation::create_policy(&mut conn, team.id, "payments").await.expect("create_policy");
-    let definition: PolicyDefinition = serde_json::from_value(json!({"steps": [
-        {"targets": [{"schedule": schedule}], "escalate_after_minutes": 5}
-    ]}))
-    .expect("a policy definition");
-    escalation::put_version(&mut conn, policy, &definition, "test").await.expect("put_version");
-    escalation::set_team_policy(&mut conn, team.id, Some(policy)).await.expect("set_team_policy");
-
+    payments_on_call(
+        db,
+        &["alice"],
+        |schedule, _| json!({"steps": [{"targets": [{"schedule": schedule}], "escalate_after_minutes": 5}]}),
+    )
+    .await;
     let at = OffsetDateTime::now_utc();
-    let labels: BTreeMap<String, String> =
-        [("alertname", "HighLatency"), ("service", "checkout-api"), ("severity", "critical"), ("team", "payments")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-    let report = AlertReceived {
-        alert: ObservedAlert {
-            fingerprint: "checkout-latency".into(),
-            starts_at: at,
-            ends_at: None,
-            state: AlertState::Firing,
-            labels,
-            annotations: BTreeMap::new(),
-            generator_url: String::new(),
-        },
-        received_at: at,
-        receiver: "test".into(),
-        group_key: "{}:{}".into(),
-        external_url: "http://alertmanager".into(),
-    };
+    let report = critical_alert("checkout-latency".into(), "checkout-api", at);
     let settings = IntakeSettings::default();
+    let mut conn = db.connection().await;
     let batch = conn
         .transaction(async |conn| apply_alerts(conn, &[&report], &[], &settings, at).await)
         .await

@@ -68,75 +68,7 @@ pub struct IncidentDetail {
     timeline_next_cursor: Option<String>,
     /// Where its escalation stands; null for an incident that never had one (restored from the
     /// archive, or opened before escalation existed).
-    escalation: Option<IncidentEscalation>,
-}
-
-/// Where an incident's escalation stands (docs/oncall.md, "The escalation engine").
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct IncidentEscalation {
-    /// The policy and version it escalates on; null until the engine decides it (within a tick of
-    /// opening) and when no policy applies to the incident.
-    policy: Option<EscalationPolicyRef>,
-    /// What the current round paged (since the incident opened, was acknowledged or reopened),
-    /// oldest first, at most 100.
-    pages: Vec<PageSent>,
-    /// The step that fires next and when; null when nothing is due (acknowledged with no
-    /// acknowledge timeout, resolved, or the steps ran out).
-    next_step: Option<NextStep>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct EscalationPolicyRef {
-    id: Uuid,
-    name: String,
-    version: i32,
-}
-
-/// One page: a person, a channel, or (both null) a step whose targets reached nobody.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PageSent {
-    /// The step (0: the first) and the pass through the policy (0: the first).
-    step: i32,
-    pass: i32,
-    user_id: Option<Uuid>,
-    /// Null for a person deleted since.
-    user_name: Option<String>,
-    channel: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    at: OffsetDateTime,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct NextStep {
-    /// The step (0: the first) and the pass through the policy (0: the first); after an
-    /// acknowledgement, the first step, due when the acknowledge timeout runs out.
-    step: i32,
-    pass: i32,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    at: OffsetDateTime,
-}
-
-impl From<escalation::EscalationStatus> for IncidentEscalation {
-    fn from(status: escalation::EscalationStatus) -> Self {
-        IncidentEscalation {
-            policy: status.policy.map(|p| EscalationPolicyRef { id: p.id, name: p.name, version: p.version }),
-            pages: status
-                .pages
-                .into_iter()
-                .map(|page| PageSent {
-                    step: page.step,
-                    pass: page.pass,
-                    user_id: page.user_id,
-                    user_name: page.user_name,
-                    channel: page.channel,
-                    at: page.at,
-                })
-                .collect(),
-            next_step: status.next.map(|next| NextStep { step: next.step, pass: next.pass, at: next.at }),
-        }
-    }
+    escalation: Option<escalation::EscalationStatus>,
 }
 
 /// A page of an incident's alerts, oldest `starts_at` first.
@@ -229,7 +161,7 @@ pub async fn get(state: web::Data<State>, id: web::Path<String>) -> Result<HttpR
         alerts_next_cursor: detail.alerts_next.map(|c| c.encode()),
         timeline: detail.timeline,
         timeline_next_cursor: detail.timeline_next.map(|c| c.encode()),
-        escalation: escalation.map(IncidentEscalation::from),
+        escalation,
     }))
 }
 

@@ -878,12 +878,25 @@ export interface components {
             /** @description For people: what was wrong. A 5xx names the dependency at most, nothing internal. */
             message: string;
         };
-        EscalationPolicyRef: {
+        EscalatingOn: {
             /** Format: uuid */
             id: string;
             name: string;
             /** Format: int32 */
             version: number;
+        };
+        /**
+         * @description Where an incident's escalation stands, as `GET /incidents/{id}` shows it (docs/oncall.md, "The
+         *     escalation engine").
+         */
+        EscalationStatus: {
+            next_step?: null | components["schemas"]["NextStep"];
+            /**
+             * @description What the current round paged (since the incident opened, was acknowledged or reopened),
+             *     oldest first, at most 100.
+             */
+            pages: components["schemas"]["PageSent"][];
+            policy?: null | components["schemas"]["EscalatingOn"];
         };
         /** @enum {string} */
         EventKind: "opened" | "alert_added" | "alert_resolved" | "acknowledged" | "resolved" | "reopened" | "assigned" | "paged";
@@ -953,7 +966,7 @@ export interface components {
              *     `alerts` holds them all.
              */
             alerts_next_cursor?: string | null;
-            escalation?: null | components["schemas"]["IncidentEscalation"];
+            escalation?: null | components["schemas"]["EscalationStatus"];
             /** @description The first timeline entries (at most 100), oldest first. */
             timeline: components["schemas"]["TimelineEntry"][];
             /**
@@ -961,16 +974,6 @@ export interface components {
              *     `timeline` holds them all.
              */
             timeline_next_cursor?: string | null;
-        };
-        /** @description Where an incident's escalation stands (docs/oncall.md, "The escalation engine"). */
-        IncidentEscalation: {
-            next_step?: null | components["schemas"]["NextStep"];
-            /**
-             * @description What the current round paged (since the incident opened, was acknowledged or reopened),
-             *     oldest first, at most 100.
-             */
-            pages: components["schemas"]["PageSent"][];
-            policy?: null | components["schemas"]["EscalationPolicyRef"];
         };
         IncidentPage: {
             items: components["schemas"]["Incident"][];
@@ -1244,7 +1247,7 @@ export interface components {
             step: number;
             /** Format: uuid */
             user_id?: string | null;
-            /** @description Null for a person deleted since. */
+            /** @description Null for a person deleted since: the page is history and stays listed. */
             user_name?: string | null;
         };
         PolicyAssignment: {
