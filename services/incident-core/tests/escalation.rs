@@ -356,8 +356,9 @@ async fn an_acknowledgement_stops_the_escalation_at_every_point() {
     assert_eq!(w.pages(on_second_pass).await.len(), 3);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_acknowledgement_nobody_follows_up_escalates_again_from_the_first_step() {
+/// An incident whose policy pages alice, then bob five minutes later, with a 30-minute
+/// acknowledge timeout: opened at `T0`, alice paged, acknowledged at `T0 + 2 min`.
+async fn acknowledged_with_a_timeout() -> (World, Uuid) {
     let mut w = world().await;
     w.policy(json!({"steps": [
         {"targets": [{"user": w.alice}], "escalate_after_minutes": 5},
@@ -367,6 +368,12 @@ async fn an_acknowledgement_nobody_follows_up_escalates_again_from_the_first_ste
     let incident = w.open("checkout-api", "critical", T0).await;
     assert_eq!(w.fire(T0).await.paged, 1);
     w.command(incident, Action::Acknowledge, T0 + minutes(2)).await;
+    (w, incident)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledgement_nobody_follows_up_escalates_again_from_the_first_step() {
+    let (mut w, incident) = acknowledged_with_a_timeout().await;
     assert_eq!(w.next_at(incident).await, Some(T0 + minutes(32)));
 
     assert_eq!(w.fire(T0 + minutes(31)).await, FiredSummary::default());
@@ -387,15 +394,7 @@ async fn an_acknowledgement_nobody_follows_up_escalates_again_from_the_first_ste
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_acknowledgement_is_taken_back_by_acknowledging_again() {
-    let mut w = world().await;
-    w.policy(json!({"steps": [
-        {"targets": [{"user": w.alice}], "escalate_after_minutes": 5},
-        {"targets": [{"user": w.bob}], "escalate_after_minutes": 5}
-    ], "acknowledge_timeout_minutes": 30}))
-        .await;
-    let incident = w.open("checkout-api", "critical", T0).await;
-    assert_eq!(w.fire(T0).await.paged, 1);
-    w.command(incident, Action::Acknowledge, T0 + minutes(2)).await;
+    let (mut w, incident) = acknowledged_with_a_timeout().await;
 
     // Until the timeout pages anyone, the acknowledgement holds and a second one is refused.
     let early = w.command_by(incident, Action::Acknowledge, "bob", T0 + minutes(10)).await;
