@@ -55,6 +55,17 @@ pub enum DefaultRole {
 }
 
 impl DefaultRole {
+    /// `SIGN_IN_DEFAULT_ROLE` as query and the notifier read it: `automatic`, `viewer` or
+    /// `responder`.
+    pub fn parse(value: &str) -> Result<DefaultRole, String> {
+        match value.trim() {
+            "automatic" => Ok(DefaultRole::Automatic),
+            "viewer" => Ok(DefaultRole::Fixed(Role::Viewer)),
+            "responder" => Ok(DefaultRole::Fixed(Role::Responder)),
+            _ => Err("expected viewer, responder or automatic (a default role never makes anyone a manager)".into()),
+        }
+    }
+
     /// The role it gives, given whether any team has a member yet.
     pub fn role(self, any_memberships: bool) -> Role {
         match self {

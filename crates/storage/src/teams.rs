@@ -17,7 +17,7 @@ use diesel::sql_types::{BigInt, Bool, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use time::OffsetDateTime;
-use tocsin_domain::roles::{Memberships, Role};
+use tocsin_domain::roles::{self, DefaultRole, Memberships, Refusal, Role, Standing};
 use uuid::Uuid;
 
 /// Most members one team has: the team page lists them all.
@@ -214,6 +214,30 @@ pub async fn membership_facts(conn: &mut AsyncPgConnection, slug: &str) -> Resul
     .await?;
     let any = team_has_members || any_memberships(conn).await?;
     Ok(Memberships { team_has_members, any })
+}
+
+/// A person's roles as they are now: whether they are an admin, and their role in each team.
+pub async fn standing(conn: &mut AsyncPgConnection, user_id: Uuid, is_admin: bool) -> Result<Standing, StorageError> {
+    let memberships = memberships(conn, user_id).await?;
+    Ok(Standing {
+        is_admin,
+        memberships: memberships.into_iter().map(|membership| (membership.team, membership.role)).collect(),
+    })
+}
+
+/// Whether the person `user_id` may acknowledge, resolve, reopen or assign an incident of `team`,
+/// read as it is now and decided by [`roles::may_act_on_incident`]: what query asks for an API
+/// call and the notifier for a Slack click, so the two never disagree.
+pub async fn may_act_on_incident(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    is_admin: bool,
+    team: &str,
+    default_role: DefaultRole,
+) -> Result<Result<(), Refusal>, StorageError> {
+    let person = standing(conn, user_id, is_admin).await?;
+    let facts = membership_facts(conn, team).await?;
+    Ok(roles::may_act_on_incident(&person, team, facts, default_role))
 }
 
 /// Whether any team has a member.

@@ -27,9 +27,10 @@ pub async fn may_act_on_incident(
     let Principal::Person(user) = principal else {
         return Ok(());
     };
-    let person = standing(conn, user).await?;
-    let memberships = teams::membership_facts(conn, team).await.map_err(storage_error)?;
-    roles::may_act_on_incident(&person, team, memberships, default_role).map_err(|refusal| refused(user, refusal))
+    teams::may_act_on_incident(conn, user.id, user.is_admin, team, default_role)
+        .await
+        .map_err(storage_error)?
+        .map_err(|refusal| refused(user, refusal))
 }
 
 /// Whether `principal` may manage team `team`: change its members, and, as they switch to this
@@ -57,11 +58,7 @@ pub fn principal_of(request: &HttpRequest) -> Result<Principal, ApiError> {
 
 /// A person's roles as they are now.
 pub async fn standing(conn: &mut AsyncPgConnection, user: &SignedInUser) -> Result<Standing, ApiError> {
-    let memberships = teams::memberships(conn, user.id).await.map_err(storage_error)?;
-    Ok(Standing {
-        is_admin: user.is_admin,
-        memberships: memberships.into_iter().map(|membership| (membership.team, membership.role)).collect(),
-    })
+    teams::standing(conn, user.id, user.is_admin).await.map_err(storage_error)
 }
 
 fn refused(user: &SignedInUser, refusal: Refusal) -> ApiError {

@@ -26,7 +26,7 @@
 
 use std::path::PathBuf;
 use std::time::Duration;
-use tocsin_domain::roles::{DefaultRole, Role};
+use tocsin_domain::roles::DefaultRole;
 use tocsin_runtime::auth::{Scope, Tokens};
 use tocsin_runtime::traces::OtelSettings;
 use tocsin_runtime::{ConfigError, Env, Secret};
@@ -152,14 +152,7 @@ impl SignInSettings {
                 .secret("OIDC_CLIENT_SECRET", "the client secret registered with the identity provider")?,
             public_url,
             session_lifetime: lifetime,
-            default_role: env.with("SIGN_IN_DEFAULT_ROLE", DefaultRole::Automatic, |value| match value.trim() {
-                "automatic" => Ok(DefaultRole::Automatic),
-                "viewer" => Ok(DefaultRole::Fixed(Role::Viewer)),
-                "responder" => Ok(DefaultRole::Fixed(Role::Responder)),
-                _ => {
-                    Err("expected viewer, responder or automatic (a default role never makes anyone a manager)".into())
-                }
-            })?,
+            default_role: env.with("SIGN_IN_DEFAULT_ROLE", DefaultRole::Automatic, DefaultRole::parse)?,
         }))
     }
 
@@ -247,6 +240,7 @@ impl Default for LiveLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tocsin_domain::roles::Role;
 
     #[test]
     fn live_limits_default_and_refuse_what_would_lift_them() {
