@@ -2,8 +2,9 @@
 //! connection pool, the reads query serves, the outbox's mechanics, the notifier's delivery
 //! tables, the people who sign in with their sessions (`people`), the service catalogue and its
 //! audit log (`catalogue`), teams' members and their roles (`teams`), on-call schedules
-//! (`schedules`), people's contact methods and notification rules (`contacts`), and the codes
-//! people answer SMS pages with (`replies`). Functions take `&mut AsyncPgConnection` so a caller can compose several inside
+//! (`schedules`), people's contact methods and notification rules (`contacts`), the codes people
+//! answer SMS pages with (`replies`), and which tocsin user a Slack user is (`slack_users`).
+//! Functions take `&mut AsyncPgConnection` so a caller can compose several inside
 //! one transaction.
 //!
 //! The rules that turn alerts and commands into incidents are not here: they live in
@@ -26,6 +27,7 @@ pub mod retention;
 pub mod rows;
 pub mod schedules;
 pub mod schema;
+pub mod slack_users;
 pub mod teams;
 mod tls;
 pub mod tokens;
