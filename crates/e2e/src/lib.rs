@@ -495,9 +495,36 @@ pub mod slack {
             .unwrap_or_else(|| panic!("no button with an incident id in {body}"))
     }
 
+    /// The address Ana's clicks are recorded under: the tocsin user her Slack member id maps to.
+    pub const ANA: &str = "ana@example.com";
+
+    /// Ana as tocsin knows her: a user whose Slack contact method is her member id (`U0ANA`), so
+    /// that her clicks are done by her, with no `users.info` call to Slack. Made at most once.
+    pub async fn ana(stack: &super::Stack) {
+        use tocsin_storage::AsyncConnection;
+        use tocsin_storage::contacts::{self, ContactKind, NewMethod};
+        use tocsin_storage::people::{self, SignedInIdentity};
+        let mut conn = stack.db.connection().await;
+        let identity =
+            SignedInIdentity { issuer: "https://login.example.com", subject: "ana", name: "Ana", email: Some(ANA) };
+        let user = people::sign_in_user(&mut conn, &identity).await.expect("Ana's user");
+        conn.transaction(async |conn| {
+            contacts::lock_user(conn, user.id).await?;
+            if contacts::methods(conn, user.id).await?.is_empty() {
+                let method = NewMethod { kind: ContactKind::Slack, address: "U0ANA", label: "" };
+                contacts::add_method(conn, &user, &method, "e2e").await?;
+            }
+            Ok::<_, contacts::ContactError>(())
+        })
+        .await
+        .expect("Ana's Slack member id");
+    }
+
     /// Slack posting a signed click on one of a message's buttons (`tocsin_acknowledge`, …) to
-    /// the notifier, as user `ana`; returns the notifier's answer.
+    /// the notifier, as Slack user `ana` (`U0ANA`), who is the tocsin user [`ANA`]; returns the
+    /// notifier's answer.
     pub async fn click(stack: &super::Stack, action_id: &str, incident_id: &str) -> reqwest::Response {
+        ana(stack).await;
         let payload = json!({
             "type": "block_actions",
             "user": {"id": "U0ANA", "username": "ana", "name": "ana", "team_id": "T0"},

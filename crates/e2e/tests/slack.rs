@@ -1,5 +1,5 @@
 //! The whole Slack loop through the running stack: an alert comes in at ingest, the incident's
-//! message goes out to Slack, someone clicks Acknowledge, the incident is acknowledged in the query
+//! message goes out to Slack, Ana, a tocsin user, clicks Acknowledge, the incident is acknowledged in the query
 //! API and the message is edited to say so. Slack is a local HTTP server asserting the requests.
 
 use serde_json::Value;
@@ -36,7 +36,8 @@ async fn acknowledging_from_slack_changes_the_incident_and_the_message() {
     let acknowledged = stack
         .incidents_when("?status=acknowledged", |items| items.iter().any(|i| i["id"] == incident_id.as_str()))
         .await;
-    assert_eq!(acknowledged[0]["acknowledged_by"], "slack:ana");
+    // Done by the tocsin user Ana's Slack member id names, not by a Slack user name.
+    assert_eq!(acknowledged[0]["acknowledged_by"], slack::ANA);
 
     let requests = fake_slack.wait_for(3, Duration::from_secs(30)).await;
     let update = requests[1].json();
@@ -44,7 +45,7 @@ async fn acknowledging_from_slack_changes_the_incident_and_the_message() {
     assert_eq!(update["channel"], CHANNEL_ID);
     assert_eq!(update["ts"], MESSAGE_TS);
     let status_line = update["blocks"][1]["text"]["text"].as_str().unwrap_or_default();
-    assert!(status_line.contains("ACKNOWLEDGED") && status_line.contains("slack:ana"), "{status_line}");
+    assert!(status_line.contains("ACKNOWLEDGED") && status_line.contains(slack::ANA), "{status_line}");
     let reply: Value = requests[2].json();
     assert_eq!(reply["thread_ts"], MESSAGE_TS);
 

@@ -20,6 +20,9 @@
 //! | `SLACK_API_URL` | `https://slack.com/api` | Slack's Web API (Enterprise Grid, proxies, tests) |
 //! | `SLACK_ALLOWED_TEAMS` | empty: any | comma-separated Slack workspace ids (`T…`); a click from a user of another workspace is refused |
 //! | `SLACK_ALLOWED_USER_GROUPS` | empty: anyone | comma-separated Slack user group ids (`S…`); a click from a user in none of them is refused (needs the `usergroups:read` scope) |
+//! | `SLACK_UNMAPPED_CLICKS` | `refuse` | a click by a Slack user who is no tocsin user: `refuse` it (with a message only they see), or `allow` it as the Slack user, as before tocsin had users |
+//! | `SLACK_USER_CACHE` | `1h` | how long what Slack's `users.info` said of a clicker's e-mail address is kept (in PostgreSQL); from `1m` to `1d` |
+//! | `SIGN_IN_DEFAULT_ROLE` | `automatic` | the role a tocsin user holds in a team they are not a member of, for their Slack clicks: set it as query's |
 //! | `GITHUB_API_URL` | `https://api.github.com` | GitHub's REST API (`https://ghe.example.com/api/v3` for Enterprise) |
 //! | `SMTP_URL` | unset | `smtps://host:465`, `smtp://host:587?tls=required` (STARTTLS) or `smtp://localhost:25`; needed by e-mail targets |
 //! | `SMTP_FROM` | `tocsin <tocsin@localhost>` | the sender of e-mail notifications |
@@ -45,6 +48,7 @@ use crate::pages::TwilioSettings;
 use std::path::PathBuf;
 use std::time::Duration;
 use tocsin_bus::BusSettings;
+use tocsin_domain::roles::DefaultRole;
 use tocsin_runtime::auth::{API_TOKEN, Tokens};
 use tocsin_runtime::traces::OtelSettings;
 use tocsin_runtime::{ConfigError, Env, Secret, ServiceSettings};
@@ -71,6 +75,12 @@ pub struct Config {
     pub slack_allowed_teams: Vec<String>,
     /// User group ids whose members may click; empty: anyone.
     pub slack_allowed_user_groups: Vec<String>,
+    /// What a click by a Slack user who is no tocsin user does (`SLACK_UNMAPPED_CLICKS`).
+    pub slack_unmapped_clicks: UnmappedClicks,
+    /// How long `users.info`'s answer about a clicker is kept (`SLACK_USER_CACHE`).
+    pub slack_user_cache: Duration,
+    /// The role of a tocsin user in a team they are not a member of (query's setting).
+    pub default_role: DefaultRole,
     pub github_api_url: String,
     pub smtp: Option<SmtpSettings>,
     pub public_url: Option<String>,
@@ -84,6 +94,16 @@ pub struct Config {
     pub operator_tokens: Tokens,
     /// `None`: traces are off.
     pub otel: Option<OtelSettings>,
+}
+
+/// What a click by a Slack user who is no tocsin user does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnmappedClicks {
+    /// Refused, with a message only they see: every action is done by a tocsin user.
+    Refuse,
+    /// Acted on as the Slack user (`slack:<name>`), unchecked by roles: for a shop without tocsin
+    /// users, as before tocsin had them.
+    Allow,
 }
 
 /// Where the routing comes from.
@@ -161,6 +181,16 @@ impl Config {
                 timeout: env.duration_or("DELIVERY_TIMEOUT", Duration::from_secs(10))?,
             }),
         };
+        // Long enough that a storm of clicks asks Slack once; short enough that a changed
+        // address in Slack is seen the same day.
+        let slack_user_cache = env.duration_or("SLACK_USER_CACHE", Duration::from_secs(3600))?;
+        if !(Duration::from_secs(60)..=Duration::from_secs(86_400)).contains(&slack_user_cache) {
+            return Err(ConfigError::Invalid {
+                name: "SLACK_USER_CACHE".into(),
+                value: env.get("SLACK_USER_CACHE").unwrap_or_default(),
+                reason: "expected from 1m to 1d".into(),
+            });
+        }
         Ok(Config {
             listen_addr: env.string_or("LISTEN_ADDR", "127.0.0.1:8083"),
             database_url: env.secret("DATABASE_URL", "the PostgreSQL URL, e.g. postgres://user:pass@host/db")?,
@@ -185,6 +215,15 @@ impl Config {
             slack_allowed_user_groups: env.with("SLACK_ALLOWED_USER_GROUPS", Vec::new(), |value| {
                 slack_ids(value, &['S'], "Slack user group ids like S0123ABCD (the group's id, not its @handle)")
             })?,
+            slack_unmapped_clicks: env.with("SLACK_UNMAPPED_CLICKS", UnmappedClicks::Refuse, |value| {
+                match value.trim() {
+                    "refuse" => Ok(UnmappedClicks::Refuse),
+                    "allow" => Ok(UnmappedClicks::Allow),
+                    _ => Err("expected refuse or allow".into()),
+                }
+            })?,
+            slack_user_cache,
+            default_role: env.with("SIGN_IN_DEFAULT_ROLE", DefaultRole::Automatic, DefaultRole::parse)?,
             github_api_url: env.string_or("GITHUB_API_URL", "https://api.github.com"),
             smtp,
             public_url: env.get("PUBLIC_URL"),

@@ -10,7 +10,8 @@
 //!   SMS and voice through a Twilio-compatible API, a signed webhook), from their notification
 //!   rules, queued by the event loop and sent by the delivery worker when due.
 //! - `slack_actions`: `POST /slack/actions`, the buttons of a Slack message, verified and turned
-//!   into commands for incident-core, if `slack_access` lets the person who clicked act.
+//!   into commands for incident-core, if `slack_access` lets the person who clicked act, done by
+//!   the tocsin user `slack_people` says they are.
 //! - `twilio_replies`: `POST /twilio/sms` and `/twilio/voice/{delivery}`, a reply to an SMS page
 //!   and a key pressed in a voice page's call, verified and turned into commands.
 
@@ -24,6 +25,7 @@ pub mod pages;
 pub mod routing;
 pub mod slack_access;
 pub mod slack_actions;
+pub mod slack_people;
 pub mod twilio_replies;
 
 use crate::channels::Channel;
@@ -145,11 +147,11 @@ impl Application {
         let clicks_refused = Family::<ReasonLabel, Counter>::default();
         service.registry().register(
             "notifier_slack_clicks_refused",
-            "Slack button clicks not acted on, by reason (SLACK_ALLOWED_TEAMS, SLACK_ALLOWED_USER_GROUPS)",
+            "Slack button clicks not acted on, by reason (SLACK_ALLOWED_TEAMS, SLACK_ALLOWED_USER_GROUPS, who the clicker is in tocsin and their roles)",
             clicks_refused.clone(),
         );
-        for refusal in Refusal::ALL {
-            let _ = clicks_refused.get_or_create(&ReasonLabel { reason: refusal.reason() });
+        for reason in Refusal::REASONS {
+            let _ = clicks_refused.get_or_create(&ReasonLabel { reason });
         }
         let access = slack_access(&config, &routing, &http_client)?;
         let slack = config.slack_signing_secret.clone().map(|signing_secret| {
@@ -160,6 +162,15 @@ impl Application {
                 access,
                 http: http_client.clone(),
                 refused: clicks_refused,
+                people: slack_people::SlackPeople {
+                    pool: pool.clone(),
+                    http: http_client.clone(),
+                    api_url: config.slack_api_url.trim_end_matches('/').to_owned(),
+                    token: config.slack_dm_token.clone().or_else(|| first_slack_token(&routing)),
+                    cache_lifetime: config.slack_user_cache,
+                },
+                unmapped_clicks: config.slack_unmapped_clicks,
+                default_role: config.default_role,
             })
         });
 

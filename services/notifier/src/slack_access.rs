@@ -21,8 +21,9 @@ use tocsin_runtime::Secret;
 pub const MEMBERSHIP_TTL: Duration = Duration::from_secs(60);
 
 /// Why a click is not acted on; each is a `reason` of
-/// `tocsin_notifier_slack_clicks_refused_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `tocsin_notifier_slack_clicks_refused_total`. The first three are this module's allowlists; the
+/// others are who the clicker is in tocsin (`crate::slack_people`) and what their roles let them do.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     /// The user's workspace is not in `SLACK_ALLOWED_TEAMS`.
     TeamNotAllowed,
@@ -30,32 +31,64 @@ pub enum Refusal {
     NotInUserGroup,
     /// Slack could not tell which groups the user is in.
     MembershipUnknown,
+    /// The Slack user is no tocsin user (and `SLACK_UNMAPPED_CLICKS` is `refuse`).
+    NotATocsinUser,
+    /// Slack could not tell who the user is (`users.info` failed), or PostgreSQL could not.
+    IdentityUnknown,
+    /// The tocsin user's roles do not let them act on an incident of its team.
+    NotPermitted(tocsin_domain::roles::Refusal),
+    /// The click names an incident tocsin does not have (deleted by retention, or another
+    /// installation's message).
+    UnknownIncident,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 3] = [Refusal::TeamNotAllowed, Refusal::NotInUserGroup, Refusal::MembershipUnknown];
+    /// Every `reason`, for the metric's series to exist from the start.
+    pub const REASONS: [&'static str; 7] = [
+        "team_not_allowed",
+        "not_in_user_group",
+        "membership_unknown",
+        "not_a_tocsin_user",
+        "identity_unknown",
+        "not_permitted",
+        "unknown_incident",
+    ];
 
     /// The metric label.
-    pub fn reason(self) -> &'static str {
+    pub fn reason(&self) -> &'static str {
         match self {
             Refusal::TeamNotAllowed => "team_not_allowed",
             Refusal::NotInUserGroup => "not_in_user_group",
             Refusal::MembershipUnknown => "membership_unknown",
+            Refusal::NotATocsinUser => "not_a_tocsin_user",
+            Refusal::IdentityUnknown => "identity_unknown",
+            Refusal::NotPermitted(_) => "not_permitted",
+            Refusal::UnknownIncident => "unknown_incident",
         }
     }
 
     /// What the person who clicked reads, only to them.
-    pub fn message(self) -> &'static str {
+    pub fn message(&self) -> String {
         match self {
             Refusal::TeamNotAllowed => {
-                "Nothing was changed: only people of the Slack workspaces allowed to act on incidents can use these buttons."
+                "Nothing was changed: only people of the Slack workspaces allowed to act on incidents can use these buttons.".into()
             }
             Refusal::NotInUserGroup => {
-                "Nothing was changed: only members of the Slack user groups allowed to act on incidents can use these buttons."
+                "Nothing was changed: only members of the Slack user groups allowed to act on incidents can use these buttons.".into()
             }
             Refusal::MembershipUnknown => {
-                "Nothing was changed: Slack could not tell tocsin which user groups you are in. Try again in a minute."
+                "Nothing was changed: Slack could not tell tocsin which user groups you are in. Try again in a minute.".into()
             }
+            Refusal::NotATocsinUser => {
+                "Nothing was changed: tocsin does not know who you are. Sign in to tocsin once with the e-mail address \
+                 of your Slack account, or add your Slack member id to your tocsin profile as a Slack contact method."
+                    .into()
+            }
+            Refusal::IdentityUnknown => {
+                "Nothing was changed: tocsin could not tell who you are just now. Try again in a minute.".into()
+            }
+            Refusal::NotPermitted(refusal) => format!("Nothing was changed: {refusal}."),
+            Refusal::UnknownIncident => "Nothing was changed: tocsin has no such incident.".into(),
         }
     }
 }

@@ -6,8 +6,12 @@
 //! refused with 401 and changes nothing: that is what stops a replayed or forged click.
 //!
 //! A signed click from someone `crate::slack_access` lets act (the allowlists of workspaces and
-//! user groups, when set) becomes a command on the commands stream, with the Slack user as the
-//! actor, and is answered at once (Slack gives up after 3 seconds). A click from anyone else is
+//! user groups, when set) is done by the tocsin user they are (`crate::slack_people`), if that
+//! user's roles let them act on an incident of its team, exactly as for their API call
+//! (`tocsin_storage::teams::may_act_on_incident`). It becomes a command on the commands stream
+//! with that user as the actor, and is answered at once (Slack gives up after 3 seconds). A click
+//! by a Slack user who is no tocsin user is refused, unless `SLACK_UNMAPPED_CLICKS=allow`, which
+//! acts on it as the Slack user (`slack:<name>`), as before tocsin had users. A refused click is
 //! counted in `tocsin_notifier_slack_clicks_refused_total`, queues nothing, and its user is told
 //! why in a message only they see, posted to the click's `response_url`. The message itself changes when incident-core
 //! has applied the command and the resulting event comes back through the notifier. Slack retries a
@@ -30,10 +34,14 @@ use tocsin_runtime::{ApiError, Secret};
 use uuid::Uuid;
 
 use crate::channels::slack::{ACKNOWLEDGE, REOPEN, RESOLVE};
+use crate::config::UnmappedClicks;
 use crate::metrics::ReasonLabel;
 use crate::slack_access::{Refusal, SlackAccess};
+use crate::slack_people::{Identity, SlackPeople};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use tocsin_domain::roles::DefaultRole;
+use tocsin_storage::{reads, teams};
 
 /// How far a request's timestamp may be from now, either way.
 pub const MAX_CLOCK_DISTANCE: Duration = Duration::from_secs(5 * 60);
@@ -48,6 +56,11 @@ pub struct SlackActions {
     /// Answers refused clicks through their `response_url`.
     pub http: reqwest::Client,
     pub refused: Family<ReasonLabel, Counter>,
+    /// Who the clicker is in tocsin.
+    pub people: SlackPeople,
+    pub unmapped_clicks: UnmappedClicks,
+    /// `SIGN_IN_DEFAULT_ROLE`, as query decides by it.
+    pub default_role: DefaultRole,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -223,12 +236,20 @@ pub async fn handle(
         return Err(ApiError::new(tocsin_runtime::ErrorCode::Unauthorized, format!("slack signature: {error}")));
     }
     let payload = parse_payload(&body).map_err(|error| ApiError::invalid_payload(error.to_string()))?;
-    let commands = commands_of(&payload, now);
+    let mut commands = commands_of(&payload, now);
     if commands.is_empty() {
         // Link buttons also call this URL; there is nothing to do for them.
         return Ok(HttpResponse::Ok().finish());
     }
-    if let Err(refusal) = slack.access.check(&payload.user.id, payload.user_team()).await {
+    let mut checked = slack.access.check(&payload.user.id, payload.user_team()).await;
+    if checked.is_ok() {
+        match acting_user(&slack, &payload, &commands).await {
+            Ok(Some(actor)) => commands.iter_mut().for_each(|command| command.actor = actor.clone()),
+            Ok(None) => {}
+            Err(refusal) => checked = Err(refusal),
+        }
+    }
+    if let Err(refusal) = checked {
         slack.refused.get_or_create(&ReasonLabel { reason: refusal.reason() }).inc();
         tracing::info!(
             slack.user = %payload.user.id,
@@ -268,6 +289,48 @@ pub async fn handle(
         );
     }
     Ok(HttpResponse::Ok().finish())
+}
+
+/// The actor of a click's commands: the tocsin user the Slack user is, when their roles let them
+/// act on every incident the click names; `None` to keep the Slack user (`slack:<name>`), for a
+/// clicker who is no tocsin user where `SLACK_UNMAPPED_CLICKS=allow`.
+async fn acting_user(
+    slack: &SlackActions,
+    payload: &ActionPayload,
+    commands: &[Command],
+) -> Result<Option<String>, Refusal> {
+    let allow_unmapped = slack.unmapped_clicks == UnmappedClicks::Allow;
+    let identity = match slack.people.identify(&payload.user.id).await {
+        Ok(identity) => identity,
+        Err(error) if allow_unmapped => {
+            tracing::warn!(slack.user = %payload.user.id, %error, "cannot tell who a slack user is; acting as the slack user (SLACK_UNMAPPED_CLICKS=allow)");
+            return Ok(None);
+        }
+        Err(error) => {
+            tracing::warn!(slack.user = %payload.user.id, %error, "cannot tell who a slack user is");
+            return Err(Refusal::IdentityUnknown);
+        }
+    };
+    let user = match identity {
+        Identity::User(user) => user,
+        Identity::Unmapped if allow_unmapped => return Ok(None),
+        Identity::Unmapped => return Err(Refusal::NotATocsinUser),
+    };
+    let unknown = |error: &dyn std::fmt::Display| {
+        tracing::warn!(slack.user = %payload.user.id, %error, "cannot read what a slack clicker may do");
+        Refusal::IdentityUnknown
+    };
+    let mut conn = slack.people.pool.get().await.map_err(|error| unknown(&error))?;
+    for command in commands {
+        let incident = reads::incident(&mut conn, command.incident_id).await.map_err(|error| unknown(&error))?;
+        let incident = incident.ok_or(Refusal::UnknownIncident)?;
+        teams::may_act_on_incident(&mut conn, user.id, user.is_admin, &incident.team, slack.default_role)
+            .await
+            .map_err(|error| unknown(&error))?
+            .map_err(Refusal::NotPermitted)?;
+    }
+    // As query records a signed-in person's action: their e-mail address, else their name.
+    Ok(Some(user.email.clone().unwrap_or_else(|| user.name.clone())))
 }
 
 /// Posts why a click was refused to the click's `response_url`, as a message only its user sees,

@@ -6,16 +6,22 @@
 
 mod support;
 
+use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use time::OffsetDateTime;
 use tocsin_bus::{Bus, BusSettings, Envelope, Stream};
 use tocsin_domain::incident::SourceAlert;
+use tocsin_domain::roles::Role;
 use tocsin_domain::{Command, EventKind, Incident, IncidentEvent, IncidentStatus};
 use tocsin_notifier::Application;
 use tocsin_notifier::config::Config;
 use tocsin_runtime::Env;
+use tocsin_storage::AsyncConnection;
+use tocsin_storage::contacts::{self, ContactKind, NewMethod};
+use tocsin_storage::people::{self, SignedInIdentity, UserRow};
+use tocsin_storage::teams;
 use tocsin_testkit::{FakeApi, RecordedRequest, Reply, TestDatabase, TestRedis};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -556,7 +562,8 @@ fn click_body_from(action_id: &str, incident_id: Uuid, user: &str, team: &str, r
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_click_queues_a_command_and_a_bad_one_changes_nothing() {
     let (db, redis) = (TestDatabase::new().await, TestRedis::new());
-    let notifier = Notifier::start(&db, &redis, &[]).await;
+    // A shop without tocsin users: clicks are done by the Slack user, as before tocsin had users.
+    let notifier = Notifier::start(&db, &redis, &[("SLACK_UNMAPPED_CLICKS", "allow")]).await;
     let http = reqwest::Client::new();
     let incident_id = Uuid::now_v7();
     let body = click_body("tocsin_acknowledge", incident_id);
@@ -653,12 +660,23 @@ async fn clicks_are_taken_only_from_allowed_workspaces_and_user_groups() {
         }
     });
     slack.respond("POST", "/actions/T0ACME/1/abc", Reply::json(200, json!({"ok": true})));
+    // Nobody is a tocsin user here: Ana's Slack account has no e-mail address tocsin knows, and
+    // her clicks are done by her Slack user, as `SLACK_UNMAPPED_CLICKS=allow` says.
+    slack.respond(
+        "GET",
+        "/api/users.info",
+        Reply::json(200, json!({"ok": true, "user": {"id": "U0ANA", "profile": {"email": "ana@acme.example"}}})),
+    );
     let notifier = Notifier::posting_to_slack(
         &db,
         &redis,
         &slack,
         "#payments-oncall",
-        &[("SLACK_ALLOWED_TEAMS", "T0ACME, T0ACMEEU"), ("SLACK_ALLOWED_USER_GROUPS", "S0ONCALL")],
+        &[
+            ("SLACK_ALLOWED_TEAMS", "T0ACME, T0ACMEEU"),
+            ("SLACK_ALLOWED_USER_GROUPS", "S0ONCALL"),
+            ("SLACK_UNMAPPED_CLICKS", "allow"),
+        ],
     )
     .await;
     let response_url = format!("{}/actions/T0ACME/1/abc", slack.url);
@@ -671,21 +689,22 @@ async fn clicks_are_taken_only_from_allowed_workspaces_and_user_groups() {
     assert_eq!(commands.len(), 1);
     assert_eq!((commands[0].incident_id, commands[0].actor.as_str()), (incident_id, "slack:ana"));
     let requests = slack.requests();
-    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests.len(), 2, "{requests:?}");
     assert_eq!(
         (requests[0].method.as_str(), requests[0].path.as_str()),
         ("GET", "/api/usergroups.users.list?usergroup=S0ONCALL")
     );
     assert_eq!(requests[0].header("authorization"), Some(format!("Bearer {BOT_TOKEN}").as_str()));
     assert!(requests[0].body.is_empty());
+    assert_eq!((requests[1].method.as_str(), requests[1].path.as_str()), ("GET", "/api/users.info?user=U0ANA"));
 
     // Mallory, in a channel shared with another workspace: refused before Slack is even asked.
     assert_eq!(post_click(&notifier, click("U0MALLORY", "T0OTHER")).await.status(), 200);
-    let requests = slack.wait_for(2, Duration::from_secs(10)).await;
-    assert_eq!((requests[1].method.as_str(), requests[1].path.as_str()), ("POST", "/actions/T0ACME/1/abc"));
-    assert_eq!(requests[1].header("content-type"), Some("application/json"));
+    let requests = slack.wait_for(3, Duration::from_secs(10)).await;
+    assert_eq!((requests[2].method.as_str(), requests[2].path.as_str()), ("POST", "/actions/T0ACME/1/abc"));
+    assert_eq!(requests[2].header("content-type"), Some("application/json"));
     assert_eq!(
-        requests[1].json(),
+        requests[2].json(),
         json!({
             "response_type": "ephemeral",
             "replace_original": false,
@@ -696,10 +715,10 @@ async fn clicks_are_taken_only_from_allowed_workspaces_and_user_groups() {
     // Eve, of the right workspace but in none of the groups: refused, from the membership read
     // a moment ago (it is cached).
     assert_eq!(post_click(&notifier, click("U0EVE", "T0ACME")).await.status(), 200);
-    let requests = slack.wait_for(3, Duration::from_secs(10)).await;
-    assert_eq!((requests[2].method.as_str(), requests[2].path.as_str()), ("POST", "/actions/T0ACME/1/abc"));
+    let requests = slack.wait_for(4, Duration::from_secs(10)).await;
+    assert_eq!((requests[3].method.as_str(), requests[3].path.as_str()), ("POST", "/actions/T0ACME/1/abc"));
     assert_eq!(
-        requests[2].json(),
+        requests[3].json(),
         json!({
             "response_type": "ephemeral",
             "replace_original": false,
@@ -707,10 +726,10 @@ async fn clicks_are_taken_only_from_allowed_workspaces_and_user_groups() {
         })
     );
 
-    // Ana again: still allowed, and Slack is not asked again.
+    // Ana again: still allowed, and Slack is asked neither for the group nor for who she is.
     assert_eq!(post_click(&notifier, click("U0ANA", "T0ACME")).await.status(), 200);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(slack.requests().len(), 3, "{:?}", slack.requests());
+    assert_eq!(slack.requests().len(), 4, "{:?}", slack.requests());
     let commands = queued_commands(&redis).await;
     assert_eq!(commands.len(), 2, "refused clicks queue nothing: {commands:?}");
     assert!(commands.iter().all(|command| command.actor == "slack:ana"), "{commands:?}");
@@ -757,6 +776,176 @@ async fn a_click_whose_user_groups_slack_cannot_tell_is_refused() {
         metric(&notifier, "tocsin_notifier_slack_clicks_refused_total{reason=\"membership_unknown\"}").await,
         1.0
     );
+    notifier.stop().await;
+    slack.stop().await;
+}
+
+/// A tocsin user, as their first sign-in makes them.
+async fn tocsin_user(db: &TestDatabase, login: &str, email: &str) -> UserRow {
+    let identity =
+        SignedInIdentity { issuer: "https://login.example.com", subject: login, name: login, email: Some(email) };
+    people::sign_in_user(&mut db.connection().await, &identity).await.expect("sign_in_user")
+}
+
+/// `user` with `role` in team `team`.
+async fn member_of(db: &TestDatabase, team: &str, user: &UserRow, role: Role) {
+    let mut conn = db.connection().await;
+    conn.transaction(async |conn| {
+        let team = teams::lock_or_create_team(conn, team, "test").await?;
+        teams::set_member(conn, &team, user, role, "test", false).await.map_err(|error| match error {
+            teams::MembershipError::Storage(error) => error,
+            other => tocsin_storage::StorageError::Corrupt(other.to_string()),
+        })?;
+        Ok::<_, tocsin_storage::StorageError>(())
+    })
+    .await
+    .expect("a team member");
+}
+
+/// A Slack contact method of `user` naming their member id.
+async fn slack_member_id(db: &TestDatabase, user: &UserRow, member_id: &str) {
+    let mut conn = db.connection().await;
+    conn.transaction(async |conn| {
+        contacts::lock_user(conn, user.id).await?;
+        let method = NewMethod { kind: ContactKind::Slack, address: member_id, label: "" };
+        contacts::add_method(conn, user, &method, "test").await?;
+        Ok::<_, contacts::ContactError>(())
+    })
+    .await
+    .expect("a slack contact method");
+}
+
+/// An open incident of team `team` as incident-core stores it, for a click to name.
+async fn stored_incident(db: &TestDatabase, team: &str) -> Uuid {
+    let id = Uuid::now_v7();
+    diesel::sql_query(
+        "INSERT INTO incidents (id, correlation_key, title, service, environment, severity, team, status, \
+         source_fingerprint, source_starts_at, source_labels, opened_at) \
+         VALUES ($1, $2, 'Checkout down', 'checkout-api', 'production', 'critical', $3, 'open', 'f1', now(), '{}', now())",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(id)
+    .bind::<diesel::sql_types::Text, _>(id.to_string())
+    .bind::<diesel::sql_types::Text, _>(team)
+    .execute(&mut db.connection().await)
+    .await
+    .expect("inserting the incident");
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_click_is_done_by_the_tocsin_user_the_slack_user_is_and_judged_by_their_roles() {
+    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
+    // Slack's users.info: Ana's address in another case than tocsin's; Eve's, of a viewer;
+    // Mallory's, of nobody tocsin knows.
+    slack.respond_with("GET", "/api/users.info", |request| {
+        let email = match request.path.as_str() {
+            "/api/users.info?user=U0ANA" => "Ana@Example.com",
+            "/api/users.info?user=U0EVE" => "eve@example.com",
+            _ => "mallory@elsewhere.example",
+        };
+        Reply::json(200, json!({"ok": true, "user": {"id": "U0X", "profile": {"email": email}}}))
+    });
+    slack.respond("POST", "/actions/T0/1/abc", Reply::json(200, json!({"ok": true})));
+    let ana = tocsin_user(&db, "ana", "ana@example.com").await;
+    let eve = tocsin_user(&db, "eve", "eve@example.com").await;
+    let bo = tocsin_user(&db, "bo", "bo@example.com").await;
+    member_of(&db, "payments", &ana, Role::Responder).await;
+    member_of(&db, "payments", &eve, Role::Viewer).await;
+    member_of(&db, "payments", &bo, Role::Manager).await;
+    slack_member_id(&db, &bo, "U0BO").await;
+    let incident_id = stored_incident(&db, "payments").await;
+    let notifier = Notifier::posting_to_slack(&db, &redis, &slack, "#payments-oncall", &[]).await;
+    let response_url = format!("{}/actions/T0/1/abc", slack.url);
+    let click = |user: &str| click_body_from("tocsin_acknowledge", incident_id, user, "T0", &response_url);
+    let calls = |requests: &[RecordedRequest]| -> Vec<String> {
+        requests.iter().map(|r| format!("{} {}", r.method, r.path)).collect()
+    };
+
+    // Ana, a responder of the incident's team: her click is hers, by her e-mail address.
+    assert_eq!(post_click(&notifier, click("U0ANA")).await.status(), 200);
+    let commands = queued_commands(&redis).await;
+    assert_eq!(commands.len(), 1);
+    assert_eq!((commands[0].incident_id, commands[0].actor.as_str()), (incident_id, "ana@example.com"));
+    let requests = slack.requests();
+    assert_eq!(calls(&requests), ["GET /api/users.info?user=U0ANA"]);
+    assert_eq!(requests[0].header("authorization"), Some(format!("Bearer {BOT_TOKEN}").as_str()));
+
+    // Bo's Slack contact method names his member id: Slack is not asked who he is.
+    assert_eq!(post_click(&notifier, click("U0BO")).await.status(), 200);
+    let commands = queued_commands(&redis).await;
+    assert_eq!(commands.len(), 2);
+    assert_eq!(commands[1].actor, "bo@example.com");
+    assert_eq!(slack.requests().len(), 1, "{:?}", calls(&slack.requests()));
+
+    // Mallory is no tocsin user: refused, told why, nothing queued.
+    assert_eq!(post_click(&notifier, click("U0MALLORY")).await.status(), 200);
+    let requests = slack.wait_for(3, Duration::from_secs(10)).await;
+    assert_eq!(calls(&requests[1..]), ["GET /api/users.info?user=U0MALLORY", "POST /actions/T0/1/abc"]);
+    assert_eq!(requests[2].header("content-type"), Some("application/json"));
+    assert_eq!(
+        requests[2].json(),
+        json!({
+            "response_type": "ephemeral",
+            "replace_original": false,
+            "text": "Nothing was changed: tocsin does not know who you are. Sign in to tocsin once with the e-mail \
+                     address of your Slack account, or add your Slack member id to your tocsin profile as a Slack \
+                     contact method.",
+        })
+    );
+
+    // Eve is a viewer of the team: refused by her role, as the API would refuse her.
+    assert_eq!(post_click(&notifier, click("U0EVE")).await.status(), 200);
+    let requests = slack.wait_for(5, Duration::from_secs(10)).await;
+    assert_eq!(calls(&requests[3..]), ["GET /api/users.info?user=U0EVE", "POST /actions/T0/1/abc"]);
+    assert_eq!(
+        requests[4].json()["text"],
+        "Nothing was changed: acting on an incident of team `payments` needs the responder or manager role in \
+         that team, or admin; you are a viewer there."
+    );
+
+    // A storm of clicks: what Slack said is kept in PostgreSQL, so it is not asked again.
+    for _ in 0..3 {
+        assert_eq!(post_click(&notifier, click("U0ANA")).await.status(), 200);
+    }
+    assert_eq!(post_click(&notifier, click("U0MALLORY")).await.status(), 200);
+    slack.wait_for(6, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(calls(&slack.requests()[5..]), ["POST /actions/T0/1/abc"], "no users.info call");
+    let commands = queued_commands(&redis).await;
+    assert_eq!(commands.len(), 5, "{commands:?}");
+    assert!(commands[2..].iter().all(|command| command.actor == "ana@example.com"), "{commands:?}");
+
+    let refused = |reason: &str| format!("tocsin_notifier_slack_clicks_refused_total{{reason=\"{reason}\"}}");
+    assert_eq!(metric(&notifier, &refused("not_a_tocsin_user")).await, 2.0);
+    assert_eq!(metric(&notifier, &refused("not_permitted")).await, 1.0);
+    assert_eq!(metric(&notifier, &refused("identity_unknown")).await, 0.0);
+    notifier.stop().await;
+    slack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_unmapped_clicks_allowed_a_stranger_acts_as_the_slack_user_and_a_tocsin_user_as_themselves() {
+    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
+    slack.respond_with("GET", "/api/users.info", |request| {
+        let email = if request.path.ends_with("U0ANA") { "ana@example.com" } else { "mallory@elsewhere.example" };
+        Reply::json(200, json!({"ok": true, "user": {"id": "U0X", "profile": {"email": email}}}))
+    });
+    let ana = tocsin_user(&db, "ana", "ana@example.com").await;
+    member_of(&db, "payments", &ana, Role::Responder).await;
+    let incident_id = stored_incident(&db, "payments").await;
+    let notifier =
+        Notifier::posting_to_slack(&db, &redis, &slack, "#payments-oncall", &[("SLACK_UNMAPPED_CLICKS", "allow")])
+            .await;
+    let click = |user: &str| {
+        click_body_from("tocsin_acknowledge", incident_id, user, "T0", "https://hooks.slack.com/actions/T0/1/abc")
+    };
+
+    assert_eq!(post_click(&notifier, click("U0MALLORY")).await.status(), 200);
+    assert_eq!(post_click(&notifier, click("U0ANA")).await.status(), 200);
+    let actors: Vec<String> = queued_commands(&redis).await.into_iter().map(|command| command.actor).collect();
+    assert_eq!(actors, ["slack:mallory", "ana@example.com"]);
+    let paths: Vec<String> = slack.requests().into_iter().map(|request| request.path).collect();
+    assert_eq!(paths, ["/api/users.info?user=U0MALLORY", "/api/users.info?user=U0ANA"]);
     notifier.stop().await;
     slack.stop().await;
 }
