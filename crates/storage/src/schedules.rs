@@ -540,6 +540,27 @@ pub async fn load(
     Ok(load_layered(conn, schedule_id, from, until).await?.map(|loaded| loaded.schedule))
 }
 
+/// Every schedule of the team `team_id` (every schedule when `None`), each loaded as [`load`] reads
+/// it around `now` (`tocsin_domain::schedule::ON_CALL_HORIZON` either way): what
+/// `tocsin_domain::schedule::on_call_at` needs to say who is on call now, for query's `GET /oncall`
+/// and the notifier's `/tocsin oncall` alike. A schedule deleted between the list and its load is
+/// left out: it has nobody on call any more.
+pub async fn around_now(
+    conn: &mut AsyncPgConnection,
+    team_id: Option<Uuid>,
+    now: OffsetDateTime,
+) -> Result<Vec<(ScheduleEntry, Schedule)>, LoadError> {
+    let horizon = time::Duration::seconds(tocsin_domain::schedule::ON_CALL_HORIZON.as_secs());
+    let entries = list(conn, team_id).await?;
+    let mut loaded = Vec::with_capacity(entries.len());
+    for entry in entries {
+        if let Some(schedule) = load(conn, entry.id, now - horizon, now + horizon).await? {
+            loaded.push((entry, schedule));
+        }
+    }
+    Ok(loaded)
+}
+
 /// A schedule as [`load`] reads it, and which layer each of its versions is a version of: the
 /// shift arithmetic knows versions, a schedule page draws layers.
 #[derive(Debug, Clone)]

@@ -23,7 +23,7 @@ use std::collections::{BTreeSet, HashMap};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 use tocsin_domain::schedule::{
-    Interval, ON_CALL_HORIZON, Schedule, ScheduleError, Shift, Source, WEEK_MINUTES, gaps, on_call_at, shifts,
+    Interval, Schedule, ScheduleError, Shift, Source, WEEK_MINUTES, gaps, on_call_at, shifts,
 };
 use tocsin_runtime::ApiError;
 use tocsin_runtime::openapi::ErrorBody;
@@ -922,17 +922,9 @@ pub async fn shifts_in_range(
 pub async fn on_call(state: web::Data<State>, params: web::Query<TeamParams>) -> Result<HttpResponse, ApiError> {
     let now = OffsetDateTime::now_utc();
     let at = instant(now)?;
-    let horizon = Duration::seconds(ON_CALL_HORIZON.as_secs());
     let mut conn = state.connection().await?;
-    let entries = schedules_of(&mut conn, params.team.as_deref()).await?;
-    let mut loaded = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let schedule = schedules::load(&mut conn, entry.id, now - horizon, now + horizon).await.map_err(load_error)?;
-        // Deleted since it was listed: it has nobody on call any more.
-        if let Some(schedule) = schedule {
-            loaded.push((entry, schedule));
-        }
-    }
+    let team_id = team_id_of(&mut conn, params.team.as_deref()).await?;
+    let loaded = schedules::around_now(&mut conn, team_id, now).await.map_err(load_error)?;
     let found = web::block(move || {
         loaded
             .into_iter()
@@ -1268,15 +1260,20 @@ fn layer_view(version: LayerVersion, users: &HashMap<Uuid, Member>) -> Result<La
 
 /// Every schedule, or those of the team with this slug (400 when there is none).
 async fn schedules_of(conn: &mut AsyncPgConnection, team: Option<&str>) -> Result<Vec<ScheduleEntry>, ApiError> {
-    let team_id = match team.filter(|team| !team.is_empty()) {
-        None => None,
+    let team_id = team_id_of(conn, team).await?;
+    schedules::list(conn, team_id).await.map_err(storage_error)
+}
+
+/// The id of the team with this slug (400 when there is none); `None` for no team (every team).
+async fn team_id_of(conn: &mut AsyncPgConnection, team: Option<&str>) -> Result<Option<Uuid>, ApiError> {
+    match team.filter(|team| !team.is_empty()) {
+        None => Ok(None),
         Some(slug) => {
             check_team(slug)?;
             let team = teams::team(conn, slug).await.map_err(storage_error)?;
-            Some(team.ok_or_else(|| ApiError::invalid_parameter(unknown_team("team", slug).message))?.id)
+            Ok(Some(team.ok_or_else(|| ApiError::invalid_parameter(unknown_team("team", slug).message))?.id))
         }
-    };
-    schedules::list(conn, team_id).await.map_err(storage_error)
+    }
 }
 
 pub(crate) fn unknown_team(field: &str, slug: &str) -> ApiError {
