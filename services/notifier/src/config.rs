@@ -3,7 +3,7 @@
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
-//! | `LISTEN_ADDR` | `127.0.0.1:8083` | `/slack/actions`, `/health`, `/ready`, `/metrics` |
+//! | `LISTEN_ADDR` | `127.0.0.1:8083` | `/slack/actions`, `/slack/commands`, `/health`, `/ready`, `/metrics` |
 //! | `DATABASE_URL` | required | PostgreSQL: the deliveries owed and the threads started |
 //! | `DATABASE_POOL_SIZE` | `4` | connections to PostgreSQL |
 //! | `REDIS_URL` | required | the Redis holding the streams |
@@ -16,7 +16,7 @@
 //! | `ROUTING_FILE` | unset | the routing file (YAML); see docs/routing.md |
 //! | `SLACK_BOT_TOKEN` | unset | without a routing file: the bot token of the one default route |
 //! | `SLACK_CHANNEL` | unset | without a routing file: the Slack channel of the one default route |
-//! | `SLACK_SIGNING_SECRET` | unset | verifies Slack's button clicks; without it `/slack/actions` answers 404 |
+//! | `SLACK_SIGNING_SECRET` | unset | verifies Slack's button clicks and slash commands; without it `/slack/actions` and `/slack/commands` answer 404 |
 //! | `SLACK_API_URL` | `https://slack.com/api` | Slack's Web API (Enterprise Grid, proxies, tests) |
 //! | `SLACK_ALLOWED_TEAMS` | empty: any | comma-separated Slack workspace ids (`T…`); a click from a user of another workspace is refused |
 //! | `SLACK_ALLOWED_USER_GROUPS` | empty: anyone | comma-separated Slack user group ids (`S…`); a click from a user in none of them is refused (needs the `usergroups:read` scope) |

@@ -12,6 +12,7 @@
 //! - `slack_actions`: `POST /slack/actions`, the buttons of a Slack message, verified and turned
 //!   into commands for incident-core, if `slack_access` lets the person who clicked act, done by
 //!   the tocsin user `slack_people` says they are.
+//! - `slack_commands`: `POST /slack/commands`, the `/tocsin oncall [team]` slash command.
 //! - `twilio_replies`: `POST /twilio/sms` and `/twilio/voice/{delivery}`, a reply to an SMS page
 //!   and a key pressed in a voice page's call, verified and turned into commands.
 
@@ -25,6 +26,7 @@ pub mod pages;
 pub mod routing;
 pub mod slack_access;
 pub mod slack_actions;
+pub mod slack_commands;
 pub mod slack_people;
 pub mod twilio_replies;
 
@@ -195,6 +197,10 @@ impl Application {
                 counted: replies_counted,
             }))
         });
+        let slack_commands = config
+            .slack_signing_secret
+            .clone()
+            .map(|signing_secret| web::Data::new(slack_commands::SlackCommands { signing_secret, pool: pool.clone() }));
 
         service
             .check("postgres", tocsin_storage::readiness_check(&pool))
@@ -231,6 +237,14 @@ impl Application {
                         .app_data(replies.clone())
                         .app_data(web::PayloadConfig::new(16 * 1024))
                         .route(web::post().to(twilio_replies::voice)),
+                );
+            }
+            if let Some(commands) = &slack_commands {
+                routes.service(
+                    web::resource("/slack/commands")
+                        .app_data(commands.clone())
+                        .app_data(web::PayloadConfig::new(64 * 1024))
+                        .route(web::post().to(slack_commands::handle)),
                 );
             }
         })?;

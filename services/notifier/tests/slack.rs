@@ -21,6 +21,7 @@ use tocsin_runtime::Env;
 use tocsin_storage::AsyncConnection;
 use tocsin_storage::contacts::{self, ContactKind, NewMethod};
 use tocsin_storage::people::{self, SignedInIdentity, UserRow};
+use tocsin_storage::schedules::{self, NewLayerVersion};
 use tocsin_storage::teams;
 use tocsin_testkit::{FakeApi, RecordedRequest, Reply, TestDatabase, TestRedis};
 use tokio_util::sync::CancellationToken;
@@ -1115,4 +1116,113 @@ async fn deliveries_left_by_a_dead_replica_are_looked_for_before_they_are_posted
     assert_eq!(updates[0]["ts"], "1764201000.000001", "the dead replica's message is edited, not a new one posted");
     notifier.stop().await;
     slack.stop().await;
+}
+
+/// Posts a signed `/tocsin` slash command with `text` and returns the notifier's answer.
+async fn slash_command(notifier: &Notifier, text: &str) -> reqwest::Response {
+    let body = serde_urlencoded::to_string([
+        ("token", "legacy"),
+        ("team_id", "T0"),
+        ("channel_id", "C0PAYMENTS"),
+        ("user_id", "U0ANA"),
+        ("user_name", "ana"),
+        ("command", "/tocsin"),
+        ("text", text),
+        ("response_url", "https://hooks.slack.com/commands/T0/1/abc"),
+        ("trigger_id", "1.2.3"),
+    ])
+    .expect("serialising");
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    reqwest::Client::new()
+        .post(format!("{}/slack/commands", notifier.url))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("X-Slack-Request-Timestamp", now.to_string())
+        .header("X-Slack-Signature", sign(&body, now, SIGNING_SECRET))
+        .body(body)
+        .send()
+        .await
+        .expect("sending the request")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tocsin_oncall_answers_who_is_on_call_now_only_to_the_asker() {
+    let (db, redis) = (TestDatabase::new().await, TestRedis::new());
+    // A name that would mention the whole channel were it not escaped.
+    let ana = tocsin_user(&db, "ana", "ana@example.com").await;
+    diesel::sql_query("UPDATE users SET name = 'Ana <!here> & co' WHERE id = $1")
+        .bind::<diesel::sql_types::Uuid, _>(ana.id)
+        .execute(&mut db.connection().await)
+        .await
+        .expect("renaming Ana");
+    let mut conn = db.connection().await;
+    let payments = conn
+        .transaction(async |conn| teams::lock_or_create_team(conn, "payments", "test").await)
+        .await
+        .expect("the payments team");
+    conn.transaction(async |conn| teams::lock_or_create_team(conn, "search", "test").await)
+        .await
+        .expect("the search team");
+    let primary = schedules::create(&mut conn, payments.id, "primary", "Europe/Berlin").await.expect("a schedule");
+    schedules::create(&mut conn, payments.id, "secondary", "Europe/Berlin").await.expect("a schedule");
+    let members = [ana.id];
+    let daily = NewLayerVersion {
+        schedule_id: primary,
+        layer: Uuid::now_v7(),
+        priority: 0,
+        time_zone: None,
+        first_handoff: time::macros::datetime!(2026-03-01 09:00),
+        shift_unit: "days",
+        shift_count: 1,
+        restrictions: json!([]),
+        members: &members,
+        created_by: "test",
+    };
+    schedules::put_layer(&mut conn, &daily, time::macros::datetime!(2026-03-01 00:00 UTC)).await.expect("a layer");
+    let notifier = Notifier::start(&db, &redis, &[]).await;
+    let ephemeral = |text: &str| json!({"response_type": "ephemeral", "text": text});
+
+    let started = std::time::Instant::now();
+    let response = slash_command(&notifier, "oncall payments").await;
+    assert_eq!(response.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(3), "Slack gives up after 3 seconds");
+    assert_eq!(
+        response.json::<Value>().await.expect("JSON"),
+        ephemeral(
+            "*On call now*\n• *payments* · primary: Ana &lt;!here&gt; &amp; co\n• *payments* · secondary: _nobody_"
+        )
+    );
+    // Every team's schedules when none is named.
+    let every = slash_command(&notifier, "  oncall ").await.json::<Value>().await.expect("JSON");
+    assert_eq!(
+        every,
+        ephemeral(
+            "*On call now*\n• *payments* · primary: Ana &lt;!here&gt; &amp; co\n• *payments* · secondary: _nobody_"
+        )
+    );
+    assert_eq!(
+        slash_command(&notifier, "oncall search").await.json::<Value>().await.expect("JSON"),
+        ephemeral("Team `search` has no on-call schedule.")
+    );
+    assert_eq!(
+        slash_command(&notifier, "oncall <!channel>").await.json::<Value>().await.expect("JSON"),
+        ephemeral("tocsin has no team `&lt;!channel&gt;`. `/tocsin oncall` lists every team's schedules.")
+    );
+    assert_eq!(
+        slash_command(&notifier, "help").await.json::<Value>().await.expect("JSON"),
+        ephemeral(
+            "Try `/tocsin oncall` for who is on call now in every team, or `/tocsin oncall &lt;team&gt;` for one team."
+        )
+    );
+
+    // Signed as a click is: anything else is refused.
+    let response = reqwest::Client::new()
+        .post(format!("{}/slack/commands", notifier.url))
+        .header("X-Slack-Request-Timestamp", OffsetDateTime::now_utc().unix_timestamp().to_string())
+        .header("X-Slack-Signature", "v0=00")
+        .body("command=%2Ftocsin&text=oncall")
+        .send()
+        .await
+        .expect("sending the request");
+    assert_eq!(response.status(), 401);
+    notifier.stop().await;
 }
