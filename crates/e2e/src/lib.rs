@@ -3,7 +3,7 @@
 
 #![allow(clippy::expect_used, reason = "test support stops at a failed step, saying what was being done")]
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::time::Duration;
 use time::OffsetDateTime;
 use tocsin_incident_core::incidents::IntakeSettings;
@@ -236,6 +236,75 @@ impl Stack {
             .unwrap_or_else(|error| panic!("POST {path}: {error}"));
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A request to query with the admin token, as an operator makes it; insists on `expected`.
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: &Value, expected: u16) -> Value {
+        let response = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.query_url))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("{method} {path}: {error}"));
+        let status = response.status().as_u16();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, expected, "{method} {path}: {answer}");
+        answer
+    }
+
+    /// What paging needs, set up through query's API as an operator does: `service` owned by
+    /// `team`, whose schedule in `time_zone` has the person `email` (`name`) on call all week, and the service's
+    /// policy paging that schedule (its next step after 30 minutes). The person signs in once,
+    /// in the database, which is how people become users. Returns the schedule's id.
+    pub async fn someone_on_call(&self, service: &str, team: &str, name: &str, email: &str, time_zone: &str) -> String {
+        use reqwest::Method;
+        let identity = tocsin_storage::people::SignedInIdentity {
+            issuer: "https://login.example.com",
+            subject: name,
+            name,
+            email: Some(email),
+        };
+        tocsin_storage::people::sign_in_user(&mut self.db.connection().await, &identity)
+            .await
+            .unwrap_or_else(|error| panic!("{email} signs in: {error}"));
+        self.admin(Method::PUT, &format!("/services/{service}"), &json!({"team": team}), 201).await;
+        let schedule = self
+            .admin(
+                Method::POST,
+                "/schedules",
+                &json!({"team": team, "name": "primary", "time_zone": "Europe/London"}),
+                201,
+            )
+            .await;
+        let schedule_id = schedule["id"].as_str().unwrap_or_else(|| panic!("a schedule's id: {schedule}")).to_owned();
+        let layer = json!({
+            "first_handoff": "2026-01-05T09:00",
+            "shift_unit": "weeks",
+            "shift_count": 1,
+            "members": [email],
+            "priority": 0
+        });
+        self.admin(Method::POST, &format!("/schedules/{schedule_id}/layers"), &layer, 201).await;
+        let definition = json!({"steps": [{"targets": [{"schedule": schedule_id}], "escalate_after_minutes": 30}]});
+        let policy = self
+            .admin(
+                Method::POST,
+                "/escalation-policies",
+                &json!({"team": team, "name": "default", "definition": definition}),
+                201,
+            )
+            .await;
+        let policy_id = policy["id"].as_str().unwrap_or_else(|| panic!("a policy's id: {policy}")).to_owned();
+        self.admin(
+            Method::PUT,
+            &format!("/services/{service}/escalation-policy"),
+            &json!({"policy_id": policy_id}),
+            200,
+        )
+        .await;
+        schedule_id
     }
 
     /// The body of a plain GET of `url` (any service's `/metrics` or `/openapi.json`); empty when

@@ -16,9 +16,8 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tocsin_e2e::slack::{CHANNEL_ID, MESSAGE_TS};
-use tocsin_e2e::{ADMIN_TOKEN, Stack, StackOptions, slack, webhook};
+use tocsin_e2e::{Stack, StackOptions, slack, webhook};
 use tocsin_runtime::Secret;
-use tocsin_storage::people::{self, SignedInIdentity};
 use tocsin_testkit::{FakeApi, RecordedRequest, Reply};
 
 const ACCOUNT_SID: &str = "AC0E2E";
@@ -27,22 +26,6 @@ const FROM: &str = "+15005550006";
 const ANA_PHONE: &str = "+14155550123";
 const ANA_SLACK: &str = "U0ANA1234";
 const WEBHOOK_BASE: &str = "https://tocsin.example.com";
-
-/// A request to query with the admin token; insists on `expected`.
-async fn admin(stack: &Stack, method: reqwest::Method, path: &str, body: &Value, expected: u16) -> Value {
-    let response = stack
-        .http
-        .request(method.clone(), format!("{}{path}", stack.query_url))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(body)
-        .send()
-        .await
-        .unwrap_or_else(|error| panic!("{method} {path}: {error}"));
-    let status = response.status().as_u16();
-    let answer: Value = response.json().await.unwrap_or(Value::Null);
-    assert_eq!(status, expected, "{method} {path}: {answer}");
-    answer
-}
 
 /// Polls `check` until it gives something, or fails after `timeout` saying `what`.
 async fn within<T>(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
@@ -86,73 +69,28 @@ async fn an_alert_pages_the_on_call_person_by_slack_then_sms_and_an_sms_reply_ac
     );
     let stack = Stack::start_with(StackOptions { notifier_env, ..StackOptions::default() }).await;
 
-    // Ana signs in once, which makes her a user.
-    let identity = SignedInIdentity {
-        issuer: "https://login.example.com",
-        subject: "ana",
-        name: "Ana",
-        email: Some("ana@example.com"),
-    };
-    people::sign_in_user(&mut stack.db.connection().await, &identity).await.expect("Ana signs in");
-
-    // The team `payments` owns the alert's service; its schedule has Ana on call all week.
-    admin(&stack, reqwest::Method::PUT, "/services/web-server", &json!({"team": "payments"}), 201).await;
-    let schedule = admin(
-        &stack,
-        reqwest::Method::POST,
-        "/schedules",
-        &json!({"team": "payments", "name": "primary", "time_zone": "Europe/London"}),
-        201,
-    )
-    .await;
-    let schedule_id = schedule["id"].as_str().expect("the schedule's id").to_owned();
-    let layer = json!({
-        "first_handoff": "2026-01-05T09:00",
-        "shift_unit": "weeks",
-        "shift_count": 1,
-        "members": ["ana@example.com"],
-        "priority": 0
-    });
-    admin(&stack, reqwest::Method::POST, &format!("/schedules/{schedule_id}/layers"), &layer, 201).await;
-    let on_call = admin(&stack, reqwest::Method::GET, "/oncall?team=payments", &Value::Null, 200).await;
+    // The team `payments` owns the alert's service; its schedule has Ana on call all week, and
+    // the service's policy pages whoever is on call.
+    stack.someone_on_call("web-server", "payments", "Ana", "ana@example.com", "Europe/London").await;
+    let on_call = stack.admin(reqwest::Method::GET, "/oncall?team=payments", &Value::Null, 200).await;
     assert_eq!(on_call["items"][0]["user"]["email"], "ana@example.com", "{on_call}");
-
-    // The policy pages whoever is on call; it is the service's.
-    let definition = json!({"steps": [{"targets": [{"schedule": schedule_id}], "escalate_after_minutes": 30}]});
-    let policy = admin(
-        &stack,
-        reqwest::Method::POST,
-        "/escalation-policies",
-        &json!({"team": "payments", "name": "default", "definition": definition}),
-        201,
-    )
-    .await;
-    let policy_id = policy["id"].as_str().expect("the policy's id").to_owned();
-    admin(
-        &stack,
-        reqwest::Method::PUT,
-        "/services/web-server/escalation-policy",
-        &json!({"policy_id": policy_id}),
-        200,
-    )
-    .await;
 
     // Ana's rules: a Slack DM at once, an SMS a minute after the page.
     let mut methods = Vec::new();
     for (kind, address) in [("slack", ANA_SLACK), ("sms", ANA_PHONE)] {
-        let method = admin(
-            &stack,
-            reqwest::Method::POST,
-            "/users/ana@example.com/contact-methods",
-            &json!({"kind": kind, "address": address}),
-            201,
-        )
-        .await;
+        let method = stack
+            .admin(
+                reqwest::Method::POST,
+                "/users/ana@example.com/contact-methods",
+                &json!({"kind": kind, "address": address}),
+                201,
+            )
+            .await;
         methods.push(method["id"].as_str().expect("the method's id").to_owned());
     }
     for (method, delay_minutes) in methods.iter().zip([0, 1]) {
         let rule = json!({"contact_method_id": method, "urgency": "high", "delay_minutes": delay_minutes});
-        admin(&stack, reqwest::Method::POST, "/users/ana@example.com/notification-rules", &rule, 201).await;
+        stack.admin(reqwest::Method::POST, "/users/ana@example.com/notification-rules", &rule, 201).await;
     }
 
     // The alert. Within 5 seconds: the team's channel message and Ana's direct message.
