@@ -271,12 +271,7 @@ impl Stack {
             .unwrap_or_else(|error| panic!("{email} signs in: {error}"));
         self.admin(Method::PUT, &format!("/services/{service}"), &json!({"team": team}), 201).await;
         let schedule = self
-            .admin(
-                Method::POST,
-                "/schedules",
-                &json!({"team": team, "name": "primary", "time_zone": "Europe/London"}),
-                201,
-            )
+            .admin(Method::POST, "/schedules", &json!({"team": team, "name": "primary", "time_zone": time_zone}), 201)
             .await;
         let schedule_id = schedule["id"].as_str().unwrap_or_else(|| panic!("a schedule's id: {schedule}")).to_owned();
         let layer = json!({
