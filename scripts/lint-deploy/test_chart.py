@@ -498,7 +498,8 @@ def ingress_path(ing):
 def test_slack_actions_go_to_the_notifier():
     objs = render(PRODUCTION)
     slack = by_name(objs, "Ingress", "tocsin-slack")
-    assert ingress_path(slack) == ("/slack/actions", "Exact", full("notifier"))
+    # The prefix: button clicks at /slack/actions and the /tocsin command at /slack/commands.
+    assert ingress_path(slack) == ("/slack", "Prefix", full("notifier"))
     # Slack posts from anywhere: neither the webhook's allowlist nor its rate limit.
     assert not [k for k in slack["metadata"].get("annotations", {}) if "whitelist" in k or "limit-" in k]
     assert slack["spec"]["tls"][0]["secretName"] == "tocsin-tls"
