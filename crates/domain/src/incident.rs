@@ -70,6 +70,18 @@ impl Transition {
     }
 }
 
+impl Transition {
+    /// As [`Transition::apply`], for an acknowledged incident whose acknowledgement ran out and
+    /// that is paging people again (its policy's acknowledge timeout): acknowledging it once more
+    /// is allowed, and is how one of them takes it back.
+    pub fn apply_after_expired_acknowledgement(self, from: IncidentStatus) -> Result<IncidentStatus, TransitionError> {
+        match (self, from) {
+            (Transition::Acknowledge, IncidentStatus::Acknowledged) => Ok(IncidentStatus::Acknowledged),
+            _ => self.apply(from),
+        }
+    }
+}
+
 /// DESIGN.md's `source_alert`: the alert that opened the incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SourceAlert {
@@ -126,6 +138,16 @@ mod tests {
         assert_eq!(Transition::Resolve.apply(Open), Ok(Resolved));
         assert_eq!(Transition::Resolve.apply(Acknowledged), Ok(Resolved));
         assert_eq!(Transition::Reopen.apply(Resolved), Ok(Open));
+    }
+
+    #[test]
+    fn an_expired_acknowledgement_may_be_taken_again_and_nothing_else_changes() {
+        let expired = Transition::apply_after_expired_acknowledgement;
+        assert_eq!(expired(Transition::Acknowledge, Acknowledged), Ok(Acknowledged));
+        assert_eq!(expired(Transition::Acknowledge, Open), Ok(Acknowledged));
+        assert_eq!(expired(Transition::Acknowledge, Resolved), Err(TransitionError::AlreadyResolved));
+        assert_eq!(expired(Transition::Resolve, Acknowledged), Ok(Resolved));
+        assert_eq!(expired(Transition::Reopen, Acknowledged), Err(TransitionError::NotResolved("acknowledged")));
     }
 
     #[test]

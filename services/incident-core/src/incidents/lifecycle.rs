@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use time::OffsetDateTime;
-use tocsin_domain::incident::{Transition, TransitionError};
+use tocsin_domain::incident::Transition;
 use tocsin_domain::{Action, Command, CommandOutcome, EventKind, IncidentStatus, RejectionCode};
 use tocsin_storage::StorageError;
 use tocsin_storage::reads::command_outcome;
@@ -89,15 +89,15 @@ async fn decide(
             let Some(transition) = action.transition() else {
                 return Err(StorageError::Corrupt(format!("action {} is not a transition", action.name())));
             };
-            let next = match transition.apply(status) {
+            // Only a second acknowledgement asks whether the first ran out (docs/oncall.md,
+            // "Acknowledge timeout").
+            let expired = transition == Transition::Acknowledge
+                && status == IncidentStatus::Acknowledged
+                && escalation::acknowledgement_expired(conn, incident.id).await?;
+            let applied =
+                if expired { transition.apply_after_expired_acknowledgement(status) } else { transition.apply(status) };
+            let next = match applied {
                 Ok(next) => next,
-                // Its acknowledgement ran out and people are being paged again: one of them
-                // acknowledging it takes it back (docs/oncall.md, "Acknowledge timeout").
-                Err(TransitionError::AlreadyAcknowledged)
-                    if escalation::acknowledgement_expired(conn, incident.id).await? =>
-                {
-                    IncidentStatus::Acknowledged
-                }
                 Err(error) => return Ok((rejected(RejectionCode::Conflict, error.to_string()), Vec::new())),
             };
             match transition {
