@@ -19,6 +19,8 @@
 
 mod support;
 
+use support::queued_commands;
+
 use diesel_async::RunQueryDsl;
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
@@ -509,25 +511,6 @@ async fn an_email_page_reaches_the_smtp_server_with_the_alert_text_escaped() {
 /// point: signatures are checked against URLs built from this, never from the `Host` header.
 const WEBHOOK_BASE: &str = "https://pager.example.com/notifier";
 
-/// The commands on the commands stream, oldest first.
-async fn queued_commands(stack: &Stack) -> Vec<tocsin_domain::Command> {
-    let mut conn = tocsin_testkit::redis_connection(&stack._redis.url).await;
-    let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(tocsin_bus::stream_key(&stack._redis.prefix, "commands"))
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
-        .await
-        .unwrap_or_default();
-    entries
-        .ids
-        .iter()
-        .filter_map(|entry| entry.get::<String>("envelope"))
-        .filter_map(|text| serde_json::from_str::<Envelope<tocsin_domain::Command>>(&text).ok())
-        .map(|envelope| envelope.payload)
-        .collect()
-}
-
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect()
 }
@@ -655,20 +638,20 @@ async fn a_signed_sms_reply_with_the_pages_code_acknowledges_and_nothing_else_do
         let error: Value = response.json().await.unwrap_or_default();
         assert_eq!(error["error"]["code"], "unauthorized", "{what}: {error}");
     }
-    assert!(queued_commands(&stack).await.is_empty(), "refused replies queue nothing");
+    assert!(queued_commands(&stack._redis).await.is_empty(), "refused replies queue nothing");
 
     // Ana's "2a" acknowledges the disk incident, as Ana; Twilio retrying it queues nothing more.
     let (status, answer) = reply(&stack, "SM0001", ANA, " 2A ").await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer, "<Response><Message>tocsin: acknowledging 2.</Message></Response>");
-    let commands = queued_commands(&stack).await;
+    let commands = queued_commands(&stack._redis).await;
     assert_eq!(commands.len(), 1, "{commands:?}");
     assert_eq!(commands[0].incident_id, disk.id);
     assert_eq!(commands[0].action, tocsin_domain::Action::Acknowledge);
     assert_eq!(commands[0].actor, "ana@example.com");
     let (status, again) = reply(&stack, "SM0001", ANA, " 2A ").await;
     assert_eq!((status, again), (200, answer));
-    assert_eq!(queued_commands(&stack).await.len(), 1, "a retried webhook is one command");
+    assert_eq!(queued_commands(&stack._redis).await.len(), 1, "a retried webhook is one command");
 
     // Bo has no code 1, a stranger has no code at all, Ana has no 7, "ok" is no answer: each
     // hears it was not understood, and nothing is queued.
@@ -683,12 +666,12 @@ async fn a_signed_sms_reply_with_the_pages_code_acknowledges_and_nothing_else_do
     let (status, answer) = reply(&stack, "SM0006", ANA, &"1".repeat(1_601)).await;
     assert_eq!(status, 400);
     assert!(answer.contains("Body is longer than 1600 characters"), "{answer}");
-    assert_eq!(queued_commands(&stack).await.len(), 1);
+    assert_eq!(queued_commands(&stack._redis).await.len(), 1);
 
     // "1r" resolves the checkout incident. Once it is resolved, its code is the next page's.
     let (status, answer) = reply(&stack, "SM0007", ANA, "1r").await;
     assert_eq!((status, answer.as_str()), (200, "<Response><Message>tocsin: resolving 1.</Message></Response>"));
-    let commands = queued_commands(&stack).await;
+    let commands = queued_commands(&stack._redis).await;
     assert_eq!(
         (commands.len(), commands[1].incident_id, &commands[1].action),
         (2, checkout.id, &tocsin_domain::Action::Resolve)
@@ -787,11 +770,11 @@ async fn pressing_4_in_the_call_acknowledges_its_own_page_and_no_other() {
         (status, answer.as_str()),
         (200, "<Response><Say>Only 4 acknowledges. Nothing was changed. Goodbye.</Say></Response>")
     );
-    assert!(queued_commands(&stack).await.is_empty());
+    assert!(queued_commands(&stack._redis).await.is_empty());
 
     let (status, answer) = key(&path, BO, "4").await;
     assert_eq!((status, answer.as_str()), (200, "<Response><Say>Acknowledged. Thank you. Goodbye.</Say></Response>"));
-    let commands = queued_commands(&stack).await;
+    let commands = queued_commands(&stack._redis).await;
     assert_eq!(commands.len(), 1);
     assert_eq!(
         (commands[0].incident_id, &commands[0].action, commands[0].actor.as_str()),

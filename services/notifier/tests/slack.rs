@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::queued_commands;
+
 use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -618,29 +620,15 @@ async fn a_signed_click_queues_a_command_and_a_bad_one_changes_nothing() {
     notifier.stop().await;
 }
 
-/// The commands on the commands stream, oldest first.
-async fn queued_commands(redis: &TestRedis) -> Vec<Command> {
-    let mut conn = tocsin_testkit::redis_connection(&redis.url).await;
-    let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(tocsin_bus::stream_key(&redis.prefix, "commands"))
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
-        .await
-        .unwrap_or_default();
-    entries
-        .ids
-        .iter()
-        .filter_map(|entry| entry.get::<String>("envelope"))
-        .filter_map(|text| serde_json::from_str::<Envelope<Command>>(&text).ok())
-        .map(|envelope| envelope.payload)
-        .collect()
+async fn post_click(notifier: &Notifier, body: String) -> reqwest::Response {
+    post_signed(notifier, "/slack/actions", body).await
 }
 
-async fn post_click(notifier: &Notifier, body: String) -> reqwest::Response {
+/// Posts `body` to `path` signed as Slack signs its requests, now.
+async fn post_signed(notifier: &Notifier, path: &str, body: String) -> reqwest::Response {
     let now = OffsetDateTime::now_utc().unix_timestamp();
     reqwest::Client::new()
-        .post(format!("{}/slack/actions", notifier.url))
+        .post(format!("{}{path}", notifier.url))
         .header("Content-Type", "application/x-www-form-urlencoded")
         .header("X-Slack-Request-Timestamp", now.to_string())
         .header("X-Slack-Signature", sign(&body, now, SIGNING_SECRET))
@@ -1132,16 +1120,7 @@ async fn slash_command(notifier: &Notifier, text: &str) -> reqwest::Response {
         ("trigger_id", "1.2.3"),
     ])
     .expect("serialising");
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    reqwest::Client::new()
-        .post(format!("{}/slack/commands", notifier.url))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .header("X-Slack-Request-Timestamp", now.to_string())
-        .header("X-Slack-Signature", sign(&body, now, SIGNING_SECRET))
-        .body(body)
-        .send()
-        .await
-        .expect("sending the request")
+    post_signed(notifier, "/slack/commands", body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,10 @@
-//! What the notifier's tests share: the settings every notifier under test runs with.
+//! What the notifier's tests share: the settings every notifier under test runs with, and the
+//! commands it queued.
 
+#![allow(dead_code, reason = "each test binary uses its own part of what is shared")]
+
+use tocsin_bus::Envelope;
+use tocsin_domain::Command;
 use tocsin_testkit::{TestDatabase, TestRedis};
 
 /// The test's database and streams, a free port, and short waits so that retries and claims
@@ -18,4 +23,23 @@ pub fn base_settings<'a>(db: &'a TestDatabase, redis: &'a TestRedis) -> Vec<(&'a
         ("CHANNEL_INTERVAL", "10ms"),
         ("PUBLIC_URL", "https://tocsin.example.com"),
     ]
+}
+
+/// The commands on the commands stream, oldest first.
+pub async fn queued_commands(redis: &TestRedis) -> Vec<Command> {
+    let mut conn = tocsin_testkit::redis_connection(&redis.url).await;
+    let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(tocsin_bus::stream_key(&redis.prefix, "commands"))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    entries
+        .ids
+        .iter()
+        .filter_map(|entry| entry.get::<String>("envelope"))
+        .filter_map(|text| serde_json::from_str::<Envelope<Command>>(&text).ok())
+        .map(|envelope| envelope.payload)
+        .collect()
 }
