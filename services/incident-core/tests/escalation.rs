@@ -13,13 +13,12 @@ use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Jsonb, Nullable, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::time::Duration as StdDuration;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 use tocsin_domain::escalation::Target;
 use tocsin_domain::roles::Role;
-use tocsin_domain::{Action, AlertReceived, AlertState, Command, CommandOutcome, ObservedAlert, PageUrgency, Paged};
+use tocsin_domain::{Action, Command, CommandOutcome, PageUrgency, Paged};
 use tocsin_incident_core::escalation::{EscalationMetrics, FiredSummary, fire_due};
 use tocsin_incident_core::incidents::{IntakeSettings, StatusChange, apply_alerts, apply_command};
 use tocsin_storage::escalation::{self, PolicyDefinition};
@@ -29,6 +28,8 @@ use tocsin_storage::schedules::{self, NewLayerVersion};
 use tocsin_storage::{StorageError, catalogue, teams};
 use tocsin_testkit::TestDatabase;
 use uuid::Uuid;
+
+mod support;
 
 /// A Monday, 03:00 in New York.
 const T0: OffsetDateTime = datetime!(2026-12-07 08:00 UTC);
@@ -119,31 +120,7 @@ impl World {
 
     /// Opens an incident of `service` (the team's) at `at` through the alert intake.
     async fn open(&mut self, service: &str, severity: &str, at: OffsetDateTime) -> Uuid {
-        let labels: BTreeMap<String, String> = [
-            ("alertname", "HighLatency"),
-            ("service", service),
-            ("environment", "production"),
-            ("severity", severity),
-            ("team", "payments"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        let report = AlertReceived {
-            alert: ObservedAlert {
-                fingerprint: format!("{service}-{}", Uuid::now_v7()),
-                starts_at: at,
-                ends_at: None,
-                state: AlertState::Firing,
-                labels,
-                annotations: BTreeMap::new(),
-                generator_url: String::new(),
-            },
-            received_at: at,
-            receiver: "test".into(),
-            group_key: "{}:{}".into(),
-            external_url: "http://alertmanager".into(),
-        };
+        let report = support::firing_alert(format!("{service}-{}", Uuid::now_v7()), service, severity, at);
         let settings = IntakeSettings::default();
         let batch = self
             .conn

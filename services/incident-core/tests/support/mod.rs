@@ -97,11 +97,16 @@ pub async fn payments_on_call(
 
 /// A critical alert of `service`, the team `payments`', firing since `at`.
 pub fn critical_alert(fingerprint: String, service: &str, at: OffsetDateTime) -> AlertReceived {
+    firing_alert(fingerprint, service, "critical", at)
+}
+
+/// An alert of `service`, the team `payments`', with `severity`, firing since `at`.
+pub fn firing_alert(fingerprint: String, service: &str, severity: &str, at: OffsetDateTime) -> AlertReceived {
     let labels: BTreeMap<String, String> = [
         ("alertname", "HighLatency"),
         ("service", service),
         ("environment", "production"),
-        ("severity", "critical"),
+        ("severity", severity),
         ("team", "payments"),
     ]
     .into_iter()
