@@ -214,49 +214,42 @@ impl Stack {
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.query_url))
-            .bearer_auth(API_TOKEN)
-            .send()
-            .await
-            .unwrap_or_else(|error| panic!("GET {path}: {error}"));
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        self.query_request(reqwest::Method::GET, path, API_TOKEN, None).await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.query_url))
-            .bearer_auth(API_TOKEN)
-            .json(body)
-            .send()
-            .await
-            .unwrap_or_else(|error| panic!("POST {path}: {error}"));
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        self.query_request(reqwest::Method::POST, path, API_TOKEN, Some(body)).await
     }
 
     /// A request to query with the admin token, as an operator makes it; insists on `expected`.
     pub async fn admin(&self, method: reqwest::Method, path: &str, body: &Value, expected: u16) -> Value {
-        let response = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.query_url))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(body)
-            .send()
-            .await
-            .unwrap_or_else(|error| panic!("{method} {path}: {error}"));
-        let status = response.status().as_u16();
-        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        let body = Some(body).filter(|body| !body.is_null());
+        let (status, answer) = self.query_request(method.clone(), path, ADMIN_TOKEN, body).await;
         assert_eq!(status, expected, "{method} {path}: {answer}");
         answer
     }
 
+    /// `method path` to query with `token` and a JSON `body`: the status and the JSON answer
+    /// (null when there is none).
+    async fn query_request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method.clone(), format!("{}{path}", self.query_url)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap_or_else(|error| panic!("{method} {path}: {error}"));
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// What paging needs, set up through query's API as an operator does: `service` owned by
-    /// `team`, whose schedule in `time_zone` has the person `email` (`name`) on call all week, and the service's
-    /// policy paging that schedule (its next step after 30 minutes). The person signs in once,
+    /// `team`, whose schedule in `time_zone` has the person `email` (`name`) on call all week,
+    /// and the service's policy paging that schedule (its next step after 30 minutes). The person signs in once,
     /// in the database, which is how people become users. Returns the schedule's id.
     pub async fn someone_on_call(&self, service: &str, team: &str, name: &str, email: &str, time_zone: &str) -> String {
         use reqwest::Method;
