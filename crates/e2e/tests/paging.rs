@@ -39,6 +39,18 @@ async fn within<T>(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -
     }
 }
 
+/// The `chat.update`s of the incident's channel message, oldest first.
+fn channel_updates(fake_slack: &FakeApi) -> Vec<Value> {
+    let requests = fake_slack.requests().into_iter();
+    requests.filter(|request| request.path == "/api/chat.update").map(|request| request.json()).collect()
+}
+
+/// The facts of a channel message ("*Status*\nopen", "*Paging*\nAna", …): its third block's fields.
+fn facts(message: &Value) -> Vec<String> {
+    let fields = message["blocks"][2]["fields"].as_array().into_iter().flatten();
+    fields.filter_map(|field| field["text"].as_str().map(str::to_owned)).collect()
+}
+
 fn form(request: &RecordedRequest) -> Vec<(String, String)> {
     serde_urlencoded::from_bytes(&request.body).expect("a form body")
 }
@@ -114,6 +126,19 @@ async fn an_alert_pages_the_on_call_person_by_slack_then_sms_and_an_sms_reply_ac
     assert!(dm_text.contains("HighCPU") || dm_text.contains("CRITICAL"), "{dm_text}");
     assert!(twilio.requests().is_empty(), "the SMS waits for its minute");
 
+    // The channel message is edited to name who is being paged, and the step is in its thread.
+    within("the channel message naming Ana as paged", Duration::from_secs(5), async || {
+        channel_updates(&fake_slack).into_iter().find(|update| facts(update).iter().any(|fact| fact == "*Paging*\nAna"))
+    })
+    .await;
+    within("the step in the message's thread", Duration::from_secs(5), async || {
+        fake_slack.requests().into_iter().map(|request| request.json()).find(|reply| {
+            reply["thread_ts"] == MESSAGE_TS
+                && reply["text"].as_str().is_some_and(|text| text.contains("Escalation step 1: paging Ana"))
+        })
+    })
+    .await;
+
     // Nobody acknowledges: the SMS goes out when its minute is up, saying how to answer.
     let sms = within("the SMS", Duration::from_secs(90), async || twilio.requests().into_iter().next()).await;
     assert!(alerted.elapsed() >= Duration::from_secs(55), "the SMS came at {:?}, before its minute", alerted.elapsed());
@@ -166,16 +191,12 @@ async fn an_alert_pages_the_on_call_person_by_slack_then_sms_and_an_sms_reply_ac
     // The channel message is edited to say so.
     let status_line = |update: &Value| update["blocks"][1]["text"]["text"].as_str().unwrap_or_default().to_owned();
     let update = within("the channel message edited to say acknowledged", Duration::from_secs(15), async || {
-        fake_slack
-            .requests()
-            .into_iter()
-            .filter(|request| request.path == "/api/chat.update")
-            .map(|request| request.json())
-            .find(|update| status_line(update).contains("ACKNOWLEDGED"))
+        channel_updates(&fake_slack).into_iter().find(|update| status_line(update).contains("ACKNOWLEDGED"))
     })
     .await;
     assert_eq!((update["channel"].as_str(), update["ts"].as_str()), (Some(CHANNEL_ID), Some(MESSAGE_TS)));
     assert!(status_line(&update).contains("ana@example.com"), "{}", status_line(&update));
+    assert!(!facts(&update).iter().any(|fact| fact.starts_with("*Paging*")), "nobody is paged once acknowledged");
     assert_eq!(twilio.requests().len(), 1, "one SMS, no more pages once acknowledged");
 
     stack.stop().await;

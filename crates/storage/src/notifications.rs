@@ -326,7 +326,7 @@ pub async fn backlog(conn: &mut AsyncPgConnection) -> Result<i64, StorageError> 
 }
 
 /// Where an incident's notification lives on a target.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThreadRow {
     /// The Slack channel id, or the GitHub repository. The column is `channel`, the name archives
     /// already carry.
@@ -335,17 +335,52 @@ pub struct ThreadRow {
     pub reference: String,
 }
 
-pub async fn thread(
+/// The most people [`thread_and_paging`] names; one more is read, to tell that there are more.
+pub const MAX_PAGING_NAMES: usize = 10;
+
+#[derive(QueryableByName)]
+struct ThreadAndPagingRow {
+    #[diesel(sql_type = Nullable<Text>)]
+    channel: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    reference: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Array<Text>)]
+    paging: Vec<String>,
+}
+
+/// The incident's thread on `target` and, when `with_paging`, who its escalation is paging: the
+/// people the current epoch paged (since it opened, was acknowledged or reopened), in the order
+/// they were first paged, at most [`MAX_PAGING_NAMES`] + 1. One query, because a Slack message is
+/// rebuilt on every event of its incident and the thread is read for each anyway.
+pub async fn thread_and_paging(
     conn: &mut AsyncPgConnection,
     incident_id: Uuid,
     target: &str,
-) -> Result<Option<ThreadRow>, StorageError> {
-    Ok(notification_threads::table
-        .find((incident_id, target))
-        .select((notification_threads::channel, notification_threads::reference))
-        .first(conn)
-        .await
-        .optional()?)
+    with_paging: bool,
+) -> Result<(Option<ThreadRow>, Vec<String>), StorageError> {
+    let row = diesel::sql_query(
+        "SELECT t.channel, t.reference, \
+                CASE WHEN $3 THEN ARRAY( \
+                    SELECT u.name FROM pages AS pg \
+                    JOIN incident_escalations AS e ON e.incident_id = pg.incident_id AND e.epoch = pg.epoch \
+                    JOIN users AS u ON u.id = pg.user_id \
+                    WHERE pg.incident_id = $1 \
+                    GROUP BY u.id, u.name ORDER BY min(pg.paged_at), u.name LIMIT $4) \
+                ELSE '{}'::text[] END AS paging \
+         FROM (VALUES (1)) AS one (x) \
+         LEFT JOIN notification_threads AS t ON t.incident_id = $1 AND t.target = $2",
+    )
+    .bind::<SqlUuid, _>(incident_id)
+    .bind::<Text, _>(target)
+    .bind::<diesel::sql_types::Bool, _>(with_paging)
+    .bind::<BigInt, _>(MAX_PAGING_NAMES as i64 + 1)
+    .get_result::<ThreadAndPagingRow>(conn)
+    .await?;
+    let thread = match (row.channel, row.reference) {
+        (Some(location), Some(reference)) => Some(ThreadRow { location, reference }),
+        _ => None,
+    };
+    Ok((thread, row.paging))
 }
 
 /// Where the target's latest thread lives (for a Slack target, the Slack channel's id), if it has

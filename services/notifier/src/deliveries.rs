@@ -36,7 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tocsin_bus::Bus;
-use tocsin_domain::IncidentEvent;
+use tocsin_domain::{IncidentEvent, IncidentStatus};
 use tocsin_runtime::traces::{SpanKind, TraceContext, TraceSpan, Tracer};
 use tocsin_storage::contacts;
 use tocsin_storage::notifications::{self, ClaimedDelivery, TestPage};
@@ -309,21 +309,24 @@ impl Worker {
         let in_doubt = delivery.claim_lapsed || delivery.attempts > 0;
         let storage_error =
             |error: tocsin_storage::StorageError| (DeliveryError::retry(error.to_string()), channel_name);
-        let (thread, known_slack_channel) = if channel.keeps_threads() {
+        // The Slack app's message names who is being paged while nobody has acknowledged.
+        let with_paging = channel == Channel::Slack && event.incident.status == IncidentStatus::Open;
+        let (thread, paging, known_slack_channel) = if channel.keeps_threads() {
             let mut conn = self.pool.get().await.map_err(|error| storage_error(error.into()))?;
-            let thread = notifications::thread(&mut conn, delivery.incident_id, &delivery.target)
-                .await
-                .map_err(storage_error)?
-                .map(|row| Thread { location: row.location, reference: row.reference });
+            let (thread, paging) =
+                notifications::thread_and_paging(&mut conn, delivery.incident_id, &delivery.target, with_paging)
+                    .await
+                    .map_err(storage_error)?;
+            let thread = thread.map(|row| Thread { location: row.location, reference: row.reference });
             let known_slack_channel = match in_doubt && thread.is_none() && channel.looks_before_resending() {
                 true => {
                     notifications::latest_thread_location(&mut conn, &delivery.target).await.map_err(storage_error)?
                 }
                 false => None,
             };
-            (thread, known_slack_channel)
+            (thread, paging, known_slack_channel)
         } else {
-            (None, None)
+            (None, Vec::new(), None)
         };
         if delivery.claim_lapsed && !channel.looks_before_resending() {
             tracing::warn!(delivery.id = delivery.id, target = %delivery.target, "a delivery left mid-way by a stopped replica is sent again; its channel cannot be asked whether it arrived, so it may show twice");
@@ -336,7 +339,7 @@ impl Worker {
             in_doubt,
             known_slack_channel,
         };
-        let summary = Summary::new(&event, self.public_url.as_deref());
+        let summary = Summary { paging, ..Summary::new(&event, self.public_url.as_deref()) };
         let started = std::time::Instant::now();
         let result =
             tokio::time::timeout(self.retry.attempt_timeout, sender.deliver(&summary, thread.as_ref(), &attempt)).await;

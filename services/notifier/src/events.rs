@@ -12,7 +12,7 @@
 //! and the worker's "deliver <channel>" spans continue it, however much later they run.
 
 use crate::metrics::KindLabel;
-use crate::routing::{Routing, Target};
+use crate::routing::{Routing, Target, TargetKind};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use std::sync::Arc;
@@ -219,8 +219,10 @@ impl RecordDeliveries {
     }
 
     /// Where an event goes on the routing's targets. A `paged` event goes to the targets its step
-    /// named, and, when it paged nobody, to where the routing sends the incident's `opened` event
-    /// (its team's channels), so nobody on call is always heard.
+    /// named, and to where the routing sends the incident's `opened` event (its team's channels):
+    /// all of them when it paged nobody, so nobody on call is always heard; otherwise the Slack
+    /// app's, whose incident message then names who is being paged and whose thread gets the step
+    /// (e-mail, Teams and webhooks would each be one more message per step).
     fn targets_of(&self, event: &IncidentEvent) -> Vec<&Target> {
         if event.kind != EventKind::Paged {
             return self.routing.targets_for(event);
@@ -238,12 +240,11 @@ impl RecordDeliveries {
                 ),
             }
         }
-        if paged.users.is_empty() {
-            let as_opened = IncidentEvent { kind: EventKind::Opened, ..event.clone() };
-            for target in self.routing.targets_for(&as_opened) {
-                if !chosen.iter().any(|known| known.name == target.name) {
-                    chosen.push(target);
-                }
+        let as_opened = IncidentEvent { kind: EventKind::Opened, ..event.clone() };
+        for target in self.routing.targets_for(&as_opened) {
+            let heard = paged.users.is_empty() || matches!(target.kind, TargetKind::Slack { .. });
+            if heard && !chosen.iter().any(|known| known.name == target.name) {
+                chosen.push(target);
             }
         }
         chosen

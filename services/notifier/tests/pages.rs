@@ -233,6 +233,40 @@ fn buttons(body: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The messages posted to `slack_channel`: a member id for a direct message, `#payments` for the
+/// team's channel.
+fn posts_to(stack: &Stack, slack_channel: &str) -> Vec<RecordedRequest> {
+    let posted = |request: &RecordedRequest| {
+        request.path == "/api/chat.postMessage" && request.json()["channel"] == slack_channel
+    };
+    stack.slack.requests().into_iter().filter(posted).collect()
+}
+
+/// The first message posted to `slack_channel` whose status line (the second block) says `step`,
+/// waiting up to 10 seconds for it.
+async fn post_saying(stack: &Stack, slack_channel: &str, step: &str) -> RecordedRequest {
+    let says = |request: &RecordedRequest| {
+        request.json()["blocks"][1]["text"]["text"].as_str().is_some_and(|line| line.contains(step))
+    };
+    let mut found = None;
+    wait_until(&format!("a message to {slack_channel} saying {step:?}"), Duration::from_secs(10), async || {
+        found = posts_to(stack, slack_channel).into_iter().find(says);
+        found.is_some()
+    })
+    .await;
+    found.expect("found")
+}
+
+/// The statuses of the incident's pages to people, leaving out its deliveries to channels.
+async fn page_statuses(stack: &Stack, incident: Uuid) -> Vec<(String, Option<String>)> {
+    let statuses = stack.delivery_statuses(incident).await;
+    statuses
+        .into_iter()
+        .filter(|(target, _, _)| target.starts_with("page:"))
+        .map(|(_, status, error)| (status, error))
+        .collect()
+}
+
 async fn wait_until(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + timeout;
     while !done().await {
@@ -253,8 +287,7 @@ async fn a_high_urgency_page_sends_the_slack_dm_at_once_then_the_sms_when_its_mi
     let published = std::time::Instant::now();
     stack.publish(&paged(&incident, &[&ana], OffsetDateTime::now_utc() - Duration::from_secs(57))).await;
 
-    let requests = stack.slack.wait_for(1, Duration::from_secs(10)).await;
-    let dm = &requests[0];
+    let dm = &post_saying(&stack, "U0ANA1234", "paging ana").await;
     assert_eq!((dm.method.as_str(), dm.path.as_str()), ("POST", "/api/chat.postMessage"));
     assert_eq!(dm.header("authorization"), Some(format!("Bearer {DM_TOKEN}").as_str()));
     let body = dm.json();
@@ -286,10 +319,13 @@ async fn a_high_urgency_page_sends_the_slack_dm_at_once_then_the_sms_when_its_mi
         ]
     );
     wait_until("both pages recorded as sent", Duration::from_secs(5), async || {
-        stack.delivery_statuses(incident.id).await.iter().filter(|(_, status, _)| status == "sent").count() == 2
+        page_statuses(&stack, incident.id).await.iter().filter(|(status, _)| status == "sent").count() == 2
     })
     .await;
-    assert_eq!(stack.slack.requests().len(), 1, "nothing went to the team's channel: somebody was paged");
+    assert_eq!(posts_to(&stack, "U0ANA1234").len(), 1, "one DM");
+    // The team's channel hears of the step in the incident's message, from the channel's token.
+    let step = post_saying(&stack, "#payments", "Escalation step 1: paging ana").await;
+    assert_eq!(step.header("authorization"), Some("Bearer xoxb-channel-token"));
 
     // Counted by method and outcome.
     let metrics = reqwest::get(format!("{}/metrics", stack.url)).await.expect("/metrics").text().await.expect("text");
@@ -311,7 +347,7 @@ async fn acknowledging_before_the_sms_is_due_cancels_it_and_a_resolved_incidents
 
     // The SMS is due in 4 seconds; the incident is acknowledged after the DM, before that.
     stack.publish(&paged(&incident, &[&ana], OffsetDateTime::now_utc() - Duration::from_secs(56))).await;
-    stack.slack.wait_for(1, Duration::from_secs(10)).await;
+    post_saying(&stack, "U0ANA1234", "paging ana").await;
     let acknowledged = Incident { status: IncidentStatus::Acknowledged, ..incident.clone() };
     let ack = IncidentEvent {
         id: Uuid::now_v7(),
@@ -328,31 +364,29 @@ async fn acknowledging_before_the_sms_is_due_cancels_it_and_a_resolved_incidents
     .await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(stack.twilio.requests().is_empty(), "the SMS was sent: {:?}", stack.twilio.requests());
-    let statuses = stack.delivery_statuses(incident.id).await;
-    let pages: Vec<(&str, Option<&str>)> = statuses
-        .iter()
-        .filter(|(target, _, _)| target.starts_with("page:"))
-        .map(|(_, status, error)| (status.as_str(), error.as_deref()))
-        .collect();
-    assert_eq!(pages, [("sent", None), ("cancelled", Some("the incident was acknowledged"))]);
+    let pages = page_statuses(&stack, incident.id).await;
+    assert_eq!(
+        pages,
+        [("sent".to_owned(), None), ("cancelled".to_owned(), Some("the incident was acknowledged".to_owned()))]
+    );
 
     // An incident resolved before its page was due: the page is dropped, not sent.
     let resolved = stack.incident("Disk full", IncidentStatus::Resolved).await;
-    let before = stack.slack.requests().len();
+    let before = posts_to(&stack, "U0ANA1234").len();
     stack.publish(&paged(&resolved, &[&ana], OffsetDateTime::now_utc() - Duration::from_secs(60))).await;
     wait_until("the resolved incident's pages dropped", Duration::from_secs(10), async || {
-        let statuses = stack.delivery_statuses(resolved.id).await;
-        statuses.len() == 2 && statuses.iter().all(|(_, status, _)| status != "pending")
+        let statuses = page_statuses(&stack, resolved.id).await;
+        statuses.len() == 2 && statuses.iter().all(|(status, _)| status != "pending")
     })
     .await;
-    let statuses = stack.delivery_statuses(resolved.id).await;
+    let statuses = page_statuses(&stack, resolved.id).await;
     assert!(
         statuses
             .iter()
-            .all(|(_, status, error)| status == "cancelled" && error.as_deref() == Some("the incident is resolved")),
+            .all(|(status, error)| status == "cancelled" && error.as_deref() == Some("the incident is resolved")),
         "{statuses:?}"
     );
-    assert_eq!(stack.slack.requests().len(), before, "no DM for a resolved incident");
+    assert_eq!(posts_to(&stack, "U0ANA1234").len(), before, "no DM for a resolved incident");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -405,20 +439,23 @@ async fn a_call_says_the_escaped_title_a_webhook_page_is_signed_and_nobody_on_ca
     assert_eq!(body["dashboard_url"], format!("https://tocsin.example.com/incident/{}", incident.id));
 
     // The Slack address was an e-mail: looked up, then messaged by member id.
-    let requests = stack.slack.wait_for(2, Duration::from_secs(10)).await;
-    assert_eq!(requests[0].path, "/api/users.lookupByEmail?email=bo%40example.com");
-    assert_eq!(requests[0].header("authorization"), Some(format!("Bearer {DM_TOKEN}").as_str()));
-    assert_eq!(requests[1].json()["channel"], "U0BYMAIL");
+    let dm = post_saying(&stack, "U0BYMAIL", "paging bo").await;
+    let lookups: Vec<RecordedRequest> = stack
+        .slack
+        .requests()
+        .into_iter()
+        .filter(|request| request.path.starts_with("/api/users.lookupByEmail"))
+        .collect();
+    assert_eq!(lookups.len(), 1, "{lookups:?}");
+    assert_eq!(lookups[0].path, "/api/users.lookupByEmail?email=bo%40example.com");
+    assert_eq!(lookups[0].header("authorization"), Some(format!("Bearer {DM_TOKEN}").as_str()));
+    assert!(lookups[0].received_at <= dm.received_at, "looked up before the DM");
 
     // A step that paged nobody goes to the team's channel, as the incident's opening did.
     let nobody = stack.incident("Nobody home", IncidentStatus::Open).await;
     stack.publish(&paged(&nobody, &[], OffsetDateTime::now_utc())).await;
-    let requests = stack.slack.wait_for(3, Duration::from_secs(10)).await;
-    let channel_post = requests[2].json();
-    assert_eq!(requests[2].header("authorization"), Some("Bearer xoxb-channel-token"));
-    assert_eq!(channel_post["channel"], "#payments");
-    let step = channel_post["blocks"][1]["text"]["text"].as_str().unwrap_or_default();
-    assert!(step.contains("Escalation step 1: nobody to page"), "{step}");
+    let channel_post = post_saying(&stack, "#payments", "Escalation step 1: nobody to page").await;
+    assert_eq!(channel_post.header("authorization"), Some("Bearer xoxb-channel-token"));
 
     // A test page through Bo's voice method.
     let voice = contacts::methods(&mut stack.db.connection().await, bo.id).await.expect("methods")[0].clone();

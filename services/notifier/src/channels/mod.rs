@@ -28,7 +28,7 @@ pub mod slack;
 pub mod teams;
 
 use std::time::Duration;
-use tocsin_domain::IncidentEvent;
+use tocsin_domain::{IncidentEvent, IncidentStatus};
 
 /// A kind of integration a notification goes out through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,13 +213,17 @@ pub struct Summary<'a> {
     pub event: &'a IncidentEvent,
     /// Where the incident is on the dashboard, when `PUBLIC_URL` is set.
     pub dashboard_url: Option<String>,
+    /// Who the incident's escalation is paging until someone acknowledges, first paged first
+    /// (`tocsin_storage::notifications::thread_and_paging`): read for the Slack app's message,
+    /// empty elsewhere.
+    pub paging: Vec<String>,
 }
 
 impl<'a> Summary<'a> {
     pub fn new(event: &'a IncidentEvent, public_url: Option<&str>) -> Summary<'a> {
         let dashboard_url =
             public_url.map(|base| format!("{}/incident/{}", base.trim_end_matches('/'), event.incident.id));
-        Summary { event, dashboard_url }
+        Summary { event, dashboard_url, paging: Vec::new() }
     }
 
     /// "[CRITICAL] High CPU usage on web-server-01"
@@ -286,6 +290,9 @@ impl<'a> Summary<'a> {
         if let Some(runbook) = incident.runbook_url.as_deref().filter(|runbook| web_link(runbook).is_none()) {
             facts.push(("Runbook", runbook.to_owned()));
         }
+        if incident.status == IncidentStatus::Open && !self.paging.is_empty() {
+            facts.push(("Paging", paging_names(&self.paging)));
+        }
         facts
     }
 
@@ -307,6 +314,16 @@ impl<'a> Summary<'a> {
 
 /// `url` as a link a channel may carry: an absolute `http` or `https` URL with a host, written
 /// out as the URL standard serialises it.
+/// "Ana Lopez, Bo Chen", or with more than the storage reads, "… and others".
+fn paging_names(names: &[String]) -> String {
+    let shown = names.len().min(tocsin_storage::notifications::MAX_PAGING_NAMES);
+    let mut text = names[..shown].join(", ");
+    if names.len() > shown {
+        text.push_str(" and others");
+    }
+    text
+}
+
 fn web_link(url: &str) -> Option<String> {
     let parsed = reqwest::Url::parse(url.trim()).ok()?;
     let is_web = matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some_and(|host| !host.is_empty());
