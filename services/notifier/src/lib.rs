@@ -17,6 +17,7 @@
 //!   and a key pressed in a voice page's call, verified and turned into commands.
 
 pub mod channels;
+mod commands;
 pub mod config;
 mod deliveries;
 mod events;
@@ -194,6 +195,7 @@ impl Application {
                 base_url,
                 pool: pool.clone(),
                 bus: bus.clone(),
+                tracer: service.tracer().clone(),
                 counted: replies_counted,
             }))
         });

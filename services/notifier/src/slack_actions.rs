@@ -27,9 +27,9 @@ use hmac::{KeyInit, Mac};
 use serde::Deserialize;
 use std::time::Duration;
 use time::OffsetDateTime;
-use tocsin_bus::{Bus, Envelope, Stream};
+use tocsin_bus::Bus;
 use tocsin_domain::{Action, Command};
-use tocsin_runtime::traces::{self, Tracer};
+use tocsin_runtime::traces::Tracer;
 use tocsin_runtime::{ApiError, Secret};
 use uuid::Uuid;
 
@@ -264,30 +264,7 @@ pub async fn handle(
         // 200 all the same: anything else makes Slack show an error on the button, not why.
         return Ok(HttpResponse::Ok().finish());
     }
-    let mut envelopes: Vec<Envelope<Command>> =
-        commands.iter().map(|command| Envelope::new(command.clone()).with_id(command.id)).collect();
-    let request_span = traces::request_context(&request);
-    let spans: Vec<_> = envelopes
-        .iter_mut()
-        .map(|envelope| slack.bus.producer_span(&slack.tracer, Stream::Commands, request_span.as_ref(), envelope))
-        .collect();
-    let published = slack.bus.publish(Stream::Commands, &envelopes).await;
-    for mut span in spans {
-        if let Err(error) = &published {
-            span.set_error(&error.to_string());
-        }
-        span.end();
-    }
-    published.map_err(|error| ApiError::unavailable("redis", error))?;
-    for command in &commands {
-        tracing::info!(
-            command.id = %command.id,
-            incident.id = %command.incident_id,
-            action = command.action.name(),
-            actor = %command.actor,
-            "slack button queued a command"
-        );
-    }
+    crate::commands::queue(&slack.bus, &slack.tracer, &request, &commands, "a slack button").await?;
     Ok(HttpResponse::Ok().finish())
 }
 

@@ -33,11 +33,12 @@ use hmac::{KeyInit, Mac};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use time::OffsetDateTime;
-use tocsin_bus::{Bus, Envelope, Stream};
+use tocsin_bus::Bus;
 use tocsin_domain::{Action, Command};
+use tocsin_runtime::traces::Tracer;
 use tocsin_runtime::{ApiError, ErrorCode, Secret};
-use tocsin_storage::Pool;
 use tocsin_storage::replies::{self, MAX_REPLY_CODE};
+use tocsin_storage::{Pool, StorageError};
 use uuid::Uuid;
 
 /// The header carrying Twilio's signature.
@@ -80,6 +81,8 @@ pub struct TwilioReplies {
     pub base_url: String,
     pub pool: Pool,
     pub bus: Bus,
+    /// Traces the commands the answers queue.
+    pub tracer: Tracer,
     pub counted: Family<ReplyLabels, Counter>,
 }
 
@@ -218,23 +221,12 @@ fn say(text: &str) -> HttpResponse {
 const NOT_UNDERSTOOD: &str = "tocsin did not understand that. Reply with the code and letter your page gave, \
                               like 1a to acknowledge or 1r to resolve.";
 
-fn storage_error(error: impl std::fmt::Display) -> ApiError {
-    ApiError::unavailable("postgres", error)
-}
-
-/// Puts the command on the commands stream: its id is derived from the provider's, so a retried
-/// webhook is the same command.
-async fn publish(replies: &TwilioReplies, command: &Command) -> Result<(), ApiError> {
-    let envelope = Envelope::new(command.clone()).with_id(command.id);
-    replies.bus.publish(Stream::Commands, &[envelope]).await.map_err(|error| ApiError::unavailable("redis", error))?;
-    tracing::info!(
-        command.id = %command.id,
-        incident.id = %command.incident_id,
-        action = command.action.name(),
-        actor = %command.actor,
-        "a page's answer queued a command"
-    );
-    Ok(())
+/// 503 when the database cannot be reached (Twilio retries), 500 for anything else.
+fn storage_error(error: impl Into<StorageError>) -> ApiError {
+    match error.into() {
+        StorageError::Unavailable(detail) => ApiError::unavailable("postgres", detail),
+        other => ApiError::internal(other),
+    }
 }
 
 /// `POST /twilio/sms`: a reply to an SMS page.
@@ -288,7 +280,7 @@ pub async fn sms(
         actor: target.actor.clone(),
         requested_at: OffsetDateTime::now_utc(),
     };
-    publish(&replies, &command).await?;
+    crate::commands::queue(&replies.bus, &replies.tracer, &request, &[command], "a page's answer").await?;
     replies::mark_replied(&mut conn, target.user_id, answer.code, sid).await.map_err(storage_error)?;
     replies.count(METHOD, "accepted");
     Ok(message(&confirmation))
@@ -332,7 +324,7 @@ pub async fn voice(
         actor: page.actor.clone(),
         requested_at: OffsetDateTime::now_utc(),
     };
-    publish(&replies, &command).await?;
+    crate::commands::queue(&replies.bus, &replies.tracer, &request, &[command], "a page's answer").await?;
     replies.count(METHOD, "accepted");
     Ok(say("Acknowledged. Thank you. Goodbye."))
 }
