@@ -108,19 +108,32 @@ pub struct Memberships {
 #[error("{}", self.message())]
 pub struct Refusal {
     pub team: String,
+    /// What they asked to do.
+    pub deed: Deed,
     /// The least role that would do.
     pub needed: Role,
     /// Theirs in the team, if they are a member.
     pub held: Option<Role>,
 }
 
+/// What a person asked to do, for the refusal to say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deed {
+    ActOnIncident,
+    ManageTeam,
+    TakeShift,
+}
+
 impl Refusal {
     fn message(&self) -> String {
         let team = &self.team;
-        let what = match self.needed {
-            Role::Manager => format!("managing team `{team}` needs the manager role in it, or admin"),
-            _ => format!(
+        let what = match self.deed {
+            Deed::ManageTeam => format!("managing team `{team}` needs the manager role in it, or admin"),
+            Deed::ActOnIncident => format!(
                 "acting on an incident of team `{team}` needs the responder or manager role in that team, or admin"
+            ),
+            Deed::TakeShift => format!(
+                "going on call in a schedule of team `{team}` needs the responder or manager role in that team, or admin"
             ),
         };
         match self.held {
@@ -153,7 +166,11 @@ pub fn may_act_on_incident(
                 || default_role.role(memberships.any) >= Role::Responder
         }
     };
-    if allowed { Ok(()) } else { Err(Refusal { team: team.to_owned(), needed: Role::Responder, held }) }
+    if allowed {
+        Ok(())
+    } else {
+        Err(Refusal { team: team.to_owned(), deed: Deed::ActOnIncident, needed: Role::Responder, held })
+    }
 }
 
 /// Whether `person` may manage `team`: change its members (and, as they come, its schedules and
@@ -163,7 +180,20 @@ pub fn may_manage_team(person: &Standing, team: &str) -> Result<(), Refusal> {
     if person.is_admin || held == Some(Role::Manager) {
         Ok(())
     } else {
-        Err(Refusal { team: team.to_owned(), needed: Role::Manager, held })
+        Err(Refusal { team: team.to_owned(), deed: Deed::ManageTeam, needed: Role::Manager, held })
+    }
+}
+
+/// Whether `person` may put themselves on call in `team`'s schedules for a while: take a shift,
+/// cover a colleague. Any responder of the team may, as in the on-call tools teams come from;
+/// putting someone else on call is managing the team ([`may_manage_team`]). A default role does
+/// not make anyone part of a team's rotation.
+pub fn may_take_shift(person: &Standing, team: &str) -> Result<(), Refusal> {
+    let held = person.role_in(team);
+    if person.is_admin || held.is_some_and(|role| role >= Role::Responder) {
+        Ok(())
+    } else {
+        Err(Refusal { team: team.to_owned(), deed: Deed::TakeShift, needed: Role::Responder, held })
     }
 }
 
@@ -238,6 +268,24 @@ mod tests {
             may_act_on_incident(&newcomer, "payments", TEAM_WITH_MEMBERS, DefaultRole::Fixed(Role::Responder)),
             Ok(())
         );
+    }
+
+    #[test]
+    fn responders_of_the_team_go_on_call_themselves_and_viewers_and_outsiders_do_not() {
+        for role in [Role::Responder, Role::Manager] {
+            assert_eq!(may_take_shift(&member_of(&[("payments", role)]), "payments"), Ok(()));
+        }
+        assert_eq!(may_take_shift(&Standing { is_admin: true, memberships: BTreeMap::new() }, "payments"), Ok(()));
+        let viewer = may_take_shift(&member_of(&[("payments", Role::Viewer)]), "payments");
+        assert_eq!(
+            viewer.map_err(|refusal| refusal.to_string()),
+            Err("going on call in a schedule of team `payments` needs the responder or manager role in that team, \
+                 or admin; you are a viewer there"
+                .to_owned())
+        );
+        let outsider = may_take_shift(&member_of(&[("web", Role::Manager)]), "payments");
+        assert!(outsider.is_err_and(|refusal| refusal.held.is_none()), "a manager elsewhere is not in this rotation");
+        assert!(may_take_shift(&Standing::default(), "payments").is_err(), "no default role puts anyone on call");
     }
 
     #[test]

@@ -51,6 +51,24 @@ pub async fn may_manage_team(conn: &mut AsyncPgConnection, principal: &Principal
     }
 }
 
+/// Whether `principal` may put `member` on call in a schedule of `team` (an override): a person
+/// putting themselves there per [`roles::may_take_shift`] (any responder of the team takes a shift
+/// or covers a colleague); anyone else, and any token, as for managing the team.
+pub async fn may_put_on_call(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    team: &str,
+    member: uuid::Uuid,
+) -> Result<(), ApiError> {
+    match principal {
+        Principal::Person(user) if user.id == member => {
+            let person = standing(conn, user).await?;
+            roles::may_take_shift(&person, team).map_err(|refusal| refused(user, refusal))
+        }
+        _ => may_manage_team(conn, principal, team).await,
+    }
+}
+
 /// The principal of a request to a route behind the access middleware, which put it there.
 pub fn principal_of(request: &HttpRequest) -> Result<Principal, ApiError> {
     principal(request).ok_or_else(|| ApiError::internal("a route without access checks asked who called it"))

@@ -5,12 +5,14 @@
 //!
 //! Reading takes the `read` scope. Changing a schedule takes a token with `admin`, or a person
 //! who is an admin or a manager of the schedule's team (`authorization::may_manage_team`, asked
-//! in the change's transaction with the schedule locked). Each change and its audit entry are
+//! in the change's transaction with the schedule locked); but any responder of the team may put
+//! themselves on call with an override, and take that override back (take a shift, cover a
+//! colleague: `authorization::may_put_on_call`). Each change and its audit entry are
 //! written in one transaction. Edits apply from now on: a layer put or removed changes the schedule from this
 //! instant, and an override never starts in the past, so who was on call is never rewritten.
 
 use crate::State;
-use crate::authorization::{may_manage_team, principal_of};
+use crate::authorization::{may_manage_team, may_put_on_call, principal_of};
 use crate::catalogue::check_name;
 use crate::errors::{parse_id, storage_error};
 use crate::sign_in::access::Principal;
@@ -650,7 +652,7 @@ pub async fn remove_layer(
         (status = 201, description = "The override, as stored", body = OverrideView),
         (status = 400, description = "A field is malformed or over its limit, names no user, or the range is empty, past or over 31 days", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
-        (status = 403, description = "The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team; the message names the team", body = ErrorBody),
+        (status = 403, description = "The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team (nor a responder of it putting themselves on call); the message names the team", body = ErrorBody),
         (status = 404, description = "No such schedule", body = ErrorBody),
         (status = 409, description = "Another override of the schedule overlaps it", body = ErrorBody),
         (status = 503, description = "PostgreSQL is unavailable", body = ErrorBody),
@@ -697,8 +699,8 @@ pub async fn add_override(
     let mut conn = state.connection().await?;
     let view = conn
         .transaction(async |conn| {
-            lock_to_change(conn, &principal, id).await?;
             let member = resolve_users(conn, &[("user".to_owned(), body.user.as_str())]).await?.remove(0);
+            lock_to_put_on_call(conn, &principal, id, member.id).await?;
             let replaced = match replaces {
                 Some(reference) => Some(resolve_users(conn, &[("replaces".to_owned(), reference)]).await?.remove(0)),
                 None => None,
@@ -757,7 +759,7 @@ pub async fn add_override(
         (status = 204, description = "Removed: one to come is deleted, one under way ends now"),
         (status = 400, description = "An id is not a UUID", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
-        (status = 403, description = "The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team; the message names the team", body = ErrorBody),
+        (status = 403, description = "The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team (nor the override's own person, a responder of it); the message names the team", body = ErrorBody),
         (status = 404, description = "No such schedule, or no such override of it", body = ErrorBody),
         (status = 409, description = "The override is over: the past is not rewritten", body = ErrorBody),
         (status = 503, description = "PostgreSQL is unavailable", body = ErrorBody),
@@ -776,7 +778,12 @@ pub async fn remove_override(
     let now = OffsetDateTime::now_utc();
     let mut conn = state.connection().await?;
     conn.transaction(async |conn| {
-        lock_to_change(conn, &principal, id).await?;
+        // Whoever may put its person on call may take them off again: the person themselves too.
+        let overrides = schedules::overrides_ending_after(conn, id, now).await?;
+        match overrides.iter().find(|overriding| overriding.id == override_id) {
+            Some(overriding) => lock_to_put_on_call(conn, &principal, id, overriding.user_id).await?,
+            None => lock_to_change(conn, &principal, id).await?,
+        };
         let removal = match schedules::remove_override(conn, id, override_id, now).await? {
             OverrideRemoval::NotFound => {
                 return Err(Refused::Answer(ApiError::not_found(format!(
@@ -958,6 +965,19 @@ async fn lock_to_change(
 ) -> Result<ScheduleEntry, Refused> {
     let entry = schedules::lock(conn, id).await?.ok_or_else(|| no_schedule(id))?;
     may_manage_team(conn, principal, &entry.team).await?;
+    Ok(entry)
+}
+
+/// Locks schedule `id` for an override putting `member` on call: people put themselves on call
+/// as responders of its team, anyone else as its managers (`authorization::may_put_on_call`).
+async fn lock_to_put_on_call(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    id: Uuid,
+    member: Uuid,
+) -> Result<ScheduleEntry, Refused> {
+    let entry = schedules::lock(conn, id).await?.ok_or_else(|| no_schedule(id))?;
+    may_put_on_call(conn, principal, &entry.team, member).await?;
     Ok(entry)
 }
 

@@ -10,15 +10,15 @@
 
 #![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
 
+mod support;
+
 use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 use std::time::Duration;
 use time::OffsetDateTime;
-use tocsin_domain::roles::DefaultRole;
 use tocsin_query::Application;
-use tocsin_query::config::{Config, SignInSettings};
+use tocsin_query::config::Config;
 use tocsin_query::sign_in::access::sha256;
-use tocsin_runtime::Secret;
 use tocsin_runtime::auth::Tokens;
 use tocsin_storage::people::{self, NewSession, SignedInIdentity};
 use tocsin_testkit::{TestDatabase, TestRedis};
@@ -69,15 +69,7 @@ impl Query {
         let shutdown = CancellationToken::new();
         let tokens = Tokens::from_yaml(TOKENS_FILE).expect("Tokens::from_yaml");
         let mut config = Config::for_tests(&db.url, &redis.url, &redis.prefix, tokens);
-        // The provider is only asked at a sign-in, which this test never makes.
-        config.sign_in = Some(SignInSettings {
-            issuer_url: "http://127.0.0.1:9/unused".into(),
-            client_id: "tocsin-test".into(),
-            client_secret: Secret::new("tocsin-test-client-secret-0123456789"),
-            public_url: url::Url::parse("http://127.0.0.1:9").expect("a URL"),
-            session_lifetime: Duration::from_secs(3600),
-            default_role: DefaultRole::Automatic,
-        });
+        config.sign_in = Some(support::sign_in_without_provider());
         let app = Application::build(config, shutdown.clone()).await.expect("building query");
         let url = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());

@@ -6,129 +6,15 @@
 
 #![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
 
+mod support;
+
 use serde_json::{Value, json};
-use std::time::Duration;
+use support::{ADMIN, Query, READER};
 use time::OffsetDateTime;
-use tocsin_domain::roles::DefaultRole;
-use tocsin_query::Application;
-use tocsin_query::config::{Config, SignInSettings};
-use tocsin_query::sign_in::access::sha256;
-use tocsin_runtime::Secret;
-use tocsin_runtime::auth::Tokens;
 use tocsin_storage::escalation;
-use tocsin_storage::people::{self, NewSession, SignedInIdentity};
-use tocsin_testkit::{TestDatabase, TestRedis};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-const READER: &str = "reader-token-0123456789";
-const ADMIN: &str = "admin-token-0123456789";
-
-const TOKENS_FILE: &str = "
-tokens:
-  - {name: wallboard, scopes: [read], token: reader-token-0123456789}
-  - {name: admin, scopes: [admin], token: admin-token-0123456789}
-";
-
-struct Query {
-    url: String,
-    db: TestDatabase,
-    _redis: TestRedis,
-    shutdown: CancellationToken,
-    http: reqwest::Client,
-}
-
 impl Query {
-    /// query on a database of its own, with the teams `payments` (owning checkout-api) and
-    /// `search` (owning search-api); teams come with the catalogue.
-    async fn start() -> Query {
-        Query::start_with(false).await
-    }
-
-    /// With sign-in on, so that people can be let in by their session (`sign_in`).
-    async fn start_with(sign_in: bool) -> Query {
-        let db = TestDatabase::new().await;
-        let redis = TestRedis::new();
-        let shutdown = CancellationToken::new();
-        let tokens = Tokens::from_yaml(TOKENS_FILE).expect("Tokens::from_yaml");
-        let mut config = Config::for_tests(&db.url, &redis.url, &redis.prefix, tokens);
-        if sign_in {
-            config.sign_in = Some(SignInSettings {
-                issuer_url: "http://127.0.0.1:9/unused".into(),
-                client_id: "tocsin-test".into(),
-                client_secret: Secret::new("tocsin-test-client-secret-0123456789"),
-                public_url: url::Url::parse("http://127.0.0.1:9").expect("a URL"),
-                session_lifetime: Duration::from_secs(3600),
-                default_role: DefaultRole::Automatic,
-            });
-        }
-        let app = Application::build(config, shutdown.clone()).await.expect("building query");
-        let url = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until_stopped());
-        let query = Query { url, db, _redis: redis, shutdown, http: reqwest::Client::new() };
-        for (service, team) in [("checkout-api", "payments"), ("search-api", "search")] {
-            let (status, body) =
-                query.send("PUT", &format!("/services/{service}"), ADMIN, Some(json!({"team": team}))).await;
-            assert_eq!(status, 201, "giving {service} to {team}: {body}");
-        }
-        query
-    }
-
-    async fn send(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
-        let mut request = self.http.request(method.clone(), format!("{}{path}", self.url)).bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("sending the request");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    /// A person signed in, with a session of their own: (its cookie, its CSRF token).
-    async fn sign_in(&self, login: &str) -> (String, String) {
-        let mut conn = self.db.connection().await;
-        let email = format!("{login}@example.com");
-        let identity =
-            SignedInIdentity { issuer: "https://login.example.com", subject: login, name: login, email: Some(&email) };
-        let user = people::sign_in_user(&mut conn, &identity).await.expect("sign_in_user");
-        let cookie = format!("session-of-{login}-{}", Uuid::new_v4());
-        let csrf = format!("csrf-of-{login}-{}", Uuid::new_v4());
-        let session = NewSession {
-            id_sha256: &sha256(&cookie),
-            user_id: user.id,
-            csrf_token: &csrf,
-            id_token: None,
-            expires_at: OffsetDateTime::now_utc() + Duration::from_secs(3600),
-        };
-        people::create_session(&mut conn, &session).await.expect("create_session");
-        (cookie, csrf)
-    }
-
-    /// A request in a person's session: (status, error message or nothing).
-    async fn send_as(&self, method: &str, path: &str, session: &(String, String), body: Value) -> (u16, String) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
-        let response = self
-            .http
-            .request(method, format!("{}{path}", self.url))
-            .header("cookie", format!("tocsin_session={}", session.0))
-            .header("x-csrf-token", &session.1)
-            .json(&body)
-            .send()
-            .await
-            .expect("sending the request");
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        (status, body["error"]["message"].as_str().unwrap_or_default().to_owned())
-    }
-
-    /// The error message of a refusal with `status`.
-    async fn refused(&self, status: u16, method: &str, path: &str, token: &str, body: Option<Value>) -> String {
-        let (answered, body) = self.send(method, path, token, body).await;
-        assert_eq!(answered, status, "{method} {path}: {body}");
-        body["error"]["message"].as_str().unwrap_or_default().to_owned()
-    }
-
     async fn new_policy(&self, team: &str, name: &str) -> String {
         let body = json!({"team": team, "name": name, "definition": one_step(15)});
         let (status, policy) = self.send("POST", "/escalation-policies", ADMIN, Some(body)).await;
@@ -246,7 +132,6 @@ async fn a_policy_is_created_read_back_and_edited_in_versions_that_keep_the_old_
             by_admin("escalation_policy.create", &id),
         ]
     );
-    query.shutdown.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -331,7 +216,6 @@ async fn definitions_over_a_limit_are_refused_naming_the_field() {
     let (_, policy) = query.send("GET", &format!("/escalation-policies/{id}"), READER, None).await;
     assert_eq!(policy["version"], 1);
     assert_eq!(query.audit(10).await.iter().filter(|entry| entry.1.starts_with("escalation_policy")).count(), 2);
-    query.shutdown.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -426,7 +310,6 @@ async fn a_team_and_a_service_are_given_policies_that_policy_for_finds() {
             by_admin("team.escalation_policy", "payments"),
         ]
     );
-    query.shutdown.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -434,18 +317,15 @@ async fn a_manager_of_the_team_may_change_its_policies_and_a_responder_may_not()
     let query = Query::start_with(true).await;
     let manager = query.sign_in("mia").await;
     let responder = query.sign_in("rex").await;
-    for (login, role) in [("mia", "manager"), ("rex", "responder")] {
-        let path = format!("/teams/payments/members/{login}@example.com");
-        let (status, body) = query.send("PUT", &path, ADMIN, Some(json!({"role": role}))).await;
-        assert!(status == 200 || status == 201, "making {login} a {role}: {body}");
-    }
+    query.make_member("payments", "mia", "manager").await;
+    query.make_member("payments", "rex", "responder").await;
     let new_policy = |name: &str| json!({"team": "payments", "name": name, "definition": one_step(5)});
 
-    let (status, message) = query.send_as("POST", "/escalation-policies", &responder, new_policy("rex's")).await;
-    assert_eq!(status, 403, "{message}");
-    assert!(message.contains("payments"), "the refusal names the team: {message}");
-    let (status, message) = query.send_as("POST", "/escalation-policies", &manager, new_policy("mia's")).await;
-    assert_eq!(status, 201, "{message}");
+    let (status, refusal) = query.send_as("POST", "/escalation-policies", &responder, new_policy("rex's")).await;
+    assert_eq!(status, 403, "{refusal}");
+    assert!(refusal["error"]["message"].as_str().is_some_and(|message| message.contains("payments")), "{refusal}");
+    let (status, created) = query.send_as("POST", "/escalation-policies", &manager, new_policy("mia's")).await;
+    assert_eq!(status, 201, "{created}");
     let (_, listed) = query.send("GET", "/escalation-policies?team=payments", READER, None).await;
     let id = listed["items"][0]["id"].as_str().expect("mia's policy").to_owned();
     assert_eq!(listed["items"].as_array().map(Vec::len), Some(1));
@@ -460,9 +340,9 @@ async fn a_manager_of_the_team_may_change_its_policies_and_a_responder_may_not()
         assert_eq!(query.send_as("PUT", path, &manager, assign.clone()).await.0, 200, "{path}");
     }
     // Not search's: mia manages payments only.
-    let (status, message) =
+    let (status, refusal) =
         query.send_as("PUT", "/services/search-api/escalation-policy", &manager, json!({"policy_id": null})).await;
-    assert_eq!(status, 403, "{message}");
+    assert_eq!(status, 403, "{refusal}");
 
     let actors: Vec<(String, String)> =
         query.audit(4).await.into_iter().map(|(actor, action, _)| (actor, action)).collect();
@@ -476,7 +356,6 @@ async fn a_manager_of_the_team_may_change_its_policies_and_a_responder_may_not()
             by_mia("escalation_policy.create"),
         ]
     );
-    query.shutdown.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -488,14 +367,8 @@ async fn an_incident_shows_its_policy_who_was_paged_and_when_the_next_step_fires
     use tocsin_incident_core::incidents::{IntakeSettings, apply_alerts};
 
     let query = Query::start().await;
+    let alice = query.person("Alice Liddell", "alice@example.com").await;
     let mut conn = query.db.connection().await;
-    let identity = SignedInIdentity {
-        issuer: "https://login.example.com",
-        subject: "alice",
-        name: "Alice Liddell",
-        email: Some("alice@example.com"),
-    };
-    let alice = people::sign_in_user(&mut conn, &identity).await.expect("sign_in_user").id;
     let body = json!({"team": "payments", "name": "payments primary", "definition": {"steps": [
         {"targets": [{"user": alice}], "escalate_after_minutes": 5},
         {"targets": [{"channel": "payments"}], "escalate_after_minutes": 10}

@@ -1,85 +1,22 @@
 //! On-call schedules through query's API against a real PostgreSQL: a weekly rotation in New York
 //! across the autumn change (its 169-hour week), an override that changes the final result and a
 //! second one overlapping it that the database refuses, an edit that leaves the past as it was, who
-//! is on call now, refusals that name the field and the limit, changes for admins only, and every
-//! change in the audit log.
+//! is on call now, refusals that name the field and the limit, changes for admins only (but a
+//! responder of the team putting themselves on call, and taking that back), and every change in
+//! the audit log.
 
 #![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
 
+mod support;
+
 use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
+use support::{ADMIN, Query, READER};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
-use tocsin_query::Application;
-use tocsin_query::config::Config;
-use tocsin_runtime::auth::Tokens;
-use tocsin_storage::people::{self, SignedInIdentity};
-use tocsin_testkit::{TestDatabase, TestRedis};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-const READER: &str = "reader-token-0123456789";
-const ADMIN: &str = "admin-token-0123456789";
-
-const TOKENS_FILE: &str = "
-tokens:
-  - {name: wallboard, scopes: [read], token: reader-token-0123456789}
-  - {name: admin, scopes: [admin], token: admin-token-0123456789}
-";
-
-struct Query {
-    url: String,
-    db: TestDatabase,
-    _redis: TestRedis,
-    shutdown: CancellationToken,
-    http: reqwest::Client,
-}
-
 impl Query {
-    /// query on a database of its own, with the team `payments` (teams come with the catalogue).
-    async fn start() -> Query {
-        let db = TestDatabase::new().await;
-        let redis = TestRedis::new();
-        let shutdown = CancellationToken::new();
-        let tokens = Tokens::from_yaml(TOKENS_FILE).expect("Tokens::from_yaml");
-        let app = Application::build(Config::for_tests(&db.url, &redis.url, &redis.prefix, tokens), shutdown.clone())
-            .await
-            .expect("building query");
-        let url = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until_stopped());
-        let query = Query { url, db, _redis: redis, shutdown, http: reqwest::Client::new() };
-        let (status, body) =
-            query.send("PUT", "/services/checkout-api", ADMIN, Some(json!({"team": "payments"}))).await;
-        assert_eq!(status, 201, "giving checkout-api to payments: {body}");
-        query
-    }
-
-    async fn send(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
-        let mut request = self.http.request(method.clone(), format!("{}{path}", self.url)).bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("sending the request");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    /// The error message of a refusal with `status`.
-    async fn refused(&self, status: u16, method: &str, path: &str, token: &str, body: Option<Value>) -> String {
-        let (answered, body) = self.send(method, path, token, body).await;
-        assert_eq!(answered, status, "{method} {path}: {body}");
-        body["error"]["message"].as_str().unwrap_or_default().to_owned()
-    }
-
-    /// A user, as their first sign-in makes them.
-    async fn person(&self, name: &str, email: &str) -> Uuid {
-        let mut conn = self.db.connection().await;
-        let identity =
-            SignedInIdentity { issuer: "https://login.example.com", subject: email, name, email: Some(email) };
-        people::sign_in_user(&mut conn, &identity).await.expect("sign_in_user").id
-    }
-
     async fn new_schedule(&self, name: &str) -> String {
         let body = json!({"team": "payments", "name": name, "time_zone": "America/New_York"});
         let (status, schedule) = self.send("POST", "/schedules", ADMIN, Some(body)).await;
@@ -268,11 +205,10 @@ async fn a_weekly_rotation_across_the_autumn_change_with_an_override_and_an_edit
             change("schedule.override.add", &id),
             change("schedule.layer.put", &id),
             change("schedule.create", &id),
-            change("catalogue.set", "checkout-api"),
+            change("catalogue.set", "search-api"),
         ]
     );
     assert_eq!(log["items"][3]["details"]["user"], json!(carol));
-    query.shutdown.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -405,5 +341,70 @@ async fn refusals_name_the_field_and_the_limit_and_only_admins_change_schedules(
     assert_eq!(query.send("GET", &format!("/schedules/{id}"), READER, None).await.0, 404);
     let (_, log) = query.send("GET", "/audit-log?limit=1", ADMIN, None).await;
     assert_eq!(log["items"][0]["action"], "schedule.delete");
-    query.shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_responder_takes_a_shift_and_gives_it_back_but_puts_nobody_else_on_call() {
+    let query = Query::start_with(true).await;
+    let rex = query.sign_in("rex").await;
+    let vic = query.sign_in("vic").await;
+    query.person("ana", "ana@example.com").await;
+    for (login, role) in [("rex", "responder"), ("vic", "viewer"), ("ana", "responder")] {
+        query.make_member("payments", login, role).await;
+    }
+    let id = query.new_schedule("primary").await;
+    let overrides = format!("/schedules/{id}/overrides");
+    let now = OffsetDateTime::now_utc();
+    let tonight = |who: &str| json!({"user": who, "from": rfc3339(now + Duration::hours(1)), "until": rfc3339(now + Duration::hours(9))});
+
+    // Rex covers Ana tonight: a responder of the team puts themselves on call.
+    let mut covering = tonight("rex@example.com");
+    covering["replaces"] = json!("ana@example.com");
+    let (status, taken) = query.send_as("POST", &overrides, &rex, covering).await;
+    assert_eq!(status, 201, "{taken}");
+    assert_eq!(
+        (&taken["user"]["email"], &taken["replaces"]["email"]),
+        (&json!("rex@example.com"), &json!("ana@example.com"))
+    );
+
+    // Putting someone else on call is the team's managers' to do, and a viewer is in no rotation.
+    let tomorrow = json!({"user": "ana@example.com", "from": rfc3339(now + Duration::days(1)), "until": rfc3339(now + Duration::days(2))});
+    let (status, refusal) = query.send_as("POST", &overrides, &rex, tomorrow).await;
+    assert_eq!(status, 403, "{refusal}");
+    assert_eq!(
+        refusal["error"]["message"],
+        "managing team `payments` needs the manager role in it, or admin; you are a responder there"
+    );
+    let (status, refusal) = query.send_as("POST", &overrides, &vic, tonight("vic@example.com")).await;
+    assert_eq!(status, 403, "{refusal}");
+    assert_eq!(
+        refusal["error"]["message"],
+        "going on call in a schedule of team `payments` needs the responder or manager role in that team, or admin; \
+         you are a viewer there"
+    );
+
+    // An admin's override of Ana is not Rex's to remove; his own is.
+    let later = json!({"user": "ana@example.com", "from": rfc3339(now + Duration::days(3)), "until": rfc3339(now + Duration::days(4))});
+    let (status, admins) = query.send("POST", &overrides, ADMIN, Some(later)).await;
+    assert_eq!(status, 201, "{admins}");
+    let remove = |override_id: &Value| format!("{overrides}/{}", override_id.as_str().unwrap_or_default());
+    assert_eq!(query.send_as("DELETE", &remove(&admins["id"]), &rex, Value::Null).await.0, 403);
+    let (status, answer) = query.send_as("DELETE", &remove(&taken["id"]), &rex, Value::Null).await;
+    assert_eq!(status, 204, "{answer}");
+    let (_, schedule) = query.send("GET", &format!("/schedules/{id}"), READER, None).await;
+    let left: Vec<&Value> =
+        schedule["overrides"].as_array().into_iter().flatten().map(|o| &o["user"]["email"]).collect();
+    assert_eq!(left, [&json!("ana@example.com")], "{schedule}");
+
+    let (_, log) = query.send("GET", "/audit-log?limit=3", ADMIN, None).await;
+    let entries: Vec<(&Value, &Value)> =
+        log["items"].as_array().into_iter().flatten().map(|entry| (&entry["actor"], &entry["action"])).collect();
+    assert_eq!(
+        entries,
+        [
+            (&json!("rex@example.com"), &json!("schedule.override.remove")),
+            (&json!("admin"), &json!("schedule.override.add")),
+            (&json!("rex@example.com"), &json!("schedule.override.add")),
+        ]
+    );
 }

@@ -68,7 +68,9 @@ export function RotationRoute() {
             final={shifts.data.final}
             gaps={shifts.data.gaps}
             me={person?.email ?? null}
-            mayChange={!!person && (person.isAdmin || person.teams.some((team) => team.slug === schedule.data?.team && team.role === 'manager'))}
+            mayTakeShifts={
+              !!person && (person.isAdmin || person.teams.some((team) => team.slug === schedule.data?.team && team.role !== 'viewer'))
+            }
             now={now}
           />
         </div>

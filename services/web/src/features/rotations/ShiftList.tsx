@@ -19,7 +19,7 @@ export function ShiftList({
   final,
   gaps,
   me,
-  mayChange,
+  mayTakeShifts,
   now,
 }: {
   scheduleId: string;
@@ -27,8 +27,8 @@ export function ShiftList({
   gaps: Gap[];
   /** The signed-in person's e-mail address; null for a shared token, which cannot take shifts. */
   me: string | null;
-  /** Whether the person may change the schedule: a manager of its team, or an admin (as the API decides). */
-  mayChange: boolean;
+  /** Whether the person may put themselves on call here: a responder or manager of its team, or an admin (as the API decides). */
+  mayTakeShifts: boolean;
   now: number;
 }) {
   const take = useTakeShift(scheduleId);
@@ -66,7 +66,7 @@ export function ShiftList({
         </Notice>
       )}
       {!me && <p className="text-sm text-muted">Sign in with your organisation&apos;s sign-in to take a shift.</p>}
-      {me && !mayChange && <p className="text-sm text-muted">The team&apos;s managers and admins take shifts and change this schedule.</p>}
+      {me && !mayTakeShifts && <p className="text-sm text-muted">The team&apos;s responders, managers and admins take shifts.</p>}
       {entries.length === 0 && <p className="py-4 text-muted">No layer has anyone this week.</p>}
       <ol className="divide-y divide-line rounded-lg border border-line bg-surface">
         {entries.map((entry) =>
@@ -83,7 +83,7 @@ export function ShiftList({
               <strong className="font-semibold">{entry.shift.user.name}</strong>
               {entry.shift.override_id && <span className="rounded bg-ack-bg px-1.5 text-xs text-ack">override</span>}
               <span className="text-sm text-muted">{range(entry.shift.from, entry.shift.until)}</span>
-              {me && mayChange && Date.parse(entry.shift.until) > now && entry.shift.user.email?.toLowerCase() !== me.toLowerCase() && (
+              {me && mayTakeShifts && Date.parse(entry.shift.until) > now && entry.shift.user.email?.toLowerCase() !== me.toLowerCase() && (
                 <Button
                   className="ml-auto"
                   disabled={take.isPending}

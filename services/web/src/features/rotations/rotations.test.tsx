@@ -113,13 +113,22 @@ describe('schedule page', () => {
     );
   });
 
-  it('a responder of the team sees the week but is told who takes shifts', async () => {
+  it('a responder of the team takes a shift too', async () => {
     mockApi()
       .get('/auth/status', { body: { ...signedInAlice, teams: [{ slug: 'payments', name: 'Payments', role: 'responder' }] } })
       .get(`/schedules/${SCHEDULE}`, { body: schedule })
       .get(`/schedules/${SCHEDULE}/shifts`, { body: week([shift(bob, '2026-11-23T00:00:00Z', '2026-11-30T00:00:00Z')]) });
     renderApp(`/rotations/${SCHEDULE}`, { signedIn: false });
-    expect(await screen.findByText("The team's managers and admins take shifts and change this schedule.")).toBeInTheDocument();
+    expect(await screen.findByRole('button', { name: /^Take this shift: Bob Dobbs/ })).toBeInTheDocument();
+  });
+
+  it('a viewer of the team sees the week but is told who takes shifts', async () => {
+    mockApi()
+      .get('/auth/status', { body: { ...signedInAlice, teams: [{ slug: 'payments', name: 'Payments', role: 'viewer' }] } })
+      .get(`/schedules/${SCHEDULE}`, { body: schedule })
+      .get(`/schedules/${SCHEDULE}/shifts`, { body: week([shift(bob, '2026-11-23T00:00:00Z', '2026-11-30T00:00:00Z')]) });
+    renderApp(`/rotations/${SCHEDULE}`, { signedIn: false });
+    expect(await screen.findByText("The team's responders, managers and admins take shifts.")).toBeInTheDocument();
     expect(screen.queryByRole('button', { name: /^Take/ })).not.toBeInTheDocument();
   });
 

@@ -3888,7 +3888,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team; the message names the team */
+            /** @description The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team (nor a responder of it putting themselves on call); the message names the team */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3965,7 +3965,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team; the message names the team */
+            /** @description The token lacks the `admin` scope, or the signed-in person is neither an admin nor a manager of the schedule's team (nor the override's own person, a responder of it); the message names the team */
             403: {
                 headers: {
                     [name: string]: unknown;
