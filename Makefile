@@ -50,6 +50,9 @@ help:
 	@echo '              checks are Python in scripts/lint-delivery/; first run installs tools into .local/)'
 	@echo '  lint-rules  promtool check/test of dashboards/rules and checks of dashboards/*.json'
 	@echo '  images      the container images (Dockerfile: four services and the backup job) with docker or podman, if one has an engine'
+	@echo '  images-here the five images with podman from the host'"'"'s debug build and a debootstrapped Debian base (no registry needed)'
+	@echo '  test-images images-here, then each image run read-only as non-root, and a webhook turned into an incident by the'
+	@echo '              four service containers on one network (scripts/test-images.sh; skipped loudly without podman)'
 	@echo '  sync-chart-files  copy dashboards/ (rules, Grafana JSON) into the Helm chart after editing them'
 	@echo '  test        lint, cargo test --workspace against PostgreSQL + Redis, test-api-schema, a'
 	@echo '              FUZZ_SMOKE_SECONDS (10) fuzz run per target, the rules, chart, image, workflow and'
@@ -115,22 +118,34 @@ lint-rules:
 	bash scripts/lint-rules.sh
 
 # The images (four services and the backup job), tagged $(IMAGE_REGISTRY)/tocsin-<service>:$(IMAGE_TAG) (default tocsin/…:dev),
-# with the first of docker and podman that reaches an engine; none: says so and builds nothing.
-.PHONY: images
+# with IMAGE_ENGINE, else the first of docker and podman that reaches an engine; none: says so and
+# builds nothing. IMAGE_BUILD_FLAGS go to every build (build arguments: the Dockerfile's header).
+IMAGE_ENGINE ?=
+IMAGE_BUILD_FLAGS ?=
+.PHONY: images images-here test-images
 images:
-	@engine=; for e in docker podman; do \
+	@engine=$(IMAGE_ENGINE); if [[ -z $$engine ]]; then for e in docker podman; do \
 		if command -v $$e >/dev/null 2>&1 && $$e info >/dev/null 2>&1; then engine=$$e; break; fi; \
-	done; \
+	done; fi; \
 	if [[ -z $$engine ]]; then \
 		echo "make images: no container engine available (docker or podman with a running daemon); no image built" >&2; \
 		exit 0; \
 	fi; \
 	for svc in ingest incident-core query notifier backup; do \
 		tag="$(or $(IMAGE_REGISTRY),tocsin)/tocsin-$$svc:$(or $(IMAGE_TAG),dev)"; \
-		echo "+ $$engine build --target $$svc --tag $$tag ." >&2; \
-		$$engine build --target $$svc --tag "$$tag" . || exit 1; \
+		echo "+ $$engine build --target $$svc --tag $$tag $(IMAGE_BUILD_FLAGS) ." >&2; \
+		$$engine build --target $$svc --tag "$$tag" $(IMAGE_BUILD_FLAGS) . || exit 1; \
 	done; \
 	$$engine image ls --filter "reference=$(or $(IMAGE_REGISTRY),tocsin)/tocsin-*:$(or $(IMAGE_TAG),dev)"
+
+# The five images with podman on a machine without registries, from the host's build
+# (scripts/test-images.sh: debootstrapped Debian base, target/debug binaries, the built dashboard).
+images-here:
+	bash scripts/test-images.sh build
+
+# images-here, then each image run and the four services together turning a webhook into an incident.
+test-images:
+	PROFILE=$(PROFILE) bash scripts/test-images.sh
 
 sync-chart-files:
 	bash scripts/sync-chart-files.sh
@@ -160,6 +175,7 @@ test: lint
 	bash scripts/test-backup.sh
 	$(MAKE) --no-print-directory web-check
 	$(MAKE) --no-print-directory web-e2e
+	PROFILE=$(PROFILE) bash scripts/test-images.sh
 
 infra-up:
 	@bash scripts/local-infra.sh up

@@ -121,7 +121,7 @@ check "hadolint Dockerfile" "$venv/bin/hadolint" --failure-threshold info Docker
 step "workflows: actionlint, service lists, issue and pull-request templates"
 check "actionlint .github/workflows (with shellcheck)" \
     "$actionlint" -shellcheck "$venv/bin/shellcheck" -no-color .github/workflows/*.yml
-check "shellcheck scripts/lint-delivery.sh" "$venv/bin/shellcheck" scripts/lint-delivery.sh
+check "shellcheck scripts/lint-delivery.sh scripts/test-images.sh" "$venv/bin/shellcheck" scripts/lint-delivery.sh scripts/test-images.sh
 
 "$py" "$checks/workflows.py" "$root" | tally || fail "workflows checker: error above"
 

@@ -6,7 +6,9 @@ Multi-stage, the dependency layer before the sources, one final stage per servic
 non-root base with no build tools, the binary the chart runs at the path it runs it from, uid/gid
 and listen port as the chart sets them, the dashboard where query.webRoot says; the builder's Rust
 and Debian versions; the backup image (pg_dump at least the server's major version, azcopy, the
-script the chart's CronJob runs); .dockerignore. One "ok:"/"FAIL:" line per check (report.py).
+script the chart's CronJob runs); every stage the ARTIFACTS build argument can pick exists (the
+default compiles; `prebuilt` copies the host's build: scripts/test-images.sh); .dockerignore. One
+"ok:"/"FAIL:" line per check (report.py).
 """
 
 import json
@@ -20,6 +22,8 @@ from report import Report
 
 SERVICES = ["ingest", "incident-core", "query", "notifier"]
 MINIMAL_BASE = r"(gcr\.io/distroless/|debian:\S*-slim)"
+# The values of the ARTIFACTS build argument: compile in the image, or copy the host's build.
+ARTIFACTS = ["source", "prebuilt"]
 
 
 def instructions(text):
@@ -55,7 +59,7 @@ class Dockerfile:
                 m = re.match(r"(\S+)(?:\s+AS\s+(\S+))?", rest, re.IGNORECASE)
                 image = re.sub(r"\$\{(\w+)\}", lambda v: self.args.get(v[1], v[0]), m[1])
                 current = m[2] or f"#{len(self.stages)}"
-                self.stages[current] = {"from": image, "steps": []}
+                self.stages[current] = {"from": image, "written": m[1], "steps": []}
             elif current is not None:
                 self.stages[current]["steps"].append((word, rest))
 
@@ -70,6 +74,10 @@ class Dockerfile:
             out.append(stage)
             stage = self.stages[stage]["from"]
         return out, stage
+
+    def built_from(self, stage, ancestor):
+        """Whether `stage` is `ancestor` or built FROM it, through any number of stages."""
+        return ancestor in self.chain(stage)[0]
 
     def effective(self, stage, word):
         """The last `word` instruction (USER, ENTRYPOINT...) in force in a stage, inherited or its own."""
@@ -145,7 +153,8 @@ def check_services(docker, chart, metadata, check):
         check(entry is not None and json.loads(entry) == [path], f"{service}: ENTRYPOINT [\"{path}\"]",
               f"ENTRYPOINT {entry}")
         copies = docker.steps(service, "COPY")
-        check(any(re.fullmatch(rf"--from={builder}\s+\S+/{binary}\s+{path}", c) for c in copies),
+        sources = [m[1] for c in copies if (m := re.fullmatch(rf"--from=(\S+)\s+\S+/{binary}\s+{path}", c))]
+        check(any(docker.built_from(s, builder) for s in sources),
               f"{service}: copies only its binary from the builder to {path}", f"COPY {copies}")
         env = " ".join(r for n in names for r in docker.steps(n, "ENV"))
         check(f"LISTEN_ADDR={chart.listen}" in env, f"{service}: LISTEN_ADDR={chart.listen} as the chart sets it")
@@ -207,19 +216,32 @@ def check_dashboard(docker, chart, check):
     if "query" not in docker.stages:
         return
     builder = docker.builder()
-    web_copy = [r for r in docker.steps("query", "COPY")
-                if r.startswith("--from=") and not r.startswith(f"--from={builder} ")]
-    m = re.fullmatch(r"--from=(\S+)\s+(\S+)\s+(\S+)", web_copy[0]) if web_copy else None
-    web = m[1] if m else None
+    copies = [m for r in docker.steps("query", "COPY") if (m := re.fullmatch(r"--from=(\S+)\s+(\S+)\s+(\S+)", r))]
+    web_copy = [m for m in copies if not docker.built_from(m[1], builder)]
+    m = web_copy[0] if web_copy else None
     check(m is not None and m[2].endswith("/dist") and m[3] == chart.web_root,
           f"query: copies the dashboard build (dist/) to {chart.web_root} (the chart's query.webRoot)",
-          f"COPY {web_copy}")
-    if web in docker.stages:
-        runs = " ".join(docker.steps(web, "RUN"))
-        check(docker.stages[web]["from"].startswith("node:") and "npm ci" in runs and "npm run build" in runs,
+          f"COPY {[c[0] for c in copies]}")
+    if m is not None and m[1] in docker.stages:
+        names, base = docker.chain(m[1])
+        runs = " ".join(docker.steps(names[-1], "RUN"))
+        check(base.startswith("node:") and "npm ci" in runs and "npm run build" in runs,
               "web: node image, npm ci, npm run build")
     check(any(f"WEB_ROOT={chart.web_root}" in r for r in docker.steps("query", "ENV")),
           f"query: ENV WEB_ROOT={chart.web_root}")
+
+
+def check_artifact_choices(docker, check):
+    """Each stage built FROM `<name>-${ARTIFACTS}`: a stage for every value, and by default the one
+    that compiles (so CI and releases never copy a host's files)."""
+    choosers = {n: s["written"] for n, s in docker.stages.items() if "${ARTIFACTS}" in s["written"]}
+    check(bool(choosers) and docker.args.get("ARTIFACTS") == "source",
+          "ARTIFACTS chooses the final stages' files, compiled here by default",
+          f"ARTIFACTS={docker.args.get('ARTIFACTS')}, stages {sorted(choosers)}")
+    for name, written in choosers.items():
+        missing = [v for v in ARTIFACTS if written.replace("${ARTIFACTS}", v) not in docker.stages]
+        check(not missing, f"{name}: a stage for each ARTIFACTS value ({', '.join(ARTIFACTS)})",
+              f"none for {missing}")
 
 
 def same_debian(builder_base, runtime_bases):
@@ -246,6 +268,7 @@ def check_images(root, metadata, report):
     check('"/usr/local/bin/tocsin-incident-core"' in (chart.path / "templates/migrate-job.yaml").read_text(),
           "the chart's migration Job runs /usr/local/bin/tocsin-incident-core")
     check_dashboard(docker, chart, check)
+    check_artifact_choices(docker, check)
     builder = docker.builder()
     if builder:
         _, builder_base = docker.chain(builder)

@@ -131,6 +131,23 @@ def test_images_checker_finds_a_pg_dump_older_than_the_server():
     assert any("backup: postgresql-client 15 is at least the server's major version" in f for f in failures), failures
 
 
+def test_images_checker_finds_a_service_that_copies_from_a_stage_other_than_the_build():
+    failures = image_failures(lambda root: replace_in(root / "Dockerfile", "COPY --from=binaries /out/tocsin-notifier",
+                                                      "COPY --from=dashboard /out/tocsin-notifier"))
+    assert any("notifier: copies only its binary from the builder" in f for f in failures), failures
+
+
+def test_images_checker_finds_an_artifacts_choice_without_its_prebuilt_stage():
+    failures = image_failures(lambda root: replace_in(root / "Dockerfile", "AS azcopy-prebuilt", "AS azcopy-host"))
+    assert any("azcopy-binary: a stage for each ARTIFACTS value" in f and "prebuilt" in f for f in failures), failures
+
+
+def test_images_checker_finds_images_that_copy_the_host_build_by_default():
+    failures = image_failures(lambda root: replace_in(root / "Dockerfile", "ARG ARTIFACTS=source",
+                                                      "ARG ARTIFACTS=prebuilt"))
+    assert any("ARTIFACTS chooses the final stages' files, compiled here by default" in f for f in failures), failures
+
+
 def test_images_checker_finds_a_dockerignore_that_lets_the_target_directory_in():
     def drop_target(root):
         path = root / ".dockerignore"
