@@ -6,14 +6,16 @@
 #   2. helm template of the same value sets, plus production with every optional object on
 #      (scripts/lint-deploy/all-features.yaml), into .local/lint-deploy/;
 #   3. every rendered object validated offline against the Kubernetes OpenAPI schemas
-#      (kubernetes-validate, strict: unknown fields fail). Custom resources (PrometheusRule,
-#      ServiceMonitor, KEDA) have no upstream schema and are listed as not checked; the tests
-#      check the PrometheusRule's shape themselves;
+#      (kubernetes-validate, strict: unknown fields fail), and the HTTPRoutes against the Gateway
+#      API's CRD (standard channel, from its Go module sigs.k8s.io/gateway-api). Other custom
+#      resources (PrometheusRule, ServiceMonitor, KEDA) have no upstream schema and are listed as
+#      not checked; the tests check the PrometheusRule's shape themselves;
 #   4. the tests in scripts/lint-deploy/ on the rendered output (probes, security context,
 #      feature switches, per-service isolation, notifier wiring, monitoring objects, schema
 #      rejecting typos).
 # Tools are installed into the git-ignored .local/ on the first run and reused afterwards:
 #   helm  -> .local/bin/helm   (go install; only the Go module proxy needs to be reachable)
+#   the Gateway API CRDs -> Go's module cache (go mod download)
 #   venv  -> .local/venv       (kubernetes-validate and PyYAML from PyPI)
 # Exit status: non-zero if any step fails. The last line is the test runner's "N passed, N failed".
 set -euo pipefail
@@ -25,6 +27,8 @@ HELM_VERSION=v3.22.0
 HELM_K8S_MAJOR=1 HELM_K8S_MINOR=37
 KUBERNETES_VALIDATE_VERSION=1.37.0
 PYYAML_VERSION=6.0.3
+# The Gateway API release whose CRDs the HTTPRoutes must satisfy (v1.3: HTTPRoute v1, standard channel).
+GATEWAY_API_VERSION=v1.3.0
 # Kubernetes versions whose schemas the rendered manifests must satisfy: the oldest the chart
 # supports (Chart.yaml kubeVersion) and the newest kubernetes-validate ships, which covers the
 # AKS versions in support. Override with e.g. LINT_DEPLOY_K8S_VERSIONS="1.33".
@@ -45,10 +49,10 @@ step "the chart's copies of dashboards/ (scripts/sync-chart-files.sh --check)"
 "$root/scripts/sync-chart-files.sh" --check
 
 # --- tools -------------------------------------------------------------------------------------
+go=$(command -v go || true)
+[[ -n $go ]] || go=/usr/local/go/bin/go
+[[ -x $go ]] || { echo "lint-deploy: Go is needed for helm and the Gateway API CRDs (not on PATH nor at /usr/local/go/bin/go)" >&2; exit 1; }
 if ! { [[ -x $helm ]] && [[ $("$helm" version --template '{{.Version}}' 2>/dev/null) == "$HELM_VERSION" ]]; }; then
-    go=$(command -v go || true)
-    [[ -n $go ]] || go=/usr/local/go/bin/go
-    [[ -x $go ]] || { echo "lint-deploy: Go is needed to build helm (not on PATH nor at /usr/local/go/bin/go)" >&2; exit 1; }
     step "installing helm $HELM_VERSION into .local/bin (go install, one-off)"
     mkdir -p "$bin_dir"
     # -ldflags as in helm's own Makefile: the version (which the check above reads), and the
@@ -103,9 +107,14 @@ for set in "${value_sets[@]}"; do
 done
 
 # --- offline schema validation -----------------------------------------------------------------
+# Outside any Go module (from $out), so that `go mod download` only fetches into the cache.
+gateway_api=$(cd "$out" && "$go" mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" |
+    "$venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+gateway_crds=$gateway_api/config/crd/standard
 for k8s in $K8S_VERSIONS; do
-    step "kubernetes-validate --strict against Kubernetes $k8s"
-    "$venv/bin/python" "$root/scripts/lint-deploy/validate.py" --kubernetes-version "$k8s" "$out"/*.yaml
+    step "kubernetes-validate --strict against Kubernetes $k8s; HTTPRoutes against the Gateway API $GATEWAY_API_VERSION CRDs"
+    "$venv/bin/python" "$root/scripts/lint-deploy/validate.py" --kubernetes-version "$k8s" \
+        --crds "$gateway_crds" "$out"/*.yaml
 done
 
 # --- tests on the rendered output --------------------------------------------------------------

@@ -778,6 +778,78 @@ def test_public_url_follows_the_ingress():
     assert public(DEFAULT) is None
 
 
+# Gateway API: the routes alone, attached to a Gateway in another namespace whose data plane
+# runs in "gateways".
+GATEWAY_ONLY = ("ingress.host=tocsin.example.com", "httpRoute.enabled=true",
+                'json:httpRoute.parentRefs=[{"name": "shared-gateway", "namespace": "gateways"}]',
+                "networkPolicy.ingressNamespace=gateways")
+
+
+def http_route_rule(route):
+    """The one rule of an HTTPRoute as (match type, path, backend Service, port)."""
+    (rule,) = route["spec"]["rules"]
+    (match,) = rule["matches"]
+    (backend,) = rule["backendRefs"]
+    return match["path"]["type"], match["path"]["value"], backend["name"], backend["port"]
+
+
+def test_http_routes_attach_to_the_named_gateway_with_the_ingress_paths():
+    objs = render(ALL_FEATURES)
+    routes = {r["metadata"]["name"]: r for r in of_kind(objs, "HTTPRoute")}
+    assert http_route_rule(routes["tocsin-alerts"]) == ("Exact", "/alerts", full("ingest"), 8080)
+    assert http_route_rule(routes["tocsin-slack"]) == ("PathPrefix", "/slack", full("notifier"), 8080)
+    assert http_route_rule(routes["tocsin"]) == ("PathPrefix", "/", full("query"), 8080)
+    gateway = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "shared-gateway",
+               "namespace": "gateways", "sectionName": "https"}
+    for route in routes.values():
+        assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
+        assert route["spec"]["parentRefs"] == [gateway], route["spec"]["parentRefs"]
+        assert route["spec"]["hostnames"] == ["tocsin.example.com"]
+    # Beside the Ingress objects, which stay as they were.
+    assert {i["metadata"]["name"] for i in of_kind(objs, "Ingress")} >= {"tocsin", "tocsin-alerts", "tocsin-slack"}
+    # Every path an Ingress serves is routed too (the Ingress's /events is query's, under /).
+    ingress_paths = {ingress_path(i)[0].rstrip("/") or "/" for i in of_kind(objs, "Ingress")} - {"/events"}
+    assert ingress_paths == {http_route_rule(r)[1] for r in routes.values()}, ingress_paths
+
+
+def test_http_routes_are_off_by_default():
+    for files in (DEFAULT, PRODUCTION, MINIMAL):
+        assert not of_kind(render(files), "HTTPRoute"), files
+
+
+def test_http_routes_need_a_gateway_and_a_host():
+    err = render_fails(DEFAULT, GATEWAY_ONLY[1:])
+    assert "host" in err, err
+    err = render_fails(DEFAULT, ("ingress.host=tocsin.example.com", "httpRoute.enabled=true",
+                                 "networkPolicy.ingressNamespace=gateways"))
+    assert "parentRefs" in err, err
+    err = render_fails(DEFAULT, ("ingress.host=tocsin.example.com", "httpRoute.enabled=true",
+                                 'json:httpRoute.parentRefs=[{"namespace": "gateways"}]'))
+    assert "name" in err, err
+
+
+def test_http_routes_alone_make_tocsin_public_through_the_gateway():
+    objs = render(DEFAULT, GATEWAY_ONLY)
+    assert not of_kind(objs, "Ingress")
+    names = {r["metadata"]["name"] for r in of_kind(objs, "HTTPRoute")}
+    assert names == {"tocsin", "tocsin-alerts", "tocsin-slack"}, names
+    (parent,) = by_name(objs, "HTTPRoute", "tocsin")["spec"]["parentRefs"]
+    assert "sectionName" not in parent, "no listener named: every listener of the Gateway"
+    assert env(deployment(objs, "notifier"))["PUBLIC_URL"]["value"] == "https://tocsin.example.com"
+    plain = render(DEFAULT, GATEWAY_ONLY + ("httpRoute.https=false",))
+    assert env(deployment(plain, "notifier"))["PUBLIC_URL"]["value"] == "http://tocsin.example.com"
+    # The Gateway's data plane reaches the public services, and only it and Prometheus do.
+    for comp in ("ingest", "query", "notifier"):
+        assert source_namespaces(ingress_rules(objs, comp)) == sorted(["gateways", METRICS_NAMESPACE]), comp
+
+
+def test_a_gateway_without_named_sources_is_refused_by_the_network_policies():
+    # The chart cannot know where a Gateway's data plane runs: it asks rather than guesses.
+    err = render_fails(DEFAULT, GATEWAY_ONLY[:-1])
+    assert "networkPolicy.ingressNamespace" in err and "Gateway" in err, err
+    assert of_kind(render(DEFAULT, GATEWAY_ONLY[:-1] + ("networkPolicy.enabled=false",)), "HTTPRoute")
+
+
 def test_sign_in_is_off_until_an_issuer_is_given_and_then_reaches_the_provider():
     objs = render(PRODUCTION)
     assert not {"OIDC_ISSUER_URL", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"} & set(env(deployment(objs, "query")))

@@ -21,6 +21,8 @@ data "azurerm_dns_zone" "shared" {
 locals {
   tags = merge(var.tags, { env = var.environment })
   host = "${var.dns_record_name}.${var.dns_zone_name}"
+  # The Gateway of the gateway_manifest output, which the chart's HTTPRoutes attach to.
+  gateway = { name = "tocsin", namespace = "tocsin-gateway" }
   # Globally unique names (storage accounts, Key Vault, PostgreSQL, Redis) get a suffix of their own.
   compact = replace(var.name, "-", "")
   # The chart's ServiceAccounts: one per service, the migration Job's, the backup and archive jobs'.

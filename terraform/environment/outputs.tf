@@ -67,7 +67,7 @@ output "workload_identity_client_id" {
 # Passed to helm after the environment's own values file; the deploy workflow reads it from the
 # GitHub environment's HELM_VALUES variable (terraform/README.md).
 output "helm_values" {
-  description = "Helm values for the chart (YAML): registry, workload identity, host, NetworkPolicy CIDRs."
+  description = "Helm values for the chart (YAML): registry, workload identity, host, HTTPRoutes to the Gateway, NetworkPolicy sources and CIDRs."
   value = yamlencode({
     image = {
       registry = data.azurerm_container_registry.shared.login_server
@@ -76,32 +76,73 @@ output "helm_values" {
       enabled  = true
       clientId = module.workload_identity.client_id
     }
+    # The Gateway of gateway_manifest instead of ingress-nginx, whose project gets no more fixes.
     ingress = {
-      host = local.host
+      enabled = false
+      host    = local.host
+    }
+    httpRoute = {
+      enabled    = true
+      parentRefs = [{ name = local.gateway.name, namespace = local.gateway.namespace, sectionName = "https" }]
     }
     networkPolicy = {
-      postgres = { cidrs = [module.network.postgres_cidr], ports = [5432] }
-      redis    = { cidrs = [module.network.private_endpoints_cidr], ports = [module.redis.port] }
+      # The Gateway's proxies run in its namespace.
+      ingressNamespace = local.gateway.namespace
+      postgres         = { cidrs = [module.network.postgres_cidr], ports = [5432] }
+      redis            = { cidrs = [module.network.private_endpoints_cidr], ports = [module.redis.port] }
     }
   })
 }
 
-# ingress-nginx keeps the static IP of the aks module (and with it the DNS record) and the
-# clients' addresses (the chart's /alerts allowlist needs them).
-output "ingress_nginx_values" {
-  description = "Helm values for ingress-nginx (YAML)."
-  value = yamlencode({
-    controller = {
-      service = {
-        externalTrafficPolicy = "Local"
-        annotations = {
-          "service.beta.kubernetes.io/azure-load-balancer-resource-group"            = azurerm_resource_group.this.name
-          "service.beta.kubernetes.io/azure-pip-name"                                = module.aks.ingress_public_ip_name
-          "service.beta.kubernetes.io/azure-load-balancer-health-probe-request-path" = "/healthz"
-        }
+# The Gateway that the chart's HTTPRoutes attach to (httpRoute in helm_values), for the AKS
+# application routing add-on's Gateway API implementation (GatewayClass approuting-istio; enabled
+# with the managed Gateway API CRDs, docs/deploy-aks.md step 6). Its Service keeps the static IP of
+# the aks module, and with it the DNS record; cert-manager issues the listener's certificate.
+output "gateway_manifest" {
+  description = "The Gateway for the chart's HTTPRoutes, with its namespace (YAML, for kubectl apply)."
+  value = join("---\n", [
+    yamlencode({
+      apiVersion = "v1"
+      kind       = "Namespace"
+      metadata   = { name = local.gateway.namespace }
+    }),
+    yamlencode({
+      apiVersion = "gateway.networking.k8s.io/v1"
+      kind       = "Gateway"
+      metadata = {
+        name        = local.gateway.name
+        namespace   = local.gateway.namespace
+        annotations = { "cert-manager.io/cluster-issuer" = var.cluster_issuer }
       }
-    }
-  })
+      spec = {
+        gatewayClassName = "approuting-istio"
+        # Copied onto the Service the implementation creates: the load balancer takes the static IP.
+        infrastructure = {
+          annotations = {
+            "service.beta.kubernetes.io/azure-load-balancer-resource-group" = azurerm_resource_group.this.name
+            "service.beta.kubernetes.io/azure-pip-name"                     = module.aks.ingress_public_ip_name
+          }
+        }
+        listeners = [{
+          name     = "https"
+          protocol = "HTTPS"
+          port     = 443
+          hostname = local.host
+          tls = {
+            mode            = "Terminate"
+            certificateRefs = [{ kind = "Secret", name = "${local.gateway.name}-tls" }]
+          }
+          # Only the release's namespace attaches routes to it.
+          allowedRoutes = {
+            namespaces = {
+              from     = "Selector"
+              selector = { matchLabels = { "kubernetes.io/metadata.name" = var.namespace } }
+            }
+          }
+        }]
+      }
+    }),
+  ])
 }
 
 output "deploy_workflow_variables" {

@@ -20,7 +20,7 @@ aks = {
   zones    = ["1", "2", "3"]
   # CoreDNS, metrics-server, the CSI drivers: two nodes, one per zone at least.
   system_pool = { vm_size = "Standard_D2ds_v5", min_count = 2, max_count = 3 }
-  # The four services at the production example's autoscaling limits, ingress-nginx, the jobs.
+  # The four services at the production example's autoscaling limits, the Gateway's proxies, the jobs.
   user_pool = { vm_size = "Standard_D4ds_v5", min_count = 3, max_count = 9 }
 }
 

@@ -74,6 +74,12 @@ variable "namespace" {
   default     = "tocsin"
 }
 
+variable "cluster_issuer" {
+  description = "cert-manager ClusterIssuer that issues the Gateway listener's certificate (gateway_manifest)."
+  type        = string
+  default     = "letsencrypt-prod"
+}
+
 variable "release_name" {
   description = "Helm release name; the chart names its ServiceAccounts <release>-<service>."
   type        = string

@@ -5,7 +5,7 @@
 #
 # Also the ingress's static public IP. It lives in the cluster's resource group (not the node
 # resource group AKS owns), so it survives a cluster rebuild and the DNS record can point at it;
-# ingress-nginx takes it by name (the ingress_nginx_values output of the environments).
+# the Gateway's Service takes it by name (the gateway_manifest output of the environments).
 
 # The control plane's own identity, created first so that it can be granted the network roles
 # before the cluster exists (a system-assigned identity would appear only with the cluster).

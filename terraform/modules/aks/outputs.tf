@@ -24,7 +24,7 @@ output "ingress_public_ip_id" {
 }
 
 output "ingress_public_ip_name" {
-  description = "Name of the ingress's static public IP (ingress-nginx's azure-pip-name annotation)."
+  description = "Name of the ingress's static public IP (the azure-pip-name annotation of the Gateway's Service)."
   value       = azurerm_public_ip.ingress.name
 }
 

@@ -106,16 +106,26 @@ azure.workload.identity/tenant-id: {{ . | quote }}
 One env entry read from the credentials Secret. Takes root, name (variable), key, and optional:
 true when the key may be missing (the variable is then unset).
 */}}
+{{/* "true" when tocsin is reachable from outside at ingress.host: an Ingress or HTTPRoutes. */}}
+{{- define "tocsin.public" -}}
+{{- if or .Values.ingress.enabled .Values.httpRoute.enabled -}}
+true
+{{- end -}}
+{{- end -}}
+
 {{/*
-The dashboard's address: `explicit` when given, else https://<ingress.host> (http:// without
-ingress.tls) when the ingress is on, else nothing. The notifier links to incidents with it; query
-builds its sign-in redirect URI from it.
+The dashboard's address: `explicit` when given, else https://<ingress.host> when the ingress or the
+routes are on (http:// when the Ingress serves without ingress.tls, or only the routes are on and
+httpRoute.https is false), else nothing. The notifier links to incidents with it; query builds its
+sign-in redirect URI from it.
 */}}
 {{- define "tocsin.publicUrl" -}}
+{{- $values := .root.Values -}}
 {{- if .explicit -}}
 {{- .explicit -}}
-{{- else if and .root.Values.ingress.enabled .root.Values.ingress.host -}}
-{{- printf "http%s://%s" (ternary "s" "" .root.Values.ingress.tls.enabled) .root.Values.ingress.host -}}
+{{- else if and (include "tocsin.public" .root) $values.ingress.host -}}
+{{- $https := ternary $values.ingress.tls.enabled $values.httpRoute.https $values.ingress.enabled -}}
+{{- printf "http%s://%s" (ternary "s" "" $https) $values.ingress.host -}}
 {{- end -}}
 {{- end -}}
 

@@ -432,14 +432,17 @@ spec:
 
 {{/*
 The ingress controller's namespace: networkPolicy.ingressNamespace, or the one its class implies
-(ingress-nginx's own chart, the AKS application routing add-on). Any other class has to be named:
-guessing wrong would cut the ingress off, and admitting everyone is what the policy is there to stop.
+(ingress-nginx's own chart, the AKS application routing add-on). Any other class, and any Gateway
+(httpRoute), has to be named: guessing wrong would cut the traffic off, and admitting everyone is
+what the policy is there to stop.
 */}}
 {{- define "tocsin.ingressNamespace" -}}
 {{- $np := .Values.networkPolicy -}}
 {{- $class := .Values.ingress.className -}}
 {{- if $np.ingressNamespace -}}
 {{- $np.ingressNamespace -}}
+{{- else if .Values.httpRoute.enabled -}}
+{{- fail "networkPolicy.ingressNamespace: name the namespace of the Gateway's data plane (the pods that forward the HTTPRoutes' traffic), or list its sources in networkPolicy.ingressFrom (Application Gateway for Containers: its subnet, as an ipBlock; with an Ingress as well, both controllers)" -}}
 {{- else if eq $class "nginx" -}}
 ingress-nginx
 {{- else if eq $class "webapprouting.kubernetes.azure.com" -}}
