@@ -56,7 +56,7 @@ help:
 	@echo '  sync-chart-files  copy dashboards/ (rules, Grafana JSON) into the Helm chart after editing them'
 	@echo '  test        lint, cargo test --workspace against PostgreSQL + Redis, test-api-schema, a'
 	@echo '              FUZZ_SMOKE_SECONDS (10) fuzz run per target, the rules, chart, image, workflow and'
-	@echo '              Terraform checks, then web-check and web-e2e:'
+	@echo '              Terraform checks, then web-check, web-e2e and test-images:'
 	@echo '              DATABASE_URL/REDIS_URL if both are set, else the project-local infra,'
 	@echo '              which is started if needed and LEFT RUNNING afterwards (fast reruns;'
 	@echo '              `make infra-down` stops it)'
