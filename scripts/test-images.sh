@@ -133,6 +133,8 @@ build_images() {
     ensure_base_image
     local context=$images_dir/prebuilt
     prepare_prebuilt "$context"
+    local started_at
+    started_at=$(date +%s)
     log "building the five images from the host's build (log: $images_dir/build.log)"
     make --no-print-directory images IMAGE_ENGINE=podman IMAGE_REGISTRY="$registry" IMAGE_TAG="$tag" \
         IMAGE_BUILD_FLAGS="--build-arg ARTIFACTS=prebuilt --build-context prebuilt=$context \
@@ -140,9 +142,12 @@ build_images() {
 --build-arg POSTGRES_APT_SOURCE=debian --build-arg POSTGRES_CLIENT_MAJOR=15 \
 --build-arg AZCOPY_RUNTIME_PACKAGES=libsecret-1-0" >"$images_dir/build.log" 2>&1 ||
         { grep -v 'level=warning' "$images_dir/build.log" | tail -n 30 >&2; die "building the images failed"; }
-    # The previous builds' images, untagged by these: each holds a few hundred MB of old binaries.
-    podman images --quiet --filter dangling=true --filter label=org.opencontainers.image.vendor=tocsin |
-        xargs -r podman rmi --force >/dev/null 2>&1 || true
+    # What earlier builds left untagged (their final images and their stages' layers, each a few
+    # hundred MB of old binaries), which would otherwise pile up run after run; rebuilding a stage
+    # from them costs seconds. podman's store on the machines that run this holds the project's
+    # images only.
+    podman images --quiet --filter dangling=true --filter "until=$started_at" |
+        xargs -r podman rmi >/dev/null 2>&1 || true
 }
 
 image_of() { echo "$registry/tocsin-$1:$tag"; }
