@@ -186,7 +186,12 @@ cleanup() {
         podman rm --force --time 5 "$name" >/dev/null 2>&1 || true
     done
     podman network exists "$network" 2>/dev/null && podman network rm --force "$network" >/dev/null 2>&1
-    for pid in "${forwarders[@]}"; do kill "$pid" 2>/dev/null || true; done
+    # Each forwarder's children too: one per connection, which outlives the container when its
+    # network namespace goes without closing the connection.
+    for pid in "${forwarders[@]}"; do
+        pkill -TERM --parent "$pid" 2>/dev/null || true
+        kill "$pid" 2>/dev/null || true
+    done
     if [[ -n $db_name ]]; then
         psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db_name WITH (FORCE)" >/dev/null 2>&1 ||
             log "could not drop database $db_name"
