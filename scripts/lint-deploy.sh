@@ -119,5 +119,5 @@ done
 
 # --- tests on the rendered output --------------------------------------------------------------
 step "tests on the rendered output (scripts/lint-deploy/)"
-HELM="$helm" CHART="$chart" EXAMPLES="$examples" \
+HELM="$helm" CHART="$chart" EXAMPLES="$examples" GATEWAY_API_CRDS="$gateway_crds" \
     "$venv/bin/python" "$root/scripts/lint-deploy/test_chart.py"

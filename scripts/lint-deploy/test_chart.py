@@ -4,8 +4,9 @@ Run by scripts/lint-deploy.sh, which sets:
   HELM      the helm binary
   CHART     deploy/helm/tocsin
   EXAMPLES  deploy/helm/examples
-Only the standard library and PyYAML. Reads, besides the chart: the services' config modules
-(services/*/src/config.rs, for the variables each service reads), dashboards/ (the rules and
+  GATEWAY_API_CRDS  the Gateway API's CRD manifests (standard channel)
+The standard library, PyYAML, and validate.py beside this file (with the venv's jsonschema).
+Reads, besides the chart: the services' config modules (services/*/src/config.rs, for the variables each service reads), dashboards/ (the rules and
 dashboards the chart ships) and docs/routing.example.yaml (the documented routing file). Every test renders what it needs with `helm template`
 (memoised), so each one states the values it is about. The last line printed is
 "N passed, N failed"; the exit status is 1 when any test failed.
@@ -24,6 +25,7 @@ import yaml
 # The shared runner, in scripts/lib/.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 import test_runner  # noqa: E402 - found only once its directory is on the path
+import validate  # noqa: E402 - scripts/lint-deploy/validate.py, beside this file
 
 HELM = os.environ.get("HELM", "helm")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -810,6 +812,17 @@ def test_http_routes_attach_to_the_named_gateway_with_the_ingress_paths():
     # Every path an Ingress serves is routed too (the Ingress's /events is query's, under /).
     ingress_paths = {ingress_path(i)[0].rstrip("/") or "/" for i in of_kind(objs, "Ingress")} - {"/events"}
     assert ingress_paths == {http_route_rule(r)[1] for r in routes.values()}, ingress_paths
+
+
+def test_http_routes_satisfy_the_gateway_api_crd_and_a_typo_would_not():
+    # The CRD folder comes from scripts/lint-deploy.sh (the Gateway API's Go module).
+    schemas = validate.crd_schemas([os.environ["GATEWAY_API_CRDS"]])
+    route = by_name(render(ALL_FEATURES), "HTTPRoute", "tocsin-alerts")
+    check = schemas[("gateway.networking.k8s.io/v1", "HTTPRoute")]
+    assert not list(check.iter_errors(route))
+    typo = json.loads(json.dumps(route))
+    typo["spec"]["rules"][0]["backendRefs"][0]["prot"] = 8080
+    assert [e.message for e in check.iter_errors(typo)] == ["Additional properties are not allowed ('prot' was unexpected)"]
 
 
 def test_http_routes_are_off_by_default():
