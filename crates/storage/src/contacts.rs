@@ -399,6 +399,46 @@ pub async fn remove_method(
     Ok(Some(method))
 }
 
+/// Turns the person's method `id` off or on again (`disabled`), and relabels it when `label` is
+/// given, with an audit entry; `None` when they have no such method. A disabled method keeps its
+/// rules, but no page goes through it (`page_rules` leaves it out, and a page already queued on it
+/// is cancelled when it comes due): a phone left at home for a week, a Slack account on leave.
+pub async fn update_method(
+    conn: &mut AsyncPgConnection,
+    user: &UserRow,
+    id: Uuid,
+    change: &MethodChange<'_>,
+    actor: &str,
+) -> Result<Option<ContactMethod>, StorageError> {
+    let mine = user_contact_methods::table.find(id).filter(user_contact_methods::user_id.eq(user.id));
+    let row: Option<MethodRow> = if change.disabled.is_none() && change.label.is_none() {
+        // Diesel refuses an UPDATE that sets nothing: an empty change reads the method.
+        mine.select(METHOD_COLUMNS).first(conn).await.optional()?
+    } else {
+        diesel::update(mine).set(change).returning(METHOD_COLUMNS).get_result(conn).await.optional()?
+    };
+    let Some(method) = row.map(method_of).transpose()? else {
+        return Ok(None);
+    };
+    let details = json!({
+        "user": user_details(user),
+        "contact_method": method_details(&method),
+        "disabled": change.disabled,
+        "label": change.label,
+    });
+    record(conn, actor, "contact_method.update", &subject(user), details).await?;
+    Ok(Some(method))
+}
+
+/// What [`update_method`] changes: each field left `None` stays as it is.
+#[derive(Debug, Clone, Copy, Default, AsChangeset)]
+#[diesel(table_name = user_contact_methods)]
+pub struct MethodChange<'a> {
+    pub disabled: Option<bool>,
+    /// Checked by [`check_label`].
+    pub label: Option<&'a str>,
+}
+
 /// The person's notification rules: high urgency first, then by delay.
 pub async fn rules(conn: &mut AsyncPgConnection, user_id: Uuid) -> Result<Vec<Rule>, StorageError> {
     let rows: Vec<RuleRow> = user_notification_rules::table

@@ -1,6 +1,6 @@
 //! A person's contact methods and notification rules (docs/api.md, "Contact methods and
-//! notification rules"): `GET` and `POST /users/{user}/contact-methods`, `DELETE
-//! /users/{user}/contact-methods/{id}`, `POST /users/{user}/contact-methods/{id}/test`, `GET` and
+//! notification rules"): `GET` and `POST /users/{user}/contact-methods`, `PATCH` (turn it off
+//! or on, relabel) and `DELETE /users/{user}/contact-methods/{id}`, `POST /users/{user}/contact-methods/{id}/test`, `GET` and
 //! `POST /users/{user}/notification-rules`, `DELETE /users/{user}/notification-rules/{id}`.
 //!
 //! They are the person's own: reading and changing them is for the person themself (signed in)
@@ -26,8 +26,8 @@ use tocsin_runtime::openapi::ErrorBody;
 use tocsin_storage::AsyncConnection;
 use tocsin_storage::catalogue;
 use tocsin_storage::contacts::{
-    self, ContactError, ContactKind, ContactMethod, Invalid, MAX_METHODS_PER_USER, MAX_RULES_PER_USER, NewMethod,
-    NewRule, Rule,
+    self, ContactError, ContactKind, ContactMethod, Invalid, MAX_METHODS_PER_USER, MAX_RULES_PER_USER, MethodChange,
+    NewMethod, NewRule, Rule,
 };
 use tocsin_storage::notifications;
 use tocsin_storage::people::UserRow;
@@ -82,6 +82,19 @@ pub struct ContactMethodRequest {
     /// At most 100 bytes ("work phone").
     #[serde(default)]
     label: String,
+}
+
+/// What to change of a contact method; a field left out stays as it is.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactMethodChange {
+    /// `true` stops every page through the method (its rules stay, and apply again once it is
+    /// `false`); pages already queued on it are cancelled when they come due.
+    #[serde(default)]
+    disabled: Option<bool>,
+    /// At most 100 bytes.
+    #[serde(default)]
+    label: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -242,6 +255,51 @@ pub async fn remove_method(
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(
+    patch,
+    path = "/users/{user}/contact-methods/{id}",
+    params(
+        ("user" = String, Path, description = "The user's id or e-mail address, or `me`"),
+        ("id" = Uuid, Path, description = "The contact method's id"),
+    ),
+    request_body = ContactMethodChange,
+    responses(
+        (status = 200, description = "The contact method, as changed", body = ContactMethodView),
+        (status = 400, description = "The user or the id is malformed, or the label is over its limit", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token, or no live session", body = ErrorBody),
+        (status = 403, description = "Neither the person themself nor an admin, or no CSRF token", body = ErrorBody),
+        (status = 404, description = "No such user, or no such method of theirs", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 503, description = "PostgreSQL is unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update_method(
+    state: web::Data<State>,
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Json<ContactMethodChange>,
+) -> Result<HttpResponse, ApiError> {
+    let (user, id) = path.into_inner();
+    let id = parse_id("contact method", &id)?;
+    let body = body.into_inner();
+    let label = body.label.as_deref().map(contacts::check_label).transpose().map_err(refused)?;
+    let principal = principal_of(&request)?;
+    let actor = principal.actor();
+    let mut conn = state.connection().await?;
+    let method = conn
+        .transaction(async |conn| {
+            let person = own_person(conn, &principal, &user).await?;
+            let change = MethodChange { disabled: body.disabled, label: label.as_deref() };
+            contacts::update_method(conn, &person, id, &change, &actor)
+                .await?
+                .ok_or_else(|| Failed::Api(no_method(&person, id)))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ContactMethodView::from(method)))
 }
 
 #[utoipa::path(

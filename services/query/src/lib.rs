@@ -255,6 +255,7 @@ impl Application {
                             .service(
                                 web::resource("/contact-methods/{id}")
                                     .wrap(person())
+                                    .route(web::patch().to(contacts::update_method))
                                     .route(web::delete().to(contacts::remove_method)),
                             )
                             .service(

@@ -64,6 +64,7 @@ const BEARER_AUTH: BearerAuth = BearerAuth(
         sign_in::status,
         contacts::list_methods,
         contacts::add_method,
+        contacts::update_method,
         contacts::remove_method,
         contacts::test_method,
         contacts::list_rules,

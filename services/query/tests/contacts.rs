@@ -16,10 +16,12 @@ use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 use std::time::Duration;
 use time::OffsetDateTime;
+use tocsin_domain::PageUrgency;
 use tocsin_query::Application;
 use tocsin_query::config::Config;
 use tocsin_query::sign_in::access::sha256;
 use tocsin_runtime::auth::Tokens;
+use tocsin_storage::contacts;
 use tocsin_storage::people::{self, NewSession, SignedInIdentity};
 use tocsin_testkit::{TestDatabase, TestRedis};
 use tokio_util::sync::CancellationToken;
@@ -379,4 +381,61 @@ async fn refusals_name_the_field_and_the_limit() {
     assert!(message.starts_with("id `abc`"), "{message}");
     let message = query.refused(400, "GET", "/users/not%20a%20user/contact-methods", As::Token(ADMIN), None).await;
     assert!(message.starts_with("user must be"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_method_pages_nobody_until_it_is_turned_on_again() {
+    let query = Query::start().await;
+    let ana = query.sign_in("ana", false).await;
+    let bo = query.sign_in("bo", false).await;
+    let body = json!({"kind": "sms", "address": "+14155550123", "label": "work phone"});
+    let (status, sms) = query.send("POST", "/users/me/contact-methods", As::Person(&ana), Some(body)).await;
+    assert_eq!(status, 201, "{sms}");
+    let sms_path = format!("/users/me/contact-methods/{}", sms["id"].as_str().expect("an id"));
+    let rule = json!({"contact_method_id": sms["id"], "urgency": "high", "delay_minutes": 0});
+    assert_eq!(query.send("POST", "/users/me/notification-rules", As::Person(&ana), Some(rule)).await.0, 201);
+    let paged_through = async || {
+        let mut conn = query.db.connection().await;
+        let rules = contacts::page_rules(&mut conn, &[ana.user_id], PageUrgency::High).await.expect("page_rules");
+        rules.into_iter().map(|rule| rule.contact_method_id.to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(paged_through().await, [sms["id"].as_str().unwrap_or_default()]);
+
+    // The phone stays at home this week: turned off, its rule kept but no page goes through it.
+    let (status, off) = query.send("PATCH", &sms_path, As::Person(&ana), Some(json!({"disabled": true}))).await;
+    assert_eq!(status, 200, "{off}");
+    assert_eq!((&off["disabled"], &off["label"]), (&json!(true), &json!("work phone")));
+    assert!(paged_through().await.is_empty(), "a disabled method is paged through");
+    let (_, rules) = query.send("GET", "/users/me/notification-rules", As::Person(&ana), None).await;
+    assert_eq!(rules["items"].as_array().map(Vec::len), Some(1), "the rule stays: {rules}");
+
+    // Back on, relabelled; nobody else may, and the label keeps its limit.
+    let on = json!({"disabled": false, "label": "own phone"});
+    let (status, on) = query.send("PATCH", &sms_path, As::Person(&ana), Some(on)).await;
+    assert_eq!(status, 200, "{on}");
+    assert_eq!((&on["disabled"], &on["label"]), (&json!(false), &json!("own phone")));
+    assert_eq!(paged_through().await.len(), 1);
+    let anas = format!("/users/ana@example.com/contact-methods/{}", sms["id"].as_str().unwrap_or_default());
+    query.refused(403, "PATCH", &anas, As::Person(&bo), Some(json!({"disabled": true}))).await;
+    let long = Some(json!({"label": "x".repeat(101)}));
+    assert_eq!(
+        query.refused(400, "PATCH", &sms_path, As::Person(&ana), long).await,
+        "label is 101 bytes; the limit is 100"
+    );
+    let unknown = format!("/users/me/contact-methods/{}", Uuid::now_v7());
+    query.refused(404, "PATCH", &unknown, As::Person(&ana), Some(json!({"disabled": true}))).await;
+    let unknown_field = Some(json!({"address": "+14155550199"}));
+    query.refused(400, "PATCH", &sms_path, As::Person(&ana), unknown_field).await;
+    assert_eq!(paged_through().await.len(), 1, "nothing refused changed anything");
+
+    let (_, audit) = query.send("GET", "/audit-log?limit=2", As::Token(ADMIN), None).await;
+    let changes: Vec<(&Value, &Value, &Value)> = audit["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|entry| (&entry["action"], &entry["actor"], &entry["details"]["disabled"]))
+        .collect();
+    let update = json!("contact_method.update");
+    let by_ana = json!("ana@example.com");
+    assert_eq!(changes, [(&update, &by_ana, &json!(false)), (&update, &by_ana, &json!(true))]);
 }

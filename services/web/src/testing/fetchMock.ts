@@ -49,6 +49,7 @@ export function mockApi() {
     get: (path: string | RegExp, reply: Reply) => api.on('GET', path, reply),
     post: (path: string | RegExp, reply: Reply) => api.on('POST', path, reply),
     put: (path: string | RegExp, reply: Reply) => api.on('PUT', path, reply),
+    patch: (path: string | RegExp, reply: Reply) => api.on('PATCH', path, reply),
     delete: (path: string | RegExp, reply: Reply) => api.on('DELETE', path, reply),
   };
   return api;

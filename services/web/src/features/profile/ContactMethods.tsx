@@ -3,6 +3,7 @@ import {
   refusedField,
   useAddContactMethod,
   useRemoveContactMethod,
+  useSetContactMethodDisabled,
   useTestContactMethod,
 } from '../../shared/api/profile';
 import type { ContactMethod } from '../../shared/api/types';
@@ -27,9 +28,10 @@ export function kindLabel(kind: string): string {
 
 const FIELDS = ['kind', 'address', 'label'] as const;
 
-/** The person's ways of being paged: listed, added (refusals shown by field), removed, and tested. */
+/** The person's ways of being paged: listed, added (refusals shown by field), turned off and on, removed, and tested. */
 export function ContactMethods({ methods }: { methods: ContactMethod[] }) {
   const remove = useRemoveContactMethod();
+  const setDisabled = useSetContactMethodDisabled();
   const test = useTestContactMethod();
   return (
     <section aria-labelledby="contact-methods" className="space-y-3">
@@ -45,7 +47,7 @@ export function ContactMethods({ methods }: { methods: ContactMethod[] }) {
               <div className="min-w-0 flex-1">
                 <p className="font-medium">
                   {method.label || kindLabel(method.kind)}
-                  {method.disabled && <span className="ml-2 text-xs text-danger">disabled</span>}
+                  {method.disabled && <span className="ml-2 text-xs text-danger">off: pages nobody</span>}
                 </p>
                 <p className="text-sm break-all text-muted">
                   {kindLabel(method.kind)} · {method.address}
@@ -53,6 +55,14 @@ export function ContactMethods({ methods }: { methods: ContactMethod[] }) {
               </div>
               <Button disabled={test.isPending} onClick={() => test.mutate(method.id)} aria-label={`Send a test page to ${method.label || method.address}`}>
                 Send a test page
+              </Button>
+              <Button
+                variant="ghost"
+                disabled={setDisabled.isPending}
+                onClick={() => setDisabled.mutate({ id: method.id, disabled: !method.disabled })}
+                aria-label={`${method.disabled ? 'Turn on' : 'Turn off'} ${method.label || method.address}`}
+              >
+                {method.disabled ? 'Turn on' : 'Turn off'}
               </Button>
               <Button variant="ghost" disabled={remove.isPending} onClick={() => remove.mutate(method.id)} aria-label={`Remove ${method.label || method.address}`}>
                 Remove
@@ -68,6 +78,7 @@ export function ContactMethods({ methods }: { methods: ContactMethod[] }) {
       )}
       {test.isError && <ErrorMessage error={test.error} title="Could not send the test page" />}
       {remove.isError && <ErrorMessage error={remove.error} title="Could not remove the method" />}
+      {setDisabled.isError && <ErrorMessage error={setDisabled.error} title="Could not change the method" />}
       <AddContactMethod />
     </section>
   );

@@ -97,6 +97,28 @@ describe('profile page', () => {
     await waitFor(() => expect(ruleList.getByText(/No rules/)).toBeInTheDocument());
   });
 
+  it('turns a method off and on again', async () => {
+    let phone = method('1', 'sms', '+14155550123', 'work phone');
+    const api = mockApi()
+      .get('/auth/status', { body: alice })
+      .get('/users/me/contact-methods', () => ({ body: { items: [phone] } }))
+      .get('/users/me/notification-rules', { body: { items: [] } })
+      .patch(/^\/users\/me\/contact-methods\//, (request) => {
+        phone = { ...phone, disabled: (request.body as { disabled: boolean }).disabled };
+        return { body: phone };
+      });
+    const { user } = renderApp('/profile', { signedIn: false });
+    const methodList = within(await screen.findByRole('region', { name: 'Contact methods' }));
+    await user.click(await methodList.findByRole('button', { name: 'Turn off work phone' }));
+    expect(await methodList.findByText('off: pages nobody')).toBeInTheDocument();
+    const change = api.requests.find((request) => request.method === 'PATCH')!;
+    expect(change.url.pathname).toBe(`/users/me/contact-methods/${phone.id}`);
+    expect(change.body).toEqual({ disabled: true });
+    expect(change.headers.get('X-CSRF-Token')).toBe('csrf-of-the-session');
+    await user.click(methodList.getByRole('button', { name: 'Turn on work phone' }));
+    await waitFor(() => expect(methodList.queryByText('off: pages nobody')).not.toBeInTheDocument());
+  });
+
   it('shows the API’s 400 under the field it names, and other refusals above the form', async () => {
     const phone = method('1', 'sms', '+14155550123', 'work phone');
     const api = mockApi()

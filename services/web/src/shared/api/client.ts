@@ -16,7 +16,7 @@ export class ApiError extends Error {
 }
 
 interface RequestOptions {
-  method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   body?: unknown;
   signal?: AbortSignal;
   /** Use this token instead of the session's (the sign-in check). */
@@ -28,7 +28,7 @@ export async function apiRequest<T>(path: string, options: RequestOptions = {}):
   const person = session.get().person;
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
-  // Every change (POST, PUT, DELETE) of a session carries the CSRF token: query refuses any unsafe method without it.
+  // Every change (POST, PUT, PATCH, DELETE) of a session carries the CSRF token: query refuses any unsafe method without it.
   else if (person && options.method && options.method !== 'GET') headers['X-CSRF-Token'] = person.csrfToken;
   if (options.body !== undefined) headers['Content-Type'] = 'application/json';
 

@@ -1,5 +1,6 @@
 // The signed-in person's contact methods and notification rules (docs/api.md, "Contact methods and
-// notification rules"), always as `me`: listed, added, removed, and a test page sent to a method.
+// notification rules"), always as `me`: listed, added, turned off and on, removed, and a test page
+// sent to a method.
 import { queryOptions, useMutation, useQueryClient } from '@tanstack/react-query';
 import { ApiError, apiRequest } from './client';
 import type {
@@ -46,6 +47,16 @@ export function useRemoveContactMethod() {
     mutationFn: (id: string) => apiRequest<void>(`/users/me/contact-methods/${encodeURIComponent(id)}`, { method: 'DELETE' }),
     onSuccess: () =>
       Promise.all([client.invalidateQueries({ queryKey: profileKeys.methods }), client.invalidateQueries({ queryKey: profileKeys.rules })]),
+  });
+}
+
+/** Turns a method off (no page goes through it; its rules stay) or on again. */
+export function useSetContactMethodDisabled() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: ({ id, disabled }: { id: string; disabled: boolean }) =>
+      apiRequest<ContactMethod>(`/users/me/contact-methods/${encodeURIComponent(id)}`, { method: 'PATCH', body: { disabled } }),
+    onSuccess: () => client.invalidateQueries({ queryKey: profileKeys.methods }),
   });
 }
 

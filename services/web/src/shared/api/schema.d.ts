@@ -665,7 +665,7 @@ export interface paths {
         delete: operations["remove_method"];
         options?: never;
         head?: never;
-        patch?: never;
+        patch: operations["update_method"];
         trace?: never;
     };
     "/users/{user}/contact-methods/{id}/test": {
@@ -837,6 +837,16 @@ export interface components {
             services: {
                 [key: string]: string;
             };
+        };
+        /** @description What to change of a contact method; a field left out stays as it is. */
+        ContactMethodChange: {
+            /**
+             * @description `true` stops every page through the method (its rules stay, and apply again once it is
+             *     `false`); pages already queued on it are cancelled when they come due.
+             */
+            disabled?: boolean | null;
+            /** @description At most 100 bytes. */
+            label?: string | null;
         };
         ContactMethodList: {
             /** @description Oldest first. */
@@ -5129,6 +5139,98 @@ export interface operations {
             };
             /** @description No such user, or no such method of theirs */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_method: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id or e-mail address, or `me` */
+                user: string;
+                /** @description The contact method's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ContactMethodChange"];
+            };
+        };
+        responses: {
+            /** @description The contact method, as changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContactMethodView"];
+                };
+            };
+            /** @description The user or the id is malformed, or the label is over its limit */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token, or no live session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Neither the person themself nor an admin, or no CSRF token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such user, or no such method of theirs */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
