@@ -10,6 +10,7 @@ import { NO_FILTERS, type ListFilters } from '../../shared/api/filters';
 import { incidentListOptions, LIST_CAP } from '../../shared/api/incidents';
 import type { Incident } from '../../shared/api/types';
 import { pluralize } from '../../shared/lib/format';
+import { useSession } from '../../shared/lib/session';
 import { useDocumentTitle } from '../../shared/ui/Brand';
 import { ErrorMessage } from '../../shared/ui/ErrorMessage';
 import { Notice } from '../../shared/ui/Notice';
@@ -19,6 +20,7 @@ export const DASHBOARD_DEFAULTS: ListFilters = { ...NO_FILTERS, status: ['open',
 
 export function DashboardRoute() {
   const [filters, setFilters] = useFilters(DASHBOARD_DEFAULTS);
+  const { person } = useSession();
   const list = useQuery({ ...incidentListOptions(filters), placeholderData: keepPreviousData, refetchInterval: usePollInterval() });
   const items = useMemo(() => list.data?.items ?? [], [list.data]);
   const counts = useMemo(() => countBySeverity(items), [items]);
@@ -53,6 +55,7 @@ export function DashboardRoute() {
         onChange={setFilters}
         statuses={['open', 'acknowledged', 'resolved']}
         suggestions={suggestions}
+        myTeams={person?.teams.map((team) => team.slug)}
       />
       {list.isError && <ErrorMessage error={list.error} title="Could not load incidents" />}
       {list.data && !list.data.complete && (

@@ -6,6 +6,7 @@ import { HistoryTimeline } from '../../features/history/HistoryTimeline';
 import { usePollInterval } from '../../shared/api/connection';
 import { NO_FILTERS, type ListFilters } from '../../shared/api/filters';
 import { incidentListOptions, LIST_CAP } from '../../shared/api/incidents';
+import { useSession } from '../../shared/lib/session';
 import { useDocumentTitle } from '../../shared/ui/Brand';
 import { ErrorMessage } from '../../shared/ui/ErrorMessage';
 import { Notice } from '../../shared/ui/Notice';
@@ -14,6 +15,7 @@ export const HISTORY_DEFAULTS: ListFilters = { ...NO_FILTERS, status: ['resolved
 
 export function HistoryRoute() {
   const [urlFilters, setFilters] = useFilters(HISTORY_DEFAULTS);
+  const { person } = useSession();
   // History is resolved incidents, whatever the address says.
   const filters = useMemo(() => ({ ...urlFilters, status: HISTORY_DEFAULTS.status }), [urlFilters]);
   const list = useQuery({ ...incidentListOptions(filters), placeholderData: keepPreviousData, refetchInterval: usePollInterval() });
@@ -26,7 +28,7 @@ export function HistoryRoute() {
       <h1 tabIndex={-1} className="text-xl font-semibold outline-none">
         History
       </h1>
-      <FilterBar filters={filters} defaults={HISTORY_DEFAULTS} onChange={setFilters} />
+      <FilterBar filters={filters} defaults={HISTORY_DEFAULTS} onChange={setFilters} myTeams={person?.teams.map((team) => team.slug)} />
       {list.isError && <ErrorMessage error={list.error} title="Could not load the history" />}
       {list.data && !list.data.complete && (
         <Notice tone="info">

@@ -31,3 +31,26 @@ describe('filter bar time range', () => {
     expect(onChange).toHaveBeenCalledWith({ range: '6h' });
   });
 });
+
+describe('filter bar, my teams', () => {
+  it('narrows to the signed-in person\'s teams and back, and is not offered without any', async () => {
+    const user = userEvent.setup();
+    const onChange = vi.fn();
+    const { rerender } = render(<FilterBar filters={NO_FILTERS} defaults={NO_FILTERS} onChange={onChange} myTeams={['payments', 'web']} />);
+    const chip = screen.getByRole('button', { name: 'My teams' });
+    expect(chip).toHaveAttribute('aria-pressed', 'false');
+    await user.click(chip);
+    expect(onChange).toHaveBeenLastCalledWith({ team: ['payments', 'web'] });
+
+    rerender(<FilterBar filters={{ ...NO_FILTERS, team: ['web', 'payments'] }} defaults={NO_FILTERS} onChange={onChange} myTeams={['payments', 'web']} />);
+    expect(screen.getByRole('button', { name: /My teams/ })).toHaveAttribute('aria-pressed', 'true');
+    await user.click(screen.getByRole('button', { name: /My teams/ }));
+    expect(onChange).toHaveBeenLastCalledWith({ team: [] });
+
+    rerender(<FilterBar filters={{ ...NO_FILTERS, team: ['payments'] }} defaults={NO_FILTERS} onChange={onChange} myTeams={['payments', 'web']} />);
+    expect(screen.getByRole('button', { name: /My teams/ })).toHaveAttribute('aria-pressed', 'false');
+
+    rerender(<FilterBar filters={NO_FILTERS} defaults={NO_FILTERS} onChange={onChange} />);
+    expect(screen.queryByRole('button', { name: /My teams/ })).not.toBeInTheDocument();
+  });
+});

@@ -20,15 +20,18 @@ interface Props {
   /** Statuses the user may pick from; none hides the status filter. */
   statuses?: readonly IncidentStatus[];
   suggestions?: FilterSuggestions;
+  /** The signed-in person's teams, by slug: a chip narrows the list to them. None hides it. */
+  myTeams?: readonly string[];
 }
 
 const rangeChoice = (range: ListFilters['range']) => (range === 'all' ? 'Any time' : range === 'custom' ? 'Custom range' : rangeLabel(range));
 
 const statusLabels: Record<IncidentStatus, string> = { open: 'Open', acknowledged: 'Acknowledged', resolved: 'Resolved' };
 
-export function FilterBar({ filters, defaults, onChange, statuses = [], suggestions }: Props) {
+export function FilterBar({ filters, defaults, onChange, statuses = [], suggestions, myTeams = [] }: Props) {
   const toggle = <T extends string>(values: readonly T[], value: T): T[] =>
     values.includes(value) ? values.filter((v) => v !== value) : [...values, value];
+  const onlyMyTeams = myTeams.length > 0 && sameSet(filters.team, myTeams);
 
   return (
     <section aria-label="Filters" className="space-y-2 rounded-lg border border-line bg-surface px-3 py-2.5">
@@ -78,6 +81,11 @@ export function FilterBar({ filters, defaults, onChange, statuses = [], suggesti
           onCommit={(environment) => onChange({ environment })}
         />
         <ListInput label="Team" values={filters.team} suggestions={suggestions?.team} onCommit={(team) => onChange({ team })} />
+        {myTeams.length > 0 && (
+          <ToggleChip pressed={onlyMyTeams} onClick={() => onChange({ team: onlyMyTeams ? [] : [...myTeams] })}>
+            My teams
+          </ToggleChip>
+        )}
         <RangePicker filters={filters} onChange={onChange} />
         {!isDefault(filters, defaults) && (
           <button type="button" className="rounded px-2 py-1 text-sm text-accent underline-offset-2 hover:underline" onClick={() => onChange(defaults)}>
@@ -90,6 +98,10 @@ export function FilterBar({ filters, defaults, onChange, statuses = [], suggesti
       </p>
     </section>
   );
+}
+
+function sameSet(values: readonly string[], others: readonly string[]): boolean {
+  return values.length === others.length && others.every((value) => values.includes(value));
 }
 
 function ToggleChip({ pressed, onClick, children }: { pressed: boolean; onClick: () => void; children: ReactNode }) {
