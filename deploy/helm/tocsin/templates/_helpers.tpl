@@ -86,14 +86,40 @@ azure.workload.identity/tenant-id: {{ . | quote }}
 {{- end -}}
 {{- end -}}
 
-{{/* <registry>/<repository>:<tag> of a service context. */}}
+{{/*
+<registry>/<repository>:<tag> of a service context, or <registry>/<repository>@<digest> when the
+service's image.digest is set: a digest names one exact build, which a tag (moved, re-pushed)
+does not, so it wins.
+*/}}
 {{- define "tocsin.image" -}}
 {{- $image := (index .root.Values .key).image -}}
-{{- $tag := $image.tag | default .root.Values.image.tag | default .root.Chart.AppVersion -}}
+{{- $name := $image.repository -}}
 {{- if .root.Values.image.registry -}}
-{{- printf "%s/%s:%s" (trimSuffix "/" .root.Values.image.registry) $image.repository $tag -}}
+{{- $name = printf "%s/%s" (trimSuffix "/" .root.Values.image.registry) $image.repository -}}
+{{- end -}}
+{{- if $image.digest -}}
+{{- printf "%s@%s" $name $image.digest -}}
 {{- else -}}
-{{- printf "%s:%s" $image.repository $tag -}}
+{{- printf "%s:%s" $name ($image.tag | default .root.Values.image.tag | default .root.Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The API version of the ServiceMonitors and the PrometheusRule (monitoring.api), or "" when the
+cluster has neither CRD: a fresh AKS without the Prometheus Operator would otherwise refuse the
+whole install over objects it cannot store. auto asks the cluster (.Capabilities; `helm template`
+knows only what --api-versions tells it).
+*/}}
+{{- define "tocsin.monitoringApi" -}}
+{{- $api := .Values.monitoring.api -}}
+{{- if eq $api "prometheusOperator" -}}
+monitoring.coreos.com/v1
+{{- else if eq $api "azureManagedPrometheus" -}}
+azmonitoring.coreos.com/v1
+{{- else if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" -}}
+monitoring.coreos.com/v1
+{{- else if .Capabilities.APIVersions.Has "azmonitoring.coreos.com/v1" -}}
+azmonitoring.coreos.com/v1
 {{- end -}}
 {{- end -}}
 
@@ -317,10 +343,69 @@ seccompProfile:
   {{- end }}
 {{- end -}}
 
+{{/*
+Trial mode's own credentials (postgresPassword, redisPassword, ingestToken, apiToken), as YAML:
+read back from the <fullname>-trial Secret when it exists, so an upgrade or a reinstall keeps them
+(the database on its volume knows only its first password); else random. Kept in .Values for the
+rest of the render, so every template of one install sees the same ones.
+*/}}
+{{- define "tocsin.trial.credentials" -}}
+{{- if not (hasKey .Values.trial "generatedCredentials") -}}
+{{- $existing := (lookup "v1" "Secret" .Release.Namespace (printf "%s-trial" (include "tocsin.fullname" .))).data | default dict -}}
+{{- $credentials := dict -}}
+{{- range $key := list "postgresPassword" "redisPassword" "ingestToken" "apiToken" -}}
+{{- $_ := set $credentials $key (index $existing $key | default "" | b64dec | default (randAlphaNum 32)) -}}
+{{- end -}}
+{{- $_ := set .Values.trial "generatedCredentials" $credentials -}}
+{{- end -}}
+{{- toYaml .Values.trial.generatedCredentials -}}
+{{- end -}}
+
+{{/*
+The values of the Secret the chart creates (secret.create), as YAML; in trial mode the database
+and Redis URLs point at the release's own PostgreSQL and Redis, and the tokens left empty are
+trial's generated ones.
+*/}}
+{{- define "tocsin.createdCredentials" -}}
+{{- $create := deepCopy .Values.secret.create -}}
+{{- if .Values.trial.enabled -}}
+{{- $trial := include "tocsin.trial.credentials" . | fromYaml -}}
+{{- $fullname := include "tocsin.fullname" . -}}
+{{- $_ := set $create "databaseUrl" (printf "postgres://tocsin:%s@%s-postgres:5432/tocsin?sslmode=disable" $trial.postgresPassword $fullname) -}}
+{{- $_ = set $create "redisUrl" (printf "redis://:%s@%s-redis:6379/0" $trial.redisPassword $fullname) -}}
+{{- $_ = set $create "ingestToken" ($create.ingestToken | default $trial.ingestToken) -}}
+{{- $_ = set $create "apiToken" ($create.apiToken | default $trial.apiToken) -}}
+{{- end -}}
+{{- toYaml $create -}}
+{{- end -}}
+
+{{/*
+When the migration runs (its Job, and the ServiceAccount, NetworkPolicy and Secret copy it needs):
+before the install or upgrade, so new code never meets an old schema; in trial mode after the
+install, because the database is an object of the same release and exists only once the install
+has created it (the Job's init container then waits for it to answer). Upgrades are still
+migrated before.
+*/}}
+{{- define "tocsin.migrations.hook" -}}
+{{- ternary "post-install,pre-upgrade" "pre-install,pre-upgrade" .Values.trial.enabled -}}
+{{- end -}}
+
 {{/* Fails the render with a clear message when the credentials configuration is inconsistent. */}}
 {{- define "tocsin.validateSecret" -}}
 {{- $s := .Values.secret -}}
+{{- if .Values.trial.enabled -}}
 {{- if $s.existingSecret -}}
+{{- fail (printf "trial.enabled: the chart makes the credentials for its own PostgreSQL and Redis, but secret.existingSecret is %q: set it to \"\" (examples/trial.yaml does)" $s.existingSecret) -}}
+{{- end -}}
+{{- range $k := list "databaseUrl" "redisUrl" "queryDatabaseUrl" "redisPassword" -}}
+{{- if index $s.create $k -}}
+{{- fail (printf "trial.enabled: secret.create.%s must stay empty, the trial's own PostgreSQL and Redis are used" $k) -}}
+{{- end -}}
+{{- end -}}
+{{- if or $s.keys.queryDatabaseUrl $s.keys.redisPassword -}}
+{{- fail "trial.enabled: secret.keys.queryDatabaseUrl and secret.keys.redisPassword must stay empty in trial mode" -}}
+{{- end -}}
+{{- else if $s.existingSecret -}}
 {{- range $k, $val := $s.create -}}
 {{- if $val -}}
 {{- fail (printf "secret.create.%s is set but secret.existingSecret is %q: put the value in that Secret, or set secret.existingSecret to \"\" so the chart creates the Secret" $k $s.existingSecret) -}}

@@ -33,7 +33,7 @@ and defines its own environment in "tocsin.<key>.env" (taking the root context).
 ---
 {{ include "tocsin.pdb" . }}
 {{- end }}
-{{- if .root.Values.serviceMonitor.enabled }}
+{{- if and .root.Values.serviceMonitor.enabled (include "tocsin.monitoringApi" .root) }}
 ---
 {{ include "tocsin.serviceMonitor" . }}
 {{- end }}
@@ -350,7 +350,7 @@ spec:
 
 {{- define "tocsin.serviceMonitor" -}}
 {{- $sm := .root.Values.serviceMonitor -}}
-apiVersion: monitoring.coreos.com/v1
+apiVersion: {{ include "tocsin.monitoringApi" .root }}
 kind: ServiceMonitor
 metadata:
   name: {{ include "tocsin.componentName" . }}
