@@ -2,9 +2,11 @@
 # Lints and tests the Helm chart in deploy/helm/tocsin without a cluster:
 #   0. the chart's copies of the rules and dashboards (deploy/helm/tocsin/files/) are identical
 #      to dashboards/ (scripts/sync-chart-files.sh --check; the fix is to run it without --check);
-#   1. helm lint with the default values and with each example in deploy/helm/examples/;
+#   1. helm lint with the default values and with each example in deploy/helm/examples/ (trial
+#      mode's trial.yaml among them);
 #   2. helm template of the same value sets, plus production with every optional object on
-#      (scripts/lint-deploy/all-features.yaml), into .local/lint-deploy/;
+#      (scripts/lint-deploy/all-features.yaml, rendered as for a cluster serving the Prometheus
+#      Operator's monitoring.coreos.com/v1), into .local/lint-deploy/;
 #   3. every rendered object validated offline against the Kubernetes OpenAPI schemas
 #      (kubernetes-validate, strict: unknown fields fail), and the HTTPRoutes against the Gateway
 #      API's CRD (standard channel, from its Go module sigs.k8s.io/gateway-api). Other custom
@@ -102,7 +104,11 @@ for set in "${value_sets[@]}"; do
     step "helm lint --strict ($set values)"
     "$helm" lint --strict "$chart" "${args[@]}"
     step "helm template ($set values) > .local/lint-deploy/$set.yaml"
-    "$helm" template tocsin "$chart" --namespace tocsin "${args[@]}" >"$out/$set.yaml"
+    # all-features as on a cluster with the Prometheus Operator, whose API the ServiceMonitors and
+    # the PrometheusRule need (monitoring.api auto renders them only then).
+    api_versions=()
+    [[ $set == all-features ]] && api_versions=(--api-versions monitoring.coreos.com/v1)
+    "$helm" template tocsin "$chart" --namespace tocsin "${args[@]}" "${api_versions[@]}" >"$out/$set.yaml"
     echo "$(grep -c '^kind: ' "$out/$set.yaml") objects rendered" >&2
 done
 

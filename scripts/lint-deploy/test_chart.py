@@ -17,8 +17,10 @@ import glob
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import tempfile
 
 import yaml
 
@@ -62,6 +64,9 @@ DEFAULT = ()
 PRODUCTION = (f"{EXAMPLES}/production.yaml",)
 MINIMAL = (f"{EXAMPLES}/minimal.yaml", f"{HERE}/overlays/minimal.yaml")
 ALL_FEATURES = PRODUCTION + (f"{HERE}/all-features.yaml",)
+TRIAL = (f"{EXAMPLES}/trial.yaml",)
+# What a cluster with the Prometheus Operator serves (lint-deploy.sh renders all-features so).
+PROMETHEUS_OPERATOR = ("monitoring.coreos.com/v1",)
 
 
 class RenderError(Exception):
@@ -69,9 +74,13 @@ class RenderError(Exception):
 
 
 @functools.lru_cache(maxsize=None)
-def render(files=DEFAULT, sets=(), release=RELEASE):
-    """helm template with the given values files and --set pairs; a list of objects."""
+def render(files=DEFAULT, sets=(), release=RELEASE, api_versions=()):
+    """helm template with the given values files and --set pairs; a list of objects.
+    api_versions: what the cluster serves beyond Kubernetes itself (--api-versions), e.g. the
+    Prometheus Operator's monitoring.coreos.com/v1."""
     cmd = [HELM, "template", release, CHART, "--namespace", NAMESPACE]
+    for api in api_versions:
+        cmd += ["--api-versions", api]
     for f in files:
         cmd += ["-f", f]
     for s in sets:
@@ -89,10 +98,10 @@ def render(files=DEFAULT, sets=(), release=RELEASE):
     return [d for d in yaml.safe_load_all(proc.stdout) if d]
 
 
-def render_fails(files=DEFAULT, sets=()):
+def render_fails(files=DEFAULT, sets=(), api_versions=()):
     """The error message of a render that must fail."""
     try:
-        render(files, sets)
+        render(files, sets, api_versions=api_versions)
     except RenderError as e:
         return str(e)
     raise AssertionError(f"helm template succeeded with {files} {sets}, expected a failure")
@@ -578,13 +587,14 @@ def test_autoscaling_off_removes_the_hpas_and_restores_replicas():
 
 def test_network_policies_off_removes_them():
     names = sorted(n["metadata"]["name"] for n in of_kind(render(), "NetworkPolicy"))
-    assert names == sorted([full(c) for c in SERVICES.values()] + ["tocsin-migrate"]), names
+    assert names == sorted([full(c) for c in SERVICES.values()] + ["tocsin-migrate", "tocsin-preflight"]), names
     assert not of_kind(render(DEFAULT, ("networkPolicy.enabled=false",)), "NetworkPolicy")
 
 
 def test_service_monitors_only_when_enabled():
     assert not of_kind(render(), "ServiceMonitor")
-    objs = render(DEFAULT, ("serviceMonitor.enabled=true", "serviceMonitor.labels.release=prometheus"))
+    objs = render(DEFAULT, ("serviceMonitor.enabled=true", "serviceMonitor.labels.release=prometheus"),
+                  api_versions=PROMETHEUS_OPERATOR)
     monitors = of_kind(objs, "ServiceMonitor")
     assert sorted(m["metadata"]["name"] for m in monitors) == sorted(full(c) for c in SERVICES.values())
     for m in monitors:
@@ -926,7 +936,8 @@ def test_migrations_hook_job():
         if secret != "tocsin-credentials":
             s = by_name(objs, "Secret", secret)
             assert int(s["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(ann["helm.sh/hook-weight"])
-    assert not of_kind(render(DEFAULT, ("migrations.enabled=false",)), "Job")
+    assert [j["metadata"]["name"] for j in of_kind(render(DEFAULT, ("migrations.enabled=false",)), "Job")] == \
+        ["tocsin-preflight"]
 
 
 def test_keda_replaces_the_hpa_of_its_service():
@@ -969,7 +980,8 @@ def rule_groups_in_dashboards():
 
 
 def test_prometheus_rule_has_every_rule_group():
-    objs = render(DEFAULT, ("monitoring.prometheusRule.enabled=true", "monitoring.prometheusRule.labels.release=prom"))
+    objs = render(DEFAULT, ("monitoring.prometheusRule.enabled=true", "monitoring.prometheusRule.labels.release=prom"),
+                  api_versions=PROMETHEUS_OPERATOR)
     (rule,) = of_kind(objs, "PrometheusRule")
     assert rule["apiVersion"] == "monitoring.coreos.com/v1"
     assert rule["metadata"]["labels"]["release"] == "prom"
@@ -984,7 +996,8 @@ def test_prometheus_rule_has_every_rule_group():
 
 
 def test_prometheus_rule_follows_the_release_name():
-    objs = render(DEFAULT, ("monitoring.prometheusRule.enabled=true", "serviceMonitor.enabled=true"), release="oncall")
+    objs = render(DEFAULT, ("monitoring.prometheusRule.enabled=true", "serviceMonitor.enabled=true"), release="oncall",
+                  api_versions=PROMETHEUS_OPERATOR)
     (rule,) = of_kind(objs, "PrometheusRule")
     text = json.dumps(rule["spec"])
     jobs = set(re.findall(r'job=\\"([^\\"]+)\\"', text))
@@ -1018,10 +1031,14 @@ def test_monitoring_objects_only_when_enabled():
     kinds = lambda objs: sorted({o["kind"] for o in objs if component_of(o) == "monitoring"} |
                                 {o["kind"] for o in objs if o["kind"] in ("PrometheusRule", "ServiceMonitor")})
     assert kinds(render()) == []
-    assert kinds(render(ALL_FEATURES)) == ["ConfigMap", "PrometheusRule", "ServiceMonitor"]
-    assert kinds(render(ALL_FEATURES, ("monitoring.prometheusRule.enabled=false",))) == ["ConfigMap", "ServiceMonitor"]
-    assert kinds(render(ALL_FEATURES, ("monitoring.grafanaDashboards.enabled=false",))) == ["PrometheusRule", "ServiceMonitor"]
-    assert kinds(render(ALL_FEATURES, ("serviceMonitor.enabled=false",))) == ["ConfigMap", "PrometheusRule"]
+    operator = PROMETHEUS_OPERATOR
+    assert kinds(render(ALL_FEATURES, api_versions=operator)) == ["ConfigMap", "PrometheusRule", "ServiceMonitor"]
+    assert kinds(render(ALL_FEATURES, ("monitoring.prometheusRule.enabled=false",), api_versions=operator)) == \
+        ["ConfigMap", "ServiceMonitor"]
+    assert kinds(render(ALL_FEATURES, ("monitoring.grafanaDashboards.enabled=false",), api_versions=operator)) == \
+        ["PrometheusRule", "ServiceMonitor"]
+    assert kinds(render(ALL_FEATURES, ("serviceMonitor.enabled=false",), api_versions=operator)) == \
+        ["ConfigMap", "PrometheusRule"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1053,6 +1070,10 @@ def test_network_policies_allow_what_each_service_needs():
             assert namespaces == ["kube-system"], (comp, namespaces)  # metrics scraping only
     migrate = by_name(objs, "NetworkPolicy", "tocsin-migrate")
     assert migrate["spec"]["ingress"] == [] and egress_ports(migrate) == {53, 5432}
+    # The preflight reaches what it checks: PostgreSQL and Redis.
+    preflight_np = by_name(objs, "NetworkPolicy", "tocsin-preflight")
+    assert preflight_np["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "preflight"
+    assert preflight_np["spec"]["ingress"] == [] and egress_ports(preflight_np) == {53, 5432, 10000}
 
 
 CONTROLLER_NAMESPACE = "ingress-nginx"  # from ingress.className "nginx", the chart's default
@@ -1586,6 +1607,243 @@ def test_twilio_settings_for_pages_become_the_notifiers_variables():
     assert not [o for o in render(PRODUCTION) if o["kind"] == "Ingress" and o["metadata"]["name"] == "tocsin-twilio"]
     err = render_fails(DEFAULT, ('json:notifier.twilio={"apiUrl": "", "from": "", "webhookBaseUrl": "tocsin.example.com"}',))
     assert "twilio" in err, err
+
+
+# ------------------------------------------------------------------------------------------------
+# Images: where the release publishes them, by tag or by digest
+# ------------------------------------------------------------------------------------------------
+
+RELEASE_WORKFLOW = os.path.join(ROOT, ".github/workflows/release.yml")
+DIGEST = "sha256:" + "ab" * 32
+
+
+def test_default_images_are_the_ones_the_release_workflow_publishes():
+    with open(os.path.join(CHART, "values.yaml"), encoding="utf-8") as f:
+        registry = yaml.safe_load(f)["image"]["registry"]
+    with open(os.path.join(CHART, "Chart.yaml"), encoding="utf-8") as f:
+        chart = yaml.safe_load(f)
+    owner = chart["home"].removeprefix("https://github.com/").split("/")[0]
+    assert registry == f"ghcr.io/{owner}", registry
+    with open(RELEASE_WORKFLOW, encoding="utf-8") as f:
+        workflow = yaml.safe_load(f)
+    publish = workflow["jobs"]["publish"]
+    assert publish["permissions"]["packages"] == "write"
+    steps = {step.get("name"): step for step in publish["steps"]}
+    assert 'registry=ghcr.io/${GITHUB_REPOSITORY_OWNER,,}' in steps["sign in to GitHub Container Registry"]["run"]
+    build = steps["build and push the images"]
+    # Each image under the name the chart asks for, tagged with the version the chart's appVersion
+    # becomes (helm package --app-version "$VERSION").
+    assert build["env"]["GHCR"] == "${{ steps.ghcr.outputs.registry }}"
+    assert '--tag "$GHCR/tocsin-$service:$VERSION"' in build["run"]
+    chart_step = steps["package and push the chart"]["run"]
+    assert '--app-version "$VERSION"' in chart_step and 'helm push "dist/tocsin-$VERSION.tgz" "oci://$GHCR/helm"' in chart_step
+    images = {container(deployment(render(), c))["image"] for c in SERVICES.values()}
+    assert images == {f"{registry}/tocsin-{c}:{chart['appVersion']}" for c in SERVICES.values()}, images
+
+
+def test_an_image_digest_wins_over_the_tags():
+    objs = render(DEFAULT, (f"query.image.digest={DIGEST}", "query.image.tag=9.9.9", "image.tag=8.8.8",
+                            f"incidentCore.image.digest={DIGEST}", f"backup.image.digest={DIGEST}"))
+    assert container(deployment(objs, "query"))["image"] == f"ghcr.io/tocsin-oncall/tocsin-query@{DIGEST}"
+    # Each service has its own: the others keep the tag.
+    assert container(deployment(objs, "ingest"))["image"] == "ghcr.io/tocsin-oncall/tocsin-ingest:8.8.8"
+    # The migration runs incident-core's image, so the digest reaches it; the preflight the backup's.
+    migrate = by_name(objs, "Job", "tocsin-migrate")["spec"]["template"]["spec"]["containers"][0]
+    assert migrate["image"] == f"ghcr.io/tocsin-oncall/tocsin-incident-core@{DIGEST}"
+    preflight = by_name(objs, "Job", "tocsin-preflight")["spec"]["template"]["spec"]["containers"][0]
+    assert preflight["image"] == f"ghcr.io/tocsin-oncall/tocsin-backup@{DIGEST}"
+    err = render_fails(DEFAULT, ("query.image.digest=latest",))
+    assert "digest" in err, err
+
+
+# ------------------------------------------------------------------------------------------------
+# Trial mode: PostgreSQL and Redis in the cluster
+# ------------------------------------------------------------------------------------------------
+
+def trial_credentials(objs):
+    return by_name(objs, "Secret", "tocsin-trial")["stringData"]
+
+
+def test_trial_mode_brings_postgres_and_redis_on_persistent_volumes():
+    objs = render(TRIAL)
+    images = {}
+    for store, port in (("postgres", 5432), ("redis", 6379)):
+        sts = by_name(objs, "StatefulSet", f"tocsin-{store}")
+        assert sts["spec"]["replicas"] == 1
+        (claim,) = sts["spec"]["volumeClaimTemplates"]
+        assert claim["spec"]["accessModes"] == ["ReadWriteOnce"] and claim["spec"]["resources"]["requests"]["storage"]
+        pod = sts["spec"]["template"]["spec"]
+        (c,) = pod["containers"]
+        images[store] = c["image"]
+        assert {m["name"] for m in c["volumeMounts"]} >= {"data"}
+        assert pod["securityContext"]["runAsNonRoot"] is True and c["securityContext"]["readOnlyRootFilesystem"] is True
+        svc = by_name(objs, "Service", f"tocsin-{store}")
+        assert svc["spec"]["ports"][0]["port"] == port
+        assert all(sts["spec"]["template"]["metadata"]["labels"][k] == v for k, v in svc["spec"]["selector"].items())
+        # Only this release's pods get in.
+        (rule,) = by_name(objs, "NetworkPolicy", f"tocsin-{store}")["spec"]["ingress"]
+        assert rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/instance": RELEASE}}}]
+        assert "not-for-production" in json.dumps(sts["metadata"]["annotations"])
+    assert images == {"postgres": "docker.io/library/postgres:17", "redis": "docker.io/library/redis:7.4"}
+    # The bus's streams must never be evicted.
+    redis = container(by_name(objs, "StatefulSet", "tocsin-redis"))
+    assert "--maxmemory-policy noeviction" in redis["args"][0] and "--appendonly yes" in redis["args"][0]
+    # Off by default, and in every other example.
+    for files in (DEFAULT, PRODUCTION, MINIMAL):
+        assert not of_kind(render(files), "StatefulSet"), files
+
+
+def test_trial_credentials_point_the_services_at_the_trial_stores():
+    objs = render(TRIAL)
+    trial = trial_credentials(objs)
+    assert set(trial) == {"postgresPassword", "redisPassword", "ingestToken", "apiToken"}
+    assert all(len(v) == 32 for v in trial.values())
+    assert by_name(objs, "Secret", "tocsin-trial")["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    created = by_name(objs, "Secret", "tocsin-credentials")["stringData"]
+    database = f"postgres://tocsin:{trial['postgresPassword']}@tocsin-postgres:5432/tocsin?sslmode=disable"
+    assert created == {"DATABASE_URL": database, "REDIS_URL": f"redis://:{trial['redisPassword']}@tocsin-redis:6379/0",
+                       "INGEST_TOKEN": trial["ingestToken"], "API_TOKEN": trial["apiToken"]}
+    # The migration's copy, made in another template of the same render, holds the same URL.
+    assert by_name(objs, "Secret", "tocsin-migrate")["stringData"] == {"DATABASE_URL": database}
+    postgres = env(by_name(objs, "StatefulSet", "tocsin-postgres"))
+    assert postgres["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "tocsin-trial", "key": "postgresPassword"}
+    # Tokens given are kept.
+    objs = render(TRIAL, ("secret.create.apiToken=given-api-token",))
+    assert by_name(objs, "Secret", "tocsin-credentials")["stringData"]["API_TOKEN"] == "given-api-token"
+
+
+def test_trial_migration_runs_after_the_install_once_the_database_answers():
+    objs = render(TRIAL)
+    job = by_name(objs, "Job", "tocsin-migrate")
+    # Before the install the trial's PostgreSQL does not exist yet; upgrades still migrate first.
+    hooks = {o["kind"]: o["metadata"]["annotations"]["helm.sh/hook"] for o in objs
+             if o["metadata"]["name"] == "tocsin-migrate"}
+    assert hooks == {"Job": "post-install,pre-upgrade", "ServiceAccount": "post-install,pre-upgrade",
+                     "Secret": "post-install,pre-upgrade", "NetworkPolicy": "post-install,pre-upgrade"}, hooks
+    (wait,) = job["spec"]["template"]["spec"]["initContainers"]
+    assert "pg_isready" in wait["args"][0]
+    assert wait["env"][0]["valueFrom"]["secretKeyRef"]["name"] == "tocsin-migrate"
+    assert wait["securityContext"]["readOnlyRootFilesystem"] is True
+    # Bounded by the Job's deadline, not by Helm's timeout.
+    assert job["spec"]["activeDeadlineSeconds"] == 600
+    # Outside trial mode the migration is before the install, without waiting.
+    job = by_name(render(DEFAULT), "Job", "tocsin-migrate")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert "initContainers" not in job["spec"]["template"]["spec"]
+
+
+def test_trial_mode_refuses_credentials_of_its_own():
+    err = render_fails((f"{EXAMPLES}/trial.yaml",), ("secret.existingSecret=tocsin-credentials",))
+    assert "secret.existingSecret" in err and "trial" in err, err
+    err = render_fails((f"{EXAMPLES}/trial.yaml",), ("secret.create.databaseUrl=postgres://db/tocsin",))
+    assert "secret.create.databaseUrl" in err, err
+
+
+# ------------------------------------------------------------------------------------------------
+# Preflight: a missing Secret or an unreachable database, said at once
+# ------------------------------------------------------------------------------------------------
+
+def preflight(objs):
+    return by_name(objs, "Job", "tocsin-preflight")
+
+
+def run_preflight(job, credentials, tmp):
+    """Runs the preflight's script on this machine with `credentials` as the mounted Secret
+    (None: the Secret is missing); returns (exit status, output)."""
+    (c,) = job["spec"]["template"]["spec"]["containers"]
+    (mount,) = c["volumeMounts"]
+    secret_dir = os.path.join(tmp, "credentials")
+    os.makedirs(secret_dir, exist_ok=True)
+    for name in os.listdir(secret_dir):
+        os.remove(os.path.join(secret_dir, name))
+    for key, value in (credentials or {}).items():
+        with open(os.path.join(secret_dir, key), "w", encoding="utf-8") as f:
+            f.write(value)
+    script = c["args"][0].replace(mount["mountPath"], secret_dir)
+    proc = subprocess.run(c["command"] + [script], capture_output=True, text=True, timeout=120)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def closed_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_preflight_runs_first_and_fails_fast():
+    objs = render(DEFAULT)
+    job = preflight(objs)
+    weight = lambda o: int(o["metadata"]["annotations"]["helm.sh/hook-weight"])
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert weight(job) < weight(by_name(objs, "Job", "tocsin-migrate"))
+    assert job["spec"]["backoffLimit"] == 0 and job["spec"]["activeDeadlineSeconds"] <= 120
+    pod = job["spec"]["template"]["spec"]
+    # Mounted, optional: a missing Secret lets the pod start and say so, where an env reference
+    # would leave it in CreateContainerConfigError until Helm's timeout.
+    assert pod["volumes"][0]["secret"] == {"secretName": "tocsin-credentials", "optional": True, "defaultMode": 288}
+    assert "env" not in pod["containers"][0]
+    assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+    # With the chart's own Secret, which does not exist before the install: the migration's copy.
+    job = preflight(render(MINIMAL))
+    assert job["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"] == "tocsin-migrate"
+    assert not [o for o in render(TRIAL) if o["metadata"]["name"] == "tocsin-preflight"]
+    assert not [o for o in render(DEFAULT, ("preflight.enabled=false",)) if o["metadata"]["name"] == "tocsin-preflight"]
+
+
+def test_preflight_says_what_is_missing_or_unreachable():
+    with tempfile.TemporaryDirectory() as tmp:
+        check_preflight_messages(tmp)
+
+
+def check_preflight_messages(tmp):
+    job = preflight(render(DEFAULT, ("preflight.connectSeconds=5",)))
+    status, out = run_preflight(job, None, tmp)
+    assert status == 1 and "Secret tocsin-credentials does not exist in namespace tocsin" in out, out
+    status, out = run_preflight(job, {"DATABASE_URL": "postgres://x@db/tocsin", "REDIS_URL": "redis://r:6379"}, tmp)
+    assert status == 1 and "has no key INGEST_TOKEN API_TOKEN" in out, out
+    port = closed_port()
+    credentials = {"DATABASE_URL": f"postgres://tocsin:s3cret@127.0.0.1:{port}/tocsin?sslmode=require",
+                   "REDIS_URL": "redis://:s3cret@127.0.0.1:6379/0", "INGEST_TOKEN": "i", "API_TOKEN": "a"}
+    status, out = run_preflight(job, credentials, tmp)
+    assert status == 1 and f"PostgreSQL at 127.0.0.1:{port} does not answer after 5s" in out, out
+    assert "s3cret" not in out, out
+    # With a tokens file the two tokens are optional.
+    job = preflight(render(DEFAULT, ("preflight.connectSeconds=5", "secret.tokensFile.secretName=tokens")))
+    del credentials["INGEST_TOKEN"], credentials["API_TOKEN"]
+    status, out = run_preflight(job, credentials, tmp)
+    assert "has no key" not in out and "does not answer" in out, out
+
+
+# ------------------------------------------------------------------------------------------------
+# Monitoring objects follow what the cluster serves
+# ------------------------------------------------------------------------------------------------
+
+def monitoring_objects(objs):
+    return sorted((o["kind"], o["apiVersion"]) for o in objs if o["kind"] in ("ServiceMonitor", "PrometheusRule"))
+
+
+MONITORED = ("serviceMonitor.enabled=true", "monitoring.prometheusRule.enabled=true")
+
+
+def test_monitoring_objects_follow_the_clusters_api():
+    operator = [("PrometheusRule", "monitoring.coreos.com/v1")] + [("ServiceMonitor", "monitoring.coreos.com/v1")] * 4
+    # Without the CRDs (a fresh AKS) nothing the API server would refuse.
+    assert monitoring_objects(render(DEFAULT, MONITORED)) == []
+    assert monitoring_objects(render(DEFAULT, MONITORED, api_versions=PROMETHEUS_OPERATOR)) == operator
+    # Forced, for `helm template` or CRDs installed by the same run.
+    assert monitoring_objects(render(DEFAULT, MONITORED + ("monitoring.api=prometheusOperator",))) == operator
+    # Azure Monitor managed Prometheus: its own API group, found or named; it reads no PrometheusRule.
+    azure = [("ServiceMonitor", "azmonitoring.coreos.com/v1")] * 4
+    assert monitoring_objects(render(DEFAULT, ("serviceMonitor.enabled=true",),
+                                     api_versions=("azmonitoring.coreos.com/v1",))) == azure
+    assert monitoring_objects(render(DEFAULT, ("serviceMonitor.enabled=true", "monitoring.api=azureManagedPrometheus"))) == azure
+    err = render_fails(DEFAULT, MONITORED + ("monitoring.api=azureManagedPrometheus",))
+    assert "monitoring.prometheusRule.enabled" in err and "terraform" in err, err
+    # Both served: the Prometheus Operator's, which also evaluates the rules.
+    both = PROMETHEUS_OPERATOR + ("azmonitoring.coreos.com/v1",)
+    assert monitoring_objects(render(DEFAULT, MONITORED, api_versions=both)) == operator
+    err = render_fails(DEFAULT, ("monitoring.api=prometheus",))
+    assert "monitoring" in err and "api" in err, err
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import yaml
 
 # API groups of the custom resources the chart can render. Their schemas ship with their
 # operators, not with Kubernetes, so kubernetes-validate cannot check them.
-CRD_GROUPS = ("monitoring.coreos.com/", "keda.sh/")
+CRD_GROUPS = ("monitoring.coreos.com/", "azmonitoring.coreos.com/", "keda.sh/")
 
 
 def strict(schema):
