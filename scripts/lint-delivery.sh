@@ -5,7 +5,8 @@
 # tools, runs them and the checkers' own tests, and counts:
 #   images     scripts/lint-delivery/images.py: the Dockerfile and .dockerignore against the Cargo
 #              workspace and the Helm chart; hadolint;
-#   workflows  actionlint (with shellcheck) on .github/workflows, shellcheck on this script;
+#   workflows  actionlint (with shellcheck) on .github/workflows, shellcheck on this script and
+#              lint-deploy.sh (with what they source);
 #              scripts/lint-delivery/workflows.py: the service list the same in the Dockerfile, the
 #              chart, the release workflow and `make images`; the issue forms' and the pull-request
 #              template's shape;
@@ -31,7 +32,9 @@ root=$PWD
 # Pinned so every run (and CI) checks with the same tools; bump deliberately (the Python ones in
 # scripts/lint-delivery/requirements.txt).
 ACTIONLINT_VERSION=v1.7.12
-TERRAFORM_FALLBACK_VERSION=v1.5.7
+# The terraform fallback's version: scripts/lib/terraform.sh.
+# shellcheck source=scripts/lib/terraform.sh
+source "$root/scripts/lib/terraform.sh"
 
 bin_dir=$root/.local/bin
 venv=$root/.local/venv
@@ -91,15 +94,7 @@ if ! { [[ -x $venv/bin/python ]] && "$venv/bin/python" scripts/lint-delivery/ins
     fi
 fi
 
-terraform=$(command -v terraform || true)
-if [[ -z $terraform ]]; then
-    terraform=$bin_dir/terraform
-    if [[ ! -x $terraform ]]; then
-        step "installing terraform $TERRAFORM_FALLBACK_VERSION into .local/bin (go install, one-off, a few minutes)"
-        GOBIN=$bin_dir CGO_ENABLED=0 "$(go_bin terraform)" install \
-            "github.com/hashicorp/terraform@$TERRAFORM_FALLBACK_VERSION"
-    fi
-fi
+if command -v terraform >/dev/null; then terraform=$(command -v terraform); else terraform=$(terraform_bin "$bin_dir" "$(go_bin terraform)"); fi
 # A TF_CLI_CONFIG_FILE naming a missing file only adds a warning to every command.
 if [[ -n ${TF_CLI_CONFIG_FILE:-} && ! -f $TF_CLI_CONFIG_FILE ]]; then unset TF_CLI_CONFIG_FILE; fi
 
@@ -121,7 +116,7 @@ check "hadolint Dockerfile" "$venv/bin/hadolint" --failure-threshold info Docker
 step "workflows: actionlint, service lists, issue and pull-request templates"
 check "actionlint .github/workflows (with shellcheck)" \
     "$actionlint" -shellcheck "$venv/bin/shellcheck" -no-color .github/workflows/*.yml
-check "shellcheck scripts/lint-delivery.sh scripts/test-images.sh" "$venv/bin/shellcheck" scripts/lint-delivery.sh scripts/test-images.sh
+check "shellcheck -x scripts/lint-delivery.sh scripts/lint-deploy.sh scripts/test-images.sh" "$venv/bin/shellcheck" -x scripts/lint-delivery.sh scripts/lint-deploy.sh scripts/test-images.sh
 
 "$py" "$checks/workflows.py" "$root" | tally || fail "workflows checker: error above"
 

@@ -14,11 +14,13 @@
 #      not checked; the tests check the PrometheusRule's shape themselves;
 #   4. the tests in scripts/lint-deploy/ on the rendered output (probes, security context,
 #      feature switches, per-service isolation, notifier wiring, monitoring objects, schema
-#      rejecting typos).
+#      rejecting typos, trial mode, the preflight's messages), and that Terraform's Azure
+#      Prometheus rule groups (terraform/modules/prometheus-rules) agree with the PrometheusRule.
 # Tools are installed into the git-ignored .local/ on the first run and reused afterwards:
 #   helm  -> .local/bin/helm   (go install; only the Go module proxy needs to be reachable)
 #   the Gateway API CRDs -> Go's module cache (go mod download)
 #   venv  -> .local/venv       (kubernetes-validate and PyYAML from PyPI)
+#   terraform: the one on PATH, else .local/bin/terraform (scripts/lib/terraform.sh)
 # Exit status: non-zero if any step fails. The last line is the test runner's "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -83,6 +85,12 @@ if ! venv_ok; then
         "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "PyYAML==$PYYAML_VERSION"
 fi
 
+# terraform, for the check that terraform/modules/prometheus-rules turns the rules into the same
+# Azure rule groups as the chart's PrometheusRule (no provider, nothing from the registry).
+# shellcheck source=scripts/lib/terraform.sh
+source "$root/scripts/lib/terraform.sh"
+terraform=$(terraform_bin "$bin_dir" "$go")
+
 # --- lint and render ---------------------------------------------------------------------------
 mkdir -p "$out"
 rm -f "$out"/*.yaml
@@ -125,5 +133,5 @@ done
 
 # --- tests on the rendered output --------------------------------------------------------------
 step "tests on the rendered output (scripts/lint-deploy/)"
-HELM="$helm" CHART="$chart" EXAMPLES="$examples" GATEWAY_API_CRDS="$gateway_crds" \
+HELM="$helm" CHART="$chart" EXAMPLES="$examples" GATEWAY_API_CRDS="$gateway_crds" TERRAFORM="$terraform" \
     "$venv/bin/python" "$root/scripts/lint-deploy/test_chart.py"

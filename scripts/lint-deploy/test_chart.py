@@ -6,6 +6,7 @@ Run by scripts/lint-deploy.sh, which sets:
   EXAMPLES  deploy/helm/examples
   GATEWAY_API_CRDS  the Gateway API's CRD manifests (standard channel)
 The standard library, PyYAML, and validate.py beside this file (with the venv's jsonschema).
+Runs TERRAFORM (default: terraform on PATH) on terraform/modules/prometheus-rules, which needs no provider.
 Reads, besides the chart: the services' config modules (services/*/src/config.rs, for the variables each service reads), dashboards/ (the rules and
 dashboards the chart ships) and docs/routing.example.yaml (the documented routing file). Every test renders what it needs with `helm template`
 (memoised), so each one states the values it is about. The last line printed is
@@ -1844,6 +1845,89 @@ def test_monitoring_objects_follow_the_clusters_api():
     assert monitoring_objects(render(DEFAULT, MONITORED, api_versions=both)) == operator
     err = render_fails(DEFAULT, ("monitoring.api=prometheus",))
     assert "monitoring" in err and "api" in err, err
+
+
+# ------------------------------------------------------------------------------------------------
+# Azure Monitor managed Prometheus: Terraform's rule groups are the chart's rules
+# ------------------------------------------------------------------------------------------------
+
+TERRAFORM_RULES_MODULE = os.path.join(ROOT, "terraform/modules/prometheus-rules")
+ENVIRONMENT_MAIN = os.path.join(ROOT, "terraform/environment/main.tf")
+AZURE_SEVERITY = {"critical": 0, "warning": 2}
+
+
+def terraform_rule_groups(rule_files, job_prefix):
+    """terraform/modules/prometheus-rules applied (it has no provider) to the given rule files;
+    its `groups` output, or RenderError with Terraform's message."""
+    terraform = os.environ.get("TERRAFORM", "terraform")
+    with tempfile.TemporaryDirectory() as work:
+        with open(os.path.join(work, "main.tf"), "w", encoding="utf-8") as f:
+            f.write(f'module "rules" {{\n  source = {json.dumps(TERRAFORM_RULES_MODULE)}\n'
+                    f'  rule_files = [for f in {json.dumps(rule_files)} : file(f)]\n'
+                    f'  job_prefix = {json.dumps(job_prefix)}\n}}\n'
+                    'output "groups" {\n  value = module.rules.groups\n}\n')
+        for args in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false"]):
+            proc = subprocess.run([terraform, f"-chdir={work}"] + args, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RenderError(proc.stdout + proc.stderr)
+        proc = subprocess.run([terraform, f"-chdir={work}", "output", "-json", "groups"],
+                              capture_output=True, text=True, check=True)
+        return json.loads(proc.stdout)
+
+
+def test_terraform_reads_the_rules_the_chart_ships():
+    # The environment hands modules/managed-prometheus every file of dashboards/rules, of which
+    # files/rules in the chart is a checked copy (scripts/sync-chart-files.sh --check).
+    with open(ENVIRONMENT_MAIN, encoding="utf-8") as f:
+        main = f.read()
+    (rules_dir,) = re.findall(r'rules_dir = "\$\{path.module\}/([^"]+)"', main)
+    assert os.path.realpath(os.path.join(ROOT, "terraform/environment", rules_dir)) == os.path.join(DASHBOARDS, "rules")
+    assert 'fileset(local.rules_dir, "*.yml")' in main
+
+
+def test_azure_rule_groups_agree_with_the_prometheus_rule():
+    release = "oncall"  # job matchers rewritten: oncall-tocsin-<service>
+    objs = render(DEFAULT, ("monitoring.prometheusRule.enabled=true",), release=release, api_versions=PROMETHEUS_OPERATOR)
+    (rule,) = of_kind(objs, "PrometheusRule")
+    files = sorted(glob.glob(os.path.join(DASHBOARDS, "rules", "*.yml")))
+    azure = terraform_rule_groups(files, f"{release}-tocsin-")
+    assert sorted(azure) == sorted(g["name"] for g in rule["spec"]["groups"]), sorted(azure)
+    for group in rule["spec"]["groups"]:
+        azure_rules = azure[group["name"]]["rules"]
+        assert azure[group["name"]]["interval"] == "PT" + group.get("interval", "1m").upper()
+        assert len(azure_rules) == len(group["rules"]), group["name"]
+        for prom, az in zip(group["rules"], azure_rules):
+            assert (az["alert"], az["record"]) == (prom.get("alert"), prom.get("record")), az
+            assert az["expression"] == prom["expr"], (az["expression"], prom["expr"])
+            assert az["labels"] == prom.get("labels", {}), az
+            if "alert" in prom:
+                assert az["for"] == "PT" + prom.get("for", "0s").upper(), az["for"]
+                assert az["severity"] == AZURE_SEVERITY[prom["labels"]["severity"]], az
+                assert az["annotations"] == prom.get("annotations", {}), az
+            else:
+                assert az["for"] is None and az["severity"] is None and az["annotations"] is None, az
+
+
+def test_azure_rule_groups_refuse_what_azure_cannot_say():
+    with tempfile.TemporaryDirectory() as work:
+        day = os.path.join(work, "day.yml")
+        with open(day, "w", encoding="utf-8") as f:
+            yaml.safe_dump({"groups": [{"name": "g", "rules": [{"alert": "A", "expr": "up == 0", "for": "1d"}]}]}, f)
+        try:
+            terraform_rule_groups([day], "tocsin-")
+        except RenderError as e:
+            assert "1d is 24h" in str(e), e
+        else:
+            raise AssertionError("a for of 1d was accepted")
+        keep = os.path.join(work, "keep.yml")
+        with open(keep, "w", encoding="utf-8") as f:
+            yaml.safe_dump({"groups": [{"name": "g", "rules": [{"alert": "A", "expr": "up == 0", "keep_firing_for": "5m"}]}]}, f)
+        try:
+            terraform_rule_groups([keep], "tocsin-")
+        except RenderError as e:
+            assert "cannot express" in str(e), e
+        else:
+            raise AssertionError("keep_firing_for was accepted")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ locals {
   host = "${var.dns_record_name}.${var.dns_zone_name}"
   # The Gateway of the gateway_manifest output, which the chart's HTTPRoutes attach to.
   gateway = { name = "tocsin", namespace = "tocsin-gateway" }
+  # tocsin's Prometheus rules, shared with the chart (which keeps a copy in its files/rules).
+  rules_dir = "${path.module}/../../dashboards/rules"
   # Globally unique names (storage accounts, Key Vault, PostgreSQL, Redis) get a suffix of their own.
   compact = replace(var.name, "-", "")
   # The chart's ServiceAccounts: one per service, the migration Job's, the backup and archive jobs'.
@@ -90,7 +92,25 @@ module "aks" {
   api_server_authorized_ip_ranges = var.api_server_authorized_ip_ranges
   log_analytics_workspace_id      = azurerm_log_analytics_workspace.this.id
   acr_id                          = data.azurerm_container_registry.shared.id
+  managed_prometheus              = var.managed_prometheus.enabled
   tags                            = local.tags
+}
+
+# tocsin's Prometheus rules as Azure Prometheus rule groups, read from dashboards/rules, the files
+# the chart's PrometheusRule is made of (docs/deploy-aks.md, "Azure Monitor managed Prometheus").
+module "managed_prometheus" {
+  source = "../modules/managed-prometheus"
+  count  = var.managed_prometheus.enabled ? 1 : 0
+
+  name                = "${var.name}-prometheus"
+  location            = var.location
+  resource_group_name = azurerm_resource_group.this.name
+  cluster_id          = module.aks.id
+  cluster_name        = module.aks.name
+  release_name        = var.release_name
+  rule_files          = [for file in sort(fileset(local.rules_dir, "*.yml")) : file("${local.rules_dir}/${file}")]
+  action_group_id     = var.managed_prometheus.action_group_id
+  tags                = local.tags
 }
 
 module "postgres" {

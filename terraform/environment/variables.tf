@@ -173,3 +173,12 @@ variable "sign_in_allowed_group_ids" {
   type        = list(string)
   default     = []
 }
+
+variable "managed_prometheus" {
+  description = "Azure Monitor managed Prometheus: a workspace the cluster's metrics go to, and tocsin's rules (dashboards/rules) as Azure Prometheus rule groups; install the chart with monitoring.api azureManagedPrometheus. action_group_id: the Azure Monitor action group the alerts notify (null: none)."
+  type = object({
+    enabled         = bool
+    action_group_id = optional(string)
+  })
+  default = { enabled = false }
+}

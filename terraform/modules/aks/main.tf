@@ -118,6 +118,13 @@ resource "azurerm_kubernetes_cluster" "this" {
     msi_auth_for_monitoring_enabled = true
   }
 
+  # Azure Monitor managed Prometheus's collector (ama-metrics), which scrapes what the chart's
+  # azmonitoring.coreos.com/v1 ServiceMonitors name; where it sends to is modules/managed-prometheus.
+  dynamic "monitor_metrics" {
+    for_each = var.managed_prometheus ? [1] : []
+    content {}
+  }
+
   # Lets a SecretProviderClass mount Key Vault secrets (or sync them into a Secret) with the
   # workload identity, as an alternative to creating tocsin-credentials by hand.
   key_vault_secrets_provider {

@@ -103,6 +103,12 @@ variable "log_analytics_workspace_id" {
   type        = string
 }
 
+variable "managed_prometheus" {
+  description = "Run Azure Monitor managed Prometheus's metrics collector (ama-metrics) in the cluster."
+  type        = bool
+  default     = false
+}
+
 variable "acr_id" {
   description = "Container registry the kubelets pull the tocsin images from (AcrPull)."
   type        = string
