@@ -20,6 +20,8 @@
 #   helm  -> .local/bin/helm   (go install; only the Go module proxy needs to be reachable)
 #   the Gateway API CRDs -> Go's module cache (go mod download)
 #   venv  -> .local/venv       (kubernetes-validate and PyYAML from PyPI)
+#   PostgreSQL and Redis for the preflight's test: scripts/local-infra.sh up, unless DATABASE_URL
+#   and REDIS_URL are set
 #   terraform: the one on PATH, else .local/bin/terraform (scripts/lib/terraform.sh)
 # Exit status: non-zero if any step fails. The last line is the test runner's "N passed, N failed".
 set -euo pipefail
@@ -132,6 +134,13 @@ for k8s in $K8S_VERSIONS; do
 done
 
 # --- tests on the rendered output --------------------------------------------------------------
+# The preflight's script is run against a real PostgreSQL and Redis: the project-local ones
+# (scripts/local-infra.sh, idempotent) unless DATABASE_URL and REDIS_URL are already set.
+if [[ -z ${DATABASE_URL:-} || -z ${REDIS_URL:-} ]]; then
+    infra_env=$(bash "$root/scripts/local-infra.sh" up)
+    eval "$infra_env"
+fi
 step "tests on the rendered output (scripts/lint-deploy/)"
 HELM="$helm" CHART="$chart" EXAMPLES="$examples" GATEWAY_API_CRDS="$gateway_crds" TERRAFORM="$terraform" \
+    DATABASE_URL="$DATABASE_URL" REDIS_URL="$REDIS_URL" \
     "$venv/bin/python" "$root/scripts/lint-deploy/test_chart.py"

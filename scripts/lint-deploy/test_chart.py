@@ -5,6 +5,7 @@ Run by scripts/lint-deploy.sh, which sets:
   CHART     deploy/helm/tocsin
   EXAMPLES  deploy/helm/examples
   GATEWAY_API_CRDS  the Gateway API's CRD manifests (standard channel)
+  DATABASE_URL, REDIS_URL  a running PostgreSQL and Redis, which the preflight's script must find
 The standard library, PyYAML, and validate.py beside this file (with the venv's jsonschema).
 Runs TERRAFORM (default: terraform on PATH) on terraform/modules/prometheus-rules, which needs no provider.
 Reads, besides the chart: the services' config modules (services/*/src/config.rs, for the variables each service reads), dashboards/ (the rules and
@@ -1808,11 +1809,23 @@ def check_preflight_messages(tmp):
     status, out = run_preflight(job, credentials, tmp)
     assert status == 1 and f"PostgreSQL at 127.0.0.1:{port} does not answer after 5s" in out, out
     assert "s3cret" not in out, out
+    # PostgreSQL answers, Redis does not accept connections.
+    credentials["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    redis_port = closed_port()
+    credentials["REDIS_URL"] = f"rediss://:s3cret@127.0.0.1:{redis_port}/0"
+    status, out = run_preflight(job, credentials, tmp)
+    assert status == 1 and "preflight: PostgreSQL at" in out and "answers" in out, out
+    assert f"Redis at 127.0.0.1:{redis_port} does not accept connections after" in out, out
+    assert "s3cret" not in out, out
+    # Both answer: the install goes on.
+    credentials["REDIS_URL"] = os.environ["REDIS_URL"]
+    status, out = run_preflight(job, credentials, tmp)
+    assert status == 0 and "accepts connections" in out, out
     # With a tokens file the two tokens are optional.
     job = preflight(render(DEFAULT, ("preflight.connectSeconds=5", "secret.tokensFile.secretName=tokens")))
     del credentials["INGEST_TOKEN"], credentials["API_TOKEN"]
     status, out = run_preflight(job, credentials, tmp)
-    assert "has no key" not in out and "does not answer" in out, out
+    assert status == 0 and "has no key" not in out, out
 
 
 # ------------------------------------------------------------------------------------------------
