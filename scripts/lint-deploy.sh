@@ -8,17 +8,17 @@
 #      (scripts/lint-deploy/all-features.yaml, rendered as for a cluster serving the Prometheus
 #      Operator's monitoring.coreos.com/v1), into .local/lint-deploy/;
 #   3. every rendered object validated offline against the Kubernetes OpenAPI schemas
-#      (kubernetes-validate, strict: unknown fields fail), and the HTTPRoutes against the Gateway
-#      API's CRD (standard channel, from its Go module sigs.k8s.io/gateway-api). Other custom
-#      resources (PrometheusRule, ServiceMonitor, KEDA) have no upstream schema and are listed as
-#      not checked; the tests check the PrometheusRule's shape themselves;
+#      (kubernetes-validate, strict: unknown fields fail), the HTTPRoutes against the Gateway
+#      API's CRD (standard channel, from its Go module sigs.k8s.io/gateway-api), the ServiceMonitors
+#      and the PrometheusRule against the Prometheus Operator's CRDs (from its Go module). KEDA's
+#      resources have no upstream schema and are listed as not checked;
 #   4. the tests in scripts/lint-deploy/ on the rendered output (probes, security context,
 #      feature switches, per-service isolation, notifier wiring, monitoring objects, schema
 #      rejecting typos, trial mode, the preflight's messages), and that Terraform's Azure
 #      Prometheus rule groups (terraform/modules/prometheus-rules) agree with the PrometheusRule.
 # Tools are installed into the git-ignored .local/ on the first run and reused afterwards:
 #   helm  -> .local/bin/helm   (go install; only the Go module proxy needs to be reachable)
-#   the Gateway API CRDs -> Go's module cache (go mod download)
+#   the Gateway API and Prometheus Operator CRDs -> Go's module cache (go mod download)
 #   venv  -> .local/venv       (kubernetes-validate and PyYAML from PyPI)
 #   PostgreSQL and Redis for the preflight's test: scripts/local-infra.sh up, unless DATABASE_URL
 #   and REDIS_URL are set
@@ -35,6 +35,8 @@ KUBERNETES_VALIDATE_VERSION=1.37.0
 PYYAML_VERSION=6.0.3
 # The Gateway API release whose CRDs the HTTPRoutes must satisfy (v1.3: HTTPRoute v1, standard channel).
 GATEWAY_API_VERSION=v1.3.0
+# The Prometheus Operator release whose CRDs the ServiceMonitors and the PrometheusRule must satisfy.
+PROMETHEUS_OPERATOR_VERSION=v0.80.1
 # Kubernetes versions whose schemas the rendered manifests must satisfy: the oldest the chart
 # supports (Chart.yaml kubeVersion) and the newest kubernetes-validate ships, which covers the
 # AKS versions in support. Override with e.g. LINT_DEPLOY_K8S_VERSIONS="1.33".
@@ -127,10 +129,19 @@ done
 gateway_api=$(cd "$out" && "$go" mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" |
     "$venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
 gateway_crds=$gateway_api/config/crd/standard
+prometheus_operator=$(cd "$out" && "$go" mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" |
+    "$venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+# Only the two the chart renders; a folder of their own, as validate.py reads every file of a folder
+# (and PyYAML cannot read some of the others: the AlertmanagerConfig CRD's "=" enum value).
+prometheus_crds=$out/crds/prometheus-operator
+mkdir -p "$prometheus_crds"
+for crd in servicemonitors prometheusrules; do
+    cp -f "$prometheus_operator/example/prometheus-operator-crd/monitoring.coreos.com_$crd.yaml" "$prometheus_crds/"
+done
 for k8s in $K8S_VERSIONS; do
-    step "kubernetes-validate --strict against Kubernetes $k8s; HTTPRoutes against the Gateway API $GATEWAY_API_VERSION CRDs"
+    step "kubernetes-validate --strict against Kubernetes $k8s; HTTPRoutes, ServiceMonitors and PrometheusRules against their CRDs"
     "$venv/bin/python" "$root/scripts/lint-deploy/validate.py" --kubernetes-version "$k8s" \
-        --crds "$gateway_crds" "$out"/*.yaml
+        --crds "$gateway_crds" --crds "$prometheus_crds" "$out"/*.yaml
 done
 
 # --- tests on the rendered output --------------------------------------------------------------
@@ -141,6 +152,7 @@ if [[ -z ${DATABASE_URL:-} || -z ${REDIS_URL:-} ]]; then
     eval "$infra_env"
 fi
 step "tests on the rendered output (scripts/lint-deploy/)"
-HELM="$helm" CHART="$chart" EXAMPLES="$examples" GATEWAY_API_CRDS="$gateway_crds" TERRAFORM="$terraform" \
+HELM="$helm" CHART="$chart" EXAMPLES="$examples" GATEWAY_API_CRDS="$gateway_crds" \
+    PROMETHEUS_OPERATOR_CRDS="$prometheus_crds" TERRAFORM="$terraform" \
     DATABASE_URL="$DATABASE_URL" REDIS_URL="$REDIS_URL" \
     "$venv/bin/python" "$root/scripts/lint-deploy/test_chart.py"

@@ -5,6 +5,7 @@ Run by scripts/lint-deploy.sh, which sets:
   CHART     deploy/helm/tocsin
   EXAMPLES  deploy/helm/examples
   GATEWAY_API_CRDS  the Gateway API's CRD manifests (standard channel)
+  PROMETHEUS_OPERATOR_CRDS  the Prometheus Operator's CRD manifests
   DATABASE_URL, REDIS_URL  a running PostgreSQL and Redis, which the preflight's script must find
 The standard library, PyYAML, and validate.py beside this file (with the venv's jsonschema).
 Runs TERRAFORM (default: terraform on PATH) on terraform/modules/prometheus-rules, which needs no provider.
@@ -1858,6 +1859,25 @@ def test_monitoring_objects_follow_the_clusters_api():
     assert monitoring_objects(render(DEFAULT, MONITORED, api_versions=both)) == operator
     err = render_fails(DEFAULT, ("monitoring.api=prometheus",))
     assert "monitoring" in err and "api" in err, err
+
+
+def test_monitoring_objects_satisfy_the_prometheus_operators_crds():
+    schemas = validate.crd_schemas([os.environ["PROMETHEUS_OPERATOR_CRDS"]])
+    for kind, api in (("ServiceMonitor", "monitoring.coreos.com/v1"), ("PrometheusRule", "monitoring.coreos.com/v1")):
+        objs = of_kind(render(DEFAULT, MONITORED, api_versions=PROMETHEUS_OPERATOR), kind)
+        assert objs, kind
+        for obj in objs:
+            assert not [e.message for e in schemas[(api, kind)].iter_errors(obj)], obj["metadata"]["name"]
+    # Azure's ServiceMonitor takes the Prometheus Operator's fields under its own group: the
+    # same object, but for the group, passes the operator's schema.
+    check = schemas[("monitoring.coreos.com/v1", "ServiceMonitor")]
+    for obj in of_kind(render(DEFAULT, ("serviceMonitor.enabled=true", "monitoring.api=azureManagedPrometheus")), "ServiceMonitor"):
+        assert obj["apiVersion"] == "azmonitoring.coreos.com/v1"
+        assert not [e.message for e in check.iter_errors(dict(obj, apiVersion="monitoring.coreos.com/v1"))]
+    typo = of_kind(render(DEFAULT, MONITORED, api_versions=PROMETHEUS_OPERATOR), "ServiceMonitor")[0]
+    typo = json.loads(json.dumps(typo))
+    typo["spec"]["endpoints"][0]["intervall"] = "30s"
+    assert [e.message for e in check.iter_errors(typo)] == ["Additional properties are not allowed ('intervall' was unexpected)"]
 
 
 # ------------------------------------------------------------------------------------------------
