@@ -10,7 +10,11 @@
 #   BACKUP_DESTINATION   where the dump goes (required):
 #                          https://<account>.blob.core.windows.net/<container>  with azcopy,
 #                            signed in through Azure Workload Identity (AZCOPY_AUTO_LOGIN_TYPE,
-#                            WORKLOAD unless set); no account key, no SAS;
+#                            WORKLOAD unless set); no account key;
+#                          the same with a SAS token as its query (...?sv=...&sig=...): azcopy
+#                            uses the token and signs in to nothing (a one-off run by hand, or
+#                            the Azurite emulator in scripts/test-backup.sh and test-images.sh;
+#                            the token is never printed);
 #                          file:///some/folder  a local folder (tests, or a mounted volume).
 #   BACKUP_PREFIX        folder inside the destination (default: postgres)
 #   BACKUP_NAME          the installation's name in the file name (default: tocsin), so the blob is
@@ -33,7 +37,11 @@ prefix=${prefix#/}
 prefix=${prefix%/}
 name=${BACKUP_NAME:-tocsin}
 work_dir=${BACKUP_WORK_DIR:-${TMPDIR:-/tmp}}
-destination=${BACKUP_DESTINATION%/}
+# A SAS token is the URL's query: kept apart, so the object's name goes into the path before it.
+destination=${BACKUP_DESTINATION%%\?*}
+sas=""
+[[ $BACKUP_DESTINATION == *\?* ]] && sas=${BACKUP_DESTINATION#*\?}
+destination=${destination%/}
 
 [[ $name =~ ^[-._a-zA-Z0-9]+$ ]] || die "BACKUP_NAME must be letters, digits, '-', '.', '_' (got '$name')"
 [[ -z $prefix || $prefix =~ ^[-._a-zA-Z0-9/]+$ ]] || die "BACKUP_PREFIX must be letters, digits, '-', '.', '_', '/' (got '$prefix')"
@@ -42,6 +50,7 @@ case $destination in
     file:///*) mode="file" ;;
     *) die "BACKUP_DESTINATION must be https://<account>.blob.core.windows.net/<container> or file:///folder (got '$destination')" ;;
 esac
+[[ -z $sas || $mode == blob ]] || die "a query (SAS token) is only for a blob destination (got '$destination?...')"
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 file_name="tocsin-$name-$stamp.dump"
@@ -78,20 +87,29 @@ case $mode in
         ;;
     blob)
         command -v azcopy >/dev/null || die "azcopy is not installed"
-        export AZCOPY_AUTO_LOGIN_TYPE=${AZCOPY_AUTO_LOGIN_TYPE:-WORKLOAD}
+        if [[ -n $sas ]]; then
+            # The token authorises every request; a sign-in would be tried first and fail.
+            unset AZCOPY_AUTO_LOGIN_TYPE
+        else
+            export AZCOPY_AUTO_LOGIN_TYPE=${AZCOPY_AUTO_LOGIN_TYPE:-WORKLOAD}
+        fi
         # azcopy keeps its logs and job plans under $HOME by default: the root filesystem is
         # read-only in the pod, so both go to the scratch folder (and its logs are shown on failure).
         export AZCOPY_LOG_LOCATION=$scratch/azcopy AZCOPY_JOB_PLAN_LOCATION=$scratch/azcopy/plans
         url=$destination/$object
         log "uploading to $url"
-        if ! azcopy copy "$dump" "$url" --from-to=LocalBlob --put-md5 --check-length=true \
+        if ! azcopy copy "$dump" "$url${sas:+?$sas}" --from-to=LocalBlob --put-md5 --check-length=true \
             --overwrite=false --output-level=essential; then
             find "$scratch/azcopy" -name '*.log' -exec tail -n 40 {} + >&2 2>/dev/null || true
             die "upload to $url failed"
         fi
-        # Read the blob back from the service: its listing must show the name and the size.
-        listing=$(azcopy list "$url" --machine-readable --properties=ContentLength) \
-            || die "cannot list $url after the upload"
+        # Read the blob back from the service: the folder's listing must show the name and the
+        # size. The folder, not the blob: a blob's own listing names it by its path relative to
+        # itself, which is empty. --location because azcopy infers it from the host name only,
+        # and the emulator's is an IP address.
+        folder_url=$destination${prefix:+/$prefix}
+        listing=$(azcopy list "$folder_url${sas:+?$sas}" --location=Blob --machine-readable --properties=ContentLength) \
+            || die "cannot list $folder_url after the upload"
         got=$(printf '%s\n' "$listing" | grep -F "$file_name" | grep -o 'Content Length: *[0-9]*' | grep -o '[0-9]*$' | head -n 1) \
             || die "$url is not in the container after the upload: $listing"
         ;;
