@@ -8,9 +8,10 @@
 #   - the base images are one Debian 12 image made with `debootstrap --variant=minbase bookworm`
 #     from the mirror apt uses and `podman import`ed (cached in .local/images/ and in podman's store);
 #   - ARTIFACTS=prebuilt takes the four services' binaries from target/$PROFILE (debug unless
-#     PROFILE=release; debug sections stripped), the dashboard from services/web/dist and azcopy from
-#     the npm registry's @azure-tools/azcopy-linux (the Go module proxy does not serve azcopy here;
-#     that binary is azcopy's release build, which needs libsecret-1-0, installed in the image);
+#     PROFILE=release; debug sections stripped), the dashboard from services/web/dist and azcopy as
+#     scripts/test-tools.sh installs it from the npm registry's @azure-tools/azcopy-linux (the Go
+#     module proxy does not serve azcopy here; that binary is azcopy's release build, which needs
+#     libsecret-1-0, installed in the image);
 #   - the backup image's pg_dump is Debian's own PostgreSQL 15 client (PGDG is out of reach).
 # The test, with the project-local PostgreSQL and Redis (scripts/local-infra.sh):
 #   1. each service image, started alone with a read-only root filesystem and no writable mount
@@ -19,7 +20,14 @@
 #      socat forwarders on the network's gateway (both listen on 127.0.0.1 only): the migration run
 #      by the incident-core image, a webhook POSTed to ingest, the incident read back from query;
 #   3. the backup image, read-only with an empty /tmp as the chart's CronJob gives it, dumps that
-#      database to a folder (BACKUP_DESTINATION=file://), and pg_restore --list reads the dump.
+#      database to a folder (BACKUP_DESTINATION=file://), and pg_restore --list reads the dump;
+#      then uploads it with its azcopy to Azurite (scripts/lib/object-stores.sh: HTTPS with a
+#      certificate the container is told to trust, an account SAS token), and the blob, downloaded
+#      on the host, is read by pg_restore --list;
+#   4. the incident-core image archives the database's last two days to S3 as moto serves it
+#      (`archive`, as the chart's archive CronJob runs it), and the incidents object holds the
+#      incident of step 2.
+#   Azurite and moto listen on 127.0.0.1 and are reached like PostgreSQL and Redis.
 # Image sizes and start-up times are printed at the end (docs/benchmarks.md, "Images").
 # Without podman it says so loudly and exits 0: the only case in which it tests nothing.
 # Needs root (debootstrap, podman's networks), curl, socat, psql, python3. The last line is
@@ -27,6 +35,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
+ROOT=$root
+# shellcheck source=scripts/lib/object-stores.sh
+source scripts/lib/object-stores.sh
 
 mode=${1:-all}
 case $mode in build | all) ;; *) echo "usage: scripts/test-images.sh [build]" >&2; exit 2 ;; esac
@@ -52,10 +63,6 @@ base_image=localhost/tocsin-debian:bookworm-minbase
 # What debootstrap puts in the base image; kept as its label, so a base made otherwise is remade.
 # CA certificates and time zones: what the distroless runtime has besides glibc and libgcc.
 base_recipe="bookworm minbase ca-certificates,tzdata"
-# The npm package that ships the azcopy binary, and its version (the release builds 10.27.1 from
-# source; the proxy here serves no azcopy module).
-azcopy_package=@azure-tools/azcopy-linux
-azcopy_version=10.32.2
 services=(ingest incident-core query notifier)
 mkdir -p "$images_dir"
 
@@ -94,19 +101,12 @@ ensure_base_image() {
 }
 
 # --- the host's build, as the `prebuilt` build context -------------------------------------------
+# azcopy as scripts/test-tools.sh installs it: the release binary of the npm package
+# @azure-tools/azcopy-linux (the proxy here serves no azcopy module).
 ensure_azcopy() {
-    local dir=$images_dir/azcopy-$azcopy_version
-    if [[ ! -x $dir/azcopy ]]; then
-        log "azcopy $azcopy_version from the npm registry ($azcopy_package)"
-        local work
-        work=$(mktemp -d "$images_dir/azcopy.XXXXXX")
-        (cd "$work" && npm pack --silent "$azcopy_package@$azcopy_version" >/dev/null && tar -xzf ./*.tgz) ||
-            { rm -rf "$work"; die "npm pack $azcopy_package@$azcopy_version failed"; }
-        mkdir -p "$dir"
-        install -m 755 "$work/package/dist/bin/azcopy_linux_amd64" "$dir/azcopy"
-        rm -rf "$work"
-    fi
-    echo "$dir/azcopy"
+    local azcopy=$root/.local/azcopy/azcopy
+    [[ -x $azcopy ]] || bash scripts/test-tools.sh || die "scripts/test-tools.sh could not install azcopy"
+    echo "$azcopy"
 }
 
 prepare_prebuilt() {
@@ -200,6 +200,7 @@ cleanup() {
         redis-cli -u "$REDIS_URL" --scan --pattern "tocsin-$run_id*" 2>/dev/null |
             xargs -r redis-cli -u "$REDIS_URL" del >/dev/null 2>&1 || true
     fi
+    object_stores_stop
     rm -rf "$work"
     exit "$status"
 }
@@ -234,6 +235,9 @@ redis_port=${REDIS_URL##*:}
 redis_port=${redis_port%%/*}
 forward "$pg_port"
 forward "$redis_port"
+object_stores_start "$work/stores" "$gateway"
+forward "$AZURITE_PORT"
+forward "$MOTO_PORT"
 container_db_url="postgres://tocsin:tocsin@$gateway:$pg_port/$db_name"
 container_redis_url="redis://$gateway:$redis_port/"
 ingest_token="ingest-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -371,13 +375,52 @@ else
     fail "backup image: the backup job failed"
 fi
 
-# The blob upload needs Azure; here: the azcopy in the image runs.
-if podman run --rm --read-only --read-only-tmpfs=false --tmpfs /tmp --entrypoint azcopy "$(image_of backup)" --version \
-    >"$work/azcopy.log" 2>&1; then
-    ok "backup image: $(head -n 1 "$work/azcopy.log")"
+# The same job to Blob Storage: Azurite over HTTPS, its certificate mounted and named by
+# SSL_CERT_FILE, a SAS token in the URL (Workload Identity needs Azure).
+container_url=$(azurite_container_url backups "$gateway")
+container_sas=${container_url#*\?}
+name=$network-backup-blob
+containers+=("$name")
+if podman run --name "$name" --network "$network" --read-only --read-only-tmpfs=false --tmpfs /tmp \
+    --volume "$AZURITE_CERT:/etc/tocsin/azurite.pem:ro" --env SSL_CERT_FILE=/etc/tocsin/azurite.pem \
+    --env "DATABASE_URL=$container_db_url" --env "BACKUP_DESTINATION=$container_url" \
+    "$(image_of backup)" >"$work/backup-blob.log" 2>&1; then
+    blob=$(sed -n 's/^backup: wrote \(\S*\) .*/\1/p' "$work/backup-blob.log")
+    if [[ -n $blob ]] && SSL_CERT_FILE=$AZURITE_CERT AZCOPY_LOG_LOCATION=$work/azcopy AZCOPY_JOB_PLAN_LOCATION=$work/azcopy \
+        "$root/.local/azcopy/azcopy" copy "https://127.0.0.1:$AZURITE_PORT/$AZURITE_ACCOUNT/backups/$blob?$container_sas" \
+        "$work/blob.dump" --from-to=BlobLocal --check-md5=FailIfDifferent --output-level=quiet >/dev/null &&
+        pg_restore --list "$work/blob.dump" >"$work/blob.list" && grep -q 'TABLE DATA public incidents ' "$work/blob.list"; then
+        ok "backup image: uploaded the dump to Azure Blob Storage (Azurite) with azcopy $(podman run --rm --entrypoint azcopy "$(image_of backup)" --version | grep -o '[0-9.]*$'), readable by pg_restore once downloaded"
+    else
+        sed 's/^/    /' "$work/backup-blob.log"
+        fail "backup image: no readable dump in the Azurite container (blob '$blob')"
+    fi
 else
-    sed 's/^/    /' "$work/azcopy.log"
-    fail "backup image: azcopy --version failed"
+    sed 's/^/    /' "$work/backup-blob.log"
+    fail "backup image: the backup job to Azurite failed"
+fi
+
+# 4. The incident-core image's archive job to S3 (moto): the last two days, as the chart's CronJob
+# runs `archive --last N`, but ending today, the day of step 2's incident.
+moto_bucket tocsin-archive
+mapfile -t s3_env < <(moto_options "$gateway")
+today=$(date -u +%F)
+name=$network-archive
+containers+=("$name")
+if podman run --name "$name" --network "$network" --read-only --read-only-tmpfs=false \
+    --env "DATABASE_URL=$container_db_url" --env ARCHIVE_URL=s3://tocsin-archive/images "${s3_env[@]/#/--env=}" \
+    "$(image_of incident-core)" archive --from "$(date -u -d yesterday +%F)" --to "$today" >"$work/archive.log" 2>&1; then
+    object=images/incidents/${today//-//}/incidents-$today.jsonl.gz
+    if curl -sS --fail --max-time 10 -o "$work/incidents.jsonl.gz" "http://127.0.0.1:$MOTO_PORT/tocsin-archive/$object" &&
+        gzip -dc "$work/incidents.jsonl.gz" | grep -q '"alert_count"'; then
+        ok "incident-core image: archive wrote the day's incidents to S3 (moto) at s3://tocsin-archive/$object"
+    else
+        sed 's/^/    /' "$work/archive.log"
+        fail "incident-core image: no incidents object at s3://tocsin-archive/$object"
+    fi
+else
+    sed 's/^/    /' "$work/archive.log"
+    fail "incident-core image: the archive job to S3 failed"
 fi
 
 # --- figures for docs/benchmarks.md --------------------------------------------------------------

@@ -6,7 +6,12 @@
 #   oidc-provider (npm, `npm ci` in scripts/oidc-provider): the OpenID Connect provider the
 #   sign-in tests (services/query/tests/sign_in.rs) sign in at;
 #   schemathesis and locust (PyPI) in .local/venv, for scripts/test-api-schema.sh;
-#   cargo-fuzz (crates.io) in .local/cargo/bin, for scripts/test-fuzz.sh.
+#   cargo-fuzz (crates.io) in .local/cargo/bin, for scripts/test-fuzz.sh;
+#   moto[server] (PyPI, Apache-2.0) in .local/venv: the S3-compatible server archives are written
+#   to in scripts/test-backup.sh, scripts/test-images.sh and crates/archive/tests/;
+#   azcopy (npm, @azure-tools/azcopy-linux: azcopy's release binary) in .local/azcopy, with which
+#   scripts/test-backup.sh uploads a backup to Azurite and downloads it again, and which
+#   scripts/test-images.sh puts in the backup image (needs libsecret-1-0, as .ci/run installs).
 # The venv is the one scripts/lint-deploy.sh uses for kubernetes-validate; each script only adds
 # its own packages to it, so either can run first. Idempotent: a second run changes nothing.
 # Run it before `cargo test` (the e-mail and archive tests fail, saying so, without it). The
@@ -21,6 +26,9 @@ AZURITE_VERSION=3.37.0
 SCHEMATHESIS_VERSION=4.32.5
 LOCUST_VERSION=2.47.0
 CARGO_FUZZ_VERSION=0.13.2
+MOTO_VERSION=5.2.5
+# The release image builds azcopy 10.27.1 from its Go module, which the Go proxy does not serve here.
+AZCOPY_VERSION=10.32.2
 
 venv=$root/.local/venv
 log=$root/.local/test-tools.log
@@ -114,4 +122,42 @@ if [[ $("$cargo_fuzz" --version 2>/dev/null) != "cargo-fuzz $CARGO_FUZZ_VERSION"
             "(cargo and access to crates.io are needed)" >&2
         exit 1
     fi
+fi
+
+# moto's S3 server (scripts/lib/object-stores.sh, crates/archive/tests/support/moto.rs).
+have_moto() {
+    [[ -x $venv/bin/moto_server ]] && "$venv/bin/python" - "$MOTO_VERSION" <<'PY' 2>/dev/null
+import sys
+from importlib.metadata import version
+sys.exit(0 if version("moto") == sys.argv[1] else 1)
+PY
+}
+
+if ! have_moto; then
+    if ! {
+        { [[ -x $venv/bin/python ]] || python3 -m venv "$venv"; } &&
+            "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+    } >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "test-tools: could not install moto[server] $MOTO_VERSION into .local/venv" \
+            "(python3 with the venv module and access to PyPI are needed)" >&2
+        exit 1
+    fi
+fi
+
+# azcopy's release binary from the npm package that ships it; the version it was taken from is
+# kept beside it, so a bump replaces it.
+azcopy_dir=$root/.local/azcopy
+if [[ ! -x $azcopy_dir/azcopy || $(cat "$azcopy_dir/version" 2>/dev/null) != "$AZCOPY_VERSION" ]]; then
+    mkdir -p "$azcopy_dir"
+    work=$(mktemp -d "$azcopy_dir/npm.XXXXXX")
+    if ! (cd "$work" && npm pack --silent "@azure-tools/azcopy-linux@$AZCOPY_VERSION" && tar -xzf ./*.tgz) >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -rf "$work"
+        echo "test-tools: could not fetch @azure-tools/azcopy-linux $AZCOPY_VERSION (npm and access to the npm registry are needed)" >&2
+        exit 1
+    fi
+    install -m 755 "$work/package/dist/bin/azcopy_linux_amd64" "$azcopy_dir/azcopy"
+    echo "$AZCOPY_VERSION" >"$azcopy_dir/version"
+    rm -rf "$work"
 fi

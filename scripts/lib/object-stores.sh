@@ -68,7 +68,7 @@ object_stores_start() {
     chmod 644 "$AZURITE_CERT"
     object_store_spawn "$dir/azurite.log" 'listens on https://127.0.0.1:[0-9]*' \
         "$azurite" --blobHost 127.0.0.1 --blobPort 0 --location "$dir/azurite" --skipApiVersionCheck --loose \
-        --cert "$AZURITE_CERT" --key "$dir/azurite.key"
+        --disableTelemetry --cert "$AZURITE_CERT" --key "$dir/azurite.key"
     AZURITE_PORT=$OBJECT_STORE_PORT
     # The server runs in the moto folder: nothing it might write lands in the repository.
     object_store_spawn "$dir/moto.log" 'Running on http://127.0.0.1:[0-9]*' \
@@ -76,9 +76,15 @@ object_stores_start() {
     MOTO_PORT=$OBJECT_STORE_PORT
 }
 
+# TERM, then KILL for what is still there 5 s later: Azurite can outlive a TERM that arrives
+# while it is still starting.
 object_stores_stop() {
-    local pid
+    local pid deadline=$((SECONDS + 5))
     for pid in "${OBJECT_STORE_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${OBJECT_STORE_PIDS[@]}"; do
+        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
     OBJECT_STORE_PIDS=()
 }
 

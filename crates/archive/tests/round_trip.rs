@@ -1,4 +1,5 @@
-//! Archive → restore against real stores: a local folder and Azure Blob Storage (Azurite). A
+//! Archive → restore against real stores: a local folder, Azure Blob Storage (Azurite) and S3
+//! (moto's S3-compatible server). A
 //! database with a row in every archived table (NULLs, JSON, Unicode, newlines, microseconds) is
 //! archived day by day, restored into an empty database, and every row must come back exactly as
 //! it was; archiving again writes nothing, restoring again inserts nothing, a day archived again
@@ -12,6 +13,7 @@ use diesel::sql_types::{Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::collections::BTreeMap;
 use support::azurite::Azurite;
+use support::moto::Moto;
 use time::{Date, Duration, OffsetDateTime};
 use tocsin_archive::{Archive, ArchivedTable, Days, archive_days, restore_days};
 use tocsin_testkit::TestDatabase;
@@ -280,6 +282,24 @@ async fn azure_blob_storage_gives_back_every_archived_row() {
         .map(|error| error.to_string())
         .unwrap_or_default();
     assert!(error.starts_with("the archive at az://no-such-container/tocsin cannot be reached: "), "{error}");
+}
+
+#[tokio::test]
+async fn s3_gives_back_every_archived_row() {
+    let moto = Moto::start().await;
+    moto.create_bucket("tocsin-archive").await;
+    let archive = Archive::open("s3://tocsin-archive/prod/tocsin", moto.options()).expect("Archive::open");
+    archive_and_restore_give_back_every_row(&archive).await;
+    archive.check().await.expect("the bucket answers");
+
+    let missing = Archive::open("s3://no-such-bucket/tocsin", moto.options()).expect("Archive::open");
+    let target = TestDatabase::new().await;
+    let error = restore_days(&mut target.connection().await, &missing, &ArchivedTable::ALL, Days::one(first_day()))
+        .await
+        .err()
+        .map(|error| error.to_string())
+        .unwrap_or_default();
+    assert!(error.starts_with("the archive at s3://no-such-bucket/tocsin cannot be reached: "), "{error}");
 }
 
 #[tokio::test]
