@@ -26,7 +26,7 @@ resource "azurerm_dns_zone" "this" {
 }
 
 # .github/workflows/release.yml logs in as this identity (OIDC, no stored secret) from the
-# `release` environment and pushes the four images and the Helm chart.
+# `release` environment and pushes the five images and the Helm chart.
 module "release_identity" {
   source = "../modules/federated-identity"
 
