@@ -5,8 +5,9 @@
 # tools, runs them and the checkers' own tests, and counts:
 #   images     scripts/lint-delivery/images.py: the Dockerfile and .dockerignore against the Cargo
 #              workspace and the Helm chart; hadolint;
-#   workflows  actionlint (with shellcheck) on .github/workflows, shellcheck on this script and
-#              lint-deploy.sh (with what they source);
+#   workflows  actionlint (with shellcheck) on .github/workflows, shellcheck on this script,
+#              lint-deploy.sh, the image and backup tests and the backup job's script (with what
+#              they source);
 #              scripts/lint-delivery/workflows.py: the service list the same in the Dockerfile, the
 #              chart, the release workflow and `make images`; the issue forms' and the pull-request
 #              template's shape;
@@ -116,7 +117,8 @@ check "hadolint Dockerfile" "$venv/bin/hadolint" --failure-threshold info Docker
 step "workflows: actionlint, service lists, issue and pull-request templates"
 check "actionlint .github/workflows (with shellcheck)" \
     "$actionlint" -shellcheck "$venv/bin/shellcheck" -no-color .github/workflows/*.yml
-check "shellcheck -x scripts/lint-delivery.sh scripts/lint-deploy.sh scripts/test-images.sh" "$venv/bin/shellcheck" -x scripts/lint-delivery.sh scripts/lint-deploy.sh scripts/test-images.sh
+shellchecked=(scripts/lint-delivery.sh scripts/lint-deploy.sh scripts/test-images.sh scripts/test-backup.sh deploy/backup/backup.sh)
+check "shellcheck -x ${shellchecked[*]}" "$venv/bin/shellcheck" -x "${shellchecked[@]}"
 
 "$py" "$checks/workflows.py" "$root" | tally || fail "workflows checker: error above"
 

@@ -240,10 +240,10 @@ moto_bucket tocsin-archive
 mapfile -t s3_env < <(moto_options 127.0.0.1)
 # Incidents were opened on 2026-11-01; outcomes and deliveries today.
 days=(--from 2026-11-01 --to "$(date -u +%F)")
-env "${s3_env[@]}" DATABASE_URL=$source_url ARCHIVE_URL=s3://tocsin-archive/tocsin LOG_FORMAT=text RUST_LOG=warn \
+env "${s3_env[@]}" DATABASE_URL="$source_url" ARCHIVE_URL=s3://tocsin-archive/tocsin LOG_FORMAT=text RUST_LOG=warn \
     "$core" archive "${days[@]}" || fail "tocsin-incident-core archive to S3 failed"
 DATABASE_URL=$archive_url LOG_FORMAT=text RUST_LOG=warn "$core" migrate >/dev/null
-env "${s3_env[@]}" DATABASE_URL=$archive_url ARCHIVE_URL=s3://tocsin-archive/tocsin LOG_FORMAT=text RUST_LOG=warn \
+env "${s3_env[@]}" DATABASE_URL="$archive_url" ARCHIVE_URL=s3://tocsin-archive/tocsin LOG_FORMAT=text RUST_LOG=warn \
     "$core" restore "${days[@]}" || fail "tocsin-incident-core restore from S3 failed"
 objects=$(curl -sS "http://127.0.0.1:$MOTO_PORT/tocsin-archive?list-type=2&prefix=tocsin/" | grep -o '<Key>[^<]*</Key>' | wc -l)
 ((objects > 0)) || fail "no object in the moto bucket after the archive"
