@@ -245,7 +245,7 @@ env "${s3_env[@]}" DATABASE_URL="$source_url" ARCHIVE_URL=s3://tocsin-archive/to
 DATABASE_URL=$archive_url LOG_FORMAT=text RUST_LOG=warn "$core" migrate >/dev/null
 env "${s3_env[@]}" DATABASE_URL="$archive_url" ARCHIVE_URL=s3://tocsin-archive/tocsin LOG_FORMAT=text RUST_LOG=warn \
     "$core" restore "${days[@]}" || fail "tocsin-incident-core restore from S3 failed"
-objects=$(curl -sS "http://127.0.0.1:$MOTO_PORT/tocsin-archive?list-type=2&prefix=tocsin/" | grep -o '<Key>[^<]*</Key>' | wc -l)
+objects=$(moto_request "tocsin-archive?list-type=2&prefix=tocsin/" | grep -o '<Key>[^<]*</Key>' | wc -l)
 ((objects > 0)) || fail "no object in the moto bucket after the archive"
 fingerprint "$source_url" "$archived" '^$' >"$dir/archived-source.txt"
 fingerprint "$archive_url" "$archived" '^$' >"$dir/archived-restore.txt"

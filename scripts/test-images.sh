@@ -411,8 +411,9 @@ if podman run --name "$name" --network "$network" --read-only --read-only-tmpfs=
     --env "DATABASE_URL=$container_db_url" --env ARCHIVE_URL=s3://tocsin-archive/images "${s3_env[@]/#/--env=}" \
     "$(image_of incident-core)" archive --from "$(date -u -d yesterday +%F)" --to "$today" >"$work/archive.log" 2>&1; then
     object=images/incidents/${today//-//}/incidents-$today.jsonl.gz
-    if curl -sS --fail --max-time 10 -o "$work/incidents.jsonl.gz" "http://127.0.0.1:$MOTO_PORT/tocsin-archive/$object" &&
-        gzip -dc "$work/incidents.jsonl.gz" | grep -q '"alert_count"'; then
+    # Decompressed to a file first: grep -q closing the pipe early would fail gzip (pipefail).
+    if moto_request "tocsin-archive/$object" -o "$work/incidents.jsonl.gz" &&
+        gzip -dc "$work/incidents.jsonl.gz" >"$work/incidents.jsonl" && grep -q '"alert_count"' "$work/incidents.jsonl"; then
         ok "incident-core image: archive wrote the day's incidents to S3 (moto) at s3://tocsin-archive/$object"
     else
         sed 's/^/    /' "$work/archive.log"

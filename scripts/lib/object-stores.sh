@@ -21,6 +21,9 @@
 #   moto_options HOST
 #       prints the AWS_* variables (one NAME=value a line) with which object_store reaches moto
 #       on HOST
+#   moto_request PATH [CURL ARGUMENT]...
+#       a request to moto on 127.0.0.1 for PATH (bucket/key, and a query), signed with the same
+#       keys (moto refuses unsigned reads of objects); the body on stdout
 # Both servers are stopped when the sourcing shell exits: call object_stores_stop from its EXIT
 # trap (it replaces none).
 
@@ -29,6 +32,8 @@ AZURITE_PORT=""
 AZURITE_CERT=""
 MOTO_PORT=""
 OBJECT_STORE_PORT=""
+# Any key will do for moto; object_store and curl sign with this one.
+MOTO_KEY=tocsin-test
 
 # Azurite's built-in account and its well-known key (published in Azurite's documentation).
 AZURITE_ACCOUNT=devstoreaccount1
@@ -43,7 +48,7 @@ object_store_spawn() {
     "$@" >"$log" 2>&1 &
     OBJECT_STORE_PIDS+=("$!")
     while [[ -z $port ]]; do
-        port=$(grep -o -m 1 "$pattern" "$log" | grep -o '[0-9]*$' || true)
+        port=$(grep -o -m 1 "$pattern" "$log" 2>/dev/null | grep -o '[0-9]*$' || true)
         [[ -n $port ]] && break
         if ((SECONDS >= deadline)) || ! kill -0 "${OBJECT_STORE_PIDS[-1]}" 2>/dev/null; then
             tail -n 20 "$log" >&2
@@ -115,12 +120,18 @@ azurite_container_url() {
 
 moto_bucket() {
     local status
-    # moto accepts unsigned requests; object_store signs its own, which moto checks for form only.
-    status=$(curl -sS -o /dev/null -w '%{http_code}' -X PUT "http://127.0.0.1:$MOTO_PORT/$1") || status=000
+    status=$(moto_request "$1" -o /dev/null -w '%{http_code}' -X PUT) || status=000
     [[ $status == 200 ]] || die "creating the moto bucket $1: HTTP $status"
 }
 
 moto_options() {
     printf '%s\n' "AWS_ENDPOINT=http://$1:$MOTO_PORT" AWS_ALLOW_HTTP=true AWS_REGION=us-east-1 \
-        AWS_ACCESS_KEY_ID=tocsin-test AWS_SECRET_ACCESS_KEY=tocsin-test
+        "AWS_ACCESS_KEY_ID=$MOTO_KEY" "AWS_SECRET_ACCESS_KEY=$MOTO_KEY"
+}
+
+moto_request() {
+    local path=$1
+    shift
+    curl -sS --fail --max-time 10 --aws-sigv4 aws:amz:us-east-1:s3 --user "$MOTO_KEY:$MOTO_KEY" "$@" \
+        "http://127.0.0.1:$MOTO_PORT/$path"
 }
