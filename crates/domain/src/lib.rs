@@ -11,6 +11,7 @@ pub mod escalation;
 pub mod event;
 pub mod facts;
 pub mod incident;
+pub mod maintenance;
 pub mod matcher;
 pub mod message;
 pub mod roles;

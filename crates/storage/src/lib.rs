@@ -3,7 +3,8 @@
 //! tables, the people who sign in with their sessions (`people`), the service catalogue and its
 //! audit log (`catalogue`), teams' members and their roles (`teams`), on-call schedules
 //! (`schedules`), people's contact methods and notification rules (`contacts`), the codes people
-//! answer SMS pages with (`replies`), and which tocsin user a Slack user is (`slack_users`).
+//! answer SMS pages with (`replies`), which tocsin user a Slack user is (`slack_users`), and
+//! maintenance windows with the incidents they hold (`maintenance`).
 //! Functions take `&mut AsyncPgConnection` so a caller can compose several inside
 //! one transaction.
 //!
@@ -17,6 +18,7 @@ pub mod contacts;
 mod error;
 pub mod escalation;
 pub mod integrity;
+pub mod maintenance;
 pub mod notifications;
 pub mod outbox;
 pub mod people;

@@ -353,13 +353,18 @@ fn delete_listed_sql(retained: Retained) -> String {
 
 /// Deletes locked incidents with everything filed with them, in the caller's transaction. Nothing
 /// else deletes incidents, and no foreign key cascades (migrations 000008 and 000017): this is
-/// what keeps an alert, a timeline entry, a page or an escalation from outliving its incident
+/// what keeps an alert, a timeline entry, a page, an escalation or a maintenance hold from outliving its incident
 /// (`crate::integrity`). The escalation's row is live state, not history: it is not archived.
 async fn delete_incidents(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Deleted, StorageError> {
     // First: an escalation engine firing a step of one of them holds its row, so this waits for it
     // to commit, and the deletes below (statements after the wait) see what it filed.
     if !ids.is_empty() {
         diesel::sql_query("DELETE FROM incident_escalations WHERE incident_id = ANY($1)")
+            .bind::<Array<SqlUuid>, _>(ids)
+            .execute(conn)
+            .await?;
+        // Which maintenance windows held them: live state too, gone with the incident.
+        diesel::sql_query("DELETE FROM incident_maintenance WHERE incident_id = ANY($1)")
             .bind::<Array<SqlUuid>, _>(ids)
             .execute(conn)
             .await?;

@@ -1,0 +1,2 @@
+DROP TABLE incident_maintenance;
+DROP TABLE maintenance_windows;
