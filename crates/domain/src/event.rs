@@ -19,6 +19,12 @@ pub enum EventKind {
     Assigned,
     /// A step of the incident's escalation policy fired: its detail is a [`Paged`].
     Paged,
+    /// The incident opened or reopened inside a maintenance window that matches it: nothing is
+    /// notified or paged until the window ends (docs/noise.md). Its detail names the window.
+    InMaintenance,
+    /// The last maintenance window holding the incident ended while it was still active: it is
+    /// notified now, as if it had just opened, and its escalation starts.
+    MaintenanceEnded,
 }
 
 impl EventKind {
@@ -32,6 +38,8 @@ impl EventKind {
             EventKind::Reopened => "reopened",
             EventKind::Assigned => "assigned",
             EventKind::Paged => "paged",
+            EventKind::InMaintenance => "in_maintenance",
+            EventKind::MaintenanceEnded => "maintenance_ended",
         }
     }
 
@@ -45,6 +53,8 @@ impl EventKind {
             EventKind::Reopened,
             EventKind::Assigned,
             EventKind::Paged,
+            EventKind::InMaintenance,
+            EventKind::MaintenanceEnded,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == value)
@@ -62,6 +72,9 @@ pub struct IncidentEvent {
     pub incident: Incident,
     /// Kind-specific facts, the same as the timeline entry's detail (which alert, who was assigned).
     pub detail: serde_json::Value,
+    /// Set while a maintenance window holds the incident: the notifier sends nothing for the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<crate::maintenance::Hold>,
 }
 
 /// What a `paged` event and its timeline entry say: one step of an escalation policy fired.
@@ -115,9 +128,18 @@ mod tests {
 
     #[test]
     fn kinds_round_trip_through_their_names() {
-        for name in
-            ["opened", "alert_added", "alert_resolved", "acknowledged", "resolved", "reopened", "assigned", "paged"]
-        {
+        for name in [
+            "opened",
+            "alert_added",
+            "alert_resolved",
+            "acknowledged",
+            "resolved",
+            "reopened",
+            "assigned",
+            "paged",
+            "in_maintenance",
+            "maintenance_ended",
+        ] {
             assert_eq!(EventKind::parse(name).map(EventKind::as_str), Some(name));
         }
     }

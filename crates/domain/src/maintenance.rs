@@ -148,8 +148,8 @@ mod tests {
     use time::macros::datetime;
 
     fn window(matchers: &str, starts_at: OffsetDateTime, ends_at: OffsetDateTime) -> Window {
-        let matchers = matcher::parse_set(matchers).unwrap();
-        Window::new(Uuid::nil(), matchers, starts_at, ends_at, "database upgrade").unwrap()
+        let matchers = matcher::parse_set(matchers).expect("matchers");
+        Window::new(Uuid::nil(), matchers, starts_at, ends_at, "database upgrade").expect("a window")
     }
 
     fn subject(labels: &[(&str, &str)]) -> Subject {
@@ -239,16 +239,18 @@ mod tests {
 
     #[test]
     fn a_window_is_refused_naming_the_field_and_the_limit() {
-        let matchers = || matcher::parse_set(r#"service="checkout""#).unwrap();
-        let refused =
-            |matchers, ends_at, reason: &str| Window::new(Uuid::nil(), matchers, TEN, ends_at, reason).unwrap_err();
+        let matchers = || matcher::parse_set(r#"service="checkout""#).expect("matchers");
+        let refused = |matchers, ends_at, reason: &str| {
+            Window::new(Uuid::nil(), matchers, TEN, ends_at, reason).expect_err("refused")
+        };
         assert_eq!(refused(Vec::new(), ELEVEN, "upgrade"), WindowError::NoMatchers);
         assert_eq!(refused(matchers(), TEN, "upgrade"), WindowError::EndsBeforeItStarts);
         assert_eq!(refused(matchers(), ELEVEN, "  "), WindowError::BlankReason);
         let long = "x".repeat(MAX_REASON_CHARS + 1);
         assert_eq!(refused(matchers(), ELEVEN, &long), WindowError::ReasonTooLong);
         assert_eq!(WindowError::ReasonTooLong.to_string(), "reason: at most 500 characters");
-        let many = (0..=matcher::MAX_MATCHERS).map(|n| Matcher::parse(&format!("l{n}=\"v\"")).unwrap()).collect();
+        let many =
+            (0..=matcher::MAX_MATCHERS).map(|n| Matcher::parse(&format!("l{n}=\"v\"")).expect("a matcher")).collect();
         assert_eq!(refused(many, ELEVEN, "upgrade"), WindowError::TooManyMatchers);
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::StorageError;
 use diesel::QueryableByName;
-use diesel::sql_types::{Array, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Array, Bool, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -171,19 +171,42 @@ pub async fn attach(
     Ok(())
 }
 
+#[derive(QueryableByName)]
+struct HoldRow {
+    #[diesel(sql_type = SqlUuid)]
+    incident_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    window_id: Uuid,
+    #[diesel(sql_type = Text)]
+    reason: String,
+    #[diesel(sql_type = Timestamptz)]
+    until: OffsetDateTime,
+}
+
+impl HoldRow {
+    fn into_hold(self) -> Hold {
+        Hold { window_id: self.window_id, reason: self.reason, until: self.until }
+    }
+}
+
+/// Whether a hold on `incident` is still in force.
+pub async fn still_held(conn: &mut AsyncPgConnection, incident: Uuid) -> Result<bool, StorageError> {
+    #[derive(QueryableByName)]
+    struct Held {
+        #[diesel(sql_type = Bool)]
+        held: bool,
+    }
+    let row: Held = diesel::sql_query(
+        "SELECT EXISTS (SELECT 1 FROM incident_maintenance WHERE incident_id = $1 AND released_at IS NULL) AS held",
+    )
+    .bind::<SqlUuid, _>(incident)
+    .get_result(conn)
+    .await?;
+    Ok(row.held)
+}
+
 /// The holds on those of `incidents` a window still holds, by incident.
 pub async fn holds(conn: &mut AsyncPgConnection, incidents: &[Uuid]) -> Result<HashMap<Uuid, Hold>, StorageError> {
-    #[derive(QueryableByName)]
-    struct HoldRow {
-        #[diesel(sql_type = SqlUuid)]
-        incident_id: Uuid,
-        #[diesel(sql_type = SqlUuid)]
-        window_id: Uuid,
-        #[diesel(sql_type = Text)]
-        reason: String,
-        #[diesel(sql_type = Timestamptz)]
-        until: OffsetDateTime,
-    }
     if incidents.is_empty() {
         return Ok(HashMap::new());
     }
@@ -195,8 +218,45 @@ pub async fn holds(conn: &mut AsyncPgConnection, incidents: &[Uuid]) -> Result<H
     .bind::<Array<SqlUuid>, _>(incidents)
     .load(conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| (row.incident_id, Hold { window_id: row.window_id, reason: row.reason, until: row.until }))
-        .collect())
+    Ok(rows.into_iter().map(|row| (row.incident_id, row.into_hold())).collect())
+}
+
+/// Claims the incident whose hold has been due longest at `now` and that no other transaction
+/// holds, locking its row (`FOR UPDATE ... SKIP LOCKED`): the alert intake and people's commands
+/// lock it too, so its status stays as read until the caller commits, and another releaser skips
+/// it. Returns its id.
+pub async fn claim_due(conn: &mut AsyncPgConnection, now: OffsetDateTime) -> Result<Option<Uuid>, StorageError> {
+    #[derive(QueryableByName)]
+    struct Claimed {
+        #[diesel(sql_type = SqlUuid)]
+        incident_id: Uuid,
+    }
+    let claimed: Vec<Claimed> = diesel::sql_query(
+        "SELECT m.incident_id FROM incident_maintenance AS m JOIN incidents AS i ON i.id = m.incident_id \
+         WHERE m.released_at IS NULL AND m.until <= $1 ORDER BY m.until LIMIT 1 FOR UPDATE OF i SKIP LOCKED",
+    )
+    .bind::<Timestamptz, _>(now)
+    .load(conn)
+    .await?;
+    Ok(claimed.into_iter().next().map(|row| row.incident_id))
+}
+
+/// Releases the holds on `incident` that are due at `now`, returning them. An update reads the
+/// newest committed rows, so holds another releaser released since the caller's claim are not
+/// returned again.
+pub async fn release(
+    conn: &mut AsyncPgConnection,
+    incident: Uuid,
+    now: OffsetDateTime,
+) -> Result<Vec<Hold>, StorageError> {
+    let rows: Vec<HoldRow> = diesel::sql_query(
+        "UPDATE incident_maintenance AS m SET released_at = $2 FROM maintenance_windows AS w \
+         WHERE w.id = m.window_id AND m.incident_id = $1 AND m.released_at IS NULL AND m.until <= $2 \
+         RETURNING m.incident_id, m.window_id, w.reason, m.until",
+    )
+    .bind::<SqlUuid, _>(incident)
+    .bind::<Timestamptz, _>(now)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(HoldRow::into_hold).collect())
 }

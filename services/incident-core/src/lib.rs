@@ -1,8 +1,8 @@
 //! incident-core: the only writer of incidents. It reads alert reports and people's commands from
 //! their streams, applies them to PostgreSQL (dedup, correlation, lifecycle, timeline), writes the
 //! resulting events to an outbox in the same transaction, and relays those to the events stream.
-//! It also escalates incidents (pages people step by step until someone acknowledges, `escalation`)
-//! and deletes what is past its retention, archiving it first when an archive is configured.
+//! It also escalates incidents (pages people step by step until someone acknowledges, `escalation`),
+//! holds those that open inside a maintenance window until it ends (`maintenance`), and deletes what is past its retention, archiving it first when an archive is configured.
 //!
 //! Several replicas can run at once: the consumer groups share the entries out, the database
 //! arbitrates races, and entries a crashed replica held are claimed by the others.
@@ -16,6 +16,7 @@ pub mod config;
 pub mod escalation;
 mod gauges;
 pub mod incidents;
+pub mod maintenance;
 mod metrics;
 mod relay;
 pub mod retention;

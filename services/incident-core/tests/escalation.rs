@@ -10,7 +10,7 @@
 #![allow(clippy::expect_used, reason = "test helpers stop at a failed step, saying what was being done")]
 
 use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Jsonb, Nullable, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Jsonb, Nullable, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use serde_json::json;
 use std::time::Duration as StdDuration;
@@ -215,12 +215,7 @@ impl World {
     }
 
     async fn next_at(&mut self, incident: Uuid) -> Option<OffsetDateTime> {
-        diesel::sql_query("SELECT next_at FROM incident_escalations WHERE incident_id = $1")
-            .bind::<SqlUuid, _>(incident)
-            .get_result::<NextAt>(&mut self.conn)
-            .await
-            .expect("the escalation's row")
-            .next_at
+        support::escalation_next_at(&mut self.conn, incident).await
     }
 }
 
@@ -234,12 +229,6 @@ struct Detail {
 struct Count {
     #[diesel(sql_type = BigInt)]
     n: i64,
-}
-
-#[derive(QueryableByName)]
-struct NextAt {
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    next_at: Option<OffsetDateTime>,
 }
 
 /// Who a page reached, by id.

@@ -223,7 +223,23 @@ impl RecordDeliveries {
     /// all of them when it paged nobody, so nobody on call is always heard; otherwise the Slack
     /// app's, whose incident message then names who is being paged and whose thread gets the step
     /// (e-mail, Teams and webhooks would each be one more message per step).
+    ///
+    /// An event of an incident a maintenance window holds goes nowhere: incident-core marks it,
+    /// and sends `maintenance_ended` when the hold ends on an incident still active, which goes
+    /// where its `opened` would have gone, since to its channels it is new (docs/noise.md).
     fn targets_of(&self, event: &IncidentEvent) -> Vec<&Target> {
+        if let Some(hold) = &event.maintenance {
+            tracing::debug!(
+                incident.id = %event.incident.id,
+                event.kind = event.kind.as_str(),
+                maintenance.window_id = %hold.window_id,
+                "the incident is in maintenance; the event is not sent"
+            );
+            return Vec::new();
+        }
+        if event.kind == EventKind::MaintenanceEnded {
+            return self.routing.targets_for(&IncidentEvent { kind: EventKind::Opened, ..event.clone() });
+        }
         if event.kind != EventKind::Paged {
             return self.routing.targets_for(event);
         }

@@ -46,6 +46,7 @@ fn event(kind: EventKind, status: IncidentStatus) -> IncidentEvent {
             ..tocsin_testkit::open_incident(at)
         },
         detail: json!({ "alert": { "alertname": "HighCpu" } }),
+        maintenance: None,
     }
 }
 

@@ -209,6 +209,7 @@ fn paged(incident: &Incident, users: &[&UserRow], at: OffsetDateTime) -> Inciden
         actor: "tocsin".into(),
         incident: incident.clone(),
         detail: serde_json::to_value(detail).expect("the paged detail"),
+        maintenance: None,
     }
 }
 
@@ -356,6 +357,7 @@ async fn acknowledging_before_the_sms_is_due_cancels_it_and_a_resolved_incidents
         actor: "ana@example.com".into(),
         incident: acknowledged,
         detail: json!({}),
+        maintenance: None,
     };
     stack.publish(&ack).await;
     wait_until("the SMS cancelled", Duration::from_secs(5), async || {

@@ -15,6 +15,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tocsin_bus::{Bus, BusSettings, Envelope, Stream};
 use tocsin_domain::incident::SourceAlert;
+use tocsin_domain::maintenance::Hold;
 use tocsin_domain::roles::Role;
 use tocsin_domain::{Command, EventKind, Incident, IncidentEvent, IncidentStatus};
 use tocsin_notifier::Application;
@@ -109,7 +110,15 @@ fn event(kind: EventKind, incident: Incident, actor: &str) -> IncidentEvent {
         }
         _ => json!({}),
     };
-    IncidentEvent { id: Uuid::now_v7(), kind, at: OffsetDateTime::now_utc(), actor: actor.into(), incident, detail }
+    IncidentEvent {
+        id: Uuid::now_v7(),
+        kind,
+        at: OffsetDateTime::now_utc(),
+        actor: actor.into(),
+        incident,
+        detail,
+        maintenance: None,
+    }
 }
 
 async fn publish(bus: &Bus, events: &[IncidentEvent]) {
@@ -1204,4 +1213,59 @@ async fn tocsin_oncall_answers_who_is_on_call_now_only_to_the_asker() {
         .expect("sending the request");
     assert_eq!(response.status(), 401);
     notifier.stop().await;
+}
+
+/// An event as incident-core writes it while a maintenance window holds the incident.
+fn held(kind: EventKind, incident: Incident, actor: &str) -> IncidentEvent {
+    let until = OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let hold = Hold { window_id: Uuid::from_u128(0x3a1), reason: "database upgrade".into(), until };
+    IncidentEvent { maintenance: Some(hold), ..event(kind, incident, actor) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_sent_while_maintenance_holds_an_incident_and_one_message_when_it_ends() {
+    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
+    slack.respond("POST", "/api/chat.postMessage", slack_ok("C0PAYMENTS", "1764201234.000100"));
+    slack.respond("POST", "/api/chat.update", slack_ok("C0PAYMENTS", "1764201234.000100"));
+    let notifier = Notifier::posting_to_slack(&db, &redis, &slack, "#payments-oncall", &[]).await;
+    let bus = bus(&redis);
+    let (still_firing, resolved_inside) = (Uuid::now_v7(), Uuid::now_v7());
+
+    publish(
+        &bus,
+        &[
+            held(EventKind::Opened, incident(still_firing, IncidentStatus::Open, 1), "alertmanager"),
+            held(EventKind::InMaintenance, incident(still_firing, IncidentStatus::Open, 1), "tocsin"),
+            held(EventKind::AlertAdded, incident(still_firing, IncidentStatus::Open, 2), "alertmanager"),
+            held(EventKind::Opened, incident(resolved_inside, IncidentStatus::Open, 1), "alertmanager"),
+            held(EventKind::InMaintenance, incident(resolved_inside, IncidentStatus::Open, 1), "tocsin"),
+            held(EventKind::Resolved, incident(resolved_inside, IncidentStatus::Resolved, 2), "tocsin"),
+        ],
+    )
+    .await;
+    // The window ends on the incident still firing: incident-core's release, not held.
+    let mut ended = event(EventKind::MaintenanceEnded, incident(still_firing, IncidentStatus::Open, 2), "tocsin");
+    ended.detail = json!({"window_id": Uuid::from_u128(0x3a1), "reason": "database upgrade"});
+    publish(&bus, &[ended]).await;
+
+    let requests = slack.wait_for(1, Duration::from_secs(20)).await;
+    let post = assert_slack_call(&requests[0], "chat.postMessage");
+    assert_eq!(post["channel"], "#payments-oncall");
+    assert!(post.get("thread_ts").is_none(), "the incident's own message, not a reply: {post}");
+    assert_eq!(post["text"], "[CRITICAL] High CPU usage on web-server-01 (open)");
+    assert!(post.to_string().contains("Still firing after the maintenance window ended (database upgrade)"), "{post}");
+    assert_eq!(action_ids(&post)[..2], ["tocsin_acknowledge".to_owned(), "tocsin_resolve".to_owned()]);
+
+    // Notified now, so its resolve passes: the message is updated and the thread told.
+    publish(&bus, &[event(EventKind::Resolved, incident(still_firing, IncidentStatus::Resolved, 3), "tocsin")]).await;
+    let requests = slack.wait_for(3, Duration::from_secs(20)).await;
+    assert_slack_call(&requests[1], "chat.update");
+    assert_eq!(assert_slack_call(&requests[2], "chat.postMessage")["thread_ts"], "1764201234.000100");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(slack.requests().len(), 3, "nothing for the held events, nor for the incident resolved inside");
+    // Two deliveries: the release's message, and the resolve (an update and its reply).
+    assert_eq!(metric(&notifier, "tocsin_notifier_deliveries_total{channel=\"slack\",outcome=\"sent\"}").await, 2.0);
+
+    notifier.stop().await;
+    slack.stop().await;
 }

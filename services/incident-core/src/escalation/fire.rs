@@ -347,7 +347,7 @@ async fn fire_step(
     };
     let detail = serde_json::to_value(&paged)
         .map_err(|error| StorageError::Corrupt(format!("the paged detail does not serialise: {error}")))?;
-    timeline::record(conn, incident, vec![Change::new(EventKind::Paged, now, ACTOR, detail)]).await?;
+    timeline::record(conn, incident, vec![Change::new(EventKind::Paged, now, ACTOR, detail)], now).await?;
     advance(conn, row.incident_id, next.map_or(position, |due| due.position), next_at).await?;
     let delay = (now - moment(due.at)?).as_seconds_f64().max(0.0);
     Ok(Fired::Step { reached_anyone, ran_out: next.is_none(), delay, people })

@@ -75,6 +75,21 @@ pub(crate) async fn follow_status_changes(
     Ok(acknowledged)
 }
 
+/// Starts a new epoch of the escalations of `incidents`, each at its time in `ats`, as an open
+/// does: what the release of a maintenance hold does for an incident still open.
+pub(crate) async fn start(
+    conn: &mut AsyncPgConnection,
+    incidents: &[Uuid],
+    ats: &[OffsetDateTime],
+) -> Result<(), StorageError> {
+    diesel::sql_query(statements::START)
+        .bind::<Array<SqlUuid>, _>(incidents)
+        .bind::<Array<Timestamptz>, _>(ats)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// For the escalations of `incidents` that fired a step in their epoch: the incident, the last
 /// step fired, when the epoch started and the slug of the policy's team. Locks the escalations
 /// first, so a step the engine is firing at this moment counts (see [`statements::LOCK_ACKNOWLEDGED`]).

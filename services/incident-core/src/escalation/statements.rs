@@ -8,12 +8,15 @@
 /// applies has nothing to escalate, and the engine never has to claim it (an incident storm in a
 /// shop without policies costs one insert per batch and nothing after). An incident without a row
 /// starts after the last epoch its pages name (none for a new one; some for one restored from the
-/// archive and reopened), so an epoch is never used twice. `$1`, `$2`: incident ids, times.
+/// archive and reopened), so an epoch is never used twice. An incident a maintenance window holds
+/// (attached in the same transaction, before this runs) waits with nothing due: the release starts
+/// it again when the hold ends (`crate::maintenance`). `$1`, `$2`: incident ids, times.
 pub const START: &str = "INSERT INTO incident_escalations AS e (incident_id, epoch, step, pass, next_at, started_at) \
      SELECT d.id, coalesce((SELECT max(p.epoch) FROM pages p WHERE p.incident_id = d.id), 0) + 1, 0, 0, \
-     CASE WHEN EXISTS (SELECT 1 FROM catalogue_services s \
-                       WHERE s.service = i.service AND s.escalation_policy_id IS NOT NULL) \
-            OR EXISTS (SELECT 1 FROM teams t WHERE t.slug = i.team AND t.escalation_policy_id IS NOT NULL) \
+     CASE WHEN NOT EXISTS (SELECT 1 FROM incident_maintenance m WHERE m.incident_id = d.id AND m.released_at IS NULL) \
+           AND (EXISTS (SELECT 1 FROM catalogue_services s \
+                        WHERE s.service = i.service AND s.escalation_policy_id IS NOT NULL) \
+                OR EXISTS (SELECT 1 FROM teams t WHERE t.slug = i.team AND t.escalation_policy_id IS NOT NULL)) \
           THEN d.at END, \
      d.at \
      FROM unnest($1::uuid[], $2::timestamptz[]) AS d(id, at) JOIN incidents i ON i.id = d.id \

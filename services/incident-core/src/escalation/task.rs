@@ -1,4 +1,5 @@
-//! The engine's background task and its metrics: every `ESCALATION_TICK`, fire what is due (all
+//! The engine's background task and its metrics: every `ESCALATION_TICK`, release what maintenance
+//! windows that ended held (`crate::maintenance`), fire what is due (all
 //! of it, in rounds of [`ROUND`] rows), wake the outbox relay so the pages leave at once, and
 //! count what happened.
 //!
@@ -234,6 +235,17 @@ struct Count {
 async fn tick_once(core: &Core, metrics: &EscalationMetrics) -> Result<(), StorageError> {
     let mut conn = core.pool.get().await?;
     let now = OffsetDateTime::now_utc();
+    // Maintenance ending first: an incident it releases starts its escalation due now, which the
+    // steps fired below include.
+    loop {
+        let released = crate::maintenance::release_due(&mut conn, now, ROUND).await?;
+        if released.notified > 0 {
+            core.relay_wakeup.notify_one();
+        }
+        if released.claimed < ROUND {
+            break;
+        }
+    }
     loop {
         let summary = fire_due(&mut conn, now, ROUND).await?;
         metrics.observe(&summary);

@@ -143,7 +143,7 @@ async fn decide(
             }
         }
     };
-    let recorded = timeline::record(conn, &incident, vec![change.traced(traceparent)]).await?;
+    let recorded = timeline::record(conn, &incident, vec![change.traced(traceparent)], now).await?;
     Ok((CommandOutcome::Applied { incident: Box::new(incident.into_domain()?) }, recorded.transitions))
 }
 

@@ -2,7 +2,8 @@
 //! in the caller's transaction, each event carrying the incident as it stands after the change.
 //! Every change of an incident's status passes here, so this is also where its escalation follows
 //! it (`crate::escalation`'s hook: opened and reopened start one, acknowledged stops it, resolved
-//! ends it).
+//! ends it), and where maintenance windows hold what opens inside them (`crate::maintenance`): the
+//! incident gets an `in_maintenance` entry, and every event about it while held carries the hold.
 
 use super::statements;
 use diesel::sql_types::{Array, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
@@ -59,23 +60,28 @@ pub struct StatusChange {
 pub(crate) struct Recorded {
     pub events: usize,
     pub transitions: Vec<StatusChange>,
+    /// The incidents put in maintenance, each with one more event than the changes asked for.
+    pub held: Vec<Uuid>,
 }
 
-/// Records `changes` of the incident whose state after them is `incident`.
+/// Records `changes` of the incident whose state after them is `incident`, handled at `now`.
 pub(crate) async fn record(
     conn: &mut AsyncPgConnection,
     incident: &IncidentRow,
     changes: Vec<Change>,
+    now: OffsetDateTime,
 ) -> Result<Recorded, StorageError> {
-    record_many(conn, changes.into_iter().map(|change| (incident, change)).collect()).await
+    record_many(conn, changes.into_iter().map(|change| (incident, change)).collect(), now).await
 }
 
 /// Records changes of several incidents, each paired with its incident's state after them, with
 /// one insert into the timeline and one outbox row, and one statement per kind of status change
-/// among them for their escalations.
+/// among them for their escalations. `now` is when they are handled: the maintenance windows in
+/// force then hold the incidents that open.
 pub(crate) async fn record_many(
     conn: &mut AsyncPgConnection,
-    changes: Vec<(&IncidentRow, Change)>,
+    mut changes: Vec<(&IncidentRow, Change)>,
+    now: OffsetDateTime,
 ) -> Result<Recorded, StorageError> {
     if changes.is_empty() {
         return Ok(Recorded::default());
@@ -86,6 +92,11 @@ pub(crate) async fn record_many(
             slot.insert(IncidentRow::clone(incident).into_domain()?);
         }
     }
+    let held_changes = crate::maintenance::hold_opened(conn, &changes, &snapshots, now).await?;
+    let held: Vec<Uuid> = held_changes.iter().map(|(incident, _)| incident.id).collect();
+    changes.extend(held_changes);
+    let ids: Vec<Uuid> = snapshots.keys().copied().collect();
+    let holds = tocsin_storage::maintenance::holds(conn, &ids).await?;
     insert_timeline(conn, &changes).await?;
     let mut acknowledged = crate::escalation::follow_status_changes(conn, &changes).await?;
 
@@ -105,6 +116,7 @@ pub(crate) async fn record_many(
             actor: change.actor,
             incident: snapshot.clone(),
             detail: change.detail,
+            maintenance: holds.get(&incident.id).cloned(),
         };
         let json = serde_json::to_string(&event)
             .map_err(|error| StorageError::Corrupt(format!("event does not serialise: {error}")))?;
@@ -112,7 +124,7 @@ pub(crate) async fn record_many(
     }
     let events = new_events.len();
     outbox::insert(conn, new_events).await?;
-    Ok(Recorded { events, transitions })
+    Ok(Recorded { events, transitions, held })
 }
 
 /// The timeline entries of `changes`, in one statement with one array per column. A multi-row

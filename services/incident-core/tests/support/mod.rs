@@ -4,8 +4,8 @@
 #![allow(dead_code, reason = "each test binary uses its own part of what is shared")]
 
 use diesel::QueryableByName;
-use diesel::sql_types::BigInt;
-use diesel_async::RunQueryDsl;
+use diesel::sql_types::{BigInt, Nullable, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::process::Stdio;
@@ -51,6 +51,22 @@ struct Count {
 pub async fn count(db: &TestDatabase, sql: &str) -> i64 {
     let mut conn = db.connection().await;
     diesel::sql_query(sql).get_result::<Count>(&mut conn).await.map(|c| c.n).unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+#[derive(QueryableByName)]
+struct NextAt {
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    next_at: Option<OffsetDateTime>,
+}
+
+/// When the incident's escalation fires next (`None`: nothing is due).
+pub async fn escalation_next_at(conn: &mut AsyncPgConnection, incident: Uuid) -> Option<OffsetDateTime> {
+    diesel::sql_query("SELECT next_at FROM incident_escalations WHERE incident_id = $1")
+        .bind::<SqlUuid, _>(incident)
+        .get_result::<NextAt>(conn)
+        .await
+        .expect("the escalation's row")
+        .next_at
 }
 
 /// The team `payments`, owning `checkout-api`, with `names` as responders; the first of them

@@ -253,7 +253,8 @@ pub fn message(summary: &Summary<'_>, from: &Mailbox, to: &[Mailbox]) -> Result<
     for mailbox in to {
         builder = builder.to(mailbox.clone());
     }
-    builder = if summary.event.kind == EventKind::Opened {
+    // An incident held by maintenance is first heard of when the window ends.
+    builder = if matches!(summary.event.kind, EventKind::Opened | EventKind::MaintenanceEnded) {
         builder.message_id(Some(thread))
     } else {
         builder

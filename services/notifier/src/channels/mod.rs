@@ -271,6 +271,15 @@ impl<'a> Summary<'a> {
                 }
                 Err(_) => "Escalation step fired".to_owned(),
             },
+            // Never sent: the notifier sends nothing while maintenance holds an incident.
+            InMaintenance => "In maintenance".to_owned(),
+            MaintenanceEnded => {
+                let reason = self.event.detail.get("reason").and_then(|reason| reason.as_str());
+                match reason {
+                    Some(reason) => format!("Still firing after the maintenance window ended ({reason})"),
+                    None => "Still firing after the maintenance window ended".to_owned(),
+                }
+            }
         }
     }
 
@@ -343,6 +352,7 @@ pub(crate) fn sample_event(kind: tocsin_domain::EventKind) -> IncidentEvent {
         actor: "ana@example.com".into(),
         incident: Incident { id: uuid::Uuid::from_u128(1), ..tocsin_testkit::open_incident(at) },
         detail: serde_json::json!({}),
+        maintenance: None,
     }
 }
 

@@ -567,6 +567,7 @@ mod tests {
             actor: "ana@example.com".to_owned(),
             incident,
             detail: serde_json::Value::Null,
+            maintenance: None,
         }
     }
 

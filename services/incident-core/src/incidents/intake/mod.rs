@@ -150,7 +150,7 @@ impl Round<'_> {
         late::apply(conn, self, &settled.late, &mut effects).await?;
 
         let Effects { mut outcomes, touched, changes } = effects;
-        let (events, transitions) = record_changes(conn, &touched, changes).await?;
+        let (events, transitions) = record_changes(conn, &touched, changes, self.now).await?;
         for outcome in &mut outcomes {
             if let Some(count) = outcome.incident_id.and_then(|id| events.get(&id)) {
                 outcome.events = *count;
@@ -239,11 +239,12 @@ async fn stored_occurrences(
 }
 
 /// Timeline entries and outbox events for the round, one insert each; returns events per incident
-/// and the status changes.
+/// (an incident put in maintenance has one more) and the status changes.
 async fn record_changes(
     conn: &mut AsyncPgConnection,
     touched: &BTreeMap<Uuid, IncidentRow>,
     changes: Vec<(Uuid, Change)>,
+    now: OffsetDateTime,
 ) -> Result<(HashMap<Uuid, usize>, Vec<StatusChange>), StorageError> {
     let mut counts = HashMap::new();
     let mut entries = Vec::with_capacity(changes.len());
@@ -254,7 +255,10 @@ async fn record_changes(
         *counts.entry(incident_id).or_insert(0) += 1;
         entries.push((incident, change));
     }
-    let recorded = timeline::record_many(conn, entries).await?;
+    let recorded = timeline::record_many(conn, entries, now).await?;
+    for incident_id in recorded.held {
+        *counts.entry(incident_id).or_insert(0) += 1;
+    }
     Ok((counts, recorded.transitions))
 }
 
