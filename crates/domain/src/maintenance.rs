@@ -94,7 +94,7 @@ impl Window {
 
     /// Whether every matcher of the window matches `subject`.
     pub fn matches(&self, subject: &Subject) -> bool {
-        matcher::all_match(&self.matchers, &subject.labels)
+        subject.matched_by(&self.matchers)
     }
 }
 
@@ -113,6 +113,11 @@ impl Subject {
             labels.insert(name.to_owned(), fact.to_owned());
         }
         Subject { labels }
+    }
+
+    /// Whether every matcher of `matchers` matches: what a window, or a preview of one, asks.
+    pub fn matched_by(&self, matchers: &[Matcher]) -> bool {
+        matcher::all_match(matchers, &self.labels)
     }
 }
 

@@ -4,13 +4,16 @@
 //! the domain's rule (`tocsin_domain::maintenance`); this module only stores and reads.
 
 use crate::StorageError;
-use diesel::QueryableByName;
-use diesel::sql_types::{Array, Bool, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use crate::rows::{AlertRow, IncidentRow};
+use crate::schema::{alerts, incidents};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Bool, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::collections::HashMap;
 use time::OffsetDateTime;
 use tocsin_domain::maintenance::{Hold, Occurrence, Window};
 use tocsin_domain::matcher::{ApiMatcher, Matcher};
+use tocsin_domain::{AlertRecord, Incident};
 use uuid::Uuid;
 
 /// A window as stored, with who made it and who ended it.
@@ -259,4 +262,63 @@ pub async fn release(
     .load(conn)
     .await?;
     Ok(rows.into_iter().map(HoldRow::into_hold).collect())
+}
+
+/// The newest `limit` windows by start, those not over yet first when `current` (upcoming and
+/// active: ended neither early nor by their planned end at `now`).
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    now: OffsetDateTime,
+    current: bool,
+    limit: i64,
+) -> Result<Vec<StoredWindow>, StorageError> {
+    let rows: Vec<WindowRow> = diesel::sql_query(format!(
+        "SELECT {COLUMNS} FROM maintenance_windows \
+         WHERE NOT $1 OR (ends_at > $2 AND (ended_at IS NULL OR ended_at > $2)) \
+         ORDER BY starts_at DESC, id DESC LIMIT $3"
+    ))
+    .bind::<Bool, _>(current)
+    .bind::<Timestamptz, _>(now)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await?;
+    rows.into_iter().map(WindowRow::into_stored).collect()
+}
+
+/// What a preview matches a window's matchers against: the newest `limit` active incidents, and
+/// the newest `limit` alerts heard of since `since`, each with the incident it belongs to (whose
+/// facts the matchers read).
+pub async fn preview_candidates(
+    conn: &mut AsyncPgConnection,
+    since: OffsetDateTime,
+    limit: i64,
+) -> Result<(Vec<Incident>, Vec<(AlertRecord, Incident)>), StorageError> {
+    let active: Vec<IncidentRow> = incidents::table
+        .filter(incidents::status.ne("resolved"))
+        .order(incidents::opened_at.desc())
+        .limit(limit)
+        .select(IncidentRow::as_select())
+        .load(conn)
+        .await?;
+    let recent: Vec<AlertRow> = alerts::table
+        .filter(alerts::last_received_at.ge(since))
+        .order(alerts::last_received_at.desc())
+        .limit(limit)
+        .select(AlertRow::as_select())
+        .load(conn)
+        .await?;
+    let mut theirs: Vec<Uuid> = recent.iter().map(|alert| alert.incident_id).collect();
+    theirs.sort_unstable();
+    theirs.dedup();
+    let owners: Vec<IncidentRow> =
+        incidents::table.filter(incidents::id.eq_any(&theirs)).select(IncidentRow::as_select()).load(conn).await?;
+    let owners: HashMap<Uuid, Incident> =
+        owners.into_iter().map(|row| Ok((row.id, row.into_domain()?))).collect::<Result<_, StorageError>>()?;
+    let active = active.into_iter().map(IncidentRow::into_domain).collect::<Result<Vec<_>, _>>()?;
+    let mut alerts = Vec::with_capacity(recent.len());
+    for row in recent {
+        let Some(incident) = owners.get(&row.incident_id).cloned() else { continue };
+        alerts.push((row.into_domain()?, incident));
+    }
+    Ok((active, alerts))
 }

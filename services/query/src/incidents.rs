@@ -8,6 +8,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tocsin_domain::maintenance::Hold;
 use tocsin_domain::{AlertRecord, Incident, IncidentStatus, Severity, TimelineEntry};
 use tocsin_runtime::ApiError;
 use tocsin_runtime::openapi::ErrorBody;
@@ -46,9 +47,19 @@ pub struct ListParams {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IncidentPage {
-    items: Vec<Incident>,
+    items: Vec<IncidentItem>,
     /// Pass as `cursor` to get the next page; null on the last page.
     next_cursor: Option<String>,
+}
+
+/// An incident in a list: its fields, and whether a maintenance window holds it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IncidentItem {
+    #[serde(flatten)]
+    incident: Incident,
+    /// The maintenance window holding it (the one that ends last): nothing about it is notified or
+    /// paged until `until` (docs/noise.md). Null when none does.
+    maintenance: Option<Hold>,
 }
 
 /// The incident's fields at the top level, with the first page of its alerts and of its timeline.
@@ -56,6 +67,9 @@ pub struct IncidentPage {
 pub struct IncidentDetail {
     #[serde(flatten)]
     incident: Incident,
+    /// The maintenance window holding it (the one that ends last): nothing about it is notified or
+    /// paged until `until` (docs/noise.md). Null when none does.
+    maintenance: Option<Hold>,
     /// The first alerts (at most 100), oldest `starts_at` first.
     alerts: Vec<AlertRecord>,
     /// Pass as `cursor` to `GET /incidents/{id}/alerts` for the alerts after these; null when
@@ -130,7 +144,14 @@ pub async fn list(state: web::Data<State>, params: web::Query<ListParams>) -> Re
     };
     let mut conn = state.connection().await?;
     let page = reads::list_incidents(&mut conn, &filter, limit, after).await.map_err(storage_error)?;
-    Ok(HttpResponse::Ok().json(IncidentPage { items: page.items, next_cursor: page.next_cursor.map(|c| c.encode()) }))
+    let ids: Vec<Uuid> = page.items.iter().map(|incident| incident.id).collect();
+    let mut holds = crate::maintenance::holds_of(&mut conn, &ids).await?;
+    let items = page
+        .items
+        .into_iter()
+        .map(|incident| IncidentItem { maintenance: holds.remove(&incident.id), incident })
+        .collect();
+    Ok(HttpResponse::Ok().json(IncidentPage { items, next_cursor: page.next_cursor.map(|c| c.encode()) }))
 }
 
 #[utoipa::path(
@@ -155,8 +176,10 @@ pub async fn get(state: web::Data<State>, id: web::Path<String>) -> Result<HttpR
         .map_err(storage_error)?
         .ok_or_else(|| ApiError::not_found(format!("no incident {id}")))?;
     let escalation = escalation::escalation_status(&mut conn, id).await.map_err(storage_error)?;
+    let maintenance = crate::maintenance::holds_of(&mut conn, &[id]).await?.remove(&id);
     Ok(HttpResponse::Ok().json(IncidentDetail {
         incident: detail.incident,
+        maintenance,
         alerts: detail.alerts,
         alerts_next_cursor: detail.alerts_next.map(|c| c.encode()),
         timeline: detail.timeline,

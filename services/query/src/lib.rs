@@ -1,6 +1,6 @@
 //! query: the read side and the front door for people. Lists and shows incidents from PostgreSQL
 //! (never writing them: it writes only the service catalogue, teams' members, on-call schedules,
-//! escalation policies (`escalation_policies`), people's contact methods and notification rules with the test pages they ask the notifier for
+//! escalation policies (`escalation_policies`), maintenance windows (`maintenance`), people's contact methods and notification rules with the test pages they ask the notifier for
 //! (`contacts`), their audit log and its sign-in tables), answers who is on call (`schedules`), turns people's
 //! actions into commands for incident-core, streams incident events to the dashboard (`/events`),
 //! serves the dashboard itself and the OpenAPI document. Reading the incidents and the live feed
@@ -19,6 +19,7 @@ mod errors;
 mod escalation_policies;
 mod incidents;
 mod live;
+mod maintenance;
 pub mod openapi;
 mod schedules;
 mod security_headers;
@@ -339,6 +340,20 @@ impl Application {
                                 web::resource("/{id}/versions/{version}")
                                     .wrap(read())
                                     .route(web::get().to(escalation_policies::get_version)),
+                            ),
+                    )
+                    .service(
+                        web::scope("/maintenance-windows")
+                            .app_data(state.clone())
+                            .service(
+                                web::resource("")
+                                    .route(web::get().to(maintenance::list).wrap(read()))
+                                    .route(web::post().to(maintenance::create).wrap(team_manager())),
+                            )
+                            .service(web::resource("/preview").wrap(read()).route(web::post().to(maintenance::preview)))
+                            .service(web::resource("/{id}").wrap(read()).route(web::get().to(maintenance::get)))
+                            .service(
+                                web::resource("/{id}/end").wrap(team_manager()).route(web::post().to(maintenance::end)),
                             ),
                     )
                     .service(

@@ -1,19 +1,21 @@
 //! The OpenAPI document of the query API, generated from the handlers' annotations and served at
 //! `GET /openapi.json`.
 
-use crate::{actions, catalogue, contacts, escalation_policies, incidents, live, schedules, sign_in, teams, tokens};
+use crate::{
+    actions, catalogue, contacts, escalation_policies, incidents, live, maintenance, schedules, sign_in, teams, tokens,
+};
 use tocsin_runtime::openapi::{BearerAuth, SharedRoutes};
 use utoipa::OpenApi;
 
 /// The tokens this service takes.
 const BEARER_AUTH: BearerAuth = BearerAuth(
     "API_TOKEN, or a token of TOKENS_FILE: GET routes need the read scope, actions the act scope, changes to the \
-     catalogue, to schedules, to escalation policies, to teams' members and to admins, and people's contact methods, the admin scope",
+     catalogue, to schedules, to escalation policies, to maintenance windows, to teams' members and to admins, and people's contact methods, the admin scope",
 );
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "tocsin query API", description = "Incidents: list, read, acknowledge, resolve, reopen, assign. The service catalogue, teams with their members and roles, admins, and the audit log. On-call schedules: their layers, overrides and shifts, and who is on call now. Escalation policies, in versions, and which one a team and a service escalate on. Sign-in with the organisation's identity provider (OpenID Connect), in a session cookie, people's personal API tokens, their contact methods and notification rules, and test pages."),
+    info(title = "tocsin query API", description = "Incidents: list, read, acknowledge, resolve, reopen, assign. The service catalogue, teams with their members and roles, admins, and the audit log. On-call schedules: their layers, overrides and shifts, and who is on call now. Escalation policies, in versions, and which one a team and a service escalate on. Maintenance windows: list, create, end now, and a preview of what their matchers catch. Sign-in with the organisation's identity provider (OpenID Connect), in a session cookie, people's personal API tokens, their contact methods and notification rules, and test pages."),
     paths(
         incidents::list,
         incidents::get,
@@ -49,6 +51,11 @@ const BEARER_AUTH: BearerAuth = BearerAuth(
         escalation_policies::put_version,
         escalation_policies::set_team_policy,
         escalation_policies::set_service_policy,
+        maintenance::list,
+        maintenance::create,
+        maintenance::get,
+        maintenance::end,
+        maintenance::preview,
         teams::list,
         teams::get,
         teams::set_member,

@@ -283,6 +283,8 @@ const kindWords: Record<TimelineEntry['kind'], string> = {
   reopened: 'Reopened',
   assigned: 'Assigned',
   paged: 'Paged',
+  in_maintenance: 'In maintenance',
+  maintenance_ended: 'Maintenance ended',
 };
 
 const kindDot: Record<TimelineEntry['kind'], string> = {
@@ -294,6 +296,9 @@ const kindDot: Record<TimelineEntry['kind'], string> = {
   reopened: 'bg-danger',
   assigned: 'bg-accent',
   paged: 'bg-danger',
+  // Quiet, then loud: held by a window, then notified when it ended while still firing.
+  in_maintenance: 'bg-accent',
+  maintenance_ended: 'bg-danger',
 };
 
 function Timeline({ incident }: { incident: IncidentDetail }) {

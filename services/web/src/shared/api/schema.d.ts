@@ -314,6 +314,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/maintenance-windows": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list"];
+        put?: never;
+        post: operations["create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/maintenance-windows/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["preview"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/maintenance-windows/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/maintenance-windows/{id}/end": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["end"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;
@@ -909,7 +973,7 @@ export interface components {
             policy?: null | components["schemas"]["EscalatingOn"];
         };
         /** @enum {string} */
-        EventKind: "opened" | "alert_added" | "alert_resolved" | "acknowledged" | "resolved" | "reopened" | "assigned" | "paged";
+        EventKind: "opened" | "alert_added" | "alert_resolved" | "acknowledged" | "resolved" | "reopened" | "assigned" | "paged" | "in_maintenance" | "maintenance_ended";
         /** @description A time when nobody is on call. */
         Gap: {
             /** Format: date-time */
@@ -922,6 +986,20 @@ export interface components {
             /** @description `ingest`, `incident-core`, `query` or `notifier`. */
             service: string;
             status: string;
+        };
+        /**
+         * @description How maintenance holds an incident, as its events and its API representation say: the window
+         *     that ends last, when several hold it.
+         */
+        Hold: {
+            reason: string;
+            /**
+             * Format: date-time
+             * @description When the window ends, and with it the hold (exclusive).
+             */
+            until: string;
+            /** Format: uuid */
+            window_id: string;
         };
         ImportSummary: {
             added: number;
@@ -977,6 +1055,7 @@ export interface components {
              */
             alerts_next_cursor?: string | null;
             escalation?: null | components["schemas"]["EscalationStatus"];
+            maintenance?: null | components["schemas"]["Hold"];
             /** @description The first timeline entries (at most 100), oldest first. */
             timeline: components["schemas"]["TimelineEntry"][];
             /**
@@ -985,8 +1064,12 @@ export interface components {
              */
             timeline_next_cursor?: string | null;
         };
+        /** @description An incident in a list: its fields, and whether a maintenance window holds it. */
+        IncidentItem: components["schemas"]["Incident"] & {
+            maintenance?: null | components["schemas"]["Hold"];
+        };
         IncidentPage: {
-            items: components["schemas"]["Incident"][];
+            items: components["schemas"]["IncidentItem"][];
             /** @description Pass as `cursor` to get the next page; null on the last page. */
             next_cursor?: string | null;
         };
@@ -1143,6 +1226,23 @@ export interface components {
             team: string;
             /** @description An IANA time zone, e.g. `America/New_York`. */
             time_zone: string;
+        };
+        /**
+         * @description A new window: `{"matchers": ["service=\"checkout\"", "team=\"payments\""], "ends_at":
+         *     "2026-12-08T11:00:00Z", "reason": "database upgrade"}`.
+         */
+        NewWindow: {
+            /** @description RFC 3339, after `starts_at` and in the future, at most 31 days after `starts_at`. */
+            ends_at: string;
+            /**
+             * @description 1 to 32 matchers in Alertmanager's syntax (`=`, `!=`, `=~`, `!~`), each at most 4,352
+             *     bytes; all must match. `service`, `environment` and `team` read the incident's facts.
+             */
+            matchers: string[];
+            /** @description 1 to 500 characters. */
+            reason: string;
+            /** @description RFC 3339; default: now. */
+            starts_at?: string | null;
         };
         NextStep: {
             /** Format: date-time */
@@ -1317,6 +1417,35 @@ export interface components {
             definition: components["schemas"]["PolicyDefinition"];
             /** Format: uuid */
             policy_id: string;
+        };
+        /**
+         * @description What a window of those matchers would hold if it started now, and which recent alerts it
+         *     matches.
+         */
+        Preview: {
+            /** @description Alerts heard of in the last 24 hours that the matchers match, newest first (at most 100). */
+            alerts: components["schemas"]["PreviewAlert"][];
+            /**
+             * @description Active incidents the matchers match, newest first (at most 100). A window holds only the
+             *     incidents that open or reopen inside it: these are shown so people see what they aim at.
+             */
+            incidents: components["schemas"]["Incident"][];
+            /**
+             * @description Whether there were more of either than shown, or more than the preview reads (the newest
+             *     2,000 of each).
+             */
+            truncated: boolean;
+        };
+        PreviewAlert: components["schemas"]["AlertRecord"] & {
+            /**
+             * Format: uuid
+             * @description The incident it belongs to.
+             */
+            incident_id: string;
+        };
+        /** @description The matchers to preview, as a new window takes them. */
+        PreviewRequest: {
+            matchers: string[];
         };
         /**
          * @description `GET /ready`: whether every dependency the service needs answers. (Describes the body
@@ -1624,6 +1753,39 @@ export interface components {
             created_by: string;
             /** Format: int32 */
             version: number;
+        };
+        WindowList: {
+            /** @description Newest start first. */
+            items: components["schemas"]["WindowView"][];
+        };
+        /** @enum {string} */
+        WindowState: "upcoming" | "active" | "over";
+        /** @description A window as the API shows it. */
+        WindowView: {
+            /** @description Who created it. */
+            author: string;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When someone ended it before `ends_at`.
+             */
+            ended_at?: string | null;
+            ended_by?: string | null;
+            /**
+             * Format: date-time
+             * @description Exclusive: the window applies over `[starts_at, ends_at)`.
+             */
+            ends_at: string;
+            /** Format: uuid */
+            id: string;
+            /** @description As Alertmanager writes them: `service="checkout"`, `instance=~"db-[0-9]+"`. */
+            matchers: string[];
+            reason: string;
+            /** Format: date-time */
+            starts_at: string;
+            /** @description `upcoming`, `active` or `over`, at the time of the answer. */
+            state: components["schemas"]["WindowState"];
         };
     };
     responses: never;
@@ -3047,6 +3209,323 @@ export interface operations {
                 };
             };
             /** @description No such incident */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list: {
+        parameters: {
+            query?: {
+                /** @description `true`: only the windows not over yet (upcoming and active). */
+                current?: boolean;
+                /** @description How many, 1 to 500 (default 100). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Windows, newest start first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WindowList"];
+                };
+            };
+            /** @description `limit` is outside 1..500 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewWindow"];
+            };
+        };
+        responses: {
+            /** @description The window */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WindowView"];
+                };
+            };
+            /** @description A field is malformed or over its limit; the message names the field and the limit */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Neither an admin nor a manager of the team the window's `team=` matcher names (none: admins only), or a token without the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    preview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PreviewRequest"];
+            };
+        };
+        responses: {
+            /** @description The active incidents and recent alerts the matchers catch */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Preview"];
+                };
+            };
+            /** @description A matcher is malformed or over its limit; the message names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Window id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The window */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WindowView"];
+                };
+            };
+            /** @description The id is not a UUID */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such window */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    end: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Window id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The window, ended now (unchanged when it was over already); the incidents it held still firing are notified within ESCALATION_TICK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WindowView"];
+                };
+            };
+            /** @description The id is not a UUID */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed to manage the window (as to create it) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such window */
             404: {
                 headers: {
                     [name: string]: unknown;
