@@ -353,7 +353,7 @@ fn delete_listed_sql(retained: Retained) -> String {
 
 /// Deletes locked incidents with everything filed with them, in the caller's transaction. Nothing
 /// else deletes incidents, and no foreign key cascades (migrations 000008 and 000017): this is
-/// what keeps an alert, a timeline entry, a page, an escalation or a maintenance hold from outliving its incident
+/// what keeps an alert, a timeline entry, a page or an escalation from outliving its incident
 /// (`crate::integrity`). The escalation's row is live state, not history: it is not archived.
 async fn delete_incidents(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Deleted, StorageError> {
     // First: an escalation engine firing a step of one of them holds its row, so this waits for it
