@@ -31,12 +31,7 @@ use uuid::Uuid;
 
 mod support;
 
-/// A Monday, 03:00 in New York.
-const T0: OffsetDateTime = datetime!(2026-12-07 08:00 UTC);
-
-fn minutes(count: i64) -> Duration {
-    Duration::minutes(count)
-}
+use support::{T0, minutes};
 
 /// The team `payments` with its people: alice and bob respond, carol manages, dave only views.
 struct World {

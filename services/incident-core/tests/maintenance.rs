@@ -12,7 +12,6 @@ use diesel::QueryableByName;
 use diesel::sql_types::{Jsonb, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
-use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 use tocsin_domain::maintenance::Window;
 use tocsin_domain::{Action, AlertState, Command, CommandOutcome, matcher};
@@ -25,11 +24,7 @@ use uuid::Uuid;
 
 mod support;
 
-const T0: OffsetDateTime = datetime!(2026-12-07 08:00 UTC);
-
-fn minutes(count: i64) -> Duration {
-    Duration::minutes(count)
-}
+use support::{T0, minutes};
 
 /// The team `payments` with alice on call, paged at once by the team's policy.
 struct World {

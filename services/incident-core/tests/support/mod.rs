@@ -19,6 +19,13 @@ use tocsin_storage::{catalogue, teams};
 use tocsin_testkit::{TestDatabase, TestRedis};
 use uuid::Uuid;
 
+/// The clock the escalation and maintenance tests start at: a Monday, 03:00 in New York.
+pub const T0: OffsetDateTime = time::macros::datetime!(2026-12-07 08:00 UTC);
+
+pub fn minutes(count: i64) -> time::Duration {
+    time::Duration::minutes(count)
+}
+
 /// incident-core as its own process on the test's database and streams, named `name` in the
 /// consumer groups, with `settings` added to its environment; killed when dropped.
 pub fn start_core<K: AsRef<OsStr>, V: AsRef<OsStr>>(
