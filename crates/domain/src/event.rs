@@ -25,6 +25,10 @@ pub enum EventKind {
     /// The last maintenance window holding the incident ended while it was still active: it is
     /// notified now, as if it had just opened, and its escalation starts.
     MaintenanceEnded,
+    /// A person wrote a note: its detail is `{"text": …}`, Markdown.
+    NoteAdded,
+    /// A person changed the title or severity: its detail is a [`crate::command::Edit`].
+    Edited,
 }
 
 impl EventKind {
@@ -40,6 +44,8 @@ impl EventKind {
             EventKind::Paged => "paged",
             EventKind::InMaintenance => "in_maintenance",
             EventKind::MaintenanceEnded => "maintenance_ended",
+            EventKind::NoteAdded => "note_added",
+            EventKind::Edited => "edited",
         }
     }
 
@@ -55,6 +61,8 @@ impl EventKind {
             EventKind::Paged,
             EventKind::InMaintenance,
             EventKind::MaintenanceEnded,
+            EventKind::NoteAdded,
+            EventKind::Edited,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == value)
@@ -139,6 +147,8 @@ mod tests {
             "paged",
             "in_maintenance",
             "maintenance_ended",
+            "note_added",
+            "edited",
         ] {
             assert_eq!(EventKind::parse(name).map(EventKind::as_str), Some(name));
         }

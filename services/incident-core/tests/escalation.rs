@@ -18,7 +18,7 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 use tocsin_domain::escalation::Target;
 use tocsin_domain::roles::Role;
-use tocsin_domain::{Action, Command, CommandOutcome, PageUrgency, Paged};
+use tocsin_domain::{Action, Command, CommandOutcome, PageUrgency, Paged, Severity};
 use tocsin_incident_core::escalation::{EscalationMetrics, FiredSummary, fire_due};
 use tocsin_incident_core::incidents::{IntakeSettings, StatusChange, apply_alerts, apply_command};
 use tocsin_storage::escalation::{self, PolicyDefinition};
@@ -570,6 +570,36 @@ async fn a_warning_waits_for_working_hours_in_the_policy_zone_and_notify_only_pa
     assert_eq!(w.next_at(quiet).await, None);
     assert_eq!(w.fire(nine + Duration::days(1)).await, FiredSummary::default());
     assert!(w.pages(quiet).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_raising_the_severity_starts_paging_that_had_not_started_and_changes_the_urgency_of_later_steps() {
+    let mut w = world().await;
+    w.policy(json!({"steps": [
+        {"targets": [{"user": w.alice}], "escalate_after_minutes": 5},
+        {"targets": [{"user": w.bob}], "escalate_after_minutes": 5},
+    ]}))
+    .await;
+    let raise = |severity| Action::Edit { title: None, severity: Some(severity) };
+
+    // A warning notifies only: nothing is due until someone says it is critical.
+    let quiet = w.open("checkout-api", "warning", T0).await;
+    assert_eq!(w.fire(T0).await.decided, 1);
+    assert_eq!(w.next_at(quiet).await, None);
+    w.command(quiet, raise(Severity::Critical), T0 + minutes(3)).await;
+    assert_eq!(w.fire(T0 + minutes(3)).await.paged, 1, "decided again at the new severity: paged at once");
+    let pages = w.pages(quiet).await;
+    assert_eq!((pages[0].urgency, users(&pages[0])), (PageUrgency::High, vec![w.alice]));
+
+    // An escalation that has paged goes on where it is: raising the severity again does not start
+    // it over, and lowering it makes the next step a low-urgency page.
+    w.command(quiet, Action::Edit { title: None, severity: Some(Severity::Info) }, T0 + minutes(4)).await;
+    assert_eq!(w.fire(T0 + minutes(4)).await, FiredSummary::default(), "nothing is restarted");
+    assert_eq!(w.fire(T0 + minutes(8)).await.paged, 1, "the second step, on its own schedule");
+    let pages = w.pages(quiet).await;
+    assert_eq!((pages.len(), pages[1].urgency, users(&pages[1])), (2, PageUrgency::Low, vec![w.bob]));
+    w.command(quiet, raise(Severity::High), T0 + minutes(9)).await;
+    assert_eq!(w.fire(T0 + minutes(9)).await, FiredSummary::default(), "a raise after a page restarts nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -546,6 +546,63 @@ async fn hostile_alert_text_reaches_slack_as_inert_text() {
     let _ = std::fs::remove_dir_all(secrets);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_note_is_an_inert_reply_in_the_thread_and_an_edit_updates_the_message_in_place() {
+    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
+    slack.respond("POST", "/api/chat.postMessage", slack_ok("C0PAYMENTS", "1764201234.000100"));
+    slack.respond("POST", "/api/chat.update", slack_ok("C0PAYMENTS", "1764201234.000100"));
+    let notifier = Notifier::posting_to_slack(&db, &redis, &slack, "#payments-oncall", &[]).await;
+    let bus = bus(&redis);
+    let id = Uuid::now_v7();
+    publish(&bus, &[event(EventKind::Opened, incident(id, IncidentStatus::Open, 1), "alertmanager")]).await;
+    slack.wait_for(1, Duration::from_secs(20)).await;
+
+    let mut note = event(EventKind::NoteAdded, incident(id, IncidentStatus::Open, 2), "ana@example.com");
+    note.detail = json!({"text": "Rolled back *v2.3* <!channel> [status](https://evil.example) @acme/security"});
+    publish(&bus, &[note]).await;
+    let requests = slack.wait_for(3, Duration::from_secs(20)).await;
+    assert_slack_call(&requests[1], "chat.update");
+    let mut reply = assert_slack_call(&requests[2], "chat.postMessage");
+    assert_eq!(reply["metadata"]["event_type"], "tocsin_notification");
+    reply.as_object_mut().map(|body| body.remove("metadata"));
+    assert_eq!(
+        reply,
+        json!({
+            "channel": "C0PAYMENTS",
+            "thread_ts": "1764201234.000100",
+            "text": format!(
+                ":memo: Note by ana@example.com: Rolled back *v2.3* &lt;!channel&gt; [status](https:{WJ}//evil.example) @{WJ}acme/security"
+            ),
+        })
+    );
+
+    let mut edited = incident(id, IncidentStatus::Open, 3);
+    edited.title = "Checkout down in eu-west-1".into();
+    edited.severity = tocsin_domain::Severity::Warning;
+    let mut edit = event(EventKind::Edited, edited, "ana@example.com");
+    edit.detail = json!({
+        "title": {"from": "High CPU usage on web-server-01", "to": "Checkout down in eu-west-1"},
+        "severity": {"from": "critical", "to": "warning"},
+    });
+    publish(&bus, &[edit]).await;
+    let requests = slack.wait_for(5, Duration::from_secs(20)).await;
+    let update = assert_slack_call(&requests[3], "chat.update");
+    assert_eq!((&update["channel"], &update["ts"]), (&json!("C0PAYMENTS"), &json!("1764201234.000100")));
+    assert_eq!(update["text"], "[WARNING] Checkout down in eu-west-1 (open)");
+    assert_eq!(update["blocks"][0]["text"]["text"], "🟡 [WARNING] Checkout down in eu-west-1");
+    let reply = assert_slack_call(&requests[4], "chat.postMessage");
+    assert_eq!(
+        reply["text"],
+        ":rotating_light: Edited by ana@example.com: severity: critical → warning; \
+         title: “High CPU usage on web-server-01” → “Checkout down in eu-west-1” · now *open*"
+    );
+    for request in &requests {
+        assert_no_live_mention_or_link(&request.text());
+    }
+    notifier.stop().await;
+    slack.stop().await;
+}
+
 fn sign(body: &str, timestamp: i64, secret: &str) -> String {
     tocsin_notifier::slack_actions::signature_of(&tocsin_runtime::Secret::new(secret), timestamp, body.as_bytes())
 }

@@ -19,7 +19,9 @@ use serde::Deserialize;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tocsin_bus::{Envelope, Stream};
-use tocsin_domain::{Action, Command, CommandOutcome, Incident, RejectionCode};
+use tocsin_domain::{
+    Action, Command, CommandOutcome, Incident, MAX_NOTE_BYTES, MAX_TITLE_BYTES, RejectionCode, Severity,
+};
 use tocsin_runtime::auth;
 use tocsin_runtime::openapi::ErrorBody;
 use tocsin_runtime::traces;
@@ -160,6 +162,120 @@ pub async fn assign(
     execute(&state, &request, parse_id(&id)?, Action::Assign { assignee }, body.actor).await
 }
 
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteRequest {
+    /// Markdown, at most 8,192 bytes of UTF-8. The dashboard renders it without raw HTML; Slack
+    /// shows it as text.
+    text: String,
+    actor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditRequest {
+    /// One line, at most 500 bytes; absent or null leaves the title as it is.
+    title: Option<String>,
+    /// Absent or null leaves the severity as it is.
+    severity: Option<Severity>,
+    actor: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/incidents/{id}/notes",
+    params(("id" = Uuid, Path, description = "Incident id")),
+    request_body = NoteRequest,
+    responses(
+        (status = 200, description = "The incident; the note is on its timeline", body = Incident),
+        (status = 400, description = "The body is malformed, or the text is empty or over 8,192 bytes", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks the `act` scope, or the signed-in person is not a responder of the incident's team", body = ErrorBody),
+        (status = 404, description = "No such incident", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 503, description = "Redis or PostgreSQL is unavailable", body = ErrorBody),
+        (status = 504, description = "incident-core did not apply the action in time; it stays queued", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn note(
+    state: web::Data<State>,
+    id: web::Path<String>,
+    request: HttpRequest,
+    body: web::Json<NoteRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let text = note_text(&body.text)?;
+    execute(&state, &request, parse_id(&id)?, Action::Note { text }, body.actor).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/incidents/{id}/edit",
+    params(("id" = Uuid, Path, description = "Incident id")),
+    request_body = EditRequest,
+    responses(
+        (status = 200, description = "The incident as edited (unchanged, and nothing recorded, when it already had these values)", body = Incident),
+        (status = 400, description = "The body is malformed, names neither title nor severity, or the title is blank, over 500 bytes or more than one line", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks the `act` scope, or the signed-in person is not a responder of the incident's team", body = ErrorBody),
+        (status = 404, description = "No such incident", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 503, description = "Redis or PostgreSQL is unavailable", body = ErrorBody),
+        (status = 504, description = "incident-core did not apply the action in time; it stays queued", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn edit(
+    state: web::Data<State>,
+    id: web::Path<String>,
+    request: HttpRequest,
+    body: web::Json<EditRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    if body.title.is_none() && body.severity.is_none() {
+        return Err(ApiError::invalid_payload("name a title or a severity to change"));
+    }
+    let title = body.title.as_deref().map(edited_title).transpose()?;
+    execute(&state, &request, parse_id(&id)?, Action::Edit { title, severity: body.severity }, body.actor).await
+}
+
+/// A note as stored: not blank, within [`MAX_NOTE_BYTES`]. Kept as written (Markdown cares about
+/// leading spaces), but for the blank lines around it.
+fn note_text(text: &str) -> Result<String, ApiError> {
+    let text = text.trim_matches(|c: char| c == '\n' || c == '\r');
+    if text.trim().is_empty() {
+        return Err(ApiError::invalid_payload("text is empty: a note needs something to say"));
+    }
+    if text.len() > MAX_NOTE_BYTES {
+        return Err(ApiError::invalid_payload(format!(
+            "text is {} bytes, over the limit of {MAX_NOTE_BYTES} bytes for a note",
+            text.len()
+        )));
+    }
+    Ok(text.to_owned())
+}
+
+/// A title as stored: trimmed, not blank, one line, within [`MAX_TITLE_BYTES`].
+fn edited_title(title: &str) -> Result<String, ApiError> {
+    let title = title.trim();
+    if title.is_empty() {
+        return Err(ApiError::invalid_payload("title is blank: leave it out to keep the title"));
+    }
+    if title.contains(['\n', '\r']) {
+        return Err(ApiError::invalid_payload("title is more than one line"));
+    }
+    if title.len() > MAX_TITLE_BYTES {
+        return Err(ApiError::invalid_payload(format!(
+            "title is {} bytes, over the limit of {MAX_TITLE_BYTES} bytes",
+            title.len()
+        )));
+    }
+    Ok(title.to_owned())
+}
+
 /// The body of the lifecycle actions is optional; when there is one it must be the JSON it
 /// documents, so a typo in `actor` is refused rather than recorded as `api`.
 fn optional_actor(request: &HttpRequest, body: &[u8]) -> Result<Option<String>, ApiError> {
@@ -193,11 +309,13 @@ async fn execute(
 ) -> Result<HttpResponse, ApiError> {
     // PostgreSQL stores no NUL character: incident-core could never apply such a command, and
     // the caller would wait for the timeout.
-    let assignee = match &action {
-        Action::Assign { assignee } => assignee.as_deref(),
-        _ => None,
+    let (field, text) = match &action {
+        Action::Assign { assignee } => ("assignee", assignee.as_deref()),
+        Action::Note { text } => ("text", Some(text.as_str())),
+        Action::Edit { title, .. } => ("title", title.as_deref()),
+        _ => ("", None),
     };
-    for (field, text) in [("actor", actor.as_deref()), ("assignee", assignee)] {
+    for (field, text) in [("actor", actor.as_deref()), (field, text)] {
         if text.is_some_and(|text| text.contains('\0')) {
             return Err(ApiError::invalid_payload(format!(
                 "{field} contains a NUL character (\\u0000), which tocsin cannot store"

@@ -183,7 +183,9 @@ impl Application {
                                 web::resource("/{id}/resolve").wrap(act()).route(web::post().to(actions::resolve_one)),
                             )
                             .service(web::resource("/{id}/reopen").wrap(act()).route(web::post().to(actions::reopen)))
-                            .service(web::resource("/{id}/assign").wrap(act()).route(web::post().to(actions::assign))),
+                            .service(web::resource("/{id}/assign").wrap(act()).route(web::post().to(actions::assign)))
+                            .service(web::resource("/{id}/notes").wrap(act()).route(web::post().to(actions::note)))
+                            .service(web::resource("/{id}/edit").wrap(act()).route(web::post().to(actions::edit))),
                     )
                     .service(
                         web::resource("/resolve")

@@ -1104,3 +1104,92 @@ async fn a_personal_token_acts_as_its_person_within_its_scopes_until_revoked_or_
     assert_eq!(actions.iter().filter(|a| **a == "token.created").count(), 3, "{log}");
     assert_eq!(actions.iter().filter(|a| **a == "token.revoked").count(), 1, "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notes_and_edits_are_the_signed_in_responders_or_an_admins_and_stay_within_their_limits() {
+    let stack = Stack::start().await;
+    let checkout = stack.incident_of("checkout-api", "payments").await;
+    let alice = stack.sign_in(&Browser::new(), "alice", "alice-password").await;
+    let bob = stack.sign_in(&Browser::new(), "bob", "bob-password").await;
+    let carol = stack.sign_in(&Browser::new(), "carol", "carol-password").await;
+    let dave = stack.sign_in(&Browser::new(), "dave", "dave-password").await;
+    let admin = As::Token(ADMIN_TOKEN);
+    for (team, user, role) in [
+        ("payments", "alice@example.com", "responder"),
+        ("payments", "bob@example.com", "viewer"),
+        ("web", "carol@example.com", "responder"),
+    ] {
+        let path = format!("/teams/{team}/members/{user}");
+        let (status, answer) = stack.call(Method::PUT, &path, admin, Some(json!({"role": role}))).await;
+        assert_eq!(status, 201, "{path}: {answer}");
+    }
+    let (status, promoted) =
+        stack.call(Method::PUT, "/users/dave@example.com/admin", admin, Some(json!({"admin": true}))).await;
+    assert_eq!(status, 200, "{promoted}");
+    let notes = format!("/incidents/{checkout}/notes");
+    let edit = format!("/incidents/{checkout}/edit");
+
+    // The team's viewer and another team's responder may neither write a note nor edit.
+    for who in [&bob, &carol] {
+        let note = Some(json!({"text": "looking"}));
+        let (status, refused) = stack.call(Method::POST, &notes, As::Person(who), note).await;
+        assert!(status == 403 && error_message(&refused).contains("team `payments`"), "{refused}");
+        let raise = Some(json!({"severity": "critical"}));
+        assert_eq!(stack.call(Method::POST, &edit, As::Person(who), raise).await.0, 403);
+    }
+
+    // The responder's note is theirs, whatever actor the body names.
+    let text = "Rolled back **v2.3** <script>alert(1)</script>";
+    let note = Some(json!({"text": text, "actor": "mallory"}));
+    let (status, noted) = stack.call(Method::POST, &notes, As::Person(&alice), note).await;
+    assert_eq!((status, &noted["version"]), (200, &json!(2)), "{noted}");
+
+    // Limits, each refusal naming its field.
+    let over = "é".repeat(4_097);
+    for (path, body, words) in [
+        (&notes, json!({"text": over}), ["text is 8194 bytes", "8192"]),
+        (&notes, json!({"text": " \n "}), ["text is empty", "note"]),
+        (&edit, json!({}), ["title", "severity"]),
+        (&edit, json!({"title": "x".repeat(501)}), ["title is 501 bytes", "500"]),
+        (&edit, json!({"title": "two\nlines"}), ["title", "one line"]),
+        (&edit, json!({"title": "   "}), ["title is blank", "title"]),
+    ] {
+        let (status, refused) = stack.call(Method::POST, path, As::Person(&alice), Some(body.clone())).await;
+        let message = error_message(&refused);
+        assert_eq!((status, &refused["error"]["code"]), (400, &json!("invalid_payload")), "{body}: {refused}");
+        assert!(words.iter().all(|word| message.contains(word)), "{body}: {message}");
+    }
+    let (status, refused) =
+        stack.call(Method::POST, &edit, As::Person(&alice), Some(json!({"severity": "catastrophic"}))).await;
+    assert_eq!(status, 400, "an unknown severity: {refused}");
+
+    // An admin of no team edits, as themselves.
+    let lower = Some(json!({"severity": "warning", "title": "  Checkout slow for some  "}));
+    let (status, edited) = stack.call(Method::POST, &edit, As::Person(&dave), lower).await;
+    assert_eq!(
+        (status, &edited["severity"], &edited["title"]),
+        (200, &json!("warning"), &json!("Checkout slow for some"))
+    );
+
+    let (status, timeline) =
+        stack.call(Method::GET, &format!("/incidents/{checkout}/timeline"), As::Person(&alice), None).await;
+    assert_eq!(status, 200, "{timeline}");
+    let people: Vec<(&Value, &Value, &Value)> = timeline["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry["kind"] == "note_added" || entry["kind"] == "edited")
+        .map(|entry| (&entry["kind"], &entry["actor"], &entry["detail"]))
+        .collect();
+    let changes = json!({
+        "severity": {"from": "critical", "to": "warning"},
+        "title": {"from": "High CPU usage on web-server-01", "to": "Checkout slow for some"},
+    });
+    assert_eq!(
+        people,
+        [
+            (&json!("note_added"), &json!("alice@example.com"), &json!({"text": text})),
+            (&json!("edited"), &json!("dave@example.com"), &changes),
+        ]
+    );
+}

@@ -149,3 +149,14 @@ enum Effect {
     /// Resolved: nothing more.
     End,
 }
+
+/// After a person raised the severity of an open incident: an escalation decided at the old
+/// severity that has paged nobody yet is decided again (see [`statements::RAISED`]).
+pub(crate) async fn follow_severity_raise(
+    conn: &mut AsyncPgConnection,
+    incident: Uuid,
+    at: OffsetDateTime,
+) -> Result<(), StorageError> {
+    diesel::sql_query(statements::RAISED).bind::<SqlUuid, _>(incident).bind::<Timestamptz, _>(at).execute(conn).await?;
+    Ok(())
+}

@@ -26,5 +26,5 @@ pub mod task;
 
 pub(crate) use fire::instant;
 pub use fire::{ACTOR, FiredSummary, fire_due};
-pub(crate) use hook::{acknowledgement_expired, follow_status_changes, start};
+pub(crate) use hook::{acknowledgement_expired, follow_severity_raise, follow_status_changes, start};
 pub use task::{AcknowledgedStep, EscalationMetrics, PersonPaged};

@@ -23,6 +23,16 @@ pub const START: &str = "INSERT INTO incident_escalations AS e (incident_id, epo
      ON CONFLICT (incident_id) DO UPDATE SET epoch = e.epoch + 1, policy_id = NULL, policy_version = NULL, \
      acknowledge_timeout = NULL, step = 0, pass = 0, next_at = EXCLUDED.next_at, started_at = EXCLUDED.started_at";
 
+/// An open incident whose severity a person raised: when its escalation was decided at the old
+/// severity and has paged nobody in this epoch (a warning waiting for working hours, or notifying
+/// only), the decision is undone and the row is due at the edit, so the engine decides again with
+/// the new severity, from the epoch's start. An escalation that has paged already goes on; its
+/// next steps read the severity when they fire. `$1`: incident id, `$2`: the edit's time.
+pub const RAISED: &str = "UPDATE incident_escalations AS e SET policy_id = NULL, policy_version = NULL, \
+     acknowledge_timeout = NULL, step = 0, pass = 0, next_at = $2 \
+     WHERE e.incident_id = $1 AND e.policy_version IS NOT NULL \
+     AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.incident_id = e.incident_id AND p.epoch = e.epoch)";
+
 /// Acknowledged incidents: a new epoch, due again from the first step when the policy's
 /// acknowledge timeout runs out, or never. A row whose policy is still undecided stays due, so the
 /// engine decides it, finds the incident acknowledged and sets the timer itself.

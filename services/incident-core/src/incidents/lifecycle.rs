@@ -1,6 +1,6 @@
-//! The lifecycle moves of an incident: people's commands (acknowledge, resolve, reopen, assign),
-//! applied exactly once per command id, and the resolve and reopen statements the alert rules use
-//! too.
+//! The lifecycle moves of an incident: people's commands (acknowledge, resolve, reopen, assign,
+//! note, edit), applied exactly once per command id, and the resolve and reopen statements the
+//! alert rules use too.
 
 use super::timeline::{self, Change, StatusChange};
 use crate::escalation;
@@ -9,7 +9,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use time::OffsetDateTime;
 use tocsin_domain::incident::Transition;
-use tocsin_domain::{Action, Command, CommandOutcome, EventKind, IncidentStatus, RejectionCode};
+use tocsin_domain::{Action, Command, CommandOutcome, Edit, EventKind, IncidentStatus, RejectionCode, Severity};
 use tocsin_storage::StorageError;
 use tocsin_storage::reads::command_outcome;
 use tocsin_storage::rows::IncidentRow;
@@ -84,6 +84,43 @@ async fn decide(
                 .await?;
             let change = Change::new(EventKind::Assigned, at, actor, json!({ "assignee": assignee }));
             (updated, change)
+        }
+        Action::Note { text } => {
+            // A note changes nothing of the incident but its version, so a reader holding an
+            // older copy can tell that the timeline moved on.
+            let updated = diesel::update(incidents::table.find(incident.id))
+                .set((incidents::version.eq(incidents::version + 1), incidents::updated_at.eq(now)))
+                .returning(IncidentRow::as_returning())
+                .get_result(conn)
+                .await?;
+            (updated, Change::new(EventKind::NoteAdded, at, actor, json!({ "text": text })))
+        }
+        Action::Edit { title, severity } => {
+            let current_severity = Severity::parse(&incident.severity).ok_or_else(|| {
+                StorageError::Corrupt(format!("incident {} has severity `{}`", incident.id, incident.severity))
+            })?;
+            let edit = Edit::between(&incident.title, current_severity, title.as_deref(), *severity);
+            if edit.is_empty() {
+                return Ok((CommandOutcome::Applied { incident: Box::new(incident.into_domain()?) }, Vec::new()));
+            }
+            let new_title = edit.title.as_ref().map_or(incident.title.as_str(), |change| change.to.as_str());
+            let new_severity = edit.severity.as_ref().map_or(current_severity, |change| change.to);
+            let updated = diesel::update(incidents::table.find(incident.id))
+                .set((
+                    incidents::title.eq(new_title),
+                    incidents::severity.eq(new_severity.as_str()),
+                    incidents::version.eq(incidents::version + 1),
+                    incidents::updated_at.eq(now),
+                ))
+                .returning(IncidentRow::as_returning())
+                .get_result(conn)
+                .await?;
+            if status == IncidentStatus::Open && new_severity > current_severity {
+                escalation::follow_severity_raise(conn, incident.id, at).await?;
+            }
+            let detail = serde_json::to_value(&edit)
+                .map_err(|error| StorageError::Corrupt(format!("an edit does not serialise: {error}")))?;
+            (updated, Change::new(EventKind::Edited, at, actor, detail))
         }
         action => {
             let Some(transition) = action.transition() else {

@@ -280,6 +280,14 @@ impl<'a> Summary<'a> {
                     None => "Still firing after the maintenance window ended".to_owned(),
                 }
             }
+            NoteAdded => {
+                let text = self.event.detail.get("text").and_then(|text| text.as_str()).unwrap_or_default();
+                format!("Note by {actor}: {text}")
+            }
+            Edited => match serde_json::from_value::<tocsin_domain::Edit>(self.event.detail.clone()) {
+                Ok(edit) => format!("Edited by {actor}: {}", edit.describe()),
+                Err(_) => format!("Edited by {actor}"),
+            },
         }
     }
 

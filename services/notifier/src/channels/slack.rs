@@ -23,7 +23,7 @@ use super::{Attempt, Delivered, DeliveryError, Summary, Thread, send, truncate_c
 use crate::pacing::Pacer;
 use serde_json::{Value, json};
 use std::time::Duration;
-use tocsin_domain::{IncidentStatus, Severity};
+use tocsin_domain::{EventKind, IncidentStatus, Severity};
 use tocsin_runtime::Secret;
 
 pub const MAX_BLOCKS: usize = 50;
@@ -298,12 +298,21 @@ pub(crate) fn fallback_text(summary: &Summary<'_>) -> String {
     )
 }
 
+/// The reply in the incident's thread: the step and the status it left. A note is what a person
+/// said, not a move, so it stands alone; its Markdown reaches Slack escaped like alert text, so
+/// its emphasis shows but no mention or link in it is live.
 fn thread_reply(summary: &Summary<'_>) -> String {
     let incident = &summary.event.incident;
-    truncate_chars(
-        &format!("{} {} · now *{}*", status_emoji(incident.status), mrkdwn(&summary.step()), incident.status.as_str()),
-        MAX_SECTION_TEXT,
-    )
+    let text = match summary.event.kind {
+        EventKind::NoteAdded => format!(":memo: {}", mrkdwn(&summary.step())),
+        _ => format!(
+            "{} {} · now *{}*",
+            status_emoji(incident.status),
+            mrkdwn(&summary.step()),
+            incident.status.as_str()
+        ),
+    };
+    truncate_chars(&text, MAX_SECTION_TEXT)
 }
 
 /// The incident's message: what it is, where it is, what state it is in, and what to do.
@@ -396,7 +405,6 @@ fn status_emoji(status: IncidentStatus) -> &'static str {
 mod tests {
     use super::*;
     use crate::channels::sample_event;
-    use tocsin_domain::EventKind;
 
     fn attempt(delivery_id: i64) -> Attempt {
         let event = sample_event(EventKind::Opened);

@@ -121,17 +121,26 @@ pub struct DefaultRouteFile {
     pub min_severity: Severity,
 }
 
-/// What a route sends when it does not say: every step of the lifecycle, but not each alert joining
-/// or leaving the incident, which can be many.
-pub const DEFAULT_EVENTS: [EventKind; 5] =
-    [EventKind::Opened, EventKind::Acknowledged, EventKind::Resolved, EventKind::Reopened, EventKind::Assigned];
-
-pub const ALL_EVENTS: [EventKind; 7] = [
+/// What a route sends when it does not say: every step of the lifecycle and what people write and
+/// change (notes, edits), but not each alert joining or leaving the incident, which can be many.
+pub const DEFAULT_EVENTS: [EventKind; 7] = [
     EventKind::Opened,
     EventKind::Acknowledged,
     EventKind::Resolved,
     EventKind::Reopened,
     EventKind::Assigned,
+    EventKind::NoteAdded,
+    EventKind::Edited,
+];
+
+pub const ALL_EVENTS: [EventKind; 9] = [
+    EventKind::Opened,
+    EventKind::Acknowledged,
+    EventKind::Resolved,
+    EventKind::Reopened,
+    EventKind::Assigned,
+    EventKind::NoteAdded,
+    EventKind::Edited,
     EventKind::AlertAdded,
     EventKind::AlertResolved,
 ];

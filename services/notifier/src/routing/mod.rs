@@ -1001,7 +1001,7 @@ routes:
             &format!("{TARGETS}routes:\n  - targets: [a]\n    events:\n      - opened\n      - closed\n"),
             12,
         );
-        assert!(error.contains("unknown event `closed`, expected one of opened, acknowledged, resolved, reopened, assigned, alert_added, alert_resolved"), "{error}");
+        assert!(error.contains("unknown event `closed`, expected one of opened, acknowledged, resolved, reopened, assigned, note_added, edited, alert_added, alert_resolved"), "{error}");
         let error = error_on_line(&format!("{TARGETS}routes:\n  - targets: [a]\n    min_severity: sev2\n"), 10);
         assert!(error.contains("unknown severity `sev2`"), "{error}");
         let error = error_on_line(&format!("{TARGETS}default_route:\n  targets: [a]\n  events: []\n"), 10);
