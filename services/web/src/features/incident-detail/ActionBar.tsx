@@ -4,10 +4,11 @@ import { ApiError } from '../../shared/api/client';
 import type { Incident } from '../../shared/api/types';
 import { formatDateTime } from '../../shared/lib/format';
 import { useHotkeys } from '../../shared/lib/hotkeys';
-import { useSession } from '../../shared/lib/session';
 import { Button } from '../../shared/ui/Button';
 import { Field } from '../../shared/ui/Field';
 import { Notice } from '../../shared/ui/Notice';
+import { useActorName } from './actor';
+import { EditForm } from './EditForm';
 
 const labels: Record<ActionKind, { idle: string; pending: string; done: string }> = {
   acknowledge: { idle: 'Acknowledge', pending: 'Acknowledging…', done: 'Acknowledged' },
@@ -17,17 +18,15 @@ const labels: Record<ActionKind, { idle: string; pending: string; done: string }
 };
 
 /**
- * Acknowledge, Resolve, Reopen and Assign. A button is enabled only when incident-core allows the
+ * Acknowledge, Resolve, Reopen, Assign and Edit. A button is enabled only when incident-core allows the
  * move from the current status; while a request runs, every button waits. The answer, or the
  * API's error, is shown under the buttons.
  */
 export function ActionBar({ incident }: { incident: Incident }) {
-  const signedIn = useSession();
-  // A person signed in with the provider acts as themselves (the server records them, whatever the
-  // page sends); a token's user as the name they gave.
-  const name = signedIn.person ? (signedIn.person.email ?? signedIn.person.name) : signedIn.name;
+  const name = useActorName();
   const action = useIncidentAction();
   const [assigning, setAssigning] = useState(false);
+  const [editing, setEditing] = useState(false);
   const [assignee, setAssignee] = useState('');
   const assigneeInput = useRef<HTMLInputElement>(null);
   // Opening the form moves focus into it (the user asked for it, so this is expected).
@@ -96,7 +95,11 @@ export function ActionBar({ incident }: { incident: Incident }) {
             </Button>
           )}
         </div>
+        <Button aria-expanded={editing} onClick={() => setEditing((v) => !v)}>
+          Edit
+        </Button>
       </div>
+      {editing && <EditForm incident={incident} onClose={() => setEditing(false)} />}
       {assigning && (
         <form onSubmit={submitAssign} className="flex flex-wrap items-end gap-2">
           <Field label="Assign to (name or e-mail)" compact>

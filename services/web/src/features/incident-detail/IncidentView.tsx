@@ -8,10 +8,12 @@ import { describeDuration, formatDateTime, formatDuration, formatShiftTime } fro
 import { Age } from '../../shared/ui/Age';
 import { Button } from '../../shared/ui/Button';
 import { ErrorMessage } from '../../shared/ui/ErrorMessage';
+import { Markdown } from '../../shared/ui/Markdown';
 import { SeverityBadge, severityStyle } from '../../shared/ui/Severity';
 import { StatusBadge } from '../../shared/ui/Status';
 import { ActionBar } from './ActionBar';
 import { EscalationStatus } from './EscalationStatus';
+import { NoteForm } from './NoteForm';
 
 /** Everything about one incident: what, where, who, its alerts and its timeline. */
 export function IncidentView({ incident }: { incident: IncidentDetail }) {
@@ -285,6 +287,8 @@ const kindWords: Record<TimelineEntry['kind'], string> = {
   paged: 'Paged',
   in_maintenance: 'In maintenance',
   maintenance_ended: 'Maintenance ended',
+  note_added: 'Note',
+  edited: 'Edited',
 };
 
 const kindDot: Record<TimelineEntry['kind'], string> = {
@@ -299,6 +303,8 @@ const kindDot: Record<TimelineEntry['kind'], string> = {
   // Quiet, then loud: held by a window, then notified when it ended while still firing.
   in_maintenance: 'bg-accent',
   maintenance_ended: 'bg-danger',
+  note_added: 'bg-muted',
+  edited: 'bg-accent',
 };
 
 function Timeline({ incident }: { incident: IncidentDetail }) {
@@ -323,14 +329,30 @@ function Timeline({ incident }: { incident: IncidentDetail }) {
         ))}
       </ol>
       <LoadMore what="timeline entries" pages={more} className="pt-3" />
+      <NoteForm incident={incident} />
     </Panel>
   );
 }
 
+interface FromTo {
+  from: string;
+  to: string;
+}
+
 function TimelineDetail({ detail }: { detail: unknown }) {
   if (!detail || typeof detail !== 'object') return null;
-  const d = detail as { alert?: { alertname?: string; instance?: string; state?: string }; reason?: string; assignee?: string | null };
+  const d = detail as {
+    alert?: { alertname?: string; instance?: string; state?: string };
+    reason?: string;
+    assignee?: string | null;
+    text?: string;
+    title?: FromTo;
+    severity?: FromTo;
+  };
+  if (typeof d.text === 'string') return <Markdown text={d.text} />;
   const parts: string[] = [];
+  if (d.severity) parts.push(`severity: ${d.severity.from} → ${d.severity.to}`);
+  if (d.title) parts.push(`title: “${d.title.from}” → “${d.title.to}”`);
   if (d.alert) parts.push([d.alert.alertname, d.alert.instance, d.alert.state].filter(Boolean).join(' · '));
   if (d.reason) parts.push(d.reason);
   if ('assignee' in d) parts.push(d.assignee ? `to ${d.assignee}` : 'assignment cleared');
