@@ -23,7 +23,7 @@ use url::Url;
 #[command(
     name = "tocsin",
     version,
-    about = "Incidents from a terminal: list, show, acknowledge, resolve, reopen, assign; who is on call"
+    about = "Incidents from a terminal: list, show, declare, acknowledge, resolve, reopen, assign, note, edit; who is on call"
 )]
 struct Cli {
     /// Use this context instead of the current one.
@@ -111,6 +111,33 @@ enum IncidentCommand {
         id: String,
         assignee: String,
         /// Who acts, for the timeline; a signed-in person's own name is always recorded instead.
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// Open an incident by hand: routed, notified and escalated like one an alert opened.
+    Declare {
+        /// What is wrong, in one line.
+        title: String,
+        /// The service affected; its owner in the catalogue is the incident's team.
+        #[arg(long)]
+        service: String,
+        /// critical, high, warning or info.
+        #[arg(long)]
+        severity: String,
+        #[arg(long)]
+        environment: Option<String>,
+        /// What is known so far (Markdown).
+        #[arg(long)]
+        summary: Option<String>,
+        /// Who declares, for the timeline; by default the token's name.
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// Add a note (Markdown) to the incident's timeline; it is posted in its Slack thread too.
+    Note {
+        id: String,
+        text: String,
+        /// Who writes, for the timeline; by default the token's name.
         #[arg(long)]
         actor: Option<String>,
     },
@@ -279,6 +306,16 @@ async fn incident_command(
         IncidentCommand::Assign { id, assignee, actor } => {
             let assignee = Some(assignee.trim().to_owned()).filter(|assignee| !assignee.is_empty());
             client.post(&act(&id, "assign"), &json!({ "assignee": assignee, "actor": actor })).await?
+        }
+        IncidentCommand::Declare { title, service, severity, environment, summary, actor } => {
+            let declaration = json!({
+                "title": title, "service": service, "severity": severity,
+                "environment": environment, "summary": summary, "actor": actor,
+            });
+            client.post("/incidents", &declaration).await?
+        }
+        IncidentCommand::Note { id, text, actor } => {
+            client.post(&act(&id, "notes"), &json!({ "text": text, "actor": actor })).await?
         }
     };
     output::incident(format, &incident, now)

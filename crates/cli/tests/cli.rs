@@ -123,6 +123,38 @@ async fn an_sre_logs_in_lists_acknowledges_and_reads_the_timeline() {
         .collect();
     assert_eq!(timeline.last(), Some(&("acknowledged", "ana@example.com")), "{shown}");
 
+    // A note on it, and an incident declared by hand, as the API records them.
+    let noted: Value = serde_json::from_str(
+        &cli.ok(&["incident", "note", &id, "Rolled back **v2.3**", "--actor", "ana@example.com", "-o", "json"]).await,
+    )
+    .expect("note -o json");
+    assert_eq!(noted["version"], acknowledged["version"].as_i64().unwrap_or_default() + 1);
+    let declared: Value = serde_json::from_str(
+        &cli.ok(&[
+            "incident",
+            "declare",
+            "Checkout failing for card payments",
+            "--service",
+            "checkout-api",
+            "--severity",
+            "high",
+            "--summary",
+            "Support reports failures",
+            "--actor",
+            "ana@example.com",
+            "-o",
+            "json",
+        ])
+        .await,
+    )
+    .expect("declare -o json");
+    assert_eq!(
+        (&declared["title"], &declared["severity"], &declared["status"], &declared["alert_count"]),
+        (&json!("Checkout failing for card payments"), &json!("high"), &json!("open"), &json!(0))
+    );
+    let error = cli.fails(&["incident", "declare", "x", "--service", "checkout-api", "--severity", "sev1"]).await;
+    assert!(error.contains("unknown variant `sev1`") && error.contains("critical"), "{error}");
+
     // The API's refusals come through in its words.
     let error = cli.fails(&["incidents", "ack", &id]).await;
     assert!(error.contains("acknowledged"), "{error}");

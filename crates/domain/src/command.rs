@@ -27,6 +27,22 @@ pub enum Action {
         title: Option<String>,
         severity: Option<Severity>,
     },
+    /// Opens an incident by hand, without alerts: the command's `incident_id` is the new
+    /// incident's. `team` is the service's owner in the catalogue when the command was sent, the
+    /// team the sender was authorised against.
+    Declare(Declaration),
+}
+
+/// What a person declaring an incident says about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Declaration {
+    pub title: String,
+    pub severity: Severity,
+    pub service: String,
+    pub environment: String,
+    pub team: String,
+    /// What is known so far, Markdown, on the `opened` timeline entry.
+    pub summary: Option<String>,
 }
 
 /// The longest note, in bytes of UTF-8: a page of Markdown, well past what a responder types in
@@ -34,6 +50,15 @@ pub enum Action {
 pub const MAX_NOTE_BYTES: usize = 8_192;
 /// The longest title a person may give, in bytes: titles from alerts are one line, and so is this.
 pub const MAX_TITLE_BYTES: usize = 500;
+/// The longest service or environment name a person may declare an incident for, in bytes: the
+/// length the dashboard's filters index (migration 000011).
+pub const MAX_NAME_BYTES: usize = 1_000;
+
+/// The correlation key of a declared incident: its own, so no alert ever joins it by key and no
+/// other incident's key is ever taken.
+pub fn declared_key(incident_id: uuid::Uuid) -> String {
+    format!("declared:{incident_id}")
+}
 
 /// What an edit changes: each field that differs from the incident's, as (before, after).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +120,7 @@ impl Action {
             Action::Assign { .. } => "assign",
             Action::Note { .. } => "note",
             Action::Edit { .. } => "edit",
+            Action::Declare(_) => "declare",
         }
     }
 
@@ -104,7 +130,7 @@ impl Action {
             Action::Acknowledge => Some(Transition::Acknowledge),
             Action::Resolve => Some(Transition::Resolve),
             Action::Reopen => Some(Transition::Reopen),
-            Action::Assign { .. } | Action::Note { .. } | Action::Edit { .. } => None,
+            Action::Assign { .. } | Action::Note { .. } | Action::Edit { .. } | Action::Declare(_) => None,
         }
     }
 }
@@ -166,6 +192,24 @@ mod tests {
         let json = serde_json::to_value(&note).unwrap_or_default();
         assert_eq!(json, serde_json::json!({"action": "note", "text": "*rolled back* the deploy"}));
         assert_eq!(serde_json::from_value::<Action>(json).ok(), Some(note));
+    }
+
+    #[test]
+    fn a_declaration_travels_flat_and_keys_no_alert_can_share() {
+        let declare = Action::Declare(Declaration {
+            title: "Checkout down".into(),
+            severity: Severity::Critical,
+            service: "checkout-api".into(),
+            environment: "production".into(),
+            team: "payments".into(),
+            summary: None,
+        });
+        let json = serde_json::to_value(&declare).unwrap_or_default();
+        assert_eq!(json["action"], "declare");
+        assert_eq!(json["severity"], "critical");
+        assert_eq!(serde_json::from_value::<Action>(json).ok(), Some(declare));
+        // An alert's key is a JSON array of label pairs, never this.
+        assert_eq!(declared_key(Uuid::nil()), "declared:00000000-0000-0000-0000-000000000000");
     }
 
     #[test]

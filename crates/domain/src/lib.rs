@@ -21,7 +21,10 @@ pub mod timeline;
 pub mod webhook;
 
 pub use alert::{AlertRecord, AlertState, ObservedAlert, OccurrenceChange, StoredOccurrence};
-pub use command::{Action, Command, CommandOutcome, Edit, FromTo, MAX_NOTE_BYTES, MAX_TITLE_BYTES, RejectionCode};
+pub use command::{
+    Action, Command, CommandOutcome, Declaration, Edit, FromTo, MAX_NAME_BYTES, MAX_NOTE_BYTES, MAX_TITLE_BYTES,
+    RejectionCode, declared_key,
+};
 pub use correlation::{CorrelationField, CorrelationKey, CorrelationRule};
 pub use event::{EventKind, IncidentEvent, PageUrgency, Paged, PagedUser};
 pub use facts::{IncidentFacts, TeamMapping};

@@ -79,6 +79,17 @@ pub async fn team_mapping(conn: &mut AsyncPgConnection) -> Result<TeamMapping, S
     Ok(pairs.into_iter().collect())
 }
 
+/// The slug of the team that owns `service` in the catalogue, if any.
+pub async fn owner_of(conn: &mut AsyncPgConnection, service: &str) -> Result<Option<String>, StorageError> {
+    Ok(catalogue_services::table
+        .inner_join(teams::table)
+        .filter(catalogue_services::service.eq(service))
+        .select(teams::slug)
+        .first(conn)
+        .await
+        .optional()?)
+}
+
 /// Gives `service` to `team` (created, named after its slug, if it is new), with an audit entry.
 pub async fn set_owner(
     conn: &mut AsyncPgConnection,

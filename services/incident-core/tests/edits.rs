@@ -11,7 +11,7 @@ use std::time::Duration;
 use support::{count, firing_alert, start_core};
 use time::OffsetDateTime;
 use tocsin_bus::{Bus, BusSettings, Envelope, Stream};
-use tocsin_domain::{Action, Command, CommandOutcome, EventKind, Incident, Severity, TimelineEntry};
+use tocsin_domain::{Action, Command, CommandOutcome, Declaration, EventKind, Incident, Severity, TimelineEntry};
 use tocsin_incident_core::incidents::{IntakeSettings, apply_alerts, apply_command};
 use tocsin_storage::{outbox, reads};
 use tocsin_testkit::{TestDatabase, TestRedis};
@@ -168,4 +168,48 @@ async fn commands_delivered_twice_on_the_stream_are_applied_once_by_the_running_
     assert_eq!(count(&db, &timeline("note_added")).await, 1);
     assert_eq!(count(&db, &timeline("edited")).await, 1);
     assert_eq!(count(&db, "SELECT count(*) AS n FROM incidents WHERE severity = 'high' AND version = 3").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_incident_opens_once_without_alerts_and_starts_its_escalation() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connection().await;
+    let declaration = Declaration {
+        title: "Checkout failing for card payments".into(),
+        severity: Severity::Critical,
+        service: "checkout-api".into(),
+        environment: "production".into(),
+        team: "payments".into(),
+        summary: Some("Support reports failures since 14:02".into()),
+    };
+    let declare = command(Uuid::now_v7(), Action::Declare(declaration));
+    let opened = apply(&mut conn, &declare).await;
+    assert_eq!(apply(&mut conn, &declare).await, opened, "redelivered: the recorded outcome, no second incident");
+    assert_eq!(
+        (opened.id, opened.title.as_str(), opened.team.as_str(), opened.alert_count, opened.version),
+        (declare.incident_id, "Checkout failing for card payments", "payments", 0, 1)
+    );
+    let entries = timeline_of(&mut conn, opened.id, EventKind::Opened).await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        (entries[0].actor.as_str(), entries[0].status),
+        ("ana@example.com", Some(tocsin_domain::IncidentStatus::Open))
+    );
+    let summary = serde_json::json!({"declared": true, "summary": "Support reports failures since 14:02"});
+    assert_eq!(events_of(&mut conn, EventKind::Opened).await, [("ana@example.com".to_owned(), summary)]);
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM incidents").await, 1);
+    assert_eq!(
+        count(&db, "SELECT count(*) AS n FROM incident_escalations WHERE epoch = 1").await,
+        1,
+        "its escalation started"
+    );
+
+    // An alert of the same service and severity opens its own incident: a declared one has a key of its own.
+    let alert = firing_alert("fp-after-declare".into(), "checkout-api", "critical", OffsetDateTime::now_utc());
+    let settings = IntakeSettings::default();
+    let batch = conn
+        .transaction(async |conn| apply_alerts(conn, &[&alert], &[], &settings, OffsetDateTime::now_utc()).await)
+        .await
+        .expect("apply_alerts");
+    assert!(batch.outcomes[0].opened_incident && batch.outcomes[0].incident_id != Some(opened.id));
 }

@@ -19,13 +19,16 @@ use serde::Deserialize;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tocsin_bus::{Envelope, Stream};
+use tocsin_domain::facts::UNOWNED_TEAM;
 use tocsin_domain::{
-    Action, Command, CommandOutcome, Incident, MAX_NOTE_BYTES, MAX_TITLE_BYTES, RejectionCode, Severity,
+    Action, Command, CommandOutcome, Declaration, Incident, MAX_NAME_BYTES, MAX_NOTE_BYTES, MAX_TITLE_BYTES,
+    RejectionCode, Severity,
 };
 use tocsin_runtime::auth;
 use tocsin_runtime::openapi::ErrorBody;
 use tocsin_runtime::traces;
 use tocsin_runtime::{ApiError, ErrorCode};
+use tocsin_storage::catalogue;
 use tocsin_storage::reads;
 use tocsin_storage::reads::command_outcome;
 use uuid::Uuid;
@@ -242,6 +245,100 @@ pub async fn edit(
     execute(&state, &request, parse_id(&id)?, Action::Edit { title, severity: body.severity }, body.actor).await
 }
 
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeclareRequest {
+    /// One line, at most 500 bytes.
+    title: String,
+    severity: Severity,
+    /// The service affected; its owner in the catalogue is the incident's team (`unowned` when it
+    /// has none). At most 1,000 bytes.
+    service: String,
+    /// Default `unknown`, as for an alert without one. At most 1,000 bytes.
+    environment: Option<String>,
+    /// What is known so far: Markdown, at most 8,192 bytes, on the `opened` timeline entry.
+    summary: Option<String>,
+    actor: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/incidents",
+    request_body = DeclareRequest,
+    responses(
+        (status = 201, description = "The incident, opened, routed and escalated like one an alert opened", body = Incident),
+        (status = 400, description = "The body is malformed, or a field is blank or over its limit (the message names it)", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 403, description = "The token lacks the `act` scope, or the signed-in person is not a responder of the service's team", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 503, description = "Redis or PostgreSQL is unavailable", body = ErrorBody),
+        (status = 504, description = "incident-core did not open it in time; the command stays queued", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn declare(
+    state: web::Data<State>,
+    request: HttpRequest,
+    body: web::Json<DeclareRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let title = edited_title(&body.title)?;
+    let service = declared_name("service", Some(&body.service))?.unwrap_or_default();
+    let environment =
+        declared_name("environment", body.environment.as_deref())?.unwrap_or_else(|| "unknown".to_owned());
+    let summary = body.summary.as_deref().filter(|summary| !summary.trim().is_empty()).map(note_text).transpose()?;
+    for (field, text) in [("title", Some(&title)), ("service", Some(&service)), ("summary", summary.as_ref())] {
+        refuse_nul(field, text.map(String::as_str))?;
+    }
+    refuse_nul("actor", body.actor.as_deref())?;
+    let team = {
+        let mut conn = state.connection().await?;
+        let team = catalogue::owner_of(&mut conn, &service).await.map_err(storage_error)?;
+        let team = team.unwrap_or_else(|| UNOWNED_TEAM.to_owned());
+        let principal =
+            principal(&request).ok_or_else(|| ApiError::internal("an action route without access checks"))?;
+        may_act_on_incident(&mut conn, &principal, &team, state.default_role).await?;
+        team
+    };
+    let declaration = Declaration { title, severity: body.severity, service, environment, team, summary };
+    let command = Command {
+        id: Uuid::now_v7(),
+        incident_id: Uuid::now_v7(),
+        action: Action::Declare(declaration),
+        actor: verified_actor(&request, body.actor),
+        requested_at: OffsetDateTime::now_utc(),
+    };
+    let incident = publish_and_wait(&state, &request, command).await?;
+    Ok(HttpResponse::Created().json(incident))
+}
+
+/// A service or environment name as declared: trimmed, not blank, within [`MAX_NAME_BYTES`].
+fn declared_name(field: &str, name: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(name) = name.map(str::trim) else { return Ok(None) };
+    if name.is_empty() {
+        return Err(ApiError::invalid_payload(format!("{field} is blank")));
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(ApiError::invalid_payload(format!(
+            "{field} is {} bytes, over the limit of {MAX_NAME_BYTES} bytes",
+            name.len()
+        )));
+    }
+    Ok(Some(name.to_owned()))
+}
+
+/// PostgreSQL stores no NUL character: incident-core could never apply a command holding one, and
+/// the caller would wait for the timeout.
+fn refuse_nul(field: &str, text: Option<&str>) -> Result<(), ApiError> {
+    if text.is_some_and(|text| text.contains('\0')) {
+        return Err(ApiError::invalid_payload(format!(
+            "{field} contains a NUL character (\\u0000), which tocsin cannot store"
+        )));
+    }
+    Ok(())
+}
+
 /// A note as stored: not blank, within [`MAX_NOTE_BYTES`]. Kept as written (Markdown cares about
 /// leading spaces), but for the blank lines around it.
 fn note_text(text: &str) -> Result<String, ApiError> {
@@ -307,8 +404,6 @@ async fn execute(
     action: Action,
     actor: Option<String>,
 ) -> Result<HttpResponse, ApiError> {
-    // PostgreSQL stores no NUL character: incident-core could never apply such a command, and
-    // the caller would wait for the timeout.
     let (field, text) = match &action {
         Action::Assign { assignee } => ("assignee", assignee.as_deref()),
         Action::Note { text } => ("text", Some(text.as_str())),
@@ -316,13 +411,8 @@ async fn execute(
         _ => ("", None),
     };
     for (field, text) in [("actor", actor.as_deref()), (field, text)] {
-        if text.is_some_and(|text| text.contains('\0')) {
-            return Err(ApiError::invalid_payload(format!(
-                "{field} contains a NUL character (\\u0000), which tocsin cannot store"
-            )));
-        }
+        refuse_nul(field, text)?;
     }
-    let request_span = traces::request_context(request);
     // Answer a wrong id, and an action the person may not take, at once rather than after the
     // timeout.
     {
@@ -335,15 +425,15 @@ async fn execute(
             principal(request).ok_or_else(|| ApiError::internal("an action route without access checks"))?;
         may_act_on_incident(&mut conn, &principal, &incident.team, state.default_role).await?;
     }
-    // A signed-in person acts as themselves, whatever the body says; a machine token's `actor` is
-    // a label it chooses.
-    let actor = match signed_in_user(request) {
-        Some(user) => user.actor(),
-        None => actor.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).unwrap_or_else(|| {
-            auth::caller(request).map_or_else(|| DEFAULT_ACTOR.to_owned(), |caller| caller.token_name.to_string())
-        }),
-    };
+    let actor = verified_actor(request, actor);
     let command = Command { id: Uuid::now_v7(), incident_id, action, actor, requested_at: OffsetDateTime::now_utc() };
+    publish_and_wait(state, request, command).await.map(|incident| HttpResponse::Ok().json(incident))
+}
+
+/// Publishes `command` and waits for its outcome: the incident after it, or the refusal as the
+/// API's error.
+async fn publish_and_wait(state: &State, request: &HttpRequest, command: Command) -> Result<Box<Incident>, ApiError> {
+    let request_span = traces::request_context(request);
     let command_id = command.id;
     let mut envelope = Envelope::new(command).with_id(command_id);
     let mut span = state.bus.producer_span(&state.tracer, Stream::Commands, request_span.as_ref(), &mut envelope);
@@ -355,7 +445,7 @@ async fn execute(
     published.map_err(|error| ApiError::unavailable("the command stream (Redis)", error))?;
 
     match wait_for_outcome(state, command_id).await? {
-        Some(CommandOutcome::Applied { incident }) => Ok(HttpResponse::Ok().json(incident)),
+        Some(CommandOutcome::Applied { incident }) => Ok(incident),
         Some(CommandOutcome::Rejected { code: RejectionCode::NotFound, message }) => Err(ApiError::not_found(message)),
         Some(CommandOutcome::Rejected { code: RejectionCode::Conflict, message }) => Err(ApiError::conflict(message)),
         None => Err(ApiError::new(
@@ -366,6 +456,17 @@ async fn execute(
                 state.action_timeout.as_secs_f32()
             ),
         )),
+    }
+}
+
+/// A signed-in person acts as themselves, whatever the body says; a machine token's `actor` is a
+/// label it chooses, else the token's name.
+fn verified_actor(request: &HttpRequest, actor: Option<String>) -> String {
+    match signed_in_user(request) {
+        Some(user) => user.actor(),
+        None => actor.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).unwrap_or_else(|| {
+            auth::caller(request).map_or_else(|| DEFAULT_ACTOR.to_owned(), |caller| caller.token_name.to_string())
+        }),
     }
 }
 

@@ -168,7 +168,8 @@ impl Application {
                     .service(
                         web::scope("/incidents")
                             .app_data(state.clone())
-                            .service(web::resource("").wrap(read()).route(web::get().to(incidents::list)))
+                            .service(web::resource("").guard(actix_web::guard::Get()).wrap(read()).to(incidents::list))
+                            .service(web::resource("").guard(actix_web::guard::Post()).wrap(act()).to(actions::declare))
                             .service(web::resource("/{id}").wrap(read()).route(web::get().to(incidents::get)))
                             .service(web::resource("/{id}/alerts").wrap(read()).route(web::get().to(incidents::alerts)))
                             .service(

@@ -15,7 +15,7 @@ const BEARER_AUTH: BearerAuth = BearerAuth(
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "tocsin query API", description = "Incidents: list, read, acknowledge, resolve, reopen, assign, note, edit. The service catalogue, teams with their members and roles, admins, and the audit log. On-call schedules: their layers, overrides and shifts, and who is on call now. Escalation policies, in versions, and which one a team and a service escalate on. Maintenance windows: list, create, end now, and a preview of what their matchers catch. Sign-in with the organisation's identity provider (OpenID Connect), in a session cookie, people's personal API tokens, their contact methods and notification rules, and test pages."),
+    info(title = "tocsin query API", description = "Incidents: list, read, declare, acknowledge, resolve, reopen, assign, note, edit. The service catalogue, teams with their members and roles, admins, and the audit log. On-call schedules: their layers, overrides and shifts, and who is on call now. Escalation policies, in versions, and which one a team and a service escalate on. Maintenance windows: list, create, end now, and a preview of what their matchers catch. Sign-in with the organisation's identity provider (OpenID Connect), in a session cookie, people's personal API tokens, their contact methods and notification rules, and test pages."),
     paths(
         incidents::list,
         incidents::get,
@@ -28,6 +28,7 @@ const BEARER_AUTH: BearerAuth = BearerAuth(
         actions::assign,
         actions::note,
         actions::edit,
+        actions::declare,
         live::events,
         catalogue::list,
         catalogue::set_owner,

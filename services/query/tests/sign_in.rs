@@ -1193,3 +1193,83 @@ async fn notes_and_edits_are_the_signed_in_responders_or_an_admins_and_stay_with
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declaring_an_incident_is_for_the_services_responders_and_admins_and_opens_it_like_an_alert_would() {
+    let stack = Stack::start().await;
+    let alice = stack.sign_in(&Browser::new(), "alice", "alice-password").await;
+    let bob = stack.sign_in(&Browser::new(), "bob", "bob-password").await;
+    let carol = stack.sign_in(&Browser::new(), "carol", "carol-password").await;
+    let dave = stack.sign_in(&Browser::new(), "dave", "dave-password").await;
+    let admin = As::Token(ADMIN_TOKEN);
+    let (status, owned) =
+        stack.call(Method::PUT, "/services/checkout-api", admin, Some(json!({"team": "payments"}))).await;
+    assert_eq!(status, 201, "{owned}");
+    for (team, user, role) in [
+        ("payments", "alice@example.com", "responder"),
+        ("payments", "bob@example.com", "viewer"),
+        ("web", "carol@example.com", "responder"),
+    ] {
+        let path = format!("/teams/{team}/members/{user}");
+        let (status, answer) = stack.call(Method::PUT, &path, admin, Some(json!({"role": role}))).await;
+        assert_eq!(status, 201, "{path}: {answer}");
+    }
+    let (status, promoted) =
+        stack.call(Method::PUT, "/users/dave@example.com/admin", admin, Some(json!({"admin": true}))).await;
+    assert_eq!(status, 200, "{promoted}");
+    let declaration = json!({
+        "title": "Checkout failing for card payments",
+        "severity": "critical",
+        "service": "checkout-api",
+        "environment": "production",
+        "summary": "Support reports *card* payments failing since 14:02.",
+        "actor": "mallory",
+    });
+
+    for who in [&bob, &carol] {
+        let (status, refused) =
+            stack.call(Method::POST, "/incidents", As::Person(who), Some(declaration.clone())).await;
+        assert!(status == 403 && error_message(&refused).contains("team `payments`"), "{refused}");
+    }
+    for (body, words) in [
+        (json!({"title": " ", "severity": "high", "service": "checkout-api"}), ["title is blank"]),
+        (json!({"title": "t", "severity": "high", "service": "s".repeat(1_001)}), ["service is 1001 bytes"]),
+        (
+            json!({"title": "t", "severity": "high", "service": "checkout-api", "environment": ""}),
+            ["environment is blank"],
+        ),
+        (
+            json!({"title": "t", "severity": "high", "service": "checkout-api", "summary": "é".repeat(4_097)}),
+            ["text is 8194 bytes"],
+        ),
+    ] {
+        let (status, refused) = stack.call(Method::POST, "/incidents", As::Person(&alice), Some(body.clone())).await;
+        let message = error_message(&refused);
+        assert!(status == 400 && words.iter().all(|word| message.contains(word)), "{body}: {refused}");
+    }
+
+    let (status, declared) =
+        stack.call(Method::POST, "/incidents", As::Person(&alice), Some(declaration.clone())).await;
+    assert_eq!(status, 201, "{declared}");
+    assert_eq!(
+        (&declared["team"], &declared["status"], &declared["severity"], &declared["alert_count"]),
+        (&json!("payments"), &json!("open"), &json!("critical"), &json!(0))
+    );
+    let id = declared["id"].as_str().unwrap_or_default().to_owned();
+    let (status, detail) = stack.call(Method::GET, &format!("/incidents/{id}"), As::Person(&bob), None).await;
+    assert_eq!(status, 200, "{detail}");
+    let opened = &detail["timeline"][0];
+    assert_eq!(
+        (&opened["kind"], &opened["actor"], &opened["detail"]),
+        (
+            &json!("opened"),
+            &json!("alice@example.com"),
+            &json!({"declared": true, "summary": "Support reports *card* payments failing since 14:02."})
+        )
+    );
+    // An admin of no team declares for any service; a service nobody owns is `unowned`'s.
+    let mut unowned = declaration.clone();
+    unowned["service"] = json!("batch-reports");
+    let (status, declared) = stack.call(Method::POST, "/incidents", As::Person(&dave), Some(unowned)).await;
+    assert_eq!((status, &declared["team"], &declared["environment"]), (201, &json!("unowned"), &json!("production")));
+}

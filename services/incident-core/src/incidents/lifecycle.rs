@@ -1,5 +1,5 @@
 //! The lifecycle moves of an incident: people's commands (acknowledge, resolve, reopen, assign,
-//! note, edit), applied exactly once per command id, and the resolve and reopen statements the
+//! note, edit, and declaring one), applied exactly once per command id, and the resolve and reopen statements the
 //! alert rules use too.
 
 use super::timeline::{self, Change, StatusChange};
@@ -9,7 +9,10 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use time::OffsetDateTime;
 use tocsin_domain::incident::Transition;
-use tocsin_domain::{Action, Command, CommandOutcome, Edit, EventKind, IncidentStatus, RejectionCode, Severity};
+use tocsin_domain::{
+    Action, Command, CommandOutcome, Declaration, Edit, EventKind, IncidentStatus, RejectionCode, Severity,
+    declared_key,
+};
 use tocsin_storage::StorageError;
 use tocsin_storage::reads::command_outcome;
 use tocsin_storage::rows::IncidentRow;
@@ -54,6 +57,9 @@ async fn decide(
     traceparent: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<(CommandOutcome, Vec<StatusChange>), StorageError> {
+    if let Action::Declare(declaration) = &command.action {
+        return declare(conn, command, declaration, traceparent, now).await;
+    }
     let Some(incident) = incidents::table
         .find(command.incident_id)
         .select(IncidentRow::as_select())
@@ -181,6 +187,52 @@ async fn decide(
         }
     };
     let recorded = timeline::record(conn, &incident, vec![change.traced(traceparent)], now).await?;
+    Ok((CommandOutcome::Applied { incident: Box::new(incident.into_domain()?) }, recorded.transitions))
+}
+
+/// Opens the incident a person declared: no alerts, a correlation key of its own, and an `opened`
+/// entry by the person, which starts its escalation and notifies like any other opening.
+async fn declare(
+    conn: &mut AsyncPgConnection,
+    command: &Command,
+    declaration: &Declaration,
+    traceparent: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<(CommandOutcome, Vec<StatusChange>), StorageError> {
+    let at = command.requested_at;
+    let inserted = diesel::insert_into(incidents::table)
+        .values((
+            incidents::id.eq(command.incident_id),
+            incidents::correlation_key.eq(declared_key(command.incident_id)),
+            incidents::title.eq(&declaration.title),
+            incidents::service.eq(&declaration.service),
+            incidents::environment.eq(&declaration.environment),
+            incidents::severity.eq(declaration.severity.as_str()),
+            incidents::team.eq(&declaration.team),
+            incidents::status.eq(IncidentStatus::Open.as_str()),
+            incidents::source_fingerprint.eq(""),
+            incidents::source_starts_at.eq(at),
+            incidents::source_labels.eq(json!({})),
+            incidents::alert_count.eq(0),
+            incidents::firing_count.eq(0),
+            incidents::opened_at.eq(at),
+            incidents::created_at.eq(now),
+            incidents::updated_at.eq(now),
+        ))
+        .on_conflict_do_nothing()
+        .returning(IncidentRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?;
+    let Some(incident) = inserted else {
+        let message = format!("incident {} exists already", command.incident_id);
+        return Ok((rejected(RejectionCode::Conflict, message), Vec::new()));
+    };
+    let detail = json!({ "declared": true, "summary": declaration.summary });
+    let change = Change::new(EventKind::Opened, at, &command.actor, detail)
+        .with_status(IncidentStatus::Open)
+        .traced(traceparent);
+    let recorded = timeline::record(conn, &incident, vec![change]).await?;
     Ok((CommandOutcome::Applied { incident: Box::new(incident.into_domain()?) }, recorded.transitions))
 }
 

@@ -245,6 +245,9 @@ impl<'a> Summary<'a> {
                 .to_owned()
         };
         match self.event.kind {
+            Opened if self.event.detail.get("declared").and_then(serde_json::Value::as_bool) == Some(true) => {
+                format!("Declared by {actor}")
+            }
             Opened => format!("Opened by {}", alert_name()),
             AlertAdded => {
                 format!("{} joined ({} of {} alerts firing)", alert_name(), incident.firing_count, incident.alert_count)
@@ -397,6 +400,20 @@ mod tests {
             assert!(summary.links().is_empty(), "{not_web}");
             assert_eq!(summary.facts().last(), Some(&("Runbook", not_web.to_owned())), "{not_web}");
         }
+    }
+
+    #[test]
+    fn people_s_notes_edits_and_declarations_are_worded_with_who_did_them() {
+        use tocsin_domain::EventKind;
+        let mut declared = sample_event(EventKind::Opened);
+        declared.detail = serde_json::json!({"declared": true, "summary": null});
+        assert_eq!(Summary::new(&declared, None).step(), "Declared by ana@example.com");
+        let mut note = sample_event(EventKind::NoteAdded);
+        note.detail = serde_json::json!({"text": "rolled back"});
+        assert_eq!(Summary::new(&note, None).step(), "Note by ana@example.com: rolled back");
+        let mut edit = sample_event(EventKind::Edited);
+        edit.detail = serde_json::json!({"severity": {"from": "warning", "to": "critical"}});
+        assert_eq!(Summary::new(&edit, None).step(), "Edited by ana@example.com: severity: warning → critical");
     }
 
     #[test]
