@@ -232,7 +232,7 @@ async fn declare(
     let change = Change::new(EventKind::Opened, at, &command.actor, detail)
         .with_status(IncidentStatus::Open)
         .traced(traceparent);
-    let recorded = timeline::record(conn, &incident, vec![change]).await?;
+    let recorded = timeline::record(conn, &incident, vec![change], now).await?;
     Ok((CommandOutcome::Applied { incident: Box::new(incident.into_domain()?) }, recorded.transitions))
 }
 

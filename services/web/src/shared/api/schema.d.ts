@@ -195,7 +195,7 @@ export interface paths {
         };
         get: operations["list"];
         put?: never;
-        post?: never;
+        post: operations["declare"];
         delete?: never;
         options?: never;
         head?: never;
@@ -260,6 +260,38 @@ export interface paths {
         get?: never;
         put?: never;
         post: operations["assign"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/incidents/{id}/edit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["edit"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/incidents/{id}/notes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["note"];
         delete?: never;
         options?: never;
         head?: never;
@@ -941,6 +973,27 @@ export interface components {
             kind: string;
             label: string;
         };
+        DeclareRequest: {
+            actor?: string | null;
+            /** @description Default `unknown`, as for an alert without one. At most 1,000 bytes. */
+            environment?: string | null;
+            /**
+             * @description The service affected; its owner in the catalogue is the incident's team (`unowned` when it
+             *     has none). At most 1,000 bytes.
+             */
+            service: string;
+            severity: components["schemas"]["Severity"];
+            /** @description What is known so far: Markdown, at most 8,192 bytes, on the `opened` timeline entry. */
+            summary?: string | null;
+            /** @description One line, at most 500 bytes. */
+            title: string;
+        };
+        EditRequest: {
+            actor?: string | null;
+            severity?: null | components["schemas"]["Severity"];
+            /** @description One line, at most 500 bytes; absent or null leaves the title as it is. */
+            title?: string | null;
+        };
         /** @description The body of every error answer. */
         ErrorBody: {
             error: components["schemas"]["ErrorDetail"];
@@ -973,7 +1026,7 @@ export interface components {
             policy?: null | components["schemas"]["EscalatingOn"];
         };
         /** @enum {string} */
-        EventKind: "opened" | "alert_added" | "alert_resolved" | "acknowledged" | "resolved" | "reopened" | "assigned" | "paged" | "in_maintenance" | "maintenance_ended";
+        EventKind: "opened" | "alert_added" | "alert_resolved" | "acknowledged" | "resolved" | "reopened" | "assigned" | "paged" | "in_maintenance" | "maintenance_ended" | "note_added" | "edited";
         /** @description A time when nobody is on call. */
         Gap: {
             /** Format: date-time */
@@ -1255,6 +1308,14 @@ export interface components {
              *     acknowledgement, the first step, due when the acknowledge timeout runs out.
              */
             step: number;
+        };
+        NoteRequest: {
+            actor?: string | null;
+            /**
+             * @description Markdown, at most 8,192 bytes of UTF-8. The dashboard renders it without raw HTML; Slack
+             *     shows it as text.
+             */
+            text: string;
         };
         NotificationRuleList: {
             /** @description High urgency first, then by delay. */
@@ -2582,6 +2643,93 @@ export interface operations {
             };
         };
     };
+    declare: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeclareRequest"];
+            };
+        };
+        responses: {
+            /** @description The incident, opened, routed and escalated like one an alert opened */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Incident"];
+                };
+            };
+            /** @description The body is malformed, or a field is blank or over its limit (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the `act` scope, or the signed-in person is not a responder of the service's team */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Redis or PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description incident-core did not open it in time; the command stays queued */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     get: {
         parameters: {
             query?: never;
@@ -2861,6 +3009,204 @@ export interface operations {
                 };
             };
             /** @description The body is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the `act` scope, or the signed-in person is not a responder of the incident's team */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such incident */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Redis or PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description incident-core did not apply the action in time; it stays queued */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    edit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Incident id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EditRequest"];
+            };
+        };
+        responses: {
+            /** @description The incident as edited (unchanged, and nothing recorded, when it already had these values) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Incident"];
+                };
+            };
+            /** @description The body is malformed, names neither title nor severity, or the title is blank, over 500 bytes or more than one line */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the `act` scope, or the signed-in person is not a responder of the incident's team */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such incident */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Redis or PostgreSQL is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description incident-core did not apply the action in time; it stays queued */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    note: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Incident id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NoteRequest"];
+            };
+        };
+        responses: {
+            /** @description The incident; the note is on its timeline */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Incident"];
+                };
+            };
+            /** @description The body is malformed, or the text is empty or over 8,192 bytes */
             400: {
                 headers: {
                     [name: string]: unknown;
