@@ -199,6 +199,8 @@ pub async fn list(state: web::Data<State>, params: web::Query<ListParams>) -> Re
         (status = 400, description = "A field is malformed or over its limit; the message names the field and the limit", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 403, description = "Neither an admin nor a manager of the team the window's `team=` matcher names (none: admins only), or a token without the `admin` scope", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
         (status = 503, description = "PostgreSQL is unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -317,6 +319,8 @@ pub async fn end(
         (status = 400, description = "A matcher is malformed or over its limit; the message names it", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 403, description = "The token lacks the `read` scope", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
         (status = 503, description = "PostgreSQL is unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
