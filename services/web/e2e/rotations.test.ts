@@ -64,7 +64,7 @@ describe('schedules', () => {
     // This week has one (the layer is in force from now on) and Bob's next shift in it, so the
     // list is waited for until it is next week's, not read while it still shows this one.
     await page.getByRole('button', { name: /Next week/ }).click();
-    await expect.poll(() => week.getByText('Nobody on call').count()).toBe(0);
+    await expect.poll(() => week.getByText('Nobody on call').count(), { timeout: 15_000 }).toBe(0);
     await week.getByRole('listitem').filter({ hasText: 'Bob Dobbs' }).filter({ hasText: 'Take this shift' }).first().waitFor();
 
     // The on-call page names her, and links to the schedule.
