@@ -400,6 +400,28 @@ impl Stack {
     }
 
     /// `method path` as `who`: a signed-in person with their CSRF token, or a bearer token.
+    /// The roles the authorization tests start from, given by the admin token: alice responds for
+    /// payments, bob views it, carol responds for web (dave is in no team).
+    async fn give_roles(&self) {
+        for (team, user, role) in [
+            ("payments", "alice@example.com", "responder"),
+            ("payments", "bob@example.com", "viewer"),
+            ("web", "carol@example.com", "responder"),
+        ] {
+            let path = format!("/teams/{team}/members/{user}");
+            let body = Some(json!({"role": role}));
+            let (status, answer) = self.call(Method::PUT, &path, As::Token(ADMIN_TOKEN), body).await;
+            assert_eq!(status, 201, "{path}: {answer}");
+        }
+    }
+
+    async fn make_admin(&self, email: &str) {
+        let path = format!("/users/{email}/admin");
+        let body = Some(json!({"admin": true}));
+        let (status, promoted) = self.call(Method::PUT, &path, As::Token(ADMIN_TOKEN), body).await;
+        assert_eq!(status, 200, "{promoted}");
+    }
+
     async fn call(&self, method: reqwest::Method, path: &str, who: As<'_>, body: Option<Value>) -> (u16, Value) {
         let mut request = self.http.request(method, format!("{}{path}", self.url));
         request = match who {
@@ -745,15 +767,7 @@ async fn responders_of_the_owning_team_act_and_its_viewers_and_other_teams_get_4
         stack.call(Method::POST, &assign(checkout), As::Person(&dave), Some(json!({"assignee": "dave"}))).await;
     assert_eq!(status, 200, "{assigned}");
 
-    for (team, user, role) in [
-        ("payments", "alice@example.com", "responder"),
-        ("payments", "bob@example.com", "viewer"),
-        ("web", "carol@example.com", "responder"),
-    ] {
-        let path = format!("/teams/{team}/members/{user}");
-        let (status, answer) = stack.call(Method::PUT, &path, admin, Some(json!({"role": role}))).await;
-        assert_eq!(status, 201, "{path}: {answer}");
-    }
+    stack.give_roles().await;
 
     // The team's viewer, a responder of another team and someone in no team are refused, by name.
     let acknowledge = format!("/incidents/{checkout}/acknowledge");
@@ -1113,19 +1127,8 @@ async fn notes_and_edits_are_the_signed_in_responders_or_an_admins_and_stay_with
     let bob = stack.sign_in(&Browser::new(), "bob", "bob-password").await;
     let carol = stack.sign_in(&Browser::new(), "carol", "carol-password").await;
     let dave = stack.sign_in(&Browser::new(), "dave", "dave-password").await;
-    let admin = As::Token(ADMIN_TOKEN);
-    for (team, user, role) in [
-        ("payments", "alice@example.com", "responder"),
-        ("payments", "bob@example.com", "viewer"),
-        ("web", "carol@example.com", "responder"),
-    ] {
-        let path = format!("/teams/{team}/members/{user}");
-        let (status, answer) = stack.call(Method::PUT, &path, admin, Some(json!({"role": role}))).await;
-        assert_eq!(status, 201, "{path}: {answer}");
-    }
-    let (status, promoted) =
-        stack.call(Method::PUT, "/users/dave@example.com/admin", admin, Some(json!({"admin": true}))).await;
-    assert_eq!(status, 200, "{promoted}");
+    stack.give_roles().await;
+    stack.make_admin("dave@example.com").await;
     let notes = format!("/incidents/{checkout}/notes");
     let edit = format!("/incidents/{checkout}/edit");
 
@@ -1205,18 +1208,8 @@ async fn declaring_an_incident_is_for_the_services_responders_and_admins_and_ope
     let (status, owned) =
         stack.call(Method::PUT, "/services/checkout-api", admin, Some(json!({"team": "payments"}))).await;
     assert_eq!(status, 201, "{owned}");
-    for (team, user, role) in [
-        ("payments", "alice@example.com", "responder"),
-        ("payments", "bob@example.com", "viewer"),
-        ("web", "carol@example.com", "responder"),
-    ] {
-        let path = format!("/teams/{team}/members/{user}");
-        let (status, answer) = stack.call(Method::PUT, &path, admin, Some(json!({"role": role}))).await;
-        assert_eq!(status, 201, "{path}: {answer}");
-    }
-    let (status, promoted) =
-        stack.call(Method::PUT, "/users/dave@example.com/admin", admin, Some(json!({"admin": true}))).await;
-    assert_eq!(status, 200, "{promoted}");
+    stack.give_roles().await;
+    stack.make_admin("dave@example.com").await;
     let declaration = json!({
         "title": "Checkout failing for card payments",
         "severity": "critical",
