@@ -159,11 +159,18 @@ async fn metric(notifier: &Notifier, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_incident_is_one_message_updated_in_place_with_its_steps_in_the_thread() {
-    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
+/// A Slack stand-in that posts every message to `#payments` (`C0PAYMENTS`) as one ts and takes
+/// every update of it.
+async fn slack_posting_to_payments() -> FakeApi {
+    let slack = FakeApi::start().await;
     slack.respond("POST", "/api/chat.postMessage", slack_ok("C0PAYMENTS", "1764201234.000100"));
     slack.respond("POST", "/api/chat.update", slack_ok("C0PAYMENTS", "1764201234.000100"));
+    slack
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_is_one_message_updated_in_place_with_its_steps_in_the_thread() {
+    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), slack_posting_to_payments().await);
     let notifier = Notifier::posting_to_slack(&db, &redis, &slack, "#payments-oncall", &[]).await;
     let bus = bus(&redis);
     let id = Uuid::now_v7();
@@ -238,9 +245,7 @@ async fn an_incident_is_one_message_updated_in_place_with_its_steps_in_the_threa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_or_a_redelivered_event_never_posts_twice() {
-    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
-    slack.respond("POST", "/api/chat.postMessage", slack_ok("C0PAYMENTS", "1764201234.000100"));
-    slack.respond("POST", "/api/chat.update", slack_ok("C0PAYMENTS", "1764201234.000100"));
+    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), slack_posting_to_payments().await);
     let bus = bus(&redis);
     let id = Uuid::now_v7();
     let opened = event(EventKind::Opened, incident(id, IncidentStatus::Open, 1), "alertmanager");
@@ -415,9 +420,7 @@ fn assert_no_live_mention_or_link(sent: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_alert_text_reaches_slack_as_inert_text() {
-    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
-    slack.respond("POST", "/api/chat.postMessage", slack_ok("C0PAYMENTS", "1764201234.000100"));
-    slack.respond("POST", "/api/chat.update", slack_ok("C0PAYMENTS", "1764201234.000100"));
+    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), slack_posting_to_payments().await);
     slack.respond("POST", "/services/T000/B000/XXXX", Reply::text(200, "ok"));
     let secrets = std::env::temp_dir().join(format!("tocsin-hostile-{}", Uuid::new_v4()));
     std::fs::create_dir_all(&secrets).expect("create dir all");
@@ -548,9 +551,7 @@ async fn hostile_alert_text_reaches_slack_as_inert_text() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_note_is_an_inert_reply_in_the_thread_and_an_edit_updates_the_message_in_place() {
-    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
-    slack.respond("POST", "/api/chat.postMessage", slack_ok("C0PAYMENTS", "1764201234.000100"));
-    slack.respond("POST", "/api/chat.update", slack_ok("C0PAYMENTS", "1764201234.000100"));
+    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), slack_posting_to_payments().await);
     let notifier = Notifier::posting_to_slack(&db, &redis, &slack, "#payments-oncall", &[]).await;
     let bus = bus(&redis);
     let id = Uuid::now_v7();
@@ -1281,9 +1282,7 @@ fn held(kind: EventKind, incident: Incident, actor: &str) -> IncidentEvent {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_sent_while_maintenance_holds_an_incident_and_one_message_when_it_ends() {
-    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), FakeApi::start().await);
-    slack.respond("POST", "/api/chat.postMessage", slack_ok("C0PAYMENTS", "1764201234.000100"));
-    slack.respond("POST", "/api/chat.update", slack_ok("C0PAYMENTS", "1764201234.000100"));
+    let (db, redis, slack) = (TestDatabase::new().await, TestRedis::new(), slack_posting_to_payments().await);
     let notifier = Notifier::posting_to_slack(&db, &redis, &slack, "#payments-oncall", &[]).await;
     let bus = bus(&redis);
     let (still_firing, resolved_inside) = (Uuid::now_v7(), Uuid::now_v7());
